@@ -1,0 +1,40 @@
+//! The application error: a public kind (mapped to an HTTP status and a safe message by the
+//! HTTP layer) and, for server-side failures, a private cause that only the log sees.
+
+use pw_store::StoreError;
+
+/// What went wrong in a use case.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Input was invalid; the message is safe to show and says what to fix.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No credentials, or invalid ones.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Authenticated but not allowed.
+    #[error("not allowed")]
+    Forbidden,
+    /// Does not exist, or the caller may not know it exists.
+    #[error("not found")]
+    NotFound,
+    /// The request conflicts with the current state; the message is safe to show.
+    #[error("{0}")]
+    Conflict(String),
+    /// A dependency (the database) is unavailable right now.
+    #[error("service unavailable")]
+    Unavailable(#[source] StoreError),
+    /// A bug or an unexpected failure; details only in the log.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            AppError::Unavailable(e)
+        } else {
+            AppError::Internal(Box::new(e))
+        }
+    }
+}

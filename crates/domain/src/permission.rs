@@ -1,0 +1,109 @@
+//! The permission catalogue: every `resource:action` right printwarden knows, grouped into
+//! categories with human labels. It is one enum so that a typo is a compile error and so that
+//! `docs/PERMISSIONS.md`, the OpenAPI document and the group editor all list the same rights.
+//!
+//! Invariant (enforced by tests in `pw-http`): a permission exists here only together with a
+//! route it guards. Permissions are added by the issues that add their routes.
+
+use std::fmt;
+
+/// A category of permissions, as shown in the group editor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Category {
+    /// Stable key, e.g. `users`.
+    pub key: &'static str,
+    /// Human label, e.g. `Users`.
+    pub label: &'static str,
+}
+
+macro_rules! catalogue {
+    ($( $cat_key:literal / $cat_label:literal => { $( $variant:ident = $name:literal : $label:literal ),* $(,)? } )*) => {
+        /// One right: `resource:action`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Permission {
+            $($( #[doc = $label] $variant, )*)*
+        }
+
+        impl Permission {
+            /// Every permission, in catalogue order.
+            pub const ALL: &'static [Permission] = &[$($(Permission::$variant,)*)*];
+
+            /// The `resource:action` string.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self { $($(Permission::$variant => $name,)*)* }
+            }
+
+            /// The human label.
+            #[must_use]
+            pub const fn label(self) -> &'static str {
+                match self { $($(Permission::$variant => $label,)*)* }
+            }
+
+            /// The category it is listed under.
+            #[must_use]
+            pub const fn category(self) -> Category {
+                match self { $($(Permission::$variant => Category { key: $cat_key, label: $cat_label },)*)* }
+            }
+
+            /// Parses a `resource:action` string.
+            #[must_use]
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($($name => Some(Permission::$variant),)*)* _ => None }
+            }
+        }
+    };
+}
+
+catalogue! {
+    "system" / "System" => {
+        SystemRead = "system:read": "View system status and metrics",
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Permission {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Permission {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Permission::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown permission `{s}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_resource_action_pairs_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for p in Permission::ALL {
+            let s = p.as_str();
+            assert!(seen.insert(s), "duplicate {s}");
+            let (resource, action) = s.split_once(':').unwrap_or(("", ""));
+            assert!(
+                !resource.is_empty() && !action.is_empty(),
+                "{s} is not resource:action"
+            );
+            assert!(
+                s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == ':'),
+                "{s}"
+            );
+            assert_eq!(Permission::parse(s), Some(*p));
+            assert!(!p.label().is_empty());
+        }
+        assert_eq!(Permission::parse("nope:nothing"), None);
+    }
+}

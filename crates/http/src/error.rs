@@ -1,0 +1,174 @@
+//! The API error: a status, a stable snake_case code, a safe public message and an optional
+//! private cause. Handlers return it; the edge middleware turns it into the envelope
+//! `{"error":{"code","message","request_id"}}` and logs the cause with the request id.
+//! Threat: leaking internals (SQL, paths, library messages) through error bodies — 5xx
+//! messages are always generic.
+
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use pw_app::AppError;
+
+/// An error answered to an HTTP client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// What the edge needs to render the envelope; carried in response extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorParts {
+    pub code: &'static str,
+    pub message: String,
+    pub cause: Option<Arc<str>>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// 400 with a message that says what to fix.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 401.
+    #[must_use]
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Authentication required.",
+        )
+    }
+
+    /// 403.
+    #[must_use]
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "You are not allowed to do this.",
+        )
+    }
+
+    /// 404 — also for things that exist but are not the caller's to see.
+    #[must_use]
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found.")
+    }
+
+    /// 409 with a safe explanation.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 503: a dependency is down; the cause is logged.
+    pub fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The service is temporarily unavailable.",
+        )
+        .with_cause(cause)
+    }
+
+    /// 500: the cause is logged, the client learns nothing about it.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error.",
+            )
+        }
+    }
+
+    fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Box::new(cause));
+        self
+    }
+
+    /// The envelope for a bare error status produced outside our handlers (405, 408, 413…).
+    pub(crate) fn for_status(status: StatusCode) -> ErrorParts {
+        let (code, message) = match status {
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                "This method is not allowed on this path.",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload_too_large", "The request body is too large.")
+            }
+            StatusCode::REQUEST_TIMEOUT => ("timeout", "The request took too long."),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "Send the body as application/json.",
+            ),
+            StatusCode::NOT_FOUND => ("not_found", "Not found."),
+            StatusCode::UNAUTHORIZED => ("unauthenticated", "Authentication required."),
+            StatusCode::FORBIDDEN => ("forbidden", "You are not allowed to do this."),
+            s if s.is_server_error() => ("internal", "Internal server error."),
+            _ => ("bad_request", "The request is not valid."),
+        };
+        ErrorParts {
+            code,
+            message: message.to_owned(),
+            cause: None,
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::BadRequest(msg) => ApiError::bad_request(msg),
+            AppError::Unauthenticated => ApiError::unauthenticated(),
+            AppError::Forbidden => ApiError::forbidden(),
+            AppError::NotFound => ApiError::not_found(),
+            AppError::Conflict(msg) => ApiError::conflict(msg),
+            AppError::Unavailable(cause) => ApiError::unavailable(cause),
+            AppError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let cause = self.cause.map(|c| Arc::from(error_chain(c.as_ref())));
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(ErrorParts {
+            code: self.code,
+            message: self.message,
+            cause,
+        });
+        response
+    }
+}
+
+/// `outer: inner: innermost` for the log.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The router fallback: unknown paths.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::not_found()
+}

@@ -1,0 +1,55 @@
+//! Extractors with uniform rejections: a malformed body or a missing principal answers with
+//! the error envelope, never with a framework's plain-text message.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use http::request::Parts;
+use pw_policy::Principal;
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+/// The principal the enforcement layer resolved for this request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Set by `enforce` for every routed request; absent only if the layer is missing,
+        // which must fail closed.
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| ApiError::internal("principal missing: enforcement layer not installed"))
+    }
+}
+
+/// A JSON body; a rejection becomes a 400/413/415 envelope with a message that says what is
+/// wrong (serde's message names the field and the expected type, never server internals).
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::bad_request(e.body_text())),
+            Err(JsonRejection::JsonSyntaxError(_)) => {
+                Err(ApiError::bad_request("The body is not valid JSON."))
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::bad_request("Send the body as application/json."))
+            }
+            Err(e) if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::bad_request("The request body is too large."))
+            }
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The HTTP layer: the route table, the middleware that enforces it, the error envelope and the
+//! JSON API handlers. It depends on `pw-app` and never on the store: a handler extracts, calls
+//! a use case and maps the result.
+//!
+//! Request path: edge (request id, timeout, error envelope, security headers, log, metrics)
+//! → body limit → route-table enforcement (principal, auth mode, permission) → handler.
+
+mod edge;
+mod enforce;
+mod error;
+mod extract;
+mod health;
+mod metrics;
+pub mod table;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use pw_app::App;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+
+pub use edge::{CONTENT_SECURITY_POLICY, RequestId};
+pub use error::ApiError;
+pub use extract::{ApiJson, Caller};
+pub use metrics::Metrics;
+pub use table::{Kind, Mounter, ROUTES, RouteSpec, RouteTableError};
+
+/// Largest request body the API accepts (uploads get their own, larger limit on their routes).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// State shared by every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The application (use cases).
+    pub app: App,
+    /// Request counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// When the process started serving.
+    pub started: Instant,
+}
+
+impl AppState {
+    /// State over an application.
+    #[must_use]
+    pub fn new(app: App) -> Self {
+        Self {
+            app,
+            metrics: Arc::new(Metrics::default()),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// Mounts the JSON API and probe handlers for their rows of the route table.
+#[must_use]
+pub fn mount_api(mounter: Mounter) -> Mounter {
+    health::mount(mounter)
+}
+
+/// Builds the complete router from a mounter that has every row mounted: adds the fallback,
+/// the enforcement layer, the body limit and the edge. Fails if a row of [`ROUTES`] has no
+/// handler, so an incomplete table can never start serving.
+pub fn finish(mounter: Mounter, state: AppState) -> Result<Router, RouteTableError> {
+    let router = mounter.into_router()?;
+    Ok(router
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            enforce::enforce,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::edge,
+        ))
+        .layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .compress_when(DefaultPredicate::new().and(cacheable)),
+        )
+        .with_state(state))
+}
+
+/// Only publicly cacheable responses (static assets) are compressed. Threat: BREACH — a
+/// compressed response that holds a secret next to attacker-influenced text leaks the secret
+/// through its length; private responses (`no-store`) are therefore never compressed.
+fn cacheable(
+    _: http::StatusCode,
+    _: http::Version,
+    headers: &http::HeaderMap,
+    _: &http::Extensions,
+) -> bool {
+    headers
+        .get(http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("public"))
+}

@@ -1,0 +1,97 @@
+//! Request metrics for `/metrics` (Prometheus text format). Lock-free counters; nothing here
+//! records paths, ids or users, so metrics cannot leak who did what.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Process-wide HTTP counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    in_flight: AtomicI64,
+    by_class: [AtomicU64; 5],
+    latency_micros_sum: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn request_finished(&self, status: StatusCode, latency: Duration) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        if let Some(counter) = self.by_class.get(class) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_micros_sum.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Renders the Prometheus exposition text.
+    #[must_use]
+    pub fn render(&self, version: &str, uptime: Duration, ready: bool) -> String {
+        let mut out = String::with_capacity(1024);
+        let total: u64 = self
+            .by_class
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
+        let _ = writeln!(
+            out,
+            "# HELP printwarden_build_info Build information.\n# TYPE printwarden_build_info gauge"
+        );
+        let _ = writeln!(out, "printwarden_build_info{{version=\"{version}\"}} 1");
+        let _ = writeln!(
+            out,
+            "# HELP printwarden_uptime_seconds Seconds since the server started.\n# TYPE printwarden_uptime_seconds gauge"
+        );
+        let _ = writeln!(out, "printwarden_uptime_seconds {}", uptime.as_secs());
+        let _ = writeln!(
+            out,
+            "# HELP printwarden_ready Whether the database answers (1) or not (0).\n# TYPE printwarden_ready gauge"
+        );
+        let _ = writeln!(out, "printwarden_ready {}", u8::from(ready));
+        let _ = writeln!(
+            out,
+            "# HELP printwarden_http_requests_in_flight Requests being served.\n# TYPE printwarden_http_requests_in_flight gauge"
+        );
+        let _ = writeln!(
+            out,
+            "printwarden_http_requests_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP printwarden_http_requests_total Requests served, by status class.\n# TYPE printwarden_http_requests_total counter"
+        );
+        for (i, counter) in self.by_class.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "printwarden_http_requests_total{{class=\"{}xx\"}} {}",
+                i + 1,
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP printwarden_http_request_duration_seconds_sum Total time spent serving requests.\n# TYPE printwarden_http_request_duration_seconds_sum counter"
+        );
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a metric sum; float precision is what Prometheus stores anyway"
+        )]
+        let seconds = self.latency_micros_sum.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "printwarden_http_request_duration_seconds_sum {seconds}"
+        );
+        let _ = writeln!(
+            out,
+            "printwarden_http_request_duration_seconds_count {total}"
+        );
+        out
+    }
+}

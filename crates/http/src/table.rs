@@ -1,0 +1,355 @@
+//! THE route table: every HTTP route of printwarden — API, probes, pages and assets — with its
+//! auth mode and permission, in one list. Enforcement middleware reads it before any handler
+//! runs; `docs/PERMISSIONS.md` and the OpenAPI document are generated from it.
+//!
+//! Invariants: a route can only be mounted through [`Mounter`], which refuses paths and
+//! methods without a row; the router cannot be built while a row has no handler; a request
+//! that somehow matches a path without a row is refused (fail closed, see `enforce`).
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::routing::{MethodFilter, MethodRouter, on};
+use http::Method;
+use pw_domain::Permission;
+use pw_policy::{Access, Requirement};
+
+use crate::AppState;
+
+/// What a route serves; decides caching and how errors are presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// JSON API under `/api/`.
+    Api,
+    /// Health and metrics probes.
+    Probe,
+    /// A server-rendered HTML page.
+    Page,
+    /// An immutable static asset.
+    Asset,
+}
+
+/// One row of the route table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// HTTP method (`GET` routes also answer `HEAD`).
+    pub method: &'static str,
+    /// The axum path pattern.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// What it serves.
+    pub kind: Kind,
+    /// One line for docs.
+    pub summary: &'static str,
+}
+
+const fn row(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    kind: Kind,
+    summary: &'static str,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        access,
+        kind,
+        summary,
+    }
+}
+
+const fn public(reason: &'static str) -> Access {
+    Access::Public { reason }
+}
+
+/// Every route. Keep grouped by feature; the order is the order of the generated docs.
+pub const ROUTES: &[RouteSpec] = &[
+    // --- probes
+    row(
+        "GET",
+        "/healthz",
+        public("liveness probe for load balancers; says only ok"),
+        Kind::Probe,
+        "Liveness: always {\"status\":\"ok\"} while the process serves",
+    ),
+    row(
+        "GET",
+        "/readyz",
+        public("readiness probe for orchestrators; says only ready or not"),
+        Kind::Probe,
+        "Readiness: 200 when the database answers, else 503",
+    ),
+    row(
+        "GET",
+        "/metrics",
+        Access::SessionOrKey(Requirement::Permission(Permission::SystemRead)),
+        Kind::Probe,
+        "Prometheus metrics",
+    ),
+    // --- pages
+    row(
+        "GET",
+        "/",
+        public("landing page: product name, version, whether setup is pending"),
+        Kind::Page,
+        "Landing page",
+    ),
+    row(
+        "GET",
+        "/assets/{*file}",
+        public("content-hashed static CSS/JS/icons; no data"),
+        Kind::Asset,
+        "Static assets",
+    ),
+];
+
+/// Looks up the rows for a matched path pattern.
+pub(crate) fn rows_for(path: &str) -> impl Iterator<Item = &'static RouteSpec> + '_ {
+    ROUTES.iter().filter(move |r| r.path == path)
+}
+
+/// Why the router could not be built from the table.
+#[derive(Debug)]
+pub enum RouteTableError {
+    /// A handler was mounted for a path/method that has no row.
+    NoRow {
+        /// The method.
+        method: String,
+        /// The path.
+        path: String,
+    },
+    /// A row has no handler.
+    Unmounted {
+        /// The method.
+        method: &'static str,
+        /// The path.
+        path: &'static str,
+    },
+    /// A method/path was mounted twice.
+    Duplicate {
+        /// The method.
+        method: String,
+        /// The path.
+        path: String,
+    },
+}
+
+impl std::fmt::Display for RouteTableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteTableError::NoRow { method, path } => {
+                write!(
+                    f,
+                    "route {method} {path} is mounted but has no row in the route table"
+                )
+            }
+            RouteTableError::Unmounted { method, path } => {
+                write!(f, "route table row {method} {path} has no handler")
+            }
+            RouteTableError::Duplicate { method, path } => {
+                write!(f, "route {method} {path} is mounted twice")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RouteTableError {}
+
+/// Collects handlers for rows of [`ROUTES`]; the only way routes get into the router.
+#[derive(Debug, Default)]
+pub struct Mounter {
+    paths: BTreeMap<&'static str, MethodRouter<AppState>>,
+    mounted: Vec<(&'static str, &'static str)>,
+    errors: Vec<RouteTableError>,
+}
+
+impl Mounter {
+    /// An empty mounter.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Mounts `handler` for `method path`, which must have a row.
+    #[must_use]
+    pub fn mount<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let Some(spec) = ROUTES
+            .iter()
+            .find(|r| r.path == path && r.method == method.as_str())
+        else {
+            self.errors.push(RouteTableError::NoRow {
+                method: method.to_string(),
+                path: path.to_owned(),
+            });
+            return self;
+        };
+        if self.mounted.contains(&(spec.method, spec.path)) {
+            self.errors.push(RouteTableError::Duplicate {
+                method: method.to_string(),
+                path: path.to_owned(),
+            });
+            return self;
+        }
+        let Ok(filter) = MethodFilter::try_from(method.clone()) else {
+            self.errors.push(RouteTableError::NoRow {
+                method: method.to_string(),
+                path: path.to_owned(),
+            });
+            return self;
+        };
+        self.mounted.push((spec.method, spec.path));
+        let routed = match self.paths.remove(path) {
+            Some(existing) => existing.on(filter, handler),
+            None => on(filter, handler),
+        };
+        self.paths.insert(path, routed);
+        self
+    }
+
+    /// The router, or the first inconsistency between handlers and the table.
+    pub fn into_router(self) -> Result<Router<AppState>, RouteTableError> {
+        if let Some(e) = self.errors.into_iter().next() {
+            return Err(e);
+        }
+        if let Some(missing) = ROUTES
+            .iter()
+            .find(|r| !self.mounted.contains(&(r.method, r.path)))
+        {
+            return Err(RouteTableError::Unmounted {
+                method: missing.method,
+                path: missing.path,
+            });
+        }
+        Ok(self
+            .paths
+            .into_iter()
+            .fold(Router::new(), |router, (path, mr)| router.route(path, mr)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn ok() -> &'static str {
+        "ok"
+    }
+
+    #[test]
+    fn a_handler_without_a_row_is_refused() {
+        let err = Mounter::new()
+            .mount(Method::POST, "/healthz", ok)
+            .into_router();
+        assert!(matches!(err, Err(RouteTableError::NoRow { .. })), "{err:?}");
+        let err = Mounter::new()
+            .mount(Method::GET, "/not-in-table", ok)
+            .into_router();
+        assert!(matches!(err, Err(RouteTableError::NoRow { .. })), "{err:?}");
+    }
+
+    #[test]
+    fn a_row_without_a_handler_is_refused() {
+        let err = Mounter::new()
+            .mount(Method::GET, "/healthz", ok)
+            .into_router();
+        assert!(
+            matches!(err, Err(RouteTableError::Unmounted { .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_route_mounted_twice_is_refused() {
+        let err = Mounter::new()
+            .mount(Method::GET, "/healthz", ok)
+            .mount(Method::GET, "/healthz", ok)
+            .into_router();
+        assert!(
+            matches!(err, Err(RouteTableError::Duplicate { .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn rows_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(
+                seen.insert((r.method, r.path)),
+                "duplicate row {} {}",
+                r.method,
+                r.path
+            );
+            assert!(r.path.starts_with('/'), "{}", r.path);
+            assert!(
+                Method::from_bytes(r.method.as_bytes()).is_ok(),
+                "{}",
+                r.method
+            );
+            if let Access::Public { reason } = r.access {
+                assert!(
+                    reason.len() >= 10,
+                    "public route {} needs a real reason",
+                    r.path
+                );
+            }
+            assert_eq!(
+                r.kind == Kind::Api,
+                r.path.starts_with("/api/"),
+                "{}",
+                r.path
+            );
+        }
+    }
+
+    #[test]
+    fn routes_are_only_added_through_the_mounter() {
+        // Structural guard: `.route(`/`.nest(`/`.merge(` on a Router anywhere else in the HTTP
+        // or web crates would bypass the table, so only this file may call them.
+        let mut offenders = Vec::new();
+        let mut dirs = vec![
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../web/src")),
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../server/src")),
+        ];
+        let mut files_read = 0;
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.file_name().is_some_and(|n| n == "table.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                files_read += 1;
+                for needle in [
+                    ".route(",
+                    ".nest(",
+                    ".merge(",
+                    ".route_service(",
+                    ".nest_service(",
+                ] {
+                    // `.merge(` is also figment's; it only matters where a Router is built.
+                    if text.contains(needle) && (needle != ".merge(" || text.contains("Router")) {
+                        offenders.push(format!("{} uses {needle}", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(files_read > 5, "the scan found no sources");
+        assert!(offenders.is_empty(), "{offenders:#?}");
+    }
+}

@@ -1,0 +1,176 @@
+//! Route access modes: what the route table declares for each route, and the coarse check the
+//! HTTP middleware runs before any handler. The fine check (owner, printer scope) happens again
+//! in the service against the concrete row, through the same [`crate::authorize`].
+
+use pw_domain::Permission;
+
+use crate::{Action, Credential, Decision, DenyReason, Principal, Target, authorize};
+
+/// What an authenticated route needs beyond authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Any active, authenticated principal.
+    Authenticated,
+    /// One permission.
+    Permission(Permission),
+}
+
+/// The purpose a ticket is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketPurpose {
+    /// The live events WebSocket.
+    Events,
+    /// A camera stream.
+    Camera,
+}
+
+/// The auth mode of one route, as written in the route table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, including anonymous callers. The reason is mandatory documentation.
+    Public {
+        /// Why this route may be public.
+        reason: &'static str,
+    },
+    /// A browser session only.
+    Session(Requirement),
+    /// A session or an API key.
+    SessionOrKey(Requirement),
+    /// A single-use ticket of the given purpose (or a session).
+    Ticket(TicketPurpose),
+}
+
+impl Access {
+    /// The permission this route names, if any.
+    #[must_use]
+    pub const fn permission(&self) -> Option<Permission> {
+        match self {
+            Access::Session(Requirement::Permission(p))
+            | Access::SessionOrKey(Requirement::Permission(p)) => Some(*p),
+            _ => None,
+        }
+    }
+
+    fn accepts(&self, credential: Credential) -> bool {
+        match self {
+            Access::Public { .. } => true,
+            Access::Session(_) => credential == Credential::Session,
+            Access::SessionOrKey(_) => {
+                matches!(credential, Credential::Session | Credential::ApiKey)
+            }
+            Access::Ticket(_) => matches!(credential, Credential::Session | Credential::Ticket),
+        }
+    }
+}
+
+/// The route table's coarse check: is this principal, with this kind of credential, allowed
+/// through the door of a route declared with `access`?
+#[must_use]
+pub fn check_route(principal: &Principal, access: &Access) -> Decision {
+    if let Access::Public { .. } = access {
+        return Decision::Allow;
+    }
+    if let Principal::User(subject) = principal
+        && !access.accepts(subject.credential)
+    {
+        return Decision::Deny(DenyReason::CredentialNotAccepted);
+    }
+    let action = match access {
+        Access::Session(Requirement::Permission(p))
+        | Access::SessionOrKey(Requirement::Permission(p)) => Action::Perform(*p),
+        _ => Action::BeAuthenticated,
+    };
+    authorize(principal, action, &Target::Global)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use pw_domain::UserId;
+
+    use super::*;
+    use crate::Subject;
+
+    fn user(credential: Credential, perms: &[Permission], disabled: bool) -> Principal {
+        Principal::User(Subject {
+            user_id: UserId::from_db(1),
+            credential,
+            permissions: perms.iter().copied().collect::<BTreeSet<_>>(),
+            disabled,
+        })
+    }
+
+    const READ: Access = Access::SessionOrKey(Requirement::Permission(Permission::SystemRead));
+
+    #[test]
+    fn public_routes_admit_everyone() {
+        let public = Access::Public { reason: "probe" };
+        assert!(check_route(&Principal::Anonymous, &public).is_allowed());
+        assert!(check_route(&user(Credential::ApiKey, &[], true), &public).is_allowed());
+    }
+
+    #[test]
+    fn anonymous_is_unauthenticated_on_every_protected_mode() {
+        for access in [
+            READ,
+            Access::Session(Requirement::Authenticated),
+            Access::Ticket(TicketPurpose::Events),
+        ] {
+            assert_eq!(
+                check_route(&Principal::Anonymous, &access),
+                Decision::Deny(DenyReason::Unauthenticated)
+            );
+        }
+    }
+
+    #[test]
+    fn permission_is_required_and_sufficient() {
+        let holder = user(Credential::Session, &[Permission::SystemRead], false);
+        let other = user(Credential::Session, &[], false);
+        assert!(check_route(&holder, &READ).is_allowed());
+        assert_eq!(
+            check_route(&other, &READ),
+            Decision::Deny(DenyReason::MissingPermission(Permission::SystemRead))
+        );
+    }
+
+    #[test]
+    fn disabled_users_are_always_denied() {
+        let disabled = user(Credential::Session, &[Permission::SystemRead], true);
+        assert_eq!(
+            check_route(&disabled, &READ),
+            Decision::Deny(DenyReason::Disabled)
+        );
+        let session_only = Access::Session(Requirement::Authenticated);
+        assert_eq!(
+            check_route(&disabled, &session_only),
+            Decision::Deny(DenyReason::Disabled)
+        );
+    }
+
+    #[test]
+    fn credential_kinds_are_enforced_per_mode() {
+        let key = user(Credential::ApiKey, &[Permission::SystemRead], false);
+        let ticket = user(Credential::Ticket, &[Permission::SystemRead], false);
+        let session_only = Access::Session(Requirement::Authenticated);
+        assert_eq!(
+            check_route(&key, &session_only),
+            Decision::Deny(DenyReason::CredentialNotAccepted)
+        );
+        assert_eq!(
+            check_route(&ticket, &READ),
+            Decision::Deny(DenyReason::CredentialNotAccepted)
+        );
+        assert!(check_route(&key, &READ).is_allowed());
+        assert!(check_route(&ticket, &Access::Ticket(TicketPurpose::Camera)).is_allowed());
+    }
+
+    #[test]
+    fn system_and_auth_disabled_pass_everything() {
+        for p in [Principal::System, Principal::AuthDisabled] {
+            assert!(check_route(&p, &READ).is_allowed());
+            assert!(check_route(&p, &Access::Session(Requirement::Authenticated)).is_allowed());
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The command line: `printwarden [serve]`, `printwarden config check`, `printwarden migrate`,
+//! `--version`. Global flags override the config file and the environment. Secrets have no
+//! flags on purpose (threat: process arguments are visible to every local user via `ps`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{self, FlagOverrides, LogFormat, Settings, Sources};
+
+/// printwarden — a secure command center for Bambu Lab print farms.
+#[derive(Debug, Parser)]
+#[command(name = "printwarden", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Config file (default: ./printwarden.toml when it exists; env PRINTWARDEN_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./printwarden-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on (default 0.0.0.0).
+    #[arg(long, global = true, value_name = "IP")]
+    pub bind: Option<String>,
+    /// HTTPS port (default 3443; 0 picks a free one).
+    #[arg(long, global = true, value_name = "PORT")]
+    pub https_port: Option<u16>,
+    /// HTTP port (default 3000; redirects to HTTPS unless --tls off).
+    #[arg(long, global = true, value_name = "PORT")]
+    pub http_port: Option<u16>,
+    /// TLS mode: auto, files, off.
+    #[arg(long, global = true, value_name = "MODE")]
+    pub tls: Option<String>,
+    /// Log filter, e.g. info or printwarden=debug.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Inspect the configuration.
+    Config {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the configuration and print it with secrets redacted.
+    Check,
+}
+
+impl Cli {
+    fn sources(&self) -> Sources {
+        Sources {
+            config_file: self.config.clone(),
+            flags: FlagOverrides {
+                data_dir: self.data_dir.clone(),
+                bind: self.bind.clone(),
+                https_port: self.https_port,
+                http_port: self.http_port,
+                tls: self.tls.clone(),
+                log: self.log.clone(),
+            },
+        }
+    }
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let settings = match config::load(&cli.sources()) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "printwarden: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Config {
+            action: ConfigAction::Check,
+        } => {
+            let mut out = std::io::stdout();
+            let _ = writeln!(
+                out,
+                "# printwarden {} — effective configuration (secrets redacted)",
+                crate::VERSION
+            );
+            let _ = write!(out, "{}", settings.redacted_toml());
+            let _ = writeln!(std::io::stderr(), "configuration is valid");
+            ExitCode::SUCCESS
+        }
+        Command::Migrate => with_runtime(&settings, migrate),
+        Command::Serve => with_runtime(&settings, serve),
+    }
+}
+
+fn with_runtime<F, Fut>(settings: &Settings, f: F) -> ExitCode
+where
+    F: FnOnce(Settings) -> Fut,
+    Fut: Future<Output = ExitCode>,
+{
+    init_logging(settings);
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f(settings.clone())),
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "printwarden: cannot start the async runtime: {e}"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let running = match crate::start(&settings).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            let _ = writeln!(std::io::stderr(), "printwarden: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn migrate(settings: Settings) -> ExitCode {
+    if let Err(e) = crate::tls::create_private_dir(&settings.data_dir) {
+        let _ = writeln!(std::io::stderr(), "printwarden: {e}");
+        return ExitCode::FAILURE;
+    }
+    let result = async {
+        let store = pw_store::Store::connect(settings.database_url.expose()).await?;
+        let applied = store.migrate().await;
+        store.close().await;
+        applied
+    }
+    .await;
+    match result {
+        Ok(applied) if applied.is_empty() => {
+            let _ = writeln!(std::io::stdout(), "database is up to date");
+            ExitCode::SUCCESS
+        }
+        Ok(applied) => {
+            for m in applied {
+                let _ = writeln!(std::io::stdout(), "applied {:04} {}", m.version, m.name);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "printwarden: migrate failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    use std::io::IsTerminal;
+    let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match settings.log_format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}

@@ -1,0 +1,17 @@
+//! The `printwarden` server as a library: configuration, TLS material, the sealing key and the
+//! wiring that starts listeners. The binary (`main.rs`) and the test harness (`pw-testkit`)
+//! both start the server through [`serve::start`], so tests run exactly what ships.
+
+pub mod cli;
+pub mod config;
+pub mod keys;
+pub mod serve;
+pub mod tls;
+
+pub use serve::{Running, StartError, VERSION, start};
+
+/// Installs ring as the process-wide rustls crypto provider. Call first thing in `main` and in
+/// tests; repeated calls are harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

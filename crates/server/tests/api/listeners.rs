@@ -1,0 +1,208 @@
+//! Listeners and TLS: HTTPS with the generated CA, the HTTP→HTTPS redirect, listening.json,
+//! restarts reusing the CA, `tls = "off"` and `tls = "files"`, TLS versions.
+
+use std::sync::Arc;
+
+use pw_testkit::{Options, TestServer};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn http_port_only_redirects_to_the_same_path_on_https() {
+    let server = TestServer::spawn().await;
+    let https_port = server.running().https.unwrap().port();
+    let plain = pw_testkit::plain_client();
+    for path in ["/x?y", "/healthz", "/api/v1/users?a=1&b=2", "/"] {
+        let resp = plain
+            .get(format!("http://{}{path}", server.http_addr))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                resp.status(),
+                StatusCode::PERMANENT_REDIRECT | StatusCode::MOVED_PERMANENTLY
+            ),
+            "{path}"
+        );
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(location, format!("https://127.0.0.1:{https_port}{path}"));
+        assert!(
+            resp.text().await.unwrap().is_empty(),
+            "no content on plain HTTP"
+        );
+    }
+    let resp = plain
+        .get(format!("http://{}/healthz", server.http_addr))
+        .header("host", "farm.local:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["location"],
+        format!("https://farm.local:{https_port}/healthz").as_str()
+    );
+}
+
+#[tokio::test]
+async fn listening_json_names_the_bound_ports_and_the_ca_is_public() {
+    let server = TestServer::spawn().await;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(server.data_dir.join("listening.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        doc["https"],
+        server.running().https.unwrap().to_string().as_str()
+    );
+    assert_eq!(doc["http"], server.http_addr.to_string().as_str());
+    assert_eq!(
+        std::fs::read(server.data_dir.join("ca.crt")).unwrap(),
+        std::fs::read(server.data_dir.join("tls/ca.crt")).unwrap()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| {
+        std::fs::metadata(server.data_dir.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "data dir");
+    assert_eq!(mode("tls/ca.key"), 0o600);
+    assert_eq!(mode("tls/server.key"), 0o600);
+    assert_eq!(mode("secret.key"), 0o600);
+}
+
+#[tokio::test]
+async fn a_restart_reuses_the_ca_certificate_and_key() {
+    let server = TestServer::spawn().await;
+    let ca = std::fs::read(server.data_dir.join("tls/ca.crt")).unwrap();
+    let leaf = std::fs::read(server.data_dir.join("tls/server.crt")).unwrap();
+    let key = std::fs::read(server.data_dir.join("secret.key")).unwrap();
+    let server = server.restart(Vec::new()).await;
+    assert_eq!(
+        std::fs::read(server.data_dir.join("tls/ca.crt")).unwrap(),
+        ca
+    );
+    assert_eq!(
+        std::fs::read(server.data_dir.join("tls/server.crt")).unwrap(),
+        leaf
+    );
+    assert_eq!(
+        std::fs::read(server.data_dir.join("secret.key")).unwrap(),
+        key
+    );
+    // The old client (trusting the old CA) still trusts the restarted server.
+    assert_eq!(server.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn tls_off_serves_the_app_on_one_plain_listener() {
+    let server = TestServer::spawn_with(Options {
+        env: vec![("PRINTWARDEN_TLS".into(), "off".into())],
+        ..Options::default()
+    })
+    .await;
+    assert!(server.running().https.is_none());
+    assert!(server.base.starts_with("http://"));
+    let resp = server.get("/healthz").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        !server.data_dir.join("tls").exists(),
+        "no certificate generated"
+    );
+}
+
+#[tokio::test]
+async fn tls_files_serves_the_operators_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    // An operator-provided chain: issue one with the generator into a separate directory.
+    let paths = printwarden::tls::TlsPaths::new(dir.path());
+    let mut names = printwarden::tls::Names::default();
+    names.ips.insert("127.0.0.1".parse().unwrap());
+    printwarden::tls::ensure_generated_now(&paths, &names).unwrap();
+    let env = vec![
+        ("PRINTWARDEN_TLS".into(), "files".into()),
+        (
+            "PRINTWARDEN_TLS_CERT".into(),
+            paths.server_cert.display().to_string(),
+        ),
+        (
+            "PRINTWARDEN_TLS_KEY".into(),
+            paths.server_key.display().to_string(),
+        ),
+    ];
+    let server = TestServer::spawn_with(Options {
+        env,
+        ca_cert: Some(paths.ca_cert.clone()),
+        ..Options::default()
+    })
+    .await;
+    assert!(
+        !server.data_dir.join("tls").exists(),
+        "nothing generated in files mode"
+    );
+    let resp = server.get("/healthz").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+async fn handshake(
+    server: &TestServer,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<(), String> {
+    let pem = std::fs::read(server.data_dir.join("tls/ca.crt")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    use rustls::pki_types::pem::PemObject;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(server.running().https.unwrap())
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    connector
+        .connect(name, tcp)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn tls_1_2_and_1_3_are_offered_and_the_certificate_covers_localhost() {
+    let server = TestServer::spawn().await;
+    handshake(&server, &[&rustls::version::TLS13])
+        .await
+        .unwrap();
+    handshake(&server, &[&rustls::version::TLS12])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_fresh_instance_writes_a_private_one_time_setup_code_that_changes_per_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::spawn().await;
+    let path = server.data_dir.join("setup-code");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let first = std::fs::read_to_string(&path).unwrap();
+    let code = first.trim();
+    assert_eq!(code.len(), 14, "{code}");
+    assert!(code.split('-').all(|g| {
+        g.len() == 4
+            && g.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    }));
+    let server = server.restart(Vec::new()).await;
+    let second = std::fs::read_to_string(server.data_dir.join("setup-code")).unwrap();
+    assert_ne!(first, second, "each start issues a new code");
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the real server, booted in-process on 127.0.0.1:0 over TLS with a fresh
+//! database (SQLite, or PostgreSQL with `PRINTWARDEN_TEST_DB=postgres`). One test binary keeps
+//! link time down; one module per area.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail fast with the cause"
+)]
+
+mod cli;
+mod foundation;
+mod landing;
+mod listeners;
+mod storage;

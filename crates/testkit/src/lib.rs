@@ -1,0 +1,278 @@
+//! Test harness: [`TestServer::spawn`] boots the real printwarden server in-process — real
+//! configuration loading, real TLS with its generated CA, port 0 on 127.0.0.1, a fresh data
+//! dir and a fresh database — and hands out a client that trusts exactly that CA.
+//!
+//! `PRINTWARDEN_TEST_DB=postgres` gives every server its own PostgreSQL database (created on
+//! `PRINTWARDEN_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`, and
+//! dropped when the server is dropped); otherwise SQLite in the data dir.
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test harness fails fast with a message"
+)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use printwarden::config::{self, Settings, Sources};
+use printwarden::{Running, start};
+use sqlx::Connection;
+
+const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Which database backend tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestDb {
+    /// SQLite file in the data dir.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+impl TestDb {
+    /// From `PRINTWARDEN_TEST_DB`.
+    #[must_use]
+    pub fn from_env() -> Self {
+        match std::env::var("PRINTWARDEN_TEST_DB").as_deref() {
+            Ok("postgres") => TestDb::Postgres,
+            _ => TestDb::Sqlite,
+        }
+    }
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("PRINTWARDEN_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_ADMIN_URL.to_owned())
+}
+
+/// A PostgreSQL database that exists for one test.
+#[derive(Debug)]
+pub struct PgDatabase {
+    name: String,
+    /// URL of the database.
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates `pw_test_<random>`.
+    pub async fn create() -> Self {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("random");
+        let name = format!("pw_test_{}", hex::encode(bytes));
+        let admin = pg_admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is not reachable: {e}"));
+        // `name` is `pw_test_` + hex from the OS RNG: no caller-controlled text reaches the SQL.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let _ = conn.close().await;
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        Self {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        // Drop runs inside the test's runtime; use a private one on its own thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Options for [`TestServer::spawn_with`].
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Extra `PRINTWARDEN_*` variables (e.g. `("PRINTWARDEN_TLS", "off")`).
+    pub env: Vec<(String, String)>,
+    /// Reuse this data dir instead of a fresh one (restarts).
+    pub data_dir: Option<PathBuf>,
+    /// Reuse this database URL instead of a fresh one (restarts).
+    pub database_url: Option<String>,
+    /// The CA the client trusts (default: the generated `<data>/tls/ca.crt`).
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// A real server on 127.0.0.1 with a client for it.
+#[derive(Debug)]
+pub struct TestServer {
+    running: Option<Running>,
+    /// The data directory (kept alive with the server).
+    pub data_dir: PathBuf,
+    /// Database URL in use.
+    pub database_url: String,
+    /// Base URL, `https://127.0.0.1:PORT` (or `http://` with TLS off).
+    pub base: String,
+    /// The plain-HTTP address.
+    pub http_addr: SocketAddr,
+    /// A client that trusts the server's CA and does not follow redirects.
+    pub client: reqwest::Client,
+    _tempdir: Option<tempfile::TempDir>,
+    _pg: Option<PgDatabase>,
+}
+
+impl TestServer {
+    /// Boots a fresh server with defaults.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    /// Boots a server with options.
+    pub async fn spawn_with(options: Options) -> Self {
+        printwarden::install_crypto_provider();
+        let (tempdir, data_dir) = match options.data_dir {
+            Some(dir) => (None, dir),
+            None => {
+                let t = tempfile::tempdir().expect("tempdir");
+                let dir = t.path().join("data");
+                (Some(t), dir)
+            }
+        };
+        let (pg, database_url) = match (options.database_url, TestDb::from_env()) {
+            (Some(url), _) => (None, url),
+            (None, TestDb::Postgres) => {
+                let db = PgDatabase::create().await;
+                let url = db.url.clone();
+                (Some(db), url)
+            }
+            (None, TestDb::Sqlite) => (
+                None,
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.join("printwarden.db").display()
+                ),
+            ),
+        };
+        let settings = settings(&data_dir, &database_url, &options.env);
+        let ca_cert = options
+            .ca_cert
+            .unwrap_or_else(|| data_dir.join("tls/ca.crt"));
+        let running = start(&settings)
+            .await
+            .unwrap_or_else(|e| panic!("server did not start: {e}"));
+        let (base, client) = match running.https {
+            Some(addr) => (format!("https://{addr}"), tls_client(&ca_cert)),
+            None => (format!("http://{}", running.http), plain_client()),
+        };
+        Self {
+            http_addr: running.http,
+            running: Some(running),
+            data_dir,
+            database_url,
+            base,
+            client,
+            _tempdir: tempdir,
+            _pg: pg,
+        }
+    }
+
+    /// The running server (app handle, addresses).
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("server running")
+    }
+
+    /// Absolute URL for a path.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET a path.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Stops the server gracefully and starts it again on the same data dir and database
+    /// (new ports), as an operator restarting the service would.
+    pub async fn restart(mut self, env: Vec<(String, String)>) -> Self {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        let options = Options {
+            env,
+            data_dir: Some(self.data_dir.clone()),
+            database_url: Some(self.database_url.clone()),
+            ca_cert: None,
+        };
+        let mut next = Self::spawn_with(options).await;
+        next._tempdir = self._tempdir.take();
+        next._pg = self._pg.take();
+        next
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// Settings through the real configuration loader, as the binary would build them.
+#[must_use]
+pub fn settings(data_dir: &Path, database_url: &str, extra: &[(String, String)]) -> Settings {
+    let mut env = vec![
+        (
+            "PRINTWARDEN_DATA_DIR".to_owned(),
+            data_dir.display().to_string(),
+        ),
+        ("PRINTWARDEN_BIND".to_owned(), "127.0.0.1".to_owned()),
+        ("PRINTWARDEN_HTTPS_PORT".to_owned(), "0".to_owned()),
+        ("PRINTWARDEN_HTTP_PORT".to_owned(), "0".to_owned()),
+        (
+            "PRINTWARDEN_DATABASE_URL".to_owned(),
+            database_url.to_owned(),
+        ),
+        ("PRINTWARDEN_LOG".to_owned(), "warn".to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    config::load_with_env(&Sources::default(), env)
+        .unwrap_or_else(|e| panic!("test config invalid: {e}"))
+}
+
+/// A client that trusts only the given CA certificate (PEM file).
+#[must_use]
+pub fn tls_client(ca_cert: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca_cert).expect("CA certificate readable");
+    let ca = reqwest::Certificate::from_pem(&pem).expect("CA PEM");
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A plain client that does not follow redirects.
+#[must_use]
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}

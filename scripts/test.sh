@@ -1,0 +1,534 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # stage and peer functions are called indirectly
+# printwarden's one test command (CI runs it through .ci/run).
+#
+#   scripts/test.sh                              # every stage
+#   TEST_STAGES="fmt clippy" scripts/test.sh     # a subset, in the usual order
+#   SKIP_E2E=1 SKIP_POSTGRES=1 scripts/test.sh   # quick local run
+#
+# Stages: fmt, clippy, crypto-guard, tests-sqlite, tests-postgres, e2e.
+# Each prints one line `stage NAME: ok (SECONDS s, DETAIL)` or
+# `stage NAME: FAILED (...)`. All selected stages run even when one fails;
+# the exit status is non-zero when any failed. Full output of each stage is in
+# target/test-logs/NAME.log.
+#
+# It installs what it needs (Debian packages, PostgreSQL, the e2e npm
+# packages) and is quick when everything is already there. Everything it
+# starts listens on 127.0.0.1 only and is stopped by its recorded pid on exit.
+#
+# Knobs:
+#   TEST_STAGES="a b"   run only these stages ("none": only the checks before stages)
+#   SKIP_E2E=1          skip the browser tests
+#   SKIP_POSTGRES=1     skip the PostgreSQL test run (and PostgreSQL setup)
+#   PW_SERVER_BIN=path  e2e: use this server binary instead of target/debug/printwarden
+#   CARGO_TARGET_DIR    honoured (logs go to $CARGO_TARGET_DIR/test-logs)
+#
+# Adding a stage: write `stage_<name-with-underscores>`, add the name to
+# ALL_STAGES (and to PEER_STAGES if it needs the test peers). Adding a test
+# peer: write `peer_<name>_start` (use start_bg, bind 127.0.0.1, export the
+# address for the tests) and add the name to PEERS.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
+LOG_TAG=test.sh
+
+ALL_STAGES=(fmt clippy crypto-guard tests-sqlite tests-postgres e2e)
+PEER_STAGES=(tests-sqlite tests-postgres e2e) # stages that need the test peers running
+PEERS=()                                       # e.g. (ldap oidc smtp printer-sim)
+CRYPTO_FORBIDDEN=(openssl-sys aws-lc-sys aws-lc-fips-sys)
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+[[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
+LOG_DIR=$TARGET_DIR/test-logs
+mkdir -p "$LOG_DIR"
+
+PG_HOST=127.0.0.1
+PG_PORT=5432
+PG_USER=postgres
+
+export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
+export CARGO_TERM_PROGRESS_WHEN=never
+
+PROC_DIR=$(mktemp -d "${TMPDIR:-/tmp}/printwarden-test.XXXXXX")
+export PROC_DIR
+
+on_exit() {
+	local rc=$?
+	stop_all_bg || true # the peers and anything else still running that we started
+	rm -rf "$PROC_DIR"
+	exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ================================================================ stage selection
+
+STAGES_WANTED=${TEST_STAGES:-${ALL_STAGES[*]}}
+read -r -a SELECTED <<<"${STAGES_WANTED//,/ }"
+for s in "${SELECTED[@]}"; do
+	[[ $s == none || " ${ALL_STAGES[*]} " == *" $s "* ]] ||
+		die "unknown stage '$s' in TEST_STAGES (known: ${ALL_STAGES[*]})"
+done
+
+is_selected() { [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
+
+# skip_reason STAGE: prints why a selected stage is skipped, or nothing.
+skip_reason() {
+	case $1 in
+	e2e) [[ ${SKIP_E2E:-} == 1 ]] && echo "SKIP_E2E=1" ;;
+	tests-postgres) [[ ${SKIP_POSTGRES:-} == 1 ]] && echo "SKIP_POSTGRES=1" ;;
+	esac
+	return 0
+}
+
+# ================================================================ test peers
+#
+# Peers (LDAP, OIDC provider, SMTP sink, printer simulator, ...) are started
+# once, before the first stage in PEER_STAGES, from this shell, so that the
+# addresses they export reach every later stage. Each `peer_<name>_start`:
+#   - installs what it needs (ensure_apt, pip/npm into target/),
+#   - starts its process with `start_bg <name> "$LOG_DIR/peer-<name>.log" cmd...`
+#     bound to 127.0.0.1 on a port from free_port,
+#   - waits for it (wait_tcp), runs `assert_loopback_only "$BG_PID"`,
+#   - exports what the tests need with `peer_export NAME VALUE`, e.g.
+#     peer_export PW_TEST_LDAP_URL "ldap://127.0.0.1:$port".
+# It runs in a subshell with `set -e` in force; when it fails, the tests that
+# need the peer fail.
+
+PEERS_STARTED=0
+FAILED_PEERS=()
+
+# peer_export NAME VALUE: makes NAME=VALUE visible to every later stage.
+peer_export() {
+	printf 'export %s=%q\n' "$1" "$2" >>"$PROC_DIR/peer-env.sh"
+}
+
+peers_start() {
+	((PEERS_STARTED)) && return 0
+	PEERS_STARTED=1
+	local p rc t0
+	for p in "${PEERS[@]}"; do
+		log "starting test peer $p"
+		t0=$SECONDS
+		set +e
+		(
+			set -e
+			"peer_${p//-/_}_start"
+		)
+		rc=$?
+		set -e
+		if ((rc != 0)); then
+			warn "test peer $p failed to start (exit $rc; see $LOG_DIR/peer-$p.log)"
+			FAILED_PEERS+=("$p")
+		else
+			log "test peer $p up ($((SECONDS - t0))s)"
+		fi
+	done
+	if [[ -f $PROC_DIR/peer-env.sh ]]; then
+		# shellcheck source=/dev/null
+		source "$PROC_DIR/peer-env.sh"
+	fi
+}
+
+peers_stop() {
+	stop_all_bg
+}
+
+
+# ================================================================ stage runner
+
+STAGE_LINES=()
+ANY_FAILED=0
+STAGE_NAME=""
+
+# stage_detail TEXT: the detail shown in this stage's summary line.
+stage_detail() { printf '%s' "$*" >"$PROC_DIR/$STAGE_NAME.detail"; }
+
+# stage_counts PASSED FAILED SKIPPED: test counts for the grand total.
+stage_counts() { echo "$1 $2 $3" >"$PROC_DIR/$STAGE_NAME.counts"; }
+
+# run_stage NAME: runs stage_NAME in a subshell with `set -e` in force, output
+# shown and written to $LOG_DIR/NAME.log, and records its summary line.
+run_stage() {
+	local name=$1 fn=stage_${1//-/_} reason line detail="" rc t0 secs
+	is_selected "$name" || return 0
+	reason=$(skip_reason "$name")
+	if [[ -n $reason ]]; then
+		line="stage $name: skipped ($reason)"
+		echo "$line"
+		STAGE_LINES+=("$line")
+		return 0
+	fi
+	if [[ " ${PEER_STAGES[*]} " == *" $name "* ]]; then peers_start; fi
+
+	printf '\n==================== stage %s ====================\n' "$name"
+	t0=$SECONDS
+	STAGE_NAME=$name
+	set +e
+	(
+		set -e
+		"$fn"
+	) 2>&1 | tee "$LOG_DIR/$name.log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	secs=$((SECONDS - t0))
+	[[ -s $PROC_DIR/$name.detail ]] && detail=$(<"$PROC_DIR/$name.detail")
+	if ((rc == 0)); then
+		line="stage $name: ok (${secs}s${detail:+, $detail})"
+	else
+		ANY_FAILED=1
+		line="stage $name: FAILED (${secs}s, exit $rc${detail:+, $detail}; log: ${LOG_DIR#"$ROOT"/}/$name.log)"
+	fi
+	echo "$line"
+	STAGE_LINES+=("$line")
+}
+
+# ================================================================ stages
+
+stage_fmt() {
+	cargo fmt --all -- --check
+	stage_detail "formatted"
+}
+
+stage_clippy() {
+	cargo clippy --workspace --all-targets -- -D warnings
+	stage_detail "no warnings"
+}
+
+# crate_absent CRATE: passes when CRATE is nowhere in the dependency graph
+# (all targets, all edge kinds: normal, build and dev). Returns 1 when it is
+# there, 2 when cargo tree itself failed.
+crate_absent() {
+	local crate=$1 out rc=0
+	out=$(cargo tree --workspace -i "$crate" --target all -e all 2>"$PROC_DIR/tree.err") || rc=$?
+	if ((rc == 0)); then
+		if [[ -n $out ]]; then
+			echo "FORBIDDEN: $crate is in the dependency tree:"
+			printf '%s\n' "$out"
+			return 1
+		fi
+		echo "$crate: not in the tree (empty output)"
+		return 0
+	fi
+	if grep -q 'did not match any packages' "$PROC_DIR/tree.err"; then
+		echo "$crate: not in the tree"
+		return 0
+	fi
+	echo "cargo tree failed for $crate (exit $rc):"
+	cat "$PROC_DIR/tree.err"
+	return 2
+}
+
+stage_crypto_guard() {
+	local crate rc bad=() errors=()
+	for crate in "${CRYPTO_FORBIDDEN[@]}"; do
+		rc=0
+		crate_absent "$crate" || rc=$?
+		case $rc in
+		0) ;;
+		1) bad+=("$crate") ;;
+		*) errors+=("$crate") ;;
+		esac
+	done
+	if ((${#bad[@]} + ${#errors[@]})); then
+		stage_detail "${bad[*]:+found: ${bad[*]}}${bad[*]:+${errors[*]:+; }}${errors[*]:+cargo tree failed for: ${errors[*]}}"
+		return 1
+	fi
+	stage_detail "none of ${CRYPTO_FORBIDDEN[*]}"
+}
+
+# nextest_run: one `cargo nextest run` of the whole workspace with the ci
+# profile; output also in $LOG_DIR/$STAGE_NAME.log (via run_stage). Sets the
+# stage detail from nextest's Summary line, e.g.
+#   "     Summary [  12.345s] 42 tests run: 41 passed, 1 failed, 0 skipped".
+nextest_run() {
+	local out=$PROC_DIR/$STAGE_NAME.nextest rc=0 summary run passed skipped rest
+	cargo nextest run --workspace --profile ci 2>&1 | tee "$out" || rc=$?
+	summary=$(grep -E '^[[:space:]]*Summary \[' "$out" | tail -n 1 || true)
+	if [[ -z $summary ]]; then
+		stage_detail "no nextest summary: build failed or nextest aborted"
+		return "$((rc ? rc : 1))"
+	fi
+	: >"$PROC_DIR/nextest-built" # the test binaries (and target/debug/printwarden) are built
+	run=$(sed -nE 's/.* ([0-9]+) tests? run:.*/\1/p' <<<"$summary")
+	passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$summary")
+	skipped=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$summary")
+	rest=${summary#*run: }
+	stage_counts "${passed:-0}" "$((${run:-0} - ${passed:-0}))" "${skipped:-0}"
+	if ((rc != 0)); then
+		stage_detail "${run:-?} tests run: $rest"
+	elif ((${skipped:-0} > 0)); then
+		stage_detail "${run:-?} tests, ${skipped} skipped"
+	else
+		stage_detail "${run:-?} tests"
+	fi
+	return "$rc"
+}
+
+stage_tests_sqlite() {
+	nextest_run
+}
+
+pg_up() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 3 >/dev/null 2>&1; }
+pg_psql() { psql -X -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres "$@"; }
+
+# ensure_postgres: a PostgreSQL that accepts `postgres` without a password on
+# 127.0.0.1:5432. Starts an existing cluster, or installs one.
+ensure_postgres() {
+	local ver installed=0 i
+	ensure_apt postgresql-client:psql
+	if ! pg_up; then
+		if ! compgen -G '/etc/postgresql/*/main' >/dev/null; then
+			log "no PostgreSQL cluster: installing postgresql"
+			apt_install postgresql
+			installed=1
+		fi
+		for ver in /etc/postgresql/*/main; do
+			ver=${ver#/etc/postgresql/}
+			ver=${ver%/main}
+			if ((installed)); then pg_trust_loopback "$ver"; fi
+			log "starting PostgreSQL cluster $ver/main"
+			as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start ||
+				as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main reload || true
+		done
+		for ((i = 0; i < 100; i++)); do
+			pg_up && break
+			sleep 0.2
+		done
+		pg_up || {
+			pg_isready -h "$PG_HOST" -p "$PG_PORT" || true
+			die "PostgreSQL does not accept connections on $PG_HOST:$PG_PORT"
+		}
+	fi
+	[[ $(pg_psql -Atqc 'select 1') == 1 ]] ||
+		die "psql -h $PG_HOST -U $PG_USER -c 'select 1' failed (PostgreSQL needs trust auth for $PG_USER on $PG_HOST)"
+	log "PostgreSQL on $PG_HOST:$PG_PORT: $(pg_psql -Atqc 'show server_version')"
+}
+
+# pg_trust_loopback VERSION: lets `postgres` in without a password from
+# 127.0.0.1/::1. Only done to a cluster this script just installed.
+pg_trust_loopback() {
+	local hba=/etc/postgresql/$1/main/pg_hba.conf
+	[[ -f $hba ]] || return 0
+	grep -q '^host all postgres 127.0.0.1/32 trust' "$hba" && return 0
+	log "pg_hba.conf: trust for postgres on 127.0.0.1 and ::1 (test machine)"
+	as_root sed -i '1i host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba"
+}
+
+# drop_test_databases: drops the pw_test_* databases that tests left behind.
+# Prints how many.
+drop_test_databases() {
+	local db n=0
+	while read -r db; do
+		[[ -n $db ]] || continue
+		if pg_psql -qc "DROP DATABASE \"${db//\"/\"\"}\" WITH (FORCE)" >/dev/null; then
+			n=$((n + 1))
+		else
+			warn "could not drop database $db"
+		fi
+	done < <(pg_psql -Atc "select datname from pg_database where datname like 'pw\_test\_%'")
+	echo "$n"
+}
+
+stage_tests_postgres() {
+	local rc=0 dropped detail
+	stage_detail "PostgreSQL setup failed"
+	ensure_postgres
+	export PRINTWARDEN_TEST_DB=postgres
+	export PRINTWARDEN_TEST_PG_URL=${PRINTWARDEN_TEST_PG_URL:-postgres://$PG_USER@$PG_HOST:$PG_PORT/postgres}
+	nextest_run || rc=$?
+	dropped=$(drop_test_databases) || dropped="?"
+	detail=$(cat "$PROC_DIR/$STAGE_NAME.detail" 2>/dev/null || true)
+	if [[ $dropped != 0 ]]; then
+		log "dropped $dropped leftover pw_test_* database(s)"
+		stage_detail "$detail, dropped $dropped leftover db(s)"
+	fi
+	return "$rc"
+}
+
+# ensure_e2e_npm: e2e/node_modules matching e2e/package-lock.json.
+ensure_e2e_npm() {
+	local marker=e2e/node_modules/.package-lock.json
+	command -v npm >/dev/null 2>&1 || die "npm not found (node 20 + npm are needed for the e2e stage)"
+	if [[ -f $marker && ! e2e/package-lock.json -nt $marker && ! e2e/package.json -nt $marker ]]; then
+		return 0
+	fi
+	if [[ -f e2e/package-lock.json ]]; then
+		log "npm ci (e2e)"
+		(cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+	else
+		log "npm install (e2e; no package-lock.json)"
+		(cd e2e && npm install --no-audit --no-fund --loglevel=error)
+	fi
+}
+
+# workspace_version: [workspace.package] version from Cargo.toml.
+workspace_version() {
+	awk '/^\[/{s = ($0 == "[workspace.package]")} s && /^version *=/{gsub(/.*= *"|".*/, ""); print; exit}' Cargo.toml
+}
+
+E2E_DATA=""
+E2E_PID=""
+
+e2e_cleanup() {
+	if [[ -n $E2E_PID ]]; then stop_bg "$E2E_PID" 5 || true; fi
+	if [[ -n $E2E_DATA ]]; then rm -rf "$E2E_DATA"; fi
+}
+
+stage_e2e() {
+	local bin built_note="" notes="" mtime_before mtime_after https http rc=0 tap
+	local pass fail cancelled skipped total
+	trap e2e_cleanup EXIT
+	stage_detail "setup failed"
+
+	ensure_apt chromium:chromium chromium-driver:chromedriver
+	[[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium is missing after installing Debian's chromium"
+	ensure_e2e_npm
+
+	# The server binary: the debug build that the nextest stages made (cargo
+	# builds a package's binaries for its integration tests). No `cargo build`:
+	# that could rebuild dependencies with other features.
+	if [[ -n ${PW_SERVER_BIN:-} ]]; then
+		bin=$PW_SERVER_BIN
+		built_note="server from PW_SERVER_BIN"
+	else
+		bin=$TARGET_DIR/debug/printwarden
+		if [[ ! -e $PROC_DIR/nextest-built || ! -x $bin ]]; then
+			mtime_before=$(stat -c %Y "$bin" 2>/dev/null || echo none)
+			log "building the test binaries: cargo nextest run --workspace --no-run"
+			stage_detail "cargo nextest run --workspace --no-run failed"
+			cargo nextest run --workspace --no-run
+			mtime_after=$(stat -c %Y "$bin" 2>/dev/null || echo none)
+			[[ $mtime_before != "$mtime_after" ]] && built_note="built $bin with nextest --no-run"
+		fi
+	fi
+	if [[ ! -x $bin ]]; then
+		stage_detail "no server binary at ${bin#"$ROOT"/}"
+		die "$bin not found: the server crate needs an integration test (tests/*.rs) so that cargo builds its binary"
+	fi
+	stage_detail "server start failed"
+	[[ -n $built_note ]] && log "$built_note"
+
+	E2E_DATA=$(mktemp -d "${TMPDIR:-/tmp}/printwarden-e2e.XXXXXX")
+	log "starting $bin serve (data dir $E2E_DATA, log ${LOG_DIR}/e2e-server.log)"
+	start_bg e2e-server "$LOG_DIR/e2e-server.log" env \
+		PRINTWARDEN_DATA_DIR="$E2E_DATA" \
+		PRINTWARDEN_BIND=127.0.0.1 \
+		PRINTWARDEN_HTTPS_PORT=0 \
+		PRINTWARDEN_HTTP_PORT=0 \
+		"$bin" serve
+	E2E_PID=$BG_PID
+	if ! wait_for_file "$E2E_DATA/listening.json" 20 "$E2E_PID"; then
+		tail -n 40 "$LOG_DIR/e2e-server.log" >&2 || true
+		stage_detail "server did not write listening.json"
+		return 1
+	fi
+	sleep 0.05 # let a non-atomic writer finish
+	https=$(json_get "$E2E_DATA/listening.json" https)
+	http=$(json_get "$E2E_DATA/listening.json" http)
+	log "server pid $E2E_PID: https=$https http=$http"
+	assert_loopback_only "$E2E_PID"
+	[[ -s $E2E_DATA/tls/ca.crt ]] || die "no CA certificate at $E2E_DATA/tls/ca.crt"
+
+	tap=$LOG_DIR/e2e.tap
+	rm -f "$tap"
+	mkdir -p "$TARGET_DIR/e2e-screens"
+	PW_BASE_URL="https://$https" \
+		PW_HTTP_URL="http://$http" \
+		PW_CA_CERT="$E2E_DATA/tls/ca.crt" \
+		PW_DATA_DIR="$E2E_DATA" \
+		PW_EXPECTED_VERSION="$(workspace_version)" \
+		PW_SCREEN_DIR="$TARGET_DIR/e2e-screens" \
+		timeout --kill-after=10 900 \
+		node --test --test-timeout=120000 \
+		--test-reporter=spec --test-reporter-destination=stdout \
+		--test-reporter=tap --test-reporter-destination="$tap" \
+		e2e/tests/ 2>&1 || rc=$?
+
+	if grep -q 'panicked at' "$LOG_DIR/e2e-server.log"; then
+		log "the server panicked (see $LOG_DIR/e2e-server.log):"
+		grep -A5 'panicked at' "$LOG_DIR/e2e-server.log" | head -n 30 >&2
+		notes+="; the server panicked"
+		((rc)) || rc=1
+	fi
+	if ! pid_running "$E2E_PID"; then
+		log "the server exited during the tests:"
+		tail -n 40 "$LOG_DIR/e2e-server.log" >&2 || true
+		notes+="; the server exited early"
+		((rc)) || rc=1
+	fi
+	stop_bg "$E2E_PID" 5
+	E2E_PID=""
+	if ((STOP_KILLED)); then
+		log "note: the server ignored SIGTERM for 5s and was killed"
+		notes+="; server needed SIGKILL"
+	fi
+	[[ -n $built_note ]] && notes+="; $built_note"
+	notes=${notes#; }
+
+	[[ -f $tap ]] || : >"$tap"
+	total=$(sed -nE 's/^# tests ([0-9]+)$/\1/p' "$tap" | tail -n 1)
+	pass=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$tap" | tail -n 1)
+	fail=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$tap" | tail -n 1)
+	cancelled=$(sed -nE 's/^# cancelled ([0-9]+)$/\1/p' "$tap" | tail -n 1)
+	skipped=$(sed -nE 's/^# skipped ([0-9]+)$/\1/p' "$tap" | tail -n 1)
+	stage_counts "${pass:-0}" "$((${fail:-0} + ${cancelled:-0}))" "${skipped:-0}"
+	if [[ -z $total ]]; then
+		stage_detail "no node test summary${notes:+; $notes}"
+		return "$((rc ? rc : 1))"
+	fi
+	if ((total == 0)); then
+		stage_detail "no e2e tests found in e2e/tests/"
+		return 1
+	fi
+	if ((rc == 0 && ${fail:-0} == 0 && ${cancelled:-0} == 0)); then
+		stage_detail "${total} tests${notes:+; $notes}"
+	else
+		stage_detail "${total} tests: ${pass:-0} passed, ${fail:-0} failed, ${cancelled:-0} cancelled${notes:+; $notes}"
+		return "$((rc ? rc : 1))"
+	fi
+}
+
+# stage_none: TEST_STAGES=none runs nothing but the option checks.
+
+# ================================================================ main
+
+log "stages: ${SELECTED[*]} (logs in ${LOG_DIR})"
+if [[ ${CI:-} == true && -n ${SKIP_E2E:-}${SKIP_POSTGRES:-} ]]; then
+	warn "CI=true with SKIP_E2E/SKIP_POSTGRES set: stages will be skipped"
+fi
+T_START=$SECONDS
+
+for stage in "${ALL_STAGES[@]}"; do
+	run_stage "$stage"
+done
+peers_stop
+
+TOTAL_PASSED=0 TOTAL_FAILED=0 TOTAL_SKIPPED=0 COUNTED=0
+for stage in "${ALL_STAGES[@]}"; do
+	[[ -f $PROC_DIR/$stage.counts ]] || continue
+	read -r p f s <"$PROC_DIR/$stage.counts"
+	TOTAL_PASSED=$((TOTAL_PASSED + p)) TOTAL_FAILED=$((TOTAL_FAILED + f)) TOTAL_SKIPPED=$((TOTAL_SKIPPED + s))
+	COUNTED=1
+done
+
+printf '\n==================== summary (%ss) ====================\n' "$((SECONDS - T_START))"
+((${#STAGE_LINES[@]})) && printf '%s\n' "${STAGE_LINES[@]}"
+if ((${#FAILED_PEERS[@]})); then
+	echo "test peers that failed to start: ${FAILED_PEERS[*]}"
+	ANY_FAILED=1
+fi
+if ((ANY_FAILED)); then
+	echo "result: FAILED"
+else
+	echo "result: ok"
+fi
+if ((COUNTED)); then
+	echo "tests: ${TOTAL_PASSED} passed, ${TOTAL_FAILED} failed, ${TOTAL_SKIPPED} skipped"
+fi
+exit "$ANY_FAILED"
