@@ -12,6 +12,8 @@ pub struct InstanceStatus {
     pub setup_required: bool,
     /// False while authentication is switched off.
     pub auth_enabled: bool,
+    /// True when HTTPS uses the generated local CA.
+    pub local_ca: bool,
 }
 
 /// The answer of the readiness probe.
@@ -32,6 +34,7 @@ impl App {
             version: self.config.version,
             setup_required,
             auth_enabled: self.config.auth_enabled,
+            local_ca: self.config.local_ca,
         })
     }
 

@@ -23,6 +23,8 @@ pub struct AppConfig {
     pub version: &'static str,
     /// False when the operator started the server with `PRINTWARDEN_AUTH=disabled`.
     pub auth_enabled: bool,
+    /// True when HTTPS uses the generated local CA (pages explain how to trust it).
+    pub local_ca: bool,
 }
 
 /// The application: cheap to clone, shared by every request.
@@ -73,6 +75,12 @@ impl App {
     #[must_use]
     pub fn version(&self) -> &'static str {
         self.config.version
+    }
+
+    /// Whether authentication is on.
+    #[must_use]
+    pub fn auth_enabled(&self) -> bool {
+        self.config.auth_enabled
     }
 
     /// The store handle (for wiring and shutdown only; handlers never see it).

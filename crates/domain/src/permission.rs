@@ -1,9 +1,9 @@
 //! The permission catalogue: every `resource:action` right printwarden knows, grouped into
-//! categories with human labels. It is one enum so that a typo is a compile error and so that
-//! `docs/PERMISSIONS.md`, the OpenAPI document and the group editor all list the same rights.
+//! categories with human labels. It is one enum so that a typo is a compile error and every
+//! list of rights (docs, the group editor) is generated from the same source.
 //!
-//! Invariant (enforced by tests in `pw-http`): a permission exists here only together with a
-//! route it guards. Permissions are added by the issues that add their routes.
+//! Invariant (enforced by a test in `pw-http`'s route table): a permission exists here only
+//! together with a route it guards; add a permission in the same change as its route.
 
 use std::fmt;
 

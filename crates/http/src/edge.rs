@@ -27,6 +27,13 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
 form-action 'self'; object-src 'none'; upgrade-insecure-requests";
 
+/// The same policy for a deliberate plain-HTTP deployment: without
+/// `upgrade-insecure-requests`, which would rewrite every asset URL to an https:// that does
+/// not exist there.
+const CONTENT_SECURITY_POLICY_PLAIN: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+form-action 'self'; object-src 'none'";
+
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The request id, available to handlers and inner middleware.
@@ -73,7 +80,7 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
     if status.is_client_error() || status.is_server_error() {
         render_envelope(&mut response, &id, &span);
     }
-    set_security_headers(response.headers_mut(), &id);
+    set_security_headers(response.headers_mut(), &id, state.https);
 
     let latency = started.elapsed();
     state.metrics.request_finished(status, latency);
@@ -125,18 +132,25 @@ fn render_envelope(response: &mut Response, request_id: &str, span: &tracing::Sp
     *response.body_mut() = Body::from(bytes);
 }
 
-fn set_security_headers(headers: &mut http::HeaderMap, request_id: &str) {
+fn set_security_headers(headers: &mut http::HeaderMap, request_id: &str, https: bool) {
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert(X_REQUEST_ID, v);
     }
-    headers.insert(
-        header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static("max-age=31536000"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    } else {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY_PLAIN),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -40,16 +40,21 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// When the process started serving.
     pub started: Instant,
+    /// Whether clients reach this server over HTTPS (directly or through a TLS-terminating
+    /// proxy). Decides HSTS and `upgrade-insecure-requests`, which would break a deliberate
+    /// plain-HTTP deployment.
+    pub https: bool,
 }
 
 impl AppState {
     /// State over an application.
     #[must_use]
-    pub fn new(app: App) -> Self {
+    pub fn new(app: App, https: bool) -> Self {
         Self {
             app,
             metrics: Arc::new(Metrics::default()),
             started: Instant::now(),
+            https,
         }
     }
 }

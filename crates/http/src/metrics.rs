@@ -77,7 +77,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP printwarden_http_request_duration_seconds_sum Total time spent serving requests.\n# TYPE printwarden_http_request_duration_seconds_sum counter"
+            "# HELP printwarden_http_request_duration_seconds Time spent serving requests.\n# TYPE printwarden_http_request_duration_seconds summary"
         );
         #[expect(
             clippy::cast_precision_loss,

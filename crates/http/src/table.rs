@@ -1,6 +1,6 @@
 //! THE route table: every HTTP route of printwarden — API, probes, pages and assets — with its
 //! auth mode and permission, in one list. Enforcement middleware reads it before any handler
-//! runs; `docs/PERMISSIONS.md` and the OpenAPI document are generated from it.
+//! runs; generated documentation is built from it.
 //!
 //! Invariants: a route can only be mounted through [`Mounter`], which refuses paths and
 //! methods without a row; the router cannot be built while a row has no handler; a request
@@ -305,6 +305,18 @@ mod tests {
                 r.path.starts_with("/api/"),
                 "{}",
                 r.path
+            );
+        }
+    }
+
+    #[test]
+    fn every_permission_guards_at_least_one_route() {
+        for permission in pw_domain::Permission::ALL {
+            assert!(
+                ROUTES
+                    .iter()
+                    .any(|r| r.access.permission() == Some(*permission)),
+                "{permission} guards no route: add its route or remove it from the catalogue"
             );
         }
     }

@@ -12,8 +12,8 @@ pub enum Credential {
     Session,
     /// An API key header (`Authorization: Bearer pwk_…` or `X-API-Key`).
     ApiKey,
-    /// A single-use ticket for one purpose (WebSocket/camera upgrades).
-    Ticket,
+    /// A single-use ticket, valid only for the purpose it was issued for.
+    Ticket(crate::TicketPurpose),
 }
 
 /// A signed-in user as policy sees them: id, effective permissions (already intersected with

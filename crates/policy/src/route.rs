@@ -58,7 +58,10 @@ impl Access {
             Access::SessionOrKey(_) => {
                 matches!(credential, Credential::Session | Credential::ApiKey)
             }
-            Access::Ticket(_) => matches!(credential, Credential::Session | Credential::Ticket),
+            // Threat: a ticket issued for the events socket replayed against a camera stream.
+            Access::Ticket(purpose) => {
+                credential == Credential::Session || credential == Credential::Ticket(*purpose)
+            }
         }
     }
 }
@@ -152,7 +155,11 @@ mod tests {
     #[test]
     fn credential_kinds_are_enforced_per_mode() {
         let key = user(Credential::ApiKey, &[Permission::SystemRead], false);
-        let ticket = user(Credential::Ticket, &[Permission::SystemRead], false);
+        let ticket = user(
+            Credential::Ticket(TicketPurpose::Camera),
+            &[Permission::SystemRead],
+            false,
+        );
         let session_only = Access::Session(Requirement::Authenticated);
         assert_eq!(
             check_route(&key, &session_only),
@@ -164,6 +171,11 @@ mod tests {
         );
         assert!(check_route(&key, &READ).is_allowed());
         assert!(check_route(&ticket, &Access::Ticket(TicketPurpose::Camera)).is_allowed());
+        assert_eq!(
+            check_route(&ticket, &Access::Ticket(TicketPurpose::Events)),
+            Decision::Deny(DenyReason::CredentialNotAccepted),
+            "a ticket only opens the door it was issued for"
+        );
     }
 
     #[test]

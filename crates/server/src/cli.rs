@@ -65,8 +65,14 @@ pub enum ConfigAction {
 
 impl Cli {
     fn sources(&self) -> Sources {
+        let default_file = std::path::Path::new(config::DEFAULT_CONFIG_FILE);
+        let env_file = std::env::var_os("PRINTWARDEN_CONFIG").map(PathBuf::from);
         Sources {
-            config_file: self.config.clone(),
+            config_file: self
+                .config
+                .clone()
+                .or(env_file)
+                .or_else(|| default_file.is_file().then(|| default_file.to_owned())),
             flags: FlagOverrides {
                 data_dir: self.data_dir.clone(),
                 bind: self.bind.clone(),
@@ -133,7 +139,6 @@ async fn serve(settings: Settings) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("cannot start: {e}");
-            let _ = writeln!(std::io::stderr(), "printwarden: cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -192,7 +192,8 @@ pub enum ConfigError {
 /// Where the configuration comes from.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    /// `--config PATH` (must exist when given).
+    /// The config file (must exist when given). The CLI fills in `./printwarden.toml` when
+    /// it exists and nothing else is named; library callers (tests) get no implicit file.
     pub config_file: Option<PathBuf>,
     /// Flag values.
     pub flags: FlagOverrides,
@@ -226,9 +227,6 @@ pub fn load_with_env(
             )]));
         }
         Some(path) => figment = figment.merge(Toml::file_exact(path)),
-        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
-            figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
-        }
         None => {}
     }
     figment = figment
@@ -381,6 +379,12 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             TlsMode::Auto
         }
     };
+    if !matches!(tls, TlsMode::Files { .. }) && (raw.tls_cert.is_some() || raw.tls_key.is_some()) {
+        errors.push(format!(
+            "tls_cert/tls_key are set but tls = \"{}\"; set tls = \"files\" to use them, or remove them",
+            raw.tls
+        ));
+    }
     if tls != TlsMode::Off && raw.https_port != 0 && raw.https_port == raw.http_port {
         errors.push(format!(
             "https_port and http_port are both {}; they must differ",

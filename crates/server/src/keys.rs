@@ -228,6 +228,17 @@ mod tests {
     }
 
     #[test]
+    fn no_temporary_file_is_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        resolve(None, dir.path(), || Some(FIXED)).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from(KEY_FILE)]);
+    }
+
+    #[test]
     fn a_corrupt_key_file_is_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(KEY_FILE);

@@ -8,6 +8,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -64,6 +65,13 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Another process holds the data directory.
+    #[error(
+        "data directory {} is in use by another printwarden process; stop it first, or give this one \
+         its own directory with --data-dir",
+        .0.display()
+    )]
+    DataDirInUse(PathBuf),
     /// The operating system's random generator failed.
     #[error("random generator failed: {0}")]
     Random(String),
@@ -89,12 +97,45 @@ pub struct Running {
     handles: Vec<Handle<SocketAddr>>,
     tasks: JoinSet<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The generated-certificate renewal state (auto TLS only).
+    renewal: Option<Renewal>,
+    /// Held while running: one server per data dir.
+    _lock: std::fs::File,
+}
+
+/// What the renewal check needs: where the material is, which extra host to cover, and the
+/// live listener configuration to swap.
+#[derive(Debug, Clone)]
+struct Renewal {
+    paths: TlsPaths,
+    extra_host: Option<String>,
+    rustls: RustlsConfig,
+}
+
+impl Renewal {
+    /// Re-issues the leaf if needed and hot-swaps it into the listener: new handshakes get the
+    /// new certificate, open connections are not dropped. Returns whether it swapped.
+    async fn run(&self) -> Result<bool, TlsError> {
+        let (paths, host) = (self.paths.clone(), self.extra_host.clone());
+        let renewed =
+            tokio::task::spawn_blocking(move || tls::renew_if_needed(&paths, host.as_deref()))
+                .await
+                .map_err(|e| TlsError::BadFiles(format!("renewal task failed: {e}")))??;
+        match renewed {
+            Some(config) => {
+                self.rustls.reload_from_config(config);
+                tracing::info!("renewed the server certificate; new connections use it");
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 }
 
 /// Assembles the complete router (API + pages) over an application.
-pub fn router(app: App) -> Result<Router, pw_http::RouteTableError> {
+pub fn router(app: App, https_for_clients: bool) -> Result<Router, pw_http::RouteTableError> {
     let mounter = pw_web::mount(pw_http::mount_api(Mounter::new()));
-    pw_http::finish(mounter, AppState::new(app))
+    pw_http::finish(mounter, AppState::new(app, https_for_clients))
 }
 
 /// Starts everything and returns once all listeners accept connections.
@@ -103,6 +144,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         TlsError::Io { path, source, .. } => StartError::DataDir { path, source },
         other => StartError::Tls(other),
     })?;
+    let lock = lock_data_dir(&settings.data_dir)?;
     let sealing = keys::resolve(
         settings.secret_key.as_ref(),
         &settings.data_dir,
@@ -128,6 +170,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         AppConfig {
             version: VERSION,
             auth_enabled: settings.auth_enabled,
+            local_ca: settings.tls == TlsMode::Auto,
         },
     );
     if !settings.auth_enabled {
@@ -136,11 +179,14 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         );
     }
     announce_setup_code(&app, &settings.data_dir).await?;
-    let router = router(app.clone())?;
+    // Clients reach us over HTTPS unless TLS is off with no proxy in front to terminate it.
+    let https_for_clients = settings.tls != TlsMode::Off || !settings.trusted_proxies.is_empty();
+    let router = router(app.clone(), https_for_clients)?;
 
     let mut tasks = JoinSet::new();
     let mut handles = Vec::new();
     let mut background = Vec::new();
+    let mut renewal_state = None;
     let (https, http) = match &settings.tls {
         TlsMode::Off => {
             let http = serve_plain(
@@ -165,15 +211,19 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
                     tracing::info!(?outcome, ca = %paths.ca_cert.display(), "TLS certificate ready; import the CA to trust it");
                     (
                         tls::server_config(&paths.server_cert, &paths.server_key)?,
-                        Some((paths, names)),
+                        Some(paths),
                     )
                 }
             };
             let rustls = RustlsConfig::from_config(config);
             let https = serve_tls(settings, router, rustls.clone(), &mut tasks, &mut handles)?;
+            let target = RedirectTarget {
+                https_port: https.port(),
+                public: settings.public_url.clone(),
+            };
             let redirect = Router::new()
                 .fallback(redirect_to_https)
-                .with_state(https.port());
+                .with_state(Arc::new(target));
             let http = serve_plain(
                 settings,
                 settings.http_port,
@@ -181,19 +231,31 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
                 &mut tasks,
                 &mut handles,
             )?;
-            if let Some((paths, names)) = renewal {
-                background.push(tokio::spawn(renew_daily(paths, names, rustls)));
+            if let Some(paths) = renewal {
+                let extra_host = settings
+                    .public_url
+                    .as_ref()
+                    .and_then(|u| u.host_str())
+                    .map(str::to_owned);
+                let r = Renewal {
+                    paths,
+                    extra_host,
+                    rustls,
+                };
+                background.push(tokio::spawn(renew_daily(r.clone())));
+                renewal_state = Some(r);
             }
             (Some(https), http)
         }
     };
     write_listening(&settings.data_dir, https, http);
     match https {
-        Some(addr) => {
-            tracing::info!(https = %addr, http = %http, "printwarden {VERSION} serving https://{addr}/ (http redirects)")
-        }
+        Some(addr) => tracing::info!(
+            https = %addr, http = %http,
+            "printwarden {VERSION} serving https://localhost:{}/ (plain HTTP on {} redirects there)", addr.port(), http.port()
+        ),
         None => {
-            tracing::info!(http = %http, "printwarden {VERSION} serving http://{http}/ (tls off)")
+            tracing::info!(http = %http, "printwarden {VERSION} serving http://localhost:{}/ (tls off)", http.port())
         }
     }
     Ok(Running {
@@ -204,10 +266,21 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
         handles,
         tasks,
         background,
+        renewal: renewal_state,
+        _lock: lock,
     })
 }
 
 impl Running {
+    /// Runs the certificate renewal check now (the daily task runs the same). Returns whether
+    /// a new certificate was swapped in; `Ok(false)` also when TLS material is not generated.
+    pub async fn renew_certificate(&self) -> Result<bool, TlsError> {
+        match &self.renewal {
+            Some(r) => r.run().await,
+            None => Ok(false),
+        }
+    }
+
     /// Stops accepting, lets open requests finish (bounded) and closes the database.
     pub async fn shutdown(mut self) {
         for task in &self.background {
@@ -224,6 +297,34 @@ impl Running {
             self.tasks.abort_all();
         }
         self.app.store().close().await;
+    }
+}
+
+/// Takes an exclusive lock on `<data>/.lock` for the life of the process, so two servers never
+/// generate certificates, keys or migrations in the same directory at once. Warns when the
+/// directory is open to other users (it holds private keys and the database).
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(dir)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(dir = %dir.display(), "the data directory is accessible to other users; chmod 700 it");
+    }
+    let path = dir.join(".lock");
+    let io = |source| StartError::DataDir {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::DataDirInUse(dir.to_owned())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }
 }
 
@@ -297,8 +398,25 @@ fn serve_plain(
     Ok(addr)
 }
 
+/// Where the plain-HTTP port sends clients.
+#[derive(Debug)]
+struct RedirectTarget {
+    https_port: u16,
+    /// With a configured public URL, redirects go there (the port a client sees behind port
+    /// mapping may differ from the one we bind).
+    public: Option<url::Url>,
+}
+
 /// The plain-HTTP port's only answer: a permanent redirect to the same path on HTTPS.
-async fn redirect_to_https(State(https_port): State<u16>, req: Request) -> Response {
+async fn redirect_to_https(State(target): State<Arc<RedirectTarget>>, req: Request) -> Response {
+    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    if let Some(public) = target.public.as_ref().filter(|u| u.scheme() == "https")
+        && let Some(host) = public.host_str()
+    {
+        let port = public.port().map(|p| format!(":{p}")).unwrap_or_default();
+        return Redirect::permanent(&format!("https://{host}{port}{path}")).into_response();
+    }
+    let https_port = target.https_port;
     let host = req
         .headers()
         .get(http::header::HOST)
@@ -317,20 +435,11 @@ async fn redirect_to_https(State(https_port): State<u16>, req: Request) -> Respo
     Redirect::permanent(&format!("https://{host}{port}{path}")).into_response()
 }
 
-async fn renew_daily(paths: TlsPaths, names: Names, rustls: RustlsConfig) {
+async fn renew_daily(renewal: Renewal) {
     loop {
         tokio::time::sleep(tls::RENEWAL_INTERVAL).await;
-        let (p, n) = (paths.clone(), names.clone());
-        match tokio::task::spawn_blocking(move || tls::renew_if_needed(&p, &n)).await {
-            Ok(Ok(Some(config))) => {
-                rustls.reload_from_config(config);
-                tracing::info!("renewed the server certificate; new connections use it");
-            }
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "certificate renewal failed; the current certificate stays")
-            }
-            Err(e) => tracing::error!(error = %e, "certificate renewal task failed"),
+        if let Err(e) = renewal.run().await {
+            tracing::error!(error = %e, "certificate renewal failed; the current certificate stays");
         }
     }
 }
@@ -371,15 +480,49 @@ fn publish_ca_copy(data_dir: &Path, ca_cert: &Path) {
     }
 }
 
+/// An address a local client can connect to: a wildcard bind is reached via loopback.
+fn connectable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
+}
+
 /// `<data>/listening.json`: the bound addresses, for scripts and tests that use port 0.
 fn write_listening(data_dir: &Path, https: Option<SocketAddr>, http: SocketAddr) {
     let mut doc = serde_json::Map::new();
     if let Some(addr) = https {
-        doc.insert("https".into(), addr.to_string().into());
+        doc.insert("https".into(), connectable(addr).to_string().into());
     }
-    doc.insert("http".into(), http.to_string().into());
+    doc.insert("http".into(), connectable(http).to_string().into());
     let text = serde_json::Value::Object(doc).to_string();
     if let Err(e) = tls::write_file(&data_dir.join("listening.json"), text.as_bytes(), 0o644) {
         tracing::warn!(error = %e, "could not write listening.json");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_binds_are_reported_as_loopback() {
+        assert_eq!(
+            connectable("0.0.0.0:3443".parse().unwrap()),
+            "127.0.0.1:3443".parse().unwrap()
+        );
+        assert_eq!(
+            connectable("[::]:3443".parse().unwrap()),
+            "[::1]:3443".parse().unwrap()
+        );
+        assert_eq!(
+            connectable("192.168.1.5:3443".parse().unwrap()),
+            "192.168.1.5:3443".parse().unwrap()
+        );
     }
 }

@@ -202,7 +202,11 @@ impl TlsPaths {
     /// Paths under a data dir.
     #[must_use]
     pub fn new(data_dir: &Path) -> Self {
-        let dir = data_dir.join("tls");
+        Self::new_in(&data_dir.join("tls"))
+    }
+
+    fn new_in(dir: &Path) -> Self {
+        let dir = dir.to_owned();
         Self {
             ca_cert: dir.join("ca.crt"),
             ca_key: dir.join("ca.key"),
@@ -232,16 +236,13 @@ fn now_unix() -> i64 {
 
 /// Makes sure a usable CA and leaf exist for `names` at time `now` (unix seconds).
 pub fn ensure_generated(paths: &TlsPaths, names: &Names, now: i64) -> Result<Outcome, TlsError> {
-    create_private_dir(&paths.dir)?;
+    if !paths.dir.exists() {
+        create_fresh(paths, names, now)?;
+        return Ok(Outcome::CreatedCa);
+    }
     let ca_cert_exists = paths.ca_cert.exists();
     let ca_key_exists = paths.ca_key.exists();
     let (ca_pem, ca_key, outcome) = match (ca_cert_exists, ca_key_exists) {
-        (false, false) => {
-            let (pem, key) = generate_ca(now)?;
-            write_file(&paths.ca_key, key.serialize_pem().as_bytes(), 0o600)?;
-            write_file(&paths.ca_cert, pem.as_bytes(), 0o644)?;
-            (pem, key, Outcome::CreatedCa)
-        }
         (true, true) => {
             let pem = read(&paths.ca_cert)?;
             let key_pem = read(&paths.ca_key)?;
@@ -255,6 +256,9 @@ pub fn ensure_generated(paths: &TlsPaths, names: &Names, now: i64) -> Result<Out
             let info = inspect(&der).map_err(|e| damaged(format!("ca.crt: {e}")))?;
             if info.not_after <= now {
                 return Err(damaged("the CA certificate has expired".to_owned()));
+            }
+            if info.not_after - now < RENEW_BEFORE_DAYS * 86_400 {
+                tracing::warn!(ca = %paths.ca_cert.display(), "the local CA expires within 30 days: plan to replace it (see docs/OPERATIONS.md)");
             }
             (pem, key, Outcome::Reused)
         }
@@ -271,15 +275,51 @@ pub fn ensure_generated(paths: &TlsPaths, names: &Names, now: i64) -> Result<Out
         }
     };
 
-    let leaf_ok = outcome == Outcome::Reused && leaf_is_current(paths, names, now);
-    if leaf_ok {
-        return Ok(Outcome::Reused);
+    if leaf_is_current(paths, names, now) {
+        return Ok(outcome);
     }
-    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).map_err(|e| TlsError::DamagedCa {
+    issue_leaf(paths, &ca_pem, ca_key, names, now)?;
+    Ok(Outcome::IssuedLeaf)
+}
+
+/// First start: CA and leaf are written into a staging directory that is renamed into place
+/// in one step, so an interrupted first start leaves either nothing or a complete set.
+fn create_fresh(paths: &TlsPaths, names: &Names, now: i64) -> Result<(), TlsError> {
+    let staging = paths.dir.with_file_name(".tls.staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    create_private_dir(&staging)?;
+    let staged = TlsPaths::new_in(&staging);
+    let (ca_pem, ca_key) = generate_ca(now)?;
+    write_file(&staged.ca_key, ca_key.serialize_pem().as_bytes(), 0o600)?;
+    write_file(&staged.ca_cert, ca_pem.as_bytes(), 0o644)?;
+    issue_leaf(&staged, &ca_pem, ca_key, names, now)?;
+    std::fs::rename(&staging, &paths.dir).map_err(|source| TlsError::Io {
+        action: "cannot move into place",
+        path: paths.dir.clone(),
+        source,
+    })?;
+    sync_parent(&paths.dir);
+    Ok(())
+}
+
+fn issue_leaf(
+    paths: &TlsPaths,
+    ca_pem: &str,
+    ca_key: KeyPair,
+    names: &Names,
+    now: i64,
+) -> Result<(), TlsError> {
+    let ca_not_after = CertificateDer::from_pem_slice(ca_pem.as_bytes())
+        .ok()
+        .and_then(|der| inspect(&der).ok())
+        .map_or(i64::MAX, |info| info.not_after);
+    let issuer = Issuer::from_ca_cert_pem(ca_pem, ca_key).map_err(|e| TlsError::DamagedCa {
         dir: paths.dir.clone(),
         reason: format!("ca.crt cannot be used to sign: {e}"),
     })?;
-    let (leaf_pem, leaf_key) = generate_leaf(&issuer, names, now)?;
+    let (leaf_pem, leaf_key) = generate_leaf(&issuer, names, now, ca_not_after)?;
+    // Key first, then certificate: if a crash separates the two, the next start sees a pair
+    // that does not match and re-issues (see `leaf_is_current`).
     write_file(
         &paths.server_key,
         leaf_key.serialize_pem().as_bytes(),
@@ -289,19 +329,19 @@ pub fn ensure_generated(paths: &TlsPaths, names: &Names, now: i64) -> Result<Out
         &paths.server_cert,
         format!("{leaf_pem}{ca_pem}").as_bytes(),
         0o644,
-    )?;
-    Ok(if outcome == Outcome::CreatedCa {
-        Outcome::CreatedCa
-    } else {
-        Outcome::IssuedLeaf
-    })
+    )
 }
 
+/// The leaf is kept when it loads with its key, covers `names` and has more than
+/// [`RENEW_BEFORE_DAYS`] left.
 fn leaf_is_current(paths: &TlsPaths, names: &Names, now: i64) -> bool {
-    let Ok(pem) = std::fs::read(&paths.server_cert) else {
+    let (Ok(pem), Ok(key)) = (
+        std::fs::read(&paths.server_cert),
+        std::fs::read(&paths.server_key),
+    ) else {
         return false;
     };
-    if !paths.server_key.exists() {
+    if server_config_from_pem(&pem, &key).is_err() {
         return false;
     }
     let Ok(der) = CertificateDer::from_pem_slice(&pem) else {
@@ -342,6 +382,7 @@ fn generate_leaf(
     issuer: &Issuer<'_, KeyPair>,
     names: &Names,
     now: i64,
+    ca_not_after: i64,
 ) -> Result<(String, KeyPair), TlsError> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = CertificateParams::default();
@@ -365,7 +406,10 @@ fn generate_leaf(
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     params.not_before = offset(now, -1);
-    params.not_after = offset(now, LEAF_DAYS);
+    // Never outlive the CA: a leaf valid past its issuer fails validation anyway.
+    let leaf_end = (now + LEAF_DAYS * 86_400).min(ca_not_after);
+    params.not_after =
+        OffsetDateTime::from_unix_timestamp(leaf_end).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     params.serial_number = Some(random_serial());
     let cert = params.signed_by(&key, issuer)?;
     Ok((cert.pem(), key))
@@ -414,7 +458,11 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> 
             source,
         }
     };
-    let tmp = path.with_extension("tmp");
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -425,7 +473,17 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> 
     file.write_all(bytes).map_err(io("cannot write"))?;
     file.sync_all().map_err(io("cannot sync"))?;
     std::fs::rename(&tmp, path).map_err(io("cannot replace"))?;
+    sync_parent(path);
     Ok(())
+}
+
+/// Makes a rename durable: fsync the directory that holds the entry.
+pub fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
 }
 
 /// A rustls server configuration (TLS 1.3 and 1.2 only, h2 + http/1.1) from PEM files.
@@ -475,12 +533,14 @@ pub fn server_config_from_pem(
 /// How often the renewal check runs while serving.
 pub const RENEWAL_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
-/// Runs the renewal check now; returns a new server config when the leaf was re-issued.
+/// Runs the renewal check now against the machine's current names; returns a new server
+/// config when the leaf was re-issued.
 pub fn renew_if_needed(
     paths: &TlsPaths,
-    names: &Names,
+    extra_host: Option<&str>,
 ) -> Result<Option<Arc<ServerConfig>>, TlsError> {
-    match ensure_generated(paths, names, now_unix())? {
+    let names = Names::for_this_machine(extra_host);
+    match ensure_generated(paths, &names, now_unix())? {
         Outcome::Reused => Ok(None),
         Outcome::IssuedLeaf | Outcome::CreatedCa => {
             server_config(&paths.server_cert, &paths.server_key).map(Some)
@@ -596,6 +656,38 @@ mod tests {
             Err(TlsError::DamagedCa { .. })
         ));
         assert!(paths.ca_cert.exists());
+    }
+
+    #[test]
+    fn a_mismatched_leaf_pair_left_by_a_crash_is_reissued() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = TlsPaths::new(dir.path());
+        ensure_generated(&paths, &names(), NOW).unwrap();
+        // Simulate a crash after the new key was written but before the new certificate.
+        let other = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        std::fs::write(&paths.server_key, other.serialize_pem()).unwrap();
+        assert!(server_config(&paths.server_cert, &paths.server_key).is_err());
+        assert_eq!(
+            ensure_generated(&paths, &names(), NOW).unwrap(),
+            Outcome::IssuedLeaf
+        );
+        assert!(server_config(&paths.server_cert, &paths.server_key).is_ok());
+        assert!(!dir.path().join(".tls.staging").exists());
+    }
+
+    #[test]
+    fn a_leaf_never_outlives_its_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = TlsPaths::new(dir.path());
+        ensure_generated(&paths, &names(), NOW).unwrap();
+        let late = NOW + (CA_DAYS - 100) * 86_400;
+        assert_eq!(
+            ensure_generated(&paths, &names(), late).unwrap(),
+            Outcome::IssuedLeaf
+        );
+        let ca = inspect(&CertificateDer::from_pem_file(&paths.ca_cert).unwrap()).unwrap();
+        let leaf = inspect(&CertificateDer::from_pem_file(&paths.server_cert).unwrap()).unwrap();
+        assert!(leaf.not_after <= ca.not_after);
     }
 
     #[test]

@@ -45,6 +45,7 @@ struct Landing {
     layout: Layout,
     setup_required: bool,
     product_version: &'static str,
+    local_ca: bool,
 }
 
 #[derive(Template)]
@@ -67,10 +68,11 @@ async fn landing(
                 layout: Layout::new(status.version, status.auth_enabled),
                 setup_required: status.setup_required,
                 product_version: status.version,
+                local_ca: status.local_ca,
             },
             &request_id,
         ),
-        Err(e) => error_page(&e, state.app.version(), &request_id),
+        Err(e) => error_page(&e, &state, &request_id),
     }
 }
 
@@ -84,7 +86,7 @@ fn render(template: &impl Template, request_id: &RequestId) -> Response {
     }
 }
 
-fn error_page(e: &AppError, version: &'static str, request_id: &RequestId) -> Response {
+fn error_page(e: &AppError, state: &AppState, request_id: &RequestId) -> Response {
     let (status, title, message) = match e {
         AppError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -99,7 +101,7 @@ fn error_page(e: &AppError, version: &'static str, request_id: &RequestId) -> Re
     };
     tracing::error!(error = %e, cause = ?std::error::Error::source(e), "page failed");
     let page = ErrorPage {
-        layout: Layout::new(version, true),
+        layout: Layout::new(state.app.version(), state.app.auth_enabled()),
         status: status.as_u16(),
         title,
         message,

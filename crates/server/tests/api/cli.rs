@@ -96,3 +96,77 @@ fn migrate_applies_then_reports_up_to_date() {
         "database is up to date"
     );
 }
+
+/// The real binary: serves on port 0, logs one JSON line per request with the request id and
+/// the path *without* its query string, and exits cleanly on SIGTERM.
+#[test]
+fn serve_logs_requests_without_query_strings_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let child = printwarden(dir.path())
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--https-port",
+            "0",
+            "--http-port",
+            "0",
+        ])
+        .env("PRINTWARDEN_DATA_DIR", &data)
+        .env("PRINTWARDEN_LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let listening = data.join("listening.json");
+    for _ in 0..200 {
+        if listening.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&listening).unwrap()).unwrap();
+    let https = doc["https"].as_str().unwrap().to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let request_id = rt.block_on(async {
+        printwarden::install_crypto_provider();
+        let client = pw_testkit::tls_client(&data.join("tls/ca.crt"));
+        let resp = client
+            .get(format!("https://{https}/nope?token=pwk_1_topsecret"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+        resp.headers()["x-request-id"].to_str().unwrap().to_owned()
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "clean exit on SIGTERM: {:?}",
+        output.status
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("topsecret"),
+        "query string leaked into the log:\n{stderr}"
+    );
+    let line = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["path"] == "/nope")
+        .unwrap_or_else(|| panic!("no request line in:\n{stderr}"));
+    assert_eq!(line["status"], 404);
+    assert_eq!(line["method"], "GET");
+    assert!(line["latency_ms"].is_number());
+    assert_eq!(line["span"]["request_id"], request_id.as_str(), "{line}");
+    assert!(
+        stderr.contains("One-time setup code:"),
+        "the setup banner is on the console"
+    );
+}

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use rustls::pki_types::pem::PemObject;
+
 use pw_testkit::{Options, TestServer};
 use reqwest::StatusCode;
 
@@ -154,7 +156,7 @@ async fn handshake(
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
         roots.add(cert.unwrap()).unwrap();
     }
-    use rustls::pki_types::pem::PemObject;
+
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -205,4 +207,151 @@ async fn a_fresh_instance_writes_a_private_one_time_setup_code_that_changes_per_
     let server = server.restart(Vec::new()).await;
     let second = std::fs::read_to_string(server.data_dir.join("setup-code")).unwrap();
     assert_ne!(first, second, "each start issues a new code");
+}
+
+#[tokio::test]
+async fn a_plain_http_deployment_gets_no_hsts_and_no_upgrade_directive() {
+    let server = TestServer::spawn_with(Options {
+        env: vec![("PRINTWARDEN_TLS".into(), "off".into())],
+        ..Options::default()
+    })
+    .await;
+    let resp = server.get("/").await;
+    assert!(resp.headers().get("strict-transport-security").is_none());
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !csp.contains("upgrade-insecure-requests") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    let html = resp.text().await.unwrap();
+    assert!(
+        !html.contains("id=\"trust-certificate\""),
+        "no local CA to trust with tls off"
+    );
+    // Behind a TLS-terminating proxy the full HTTPS policy applies again.
+    let proxied = TestServer::spawn_with(Options {
+        env: vec![
+            ("PRINTWARDEN_TLS".into(), "off".into()),
+            ("PRINTWARDEN_TRUSTED_PROXIES".into(), "127.0.0.1".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let resp = proxied.get("/healthz").await;
+    assert!(
+        resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("upgrade-insecure-requests")
+    );
+    assert!(resp.headers().get("strict-transport-security").is_some());
+}
+
+#[tokio::test]
+async fn the_landing_page_explains_the_local_ca_only_when_one_is_used() {
+    let server = TestServer::spawn().await;
+    assert!(
+        server
+            .get("/")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"trust-certificate\"")
+    );
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused() {
+    let server = TestServer::spawn().await;
+    let settings = pw_testkit::settings(&server.data_dir, &server.database_url, &[]);
+    let err = printwarden::start(&settings).await.unwrap_err();
+    assert!(
+        err.to_string().contains("in use by another printwarden"),
+        "{err}"
+    );
+    // The first one is unaffected.
+    assert_eq!(server.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn with_a_public_url_the_redirect_goes_there() {
+    let server = TestServer::spawn_with(Options {
+        env: vec![(
+            "PRINTWARDEN_PUBLIC_URL".into(),
+            "https://farm.example.com:8443".into(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    let resp = pw_testkit::plain_client()
+        .get(format!("http://{}/a?b=c", server.http_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["location"],
+        "https://farm.example.com:8443/a?b=c"
+    );
+    let leaf = std::fs::read(server.data_dir.join("tls/server.crt")).unwrap();
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(&leaf).unwrap();
+    let info = printwarden::tls::inspect(&der).unwrap();
+    assert!(
+        info.names.dns.contains("farm.example.com"),
+        "the public host is in the certificate"
+    );
+}
+
+async fn presented_leaf(server: &TestServer) -> Vec<u8> {
+    let pem = std::fs::read(server.data_dir.join("tls/ca.crt")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(server.running().https.unwrap())
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test]
+async fn a_reissued_certificate_is_hot_swapped_without_a_restart() {
+    let server = TestServer::spawn().await;
+    let before = presented_leaf(&server).await;
+    assert!(
+        !server.running().renew_certificate().await.unwrap(),
+        "a current leaf is kept"
+    );
+    // Make the stored leaf unusable (as a crash between key and certificate writes would).
+    let other = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(
+        server.data_dir.join("tls/server.key"),
+        other.serialize_pem(),
+    )
+    .unwrap();
+    assert!(
+        server.running().renew_certificate().await.unwrap(),
+        "re-issued"
+    );
+    let after = presented_leaf(&server).await;
+    assert_ne!(
+        before, after,
+        "new handshakes get the new certificate, same listener"
+    );
+    assert_eq!(server.get("/healthz").await.status(), StatusCode::OK);
 }

@@ -12,7 +12,7 @@ async fn sqlite_store(dir: &std::path::Path) -> Store {
 }
 
 #[tokio::test]
-async fn both_backends_end_with_the_same_tables_and_columns() {
+async fn cross_backend_migrations_give_the_same_tables_and_columns() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = sqlite_store(dir.path()).await;
     let pg_db = PgDatabase::create().await;
