@@ -190,12 +190,32 @@ run_stage() {
 
 # ================================================================ stages
 
+# ensure_rust_tool COMPONENT-OR-CRATE CHECK...: rustfmt/clippy come from rustup,
+# cargo-nextest from crates.io (a one-time build of a few minutes) when missing.
+ensure_rust_tool() {
+	local tool=$1
+	shift
+	"$@" >/dev/null 2>&1 && return 0
+	case $tool in
+	cargo-nextest)
+		log "cargo-nextest missing: cargo install cargo-nextest --locked"
+		cargo install cargo-nextest --locked
+		;;
+	*)
+		log "$tool missing: rustup component add $tool"
+		rustup component add "$tool"
+		;;
+	esac
+}
+
 stage_fmt() {
+	ensure_rust_tool rustfmt cargo fmt --version
 	cargo fmt --all -- --check
 	stage_detail "formatted"
 }
 
 stage_clippy() {
+	ensure_rust_tool clippy cargo clippy --version
 	cargo clippy --workspace --all-targets -- -D warnings
 	stage_detail "no warnings"
 }
@@ -248,6 +268,7 @@ stage_crypto_guard() {
 #   "     Summary [  12.345s] 42 tests run: 41 passed, 1 failed, 0 skipped".
 nextest_run() {
 	local out=$PROC_DIR/$STAGE_NAME.nextest rc=0 summary run passed skipped rest
+	ensure_rust_tool cargo-nextest cargo nextest --version
 	cargo nextest run --workspace --profile ci "$@" 2>&1 | tee "$out" || rc=$?
 	summary=$(grep -E '^[[:space:]]*Summary \[' "$out" | tail -n 1 || true)
 	if [[ -z $summary ]]; then

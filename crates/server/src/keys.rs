@@ -77,13 +77,22 @@ pub fn resolve(
     data_dir: &Path,
     random: impl FnOnce() -> Option<[u8; KEY_LEN]>,
 ) -> Result<Sealing, KeyError> {
+    let path = data_dir.join(KEY_FILE);
     if let Some(key) = configured {
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && SealingKey::from_base64(&text).map(|k| k.to_base64()).ok() != Some(key.to_base64())
+        {
+            tracing::warn!(
+                path = %path.display(),
+                "the configured secret_key differs from the key file; the configured key is used and \
+                 secrets sealed with the file's key cannot be opened"
+            );
+        }
         return Ok(Sealing::Active {
             key: key.clone(),
             source: KeySource::Configured,
         });
     }
-    let path = data_dir.join(KEY_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => return read_existing(&path, &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -154,18 +163,29 @@ fn read_existing(path: &Path, text: &str) -> Result<Sealing, KeyError> {
     })
 }
 
+/// Writes the key to a temporary file and links it into place: the key file either does not
+/// exist or is complete (a crash mid-write must not leave an empty "corrupt" key), and an
+/// existing file is never replaced (`link` fails with `AlreadyExists`).
 fn write_new(path: &Path, key: &SealingKey) -> std::io::Result<()> {
+    let tmp = path.with_file_name(format!(".{KEY_FILE}.tmp"));
+    let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)?;
-    file.write_all(format!("{}\n", key.to_base64()).as_bytes())?;
-    file.sync_all()
+        .open(&tmp)?;
+    let written = file
+        .write_all(format!("{}\n", key.to_base64()).as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    written?;
+    crate::tls::sync_parent(path);
+    Ok(())
 }
 
 /// Errors that mean "this location cannot be written", as opposed to a real failure.
-fn is_read_only(e: &std::io::Error) -> bool {
+pub(crate) fn is_read_only(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
         std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
@@ -236,6 +256,25 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, [std::ffi::OsString::from(KEY_FILE)]);
+    }
+
+    #[test]
+    fn an_existing_key_file_is_never_replaced_even_in_a_race() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        std::fs::write(
+            &path,
+            format!("{}\n", SealingKey::from_bytes([4; KEY_LEN]).to_base64()),
+        )
+        .unwrap();
+        let err = write_new(&path, &SealingKey::from_bytes(FIXED)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        let kept = SealingKey::from_base64(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            kept.to_base64(),
+            SealingKey::from_bytes([4; KEY_LEN]).to_base64()
+        );
+        assert!(!dir.path().join(format!(".{KEY_FILE}.tmp")).exists());
     }
 
     #[test]

@@ -99,8 +99,8 @@ pub struct Running {
     background: Vec<tokio::task::JoinHandle<()>>,
     /// The generated-certificate renewal state (auto TLS only).
     renewal: Option<Renewal>,
-    /// Held while running: one server per data dir.
-    _lock: std::fs::File,
+    /// Held while running: one server per data dir (none on a read-only data dir).
+    _lock: Option<std::fs::File>,
 }
 
 /// What the renewal check needs: where the material is, which extra host to cover, and the
@@ -303,7 +303,7 @@ impl Running {
 /// Takes an exclusive lock on `<data>/.lock` for the life of the process, so two servers never
 /// generate certificates, keys or migrations in the same directory at once. Warns when the
 /// directory is open to other users (it holds private keys and the database).
-fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartError> {
+fn lock_data_dir(dir: &Path) -> Result<Option<std::fs::File>, StartError> {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = std::fs::metadata(dir)
         && meta.permissions().mode() & 0o077 != 0
@@ -315,14 +315,23 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartError> {
         path: path.clone(),
         source,
     };
-    let file = std::fs::OpenOptions::new()
+    let file = match std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(io)?;
+    {
+        Ok(file) => file,
+        // A read-only data dir (e.g. with PostgreSQL and secrets in the environment) cannot
+        // hold a lock file; serve anyway, and say that nothing prevents a second server.
+        Err(e) if keys::is_read_only(&e) => {
+            tracing::warn!(dir = %dir.display(), "the data directory is read-only: no lock, so make sure only one server uses it");
+            return Ok(None);
+        }
+        Err(e) => return Err(io(e)),
+    };
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(StartError::DataDirInUse(dir.to_owned())),
         Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }
