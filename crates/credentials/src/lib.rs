@@ -3,9 +3,11 @@
 //! its own: callers pass random bytes and the time in, which keeps every function testable
 //! with fixed vectors.
 
+pub mod password;
 pub mod seal;
 pub mod secret;
 pub mod setup_code;
+pub mod token;
 
 pub use seal::{KEY_LEN, NONCE_LEN, SealError, SealingKey};
 pub use secret::SecretString;
