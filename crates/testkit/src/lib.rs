@@ -139,6 +139,19 @@ impl TestServer {
         Self::spawn_with(Options::default()).await
     }
 
+    /// Boots a fresh server with extra `PRINTWARDEN_*` settings, e.g. `[("PRINTWARDEN_TLS", "off")]`.
+    pub async fn spawn_env(env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::spawn_with(Options {
+            env,
+            ..Options::default()
+        })
+        .await
+    }
+
     /// Boots a server with options.
     pub async fn spawn_with(options: Options) -> Self {
         printwarden::install_crypto_provider();

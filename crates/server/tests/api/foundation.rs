@@ -1,7 +1,7 @@
 //! The HTTP skeleton: probes, the error envelope, 404/405, security headers, request ids,
 //! route-table enforcement.
 
-use pw_testkit::{Options, TestServer};
+use pw_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 
 const S7_HEADERS: &[(&str, &str)] = &[
@@ -192,11 +192,7 @@ async fn protected_routes_refuse_anonymous_callers_before_the_handler() {
 
 #[tokio::test]
 async fn with_auth_disabled_everything_is_allowed_and_metrics_render() {
-    let server = TestServer::spawn_with(Options {
-        env: vec![("PRINTWARDEN_AUTH".into(), "disabled".into())],
-        ..Options::default()
-    })
-    .await;
+    let server = TestServer::spawn_env(&[("PRINTWARDEN_AUTH", "disabled")]).await;
     server.get("/healthz").await;
     let resp = server.get("/metrics").await;
     assert_eq!(resp.status(), StatusCode::OK);

@@ -99,11 +99,7 @@ async fn a_restart_reuses_the_ca_certificate_and_key() {
 
 #[tokio::test]
 async fn tls_off_serves_the_app_on_one_plain_listener() {
-    let server = TestServer::spawn_with(Options {
-        env: vec![("PRINTWARDEN_TLS".into(), "off".into())],
-        ..Options::default()
-    })
-    .await;
+    let server = TestServer::spawn_env(&[("PRINTWARDEN_TLS", "off")]).await;
     assert!(server.running().https.is_none());
     assert!(server.base.starts_with("http://"));
     let resp = server.get("/healthz").await;
@@ -147,16 +143,17 @@ async fn tls_files_serves_the_operators_certificate() {
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
+/// A TLS handshake with the server, trusting only its generated CA, limited to `versions`;
+/// returns the leaf certificate the server presented.
 async fn handshake(
     server: &TestServer,
     versions: &[&'static rustls::SupportedProtocolVersion],
-) -> Result<(), String> {
+) -> Result<Vec<u8>, String> {
     let pem = std::fs::read(server.data_dir.join("tls/ca.crt")).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
         roots.add(cert.unwrap()).unwrap();
     }
-
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -164,16 +161,15 @@ async fn handshake(
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(server.running().https.unwrap())
         .await
         .unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    connector
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(tls.get_ref().1.peer_certificates().unwrap()[0].to_vec())
 }
 
 #[tokio::test]
@@ -211,11 +207,7 @@ async fn a_fresh_instance_writes_a_private_one_time_setup_code_that_changes_per_
 
 #[tokio::test]
 async fn a_plain_http_deployment_gets_no_hsts_and_no_upgrade_directive() {
-    let server = TestServer::spawn_with(Options {
-        env: vec![("PRINTWARDEN_TLS".into(), "off".into())],
-        ..Options::default()
-    })
-    .await;
+    let server = TestServer::spawn_env(&[("PRINTWARDEN_TLS", "off")]).await;
     let resp = server.get("/").await;
     assert!(resp.headers().get("strict-transport-security").is_none());
     let csp = resp.headers()["content-security-policy"]
@@ -232,13 +224,10 @@ async fn a_plain_http_deployment_gets_no_hsts_and_no_upgrade_directive() {
         "no local CA to trust with tls off"
     );
     // Behind a TLS-terminating proxy the full HTTPS policy applies again.
-    let proxied = TestServer::spawn_with(Options {
-        env: vec![
-            ("PRINTWARDEN_TLS".into(), "off".into()),
-            ("PRINTWARDEN_TRUSTED_PROXIES".into(), "127.0.0.1".into()),
-        ],
-        ..Options::default()
-    })
+    let proxied = TestServer::spawn_env(&[
+        ("PRINTWARDEN_TLS", "off"),
+        ("PRINTWARDEN_TRUSTED_PROXIES", "127.0.0.1"),
+    ])
     .await;
     let resp = proxied.get("/healthz").await;
     assert!(
@@ -279,14 +268,8 @@ async fn a_second_server_on_the_same_data_dir_is_refused() {
 
 #[tokio::test]
 async fn with_a_public_url_the_redirect_goes_there() {
-    let server = TestServer::spawn_with(Options {
-        env: vec![(
-            "PRINTWARDEN_PUBLIC_URL".into(),
-            "https://farm.example.com:8443".into(),
-        )],
-        ..Options::default()
-    })
-    .await;
+    let server =
+        TestServer::spawn_env(&[("PRINTWARDEN_PUBLIC_URL", "https://farm.example.com:8443")]).await;
     let resp = pw_testkit::plain_client()
         .get(format!("http://{}/a?b=c", server.http_addr))
         .send()
@@ -306,27 +289,7 @@ async fn with_a_public_url_the_redirect_goes_there() {
 }
 
 async fn presented_leaf(server: &TestServer) -> Vec<u8> {
-    let pem = std::fs::read(server.data_dir.join("tls/ca.crt")).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(server.running().https.unwrap())
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+    handshake(server, rustls::DEFAULT_VERSIONS).await.unwrap()
 }
 
 #[tokio::test]
