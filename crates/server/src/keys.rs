@@ -79,9 +79,7 @@ pub fn resolve(
 ) -> Result<Sealing, KeyError> {
     let path = data_dir.join(KEY_FILE);
     if let Some(key) = configured {
-        if let Ok(text) = std::fs::read_to_string(&path)
-            && SealingKey::from_base64(&text).map(|k| k.to_base64()).ok() != Some(key.to_base64())
-        {
+        if file_holds_other_key(&path, key) {
             tracing::warn!(
                 path = %path.display(),
                 "the configured secret_key differs from the key file; the configured key is used and \
@@ -144,6 +142,16 @@ pub fn resolve(
             path,
             source,
         }),
+    }
+}
+
+/// Whether `path` exists and holds something other than `key` (a different or unreadable key).
+fn file_holds_other_key(path: &Path, key: &SealingKey) -> bool {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            SealingKey::from_base64(&text).map(|k| k.to_base64()).ok() != Some(key.to_base64())
+        }
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
     }
 }
 
@@ -218,6 +226,27 @@ mod tests {
             }
         ));
         assert!(!dir.path().join(KEY_FILE).exists());
+    }
+
+    #[test]
+    fn a_configured_key_that_differs_from_the_file_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        let key = SealingKey::from_bytes([1; KEY_LEN]);
+        assert!(
+            !file_holds_other_key(&path, &key),
+            "no file, nothing to warn about"
+        );
+        std::fs::write(&path, format!("{}\n", key.to_base64())).unwrap();
+        assert!(!file_holds_other_key(&path, &key));
+        std::fs::write(
+            &path,
+            format!("{}\n", SealingKey::from_bytes([2; KEY_LEN]).to_base64()),
+        )
+        .unwrap();
+        assert!(file_holds_other_key(&path, &key));
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(file_holds_other_key(&path, &key));
     }
 
     #[test]

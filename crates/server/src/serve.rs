@@ -520,6 +520,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_read_only_data_dir_serves_without_a_lock_and_a_held_lock_refuses() {
+        // sysfs refuses file creation (EACCES for root and users alike): the read-only branch.
+        assert!(lock_data_dir(Path::new("/sys")).unwrap().is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_data_dir(dir.path()).unwrap();
+        assert!(held.is_some());
+        assert!(matches!(
+            lock_data_dir(dir.path()),
+            Err(StartError::DataDirInUse(_))
+        ));
+        drop(held);
+        assert!(
+            lock_data_dir(dir.path()).unwrap().is_some(),
+            "released with the file"
+        );
+    }
+
+    #[test]
     fn wildcard_binds_are_reported_as_loopback() {
         assert_eq!(
             connectable("0.0.0.0:3443".parse().unwrap()),
