@@ -16,6 +16,10 @@
 #   floor    the same wrk against target/release/examples/floor, a bare
 #            hyper+rustls HTTPS "hello" server: the ceiling for this machine.
 #            With healthz, the table shows healthz/floor in percent.
+#   authread authenticated JSON reads on the release server after setup:
+#            GET /api/v1/auth/me and GET /api/v1/users, once with the session
+#            cookie and once with an API key (Authorization: Bearer). With
+#            healthz, the table shows each as a percentage of healthz (goal ≥ 50 %).
 #
 # Knobs:
 #   BENCH_DURATION=10s BENCH_CONNECTIONS=32 BENCH_THREADS=2   wrk settings
@@ -37,8 +41,8 @@ cd "$ROOT"
 source "$ROOT/scripts/lib/common.sh"
 LOG_TAG=bench.sh
 
-BENCHES=(startup healthz floor)
-NEEDS_SERVER_BIN=(startup healthz)
+BENCHES=(startup healthz floor authread)
+NEEDS_SERVER_BIN=(startup healthz authread)
 NEEDS_FLOOR_BIN=(floor)
 
 DURATION=${BENCH_DURATION:-10s}
@@ -111,11 +115,15 @@ start_server_ready() {
 rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f MiB", k / 1024}'; }
 
-# run_wrk TARGET URL: runs wrk, keeps its output in $LOG_DIR/wrk-TARGET.txt and adds a row.
+# run_wrk TARGET URL [HEADER...]: runs wrk (each HEADER as -H), keeps its output in
+# $LOG_DIR/wrk-TARGET.txt and adds a row.
 run_wrk() {
-	local target=$1 url=$2 out=$LOG_DIR/wrk-$1.txt rps p50 p99 non2xx errors note=""
-	log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
-	timeout 300 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$out" 2>&1 || {
+	local target=$1 url=$2 out=$LOG_DIR/wrk-$1.txt rps p50 p99 non2xx errors note="" h
+	local headers=()
+	shift 2
+	for h in "$@"; do headers+=(-H "$h"); done
+	log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url (${#headers[@]} header args, values not logged)"
+	timeout 300 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${headers[@]}" "$url" >"$out" 2>&1 || {
 		cat "$out" >&2
 		die "wrk failed for $target"
 	}
@@ -187,6 +195,32 @@ bench_healthz() {
 	run_wrk healthz "https://$SRV_HTTPS/healthz"
 	rss=$(rss_kib "$SRV_PID")
 	add_note "server RSS right after the healthz load: $(mib "$rss")"
+	stop_bg "$SRV_PID" 5
+}
+
+bench_authread() {
+	local data base ca code cookie key
+	data=$(new_data_dir)
+	start_server_ready "$data" authread
+	base=https://$SRV_HTTPS
+	ca=$data/tls/ca.crt
+	code=$(tr -d '[:space:]' <"$data/setup-code")
+	cookie=$(curl -sf --cacert "$ca" -o /dev/null -D - -H 'content-type: application/json' \
+		-d "{\"setup_code\":\"$code\",\"username\":\"bench\",\"password\":\"bench password 1\"}" \
+		"$base/api/v1/auth/setup" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n 1)
+	[[ -n $cookie ]] || die "setup did not return a session cookie"
+	key=$(curl -sf --cacert "$ca" -H "cookie: $cookie" -H 'content-type: application/json' \
+		-d '{"name":"bench","scopes":["users:read"]}' "$base/api/v1/api-keys" |
+		sed -n 's/.*"key":"\(pwk_[^"]*\)".*/\1/p')
+	[[ -n $key ]] || die "could not create an API key"
+	for path in /api/v1/auth/me /api/v1/users; do
+		curl -sf -o /dev/null --cacert "$ca" -H "cookie: $cookie" "$base$path" || die "GET $path with the cookie failed"
+		curl -sf -o /dev/null --cacert "$ca" -H "authorization: Bearer $key" "$base$path" || die "GET $path with the key failed"
+	done
+	run_wrk me-cookie "$base/api/v1/auth/me" "cookie: $cookie"
+	run_wrk users-cookie "$base/api/v1/users" "cookie: $cookie"
+	run_wrk me-key "$base/api/v1/auth/me" "authorization: Bearer $key"
+	run_wrk users-key "$base/api/v1/users" "authorization: Bearer $key"
 	stop_bg "$SRV_PID" 5
 }
 
@@ -274,13 +308,20 @@ done
 echo
 echo "printwarden benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION)"
 if ((${#ROWS[@]})); then
-	printf '%-10s %12s %10s %10s  %s\n' target req/s p50 p99 notes
+	printf '%-13s %12s %10s %10s  %s\n' target req/s p50 p99 notes
 	for r in "${ROWS[@]}"; do
-		printf '%-10s %12s %10s %10s  %s\n' "$r" "${RPS[$r]}" "${P50[$r]}" "${P99[$r]}" "${ROW_NOTE[$r]}"
+		printf '%-13s %12s %10s %10s  %s\n' "$r" "${RPS[$r]}" "${P50[$r]}" "${P99[$r]}" "${ROW_NOTE[$r]}"
 	done
 	if [[ -n ${RPS[healthz]:-} && -n ${RPS[floor]:-} ]]; then
 		awk -v h="${RPS[healthz]}" -v f="${RPS[floor]}" \
 			'BEGIN { if (f + 0 > 0) printf "healthz/floor: %.1f %%\n", 100 * h / f; else print "healthz/floor: n/a" }'
+	fi
+	if [[ -n ${RPS[healthz]:-} ]]; then
+		for r in me-cookie users-cookie me-key users-key; do
+			[[ -n ${RPS[$r]:-} ]] || continue
+			awk -v a="${RPS[$r]}" -v h="${RPS[healthz]}" -v n="$r" \
+				'BEGIN { if (h + 0 > 0) printf "%s/healthz: %.1f %% (goal >= 50 %%)\n", n, 100 * a / h }'
+		done
 	fi
 fi
 ((${#NOTES[@]} == 0)) || printf '%s\n' "${NOTES[@]}"

@@ -114,16 +114,36 @@ export async function openPage(browser, options = {}) {
     problems.failedRequests.push(`${req.method()} ${req.url()}: ${req.failure()?.errorText}`),
   );
 
-  /** Asserts that nothing bad happened on this page so far. */
-  async function assertClean() {
+  /**
+   * Asserts that nothing bad happened on this page since the previous call
+   * (or since it was opened). `allow` lists patterns of console errors a test
+   * caused on purpose (Chromium logs every 4xx answer to fetch(), e.g. a
+   * deliberately wrong password's 401); `allowFailed` lists patterns of
+   * failed requests that are expected (a poll cut off by a navigation).
+   */
+  async function assertClean({ allow = [], allowFailed = [] } = {}) {
     let csp = [];
     try {
       csp = await page.evaluate(() => window.__cspViolations ?? []);
     } catch (err) {
       csp = [`could not read window.__cspViolations: ${err}`];
     }
+    const consoleErrors = problems.consoleErrors.filter(
+      (text) => !allow.some((pattern) => pattern.test(text)),
+    );
+    const failedRequests = problems.failedRequests.filter(
+      (text) => !allowFailed.some((pattern) => pattern.test(text)),
+    );
+    const seen = { ...problems, consoleErrors, failedRequests, cspViolations: csp };
+    // Start over, so a long-lived session's next check judges only what follows.
+    problems.consoleErrors.length = 0;
+    problems.pageErrors.length = 0;
+    problems.failedRequests.length = 0;
+    await page.evaluate(() => {
+      window.__cspViolations = [];
+    }).catch(() => {});
     assert.deepEqual(
-      { ...problems, cspViolations: csp },
+      seen,
       { consoleErrors: [], pageErrors: [], failedRequests: [], cspViolations: [] },
       'the page logged errors or violated its Content-Security-Policy',
     );
@@ -141,15 +161,30 @@ export async function screenshot(page, name) {
 }
 
 /**
- * GET a path with node's https module, verifying the server certificate
- * strictly against PW_CA_CERT only (not the system roots).
+ * Requests a path with node's https module, verifying the server certificate
+ * strictly against PW_CA_CERT only (not the system roots). GET by default;
+ * `options` may set { method, headers, body } (a non-string body is sent as
+ * JSON).
  * Resolves to { status, headers, body, peerChain } where peerChain is the
  * list of certificates the client saw, leaf first.
  */
-export function fetchWithCa(p = '/') {
+export function fetchWithCa(p = '/', options = {}) {
   const ca = readFileSync(CA_CERT);
+  const headers = { ...(options.headers ?? {}) };
+  let payload = options.body;
+  if (payload !== undefined && typeof payload !== 'string') {
+    payload = JSON.stringify(payload);
+    headers['content-type'] ??= 'application/json';
+  }
+  const requestOptions = {
+    ca,
+    rejectUnauthorized: true,
+    timeout: 15_000,
+    method: options.method ?? 'GET',
+    headers,
+  };
   return new Promise((resolve, reject) => {
-    const req = https.get(url(p), { ca, rejectUnauthorized: true, timeout: 15_000 }, (res) => {
+    const req = https.request(url(p), requestOptions, (res) => {
       const socket = res.socket;
       const authorized = socket.authorized;
       const peerChain = [];
@@ -175,6 +210,7 @@ export function fetchWithCa(p = '/') {
     });
     req.on('timeout', () => req.destroy(new Error(`timeout fetching ${p}`)));
     req.on('error', reject);
+    req.end(payload);
   });
 }
 

@@ -31,6 +31,12 @@ pub enum AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::LastAdministrator = e {
+            return AppError::Conflict(
+                "This would leave no active administrator. Make another user an administrator first."
+                    .into(),
+            );
+        }
         if e.is_unavailable() {
             AppError::Unavailable(e)
         } else {

@@ -29,11 +29,11 @@ impl App {
     /// Public facts about the instance. Deliberately needs no principal: nothing here is
     /// secret, and the landing page must work before anyone can sign in.
     pub async fn instance_status(&self) -> Result<InstanceStatus, AppError> {
-        let setup_required = !self.store.active_administrator_exists().await?;
+        let setup_required = !self.administrator_exists().await?;
         Ok(InstanceStatus {
             version: self.config.version,
             setup_required,
-            auth_enabled: self.config.auth_enabled,
+            auth_enabled: self.auth_enabled(),
             local_ca: self.config.local_ca,
         })
     }

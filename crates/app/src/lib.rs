@@ -1,20 +1,45 @@
-//! Use cases. Every operation takes the caller's [`pw_policy::Principal`], asks
-//! [`pw_policy::authorize`] before touching data, and talks to the store; the HTTP and web
-//! layers only translate requests into these calls. Errors carry a public kind and a private
-//! cause.
+//! Use cases. Every operation takes the caller's [`Actor`], asks [`pw_policy::authorize`]
+//! before touching data, and talks to the store; the HTTP and web layers only translate
+//! requests into these calls. Errors carry a public kind and a private cause.
+//!
+//! Invariant: a change to what a user may do (password, groups, group permissions, disable,
+//! delete) revokes their sessions in the store transaction that makes it, then drops them from
+//! the in-memory principal cache and publishes a [`Revocation`] for live connections.
 
+mod api_keys;
+mod audit;
+mod auth;
+mod cache;
+mod clock;
 mod error;
+mod groups;
 mod instance;
+mod security;
+mod seed;
+mod users;
 
+pub use api_keys::{ApiKeyView, CreateApiKey, CreatedApiKey};
+pub use audit::{AuditPage, AuditQuery, AuditView};
+pub use auth::{LoginOutcome, MeView, SessionView, SetupRequest};
+pub use clock::{Clock, ManualClock, SystemClock, parse_rfc3339, rfc3339};
 pub use error::AppError;
+pub use groups::{GroupInput, GroupPatchInput, GroupView, PermissionCategoryView};
 pub use instance::{InstanceStatus, Readiness};
+pub use pw_credentials::SecretString;
+pub use pw_store::OwnedItems;
+pub use security::SecuritySettings;
+pub use users::{CreateUser, DeletePreview, UpdateUser, UserView};
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use pw_credentials::{SETUP_CODE_RANDOM_BYTES, SecretString, setup_code_from};
-use pw_policy::Principal;
-use pw_store::Store;
-use tokio::sync::Mutex;
+use pw_credentials::{SETUP_CODE_RANDOM_BYTES, setup_code_from};
+use pw_domain::{ADMIN_CORE, SessionId, UserId};
+use pw_policy::{Action, Decision, DenyReason, Principal, Target, authorize};
+use pw_store::{AdminCheck, Store};
+use tokio::sync::{Mutex, Semaphore, broadcast};
 
 /// Start-time facts the application needs.
 #[derive(Debug, Clone)]
@@ -25,14 +50,115 @@ pub struct AppConfig {
     pub auth_enabled: bool,
     /// True when HTTPS uses the generated local CA (pages explain how to trust it).
     pub local_ca: bool,
+    /// A session ends after this long without a request.
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, however active.
+    pub session_absolute: Duration,
+    /// Where the one-time setup code is written; deleted once setup is done.
+    pub setup_code_file: Option<PathBuf>,
+}
+
+impl AppConfig {
+    /// Defaults for everything but the version (tests and tools).
+    #[must_use]
+    pub fn new(version: &'static str) -> Self {
+        Self {
+            version,
+            auth_enabled: true,
+            local_ca: false,
+            session_idle: Duration::from_secs(7 * 24 * 3600),
+            session_absolute: Duration::from_secs(30 * 24 * 3600),
+            setup_code_file: None,
+        }
+    }
+}
+
+/// A user's sessions and live connections must end now (password, rights, disable, delete).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// Everything of this user.
+    User(UserId),
+    /// One session.
+    Session(SessionId),
+}
+
+/// Facts about the request an action came in with, for the audit log and session records.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    /// Client address (after trusted-proxy handling).
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Request id, to match audit rows with log lines.
+    pub request_id: Option<String>,
+}
+
+/// Who is acting: the principal policy judges, plus who they are for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// What policy sees.
+    pub principal: Principal,
+    /// The signed-in user, if known (also while authentication is switched off).
+    pub user_id: Option<UserId>,
+    /// Name for the audit log: the username, or `anonymous` / `auth-disabled` / `system`.
+    pub name: Arc<str>,
+    /// The browser session this request came with.
+    pub session: Option<SessionId>,
+    /// Request facts.
+    pub meta: RequestMeta,
+}
+
+impl Actor {
+    /// Nobody (public routes).
+    #[must_use]
+    pub fn anonymous(meta: RequestMeta) -> Self {
+        Self {
+            principal: Principal::Anonymous,
+            user_id: None,
+            name: Arc::from("anonymous"),
+            session: None,
+            meta,
+        }
+    }
+
+    /// The process itself (CLI commands).
+    #[must_use]
+    pub fn system() -> Self {
+        Self {
+            principal: Principal::System,
+            user_id: None,
+            name: Arc::from("system"),
+            session: None,
+            meta: RequestMeta::default(),
+        }
+    }
+}
+
+/// The result of a use case that may have replaced the caller's own session token (their own
+/// rights changed, S2 "new token on privilege change"): the HTTP layer sets the new cookie.
+#[derive(Debug)]
+pub struct Done<T> {
+    /// The use case's answer.
+    pub value: T,
+    /// A fresh token for the caller's session, if it was rotated.
+    pub new_session_token: Option<SecretString>,
 }
 
 /// The application: cheap to clone, shared by every request.
 #[derive(Debug, Clone)]
 pub struct App {
     store: Store,
-    config: AppConfig,
+    config: Arc<AppConfig>,
     setup_code: Arc<Mutex<Option<SecretString>>>,
+    clock: Arc<dyn Clock>,
+    cache: Arc<cache::PrincipalCache>,
+    /// Bounds concurrent password hashing (each argon2id run takes 19 MiB and ~50 ms of CPU).
+    /// Threat: a login flood exhausting memory and every blocking thread.
+    hashing: Arc<Semaphore>,
+    revocations: broadcast::Sender<Revocation>,
+    /// The runtime authentication switch (`auth.enabled` setting); the env override wins.
+    auth_on: Arc<AtomicBool>,
+    security: Arc<std::sync::RwLock<SecuritySettings>>,
 }
 
 /// Credentials presented with a request, already split out by the HTTP layer.
@@ -45,14 +171,34 @@ pub struct Presented<'a> {
 }
 
 impl App {
-    /// Builds the application over a migrated store.
-    #[must_use]
-    pub fn new(store: Store, config: AppConfig) -> Self {
-        Self {
+    /// Builds the application over a migrated store: seeds the groups on first start and
+    /// loads the runtime settings.
+    pub async fn start(store: Store, config: AppConfig) -> Result<Self, AppError> {
+        Self::start_with_clock(store, config, Arc::new(SystemClock)).await
+    }
+
+    /// [`App::start`] with a chosen clock (tests).
+    pub async fn start_with_clock(
+        store: Store,
+        config: AppConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AppError> {
+        let hashers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        let (revocations, _) = broadcast::channel(256);
+        let app = Self {
             store,
-            config,
+            config: Arc::new(config),
             setup_code: Arc::new(Mutex::new(None)),
-        }
+            clock,
+            cache: Arc::new(cache::PrincipalCache::default()),
+            hashing: Arc::new(Semaphore::new(hashers)),
+            revocations,
+            auth_on: Arc::new(AtomicBool::new(true)),
+            security: Arc::new(std::sync::RwLock::new(SecuritySettings::default())),
+        };
+        app.seed_groups().await?;
+        app.load_security_settings().await?;
+        Ok(app)
     }
 
     /// While no administrator exists, makes a fresh one-time setup code from `random` and
@@ -62,7 +208,7 @@ impl App {
         &self,
         random: [u8; SETUP_CODE_RANDOM_BYTES],
     ) -> Result<Option<SecretString>, AppError> {
-        if self.store.active_administrator_exists().await? {
+        if self.administrator_exists().await? {
             *self.setup_code.lock().await = None;
             return Ok(None);
         }
@@ -77,10 +223,10 @@ impl App {
         self.config.version
     }
 
-    /// Whether authentication is on.
+    /// Whether authentication is on (neither the env override nor the admin switch is off).
     #[must_use]
     pub fn auth_enabled(&self) -> bool {
-        self.config.auth_enabled
+        self.config.auth_enabled && self.auth_on.load(Ordering::SeqCst)
     }
 
     /// The store handle (for wiring and shutdown only; handlers never see it).
@@ -89,18 +235,71 @@ impl App {
         &self.store
     }
 
-    /// Turns presented credentials into a principal. Fails closed: anything that cannot be
-    /// verified yields [`Principal::Anonymous`].
-    pub async fn resolve_principal(&self, presented: Presented<'_>) -> Principal {
-        if !self.config.auth_enabled {
-            return Principal::AuthDisabled;
+    /// Live connections subscribe here and close when their user or session is revoked.
+    #[must_use]
+    pub fn subscribe_revocations(&self) -> broadcast::Receiver<Revocation> {
+        self.revocations.subscribe()
+    }
+
+    /// How long a session cookie may live (its `Max-Age`).
+    #[must_use]
+    pub fn session_lifetime(&self) -> Duration {
+        self.config.session_absolute
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub(crate) fn admin_check() -> AdminCheck {
+        AdminCheck {
+            core_permissions: ADMIN_CORE.iter().map(|p| p.as_str()).collect(),
         }
-        // Sessions and API keys are verified here once the identity layer exists; until then
-        // no credential identifies anybody.
-        let Presented {
-            session: _,
-            api_key: _,
-        } = presented;
-        Principal::Anonymous
+    }
+
+    pub(crate) async fn administrator_exists(&self) -> Result<bool, AppError> {
+        Ok(self
+            .store
+            .count_administrators(&Self::admin_check())
+            .await?
+            > 0)
+    }
+
+    /// Drops cached principals of these users and tells live connections to close.
+    pub(crate) fn revoke_users(&self, users: &[UserId]) {
+        for user in users {
+            self.cache.forget_user(*user);
+            // No receiver is fine: nothing live to close.
+            let _ = self.revocations.send(Revocation::User(*user));
+        }
+    }
+
+    /// Asks policy; maps a denial to the public error (`NotOwner` hides the row: 404).
+    pub(crate) fn require(
+        &self,
+        actor: &Actor,
+        action: Action,
+        target: &Target,
+    ) -> Result<(), AppError> {
+        match authorize(&actor.principal, action, target) {
+            Decision::Allow => Ok(()),
+            Decision::Deny(reason) => {
+                tracing::info!(?reason, ?action, "denied by policy");
+                Err(match reason {
+                    DenyReason::Unauthenticated
+                    | DenyReason::CredentialNotAccepted
+                    | DenyReason::Expired => AppError::Unauthenticated,
+                    DenyReason::NotOwner => AppError::NotFound,
+                    DenyReason::Disabled
+                    | DenyReason::MissingPermission(_)
+                    | DenyReason::OutOfScope(_) => AppError::Forbidden,
+                })
+            }
+        }
+    }
+
+    pub(crate) fn revoke_session(&self, session: SessionId) {
+        self.cache.forget_session(session);
+        let _ = self.revocations.send(Revocation::Session(session));
     }
 }

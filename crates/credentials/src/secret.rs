@@ -40,6 +40,13 @@ impl From<String> for SecretString {
     }
 }
 
+/// Accepting a secret from a request body is fine; emitting one never is (no `Serialize`).
+impl<'de> serde::Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

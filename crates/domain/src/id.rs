@@ -67,6 +67,26 @@ typed_id!(
     /// A group of users that carries permissions.
     GroupId
 );
+typed_id!(
+    /// A signed-in browser session.
+    SessionId
+);
+typed_id!(
+    /// An API key (the `<id>` part of `pwk_<id>_<secret>`).
+    ApiKeyId
+);
+typed_id!(
+    /// One row of the audit log.
+    AuditEventId
+);
+typed_id!(
+    /// A printer.
+    PrinterId
+);
+typed_id!(
+    /// A location (a room, a shelf, a site) that printers belong to.
+    LocationId
+);
 
 #[cfg(test)]
 mod tests {

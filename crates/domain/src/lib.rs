@@ -2,9 +2,13 @@
 //! identity value objects. No IO, no clock, no randomness; everything here is data and the
 //! rules that make a value valid, so a value of these types is valid wherever it travels.
 
+pub mod groups;
 pub mod id;
+pub mod identity;
 pub mod net;
 pub mod permission;
 
-pub use id::{GroupId, UserId};
+pub use groups::{ADMIN_CORE, PRESETS, Preset, SystemGroup};
+pub use id::{ApiKeyId, AuditEventId, GroupId, LocationId, PrinterId, SessionId, UserId};
+pub use identity::{Email, GroupName, Invalid, PrinterScope, Username};
 pub use permission::{Category, Permission};

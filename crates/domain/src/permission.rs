@@ -56,8 +56,56 @@ macro_rules! catalogue {
 }
 
 catalogue! {
+    "users" / "Users" => {
+        UsersRead = "users:read": "See user accounts",
+        UsersCreate = "users:create": "Create user accounts",
+        UsersUpdate = "users:update": "Change user accounts (email, password, groups, disable)",
+        UsersDelete = "users:delete": "Delete user accounts",
+    }
+    "groups" / "Groups" => {
+        GroupsRead = "groups:read": "See groups and the permission catalogue",
+        GroupsCreate = "groups:create": "Create and clone groups",
+        GroupsUpdate = "groups:update": "Change groups, their permissions, scope and members",
+        GroupsDelete = "groups:delete": "Delete groups",
+    }
+    "api_keys" / "API keys" => {
+        ApiKeysCreate = "api_keys:create": "Create own API keys",
+        ApiKeysReadAll = "api_keys:read_all": "See every user's API keys",
+        ApiKeysRevokeAll = "api_keys:revoke_all": "Revoke any user's API keys",
+    }
+    "settings" / "Settings" => {
+        SettingsSecurity = "settings:security": "Change security settings (authentication on/off, key limits)",
+    }
+    "audit" / "Audit" => {
+        AuditRead = "audit:read": "Read the audit log",
+    }
     "system" / "System" => {
         SystemRead = "system:read": "View system status and metrics",
+    }
+}
+
+impl Permission {
+    /// Whether a group's printer scope limits this right. Printer-bound rights (printers,
+    /// camera, queue, archives) act on a printer; every other right is instance-wide and a
+    /// group scope does not narrow it.
+    #[must_use]
+    pub const fn is_printer_bound(self) -> bool {
+        // None of the rights in the catalogue so far acts on a printer; the printer rights are
+        // added with their routes and listed here.
+        false
+    }
+
+    /// Every category, in catalogue order, with its permissions.
+    #[must_use]
+    pub fn by_category() -> Vec<(Category, Vec<Permission>)> {
+        let mut out: Vec<(Category, Vec<Permission>)> = Vec::new();
+        for p in Self::ALL {
+            match out.last_mut() {
+                Some((c, list)) if *c == p.category() => list.push(*p),
+                _ => out.push((p.category(), vec![*p])),
+            }
+        }
+        out
     }
 }
 

@@ -6,15 +6,17 @@
 //! API key header is judged by the key alone and ignores any cookie (threat: a cross-site
 //! request riding a victim's cookie while presenting junk in `Authorization`).
 
-use axum::extract::{MatchedPath, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderMap};
-use pw_app::Presented;
+use pw_app::{Presented, RequestMeta};
 use pw_policy::{Access, Decision, DenyReason, Principal, check_route};
 
-use crate::table::rows_for;
-use crate::{ApiError, AppState};
+use crate::table::{Kind, rows_for};
+use crate::{ApiError, AppState, RequestId};
 
 /// Session cookie over HTTPS (`__Host-` binds it to this exact origin, Secure, Path=/).
 pub const SESSION_COOKIE: &str = "__Host-pw_session";
@@ -51,29 +53,90 @@ pub(crate) async fn enforce(
         return next.run(req).await;
     };
 
+    let meta = request_meta(&req);
+    // Public routes resolve too (cheaply, from the cache): the login page wants to know who
+    // is already signed in, and the audit log wants a name.
+    let actor = state
+        .app
+        .resolve(presented(req.headers(), state.https), meta)
+        .await;
     let principal = match row.access {
         Access::Public { .. } => Principal::Anonymous,
-        _ => state.app.resolve_principal(presented(req.headers())).await,
+        _ => actor.principal.clone(),
     };
     match check_route(&principal, &row.access) {
         Decision::Allow => {}
         Decision::Deny(reason) => {
             tracing::info!(route = row.path, ?reason, "access denied by route table");
+            if row.kind == Kind::Page {
+                return page_denied(&state, reason, req.uri());
+            }
             return match reason {
-                DenyReason::Unauthenticated | DenyReason::CredentialNotAccepted => {
-                    ApiError::unauthenticated()
-                }
-                DenyReason::Disabled | DenyReason::MissingPermission(_) => ApiError::forbidden(),
+                DenyReason::Unauthenticated
+                | DenyReason::CredentialNotAccepted
+                | DenyReason::Expired => ApiError::unauthenticated(),
+                DenyReason::Disabled
+                | DenyReason::MissingPermission(_)
+                | DenyReason::OutOfScope(_)
+                | DenyReason::NotOwner => ApiError::forbidden(),
             }
             .into_response();
         }
     }
-    req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(actor);
     next.run(req).await
 }
 
+/// A page the visitor may not open: sign in first (or set up), or a 403 page.
+fn page_denied(state: &AppState, reason: DenyReason, uri: &http::Uri) -> Response {
+    match reason {
+        DenyReason::Unauthenticated | DenyReason::CredentialNotAccepted | DenyReason::Expired => {
+            let next = uri.path_and_query().map_or("/", |p| p.as_str());
+            let location = format!("/login?next={}", url_escape(next));
+            (http::StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+        }
+        _ => match &state.error_page {
+            Some(render) => render(http::StatusCode::FORBIDDEN),
+            None => ApiError::forbidden().into_response(),
+        },
+    }
+}
+
+/// Percent-encodes a path for a query parameter (only unreserved characters and `/` stay).
+fn url_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Client facts for the audit log and session records.
+fn request_meta(req: &Request) -> RequestMeta {
+    RequestMeta {
+        ip: req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+    }
+}
+
 /// Splits the credentials out of the headers. An API key header wins and hides the cookie.
-fn presented(headers: &HeaderMap) -> Presented<'_> {
+/// Only this deployment's cookie name counts: over HTTPS a plain `pw_session` could have been
+/// planted by a sibling subdomain or a plain-HTTP response (threat: session fixation by cookie
+/// tossing), which the `__Host-` prefix rules out.
+pub(crate) fn presented(headers: &HeaderMap, https: bool) -> Presented<'_> {
+    let cookie_name = crate::cookie::session_cookie_name(https);
     let api_key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -92,7 +155,7 @@ fn presented(headers: &HeaderMap) -> Presented<'_> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE || *name == SESSION_COOKIE_PLAIN)
+        .find(|(name, _)| *name == cookie_name)
         .map(|(_, value)| value);
     Presented {
         session,
@@ -111,12 +174,27 @@ mod tests {
             header::COOKIE,
             "a=b; __Host-pw_session=sess".parse().unwrap(),
         );
-        assert_eq!(presented(&h).session, Some("sess"));
+        assert_eq!(presented(&h, true).session, Some("sess"));
         h.insert("x-api-key", "pwk_1_x".parse().unwrap());
-        let p = presented(&h);
+        let p = presented(&h, true);
         assert_eq!((p.session, p.api_key), (None, Some("pwk_1_x")));
         h.remove("x-api-key");
         h.insert(header::AUTHORIZATION, "Bearer pwk_2_y".parse().unwrap());
-        assert_eq!(presented(&h).api_key, Some("pwk_2_y"));
+        assert_eq!(presented(&h, true).api_key, Some("pwk_2_y"));
+    }
+
+    #[test]
+    fn only_the_deployments_cookie_name_counts() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "pw_session=tossed".parse().unwrap());
+        assert_eq!(presented(&h, true).session, None, "plain name over HTTPS");
+        assert_eq!(presented(&h, false).session, Some("tossed"));
+        h.insert(header::COOKIE, "__Host-pw_session=real".parse().unwrap());
+        assert_eq!(
+            presented(&h, false).session,
+            None,
+            "prefixed name over plain HTTP"
+        );
+        assert_eq!(presented(&h, true).session, Some("real"));
     }
 }

@@ -52,6 +52,11 @@ impl ApiError {
         )
     }
 
+    /// 401 with a specific (still safe) message, e.g. the login form's generic error.
+    pub fn unauthenticated_with(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
     /// 403.
     #[must_use]
     pub fn forbidden() -> Self {

@@ -4,14 +4,14 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use http::request::Parts;
-use pw_policy::Principal;
+use pw_app::Actor;
 use serde::de::DeserializeOwned;
 
 use crate::ApiError;
 
-/// The principal the enforcement layer resolved for this request.
+/// Who is calling, as the enforcement layer resolved it.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
+pub struct Caller(pub Actor);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
@@ -21,7 +21,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         // which must fail closed.
         parts
             .extensions
-            .get::<Principal>()
+            .get::<Actor>()
             .cloned()
             .map(Caller)
             .ok_or_else(|| ApiError::internal("principal missing: enforcement layer not installed"))

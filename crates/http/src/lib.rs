@@ -5,11 +5,15 @@
 //! Request path: edge (request id, timeout, error envelope, security headers, log, metrics)
 //! → body limit → route-table enforcement (principal, auth mode, permission) → handler.
 
+mod auth_api;
+mod cookie;
+pub mod docs;
 mod edge;
 mod enforce;
 mod error;
 mod extract;
 mod health;
+mod identity_api;
 mod metrics;
 pub mod table;
 
@@ -22,7 +26,9 @@ use pw_app::App;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 
+pub use cookie::session_cookie_name;
 pub use edge::{CONTENT_SECURITY_POLICY, RequestId};
+pub use enforce::{SESSION_COOKIE, SESSION_COOKIE_PLAIN};
 pub use error::ApiError;
 pub use extract::{ApiJson, Caller};
 pub use metrics::Metrics;
@@ -32,7 +38,7 @@ pub use table::{Kind, Mounter, ROUTES, RouteSpec, RouteTableError};
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// State shared by every handler.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// The application (use cases).
     pub app: App,
@@ -42,8 +48,18 @@ pub struct AppState {
     pub started: Instant,
     /// Whether clients reach this server over HTTPS (directly or through a TLS-terminating
     /// proxy). Decides HSTS and `upgrade-insecure-requests`, which would break a deliberate
-    /// plain-HTTP deployment.
+    /// plain-HTTP deployment. Also decides the session cookie's name and `Secure` flag.
     pub https: bool,
+    /// Renders an HTML error page (installed by the web crate) for page routes.
+    pub error_page: Option<Arc<dyn Fn(http::StatusCode) -> axum::response::Response + Send + Sync>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("https", &self.https)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
@@ -55,14 +71,25 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             started: Instant::now(),
             https,
+            error_page: None,
         }
+    }
+
+    /// Installs the HTML error page renderer for page routes.
+    #[must_use]
+    pub fn with_error_page(
+        mut self,
+        render: impl Fn(http::StatusCode) -> axum::response::Response + Send + Sync + 'static,
+    ) -> Self {
+        self.error_page = Some(Arc::new(render));
+        self
     }
 }
 
 /// Mounts the JSON API and probe handlers for their rows of the route table.
 #[must_use]
 pub fn mount_api(mounter: Mounter) -> Mounter {
-    health::mount(mounter)
+    identity_api::mount(auth_api::mount(health::mount(mounter)))
 }
 
 /// Builds the complete router from a mounter that has every row mounted: adds the fallback,

@@ -43,6 +43,25 @@ pub struct RouteSpec {
     pub kind: Kind,
     /// One line for docs.
     pub summary: &'static str,
+    /// Permissions the service checks on the concrete row beyond the door (e.g. "owner or
+    /// `api_keys:revoke_all`"); listed so docs and the coverage test see them.
+    pub fine: &'static [Permission],
+}
+
+impl RouteSpec {
+    /// Declares the permissions the service checks on the concrete row.
+    const fn fine(mut self, permissions: &'static [Permission]) -> Self {
+        self.fine = permissions;
+        self
+    }
+
+    /// Every permission this row names (door and fine checks).
+    pub fn permissions(&self) -> impl Iterator<Item = Permission> + '_ {
+        self.access
+            .permission()
+            .into_iter()
+            .chain(self.fine.iter().copied())
+    }
 }
 
 const fn row(
@@ -58,7 +77,34 @@ const fn row(
         access,
         kind,
         summary,
+        fine: &[],
     }
+}
+
+const fn api(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+) -> RouteSpec {
+    row(method, path, access, Kind::Api, summary)
+}
+
+const fn page(path: &'static str, access: Access, summary: &'static str) -> RouteSpec {
+    row("GET", path, access, Kind::Page, summary)
+}
+
+/// Any signed-in user, browser session only.
+const SESSION: Access = Access::Session(Requirement::Authenticated);
+/// Any signed-in user, session or API key.
+const SIGNED_IN: Access = Access::SessionOrKey(Requirement::Authenticated);
+
+const fn needs(p: Permission) -> Access {
+    Access::SessionOrKey(Requirement::Permission(p))
+}
+
+const fn session_needs(p: Permission) -> Access {
+    Access::Session(Requirement::Permission(p))
 }
 
 const fn public(reason: &'static str) -> Access {
@@ -89,7 +135,222 @@ pub const ROUTES: &[RouteSpec] = &[
         Kind::Probe,
         "Prometheus metrics",
     ),
+    // --- auth (S2)
+    api(
+        "GET",
+        "/api/v1/auth/status",
+        public("tells the login page which sign-in methods exist and whether setup is pending"),
+        "Instance auth status",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/setup",
+        public("claims a fresh instance; useless without the one-time setup code from the console"),
+        "First-run setup with the setup code",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/login",
+        public("the sign-in endpoint itself; answers one generic error"),
+        "Sign in with username and password",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/logout",
+        SESSION,
+        "Sign out (revokes the session server-side)",
+    ),
+    api(
+        "GET",
+        "/api/v1/auth/me",
+        SIGNED_IN,
+        "The caller's profile and effective permissions",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/password",
+        SESSION,
+        "Change one's own password",
+    ),
+    api(
+        "GET",
+        "/api/v1/auth/sessions",
+        SESSION,
+        "The caller's active sessions",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/auth/sessions/{id}",
+        SESSION,
+        "Revoke one of the caller's sessions",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/sessions/revoke-others",
+        SESSION,
+        "Revoke all of the caller's other sessions",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/disable",
+        session_needs(Permission::SettingsSecurity),
+        "Switch authentication off",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/enable",
+        session_needs(Permission::SettingsSecurity),
+        "Switch authentication on",
+    ),
+    api(
+        "GET",
+        "/api/v1/settings/security",
+        needs(Permission::SettingsSecurity),
+        "Security settings",
+    ),
+    api(
+        "PUT",
+        "/api/v1/settings/security",
+        session_needs(Permission::SettingsSecurity),
+        "Change security settings",
+    ),
+    // --- users, groups, permissions (S1)
+    api(
+        "GET",
+        "/api/v1/permissions",
+        needs(Permission::GroupsRead),
+        "The permission catalogue by category",
+    ),
+    api(
+        "GET",
+        "/api/v1/users",
+        needs(Permission::UsersRead),
+        "List users",
+    ),
+    api(
+        "POST",
+        "/api/v1/users",
+        needs(Permission::UsersCreate),
+        "Create a user",
+    ),
+    api(
+        "GET",
+        "/api/v1/users/{id}",
+        needs(Permission::UsersRead),
+        "One user, with counts of the items they own",
+    ),
+    api(
+        "PATCH",
+        "/api/v1/users/{id}",
+        needs(Permission::UsersUpdate),
+        "Change a user (email, password, disabled, groups)",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/users/{id}",
+        needs(Permission::UsersDelete),
+        "Delete a user (?items=keep|delete)",
+    ),
+    api(
+        "GET",
+        "/api/v1/groups",
+        needs(Permission::GroupsRead),
+        "List groups",
+    ),
+    api(
+        "POST",
+        "/api/v1/groups",
+        needs(Permission::GroupsCreate),
+        "Create a group",
+    ),
+    api(
+        "GET",
+        "/api/v1/groups/{id}",
+        needs(Permission::GroupsRead),
+        "One group",
+    ),
+    api(
+        "PATCH",
+        "/api/v1/groups/{id}",
+        needs(Permission::GroupsUpdate),
+        "Change a group (name, permissions, scope)",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/groups/{id}",
+        needs(Permission::GroupsDelete),
+        "Delete a group",
+    ),
+    api(
+        "POST",
+        "/api/v1/groups/{id}/clone",
+        needs(Permission::GroupsCreate),
+        "Clone a group into an editable copy",
+    ),
+    api(
+        "PUT",
+        "/api/v1/groups/{id}/members/{user_id}",
+        needs(Permission::GroupsUpdate),
+        "Add a member",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/groups/{id}/members/{user_id}",
+        needs(Permission::GroupsUpdate),
+        "Remove a member",
+    ),
+    // --- API keys (S3)
+    api(
+        "GET",
+        "/api/v1/api-keys",
+        SESSION,
+        "The caller's API keys (?all=true: everyone's)",
+    )
+    .fine(&[Permission::ApiKeysReadAll]),
+    api(
+        "POST",
+        "/api/v1/api-keys",
+        session_needs(Permission::ApiKeysCreate),
+        "Create an API key (shown once)",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/api-keys/{id}",
+        SIGNED_IN,
+        "Revoke an API key (owner, or api_keys:revoke_all)",
+    )
+    .fine(&[Permission::ApiKeysRevokeAll]),
+    // --- audit (S1)
+    api(
+        "GET",
+        "/api/v1/audit",
+        needs(Permission::AuditRead),
+        "The audit log, newest first, with filters",
+    ),
     // --- pages
+    page(
+        "/setup",
+        public("first-run setup form; it is useless without the console setup code"),
+        "Setup page",
+    ),
+    page("/login", public("the sign-in form"), "Sign-in page"),
+    page(
+        "/account",
+        SESSION,
+        "Own account: password, sessions, API keys",
+    ),
+    page(
+        "/users",
+        session_needs(Permission::UsersRead),
+        "User administration",
+    ),
+    page("/groups", session_needs(Permission::GroupsRead), "Groups"),
+    page(
+        "/groups/{id}",
+        session_needs(Permission::GroupsRead),
+        "Group editor",
+    ),
+    page("/audit", session_needs(Permission::AuditRead), "Audit log"),
     row(
         "GET",
         "/",
@@ -315,7 +576,7 @@ mod tests {
             assert!(
                 ROUTES
                     .iter()
-                    .any(|r| r.access.permission() == Some(*permission)),
+                    .any(|r| r.permissions().any(|p| p == *permission)),
                 "{permission} guards no route: add its route or remove it from the catalogue"
             );
         }

@@ -2,16 +2,21 @@
 //! in). Every HTTP route, CLI command and background action asks [`authorize`] — directly or via
 //! [`check_route`] for the route table's coarse check — and nobody else decides access.
 //!
-//! Invariants: anything not explicitly allowed is denied; a denial never says more than
-//! "unauthenticated" or "forbidden" to the caller (the precise reason is for the log).
+//! Invariants: anything not explicitly allowed is denied; a disabled user or an expired
+//! credential is denied everything; `*_all` includes `*_own`, ownerless rows need `*_all`;
+//! a scoped grant reaches only printers inside its scope; an API key never exceeds its owner.
+//! A denial never says more than "unauthenticated", "forbidden" or "not found" to the caller
+//! (the precise reason is for the log).
 
 mod principal;
+mod rights;
 mod route;
 
 pub use principal::{Credential, Principal, Subject};
+pub use rights::{Reach, Rights};
 pub use route::{Access, Requirement, TicketPurpose, check_route};
 
-use pw_domain::Permission;
+use pw_domain::{LocationId, Permission, PrinterId, UserId};
 
 /// What a principal wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,13 +25,42 @@ pub enum Action {
     BeAuthenticated,
     /// An operation guarded by one permission.
     Perform(Permission),
+    /// An operation on an owned row: `own` lets the owner act (`None` = the owner needs no
+    /// permission beyond being signed in), `all` lets anyone holding it act on any row.
+    OnOwned {
+        /// The `*_own` permission, if owners need one.
+        own: Option<Permission>,
+        /// The `*_all` permission.
+        all: Permission,
+    },
+}
+
+/// A printer a target is bound to, with its location (for location scopes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrinterRef {
+    /// The printer.
+    pub printer: PrinterId,
+    /// Its location, if it has one.
+    pub location: Option<LocationId>,
 }
 
 /// What the action is applied to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    /// The instance as a whole (settings, user administration, system status).
+    /// The instance as a whole, or "somewhere" (a route door, a list that is then filtered).
+    /// A scoped grant counts as held here, so an action that must hold on *every* printer
+    /// (creating a printer, say) must check [`Rights::holds_everywhere`] or name its target.
     Global,
+    /// One printer (or something bound only to it: its camera, its files).
+    Printer(PrinterRef),
+    /// A row with an owner (queue item, archive, library file, API key …), possibly bound to
+    /// a printer. `owner: None` = ownerless.
+    Owned {
+        /// Who created it.
+        owner: Option<UserId>,
+        /// The printer it is bound to, if any.
+        printer: Option<PrinterRef>,
+    },
 }
 
 /// Why a request was refused. Logged, never shown beyond its HTTP status.
@@ -39,8 +73,14 @@ pub enum DenyReason {
     CredentialNotAccepted,
     /// The principal's account is disabled.
     Disabled,
+    /// The credential (an API key) is past its expiry.
+    Expired,
     /// Known and active, but lacks the right.
     MissingPermission(Permission),
+    /// Holds the right, but not for this printer (group scope or key printer list).
+    OutOfScope(Permission),
+    /// The row belongs to someone else and the principal lacks the `*_all` right.
+    NotOwner,
 }
 
 /// The answer of [`authorize`].
@@ -63,24 +103,94 @@ impl Decision {
 /// The single authorization function.
 #[must_use]
 pub fn authorize(principal: &Principal, action: Action, target: &Target) -> Decision {
-    let Target::Global = target;
     match principal {
         // Background jobs and the CLI act for the operator who runs the process.
         Principal::System => Decision::Allow,
         // An admin switched authentication off: everything is allowed (audit still records).
         Principal::AuthDisabled => Decision::Allow,
         Principal::Anonymous => Decision::Deny(DenyReason::Unauthenticated),
-        Principal::User(subject) => {
-            if subject.disabled {
-                return Decision::Deny(DenyReason::Disabled);
-            }
-            match action {
-                Action::BeAuthenticated => Decision::Allow,
-                Action::Perform(permission) if subject.holds(permission) => Decision::Allow,
-                Action::Perform(permission) => {
-                    Decision::Deny(DenyReason::MissingPermission(permission))
-                }
+        Principal::User(subject) => authorize_subject(subject, action, target),
+    }
+}
+
+fn authorize_subject(subject: &Subject, action: Action, target: &Target) -> Decision {
+    if subject.disabled {
+        return Decision::Deny(DenyReason::Disabled);
+    }
+    if subject.expired {
+        return Decision::Deny(DenyReason::Expired);
+    }
+    let printer = match target {
+        Target::Global => None,
+        Target::Printer(p) => Some(*p),
+        Target::Owned { printer, .. } => *printer,
+    };
+    match action {
+        Action::BeAuthenticated => {
+            if within_restriction(subject, printer) {
+                Decision::Allow
+            } else {
+                Decision::Deny(DenyReason::NotOwner)
             }
         }
+        Action::Perform(permission) => reaches(subject, permission, printer),
+        Action::OnOwned { own, all } => {
+            let all_decision = reaches(subject, all, printer);
+            if all_decision.is_allowed() {
+                return all_decision;
+            }
+            let owner = match target {
+                Target::Owned { owner, .. } => *owner,
+                // A door check ("may this caller act on *some* rows?"): owners may.
+                Target::Global | Target::Printer(_) => Some(subject.user_id),
+            };
+            if owner != Some(subject.user_id) {
+                // Ownerless rows and other people's rows need `*_all`.
+                return match all_decision {
+                    Decision::Deny(DenyReason::OutOfScope(p)) => {
+                        Decision::Deny(DenyReason::OutOfScope(p))
+                    }
+                    _ => Decision::Deny(DenyReason::NotOwner),
+                };
+            }
+            match own {
+                // An API key acts only through the permissions it was scoped to, so the
+                // "owners need nothing" path is closed to keys: they need `all`.
+                None if subject.credential == Credential::ApiKey => all_decision,
+                None if within_restriction(subject, printer) => Decision::Allow,
+                None => Decision::Deny(DenyReason::OutOfScope(all)),
+                Some(own) => reaches(subject, own, printer),
+            }
+        }
+    }
+}
+
+/// Whether the subject holds `permission` for the printer (or anywhere, for no printer).
+fn reaches(subject: &Subject, permission: Permission, printer: Option<PrinterRef>) -> Decision {
+    let Some(reach) = subject.rights.reach(permission) else {
+        return Decision::Deny(DenyReason::MissingPermission(permission));
+    };
+    let Some(p) = printer else {
+        return Decision::Allow;
+    };
+    let in_scope = match reach {
+        Reach::Everywhere => true,
+        Reach::Scoped(_) => subject.rights.holds_on(permission, p.printer, p.location),
+    };
+    if !in_scope {
+        return Decision::Deny(DenyReason::OutOfScope(permission));
+    }
+    if within_restriction(subject, printer) {
+        Decision::Allow
+    } else {
+        Decision::Deny(DenyReason::OutOfScope(permission))
+    }
+}
+
+/// An API key limited to some printers acts on nothing bound to another printer.
+fn within_restriction(subject: &Subject, printer: Option<PrinterRef>) -> bool {
+    match (&subject.printer_restriction, printer) {
+        (Some(allowed), Some(p)) => allowed.contains(&p.printer),
+        _ => true,
     }
 }

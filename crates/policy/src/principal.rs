@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use pw_domain::{Permission, UserId};
+use pw_domain::{PrinterId, UserId};
+
+use crate::Rights;
 
 /// How a user principal proved who they are. Routes declare which kinds they accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,25 +18,36 @@ pub enum Credential {
     Ticket(crate::TicketPurpose),
 }
 
-/// A signed-in user as policy sees them: id, effective permissions (already intersected with
-/// an API key's scopes when the credential is a key) and whether the account is disabled.
+/// A signed-in user as policy sees them. Every field is a fact the caller established (policy
+/// has no clock): `expired` is computed by the resolver from the credential's expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
     /// The user.
     pub user_id: UserId,
     /// How they authenticated.
     pub credential: Credential,
-    /// Effective permissions for this request.
-    pub permissions: BTreeSet<Permission>,
+    /// Effective rights for this request (already narrowed to an API key's scopes).
+    pub rights: Rights,
+    /// An API key limited to some printers: printer-bound actions outside them are refused.
+    pub printer_restriction: Option<BTreeSet<PrinterId>>,
     /// A disabled account is denied everything, whatever it holds.
     pub disabled: bool,
+    /// The credential is past its expiry: denied everything.
+    pub expired: bool,
 }
 
 impl Subject {
-    /// Whether the subject holds `permission`.
+    /// A session subject with these rights (the common case).
     #[must_use]
-    pub fn holds(&self, permission: Permission) -> bool {
-        self.permissions.contains(&permission)
+    pub fn session(user_id: UserId, rights: Rights) -> Self {
+        Self {
+            user_id,
+            credential: Credential::Session,
+            rights,
+            printer_restriction: None,
+            disabled: false,
+            expired: false,
+        }
     }
 }
 
@@ -49,4 +62,15 @@ pub enum Principal {
     System,
     /// Authentication has been switched off by an administrator or `PRINTWARDEN_AUTH=disabled`.
     AuthDisabled,
+}
+
+impl Principal {
+    /// The user behind the principal, if any.
+    #[must_use]
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Principal::User(s) => Some(s.user_id),
+            _ => None,
+        }
+    }
 }

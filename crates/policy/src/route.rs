@@ -88,19 +88,19 @@ pub fn check_route(principal: &Principal, access: &Access) -> Decision {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use pw_domain::UserId;
 
     use super::*;
-    use crate::Subject;
+    use crate::{Rights, Subject};
 
     fn user(credential: Credential, perms: &[Permission], disabled: bool) -> Principal {
         Principal::User(Subject {
-            user_id: UserId::from_db(1),
             credential,
-            permissions: perms.iter().copied().collect::<BTreeSet<_>>(),
             disabled,
+            ..Subject::session(
+                UserId::from_db(1),
+                Rights::everywhere(perms.iter().copied()),
+            )
         })
     }
 

@@ -54,6 +54,33 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Recovery: create an administrator or reset a password (works while the server runs).
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+/// `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create a new member of Administrators.
+    CreateAdmin {
+        /// The new administrator's username.
+        username: String,
+        /// Read the password from standard input instead of printing a generated one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password and end all their sessions.
+    ResetPassword {
+        /// Whose password.
+        username: String,
+        /// Read the password from standard input instead of printing a generated one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 /// `config` subcommands.
@@ -109,6 +136,7 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Migrate => with_runtime(&settings, migrate),
+        Command::Admin { action } => with_runtime(&settings, |s| admin(s, action)),
         Command::Serve => with_runtime(&settings, serve),
     }
 }
@@ -173,6 +201,94 @@ async fn migrate(settings: Settings) -> ExitCode {
         }
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "printwarden: migrate failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A password for the operator: from stdin (one line), or generated and printed once.
+fn password_for(from_stdin: bool) -> Result<(pw_app::SecretString, bool), String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+        if pw.is_empty() {
+            return Err("no password on stdin".to_owned());
+        }
+        return Ok((pw_app::SecretString::new(pw), false));
+    }
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    // 20 characters from 31 unambiguous ones (~99 bits): easy to type from a screen.
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let pw: String = bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect();
+    Ok((pw_app::SecretString::new(pw), true))
+}
+
+async fn admin(settings: Settings, action: AdminAction) -> ExitCode {
+    let (username, from_stdin, create) = match &action {
+        AdminAction::CreateAdmin {
+            username,
+            password_stdin,
+        } => (username.clone(), *password_stdin, true),
+        AdminAction::ResetPassword {
+            username,
+            password_stdin,
+        } => (username.clone(), *password_stdin, false),
+    };
+    let (password, generated) = match password_for(from_stdin) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "printwarden: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = async {
+        crate::tls::create_private_dir(&settings.data_dir).map_err(|e| e.to_string())?;
+        let store = pw_store::Store::connect(settings.database_url.expose())
+            .await
+            .map_err(|e| e.to_string())?;
+        store.migrate().await.map_err(|e| e.to_string())?;
+        let app = pw_app::App::start(store.clone(), crate::serve::app_config(&settings))
+            .await
+            .map_err(|e| e.to_string())?;
+        let outcome = if create {
+            app.create_admin_as_system(&username, &password).await
+        } else {
+            app.reset_password_as_system(&username, &password).await
+        };
+        store.close().await;
+        outcome.map_err(|e| match e {
+            pw_app::AppError::NotFound => format!("there is no user `{username}`"),
+            other => other.to_string(),
+        })
+    }
+    .await;
+    match result {
+        Ok(_) => {
+            let mut out = std::io::stdout();
+            let what = if create {
+                "created administrator"
+            } else {
+                "reset the password of"
+            };
+            let _ = writeln!(out, "{what} `{username}`");
+            if generated {
+                let _ = writeln!(out, "one-time password: {}", password.expose());
+                let _ = writeln!(out, "sign in and change it now (Account → Password)");
+            }
+            if !create {
+                let _ = writeln!(out, "all of their sessions have ended");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "printwarden: {e}");
             ExitCode::FAILURE
         }
     }

@@ -44,6 +44,8 @@ pub struct RawConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<String>,
     rate_limits: String,
+    session_idle_minutes: u32,
+    session_absolute_minutes: u32,
     log: String,
     log_format: String,
 }
@@ -91,6 +93,8 @@ impl Default for RawConfig {
             trusted_proxies: ListOrString::List(Vec::new()),
             public_url: None,
             rate_limits: "on".into(),
+            session_idle_minutes: 7 * 24 * 60,
+            session_absolute_minutes: 30 * 24 * 60,
             log: "info".into(),
             log_format: "auto".into(),
         }
@@ -172,6 +176,10 @@ pub struct Settings {
     pub public_url: Option<url::Url>,
     /// False only for benchmarks.
     pub rate_limits: bool,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u32,
+    /// A session ends this many minutes after sign-in.
+    pub session_absolute_minutes: u32,
     /// `tracing` filter directives.
     pub log: String,
     /// Log format.
@@ -253,6 +261,8 @@ pub const KEYS: &[&str] = &[
     "trusted_proxies",
     "public_url",
     "rate_limits",
+    "session_idle_minutes",
+    "session_absolute_minutes",
     "log",
     "log_format",
 ];
@@ -466,6 +476,18 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         }
     };
 
+    if raw.session_idle_minutes == 0 || raw.session_absolute_minutes == 0 {
+        errors.push(
+            "session_idle_minutes and session_absolute_minutes must be at least 1".to_owned(),
+        );
+    }
+    if raw.session_idle_minutes > raw.session_absolute_minutes {
+        errors.push(format!(
+            "session_idle_minutes ({}) must not exceed session_absolute_minutes ({})",
+            raw.session_idle_minutes, raw.session_absolute_minutes
+        ));
+    }
+
     if let Err(e) = raw.log.parse::<tracing_subscriber::EnvFilter>() {
         errors.push(format!("log: `{}` is not a valid filter: {e}", raw.log));
     }
@@ -496,6 +518,8 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         trusted_proxies,
         public_url,
         rate_limits,
+        session_idle_minutes: raw.session_idle_minutes,
+        session_absolute_minutes: raw.session_absolute_minutes,
         log: raw.log,
         log_format,
     })
@@ -577,6 +601,14 @@ impl Settings {
         t.insert(
             "rate_limits".into(),
             s(if self.rate_limits { "on" } else { "off" }),
+        );
+        t.insert(
+            "session_idle_minutes".into(),
+            toml::Value::Integer(self.session_idle_minutes.into()),
+        );
+        t.insert(
+            "session_absolute_minutes".into(),
+            toml::Value::Integer(self.session_absolute_minutes.into()),
         );
         t.insert("log".into(), s(&self.log));
         let format = match self.log_format {

@@ -135,7 +135,21 @@ impl Renewal {
 /// Assembles the complete router (API + pages) over an application.
 pub fn router(app: App, https_for_clients: bool) -> Result<Router, pw_http::RouteTableError> {
     let mounter = pw_web::mount(pw_http::mount_api(Mounter::new()));
-    pw_http::finish(mounter, AppState::new(app, https_for_clients))
+    let state = pw_web::with_error_pages(AppState::new(app, https_for_clients));
+    pw_http::finish(mounter, state)
+}
+
+/// What the application needs from the settings.
+pub fn app_config(settings: &Settings) -> AppConfig {
+    let minutes = |m: u32| std::time::Duration::from_secs(u64::from(m) * 60);
+    AppConfig {
+        version: VERSION,
+        auth_enabled: settings.auth_enabled,
+        local_ca: settings.tls == TlsMode::Auto,
+        session_idle: minutes(settings.session_idle_minutes),
+        session_absolute: minutes(settings.session_absolute_minutes),
+        setup_code_file: Some(settings.data_dir.join(SETUP_CODE_FILE)),
+    }
 }
 
 /// Starts everything and returns once all listeners accept connections.
@@ -165,14 +179,9 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
 
     let store = Store::connect(settings.database_url.expose()).await?;
     store.migrate().await?;
-    let app = App::new(
-        store,
-        AppConfig {
-            version: VERSION,
-            auth_enabled: settings.auth_enabled,
-            local_ca: settings.tls == TlsMode::Auto,
-        },
-    );
+    let app = App::start(store, app_config(settings))
+        .await
+        .map_err(|e| StartError::Setup(e.to_string()))?;
     if !settings.auth_enabled {
         tracing::warn!(
             "authentication is DISABLED (auth = \"disabled\"): anyone who can reach this server can do everything"
@@ -185,7 +194,10 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
 
     let mut tasks = JoinSet::new();
     let mut handles = Vec::new();
-    let mut background = Vec::new();
+    let mut background = vec![
+        tokio::spawn(sweep_sessions(app.clone())),
+        tokio::spawn(reload_settings(app.clone())),
+    ];
     let mut renewal_state = None;
     let (https, http) = match &settings.tls {
         TlsMode::Off => {
@@ -449,6 +461,38 @@ async fn renew_daily(renewal: Renewal) {
         tokio::time::sleep(tls::RENEWAL_INTERVAL).await;
         if let Err(e) = renewal.run().await {
             tracing::error!(error = %e, "certificate renewal failed; the current certificate stays");
+        }
+    }
+}
+
+/// How often expired sessions are deleted from the database.
+const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
+async fn sweep_sessions(app: App) {
+    let mut every = tokio::time::interval(SESSION_SWEEP_INTERVAL);
+    loop {
+        every.tick().await;
+        match app.sweep_expired_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "expired-session sweep failed; next try in an hour")
+            }
+        }
+    }
+}
+
+/// How often settings written by another node or the CLI are picked up (the principal cache
+/// revalidates on the same scale).
+const SETTINGS_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+async fn reload_settings(app: App) {
+    let mut every = tokio::time::interval(SETTINGS_RELOAD_INTERVAL);
+    every.tick().await; // the first tick is immediate; the settings were just loaded
+    loop {
+        every.tick().await;
+        if let Err(e) = app.reload_settings().await {
+            tracing::warn!(error = %e, "could not re-read the settings; keeping the current ones");
         }
     }
 }

@@ -10,9 +10,12 @@ pub enum StoreError {
     /// The applied migrations do not match the ones this binary ships.
     #[error("{0}")]
     MigrationMismatch(String),
-    /// A unique constraint refused the write.
+    /// A unique or foreign-key constraint refused the write.
     #[error("conflicting row")]
     Conflict,
+    /// The write would leave no active administrator; it was rolled back.
+    #[error("the last active administrator cannot be removed")]
+    LastAdministrator,
     /// Anything the database said.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -22,6 +25,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Maps constraint violations of a write to [`StoreError::Conflict`].
+    pub(crate) fn from_write(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db)
+                if db.is_unique_violation() || db.is_foreign_key_violation() =>
+            {
+                StoreError::Conflict
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+
     /// True when the database could not be reached at all (closed pool, timeout, IO), as
     /// opposed to a query it refused.
     #[must_use]

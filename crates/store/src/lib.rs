@@ -5,11 +5,30 @@
 //! Invariants: every value crosses this boundary as bool/integer/float/text/bytes (Any's
 //! types); times are unix milliseconds; migrations are append-only and checksummed.
 
+mod admins;
+mod api_keys;
+mod audit;
 mod error;
+mod groups;
 mod migrate;
 mod pool;
-mod status;
+mod sessions;
+mod settings;
+mod users;
 
+pub use admins::AdminCheck;
+pub use api_keys::{ApiKeyRow, NewApiKey};
+pub use audit::{AuditFilter, AuditRow, NewAuditEvent};
 pub use error::StoreError;
+pub use groups::{GroupPatch, GroupRow, NewGroup};
 pub use migrate::{AppliedMigration, MIGRATIONS, Migration};
 pub use pool::{Backend, Store};
+pub use sessions::{NewSession, SessionRow};
+pub use users::{NewUser, OwnedItems, UserPatch, UserRow};
+
+/// Reads a BOOLEAN column selected as `CASE WHEN col THEN 1 ELSE 0 END AS col`. sqlx's Any
+/// driver cannot decode SQLite's BOOLEAN declared type, so every boolean is read as an integer.
+pub(crate) fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}

@@ -58,7 +58,10 @@ macro_rules! migration {
 }
 
 /// Every migration this binary ships, in order. File names are `NNNN_name.sql`.
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001", "init")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001", "init"),
+    migration!(2, "0002", "identity"),
+];
 
 /// A migration that was applied by [`Store::migrate`].
 #[derive(Debug, Clone, PartialEq, Eq)]

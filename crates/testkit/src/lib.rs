@@ -289,3 +289,171 @@ pub fn plain_client() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// How a test request authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// No credentials.
+    None,
+    /// A session cookie: the full `name=value` pair.
+    Cookie(String),
+    /// An API key, sent as `Authorization: Bearer`.
+    Key(String),
+}
+
+/// A JSON answer: status, body (Null when empty or not JSON) and headers.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status.
+    pub status: reqwest::StatusCode,
+    /// Parsed body.
+    pub json: serde_json::Value,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    /// The `Set-Cookie` session pair (`name=value`) if the answer set a non-empty one.
+    #[must_use]
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .find(|pair| {
+                pair.split_once('=')
+                    .is_some_and(|(n, v)| n.ends_with("pw_session") && !v.is_empty())
+            })
+            .map(str::to_owned)
+    }
+
+    /// The error envelope's message.
+    #[must_use]
+    pub fn message(&self) -> String {
+        self.json["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// The password every helper-made account gets.
+pub const TEST_PASSWORD: &str = "correct horse battery";
+
+impl TestServer {
+    /// Sends a request with optional JSON body.
+    pub async fn call(
+        &self,
+        auth: &Auth,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, self.url(path));
+        req = match auth {
+            Auth::None => req,
+            Auth::Cookie(c) => req.header(reqwest::header::COOKIE, c),
+            Auth::Key(k) => req.bearer_auth(k),
+        };
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body");
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Answer {
+            status,
+            json,
+            headers,
+        }
+    }
+
+    /// The one-time setup code the server wrote to its data dir.
+    #[must_use]
+    pub fn setup_code(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("setup-code"))
+            .expect("setup-code file")
+            .trim()
+            .to_owned()
+    }
+
+    /// Sets the instance up with an administrator `admin` / [`TEST_PASSWORD`]; returns their session.
+    pub async fn setup_admin(&self) -> Auth {
+        let a = self
+            .call(
+                &Auth::None,
+                "POST",
+                "/api/v1/auth/setup",
+                Some(serde_json::json!({
+                    "setup_code": self.setup_code(),
+                    "username": "admin",
+                    "password": TEST_PASSWORD,
+                })),
+            )
+            .await;
+        assert_eq!(a.status, 201, "setup: {:?}", a.json);
+        Auth::Cookie(a.session_cookie().expect("setup sets a session cookie"))
+    }
+
+    /// Signs in; panics unless it works.
+    pub async fn login(&self, username: &str, password: &str) -> Auth {
+        let a = self
+            .call(
+                &Auth::None,
+                "POST",
+                "/api/v1/auth/login",
+                Some(serde_json::json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(a.status, 200, "login {username}: {:?}", a.json);
+        Auth::Cookie(a.session_cookie().expect("login sets a session cookie"))
+    }
+
+    /// Creates a group with these permissions (as `admin_auth`); returns its id.
+    pub async fn create_group(&self, admin_auth: &Auth, name: &str, permissions: &[&str]) -> i64 {
+        let a = self
+            .call(
+                admin_auth,
+                "POST",
+                "/api/v1/groups",
+                Some(serde_json::json!({"name": name, "permissions": permissions})),
+            )
+            .await;
+        assert_eq!(a.status, 201, "create group {name}: {:?}", a.json);
+        a.json["id"].as_i64().expect("group id")
+    }
+
+    /// Creates a user with [`TEST_PASSWORD`] in these groups; returns the id.
+    pub async fn create_user(&self, admin_auth: &Auth, username: &str, group_ids: &[i64]) -> i64 {
+        let a = self
+            .call(
+                admin_auth,
+                "POST",
+                "/api/v1/users",
+                Some(serde_json::json!({
+                    "username": username,
+                    "password": TEST_PASSWORD,
+                    "group_ids": group_ids,
+                })),
+            )
+            .await;
+        assert_eq!(a.status, 201, "create user {username}: {:?}", a.json);
+        a.json["id"].as_i64().expect("user id")
+    }
+
+    /// The id of a group by name.
+    pub async fn group_id(&self, admin_auth: &Auth, name: &str) -> i64 {
+        let a = self.call(admin_auth, "GET", "/api/v1/groups", None).await;
+        a.json["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|g| g["name"] == name)
+            .and_then(|g| g["id"].as_i64())
+            .unwrap_or_else(|| panic!("no group {name}"))
+    }
+}

@@ -1,42 +1,38 @@
 //! Page handlers: extract, call a use case, render a template. A page that fails renders the
 //! HTML error page with the request id (the cause is logged by the edge, never shown).
+//! This module mounts every page row and holds what they share (rendering, error pages, the
+//! landing page); each feature's pages live in their own module.
 
 use askama::Template;
 use axum::Extension;
 use axum::extract::State;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::{Method, StatusCode};
 use pw_app::AppError;
-use pw_http::{AppState, Mounter, RequestId};
+use pw_domain::Permission;
+use pw_http::{AppState, Caller, Mounter, RequestId};
 
-use crate::asset_href;
+use crate::layout::{Layout, Viewer};
+use crate::{account, audit, groups, sign_in, users};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
     m.mount(Method::GET, "/", landing)
+        .mount(Method::GET, "/setup", sign_in::setup_page)
+        .mount(Method::GET, "/login", sign_in::login_page)
+        .mount(Method::GET, "/account", account::account_page)
+        .mount(Method::GET, "/users", users::users_page)
+        .mount(Method::GET, "/groups", groups::groups_page)
+        .mount(Method::GET, "/groups/{id}", groups::group_page)
+        .mount(Method::GET, "/audit", audit::audit_page)
 }
 
-/// What the base layout needs on every page.
+/// A link on the landing page to a page the viewer may open.
 #[derive(Debug, Clone)]
-pub(crate) struct Layout {
-    pub css_href: String,
-    pub js_href: String,
-    pub icons_href: String,
-    pub favicon_href: String,
-    pub version: &'static str,
-    pub auth_disabled: bool,
-}
-
-impl Layout {
-    fn new(version: &'static str, auth_enabled: bool) -> Self {
-        Self {
-            css_href: asset_href("css/app.css"),
-            js_href: asset_href("js/app.js"),
-            icons_href: asset_href("icons.svg"),
-            favicon_href: asset_href("favicon.svg"),
-            version,
-            auth_disabled: !auth_enabled,
-        }
-    }
+struct PageLink {
+    href: &'static str,
+    icon: &'static str,
+    title: &'static str,
+    text: &'static str,
 }
 
 #[derive(Template)]
@@ -46,6 +42,8 @@ struct Landing {
     setup_required: bool,
     product_version: &'static str,
     local_ca: bool,
+    username: Option<String>,
+    links: Vec<PageLink>,
 }
 
 #[derive(Template)]
@@ -54,29 +52,73 @@ struct ErrorPage {
     layout: Layout,
     status: u16,
     title: &'static str,
-    message: &'static str,
+    message: String,
     request_id: String,
 }
 
 async fn landing(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Caller(actor): Caller,
 ) -> Response {
+    let viewer = match Viewer::load(&state.app, &actor).await {
+        Ok(v) => v,
+        Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/"),
+    };
     match state.app.instance_status().await {
         Ok(status) => render(
             &Landing {
-                layout: Layout::new(status.version, status.auth_enabled),
+                layout: Layout::new(&state.app, &viewer),
                 setup_required: status.setup_required,
                 product_version: status.version,
                 local_ca: status.local_ca,
+                username: viewer.username().map(str::to_owned),
+                links: landing_links(&viewer),
             },
             &request_id,
         ),
-        Err(e) => error_page(&e, &state, &request_id),
+        Err(e) => failure(e, &state, &viewer, &request_id, "/"),
     }
 }
 
-fn render(template: &impl Template, request_id: &RequestId) -> Response {
+fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
+    let mut links = Vec::new();
+    if viewer.user_id().is_some() {
+        links.push(PageLink {
+            href: "/account",
+            icon: "user",
+            title: "Your account",
+            text: "Password, active sessions and API keys.",
+        });
+    }
+    if viewer.can(Permission::UsersRead) {
+        links.push(PageLink {
+            href: "/users",
+            icon: "users",
+            title: "Users",
+            text: "Accounts, their groups, and who is disabled.",
+        });
+    }
+    if viewer.can(Permission::GroupsRead) {
+        links.push(PageLink {
+            href: "/groups",
+            icon: "shield",
+            title: "Groups",
+            text: "What each group may do, and on which printers.",
+        });
+    }
+    if viewer.can(Permission::AuditRead) {
+        links.push(PageLink {
+            href: "/audit",
+            icon: "key",
+            title: "Audit log",
+            text: "Who did what, when, and from where.",
+        });
+    }
+    links
+}
+
+pub(crate) fn render(template: &impl Template, request_id: &RequestId) -> Response {
     match template.render() {
         Ok(body) => Html(body).into_response(),
         Err(e) => {
@@ -86,22 +128,53 @@ fn render(template: &impl Template, request_id: &RequestId) -> Response {
     }
 }
 
-fn error_page(e: &AppError, state: &AppState, request_id: &RequestId) -> Response {
-    let (status, title, message) = match e {
+/// A 303 to a same-site path (after a page decides the visitor belongs elsewhere).
+pub(crate) fn see_other(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
+
+/// Maps a use-case failure to a page: sign in again (the session ended between the door and
+/// the handler), the 403 or 404 page, a 400 page with the safe message, or the error page.
+pub(crate) fn failure(
+    e: AppError,
+    state: &AppState,
+    viewer: &Viewer,
+    request_id: &RequestId,
+    path: &str,
+) -> Response {
+    let (status, title, message) = match &e {
+        AppError::Unauthenticated => {
+            return see_other(&format!("/login?next={}", crate::next::encode(path)));
+        }
+        AppError::Forbidden => (
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            FORBIDDEN_MESSAGE.to_owned(),
+        ),
+        AppError::NotFound => (
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing here. It may have been deleted, or the link is wrong.".to_owned(),
+        ),
+        AppError::BadRequest(m) | AppError::Conflict(m) => {
+            (StatusCode::BAD_REQUEST, "Cannot show this page", m.clone())
+        }
         AppError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Temporarily unavailable",
-            "The server cannot reach its database right now. Try again in a moment.",
+            "The server cannot reach its database right now. Try again in a moment.".to_owned(),
         ),
-        _ => (
+        AppError::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
-            "The server could not show this page.",
+            "The server could not show this page.".to_owned(),
         ),
     };
-    tracing::error!(error = %e, cause = ?std::error::Error::source(e), "page failed");
+    if status.is_server_error() {
+        tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "page failed");
+    }
     let page = ErrorPage {
-        layout: Layout::new(state.app.version(), state.app.auth_enabled()),
+        layout: Layout::new(&state.app, viewer),
         status: status.as_u16(),
         title,
         message,
@@ -113,10 +186,61 @@ fn error_page(e: &AppError, state: &AppState, request_id: &RequestId) -> Respons
     }
 }
 
+const FORBIDDEN_MESSAGE: &str = "Your account does not have the permission this page needs. Ask an administrator if you need it.";
+
+/// The HTML page for a refused page request (installed into the route-table enforcement).
+pub(crate) fn denied_page(state: &AppState, status: StatusCode) -> Response {
+    let (title, message) = match status {
+        StatusCode::FORBIDDEN => ("Not allowed", FORBIDDEN_MESSAGE),
+        _ => (
+            "Something went wrong",
+            "The server could not show this page.",
+        ),
+    };
+    // The enforcement hook does not pass the caller, so this page shows no personal nav;
+    // the brand link leads back home.
+    let mut layout = Layout::new(&state.app, &Viewer::anonymous());
+    layout.nav.sign_in_link = false;
+    let page = ErrorPage {
+        layout,
+        status: status.as_u16(),
+        title,
+        message: message.to_owned(),
+        request_id: String::new(),
+    };
+    match page.render() {
+        Ok(body) => (status, Html(body)).into_response(),
+        Err(_) => (
+            status,
+            Html("<!doctype html><title>Error</title><p>Not allowed.</p>".to_owned()),
+        )
+            .into_response(),
+    }
+}
+
 fn plain_error(status: StatusCode, request_id: &RequestId) -> Response {
     let body = format!(
         "<!doctype html><title>Error</title><p>Error {status}. Request id {}.</p>",
         request_id.0
     );
     (status, Html(body)).into_response()
+}
+
+/// The query string as name/value pairs; undecodable bytes become U+FFFD rather than a
+/// framework rejection, so a mangled link still shows the page (with its own error, if any).
+pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.map(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The first value of a query parameter.
+pub(crate) fn query_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }

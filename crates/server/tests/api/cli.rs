@@ -170,3 +170,136 @@ fn serve_logs_requests_without_query_strings_and_stops_on_sigterm() {
         "the setup banner is on the console"
     );
 }
+
+fn admin_cli(
+    server: &pw_testkit::TestServer,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = printwarden(&server.data_dir)
+        .arg("admin")
+        .args(args)
+        .env("PRINTWARDEN_DATA_DIR", &server.data_dir)
+        .env("PRINTWARDEN_DATABASE_URL", &server.database_url)
+        .env("PRINTWARDEN_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn admin_cli_resets_a_password_and_creates_an_admin_while_the_server_runs() {
+    use pw_testkit::{Auth, TEST_PASSWORD, TestServer};
+    let server = TestServer::spawn().await;
+    let old = server.setup_admin().await;
+
+    let out = admin_cli(&server, &["reset-password", "admin"], None);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let one_time = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("one-time password: "))
+        .unwrap_or_else(|| panic!("no password printed: {stdout}"))
+        .to_owned();
+    assert!(one_time.len() >= 20);
+    assert!(stdout.contains("sessions have ended"));
+    // The server notices within its revalidation window (another process changed the data).
+    let mut status = 0;
+    for _ in 0..40 {
+        status = server
+            .call(&old, "GET", "/api/v1/auth/me", None)
+            .await
+            .status
+            .as_u16();
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(status, 401, "the old session ended");
+    server.login("admin", &one_time).await;
+    let rejected = server
+        .call(
+            &Auth::None,
+            "POST",
+            "/api/v1/auth/login",
+            Some(serde_json::json!({"username": "admin", "password": TEST_PASSWORD})),
+        )
+        .await;
+    assert_eq!(rejected.status, 401);
+
+    let out = admin_cli(
+        &server,
+        &["create-admin", "rescue", "--password-stdin"],
+        Some("a rescue password\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("a rescue password"),
+        "a given password is not echoed"
+    );
+    let rescue = server.login("rescue", "a rescue password").await;
+    let me = server.call(&rescue, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!(me.json["groups"][0]["name"], "Administrators");
+
+    let out = admin_cli(&server, &["reset-password", "nobody"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user `nobody`"));
+    let out = admin_cli(
+        &server,
+        &["create-admin", "rescue", "--password-stdin"],
+        Some("another password 1\n"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already taken"));
+    let out = admin_cli(
+        &server,
+        &["create-admin", "shorty", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8"));
+}
+
+#[tokio::test]
+async fn create_admin_on_a_fresh_instance_ends_the_setup_code() {
+    let server = pw_testkit::TestServer::spawn().await;
+    let code_file = server.data_dir.join("setup-code");
+    let code = server.setup_code();
+    let out = admin_cli(
+        &server,
+        &["create-admin", "first", "--password-stdin"],
+        Some("the first password\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!code_file.exists(), "the used-up code file is gone");
+    let r = server
+        .call(
+            &pw_testkit::Auth::None,
+            "POST",
+            "/api/v1/auth/setup",
+            Some(serde_json::json!({"setup_code": code, "username": "late", "password": "some password 1"})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "setup is over once an administrator exists");
+}

@@ -7,8 +7,13 @@
     reason = "test helpers fail fast with the cause"
 )]
 
+mod admin;
+mod audit;
+mod auth;
 mod cli;
 mod foundation;
+mod keys;
 mod landing;
 mod listeners;
+mod shapes;
 mod storage;

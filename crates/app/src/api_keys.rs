@@ -1,0 +1,248 @@
+//! API keys (S3): created with scopes the owner holds, shown once, stored as a digest; listed
+//! and revoked by their owner, or by holders of `api_keys:read_all` / `api_keys:revoke_all`.
+//!
+//! Invariant: a key's rights are recomputed on every request as scopes ∩ the owner's current
+//! rights (see `auth::resolve_key`), so a key never outlives a right its owner lost.
+
+use std::collections::BTreeSet;
+
+use pw_credentials::SecretString;
+use pw_credentials::token::{TOKEN_BYTES, new_api_key};
+use pw_domain::{ApiKeyId, Permission, PrinterId, UserId};
+use pw_policy::{Action, Principal, Target};
+use pw_store::{ApiKeyRow, NewApiKey};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{parse_rfc3339, random, rfc3339};
+use crate::{Actor, App, AppError};
+
+const NAME_MAX: usize = 100;
+
+/// A key as listed (never the secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKeyView {
+    /// Id (also the public part of the key).
+    pub id: ApiKeyId,
+    /// Label.
+    pub name: String,
+    /// Owner.
+    pub user_id: UserId,
+    /// Owner's name.
+    pub username: String,
+    /// Scopes.
+    pub scopes: Vec<Permission>,
+    /// Printer restriction; `null` = all printers.
+    pub printer_ids: Option<Vec<PrinterId>>,
+    /// The first characters of the key, to recognise it (`pwk_12_…`).
+    pub prefix: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339 or null (never expires).
+    pub expires_at: Option<String>,
+    /// RFC 3339 or null (never used); updated at most once a minute.
+    pub last_used_at: Option<String>,
+    /// Past its expiry.
+    pub expired: bool,
+}
+
+/// The answer to a creation: the view plus the key, exactly once.
+#[derive(Debug, Serialize)]
+pub struct CreatedApiKey {
+    /// The listed fields.
+    #[serde(flatten)]
+    pub view: ApiKeyView,
+    /// The full key. Not stored anywhere; lost if not copied now.
+    pub key: String,
+}
+
+/// `POST /api/v1/api-keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// Label.
+    pub name: String,
+    /// Rights; each must be held by the creator.
+    pub scopes: Vec<Permission>,
+    /// RFC 3339; absent = no expiry (unless the instance caps it).
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// Limit to these printers.
+    #[serde(default)]
+    pub printer_ids: Option<Vec<PrinterId>>,
+}
+
+impl App {
+    fn key_view(&self, row: ApiKeyRow) -> ApiKeyView {
+        let scopes = serde_json::from_str::<Vec<String>>(&row.scopes)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| Permission::parse(p))
+            .collect();
+        ApiKeyView {
+            id: row.id,
+            prefix: format!("pwk_{}_", row.id),
+            name: row.name,
+            user_id: row.user_id,
+            username: row.username,
+            scopes,
+            printer_ids: row.printer_ids.and_then(|p| serde_json::from_str(&p).ok()),
+            created_at: rfc3339(row.created_at),
+            expired: row.expires_at.is_some_and(|t| t <= self.now()),
+            expires_at: row.expires_at.map(rfc3339),
+            last_used_at: row.last_used_at.map(rfc3339),
+        }
+    }
+
+    /// `GET /api/v1/api-keys[?all=true]`.
+    pub async fn list_api_keys(
+        &self,
+        actor: &Actor,
+        all: bool,
+    ) -> Result<Vec<ApiKeyView>, AppError> {
+        self.require(actor, Action::BeAuthenticated, &Target::Global)?;
+        let owner = if all {
+            self.require(
+                actor,
+                Action::Perform(Permission::ApiKeysReadAll),
+                &Target::Global,
+            )?;
+            None
+        } else {
+            Some(actor.user_id.ok_or(AppError::Unauthenticated)?)
+        };
+        let rows = self.store.list_api_keys(owner).await?;
+        Ok(rows.into_iter().map(|r| self.key_view(r)).collect())
+    }
+
+    /// `POST /api/v1/api-keys`.
+    pub async fn create_api_key(
+        &self,
+        actor: &Actor,
+        input: CreateApiKey,
+    ) -> Result<CreatedApiKey, AppError> {
+        self.require(
+            actor,
+            Action::Perform(Permission::ApiKeysCreate),
+            &Target::Global,
+        )?;
+        let owner = actor.user_id.ok_or_else(|| {
+            AppError::BadRequest(
+                "Sign in as a user to create an API key; a key needs an owner.".into(),
+            )
+        })?;
+        let name = input.name.trim();
+        if name.is_empty() || name.chars().count() > NAME_MAX {
+            return Err(AppError::BadRequest(
+                "The key name must be 1–100 characters.".into(),
+            ));
+        }
+        if input.scopes.is_empty() {
+            return Err(AppError::BadRequest(
+                "Choose at least one scope for the key.".into(),
+            ));
+        }
+        // S3: every scope must be held by the owner at creation.
+        if let Principal::User(subject) = &actor.principal
+            && let Some(missing) = input.scopes.iter().find(|p| !subject.rights.holds(**p))
+        {
+            return Err(AppError::BadRequest(format!(
+                "You cannot give a key the scope {missing}: you do not hold it yourself."
+            )));
+        }
+        let now = self.now();
+        let expires_at = match input.expires_at.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(parse_rfc3339(s).ok_or_else(|| {
+                AppError::BadRequest(
+                    "expires_at must be an RFC 3339 time, e.g. 2027-01-31T00:00:00Z.".into(),
+                )
+            })?),
+        };
+        if expires_at.is_some_and(|t| t <= now) {
+            return Err(AppError::BadRequest(
+                "expires_at must be in the future.".into(),
+            ));
+        }
+        let max_days = self.security_settings().api_key_max_days;
+        if let Some(days) = max_days {
+            let cap = now + i64::from(days) * 86_400_000;
+            match expires_at {
+                None => {
+                    return Err(AppError::BadRequest(format!(
+                        "Keys on this instance must expire within {days} days; set expires_at."
+                    )));
+                }
+                Some(t) if t > cap => {
+                    return Err(AppError::BadRequest(format!(
+                        "Keys on this instance must expire within {days} days."
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let scopes: BTreeSet<&'static str> = input.scopes.iter().map(|p| p.as_str()).collect();
+        let scopes_json =
+            serde_json::to_string(&scopes).map_err(|e| AppError::Internal(Box::new(e)))?;
+        let printers_json = input
+            .printer_ids
+            .as_ref()
+            .map(|p| serde_json::to_string(&p.iter().collect::<BTreeSet<_>>()))
+            .transpose()
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
+        let id = self
+            .store
+            .insert_api_key(&NewApiKey {
+                user_id: owner,
+                name,
+                scopes: &scopes_json,
+                printer_ids: printers_json.as_deref(),
+                now,
+                expires_at,
+            })
+            .await?;
+        let (key, digest): (SecretString, [u8; 32]) =
+            new_api_key(id.get(), random::<TOKEN_BYTES>()?);
+        self.store.seal_api_key(id, &hex::encode(digest)).await?;
+        self.audit(
+            actor,
+            "api_key.create",
+            Some(("api_key", id.to_string())),
+            true,
+            serde_json::json!({"name": name, "scopes": scopes, "expires_at": expires_at.map(rfc3339)}),
+        )
+        .await;
+        let row = self.store.api_key(id).await?.ok_or(AppError::NotFound)?;
+        Ok(CreatedApiKey {
+            view: self.key_view(row),
+            key: key.expose().to_owned(),
+        })
+    }
+
+    /// `DELETE /api/v1/api-keys/{id}`: the owner, or a holder of `api_keys:revoke_all`.
+    /// Someone else's key answers 404 to a caller who may not revoke it.
+    pub async fn revoke_api_key(&self, actor: &Actor, id: ApiKeyId) -> Result<(), AppError> {
+        let row = self.store.api_key(id).await?.ok_or(AppError::NotFound)?;
+        self.require(
+            actor,
+            Action::OnOwned {
+                own: None,
+                all: Permission::ApiKeysRevokeAll,
+            },
+            &Target::Owned {
+                owner: Some(row.user_id),
+                printer: None,
+            },
+        )?;
+        self.store.delete_api_key(id).await?;
+        self.cache.forget_key(id);
+        self.audit(
+            actor,
+            "api_key.revoke",
+            Some(("api_key", id.to_string())),
+            true,
+            serde_json::json!({"name": row.name, "owner": row.username}),
+        )
+        .await;
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! Security settings (`settings:security`): the authentication switch, the minimum password
+//! length and the API key expiry cap. Loaded at start, kept in memory, written through, and
+//! re-read every few seconds so changes made by another node or the CLI arrive.
+//!
+//! Invariant: while authentication is off every request is the `auth-disabled` principal and
+//! every page shows a banner; switching it on again needs an administrator to exist (otherwise
+//! nobody could sign in).
+
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+
+use pw_credentials::password::{DEFAULT_MIN_LENGTH, LOWEST_MIN_LENGTH, MAX_PASSWORD_BYTES};
+use pw_domain::Permission;
+use pw_policy::{Action, Target};
+use serde::{Deserialize, Serialize};
+
+use crate::{Actor, App, AppError};
+
+const KEY_AUTH_ENABLED: &str = "auth.enabled";
+const KEY_MIN_PASSWORD: &str = "security.min_password_length";
+const KEY_API_KEY_MAX_DAYS: &str = "security.api_key_max_days";
+
+/// `GET/PUT /api/v1/settings/security`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Shortest accepted new password (≥ 6).
+    pub min_password_length: usize,
+    /// Longest allowed API key lifetime in days; `null` = no cap.
+    pub api_key_max_days: Option<u32>,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            min_password_length: DEFAULT_MIN_LENGTH,
+            api_key_max_days: None,
+        }
+    }
+}
+
+impl App {
+    pub(crate) async fn load_security_settings(&self) -> Result<(), AppError> {
+        let on = self
+            .store
+            .setting(KEY_AUTH_ENABLED)
+            .await?
+            .is_none_or(|v| v != "false");
+        self.auth_on.store(on, Ordering::SeqCst);
+        let mut s = SecuritySettings::default();
+        if let Some(v) = self
+            .store
+            .setting(KEY_MIN_PASSWORD)
+            .await?
+            .and_then(|v| v.parse().ok())
+        {
+            s.min_password_length = v;
+        }
+        s.api_key_max_days = self
+            .store
+            .setting(KEY_API_KEY_MAX_DAYS)
+            .await?
+            .and_then(|v| v.parse().ok());
+        *self
+            .security
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = s;
+        Ok(())
+    }
+
+    /// Re-reads the settings another process or node may have written (the CLI, a second
+    /// server on the same PostgreSQL). The server calls it every few seconds, so a switch
+    /// made elsewhere takes effect within the same window as a revocation does.
+    pub async fn reload_settings(&self) -> Result<(), AppError> {
+        let was_on = self.auth_on.load(Ordering::SeqCst);
+        self.load_security_settings().await?;
+        if self.auth_on.load(Ordering::SeqCst) != was_on {
+            // Cached principals were resolved under the other mode.
+            self.cache.clear();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn security_settings(&self) -> SecuritySettings {
+        *self.security.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `GET /api/v1/settings/security`.
+    pub fn get_security_settings(&self, actor: &Actor) -> Result<SecuritySettings, AppError> {
+        self.require(
+            actor,
+            Action::Perform(Permission::SettingsSecurity),
+            &Target::Global,
+        )?;
+        Ok(self.security_settings())
+    }
+
+    /// `PUT /api/v1/settings/security`.
+    pub async fn update_security_settings(
+        &self,
+        actor: &Actor,
+        new: SecuritySettings,
+    ) -> Result<SecuritySettings, AppError> {
+        self.require(
+            actor,
+            Action::Perform(Permission::SettingsSecurity),
+            &Target::Global,
+        )?;
+        if !(LOWEST_MIN_LENGTH..=MAX_PASSWORD_BYTES).contains(&new.min_password_length) {
+            return Err(AppError::BadRequest(format!(
+                "min_password_length must be between {LOWEST_MIN_LENGTH} and {MAX_PASSWORD_BYTES}."
+            )));
+        }
+        if new
+            .api_key_max_days
+            .is_some_and(|d| !(1..=3650).contains(&d))
+        {
+            return Err(AppError::BadRequest(
+                "api_key_max_days must be between 1 and 3650, or null.".into(),
+            ));
+        }
+        let now = self.now();
+        self.store
+            .set_setting(KEY_MIN_PASSWORD, &new.min_password_length.to_string(), now)
+            .await?;
+        self.store
+            .set_setting(
+                KEY_API_KEY_MAX_DAYS,
+                &new.api_key_max_days
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                now,
+            )
+            .await?;
+        let old = self.security_settings();
+        *self
+            .security
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = new;
+        self.audit(
+            actor,
+            "settings.security.update",
+            None,
+            true,
+            serde_json::json!({"before": old, "after": new}),
+        )
+        .await;
+        Ok(new)
+    }
+
+    /// `POST /api/v1/auth/disable` and `/enable`: the runtime authentication switch.
+    pub async fn set_auth_enabled(&self, actor: &Actor, enabled: bool) -> Result<(), AppError> {
+        self.require(
+            actor,
+            Action::Perform(Permission::SettingsSecurity),
+            &Target::Global,
+        )?;
+        if enabled && !self.administrator_exists().await? {
+            return Err(AppError::Conflict(
+                "Create an administrator before switching authentication on, or nobody could sign in.".into(),
+            ));
+        }
+        if enabled && !self.config.auth_enabled {
+            return Err(AppError::Conflict(
+                "Authentication is switched off by PRINTWARDEN_AUTH=disabled; remove it and restart.".into(),
+            ));
+        }
+        self.store
+            .set_setting(
+                KEY_AUTH_ENABLED,
+                if enabled { "true" } else { "false" },
+                self.now(),
+            )
+            .await?;
+        self.auth_on.store(enabled, Ordering::SeqCst);
+        self.cache.clear();
+        self.audit(
+            actor,
+            if enabled {
+                "auth.enable"
+            } else {
+                "auth.disable"
+            },
+            None,
+            true,
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! The seeded groups: three system groups whose rights are defined here (so they grow with the
+//! catalogue and cannot be edited away) and the five editable 3DPrintForge presets.
+//!
+//! Invariant: `Administrators` holds every permission; `Viewers` never holds a right that
+//! returns a secret or changes anything; `Operators` never holds user, group, settings,
+//! security or backup rights.
+
+use crate::Permission;
+
+/// The rights that make a user an administrator besides `Administrators` membership: holding
+/// both lets one grant oneself anything else, so the last holder must never lose them.
+pub const ADMIN_CORE: [Permission; 2] = [Permission::UsersUpdate, Permission::GroupsUpdate];
+
+/// A seeded, non-deletable, non-renamable group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemGroup {
+    /// Everything.
+    Administrators,
+    /// Runs the farm: printers, own queue/archives/library, projects, inventory.
+    Operators,
+    /// Read-only.
+    Viewers,
+}
+
+impl SystemGroup {
+    /// All of them, in display order.
+    pub const ALL: [SystemGroup; 3] = [
+        SystemGroup::Administrators,
+        SystemGroup::Operators,
+        SystemGroup::Viewers,
+    ];
+
+    /// Display name.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            SystemGroup::Administrators => "Administrators",
+            SystemGroup::Operators => "Operators",
+            SystemGroup::Viewers => "Viewers",
+        }
+    }
+
+    /// Description shown in the group list.
+    #[must_use]
+    pub const fn description(self) -> &'static str {
+        match self {
+            SystemGroup::Administrators => {
+                "Every permission, including users, groups and security."
+            }
+            SystemGroup::Operators => {
+                "Runs the farm: printers, their own queue items, archives and library files. \
+                 No user, group, settings or security rights."
+            }
+            SystemGroup::Viewers => "Read-only access; never anything that reveals a secret.",
+        }
+    }
+
+    /// Recognises a system group by its case-folded name.
+    #[must_use]
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|g| g.name().eq_ignore_ascii_case(key))
+    }
+
+    /// Its rights.
+    #[must_use]
+    pub fn permissions(self) -> Vec<Permission> {
+        match self {
+            SystemGroup::Administrators => Permission::ALL.to_vec(),
+            SystemGroup::Operators => vec![Permission::ApiKeysCreate],
+            SystemGroup::Viewers => Vec::new(),
+        }
+    }
+}
+
+/// An editable group seeded on first start (the five 3DPrintForge roles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preset {
+    /// Name.
+    pub name: &'static str,
+    /// Description.
+    pub description: &'static str,
+    /// Its initial rights.
+    pub permissions: &'static [Permission],
+}
+
+/// The presets, in display order.
+pub const PRESETS: [Preset; 5] = [
+    Preset {
+        name: "admin",
+        description: "3DPrintForge role: full control of the instance.",
+        permissions: Permission::ALL,
+    },
+    Preset {
+        name: "controls",
+        description: "3DPrintForge role: operate printers (printer rights arrive with printers).",
+        permissions: &[Permission::ApiKeysCreate],
+    },
+    Preset {
+        name: "print",
+        description: "3DPrintForge role: start prints from the library.",
+        permissions: &[],
+    },
+    Preset {
+        name: "queue",
+        description: "3DPrintForge role: manage the print queue.",
+        permissions: &[],
+    },
+    Preset {
+        name: "view",
+        description: "3DPrintForge role: look, but do not touch.",
+        permissions: &[],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn administrators_hold_everything_and_others_hold_no_admin_core_right() {
+        assert_eq!(
+            SystemGroup::Administrators.permissions(),
+            Permission::ALL.to_vec()
+        );
+        for g in [SystemGroup::Operators, SystemGroup::Viewers] {
+            for p in g.permissions() {
+                assert!(!ADMIN_CORE.contains(&p), "{} holds {p}", g.name());
+                assert!(
+                    !matches!(p.category().key, "users" | "groups" | "settings" | "audit"),
+                    "{} holds {p}",
+                    g.name()
+                );
+            }
+        }
+        assert!(SystemGroup::Viewers.permissions().is_empty());
+        assert_eq!(
+            SystemGroup::from_key("administrators"),
+            Some(SystemGroup::Administrators)
+        );
+    }
+}

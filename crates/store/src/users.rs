@@ -1,0 +1,365 @@
+//! User accounts and group membership. Every write that could take away the last active
+//! administrator runs in one transaction with the check (see [`crate::admins`]), so no path —
+//! delete, disable, membership change, group edit — can commit a farm without an administrator.
+//!
+//! Invariant: any write that changes what a user may do bumps their `security_stamp` and
+//! deletes their sessions in the same transaction; the affected ids are returned so the
+//! application can drop its caches and notify live connections.
+
+use pw_domain::{Email, GroupId, SessionId, UserId, Username};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::admins::{AdminCheck, lock_admins, verify_admins};
+use crate::sessions::invalidate_users;
+use crate::{Store, StoreError};
+
+/// A stored user.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    /// Key.
+    pub id: UserId,
+    /// Display form of the login name.
+    pub username: Username,
+    /// Contact address.
+    pub email: Option<Email>,
+    /// PHC string; `None` for accounts that cannot log in with a password.
+    pub password_hash: Option<String>,
+    /// `local`, later `ldap` / `oidc`.
+    pub auth_source: String,
+    /// A disabled user can do nothing.
+    pub disabled: bool,
+    /// Bumped whenever the user's rights or credentials change.
+    pub security_stamp: i64,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login name.
+    pub username: Username,
+    /// Contact address.
+    pub email: Option<Email>,
+    /// PHC string.
+    pub password_hash: Option<String>,
+    /// `local` for now.
+    pub auth_source: &'static str,
+    /// Initial groups.
+    pub group_ids: Vec<GroupId>,
+}
+
+/// A change to a user; `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    /// New address (`Some(None)` clears it).
+    pub email: Option<Option<Email>>,
+    /// New PHC string.
+    pub password_hash: Option<String>,
+    /// New disabled flag.
+    pub disabled: Option<bool>,
+    /// The complete new set of groups.
+    pub group_ids: Option<Vec<GroupId>>,
+}
+
+/// What to do with the rows a deleted user created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnedItems {
+    /// Keep them, ownerless (`created_by = NULL`); only `*_all` holders can act on them.
+    Keep,
+    /// Delete them with the user.
+    Delete,
+}
+
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: UserId::from_db(row.try_get("id")?),
+        username: Username::from_db(row.try_get("username")?),
+        email: row
+            .try_get::<Option<String>, _>("email")?
+            .map(Email::from_db),
+        password_hash: row.try_get("password_hash")?,
+        auth_source: row.try_get("auth_source")?,
+        disabled: crate::flag(row, "disabled")?,
+        security_stamp: row.try_get("security_stamp")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub(crate) const USER_COLUMNS: &str = "id, username, email, password_hash, auth_source, \
+     CASE WHEN disabled THEN 1 ELSE 0 END AS disabled, security_stamp, created_at, updated_at";
+
+impl Store {
+    /// Creates a user with their groups. Unique username/email → [`StoreError::Conflict`].
+    pub async fn insert_user(&self, new: &NewUser, now: i64) -> Result<UserId, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO users (username, username_key, email, email_key, password_hash, \
+             auth_source, disabled, security_stamp, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8) RETURNING id",
+        )
+        .bind(new.username.as_str())
+        .bind(new.username.key())
+        .bind(new.email.as_ref().map(Email::as_str))
+        .bind(new.email.as_ref().map(Email::key))
+        .bind(new.password_hash.as_deref())
+        .bind(new.auth_source)
+        .bind(false)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from_write)?;
+        let id = UserId::from_db(row.try_get("id")?);
+        for group in &new.group_ids {
+            add_member(&mut tx, *group, id).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// One user.
+    pub async fn user(&self, id: UserId) -> Result<Option<UserRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+        )))
+        .bind(id.get())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    /// One user by the case-folded login key.
+    pub async fn user_by_username(&self, key: &str) -> Result<Option<UserRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username_key = $1"
+        )))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    /// Whether a username or email key is already taken (by someone other than `except`).
+    pub async fn identity_taken(
+        &self,
+        username_key: Option<&str>,
+        email_key: Option<&str>,
+        except: Option<UserId>,
+    ) -> Result<(bool, bool), StoreError> {
+        let row = sqlx::query(
+            "SELECT \
+             (SELECT COUNT(*) FROM users WHERE username_key = $1 AND id <> $3) AS u, \
+             (SELECT COUNT(*) FROM users WHERE email_key = $2 AND id <> $3) AS e",
+        )
+        .bind(username_key.unwrap_or(""))
+        .bind(email_key.unwrap_or(""))
+        .bind(except.map_or(0, UserId::get))
+        .fetch_one(&self.pool)
+        .await?;
+        let u: i64 = row.try_get("u")?;
+        let e: i64 = row.try_get("e")?;
+        Ok((
+            username_key.is_some() && u > 0,
+            email_key.is_some() && e > 0,
+        ))
+    }
+
+    /// Every user, by username.
+    pub async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY username_key"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Every membership as `(user, group)`.
+    pub async fn memberships(&self) -> Result<Vec<(UserId, GroupId)>, StoreError> {
+        let rows = sqlx::query("SELECT user_id, group_id FROM group_members")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    UserId::from_db(r.try_get("user_id")?),
+                    GroupId::from_db(r.try_get("group_id")?),
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Applies a patch. Changing the password, the disabled flag or the groups bumps the
+    /// security stamp and deletes the user's sessions (except `keep_session`, the caller's own
+    /// when they change their own password). Refuses to leave no administrator.
+    pub async fn update_user(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        check: &AdminCheck,
+        keep_session: Option<SessionId>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lock_admins(&mut tx, self.backend()).await?;
+        let exists = sqlx::query("SELECT id FROM users WHERE id = $1")
+            .bind(id.get())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        if let Some(email) = &patch.email {
+            sqlx::query(
+                "UPDATE users SET email = $1, email_key = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(email.as_ref().map(Email::as_str))
+            .bind(email.as_ref().map(Email::key))
+            .bind(now)
+            .bind(id.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_write)?;
+        }
+        if let Some(hash) = &patch.password_hash {
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(hash.as_str())
+                .bind(now)
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(disabled) = patch.disabled {
+            sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+                .bind(disabled)
+                .bind(now)
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(groups) = &patch.group_ids {
+            sqlx::query("DELETE FROM group_members WHERE user_id = $1")
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await?;
+            for group in groups {
+                add_member(&mut tx, *group, id).await?;
+            }
+        }
+        if patch.password_hash.is_some() || patch.disabled.is_some() || patch.group_ids.is_some() {
+            invalidate_users(&mut tx, &[id], keep_session).await?;
+        }
+        verify_admins(&mut tx, check).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Replaces a password hash with an upgraded one of the *same* password (rehash on
+    /// login). Not a password change: sessions stay, the stamp does not move.
+    pub async fn rehash_password(&self, id: UserId, hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(id.get())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a user, keeping or deleting the rows they created. Refuses to remove the last
+    /// administrator. Returns false when the user does not exist.
+    pub async fn delete_user(
+        &self,
+        id: UserId,
+        items: OwnedItems,
+        check: &AdminCheck,
+    ) -> Result<bool, StoreError> {
+        let owned = self.owned_tables().await?;
+        let mut tx = self.pool.begin().await?;
+        lock_admins(&mut tx, self.backend()).await?;
+        for table in &owned {
+            let sql = match items {
+                OwnedItems::Keep => {
+                    format!("UPDATE \"{table}\" SET created_by = NULL WHERE created_by = $1")
+                }
+                OwnedItems::Delete => format!("DELETE FROM \"{table}\" WHERE created_by = $1"),
+            };
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.get())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(false);
+        }
+        verify_admins(&mut tx, check).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Tables whose rows record their creator in a `created_by` column: the "items" a user
+    /// owns. Discovered from the schema, so a feature that adds an owned table plugs into user
+    /// deletion (keep / delete) without touching this code.
+    pub async fn owned_tables(&self) -> Result<Vec<String>, StoreError> {
+        let mut tables: Vec<String> = self
+            .schema_columns()
+            .await?
+            .into_iter()
+            .filter(|(t, c)| c == "created_by" && is_plain_identifier(t))
+            .map(|(t, _)| t)
+            .collect();
+        tables.dedup();
+        Ok(tables)
+    }
+
+    /// How many rows of each owned table a user created (for the delete dialog).
+    pub async fn owned_item_counts(&self, id: UserId) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut counts = Vec::new();
+        for table in self.owned_tables().await? {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) AS n FROM \"{table}\" WHERE created_by = $1"
+            )))
+            .bind(id.get())
+            .fetch_one(&self.pool)
+            .await?;
+            counts.push((table, row.try_get("n")?));
+        }
+        Ok(counts)
+    }
+}
+
+/// Table names come from the schema catalogue, but are spliced into SQL: accept only plain
+/// identifiers so a strangely named table can never change a statement's meaning.
+fn is_plain_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+pub(crate) async fn add_member(
+    tx: &mut Transaction<'static, Any>,
+    group: GroupId,
+    user: UserId,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) \
+         ON CONFLICT (group_id, user_id) DO NOTHING",
+    )
+    .bind(group.get())
+    .bind(user.get())
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::from_write)?;
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! `/account`: the signed-in user's own security — password, active sessions and API keys
+//! (S2, S3). Actions go to the JSON API from `static/js/account.js`.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::State;
+use axum::response::Response;
+use pw_app::{ApiKeyView, SessionView};
+use pw_domain::Permission;
+use pw_http::{AppState, Caller, RequestId};
+
+use crate::layout::{Layout, Viewer};
+use crate::pages::{failure, render};
+
+/// Default lifetime of a new API key (UI brief: default 90 days from today).
+const DEFAULT_KEY_DAYS: u32 = 90;
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    layout: Layout,
+    username: String,
+    email: Option<String>,
+    groups: Vec<String>,
+    sessions: Vec<SessionRow>,
+    keys: Vec<KeyRow>,
+    can_create_keys: bool,
+    scopes: Vec<ScopeOption>,
+    default_expiry: String,
+    max_expiry: Option<String>,
+    never_allowed: bool,
+}
+
+struct SessionRow {
+    id: String,
+    current: bool,
+    device: String,
+    user_agent: String,
+    ip: String,
+    created_at: String,
+    last_seen_at: String,
+}
+
+struct KeyRow {
+    id: String,
+    name: String,
+    scopes: Vec<&'static str>,
+    prefix: String,
+    created_at: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    expired: bool,
+}
+
+struct ScopeOption {
+    name: &'static str,
+    label: &'static str,
+}
+
+impl From<SessionView> for SessionRow {
+    fn from(s: SessionView) -> Self {
+        let user_agent = s.user_agent.unwrap_or_default();
+        Self {
+            id: s.id.to_string(),
+            current: s.current,
+            device: describe_user_agent(&user_agent),
+            user_agent,
+            ip: s.ip.unwrap_or_else(|| "unknown".to_owned()),
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+        }
+    }
+}
+
+impl From<ApiKeyView> for KeyRow {
+    fn from(k: ApiKeyView) -> Self {
+        Self {
+            id: k.id.to_string(),
+            name: k.name,
+            scopes: k.scopes.iter().map(|p| p.as_str()).collect(),
+            prefix: k.prefix,
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+            last_used_at: k.last_used_at,
+            expired: k.expired,
+        }
+    }
+}
+
+/// `GET /account`.
+pub(crate) async fn account_page(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Caller(actor): Caller,
+) -> Response {
+    let app = &state.app;
+    let viewer = match Viewer::load(app, &actor).await {
+        Ok(v) => v,
+        Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/account"),
+    };
+    let loaded = async {
+        let sessions = app.list_sessions(&actor).await?;
+        let keys = app.list_api_keys(&actor, false).await?;
+        Ok::<_, pw_app::AppError>((sessions, keys))
+    }
+    .await;
+    let (sessions, keys) = match loaded {
+        Ok(v) => v,
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/account"),
+    };
+    let Some(me) = viewer.me() else {
+        return failure(
+            pw_app::AppError::Unauthenticated,
+            &state,
+            &viewer,
+            &request_id,
+            "/account",
+        );
+    };
+    // Only an administrator may read the key limit; everyone else learns it from the
+    // server's answer if their choice is outside it.
+    let max_days = app
+        .get_security_settings(&actor)
+        .ok()
+        .and_then(|s| s.api_key_max_days);
+    let today = time::OffsetDateTime::now_utc().date();
+    let days_from_today = |days: u32| {
+        today
+            .checked_add(time::Duration::days(i64::from(days)))
+            .map_or_else(String::new, |d| d.to_string())
+    };
+    let page = AccountPage {
+        username: me.username.clone().unwrap_or_default(),
+        email: me.email.clone(),
+        groups: me.groups.iter().map(|g| g.name.clone()).collect(),
+        sessions: sessions.into_iter().map(SessionRow::from).collect(),
+        keys: keys.into_iter().map(KeyRow::from).collect(),
+        can_create_keys: viewer.can(Permission::ApiKeysCreate),
+        // S3: a key can carry only rights its owner holds, so only those are offered.
+        scopes: viewer
+            .permissions()
+            .iter()
+            .map(|p| ScopeOption {
+                name: p.as_str(),
+                label: p.label(),
+            })
+            .collect(),
+        default_expiry: days_from_today(
+            max_days.map_or(DEFAULT_KEY_DAYS, |m| m.min(DEFAULT_KEY_DAYS)),
+        ),
+        max_expiry: max_days.map(days_from_today),
+        never_allowed: max_days.is_none(),
+        layout: Layout::new(app, &viewer).with_module("js/account.js"),
+    };
+    render(&page, &request_id)
+}
+
+/// A short, human name for a browser from its user agent ("Firefox on Linux"); the full
+/// string stays available as a tooltip. Order matters: Edge and Opera also say "Chrome",
+/// Chrome also says "Safari", Android also says "Linux".
+pub(crate) fn describe_user_agent(ua: &str) -> String {
+    if ua.trim().is_empty() {
+        return "Unknown device".to_owned();
+    }
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("HeadlessChrome/", "Headless Chrome"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("node", "Node.js"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("CrOS", "ChromeOS"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(o)) => format!("Browser on {o}"),
+        (None, None) => ua.chars().take(40).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_user_agent;
+
+    #[test]
+    fn user_agents_get_short_names() {
+        let cases = [
+            (
+                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+                "Firefox on Linux",
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+                "Edge on Windows",
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36",
+                "Chrome on Android",
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+                "Safari on iPhone",
+            ),
+            ("curl/8.5.0", "curl"),
+            ("", "Unknown device"),
+        ];
+        for (ua, want) in cases {
+            assert_eq!(describe_user_agent(ua), want, "{ua}");
+        }
+    }
+}

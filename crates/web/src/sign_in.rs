@@ -1,0 +1,71 @@
+//! The first-run setup page and the sign-in page (S2). Both are public; their forms post to
+//! the JSON API from `static/js/setup.js` and `static/js/login.js`.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use pw_http::{AppState, Caller, RequestId};
+
+use crate::layout::{Layout, Viewer};
+use crate::pages::{failure, query_pairs, query_param, render, see_other};
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    layout: Layout,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    next: String,
+    setup_required: bool,
+}
+
+/// `GET /setup`: the form that claims a fresh instance; once set up, it is the sign-in page's.
+pub(crate) async fn setup_page(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+) -> Response {
+    match state.app.instance_status().await {
+        Ok(status) if !status.setup_required => see_other("/login"),
+        Ok(_) => render(
+            &SetupPage {
+                layout: Layout::new(&state.app, &Viewer::anonymous())
+                    .without_sign_in_link()
+                    .with_module("js/setup.js"),
+            },
+            &request_id,
+        ),
+        Err(e) => failure(e, &state, &Viewer::anonymous(), &request_id, "/setup"),
+    }
+}
+
+/// `GET /login[?next=/path]`: the sign-in form; a signed-in visitor goes straight on.
+pub(crate) async fn login_page(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Caller(actor): Caller,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let pairs = query_pairs(query.as_deref());
+    let next = crate::next::sanitize(query_param(&pairs, "next"));
+    if actor.user_id.is_some() {
+        return see_other(&next);
+    }
+    match state.app.instance_status().await {
+        Ok(status) => render(
+            &LoginPage {
+                layout: Layout::new(&state.app, &Viewer::anonymous())
+                    .without_sign_in_link()
+                    .with_module("js/login.js"),
+                next,
+                setup_required: status.setup_required,
+            },
+            &request_id,
+        ),
+        Err(e) => failure(e, &state, &Viewer::anonymous(), &request_id, "/login"),
+    }
+}

@@ -1,0 +1,123 @@
+//! `/users`: the user accounts table with create, edit and delete (S2). The table is
+//! rendered here; the forms and dialogs act through the JSON API from `static/js/users.js`.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::State;
+use axum::response::Response;
+use pw_app::{AppError, UserView};
+use pw_domain::Permission;
+use pw_http::{AppState, Caller, RequestId};
+
+use crate::layout::{Layout, Viewer};
+use crate::pages::{failure, render};
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    layout: Layout,
+    users: Vec<UserRow>,
+    groups: Vec<GroupOption>,
+    /// The group list came from the users' memberships only (viewer lacks `groups:read`).
+    groups_partial: bool,
+    can_create: bool,
+    can_update: bool,
+    can_delete: bool,
+}
+
+struct UserRow {
+    id: String,
+    username: String,
+    email: String,
+    groups: Vec<String>,
+    group_ids: String,
+    is_admin: bool,
+    disabled: bool,
+    password_set: bool,
+    is_you: bool,
+    created_at: String,
+}
+
+struct GroupOption {
+    id: String,
+    name: String,
+}
+
+fn row(u: UserView, you: Option<pw_domain::UserId>) -> UserRow {
+    UserRow {
+        id: u.id.to_string(),
+        is_you: you == Some(u.id),
+        email: u.email.unwrap_or_default(),
+        group_ids: u
+            .groups
+            .iter()
+            .map(|g| g.id.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        groups: u.groups.into_iter().map(|g| g.name).collect(),
+        username: u.username,
+        is_admin: u.is_admin,
+        disabled: u.disabled,
+        password_set: u.password_set,
+        created_at: u.created_at,
+    }
+}
+
+/// `GET /users`.
+pub(crate) async fn users_page(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Caller(actor): Caller,
+) -> Response {
+    let app = &state.app;
+    let viewer = match Viewer::load(app, &actor).await {
+        Ok(v) => v,
+        Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/users"),
+    };
+    let users = match app.list_users(&actor).await {
+        Ok(u) => u,
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/users"),
+    };
+    // Every group for the checkboxes; without `groups:read` only the ones the table already
+    // shows (the viewer may see those names on the users anyway).
+    let (groups, groups_partial) = match app.list_groups(&actor).await {
+        Ok(all) => (
+            all.into_iter()
+                .map(|g| GroupOption {
+                    id: g.id.to_string(),
+                    name: g.name,
+                })
+                .collect(),
+            false,
+        ),
+        Err(AppError::Forbidden) => {
+            let mut seen = BTreeMap::new();
+            for g in users.iter().flat_map(|u| u.groups.iter()) {
+                seen.entry(g.id).or_insert_with(|| g.name.clone());
+            }
+            (
+                seen.into_iter()
+                    .map(|(id, name)| GroupOption {
+                        id: id.to_string(),
+                        name,
+                    })
+                    .collect(),
+                true,
+            )
+        }
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/users"),
+    };
+    let you = viewer.user_id();
+    let page = UsersPage {
+        users: users.into_iter().map(|u| row(u, you)).collect(),
+        groups,
+        groups_partial,
+        can_create: viewer.can(Permission::UsersCreate),
+        can_update: viewer.can(Permission::UsersUpdate),
+        can_delete: viewer.can(Permission::UsersDelete),
+        layout: Layout::new(app, &viewer).with_module("js/users.js"),
+    };
+    render(&page, &request_id)
+}

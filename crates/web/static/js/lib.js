@@ -1,0 +1,172 @@
+// printwarden — helpers shared by the page modules (imported as "./lib.js";
+// the server rewrites that specifier to the content-hashed URL).
+//
+// Same CSP rules as app.js: no eval, no inline handlers, no element.style.
+
+const FLASH_KEY = "pw-flash";
+
+/**
+ * Calls the JSON API. Never throws: resolves to
+ * { ok, status, data, message } where `message` is the server's safe error
+ * text (or a network message) for a failed call.
+ *
+ * A 401 means the session ended (revoked, expired, signed out elsewhere):
+ * unless `allow401` is set (the sign-in forms), the browser goes to the
+ * sign-in page and comes back here afterwards.
+ */
+export async function api(method, path, body, { allow401 = false } = {}) {
+  const init = {
+    method,
+    credentials: "same-origin",
+    headers: { Accept: "application/json" },
+  };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    return {
+      ok: false,
+      status: 0,
+      data: null,
+      message: "The server could not be reached. Check the connection and try again.",
+    };
+  }
+  let data = null;
+  const text = await res.text().catch(() => "");
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (res.status === 401 && !allow401) {
+    toLogin();
+  }
+  const message = res.ok
+    ? ""
+    : (data?.error?.message ?? `The server answered with status ${res.status}.`);
+  return { ok: res.ok, status: res.status, data, message };
+}
+
+/** Sends the browser to the sign-in page, returning here afterwards. */
+export function toLogin() {
+  const next = `${location.pathname}${location.search}`;
+  location.assign(`/login?next=${encodeURIComponent(next)}`);
+}
+
+const STATUS_KINDS = ["banner--error", "banner--success", "banner--info", "banner--warning"];
+
+/**
+ * Shows a message in a `.banner` status element.
+ * kind: "error" | "success" | "info" | "warning".
+ */
+export function showStatus(el, kind, text) {
+  if (!el) return;
+  el.classList.add("banner");
+  el.classList.remove(...STATUS_KINDS);
+  el.classList.add(`banner--${kind}`);
+  el.textContent = text;
+  el.hidden = false;
+}
+
+export function clearStatus(el) {
+  if (!el) return;
+  el.hidden = true;
+  el.textContent = "";
+}
+
+/** Disables a form's submit buttons while a request runs (no double submits). */
+export function setBusy(form, busy) {
+  form.setAttribute("aria-busy", busy ? "true" : "false");
+  for (const button of form.querySelectorAll("button[type=submit], button:not([type])")) {
+    button.disabled = busy;
+  }
+}
+
+/** A message to show on the next page this tab loads (after a reload or redirect). */
+export function setFlash(text, kind = "success") {
+  try {
+    sessionStorage.setItem(FLASH_KEY, JSON.stringify({ text, kind }));
+  } catch {
+    // Storage off: the message is lost, the action still happened.
+  }
+}
+
+function showFlash() {
+  let flash = null;
+  try {
+    flash = JSON.parse(sessionStorage.getItem(FLASH_KEY) ?? "null");
+    sessionStorage.removeItem(FLASH_KEY);
+  } catch {
+    flash = null;
+  }
+  const el = document.getElementById("flash");
+  if (flash && el && typeof flash.text === "string") {
+    showStatus(el, flash.kind === "error" ? "error" : "success", flash.text);
+  }
+}
+
+/**
+ * Builds an element: el("td", { class: "num" }, "3"). Attribute values are
+ * set with setAttribute and children as text nodes, so nothing is parsed as
+ * HTML.
+ */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/** Fills every [data-fill="name"] inside root with the text of values[name]. */
+export function fill(root, values) {
+  for (const node of root.querySelectorAll("[data-fill]")) {
+    const key = node.getAttribute("data-fill");
+    if (key in values) node.textContent = values[key];
+  }
+}
+
+/** Native <dialog>: buttons marked [data-close-dialog] close their dialog. */
+function wireDialogs() {
+  document.addEventListener("click", (event) => {
+    if (!(event.target instanceof Element)) return;
+    const button = event.target.closest("[data-close-dialog]");
+    const dialog = button?.closest("dialog");
+    if (dialog) dialog.close();
+  });
+}
+
+/** Comma-separated positive integers → numbers; null if any part is not one. */
+export function parseIds(text) {
+  const parts = text
+    .split(/[\s,]+/)
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
+  const ids = [];
+  for (const part of parts) {
+    if (!/^\d{1,15}$/.test(part)) return null;
+    const n = Number(part);
+    if (n < 1) return null;
+    ids.push(n);
+  }
+  return ids;
+}
+
+/** A `<time data-relative>` for an RFC 3339 instant (app.js renders it). */
+export function timeEl(iso) {
+  return el("time", { datetime: iso, "data-relative": true }, iso);
+}
+
+showFlash();
+wireDialogs();
