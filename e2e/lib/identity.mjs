@@ -37,7 +37,8 @@ export async function apiCall(context, method, path, data) {
   const res = await context.request.fetch(url(path), {
     method,
     data,
-    headers: { accept: 'application/json' },
+    // As the server's own pages would send it: state-changing cookie requests need our Origin.
+    headers: { accept: 'application/json', origin: new URL(url('/')).origin },
     failOnStatusCode: false,
   });
   const text = await res.text();

@@ -1,15 +1,19 @@
 //! `/api/v1/auth/*` and `/api/v1/settings/security`: extract, call the use case, map the
 //! answer; cookies are set here and nowhere else.
 
-use axum::Json;
+use std::time::Instant;
+
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use http::{HeaderMap, Method, StatusCode};
 use pw_app::{Done, LoginOutcome, SecretString, SecuritySettings, SetupRequest};
 use pw_domain::SessionId;
 use serde::Deserialize;
 
 use crate::cookie::{clear_session, set_session, with_cookie};
+use crate::limits::{Verdict, client_key, slowdown};
+use crate::shield::Client;
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
@@ -71,10 +75,69 @@ async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
 async fn setup(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<SetupRequest>,
 ) -> Result<Response, ApiError> {
-    let outcome = state.app.setup(req, actor.meta).await?;
-    Ok(signed_in(&state, StatusCode::CREATED, outcome))
+    // A wrong setup code counts as a failed sign-in: the code is short enough that guessing
+    // must be throttled like passwords.
+    let gate = SignInGate::open(&state, &client)?;
+    match state.app.setup(req, actor.meta).await {
+        Ok(outcome) => Ok(gate.answer(signed_in(&state, StatusCode::CREATED, outcome))),
+        Err(e @ pw_app::AppError::Forbidden) => Err(gate.failed(None, e.into()).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The sign-in throttle around one attempt: refuses up front when the client IP has used up
+/// its failures, counts a failure afterwards (slowing further failures on the same account)
+/// and puts the IP's limit headers on the answer.
+struct SignInGate<'a> {
+    state: &'a AppState,
+    ip: std::net::IpAddr,
+    verdict: Option<Verdict>,
+}
+
+impl<'a> SignInGate<'a> {
+    fn open(state: &'a AppState, client: &Client) -> Result<Self, ApiError> {
+        let ip = client_key(client.ip);
+        let verdict = state.shield.limits.login_ip.peek(&ip, Instant::now());
+        if let Some(v) = verdict.filter(|v| v.limited) {
+            tracing::info!(client = %client.ip, "rate limit reached: failed sign-ins");
+            return Err(ApiError::rate_limited().with_limit(v));
+        }
+        Ok(Self { state, ip, verdict })
+    }
+
+    fn answer(&self, mut response: Response) -> Response {
+        if let Some(v) = self.verdict {
+            v.write_headers(response.headers_mut());
+        }
+        response
+    }
+
+    async fn failed(self, account: Option<&str>, error: ApiError) -> ApiError {
+        let limits = &self.state.shield.limits;
+        let now = Instant::now();
+        let verdict = limits.login_ip.hit(&self.ip, now);
+        if let Some(account) = account {
+            let failures = limits
+                .login_account
+                .count_up(&account.trim().to_lowercase(), now);
+            let wait = slowdown(failures, limits.login_account.limit().max);
+            if !wait.is_zero() {
+                tracing::info!(
+                    failures,
+                    wait_ms = wait.as_millis(),
+                    "slowing failed sign-ins on one account"
+                );
+                tokio::time::sleep(wait).await;
+            }
+        }
+        match verdict {
+            Some(v) => error.with_limit(v),
+            None => error,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,9 +150,11 @@ struct LoginRequest {
 async fn login(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Extension(client): Extension<Client>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let gate = SignInGate::open(&state, &client)?;
     let previous = crate::enforce::presented(&headers, state.https)
         .session
         .map(str::to_owned);
@@ -101,14 +166,15 @@ async fn login(
             previous.as_deref(),
             actor.meta,
         )
-        .await
-        .map_err(|e| match e {
-            pw_app::AppError::Unauthenticated => {
-                ApiError::unauthenticated_with("Wrong username or password.")
-            }
-            other => other.into(),
-        })?;
-    Ok(signed_in(&state, StatusCode::OK, outcome))
+        .await;
+    match outcome {
+        Ok(outcome) => Ok(gate.answer(signed_in(&state, StatusCode::OK, outcome))),
+        Err(pw_app::AppError::Unauthenticated) => {
+            let error = ApiError::unauthenticated_with("Wrong username or password.");
+            Err(gate.failed(Some(&req.username), error).await)
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 async fn logout(

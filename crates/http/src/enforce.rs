@@ -15,6 +15,7 @@ use http::header::{self, HeaderMap};
 use pw_app::{Presented, RequestMeta};
 use pw_policy::{Access, Decision, DenyReason, Principal, check_route};
 
+use crate::shield::Client;
 use crate::table::{Kind, rows_for};
 use crate::{ApiError, AppState, RequestId};
 
@@ -115,13 +116,19 @@ fn url_escape(s: &str) -> String {
     out
 }
 
-/// Client facts for the audit log and session records.
+/// Client facts for the audit log and session records: the address the shield resolved
+/// (through trusted proxies), never a raw `X-Forwarded-For`.
 fn request_meta(req: &Request) -> RequestMeta {
     RequestMeta {
         ip: req
             .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
+            .get::<Client>()
+            .map(|c| c.ip.to_string())
+            .or_else(|| {
+                req.extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip().to_string())
+            }),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
@@ -136,7 +143,6 @@ fn request_meta(req: &Request) -> RequestMeta {
 /// planted by a sibling subdomain or a plain-HTTP response (threat: session fixation by cookie
 /// tossing), which the `__Host-` prefix rules out.
 pub(crate) fn presented(headers: &HeaderMap, https: bool) -> Presented<'_> {
-    let cookie_name = crate::cookie::session_cookie_name(https);
     let api_key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -149,18 +155,27 @@ pub(crate) fn presented(headers: &HeaderMap, https: bool) -> Presented<'_> {
             api_key,
         };
     }
-    let session = headers
+    Presented {
+        session: session_cookie(headers, https),
+        api_key: None,
+    }
+}
+
+/// Whether the request carries this deployment's session cookie (even next to a key header).
+pub(crate) fn has_session_cookie(headers: &HeaderMap, https: bool) -> bool {
+    session_cookie(headers, https).is_some()
+}
+
+fn session_cookie(headers: &HeaderMap, https: bool) -> Option<&str> {
+    let cookie_name = crate::cookie::session_cookie_name(https);
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == cookie_name)
-        .map(|(_, value)| value);
-    Presented {
-        session,
-        api_key: None,
-    }
+        .map(|(_, value)| value)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    limit: Option<crate::limits::Verdict>,
 }
 
 /// What the edge needs to render the envelope; carried in response extensions.
@@ -34,6 +35,7 @@ impl ApiError {
             code,
             message: message.into(),
             cause: None,
+            limit: None,
         }
     }
 
@@ -64,6 +66,31 @@ impl ApiError {
             StatusCode::FORBIDDEN,
             "forbidden",
             "You are not allowed to do this.",
+        )
+    }
+
+    /// 403 with a specific (still safe) message.
+    pub fn forbidden_with(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 421: the request named a host this server does not answer to.
+    #[must_use]
+    pub fn misdirected() -> Self {
+        Self::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "misdirected_request",
+            "This server does not answer to that host name; use its configured address.",
+        )
+    }
+
+    /// 429: too many requests; the caller adds `Retry-After` and the rate-limit headers.
+    #[must_use]
+    pub fn rate_limited() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests; wait and try again (see Retry-After).",
         )
     }
 
@@ -100,6 +127,13 @@ impl ApiError {
         }
     }
 
+    /// Attaches rate-limit headers (written on the response).
+    #[must_use]
+    pub fn with_limit(mut self, verdict: crate::limits::Verdict) -> Self {
+        self.limit = Some(verdict);
+        self
+    }
+
     fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.cause = Some(Box::new(cause));
         self
@@ -123,6 +157,10 @@ impl ApiError {
             StatusCode::NOT_FOUND => ("not_found", "Not found."),
             StatusCode::UNAUTHORIZED => ("unauthenticated", "Authentication required."),
             StatusCode::FORBIDDEN => ("forbidden", "You are not allowed to do this."),
+            StatusCode::TOO_MANY_REQUESTS => (
+                "rate_limited",
+                "Too many requests; wait and try again (see Retry-After).",
+            ),
             s if s.is_server_error() => ("internal", "Internal server error."),
             _ => ("bad_request", "The request is not valid."),
         };
@@ -152,6 +190,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let cause = self.cause.map(|c| Arc::from(error_chain(c.as_ref())));
         let mut response = self.status.into_response();
+        if let Some(v) = self.limit {
+            v.write_headers(response.headers_mut());
+        }
         response.extensions_mut().insert(ErrorParts {
             code: self.code,
             message: self.message,

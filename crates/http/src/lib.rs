@@ -3,6 +3,7 @@
 //! a use case and maps the result.
 //!
 //! Request path: edge (request id, timeout, error envelope, security headers, log, metrics)
+//! → shield (client IP via trusted proxies, Host allow-list, CSRF/Origin, API rate limit)
 //! → body limit → route-table enforcement (principal, auth mode, permission) → handler.
 
 mod auth_api;
@@ -14,7 +15,9 @@ mod error;
 mod extract;
 mod health;
 mod identity_api;
+pub mod limits;
 mod metrics;
+pub mod shield;
 pub mod table;
 
 use std::sync::Arc;
@@ -32,6 +35,7 @@ pub use enforce::{SESSION_COOKIE, SESSION_COOKIE_PLAIN};
 pub use error::ApiError;
 pub use extract::{ApiJson, Caller};
 pub use metrics::Metrics;
+pub use shield::{Client, Shield, ShieldSettings};
 pub use table::{Kind, Mounter, ROUTES, RouteSpec, RouteTableError};
 
 /// Largest request body the API accepts (uploads get their own, larger limit on their routes).
@@ -52,6 +56,8 @@ pub struct AppState {
     pub https: bool,
     /// Renders an HTML error page (installed by the web crate) for page routes.
     pub error_page: Option<Arc<dyn Fn(http::StatusCode) -> axum::response::Response + Send + Sync>>,
+    /// Host allow-list, trusted proxies, CSRF and rate limits.
+    pub shield: Arc<Shield>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -63,15 +69,16 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over an application.
+    /// State over an application, with the given shield.
     #[must_use]
-    pub fn new(app: App, https: bool) -> Self {
+    pub fn new(app: App, https: bool, shield: Shield) -> Self {
         Self {
             app,
             metrics: Arc::new(Metrics::default()),
             started: Instant::now(),
             https,
             error_page: None,
+            shield: Arc::new(shield),
         }
     }
 
@@ -104,6 +111,10 @@ pub fn finish(mounter: Mounter, state: AppState) -> Result<Router, RouteTableErr
             enforce::enforce,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            shield::shield,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             edge::edge,

@@ -11,6 +11,7 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use pw_credentials::{SealingKey, SecretString};
 use pw_domain::net::Cidr;
+use pw_http::limits::{Limit, LimitSettings};
 use serde::{Deserialize, Serialize};
 
 /// Default data directory, relative to the working directory.
@@ -43,7 +44,14 @@ pub struct RawConfig {
     trusted_proxies: ListOrString,
     #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<String>,
+    allowed_hosts: ListOrString,
     rate_limits: String,
+    rate_limit_api: String,
+    rate_limit_login: String,
+    rate_limit_login_account: String,
+    rate_limit_mfa: String,
+    rate_limit_reset_mail: String,
+    rate_limit_oidc_authorize: String,
     session_idle_minutes: u32,
     session_absolute_minutes: u32,
     log: String,
@@ -77,6 +85,7 @@ impl ListOrString {
 
 impl Default for RawConfig {
     fn default() -> Self {
+        let defaults = LimitSettings::default();
         Self {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             bind: Ipv4Addr::UNSPECIFIED.to_string(),
@@ -92,7 +101,14 @@ impl Default for RawConfig {
             auth: "enabled".into(),
             trusted_proxies: ListOrString::List(Vec::new()),
             public_url: None,
+            allowed_hosts: ListOrString::List(Vec::new()),
             rate_limits: "on".into(),
+            rate_limit_api: defaults.api.to_string(),
+            rate_limit_login: defaults.login.to_string(),
+            rate_limit_login_account: defaults.login_account.to_string(),
+            rate_limit_mfa: defaults.mfa.to_string(),
+            rate_limit_reset_mail: defaults.reset_mail.to_string(),
+            rate_limit_oidc_authorize: defaults.oidc_authorize.to_string(),
             session_idle_minutes: 7 * 24 * 60,
             session_absolute_minutes: 30 * 24 * 60,
             log: "info".into(),
@@ -174,8 +190,13 @@ pub struct Settings {
     pub trusted_proxies: Vec<Cidr>,
     /// The public URL clients use (for links in mails and the Host allow-list).
     pub public_url: Option<url::Url>,
-    /// False only for benchmarks.
+    /// Extra host names the server answers to (beside the public URL's, `localhost`, the
+    /// machine's names and IP literals).
+    pub allowed_hosts: Vec<String>,
+    /// False only for benchmarks: every limit off.
     pub rate_limits: bool,
+    /// The rate limits in force (all off when `rate_limits` is off).
+    pub limits: LimitSettings,
     /// A session ends after this many minutes without a request.
     pub session_idle_minutes: u32,
     /// A session ends this many minutes after sign-in.
@@ -260,7 +281,14 @@ pub const KEYS: &[&str] = &[
     "auth",
     "trusted_proxies",
     "public_url",
+    "allowed_hosts",
     "rate_limits",
+    "rate_limit_api",
+    "rate_limit_login",
+    "rate_limit_login_account",
+    "rate_limit_mfa",
+    "rate_limit_reset_mail",
+    "rate_limit_oidc_authorize",
     "session_idle_minutes",
     "session_absolute_minutes",
     "log",
@@ -476,6 +504,44 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         }
     };
 
+    let mut limit = |name: &str, text: &str| match text.parse::<Limit>() {
+        Ok(l) => l,
+        Err(e) => {
+            errors.push(format!("{name}: {e}"));
+            Limit::OFF
+        }
+    };
+    let configured = LimitSettings {
+        api: limit("rate_limit_api", &raw.rate_limit_api),
+        login: limit("rate_limit_login", &raw.rate_limit_login),
+        login_account: limit("rate_limit_login_account", &raw.rate_limit_login_account),
+        mfa: limit("rate_limit_mfa", &raw.rate_limit_mfa),
+        reset_mail: limit("rate_limit_reset_mail", &raw.rate_limit_reset_mail),
+        oidc_authorize: limit("rate_limit_oidc_authorize", &raw.rate_limit_oidc_authorize),
+    };
+    let limits = if rate_limits {
+        configured
+    } else {
+        LimitSettings::OFF
+    };
+
+    let allowed_hosts = raw
+        .allowed_hosts
+        .items()
+        .into_iter()
+        .filter_map(|host| {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            if crate::tls::is_dns_name(&name) {
+                Some(name)
+            } else {
+                errors.push(format!(
+                    "allowed_hosts: `{host}` is not a host name (write names like farm.example.com, without scheme or port)"
+                ));
+                None
+            }
+        })
+        .collect();
+
     if raw.session_idle_minutes == 0 || raw.session_absolute_minutes == 0 {
         errors.push(
             "session_idle_minutes and session_absolute_minutes must be at least 1".to_owned(),
@@ -517,7 +583,9 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         auth_enabled,
         trusted_proxies,
         public_url,
+        allowed_hosts,
         rate_limits,
+        limits,
         session_idle_minutes: raw.session_idle_minutes,
         session_absolute_minutes: raw.session_absolute_minutes,
         log: raw.log,
@@ -599,9 +667,24 @@ impl Settings {
             t.insert("public_url".into(), s(u.as_str()));
         }
         t.insert(
+            "allowed_hosts".into(),
+            toml::Value::Array(self.allowed_hosts.iter().map(|h| s(h)).collect()),
+        );
+        t.insert(
             "rate_limits".into(),
             s(if self.rate_limits { "on" } else { "off" }),
         );
+        let l = &self.limits;
+        for (name, limit) in [
+            ("rate_limit_api", l.api),
+            ("rate_limit_login", l.login),
+            ("rate_limit_login_account", l.login_account),
+            ("rate_limit_mfa", l.mfa),
+            ("rate_limit_reset_mail", l.reset_mail),
+            ("rate_limit_oidc_authorize", l.oidc_authorize),
+        ] {
+            t.insert(name.into(), s(&limit.to_string()));
+        }
         t.insert(
             "session_idle_minutes".into(),
             toml::Value::Integer(self.session_idle_minutes.into()),
@@ -650,6 +733,29 @@ mod tests {
                 .expose()
                 .starts_with("sqlite://./printwarden-data/printwarden.db")
         );
+    }
+
+    #[test]
+    fn rate_limits_default_to_the_seed_values_and_switch_off_together() {
+        let s = load_env(&[]).unwrap();
+        assert_eq!(s.limits, LimitSettings::default());
+        assert_eq!(s.limits.api.to_string(), "200/1m");
+        assert_eq!(s.limits.login.to_string(), "5/15m");
+        let s = load_env(&[
+            ("PRINTWARDEN_RATE_LIMIT_API", "0"),
+            ("PRINTWARDEN_RATE_LIMIT_MFA", "3/10m"),
+            (
+                "PRINTWARDEN_ALLOWED_HOSTS",
+                "Farm.Example.com., printers.lan",
+            ),
+        ])
+        .unwrap();
+        assert!(!s.limits.api.is_on());
+        assert_eq!(s.limits.mfa.to_string(), "3/10m");
+        assert_eq!(s.allowed_hosts, ["farm.example.com", "printers.lan"]);
+        let off = load_env(&[("PRINTWARDEN_RATE_LIMITS", "off")]).unwrap();
+        assert_eq!(off.limits, LimitSettings::OFF);
+        assert!(off.redacted_toml().contains("rate_limit_login = \"0\""));
     }
 
     #[test]
@@ -733,6 +839,12 @@ mod tests {
             ("PRINTWARDEN_TRUSTED_PROXIES", "10.0.0.0/8, 300.1.1.1"),
             ("PRINTWARDEN_PUBLIC_URL", "farm.local"),
             ("PRINTWARDEN_RATE_LIMITS", "sometimes"),
+            ("PRINTWARDEN_RATE_LIMIT_API", "lots"),
+            ("PRINTWARDEN_RATE_LIMIT_LOGIN", "5/15d"),
+            (
+                "PRINTWARDEN_ALLOWED_HOSTS",
+                "farm.example.com, https://x.example",
+            ),
         ]);
         let text = err.map(|_| String::new()).unwrap_or_else(|e| e.to_string());
         for needle in [
@@ -744,6 +856,9 @@ mod tests {
             "300.1.1.1",
             "public_url:",
             "rate_limits:",
+            "rate_limit_api:",
+            "rate_limit_login:",
+            "allowed_hosts: `https://x.example`",
         ] {
             assert!(text.contains(needle), "missing {needle} in {text}");
         }

@@ -18,7 +18,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use http::StatusCode;
 use pw_app::{App, AppConfig};
-use pw_http::{AppState, Mounter};
+use pw_http::{AppState, Mounter, Shield, ShieldSettings};
 use pw_store::{Store, StoreError};
 use tokio::task::JoinSet;
 
@@ -133,10 +133,34 @@ impl Renewal {
 }
 
 /// Assembles the complete router (API + pages) over an application.
-pub fn router(app: App, https_for_clients: bool) -> Result<Router, pw_http::RouteTableError> {
+pub fn router(
+    app: App,
+    https_for_clients: bool,
+    shield: Shield,
+) -> Result<Router, pw_http::RouteTableError> {
     let mounter = pw_web::mount(pw_http::mount_api(Mounter::new()));
-    let state = pw_web::with_error_pages(AppState::new(app, https_for_clients));
+    let state = pw_web::with_error_pages(AppState::new(app, https_for_clients, shield));
     pw_http::finish(mounter, state)
+}
+
+/// The shield's settings: trusted proxies, the names we answer to (public URL, `localhost`,
+/// this machine's names, `allowed_hosts`), the public origin and the rate limits.
+pub fn shield_settings(settings: &Settings) -> ShieldSettings {
+    let public_host = settings.public_url.as_ref().and_then(|u| u.host_str());
+    let mut allowed_hosts: Vec<String> = Names::for_this_machine(public_host)
+        .dns
+        .into_iter()
+        .collect();
+    allowed_hosts.extend(settings.allowed_hosts.iter().cloned());
+    ShieldSettings {
+        trusted_proxies: settings.trusted_proxies.clone(),
+        allowed_hosts,
+        public_origin: settings
+            .public_url
+            .as_ref()
+            .map(|u| u.origin().ascii_serialization()),
+        limits: settings.limits,
+    }
 }
 
 /// What the application needs from the settings.
@@ -190,7 +214,8 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
     announce_setup_code(&app, &settings.data_dir).await?;
     // Clients reach us over HTTPS unless TLS is off with no proxy in front to terminate it.
     let https_for_clients = settings.tls != TlsMode::Off || !settings.trusted_proxies.is_empty();
-    let router = router(app.clone(), https_for_clients)?;
+    let shield = shield_settings(settings);
+    let router = router(app.clone(), https_for_clients, Shield::new(shield.clone()))?;
 
     let mut tasks = JoinSet::new();
     let mut handles = Vec::new();
@@ -232,6 +257,7 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
             let target = RedirectTarget {
                 https_port: https.port(),
                 public: settings.public_url.clone(),
+                shield: Shield::new(shield),
             };
             let redirect = Router::new()
                 .fallback(redirect_to_https)
@@ -426,6 +452,9 @@ struct RedirectTarget {
     /// With a configured public URL, redirects go there (the port a client sees behind port
     /// mapping may differ from the one we bind).
     public: Option<url::Url>,
+    /// Only its Host allow-list is used: a redirect to a foreign name would make this port an
+    /// open redirector for anyone who can point a name at it.
+    shield: Shield,
 }
 
 /// The plain-HTTP port's only answer: a permanent redirect to the same path on HTTPS.
@@ -447,6 +476,13 @@ async fn redirect_to_https(State(target): State<Arc<RedirectTarget>>, req: Reque
     let Some(host) = host else {
         return (StatusCode::BAD_REQUEST, "A Host header is required.").into_response();
     };
+    if !target.shield.host_allowed(&host) {
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            "This server does not answer to that host name.",
+        )
+            .into_response();
+    }
     let port = if https_port == 443 {
         String::new()
     } else {

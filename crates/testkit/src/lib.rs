@@ -342,6 +342,12 @@ impl Answer {
 pub const TEST_PASSWORD: &str = "correct horse battery";
 
 impl TestServer {
+    /// The server's own origin (`https://127.0.0.1:PORT`), as its pages send it.
+    #[must_use]
+    pub fn origin(&self) -> String {
+        self.url("").trim_end_matches('/').to_owned()
+    }
+
     /// Sends a request with optional JSON body.
     pub async fn call(
         &self,
@@ -354,7 +360,10 @@ impl TestServer {
         let mut req = self.client.request(method, self.url(path));
         req = match auth {
             Auth::None => req,
-            Auth::Cookie(c) => req.header(reqwest::header::COOKIE, c),
+            // As a browser on our own page would: with our origin (CSRF check).
+            Auth::Cookie(c) => req
+                .header(reqwest::header::COOKIE, c)
+                .header(reqwest::header::ORIGIN, self.origin()),
             Auth::Key(k) => req.bearer_auth(k),
         };
         if let Some(b) = body {

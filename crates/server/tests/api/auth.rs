@@ -197,6 +197,7 @@ async fn login_rotates_and_logout_revokes_server_side() {
         .client
         .post(server.url("/api/v1/auth/login"))
         .header("cookie", first_pair)
+        .header("origin", server.origin())
         .json(&json!({"username": "admin", "password": TEST_PASSWORD}))
         .send()
         .await

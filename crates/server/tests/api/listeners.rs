@@ -35,14 +35,23 @@ async fn http_port_only_redirects_to_the_same_path_on_https() {
     }
     let resp = plain
         .get(format!("http://{}/healthz", server.http_addr))
-        .header("host", "farm.local:3000")
+        .header("host", "localhost:3000")
         .send()
         .await
         .unwrap();
     assert_eq!(
         resp.headers()["location"],
-        format!("https://farm.local:{https_port}/healthz").as_str()
+        format!("https://localhost:{https_port}/healthz").as_str()
     );
+    // A foreign name is not redirected anywhere (no open redirector for rebinding names).
+    let resp = plain
+        .get(format!("http://{}/healthz", server.http_addr))
+        .header("host", "farm.evil.example:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::MISDIRECTED_REQUEST);
+    assert!(resp.headers().get("location").is_none());
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod cli;
 mod foundation;
+mod hardening;
 mod keys;
 mod landing;
 mod listeners;
