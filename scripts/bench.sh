@@ -209,7 +209,8 @@ bench_authread() {
 		-d "{\"setup_code\":\"$code\",\"username\":\"bench\",\"password\":\"bench password 1\"}" \
 		"$base/api/v1/auth/setup" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n 1)
 	[[ -n $cookie ]] || die "setup did not return a session cookie"
-	key=$(curl -sf --cacert "$ca" -H "cookie: $cookie" -H 'content-type: application/json' \
+	# A cookie request that changes state needs our Origin (CSRF check), as from our own page.
+	key=$(curl -sf --cacert "$ca" -H "cookie: $cookie" -H "origin: $base" -H 'content-type: application/json' \
 		-d '{"name":"bench","scopes":["users:read"]}' "$base/api/v1/api-keys" |
 		sed -n 's/.*"key":"\(pwk_[^"]*\)".*/\1/p')
 	[[ -n $key ]] || die "could not create an API key"

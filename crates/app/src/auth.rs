@@ -18,7 +18,7 @@ use pw_domain::{
     ApiKeyId, Email, GroupId, Permission, PrinterId, SessionId, SystemGroup, UserId, Username,
 };
 use pw_policy::{Credential, Principal, Rights, Subject};
-use pw_store::{GroupRow, NewSession, NewUser, UserPatch, UserRow};
+use pw_store::{GroupRow, NewSession, NewUser, UserPatch};
 use serde::Serialize;
 
 use crate::cache::{KeyEntry, REVALIDATE_MS, SessionEntry, TOUCH_EVERY_MS, UserEntry};
@@ -311,16 +311,33 @@ impl App {
         {
             return Some(Arc::new(UserEntryRef { id: user, entry }));
         }
-        let row = self.store.user(user).await.ok()??;
-        let groups = self.store.groups_of_user(user).await.ok()?;
+        let entry = self.load_user_entry(user).await.ok()??;
+        Some(Arc::new(UserEntryRef { id: user, entry }))
+    }
+
+    /// Reads a user and their groups (two queries) into the cache.
+    async fn load_user_entry(&self, user: UserId) -> Result<Option<Arc<UserEntry>>, AppError> {
+        let Some(row) = self.store.user(user).await? else {
+            return Ok(None);
+        };
+        let groups = self.store.groups_of_user(user).await?;
         let entry = Arc::new(UserEntry {
             stamp: row.security_stamp,
             username: Arc::from(row.username.as_str()),
             disabled: row.disabled,
             rights: rights_of(&groups),
+            email: row.email.as_ref().map(|e| e.as_str().to_owned()),
+            auth_source: row.auth_source.clone(),
+            groups: groups
+                .iter()
+                .map(|g| GroupRef {
+                    id: g.id,
+                    name: g.name.as_str().to_owned(),
+                })
+                .collect(),
         });
         self.cache.put_user(user, entry.clone());
-        Some(Arc::new(UserEntryRef { id: user, entry }))
+        Ok(Some(entry))
     }
 
     /// `POST /api/v1/auth/setup`: claims the instance with the one-time code.
@@ -383,7 +400,7 @@ impl App {
             serde_json::json!({}),
         )
         .await;
-        self.open_session(id, None, &meta).await
+        self.open_session(id, &meta).await
     }
 
     /// `POST /api/v1/auth/login`. Every failure is the same `Unauthenticated`.
@@ -441,7 +458,7 @@ impl App {
             serde_json::json!({"rehashed": rehash}),
         )
         .await;
-        self.open_session(user.id, Some(&user), &meta).await
+        self.open_session(user.id, &meta).await
     }
 
     async fn audit_login_failure(&self, username: &str, meta: &RequestMeta) {
@@ -458,7 +475,6 @@ impl App {
     async fn open_session(
         &self,
         user: UserId,
-        row: Option<&UserRow>,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, AppError> {
         let now = self.now();
@@ -477,12 +493,13 @@ impl App {
                 user_agent: user_agent.as_deref(),
             })
             .await?;
-        let row = match row {
-            Some(r) => r.clone(),
-            None => self.store.user(user).await?.ok_or(AppError::NotFound)?,
-        };
+        // Fresh from the database: a sign-in must show the profile as it is now.
+        let entry = self
+            .load_user_entry(user)
+            .await?
+            .ok_or(AppError::NotFound)?;
         Ok(LoginOutcome {
-            user: self.me_view(&row).await?,
+            user: self.me_view(user, &entry),
             token,
         })
     }
@@ -491,12 +508,15 @@ impl App {
     pub async fn me(&self, actor: &Actor) -> Result<MeView, AppError> {
         match actor.user_id {
             Some(id) => {
-                let row = self
-                    .store
-                    .user(id)
-                    .await?
-                    .ok_or(AppError::Unauthenticated)?;
-                let mut view = self.me_view(&row).await?;
+                // The cache entry resolve() just validated: no database round trip.
+                let entry = match self.cache.user(id) {
+                    Some(entry) => entry,
+                    None => self
+                        .load_user_entry(id)
+                        .await?
+                        .ok_or(AppError::Unauthenticated)?,
+                };
+                let mut view = self.me_view(id, &entry);
                 // An API key sees what it may actually do: its scopes ∩ the owner's rights.
                 if let Principal::User(subject) = &actor.principal
                     && subject.credential == Credential::ApiKey
@@ -519,29 +539,22 @@ impl App {
         }
     }
 
-    async fn me_view(&self, row: &UserRow) -> Result<MeView, AppError> {
-        let groups = self.store.groups_of_user(row.id).await?;
+    fn me_view(&self, id: UserId, entry: &UserEntry) -> MeView {
         let permissions = if self.auth_enabled() {
-            rights_of(&groups).permissions().collect()
+            entry.rights.permissions().collect()
         } else {
             Permission::ALL.to_vec()
         };
-        Ok(MeView {
-            id: Some(row.id),
-            username: Some(row.username.as_str().to_owned()),
-            email: row.email.as_ref().map(|e| e.as_str().to_owned()),
-            auth_source: Some(row.auth_source.clone()),
-            groups: groups
-                .iter()
-                .map(|g| GroupRef {
-                    id: g.id,
-                    name: g.name.as_str().to_owned(),
-                })
-                .collect(),
+        MeView {
+            id: Some(id),
+            username: Some(entry.username.to_string()),
+            email: entry.email.clone(),
+            auth_source: Some(entry.auth_source.clone()),
+            groups: entry.groups.clone(),
             permissions,
             mfa: MfaState::default(),
             auth_disabled: !self.auth_enabled(),
-        })
+        }
     }
 
     /// `POST /api/v1/auth/logout`: ends the current session server-side.

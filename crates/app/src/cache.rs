@@ -33,6 +33,10 @@ pub(crate) struct UserEntry {
     pub username: Arc<str>,
     pub disabled: bool,
     pub rights: Rights,
+    /// Profile facts for `GET /auth/me`; every change to them bumps the stamp.
+    pub email: Option<String>,
+    pub auth_source: String,
+    pub groups: Vec<crate::auth::GroupRef>,
 }
 
 #[derive(Debug, Clone)]

@@ -381,6 +381,11 @@ impl App {
             .await
             .map_err(|e| conflict_or(e, "A group with that name already exists."))?
             .ok_or(AppError::NotFound)?;
+        if patch.name.is_some() {
+            // Renames are rare; dropping every cached principal is simpler than finding the
+            // members, and each reloads with one query.
+            self.cache.clear();
+        }
         let rotated = self.after_change(actor, &affected).await?;
         self.audit(
             actor,

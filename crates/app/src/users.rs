@@ -103,8 +103,12 @@ impl App {
             Action::Perform(Permission::UsersRead),
             &Target::Global,
         )?;
-        let users = self.store.list_users().await?;
-        self.user_views(users).await
+        let users = self.store.list_users_with_groups().await?;
+        let groups = self.store.list_groups().await?;
+        Ok(users
+            .into_iter()
+            .map(|(u, ids)| user_view(u, &groups, |g| ids.contains(&g)))
+            .collect())
     }
 
     /// `GET /api/v1/users/{id}` with the counts the delete dialog needs.
@@ -137,30 +141,8 @@ impl App {
         Ok(users
             .into_iter()
             .map(|u| {
-                let mine: Vec<_> = groups
-                    .iter()
-                    .filter(|g| memberships.contains(&(u.id, g.id)))
-                    .cloned()
-                    .collect();
-                let rights = crate::auth::rights_of(&mine);
-                UserView {
-                    id: u.id,
-                    username: u.username.as_str().to_owned(),
-                    email: u.email.as_ref().map(|e| e.as_str().to_owned()),
-                    auth_source: u.auth_source.clone(),
-                    disabled: u.disabled,
-                    password_set: u.password_hash.is_some(),
-                    is_admin: pw_domain::ADMIN_CORE.iter().all(|p| rights.holds(*p)),
-                    groups: mine
-                        .iter()
-                        .map(|g| GroupRef {
-                            id: g.id,
-                            name: g.name.as_str().to_owned(),
-                        })
-                        .collect(),
-                    created_at: rfc3339(u.created_at),
-                    updated_at: rfc3339(u.updated_at),
-                }
+                let id = u.id;
+                user_view(u, &groups, |g| memberships.contains(&(id, g)))
             })
             .collect())
     }
@@ -293,6 +275,9 @@ impl App {
             .await?
         {
             return Err(AppError::NotFound);
+        }
+        if patch.email.is_some() {
+            self.cache.forget_user(id);
         }
         let revoking =
             patch.password_hash.is_some() || patch.disabled.is_some() || patch.group_ids.is_some();
@@ -489,5 +474,29 @@ impl App {
             name: Arc::clone(&actor.name),
             ..actor.clone()
         }
+    }
+}
+
+/// The API view of a user, given all groups and which of them the user belongs to.
+fn user_view(u: UserRow, groups: &[GroupRow], member_of: impl Fn(GroupId) -> bool) -> UserView {
+    let mine: Vec<_> = groups.iter().filter(|g| member_of(g.id)).cloned().collect();
+    let rights = crate::auth::rights_of(&mine);
+    UserView {
+        id: u.id,
+        username: u.username.as_str().to_owned(),
+        email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+        auth_source: u.auth_source.clone(),
+        disabled: u.disabled,
+        password_set: u.password_hash.is_some(),
+        is_admin: pw_domain::ADMIN_CORE.iter().all(|p| rights.holds(*p)),
+        groups: mine
+            .iter()
+            .map(|g| GroupRef {
+                id: g.id,
+                name: g.name.as_str().to_owned(),
+            })
+            .collect(),
+        created_at: rfc3339(u.created_at),
+        updated_at: rfc3339(u.updated_at),
     }
 }

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::admins::{AdminCheck, lock_admins, verify_admins};
-use crate::sessions::invalidate_users;
+use crate::sessions::{invalidate_users, touch_stamps};
 use crate::users::add_member;
 use crate::{Store, StoreError};
 
@@ -76,8 +76,28 @@ fn from_row(row: &AnyRow) -> Result<GroupRow, sqlx::Error> {
     })
 }
 
-const COLUMNS: &str = "id, name, description, CASE WHEN is_system THEN 1 ELSE 0 END AS is_system, \
-     scope, created_at, updated_at";
+/// Group columns plus one permission per row (NULL for a group without stored permissions).
+const JOINED_COLUMNS: &str = "g.id AS id, g.name AS name, g.description AS description, \
+     CASE WHEN g.is_system THEN 1 ELSE 0 END AS is_system, g.scope AS scope, \
+     g.created_at AS created_at, g.updated_at AS updated_at, p.permission AS permission";
+
+/// Folds `group × permission` rows, ordered by group, into groups.
+fn fold_joined(rows: &[AnyRow]) -> Result<Vec<GroupRow>, sqlx::Error> {
+    let mut groups: Vec<GroupRow> = Vec::new();
+    for row in rows {
+        let id = GroupId::from_db(row.try_get("id")?);
+        if groups.last().is_none_or(|g| g.id != id) {
+            groups.push(from_row(row)?);
+        }
+        if let (Some(group), Some(permission)) = (
+            groups.last_mut(),
+            row.try_get::<Option<String>, _>("permission")?,
+        ) {
+            group.permissions.push(permission);
+        }
+    }
+    Ok(groups)
+}
 
 async fn members_in(
     tx: &mut Transaction<'static, Any>,
@@ -115,41 +135,32 @@ async fn set_permissions(
 }
 
 impl Store {
-    /// Every group with its stored permissions, system groups first, then by name.
+    /// Every group with its stored permissions, system groups first, then by name. One query:
+    /// group lists are read on hot paths (user lists, principal reloads).
     pub async fn list_groups(&self) -> Result<Vec<GroupRow>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM groups ORDER BY is_system DESC, name_key"
+            "SELECT {JOINED_COLUMNS} FROM groups g \
+             LEFT JOIN group_permissions p ON p.group_id = g.id \
+             ORDER BY g.is_system DESC, g.name_key, g.id"
         )))
         .fetch_all(&self.pool)
         .await?;
-        let mut groups = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-        let perms = sqlx::query("SELECT group_id, permission FROM group_permissions")
-            .fetch_all(&self.pool)
-            .await?;
-        for row in &perms {
-            let id: i64 = row.try_get("group_id")?;
-            if let Some(g) = groups.iter_mut().find(|g| g.id.get() == id) {
-                g.permissions.push(row.try_get("permission")?);
-            }
-        }
-        Ok(groups)
+        Ok(fold_joined(&rows)?)
     }
 
-    /// The groups a user belongs to, with their permissions.
+    /// The groups a user belongs to, with their permissions (one query).
     pub async fn groups_of_user(&self, user: UserId) -> Result<Vec<GroupRow>, StoreError> {
-        let ids: Vec<i64> = sqlx::query("SELECT group_id FROM group_members WHERE user_id = $1")
-            .bind(user.get())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get("group_id"))
-            .collect::<Result<_, _>>()?;
-        Ok(self
-            .list_groups()
-            .await?
-            .into_iter()
-            .filter(|g| ids.contains(&g.id.get()))
-            .collect())
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOINED_COLUMNS} FROM group_members m \
+             JOIN groups g ON g.id = m.group_id \
+             LEFT JOIN group_permissions p ON p.group_id = g.id \
+             WHERE m.user_id = $1 \
+             ORDER BY g.is_system DESC, g.name_key, g.id"
+        )))
+        .bind(user.get())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(fold_joined(&rows)?)
     }
 
     /// One group.
@@ -220,6 +231,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_write)?;
+            // Members' cached profiles show the group's name.
+            let members = members_in(&mut tx, id).await?;
+            touch_stamps(&mut tx, &members).await?;
         }
         if let Some(description) = &patch.description {
             sqlx::query("UPDATE groups SET description = $1 WHERE id = $2")

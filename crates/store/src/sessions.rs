@@ -58,6 +58,22 @@ fn from_row(row: &AnyRow) -> Result<SessionRow, sqlx::Error> {
     })
 }
 
+/// Bumps the security stamp of `users` without touching their sessions: what the principal
+/// cache holds about them (name, email, group names) changed, their rights did not. Other
+/// processes notice at their next revalidation and reload.
+pub(crate) async fn touch_stamps(
+    tx: &mut Transaction<'static, Any>,
+    users: &[UserId],
+) -> Result<(), StoreError> {
+    for user in users {
+        sqlx::query("UPDATE users SET security_stamp = security_stamp + 1 WHERE id = $1")
+            .bind(user.get())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Bumps the security stamp of `users` and deletes their sessions (except `keep`), inside the
 /// caller's transaction: the change and the revocation commit together or not at all.
 pub(crate) async fn invalidate_users(

@@ -178,6 +178,34 @@ impl Store {
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// Every user with the ids of their groups, by name (one query).
+    pub async fn list_users_with_groups(&self) -> Result<Vec<(UserRow, Vec<GroupId>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.id AS id, u.username AS username, u.email AS email, \
+             u.password_hash AS password_hash, u.auth_source AS auth_source, \
+             CASE WHEN u.disabled THEN 1 ELSE 0 END AS disabled, \
+             u.security_stamp AS security_stamp, u.created_at AS created_at, \
+             u.updated_at AS updated_at, m.group_id AS group_id \
+             FROM users u LEFT JOIN group_members m ON m.user_id = u.id \
+             ORDER BY u.username_key, u.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut users: Vec<(UserRow, Vec<GroupId>)> = Vec::new();
+        for row in &rows {
+            let id = UserId::from_db(row.try_get("id")?);
+            if users.last().is_none_or(|(u, _)| u.id != id) {
+                users.push((user_from_row(row)?, Vec::new()));
+            }
+            if let (Some((_, groups)), Some(group)) =
+                (users.last_mut(), row.try_get::<Option<i64>, _>("group_id")?)
+            {
+                groups.push(GroupId::from_db(group));
+            }
+        }
+        Ok(users)
+    }
+
     /// Every membership as `(user, group)`.
     pub async fn memberships(&self) -> Result<Vec<(UserId, GroupId)>, StoreError> {
         let rows = sqlx::query("SELECT user_id, group_id FROM group_members")
@@ -194,7 +222,8 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Applies a patch. Changing the password, the disabled flag or the groups bumps the
+    /// Applies a patch. Changing the email bumps the security stamp (cached profiles reload).
+    /// Changing the password, the disabled flag or the groups bumps the
     /// security stamp and deletes the user's sessions (except `keep_session`, the caller's own
     /// when they change their own password). Refuses to leave no administrator.
     pub async fn update_user(
@@ -217,7 +246,8 @@ impl Store {
         }
         if let Some(email) = &patch.email {
             sqlx::query(
-                "UPDATE users SET email = $1, email_key = $2, updated_at = $3 WHERE id = $4",
+                "UPDATE users SET email = $1, email_key = $2, updated_at = $3, \
+                 security_stamp = security_stamp + 1 WHERE id = $4",
             )
             .bind(email.as_ref().map(Email::as_str))
             .bind(email.as_ref().map(Email::key))

@@ -618,6 +618,47 @@ async fn re_sending_unchanged_values_keeps_the_users_sessions() {
     assert_eq!(me.status, 401);
 }
 
+/// `GET /auth/me` is served from the principal cache; profile edits must reach it at once
+/// without signing anyone out.
+#[tokio::test]
+async fn profile_edits_show_in_me_at_once_and_keep_the_session() {
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let crew = server
+        .create_group(&admin, "Night crew", &["users:read"])
+        .await;
+    let vic = server.create_user(&admin, "vic", &[crew]).await;
+    let vic_auth = server.login("vic", TEST_PASSWORD).await;
+    let me = server.call(&vic_auth, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!(me.json["groups"][0]["name"], "Night crew");
+    assert_eq!(me.json["email"], serde_json::Value::Null);
+
+    let r = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/users/{vic}"),
+            Some(json!({"email": "vic@example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let r = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/groups/{crew}"),
+            Some(json!({"name": "Day crew"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+
+    let me = server.call(&vic_auth, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!(me.status, 200, "profile edits do not sign out");
+    assert_eq!(me.json["email"], "vic@example.com");
+    assert_eq!(me.json["groups"][0]["name"], "Day crew");
+    assert_eq!(me.json["permissions"], json!(["users:read"]));
+}
+
 #[tokio::test]
 async fn groups_system_rules_clone_and_validation() {
     let server = TestServer::spawn().await;
