@@ -6,7 +6,8 @@
 #   TEST_STAGES="fmt clippy" scripts/test.sh     # a subset, in the usual order
 #   SKIP_E2E=1 SKIP_POSTGRES=1 scripts/test.sh   # quick local run
 #
-# Stages: fmt, clippy, crypto-guard, tests-sqlite, tests-postgres, e2e.
+# Stages: fmt, clippy, crypto-guard, tests-sqlite, tests-postgres, e2e,
+# tls-scan (sslscan: TLS 1.2+ and AEAD suites only), headers (S7 headers).
 # Each prints one line `stage NAME: ok (SECONDS s, DETAIL)` or
 # `stage NAME: FAILED (...)`. All selected stages run even when one fails;
 # the exit status is non-zero when any failed. Full output of each stage is in
@@ -20,7 +21,7 @@
 #   TEST_STAGES="a b"   run only these stages ("none": only the checks before stages)
 #   SKIP_E2E=1          skip the browser tests
 #   SKIP_POSTGRES=1     skip the PostgreSQL test run (and PostgreSQL setup)
-#   PW_SERVER_BIN=path  e2e: use this server binary instead of target/debug/printwarden
+#   PW_SERVER_BIN=path  e2e, tls-scan, headers: use this server binary instead of target/debug/printwarden
 #   CARGO_TARGET_DIR    honoured (logs go to $CARGO_TARGET_DIR/test-logs)
 #
 # Adding a stage: write `stage_<name-with-underscores>`, add the name to
@@ -36,7 +37,7 @@ cd "$ROOT"
 source "$ROOT/scripts/lib/common.sh"
 LOG_TAG=test.sh
 
-ALL_STAGES=(fmt clippy crypto-guard tests-sqlite tests-postgres e2e)
+ALL_STAGES=(fmt clippy crypto-guard tests-sqlite tests-postgres e2e tls-scan headers)
 PEER_STAGES=(tests-sqlite tests-postgres e2e) # stages that need the test peers running
 PEERS=()                                       # e.g. (ldap oidc smtp printer-sim)
 CRYPTO_FORBIDDEN=(openssl-sys aws-lc-sys aws-lc-fips-sys)
@@ -404,7 +405,7 @@ e2e_cleanup() {
 }
 
 stage_e2e() {
-	local bin built_note="" notes="" mtime_before mtime_after https http rc=0 tap
+	local bin built_note="" notes="" https http rc=0 tap
 	local pass fail cancelled skipped total
 	trap e2e_cleanup EXIT
 	stage_detail "setup failed"
@@ -413,27 +414,9 @@ stage_e2e() {
 	[[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium is missing after installing Debian's chromium"
 	ensure_e2e_npm
 
-	# The server binary: the debug build that the nextest stages made (cargo
-	# builds a package's binaries for its integration tests). No `cargo build`:
-	# that could rebuild dependencies with other features.
-	if [[ -n ${PW_SERVER_BIN:-} ]]; then
-		bin=$PW_SERVER_BIN
-		built_note="server from PW_SERVER_BIN"
-	else
-		bin=$TARGET_DIR/debug/printwarden
-		if [[ ! -e $PROC_DIR/nextest-built || ! -x $bin ]]; then
-			mtime_before=$(stat -c %Y "$bin" 2>/dev/null || echo none)
-			log "building the test binaries: cargo nextest run --workspace --no-run"
-			stage_detail "cargo nextest run --workspace --no-run failed"
-			cargo nextest run --workspace --no-run
-			mtime_after=$(stat -c %Y "$bin" 2>/dev/null || echo none)
-			[[ $mtime_before != "$mtime_after" ]] && built_note="built $bin with nextest --no-run"
-		fi
-	fi
-	if [[ ! -x $bin ]]; then
-		stage_detail "no server binary at ${bin#"$ROOT"/}"
-		die "$bin not found: the server crate needs an integration test (tests/*.rs) so that cargo builds its binary"
-	fi
+	server_bin
+	bin=$SERVER_BIN
+	built_note=$SERVER_BIN_NOTE
 	stage_detail "server start failed"
 	[[ -n $built_note ]] && log "$built_note"
 
@@ -515,6 +498,154 @@ stage_e2e() {
 		stage_detail "${total} tests: ${pass:-0} passed, ${fail:-0} failed, ${cancelled:-0} cancelled${notes:+; $notes}"
 		return "$((rc ? rc : 1))"
 	fi
+}
+
+# server_bin: sets SERVER_BIN to the server binary: the debug build that the
+# nextest stages made (cargo builds a package's binaries for its integration
+# tests), or PW_SERVER_BIN. No `cargo build`: that could rebuild dependencies
+# with other features. SERVER_BIN_NOTE says what happened.
+SERVER_BIN=""
+SERVER_BIN_NOTE=""
+server_bin() {
+	local mtime_before mtime_after
+	[[ -n $SERVER_BIN ]] && return 0
+	if [[ -n ${PW_SERVER_BIN:-} ]]; then
+		SERVER_BIN=$PW_SERVER_BIN
+		SERVER_BIN_NOTE="server from PW_SERVER_BIN"
+	else
+		SERVER_BIN=$TARGET_DIR/debug/printwarden
+		if [[ ! -e $PROC_DIR/nextest-built || ! -x $SERVER_BIN ]]; then
+			mtime_before=$(stat -c %Y "$SERVER_BIN" 2>/dev/null || echo none)
+			log "building the test binaries: cargo nextest run --workspace --no-run"
+			stage_detail "cargo nextest run --workspace --no-run failed"
+			cargo nextest run --workspace --no-run
+			: >"$PROC_DIR/nextest-built"
+			mtime_after=$(stat -c %Y "$SERVER_BIN" 2>/dev/null || echo none)
+			[[ $mtime_before != "$mtime_after" ]] && SERVER_BIN_NOTE="built $SERVER_BIN with nextest --no-run"
+		fi
+	fi
+	if [[ ! -x $SERVER_BIN ]]; then
+		stage_detail "no server binary at ${SERVER_BIN#"$ROOT"/}"
+		die "$SERVER_BIN not found: the server crate needs an integration test (tests/*.rs) so that cargo builds its binary"
+	fi
+}
+
+# probe_server_start NAME [VAR=VALUE...]: starts the server binary on
+# 127.0.0.1 (ports picked by the server) with a fresh data dir and the given
+# extra environment; sets PROBE_PID, PROBE_DATA, PROBE_HTTPS (host:port),
+# PROBE_CA. Stop it with probe_server_stop (the stage's EXIT trap).
+PROBE_PID=""
+PROBE_DATA=""
+probe_server_start() {
+	local name=$1
+	shift
+	server_bin
+	PROBE_DATA=$(mktemp -d "${TMPDIR:-/tmp}/printwarden-$name.XXXXXX")
+	trap probe_server_stop EXIT
+	start_bg "$name-server" "$LOG_DIR/$name-server.log" env \
+		PRINTWARDEN_DATA_DIR="$PROBE_DATA" \
+		PRINTWARDEN_BIND=127.0.0.1 \
+		PRINTWARDEN_HTTPS_PORT=0 \
+		PRINTWARDEN_HTTP_PORT=0 \
+		"$@" \
+		"$SERVER_BIN" serve
+	PROBE_PID=$BG_PID
+	if ! wait_for_file "$PROBE_DATA/listening.json" 20 "$PROBE_PID"; then
+		tail -n 40 "$LOG_DIR/$name-server.log" >&2 || true
+		stage_detail "server did not write listening.json"
+		return 1
+	fi
+	sleep 0.05 # let a non-atomic writer finish
+	PROBE_HTTPS=$(json_get "$PROBE_DATA/listening.json" https)
+	PROBE_CA=$PROBE_DATA/tls/ca.crt
+	assert_loopback_only "$PROBE_PID"
+}
+
+probe_server_stop() {
+	if [[ -n $PROBE_PID ]]; then stop_bg "$PROBE_PID" 5 || true; fi
+	if [[ -n $PROBE_DATA ]]; then rm -rf "$PROBE_DATA"; fi
+	PROBE_PID="" PROBE_DATA=""
+}
+
+# stage_tls_scan: sslscan against the HTTPS port. Passes only when SSLv2,
+# SSLv3, TLS 1.0 and TLS 1.1 are refused, TLS 1.2 and 1.3 are offered, and
+# every accepted cipher suite is an AEAD suite of at least 128 bits (no NULL,
+# export, anonymous, RC4, DES/3DES, MD5 or CBC suites).
+stage_tls_scan() {
+	local out weak proto state
+	ensure_apt sslscan:sslscan
+	probe_server_start tls-scan
+	out=$LOG_DIR/tls-scan.txt
+	sslscan --no-colour --no-heartbleed --no-compression --no-renegotiation --no-fallback \
+		"$PROBE_HTTPS" >"$out" 2>&1 || true
+	cat "$out"
+	grep -q 'Accepted' "$out" || {
+		stage_detail "sslscan accepted no cipher at all (did the scan run?)"
+		return 1
+	}
+	for proto in SSLv2 SSLv3 TLSv1.0 TLSv1.1 TLSv1.2 TLSv1.3; do
+		state=$(awk -v p="$proto" '$1 == p {print $2; exit}' "$out")
+		case $proto:$state in
+		SSLv2:disabled | SSLv3:disabled | TLSv1.0:disabled | TLSv1.1:disabled) ;;
+		TLSv1.2:enabled | TLSv1.3:enabled) ;;
+		*)
+			stage_detail "$proto is ${state:-not reported}"
+			return 1
+			;;
+		esac
+	done
+	weak=$(grep -E '^(Preferred|Accepted)' "$out" |
+		awk '{ bits = $3 + 0; if (bits < 128 || $5 ~ /NULL|EXP|RC4|DES|MD5|anon|ADH|AECDH|CBC|SHA$/ && $5 !~ /GCM|CHACHA20|CCM/) print }' || true)
+	if [[ -n $weak ]]; then
+		echo "weak cipher suites accepted:"
+		printf '%s\n' "$weak"
+		stage_detail "weak cipher suites accepted"
+		return 1
+	fi
+	stage_detail "TLS 1.2/1.3 only, $(grep -cE '^(Preferred|Accepted)' "$out") AEAD suites"
+}
+
+# stage_headers: the SPEC S7 security headers on a page, an API response and
+# an error response, as curl sees them over HTTPS.
+HEADER_CSP="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'; upgrade-insecure-requests"
+stage_headers() {
+	local path kind want got file bad=0 checked=0
+	probe_server_start headers
+	for spec in "page:/" "api:/api/v1/auth/status" "error:/api/v1/no-such-route"; do
+		kind=${spec%%:*}
+		path=${spec#*:}
+		file=$PROC_DIR/headers-$kind.txt
+		curl -sS -o /dev/null -D "$file" --cacert "$PROBE_CA" "https://$PROBE_HTTPS$path"
+		echo "--- $kind $path: $(head -n 1 "$file" | tr -d '\r')"
+		while IFS='|' read -r name want; do
+			[[ -n $name ]] || continue
+			[[ $name == cache-control && $kind == page ]] && continue
+			got=$(grep -i "^$name:" "$file" | head -n 1 | cut -d: -f2- | sed 's/^ *//' | tr -d '\r')
+			checked=$((checked + 1))
+			if [[ $got != "$want" ]]; then
+				echo "  $name: got '${got}', want '${want}'"
+				bad=$((bad + 1))
+			else
+				echo "  $name: ok"
+			fi
+		done <<EOT
+strict-transport-security|max-age=31536000
+content-security-policy|$HEADER_CSP
+x-content-type-options|nosniff
+referrer-policy|strict-origin-when-cross-origin
+x-frame-options|DENY
+cache-control|no-store
+EOT
+		grep -qi '^x-request-id: [0-9a-f]\{24\}' "$file" || {
+			echo "  x-request-id: missing"
+			bad=$((bad + 1))
+		}
+	done
+	if ((bad)); then
+		stage_detail "$bad of $checked header checks failed"
+		return 1
+	fi
+	stage_detail "$checked header checks on a page, an API and an error response"
 }
 
 # stage_none: TEST_STAGES=none runs nothing but the option checks.
