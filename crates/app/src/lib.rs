@@ -14,6 +14,7 @@ mod clock;
 mod error;
 mod groups;
 mod instance;
+pub mod outbound;
 mod security;
 mod seed;
 mod users;

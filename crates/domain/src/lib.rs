@@ -6,6 +6,7 @@ pub mod groups;
 pub mod id;
 pub mod identity;
 pub mod net;
+pub mod outbound;
 pub mod permission;
 
 pub use groups::{ADMIN_CORE, PRESETS, Preset, SystemGroup};
