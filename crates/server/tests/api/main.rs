@@ -16,5 +16,6 @@ mod hardening;
 mod keys;
 mod landing;
 mod listeners;
+mod masking;
 mod shapes;
 mod storage;
