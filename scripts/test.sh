@@ -396,18 +396,9 @@ workspace_version() {
 	awk '/^\[/{s = ($0 == "[workspace.package]")} s && /^version *=/{gsub(/.*= *"|".*/, ""); print; exit}' Cargo.toml
 }
 
-E2E_DATA=""
-E2E_PID=""
-
-e2e_cleanup() {
-	if [[ -n $E2E_PID ]]; then stop_bg "$E2E_PID" 5 || true; fi
-	if [[ -n $E2E_DATA ]]; then rm -rf "$E2E_DATA"; fi
-}
-
 stage_e2e() {
-	local bin built_note="" notes="" https http rc=0 tap
+	local built_note="" notes="" rc=0 tap
 	local pass fail cancelled skipped total
-	trap e2e_cleanup EXIT
 	stage_detail "setup failed"
 
 	ensure_apt chromium:chromium chromium-driver:chromedriver
@@ -415,39 +406,20 @@ stage_e2e() {
 	ensure_e2e_npm
 
 	server_bin
-	bin=$SERVER_BIN
 	built_note=$SERVER_BIN_NOTE
 	stage_detail "server start failed"
 	[[ -n $built_note ]] && log "$built_note"
-
-	E2E_DATA=$(mktemp -d "${TMPDIR:-/tmp}/printwarden-e2e.XXXXXX")
-	log "starting $bin serve (data dir $E2E_DATA, log ${LOG_DIR}/e2e-server.log)"
-	start_bg e2e-server "$LOG_DIR/e2e-server.log" env \
-		PRINTWARDEN_DATA_DIR="$E2E_DATA" \
-		PRINTWARDEN_BIND=127.0.0.1 \
-		PRINTWARDEN_HTTPS_PORT=0 \
-		PRINTWARDEN_HTTP_PORT=0 \
-		"$bin" serve
-	E2E_PID=$BG_PID
-	if ! wait_for_file "$E2E_DATA/listening.json" 20 "$E2E_PID"; then
-		tail -n 40 "$LOG_DIR/e2e-server.log" >&2 || true
-		stage_detail "server did not write listening.json"
-		return 1
-	fi
-	sleep 0.05 # let a non-atomic writer finish
-	https=$(json_get "$E2E_DATA/listening.json" https)
-	http=$(json_get "$E2E_DATA/listening.json" http)
-	log "server pid $E2E_PID: https=$https http=$http"
-	assert_loopback_only "$E2E_PID"
-	[[ -s $E2E_DATA/tls/ca.crt ]] || die "no CA certificate at $E2E_DATA/tls/ca.crt"
+	probe_server_start e2e
+	log "server pid $PROBE_PID: https=$PROBE_HTTPS http=$PROBE_HTTP"
+	[[ -s $PROBE_CA ]] || die "no CA certificate at $PROBE_CA"
 
 	tap=$LOG_DIR/e2e.tap
 	rm -f "$tap"
 	mkdir -p "$TARGET_DIR/e2e-screens"
-	PW_BASE_URL="https://$https" \
-		PW_HTTP_URL="http://$http" \
-		PW_CA_CERT="$E2E_DATA/tls/ca.crt" \
-		PW_DATA_DIR="$E2E_DATA" \
+	PW_BASE_URL="https://$PROBE_HTTPS" \
+		PW_HTTP_URL="http://$PROBE_HTTP" \
+		PW_CA_CERT="$PROBE_CA" \
+		PW_DATA_DIR="$PROBE_DATA" \
 		PW_EXPECTED_VERSION="$(workspace_version)" \
 		PW_SCREEN_DIR="$TARGET_DIR/e2e-screens" \
 		timeout --kill-after=10 900 \
@@ -462,14 +434,14 @@ stage_e2e() {
 		notes+="; the server panicked"
 		((rc)) || rc=1
 	fi
-	if ! pid_running "$E2E_PID"; then
+	if ! pid_running "$PROBE_PID"; then
 		log "the server exited during the tests:"
 		tail -n 40 "$LOG_DIR/e2e-server.log" >&2 || true
 		notes+="; the server exited early"
 		((rc)) || rc=1
 	fi
-	stop_bg "$E2E_PID" 5
-	E2E_PID=""
+	stop_bg "$PROBE_PID" 5
+	PROBE_PID=""
 	if ((STOP_KILLED)); then
 		log "note: the server ignored SIGTERM for 5s and was killed"
 		notes+="; server needed SIGKILL"
@@ -532,8 +504,8 @@ server_bin() {
 
 # probe_server_start NAME [VAR=VALUE...]: starts the server binary on
 # 127.0.0.1 (ports picked by the server) with a fresh data dir and the given
-# extra environment; sets PROBE_PID, PROBE_DATA, PROBE_HTTPS (host:port),
-# PROBE_CA. Stop it with probe_server_stop (the stage's EXIT trap).
+# extra environment; sets PROBE_PID, PROBE_DATA, PROBE_HTTPS and PROBE_HTTP
+# (host:port), PROBE_CA. Stop it with probe_server_stop (the stage's EXIT trap).
 PROBE_PID=""
 PROBE_DATA=""
 probe_server_start() {
@@ -557,6 +529,7 @@ probe_server_start() {
 	fi
 	sleep 0.05 # let a non-atomic writer finish
 	PROBE_HTTPS=$(json_get "$PROBE_DATA/listening.json" https)
+	PROBE_HTTP=$(json_get "$PROBE_DATA/listening.json" http)
 	PROBE_CA=$PROBE_DATA/tls/ca.crt
 	assert_loopback_only "$PROBE_PID"
 }

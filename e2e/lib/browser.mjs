@@ -179,6 +179,9 @@ export function fetchWithCa(p = '/', options = {}) {
   const requestOptions = {
     ca,
     rejectUnauthorized: true,
+    // A fresh connection every time: a resumed TLS session presents no certificate, and the
+    // callers inspect it.
+    agent: false,
     timeout: 15_000,
     method: options.method ?? 'GET',
     headers,

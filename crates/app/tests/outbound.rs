@@ -76,6 +76,11 @@ fn redirect_to(location: &str) -> String {
     )
 }
 
+/// One GET through a fresh client of `guard`.
+async fn fetch(guard: &Guard, url: String) -> reqwest::Result<reqwest::Response> {
+    guard.client().unwrap().get(url).send().await
+}
+
 fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -86,11 +91,7 @@ async fn a_name_with_any_private_answer_is_refused_and_nothing_is_contacted() {
     let (port, hits) = serve(ok_response()).await;
     let resolver = Scripted::new(&[&["93.184.216.34", "127.0.0.1"]]);
     let guard = Guard::new(resolver.clone(), AllowList::default());
-    let err = guard
-        .client()
-        .unwrap()
-        .get(format!("http://rebind.test:{port}/"))
-        .send()
+    let err = fetch(&guard, format!("http://rebind.test:{port}/"))
         .await
         .unwrap_err();
     let refusal = refusal_of(&err).unwrap();
@@ -161,11 +162,7 @@ async fn redirects_into_private_space_are_refused_at_every_hop() {
         // The first hop is an allow-listed LAN host (by name); where it sends us is not.
         let resolver = Scripted::new(&[&["127.0.0.1"], &["192.168.7.7"]]);
         let guard = Guard::new(resolver, AllowList::new(&["lan-hook.test"]));
-        let err = guard
-            .client()
-            .unwrap()
-            .get(format!("http://lan-hook.test:{port}/hook"))
-            .send()
+        let err = fetch(&guard, format!("http://lan-hook.test:{port}/hook"))
             .await
             .unwrap_err();
         assert!(
@@ -179,12 +176,7 @@ async fn redirects_into_private_space_are_refused_at_every_hop() {
         Scripted::new(&[&["127.0.0.1"]]),
         AllowList::new(&["lan-hook.test"]),
     );
-    let resp = guard
-        .client()
-        .unwrap()
-        .get(format!("http://lan-hook.test:{port}/hook"))
-        .send()
-        .await;
+    let resp = fetch(&guard, format!("http://lan-hook.test:{port}/hook")).await;
     assert!(
         matches!(&resp, Ok(r) if r.status() == 302)
             || resp.as_ref().is_err_and(|e| refusal_of(e).is_some()),
@@ -198,11 +190,7 @@ async fn an_allow_listed_lan_host_is_reached() {
     let (port, hits) = serve(ok_response()).await;
     let resolver = Scripted::new(&[&["127.0.0.1"]]);
     let guard = Guard::new(resolver, AllowList::new(&["printers.lan"]));
-    let resp = guard
-        .client()
-        .unwrap()
-        .get(format!("http://printers.lan:{port}/"))
-        .send()
+    let resp = fetch(&guard, format!("http://printers.lan:{port}/"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
@@ -211,11 +199,7 @@ async fn an_allow_listed_lan_host_is_reached() {
     // The same address under a name that is not on the list stays closed.
     let resolver = Scripted::new(&[&["127.0.0.1"]]);
     let guard = Guard::new(resolver, AllowList::new(&["printers.lan"]));
-    let err = guard
-        .client()
-        .unwrap()
-        .get(format!("http://other.lan:{port}/"))
-        .send()
+    let err = fetch(&guard, format!("http://other.lan:{port}/"))
         .await
         .unwrap_err();
     assert!(refusal_of(&err).is_some(), "{err:?}");
@@ -234,11 +218,7 @@ async fn an_endless_answer_is_cut_at_the_cap() {
         Scripted::new(&[&["127.0.0.1"]]),
         AllowList::new(&["lan-hook.test"]),
     );
-    let resp = guard
-        .client()
-        .unwrap()
-        .get(format!("http://lan-hook.test:{port}/"))
-        .send()
+    let resp = fetch(&guard, format!("http://lan-hook.test:{port}/"))
         .await
         .unwrap();
     let (body, truncated) = read_capped(resp).await.unwrap();

@@ -81,11 +81,8 @@ pub(crate) async fn invalidate_users(
     users: &[UserId],
     keep: Option<SessionId>,
 ) -> Result<(), StoreError> {
+    touch_stamps(tx, users).await?;
     for user in users {
-        sqlx::query("UPDATE users SET security_stamp = security_stamp + 1 WHERE id = $1")
-            .bind(user.get())
-            .execute(&mut **tx)
-            .await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
             .bind(user.get())
             .bind(keep.map_or(0, SessionId::get))
