@@ -59,16 +59,6 @@ impl Shield {
         Self { settings, limits }
     }
 
-    /// A shield that limits nothing and allows `localhost` and IP literals (library tests).
-    #[must_use]
-    pub fn permissive() -> Self {
-        Self::new(ShieldSettings {
-            limits: LimitSettings::OFF,
-            allowed_hosts: vec!["localhost".into()],
-            ..ShieldSettings::default()
-        })
-    }
-
     fn trusts(&self, ip: IpAddr) -> bool {
         self.settings.trusted_proxies.iter().any(|c| c.contains(ip))
     }
