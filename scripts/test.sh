@@ -7,7 +7,8 @@
 #   SKIP_E2E=1 SKIP_POSTGRES=1 scripts/test.sh   # quick local run
 #
 # Stages: fmt, clippy, crypto-guard, tests-sqlite, tests-postgres, e2e,
-# tls-scan (sslscan: TLS 1.2+ and AEAD suites only), headers (S7 headers).
+# tls-scan (sslscan: TLS 1.2+ and AEAD suites only), headers (S7 headers),
+# schemathesis (API fuzzing from /api/openapi.json: no 5xx, no schema violation).
 # Each prints one line `stage NAME: ok (SECONDS s, DETAIL)` or
 # `stage NAME: FAILED (...)`. All selected stages run even when one fails;
 # the exit status is non-zero when any failed. Full output of each stage is in
@@ -21,7 +22,8 @@
 #   TEST_STAGES="a b"   run only these stages ("none": only the checks before stages)
 #   SKIP_E2E=1          skip the browser tests
 #   SKIP_POSTGRES=1     skip the PostgreSQL test run (and PostgreSQL setup)
-#   PW_SERVER_BIN=path  e2e, tls-scan, headers: use this server binary instead of target/debug/printwarden
+#   PW_SERVER_BIN=path  e2e, tls-scan, headers, schemathesis: use this server binary instead of target/debug/printwarden
+#   SCHEMATHESIS_SEED=n seed of the API fuzzing run (default 1, so CI runs are reproducible)
 #   CARGO_TARGET_DIR    honoured (logs go to $CARGO_TARGET_DIR/test-logs)
 #
 # Adding a stage: write `stage_<name-with-underscores>`, add the name to
@@ -37,7 +39,7 @@ cd "$ROOT"
 source "$ROOT/scripts/lib/common.sh"
 LOG_TAG=test.sh
 
-ALL_STAGES=(fmt clippy crypto-guard tests-sqlite tests-postgres e2e tls-scan headers)
+ALL_STAGES=(fmt clippy crypto-guard tests-sqlite tests-postgres e2e tls-scan headers schemathesis)
 PEER_STAGES=(tests-sqlite tests-postgres e2e) # stages that need the test peers running
 PEERS=()                                       # e.g. (ldap oidc smtp printer-sim)
 CRYPTO_FORBIDDEN=(openssl-sys aws-lc-sys aws-lc-fips-sys)
@@ -619,6 +621,101 @@ EOT
 		return 1
 	fi
 	stage_detail "$checked header checks on a page, an API and an error response"
+}
+
+# ensure_venv DIR PACKAGE==VERSION...: a Python virtualenv at DIR holding exactly
+# these pinned packages (reinstalled when the pins change).
+ensure_venv() {
+	local dir=$1 want
+	shift
+	want="$*"
+	if [[ -x $dir/bin/python && $(cat "$dir/.pins" 2>/dev/null) == "$want" ]]; then
+		return 0
+	fi
+	rm -rf "$dir"
+	if ! python3 -m venv "$dir" >/dev/null 2>&1; then
+		ensure_apt python3-venv
+		python3 -m venv "$dir"
+	fi
+	log "pip install $want"
+	"$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+	printf '%s' "$want" >"$dir/.pins"
+}
+
+SCHEMATHESIS_PIN=schemathesis==4.32.5
+
+# stage_schemathesis: fuzzes the running API from the document it serves at
+# /api/openapi.json. An administrator is set up through the API; one run uses
+# a full-scope API key on every operation, a second one the browser session
+# (cookie + Origin) on the session-only operations. Checks: no server error,
+# every response matches its documented schema and content type; the server
+# log must show no 5xx and no panic either. Excluded, because they would end
+# the fuzzer's own access: revoking API keys and sessions, sign-out, switching
+# authentication off.
+stage_schemathesis() {
+	local venv=$TARGET_DIR/venv-schemathesis base jar cookie key scopes code
+	local report=$LOG_DIR/schemathesis rc=0 fivexx
+	ensure_venv "$venv" "$SCHEMATHESIS_PIN"
+	probe_server_start schemathesis PRINTWARDEN_RATE_LIMITS=off
+	base=https://$PROBE_HTTPS
+	jar=$PROC_DIR/schemathesis-cookies
+	code=$(tr -d '[:space:]' <"$PROBE_DATA/setup-code")
+	curl -fsS --cacert "$PROBE_CA" -c "$jar" -H 'content-type: application/json' \
+		-d "{\"setup_code\":\"$code\",\"username\":\"fuzz-admin\",\"password\":\"schemathesis admin passphrase\"}" \
+		"$base/api/v1/auth/setup" >/dev/null
+	cookie=$(awk '$6 ~ /pw_session$/ {print $6 "=" $7}' "$jar")
+	[[ -n $cookie ]] || die "setup set no session cookie"
+	scopes=$(curl -fsS --cacert "$PROBE_CA" -H "cookie: $cookie" "$base/api/v1/auth/me" |
+		python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["permissions"]))')
+	key=$(curl -fsS --cacert "$PROBE_CA" -H "cookie: $cookie" -H "origin: $base" \
+		-H 'content-type: application/json' -d "{\"name\":\"schemathesis\",\"scopes\":$scopes}" \
+		"$base/api/v1/api-keys" | python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+	rm -rf "$report"
+	# One worker: hypothesis parses lambda sources with `ast`, which CPython 3.11 does not
+	# allow from two threads at once ("AST constructor recursion depth mismatch").
+	local common=(
+		"$base/api/openapi.json" --url "$base" --tls-verify "$PROBE_CA"
+		--generation-with-security-parameters false
+		--checks not_a_server_error,response_schema_conformance,content_type_conformance
+		--max-examples 30 --workers 1 --request-timeout 15 --seed "${SCHEMATHESIS_SEED:-1}"
+		--exclude-path '/api/v1/api-keys/{id}'
+	)
+	log "schemathesis run 1: API key, every operation"
+	timeout 600 "$venv/bin/schemathesis" run "${common[@]}" \
+		-H "Authorization: Bearer $key" \
+		--report json,junit --report-dir "$report/key" || rc=$?
+	log "schemathesis run 2: browser session, the session-only operations"
+	timeout 600 "$venv/bin/schemathesis" run "${common[@]}" \
+		-H "cookie: $cookie" -H "origin: $base" \
+		--include-path /api/v1/api-keys --include-path /api/v1/auth/sessions \
+		--include-path /api/v1/auth/password --include-path /api/v1/auth/enable \
+		--include-path /api/v1/settings/security --include-path /api/v1/settings/outbound \
+		--report json,junit --report-dir "$report/session" || rc=$?
+	fivexx=$(grep -c '"status":5[0-9][0-9]' "$LOG_DIR/schemathesis-server.log" || true)
+	if grep -q 'panicked at' "$LOG_DIR/schemathesis-server.log"; then
+		stage_detail "the server panicked (see $LOG_DIR/schemathesis-server.log)"
+		return 1
+	fi
+	local summary
+	summary=$(python3 - "$report" <<'PY'
+import glob, json, sys
+ops = cases = failures = errors = 0
+for f in sorted(glob.glob(sys.argv[1] + "/*/json-*.json")):
+    r = json.load(open(f))
+    ops += r["operations"]["tested"]
+    cases += r["test_cases"]["generated"]
+    failures += r["test_cases"]["unique_failures"]
+    errors += len(r["errors"]) + r["operations"]["errored"]
+print(ops, cases, failures, errors)
+PY
+)
+	local ops cases failures errors
+	read -r ops cases failures errors <<<"$summary"
+	if ((rc != 0 || failures != 0 || errors != 0 || fivexx != 0 || ops == 0)); then
+		stage_detail "$ops operations, $cases cases: $failures failures, $errors errors, $fivexx 5xx in the server log (exit $rc)"
+		return 1
+	fi
+	stage_detail "$ops operations, $cases cases, 0 server errors, 0 schema violations"
 }
 
 # stage_none: TEST_STAGES=none runs nothing but the option checks.

@@ -6,9 +6,12 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import {
+  CA_CERT,
   DATA_DIR,
   fetchWithCa,
   launchBrowser,
@@ -91,7 +94,7 @@ describe('identity pages', () => {
     ]);
     assert.equal(await page.locator('#account-username').innerText(), ADMIN.username);
     assert.match(await page.locator('#signed-in-user').innerText(), /admin/);
-    assert.deepEqual(await navLinks(page), ['Users', 'Groups', 'Audit', 'Account']);
+    assert.deepEqual(await navLinks(page), ['Users', 'Groups', 'Webhooks', 'Audit', 'Settings', 'Account']);
     assert.equal(await page.locator('#sessions-table tr[data-current="true"]').count(), 1);
     await screenshot(page, 'account');
     await admin.assertClean({ allow: [EXPECTED_4XX], allowFailed: [NAVIGATION_ABORT] });
@@ -443,7 +446,7 @@ describe('identity pages', () => {
       const session = await signedIn(browser, ADMIN.username, ADMIN.password, options);
       t.after(() => session.context.close());
       const tag = options.colorScheme ?? 'phone';
-      for (const p of ['/', '/account', '/users', '/groups', `/groups/${groupId}`, '/audit']) {
+      for (const p of ['/', '/account', '/users', '/groups', `/groups/${groupId}`, '/audit', '/webhooks', '/settings']) {
         const res = await session.page.goto(url(p));
         assert.equal(res?.status(), 200, p);
         if (options.viewport) await assertNoHorizontalScroll(session.page, p);
@@ -473,6 +476,98 @@ describe('identity pages', () => {
 
     await other.page.waitForURL((u) => u.pathname === '/login', { timeout: 15_000 });
     assert.equal(new URL(other.page.url()).searchParams.get('next'), '/account');
+    await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
+  });
+
+  test('webhooks: a private target is refused, an allowed one gets a signed test delivery', async (t) => {
+    const { page } = admin;
+    // A receiver on loopback: private, so the SSRF guard refuses it until it is allow-listed.
+    const received = [];
+    const receiver = http.createServer((req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body: Buffer.concat(chunks) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    t.after(() => receiver.close());
+    const target = `http://127.0.0.1:${receiver.address().port}/hook`;
+    const secret = 'e2e webhook signing secret';
+
+    await page.goto(url('/webhooks'));
+    await page.locator('#new-webhook-name').fill('Farm chat');
+    await page.locator('#new-webhook-url').fill(target);
+    await page.locator('#new-webhook-events').fill('auth., webhook.test');
+    await page.locator('#new-webhook-secret').fill(secret);
+    await page.locator('#create-webhook-form button[type=submit]').click();
+    const refused = page.locator('#create-webhook-status');
+    await refused.waitFor({ state: 'visible' });
+    assert.match(await refused.innerText(), /127\.0\.0\.1 is 127\.0\.0\.1, a loopback address/);
+
+    await page.goto(url('/settings'));
+    await page.locator('#allowed-hosts').fill('127.0.0.1');
+    await clickAndWaitForLoad(page, page.locator('#outbound-form button[type=submit]'));
+    assert.match(await page.locator('#flash').innerText(), /Allow-list saved \(1 entries\)/);
+    assert.equal(await page.locator('#allowed-hosts').inputValue(), '127.0.0.1');
+
+    await page.goto(url('/webhooks'));
+    await page.locator('#new-webhook-name').fill('Farm chat');
+    await page.locator('#new-webhook-url').fill(target);
+    await page.locator('#new-webhook-events').fill('auth., webhook.test');
+    await page.locator('#new-webhook-secret').fill(secret);
+    await clickAndWaitForLoad(page, page.locator('#create-webhook-form button[type=submit]'));
+    const row = page.locator('#webhooks-table tr[data-name="Farm chat"]');
+    assert.match(await row.innerText(), /Signed/);
+    assert.ok(!(await page.content()).includes(secret), 'the secret is never on the page');
+    await clickAndWaitForLoad(page, row.locator('button[data-test-webhook]'));
+    assert.match(await page.locator('#flash').innerText(), /Test delivered to “Farm chat” \(HTTP 204\)/);
+    assert.match(await row.locator('[data-last-delivery]').innerText(), /Delivered/);
+
+    // The receiver checks the signature with its own HMAC (node:crypto), as a real one would.
+    const test = received.find((r) => r.headers['x-printwarden-event'] === 'webhook.test');
+    assert.ok(test, 'the test delivery arrived');
+    const expected = createHmac('sha256', secret)
+      .update(`${test.headers['x-printwarden-timestamp']}.`)
+      .update(test.body)
+      .digest('hex');
+    assert.equal(test.headers['x-printwarden-signature'], `sha256=${expected}`);
+    assert.equal(JSON.parse(test.body.toString()).event, 'webhook.test');
+    await screenshot(page, 'webhooks');
+    await admin.assertClean({ allow: [EXPECTED_4XX], allowFailed: [NAVIGATION_ABORT] });
+  });
+
+  test('settings: the certificate card shows what is served and refuses a mismatched upload', async () => {
+    const { page } = admin;
+    await page.goto(url('/settings'));
+    assert.match(await page.locator('#tls-source').innerText(), /Generated/);
+    const served = (await fetchWithCa('/healthz')).peerChain[0].fingerprint256;
+    assert.equal(await page.locator('#tls-fingerprint').innerText(), served);
+    assert.equal(await page.locator('a[href="/ca.crt"]').count(), 1);
+
+    // Someone else's certificate with a freshly made key: refused, nothing changes.
+    const chain = readFileSync(CA_CERT, 'utf8');
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await page.locator('#tls-chain').fill(chain);
+    await page.locator('#tls-key').fill(privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    await page.locator('#tls-upload-form button[type=submit]').click();
+    const status = page.locator('#tls-upload-status');
+    await status.waitFor({ state: 'visible' });
+    assert.match(await status.innerText(), /private key does not belong/);
+    assert.equal((await fetchWithCa('/healthz')).peerChain[0].fingerprint256, served);
+    await screenshot(page, 'settings');
+    await admin.assertClean({ allow: [EXPECTED_4XX], allowFailed: [NAVIGATION_ABORT] });
+  });
+
+  test('the API documentation renders every operation under the CSP', async () => {
+    const { page } = admin;
+    await page.goto(url('/api/docs/'));
+    await page.locator('.opblock').first().waitFor({ state: 'visible', timeout: 20_000 });
+    const doc = JSON.parse((await fetchWithCa('/api/openapi.json')).body);
+    const operations = Object.values(doc.paths).reduce((n, item) => n + Object.keys(item).length, 0);
+    assert.equal(await page.locator('.opblock').count(), operations);
+    await screenshot(page, 'api-docs');
     await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
   });
 

@@ -19,7 +19,7 @@ use crate::{Actor, App, AppError};
 const NAME_MAX: usize = 100;
 
 /// A key as listed (never the secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     /// Id (also the public part of the key).
     pub id: ApiKeyId,
@@ -46,7 +46,7 @@ pub struct ApiKeyView {
 }
 
 /// The answer to a creation: the view plus the key, exactly once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedApiKey {
     /// The listed fields.
     #[serde(flatten)]
@@ -56,7 +56,7 @@ pub struct CreatedApiKey {
 }
 
 /// `POST /api/v1/api-keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// Label.

@@ -11,10 +11,11 @@ use pw_store::{AuditFilter, NewAuditEvent};
 use serde::Serialize;
 
 use crate::clock::{parse_rfc3339, rfc3339};
+use crate::webhooks::HookEvent;
 use crate::{Actor, App, AppError, RequestMeta};
 
 /// One event as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     /// Id.
     pub id: AuditEventId,
@@ -37,6 +38,7 @@ pub struct AuditView {
     /// Request id.
     pub request_id: Option<String>,
     /// Extra facts.
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 
@@ -65,7 +67,7 @@ pub struct AuditQuery {
 }
 
 /// A page of events.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     /// Events, newest first.
     pub items: Vec<AuditView>,
@@ -132,7 +134,7 @@ impl App {
         success: bool,
         details: serde_json::Value,
     ) {
-        let details = details.to_string();
+        let details_text = details.to_string();
         let (target_type, target_id) = match &target {
             Some((t, id)) => (Some(*t), Some(id.as_str())),
             None => (None, None),
@@ -147,11 +149,21 @@ impl App {
             success,
             ip: meta.ip.as_deref(),
             request_id: meta.request_id.as_deref(),
-            details: &details,
+            details: &details_text,
         };
+        let at = record.at;
         if let Err(e) = self.store.insert_audit_event(&record).await {
             tracing::error!(error = %e, event, "could not write the audit event");
+            return;
         }
+        self.queue_hook_event(HookEvent {
+            at,
+            event: event.to_owned(),
+            actor: actor_name.to_owned(),
+            target: target.map(|(kind, id)| (kind.to_owned(), id)),
+            success,
+            details,
+        });
     }
 
     /// `GET /api/v1/audit`.

@@ -26,14 +26,16 @@ use crate::clock::{random, rfc3339};
 use crate::{Actor, App, AppError, Done, Presented, RequestMeta};
 
 /// `POST /api/v1/auth/setup`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetupRequest {
     /// The code from the console / `<data>/setup-code`.
+    #[schema(value_type = String, format = Password)]
     pub setup_code: SecretString,
     /// The first administrator's name.
     pub username: String,
     /// Their password.
+    #[schema(value_type = String, format = Password)]
     pub password: SecretString,
     /// Optional address.
     #[serde(default)]
@@ -50,7 +52,7 @@ pub struct LoginOutcome {
 }
 
 /// `GET /api/v1/auth/me`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MeView {
     /// Null while authentication is off and nobody is signed in.
     pub id: Option<UserId>,
@@ -71,7 +73,7 @@ pub struct MeView {
 }
 
 /// A group, by id and name.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct GroupRef {
     /// Id.
     pub id: GroupId,
@@ -80,7 +82,7 @@ pub struct GroupRef {
 }
 
 /// Which second factors are set up.
-#[derive(Debug, Clone, Copy, Serialize, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Default, utoipa::ToSchema)]
 pub struct MfaState {
     /// TOTP enrolled.
     pub totp: bool,
@@ -91,7 +93,7 @@ pub struct MfaState {
 }
 
 /// One row of `GET /api/v1/auth/sessions`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     /// Id.
     pub id: SessionId,

@@ -12,6 +12,9 @@ pub enum AppError {
     /// No credentials, or invalid ones.
     #[error("authentication required")]
     Unauthenticated,
+    /// The SSRF guard refuses this URL; the message says why and is safe to show.
+    #[error("{0}")]
+    UrlNotAllowed(String),
     /// Authenticated but not allowed.
     #[error("not allowed")]
     Forbidden,

@@ -17,7 +17,7 @@ use crate::clock::rfc3339;
 use crate::{Actor, App, AppError, Done};
 
 /// A group as the API and pages show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GroupView {
     /// Id.
     pub id: GroupId,
@@ -40,7 +40,7 @@ pub struct GroupView {
 }
 
 /// A member, by id and name.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Member {
     /// Id.
     pub id: UserId,
@@ -49,7 +49,7 @@ pub struct Member {
 }
 
 /// One category of `GET /api/v1/permissions`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PermissionCategoryView {
     /// Category label.
     pub category: &'static str,
@@ -60,7 +60,7 @@ pub struct PermissionCategoryView {
 }
 
 /// One permission.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PermissionView {
     /// `resource:action`.
     pub name: &'static str,
@@ -69,7 +69,7 @@ pub struct PermissionView {
 }
 
 /// `POST /api/v1/groups`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupInput {
     /// Name.
@@ -86,7 +86,7 @@ pub struct GroupInput {
 }
 
 /// `PATCH /api/v1/groups/{id}`; absent fields stay.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupPatchInput {
     /// New name.

@@ -34,7 +34,8 @@ impl App {
             version: self.config.version,
             setup_required,
             auth_enabled: self.auth_enabled(),
-            local_ca: self.config.local_ca,
+            // An uploaded certificate is usually publicly trusted: no CA to import then.
+            local_ca: self.config.local_ca && !self.serving_upload(),
         })
     }
 

@@ -10,37 +10,48 @@ mod api_keys;
 mod audit;
 mod auth;
 mod cache;
+mod certificates;
 mod clock;
 mod error;
 mod groups;
 mod instance;
 pub mod outbound;
+mod sealed;
 mod security;
 mod seed;
 mod users;
+mod webhooks;
 
 pub use api_keys::{ApiKeyView, CreateApiKey, CreatedApiKey};
 pub use audit::{AuditPage, AuditQuery, AuditView};
 pub use auth::{LoginOutcome, MeView, SessionView, SetupRequest};
+pub use certificates::{CertificateError, Certificates, TlsSource, TlsStatus, UploadCertificate};
 pub use clock::{Clock, ManualClock, SystemClock, parse_rfc3339, rfc3339};
 pub use error::AppError;
 pub use groups::{GroupInput, GroupPatchInput, GroupView, PermissionCategoryView};
 pub use instance::{InstanceStatus, Readiness};
 pub use pw_credentials::SecretString;
 pub use pw_store::OwnedItems;
-pub use security::SecuritySettings;
+pub use security::{OutboundSettings, SecuritySettings};
 pub use users::{CreateUser, DeletePreview, UpdateUser, UserView};
+pub use webhooks::{
+    CreateWebhook, DELIVERY_HEADER, DeliveryView, EVENT_HEADER, SIGNATURE_HEADER, TEST_EVENT,
+    TIMESTAMP_HEADER, TestOutcome, UpdateWebhook, WebhookView,
+};
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pw_credentials::{SETUP_CODE_RANDOM_BYTES, setup_code_from};
+use pw_credentials::{SETUP_CODE_RANDOM_BYTES, SealingKey, setup_code_from};
 use pw_domain::{ADMIN_CORE, SessionId, UserId};
 use pw_policy::{Action, Decision, DenyReason, Principal, Target, authorize};
 use pw_store::{AdminCheck, Store};
-use tokio::sync::{Mutex, Semaphore, broadcast};
+use tokio::sync::{Mutex, Semaphore, broadcast, mpsc};
+
+use crate::outbound::{AllowList, Guard, Resolve, SystemResolver};
+use crate::webhooks::{Dispatcher, HookEvent, Outbound};
 
 /// Start-time facts the application needs.
 #[derive(Debug, Clone)]
@@ -57,6 +68,10 @@ pub struct AppConfig {
     pub session_absolute: Duration,
     /// Where the one-time setup code is written; deleted once setup is done.
     pub setup_code_file: Option<PathBuf>,
+    /// Seals secrets at rest; `None` only when no key could be stored (logged at start).
+    pub sealing: Option<SealingKey>,
+    /// Resolves the names of outbound targets (tests substitute a scripted one).
+    pub resolver: Arc<dyn Resolve>,
 }
 
 impl AppConfig {
@@ -70,6 +85,8 @@ impl AppConfig {
             session_idle: Duration::from_secs(7 * 24 * 3600),
             session_absolute: Duration::from_secs(30 * 24 * 3600),
             setup_code_file: None,
+            sealing: None,
+            resolver: Arc::new(SystemResolver),
         }
     }
 }
@@ -160,6 +177,12 @@ pub struct App {
     /// The runtime authentication switch (`auth.enabled` setting); the env override wins.
     auth_on: Arc<AtomicBool>,
     security: Arc<std::sync::RwLock<SecuritySettings>>,
+    /// The SSRF guard with the admin's allow-list, and its client.
+    outbound: Arc<std::sync::RwLock<Arc<Outbound>>>,
+    /// Audit events on their way to the webhook dispatcher.
+    hooks: mpsc::Sender<HookEvent>,
+    /// The HTTPS listener's certificate manager (absent with TLS off).
+    certificates: certificates::CertificateSlot,
 }
 
 /// Credentials presented with a request, already split out by the HTTP layer.
@@ -186,6 +209,18 @@ impl App {
     ) -> Result<Self, AppError> {
         let hashers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
         let (revocations, _) = broadcast::channel(256);
+        let outbound = Arc::new(std::sync::RwLock::new(Arc::new(Outbound::new(
+            Guard::new(Arc::clone(&config.resolver), AllowList::default()),
+            Vec::new(),
+        )?)));
+        let (hooks, hook_events) = mpsc::channel(webhooks::QUEUE);
+        let dispatcher = Dispatcher {
+            store: store.clone(),
+            outbound: Arc::clone(&outbound),
+            sealing: config.sealing.clone(),
+            clock: Arc::clone(&clock),
+        };
+        tokio::spawn(dispatcher.run(hook_events));
         let app = Self {
             store,
             config: Arc::new(config),
@@ -196,6 +231,9 @@ impl App {
             revocations,
             auth_on: Arc::new(AtomicBool::new(true)),
             security: Arc::new(std::sync::RwLock::new(SecuritySettings::default())),
+            outbound,
+            hooks,
+            certificates: Arc::default(),
         };
         app.seed_groups().await?;
         app.load_security_settings().await?;

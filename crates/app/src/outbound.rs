@@ -180,6 +180,9 @@ impl Guard {
                 Err(refusal) => attempt.error(refusal),
             }
         });
+        // reqwest is built without a default TLS provider (ring only, never aws-lc); make sure
+        // the process has ring installed even when no server installed it first (tests, CLI).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         reqwest::Client::builder()
             .dns_resolver(Arc::new(CheckingResolver(self.clone())))
             .redirect(redirect)

@@ -14,14 +14,20 @@ use pw_domain::Permission;
 use pw_policy::{Action, Target};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use crate::outbound::{AllowList, Guard};
+use crate::webhooks::Outbound;
 use crate::{Actor, App, AppError};
 
 const KEY_AUTH_ENABLED: &str = "auth.enabled";
 const KEY_MIN_PASSWORD: &str = "security.min_password_length";
 const KEY_API_KEY_MAX_DAYS: &str = "security.api_key_max_days";
+const KEY_OUTBOUND_ALLOWED: &str = "outbound.allowed_hosts";
+const MAX_ALLOWED_HOSTS: usize = 100;
 
 /// `GET/PUT /api/v1/settings/security`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecuritySettings {
     /// Shortest accepted new password (≥ 6).
@@ -37,6 +43,46 @@ impl Default for SecuritySettings {
             api_key_max_days: None,
         }
     }
+}
+
+/// `GET/PUT /api/v1/settings/outbound`: private hosts outbound requests may reach anyway.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Host names (exact), IP addresses or CIDR ranges, e.g. `ha.lan`, `192.168.1.0/24`.
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Normalises and checks allow-list entries: host names, addresses or CIDRs.
+fn parse_allowed_hosts(entries: Vec<String>) -> Result<Vec<String>, AppError> {
+    let mut out: Vec<String> = Vec::new();
+    for entry in entries {
+        let e = entry.trim().trim_end_matches('.').to_ascii_lowercase();
+        if e.is_empty() {
+            continue;
+        }
+        let name_like = e.len() <= 253
+            && e.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !name_like && e.parse::<pw_domain::net::Cidr>().is_err() {
+            return Err(AppError::BadRequest(format!(
+                "allowed_hosts: `{e}` is neither a host name, an IP address nor a CIDR range."
+            )));
+        }
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    if out.len() > MAX_ALLOWED_HOSTS {
+        return Err(AppError::BadRequest(format!(
+            "allowed_hosts may list at most {MAX_ALLOWED_HOSTS} entries."
+        )));
+    }
+    Ok(out)
 }
 
 impl App {
@@ -65,7 +111,68 @@ impl App {
             .security
             .write()
             .unwrap_or_else(PoisonError::into_inner) = s;
+        let allowed: Vec<String> = self
+            .store
+            .setting(KEY_OUTBOUND_ALLOWED)
+            .await?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default();
+        self.install_allow_list(&allowed)
+    }
+
+    /// Replaces the guard (and its client) when the allow-list changed.
+    fn install_allow_list(&self, allowed: &[String]) -> Result<(), AppError> {
+        let mut current = self
+            .outbound
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if current.allowed != allowed {
+            let guard = Guard::new(Arc::clone(&self.config.resolver), AllowList::new(allowed));
+            *current = Arc::new(Outbound::new(guard, allowed.to_vec())?);
+        }
         Ok(())
+    }
+
+    /// `GET /api/v1/settings/outbound`.
+    pub fn get_outbound_settings(&self, actor: &Actor) -> Result<OutboundSettings, AppError> {
+        self.require(
+            actor,
+            Action::Perform(Permission::SettingsSecurity),
+            &Target::Global,
+        )?;
+        Ok(OutboundSettings {
+            allowed_hosts: self.outbound().allowed.clone(),
+        })
+    }
+
+    /// `PUT /api/v1/settings/outbound`.
+    pub async fn update_outbound_settings(
+        &self,
+        actor: &Actor,
+        new: OutboundSettings,
+    ) -> Result<OutboundSettings, AppError> {
+        self.require(
+            actor,
+            Action::Perform(Permission::SettingsSecurity),
+            &Target::Global,
+        )?;
+        let allowed = parse_allowed_hosts(new.allowed_hosts)?;
+        let text = serde_json::to_string(&allowed).map_err(|e| AppError::Internal(Box::new(e)))?;
+        self.store
+            .set_setting(KEY_OUTBOUND_ALLOWED, &text, self.now())
+            .await?;
+        self.install_allow_list(&allowed)?;
+        self.audit(
+            actor,
+            "settings.outbound",
+            None,
+            true,
+            serde_json::json!({ "allowed_hosts": allowed }),
+        )
+        .await;
+        Ok(OutboundSettings {
+            allowed_hosts: allowed,
+        })
     }
 
     /// Re-reads the settings another process or node may have written (the CLI, a second

@@ -18,7 +18,7 @@ use crate::groups::rights_of;
 use crate::{Actor, App, AppError, Done};
 
 /// A user as the admin pages and API show it (never a hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Id.
     pub id: UserId,
@@ -52,7 +52,7 @@ pub struct DeletePreview {
 }
 
 /// Rows of one kind.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ItemCount {
     /// Table / kind.
     pub kind: String,
@@ -61,13 +61,14 @@ pub struct ItemCount {
 }
 
 /// `POST /api/v1/users`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Login name.
     pub username: String,
     /// Initial password (absent: the account cannot sign in until one is set).
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<SecretString>,
     /// Address.
     #[serde(default)]
@@ -78,7 +79,7 @@ pub struct CreateUser {
 }
 
 /// `PATCH /api/v1/users/{id}`; absent fields stay as they are.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     /// New address; `""` removes it.
@@ -86,6 +87,7 @@ pub struct UpdateUser {
     pub email: Option<String>,
     /// New password (an admin reset: the user's sessions end).
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<SecretString>,
     /// Disable or enable.
     #[serde(default)]

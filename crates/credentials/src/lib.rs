@@ -7,6 +7,7 @@ pub mod password;
 pub mod seal;
 pub mod secret;
 pub mod setup_code;
+pub mod signature;
 pub mod token;
 
 pub use seal::{KEY_LEN, NONCE_LEN, SealError, SealingKey};

@@ -114,3 +114,7 @@ mod tests {
         <GroupId as serde::Deserialize>::deserialize(de).map_err(|e| e.to_string())
     }
 }
+typed_id!(
+    /// An outbound webhook.
+    WebhookId
+);

@@ -162,6 +162,7 @@ impl GroupName {
 /// Where a group's printer-bound rights apply: these locations and these printers. A group
 /// without a scope applies everywhere; a scope always names at least one place.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PrinterScope {
     /// Every printer in these locations.

@@ -6,10 +6,14 @@ pub mod groups;
 pub mod id;
 pub mod identity;
 pub mod net;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod outbound;
 pub mod permission;
 
 pub use groups::{ADMIN_CORE, PRESETS, Preset, SystemGroup};
-pub use id::{ApiKeyId, AuditEventId, GroupId, LocationId, PrinterId, SessionId, UserId};
+pub use id::{
+    ApiKeyId, AuditEventId, GroupId, LocationId, PrinterId, SessionId, UserId, WebhookId,
+};
 pub use identity::{Email, GroupName, Invalid, PrinterScope, Username};
 pub use permission::{Category, Permission};

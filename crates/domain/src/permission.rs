@@ -76,6 +76,12 @@ catalogue! {
     "settings" / "Settings" => {
         SettingsSecurity = "settings:security": "Change security settings (authentication on/off, key limits)",
     }
+    "notifications" / "Notifications" => {
+        NotificationsRead = "notifications:read": "See outbound webhooks and their delivery results",
+        NotificationsCreate = "notifications:create": "Create outbound webhooks",
+        NotificationsUpdate = "notifications:update": "Change and test outbound webhooks",
+        NotificationsDelete = "notifications:delete": "Delete outbound webhooks",
+    }
     "audit" / "Audit" => {
         AuditRead = "audit:read": "Read the audit log",
     }

@@ -1,4 +1,4 @@
-//! `/api/v1/auth/*` and `/api/v1/settings/security`: extract, call the use case, map the
+//! `/api/v1/auth/*`, `/api/v1/settings/security` and `/api/v1/settings/outbound`: extract, call the use case, map the
 //! answer; cookies are set here and nowhere else.
 
 use std::time::Instant;
@@ -7,9 +7,9 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, Method, StatusCode};
-use pw_app::{Done, LoginOutcome, SecretString, SecuritySettings, SetupRequest};
+use pw_app::{Done, LoginOutcome, OutboundSettings, SecretString, SecuritySettings, SetupRequest};
 use pw_domain::SessionId;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cookie::{clear_session, set_session, with_cookie};
 use crate::limits::{Verdict, client_key, slowdown};
@@ -34,6 +34,8 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::POST, "/api/v1/auth/enable", enable)
         .mount(Method::GET, "/api/v1/settings/security", get_security)
         .mount(Method::PUT, "/api/v1/settings/security", put_security)
+        .mount(Method::GET, "/api/v1/settings/outbound", get_outbound)
+        .mount(Method::PUT, "/api/v1/settings/outbound", put_outbound)
 }
 
 /// Parses a path id once, at the edge.
@@ -52,24 +54,47 @@ pub(crate) fn done<T>(state: &AppState, done: Done<T>, ok: impl FnOnce(T) -> Res
 
 fn signed_in(state: &AppState, status: StatusCode, outcome: LoginOutcome) -> Response {
     let cookie = set_session(state.https, &outcome.token, state.app.session_lifetime());
-    with_cookie(
-        (status, Json(serde_json::json!({ "user": outcome.user }))),
-        cookie,
-    )
+    with_cookie((status, Json(SignedIn { user: outcome.user })), cookie)
+}
+
+/// `GET /api/v1/auth/status`: what the sign-in page offers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AuthStatus {
+    /// False while authentication is switched off.
+    auth_enabled: bool,
+    /// True until the first administrator exists.
+    setup_required: bool,
+    /// Username and password sign-in.
+    local_login: bool,
+    /// Directory sign-in.
+    ldap: bool,
+    /// OpenID Connect providers offered on the sign-in page.
+    oidc_providers: Vec<String>,
+    /// Sign-in by email link.
+    advanced_auth: bool,
+    /// Passkey sign-in.
+    passkeys: bool,
 }
 
 async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let s = state.app.instance_status().await?;
-    Ok(Json(serde_json::json!({
-        "auth_enabled": s.auth_enabled,
-        "setup_required": s.setup_required,
-        "local_login": true,
-        "ldap": false,
-        "oidc_providers": [],
-        "advanced_auth": false,
-        "passkeys": false,
-    }))
+    Ok(Json(AuthStatus {
+        auth_enabled: s.auth_enabled,
+        setup_required: s.setup_required,
+        local_login: true,
+        ldap: false,
+        oidc_providers: Vec::new(),
+        advanced_auth: false,
+        passkeys: false,
+    })
     .into_response())
+}
+
+/// The answer to a successful setup or sign-in (the session cookie comes with it).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SignedIn {
+    /// Who is signed in now.
+    user: pw_app::MeView,
 }
 
 async fn setup(
@@ -140,10 +165,12 @@ impl<'a> SignInGate<'a> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LoginRequest {
+pub(crate) struct LoginRequest {
     username: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
@@ -192,11 +219,15 @@ async fn me(State(state): State<AppState>, Caller(actor): Caller) -> Result<Resp
     Ok(Json(state.app.me(&actor).await?).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /api/v1/auth/password`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PasswordRequest {
+pub(crate) struct PasswordRequest {
+    /// Needed unless the account has no password yet.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     current_password: Option<SecretString>,
+    #[schema(value_type = String, format = Password)]
     new_password: SecretString,
 }
 
@@ -269,4 +300,19 @@ async fn put_security(
     ApiJson(req): ApiJson<SecuritySettings>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.app.update_security_settings(&actor, req).await?).into_response())
+}
+
+async fn get_outbound(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.app.get_outbound_settings(&actor)?).into_response())
+}
+
+async fn put_outbound(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(req): ApiJson<OutboundSettings>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.app.update_outbound_settings(&actor, req).await?).into_response())
 }

@@ -36,6 +36,12 @@ form-action 'self'; object-src 'none'";
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Set by a handler whose page needs one known inline style (a third-party bundle that injects
+/// a fixed `<style>`): the edge adds exactly this hash (`sha256-…`) to `style-src`. Scripts are
+/// never relaxed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StyleHash(pub &'static str);
+
 /// The request id, available to handlers and inner middleware.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -81,6 +87,20 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
         render_envelope(&mut response, &id, &span);
     }
     set_security_headers(response.headers_mut(), &id, state.https);
+    if let Some(StyleHash(hash)) = response.extensions().get::<StyleHash>().copied() {
+        // One vetted inline style, by its hash; everything else stays as strict as ever.
+        let policy = if state.https {
+            CONTENT_SECURITY_POLICY
+        } else {
+            CONTENT_SECURITY_POLICY_PLAIN
+        }
+        .replacen("style-src 'self'", &format!("style-src 'self' '{hash}'"), 1);
+        if let Ok(v) = HeaderValue::from_str(&policy) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
 
     let latency = started.elapsed();
     state.metrics.request_finished(status, latency);

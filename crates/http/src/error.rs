@@ -176,6 +176,9 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
             AppError::BadRequest(msg) => ApiError::bad_request(msg),
+            AppError::UrlNotAllowed(msg) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "url_not_allowed", msg)
+            }
             AppError::Unauthenticated => ApiError::unauthenticated(),
             AppError::Forbidden => ApiError::forbidden(),
             AppError::NotFound => ApiError::not_found(),

@@ -176,9 +176,10 @@ async fn delete_group(
     Ok(done(&state, d, |()| StatusCode::NO_CONTENT.into_response()))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `POST /api/v1/groups/{id}/clone` (the body is optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CloneRequest {
+pub(crate) struct CloneRequest {
     #[serde(default)]
     name: Option<String>,
 }

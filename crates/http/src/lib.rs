@@ -6,6 +6,7 @@
 //! → shield (client IP via trusted proxies, Host allow-list, CSRF/Origin, API rate limit)
 //! → body limit → route-table enforcement (principal, auth mode, permission) → handler.
 
+mod api_docs;
 mod auth_api;
 mod cookie;
 pub mod docs;
@@ -17,8 +18,11 @@ mod health;
 mod identity_api;
 pub mod limits;
 mod metrics;
+pub mod openapi;
 pub mod shield;
 pub mod table;
+mod tls_api;
+mod webhooks_api;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -96,7 +100,8 @@ impl AppState {
 /// Mounts the JSON API and probe handlers for their rows of the route table.
 #[must_use]
 pub fn mount_api(mounter: Mounter) -> Mounter {
-    identity_api::mount(auth_api::mount(health::mount(mounter)))
+    let mounter = identity_api::mount(auth_api::mount(health::mount(mounter)));
+    api_docs::mount(tls_api::mount(webhooks_api::mount(mounter)))
 }
 
 /// Builds the complete router from a mounter that has every row mounted: adds the fallback,

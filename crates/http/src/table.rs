@@ -135,6 +135,36 @@ pub const ROUTES: &[RouteSpec] = &[
         Kind::Probe,
         "Prometheus metrics",
     ),
+    // --- API description
+    api(
+        "GET",
+        "/api/openapi.json",
+        public(
+            "the API description; the shape of the API is not a secret and every operation still needs its own credentials",
+        ),
+        "The OpenAPI 3.1 document, generated from this table",
+    ),
+    row(
+        "GET",
+        "/api/docs",
+        public("redirects to the API documentation page"),
+        Kind::Asset,
+        "Redirect to /api/docs/",
+    ),
+    row(
+        "GET",
+        "/api/docs/",
+        public("the API documentation page (Swagger UI); it shows only the public document"),
+        Kind::Asset,
+        "Interactive API documentation (Swagger UI)",
+    ),
+    row(
+        "GET",
+        "/api/docs/{*file}",
+        public("Swagger UI's static files, vendored into the binary"),
+        Kind::Asset,
+        "Swagger UI assets",
+    ),
     // --- auth (S2)
     api(
         "GET",
@@ -213,6 +243,45 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/v1/settings/security",
         session_needs(Permission::SettingsSecurity),
         "Change security settings",
+    ),
+    api(
+        "GET",
+        "/api/v1/settings/outbound",
+        needs(Permission::SettingsSecurity),
+        "Private hosts outbound requests may reach (SSRF allow-list)",
+    ),
+    api(
+        "PUT",
+        "/api/v1/settings/outbound",
+        session_needs(Permission::SettingsSecurity),
+        "Change the SSRF allow-list",
+    ),
+    api(
+        "GET",
+        "/api/v1/settings/tls",
+        needs(Permission::SettingsSecurity),
+        "The served HTTPS certificate: source, subject, names, issuer, validity",
+    ),
+    api(
+        "POST",
+        "/api/v1/settings/tls/certificate",
+        needs(Permission::SettingsSecurity),
+        "Upload a certificate chain + key; validated, stored and served without a restart",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/settings/tls/certificate",
+        needs(Permission::SettingsSecurity),
+        "Drop the uploaded certificate and serve the generated one again",
+    ),
+    row(
+        "GET",
+        "/ca.crt",
+        public(
+            "the local CA certificate; a CA certificate is public by nature and users need it to trust this server",
+        ),
+        Kind::Asset,
+        "Download the local CA certificate (PEM)",
     ),
     // --- users, groups, permissions (S1)
     api(
@@ -320,6 +389,37 @@ pub const ROUTES: &[RouteSpec] = &[
         "Revoke an API key (owner, or api_keys:revoke_all)",
     )
     .fine(&[Permission::ApiKeysRevokeAll]),
+    // --- webhooks (S7)
+    api(
+        "GET",
+        "/api/v1/webhooks",
+        needs(Permission::NotificationsRead),
+        "Outbound webhooks with their latest delivery",
+    ),
+    api(
+        "POST",
+        "/api/v1/webhooks",
+        needs(Permission::NotificationsCreate),
+        "Create a webhook (secret write-only)",
+    ),
+    api(
+        "PATCH",
+        "/api/v1/webhooks/{id}",
+        needs(Permission::NotificationsUpdate),
+        "Change a webhook (empty secret keeps the stored one)",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/webhooks/{id}",
+        needs(Permission::NotificationsDelete),
+        "Delete a webhook",
+    ),
+    api(
+        "POST",
+        "/api/v1/webhooks/{id}/test",
+        needs(Permission::NotificationsUpdate),
+        "Send a test delivery now and report the answer",
+    ),
     // --- audit (S1)
     api(
         "GET",
@@ -351,6 +451,16 @@ pub const ROUTES: &[RouteSpec] = &[
         "Group editor",
     ),
     page("/audit", session_needs(Permission::AuditRead), "Audit log"),
+    page(
+        "/settings",
+        session_needs(Permission::SettingsSecurity),
+        "Settings: HTTPS certificate, outbound allow-list, password and key limits",
+    ),
+    page(
+        "/webhooks",
+        session_needs(Permission::NotificationsRead),
+        "Outbound webhooks",
+    ),
     row(
         "GET",
         "/",
@@ -561,9 +671,10 @@ mod tests {
                     r.path
                 );
             }
+            // JSON lives under /api/, except the documentation page and its files.
             assert_eq!(
                 r.kind == Kind::Api,
-                r.path.starts_with("/api/"),
+                r.path.starts_with("/api/") && !r.path.starts_with("/api/docs"),
                 "{}",
                 r.path
             );

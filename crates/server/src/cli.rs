@@ -254,7 +254,7 @@ async fn admin(settings: Settings, action: AdminAction) -> ExitCode {
             .await
             .map_err(|e| e.to_string())?;
         store.migrate().await.map_err(|e| e.to_string())?;
-        let app = pw_app::App::start(store.clone(), crate::serve::app_config(&settings))
+        let app = pw_app::App::start(store.clone(), crate::serve::app_config(&settings, None))
             .await
             .map_err(|e| e.to_string())?;
         let outcome = if create {

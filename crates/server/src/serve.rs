@@ -17,11 +17,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use http::StatusCode;
-use pw_app::{App, AppConfig};
+use pw_app::outbound::{Resolve, SystemResolver};
+use pw_app::{App, AppConfig, Certificates};
+use pw_credentials::SealingKey;
 use pw_http::{AppState, Mounter, Shield, ShieldSettings};
 use pw_store::{Store, StoreError};
 use tokio::task::JoinSet;
 
+use crate::certificates::{self, Managed, Source, UploadPaths};
 use crate::config::{Settings, TlsMode};
 use crate::keys::{self, KeyError, KeySource, Sealing};
 use crate::tls::{self, Names, TlsError, TlsPaths};
@@ -110,6 +113,8 @@ struct Renewal {
     paths: TlsPaths,
     extra_host: Option<String>,
     rustls: RustlsConfig,
+    /// Asked before a swap: an uploaded certificate is never replaced by a renewal.
+    certificates: Arc<Managed>,
 }
 
 impl Renewal {
@@ -122,6 +127,8 @@ impl Renewal {
                 .await
                 .map_err(|e| TlsError::BadFiles(format!("renewal task failed: {e}")))??;
         match renewed {
+            // An administrator's upload wins over the generated leaf, renewed or not.
+            Some(_) if self.certificates.serving_upload() => Ok(false),
             Some(config) => {
                 self.rustls.reload_from_config(config);
                 tracing::info!("renewed the server certificate; new connections use it");
@@ -163,8 +170,9 @@ pub fn shield_settings(settings: &Settings) -> ShieldSettings {
     }
 }
 
-/// What the application needs from the settings.
-pub fn app_config(settings: &Settings) -> AppConfig {
+/// What the application needs from the settings; `sealing` is the resolved key (`None` seals
+/// nothing: only for commands that handle no stored secret).
+pub fn app_config(settings: &Settings, sealing: Option<SealingKey>) -> AppConfig {
     let minutes = |m: u32| std::time::Duration::from_secs(u64::from(m) * 60);
     AppConfig {
         version: VERSION,
@@ -173,11 +181,21 @@ pub fn app_config(settings: &Settings) -> AppConfig {
         session_idle: minutes(settings.session_idle_minutes),
         session_absolute: minutes(settings.session_absolute_minutes),
         setup_code_file: Some(settings.data_dir.join(SETUP_CODE_FILE)),
+        sealing,
+        resolver: Arc::new(SystemResolver),
     }
 }
 
 /// Starts everything and returns once all listeners accept connections.
 pub async fn start(settings: &Settings) -> Result<Running, StartError> {
+    start_with(settings, None).await
+}
+
+/// [`start`] with a chosen resolver for outbound requests (tests answer names themselves).
+pub async fn start_with(
+    settings: &Settings,
+    resolver: Option<Arc<dyn Resolve>>,
+) -> Result<Running, StartError> {
     tls::create_private_dir(&settings.data_dir).map_err(|e| match e {
         TlsError::Io { path, source, .. } => StartError::DataDir { path, source },
         other => StartError::Tls(other),
@@ -203,7 +221,15 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
 
     let store = Store::connect(settings.database_url.expose()).await?;
     store.migrate().await?;
-    let app = App::start(store, app_config(settings))
+    let key = match &sealing {
+        Sealing::Active { key, .. } => Some(key.clone()),
+        Sealing::Plaintext { .. } => None,
+    };
+    let mut config = app_config(settings, key);
+    if let Some(resolver) = resolver {
+        config.resolver = resolver;
+    }
+    let app = App::start(store, config)
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
     if !settings.auth_enabled {
@@ -236,8 +262,18 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
             (None, http)
         }
         mode => {
-            let (config, renewal) = match mode {
-                TlsMode::Files { cert, key } => (tls::server_config(cert, key)?, None),
+            let public_host = settings
+                .public_url
+                .as_ref()
+                .and_then(|u| u.host_str())
+                .map(str::to_owned);
+            let (config, renewal, source, serving_upload) = match mode {
+                TlsMode::Files { cert, key } => (
+                    tls::server_config(cert, key)?,
+                    None,
+                    Source::Files { cert: cert.clone() },
+                    false,
+                ),
                 _ => {
                     let paths = TlsPaths::new(&settings.data_dir);
                     let names = Names::for_this_machine(
@@ -246,13 +282,31 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
                     let outcome = tls::ensure_generated_now(&paths, &names)?;
                     publish_ca_copy(&settings.data_dir, &paths.ca_cert);
                     tracing::info!(?outcome, ca = %paths.ca_cert.display(), "TLS certificate ready; import the CA to trust it");
+                    let uploads = UploadPaths::new(&paths);
+                    let (config, serving_upload) =
+                        match certificates::uploaded_config(&uploads, public_host.as_deref()) {
+                            Some(uploaded) => (uploaded, true),
+                            None => (
+                                tls::server_config(&paths.server_cert, &paths.server_key)?,
+                                false,
+                            ),
+                        };
                     (
-                        tls::server_config(&paths.server_cert, &paths.server_key)?,
-                        Some(paths),
+                        config,
+                        Some(paths.clone()),
+                        Source::Auto { paths, uploads },
+                        serving_upload,
                     )
                 }
             };
             let rustls = RustlsConfig::from_config(config);
+            let managed = Arc::new(Managed::new(
+                source,
+                public_host.clone(),
+                rustls.clone(),
+                serving_upload,
+            ));
+            app.attach_certificates(Arc::clone(&managed) as Arc<dyn Certificates>);
             let https = serve_tls(settings, router, rustls.clone(), &mut tasks, &mut handles)?;
             let target = RedirectTarget {
                 https_port: https.port(),
@@ -270,15 +324,11 @@ pub async fn start(settings: &Settings) -> Result<Running, StartError> {
                 &mut handles,
             )?;
             if let Some(paths) = renewal {
-                let extra_host = settings
-                    .public_url
-                    .as_ref()
-                    .and_then(|u| u.host_str())
-                    .map(str::to_owned);
                 let r = Renewal {
                     paths,
-                    extra_host,
+                    extra_host: public_host,
                     rustls,
+                    certificates: managed,
                 };
                 background.push(tokio::spawn(renew_daily(r.clone())));
                 renewal_state = Some(r);

@@ -15,6 +15,7 @@ mod pool;
 mod sessions;
 mod settings;
 mod users;
+mod webhooks;
 
 pub use admins::AdminCheck;
 pub use api_keys::{ApiKeyRow, NewApiKey};
@@ -25,6 +26,7 @@ pub use migrate::{AppliedMigration, MIGRATIONS, Migration};
 pub use pool::{Backend, Store};
 pub use sessions::{NewSession, SessionRow};
 pub use users::{NewUser, OwnedItems, UserPatch, UserRow};
+pub use webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow};
 
 /// Reads a BOOLEAN column selected as `CASE WHEN col THEN 1 ELSE 0 END AS col`. sqlx's Any
 /// driver cannot decode SQLite's BOOLEAN declared type, so every boolean is read as an integer.

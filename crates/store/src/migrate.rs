@@ -61,6 +61,7 @@ macro_rules! migration {
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001", "init"),
     migration!(2, "0002", "identity"),
+    migration!(3, "0003", "webhooks"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use printwarden::config::{self, Settings, Sources};
-use printwarden::{Running, start};
+use printwarden::{Running, start_with};
 use sqlx::Connection;
 
 const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -113,6 +113,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// The CA the client trusts (default: the generated `<data>/tls/ca.crt`).
     pub ca_cert: Option<PathBuf>,
+    /// Answers the server's outbound name lookups (default: the system resolver).
+    pub resolver: Option<std::sync::Arc<dyn pw_app::outbound::Resolve>>,
 }
 
 /// A real server on 127.0.0.1 with a client for it.
@@ -182,7 +184,7 @@ impl TestServer {
         let ca_cert = options
             .ca_cert
             .unwrap_or_else(|| data_dir.join("tls/ca.crt"));
-        let running = start(&settings)
+        let running = start_with(&settings, options.resolver)
             .await
             .unwrap_or_else(|e| panic!("server did not start: {e}"));
         let (base, client) = match running.https {
@@ -232,6 +234,7 @@ impl TestServer {
             data_dir: Some(self.data_dir.clone()),
             database_url: Some(self.database_url.clone()),
             ca_cert: None,
+            resolver: None,
         };
         let mut next = Self::spawn_with(options).await;
         next._tempdir = self._tempdir.take();

@@ -64,6 +64,8 @@ pub(crate) struct Nav {
     pub users: bool,
     pub groups: bool,
     pub audit: bool,
+    pub webhooks: bool,
+    pub settings: bool,
 }
 
 impl Nav {
@@ -76,6 +78,8 @@ impl Nav {
             users: viewer.can(Permission::UsersRead),
             groups: viewer.can(Permission::GroupsRead),
             audit: viewer.can(Permission::AuditRead),
+            webhooks: viewer.can(Permission::NotificationsRead),
+            settings: viewer.can(Permission::SettingsSecurity),
             username,
         }
     }

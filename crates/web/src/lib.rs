@@ -12,8 +12,10 @@ mod groups;
 mod layout;
 mod next;
 mod pages;
+mod settings;
 mod sign_in;
 mod users;
+mod webhooks;
 
 use pw_http::{AppState, Mounter};
 

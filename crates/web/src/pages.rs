@@ -13,7 +13,7 @@ use pw_domain::Permission;
 use pw_http::{AppState, Caller, Mounter, RequestId};
 
 use crate::layout::{Layout, Viewer};
-use crate::{account, audit, groups, sign_in, users};
+use crate::{account, audit, groups, settings, sign_in, users, webhooks};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
     m.mount(Method::GET, "/", landing)
@@ -24,6 +24,8 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::GET, "/groups", groups::groups_page)
         .mount(Method::GET, "/groups/{id}", groups::group_page)
         .mount(Method::GET, "/audit", audit::audit_page)
+        .mount(Method::GET, "/webhooks", webhooks::webhooks_page)
+        .mount(Method::GET, "/settings", settings::settings_page)
 }
 
 /// A link on the landing page to a page the viewer may open.
@@ -107,6 +109,22 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             text: "What each group may do, and on which printers.",
         });
     }
+    if viewer.can(Permission::NotificationsRead) {
+        links.push(PageLink {
+            href: "/webhooks",
+            icon: "external",
+            title: "Webhooks",
+            text: "Send farm events to chat, home automation or your scripts.",
+        });
+    }
+    if viewer.can(Permission::SettingsSecurity) {
+        links.push(PageLink {
+            href: "/settings",
+            icon: "settings",
+            title: "Settings",
+            text: "HTTPS certificate, outbound allow-list, password and key limits.",
+        });
+    }
     if viewer.can(Permission::AuditRead) {
         links.push(PageLink {
             href: "/audit",
@@ -156,7 +174,7 @@ pub(crate) fn failure(
             "Not found",
             "There is nothing here. It may have been deleted, or the link is wrong.".to_owned(),
         ),
-        AppError::BadRequest(m) | AppError::Conflict(m) => {
+        AppError::BadRequest(m) | AppError::Conflict(m) | AppError::UrlNotAllowed(m) => {
             (StatusCode::BAD_REQUEST, "Cannot show this page", m.clone())
         }
         AppError::Unavailable(_) => (

@@ -10,6 +10,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod certificates;
 mod cli;
 mod foundation;
 mod hardening;
@@ -19,3 +20,4 @@ mod listeners;
 mod masking;
 mod shapes;
 mod storage;
+mod webhooks;

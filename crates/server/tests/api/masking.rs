@@ -10,6 +10,7 @@ use pw_testkit::{Auth, TEST_PASSWORD, TestServer};
 use serde_json::json;
 
 const OTHER_PASSWORD: &str = "masking test secret 42";
+const WEBHOOK_SECRET: &str = "masking webhook secret 77";
 
 /// Fills `{id}`-style segments with ids of rows that exist.
 fn concrete_path(pattern: &str, ids: &Ids) -> String {
@@ -23,6 +24,7 @@ fn concrete_path(pattern: &str, ids: &Ids) -> String {
                 "groups" => ids.group.to_string(),
                 "sessions" => ids.session.to_string(),
                 "api-keys" => ids.key.to_string(),
+                "webhooks" => ids.webhook.to_string(),
                 _ => "1".to_owned(),
             },
             "{user_id}" => ids.user.to_string(),
@@ -42,6 +44,7 @@ struct Ids {
     group: i64,
     session: i64,
     key: i64,
+    webhook: i64,
 }
 
 /// Routes that end the caller's own access; called last.
@@ -89,6 +92,26 @@ async fn no_route_answers_with_a_stored_secret() {
     assert_eq!(key.status, 201, "{:?}", key.json);
     let api_key = key.json["key"].as_str().unwrap().to_owned();
     let (key_id, key_secret) = parse_api_key(&api_key).unwrap();
+    // A webhook to a loopback port nobody listens on (allow-listed), so its test answers fast.
+    let allow = server
+        .call(
+            &admin,
+            "PUT",
+            "/api/v1/settings/outbound",
+            Some(json!({"allowed_hosts": ["127.0.0.1"]})),
+        )
+        .await;
+    assert_eq!(allow.status, 200, "{:?}", allow.json);
+    let hook = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/webhooks",
+            Some(json!({"name": "masked", "url": "http://127.0.0.1:9/", "secret": WEBHOOK_SECRET, "events": ["*"]})),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{:?}", hook.json);
+    let webhook = hook.json["id"].as_i64().unwrap();
     let sessions = server
         .call(&admin, "GET", "/api/v1/auth/sessions", None)
         .await;
@@ -112,6 +135,12 @@ async fn no_route_answers_with_a_stored_secret() {
         .await
         .unwrap()
         .unwrap();
+    let sealed_webhook_secret = store
+        .webhook(pw_domain::WebhookId::from_db(webhook))
+        .await
+        .unwrap()
+        .and_then(|w| w.secret)
+        .unwrap();
     let sealing_key = std::fs::read_to_string(server.data_dir.join("secret.key")).unwrap();
 
     let known_secrets: Vec<(&str, String)> = vec![
@@ -128,6 +157,8 @@ async fn no_route_answers_with_a_stored_secret() {
         ("setup code", setup_code.clone()),
         ("setup code (plain)", setup_code.replace('-', "")),
         ("sealing key", sealing_key.trim().to_owned()),
+        ("webhook secret", WEBHOOK_SECRET.to_owned()),
+        ("sealed webhook secret", sealed_webhook_secret),
     ];
     for (what, secret) in &known_secrets {
         assert!(secret.len() >= 12, "{what} is too short to search for");
@@ -138,6 +169,7 @@ async fn no_route_answers_with_a_stored_secret() {
         group,
         session,
         key: key_id,
+        webhook,
     };
     let mut rows: Vec<_> = pw_http::ROUTES.iter().collect();
     rows.sort_by_key(|r| ends_access(r.method, r.path));

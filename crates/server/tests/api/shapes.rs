@@ -81,6 +81,63 @@ async fn identity_api_shapes() {
         .call(&admin, "GET", "/api/v1/audit?event=user.create", None)
         .await;
     insta::assert_snapshot!("audit", shape(&audit.json));
+    let hook = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/webhooks",
+            Some(json!({"name": "chat", "url": "https://hooks.example.com/in", "secret": "s3cret", "events": ["auth.", "user.create"]})),
+        )
+        .await;
+    insta::assert_snapshot!("webhook", shape(&hook.json));
+    let outbound = server
+        .call(&admin, "GET", "/api/v1/settings/outbound", None)
+        .await;
+    insta::assert_snapshot!("settings_outbound", shape(&outbound.json));
     let error = server.call(&Auth::None, "GET", "/api/v1/users", None).await;
     insta::assert_snapshot!("error_envelope", shape(&error.json));
+}
+
+/// The OpenAPI document, served as the running server serves it. Any route, field or auth
+/// change shows up here as a diff to review.
+#[tokio::test]
+async fn openapi_document() {
+    let server = TestServer::spawn().await;
+    let doc = server
+        .call(&Auth::None, "GET", "/api/openapi.json", None)
+        .await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.json["openapi"], "3.1.0");
+    insta::assert_snapshot!("openapi", serde_json::to_string_pretty(&doc.json).unwrap());
+}
+
+#[tokio::test]
+async fn the_api_docs_page_is_swagger_ui_without_inline_script() {
+    let server = TestServer::spawn().await;
+    let redirect = server.get("/api/docs").await;
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.headers()["location"], "/api/docs/");
+    let page = server.get("/api/docs/").await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-initializer.js"));
+    // Every <script> loads a file: nothing inline for the CSP to refuse.
+    for tag in html.split("<script").skip(1) {
+        let (attrs, rest) = tag.split_once('>').unwrap();
+        assert!(attrs.contains("src="), "inline script: {tag}");
+        assert!(
+            rest.trim_start().starts_with("</script>"),
+            "inline script body: {tag}"
+        );
+    }
+    let init = server.get("/api/docs/swagger-initializer.js").await;
+    assert_eq!(init.status(), 200);
+    assert!(init.text().await.unwrap().contains("/api/openapi.json"));
+    assert_eq!(server.get("/api/docs/no-such-file.js").await.status(), 404);
 }

@@ -1,0 +1,650 @@
+//! The OpenAPI 3.1 document, generated from the route table: every API and probe row becomes
+//! one operation with its summary, its auth (from the row's `Access`), its path parameters, and
+//! the request and response schemas of the types the handler really parses and serialises
+//! (derived with utoipa from those types, so the document cannot drift from the code).
+//!
+//! Invariant: a row without a [`shape`] fails the document test, so a new route cannot ship
+//! undocumented; schemathesis (scripts/test.sh) checks the running server against it.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use pw_app::{
+    ApiKeyView, AuditPage, CreateApiKey, CreateUser, CreateWebhook, CreatedApiKey, GroupInput,
+    GroupPatchInput, GroupView, MeView, OutboundSettings, PermissionCategoryView, SecuritySettings,
+    SessionView, SetupRequest, TestOutcome, TlsStatus, UpdateUser, UpdateWebhook,
+    UploadCertificate, UserView, WebhookView,
+};
+use pw_policy::{Access, Requirement};
+use utoipa::ToSchema;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{
+    AllOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{
+    Components, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr, Required,
+    Schema,
+};
+
+use crate::auth_api::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
+use crate::identity_api::CloneRequest;
+use crate::table::{Kind, ROUTES, RouteSpec};
+
+/// Where the document is served.
+pub const DOCUMENT_PATH: &str = "/api/openapi.json";
+
+/// Collects the component schemas the operations refer to.
+#[derive(Default)]
+struct Schemas(BTreeMap<String, RefOr<Schema>>);
+
+impl Schemas {
+    /// A `$ref` to `T`, registering `T` and everything it refers to.
+    fn of<T: ToSchema>(&mut self) -> RefOr<Schema> {
+        let mut nested = Vec::new();
+        T::schemas(&mut nested);
+        self.0
+            .extend(nested.into_iter().map(|(n, s)| (n.to_owned(), s)));
+        let name = T::name().into_owned();
+        self.0.insert(name.clone(), T::schema());
+        Ref::from_schema_name(name).into()
+    }
+
+    /// `{items: [T], next: null}`: the list shape of the API.
+    fn page_of<T: ToSchema>(&mut self) -> RefOr<Schema> {
+        let item = self.of::<T>();
+        ObjectBuilder::new()
+            .property("items", ArrayBuilder::new().items(item))
+            .required("items")
+            .property("next", ObjectBuilder::new().schema_type(Type::Null))
+            .required("next")
+            .into()
+    }
+
+    /// `[T]`.
+    fn array_of<T: ToSchema>(&mut self) -> RefOr<Schema> {
+        ArrayBuilder::new().items(self.of::<T>()).into()
+    }
+}
+
+/// What a successful answer carries.
+enum Answer {
+    /// JSON of this schema.
+    Json(Box<RefOr<Schema>>),
+    /// No body.
+    Empty,
+    /// Text of this media type.
+    Text(&'static str),
+}
+
+/// A query parameter.
+struct Query {
+    name: &'static str,
+    schema: RefOr<Schema>,
+    description: &'static str,
+}
+
+/// One operation's request and answer.
+struct Shape {
+    body: Option<(RefOr<Schema>, bool)>,
+    status: StatusCode,
+    answer: Answer,
+    query: Vec<Query>,
+}
+
+impl Shape {
+    fn json(status: StatusCode, schema: RefOr<Schema>) -> Self {
+        Self {
+            body: None,
+            status,
+            answer: Answer::Json(Box::new(schema)),
+            query: Vec::new(),
+        }
+    }
+
+    fn ok(schema: RefOr<Schema>) -> Self {
+        Self::json(StatusCode::OK, schema)
+    }
+
+    fn empty() -> Self {
+        Self {
+            body: None,
+            status: StatusCode::NO_CONTENT,
+            answer: Answer::Empty,
+            query: Vec::new(),
+        }
+    }
+
+    /// With a required JSON request body.
+    fn with_body(mut self, schema: RefOr<Schema>) -> Self {
+        self.body = Some((schema, true));
+        self
+    }
+
+    /// With an optional JSON request body.
+    fn with_optional_body(mut self, schema: RefOr<Schema>) -> Self {
+        self.body = Some((schema, false));
+        self
+    }
+
+    fn with_query(
+        mut self,
+        name: &'static str,
+        schema: RefOr<Schema>,
+        description: &'static str,
+    ) -> Self {
+        self.query.push(Query {
+            name,
+            schema,
+            description,
+        });
+        self
+    }
+}
+
+fn string() -> RefOr<Schema> {
+    ObjectBuilder::new().schema_type(Type::String).into()
+}
+
+fn status_object(values: &[&str]) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(values.iter().copied())),
+        )
+        .required("status")
+        .into()
+}
+
+/// The request and answer of a row; `None` for a row that is not documented yet (the document
+/// test fails then).
+fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
+    use StatusCode as C;
+    Some(match (method, path) {
+        ("GET", "/healthz") => Shape::ok(status_object(&["ok"])),
+        ("GET", "/readyz") => Shape::ok(status_object(&["ready", "unavailable"])),
+        ("GET", "/metrics") => Shape {
+            answer: Answer::Text("text/plain; version=0.0.4"),
+            ..Shape::empty()
+        }
+        .with_status(C::OK),
+        ("GET", "/api/v1/auth/status") => Shape::ok(s.of::<AuthStatus>()),
+        ("POST", "/api/v1/auth/setup") => {
+            Shape::json(C::CREATED, s.of::<SignedIn>()).with_body(s.of::<SetupRequest>())
+        }
+        ("POST", "/api/v1/auth/login") => {
+            Shape::ok(s.of::<SignedIn>()).with_body(s.of::<LoginRequest>())
+        }
+        ("POST", "/api/v1/auth/logout")
+        | ("DELETE", "/api/v1/auth/sessions/{id}")
+        | ("POST", "/api/v1/auth/sessions/revoke-others")
+        | ("POST", "/api/v1/auth/disable")
+        | ("POST", "/api/v1/auth/enable")
+        | ("DELETE", "/api/v1/groups/{id}")
+        | ("PUT", "/api/v1/groups/{id}/members/{user_id}")
+        | ("DELETE", "/api/v1/groups/{id}/members/{user_id}")
+        | ("DELETE", "/api/v1/api-keys/{id}")
+        | ("DELETE", "/api/v1/webhooks/{id}") => Shape::empty(),
+        ("GET", "/api/v1/auth/me") => Shape::ok(s.of::<MeView>()),
+        ("POST", "/api/v1/auth/password") => Shape::empty().with_body(s.of::<PasswordRequest>()),
+        ("GET", "/api/v1/auth/sessions") => Shape::ok(s.array_of::<SessionView>()),
+        ("GET", "/api/v1/settings/security") => Shape::ok(s.of::<SecuritySettings>()),
+        ("PUT", "/api/v1/settings/security") => {
+            Shape::ok(s.of::<SecuritySettings>()).with_body(s.of::<SecuritySettings>())
+        }
+        ("GET", "/api/v1/settings/outbound") => Shape::ok(s.of::<OutboundSettings>()),
+        ("PUT", "/api/v1/settings/outbound") => {
+            Shape::ok(s.of::<OutboundSettings>()).with_body(s.of::<OutboundSettings>())
+        }
+        ("GET", "/api/v1/settings/tls") | ("DELETE", "/api/v1/settings/tls/certificate") => {
+            Shape::ok(s.of::<TlsStatus>())
+        }
+        ("POST", "/api/v1/settings/tls/certificate") => {
+            Shape::ok(s.of::<TlsStatus>()).with_body(s.of::<UploadCertificate>())
+        }
+        ("GET", "/api/v1/permissions") => Shape::ok(s.array_of::<PermissionCategoryView>()),
+        ("GET", "/api/v1/users") => Shape::ok(s.page_of::<UserView>()),
+        ("POST", "/api/v1/users") => {
+            Shape::json(C::CREATED, s.of::<UserView>()).with_body(s.of::<CreateUser>())
+        }
+        ("GET", "/api/v1/users/{id}") => Shape::ok(user_detail(s)),
+        ("PATCH", "/api/v1/users/{id}") => {
+            Shape::ok(s.of::<UserView>()).with_body(s.of::<UpdateUser>())
+        }
+        ("DELETE", "/api/v1/users/{id}") => Shape::empty().with_query(
+            "items",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["keep", "delete"]))
+                .into(),
+            "What happens to what the user created: keep it ownerless (default) or delete it",
+        ),
+        ("GET", "/api/v1/groups") => Shape::ok(s.page_of::<GroupView>()),
+        ("POST", "/api/v1/groups") => {
+            Shape::json(C::CREATED, s.of::<GroupView>()).with_body(s.of::<GroupInput>())
+        }
+        ("GET", "/api/v1/groups/{id}") => Shape::ok(s.of::<GroupView>()),
+        ("PATCH", "/api/v1/groups/{id}") => {
+            Shape::ok(s.of::<GroupView>()).with_body(s.of::<GroupPatchInput>())
+        }
+        ("POST", "/api/v1/groups/{id}/clone") => {
+            Shape::json(C::CREATED, s.of::<GroupView>()).with_optional_body(s.of::<CloneRequest>())
+        }
+        ("GET", "/api/v1/api-keys") => Shape::ok(s.page_of::<ApiKeyView>()).with_query(
+            "all",
+            ObjectBuilder::new().schema_type(Type::Boolean).into(),
+            "Everyone's keys (needs api_keys:read_all)",
+        ),
+        ("POST", "/api/v1/api-keys") => {
+            Shape::json(C::CREATED, s.of::<CreatedApiKey>()).with_body(s.of::<CreateApiKey>())
+        }
+        ("GET", "/api/v1/audit") => audit_query(Shape::ok(s.of::<AuditPage>())),
+        ("GET", "/api/v1/webhooks") => Shape::ok(s.page_of::<WebhookView>()),
+        ("POST", "/api/v1/webhooks") => {
+            Shape::json(C::CREATED, s.of::<WebhookView>()).with_body(s.of::<CreateWebhook>())
+        }
+        ("PATCH", "/api/v1/webhooks/{id}") => {
+            Shape::ok(s.of::<WebhookView>()).with_body(s.of::<UpdateWebhook>())
+        }
+        ("POST", "/api/v1/webhooks/{id}/test") => Shape::ok(s.of::<TestOutcome>()),
+        _ => return None,
+    })
+}
+
+impl Shape {
+    fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+fn audit_query(shape: Shape) -> Shape {
+    let time = || -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .into()
+    };
+    shape
+        .with_query("actor", string(), "Actor name")
+        .with_query("event", string(), "Event name, or a prefix ending in `.`")
+        .with_query("since", time(), "RFC 3339 lower bound")
+        .with_query("until", time(), "RFC 3339 upper bound (exclusive)")
+        .with_query(
+            "before",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(1))
+                .into(),
+            "Paging cursor from a previous page's `next`",
+        )
+        .with_query(
+            "limit",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(500))
+                .into(),
+            "Page size (default 100)",
+        )
+}
+
+/// `GET /api/v1/users/{id}`: the user plus counts of what they created.
+fn user_detail(s: &mut Schemas) -> RefOr<Schema> {
+    let user = s.of::<UserView>();
+    let items = ObjectBuilder::new()
+        .property(
+            "items",
+            ArrayBuilder::new().items(
+                ObjectBuilder::new()
+                    .property("kind", ObjectBuilder::new().schema_type(Type::String))
+                    .required("kind")
+                    .property("count", ObjectBuilder::new().schema_type(Type::Integer))
+                    .required("count"),
+            ),
+        )
+        .required("items");
+    AllOfBuilder::new().item(user).item(items).into()
+}
+
+/// The error envelope every 4xx/5xx answer carries.
+fn error_envelope() -> RefOr<Schema> {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    ObjectBuilder::new()
+        .property(
+            "error",
+            ObjectBuilder::new()
+                .property("code", text())
+                .required("code")
+                .property("message", text())
+                .required("message")
+                .property("request_id", text())
+                .required("request_id"),
+        )
+        .required("error")
+        .into()
+}
+
+const COOKIE: &str = "session_cookie";
+const BEARER: &str = "api_key";
+
+/// Who may call: public rows need nothing; session rows the cookie; others cookie or key.
+fn security(access: Access) -> (Vec<SecurityRequirement>, String) {
+    let need = |r: Requirement| match r {
+        Requirement::Authenticated => "any signed-in user".to_owned(),
+        Requirement::Permission(p) => format!("permission `{p}`"),
+    };
+    match access {
+        Access::Public { reason } => (Vec::new(), format!("Public: {reason}.")),
+        Access::Session(r) => (
+            vec![SecurityRequirement::new::<_, _, &str>(COOKIE, [])],
+            format!("Browser session only; {}.", need(r)),
+        ),
+        Access::SessionOrKey(r) => (
+            vec![
+                SecurityRequirement::new::<_, _, &str>(COOKIE, []),
+                SecurityRequirement::new::<_, _, &str>(BEARER, []),
+            ],
+            format!("Session or API key; {}.", need(r)),
+        ),
+        Access::Ticket(purpose) => (
+            Vec::new(),
+            format!("A single-use ticket for {purpose:?} (`?ticket=`, from POST /api/v1/tickets)."),
+        ),
+    }
+}
+
+fn tag_of(path: &str) -> String {
+    path.trim_start_matches("/api/v1/")
+        .split('/')
+        .next()
+        .filter(|_| path.starts_with("/api/v1/"))
+        .unwrap_or("probes")
+        .to_owned()
+}
+
+fn method_of(m: &str) -> Option<HttpMethod> {
+    Some(match m {
+        "GET" => HttpMethod::Get,
+        "POST" => HttpMethod::Post,
+        "PUT" => HttpMethod::Put,
+        "PATCH" => HttpMethod::Patch,
+        "DELETE" => HttpMethod::Delete,
+        _ => return None,
+    })
+}
+
+/// Rows the document describes: the JSON API and the probes, not the document itself.
+fn documented(row: &RouteSpec) -> bool {
+    matches!(row.kind, Kind::Api | Kind::Probe)
+        && row.path != DOCUMENT_PATH
+        && !row.path.starts_with("/api/docs")
+}
+
+/// Rows of the table the document cannot describe yet (for the coverage test).
+#[must_use]
+pub fn undocumented() -> Vec<&'static RouteSpec> {
+    let mut s = Schemas::default();
+    ROUTES
+        .iter()
+        .filter(|r| documented(r) && shape(&mut s, r.method, r.path).is_none())
+        .collect()
+}
+
+/// The error answers every operation may give, as shared components.
+const ERRORS: &[(u16, &str, &str)] = &[
+    (
+        400,
+        "BadRequest",
+        "Invalid input; the message says what to fix",
+    ),
+    (401, "Unauthenticated", "No valid credentials"),
+    (
+        403,
+        "Forbidden",
+        "Not allowed (permission, CSRF origin, or a browser session is required)",
+    ),
+    (404, "NotFound", "Not found, or not visible to the caller"),
+    (405, "MethodNotAllowed", "Method not allowed"),
+    (409, "Conflict", "Conflicts with the current state"),
+    (413, "TooLarge", "Body too large"),
+    (415, "UnsupportedMediaType", "Body is not JSON"),
+    (421, "Misdirected", "Host not served here"),
+    (422, "Unprocessable", "Body does not match the schema"),
+    (429, "RateLimited", "Rate limited; see Retry-After"),
+    (503, "Unavailable", "Temporarily unavailable"),
+];
+
+fn operation(row: &RouteSpec, shape: Shape) -> utoipa::openapi::path::Operation {
+    let (security, access) = security(row.access);
+    let mut op = OperationBuilder::new()
+        .summary(Some(row.summary))
+        .description(Some(access))
+        .operation_id(Some(format!(
+            "{}_{}",
+            row.method.to_ascii_lowercase(),
+            row.path
+                .trim_start_matches('/')
+                .replace(['/', '-'], "_")
+                .replace(['{', '}'], "")
+        )))
+        .tag(tag_of(row.path));
+    if !security.is_empty() {
+        op = op.securities(Some(security));
+    }
+    for segment in row.path.split('/') {
+        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            op = op.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                            .minimum(Some(1)),
+                    )),
+            );
+        }
+    }
+    for q in shape.query {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name(q.name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(q.description))
+                .schema(Some(q.schema)),
+        );
+    }
+    if let Some((schema, required)) = shape.body {
+        op = op.request_body(Some(
+            RequestBodyBuilder::new()
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(schema)).build(),
+                )
+                .required(Some(if required {
+                    Required::True
+                } else {
+                    Required::False
+                }))
+                .build(),
+        ));
+    }
+    let ok = match shape.answer {
+        Answer::Json(schema) => ResponseBuilder::new().description("Success").content(
+            "application/json",
+            ContentBuilder::new().schema(Some(*schema)).build(),
+        ),
+        Answer::Text(media) => ResponseBuilder::new()
+            .description("Success")
+            .content(media, ContentBuilder::new().schema(Some(string())).build()),
+        Answer::Empty => ResponseBuilder::new().description("Done; no body"),
+    };
+    op = op.response(shape.status.as_u16().to_string(), ok.build());
+    for (code, name, _) in ERRORS {
+        if row.path == "/readyz" && *code == 503 {
+            // Readiness answers 503 with its own small body.
+            op = op.response(
+                "503",
+                ResponseBuilder::new()
+                    .description("Not ready")
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(status_object(&["unavailable"])))
+                            .build(),
+                    )
+                    .build(),
+            );
+            continue;
+        }
+        op = op.response(
+            code.to_string(),
+            Ref::new(format!("#/components/responses/{name}")),
+        );
+    }
+    op.build()
+}
+
+/// The whole document.
+#[must_use]
+pub fn document() -> OpenApi {
+    let mut schemas = Schemas::default();
+    let mut by_path: BTreeMap<&str, Vec<(HttpMethod, utoipa::openapi::path::Operation)>> =
+        BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for row in ROUTES.iter().filter(|r| documented(r)) {
+        let (Some(method), Some(shape)) = (
+            method_of(row.method),
+            shape(&mut schemas, row.method, row.path),
+        ) else {
+            continue;
+        };
+        if !by_path.contains_key(row.path) {
+            order.push(row.path);
+        }
+        by_path
+            .entry(row.path)
+            .or_default()
+            .push((method, operation(row, shape)));
+    }
+    let mut paths = Paths::new();
+    for path in order {
+        for (method, op) in by_path.remove(path).unwrap_or_default() {
+            paths.add_path_operation(path, vec![method], op);
+        }
+    }
+    let mut components = Components::new();
+    components.schemas = schemas.0;
+    components
+        .schemas
+        .insert("Error".to_owned(), error_envelope());
+    let envelope: RefOr<Schema> = Ref::from_schema_name("Error").into();
+    for (_, name, what) in ERRORS {
+        components.responses.insert(
+            (*name).to_owned(),
+            ResponseBuilder::new()
+                .description(*what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(envelope.clone())).build(),
+                )
+                .build()
+                .into(),
+        );
+    }
+    components.add_security_scheme(
+        COOKIE,
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            "__Host-pw_session",
+            "The browser session cookie (`pw_session` on plain-HTTP deployments). State-changing requests with it also need an Origin of this server.",
+        ))),
+    );
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("pwk_<id>_<secret>")
+                .description(Some(
+                    "An API key, as `Authorization: Bearer` (or `X-API-Key`).",
+                ))
+                .build(),
+        ),
+    );
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("printwarden")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "The printwarden HTTP API. Generated from the route table; every operation \
+                     lists who may call it. Errors are `{\"error\": {\"code\", \"message\", \"request_id\"}}`.",
+                ))
+                .build(),
+        )
+        .paths(paths)
+        .components(Some(components))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_api_and_probe_row_is_documented() {
+        let missing: Vec<_> = undocumented()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "rows without an OpenAPI shape: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn every_reference_resolves_and_security_matches_the_table() {
+        let doc = document();
+        let json = serde_json::to_value(&doc).unwrap();
+        let text = json.to_string();
+        let schemas = json["components"]["schemas"].as_object().unwrap();
+        for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = piece.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "dangling $ref {name}");
+        }
+        let responses = json["components"]["responses"].as_object().unwrap();
+        for piece in text.split("\"$ref\":\"#/components/responses/").skip(1) {
+            let name = piece.split('"').next().unwrap();
+            assert!(
+                responses.contains_key(name),
+                "dangling response $ref {name}"
+            );
+        }
+        assert!(text.contains("#/components/responses/"));
+        // A public route has no security requirement; a permission route names it.
+        let health = &json["paths"]["/healthz"]["get"];
+        assert!(health.get("security").is_none());
+        let users = &json["paths"]["/api/v1/users"]["get"];
+        assert_eq!(users["security"].as_array().unwrap().len(), 2);
+        assert!(
+            users["description"]
+                .as_str()
+                .unwrap()
+                .contains("users:read")
+        );
+        let logout = &json["paths"]["/api/v1/auth/logout"]["post"];
+        assert_eq!(logout["security"].as_array().unwrap().len(), 1);
+    }
+}

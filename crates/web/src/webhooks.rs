@@ -1,0 +1,87 @@
+//! `/webhooks`: outbound webhooks with their latest delivery, and create, edit, test and delete
+//! through the JSON API from `static/js/webhooks.js` (`notifications:*`). The secret is never
+//! on the page: a row only says whether deliveries are signed.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::State;
+use axum::response::Response;
+use pw_app::WebhookView;
+use pw_domain::Permission;
+use pw_http::{AppState, Caller, RequestId};
+
+use crate::layout::{Layout, Viewer};
+use crate::pages::{failure, render};
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+struct WebhooksPage {
+    layout: Layout,
+    hooks: Vec<HookRow>,
+    can_create: bool,
+    can_update: bool,
+    can_delete: bool,
+}
+
+struct HookRow {
+    id: String,
+    name: String,
+    url: String,
+    events: String,
+    has_secret: bool,
+    enabled: bool,
+    last: Option<LastDelivery>,
+}
+
+struct LastDelivery {
+    at: String,
+    event: String,
+    ok: bool,
+    outcome: String,
+}
+
+fn row(h: WebhookView) -> HookRow {
+    HookRow {
+        id: h.id.to_string(),
+        events: h.events.join(", "),
+        last: h.last_delivery.map(|d| LastDelivery {
+            outcome: match (d.status, d.error) {
+                (_, Some(e)) => e,
+                (Some(s), None) => format!("HTTP {s}"),
+                (None, None) => String::new(),
+            },
+            at: d.at,
+            event: d.event,
+            ok: d.ok,
+        }),
+        name: h.name,
+        url: h.url,
+        has_secret: h.has_secret,
+        enabled: h.enabled,
+    }
+}
+
+/// `GET /webhooks`.
+pub(crate) async fn webhooks_page(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Caller(actor): Caller,
+) -> Response {
+    let app = &state.app;
+    let viewer = match Viewer::load(app, &actor).await {
+        Ok(v) => v,
+        Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/webhooks"),
+    };
+    let hooks = match app.list_webhooks(&actor).await {
+        Ok(h) => h,
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/webhooks"),
+    };
+    let page = WebhooksPage {
+        hooks: hooks.into_iter().map(row).collect(),
+        can_create: viewer.can(Permission::NotificationsCreate),
+        can_update: viewer.can(Permission::NotificationsUpdate),
+        can_delete: viewer.can(Permission::NotificationsDelete),
+        layout: Layout::new(app, &viewer).with_module("js/webhooks.js"),
+    };
+    render(&page, &request_id)
+}

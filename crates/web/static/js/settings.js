@@ -1,0 +1,95 @@
+// printwarden — /settings: the HTTPS certificate (upload, back to generated),
+// the outbound allow-list and the password/API key limits, through the JSON
+// API. After a change the page reloads so it shows the server's truth.
+
+import { api, clearStatus, setBusy, setFlash, showStatus } from "./lib.js";
+
+// File pickers fill their textarea, so a PEM can be pasted or loaded.
+for (const picker of document.querySelectorAll("input[type=file][data-fills]")) {
+  picker.addEventListener("change", async () => {
+    const target = document.getElementById(picker.getAttribute("data-fills") ?? "");
+    const file = picker.files?.[0];
+    if (target && file) target.value = await file.text();
+  });
+}
+
+async function submit(form, status, method, path, body, done) {
+  clearStatus(status);
+  setBusy(form, true);
+  const res = await api(method, path, body);
+  if (res.ok) {
+    setFlash(done(res.data));
+    location.reload();
+    return;
+  }
+  setBusy(form, false);
+  showStatus(status, "error", res.message);
+}
+
+const uploadForm = document.getElementById("tls-upload-form");
+uploadForm?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const data = new FormData(uploadForm);
+  submit(
+    uploadForm,
+    document.getElementById("tls-upload-status"),
+    "POST",
+    "/api/v1/settings/tls/certificate",
+    {
+      certificate_pem: String(data.get("certificate_pem") ?? ""),
+      key_pem: String(data.get("key_pem") ?? ""),
+    },
+    (s) => `Now serving the uploaded certificate for ${s?.sans?.join(", ") ?? "this server"}.`,
+  );
+});
+
+const removeButton = document.getElementById("tls-remove");
+removeButton?.addEventListener("click", async () => {
+  const status = document.getElementById("tls-remove-status");
+  clearStatus(status);
+  removeButton.disabled = true;
+  const res = await api("DELETE", "/api/v1/settings/tls/certificate");
+  if (res.ok) {
+    setFlash("Serving the generated certificate again.");
+    location.reload();
+    return;
+  }
+  removeButton.disabled = false;
+  showStatus(status, "error", res.message);
+});
+
+const outboundForm = document.getElementById("outbound-form");
+outboundForm?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = String(new FormData(outboundForm).get("allowed_hosts") ?? "");
+  const hosts = text
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  submit(
+    outboundForm,
+    document.getElementById("outbound-status"),
+    "PUT",
+    "/api/v1/settings/outbound",
+    { allowed_hosts: hosts },
+    (s) => `Allow-list saved (${s?.allowed_hosts?.length ?? 0} entries).`,
+  );
+});
+
+const securityForm = document.getElementById("security-form");
+securityForm?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const data = new FormData(securityForm);
+  const days = String(data.get("api_key_max_days") ?? "").trim();
+  submit(
+    securityForm,
+    document.getElementById("security-status"),
+    "PUT",
+    "/api/v1/settings/security",
+    {
+      min_password_length: Number(data.get("min_password_length")),
+      api_key_max_days: days === "" ? null : Number(days),
+    },
+    () => "Security settings saved.",
+  );
+});
