@@ -1,5 +1,5 @@
 //! The command line: `printwarden [serve]`, `printwarden config check`, `printwarden migrate`,
-//! `--version`. Global flags override the config file and the environment. Secrets have no
+//! `printwarden admin …`, `printwarden simulate …`, `--version`. Global flags override the config file and the environment. Secrets have no
 //! flags on purpose (threat: process arguments are visible to every local user via `ps`).
 
 use std::io::Write;
@@ -60,6 +60,34 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Run simulated printers (MQTT over TLS on 127.0.0.1) for the demo, tests and benchmarks.
+    Simulate(SimulateArgs),
+}
+
+/// `simulate` options (the simulator contract in API.md).
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// How many printers.
+    #[arg(long, default_value_t = 3)]
+    pub count: usize,
+    /// Where certificates, access codes and printers.json live (kept across restarts).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Models, assigned in turn: X1C, P1S, P1P, A1, A1MINI.
+    #[arg(long, value_delimiter = ',', default_value = "X1C,P1S,A1")]
+    pub models: Vec<String>,
+    /// Issue every printer a new certificate at start (a pinned server must refuse them).
+    #[arg(long)]
+    pub rotate_certs: bool,
+    /// Seconds a print takes once running.
+    #[arg(long, default_value_t = 600.0)]
+    pub job_seconds: f64,
+    /// Refuse control commands as printers with Developer Mode off do.
+    #[arg(long)]
+    pub developer_mode_off: bool,
+    /// Fail every job at this percent.
+    #[arg(long, value_name = "PERCENT")]
+    pub fail_at: Option<u8>,
 }
 
 /// `admin` subcommands.
@@ -138,7 +166,55 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate => with_runtime(&settings, migrate),
         Command::Admin { action } => with_runtime(&settings, |s| admin(s, action)),
         Command::Serve => with_runtime(&settings, serve),
+        Command::Simulate(args) => with_runtime(&settings, |_| simulate(args)),
     }
+}
+
+async fn simulate(args: SimulateArgs) -> ExitCode {
+    let mut models = Vec::new();
+    for name in &args.models {
+        match pw_simulator::Model::parse(name) {
+            Some(m) => models.push(m),
+            None => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "printwarden: unknown model `{name}` (known: X1C, P1S, P1P, A1, A1MINI)"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if !(1..=5000).contains(&args.count) {
+        let _ = writeln!(std::io::stderr(), "printwarden: --count must be 1 to 5000");
+        return ExitCode::from(2);
+    }
+    let mut options = pw_simulator::Options::new(args.count, &args.state_dir);
+    options.models = models;
+    options.rotate_certs = args.rotate_certs;
+    options.behaviour.job_seconds = args.job_seconds.max(1.0);
+    options.behaviour.developer_mode = !args.developer_mode_off;
+    options.behaviour.fail_at = args.fail_at;
+    let farm = match pw_simulator::Farm::start(options).await {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "printwarden: simulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match farm.write_printers_json(&args.state_dir) {
+        Ok(path) => tracing::info!(
+            printers = farm.printers.len(),
+            file = %path.display(),
+            "simulated printers are listening"
+        ),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "printwarden: simulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    wait_for_signal().await;
+    drop(farm);
+    ExitCode::SUCCESS
 }
 
 fn with_runtime<F, Fut>(settings: &Settings, f: F) -> ExitCode

@@ -303,3 +303,79 @@ async fn create_admin_on_a_fresh_instance_ends_the_setup_code() {
         .await;
     assert_eq!(r.status, 409, "setup is over once an administrator exists");
 }
+
+#[test]
+fn simulate_writes_printers_json_serves_mqtt_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sim");
+    let child = printwarden(dir.path())
+        .args([
+            "simulate",
+            "--count",
+            "3",
+            "--models",
+            "X1C,P1S",
+            "--state-dir",
+        ])
+        .arg(&state)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = state.join("printers.json");
+    for _ in 0..200 {
+        if file.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let printers: Vec<pw_simulator::PrinterInfo> =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(printers.len(), 3);
+    let models: Vec<&str> = printers.iter().map(|p| p.model.as_str()).collect();
+    assert_eq!(models, ["X1C", "P1S", "X1C"]);
+    let serials: std::collections::BTreeSet<&str> =
+        printers.iter().map(|p| p.serial.as_str()).collect();
+    assert_eq!(serials.len(), 3, "serials are unique");
+    for p in &printers {
+        assert_eq!(p.host, "127.0.0.1");
+        assert_eq!(p.access_code.len(), 8);
+        assert!(std::path::Path::new(&p.ca_cert).exists());
+    }
+    // The first printer answers MQTT over TLS with its CN = serial, chained to ca_cert.
+    let p = printers[0].clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pem = std::fs::read(&p.ca_cert).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let verifier = pw_bambu::trust::PrinterVerifier::new(
+            &p.serial,
+            None,
+            Some(std::sync::Arc::new(roots)),
+        );
+        let endpoint = pw_bambu::session::Endpoint {
+            host: p.host.clone(),
+            port: p.mqtt_port,
+            serial: p.serial.clone(),
+            access_code: pw_credentials::SecretString::new(p.access_code.clone()),
+        };
+        let mut session = pw_bambu::session::Session::connect(&endpoint, &verifier, "cli-test")
+            .await
+            .unwrap();
+        let mut report = pw_bambu::report::Report::new();
+        report.apply(&session.reader.recv().await.unwrap()).unwrap();
+        assert_eq!(
+            report.status().gcode_state,
+            pw_bambu::report::GcodeState::Idle
+        );
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "clean exit: {:?}", output.status);
+}

@@ -1,0 +1,591 @@
+//! Status reports: everything a printer publishes on `device/<serial>/report`. `push_status`
+//! frames are merged into one state (P1-series printers send only what changed; AMS units and
+//! their trays merge by `id`); other frames are replies to commands. [`Report::status`] reads a
+//! typed snapshot out of the merged state.
+//!
+//! Invariants: unknown fields are kept (a later firmware's fields survive a merge) and ignored
+//! by the typed view; numbers are accepted as JSON numbers or numeric strings, as printers send
+//! both; malformed input is an error, never a panic; trailing NULs and non-UTF-8 bytes (seen
+//! from some firmware) are tolerated.
+
+use serde_json::{Map, Value};
+
+/// Why a frame was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// Not JSON, or not an object.
+    #[error("report is not a JSON object: {0}")]
+    NotJson(String),
+}
+
+/// What a frame was.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// A status push, merged into the state.
+    Status,
+    /// A reply to a command.
+    Reply(Reply),
+    /// Anything else (log lines, version info…), kept for the caller.
+    Other(Value),
+}
+
+/// A printer's answer to a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Command class (`print`, `system`, `pushing`, `info`…).
+    pub class: String,
+    /// Command name.
+    pub command: String,
+    /// The echoed sequence id, when the printer echoed it.
+    pub sequence_id: Option<String>,
+    /// `success` / `failed` (compared case-insensitively), when present.
+    pub result: Option<String>,
+    /// Why it failed.
+    pub reason: Option<String>,
+}
+
+impl Reply {
+    /// Whether the printer reported success (a reply without `result` counts as success:
+    /// some firmware answers without it).
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        self.result
+            .as_deref()
+            .is_none_or(|r| r.eq_ignore_ascii_case("success"))
+    }
+
+    /// The printer refused because control commands need Developer Mode (firmware ≥ 2025).
+    #[must_use]
+    pub fn verify_failed(&self) -> bool {
+        self.reason
+            .as_deref()
+            .is_some_and(|r| r.to_ascii_lowercase().contains("verify failed"))
+    }
+}
+
+/// `gcode_state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GcodeState {
+    /// Nothing to do.
+    Idle,
+    /// Downloading or preparing a file.
+    Prepare,
+    /// Slicing on the printer.
+    Slicing,
+    /// Printing.
+    Running,
+    /// Paused.
+    Pause,
+    /// Done.
+    Finish,
+    /// Stopped or failed.
+    Failed,
+    /// Not reported yet.
+    Unknown,
+    /// A value this version does not know.
+    Other(String),
+}
+
+impl GcodeState {
+    fn parse(s: &str) -> Self {
+        match s {
+            "IDLE" => Self::Idle,
+            "PREPARE" => Self::Prepare,
+            "SLICING" => Self::Slicing,
+            "RUNNING" => Self::Running,
+            "PAUSE" => Self::Pause,
+            "FINISH" => Self::Finish,
+            "FAILED" => Self::Failed,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The wire spelling.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Idle => "IDLE",
+            Self::Prepare => "PREPARE",
+            Self::Slicing => "SLICING",
+            Self::Running => "RUNNING",
+            Self::Pause => "PAUSE",
+            Self::Finish => "FINISH",
+            Self::Failed => "FAILED",
+            Self::Unknown => "UNKNOWN",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// A job is in progress: starting another must be refused (firmware answers "busy", and an
+    /// A1 mini even cancels the running job).
+    #[must_use]
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            Self::Prepare | Self::Slicing | Self::Running | Self::Pause
+        )
+    }
+}
+
+/// A temperature and its target, °C.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Temperature {
+    /// Current.
+    pub current: Option<f64>,
+    /// Target.
+    pub target: Option<f64>,
+}
+
+/// One AMS tray.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tray {
+    /// Tray id within its unit.
+    pub id: String,
+    /// Material (`PLA`…), empty when no spool.
+    pub material: String,
+    /// `RRGGBBAA`.
+    pub color: String,
+    /// Remaining percent, when known.
+    pub remain: Option<i64>,
+}
+
+/// One AMS unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmsUnit {
+    /// Unit id.
+    pub id: String,
+    /// Humidity index.
+    pub humidity: Option<String>,
+    /// Temperature, °C.
+    pub temperature: Option<f64>,
+    /// Its trays.
+    pub trays: Vec<Tray>,
+}
+
+/// One HMS (health management) message: `attr` and `code` as the 16-hex-digit id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hms {
+    /// Module and severity.
+    pub attr: u32,
+    /// Code.
+    pub code: u32,
+}
+
+impl Hms {
+    /// `AAAAAAAACCCCCCCC`, as the wiki lists them.
+    #[must_use]
+    pub fn id(&self) -> String {
+        format!("{:08X}{:08X}", self.attr, self.code)
+    }
+
+    /// "MQTT command verification failed": Developer Mode is off.
+    #[must_use]
+    pub fn is_verify_failed(&self) -> bool {
+        self.id() == "0500050000010007"
+    }
+}
+
+/// A typed snapshot of the merged state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// Job state.
+    pub gcode_state: GcodeState,
+    /// Progress 0–100.
+    pub percent: Option<u8>,
+    /// Minutes left.
+    pub remaining_minutes: Option<u32>,
+    /// Current layer.
+    pub layer: Option<u32>,
+    /// Layers in the job.
+    pub total_layers: Option<u32>,
+    /// Nozzle.
+    pub nozzle: Temperature,
+    /// Bed.
+    pub bed: Temperature,
+    /// Chamber, °C.
+    pub chamber: Option<f64>,
+    /// Part cooling fan, percent.
+    pub part_fan: Option<u8>,
+    /// Aux fan, percent.
+    pub aux_fan: Option<u8>,
+    /// Chamber fan, percent.
+    pub chamber_fan: Option<u8>,
+    /// Speed level 1 (silent) – 4 (ludicrous).
+    pub speed_level: Option<u8>,
+    /// Job name.
+    pub subtask_name: Option<String>,
+    /// File being printed.
+    pub gcode_file: Option<String>,
+    /// `print_error` (0 = none).
+    pub print_error: Option<u32>,
+    /// HMS messages.
+    pub hms: Vec<Hms>,
+    /// e.g. `-45dBm`.
+    pub wifi_signal: Option<String>,
+    /// AMS units.
+    pub ams: Vec<AmsUnit>,
+    /// Loaded tray: global id, 254 external, 255 none.
+    pub tray_now: Option<String>,
+    /// Developer Mode, when the printer reports it (`fun` bit 0x20000000 clear = on).
+    pub developer_mode: Option<bool>,
+}
+
+/// The merged report state of one printer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    state: Map<String, Value>,
+}
+
+/// Parses a payload: lossy UTF-8, trailing NULs and whitespace trimmed.
+pub fn parse_payload(payload: &[u8]) -> Result<Map<String, Value>, ReportError> {
+    let text = String::from_utf8_lossy(payload);
+    let text = text.trim_end_matches(['\0', ' ', '\n', '\r', '\t']);
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ReportError::NotJson("not an object".to_owned())),
+        Err(e) => Err(ReportError::NotJson(e.to_string())),
+    }
+}
+
+/// Deep merge: objects key by key, arrays replaced, except AMS units (`ams.ams`) and trays
+/// (`tray`), which merge element-wise by their `id`.
+fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
+    for (key, value) in from {
+        let merge_by_id = key == "ams" || key == "tray";
+        match (into.get_mut(&key), value) {
+            (Some(Value::Object(old)), Value::Object(new)) => merge(old, new),
+            (Some(Value::Array(old)), Value::Array(new)) if merge_by_id => merge_list(old, new),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+fn merge_list(old: &mut Vec<Value>, new: Vec<Value>) {
+    for item in new {
+        let id = item.get("id").cloned();
+        let existing = id
+            .as_ref()
+            .and_then(|id| old.iter_mut().find(|o| o.get("id") == Some(id)));
+        match (existing, item) {
+            (Some(Value::Object(o)), Value::Object(n)) => merge(o, n),
+            (_, item) => old.push(item),
+        }
+    }
+}
+
+fn num(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|f: &f64| f.is_finite())
+}
+
+fn uint<T: TryFrom<i64>>(v: Option<&Value>) -> Option<T> {
+    let f = num(v)?;
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "wire values are small integers, sometimes sent as floats or strings; finite by num()"
+    )]
+    let i = f as i64;
+    T::try_from(i).ok()
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Fan level 0–15 as a percentage.
+fn fan(v: Option<&Value>) -> Option<u8> {
+    let level: u32 = uint(v)?;
+    u8::try_from(level.min(15) * 100 / 15).ok()
+}
+
+impl Report {
+    /// An empty state.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies one frame from the report topic.
+    pub fn apply(&mut self, payload: &[u8]) -> Result<Frame, ReportError> {
+        let mut frame = parse_payload(payload)?;
+        let command = frame
+            .get("print")
+            .and_then(|p| p.get("command"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if command.as_deref() == Some("push_status") {
+            // Some firmware puts `wifi_signal`/`fun` at the top level; fold them into `print`.
+            for key in ["wifi_signal", "fun"] {
+                if let Some(v) = frame.remove(key)
+                    && let Some(Value::Object(p)) = frame.get_mut("print")
+                {
+                    p.entry(key.to_owned()).or_insert(v);
+                }
+            }
+            merge(&mut self.state, frame);
+            return Ok(Frame::Status);
+        }
+        for (class, body) in &frame {
+            if let Some(command) = body.get("command").and_then(Value::as_str) {
+                return Ok(Frame::Reply(Reply {
+                    class: class.clone(),
+                    command: command.to_owned(),
+                    sequence_id: text(body.get("sequence_id")),
+                    result: text(body.get("result")),
+                    reason: text(body.get("reason")).filter(|r| !r.is_empty()),
+                }));
+            }
+        }
+        Ok(Frame::Other(Value::Object(frame)))
+    }
+
+    /// Forgets everything (a new connection starts from a `pushall`).
+    pub fn clear(&mut self) {
+        self.state.clear();
+    }
+
+    /// The merged `print` object.
+    #[must_use]
+    pub fn raw(&self) -> &Map<String, Value> {
+        &self.state
+    }
+
+    /// The typed snapshot.
+    #[must_use]
+    pub fn status(&self) -> Status {
+        let empty = Map::new();
+        let p = self
+            .state
+            .get("print")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let ams = p
+            .get("ams")
+            .and_then(|a| a.get("ams"))
+            .and_then(Value::as_array)
+            .map(|units| {
+                units
+                    .iter()
+                    .map(|u| AmsUnit {
+                        id: text(u.get("id")).unwrap_or_default(),
+                        humidity: text(u.get("humidity")),
+                        temperature: num(u.get("temp")),
+                        trays: u
+                            .get("tray")
+                            .and_then(Value::as_array)
+                            .map(|trays| {
+                                trays
+                                    .iter()
+                                    .map(|t| Tray {
+                                        id: text(t.get("id")).unwrap_or_default(),
+                                        material: text(t.get("tray_type")).unwrap_or_default(),
+                                        color: text(t.get("tray_color")).unwrap_or_default(),
+                                        remain: uint(t.get("remain")).filter(|r: &i64| *r >= 0),
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let hms = p
+            .get("hms")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|h| {
+                        Some(Hms {
+                            attr: uint::<i64>(h.get("attr")).and_then(|v| u32::try_from(v).ok())?,
+                            code: uint::<i64>(h.get("code")).and_then(|v| u32::try_from(v).ok())?,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let developer_mode = text(p.get("fun"))
+            .and_then(|f| u64::from_str_radix(f.trim_start_matches("0x"), 16).ok())
+            .map(|bits| bits & 0x2000_0000 == 0);
+        Status {
+            gcode_state: p
+                .get("gcode_state")
+                .and_then(Value::as_str)
+                .map_or(GcodeState::Unknown, GcodeState::parse),
+            percent: uint::<i64>(p.get("mc_percent"))
+                .map(|v| v.clamp(0, 100))
+                .and_then(|v| u8::try_from(v).ok()),
+            remaining_minutes: uint(p.get("mc_remaining_time")),
+            layer: uint(p.get("layer_num")),
+            total_layers: uint(p.get("total_layer_num")),
+            nozzle: Temperature {
+                current: num(p.get("nozzle_temper")),
+                target: num(p.get("nozzle_target_temper")),
+            },
+            bed: Temperature {
+                current: num(p.get("bed_temper")),
+                target: num(p.get("bed_target_temper")),
+            },
+            chamber: num(p.get("chamber_temper")),
+            part_fan: fan(p.get("cooling_fan_speed")),
+            aux_fan: fan(p.get("big_fan1_speed")),
+            chamber_fan: fan(p.get("big_fan2_speed")),
+            speed_level: uint(p.get("spd_lvl")),
+            subtask_name: text(p.get("subtask_name")).filter(|s| !s.is_empty()),
+            gcode_file: text(p.get("gcode_file")).filter(|s| !s.is_empty()),
+            print_error: uint::<i64>(p.get("print_error")).and_then(|v| u32::try_from(v).ok()),
+            hms,
+            wifi_signal: text(p.get("wifi_signal")),
+            ams,
+            tray_now: p
+                .get("ams")
+                .and_then(|a| a.get("tray_now"))
+                .and_then(|v| text(Some(v))),
+            developer_mode,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(print: &Value) -> Vec<u8> {
+        let mut p = print.clone();
+        p["command"] = "push_status".into();
+        serde_json::to_vec(&serde_json::json!({ "print": p })).unwrap()
+    }
+
+    #[test]
+    fn p1_deltas_merge_into_one_state_with_trays_by_id() {
+        let mut r = Report::new();
+        r.apply(&push(&serde_json::json!({
+            "gcode_state": "RUNNING", "mc_percent": 10, "mc_remaining_time": 42,
+            "layer_num": 3, "total_layer_num": 120, "nozzle_temper": 219.5,
+            "nozzle_target_temper": 220, "bed_temper": "59.8", "bed_target_temper": "60",
+            "cooling_fan_speed": "15", "spd_lvl": 2, "subtask_name": "benchy",
+            "wifi_signal": "-45dBm", "fun": "3EC1CFFF9CFF",
+            "ams": {"tray_now": "1", "ams": [{"id": "0", "humidity": "4", "temp": "22.1", "tray": [
+                {"id": "0", "tray_type": "PLA", "tray_color": "FF0000FF", "remain": 80},
+                {"id": "1", "tray_type": "PETG", "tray_color": "00FF00FF", "remain": -1}
+            ]}]}
+        })))
+        .unwrap();
+        // A delta: progress, one tray's remain, nothing else.
+        r.apply(&push(&serde_json::json!({
+            "mc_percent": 11, "ams": {"ams": [{"id": "0", "tray": [{"id": "0", "remain": 79}]}]}
+        })))
+        .unwrap();
+        let s = r.status();
+        assert_eq!(s.gcode_state, GcodeState::Running);
+        assert!(s.gcode_state.is_busy());
+        assert_eq!(s.percent, Some(11));
+        assert_eq!(s.remaining_minutes, Some(42));
+        assert_eq!((s.layer, s.total_layers), (Some(3), Some(120)));
+        assert_eq!(s.nozzle.current, Some(219.5));
+        assert_eq!(s.bed.target, Some(60.0));
+        assert_eq!(s.part_fan, Some(100));
+        assert_eq!(s.speed_level, Some(2));
+        assert_eq!(s.ams.len(), 1);
+        assert_eq!(s.ams[0].trays.len(), 2, "the delta did not drop tray 1");
+        assert_eq!(s.ams[0].trays[0].remain, Some(79));
+        assert_eq!(s.ams[0].trays[0].material, "PLA");
+        assert_eq!(s.ams[0].trays[1].remain, None);
+        assert_eq!(s.tray_now.as_deref(), Some("1"));
+        assert_eq!(s.developer_mode, Some(true));
+    }
+
+    #[test]
+    fn replies_are_told_apart_and_verify_failures_recognised() {
+        let mut r = Report::new();
+        let f = r
+            .apply(br#"{"print":{"command":"pause","sequence_id":"17","result":"success","reason":""}}"#)
+            .unwrap();
+        let Frame::Reply(reply) = f else {
+            panic!("not a reply: {f:?}")
+        };
+        assert_eq!(reply.sequence_id.as_deref(), Some("17"));
+        assert!(reply.succeeded() && !reply.verify_failed());
+        let Frame::Reply(refused) = r
+            .apply(b"{\"print\":{\"command\":\"project_file\",\"sequence_id\":3,\"result\":\"FAILED\",\"reason\":\"mqtt message verify failed\"}}\0")
+            .unwrap()
+        else {
+            panic!("not a reply")
+        };
+        assert_eq!(refused.sequence_id.as_deref(), Some("3"));
+        assert!(!refused.succeeded() && refused.verify_failed());
+        assert_eq!(
+            r.status().gcode_state,
+            GcodeState::Unknown,
+            "replies are not state"
+        );
+        let hms = Hms {
+            attr: 0x0500_0500,
+            code: 0x0001_0007,
+        };
+        assert!(hms.is_verify_failed());
+        assert!(r.apply(b"[1,2]").is_err());
+        assert!(r.apply(b"\xff\xfe").is_err());
+    }
+
+    proptest::proptest! {
+        /// Arbitrary JSON, in any shape a broken or hostile printer could send, never panics
+        /// the merge or the typed view.
+        #[test]
+        fn arbitrary_reports_never_panic(frames in proptest::collection::vec(json(), 1..6)) {
+            let mut r = Report::new();
+            for f in frames {
+                let wrapped = serde_json::json!({"print": f.clone()});
+                let mut body = f.as_object().cloned().unwrap_or_default();
+                body.insert("command".into(), "push_status".into());
+                let push = serde_json::json!({"print": body});
+                let _ = r.apply(&serde_json::to_vec(&push).unwrap());
+                let _ = r.apply(&serde_json::to_vec(&wrapped).unwrap());
+                let _ = r.apply(&serde_json::to_vec(&f).unwrap());
+                let _ = r.status();
+            }
+        }
+    }
+
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let keys = prop_oneof![
+            Just("ams".to_owned()),
+            Just("tray".to_owned()),
+            Just("id".to_owned()),
+            Just("mc_percent".to_owned()),
+            Just("hms".to_owned()),
+            Just("attr".to_owned()),
+            Just("code".to_owned()),
+            Just("gcode_state".to_owned()),
+            Just("fun".to_owned()),
+            Just("remain".to_owned()),
+            Just("layer_num".to_owned()),
+            "[a-z_]{1,8}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map(keys.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}

@@ -1,0 +1,668 @@
+//! One simulated printer's behaviour: the job state machine (IDLE → PREPARE → RUNNING ↔ PAUSE →
+//! FINISH, or FAILED on stop or an injected failure), temperatures moving toward their
+//! targets, and the reports and replies a real printer would publish — full objects like an
+//! X1, deltas like a P1 — with the firmware's quirks that clients must survive (busy refusal,
+//! "verify failed" when Developer Mode is off, string-typed numbers).
+//!
+//! Invariant: pure state; time comes in as `tick(seconds)`, so tests run a whole job in
+//! microseconds.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+/// Printer models the simulator offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Model {
+    /// X1 Carbon: full reports.
+    X1C,
+    /// P1S: delta reports, camera on port 6000.
+    P1S,
+    /// P1P.
+    P1P,
+    /// A1.
+    A1,
+    /// A1 mini.
+    A1Mini,
+}
+
+impl Model {
+    /// Parses a model name (`X1C`, `P1S`, `P1P`, `A1`, `A1MINI`), any case.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(
+            match s
+                .trim()
+                .to_ascii_uppercase()
+                .replace([' ', '-', '_'], "")
+                .as_str()
+            {
+                "X1C" | "X1CARBON" => Self::X1C,
+                "P1S" => Self::P1S,
+                "P1P" => Self::P1P,
+                "A1" => Self::A1,
+                "A1MINI" => Self::A1Mini,
+                _ => return None,
+            },
+        )
+    }
+
+    /// The name as printers.json spells it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::X1C => "X1C",
+            Self::P1S => "P1S",
+            Self::P1P => "P1P",
+            Self::A1 => "A1",
+            Self::A1Mini => "A1MINI",
+        }
+    }
+
+    /// Serial prefix (six characters, like real serials).
+    #[must_use]
+    pub fn serial_prefix(self) -> &'static str {
+        match self {
+            Self::X1C => "00M09A",
+            Self::P1S => "01P00A",
+            Self::P1P => "01S00A",
+            Self::A1 => "03919A",
+            Self::A1Mini => "0309DA",
+        }
+    }
+
+    /// P1 and A1 firmware sends only what changed.
+    #[must_use]
+    pub fn sends_deltas(self) -> bool {
+        !matches!(self, Self::X1C)
+    }
+
+    /// P1/A1 brokers drop a client that subscribes to the request topic.
+    #[must_use]
+    pub fn kills_request_subscribers(self) -> bool {
+        !matches!(self, Self::X1C)
+    }
+}
+
+/// A job's plan.
+#[derive(Debug, Clone, PartialEq)]
+struct Job {
+    file: String,
+    subtask: String,
+    total_layers: u32,
+    /// Simulated seconds of printing.
+    duration: f64,
+    prepared: f64,
+    printed: f64,
+}
+
+/// Behaviour switches (command line or control API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Behaviour {
+    /// Seconds a job takes once running.
+    pub job_seconds: f64,
+    /// Seconds of PREPARE.
+    pub prepare_seconds: f64,
+    /// Fail the next job at this percent.
+    pub fail_at: Option<u8>,
+    /// With Developer Mode off, control commands are refused as 2025 firmware does.
+    pub developer_mode: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            job_seconds: 120.0,
+            prepare_seconds: 3.0,
+            fail_at: None,
+            developer_mode: true,
+        }
+    }
+}
+
+/// The printer.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    model: Model,
+    /// Behaviour switches.
+    pub behaviour: Behaviour,
+    state: &'static str,
+    job: Option<Job>,
+    percent: u8,
+    layer: u32,
+    nozzle: (f64, f64),
+    bed: (f64, f64),
+    chamber: f64,
+    part_fan: u8,
+    speed: u8,
+    light_on: bool,
+    print_error: u32,
+    hms: Vec<(u32, u32)>,
+    push_counter: u64,
+    last_sent: Map<String, Value>,
+    /// Files on the printer's storage (the FTPS root).
+    pub files: BTreeSet<String>,
+    last_task_id: Option<String>,
+}
+
+const VERIFY_FAILED_HMS: (u32, u32) = (0x0500_0500, 0x0001_0007);
+const CANCEL_ECHO: u32 = 0x0300_400C;
+const BUSY: u32 = 0x0500_4004;
+
+impl Machine {
+    /// An idle printer.
+    #[must_use]
+    pub fn new(model: Model, behaviour: Behaviour) -> Self {
+        Self {
+            model,
+            behaviour,
+            state: "IDLE",
+            job: None,
+            percent: 0,
+            layer: 0,
+            nozzle: (25.0, 0.0),
+            bed: (24.0, 0.0),
+            chamber: 24.0,
+            part_fan: 0,
+            speed: 2,
+            light_on: true,
+            print_error: 0,
+            hms: Vec::new(),
+            push_counter: 0,
+            last_sent: Map::new(),
+            files: BTreeSet::new(),
+            last_task_id: None,
+        }
+    }
+
+    /// `gcode_state`.
+    #[must_use]
+    pub fn state(&self) -> &'static str {
+        self.state
+    }
+
+    /// Progress percent.
+    #[must_use]
+    pub fn percent(&self) -> u8 {
+        self.percent
+    }
+
+    fn busy(&self) -> bool {
+        matches!(self.state, "PREPARE" | "RUNNING" | "PAUSE")
+    }
+
+    /// Advances simulated time.
+    pub fn tick(&mut self, seconds: f64) {
+        let approach = |(cur, target): (f64, f64), rate: f64| {
+            let goal = if target > 0.0 { target } else { 25.0 };
+            let step = rate * seconds;
+            let next = if (goal - cur).abs() <= step {
+                goal
+            } else if goal > cur {
+                cur + step
+            } else {
+                cur - step
+            };
+            (next, target)
+        };
+        self.nozzle = approach(self.nozzle, 8.0);
+        self.bed = approach(self.bed, 2.0);
+        let speed_factor = match self.speed {
+            1 => 0.5,
+            3 => 1.24,
+            4 => 1.66,
+            _ => 1.0,
+        };
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
+        match self.state {
+            "PREPARE" => {
+                job.prepared += seconds;
+                if job.prepared >= self.behaviour.prepare_seconds {
+                    self.state = "RUNNING";
+                    self.nozzle.1 = 220.0;
+                    self.bed.1 = 60.0;
+                    self.part_fan = 15;
+                }
+            }
+            "RUNNING" => {
+                job.printed += seconds * speed_factor;
+                let fraction = (job.printed / job.duration).clamp(0.0, 1.0);
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "fraction is clamped to 0..=1"
+                )]
+                let percent = (fraction * 100.0).floor() as u8;
+                self.percent = percent;
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "fraction is clamped to 0..=1 and layers are few"
+                )]
+                let layer = ((fraction * f64::from(job.total_layers)).ceil() as u32).max(1);
+                self.layer = layer.min(job.total_layers);
+                if let Some(at) = self.behaviour.fail_at
+                    && self.percent >= at
+                {
+                    self.behaviour.fail_at = None;
+                    self.finish("FAILED", 0x0700_8001);
+                } else if fraction >= 1.0 {
+                    self.finish("FINISH", 0);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self, state: &'static str, error: u32) {
+        self.state = state;
+        self.print_error = error;
+        self.nozzle.1 = 0.0;
+        self.bed.1 = 0.0;
+        self.part_fan = 0;
+        if state == "FAILED" {
+            self.percent = 0;
+        }
+    }
+
+    fn remaining_minutes(&self) -> u32 {
+        match (&self.job, self.state) {
+            (Some(job), "PREPARE" | "RUNNING" | "PAUSE") => {
+                let left = (job.duration - job.printed).max(0.0) / 60.0;
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "non-negative and small"
+                )]
+                let minutes = left.ceil() as u32;
+                minutes
+            }
+            _ => 0,
+        }
+    }
+
+    /// The complete `print` object (what `pushall` returns).
+    #[must_use]
+    pub fn full(&self) -> Map<String, Value> {
+        let job = self.job.as_ref();
+        let round = |v: f64| (v * 10.0).round() / 10.0;
+        let prepare = job.map_or(0.0, |j| {
+            (j.prepared / self.behaviour.prepare_seconds.max(0.001) * 100.0).min(100.0)
+        });
+        let mut fun: u64 = 0x3EC1_CFFF_9CFF;
+        if !self.behaviour.developer_mode {
+            fun |= 0x2000_0000;
+        }
+        let print = json!({
+            "gcode_state": self.state,
+            "mc_percent": self.percent,
+            "mc_remaining_time": self.remaining_minutes(),
+            "layer_num": self.layer,
+            "total_layer_num": job.map_or(0, |j| j.total_layers),
+            "gcode_file": job.map_or(String::new(), |j| j.file.clone()),
+            "subtask_name": job.map_or(String::new(), |j| j.subtask.clone()),
+            "gcode_file_prepare_percent": format!("{prepare:.0}"),
+            "nozzle_temper": round(self.nozzle.0),
+            "nozzle_target_temper": self.nozzle.1,
+            "bed_temper": round(self.bed.0),
+            "bed_target_temper": self.bed.1,
+            "chamber_temper": self.chamber,
+            "cooling_fan_speed": self.part_fan.to_string(),
+            "big_fan1_speed": "0",
+            "big_fan2_speed": "0",
+            "heatbreak_fan_speed": if self.busy() { "15" } else { "0" },
+            "spd_lvl": self.speed,
+            "spd_mag": 100,
+            "print_error": self.print_error,
+            "hms": self.hms.iter().map(|(a, c)| json!({"attr": a, "code": c})).collect::<Vec<_>>(),
+            "wifi_signal": "-48dBm",
+            "fun": format!("{fun:X}"),
+            "lights_report": [{"node": "chamber_light", "mode": if self.light_on { "on" } else { "off" }}],
+            "stg_cur": if self.state == "PAUSE" { 16 } else if self.busy() { 0 } else { 255 },
+            "sdcard": true,
+            "nozzle_diameter": "0.4",
+            "ams": {
+                "tray_now": "0",
+                "ams_exist_bits": "1",
+                "tray_exist_bits": "f",
+                "ams": [{
+                    "id": "0", "humidity": "4", "temp": "24.3",
+                    "tray": [
+                        {"id": "0", "tray_type": "PLA", "tray_color": "F72323FF", "remain": 82},
+                        {"id": "1", "tray_type": "PLA", "tray_color": "FFFFFFFF", "remain": 40},
+                        {"id": "2", "tray_type": "PETG", "tray_color": "161616FF", "remain": 100},
+                        {"id": "3", "tray_type": "PLA", "tray_color": "2850E0FF", "remain": 7},
+                    ],
+                }],
+            },
+        });
+        match print {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn envelope(&mut self, mut print: Map<String, Value>) -> Vec<u8> {
+        self.push_counter += 1;
+        print.insert("command".into(), "push_status".into());
+        print.insert("msg".into(), 0.into());
+        print.insert("sequence_id".into(), self.push_counter.to_string().into());
+        // Real printers pretty-print their reports.
+        serde_json::to_vec_pretty(&json!({ "print": print })).unwrap_or_default()
+    }
+
+    /// A full report frame (on subscribe and `pushall`).
+    pub fn full_frame(&mut self) -> Vec<u8> {
+        let full = self.full();
+        self.last_sent = full.clone();
+        self.envelope(full)
+    }
+
+    /// The periodic frame: everything (X1) or only what changed (P1/A1); `None` when a delta
+    /// would be empty.
+    pub fn periodic_frame(&mut self) -> Option<Vec<u8>> {
+        let full = self.full();
+        if !self.model.sends_deltas() {
+            self.last_sent = full.clone();
+            return Some(self.envelope(full));
+        }
+        let delta: Map<String, Value> = full
+            .iter()
+            .filter(|(k, v)| self.last_sent.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.last_sent = full;
+        (!delta.is_empty()).then(|| self.envelope(delta))
+    }
+
+    /// Handles one request payload (every top-level command object in it); returns the frames
+    /// to publish on the report topic, in order.
+    pub fn handle(&mut self, payload: &[u8]) -> Vec<Vec<u8>> {
+        let Ok(request) = pw_bambu::report::parse_payload(payload) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (class, body) in request {
+            let Some(command) = body.get("command").and_then(Value::as_str) else {
+                continue;
+            };
+            let seq = body
+                .get("sequence_id")
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            if class == "pushing" && matches!(command, "pushall" | "start") {
+                out.push(self.full_frame());
+                continue;
+            }
+            let control = class == "print" || (class == "system" && command == "ledctrl");
+            let (result, reason) = if control && !self.behaviour.developer_mode {
+                if !self.hms.contains(&VERIFY_FAILED_HMS) {
+                    self.hms.push(VERIFY_FAILED_HMS);
+                }
+                ("failed", "mqtt message verify failed".to_owned())
+            } else {
+                match self.command(&class, command, &body) {
+                    Ok(()) => ("success", String::new()),
+                    Err(reason) => ("failed", reason),
+                }
+            };
+            let mut reply = match &body {
+                Value::Object(m) => m.clone(),
+                _ => Map::new(),
+            };
+            reply.insert("sequence_id".into(), seq.into());
+            reply.insert("result".into(), result.into());
+            reply.insert("reason".into(), reason.into());
+            out.push(serde_json::to_vec(&json!({ class: reply })).unwrap_or_default());
+        }
+        out
+    }
+
+    fn command(&mut self, class: &str, command: &str, body: &Value) -> Result<(), String> {
+        let param = body
+            .get("param")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match (class, command) {
+            ("info", "get_version") => Ok(()),
+            ("print", "pause") if self.state == "RUNNING" => {
+                self.state = "PAUSE";
+                Ok(())
+            }
+            ("print", "resume") if self.state == "PAUSE" => {
+                self.state = "RUNNING";
+                Ok(())
+            }
+            ("print", "pause" | "resume") => Err(format!("cannot {command} while {}", self.state)),
+            ("print", "stop") if self.busy() => {
+                self.finish("FAILED", CANCEL_ECHO);
+                Ok(())
+            }
+            ("print", "stop") => Err("no job to stop".to_owned()),
+            ("print", "print_speed") => match param.parse::<u8>() {
+                Ok(l @ 1..=4) => {
+                    self.speed = l;
+                    Ok(())
+                }
+                _ => Err("bad speed level".to_owned()),
+            },
+            ("print", "clean_print_error") => {
+                self.print_error = 0;
+                Ok(())
+            }
+            ("print", "gcode_line") => {
+                for line in param.lines() {
+                    let mut words = line.split_whitespace();
+                    let code = words.next().unwrap_or_default();
+                    let s = words
+                        .find_map(|w| w.strip_prefix('S'))
+                        .and_then(|v| v.parse::<f64>().ok());
+                    match (code, s) {
+                        ("M104", Some(t)) => self.nozzle.1 = t,
+                        ("M140", Some(t)) => self.bed.1 = t,
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+            ("system", "ledctrl") => {
+                self.light_on = body.get("led_mode").and_then(Value::as_str) != Some("off");
+                Ok(())
+            }
+            ("print", "ams_change_filament" | "ams_get_rfid") => Ok(()),
+            ("print", "project_file") => self.start(body),
+            _ => Err(format!("unsupported command {class}.{command}")),
+        }
+    }
+
+    fn start(&mut self, body: &Value) -> Result<(), String> {
+        if self.busy() {
+            self.print_error = BUSY;
+            return Err("device busy".to_owned());
+        }
+        let url = body.get("url").and_then(Value::as_str).unwrap_or_default();
+        let file = body
+            .get("file")
+            .and_then(Value::as_str)
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                url.trim_start_matches("ftp://")
+                    .trim_start_matches("file:///mnt/sdcard")
+                    .trim_start_matches('/')
+                    .to_owned()
+            });
+        if !self.files.contains(file.trim_start_matches('/')) {
+            return Err(format!("file {file} not found"));
+        }
+        let plate = body
+            .get("param")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !(plate.starts_with("Metadata/plate_") && plate.ends_with(".gcode")) {
+            return Err("param must name a plate: Metadata/plate_N.gcode".to_owned());
+        }
+        if body.get("use_ams").is_some_and(|v| !v.is_boolean()) {
+            return Err("use_ams must be a boolean".to_owned());
+        }
+        let task = body.get("task_id").map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        // A repeated task id is read as "continue the last job" by P1S firmware: it stays idle.
+        if task.is_some() && task != Some("0".to_owned()) && task == self.last_task_id {
+            return Ok(());
+        }
+        self.last_task_id = task;
+        let subtask = body
+            .get("subtask_name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map_or_else(
+                || file.trim_end_matches(".gcode.3mf").to_owned(),
+                str::to_owned,
+            );
+        self.job = Some(Job {
+            file,
+            subtask,
+            total_layers: 120,
+            duration: self.behaviour.job_seconds,
+            prepared: 0.0,
+            printed: 0.0,
+        });
+        self.state = "PREPARE";
+        self.percent = 0;
+        self.layer = 0;
+        self.print_error = 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pw_bambu::command::{Command, ProjectFile};
+    use pw_bambu::report::{Frame, GcodeState, Report};
+
+    use super::*;
+
+    fn send(m: &mut Machine, c: &Command, seq: u64) -> Vec<Frame> {
+        let mut r = Report::new();
+        m.handle(&serde_json::to_vec(&c.payload(seq)).unwrap())
+            .iter()
+            .map(|f| r.apply(f).unwrap())
+            .collect()
+    }
+
+    fn start(name: &str, task_id: u32) -> Command {
+        Command::ProjectFile(ProjectFile {
+            file: name.into(),
+            plate: 1,
+            subtask_name: "cube".into(),
+            task_id,
+            ams_mapping: vec![0],
+            timelapse: false,
+            bed_leveling: false,
+            flow_cali: false,
+            vibration_cali: false,
+            layer_inspect: false,
+        })
+    }
+
+    #[test]
+    fn a_job_goes_through_prepare_running_pause_and_finish() {
+        let mut m = Machine::new(Model::P1S, Behaviour::default());
+        let Frame::Reply(r) = &send(&mut m, &start("cube.gcode.3mf", 1), 7)[0] else {
+            panic!()
+        };
+        assert!(!r.succeeded(), "no such file yet");
+        m.files.insert("cube.gcode.3mf".into());
+        let Frame::Reply(r) = &send(&mut m, &start("cube.gcode.3mf", 2), 8)[0] else {
+            panic!()
+        };
+        assert!(r.succeeded() && r.sequence_id.as_deref() == Some("8"));
+        assert_eq!(m.state(), "PREPARE");
+        let Frame::Reply(busy) = &send(&mut m, &start("cube.gcode.3mf", 3), 9)[0] else {
+            panic!()
+        };
+        assert_eq!(busy.reason.as_deref(), Some("device busy"));
+        m.tick(3.0);
+        assert_eq!(m.state(), "RUNNING");
+        m.tick(60.0);
+        assert_eq!(m.percent(), 50);
+        send(&mut m, &Command::Pause, 10);
+        assert_eq!(m.state(), "PAUSE");
+        m.tick(30.0);
+        assert_eq!(m.percent(), 50, "paused jobs do not progress");
+        send(&mut m, &Command::Resume, 11);
+        m.tick(61.0);
+        assert_eq!((m.state(), m.percent()), ("FINISH", 100));
+    }
+
+    #[test]
+    fn p1_reports_are_deltas_that_merge_back_into_the_full_state() {
+        let mut m = Machine::new(Model::P1S, Behaviour::default());
+        m.files.insert("a.gcode.3mf".into());
+        let mut report = Report::new();
+        report.apply(&m.full_frame()).unwrap();
+        send(&mut m, &start("a.gcode.3mf", 5), 1);
+        for _ in 0..10 {
+            m.tick(1.0);
+            if let Some(delta) = m.periodic_frame() {
+                let v: Value = serde_json::from_slice(&delta).unwrap();
+                assert!(v["print"].as_object().unwrap().len() < m.full().len() + 3);
+                report.apply(&delta).unwrap();
+            }
+        }
+        let s = report.status();
+        assert_eq!(s.gcode_state, GcodeState::Running);
+        assert_eq!(s.percent, Some(m.percent()));
+        assert_eq!(s.ams[0].trays.len(), 4);
+        assert!(m.periodic_frame().is_none() || m.state() == "RUNNING");
+    }
+
+    #[test]
+    fn developer_mode_off_refuses_control_and_latches_hms() {
+        let mut m = Machine::new(
+            Model::X1C,
+            Behaviour {
+                developer_mode: false,
+                ..Behaviour::default()
+            },
+        );
+        let frames = send(&mut m, &Command::Pause, 3);
+        let Frame::Reply(r) = &frames[0] else {
+            panic!()
+        };
+        assert!(r.verify_failed());
+        let mut report = Report::new();
+        report.apply(&m.full_frame()).unwrap();
+        let s = report.status();
+        assert!(s.hms.iter().any(pw_bambu::report::Hms::is_verify_failed));
+        assert_eq!(s.developer_mode, Some(false));
+        // Status still works.
+        assert!(matches!(
+            send(&mut m, &Command::PushAll, 4)[0],
+            Frame::Status
+        ));
+    }
+
+    #[test]
+    fn stop_fails_the_job_and_an_injected_failure_fails_it_too() {
+        let mut m = Machine::new(Model::A1, Behaviour::default());
+        m.files.insert("x.gcode.3mf".into());
+        send(&mut m, &start("x.gcode.3mf", 1), 1);
+        m.tick(10.0);
+        send(&mut m, &Command::Stop, 2);
+        assert_eq!((m.state(), m.percent()), ("FAILED", 0));
+        m.behaviour.fail_at = Some(30);
+        send(&mut m, &start("x.gcode.3mf", 2), 3);
+        m.tick(3.0);
+        m.tick(40.0);
+        assert_eq!(m.state(), "FAILED");
+    }
+}
