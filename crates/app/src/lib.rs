@@ -13,9 +13,12 @@ mod cache;
 mod certificates;
 mod clock;
 mod error;
+mod fleet;
 mod groups;
 mod instance;
+mod locations;
 pub mod outbound;
+mod printers;
 mod sealed;
 mod security;
 mod seed;
@@ -28,8 +31,14 @@ pub use auth::{LoginOutcome, MeView, SessionView, SetupRequest};
 pub use certificates::{CertificateError, Certificates, TlsSource, TlsStatus, UploadCertificate};
 pub use clock::{Clock, ManualClock, SystemClock, parse_rfc3339, rfc3339};
 pub use error::AppError;
+pub use fleet::{Connection, PrinterEvent};
 pub use groups::{GroupInput, GroupPatchInput, GroupView, PermissionCategoryView};
 pub use instance::{InstanceStatus, Readiness};
+pub use locations::{LocationInput, LocationView};
+pub use printers::{
+    CertificateView, CommandInput, CommandOutcome, CreatePrinter, PrinterView, StatusView,
+    TemperatureView, TrayView, TrustCertificate, UpdatePrinter,
+};
 pub use pw_credentials::SecretString;
 pub use pw_store::OwnedItems;
 pub use security::{OutboundSettings, SecuritySettings};
@@ -183,6 +192,8 @@ pub struct App {
     hooks: mpsc::Sender<HookEvent>,
     /// The HTTPS listener's certificate manager (absent with TLS off).
     certificates: certificates::CertificateSlot,
+    /// The printer connections.
+    fleet: Arc<fleet::Fleet>,
 }
 
 /// Credentials presented with a request, already split out by the HTTP layer.
@@ -234,6 +245,7 @@ impl App {
             outbound,
             hooks,
             certificates: Arc::default(),
+            fleet: Arc::new(fleet::Fleet::new()),
         };
         app.seed_groups().await?;
         app.load_security_settings().await?;

@@ -68,8 +68,16 @@ impl SystemGroup {
     pub fn permissions(self) -> Vec<Permission> {
         match self {
             SystemGroup::Administrators => Permission::ALL.to_vec(),
-            SystemGroup::Operators => vec![Permission::ApiKeysCreate],
-            SystemGroup::Viewers => Vec::new(),
+            SystemGroup::Operators => vec![
+                Permission::ApiKeysCreate,
+                Permission::PrintersRead,
+                Permission::PrintersControl,
+                Permission::PrintersGcode,
+                Permission::PrintersAms,
+                Permission::PrintersClearPlate,
+                Permission::LocationsRead,
+            ],
+            SystemGroup::Viewers => vec![Permission::PrintersRead, Permission::LocationsRead],
         }
     }
 }
@@ -94,8 +102,16 @@ pub const PRESETS: [Preset; 5] = [
     },
     Preset {
         name: "controls",
-        description: "3DPrintForge role: operate printers (printer rights arrive with printers).",
-        permissions: &[Permission::ApiKeysCreate],
+        description: "3DPrintForge role: operate printers.",
+        permissions: &[
+            Permission::ApiKeysCreate,
+            Permission::PrintersRead,
+            Permission::PrintersControl,
+            Permission::PrintersGcode,
+            Permission::PrintersAms,
+            Permission::PrintersClearPlate,
+            Permission::LocationsRead,
+        ],
     },
     Preset {
         name: "print",
@@ -110,7 +126,7 @@ pub const PRESETS: [Preset; 5] = [
     Preset {
         name: "view",
         description: "3DPrintForge role: look, but do not touch.",
-        permissions: &[],
+        permissions: &[Permission::PrintersRead, Permission::LocationsRead],
     },
 ];
 
@@ -134,7 +150,13 @@ mod tests {
                 );
             }
         }
-        assert!(SystemGroup::Viewers.permissions().is_empty());
+        // Viewers only read, and nothing they read is a secret (access codes are write-only).
+        assert!(
+            SystemGroup::Viewers
+                .permissions()
+                .iter()
+                .all(|p| p.as_str().ends_with(":read"))
+        );
         assert_eq!(
             SystemGroup::from_key("administrators"),
             Some(SystemGroup::Administrators)

@@ -73,6 +73,21 @@ catalogue! {
         ApiKeysReadAll = "api_keys:read_all": "See every user's API keys",
         ApiKeysRevokeAll = "api_keys:revoke_all": "Revoke any user's API keys",
     }
+    "printers" / "Printers" => {
+        PrintersRead = "printers:read": "See printers and their live status",
+        PrintersCreate = "printers:create": "Add printers",
+        PrintersUpdate = "printers:update": "Change printers (name, address, access code, location)",
+        PrintersDelete = "printers:delete": "Remove printers",
+        PrintersControl = "printers:control": "Pause, resume and stop prints; lights and speed",
+        PrintersGcode = "printers:gcode": "Send raw G-code (temperatures, fans, homing)",
+        PrintersAms = "printers:ams": "Load and unload filament, re-read AMS tags",
+        PrintersClearPlate = "printers:clear_plate": "Confirm the plate is clear after a print",
+        PrintersTrust = "printers:trust": "Approve a printer's changed TLS certificate",
+    }
+    "locations" / "Locations" => {
+        LocationsRead = "locations:read": "See locations",
+        LocationsManage = "locations:manage": "Create, rename and delete locations",
+    }
     "settings" / "Settings" => {
         SettingsSecurity = "settings:security": "Change security settings (authentication on/off, key limits)",
     }
@@ -96,9 +111,17 @@ impl Permission {
     /// group scope does not narrow it.
     #[must_use]
     pub const fn is_printer_bound(self) -> bool {
-        // None of the rights in the catalogue so far acts on a printer; the printer rights are
-        // added with their routes and listed here.
-        false
+        matches!(
+            self,
+            Permission::PrintersRead
+                | Permission::PrintersUpdate
+                | Permission::PrintersDelete
+                | Permission::PrintersControl
+                | Permission::PrintersGcode
+                | Permission::PrintersAms
+                | Permission::PrintersClearPlate
+                | Permission::PrintersTrust
+        )
     }
 
     /// Every category, in catalogue order, with its permissions.

@@ -19,6 +19,7 @@ mod identity_api;
 pub mod limits;
 mod metrics;
 pub mod openapi;
+mod printers_api;
 pub mod shield;
 pub mod table;
 mod tls_api;
@@ -101,7 +102,8 @@ impl AppState {
 #[must_use]
 pub fn mount_api(mounter: Mounter) -> Mounter {
     let mounter = identity_api::mount(auth_api::mount(health::mount(mounter)));
-    api_docs::mount(tls_api::mount(webhooks_api::mount(mounter)))
+    let mounter = printers_api::mount(webhooks_api::mount(mounter));
+    api_docs::mount(tls_api::mount(mounter))
 }
 
 /// Builds the complete router from a mounter that has every row mounted: adds the fallback,

@@ -15,6 +15,10 @@ use pw_app::{
     SessionView, SetupRequest, TestOutcome, TlsStatus, UpdateUser, UpdateWebhook,
     UploadCertificate, UserView, WebhookView,
 };
+use pw_app::{
+    CertificateView, CommandInput, CommandOutcome, CreatePrinter, LocationInput, LocationView,
+    PrinterView, TrustCertificate, UpdatePrinter,
+};
 use pw_policy::{Access, Requirement};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
@@ -245,6 +249,31 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             Shape::json(C::CREATED, s.of::<CreatedApiKey>()).with_body(s.of::<CreateApiKey>())
         }
         ("GET", "/api/v1/audit") => audit_query(Shape::ok(s.of::<AuditPage>())),
+        ("GET", "/api/v1/printers") => Shape::ok(s.page_of::<PrinterView>()),
+        ("POST", "/api/v1/printers") => {
+            Shape::json(C::CREATED, s.of::<PrinterView>()).with_body(s.of::<CreatePrinter>())
+        }
+        ("GET", "/api/v1/printers/{id}") => Shape::ok(s.of::<PrinterView>()),
+        ("PATCH", "/api/v1/printers/{id}") => {
+            Shape::ok(s.of::<PrinterView>()).with_body(s.of::<UpdatePrinter>())
+        }
+        ("DELETE", "/api/v1/printers/{id}") | ("DELETE", "/api/v1/locations/{id}") => {
+            Shape::empty()
+        }
+        ("POST", "/api/v1/printers/{id}/commands") => {
+            Shape::ok(s.of::<CommandOutcome>()).with_body(s.of::<CommandInput>())
+        }
+        ("GET", "/api/v1/printers/{id}/certificate") => Shape::ok(s.of::<CertificateView>()),
+        ("POST", "/api/v1/printers/{id}/certificate/trust") => {
+            Shape::ok(s.of::<CertificateView>()).with_body(s.of::<TrustCertificate>())
+        }
+        ("GET", "/api/v1/locations") => Shape::ok(s.page_of::<LocationView>()),
+        ("POST", "/api/v1/locations") => {
+            Shape::json(C::CREATED, s.of::<LocationView>()).with_body(s.of::<LocationInput>())
+        }
+        ("PATCH", "/api/v1/locations/{id}") => {
+            Shape::ok(s.of::<LocationView>()).with_body(s.of::<LocationInput>())
+        }
         ("GET", "/api/v1/webhooks") => Shape::ok(s.page_of::<WebhookView>()),
         ("POST", "/api/v1/webhooks") => {
             Shape::json(C::CREATED, s.of::<WebhookView>()).with_body(s.of::<CreateWebhook>())

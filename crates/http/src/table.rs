@@ -389,6 +389,85 @@ pub const ROUTES: &[RouteSpec] = &[
         "Revoke an API key (owner, or api_keys:revoke_all)",
     )
     .fine(&[Permission::ApiKeysRevokeAll]),
+    // --- printers and locations (S10)
+    api(
+        "GET",
+        "/api/v1/printers",
+        needs(Permission::PrintersRead),
+        "The printers the caller may see, with live status",
+    ),
+    api(
+        "POST",
+        "/api/v1/printers",
+        needs(Permission::PrintersCreate),
+        "Add a printer (access code write-only)",
+    ),
+    api(
+        "GET",
+        "/api/v1/printers/{id}",
+        needs(Permission::PrintersRead),
+        "One printer with live status (404 outside the caller's scope)",
+    ),
+    api(
+        "PATCH",
+        "/api/v1/printers/{id}",
+        needs(Permission::PrintersUpdate),
+        "Change a printer (empty access code keeps the stored one)",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/printers/{id}",
+        needs(Permission::PrintersDelete),
+        "Remove a printer",
+    ),
+    api(
+        "POST",
+        "/api/v1/printers/{id}/commands",
+        needs(Permission::PrintersRead),
+        "Send a command; its permission depends on the command",
+    )
+    .fine(&[
+        Permission::PrintersControl,
+        Permission::PrintersGcode,
+        Permission::PrintersAms,
+        Permission::PrintersClearPlate,
+    ]),
+    api(
+        "GET",
+        "/api/v1/printers/{id}/certificate",
+        needs(Permission::PrintersRead),
+        "Pinned and presented certificate fingerprints",
+    ),
+    api(
+        "POST",
+        "/api/v1/printers/{id}/certificate/trust",
+        needs(Permission::PrintersTrust),
+        "Approve the certificate the printer presented",
+    ),
+    api(
+        "GET",
+        "/api/v1/locations",
+        needs(Permission::LocationsRead),
+        "Locations",
+    ),
+    api(
+        "POST",
+        "/api/v1/locations",
+        needs(Permission::LocationsManage),
+        "Create a location",
+    ),
+    api(
+        "PATCH",
+        "/api/v1/locations/{id}",
+        needs(Permission::LocationsManage),
+        "Rename or describe a location",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/locations/{id}",
+        needs(Permission::LocationsManage),
+        "Delete a location (its printers stay)",
+    ),
     // --- webhooks (S7)
     api(
         "GET",

@@ -232,6 +232,9 @@ pub async fn start_with(
     let app = App::start(store, config)
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
+    app.start_fleet()
+        .await
+        .map_err(|e| StartError::Setup(e.to_string()))?;
     if !settings.auth_enabled {
         tracing::warn!(
             "authentication is DISABLED (auth = \"disabled\"): anyone who can reach this server can do everything"

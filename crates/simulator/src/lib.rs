@@ -116,6 +116,7 @@ pub(crate) struct Shared {
     pub access_code: SecretString,
     machine: Mutex<Machine>,
     tls: RwLock<Arc<ServerConfig>>,
+    leaf_der: RwLock<Vec<u8>>,
     connects: Mutex<Vec<ConnectRecord>>,
     pub sessions: AtomicUsize,
     pub reports: broadcast::Sender<Arc<Vec<u8>>>,
@@ -193,7 +194,37 @@ impl Printer {
             .tls
             .write()
             .unwrap_or_else(PoisonError::into_inner) = leaf.server_config()?;
+        *self
+            .shared
+            .leaf_der
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = leaf.der().to_vec();
         Ok(())
+    }
+
+    /// SHA-256 (hex) of the certificate presented now.
+    #[must_use]
+    pub fn certificate_sha256(&self) -> String {
+        pw_bambu::trust::Fingerprint::of(
+            &self
+                .shared
+                .leaf_der
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+        .to_hex()
+    }
+
+    /// Starts a print as if from the printer's own screen (the file is put on its storage).
+    pub fn start_print(&self, file: &str) {
+        let mut m = self.shared.machine();
+        m.files.insert(file.to_owned());
+        let payload = serde_json::json!({"print": {
+            "command": "project_file", "sequence_id": "0", "param": "Metadata/plate_1.gcode",
+            "url": format!("ftp://{file}"), "file": file, "subtask_name": file.trim_end_matches(".gcode.3mf"),
+            "task_id": "0", "use_ams": false,
+        }});
+        let _ = m.handle(&serde_json::to_vec(&payload).unwrap_or_default());
     }
 
     /// Closes every open session (a Wi-Fi drop).
@@ -294,6 +325,7 @@ impl Farm {
                 access_code: SecretString::new(code.clone()),
                 machine: Mutex::new(Machine::new(model, options.behaviour.clone())),
                 tls: RwLock::new(leaf.server_config()?),
+                leaf_der: RwLock::new(leaf.der().to_vec()),
                 connects: Mutex::new(Vec::new()),
                 sessions: AtomicUsize::new(0),
                 reports,

@@ -62,6 +62,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001", "init"),
     migration!(2, "0002", "identity"),
     migration!(3, "0003", "webhooks"),
+    migration!(4, "0004", "printers"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

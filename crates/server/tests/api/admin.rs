@@ -529,7 +529,15 @@ async fn a_user_manager_cannot_act_on_anyone_above_their_rank() {
         .create_group(
             &admin,
             "User managers",
-            &["users:read", "users:update", "users:delete", "groups:read"],
+            // Everything a viewer holds too, so a viewer is within the manager's rank.
+            &[
+                "users:read",
+                "users:update",
+                "users:delete",
+                "groups:read",
+                "printers:read",
+                "locations:read",
+            ],
         )
         .await;
     let viewers = server.group_id(&admin, "Viewers").await;

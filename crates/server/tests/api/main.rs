@@ -18,6 +18,7 @@ mod keys;
 mod landing;
 mod listeners;
 mod masking;
+mod printers;
 mod shapes;
 mod storage;
 mod webhooks;

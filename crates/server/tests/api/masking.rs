@@ -11,6 +11,7 @@ use serde_json::json;
 
 const OTHER_PASSWORD: &str = "masking test secret 42";
 const WEBHOOK_SECRET: &str = "masking webhook secret 77";
+const ACCESS_CODE: &str = "masking-code-31337";
 
 /// Fills `{id}`-style segments with ids of rows that exist.
 fn concrete_path(pattern: &str, ids: &Ids) -> String {
@@ -25,6 +26,8 @@ fn concrete_path(pattern: &str, ids: &Ids) -> String {
                 "sessions" => ids.session.to_string(),
                 "api-keys" => ids.key.to_string(),
                 "webhooks" => ids.webhook.to_string(),
+                "printers" => ids.printer.to_string(),
+                "locations" => ids.location.to_string(),
                 _ => "1".to_owned(),
             },
             "{user_id}" => ids.user.to_string(),
@@ -45,6 +48,8 @@ struct Ids {
     session: i64,
     key: i64,
     webhook: i64,
+    printer: i64,
+    location: i64,
 }
 
 /// Routes that end the caller's own access; called last.
@@ -112,6 +117,27 @@ async fn no_route_answers_with_a_stored_secret() {
         .await;
     assert_eq!(hook.status, 201, "{:?}", hook.json);
     let webhook = hook.json["id"].as_i64().unwrap();
+    let location = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/locations",
+            Some(json!({"name": "Masked hall"})),
+        )
+        .await;
+    assert_eq!(location.status, 201, "{:?}", location.json);
+    let location = location.json["id"].as_i64().unwrap();
+    let printer = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/printers",
+            Some(json!({"name": "masked", "serial": "01P00A000000999", "host": "127.0.0.1", "mqtt_port": 9,
+                        "access_code": ACCESS_CODE, "location_id": location})),
+        )
+        .await;
+    assert_eq!(printer.status, 201, "{:?}", printer.json);
+    let printer = printer.json["id"].as_i64().unwrap();
     let sessions = server
         .call(&admin, "GET", "/api/v1/auth/sessions", None)
         .await;
@@ -141,6 +167,12 @@ async fn no_route_answers_with_a_stored_secret() {
         .unwrap()
         .and_then(|w| w.secret)
         .unwrap();
+    let sealed_access_code = store
+        .printer(pw_domain::PrinterId::from_db(printer))
+        .await
+        .unwrap()
+        .unwrap()
+        .access_code;
     let sealing_key = std::fs::read_to_string(server.data_dir.join("secret.key")).unwrap();
 
     let known_secrets: Vec<(&str, String)> = vec![
@@ -159,6 +191,8 @@ async fn no_route_answers_with_a_stored_secret() {
         ("sealing key", sealing_key.trim().to_owned()),
         ("webhook secret", WEBHOOK_SECRET.to_owned()),
         ("sealed webhook secret", sealed_webhook_secret),
+        ("printer access code", ACCESS_CODE.to_owned()),
+        ("sealed printer access code", sealed_access_code),
     ];
     for (what, secret) in &known_secrets {
         assert!(secret.len() >= 12, "{what} is too short to search for");
@@ -170,6 +204,8 @@ async fn no_route_answers_with_a_stored_secret() {
         session,
         key: key_id,
         webhook,
+        printer,
+        location,
     };
     let mut rows: Vec<_> = pw_http::ROUTES.iter().collect();
     rows.sort_by_key(|r| ends_access(r.method, r.path));

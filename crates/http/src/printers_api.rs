@@ -1,0 +1,153 @@
+//! `/api/v1/printers` and `/api/v1/locations`: extract, call the use case, map the answer.
+//! Printer scope, per-command permissions and the 404 for printers outside the caller's reach
+//! are decided in the application.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{Method, StatusCode};
+use pw_app::{CommandInput, CreatePrinter, LocationInput, TrustCertificate, UpdatePrinter};
+use pw_domain::{LocationId, PrinterId};
+
+use crate::auth_api::parse_id;
+use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
+
+pub(crate) fn mount(m: Mounter) -> Mounter {
+    m.mount(Method::GET, "/api/v1/printers", list)
+        .mount(Method::POST, "/api/v1/printers", create)
+        .mount(Method::GET, "/api/v1/printers/{id}", get)
+        .mount(Method::PATCH, "/api/v1/printers/{id}", update)
+        .mount(Method::DELETE, "/api/v1/printers/{id}", delete)
+        .mount(Method::POST, "/api/v1/printers/{id}/commands", command)
+        .mount(
+            Method::GET,
+            "/api/v1/printers/{id}/certificate",
+            certificate,
+        )
+        .mount(
+            Method::POST,
+            "/api/v1/printers/{id}/certificate/trust",
+            trust,
+        )
+        .mount(Method::GET, "/api/v1/locations", list_locations)
+        .mount(Method::POST, "/api/v1/locations", create_location)
+        .mount(Method::PATCH, "/api/v1/locations/{id}", update_location)
+        .mount(Method::DELETE, "/api/v1/locations/{id}", delete_location)
+}
+
+fn items<T: serde::Serialize>(items: Vec<T>) -> Response {
+    Json(serde_json::json!({ "items": items, "next": null })).into_response()
+}
+
+async fn list(State(state): State<AppState>, Caller(actor): Caller) -> Result<Response, ApiError> {
+    Ok(items(state.app.list_printers(&actor).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(input): ApiJson<CreatePrinter>,
+) -> Result<Response, ApiError> {
+    let printer = state.app.create_printer(&actor, input).await?;
+    Ok((StatusCode::CREATED, Json(printer)).into_response())
+}
+
+async fn get(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: PrinterId = parse_id(&id)?;
+    Ok(Json(state.app.get_printer(&actor, id).await?).into_response())
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<UpdatePrinter>,
+) -> Result<Response, ApiError> {
+    let id: PrinterId = parse_id(&id)?;
+    Ok(Json(state.app.update_printer(&actor, id, input).await?).into_response())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: PrinterId = parse_id(&id)?;
+    state.app.delete_printer(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn command(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<CommandInput>,
+) -> Result<Response, ApiError> {
+    let id: PrinterId = parse_id(&id)?;
+    Ok(Json(state.app.printer_command(&actor, id, input).await?).into_response())
+}
+
+async fn certificate(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: PrinterId = parse_id(&id)?;
+    Ok(Json(state.app.printer_certificate(&actor, id).await?).into_response())
+}
+
+async fn trust(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<TrustCertificate>,
+) -> Result<Response, ApiError> {
+    let id: PrinterId = parse_id(&id)?;
+    Ok(Json(
+        state
+            .app
+            .trust_printer_certificate(&actor, id, input)
+            .await?,
+    )
+    .into_response())
+}
+
+async fn list_locations(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> Result<Response, ApiError> {
+    Ok(items(state.app.list_locations(&actor).await?))
+}
+
+async fn create_location(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(input): ApiJson<LocationInput>,
+) -> Result<Response, ApiError> {
+    let location = state.app.create_location(&actor, input).await?;
+    Ok((StatusCode::CREATED, Json(location)).into_response())
+}
+
+async fn update_location(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<LocationInput>,
+) -> Result<Response, ApiError> {
+    let id: LocationId = parse_id(&id)?;
+    Ok(Json(state.app.update_location(&actor, id, input).await?).into_response())
+}
+
+async fn delete_location(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: LocationId = parse_id(&id)?;
+    state.app.delete_location(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

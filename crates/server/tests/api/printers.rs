@@ -1,0 +1,481 @@
+//! Printers end to end (S10): the server connects to simulated printers over MQTT/TLS, pins
+//! the first certificate, refuses a changed one without sending the access code until a user
+//! with `printers:trust` approves it, carries commands with their permissions, and hides
+//! printers outside a group's scope (404, absent from lists).
+
+use std::time::Duration;
+
+use pw_simulator::{Farm, Model, Options, Printer};
+use pw_testkit::{Auth, TEST_PASSWORD, TestServer};
+use serde_json::{Value, json};
+
+async fn farm(models: &[Model]) -> (Farm, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(models.len(), dir.path());
+    options.models = models.to_vec();
+    options.interval = Duration::from_millis(100);
+    options.behaviour.job_seconds = 600.0;
+    (Farm::start(options).await.unwrap(), dir)
+}
+
+async fn add(server: &TestServer, auth: &Auth, p: &Printer, extra: Value) -> i64 {
+    let mut body = json!({
+        "name": format!("Printer {}", p.info.serial),
+        "serial": p.info.serial,
+        "host": p.info.host,
+        "mqtt_port": p.info.mqtt_port,
+        "access_code": p.info.access_code,
+        "model": p.info.model,
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let created = server
+        .call(auth, "POST", "/api/v1/printers", Some(body))
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.json);
+    assert_eq!(created.json["has_access_code"], true);
+    assert!(!created.json.to_string().contains(&p.info.access_code));
+    created.json["id"].as_i64().unwrap()
+}
+
+/// Polls the printer until `check` holds (10 s at most).
+async fn wait_for(
+    server: &TestServer,
+    auth: &Auth,
+    id: i64,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let got = server
+            .call(auth, "GET", &format!("/api/v1/printers/{id}"), None)
+            .await;
+        if check(&got.json) {
+            return got.json;
+        }
+        last = got.json;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(check(&last), "printer {id} never reached the state; last: {last}");
+    last
+}
+
+fn online(v: &Value) -> bool {
+    v["connection"] == "online" && v["status"]["state"].is_string()
+}
+
+#[tokio::test]
+async fn a_changed_certificate_is_refused_without_the_access_code_until_approved() {
+    let (farm, _dir) = farm(&[Model::P1S]).await;
+    let sim = &farm.printers[0];
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let id = add(&server, &admin, sim, json!({})).await;
+
+    let v = wait_for(&server, &admin, id, online).await;
+    assert_eq!(v["status"]["state"], "IDLE");
+    assert_eq!(v["certificate"], "pinned");
+    let cert = server
+        .call(
+            &admin,
+            "GET",
+            &format!("/api/v1/printers/{id}/certificate"),
+            None,
+        )
+        .await;
+    let first = sim.certificate_sha256();
+    assert_eq!(
+        cert.json,
+        json!({"state": "pinned", "pinned_sha256": first, "presented_sha256": null})
+    );
+    assert_eq!(sim.connects().len(), 1);
+
+    // The printer (or an impostor on its address) presents a new certificate.
+    sim.rotate_certificate().unwrap();
+    sim.drop_connections();
+    let v = wait_for(&server, &admin, id, |v| {
+        v["connection"] == "certificate_changed"
+    })
+    .await;
+    assert_eq!(v["certificate"], "changed");
+    let second = sim.certificate_sha256();
+    let cert = server
+        .call(
+            &admin,
+            "GET",
+            &format!("/api/v1/printers/{id}/certificate"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        cert.json,
+        json!({"state": "changed", "pinned_sha256": first, "presented_sha256": second})
+    );
+    // It does not keep trying: a second later still no CONNECT has reached the printer.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        sim.connects().len(),
+        1,
+        "the access code was never sent to the new certificate"
+    );
+    let changed = server
+        .call(
+            &admin,
+            "GET",
+            "/api/v1/audit?event=printer.certificate.",
+            None,
+        )
+        .await;
+    let events: Vec<&str> = changed.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["printer.certificate.changed", "printer.certificate.pinned"]
+    );
+
+    // Approval needs printers:trust and the exact presented fingerprint.
+    let operators = server.group_id(&admin, "Operators").await;
+    server.create_user(&admin, "olga", &[operators]).await;
+    let olga = server.login("olga", TEST_PASSWORD).await;
+    let path = format!("/api/v1/printers/{id}/certificate/trust");
+    let denied = server
+        .call(&olga, "POST", &path, Some(json!({"sha256": second})))
+        .await;
+    assert_eq!(denied.status, 403);
+    let wrong = server
+        .call(&admin, "POST", &path, Some(json!({"sha256": first})))
+        .await;
+    assert_eq!(wrong.status, 409, "{:?}", wrong.json);
+    let ok = server
+        .call(&admin, "POST", &path, Some(json!({"sha256": second})))
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.json);
+    wait_for(&server, &admin, id, online).await;
+    assert_eq!(sim.connects().len(), 2);
+    let trusted = server
+        .call(
+            &admin,
+            "GET",
+            "/api/v1/audit?event=printer.certificate.trust",
+            None,
+        )
+        .await;
+    assert_eq!(trusted.json["items"][0]["actor"], "admin");
+    assert_eq!(
+        trusted.json["items"][0]["details"]["trusted"],
+        second.as_str()
+    );
+}
+
+async fn command(server: &TestServer, auth: &Auth, id: i64, body: Value) -> pw_testkit::Answer {
+    server
+        .call(
+            auth,
+            "POST",
+            &format!("/api/v1/printers/{id}/commands"),
+            Some(body),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn every_command_needs_its_permission_and_reaches_the_printer() {
+    let (farm, _dir) = farm(&[Model::X1C]).await;
+    let sim = &farm.printers[0];
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let id = add(&server, &admin, sim, json!({})).await;
+    wait_for(&server, &admin, id, online).await;
+    sim.start_print("benchy.gcode.3mf");
+    wait_for(&server, &admin, id, |v| v["status"]["state"] == "RUNNING").await;
+
+    let viewers = server.group_id(&admin, "Viewers").await;
+    server.create_user(&admin, "vera", &[viewers]).await;
+    let vera = server.login("vera", TEST_PASSWORD).await;
+    let controls = server
+        .create_group(
+            &admin,
+            "Controls only",
+            &["printers:read", "printers:control"],
+        )
+        .await;
+    server.create_user(&admin, "carl", &[controls]).await;
+    let carl = server.login("carl", TEST_PASSWORD).await;
+
+    // (command, permission it needs)
+    let cases = [
+        (json!({"command": "pause"}), "printers:control"),
+        (json!({"command": "resume"}), "printers:control"),
+        (json!({"command": "light", "on": false}), "printers:control"),
+        (json!({"command": "speed", "level": 3}), "printers:control"),
+        (
+            json!({"command": "nozzle_temperature", "celsius": 215}),
+            "printers:gcode",
+        ),
+        (
+            json!({"command": "bed_temperature", "celsius": 55}),
+            "printers:gcode",
+        ),
+        (json!({"command": "home"}), "printers:gcode"),
+        (
+            json!({"command": "gcode", "gcode": "M106 P1 S128"}),
+            "printers:gcode",
+        ),
+        (
+            json!({"command": "ams_load", "ams": 0, "slot": 1}),
+            "printers:ams",
+        ),
+        (json!({"command": "ams_unload"}), "printers:ams"),
+        (
+            json!({"command": "ams_rfid", "ams": 0, "slot": 2}),
+            "printers:ams",
+        ),
+        (json!({"command": "clear_plate"}), "printers:clear_plate"),
+    ];
+    for (body, permission) in &cases {
+        let v = command(&server, &vera, id, body.clone()).await;
+        assert_eq!(v.status, 403, "viewer: {body}");
+        let c = command(&server, &carl, id, body.clone()).await;
+        let (who, answer) = if *permission == "printers:control" {
+            assert_eq!(c.status, 200, "controls-only: {body}: {:?}", c.json);
+            ("carl", c)
+        } else {
+            assert_eq!(c.status, 403, "controls-only: {body}");
+            ("admin", command(&server, &admin, id, body.clone()).await)
+        };
+        assert_eq!(answer.status, 200, "{who}: {body}: {:?}", answer.json);
+        assert_eq!(answer.json["ok"], true, "{who}: {body}: {:?}", answer.json);
+        assert_eq!(answer.json["timed_out"], false);
+    }
+    // The printer really changed: paused and resumed, speed 3, bed target 55.
+    wait_for(&server, &admin, id, |v| {
+        v["status"]["speed_level"] == 3 && v["status"]["bed"]["target"] == 55.0
+    })
+    .await;
+    let pause = command(&server, &admin, id, json!({"command": "pause"})).await;
+    assert_eq!(pause.json["ok"], true);
+    wait_for(&server, &admin, id, |v| v["status"]["state"] == "PAUSE").await;
+    let stop = command(&server, &admin, id, json!({"command": "stop"})).await;
+    assert_eq!(stop.json["ok"], true);
+    wait_for(&server, &admin, id, |v| v["status"]["state"] == "FAILED").await;
+    // The printer refuses what makes no sense and says why.
+    let again = command(&server, &admin, id, json!({"command": "pause"})).await;
+    assert_eq!(again.json["ok"], false);
+    assert!(
+        again.json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot pause")
+    );
+    // Bad input is a 400 naming the field.
+    for bad in [
+        json!({"command": "speed", "level": 9}),
+        json!({"command": "nozzle_temperature", "celsius": 400}),
+        json!({"command": "ams_load", "ams": 7, "slot": 0}),
+        json!({"command": "gcode", "gcode": ""}),
+        json!({"command": "launch_rocket"}),
+    ] {
+        assert_eq!(
+            command(&server, &admin, id, bad.clone()).await.status,
+            400,
+            "{bad}"
+        );
+    }
+
+    // Developer Mode off: the printer refuses control, and the server says so plainly.
+    sim.set_behaviour(|b| b.developer_mode = false);
+    let refused = command(&server, &admin, id, json!({"command": "light", "on": true})).await;
+    assert_eq!(refused.json["ok"], false);
+    assert_eq!(refused.json["reason"], "mqtt message verify failed");
+    wait_for(&server, &admin, id, |v| v["developer_mode_off"] == true).await;
+    let audit = server
+        .call(
+            &admin,
+            "GET",
+            "/api/v1/audit?event=printer.command&actor=carl",
+            None,
+        )
+        .await;
+    assert_eq!(
+        audit.json["items"].as_array().unwrap().len(),
+        4,
+        "carl: pause, resume, light, speed"
+    );
+}
+
+#[tokio::test]
+async fn a_scoped_operator_sees_and_controls_only_printers_in_their_scope() {
+    let (farm, _dir) = farm(&[Model::P1S, Model::A1]).await;
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let mut locations = Vec::new();
+    for name in ["Hall A", "Hall B"] {
+        let l = server
+            .call(
+                &admin,
+                "POST",
+                "/api/v1/locations",
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(l.status, 201, "{:?}", l.json);
+        locations.push(l.json["id"].as_i64().unwrap());
+    }
+    let in_a = add(
+        &server,
+        &admin,
+        &farm.printers[0],
+        json!({"location_id": locations[0]}),
+    )
+    .await;
+    let in_b = add(
+        &server,
+        &admin,
+        &farm.printers[1],
+        json!({"location_id": locations[1]}),
+    )
+    .await;
+    wait_for(&server, &admin, in_a, online).await;
+    wait_for(&server, &admin, in_b, online).await;
+
+    let group = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/groups",
+            Some(json!({"name": "Hall A crew", "permissions": ["printers:read", "printers:control", "printers:trust"],
+                        "scope": {"locations": [locations[0]]}})),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{:?}", group.json);
+    let gid = group.json["id"].as_i64().unwrap();
+    server.create_user(&admin, "anna", &[gid]).await;
+    let anna = server.login("anna", TEST_PASSWORD).await;
+
+    let list = server.call(&anna, "GET", "/api/v1/printers", None).await;
+    let ids: Vec<i64> = list.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [in_a]);
+    for (method, path, body) in [
+        ("GET", format!("/api/v1/printers/{in_b}"), None),
+        ("GET", format!("/api/v1/printers/{in_b}/certificate"), None),
+        (
+            "POST",
+            format!("/api/v1/printers/{in_b}/commands"),
+            Some(json!({"command": "pause"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/printers/{in_b}/certificate/trust"),
+            Some(json!({"sha256": "00".repeat(32)})),
+        ),
+    ] {
+        let r = server.call(&anna, method, &path, body).await;
+        assert_eq!(r.status, 404, "{method} {path}: {:?}", r.json);
+    }
+    let mine = command(
+        &server,
+        &anna,
+        in_a,
+        json!({"command": "light", "on": false}),
+    )
+    .await;
+    assert_eq!(mine.status, 200, "{:?}", mine.json);
+    // Moving a printer is printers:update; anna may not even see the one in hall B.
+    let moved = server
+        .call(
+            &anna,
+            "PATCH",
+            &format!("/api/v1/printers/{in_a}"),
+            Some(json!({"location_id": locations[1]})),
+        )
+        .await;
+    assert_eq!(moved.status, 403);
+}
+
+#[tokio::test]
+async fn printer_input_is_validated_and_the_access_code_stays_write_only() {
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let base = json!({"name": "P", "serial": "01P00A000000123", "host": "127.0.0.1", "mqtt_port": 9, "access_code": "12345678"});
+    for (field, value) in [
+        ("serial", json!("short")),
+        ("serial", json!("01P00A-000")),
+        ("host", json!("not a host")),
+        ("access_code", json!("a b")),
+        ("mqtt_port", json!(0)),
+        ("location_id", json!(999)),
+        ("name", json!("")),
+    ] {
+        let mut body = base.clone();
+        body[field] = value;
+        let r = server
+            .call(&admin, "POST", "/api/v1/printers", Some(body))
+            .await;
+        assert_eq!(r.status, 400, "{field}: {:?}", r.json);
+        assert!(r.message().contains(field), "{field}: {}", r.message());
+    }
+    let ok = server
+        .call(&admin, "POST", "/api/v1/printers", Some(base.clone()))
+        .await;
+    assert_eq!(ok.status, 201);
+    let dup = server
+        .call(&admin, "POST", "/api/v1/printers", Some(base))
+        .await;
+    assert_eq!(dup.status, 409);
+    let id = ok.json["id"].as_i64().unwrap();
+    // Nothing listens on port 9: offline with a reason, and retried.
+    let v = wait_for(&server, &admin, id, |v| v["connection"] == "offline").await;
+    assert!(v["problem"].as_str().unwrap().contains("reach"), "{v}");
+    // The stored code is sealed; an empty code on update keeps it.
+    let row = server
+        .running()
+        .app
+        .store()
+        .printer(pw_domain::PrinterId::from_db(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pw_credentials::seal::is_sealed(&row.access_code));
+    let kept = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/printers/{id}"),
+            Some(json!({"access_code": "", "name": "Renamed"})),
+        )
+        .await;
+    assert_eq!(kept.status, 200);
+    let after = server
+        .running()
+        .app
+        .store()
+        .printer(pw_domain::PrinterId::from_db(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.access_code, row.access_code);
+    assert_eq!(
+        server
+            .call(&admin, "DELETE", &format!("/api/v1/printers/{id}"), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        server
+            .call(&admin, "GET", &format!("/api/v1/printers/{id}"), None)
+            .await
+            .status,
+        404
+    );
+}

@@ -1,0 +1,326 @@
+//! Printers and locations. The access code arrives sealed from the application and is stored
+//! as given; the certificate fingerprints are hex text.
+
+use pw_domain::{LocationId, PrinterId, UserId};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Store, StoreError};
+
+/// A stored printer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrinterRow {
+    /// Id.
+    pub id: PrinterId,
+    /// Display name.
+    pub name: String,
+    /// Serial (certificate CN, topic name).
+    pub serial: String,
+    /// Host name or address.
+    pub host: String,
+    /// MQTT port.
+    pub mqtt_port: u16,
+    /// FTPS port.
+    pub ftps_port: u16,
+    /// Camera port.
+    pub camera_port: u16,
+    /// Model name.
+    pub model: String,
+    /// Location.
+    pub location_id: Option<LocationId>,
+    /// The sealed access code.
+    pub access_code: String,
+    /// Pinned certificate fingerprint (hex).
+    pub pinned_sha256: Option<String>,
+    /// A different certificate presented since (hex), awaiting approval.
+    pub presented_sha256: Option<String>,
+    /// Who added it.
+    pub created_by: Option<UserId>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// Fields of a new printer.
+#[derive(Debug, Clone)]
+pub struct NewPrinter<'a> {
+    /// Display name.
+    pub name: &'a str,
+    /// Serial.
+    pub serial: &'a str,
+    /// Host.
+    pub host: &'a str,
+    /// Ports.
+    pub mqtt_port: u16,
+    /// Ports.
+    pub ftps_port: u16,
+    /// Ports.
+    pub camera_port: u16,
+    /// Model.
+    pub model: &'a str,
+    /// Location.
+    pub location_id: Option<LocationId>,
+    /// Sealed access code.
+    pub access_code: &'a str,
+    /// Creator.
+    pub created_by: Option<UserId>,
+}
+
+/// A change; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct PrinterPatch<'a> {
+    /// Display name.
+    pub name: Option<&'a str>,
+    /// Host.
+    pub host: Option<&'a str>,
+    /// Ports.
+    pub mqtt_port: Option<u16>,
+    /// Ports.
+    pub ftps_port: Option<u16>,
+    /// Ports.
+    pub camera_port: Option<u16>,
+    /// Model.
+    pub model: Option<&'a str>,
+    /// `Some(None)` clears the location.
+    pub location_id: Option<Option<LocationId>>,
+    /// Sealed access code.
+    pub access_code: Option<&'a str>,
+}
+
+/// A stored location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationRow {
+    /// Id.
+    pub id: LocationId,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+const SELECT: &str = "SELECT id, name, serial, host, mqtt_port, ftps_port, camera_port, model, \
+     location_id, access_code, pinned_sha256, presented_sha256, created_by, created_at, \
+     updated_at FROM printers";
+
+fn port(row: &AnyRow, col: &str) -> Result<u16, sqlx::Error> {
+    let v: i64 = row.try_get(col)?;
+    u16::try_from(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn from_row(row: &AnyRow) -> Result<PrinterRow, sqlx::Error> {
+    Ok(PrinterRow {
+        id: PrinterId::from_db(row.try_get("id")?),
+        name: row.try_get("name")?,
+        serial: row.try_get("serial")?,
+        host: row.try_get("host")?,
+        mqtt_port: port(row, "mqtt_port")?,
+        ftps_port: port(row, "ftps_port")?,
+        camera_port: port(row, "camera_port")?,
+        model: row.try_get("model")?,
+        location_id: row
+            .try_get::<Option<i64>, _>("location_id")?
+            .map(LocationId::from_db),
+        access_code: row.try_get("access_code")?,
+        pinned_sha256: row.try_get("pinned_sha256")?,
+        presented_sha256: row.try_get("presented_sha256")?,
+        created_by: row
+            .try_get::<Option<i64>, _>("created_by")?
+            .map(UserId::from_db),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn location_row(row: &AnyRow) -> Result<LocationRow, sqlx::Error> {
+    Ok(LocationRow {
+        id: LocationId::from_db(row.try_get("id")?),
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Every printer, by name.
+    pub async fn list_printers(&self) -> Result<Vec<PrinterRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY name, id")))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// One printer.
+    pub async fn printer(&self, id: PrinterId) -> Result<Option<PrinterRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// Adds a printer; `Conflict` when the serial exists.
+    pub async fn insert_printer(
+        &self,
+        new: &NewPrinter<'_>,
+        now: i64,
+    ) -> Result<PrinterId, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO printers (name, serial, host, mqtt_port, ftps_port, camera_port, model, \
+             location_id, access_code, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        )
+        .bind(new.name)
+        .bind(new.serial)
+        .bind(new.host)
+        .bind(i64::from(new.mqtt_port))
+        .bind(i64::from(new.ftps_port))
+        .bind(i64::from(new.camera_port))
+        .bind(new.model)
+        .bind(new.location_id.map(LocationId::get))
+        .bind(new.access_code)
+        .bind(new.created_by.map(UserId::get))
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(PrinterId::from_db(row.try_get("id")?))
+    }
+
+    /// Applies a change; false when the printer does not exist. A new host or access code
+    /// keeps the pinned certificate: the serial (the certificate's subject) did not change.
+    pub async fn update_printer(
+        &self,
+        id: PrinterId,
+        patch: &PrinterPatch<'_>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE printers SET name = COALESCE($2, name), host = COALESCE($3, host), \
+             mqtt_port = COALESCE($4, mqtt_port), ftps_port = COALESCE($5, ftps_port), \
+             camera_port = COALESCE($6, camera_port), model = COALESCE($7, model), \
+             location_id = CASE WHEN $8 = 1 THEN $9 ELSE location_id END, \
+             access_code = COALESCE($10, access_code), updated_at = $11 WHERE id = $1",
+        )
+        .bind(id.get())
+        .bind(patch.name)
+        .bind(patch.host)
+        .bind(patch.mqtt_port.map(i64::from))
+        .bind(patch.ftps_port.map(i64::from))
+        .bind(patch.camera_port.map(i64::from))
+        .bind(patch.model)
+        .bind(i64::from(patch.location_id.is_some()))
+        .bind(patch.location_id.flatten().map(LocationId::get))
+        .bind(patch.access_code)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records the certificate trust state: the pin, and a presented certificate that differs.
+    pub async fn set_printer_certificate(
+        &self,
+        id: PrinterId,
+        pinned: Option<&str>,
+        presented: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE printers SET pinned_sha256 = $2, presented_sha256 = $3, updated_at = $4 \
+             WHERE id = $1",
+        )
+        .bind(id.get())
+        .bind(pinned)
+        .bind(presented)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a printer; false when it did not exist.
+    pub async fn delete_printer(&self, id: PrinterId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM printers WHERE id = $1")
+            .bind(id.get())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every location, by name.
+    pub async fn list_locations(&self) -> Result<Vec<LocationRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, description, created_at FROM locations ORDER BY name_key",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(location_row).collect::<Result<_, _>>()?)
+    }
+
+    /// One location.
+    pub async fn location(&self, id: LocationId) -> Result<Option<LocationRow>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, name, description, created_at FROM locations WHERE id = $1")
+                .bind(id.get())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.as_ref().map(location_row).transpose()?)
+    }
+
+    /// Adds a location; `Conflict` when the name exists (case-insensitively).
+    pub async fn insert_location(
+        &self,
+        name: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<LocationId, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO locations (name, name_key, description, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        )
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(description)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(LocationId::from_db(row.try_get("id")?))
+    }
+
+    /// Renames or re-describes a location.
+    pub async fn update_location(
+        &self,
+        id: LocationId,
+        name: Option<&str>,
+        description: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE locations SET name = COALESCE($2, name), name_key = COALESCE($3, name_key), \
+             description = COALESCE($4, description), updated_at = $5 WHERE id = $1",
+        )
+        .bind(id.get())
+        .bind(name)
+        .bind(name.map(str::to_lowercase))
+        .bind(description)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a location (its printers keep running, without a location).
+    pub async fn delete_location(&self, id: LocationId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM locations WHERE id = $1")
+            .bind(id.get())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
