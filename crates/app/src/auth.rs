@@ -145,10 +145,11 @@ impl App {
     /// for revalidation.
     pub async fn resolve(&self, presented: Presented<'_>, meta: RequestMeta) -> Actor {
         let now = self.now();
-        let resolved = match (presented.api_key, presented.session) {
-            (Some(key), _) => self.resolve_key(key, now).await,
-            (None, Some(token)) => self.resolve_session(token, now).await,
-            (None, None) => None,
+        let resolved = match (presented.api_key, presented.session, presented.ticket) {
+            (Some(key), _, _) => self.resolve_key(key, now).await,
+            (None, Some(token), _) => self.resolve_session(token, now).await,
+            (None, None, Some(ticket)) => self.resolve_ticket(ticket).await,
+            (None, None, None) => None,
         };
         let auth_on = self.auth_enabled();
         match resolved {
@@ -234,6 +235,20 @@ impl App {
         self.cache.put_session(key, entry.clone());
         let subject = Subject::session(entry.user, user.entry.rights.clone());
         Some((subject, user, Some(entry.session)))
+    }
+
+    async fn resolve_ticket(
+        &self,
+        ticket: &str,
+    ) -> Option<(Subject, Arc<UserEntryRef>, Option<SessionId>)> {
+        let (mut subject, user_id) = self.redeem_ticket(ticket).await?;
+        let stamp = self.store.user(user_id).await.ok()??.security_stamp;
+        let user = self.user_entry(user_id, stamp).await?;
+        if user.entry.disabled {
+            return None;
+        }
+        subject.rights = user.entry.rights.clone();
+        Some((subject, user, None))
     }
 
     async fn resolve_key(

@@ -18,7 +18,8 @@ use pw_bambu::command::Command;
 use pw_bambu::report::{Frame, Reply, Report, Status};
 use pw_bambu::session::{Endpoint, Session, SessionError};
 use pw_bambu::trust::{Fingerprint, PrinterVerifier, Refused};
-use pw_domain::{LocationId, PrinterId};
+use pw_domain::PrinterId;
+use pw_store::PrinterRow;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -78,13 +79,14 @@ impl Default for Live {
     }
 }
 
-/// Something changed on a printer (the events WebSocket sends the new state).
+/// Something changed on a printer (the events WebSocket sends the new state to those who
+/// may read it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrinterEvent {
     /// Which printer.
     pub printer: PrinterId,
-    /// Its location (for scoped principals).
-    pub location: Option<LocationId>,
+    /// It was removed.
+    pub removed: bool,
 }
 
 /// A command for a supervisor, with where to send the reply.
@@ -95,6 +97,8 @@ pub(crate) struct Request {
 
 /// One supervised printer.
 struct Link {
+    /// The printer as stored (names, location), kept current by the use cases.
+    row: PrinterRow,
     live: watch::Receiver<Live>,
     commands: mpsc::Sender<Request>,
     /// Wakes the supervisor: settings changed or a certificate was approved.
@@ -127,6 +131,28 @@ impl Fleet {
         self.links.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The stored row and the live state, from memory.
+    pub(crate) fn snapshot(&self, id: PrinterId) -> Option<(PrinterRow, Live)> {
+        self.links()
+            .get(&id)
+            .map(|l| (l.row.clone(), l.live.borrow().clone()))
+    }
+
+    /// Records a changed row (name, location…) and tells listeners.
+    pub(crate) fn set_row(&self, row: PrinterRow) {
+        let id = row.id;
+        if let Some(l) = self.links().get_mut(&id) {
+            l.row = row;
+        }
+        self.announce(id, false);
+    }
+
+    fn announce(&self, printer: PrinterId, removed: bool) {
+        if let Some(events) = &self.events {
+            let _ = events.send(PrinterEvent { printer, removed });
+        }
+    }
+
     pub(crate) fn live(&self, id: PrinterId) -> Live {
         self.links()
             .get(&id)
@@ -145,8 +171,10 @@ impl Fleet {
     }
 
     pub(crate) fn stop(&self, id: PrinterId) {
-        if let Some(l) = self.links().remove(&id) {
+        let removed = self.links().remove(&id);
+        if let Some(l) = removed {
             l.task.abort();
+            self.announce(id, true);
         }
     }
 
@@ -191,7 +219,7 @@ impl App {
     /// Starts a supervisor for every stored printer (at server start).
     pub async fn start_fleet(&self) -> Result<(), crate::AppError> {
         for row in self.store.list_printers().await? {
-            self.supervise(row.id, row.location_id);
+            self.supervise(row);
         }
         Ok(())
     }
@@ -203,8 +231,11 @@ impl App {
     }
 
     /// Starts (or restarts) the supervisor of one printer.
-    pub(crate) fn supervise(&self, id: PrinterId, location: Option<LocationId>) {
-        self.fleet.stop(id);
+    pub(crate) fn supervise(&self, row: PrinterRow) {
+        let id = row.id;
+        if let Some(old) = self.fleet.links().remove(&id) {
+            old.task.abort();
+        }
         let (live_tx, live_rx) = watch::channel(Live::default());
         let (cmd_tx, cmd_rx) = mpsc::channel(32);
         let wake = Arc::new(Notify::new());
@@ -215,7 +246,6 @@ impl App {
                 Supervisor {
                     app,
                     id,
-                    location,
                     live: live_tx,
                     wake,
                 }
@@ -226,6 +256,7 @@ impl App {
         self.fleet.links().insert(
             id,
             Link {
+                row,
                 live: live_rx,
                 commands: cmd_tx,
                 wake,
@@ -238,7 +269,6 @@ impl App {
 struct Supervisor {
     app: App,
     id: PrinterId,
-    location: Option<LocationId>,
     live: watch::Sender<Live>,
     wake: Arc<Notify>,
 }
@@ -246,12 +276,7 @@ struct Supervisor {
 impl Supervisor {
     fn publish(&self, change: impl FnOnce(&mut Live)) {
         self.live.send_modify(change);
-        if let Some(events) = &self.app.fleet.events {
-            let _ = events.send(PrinterEvent {
-                printer: self.id,
-                location: self.location,
-            });
-        }
+        self.app.fleet.announce(self.id, false);
     }
 
     fn set(&self, connection: Connection, problem: Option<String>) {

@@ -22,6 +22,7 @@ mod printers;
 mod sealed;
 mod security;
 mod seed;
+mod tickets;
 mod users;
 mod webhooks;
 
@@ -42,6 +43,7 @@ pub use printers::{
 pub use pw_credentials::SecretString;
 pub use pw_store::OwnedItems;
 pub use security::{OutboundSettings, SecuritySettings};
+pub use tickets::{IssuedTicket, TICKET_LIFETIME, TicketRequest};
 pub use users::{CreateUser, DeletePreview, UpdateUser, UserView};
 pub use webhooks::{
     CreateWebhook, DELIVERY_HEADER, DeliveryView, EVENT_HEADER, SIGNATURE_HEADER, TEST_EVENT,
@@ -203,6 +205,8 @@ pub struct Presented<'a> {
     pub session: Option<&'a str>,
     /// An API key from `Authorization: Bearer` or `X-API-Key`, if any.
     pub api_key: Option<&'a str>,
+    /// A ticket from `?ticket=` (upgrade routes only), if any.
+    pub ticket: Option<&'a str>,
 }
 
 impl App {

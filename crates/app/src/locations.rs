@@ -170,8 +170,13 @@ impl App {
             serde_json::json!({ "name": l.name }),
         )
         .await;
-        // Printers there keep running without a location; their supervisors publish events
-        // with the old location until they restart, which only narrows who sees them.
+        // Printers there keep running without a location; the live rows learn it now, so
+        // scoped listeners are judged against the new state at once.
+        for row in self.store.list_printers().await? {
+            if row.location_id.is_none() {
+                self.fleet.set_row(row);
+            }
+        }
         Ok(())
     }
 }

@@ -492,6 +492,14 @@ impl App {
         }
     }
 
+    /// The printer as the events socket sends it, from memory: `None` when it is gone or the
+    /// actor may not read it.
+    pub fn printer_event_view(&self, actor: &Actor, id: PrinterId) -> Option<PrinterView> {
+        let (row, _) = self.fleet.snapshot(id)?;
+        self.may(actor, Permission::PrintersRead, &row)
+            .then(|| self.view(&row))
+    }
+
     /// Whether `actor` may do `permission` on this printer.
     pub(crate) fn may(&self, actor: &Actor, permission: Permission, row: &PrinterRow) -> bool {
         matches!(
@@ -620,8 +628,8 @@ impl App {
             serde_json::json!({ "name": name, "serial": serial, "host": host }),
         )
         .await;
-        self.supervise(id, input.location_id);
         let row = self.store.printer(id).await?.ok_or(AppError::NotFound)?;
+        self.supervise(row.clone());
         Ok(self.view(&row))
     }
 
@@ -693,10 +701,8 @@ impl App {
         )
         .await;
         let row = self.store.printer(id).await?.ok_or(AppError::NotFound)?;
-        if input.location_id.is_some() {
-            // Events carry the location; a new supervisor publishes the new one.
-            self.supervise(id, row.location_id);
-        } else if reconnect {
+        self.fleet.set_row(row.clone());
+        if reconnect {
             self.fleet.wake(id);
         }
         Ok(self.view(&row))

@@ -63,6 +63,7 @@ async fn principal(f: &Fixture, token: &str) -> Principal {
         .resolve_principal(Presented {
             session: Some(token),
             api_key: None,
+            ..Presented::default()
         })
         .await
 }
@@ -129,6 +130,7 @@ async fn a_second_instance_picks_up_the_auth_switch_on_reload() {
         Presented {
             session: Some(&token),
             api_key: None,
+            ..Presented::default()
         },
         RequestMeta::default(),
     );
@@ -140,6 +142,7 @@ async fn a_second_instance_picks_up_the_auth_switch_on_reload() {
         .resolve_principal(Presented {
             session: None,
             api_key: None,
+            ..Presented::default()
         })
         .await;
     assert!(matches!(anonymous, Principal::AuthDisabled));
@@ -197,6 +200,7 @@ async fn a_password_change_publishes_a_revocation() {
             Presented {
                 session: Some(&token),
                 api_key: None,
+                ..Presented::default()
             },
             RequestMeta::default(),
         )

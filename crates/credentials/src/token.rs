@@ -18,6 +18,8 @@ pub const TOKEN_BYTES: usize = 32;
 const ENCODED_LEN: usize = 43;
 /// API key prefix.
 pub const API_KEY_PREFIX: &str = "pwk_";
+/// Ticket prefix (single-use credentials for WebSocket and camera upgrades).
+pub const TICKET_PREFIX: &str = "pwt_";
 
 /// SHA-256 of a secret, as stored.
 #[must_use]
@@ -54,6 +56,22 @@ pub fn new_session_token(random: [u8; TOKEN_BYTES]) -> (SecretString, [u8; 32]) 
 #[must_use]
 pub fn is_session_token(value: &str) -> bool {
     is_encoded_secret(value)
+}
+
+/// A new ticket: the value handed out once and its digest (stored).
+#[must_use]
+pub fn new_ticket(random: [u8; TOKEN_BYTES]) -> (SecretString, [u8; 32]) {
+    let ticket = format!("{TICKET_PREFIX}{}", encode(random));
+    let stored = digest(&ticket);
+    (SecretString::new(ticket), stored)
+}
+
+/// Whether a value has the shape of a ticket (junk never reaches the database).
+#[must_use]
+pub fn is_ticket(value: &str) -> bool {
+    value
+        .strip_prefix(TICKET_PREFIX)
+        .is_some_and(is_encoded_secret)
 }
 
 /// A new API key for key row `id`: the full key (shown once) and the digest of its secret.

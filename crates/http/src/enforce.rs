@@ -57,10 +57,16 @@ pub(crate) async fn enforce(
     let meta = request_meta(&req);
     // Public routes resolve too (cheaply, from the cache): the login page wants to know who
     // is already signed in, and the audit log wants a name.
-    let actor = state
-        .app
-        .resolve(presented(req.headers(), state.https), meta)
-        .await;
+    // A ticket counts only on the routes that take tickets, and only without other
+    // credentials: anywhere else a `?ticket=` is ignored rather than used up.
+    let ticket = matches!(row.access, Access::Ticket(_))
+        .then(|| query_param(req.uri(), "ticket"))
+        .flatten();
+    let mut credentials = presented(req.headers(), state.https);
+    if credentials.api_key.is_none() && credentials.session.is_none() {
+        credentials.ticket = ticket.as_deref();
+    }
+    let actor = state.app.resolve(credentials, meta).await;
     let principal = match row.access {
         Access::Public { .. } => Principal::Anonymous,
         _ => actor.principal.clone(),
@@ -101,6 +107,15 @@ fn page_denied(state: &AppState, reason: DenyReason, uri: &http::Uri) -> Respons
             None => ApiError::forbidden().into_response(),
         },
     }
+}
+
+/// One query parameter's raw value (tickets and tokens are URL-safe, so no decoding).
+pub(crate) fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
+    uri.query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
 }
 
 /// Percent-encodes a path for a query parameter (only unreserved characters and `/` stay).
@@ -153,11 +168,13 @@ pub(crate) fn presented(headers: &HeaderMap, https: bool) -> Presented<'_> {
         return Presented {
             session: None,
             api_key,
+            ticket: None,
         };
     }
     Presented {
         session: session_cookie(headers, https),
         api_key: None,
+        ticket: None,
     }
 }
 

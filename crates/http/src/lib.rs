@@ -13,6 +13,7 @@ pub mod docs;
 mod edge;
 mod enforce;
 mod error;
+mod events_api;
 mod extract;
 mod health;
 mod identity_api;
@@ -102,7 +103,7 @@ impl AppState {
 #[must_use]
 pub fn mount_api(mounter: Mounter) -> Mounter {
     let mounter = identity_api::mount(auth_api::mount(health::mount(mounter)));
-    let mounter = printers_api::mount(webhooks_api::mount(mounter));
+    let mounter = events_api::mount(printers_api::mount(webhooks_api::mount(mounter)));
     api_docs::mount(tls_api::mount(mounter))
 }
 

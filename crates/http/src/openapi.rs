@@ -16,8 +16,8 @@ use pw_app::{
     UploadCertificate, UserView, WebhookView,
 };
 use pw_app::{
-    CertificateView, CommandInput, CommandOutcome, CreatePrinter, LocationInput, LocationView,
-    PrinterView, TrustCertificate, UpdatePrinter,
+    CertificateView, CommandInput, CommandOutcome, CreatePrinter, IssuedTicket, LocationInput,
+    LocationView, PrinterView, TicketRequest, TrustCertificate, UpdatePrinter,
 };
 use pw_policy::{Access, Requirement};
 use utoipa::ToSchema;
@@ -267,6 +267,9 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("POST", "/api/v1/printers/{id}/certificate/trust") => {
             Shape::ok(s.of::<CertificateView>()).with_body(s.of::<TrustCertificate>())
         }
+        ("POST", "/api/v1/tickets") => {
+            Shape::json(C::CREATED, s.of::<IssuedTicket>()).with_body(s.of::<TicketRequest>())
+        }
         ("GET", "/api/v1/locations") => Shape::ok(s.page_of::<LocationView>()),
         ("POST", "/api/v1/locations") => {
             Shape::json(C::CREATED, s.of::<LocationView>()).with_body(s.of::<LocationInput>())
@@ -415,6 +418,8 @@ fn documented(row: &RouteSpec) -> bool {
     matches!(row.kind, Kind::Api | Kind::Probe)
         && row.path != DOCUMENT_PATH
         && !row.path.starts_with("/api/docs")
+        // WebSocket upgrades (ticket routes) are not request/response operations.
+        && !matches!(row.access, Access::Ticket(_))
 }
 
 /// Rows of the table the document cannot describe yet (for the coverage test).

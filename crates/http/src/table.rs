@@ -13,7 +13,7 @@ use axum::handler::Handler;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use http::Method;
 use pw_domain::Permission;
-use pw_policy::{Access, Requirement};
+use pw_policy::{Access, Requirement, TicketPurpose};
 
 use crate::AppState;
 
@@ -443,6 +443,20 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/v1/printers/{id}/certificate/trust",
         needs(Permission::PrintersTrust),
         "Approve the certificate the printer presented",
+    ),
+    row(
+        "GET",
+        "/api/v1/events",
+        Access::Ticket(TicketPurpose::Events),
+        Kind::Api,
+        "Live printer changes (WebSocket; session cookie or ?ticket=)",
+    )
+    .fine(&[Permission::PrintersRead]),
+    api(
+        "POST",
+        "/api/v1/tickets",
+        SIGNED_IN,
+        "A single-use 60 s ticket for the events socket or a camera stream",
     ),
     api(
         "GET",

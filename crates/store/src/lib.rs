@@ -15,6 +15,7 @@ mod pool;
 mod printers;
 mod sessions;
 mod settings;
+mod tickets;
 mod users;
 mod webhooks;
 
@@ -27,6 +28,7 @@ pub use migrate::{AppliedMigration, MIGRATIONS, Migration};
 pub use pool::{Backend, Store};
 pub use printers::{LocationRow, NewPrinter, PrinterPatch, PrinterRow};
 pub use sessions::{NewSession, SessionRow};
+pub use tickets::TicketRow;
 pub use users::{NewUser, OwnedItems, UserPatch, UserRow};
 pub use webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow};
 

@@ -63,6 +63,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002", "identity"),
     migration!(3, "0003", "webhooks"),
     migration!(4, "0004", "printers"),
+    migration!(5, "0005", "tickets"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod certificates;
 mod cli;
+mod events;
 mod foundation;
 mod hardening;
 mod keys;

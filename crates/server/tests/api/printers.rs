@@ -57,7 +57,10 @@ async fn wait_for(
         last = got.json;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(check(&last), "printer {id} never reached the state; last: {last}");
+    assert!(
+        check(&last),
+        "printer {id} never reached the state; last: {last}"
+    );
     last
 }
 

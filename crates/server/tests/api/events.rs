@@ -1,0 +1,286 @@
+//! The live events WebSocket (S10): a snapshot and then changes, only for printers the caller
+//! may read; session cookie or a single-use `events` ticket; Origin required; closed with 4001
+//! when the caller's session is revoked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use pw_simulator::{Farm, Model, Options};
+use pw_testkit::{Auth, TEST_PASSWORD, TestServer};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+async fn connect(
+    server: &TestServer,
+    path: &str,
+    cookie: Option<&str>,
+    origin: bool,
+) -> Result<Socket, WsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(server.data_dir.join("tls/ca.crt")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let addr = server.running().https.unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    let mut request = format!("wss://127.0.0.1:{}{path}", addr.port())
+        .into_client_request()
+        .unwrap();
+    if let Some(c) = cookie {
+        request.headers_mut().insert("cookie", c.parse().unwrap());
+    }
+    if origin {
+        request
+            .headers_mut()
+            .insert("origin", server.origin().parse().unwrap());
+    }
+    tokio_tungstenite::client_async(request, tls)
+        .await
+        .map(|(s, _)| s)
+}
+
+/// The HTTP status of a refused upgrade (`None` when it failed otherwise).
+fn status_of(e: &WsError) -> Option<u16> {
+    match e {
+        WsError::Http(r) => Some(r.status().as_u16()),
+        _ => None,
+    }
+}
+
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message in time")
+            .expect("stream open")
+            .expect("no error");
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+fn cookie(auth: &Auth) -> Option<&str> {
+    match auth {
+        Auth::Cookie(c) => Some(c),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn events_follow_only_the_printers_in_scope_and_end_on_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(2, dir.path());
+    options.models = vec![Model::P1S, Model::A1];
+    options.interval = Duration::from_millis(100);
+    let farm = Farm::start(options).await.unwrap();
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let hall = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/locations",
+            Some(json!({"name": "Hall"})),
+        )
+        .await
+        .json["id"]
+        .as_i64()
+        .unwrap();
+    let mut ids = Vec::new();
+    for (p, location) in farm.printers.iter().zip([Some(hall), None]) {
+        let r = server
+            .call(
+                &admin,
+                "POST",
+                "/api/v1/printers",
+                Some(
+                    json!({"name": p.info.serial, "serial": p.info.serial, "host": p.info.host,
+                            "mqtt_port": p.info.mqtt_port, "access_code": p.info.access_code,
+                            "location_id": location}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        ids.push(r.json["id"].as_i64().unwrap());
+    }
+    let group = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/groups",
+            Some(json!({"name": "Hall crew", "permissions": ["printers:read"], "scope": {"locations": [hall]}})),
+        )
+        .await
+        .json["id"]
+        .as_i64()
+        .unwrap();
+    server.create_user(&admin, "hana", &[group]).await;
+    let hana = server.login("hana", TEST_PASSWORD).await;
+
+    let mut socket = connect(&server, "/api/v1/events", cookie(&hana), true)
+        .await
+        .unwrap();
+    let snapshot = next_json(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    let seen: Vec<i64> = snapshot["printers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seen, [ids[0]]);
+    // The printer outside the scope is busy printing (a report every 100 ms); for two seconds
+    // only the one in scope shows up, and it goes online.
+    farm.printers[1].start_print("busy.gcode.3mf");
+    let mut online = false;
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(msg)) = tokio::time::timeout_at(until, socket.next()).await {
+        let Ok(Message::Text(text)) = msg else {
+            continue;
+        };
+        let m: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(m["type"], "printer");
+        assert_eq!(
+            m["printer"]["id"], ids[0],
+            "an out-of-scope printer leaked: {m}"
+        );
+        online |= m["printer"]["connection"] == "online";
+    }
+    assert!(online);
+
+    // Revoking the session (hana signs out everywhere else — here: the admin resets her
+    // password) closes the socket with 4001.
+    let hana_id = server.call(&admin, "GET", "/api/v1/users", None).await.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "hana")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let reset = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/users/{hana_id}"),
+            Some(json!({"password": "a brand new passphrase"})),
+        )
+        .await;
+    assert_eq!(reset.status, 200);
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed.unwrap().code, CloseCode::Library(4001));
+}
+
+#[tokio::test]
+async fn the_socket_needs_credentials_an_origin_and_takes_a_ticket_once() {
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let c = cookie(&admin).unwrap().to_owned();
+    assert_eq!(
+        status_of(
+            &connect(&server, "/api/v1/events", None, true)
+                .await
+                .unwrap_err()
+        ),
+        Some(401)
+    );
+    assert_eq!(
+        status_of(
+            &connect(&server, "/api/v1/events", Some(&c), false)
+                .await
+                .unwrap_err()
+        ),
+        Some(403)
+    );
+
+    let issued = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/tickets",
+            Some(json!({"purpose": "events"})),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{:?}", issued.json);
+    let ticket = issued.json["ticket"].as_str().unwrap().to_owned();
+    assert!(ticket.starts_with("pwt_"));
+    let path = format!("/api/v1/events?ticket={ticket}");
+    let mut socket = connect(&server, &path, None, true).await.unwrap();
+    assert_eq!(next_json(&mut socket).await["type"], "snapshot");
+    assert_eq!(
+        status_of(&connect(&server, &path, None, true).await.unwrap_err()),
+        Some(401),
+        "used once"
+    );
+    // A ticket works only on the routes that take tickets.
+    let other = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/tickets",
+            Some(json!({"purpose": "events"})),
+        )
+        .await
+        .json["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let misuse = server
+        .client
+        .get(server.url(&format!("/api/v1/printers?ticket={other}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(misuse.status(), 401);
+    let mut still = connect(
+        &server,
+        &format!("/api/v1/events?ticket={other}"),
+        None,
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        next_json(&mut still).await["type"],
+        "snapshot",
+        "not used up by the API call"
+    );
+    for bad in [json!({"purpose": "shell"}), json!({"purpose": "camera"})] {
+        let r = server
+            .call(&admin, "POST", "/api/v1/tickets", Some(bad.clone()))
+            .await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+}
