@@ -37,8 +37,8 @@ pub use groups::{GroupInput, GroupPatchInput, GroupView, PermissionCategoryView}
 pub use instance::{InstanceStatus, Readiness};
 pub use locations::{LocationInput, LocationView};
 pub use printers::{
-    CertificateView, CommandInput, CommandOutcome, CreatePrinter, PrinterView, StatusView,
-    TemperatureView, TrayView, TrustCertificate, UpdatePrinter,
+    CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE, PrintUpload,
+    PrinterView, StatusView, TemperatureView, TrayView, TrustCertificate, UpdatePrinter,
 };
 pub use pw_credentials::SecretString;
 pub use pw_store::OwnedItems;

@@ -9,7 +9,9 @@
 //! nobody has seen.
 
 use pw_bambu::command::{Command, LightNode, Speed};
+use pw_bambu::ftps::Ftps;
 use pw_bambu::report::Status;
+use pw_bambu::trust::{Fingerprint, PrinterVerifier};
 use pw_credentials::SecretString;
 use pw_domain::{LocationId, Permission, PrinterId};
 use pw_policy::{Action, Decision, PrinterRef, Target, authorize};
@@ -757,28 +759,7 @@ impl App {
             });
         let command = input.clone().into_command(nozzle)?;
         let (class, name) = command.name();
-        let sender = self
-            .fleet
-            .commands(id)
-            .ok_or_else(|| AppError::Conflict(format!("{} is not connected.", row.name)))?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        sender
-            .send(Request { command, reply: tx })
-            .await
-            .map_err(|_| AppError::Conflict(format!("{} is not connected.", row.name)))?;
-        let outcome = match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
-            Ok(Ok(Ok(Some(reply)))) => CommandOutcome {
-                ok: reply.succeeded(),
-                reason: reply.reason.clone(),
-                timed_out: false,
-            },
-            Ok(Ok(Err(e))) => return Err(AppError::Conflict(e)),
-            Ok(Ok(Ok(None)) | Err(_)) | Err(_) => CommandOutcome {
-                ok: true,
-                reason: None,
-                timed_out: true,
-            },
-        };
+        let outcome = self.send_command(&row, command).await?;
         self.audit(
             actor,
             "printer.command",
@@ -846,6 +827,183 @@ impl App {
             state: "pinned".into(),
             pinned_sha256: Some(presented),
             presented_sha256: None,
+        })
+    }
+}
+
+/// Largest file accepted for upload-and-print.
+pub const MAX_PRINT_FILE: u64 = 512 * 1024 * 1024;
+
+/// `POST /api/v1/printers/{id}/print?file=…&plate=…` (the body is the file).
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PrintUpload {
+    /// File name on the printer, ending in `.3mf` (e.g. `benchy.gcode.3mf`).
+    pub file: String,
+    /// Plate to print (default 1).
+    #[serde(default)]
+    pub plate: Option<u32>,
+}
+
+fn parse_file_name(name: &str) -> Result<String, AppError> {
+    let n = name.trim();
+    let ok = (5..=100).contains(&n.len())
+        && n.to_ascii_lowercase().ends_with(".3mf")
+        && !n.starts_with('.')
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' '));
+    if !ok {
+        return Err(AppError::BadRequest(
+            "file must be a .3mf name of 5–100 letters, digits, spaces, dots, dashes or underscores."
+                .into(),
+        ));
+    }
+    Ok(n.to_owned())
+}
+
+impl App {
+    /// Uploads a sliced file over FTPS and starts it: `queue:create` and `printers:control` on
+    /// the printer; refused while it is busy (a printer busy with a job may cancel it on a
+    /// second start).
+    pub async fn upload_and_print(
+        &self,
+        actor: &Actor,
+        id: PrinterId,
+        input: PrintUpload,
+        length: Option<u64>,
+        content: impl tokio::io::AsyncRead + Unpin + Send,
+    ) -> Result<CommandOutcome, AppError> {
+        let row = self
+            .printer_for(actor, id, Permission::PrintersControl)
+            .await?;
+        self.require(
+            actor,
+            Action::Perform(Permission::QueueCreate),
+            &Target::Printer(printer_ref(&row)),
+        )?;
+        let file = parse_file_name(&input.file)?;
+        let plate = input.plate.unwrap_or(1);
+        if !(1..=64).contains(&plate) {
+            return Err(AppError::BadRequest("plate must be 1 to 64.".into()));
+        }
+        let length = match length {
+            Some(l) if (1..=MAX_PRINT_FILE).contains(&l) => l,
+            Some(0) | None => {
+                return Err(AppError::BadRequest(
+                    "Send the file as the request body with a Content-Length.".into(),
+                ));
+            }
+            Some(_) => {
+                return Err(AppError::BadRequest(format!(
+                    "The file is larger than {} MiB.",
+                    MAX_PRINT_FILE / 1024 / 1024
+                )));
+            }
+        };
+        let live = self.fleet.live(id);
+        if live.connection != Connection::Online {
+            return Err(AppError::Conflict(format!(
+                "{} is not connected.",
+                row.name
+            )));
+        }
+        if live
+            .status
+            .as_ref()
+            .is_some_and(|s| s.gcode_state.is_busy())
+        {
+            return Err(AppError::Conflict(format!(
+                "{} is busy with a job; wait until it finishes.",
+                row.name
+            )));
+        }
+        let Some(pin) = row.pinned_sha256.as_deref().and_then(Fingerprint::parse) else {
+            return Err(AppError::Conflict(format!(
+                "{} is not trusted yet.",
+                row.name
+            )));
+        };
+        let code = self.open(&row.access_code, &access_code_context(id))?;
+        let verifier = PrinterVerifier::new(&row.serial, Some(pin), None);
+        let upload = async {
+            let mut ftps =
+                Ftps::connect(&row.host, row.ftps_port, &row.serial, &code, &verifier).await?;
+            let sent = ftps
+                .upload(
+                    &file,
+                    tokio::io::AsyncReadExt::take(content, length),
+                    |_| {},
+                )
+                .await?;
+            ftps.quit().await;
+            Ok::<u64, pw_bambu::ftps::FtpsError>(sent)
+        };
+        let sent = upload.await.map_err(|e| {
+            tracing::warn!(printer = %id, error = %e, "upload failed");
+            AppError::Conflict(format!("Upload to {} failed: {e}", row.name))
+        })?;
+        if sent != length {
+            return Err(AppError::BadRequest(format!(
+                "The body ended after {sent} of {length} bytes."
+            )));
+        }
+        let task_id =
+            crate::clock::random::<4>().map(|b| u32::from_le_bytes(b) % 0x7FFF_FFFE + 1)?;
+        let command = Command::ProjectFile(pw_bambu::command::ProjectFile {
+            file: file.clone(),
+            plate,
+            subtask_name: file
+                .trim_end_matches(".3mf")
+                .trim_end_matches(".gcode")
+                .to_owned(),
+            task_id,
+            // The external spool: mapping AMS trays comes with the queue.
+            ams_mapping: vec![-1],
+            timelapse: false,
+            bed_leveling: true,
+            flow_cali: false,
+            vibration_cali: false,
+            layer_inspect: false,
+        });
+        let outcome = self.send_command(&row, command).await?;
+        self.audit(
+            actor,
+            "printer.print",
+            Some(("printer", id.to_string())),
+            outcome.ok,
+            serde_json::json!({ "file": file, "bytes": sent, "plate": plate, "reason": outcome.reason }),
+        )
+        .await;
+        Ok(outcome)
+    }
+
+    /// Hands a command to the printer's supervisor and waits briefly for the reply.
+    async fn send_command(
+        &self,
+        row: &PrinterRow,
+        command: Command,
+    ) -> Result<CommandOutcome, AppError> {
+        let sender = self
+            .fleet
+            .commands(row.id)
+            .ok_or_else(|| AppError::Conflict(format!("{} is not connected.", row.name)))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        sender
+            .send(Request { command, reply: tx })
+            .await
+            .map_err(|_| AppError::Conflict(format!("{} is not connected.", row.name)))?;
+        Ok(match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
+            Ok(Ok(Ok(Some(reply)))) => CommandOutcome {
+                ok: reply.succeeded(),
+                reason: reply.reason.clone(),
+                timed_out: false,
+            },
+            Ok(Ok(Err(e))) => return Err(AppError::Conflict(e)),
+            Ok(Ok(Ok(None)) | Err(_)) | Err(_) => CommandOutcome {
+                ok: true,
+                reason: None,
+                timed_out: true,
+            },
         })
     }
 }

@@ -8,6 +8,7 @@
 //! ignores what it does not know.
 
 pub mod command;
+pub mod ftps;
 pub mod mqtt;
 pub mod report;
 pub mod session;

@@ -72,6 +72,7 @@ impl SystemGroup {
                 Permission::ApiKeysCreate,
                 Permission::PrintersRead,
                 Permission::PrintersControl,
+                Permission::QueueCreate,
                 Permission::PrintersGcode,
                 Permission::PrintersAms,
                 Permission::PrintersClearPlate,

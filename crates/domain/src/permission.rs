@@ -84,6 +84,9 @@ catalogue! {
         PrintersClearPlate = "printers:clear_plate": "Confirm the plate is clear after a print",
         PrintersTrust = "printers:trust": "Approve a printer's changed TLS certificate",
     }
+    "queue" / "Queue" => {
+        QueueCreate = "queue:create": "Add print jobs (start a file on a printer)",
+    }
     "locations" / "Locations" => {
         LocationsRead = "locations:read": "See locations",
         LocationsManage = "locations:manage": "Create, rename and delete locations",
@@ -121,6 +124,7 @@ impl Permission {
                 | Permission::PrintersAms
                 | Permission::PrintersClearPlate
                 | Permission::PrintersTrust
+                | Permission::QueueCreate
         )
     }
 

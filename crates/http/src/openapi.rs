@@ -95,6 +95,7 @@ struct Query {
 /// One operation's request and answer.
 struct Shape {
     body: Option<(RefOr<Schema>, bool)>,
+    body_type: &'static str,
     status: StatusCode,
     answer: Answer,
     query: Vec<Query>,
@@ -104,6 +105,7 @@ impl Shape {
     fn json(status: StatusCode, schema: RefOr<Schema>) -> Self {
         Self {
             body: None,
+            body_type: "application/json",
             status,
             answer: Answer::Json(Box::new(schema)),
             query: Vec::new(),
@@ -117,6 +119,7 @@ impl Shape {
     fn empty() -> Self {
         Self {
             body: None,
+            body_type: "application/json",
             status: StatusCode::NO_CONTENT,
             answer: Answer::Empty,
             query: Vec::new(),
@@ -263,6 +266,27 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("POST", "/api/v1/printers/{id}/commands") => {
             Shape::ok(s.of::<CommandOutcome>()).with_body(s.of::<CommandInput>())
         }
+        ("POST", "/api/v1/printers/{id}/print") => Shape {
+            body: Some((
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+                    .into(),
+                true,
+            )),
+            body_type: "application/octet-stream",
+            ..Shape::ok(s.of::<CommandOutcome>())
+        }
+        .with_query("file", string(), "File name on the printer, ending in .3mf")
+        .with_query(
+            "plate",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(64))
+                .into(),
+            "Plate to print (default 1)",
+        ),
         ("GET", "/api/v1/printers/{id}/certificate") => Shape::ok(s.of::<CertificateView>()),
         ("POST", "/api/v1/printers/{id}/certificate/trust") => {
             Shape::ok(s.of::<CertificateView>()).with_body(s.of::<TrustCertificate>())
@@ -503,7 +527,7 @@ fn operation(row: &RouteSpec, shape: Shape) -> utoipa::openapi::path::Operation 
         op = op.request_body(Some(
             RequestBodyBuilder::new()
                 .content(
-                    "application/json",
+                    shape.body_type,
                     ContentBuilder::new().schema(Some(schema)).build(),
                 )
                 .required(Some(if required {

@@ -3,10 +3,12 @@
 //! are decided in the application.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
-use pw_app::{CommandInput, CreatePrinter, LocationInput, TrustCertificate, UpdatePrinter};
+use pw_app::{
+    CommandInput, CreatePrinter, LocationInput, PrintUpload, TrustCertificate, UpdatePrinter,
+};
 use pw_domain::{LocationId, PrinterId};
 
 use crate::auth_api::parse_id;
@@ -19,6 +21,7 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::PATCH, "/api/v1/printers/{id}", update)
         .mount(Method::DELETE, "/api/v1/printers/{id}", delete)
         .mount(Method::POST, "/api/v1/printers/{id}/commands", command)
+        .mount(Method::POST, "/api/v1/printers/{id}/print", print)
         .mount(
             Method::GET,
             "/api/v1/printers/{id}/certificate",
@@ -89,6 +92,35 @@ async fn command(
 ) -> Result<Response, ApiError> {
     let id: PrinterId = parse_id(&id)?;
     Ok(Json(state.app.printer_command(&actor, id, input).await?).into_response())
+}
+
+/// Streams the body to the printer: nothing is buffered whole, whatever its size.
+async fn print(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    q: Result<Query<PrintUpload>, axum::extract::rejection::QueryRejection>,
+    headers: http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    use futures_util::TryStreamExt;
+    let id: PrinterId = parse_id(&id)?;
+    let input = q
+        .map(|Query(v)| v)
+        .map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let length = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let reader =
+        tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    Ok(Json(
+        state
+            .app
+            .upload_and_print(&actor, id, input, length, reader)
+            .await?,
+    )
+    .into_response())
 }
 
 async fn certificate(

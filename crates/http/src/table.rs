@@ -433,6 +433,13 @@ pub const ROUTES: &[RouteSpec] = &[
         Permission::PrintersClearPlate,
     ]),
     api(
+        "POST",
+        "/api/v1/printers/{id}/print",
+        needs(Permission::PrintersControl),
+        "Upload a .3mf (the request body) over FTPS and start it; refused while busy",
+    )
+    .fine(&[Permission::QueueCreate]),
+    api(
         "GET",
         "/api/v1/printers/{id}/certificate",
         needs(Permission::PrintersRead),

@@ -11,6 +11,7 @@
 #![recursion_limit = "256"]
 
 mod certs;
+mod ftps;
 pub mod machine;
 mod mqtt;
 
@@ -117,6 +118,8 @@ pub(crate) struct Shared {
     machine: Mutex<Machine>,
     tls: RwLock<Arc<ServerConfig>>,
     leaf_der: RwLock<Vec<u8>>,
+    /// The file store (FTPS root).
+    contents: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
     connects: Mutex<Vec<ConnectRecord>>,
     pub sessions: AtomicUsize,
     pub reports: broadcast::Sender<Arc<Vec<u8>>>,
@@ -147,6 +150,31 @@ impl Shared {
 
     pub fn handle(&self, payload: &[u8]) -> Vec<Vec<u8>> {
         self.machine().handle(payload)
+    }
+
+    fn contents(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Vec<u8>>> {
+        self.contents.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn store_file(&self, name: &str, content: Vec<u8>) {
+        self.contents().insert(name.to_owned(), content);
+        self.machine().files.insert(name.to_owned());
+    }
+
+    pub fn file(&self, name: &str) -> Option<Vec<u8>> {
+        self.contents().get(name).cloned()
+    }
+
+    pub fn files(&self) -> Vec<(String, usize)> {
+        self.contents()
+            .iter()
+            .map(|(n, c)| (n.clone(), c.len()))
+            .collect()
+    }
+
+    pub fn delete_file(&self, name: &str) -> bool {
+        self.machine().files.remove(name);
+        self.contents().remove(name).is_some()
     }
 }
 
@@ -239,7 +267,13 @@ impl Printer {
 
     /// Puts a file on the printer's storage (what an FTPS upload does).
     pub fn put_file(&self, name: &str) {
-        self.shared.machine().files.insert(name.to_owned());
+        self.shared.store_file(name, Vec::new());
+    }
+
+    /// A stored file's bytes.
+    #[must_use]
+    pub fn file(&self, name: &str) -> Option<Vec<u8>> {
+        self.shared.file(name)
     }
 
     /// The job state.
@@ -326,6 +360,7 @@ impl Farm {
                 machine: Mutex::new(Machine::new(model, options.behaviour.clone())),
                 tls: RwLock::new(leaf.server_config()?),
                 leaf_der: RwLock::new(leaf.der().to_vec()),
+                contents: Mutex::new(std::collections::BTreeMap::new()),
                 connects: Mutex::new(Vec::new()),
                 sessions: AtomicUsize::new(0),
                 reports,
@@ -333,7 +368,15 @@ impl Farm {
                 state_dir: certs_dir.clone(),
                 authority: Arc::clone(&authority),
             });
+            let ftps = TcpListener::bind(SocketAddr::new(options.host, 0))
+                .await
+                .map_err(|e| SimError::Io(format!("bind: {e}")))?;
+            let ftps_port = ftps
+                .local_addr()
+                .map_err(|e| SimError::Io(e.to_string()))?
+                .port();
             tasks.push(tokio::spawn(mqtt::serve(listener, Arc::clone(&shared))));
+            tasks.push(tokio::spawn(ftps::serve(ftps, Arc::clone(&shared))));
             tasks.push(tokio::spawn(ticker(Arc::clone(&shared), options.interval)));
             printers.push(Printer {
                 info: PrinterInfo {
@@ -341,7 +384,7 @@ impl Farm {
                     model: model.name().to_owned(),
                     host: options.host.to_string(),
                     mqtt_port: port,
-                    ftps_port: 0,
+                    ftps_port,
                     camera_port: 0,
                     access_code: code,
                     ca_cert: authority.cert_path.display().to_string(),

@@ -261,3 +261,66 @@ async fn dropped_connections_end_the_session_and_certificates_survive_restarts()
         SessionError::Certificate(Refused::Changed { .. })
     ));
 }
+
+#[tokio::test]
+async fn ftps_uploads_resume_the_tls_session_and_refuse_a_changed_certificate() {
+    let (farm, _dir) = farm(vec![Model::P1S]).await;
+    let printer = &farm.printers[0];
+    let ep = endpoint(printer);
+    let verifier = PrinterVerifier::new(&ep.serial, None, None);
+    let mut ftps = pw_bambu::ftps::Ftps::connect(
+        &ep.host,
+        printer.info.ftps_port,
+        &ep.serial,
+        &ep.access_code,
+        &verifier,
+    )
+    .await
+    .unwrap();
+    let pin = verifier.seen().presented.unwrap();
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut reported = 0;
+    let size = ftps
+        .upload("cube.gcode.3mf", &content[..], |n| reported = n)
+        .await
+        .unwrap();
+    assert_eq!((size, reported), (200_000, 200_000));
+    assert_eq!(printer.file("cube.gcode.3mf").unwrap(), content);
+    assert_eq!(ftps.size("nope.3mf").await.unwrap(), None);
+    ftps.quit().await;
+
+    // A wrong access code and a changed certificate are refused; the latter before PASS.
+    let mut wrong = ep.access_code.clone();
+    wrong = SecretString::new(format!("{}x", wrong.expose()));
+    let err = pw_bambu::ftps::Ftps::connect(
+        &ep.host,
+        printer.info.ftps_port,
+        &ep.serial,
+        &wrong,
+        &verifier,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err,
+        pw_bambu::ftps::FtpsError::Connect(SessionError::BadAccessCode)
+    );
+    printer.rotate_certificate().unwrap();
+    let pinned = PrinterVerifier::new(&ep.serial, Some(pin), None);
+    let err = pw_bambu::ftps::Ftps::connect(
+        &ep.host,
+        printer.info.ftps_port,
+        &ep.serial,
+        &ep.access_code,
+        &pinned,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            pw_bambu::ftps::FtpsError::Connect(SessionError::Certificate(Refused::Changed { .. }))
+        ),
+        "{err:?}"
+    );
+}

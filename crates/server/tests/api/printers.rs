@@ -482,3 +482,78 @@ async fn printer_input_is_validated_and_the_access_code_stays_write_only() {
         404
     );
 }
+
+async fn print(
+    server: &TestServer,
+    auth: &Auth,
+    id: i64,
+    file: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let mut req = server
+        .client
+        .post(server.url(&format!("/api/v1/printers/{id}/print?file={file}")))
+        .header("content-type", "application/octet-stream")
+        .body(body);
+    req = match auth {
+        Auth::Cookie(c) => req.header("cookie", c).header("origin", server.origin()),
+        Auth::Key(k) => req.bearer_auth(k),
+        Auth::None => req,
+    };
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn upload_and_print_streams_the_file_over_ftps_and_refuses_a_busy_printer() {
+    let (farm, _dir) = farm(&[Model::P1S]).await;
+    let sim = &farm.printers[0];
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let id = add(
+        &server,
+        &admin,
+        sim,
+        json!({"ftps_port": sim.info.ftps_port}),
+    )
+    .await;
+    wait_for(&server, &admin, id, online).await;
+
+    let controls = server
+        .create_group(&admin, "Printer hands", &["printers:read", "printers:control"])
+        .await;
+    server.create_user(&admin, "cody", &[controls]).await;
+    let cody = server.login("cody", TEST_PASSWORD).await;
+    let file: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let (status, _) = print(&server, &cody, id, "cube.gcode.3mf", file.clone()).await;
+    assert_eq!(status, 403, "printers:control without queue:create");
+    for bad in ["cube.exe", "../etc/passwd.3mf", ".3mf"] {
+        let (status, body) = print(&server, &admin, id, bad, file.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, body) = print(&server, &admin, id, "cube.gcode.3mf", Vec::new()).await;
+    assert_eq!(status, 400, "{body}");
+
+    let (status, body) = print(&server, &admin, id, "cube.gcode.3mf", file.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], true, "{body}");
+    assert_eq!(
+        sim.file("cube.gcode.3mf").unwrap(),
+        file,
+        "the bytes arrived intact"
+    );
+    let v = wait_for(&server, &admin, id, |v| v["status"]["busy"] == true).await;
+    assert_eq!(v["status"]["job_name"], "cube");
+    let (status, body) = print(&server, &admin, id, "other.gcode.3mf", file).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("busy"));
+    assert!(
+        sim.file("other.gcode.3mf").is_none(),
+        "nothing was uploaded to a busy printer"
+    );
+    let audit = server
+        .call(&admin, "GET", "/api/v1/audit?event=printer.print", None)
+        .await;
+    assert_eq!(audit.json["items"][0]["details"]["bytes"], 300_000);
+}

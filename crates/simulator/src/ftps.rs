@@ -1,0 +1,274 @@
+//! The printer's file store over implicit FTPS, as vsftpd on a Bambu printer serves it: TLS
+//! from the first byte (TLS 1.2), `bblp` with the access code, `PBSZ 0`/`PROT P`, passive data
+//! connections that **must resume the control connection's TLS session** (otherwise `522`, as
+//! `require_ssl_reuse` answers), `STOR`/`RETR`/`SIZE`/`LIST`/`NLST`/`DELE`, and the `226`
+//! only after the file is complete.
+//!
+//! Files live in memory (per printer, capped); what is uploaded is what `project_file` can
+//! start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::HandshakeKind;
+use subtle::ConstantTimeEq;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::Shared;
+
+/// Largest file the simulated store takes.
+pub const MAX_FILE: usize = 256 * 1024 * 1024;
+
+/// Accepts control connections until the printer is dropped.
+pub(crate) async fn serve(listener: TcpListener, printer: Arc<Shared>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let printer = Arc::clone(&printer);
+        tokio::spawn(async move {
+            if let Err(e) = control(tcp, &printer).await {
+                tracing::debug!(serial = %printer.serial, error = %e, "ftps session ended");
+            }
+        });
+    }
+}
+
+type Tls = tokio_rustls::server::TlsStream<TcpStream>;
+
+async fn reply(w: &mut (impl AsyncWriteExt + Unpin), text: &str) -> std::io::Result<()> {
+    w.write_all(format!("{text}\r\n").as_bytes()).await?;
+    w.flush().await
+}
+
+/// A passive data listener waiting for its one connection.
+struct Passive {
+    listener: TcpListener,
+}
+
+impl Passive {
+    /// Accepts the data connection and its TLS handshake; refuses a handshake that did not
+    /// resume the control session (vsftpd `require_ssl_reuse`).
+    async fn accept(self, printer: &Shared) -> Result<Tls, &'static str> {
+        let (tcp, _) = tokio::time::timeout(Duration::from_secs(10), self.listener.accept())
+            .await
+            .map_err(|_| "425 Can't open data connection.")?
+            .map_err(|_| "425 Can't open data connection.")?;
+        let tls = tokio_rustls::TlsAcceptor::from(printer.tls())
+            .accept(tcp)
+            .await
+            .map_err(|_| "425 TLS handshake on the data connection failed.")?;
+        if tls.get_ref().1.handshake_kind() != Some(HandshakeKind::Resumed) {
+            return Err("522 SSL connection failed: session reuse required");
+        }
+        Ok(tls)
+    }
+}
+
+async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
+    let local_ip = tcp.local_addr()?.ip();
+    let tls = tokio_rustls::TlsAcceptor::from(printer.tls())
+        .accept(tcp)
+        .await?;
+    let (rd, mut wr) = tokio::io::split(tls);
+    let mut lines = BufReader::new(rd).lines();
+    reply(&mut wr, "220 (vsFTPd 3.0.3)").await?;
+    let mut user_ok = false;
+    let mut logged_in = false;
+    let mut passive: Option<Passive> = None;
+    while let Ok(Some(line)) =
+        tokio::time::timeout(Duration::from_secs(300), lines.next_line()).await?
+    {
+        let (verb, arg) = line
+            .trim_end()
+            .split_once(' ')
+            .map_or((line.trim_end(), ""), |(v, a)| (v, a));
+        let verb = verb.to_ascii_uppercase();
+        if !logged_in && !matches!(verb.as_str(), "USER" | "PASS" | "QUIT" | "FEAT") {
+            reply(&mut wr, "530 Please login with USER and PASS.").await?;
+            continue;
+        }
+        match verb.as_str() {
+            "USER" => {
+                user_ok = arg == "bblp";
+                reply(&mut wr, "331 Please specify the password.").await?;
+            }
+            "PASS" => {
+                let code_ok = bool::from(
+                    arg.as_bytes()
+                        .ct_eq(printer.access_code.expose().as_bytes()),
+                );
+                if user_ok && code_ok {
+                    logged_in = true;
+                    reply(&mut wr, "230 Login successful.").await?;
+                } else {
+                    reply(&mut wr, "530 Login incorrect.").await?;
+                }
+            }
+            "FEAT" => {
+                reply(&mut wr, "211-Features:\r\n PASV\r\n EPSV\r\n PBSZ\r\n PROT\r\n SIZE\r\n UTF8\r\n211 End").await?;
+            }
+            "SYST" => reply(&mut wr, "215 UNIX Type: L8").await?,
+            "PBSZ" => reply(&mut wr, "200 PBSZ set to 0.").await?,
+            "PROT" if arg.eq_ignore_ascii_case("P") => {
+                reply(&mut wr, "200 PROT now Private.").await?;
+            }
+            "PROT" => reply(&mut wr, "536 Only PROT P is supported.").await?,
+            "TYPE" => reply(&mut wr, "200 Switching to Binary mode.").await?,
+            "OPTS" => reply(&mut wr, "200 Always in UTF8 mode.").await?,
+            "PWD" => reply(&mut wr, "257 \"/\" is the current directory").await?,
+            "CWD" => reply(&mut wr, "250 Directory successfully changed.").await?,
+            "NOOP" => reply(&mut wr, "200 NOOP ok.").await?,
+            "PASV" | "EPSV" => {
+                let listener = TcpListener::bind((local_ip, 0)).await?;
+                let port = listener.local_addr()?.port();
+                passive = Some(Passive { listener });
+                if verb == "EPSV" {
+                    reply(
+                        &mut wr,
+                        &format!("229 Entering Extended Passive Mode (|||{port}|)"),
+                    )
+                    .await?;
+                } else {
+                    let ip = match local_ip {
+                        std::net::IpAddr::V4(v4) => v4.octets(),
+                        std::net::IpAddr::V6(_) => [127, 0, 0, 1],
+                    };
+                    reply(
+                        &mut wr,
+                        &format!(
+                            "227 Entering Passive Mode ({},{},{},{},{},{}).",
+                            ip[0],
+                            ip[1],
+                            ip[2],
+                            ip[3],
+                            port >> 8,
+                            port & 0xFF
+                        ),
+                    )
+                    .await?;
+                }
+            }
+            "STOR" => {
+                let name = clean(arg);
+                let Some(p) = passive.take() else {
+                    reply(&mut wr, "425 Use PORT or PASV first.").await?;
+                    continue;
+                };
+                if name.is_empty() {
+                    reply(&mut wr, "553 Could not create file.").await?;
+                    continue;
+                }
+                reply(&mut wr, "150 Ok to send data.").await?;
+                let mut data = match p.accept(printer).await {
+                    Ok(d) => d,
+                    Err(msg) => {
+                        reply(&mut wr, msg).await?;
+                        continue;
+                    }
+                };
+                let mut content = Vec::new();
+                let mut chunk = vec![0u8; 64 * 1024];
+                let mut too_big = false;
+                loop {
+                    match data.read(&mut chunk).await {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            if content.len() + n > MAX_FILE {
+                                too_big = true;
+                                break;
+                            }
+                            content.extend_from_slice(&chunk[..n]);
+                        }
+                        // A client that closes without close_notify still delivered its bytes.
+                        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                        Err(_) => {
+                            too_big = true;
+                            break;
+                        }
+                    }
+                }
+                drop(data);
+                if too_big {
+                    reply(&mut wr, "452 Transfer aborted.").await?;
+                } else {
+                    printer.store_file(&name, content);
+                    reply(&mut wr, "226 Transfer complete.").await?;
+                }
+            }
+            "RETR" => {
+                let name = clean(arg);
+                let Some(content) = printer.file(&name) else {
+                    reply(&mut wr, "550 Failed to open file.").await?;
+                    continue;
+                };
+                let Some(p) = passive.take() else {
+                    reply(&mut wr, "425 Use PORT or PASV first.").await?;
+                    continue;
+                };
+                reply(&mut wr, "150 Opening BINARY mode data connection.").await?;
+                match p.accept(printer).await {
+                    Ok(mut data) => {
+                        data.write_all(&content).await?;
+                        data.shutdown().await?;
+                        reply(&mut wr, "226 Transfer complete.").await?;
+                    }
+                    Err(msg) => reply(&mut wr, msg).await?,
+                }
+            }
+            "LIST" | "NLST" => {
+                let Some(p) = passive.take() else {
+                    reply(&mut wr, "425 Use PORT or PASV first.").await?;
+                    continue;
+                };
+                reply(&mut wr, "150 Here comes the directory listing.").await?;
+                match p.accept(printer).await {
+                    Ok(mut data) => {
+                        let mut text = String::new();
+                        for (name, size) in printer.files() {
+                            if verb == "NLST" {
+                                text.push_str(&format!("{name}\r\n"));
+                            } else {
+                                text.push_str(&format!(
+                                    "-rw-r--r--    1 0        0        {size:>10} Nov 30 12:00 {name}\r\n"
+                                ));
+                            }
+                        }
+                        data.write_all(text.as_bytes()).await?;
+                        data.shutdown().await?;
+                        reply(&mut wr, "226 Directory send OK.").await?;
+                    }
+                    Err(msg) => reply(&mut wr, msg).await?,
+                }
+            }
+            "SIZE" => match printer.file(&clean(arg)) {
+                Some(c) => reply(&mut wr, &format!("213 {}", c.len())).await?,
+                None => reply(&mut wr, "550 Could not get file size.").await?,
+            },
+            "DELE" => {
+                if printer.delete_file(&clean(arg)) {
+                    reply(&mut wr, "250 Delete operation successful.").await?;
+                } else {
+                    reply(&mut wr, "550 Delete operation failed.").await?;
+                }
+            }
+            "QUIT" => {
+                reply(&mut wr, "221 Goodbye.").await?;
+                return Ok(());
+            }
+            _ => reply(&mut wr, "502 Command not implemented.").await?,
+        }
+    }
+    Ok(())
+}
+
+/// A file name in the root: no directories, no traversal.
+fn clean(arg: &str) -> String {
+    arg.trim()
+        .trim_start_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
