@@ -411,6 +411,8 @@ stage_e2e() {
 	built_note=$SERVER_BIN_NOTE
 	stage_detail "server start failed"
 	[[ -n $built_note ]] && log "$built_note"
+	# The demo: the server plus three simulated printers, already added.
+	PROBE_SUBCOMMAND=(demo --job-seconds 120)
 	probe_server_start e2e
 	log "server pid $PROBE_PID: https=$PROBE_HTTPS http=$PROBE_HTTP"
 	[[ -s $PROBE_CA ]] || die "no CA certificate at $PROBE_CA"
@@ -510,6 +512,7 @@ server_bin() {
 # (host:port), PROBE_CA. Stop it with probe_server_stop (the stage's EXIT trap).
 PROBE_PID=""
 PROBE_DATA=""
+PROBE_SUBCOMMAND=(serve)
 probe_server_start() {
 	local name=$1
 	shift
@@ -522,7 +525,7 @@ probe_server_start() {
 		PRINTWARDEN_HTTPS_PORT=0 \
 		PRINTWARDEN_HTTP_PORT=0 \
 		"$@" \
-		"$SERVER_BIN" serve
+		"$SERVER_BIN" "${PROBE_SUBCOMMAND[@]}"
 	PROBE_PID=$BG_PID
 	if ! wait_for_file "$PROBE_DATA/listening.json" 20 "$PROBE_PID"; then
 		tail -n 40 "$LOG_DIR/$name-server.log" >&2 || true

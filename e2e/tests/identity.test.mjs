@@ -94,7 +94,7 @@ describe('identity pages', () => {
     ]);
     assert.equal(await page.locator('#account-username').innerText(), ADMIN.username);
     assert.match(await page.locator('#signed-in-user').innerText(), /admin/);
-    assert.deepEqual(await navLinks(page), ['Users', 'Groups', 'Webhooks', 'Audit', 'Settings', 'Account']);
+    assert.deepEqual(await navLinks(page), ['Printers', 'Users', 'Groups', 'Webhooks', 'Audit', 'Settings', 'Account']);
     assert.equal(await page.locator('#sessions-table tr[data-current="true"]').count(), 1);
     await screenshot(page, 'account');
     await admin.assertClean({ allow: [EXPECTED_4XX], allowFailed: [NAVIGATION_ABORT] });
@@ -446,7 +446,7 @@ describe('identity pages', () => {
       const session = await signedIn(browser, ADMIN.username, ADMIN.password, options);
       t.after(() => session.context.close());
       const tag = options.colorScheme ?? 'phone';
-      for (const p of ['/', '/account', '/users', '/groups', `/groups/${groupId}`, '/audit', '/webhooks', '/settings']) {
+      for (const p of ['/', '/printers', '/account', '/users', '/groups', `/groups/${groupId}`, '/audit', '/webhooks', '/settings']) {
         const res = await session.page.goto(url(p));
         assert.equal(res?.status(), 200, p);
         if (options.viewport) await assertNoHorizontalScroll(session.page, p);

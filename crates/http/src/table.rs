@@ -552,6 +552,11 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     page("/audit", session_needs(Permission::AuditRead), "Audit log"),
     page(
+        "/printers",
+        session_needs(Permission::PrintersRead),
+        "Printers: live cards, commands, printing, certificate approval",
+    ),
+    page(
         "/settings",
         session_needs(Permission::SettingsSecurity),
         "Settings: HTTPS certificate, outbound allow-list, password and key limits",

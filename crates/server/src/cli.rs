@@ -62,6 +62,17 @@ pub enum Command {
     },
     /// Run simulated printers (MQTT over TLS on 127.0.0.1) for the demo, tests and benchmarks.
     Simulate(SimulateArgs),
+    /// The server plus three simulated printers (X1C, P1S, A1), already added: the quickest
+    /// way to see the product.
+    Demo(DemoArgs),
+}
+
+/// `demo` options.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Seconds a print takes once running.
+    #[arg(long, default_value_t = 300.0)]
+    pub job_seconds: f64,
 }
 
 /// `simulate` options (the simulator contract in API.md).
@@ -167,6 +178,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Admin { action } => with_runtime(&settings, |s| admin(s, action)),
         Command::Serve => with_runtime(&settings, serve),
         Command::Simulate(args) => with_runtime(&settings, |_| simulate(args)),
+        Command::Demo(args) => with_runtime(&settings, |s| demo(s, args)),
     }
 }
 
@@ -250,6 +262,85 @@ async fn serve(settings: Settings) -> ExitCode {
     tracing::info!("shutting down");
     running.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Starts the simulated printers, then the server, and makes sure the server knows each
+/// printer at its current address (the simulator's ports change at every start).
+async fn demo(settings: Settings, args: DemoArgs) -> ExitCode {
+    let mut options = pw_simulator::Options::new(3, &settings.data_dir.join("demo-printers"));
+    options.models = vec![
+        pw_simulator::Model::X1C,
+        pw_simulator::Model::P1S,
+        pw_simulator::Model::A1,
+    ];
+    options.behaviour.job_seconds = args.job_seconds.max(1.0);
+    let farm = match pw_simulator::Farm::start(options).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!("cannot start the simulated printers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let running = match crate::start(&settings).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = add_demo_printers(&running.app, &farm).await {
+        tracing::error!("cannot add the demo printers: {e}");
+        running.shutdown().await;
+        return ExitCode::FAILURE;
+    }
+    tracing::info!(
+        printers = farm.printers.len(),
+        "demo: three simulated printers are added; sign in and open /printers"
+    );
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    drop(farm);
+    ExitCode::SUCCESS
+}
+
+async fn add_demo_printers(
+    app: &pw_app::App,
+    farm: &pw_simulator::Farm,
+) -> Result<(), pw_app::AppError> {
+    let system = pw_app::Actor::system();
+    let known = app.list_printers(&system).await?;
+    for (i, p) in farm.printers.iter().enumerate() {
+        let name = format!("Demo {} #{}", p.info.model, i + 1);
+        match known.iter().find(|k| k.serial == p.info.serial) {
+            Some(k) => {
+                let update = pw_app::UpdatePrinter {
+                    host: Some(p.info.host.clone()),
+                    mqtt_port: Some(p.info.mqtt_port),
+                    ftps_port: Some(p.info.ftps_port),
+                    camera_port: (p.info.camera_port > 0).then_some(p.info.camera_port),
+                    access_code: Some(pw_app::SecretString::new(p.info.access_code.clone())),
+                    ..pw_app::UpdatePrinter::default()
+                };
+                app.update_printer(&system, k.id, update).await?;
+            }
+            None => {
+                let create = pw_app::CreatePrinter {
+                    name,
+                    serial: p.info.serial.clone(),
+                    host: p.info.host.clone(),
+                    access_code: pw_app::SecretString::new(p.info.access_code.clone()),
+                    model: Some(p.info.model.clone()),
+                    location_id: None,
+                    mqtt_port: Some(p.info.mqtt_port),
+                    ftps_port: Some(p.info.ftps_port),
+                    camera_port: (p.info.camera_port > 0).then_some(p.info.camera_port),
+                };
+                app.create_printer(&system, create).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn migrate(settings: Settings) -> ExitCode {

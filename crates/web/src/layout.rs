@@ -66,6 +66,7 @@ pub(crate) struct Nav {
     pub audit: bool,
     pub webhooks: bool,
     pub settings: bool,
+    pub printers: bool,
 }
 
 impl Nav {
@@ -80,6 +81,7 @@ impl Nav {
             audit: viewer.can(Permission::AuditRead),
             webhooks: viewer.can(Permission::NotificationsRead),
             settings: viewer.can(Permission::SettingsSecurity),
+            printers: viewer.can(Permission::PrintersRead),
             username,
         }
     }

@@ -12,6 +12,7 @@ mod groups;
 mod layout;
 mod next;
 mod pages;
+mod printers;
 mod settings;
 mod sign_in;
 mod users;

@@ -13,7 +13,7 @@ use pw_domain::Permission;
 use pw_http::{AppState, Caller, Mounter, RequestId};
 
 use crate::layout::{Layout, Viewer};
-use crate::{account, audit, groups, settings, sign_in, users, webhooks};
+use crate::{account, audit, groups, printers, settings, sign_in, users, webhooks};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
     m.mount(Method::GET, "/", landing)
@@ -25,6 +25,7 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::GET, "/groups/{id}", groups::group_page)
         .mount(Method::GET, "/audit", audit::audit_page)
         .mount(Method::GET, "/webhooks", webhooks::webhooks_page)
+        .mount(Method::GET, "/printers", printers::printers_page)
         .mount(Method::GET, "/settings", settings::settings_page)
 }
 
@@ -85,6 +86,14 @@ async fn landing(
 
 fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
     let mut links = Vec::new();
+    if viewer.can(Permission::PrintersRead) {
+        links.push(PageLink {
+            href: "/printers",
+            icon: "printer",
+            title: "Printers",
+            text: "Every printer at a glance: state, progress, time left, problems.",
+        });
+    }
     if viewer.user_id().is_some() {
         links.push(PageLink {
             href: "/account",

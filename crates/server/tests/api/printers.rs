@@ -521,7 +521,11 @@ async fn upload_and_print_streams_the_file_over_ftps_and_refuses_a_busy_printer(
     wait_for(&server, &admin, id, online).await;
 
     let controls = server
-        .create_group(&admin, "Printer hands", &["printers:read", "printers:control"])
+        .create_group(
+            &admin,
+            "Printer hands",
+            &["printers:read", "printers:control"],
+        )
         .await;
     server.create_user(&admin, "cody", &[controls]).await;
     let cody = server.login("cody", TEST_PASSWORD).await;

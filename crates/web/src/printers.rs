@@ -1,0 +1,169 @@
+//! `/printers`: the farm at a glance (UI brief: status first). One card per printer the viewer
+//! may read, rendered complete on the server; `static/js/printers.js` then follows the events
+//! WebSocket and updates the cards in place, and sends the commands the viewer may use.
+//! Controls appear only for the rights the viewer holds on that printer.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::State;
+use axum::response::Response;
+use pw_app::{AppError, Connection, PrinterView};
+use pw_domain::Permission;
+use pw_http::{AppState, Caller, RequestId};
+
+use crate::layout::{Layout, Viewer};
+use crate::pages::{failure, render};
+
+/// Circumference of the progress ring (r = 26).
+const RING: f64 = 163.363;
+
+#[derive(Template)]
+#[template(path = "printers.html")]
+struct PrintersPage {
+    layout: Layout,
+    cards: Vec<Card>,
+    can_create: bool,
+    locations: Vec<(String, String)>,
+    ring: f64,
+}
+
+struct Card {
+    id: String,
+    name: String,
+    model: String,
+    state_class: &'static str,
+    state_label: String,
+    connection: &'static str,
+    problem: String,
+    developer_mode_off: bool,
+    certificate_changed: bool,
+    percent: u8,
+    ring_offset: String,
+    time_left: String,
+    layers: String,
+    job: String,
+    nozzle: String,
+    bed: String,
+    hms: Vec<String>,
+    trays: Vec<(String, String, String)>,
+    can_control: bool,
+    can_print: bool,
+    can_trust: bool,
+}
+
+fn temperature(t: &pw_app::TemperatureView) -> String {
+    match (t.current, t.target) {
+        (Some(c), Some(target)) if target > 0.0 => format!("{c:.0} / {target:.0} °C"),
+        (Some(c), _) => format!("{c:.0} °C"),
+        _ => "—".to_owned(),
+    }
+}
+
+/// `running`, `paused`, `failed`, `idle` or `offline`: the card's state colour.
+pub(crate) fn state_class(p: &PrinterView) -> &'static str {
+    if p.connection != Connection::Online {
+        return "offline";
+    }
+    match p.status.as_ref().map(|s| s.state.as_str()) {
+        Some("RUNNING" | "PREPARE" | "SLICING") => "running",
+        Some("PAUSE") => "paused",
+        Some("FAILED") => "failed",
+        _ => "idle",
+    }
+}
+
+fn connection_name(c: &Connection) -> &'static str {
+    match c {
+        Connection::Connecting => "connecting",
+        Connection::Online => "online",
+        Connection::Offline => "offline",
+        Connection::CertificateChanged => "certificate_changed",
+        Connection::CertificateRefused => "certificate_refused",
+        Connection::BadAccessCode => "bad_access_code",
+    }
+}
+
+fn card(p: PrinterView, viewer: &Viewer) -> Card {
+    let status = p.status.as_ref();
+    let percent = status.and_then(|s| s.percent).unwrap_or(0);
+    let state_label = match (&p.connection, status) {
+        (Connection::Online, Some(s)) => s.state.clone(),
+        (Connection::Online, None) => "ONLINE".to_owned(),
+        (other, _) => connection_name(other).replace('_', " ").to_uppercase(),
+    };
+    Card {
+        id: p.id.to_string(),
+        state_class: state_class(&p),
+        connection: connection_name(&p.connection),
+        problem: p.problem.clone().unwrap_or_default(),
+        developer_mode_off: p.developer_mode_off,
+        certificate_changed: p.connection == Connection::CertificateChanged,
+        percent,
+        ring_offset: format!("{:.2}", RING * (1.0 - f64::from(percent) / 100.0)),
+        time_left: status
+            .and_then(|s| s.remaining_minutes)
+            .filter(|m| *m > 0)
+            .map(|m| format!("{}h {:02}m", m / 60, m % 60))
+            .unwrap_or_default(),
+        layers: match status.map(|s| (s.layer, s.total_layers)) {
+            Some((Some(l), Some(t))) if t > 0 => format!("{l} / {t}"),
+            _ => String::new(),
+        },
+        job: status.and_then(|s| s.job_name.clone()).unwrap_or_default(),
+        nozzle: status.map(|s| temperature(&s.nozzle)).unwrap_or_default(),
+        bed: status.map(|s| temperature(&s.bed)).unwrap_or_default(),
+        hms: status.map(|s| s.hms.clone()).unwrap_or_default(),
+        trays: status
+            .map(|s| {
+                s.trays
+                    .iter()
+                    .map(|t| {
+                        let color = format!("#{}", t.color.get(..6).unwrap_or("000000"));
+                        let label = if t.material.is_empty() {
+                            format!("AMS {} tray {}: empty", t.ams, t.tray)
+                        } else {
+                            format!("AMS {} tray {}: {}", t.ams, t.tray, t.material)
+                        };
+                        (color, label, t.material.clone())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        can_control: viewer.can(Permission::PrintersControl),
+        can_print: viewer.can(Permission::PrintersControl) && viewer.can(Permission::QueueCreate),
+        can_trust: viewer.can(Permission::PrintersTrust),
+        state_label,
+        name: p.name,
+        model: p.model,
+    }
+}
+
+/// `GET /printers`.
+pub(crate) async fn printers_page(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    Caller(actor): Caller,
+) -> Response {
+    let app = &state.app;
+    let viewer = match Viewer::load(app, &actor).await {
+        Ok(v) => v,
+        Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/printers"),
+    };
+    let printers = match app.list_printers(&actor).await {
+        Ok(p) => p,
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
+    };
+    let locations = match app.list_locations(&actor).await {
+        Ok(l) => l.into_iter().map(|l| (l.id.to_string(), l.name)).collect(),
+        Err(AppError::Forbidden) => Vec::new(),
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
+    };
+    let page = PrintersPage {
+        cards: printers.into_iter().map(|p| card(p, &viewer)).collect(),
+        can_create: viewer.can(Permission::PrintersCreate),
+        locations,
+        ring: RING,
+        layout: Layout::new(app, &viewer).with_module("js/printers.js"),
+    };
+    render(&page, &request_id)
+}

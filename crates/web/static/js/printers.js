@@ -1,0 +1,301 @@
+// printwarden — /printers: follows the events WebSocket and updates the
+// server-rendered cards in place (no layout shift: the same elements change
+// their text and attributes), and sends the commands the viewer may use.
+// A card appears or disappears only by reloading the page's truth.
+
+import { api, clearStatus, el, fill, setFlash, showStatus, toLogin } from "./lib.js";
+
+const RING = 163.363;
+const grid = document.getElementById("printers");
+const liveState = document.getElementById("live-state");
+
+const CONNECTION_LABEL = {
+  connecting: "CONNECTING",
+  offline: "OFFLINE",
+  certificate_changed: "CERTIFICATE CHANGED",
+  certificate_refused: "CERTIFICATE REFUSED",
+  bad_access_code: "BAD ACCESS CODE",
+};
+
+function stateClass(p) {
+  if (p.connection !== "online") return "offline";
+  switch (p.status?.state) {
+    case "RUNNING":
+    case "PREPARE":
+    case "SLICING":
+      return "running";
+    case "PAUSE":
+      return "paused";
+    case "FAILED":
+      return "failed";
+    default:
+      return "idle";
+  }
+}
+
+function temperature(t) {
+  if (!t || t.current === null || t.current === undefined) return "—";
+  const current = Math.round(t.current);
+  return t.target > 0 ? `${current} / ${Math.round(t.target)} °C` : `${current} °C`;
+}
+
+function setText(card, field, text) {
+  const node = card.querySelector(`[data-field="${field}"]`);
+  if (node && node.textContent !== text) node.textContent = text;
+}
+
+function setHidden(card, field, hidden) {
+  const node = card.querySelector(`[data-field="${field}"]`);
+  if (node) node.hidden = hidden;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function trayItem(t) {
+  const label = t.material ? `AMS ${t.ams} tray ${t.tray}: ${t.material}` : `AMS ${t.ams} tray ${t.tray}: empty`;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  const dot = document.createElementNS(SVG, "circle");
+  dot.setAttribute("cx", "8");
+  dot.setAttribute("cy", "8");
+  dot.setAttribute("r", "7");
+  dot.setAttribute("fill", `#${(t.color || "000000").slice(0, 6)}`);
+  svg.append(dot);
+  return el(
+    "li",
+    { class: "tray", title: label },
+    svg,
+    el("span", { class: "visually-hidden" }, label),
+    el("span", { class: "tray__material", "aria-hidden": "true" }, t.material),
+  );
+}
+
+function update(p) {
+  const card = grid?.querySelector(`[data-printer-id="${p.id}"]`);
+  if (!card) {
+    // A printer this page does not show yet: take the server's page.
+    location.reload();
+    return;
+  }
+  const cls = stateClass(p);
+  for (const c of ["running", "paused", "failed", "idle", "offline"]) {
+    card.classList.toggle(`card--${c}`, c === cls);
+  }
+  card.setAttribute("data-connection", p.connection);
+  const badge = card.querySelector('[data-field="state"]');
+  if (badge) {
+    badge.className = `badge badge--${cls}`;
+    const label =
+      p.connection === "online" ? (p.status?.state ?? "ONLINE") : (CONNECTION_LABEL[p.connection] ?? p.connection);
+    if (badge.textContent !== label) badge.textContent = label;
+  }
+  const s = p.status;
+  const percent = s?.percent ?? 0;
+  card.querySelector('[data-field="ring"]')?.setAttribute("stroke-dashoffset", (RING * (1 - percent / 100)).toFixed(2));
+  setText(card, "percent", `${percent}%`);
+  setText(card, "problem", p.problem ?? "");
+  setHidden(card, "problem", !p.problem);
+  setHidden(card, "devmode", !p.developer_mode_off);
+  setHidden(card, "trust", p.connection !== "certificate_changed");
+  setText(card, "job", s?.job_name || "—");
+  const minutes = s?.remaining_minutes ?? 0;
+  setText(card, "time_left", minutes > 0 ? `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, "0")}m` : "—");
+  setText(card, "layers", s?.total_layers ? `${s.layer ?? 0} / ${s.total_layers}` : "—");
+  setText(card, "nozzle", s ? temperature(s.nozzle) : "—");
+  setText(card, "bed", s ? temperature(s.bed) : "—");
+  const trays = card.querySelector('[data-field="trays"]');
+  const trayKey = JSON.stringify(s?.trays ?? []);
+  if (trays && trays.getAttribute("data-key") !== trayKey) {
+    trays.setAttribute("data-key", trayKey);
+    trays.replaceChildren(...(s?.trays ?? []).map(trayItem));
+  }
+  const hms = card.querySelector('[data-field="hms"]');
+  if (hms) {
+    const codes = s?.hms ?? [];
+    hms.replaceChildren(...codes.map((h) => el("li", {}, el("code", {}, `HMS ${h}`))));
+    hms.hidden = codes.length === 0;
+  }
+}
+
+let retry = 1000;
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/api/v1/events`);
+  socket.addEventListener("open", () => {
+    retry = 1000;
+    if (liveState) {
+      liveState.textContent = "Live";
+      liveState.className = "badge badge--running";
+    }
+  });
+  socket.addEventListener("message", (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (message.type === "snapshot") {
+      const shown = new Set([...(grid?.querySelectorAll("[data-printer-id]") ?? [])].map((c) => c.getAttribute("data-printer-id")));
+      const sent = new Set(message.printers.map((p) => String(p.id)));
+      if (shown.size !== sent.size || [...sent].some((id) => !shown.has(id))) {
+        location.reload();
+        return;
+      }
+      message.printers.forEach(update);
+    } else if (message.type === "printer") {
+      update(message.printer);
+    } else if (message.type === "removed") {
+      location.reload();
+    }
+  });
+  socket.addEventListener("close", (event) => {
+    if (liveState) {
+      liveState.textContent = "Reconnecting…";
+      liveState.className = "badge badge--offline";
+    }
+    if (event.code === 4001) {
+      toLogin();
+      return;
+    }
+    setTimeout(connect, retry);
+    retry = Math.min(retry * 2, 30000);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Commands, printing, certificate approval
+// ---------------------------------------------------------------------------
+
+function cardStatus(card, kind, text) {
+  const node = card.querySelector('[data-field="status"]');
+  if (node) showStatus(node, kind, text);
+}
+
+grid?.addEventListener("click", async (event) => {
+  if (!(event.target instanceof Element)) return;
+  const card = event.target.closest("[data-printer-id]");
+  if (!card) return;
+  const id = card.getAttribute("data-printer-id");
+  const button = event.target.closest("[data-command]");
+  if (button) {
+    const command = button.getAttribute("data-command");
+    const name = card.querySelector('[data-field="name"]')?.textContent ?? "the printer";
+    if (command === "stop" && !window.confirm(`Stop the job on ${name}? It cannot be resumed.`)) return;
+    button.disabled = true;
+    const res = await api("POST", `/api/v1/printers/${encodeURIComponent(id)}/commands`, { command });
+    button.disabled = false;
+    if (!res.ok) cardStatus(card, "error", res.message);
+    else if (!res.data?.ok) cardStatus(card, "error", `The printer refused: ${res.data?.reason ?? "no reason given"}`);
+    else cardStatus(card, "success", `${command[0].toUpperCase()}${command.slice(1)} sent.`);
+    return;
+  }
+  if (event.target.closest("[data-trust]")) openTrust(id);
+});
+
+grid?.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-print")) return;
+  event.preventDefault();
+  const card = form.closest("[data-printer-id]");
+  const id = card?.getAttribute("data-printer-id");
+  const file = form.querySelector("input[type=file]")?.files?.[0];
+  if (!card || !id || !file) return;
+  const bar = form.querySelector("progress");
+  const submit = form.querySelector("button[type=submit]");
+  // XMLHttpRequest for upload progress (fetch has none); same-origin, so the browser sends
+  // our Origin and the session cookie.
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", `/api/v1/printers/${encodeURIComponent(id)}/print?file=${encodeURIComponent(file.name)}`);
+  xhr.setRequestHeader("Content-Type", "application/octet-stream");
+  xhr.setRequestHeader("Accept", "application/json");
+  xhr.upload.addEventListener("progress", (e) => {
+    if (bar && e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
+  });
+  xhr.addEventListener("loadend", () => {
+    if (bar) bar.hidden = true;
+    if (submit) submit.disabled = false;
+    let data = null;
+    try {
+      data = JSON.parse(xhr.responseText);
+    } catch {
+      data = null;
+    }
+    if (xhr.status === 401) toLogin();
+    else if (xhr.status !== 200) cardStatus(card, "error", data?.error?.message ?? `Upload failed (status ${xhr.status}).`);
+    else if (!data?.ok) cardStatus(card, "error", `The printer refused: ${data?.reason ?? "no reason given"}`);
+    else cardStatus(card, "success", `${file.name} sent; the printer is starting it.`);
+  });
+  if (bar) {
+    bar.value = 0;
+    bar.hidden = false;
+  }
+  if (submit) submit.disabled = true;
+  clearStatus(card.querySelector('[data-field="status"]'));
+  xhr.send(file);
+});
+
+const trustDialog = document.getElementById("trust-dialog");
+const trustForm = document.getElementById("trust-form");
+const trustStatus = document.getElementById("trust-status");
+let trusting = null;
+
+async function openTrust(id) {
+  const res = await api("GET", `/api/v1/printers/${encodeURIComponent(id)}/certificate`);
+  if (!res.ok) return;
+  trusting = { id, presented: res.data.presented_sha256 };
+  fill(trustDialog, { pinned: res.data.pinned_sha256 ?? "none", presented: res.data.presented_sha256 ?? "none" });
+  clearStatus(trustStatus);
+  trustDialog.showModal();
+}
+
+trustForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!trusting?.presented) return;
+  const res = await api("POST", `/api/v1/printers/${encodeURIComponent(trusting.id)}/certificate/trust`, {
+    sha256: trusting.presented,
+  });
+  if (res.ok) {
+    setFlash("The new certificate is trusted; the printer reconnects.");
+    location.reload();
+    return;
+  }
+  showStatus(trustStatus, "error", res.message);
+});
+
+// ---------------------------------------------------------------------------
+// Add a printer
+// ---------------------------------------------------------------------------
+
+const addForm = document.getElementById("add-printer-form");
+const addStatus = document.getElementById("add-printer-status");
+
+addForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearStatus(addStatus);
+  const data = new FormData(addForm);
+  const text = (k) => String(data.get(k) ?? "").trim();
+  const body = {
+    name: text("name"),
+    serial: text("serial"),
+    host: text("host"),
+    access_code: String(data.get("access_code") ?? ""),
+    mqtt_port: Number(text("mqtt_port") || 8883),
+    ftps_port: Number(text("ftps_port") || 990),
+    camera_port: Number(text("camera_port") || 6000),
+  };
+  if (text("model")) body.model = text("model");
+  if (text("location_id")) body.location_id = Number(text("location_id"));
+  const res = await api("POST", "/api/v1/printers", body);
+  if (res.ok) {
+    setFlash(`${body.name} added; it connects in a moment.`);
+    location.reload();
+    return;
+  }
+  showStatus(addStatus, "error", res.message);
+});
+
+if (grid) connect();

@@ -1,0 +1,132 @@
+// The printers page against the demo (the e2e server runs `printwarden demo`:
+// three simulated printers, already added): live cards over the events
+// WebSocket, printing a file through the card, pause and resume, progress
+// advancing, and a scoped user who sees only the printer in their scope.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fetchWithCa, launchBrowser, screenshot, url } from '../lib/browser.mjs';
+import { EXPECTED_4XX, NAVIGATION_ABORT, apiCall, signedIn } from '../lib/identity.mjs';
+
+// The administrator identity.test.mjs creates at setup.
+const ADMIN = { username: 'admin', password: 'e2e admin passphrase one' };
+const SCOPED = { username: 'hallcrew', password: 'e2e scoped passphrase' };
+
+/** @type {import('playwright-core').Browser} */
+let browser;
+let admin;
+
+/** Waits until setup is done (identity.test.mjs performs it). */
+async function setupDone() {
+  for (let i = 0; i < 600; i++) {
+    const res = await fetchWithCa('/api/v1/auth/status');
+    if (res.status === 200 && JSON.parse(res.body).setup_required === false) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('setup was never completed');
+}
+
+before(async () => {
+  browser = await launchBrowser();
+  await setupDone();
+  admin = await signedIn(browser, ADMIN.username, ADMIN.password);
+});
+
+after(async () => {
+  await admin?.context.close();
+  await browser?.close();
+});
+
+/** The card's percent as a number. */
+async function percent(card) {
+  return Number((await card.locator('[data-field="percent"]').textContent()).replace('%', ''));
+}
+
+describe('printers page', () => {
+  test('three demo printers go live on the page', async () => {
+    const { page } = admin;
+    await page.goto(url('/printers'));
+    const cards = page.locator('#printers [data-printer-id]');
+    assert.equal(await cards.count(), 3);
+    await page.locator('#live-state', { hasText: 'Live' }).waitFor({ timeout: 15_000 });
+    for (let i = 0; i < 3; i++) {
+      await cards.nth(i).locator('[data-field="state"]', { hasText: 'IDLE' }).waitFor({ timeout: 15_000 });
+    }
+    await screenshot(page, 'printers');
+    await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
+  });
+
+  test('print a file, pause, resume, and watch progress advance', async () => {
+    const { page } = admin;
+    await page.goto(url('/printers'));
+    const card = page.locator('#printers [data-printer-id]').filter({ hasText: 'P1S' });
+    await card.locator('[data-field="state"]', { hasText: 'IDLE' }).waitFor({ timeout: 15_000 });
+    await card.locator('input[type=file]').setInputFiles({
+      name: 'e2e-cube.gcode.3mf',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.alloc(200_000, 7),
+    });
+    await card.locator('[data-print] button[type=submit]').click();
+    await card.locator('[data-field="status"]', { hasText: 'sent' }).waitFor({ timeout: 20_000 });
+    await card.locator('[data-field="state"]', { hasText: 'RUNNING' }).waitFor({ timeout: 20_000 });
+    assert.equal(await card.locator('[data-field="job"]').innerText(), 'e2e-cube');
+    await page.waitForFunction(
+      (el) => Number(el.textContent.replace('%', '')) >= 1,
+      await card.locator('[data-field="percent"]').elementHandle(),
+      { timeout: 20_000 },
+    );
+
+    await card.locator('[data-command="pause"]').click();
+    await card.locator('[data-field="state"]', { hasText: 'PAUSE' }).waitFor({ timeout: 10_000 });
+    const paused = await percent(card);
+    await page.waitForTimeout(2500);
+    assert.equal(await percent(card), paused, 'a paused printer does not progress');
+    await card.locator('[data-command="resume"]').click();
+    await card.locator('[data-field="state"]', { hasText: 'RUNNING' }).waitFor({ timeout: 10_000 });
+    await page.waitForFunction(
+      ([el, before]) => Number(el.textContent.replace('%', '')) > before,
+      [await card.locator('[data-field="percent"]').elementHandle(), paused],
+      { timeout: 20_000 },
+    );
+    assert.match(await card.locator('[data-field="time_left"]').innerText(), /\dh \d\dm/);
+    await screenshot(page, 'printers-printing');
+    await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
+  });
+
+  test('a scoped user sees only the printer in their scope', async (t) => {
+    const { context } = admin;
+    const hall = await apiCall(context, 'POST', '/api/v1/locations', { name: 'E2E hall' });
+    assert.equal(hall.status, 201, JSON.stringify(hall.body));
+    const printers = (await apiCall(context, 'GET', '/api/v1/printers')).body.items;
+    const inside = printers.find((p) => p.model === 'X1C');
+    const moved = await apiCall(context, 'PATCH', `/api/v1/printers/${inside.id}`, { location_id: hall.body.id });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    const group = await apiCall(context, 'POST', '/api/v1/groups', {
+      name: 'E2E hall crew',
+      permissions: ['printers:read', 'printers:control'],
+      scope: { locations: [hall.body.id] },
+    });
+    assert.equal(group.status, 201, JSON.stringify(group.body));
+    const user = await apiCall(context, 'POST', '/api/v1/users', {
+      username: SCOPED.username,
+      password: SCOPED.password,
+      group_ids: [group.body.id],
+    });
+    assert.equal(user.status, 201, JSON.stringify(user.body));
+
+    const scoped = await signedIn(browser, SCOPED.username, SCOPED.password);
+    t.after(() => scoped.context.close());
+    await scoped.page.goto(url('/printers'));
+    const cards = scoped.page.locator('#printers [data-printer-id]');
+    assert.equal(await cards.count(), 1);
+    assert.equal(await cards.first().getAttribute('data-printer-id'), String(inside.id));
+    await scoped.page.locator('#live-state', { hasText: 'Live' }).waitFor({ timeout: 15_000 });
+    // Controls, but no print upload (no queue:create) and no certificate approval.
+    assert.equal(await cards.first().locator('[data-command="pause"]').count(), 1);
+    assert.equal(await cards.first().locator('[data-print]').count(), 0);
+    const other = printers.find((p) => p.id !== inside.id);
+    const hidden = await apiCall(scoped.context, 'GET', `/api/v1/printers/${other.id}`);
+    assert.equal(hidden.status, 404);
+    await scoped.assertClean({ allow: [EXPECTED_4XX], allowFailed: [NAVIGATION_ABORT] });
+  });
+});
