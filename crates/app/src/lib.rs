@@ -10,6 +10,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod cache;
+mod camera;
 mod certificates;
 mod clock;
 mod error;
@@ -29,6 +30,7 @@ mod webhooks;
 pub use api_keys::{ApiKeyView, CreateApiKey, CreatedApiKey};
 pub use audit::{AuditPage, AuditQuery, AuditView};
 pub use auth::{LoginOutcome, MeView, SessionView, SetupRequest};
+pub use camera::{CameraWatch, WatchEnd};
 pub use certificates::{CertificateError, Certificates, TlsSource, TlsStatus, UploadCertificate};
 pub use clock::{Clock, ManualClock, SystemClock, parse_rfc3339, rfc3339};
 pub use error::AppError;
@@ -41,6 +43,7 @@ pub use printers::{
     PrinterView, StatusView, TemperatureView, TrayView, TrustCertificate, UpdatePrinter,
 };
 pub use pw_credentials::SecretString;
+pub use pw_credentials::token::API_KEY_PREFIX;
 pub use pw_store::OwnedItems;
 pub use security::{OutboundSettings, SecuritySettings};
 pub use tickets::{IssuedTicket, TICKET_LIFETIME, TicketRequest};
@@ -196,6 +199,8 @@ pub struct App {
     certificates: certificates::CertificateSlot,
     /// The printer connections.
     fleet: Arc<fleet::Fleet>,
+    /// Camera feeds, shared by their viewers.
+    cameras: Arc<camera::Cameras>,
 }
 
 /// Credentials presented with a request, already split out by the HTTP layer.
@@ -250,6 +255,7 @@ impl App {
             hooks,
             certificates: Arc::default(),
             fleet: Arc::new(fleet::Fleet::new()),
+            cameras: Arc::default(),
         };
         app.seed_groups().await?;
         app.load_security_settings().await?;

@@ -516,7 +516,7 @@ impl App {
 
     /// The printer, if the actor may read it (404 otherwise, so its existence stays hidden);
     /// then `permission` on it (403).
-    async fn printer_for(
+    pub(crate) async fn printer_for(
         &self,
         actor: &Actor,
         id: PrinterId,

@@ -7,6 +7,7 @@
 //! Invariant: nothing here panics on input from the network; every parser returns an error or
 //! ignores what it does not know.
 
+pub mod camera;
 pub mod command;
 pub mod ftps;
 pub mod mqtt;

@@ -73,12 +73,17 @@ impl SystemGroup {
                 Permission::PrintersRead,
                 Permission::PrintersControl,
                 Permission::QueueCreate,
+                Permission::CameraView,
                 Permission::PrintersGcode,
                 Permission::PrintersAms,
                 Permission::PrintersClearPlate,
                 Permission::LocationsRead,
             ],
-            SystemGroup::Viewers => vec![Permission::PrintersRead, Permission::LocationsRead],
+            SystemGroup::Viewers => vec![
+                Permission::PrintersRead,
+                Permission::LocationsRead,
+                Permission::CameraView,
+            ],
         }
     }
 }
@@ -156,7 +161,7 @@ mod tests {
             SystemGroup::Viewers
                 .permissions()
                 .iter()
-                .all(|p| p.as_str().ends_with(":read"))
+                .all(|p| p.as_str().ends_with(":read") || p.as_str().ends_with(":view"))
         );
         assert_eq!(
             SystemGroup::from_key("administrators"),

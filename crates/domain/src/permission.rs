@@ -84,6 +84,9 @@ catalogue! {
         PrintersClearPlate = "printers:clear_plate": "Confirm the plate is clear after a print",
         PrintersTrust = "printers:trust": "Approve a printer's changed TLS certificate",
     }
+    "camera" / "Camera" => {
+        CameraView = "camera:view": "Watch printer cameras",
+    }
     "queue" / "Queue" => {
         QueueCreate = "queue:create": "Add print jobs (start a file on a printer)",
     }
@@ -125,6 +128,7 @@ impl Permission {
                 | Permission::PrintersClearPlate
                 | Permission::PrintersTrust
                 | Permission::QueueCreate
+                | Permission::CameraView
         )
     }
 

@@ -17,6 +17,12 @@ fn access_text(access: &Access) -> String {
         Access::Session(Requirement::Permission(p)) => format!("session + `{p}`"),
         Access::SessionOrKey(Requirement::Permission(p)) => format!("session or key + `{p}`"),
         Access::Ticket(t) => format!("ticket ({t:?})"),
+        Access::Camera {
+            first_message: false,
+        } => "camera: session, API key or `?token=`, or a camera ticket".to_owned(),
+        Access::Camera {
+            first_message: true,
+        } => "camera: as above, or a first message `{\"token\": …}` within 5 s".to_owned(),
     }
 }
 

@@ -59,12 +59,22 @@ pub(crate) async fn enforce(
     // is already signed in, and the audit log wants a name.
     // A ticket counts only on the routes that take tickets, and only without other
     // credentials: anywhere else a `?ticket=` is ignored rather than used up.
-    let ticket = matches!(row.access, Access::Ticket(_))
+    let query_credentials = matches!(row.access, Access::Ticket(_) | Access::Camera { .. });
+    let ticket = query_credentials
         .then(|| query_param(req.uri(), "ticket"))
+        .flatten();
+    // Camera URLs may carry a session token or an API key as `?token=` (video players and
+    // home-automation integrations cannot send headers). Request logs never show queries.
+    let token = matches!(row.access, Access::Camera { .. })
+        .then(|| query_param(req.uri(), "token"))
         .flatten();
     let mut credentials = presented(req.headers(), state.https);
     if credentials.api_key.is_none() && credentials.session.is_none() {
-        credentials.ticket = ticket.as_deref();
+        match token.as_deref() {
+            Some(t) if t.starts_with(pw_app::API_KEY_PREFIX) => credentials.api_key = Some(t),
+            Some(t) => credentials.session = Some(t),
+            None => credentials.ticket = ticket.as_deref(),
+        }
     }
     let actor = state.app.resolve(credentials, meta).await;
     let principal = match row.access {

@@ -8,6 +8,7 @@
 
 mod api_docs;
 mod auth_api;
+mod camera_api;
 mod cookie;
 pub mod docs;
 mod edge;
@@ -104,6 +105,7 @@ impl AppState {
 pub fn mount_api(mounter: Mounter) -> Mounter {
     let mounter = identity_api::mount(auth_api::mount(health::mount(mounter)));
     let mounter = events_api::mount(printers_api::mount(webhooks_api::mount(mounter)));
+    let mounter = camera_api::mount(mounter);
     api_docs::mount(tls_api::mount(mounter))
 }
 

@@ -410,6 +410,10 @@ fn security(access: Access) -> (Vec<SecurityRequirement>, String) {
             ],
             format!("Session or API key; {}.", need(r)),
         ),
+        Access::Camera { .. } => (
+            Vec::new(),
+            "Camera credentials: session, API key, ?token= or a camera ticket.".to_owned(),
+        ),
         Access::Ticket(purpose) => (
             Vec::new(),
             format!("A single-use ticket for {purpose:?} (`?ticket=`, from POST /api/v1/tickets)."),
@@ -443,7 +447,7 @@ fn documented(row: &RouteSpec) -> bool {
         && row.path != DOCUMENT_PATH
         && !row.path.starts_with("/api/docs")
         // WebSocket upgrades (ticket routes) are not request/response operations.
-        && !matches!(row.access, Access::Ticket(_))
+        && !matches!(row.access, Access::Ticket(_) | Access::Camera { .. })
 }
 
 /// Rows of the table the document cannot describe yet (for the coverage test).

@@ -453,6 +453,26 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     row(
         "GET",
+        "/api/v1/printers/{id}/camera/stream",
+        Access::Camera {
+            first_message: false,
+        },
+        Kind::Api,
+        "Camera as MJPEG (cookie, ?token= with a session token or API key, or ?ticket=)",
+    )
+    .fine(&[Permission::CameraView]),
+    row(
+        "GET",
+        "/api/v1/printers/{id}/camera/ws",
+        Access::Camera {
+            first_message: true,
+        },
+        Kind::Api,
+        "Camera frames over a WebSocket; also first-message auth {\"token\"} within 5 s",
+    )
+    .fine(&[Permission::CameraView]),
+    row(
+        "GET",
         "/api/v1/events",
         Access::Ticket(TicketPurpose::Events),
         Kind::Api,

@@ -38,6 +38,15 @@ pub enum Access {
     SessionOrKey(Requirement),
     /// A single-use ticket of the given purpose (or a session).
     Ticket(TicketPurpose),
+    /// A printer's camera: the session cookie, an API key (header or `?token=`), a session
+    /// token as `?token=`, or a `camera` ticket. With `first_message`, a request without any
+    /// of them passes the door to a WebSocket that must authenticate with its first message
+    /// within seconds (the handler closes it otherwise); the printer's `camera:view` is checked
+    /// by the application either way.
+    Camera {
+        /// Anonymous upgrades wait for first-message authentication.
+        first_message: bool,
+    },
 }
 
 impl Access {
@@ -62,6 +71,12 @@ impl Access {
             Access::Ticket(purpose) => {
                 credential == Credential::Session || credential == Credential::Ticket(*purpose)
             }
+            Access::Camera { .. } => matches!(
+                credential,
+                Credential::Session
+                    | Credential::ApiKey
+                    | Credential::Ticket(TicketPurpose::Camera)
+            ),
         }
     }
 }
@@ -71,6 +86,16 @@ impl Access {
 #[must_use]
 pub fn check_route(principal: &Principal, access: &Access) -> Decision {
     if let Access::Public { .. } = access {
+        return Decision::Allow;
+    }
+    if let (
+        Access::Camera {
+            first_message: true,
+        },
+        Principal::Anonymous,
+    ) = (access, principal)
+    {
+        // The socket's handler demands credentials in the first message.
         return Decision::Allow;
     }
     if let Principal::User(subject) = principal

@@ -147,6 +147,12 @@ fn render_access(access: &Access) -> String {
         Access::SessionOrKey(r) => format!("session-or-key({})", requirement(r)),
         Access::Ticket(TicketPurpose::Events) => "ticket(events)".to_owned(),
         Access::Ticket(TicketPurpose::Camera) => "ticket(camera)".to_owned(),
+        Access::Camera {
+            first_message: false,
+        } => "camera".to_owned(),
+        Access::Camera {
+            first_message: true,
+        } => "camera(first message)".to_owned(),
     }
 }
 
@@ -171,6 +177,12 @@ fn check_route_matrix() {
         Access::SessionOrKey(Requirement::Permission(Permission::UsersRead)),
         Access::Ticket(TicketPurpose::Events),
         Access::Ticket(TicketPurpose::Camera),
+        Access::Camera {
+            first_message: false,
+        },
+        Access::Camera {
+            first_message: true,
+        },
     ];
     let credentials = [
         Credential::Session,

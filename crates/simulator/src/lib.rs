@@ -10,6 +10,7 @@
 // A printer's full report is one large `json!` literal.
 #![recursion_limit = "256"]
 
+pub mod camera;
 mod certs;
 mod ftps;
 pub mod machine;
@@ -154,6 +155,10 @@ impl Shared {
 
     fn contents(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Vec<u8>>> {
         self.contents.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn percent(&self) -> u8 {
+        self.machine().percent()
     }
 
     pub fn store_file(&self, name: &str, content: Vec<u8>) {
@@ -375,8 +380,16 @@ impl Farm {
                 .local_addr()
                 .map_err(|e| SimError::Io(e.to_string()))?
                 .port();
+            let camera = TcpListener::bind(SocketAddr::new(options.host, 0))
+                .await
+                .map_err(|e| SimError::Io(format!("bind: {e}")))?;
+            let camera_port = camera
+                .local_addr()
+                .map_err(|e| SimError::Io(e.to_string()))?
+                .port();
             tasks.push(tokio::spawn(mqtt::serve(listener, Arc::clone(&shared))));
             tasks.push(tokio::spawn(ftps::serve(ftps, Arc::clone(&shared))));
+            tasks.push(tokio::spawn(camera::serve(camera, Arc::clone(&shared))));
             tasks.push(tokio::spawn(ticker(Arc::clone(&shared), options.interval)));
             printers.push(Printer {
                 info: PrinterInfo {
@@ -385,7 +398,7 @@ impl Farm {
                     host: options.host.to_string(),
                     mqtt_port: port,
                     ftps_port,
-                    camera_port: 0,
+                    camera_port,
                     access_code: code,
                     ca_cert: authority.cert_path.display().to_string(),
                 },

@@ -324,3 +324,39 @@ async fn ftps_uploads_resume_the_tls_session_and_refuse_a_changed_certificate() 
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn the_camera_streams_jpeg_frames_after_the_auth_packet_and_closes_on_a_wrong_code() {
+    let (farm, _dir) = farm(vec![Model::A1]).await;
+    let printer = &farm.printers[0];
+    let ep = endpoint(printer);
+    let verifier = PrinterVerifier::new(&ep.serial, None, None);
+    let mut camera = pw_bambu::camera::Camera::connect(
+        &ep.host,
+        printer.info.camera_port,
+        &ep.serial,
+        &ep.access_code,
+        &verifier,
+    )
+    .await
+    .unwrap();
+    let a = camera.next_frame().await.unwrap();
+    let b = camera.next_frame().await.unwrap();
+    assert_eq!(&a[..4], &[0xFF, 0xD8, 0xFF, 0xE0]);
+    assert_ne!(a, b, "frames advance");
+
+    let wrong = SecretString::new("99999999".into());
+    let mut refused = pw_bambu::camera::Camera::connect(
+        &ep.host,
+        printer.info.camera_port,
+        &ep.serial,
+        &wrong,
+        &verifier,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        refused.next_frame().await.unwrap_err(),
+        SessionError::Closed
+    );
+}

@@ -537,6 +537,7 @@ async fn a_user_manager_cannot_act_on_anyone_above_their_rank() {
                 "groups:read",
                 "printers:read",
                 "locations:read",
+                "camera:view",
             ],
         )
         .await;

@@ -10,6 +10,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod camera;
 mod certificates;
 mod cli;
 mod events;

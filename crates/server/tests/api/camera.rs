@@ -1,0 +1,340 @@
+//! Printer cameras (S10, seed 000): one upstream per printer fanned out to viewers as MJPEG
+//! and WebSocket; cookie, `?token=` (API key or session token), camera ticket, or first-message
+//! auth; unauthenticated sockets closed; a revoked session's stream cut.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use pw_simulator::{Farm, Model, Options};
+use pw_testkit::{Auth, TEST_PASSWORD, TestServer};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+async fn ws(server: &TestServer, path: &str, cookie: Option<&str>) -> Socket {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(server.data_dir.join("tls/ca.crt")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let addr = server.running().https.unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    let mut request = format!("wss://127.0.0.1:{}{path}", addr.port())
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", server.origin().parse().unwrap());
+    if let Some(c) = cookie {
+        request.headers_mut().insert("cookie", c.parse().unwrap());
+    }
+    tokio_tungstenite::client_async(request, tls)
+        .await
+        .unwrap()
+        .0
+}
+
+/// The next message: a binary frame (`Ok`) or the close code (`Err`).
+async fn next(socket: &mut Socket) -> Result<Vec<u8>, Option<CloseCode>> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message in time");
+        match msg {
+            Some(Ok(Message::Binary(b))) => return Ok(b.to_vec()),
+            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| f.code)),
+            Some(Ok(_)) => {}
+            _ => return Err(None),
+        }
+    }
+}
+
+fn jpeg(b: &[u8]) -> bool {
+    b.starts_with(&[0xFF, 0xD8, 0xFF, 0xE0])
+}
+
+/// Reads the MJPEG stream until two JPEG parts have arrived.
+async fn two_mjpeg_frames(resp: reqwest::Response) -> usize {
+    let mut resp = resp;
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            seen.extend_from_slice(&chunk);
+            let parts = seen
+                .windows(4)
+                .filter(|w| *w == [0xFF, 0xD8, 0xFF, 0xE0])
+                .count();
+            if parts >= 2 {
+                return parts;
+            }
+        }
+        0
+    })
+    .await
+    .unwrap()
+}
+
+struct Setup {
+    server: TestServer,
+    admin: Auth,
+    id: i64,
+    _farm: Farm,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(1, dir.path());
+    options.models = vec![Model::A1];
+    options.interval = Duration::from_millis(100);
+    let farm = Farm::start(options).await.unwrap();
+    let p = &farm.printers[0];
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let created = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/printers",
+            Some(
+                json!({"name": "cam", "serial": p.info.serial, "host": p.info.host,
+                        "mqtt_port": p.info.mqtt_port, "camera_port": p.info.camera_port,
+                        "access_code": p.info.access_code}),
+            ),
+        )
+        .await;
+    let id = created.json["id"].as_i64().unwrap();
+    for _ in 0..200 {
+        let v = server
+            .call(&admin, "GET", &format!("/api/v1/printers/{id}"), None)
+            .await;
+        if v.json["connection"] == "online" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Setup {
+        server,
+        admin,
+        id,
+        _farm: farm,
+        _dir: dir,
+    }
+}
+
+fn cookie(a: &Auth) -> Option<&str> {
+    match a {
+        Auth::Cookie(c) => Some(c),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn mjpeg_takes_a_cookie_a_token_or_a_camera_ticket_and_checks_camera_view() {
+    // Keep the whole setup alive: dropping it stops the simulated printer.
+    let setup = setup().await;
+    let (server, admin, id) = (&setup.server, setup.admin.clone(), setup.id);
+    let path = format!("/api/v1/printers/{id}/camera/stream");
+
+    let resp = server
+        .client
+        .get(server.url(&path))
+        .header("cookie", cookie(&admin).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("multipart/x-mixed-replace")
+    );
+    assert!(two_mjpeg_frames(resp).await >= 2);
+
+    // An API key or the session token in ?token= (for players that cannot send headers).
+    let key = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/api-keys",
+            Some(json!({"name": "frigate", "scopes": ["camera:view", "printers:read"]})),
+        )
+        .await
+        .json["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session_token = cookie(&admin)
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    for token in [&key, &session_token] {
+        let resp = server.get(&format!("{path}?token={token}")).await;
+        assert_eq!(resp.status(), 200);
+        assert!(two_mjpeg_frames(resp).await >= 2);
+    }
+    // A camera ticket works once; an events ticket does not work here.
+    let ticket = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/tickets",
+            Some(json!({"purpose": "camera", "printer_id": id})),
+        )
+        .await
+        .json["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = server.get(&format!("{path}?ticket={ticket}")).await;
+    assert_eq!(resp.status(), 200);
+    drop(resp);
+    assert_eq!(
+        server
+            .get(&format!("{path}?ticket={ticket}"))
+            .await
+            .status(),
+        401
+    );
+    let events = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/tickets",
+            Some(json!({"purpose": "events"})),
+        )
+        .await
+        .json["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        server
+            .get(&format!("{path}?ticket={events}"))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(server.get(&path).await.status(), 401);
+    assert_eq!(
+        server.get(&format!("{path}?token=junk")).await.status(),
+        401
+    );
+
+    // printers:read without camera:view → 403; no printer rights at all → 404.
+    let readers = server
+        .create_group(&admin, "No camera", &["printers:read"])
+        .await;
+    server.create_user(&admin, "nocam", &[readers]).await;
+    let nocam = server.login("nocam", TEST_PASSWORD).await;
+    let r = server
+        .client
+        .get(server.url(&path))
+        .header("cookie", cookie(&nocam).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    server.create_user(&admin, "nobody", &[]).await;
+    let nobody = server.login("nobody", TEST_PASSWORD).await;
+    let r = server
+        .client
+        .get(server.url(&path))
+        .header("cookie", cookie(&nobody).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn the_socket_closes_without_credentials_accepts_first_message_auth_and_cuts_a_revoked_session()
+ {
+    // Keep the whole setup alive: dropping it stops the simulated printer.
+    let setup = setup().await;
+    let (server, admin, id) = (&setup.server, setup.admin.clone(), setup.id);
+    let path = format!("/api/v1/printers/{id}/camera/ws");
+
+    // No credentials and a useless first message: closed at once, no frame sent.
+    let mut s = ws(server, &path, None).await;
+    s.send(Message::Text("hello".into())).await.unwrap();
+    assert_eq!(next(&mut s).await, Err(Some(CloseCode::Library(4401))));
+    // Silence: closed after 5 s.
+    let mut silent = ws(server, &path, None).await;
+    assert_eq!(next(&mut silent).await, Err(Some(CloseCode::Library(4401))));
+
+    // First-message auth with the session token.
+    server
+        .create_user(&admin, "wendy", &[server.group_id(&admin, "Viewers").await])
+        .await;
+    let wendy = server.login("wendy", TEST_PASSWORD).await;
+    let token = cookie(&wendy)
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let mut s = ws(server, &path, None).await;
+    s.send(Message::Text(json!({"token": token}).to_string().into()))
+        .await
+        .unwrap();
+    let a = next(&mut s).await.unwrap();
+    let b = next(&mut s).await.unwrap();
+    assert!(jpeg(&a) && jpeg(&b) && a != b);
+
+    // A second viewer with the cookie shares the same upstream.
+    let mut other = ws(server, &path, cookie(&wendy)).await;
+    assert!(jpeg(&next(&mut other).await.unwrap()));
+
+    // Revoking wendy's session (an admin sets her password) cuts both streams.
+    let users = server.call(&admin, "GET", "/api/v1/users", None).await;
+    let wendy_id = users.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "wendy")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/users/{wendy_id}"),
+            Some(json!({"password": "a new passphrase here"})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    for socket in [&mut s, &mut other] {
+        let end = loop {
+            match next(socket).await {
+                Ok(_) => {}
+                Err(code) => break code,
+            }
+        };
+        assert_eq!(end, Some(CloseCode::Library(4001)));
+    }
+}
