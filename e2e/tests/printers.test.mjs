@@ -93,6 +93,29 @@ describe('printers page', () => {
     await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
   });
 
+  test('the camera shows frames that update', async () => {
+    const { page } = admin;
+    await page.goto(url('/printers'));
+    const card = page.locator('#printers [data-printer-id]').filter({ hasText: 'A1' });
+    await card.locator('[data-camera]').click();
+    const img = card.locator('[data-field="camera"] img');
+    await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle(), {
+      timeout: 15_000,
+    });
+    const first = await img.screenshot();
+    // The simulated camera draws a frame counter: within a few seconds the picture changes.
+    let changed = false;
+    for (let i = 0; i < 20 && !changed; i++) {
+      await page.waitForTimeout(500);
+      changed = !first.equals(await img.screenshot());
+    }
+    assert.ok(changed, 'the camera picture never changed');
+    await screenshot(page, 'printers-camera');
+    await card.locator('[data-camera]').click();
+    assert.equal(await img.getAttribute('src'), null, 'closing stops the stream');
+    await admin.assertClean({ allowFailed: [NAVIGATION_ABORT, /camera\/stream: net::ERR_ABORTED/] });
+  });
+
   test('a scoped user sees only the printer in their scope', async (t) => {
     const { context } = admin;
     const hall = await apiCall(context, 'POST', '/api/v1/locations', { name: 'E2E hall' });

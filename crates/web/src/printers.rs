@@ -49,6 +49,7 @@ struct Card {
     can_control: bool,
     can_print: bool,
     can_trust: bool,
+    can_watch: bool,
 }
 
 fn temperature(t: &pw_app::TemperatureView) -> String {
@@ -132,6 +133,7 @@ fn card(p: PrinterView, viewer: &Viewer) -> Card {
         can_control: viewer.can(Permission::PrintersControl),
         can_print: viewer.can(Permission::PrintersControl) && viewer.can(Permission::QueueCreate),
         can_trust: viewer.can(Permission::PrintersTrust),
+        can_watch: viewer.can(Permission::CameraView),
         state_label,
         name: p.name,
         model: p.model,

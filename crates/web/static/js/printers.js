@@ -194,7 +194,23 @@ grid?.addEventListener("click", async (event) => {
     return;
   }
   if (event.target.closest("[data-trust]")) openTrust(id);
+  const camera = event.target.closest("[data-camera]");
+  if (camera) toggleCamera(card, id, camera);
 });
+
+// The camera is an MJPEG stream in an <img>: the browser sends the session cookie, and the
+// stream stops when the image is removed (src cleared), which frees the printer's one camera
+// connection for others once nobody watches.
+function toggleCamera(card, id, button) {
+  const figure = card.querySelector('[data-field="camera"]');
+  const img = figure?.querySelector("img");
+  if (!figure || !img) return;
+  const open = figure.hidden;
+  figure.hidden = !open;
+  button.setAttribute("aria-expanded", open ? "true" : "false");
+  if (open) img.setAttribute("src", `/api/v1/printers/${encodeURIComponent(id)}/camera/stream`);
+  else img.removeAttribute("src");
+}
 
 grid?.addEventListener("submit", (event) => {
   const form = event.target;
