@@ -20,12 +20,19 @@
 #            GET /api/v1/auth/me and GET /api/v1/users, once with the session
 #            cookie and once with an API key (Authorization: Bearer). With
 #            healthz, the table shows each as a percentage of healthz (goal ≥ 50 %).
+#   printers N simulated X1C printers (a full report every second each) added to
+#            the release server, with BENCH_SOCKETS dashboard sockets on
+#            /api/v1/events: server CPU (fraction of one core) and RSS over
+#            BENCH_PRINTERS_SECONDS, and the latency from the server receiving a
+#            report to a socket delivering it (p50/p99). N = BENCH_PRINTERS
+#            (default "100 1000": one run each).
 #
 # Knobs:
 #   BENCH_DURATION=10s BENCH_CONNECTIONS=32 BENCH_THREADS=2   wrk settings
 #   BENCH_NO_BUILD=1             don't run cargo build (use what is in target/release)
 #   BENCH_SERVER_BIN=path        server binary (default target/release/printwarden)
 #   BENCH_FLOOR_BIN=path         floor binary (default target/release/examples/floor)
+#   BENCH_PRINTERS="100 1000" BENCH_SOCKETS=50 BENCH_PRINTERS_SECONDS=20   printers
 #
 # Adding a benchmark: write `bench_<name>` (start what it needs with start_bg,
 # bound to 127.0.0.1; record numbers with add_row / add_note) and add <name>
@@ -41,9 +48,10 @@ cd "$ROOT"
 source "$ROOT/scripts/lib/common.sh"
 LOG_TAG=bench.sh
 
-BENCHES=(startup healthz floor authread)
-NEEDS_SERVER_BIN=(startup healthz authread)
+BENCHES=(startup healthz floor authread printers)
+NEEDS_SERVER_BIN=(startup healthz authread printers)
 NEEDS_FLOOR_BIN=(floor)
+NEEDS_WS_BIN=(printers)
 
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
@@ -53,6 +61,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 [[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
 SERVER_BIN=${BENCH_SERVER_BIN:-$TARGET_DIR/release/printwarden}
 FLOOR_BIN=${BENCH_FLOOR_BIN:-$TARGET_DIR/release/examples/floor}
+WS_BIN=$TARGET_DIR/release/examples/ws_latency
 LOG_DIR=$TARGET_DIR/bench-logs
 mkdir -p "$LOG_DIR"
 
@@ -244,6 +253,57 @@ bench_floor() {
 	stop_bg "$pid" 5
 }
 
+# cpu_ticks PID: user + system clock ticks the process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+bench_printers() {
+	local n
+	for n in ${BENCH_PRINTERS:-100 1000}; do
+		printers_run "$n"
+	done
+}
+
+# printers_run N: one run of the printers benchmark.
+printers_run() {
+	local n=$1 sockets=${BENCH_SOCKETS:-50} seconds=${BENCH_PRINTERS_SECONDS:-20}
+	local sim_dir sim data base ca code cookie online t0 t1 c0 c1 hz cpu rss result i
+	sim_dir=$(mktemp -d "$PROC_DIR/sim.XXXXXX")
+	start_bg "sim-$n" "$LOG_DIR/sim-$n.log" "$SERVER_BIN" simulate --count "$n" --models X1C \
+		--job-seconds 100000 --state-dir "$sim_dir"
+	sim=$BG_PID
+	wait_for_file "$sim_dir/printers.json" 120 "$sim" || die "the simulator did not start $n printers"
+	data=$(new_data_dir)
+	start_server_ready "$data" "printers-$n"
+	base=https://$SRV_HTTPS
+	ca=$data/tls/ca.crt
+	code=$(tr -d '[:space:]' <"$data/setup-code")
+	cookie=$(curl -sf --cacert "$ca" -o /dev/null -D - -H 'content-type: application/json' \
+		-d "{\"setup_code\":\"$code\",\"username\":\"bench\",\"password\":\"bench password 1\"}" \
+		"$base/api/v1/auth/setup" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n 1)
+	[[ -n $cookie ]] || die "setup did not return a session cookie"
+	log "adding $n printers"
+	PW_COOKIE=$cookie python3 scripts/bench_add_printers.py "$base" "$ca" "$sim_dir/printers.json"
+	for ((i = 0; i < 600; i++)); do
+		online=$(curl -sf --cacert "$ca" -H "cookie: $cookie" "$base/api/v1/printers" |
+			python3 -c 'import json, sys; print(sum(p["connection"] == "online" for p in json.load(sys.stdin)["items"]))')
+		((online == n)) && break
+		sleep 0.5
+	done
+	((online == n)) || die "only $online of $n printers came online"
+	sleep 3
+	hz=$(getconf CLK_TCK)
+	c0=$(cpu_ticks "$SRV_PID")
+	t0=$(now_ms)
+	result=$(PW_COOKIE=$cookie "$WS_BIN" "$base" "$ca" "$sockets" "$seconds")
+	t1=$(now_ms)
+	c1=$(cpu_ticks "$SRV_PID")
+	rss=$(rss_kib "$SRV_PID")
+	cpu=$(awk -v c="$((c1 - c0))" -v hz="$hz" -v ms="$((t1 - t0))" 'BEGIN { printf "%.1f %%", 100 * c / hz / (ms / 1000) }')
+	add_note "printers N=$n, $sockets sockets, ${seconds}s: server CPU $cpu of one core, RSS $(mib "$rss"), socket deliveries and report->socket latency $result"
+	stop_bg "$SRV_PID" 5
+	stop_bg "$sim" 5
+}
+
 # ---------------------------------------------------------------- main
 
 in_list() { # in_list WORD LIST...
@@ -285,8 +345,12 @@ for b in "${SELECTED[@]}"; do
 		build+=(--bin printwarden)
 		need_build=1
 	fi
-	if in_list "$b" "${NEEDS_FLOOR_BIN[@]}" && [[ -z ${BENCH_FLOOR_BIN:-} ]] && ! in_list --example "${build[@]}"; then
+	if in_list "$b" "${NEEDS_FLOOR_BIN[@]}" && [[ -z ${BENCH_FLOOR_BIN:-} ]] && ! in_list floor "${build[@]}"; then
 		build+=(--example floor)
+		need_build=1
+	fi
+	if in_list "$b" "${NEEDS_WS_BIN[@]}" && ! in_list ws_latency "${build[@]}"; then
+		build+=(--example ws_latency)
 		need_build=1
 	fi
 done

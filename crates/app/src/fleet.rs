@@ -66,6 +66,8 @@ pub(crate) struct Live {
     pub status: Option<Status>,
     /// Control commands are refused as printers with Developer Mode off do.
     pub developer_mode_off: bool,
+    /// When the last status report arrived (unix ms).
+    pub last_report_ms: Option<i64>,
 }
 
 impl Default for Live {
@@ -75,6 +77,7 @@ impl Default for Live {
             problem: None,
             status: None,
             developer_mode_off: false,
+            last_report_ms: None,
         }
     }
 }
@@ -459,9 +462,11 @@ impl Supervisor {
                             let status = report.status();
                             let off = status.developer_mode == Some(false)
                                 || status.hms.iter().any(pw_bambu::report::Hms::is_verify_failed);
+                            let now = self.app.now();
                             self.publish(|l| {
                                 l.status = Some(status);
                                 l.developer_mode_off = off;
+                                l.last_report_ms = Some(now);
                             });
                         }
                         Ok(Frame::Reply(reply)) => {

@@ -166,6 +166,8 @@ pub struct PrinterView {
     pub certificate: String,
     /// Live status while connected.
     pub status: Option<StatusView>,
+    /// When the server received the last status report (unix milliseconds).
+    pub last_report_ms: Option<i64>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -490,6 +492,7 @@ impl App {
             developer_mode_off: live.developer_mode_off,
             certificate: certificate_state(row).to_owned(),
             status: live.status.as_ref().map(StatusView::of),
+            last_report_ms: live.last_report_ms,
             created_at: rfc3339(row.created_at),
         }
     }

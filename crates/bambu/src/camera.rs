@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::session::SessionError;
+use crate::session::{SessionError, open_tls};
 use crate::trust::PrinterVerifier;
 
 /// Largest frame accepted.
@@ -50,29 +50,7 @@ impl Camera {
         access_code: &SecretString,
         verifier: &Arc<PrinterVerifier>,
     ) -> Result<Self, SessionError> {
-        let tcp = tokio::time::timeout(
-            crate::session::STEP_TIMEOUT,
-            TcpStream::connect((host, port)),
-        )
-        .await
-        .map_err(|_| SessionError::Timeout("connecting to the camera"))?
-        .map_err(|e| SessionError::Unreachable(e.to_string()))?;
-        let config = verifier
-            .client_config()
-            .map_err(|e| SessionError::Tls(e.to_string()))?;
-        let name = rustls::pki_types::ServerName::try_from(serial.to_ascii_lowercase())
-            .or_else(|_| rustls::pki_types::ServerName::try_from("printer"))
-            .map_err(|e| SessionError::Tls(e.to_string()))?;
-        let mut tls = tokio::time::timeout(
-            crate::session::STEP_TIMEOUT,
-            tokio_rustls::TlsConnector::from(config).connect(name, tcp),
-        )
-        .await
-        .map_err(|_| SessionError::Timeout("in the camera TLS handshake"))?
-        .map_err(|e| match verifier.seen().refused {
-            Some(r) => SessionError::Certificate(r),
-            None => SessionError::Tls(e.to_string()),
-        })?;
+        let mut tls = open_tls(host, port, serial, verifier).await?.stream;
         tls.write_all(&auth_packet(access_code))
             .await
             .map_err(|e| SessionError::Protocol(e.to_string()))?;

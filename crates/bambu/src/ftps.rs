@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::session::SessionError;
+use crate::session::{SessionError, Tls, open_tls};
 use crate::trust::PrinterVerifier;
 
 const STEP: Duration = Duration::from_secs(30);
@@ -64,30 +64,13 @@ impl Ftps {
         access_code: &SecretString,
         verifier: &Arc<PrinterVerifier>,
     ) -> Result<Self, FtpsError> {
-        let tcp = timed(async {
-            TcpStream::connect((host, port))
-                .await
-                .map_err(|e| FtpsError::Connect(SessionError::Unreachable(e.to_string())))
-        })
-        .await?;
-        let config = verifier
-            .client_config()
-            .map_err(|e| FtpsError::Connect(SessionError::Tls(e.to_string())))?;
-        let name = rustls::pki_types::ServerName::try_from(serial.to_ascii_lowercase())
-            .or_else(|_| rustls::pki_types::ServerName::try_from("printer"))
-            .map_err(|e| FtpsError::Connect(SessionError::Tls(e.to_string())))?;
-        let tls = timed(async {
-            tokio_rustls::TlsConnector::from(Arc::clone(&config))
-                .connect(name.clone(), tcp)
-                .await
-                .map_err(|e| {
-                    FtpsError::Connect(match verifier.seen().refused {
-                        Some(r) => SessionError::Certificate(r),
-                        None => SessionError::Tls(e.to_string()),
-                    })
-                })
-        })
-        .await?;
+        let Tls {
+            stream: tls,
+            config,
+            name,
+        } = open_tls(host, port, serial, verifier)
+            .await
+            .map_err(FtpsError::Connect)?;
         let mut ftps = Self {
             control: BufReader::new(tls),
             config,

@@ -187,6 +187,53 @@ impl Writer {
     }
 }
 
+/// A TLS connection to one of a printer's services, with what a second connection to the
+/// same printer needs to resume the session (FTPS data connections).
+pub(crate) struct Tls {
+    pub stream: TlsStream<TcpStream>,
+    pub config: Arc<rustls::ClientConfig>,
+    pub name: rustls::pki_types::ServerName<'static>,
+}
+
+/// TCP and the TLS handshake with the printer's verifier, both under [`STEP_TIMEOUT`]; a
+/// refused certificate comes back as [`SessionError::Certificate`].
+pub(crate) async fn open_tls(
+    host: &str,
+    port: u16,
+    serial: &str,
+    verifier: &Arc<PrinterVerifier>,
+) -> Result<Tls, SessionError> {
+    let tcp = timed("connecting", async {
+        TcpStream::connect((host, port))
+            .await
+            .map_err(|e| SessionError::Unreachable(e.to_string()))
+    })
+    .await?;
+    let _ = tcp.set_nodelay(true);
+    let config = verifier
+        .client_config()
+        .map_err(|e| SessionError::Tls(e.to_string()))?;
+    // SNI carries the serial, as the printer's own clients send it.
+    let name = rustls::pki_types::ServerName::try_from(serial.to_ascii_lowercase())
+        .or_else(|_| rustls::pki_types::ServerName::try_from("printer"))
+        .map_err(|e| SessionError::Tls(e.to_string()))?;
+    let stream = timed("in the TLS handshake", async {
+        tokio_rustls::TlsConnector::from(Arc::clone(&config))
+            .connect(name.clone(), tcp)
+            .await
+            .map_err(|e| match verifier.seen().refused {
+                Some(refused) => SessionError::Certificate(refused),
+                None => SessionError::Tls(e.to_string()),
+            })
+    })
+    .await?;
+    Ok(Tls {
+        stream,
+        config,
+        name,
+    })
+}
+
 impl Session {
     /// Connects, logs in, subscribes to the report topic and asks for a full report.
     pub async fn connect(
@@ -194,30 +241,8 @@ impl Session {
         verifier: &Arc<PrinterVerifier>,
         client_id: &str,
     ) -> Result<Self, SessionError> {
-        let tcp = timed("connecting", async {
-            TcpStream::connect((endpoint.host.as_str(), endpoint.port))
-                .await
-                .map_err(|e| SessionError::Unreachable(e.to_string()))
-        })
-        .await?;
-        let _ = tcp.set_nodelay(true);
-        let config = verifier
-            .client_config()
-            .map_err(|e| SessionError::Tls(e.to_string()))?;
-        // SNI carries the serial, as the printer's own clients send it.
-        let name = rustls::pki_types::ServerName::try_from(endpoint.serial.to_ascii_lowercase())
-            .or_else(|_| rustls::pki_types::ServerName::try_from("printer"))
-            .map_err(|e| SessionError::Tls(e.to_string()))?;
-        let tls = timed("in the TLS handshake", async {
-            tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| match verifier.seen().refused {
-                    Some(refused) => SessionError::Certificate(refused),
-                    None => SessionError::Tls(e.to_string()),
-                })
-        })
-        .await?;
+        let Tls { stream: tls, .. } =
+            open_tls(&endpoint.host, endpoint.port, &endpoint.serial, verifier).await?;
         let fingerprint = verifier
             .seen()
             .presented

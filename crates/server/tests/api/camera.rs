@@ -2,56 +2,21 @@
 //! and WebSocket; cookie, `?token=` (API key or session token), camera ticket, or first-message
 //! auth; unauthenticated sockets closed; a revoked session's stream cut.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use pw_simulator::{Farm, Model, Options};
 use pw_testkit::{Auth, TEST_PASSWORD, TestServer};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+use crate::support::Socket;
 
 async fn ws(server: &TestServer, path: &str, cookie: Option<&str>) -> Socket {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(server.data_dir.join("tls/ca.crt")).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let addr = server.running().https.unwrap();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(
-            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-            tcp,
-        )
-        .await
-        .unwrap();
-    let mut request = format!("wss://127.0.0.1:{}{path}", addr.port())
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("origin", server.origin().parse().unwrap());
-    if let Some(c) = cookie {
-        request.headers_mut().insert("cookie", c.parse().unwrap());
-    }
-    tokio_tungstenite::client_async(request, tls)
+    crate::support::ws(server, path, cookie, true)
         .await
         .unwrap()
-        .0
 }
 
 /// The next message: a binary frame (`Ok`) or the close code (`Err`).

@@ -4,7 +4,6 @@
 //! brings the generated certificate back, and `/ca.crt` hands out the local CA.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use printwarden::tls::{Names, TlsPaths, ensure_generated_now};
 use pw_testkit::{Auth, Options, TestServer};
@@ -48,27 +47,7 @@ impl Material {
 
 /// The leaf the server presents on a fresh connection, trusting its own CA and `extra`.
 async fn presented(server: &TestServer, extra: &Path) -> Vec<u8> {
-    let mut roots = rustls::RootCertStore::empty();
-    for file in [server.data_dir.join("tls/ca.crt"), extra.to_owned()] {
-        for cert in CertificateDer::pem_file_iter(&file).unwrap() {
-            roots.add(cert.unwrap()).unwrap();
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(server.running().https.unwrap())
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let tls = crate::support::tls(server, Some(extra)).await;
     tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
 }
 

@@ -2,63 +2,16 @@
 //! may read; session cookie or a single-use `events` ticket; Origin required; closed with 4001
 //! when the caller's session is revoked.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use pw_simulator::{Farm, Model, Options};
 use pw_testkit::{Auth, TEST_PASSWORD, TestServer};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
-
-async fn connect(
-    server: &TestServer,
-    path: &str,
-    cookie: Option<&str>,
-    origin: bool,
-) -> Result<Socket, WsError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(server.data_dir.join("tls/ca.crt")).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let addr = server.running().https.unwrap();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(
-            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-            tcp,
-        )
-        .await
-        .unwrap();
-    let mut request = format!("wss://127.0.0.1:{}{path}", addr.port())
-        .into_client_request()
-        .unwrap();
-    if let Some(c) = cookie {
-        request.headers_mut().insert("cookie", c.parse().unwrap());
-    }
-    if origin {
-        request
-            .headers_mut()
-            .insert("origin", server.origin().parse().unwrap());
-    }
-    tokio_tungstenite::client_async(request, tls)
-        .await
-        .map(|(s, _)| s)
-}
+use crate::support::{Socket, ws as connect};
 
 /// The HTTP status of a refused upgrade (`None` when it failed otherwise).
 fn status_of(e: &WsError) -> Option<u16> {

@@ -23,4 +23,5 @@ mod masking;
 mod printers;
 mod shapes;
 mod storage;
+mod support;
 mod webhooks;

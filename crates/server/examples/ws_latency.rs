@@ -1,0 +1,118 @@
+//! Benchmark client for `scripts/bench.sh printers`: opens N dashboard sockets on
+//! `/api/v1/events` (session cookie + Origin, as the printers page does), reads printer
+//! updates for a while and prints one JSON line with how many arrived and the latency from the
+//! server receiving a printer's report (`last_report_ms`) to the socket delivering it.
+//!
+//! Usage: `ws_latency <https://127.0.0.1:PORT> <ca.crt> <sockets> <seconds>`; the cookie pair
+//! (`name=value`) comes in the environment as `PW_COOKIE`.
+#![expect(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    reason = "a benchmark tool, not a request path"
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args: Vec<String> = std::env::args().collect();
+    let base = args[1].trim_end_matches('/').to_owned();
+    let ca = args[2].clone();
+    let sockets: usize = args[3].parse().unwrap();
+    let seconds: u64 = args[4].parse().unwrap();
+    let cookie = std::env::var("PW_COOKIE").expect("PW_COOKIE");
+    let host = base.trim_start_matches("https://").to_owned();
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..sockets {
+        let (config, host, base, cookie) = (
+            Arc::clone(&config),
+            host.clone(),
+            base.clone(),
+            cookie.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                .await
+                .unwrap();
+            let mut request = format!("wss://{host}/api/v1/events")
+                .into_client_request()
+                .unwrap();
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().unwrap());
+            request
+                .headers_mut()
+                .insert("origin", base.parse().unwrap());
+            let (mut socket, _) = tokio_tungstenite::client_async(request, tls).await.unwrap();
+            let mut latencies = Vec::new();
+            while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, socket.next()).await {
+                let Message::Text(text) = msg else { continue };
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if v["type"] == "printer"
+                    && let Some(at) = v["printer"]["last_report_ms"].as_i64()
+                {
+                    latencies.push(now_ms() - at);
+                }
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    let pct = |p: f64| {
+        if all.is_empty() {
+            return -1;
+        }
+        let i = ((all.len() as f64 - 1.0) * p).round() as usize;
+        all[i]
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "messages": all.len(),
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "max_ms": all.last().copied().unwrap_or(-1),
+        })
+    );
+}
