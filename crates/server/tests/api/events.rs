@@ -107,9 +107,24 @@ async fn events_follow_only_the_printers_in_scope_and_end_on_revocation() {
     // The printer outside the scope is busy printing (a report every 100 ms); for two seconds
     // only the one in scope shows up, and it goes online.
     farm.printers[1].start_print("busy.gcode.3mf");
-    let mut online = false;
-    let until = tokio::time::Instant::now() + Duration::from_secs(2);
-    while let Ok(Some(msg)) = tokio::time::timeout_at(until, socket.next()).await {
+    // Online may already show in the snapshot (the printer connected first) or come as an
+    // event; watch at least two seconds, and up to ten until it is online.
+    let mut online = snapshot["printers"][0]["connection"] == "online";
+    let start = tokio::time::Instant::now();
+    loop {
+        let elapsed = start.elapsed();
+        if elapsed >= Duration::from_secs(10) || (online && elapsed >= Duration::from_secs(2)) {
+            break;
+        }
+        let until = start
+            + if online {
+                Duration::from_secs(2)
+            } else {
+                Duration::from_secs(10)
+            };
+        let Ok(Some(msg)) = tokio::time::timeout_at(until, socket.next()).await else {
+            continue;
+        };
         let Ok(Message::Text(text)) = msg else {
             continue;
         };
