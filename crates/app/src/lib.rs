@@ -40,7 +40,8 @@ pub use instance::{InstanceStatus, Readiness};
 pub use locations::{LocationInput, LocationView};
 pub use printers::{
     CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE, PrintUpload,
-    PrinterView, StatusView, TemperatureView, TrayView, TrustCertificate, UpdatePrinter,
+    PrinterFile, PrinterView, StatusView, TemperatureView, TrayView, TrustCertificate,
+    UpdatePrinter,
 };
 pub use pw_credentials::SecretString;
 pub use pw_credentials::token::API_KEY_PREFIX;

@@ -834,6 +834,35 @@ impl App {
     }
 }
 
+/// A file on a printer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PrinterFile {
+    /// Name in the printer's root.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// Largest file served by a download.
+pub const MAX_DOWNLOAD: u64 = 256 * 1024 * 1024;
+
+/// A name as printers store them: no directories, no control characters.
+fn parse_stored_name(name: &str) -> Result<String, AppError> {
+    let n = name.trim();
+    if n.is_empty()
+        || n.len() > 255
+        || n.contains(['/', '\\'])
+        || n == "."
+        || n == ".."
+        || n.chars().any(char::is_control)
+    {
+        return Err(AppError::BadRequest(
+            "name must be a file name without directories or control characters.".into(),
+        ));
+    }
+    Ok(n.to_owned())
+}
+
 /// Largest file accepted for upload-and-print.
 pub const MAX_PRINT_FILE: u64 = 512 * 1024 * 1024;
 
@@ -920,17 +949,8 @@ impl App {
                 row.name
             )));
         }
-        let Some(pin) = row.pinned_sha256.as_deref().and_then(Fingerprint::parse) else {
-            return Err(AppError::Conflict(format!(
-                "{} is not trusted yet.",
-                row.name
-            )));
-        };
-        let code = self.open(&row.access_code, &access_code_context(id))?;
-        let verifier = PrinterVerifier::new(&row.serial, Some(pin), None);
+        let mut ftps = self.ftps(&row).await?;
         let upload = async {
-            let mut ftps =
-                Ftps::connect(&row.host, row.ftps_port, &row.serial, &code, &verifier).await?;
             let sent = ftps
                 .upload(
                     &file,
@@ -978,6 +998,100 @@ impl App {
         )
         .await;
         Ok(outcome)
+    }
+
+    /// A logged-in FTPS session with the printer's pinned certificate.
+    async fn ftps(&self, row: &PrinterRow) -> Result<Ftps, AppError> {
+        let Some(pin) = row.pinned_sha256.as_deref().and_then(Fingerprint::parse) else {
+            return Err(AppError::Conflict(format!(
+                "{} is not trusted yet.",
+                row.name
+            )));
+        };
+        let code = self.open(&row.access_code, &access_code_context(row.id))?;
+        let verifier = PrinterVerifier::new(&row.serial, Some(pin), None);
+        Ftps::connect(&row.host, row.ftps_port, &row.serial, &code, &verifier)
+            .await
+            .map_err(|e| AppError::Conflict(format!("{}'s file store: {e}", row.name)))
+    }
+
+    /// `GET /api/v1/printers/{id}/files`: the files in the printer's root.
+    pub async fn printer_files(
+        &self,
+        actor: &Actor,
+        id: PrinterId,
+    ) -> Result<Vec<PrinterFile>, AppError> {
+        let row = self
+            .printer_for(actor, id, Permission::PrintersFiles)
+            .await?;
+        let mut ftps = self.ftps(&row).await?;
+        let files = ftps
+            .list()
+            .await
+            .map_err(|e| AppError::Conflict(format!("{}'s file store: {e}", row.name)))?;
+        ftps.quit().await;
+        Ok(files
+            .into_iter()
+            .map(|(name, size)| PrinterFile { name, size })
+            .collect())
+    }
+
+    /// `GET /api/v1/printers/{id}/files/{name}`: one file (at most [`MAX_DOWNLOAD`] bytes).
+    pub async fn download_printer_file(
+        &self,
+        actor: &Actor,
+        id: PrinterId,
+        name: &str,
+    ) -> Result<Vec<u8>, AppError> {
+        let row = self
+            .printer_for(actor, id, Permission::PrintersFiles)
+            .await?;
+        let name = parse_stored_name(name)?;
+        let mut ftps = self.ftps(&row).await?;
+        let exists = ftps
+            .size(&name)
+            .await
+            .map_err(|e| AppError::Conflict(e.to_string()))?;
+        if exists.is_none() {
+            return Err(AppError::NotFound);
+        }
+        let content = ftps
+            .download(&name, MAX_DOWNLOAD)
+            .await
+            .map_err(|e| AppError::Conflict(format!("{}'s file store: {e}", row.name)))?;
+        ftps.quit().await;
+        Ok(content)
+    }
+
+    /// `DELETE /api/v1/printers/{id}/files/{name}`.
+    pub async fn delete_printer_file(
+        &self,
+        actor: &Actor,
+        id: PrinterId,
+        name: &str,
+    ) -> Result<(), AppError> {
+        let row = self
+            .printer_for(actor, id, Permission::PrintersFiles)
+            .await?;
+        let name = parse_stored_name(name)?;
+        let mut ftps = self.ftps(&row).await?;
+        let deleted = ftps
+            .delete(&name)
+            .await
+            .map_err(|e| AppError::Conflict(format!("{}'s file store: {e}", row.name)))?;
+        ftps.quit().await;
+        if !deleted {
+            return Err(AppError::NotFound);
+        }
+        self.audit(
+            actor,
+            "printer.file.delete",
+            Some(("printer", id.to_string())),
+            true,
+            serde_json::json!({ "file": name }),
+        )
+        .await;
+        Ok(())
     }
 
     /// Hands a command to the printer's supervisor and waits briefly for the reply.

@@ -232,6 +232,76 @@ impl Ftps {
         }
     }
 
+    /// The files in the root: names and sizes, parsed from `LIST` (Unix `ls -l` lines; names
+    /// may contain spaces). Directories are left out.
+    pub async fn list(&mut self) -> Result<Vec<(String, u64)>, FtpsError> {
+        let tcp = self.data().await?;
+        let (code, text) = self.exchange("LIST").await?;
+        if code != 150 && code != 125 {
+            return Err(FtpsError::Reply(text));
+        }
+        let mut data = self.secure(tcp).await?;
+        let mut listing = Vec::new();
+        timed(async {
+            (&mut data)
+                .take(4 * 1024 * 1024)
+                .read_to_end(&mut listing)
+                .await
+                .map_err(io)
+        })
+        .await?;
+        drop(data);
+        self.expect(&[226]).await?;
+        Ok(String::from_utf8_lossy(&listing)
+            .lines()
+            .filter(|l| l.starts_with('-'))
+            .filter_map(|l| {
+                // perms links owner group size month day time-or-year name…
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                let size = fields.get(4)?.parse().ok()?;
+                // The name is everything after the eighth field, spaces included.
+                let mut rest = l;
+                for _ in 0..8 {
+                    rest = rest.trim_start().split_once(char::is_whitespace)?.1;
+                }
+                Some((rest.trim_start().to_owned(), size))
+            })
+            .collect())
+    }
+
+    /// Downloads a file (at most `limit` bytes).
+    pub async fn download(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, FtpsError> {
+        let tcp = self.data().await?;
+        let (code, text) = self.exchange(&format!("RETR {name}")).await?;
+        if code != 150 && code != 125 {
+            return Err(FtpsError::Reply(text));
+        }
+        let mut data = self.secure(tcp).await?;
+        let mut content = Vec::new();
+        timed(async {
+            (&mut data)
+                .take(limit + 1)
+                .read_to_end(&mut content)
+                .await
+                .map_err(io)
+        })
+        .await?;
+        drop(data);
+        if content.len() as u64 > limit {
+            return Err(FtpsError::Transfer(format!(
+                "{name} is larger than {limit} bytes"
+            )));
+        }
+        self.expect(&[226]).await?;
+        Ok(content)
+    }
+
+    /// Deletes a file; `false` when the printer refused (for example, no such file).
+    pub async fn delete(&mut self, name: &str) -> Result<bool, FtpsError> {
+        let (code, _) = self.exchange(&format!("DELE {name}")).await?;
+        Ok(code == 250)
+    }
+
     /// A file's size, `None` when it does not exist.
     pub async fn size(&mut self, name: &str) -> Result<Option<u64>, FtpsError> {
         let (code, text) = self.exchange(&format!("SIZE {name}")).await?;

@@ -74,6 +74,7 @@ impl SystemGroup {
                 Permission::PrintersControl,
                 Permission::QueueCreate,
                 Permission::CameraView,
+                Permission::PrintersFiles,
                 Permission::PrintersGcode,
                 Permission::PrintersAms,
                 Permission::PrintersClearPlate,

@@ -82,6 +82,7 @@ catalogue! {
         PrintersGcode = "printers:gcode": "Send raw G-code (temperatures, fans, homing)",
         PrintersAms = "printers:ams": "Load and unload filament, re-read AMS tags",
         PrintersClearPlate = "printers:clear_plate": "Confirm the plate is clear after a print",
+        PrintersFiles = "printers:files": "Browse, download and delete files on printers",
         PrintersTrust = "printers:trust": "Approve a printer's changed TLS certificate",
     }
     "camera" / "Camera" => {
@@ -126,6 +127,7 @@ impl Permission {
                 | Permission::PrintersGcode
                 | Permission::PrintersAms
                 | Permission::PrintersClearPlate
+                | Permission::PrintersFiles
                 | Permission::PrintersTrust
                 | Permission::QueueCreate
                 | Permission::CameraView

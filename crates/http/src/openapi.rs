@@ -17,7 +17,7 @@ use pw_app::{
 };
 use pw_app::{
     CertificateView, CommandInput, CommandOutcome, CreatePrinter, IssuedTicket, LocationInput,
-    LocationView, PrinterView, TicketRequest, TrustCertificate, UpdatePrinter,
+    LocationView, PrinterFile, PrinterView, TicketRequest, TrustCertificate, UpdatePrinter,
 };
 use pw_policy::{Access, Requirement};
 use utoipa::ToSchema;
@@ -287,6 +287,13 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
                 .into(),
             "Plate to print (default 1)",
         ),
+        ("GET", "/api/v1/printers/{id}/files") => Shape::ok(s.page_of::<PrinterFile>()),
+        ("GET", "/api/v1/printers/{id}/files/{name}") => Shape {
+            answer: Answer::Text("application/octet-stream"),
+            ..Shape::empty()
+        }
+        .with_status(C::OK),
+        ("DELETE", "/api/v1/printers/{id}/files/{name}") => Shape::empty(),
         ("GET", "/api/v1/printers/{id}/certificate") => Shape::ok(s.of::<CertificateView>()),
         ("POST", "/api/v1/printers/{id}/certificate/trust") => {
             Shape::ok(s.of::<CertificateView>()).with_body(s.of::<TrustCertificate>())
@@ -508,12 +515,16 @@ fn operation(row: &RouteSpec, shape: Shape) -> utoipa::openapi::path::Operation 
                     .name(name)
                     .parameter_in(ParameterIn::Path)
                     .required(Required::True)
-                    .schema(Some(
+                    .schema(Some(if name == "id" {
                         ObjectBuilder::new()
                             .schema_type(Type::Integer)
                             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                            .minimum(Some(1)),
-                    )),
+                            .minimum(Some(1))
+                    } else {
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .min_length(Some(1))
+                    })),
             );
         }
     }

@@ -32,6 +32,13 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
             "/api/v1/printers/{id}/certificate/trust",
             trust,
         )
+        .mount(Method::GET, "/api/v1/printers/{id}/files", files)
+        .mount(Method::GET, "/api/v1/printers/{id}/files/{name}", download)
+        .mount(
+            Method::DELETE,
+            "/api/v1/printers/{id}/files/{name}",
+            delete_file,
+        )
         .mount(Method::GET, "/api/v1/locations", list_locations)
         .mount(Method::POST, "/api/v1/locations", create_location)
         .mount(Method::PATCH, "/api/v1/locations/{id}", update_location)
@@ -121,6 +128,61 @@ async fn print(
             .await?,
     )
     .into_response())
+}
+
+async fn files(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: PrinterId = parse_id(&id)?;
+    Ok(items(state.app.printer_files(&actor, id).await?))
+}
+
+async fn download(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id: PrinterId = parse_id(&id)?;
+    let content = state.app.download_printer_file(&actor, id, &name).await?;
+    // The name is the printer's, so it is only ever sent percent-encoded (RFC 6266/5987):
+    // a quote or semicolon in it cannot break out of the header.
+    let disposition = format!("attachment; filename*=UTF-8''{}", percent_encode(&name));
+    Ok((
+        [
+            (
+                http::header::CONTENT_TYPE,
+                "application/octet-stream".to_owned(),
+            ),
+            (http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        content,
+    )
+        .into_response())
+}
+
+/// Every byte outside RFC 5987's `attr-char` set as `%XX`.
+fn percent_encode(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn delete_file(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id: PrinterId = parse_id(&id)?;
+    state.app.delete_printer_file(&actor, id, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn certificate(

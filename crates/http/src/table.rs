@@ -451,6 +451,24 @@ pub const ROUTES: &[RouteSpec] = &[
         needs(Permission::PrintersTrust),
         "Approve the certificate the printer presented",
     ),
+    api(
+        "GET",
+        "/api/v1/printers/{id}/files",
+        needs(Permission::PrintersFiles),
+        "The files on the printer's storage (over FTPS)",
+    ),
+    api(
+        "GET",
+        "/api/v1/printers/{id}/files/{name}",
+        needs(Permission::PrintersFiles),
+        "Download one file from the printer (at most 256 MiB)",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/printers/{id}/files/{name}",
+        needs(Permission::PrintersFiles),
+        "Delete one file from the printer",
+    ),
     row(
         "GET",
         "/api/v1/printers/{id}/camera/stream",

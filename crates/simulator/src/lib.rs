@@ -271,8 +271,8 @@ impl Printer {
     }
 
     /// Puts a file on the printer's storage (what an FTPS upload does).
-    pub fn put_file(&self, name: &str) {
-        self.shared.store_file(name, Vec::new());
+    pub fn put_file(&self, name: &str, content: Vec<u8>) {
+        self.shared.store_file(name, content);
     }
 
     /// A stored file's bytes.

@@ -147,7 +147,7 @@ async fn commands_drive_a_job_and_developer_mode_off_is_reported() {
     })
     .await;
 
-    printer.put_file("cube.gcode.3mf");
+    printer.put_file("cube.gcode.3mf", Vec::new());
     let start = Command::ProjectFile(ProjectFile {
         file: "cube.gcode.3mf".into(),
         plate: 1,

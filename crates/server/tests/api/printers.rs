@@ -561,3 +561,171 @@ async fn upload_and_print_streams_the_file_over_ftps_and_refuses_a_busy_printer(
         .await;
     assert_eq!(audit.json["items"][0]["details"]["bytes"], 300_000);
 }
+
+async fn raw(server: &TestServer, auth: &Auth, method: &str, path: &str) -> (u16, Vec<u8>, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = server.client.request(method, server.url(path));
+    req = match auth {
+        Auth::Cookie(c) => req.header("cookie", c).header("origin", server.origin()),
+        Auth::Key(k) => req.bearer_auth(k),
+        Auth::None => req,
+    };
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let disposition = resp
+        .headers()
+        .get("content-disposition")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, resp.bytes().await.unwrap().to_vec(), disposition)
+}
+
+#[tokio::test]
+async fn printer_files_are_listed_downloaded_and_deleted_with_printers_files_only() {
+    let (farm, _dir) = farm(&[Model::X1C]).await;
+    let sim = &farm.printers[0];
+    let content: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    sim.put_file("benchy plate \"2\".gcode.3mf", content.clone());
+    sim.put_file("timelapse.mp4", vec![7; 10]);
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let id = add(
+        &server,
+        &admin,
+        sim,
+        json!({"ftps_port": sim.info.ftps_port}),
+    )
+    .await;
+    wait_for(&server, &admin, id, online).await;
+
+    let list = server
+        .call(&admin, "GET", &format!("/api/v1/printers/{id}/files"), None)
+        .await;
+    assert_eq!(list.status, 200, "{:?}", list.json);
+    let mut files: Vec<(String, u64)> = list.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_owned(),
+                f["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            ("benchy plate \"2\".gcode.3mf".to_owned(), 70_000),
+            ("timelapse.mp4".to_owned(), 10)
+        ]
+    );
+
+    let path = format!("/api/v1/printers/{id}/files/benchy%20plate%20%222%22.gcode.3mf");
+    let (status, bytes, disposition) = raw(&server, &admin, "GET", &path).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        bytes, content,
+        "the download is byte for byte the printer's file"
+    );
+    assert_eq!(
+        disposition, "attachment; filename*=UTF-8''benchy%20plate%20%222%22.gcode.3mf",
+        "the printer-chosen name cannot break out of the header"
+    );
+    for (bad, want) in [
+        ("nothing.3mf", 404),
+        ("a%5Cb.3mf", 400),
+        ("a%2Fb.3mf", 400),
+        ("x%0Ay.3mf", 400),
+    ] {
+        let (status, _, _) = raw(
+            &server,
+            &admin,
+            "GET",
+            &format!("/api/v1/printers/{id}/files/{bad}"),
+        )
+        .await;
+        assert_eq!(status, want, "{bad}");
+    }
+
+    // printers:read alone sees the printer but not its files.
+    let viewers = server
+        .create_group(&admin, "Lookers", &["printers:read"])
+        .await;
+    server.create_user(&admin, "vera", &[viewers]).await;
+    let vera = server.login("vera", TEST_PASSWORD).await;
+    assert_eq!(
+        raw(
+            &server,
+            &vera,
+            "GET",
+            &format!("/api/v1/printers/{id}/files")
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(raw(&server, &vera, "DELETE", &path).await.0, 403);
+    // A files group scoped to another location gets 404 for this printer.
+    let hall = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/locations",
+            Some(json!({"name": "Elsewhere"})),
+        )
+        .await;
+    let group = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/groups",
+            Some(json!({"name": "Elsewhere files", "permissions": ["printers:read", "printers:files"],
+                        "scope": {"locations": [hall.json["id"]]}})),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{:?}", group.json);
+    server
+        .create_user(&admin, "otto", &[group.json["id"].as_i64().unwrap()])
+        .await;
+    let otto = server.login("otto", TEST_PASSWORD).await;
+    assert_eq!(
+        raw(
+            &server,
+            &otto,
+            "GET",
+            &format!("/api/v1/printers/{id}/files")
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(raw(&server, &otto, "DELETE", &path).await.0, 404);
+    assert!(
+        sim.file("benchy plate \"2\".gcode.3mf").is_some(),
+        "refusals deleted nothing"
+    );
+
+    let (status, _, _) = raw(&server, &admin, "DELETE", &path).await;
+    assert_eq!(status, 204);
+    assert!(sim.file("benchy plate \"2\".gcode.3mf").is_none());
+    assert_eq!(
+        raw(&server, &admin, "DELETE", &path).await.0,
+        404,
+        "already gone"
+    );
+    let audit = server
+        .call(
+            &admin,
+            "GET",
+            "/api/v1/audit?event=printer.file.delete",
+            None,
+        )
+        .await;
+    assert_eq!(audit.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        audit.json["items"][0]["details"]["file"],
+        "benchy plate \"2\".gcode.3mf"
+    );
+}
