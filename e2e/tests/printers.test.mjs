@@ -116,6 +116,29 @@ describe('printers page', () => {
     await admin.assertClean({ allowFailed: [NAVIGATION_ABORT, /camera\/stream: net::ERR_ABORTED/] });
   });
 
+  test('test connection names a wrong access code and adds nothing', async () => {
+    const { page, context } = admin;
+    const printers = (await apiCall(context, 'GET', '/api/v1/printers')).body.items;
+    const target = printers[0];
+    await page.goto(url('/printers'));
+    await page.fill('#new-printer-serial', target.serial);
+    await page.fill('#new-printer-host', target.host);
+    await page.fill('#new-printer-code', '00000000');
+    await page.locator('#add-printer summary').click();
+    await page.fill('#new-printer-mqtt', String(target.mqtt_port));
+    await page.click('#check-printer');
+    const status = page.locator('#add-printer-status[data-outcome]');
+    await status.waitFor({ timeout: 20_000 });
+    assert.equal(await status.getAttribute('data-outcome'), 'access_code');
+    const text = await status.textContent();
+    assert.match(text, /refused the access code/);
+    assert.match(text, /SHA-256: [0-9a-f]{64}/);
+    assert.ok(await status.evaluate((el) => el.classList.contains('banner--error')));
+    const after = (await apiCall(context, 'GET', '/api/v1/printers')).body.items;
+    assert.equal(after.length, printers.length, 'a check adds no printer');
+    await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
+  });
+
   test('a scoped user sees only the printer in their scope', async (t) => {
     const { context } = admin;
     const hall = await apiCall(context, 'POST', '/api/v1/locations', { name: 'E2E hall' });

@@ -139,7 +139,7 @@ impl App {
         pin: Fingerprint,
         tx: &broadcast::Sender<Arc<Vec<u8>>>,
     ) {
-        let verifier = PrinterVerifier::new(serial, Some(pin), None);
+        let verifier = PrinterVerifier::new(serial, Some(pin), self.printer_roots());
         let mut camera = match Camera::connect(host, port, serial, code, &verifier).await {
             Ok(c) => c,
             Err(e) => {

@@ -336,7 +336,7 @@ impl Supervisor {
                 }
             };
             let pin = row.pinned_sha256.as_deref().and_then(Fingerprint::parse);
-            let verifier = PrinterVerifier::new(&row.serial, pin, None);
+            let verifier = PrinterVerifier::new(&row.serial, pin, self.app.printer_roots());
             let endpoint = Endpoint {
                 host: row.host.clone(),
                 port: row.mqtt_port,

@@ -20,6 +20,7 @@ mod instance;
 mod locations;
 pub mod outbound;
 mod printers;
+mod probe;
 mod sealed;
 mod security;
 mod seed;
@@ -43,6 +44,7 @@ pub use printers::{
     PrinterFile, PrinterView, StatusView, TemperatureView, TrayView, TrustCertificate,
     UpdatePrinter,
 };
+pub use probe::{CheckOutcome, CheckPrinter, PrinterCheck};
 pub use pw_credentials::SecretString;
 pub use pw_credentials::token::API_KEY_PREFIX;
 pub use pw_store::OwnedItems;
@@ -87,6 +89,9 @@ pub struct AppConfig {
     pub sealing: Option<SealingKey>,
     /// Resolves the names of outbound targets (tests substitute a scripted one).
     pub resolver: Arc<dyn Resolve>,
+    /// Printer CA bundle (`PRINTWARDEN_PRINTER_CA_FILE`): when set, a printer's certificate
+    /// must also chain to it, on first contact as afterwards.
+    pub printer_ca: Option<Arc<rustls::RootCertStore>>,
 }
 
 impl AppConfig {
@@ -102,6 +107,7 @@ impl AppConfig {
             setup_code_file: None,
             sealing: None,
             resolver: Arc::new(SystemResolver),
+            printer_ca: None,
         }
     }
 }
@@ -283,6 +289,11 @@ impl App {
     #[must_use]
     pub fn version(&self) -> &'static str {
         self.config.version
+    }
+
+    /// The configured printer CA bundle, for every printer connection's verifier.
+    pub(crate) fn printer_roots(&self) -> Option<Arc<rustls::RootCertStore>> {
+        self.config.printer_ca.clone()
     }
 
     /// Whether authentication is on (neither the env override nor the admin switch is off).

@@ -22,7 +22,7 @@ use crate::clock::rfc3339;
 use crate::fleet::{Connection, REPLY_TIMEOUT, Request, access_code_context};
 use crate::{Actor, App, AppError};
 
-const DEFAULT_MQTT_PORT: u16 = 8883;
+pub(crate) const DEFAULT_MQTT_PORT: u16 = 8883;
 const DEFAULT_FTPS_PORT: u16 = 990;
 const DEFAULT_CAMERA_PORT: u16 = 6000;
 
@@ -427,7 +427,7 @@ fn text_field(name: &str, value: &str, max: usize) -> Result<String, AppError> {
     Ok(v.to_owned())
 }
 
-fn parse_serial(serial: &str) -> Result<String, AppError> {
+pub(crate) fn parse_serial(serial: &str) -> Result<String, AppError> {
     let s = serial.trim().to_ascii_uppercase();
     if !(6..=32).contains(&s.len()) || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(AppError::BadRequest(
@@ -437,7 +437,7 @@ fn parse_serial(serial: &str) -> Result<String, AppError> {
     Ok(s)
 }
 
-fn parse_host(host: &str) -> Result<String, AppError> {
+pub(crate) fn parse_host(host: &str) -> Result<String, AppError> {
     let h = host.trim().trim_end_matches('.').to_ascii_lowercase();
     let ip = h.parse::<std::net::IpAddr>().is_ok();
     let name = !h.is_empty()
@@ -456,7 +456,7 @@ fn parse_host(host: &str) -> Result<String, AppError> {
     Ok(h)
 }
 
-fn parse_access_code(code: &SecretString) -> Result<(), AppError> {
+pub(crate) fn parse_access_code(code: &SecretString) -> Result<(), AppError> {
     let c = code.expose();
     if !(4..=64).contains(&c.len()) || !c.chars().all(|ch| ch.is_ascii_graphic()) {
         return Err(AppError::BadRequest(
@@ -466,7 +466,7 @@ fn parse_access_code(code: &SecretString) -> Result<(), AppError> {
     Ok(())
 }
 
-fn parse_port(name: &str, port: Option<u16>, default: u16) -> Result<u16, AppError> {
+pub(crate) fn parse_port(name: &str, port: Option<u16>, default: u16) -> Result<u16, AppError> {
     match port.unwrap_or(default) {
         0 => Err(AppError::BadRequest(format!("{name} must be 1 to 65535."))),
         p => Ok(p),
@@ -1009,7 +1009,7 @@ impl App {
             )));
         };
         let code = self.open(&row.access_code, &access_code_context(row.id))?;
-        let verifier = PrinterVerifier::new(&row.serial, Some(pin), None);
+        let verifier = PrinterVerifier::new(&row.serial, Some(pin), self.printer_roots());
         Ftps::connect(&row.host, row.ftps_port, &row.serial, &code, &verifier)
             .await
             .map_err(|e| AppError::Conflict(format!("{}'s file store: {e}", row.name)))

@@ -16,8 +16,9 @@ use pw_app::{
     UploadCertificate, UserView, WebhookView,
 };
 use pw_app::{
-    CertificateView, CommandInput, CommandOutcome, CreatePrinter, IssuedTicket, LocationInput,
-    LocationView, PrinterFile, PrinterView, TicketRequest, TrustCertificate, UpdatePrinter,
+    CertificateView, CheckPrinter, CommandInput, CommandOutcome, CreatePrinter, IssuedTicket,
+    LocationInput, LocationView, PrinterCheck, PrinterFile, PrinterView, TicketRequest,
+    TrustCertificate, UpdatePrinter,
 };
 use pw_policy::{Access, Requirement};
 use utoipa::ToSchema;
@@ -255,6 +256,9 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("GET", "/api/v1/printers") => Shape::ok(s.page_of::<PrinterView>()),
         ("POST", "/api/v1/printers") => {
             Shape::json(C::CREATED, s.of::<PrinterView>()).with_body(s.of::<CreatePrinter>())
+        }
+        ("POST", "/api/v1/printers/check") => {
+            Shape::ok(s.of::<PrinterCheck>()).with_body(s.of::<CheckPrinter>())
         }
         ("GET", "/api/v1/printers/{id}") => Shape::ok(s.of::<PrinterView>()),
         ("PATCH", "/api/v1/printers/{id}") => {

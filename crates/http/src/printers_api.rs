@@ -7,7 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use pw_app::{
-    CommandInput, CreatePrinter, LocationInput, PrintUpload, TrustCertificate, UpdatePrinter,
+    CheckPrinter, CommandInput, CreatePrinter, LocationInput, PrintUpload, TrustCertificate,
+    UpdatePrinter,
 };
 use pw_domain::{LocationId, PrinterId};
 
@@ -17,6 +18,7 @@ use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 pub(crate) fn mount(m: Mounter) -> Mounter {
     m.mount(Method::GET, "/api/v1/printers", list)
         .mount(Method::POST, "/api/v1/printers", create)
+        .mount(Method::POST, "/api/v1/printers/check", check)
         .mount(Method::GET, "/api/v1/printers/{id}", get)
         .mount(Method::PATCH, "/api/v1/printers/{id}", update)
         .mount(Method::DELETE, "/api/v1/printers/{id}", delete)
@@ -60,6 +62,14 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let printer = state.app.create_printer(&actor, input).await?;
     Ok((StatusCode::CREATED, Json(printer)).into_response())
+}
+
+async fn check(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(input): ApiJson<CheckPrinter>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.app.check_printer(&actor, input).await?).into_response())
 }
 
 async fn get(

@@ -403,6 +403,12 @@ pub const ROUTES: &[RouteSpec] = &[
         "Add a printer (access code write-only)",
     ),
     api(
+        "POST",
+        "/api/v1/printers/check",
+        needs(Permission::PrintersCreate),
+        "Test a connection before adding: fingerprint, access code, Developer Mode",
+    ),
+    api(
         "GET",
         "/api/v1/printers/{id}",
         needs(Permission::PrintersRead),

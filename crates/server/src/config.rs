@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
@@ -45,6 +46,8 @@ pub struct RawConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<String>,
     allowed_hosts: ListOrString,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    printer_ca_file: Option<PathBuf>,
     rate_limits: String,
     rate_limit_api: String,
     rate_limit_login: String,
@@ -102,6 +105,7 @@ impl Default for RawConfig {
             trusted_proxies: ListOrString::List(Vec::new()),
             public_url: None,
             allowed_hosts: ListOrString::List(Vec::new()),
+            printer_ca_file: None,
             rate_limits: "on".into(),
             rate_limit_api: defaults.api.to_string(),
             rate_limit_login: defaults.login.to_string(),
@@ -193,6 +197,8 @@ pub struct Settings {
     /// Extra host names the server answers to (beside the public URL's, `localhost`, the
     /// machine's names and IP literals).
     pub allowed_hosts: Vec<String>,
+    /// The printer CA bundle file and its certificates: printers must chain to them.
+    pub printer_ca: Option<(PathBuf, Arc<rustls::RootCertStore>)>,
     /// False only for benchmarks: every limit off.
     pub rate_limits: bool,
     /// The rate limits in force (all off when `rate_limits` is off).
@@ -282,6 +288,7 @@ pub const KEYS: &[&str] = &[
     "trusted_proxies",
     "public_url",
     "allowed_hosts",
+    "printer_ca_file",
     "rate_limits",
     "rate_limit_api",
     "rate_limit_login",
@@ -495,6 +502,17 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         }
     });
 
+    let printer_ca = raw
+        .printer_ca_file
+        .as_ref()
+        .and_then(|path| match load_roots(path) {
+            Ok(roots) => Some((path.clone(), Arc::new(roots))),
+            Err(e) => {
+                errors.push(format!("printer_ca_file: {}: {e}", path.display()));
+                None
+            }
+        });
+
     let rate_limits = match raw.rate_limits.as_str() {
         "on" => true,
         "off" => false,
@@ -584,6 +602,7 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         trusted_proxies,
         public_url,
         allowed_hosts,
+        printer_ca,
         rate_limits,
         limits,
         session_idle_minutes: raw.session_idle_minutes,
@@ -591,6 +610,24 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         log: raw.log,
         log_format,
     })
+}
+
+/// The certificates of a PEM bundle as trust anchors; at least one.
+fn load_roots(path: &Path) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("not a PEM certificate bundle ({e})"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("a certificate cannot be used as a trust anchor ({e})"))?;
+    }
+    if roots.is_empty() {
+        return Err("holds no certificate".to_owned());
+    }
+    Ok(roots)
 }
 
 /// Masks the password of a database URL.
@@ -665,6 +702,9 @@ impl Settings {
         );
         if let Some(u) = &self.public_url {
             t.insert("public_url".into(), s(u.as_str()));
+        }
+        if let Some((path, _)) = &self.printer_ca {
+            t.insert("printer_ca_file".into(), s(&path.display().to_string()));
         }
         t.insert(
             "allowed_hosts".into(),
@@ -826,6 +866,21 @@ mod tests {
         );
         // The test harness's own variables are not configuration.
         assert!(load_env(&[("PRINTWARDEN_TEST_DB", "postgres")]).is_ok());
+    }
+
+    #[test]
+    fn the_printer_ca_file_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        for (path, want) in [
+            (dir.path().join("missing.pem"), "printer_ca_file:"),
+            (junk, "holds no certificate"),
+        ] {
+            let err = load_env(&[("PRINTWARDEN_PRINTER_CA_FILE", &path.display().to_string())]);
+            let text = err.map(|_| String::new()).unwrap_or_else(|e| e.to_string());
+            assert!(text.contains(want), "{path:?}: {text}");
+        }
     }
 
     #[test]

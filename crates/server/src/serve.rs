@@ -183,6 +183,10 @@ pub fn app_config(settings: &Settings, sealing: Option<SealingKey>) -> AppConfig
         setup_code_file: Some(settings.data_dir.join(SETUP_CODE_FILE)),
         sealing,
         resolver: Arc::new(SystemResolver),
+        printer_ca: settings
+            .printer_ca
+            .as_ref()
+            .map(|(_, roots)| Arc::clone(roots)),
     }
 }
 

@@ -729,3 +729,135 @@ async fn printer_files_are_listed_downloaded_and_deleted_with_printers_files_onl
         "benchy plate \"2\".gcode.3mf"
     );
 }
+
+async fn check(server: &TestServer, auth: &Auth, body: Value) -> (u16, Value) {
+    let got = server
+        .call(auth, "POST", "/api/v1/printers/check", Some(body))
+        .await;
+    (got.status.as_u16(), got.json)
+}
+
+fn probe(p: &Printer) -> Value {
+    json!({
+        "serial": p.info.serial,
+        "host": p.info.host,
+        "mqtt_port": p.info.mqtt_port,
+        "access_code": p.info.access_code,
+    })
+}
+
+#[tokio::test]
+async fn test_connection_names_what_is_wrong_and_stores_nothing() {
+    let (farm, _dir) = farm(&[Model::P1S, Model::A1]).await;
+    let (good, quiet) = (&farm.printers[0], &farm.printers[1]);
+    quiet.set_behaviour(|b| b.developer_mode = false);
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+
+    let (status, ok) = check(&server, &admin, probe(good)).await;
+    assert_eq!(status, 200, "{ok}");
+    assert_eq!(ok["outcome"], "ok", "{ok}");
+    assert_eq!(ok["presented_sha256"], good.certificate_sha256());
+    assert_eq!(ok["state"], "IDLE");
+    let list = server.call(&admin, "GET", "/api/v1/printers", None).await;
+    assert_eq!(list.json["items"], json!([]), "a check adds nothing");
+
+    let mut wrong_code = probe(good);
+    wrong_code["access_code"] = json!("00000000");
+    let connects = good.connects().len();
+    let (_, got) = check(&server, &admin, wrong_code).await;
+    assert_eq!(got["outcome"], "access_code", "{got}");
+    assert_eq!(
+        good.connects().len(),
+        connects + 1,
+        "one login attempt, no retries"
+    );
+
+    let mut wrong_serial = probe(good);
+    wrong_serial["serial"] = json!("01S00A999999999");
+    let (_, got) = check(&server, &admin, wrong_serial).await;
+    assert_eq!(got["outcome"], "certificate", "{got}");
+    assert_eq!(
+        good.connects().len(),
+        connects + 1,
+        "a certificate for another serial gets no access code"
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut nowhere = probe(good);
+    nowhere["mqtt_port"] = json!(port);
+    let (_, got) = check(&server, &admin, nowhere).await;
+    assert_eq!(got["outcome"], "unreachable", "{got}");
+    assert!(got["presented_sha256"].is_null());
+
+    let (_, got) = check(&server, &admin, probe(quiet)).await;
+    assert_eq!(got["outcome"], "developer_mode_off", "{got}");
+    assert!(got["message"].as_str().unwrap().contains("Developer Mode"));
+
+    let (status, _) = check(
+        &server,
+        &admin,
+        json!({"serial": "x", "host": "h", "access_code": "1"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let viewers = server
+        .create_group(&admin, "Lookers", &["printers:read"])
+        .await;
+    server.create_user(&admin, "vic", &[viewers]).await;
+    let vic = server.login("vic", TEST_PASSWORD).await;
+    let before = good.connects().len();
+    let (status, _) = check(&server, &vic, probe(good)).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        good.connects().len(),
+        before,
+        "a refused caller makes no connection"
+    );
+}
+
+#[tokio::test]
+async fn a_configured_printer_ca_must_sign_the_printer_certificate() {
+    let (farm_a, _dir) = farm(&[Model::X1C]).await;
+    let sim = &farm_a.printers[0];
+    // The simulator's own CA: the printer is accepted and pinned.
+    let server = TestServer::spawn_env(&[("PRINTWARDEN_PRINTER_CA_FILE", &sim.info.ca_cert)]).await;
+    let admin = server.setup_admin().await;
+    assert_eq!(check(&server, &admin, probe(sim)).await.1["outcome"], "ok");
+    let id = add(&server, &admin, sim, json!({})).await;
+    wait_for(&server, &admin, id, online).await;
+
+    // Another CA (a second simulator farm's): refused in the handshake, before any login.
+    let (other, _other_dir) = farm(&[Model::X1C]).await;
+    let server = TestServer::spawn_env(&[(
+        "PRINTWARDEN_PRINTER_CA_FILE",
+        &other.printers[0].info.ca_cert,
+    )])
+    .await;
+    let admin = server.setup_admin().await;
+    let connects = sim.connects().len();
+    let (_, got) = check(&server, &admin, probe(sim)).await;
+    assert_eq!(got["outcome"], "certificate", "{got}");
+    assert!(
+        got["message"].as_str().unwrap().contains("printer CA"),
+        "{got}"
+    );
+    let id = add(&server, &admin, sim, json!({})).await;
+    let v = wait_for(&server, &admin, id, |v| {
+        v["connection"] == "certificate_refused"
+    })
+    .await;
+    assert!(
+        v["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("printer CA")),
+        "{v}"
+    );
+    assert_eq!(
+        sim.connects().len(),
+        connects,
+        "the access code was never sent"
+    );
+}

@@ -289,11 +289,45 @@ trustForm?.addEventListener("submit", async (event) => {
 const addForm = document.getElementById("add-printer-form");
 const addStatus = document.getElementById("add-printer-status");
 
+function formText(k) {
+  return String(new FormData(addForm).get(k) ?? "").trim();
+}
+
+// Test connection: one login as the server would make it; the answer names what to fix.
+const CHECK_KINDS = {
+  ok: "success",
+  developer_mode_off: "warning",
+  no_report: "warning",
+};
+document.getElementById("check-printer")?.addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  clearStatus(addStatus);
+  button.disabled = true;
+  showStatus(addStatus, "info", "Connecting…");
+  const res = await api("POST", "/api/v1/printers/check", {
+    serial: formText("serial"),
+    host: formText("host"),
+    access_code: String(new FormData(addForm).get("access_code") ?? ""),
+    mqtt_port: Number(formText("mqtt_port") || 8883),
+  });
+  button.disabled = false;
+  if (!res.ok) {
+    showStatus(addStatus, "error", res.message);
+    return;
+  }
+  const check = res.data;
+  const fingerprint = check.presented_sha256
+    ? ` Certificate SHA-256: ${check.presented_sha256}`
+    : "";
+  showStatus(addStatus, CHECK_KINDS[check.outcome] ?? "error", `${check.message}${fingerprint}`);
+  addStatus.dataset.outcome = check.outcome;
+});
+
 addForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearStatus(addStatus);
   const data = new FormData(addForm);
-  const text = (k) => String(data.get(k) ?? "").trim();
+  const text = formText;
   const body = {
     name: text("name"),
     serial: text("serial"),
