@@ -1,7 +1,8 @@
 // The printers page against the demo (the e2e server runs `printwarden demo`:
 // three simulated printers, already added): live cards over the events
 // WebSocket, printing a file through the card, pause and resume, progress
-// advancing, and a scoped user who sees only the printer in their scope.
+// advancing, test connection, camera tokens, and a scoped user who sees only the printer in
+// their scope.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -137,6 +138,45 @@ describe('printers page', () => {
     const after = (await apiCall(context, 'GET', '/api/v1/printers')).body.items;
     assert.equal(after.length, printers.length, 'a check adds no printer');
     await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
+  });
+
+  test('a camera token from the account page opens one camera and nothing else', async () => {
+    const { page, context } = admin;
+    const printers = (await apiCall(context, 'GET', '/api/v1/printers')).body.items;
+    const [chosen, other] = printers;
+    await page.goto(url('/account'));
+    await page.fill('#camera-token-name', 'e2e kiosk');
+    await page.fill('#camera-token-days', '7');
+    await page.locator(`#camera-token-form input[name=printer_ids][value="${chosen.id}"]`).check();
+    await page.click('#camera-token-form button[type=submit]');
+    await page.locator('#new-camera-token').waitFor({ state: 'visible' });
+    const token = (await page.locator('#new-camera-token-value').innerText()).trim();
+    assert.match(token, /^pwc_\d+_/);
+    const row = page.locator('#camera-tokens-table tr[data-camera-token-id]');
+    assert.equal(await row.count(), 1);
+    assert.ok((await row.innerText()).includes(chosen.name));
+
+    // Without cookies (credentials: omit), as a kiosk would: the first MJPEG bytes arrive.
+    const first = await page.evaluate(async (path) => {
+      const res = await fetch(path, { credentials: 'omit' });
+      const reader = res.body.getReader();
+      const { value } = await reader.read();
+      await reader.cancel();
+      return { status: res.status, type: res.headers.get('content-type'), bytes: value?.length ?? 0 };
+    }, `/api/v1/printers/${chosen.id}/camera/stream?token=${token}`);
+    assert.equal(first.status, 200);
+    assert.match(first.type, /multipart\/x-mixed-replace/);
+    assert.ok(first.bytes > 0);
+    const outside = await fetchWithCa(`/api/v1/printers/${other.id}/camera/stream?token=${token}`);
+    assert.equal(outside.status, 404, 'not in its printer list');
+    const me = await fetchWithCa('/api/v1/auth/me', { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(me.status, 401, 'camera routes only');
+
+    await page.click(`#camera-tokens-table button[data-revoke-camera-token]`);
+    await page.locator('#camera-tokens-status', { hasText: 'revoked' }).waitFor();
+    const revoked = await fetchWithCa(`/api/v1/printers/${chosen.id}/camera/stream?token=${token}`);
+    assert.equal(revoked.status, 401);
+    await admin.assertClean({ allow: [EXPECTED_4XX], allowFailed: [NAVIGATION_ABORT] });
   });
 
   test('a scoped user sees only the printer in their scope', async (t) => {

@@ -17,6 +17,8 @@ use crate::clock::{parse_rfc3339, random, rfc3339};
 use crate::{Actor, App, AppError};
 
 const NAME_MAX: usize = 100;
+/// `api_keys.kind` of API keys.
+pub(crate) const API_KIND: &str = "api";
 
 /// A key as listed (never the secret).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -72,7 +74,7 @@ pub struct CreateApiKey {
 }
 
 impl App {
-    fn key_view(&self, row: ApiKeyRow) -> ApiKeyView {
+    pub(crate) fn key_view(&self, row: ApiKeyRow) -> ApiKeyView {
         let scopes = serde_json::from_str::<Vec<String>>(&row.scopes)
             .unwrap_or_default()
             .iter()
@@ -110,7 +112,7 @@ impl App {
         } else {
             Some(actor.user_id.ok_or(AppError::Unauthenticated)?)
         };
-        let rows = self.store.list_api_keys(owner).await?;
+        let rows = self.store.list_api_keys(API_KIND, owner).await?;
         Ok(rows.into_iter().map(|r| self.key_view(r)).collect())
     }
 
@@ -198,6 +200,7 @@ impl App {
                 printer_ids: printers_json.as_deref(),
                 now,
                 expires_at,
+                kind: API_KIND,
             })
             .await?;
         let (key, digest): (SecretString, [u8; 32]) =
@@ -221,7 +224,23 @@ impl App {
     /// `DELETE /api/v1/api-keys/{id}`: the owner, or a holder of `api_keys:revoke_all`.
     /// Someone else's key answers 404 to a caller who may not revoke it.
     pub async fn revoke_api_key(&self, actor: &Actor, id: ApiKeyId) -> Result<(), AppError> {
-        let row = self.store.api_key(id).await?.ok_or(AppError::NotFound)?;
+        self.revoke_key(actor, id, API_KIND, "api_key.revoke").await
+    }
+
+    /// Deletes a key row of `kind` for its owner or a holder of `api_keys:revoke_all`.
+    pub(crate) async fn revoke_key(
+        &self,
+        actor: &Actor,
+        id: ApiKeyId,
+        kind: &str,
+        event: &str,
+    ) -> Result<(), AppError> {
+        let row = self
+            .store
+            .api_key(id)
+            .await?
+            .filter(|r| r.kind == kind)
+            .ok_or(AppError::NotFound)?;
         self.require(
             actor,
             Action::OnOwned {
@@ -237,7 +256,7 @@ impl App {
         self.cache.forget_key(id);
         self.audit(
             actor,
-            "api_key.revoke",
+            event,
             Some(("api_key", id.to_string())),
             true,
             serde_json::json!({"name": row.name, "owner": row.username}),

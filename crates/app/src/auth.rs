@@ -11,13 +11,15 @@ use pw_credentials::password::{
     Verified, check_new_password, hash_password, verify_dummy, verify_password,
 };
 use pw_credentials::token::{
-    TOKEN_BYTES, digest, is_session_token, matches_digest, new_session_token, parse_api_key,
+    KeyKind, TOKEN_BYTES, digest, is_session_token, matches_digest, new_session_token, parse_key,
 };
 use pw_credentials::{SecretString, setup_code_matches};
 use pw_domain::{
     ApiKeyId, Email, GroupId, Permission, PrinterId, SessionId, SystemGroup, UserId, Username,
 };
 use pw_policy::{Credential, Principal, Rights, Subject};
+
+use crate::camera_tokens::CAMERA_KIND;
 use pw_store::{GroupRow, NewSession, NewUser, UserPatch};
 use serde::Serialize;
 
@@ -256,7 +258,7 @@ impl App {
         key: &str,
         now: i64,
     ) -> Option<(Subject, Arc<UserEntryRef>, Option<SessionId>)> {
-        let (raw_id, secret) = parse_api_key(key)?;
+        let (kind, raw_id, secret) = parse_key(key)?;
         let id = ApiKeyId::from_db(raw_id);
         let mut entry = match self.cache.key(id) {
             Some(e) if now - e.checked_at < REVALIDATE_MS => e,
@@ -272,6 +274,7 @@ impl App {
                     None => None,
                 };
                 KeyEntry {
+                    camera: row.kind == CAMERA_KIND,
                     user: row.user_id,
                     digest: hex::decode(&row.secret_digest).ok()?,
                     scopes,
@@ -284,6 +287,10 @@ impl App {
         };
         // Constant-time: the id is public, the secret is what is being guessed.
         if !matches_digest(secret, &entry.digest) {
+            return None;
+        }
+        // The prefix must name the row's kind: a camera token re-prefixed `pwk_` is no key.
+        if entry.camera != (kind == KeyKind::Camera) {
             return None;
         }
         if entry.expires_at.is_some_and(|t| now >= t) {
@@ -305,7 +312,11 @@ impl App {
         }
         self.cache.put_key(id, entry.clone());
         let subject = Subject {
-            credential: Credential::ApiKey,
+            credential: if entry.camera {
+                Credential::CameraToken
+            } else {
+                Credential::ApiKey
+            },
             rights: user.entry.rights.restricted_to(&entry.scopes),
             printer_restriction: entry.printers.clone(),
             ..Subject::session(entry.user, Rights::none())

@@ -41,6 +41,8 @@ pub(crate) struct UserEntry {
 
 #[derive(Debug, Clone)]
 pub(crate) struct KeyEntry {
+    /// A camera token (`pwc_`), not an API key.
+    pub camera: bool,
     pub user: UserId,
     pub digest: Vec<u8>,
     pub scopes: BTreeSet<Permission>,

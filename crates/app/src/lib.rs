@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod cache;
 mod camera;
+mod camera_tokens;
 mod certificates;
 mod clock;
 mod error;
@@ -32,6 +33,9 @@ pub use api_keys::{ApiKeyView, CreateApiKey, CreatedApiKey};
 pub use audit::{AuditPage, AuditQuery, AuditView};
 pub use auth::{LoginOutcome, MeView, SessionView, SetupRequest};
 pub use camera::{CameraWatch, WatchEnd};
+pub use camera_tokens::{
+    CameraTokenView, CreateCameraToken, CreatedCameraToken, MAX_CAMERA_TOKEN_DAYS,
+};
 pub use certificates::{CertificateError, Certificates, TlsSource, TlsStatus, UploadCertificate};
 pub use clock::{Clock, ManualClock, SystemClock, parse_rfc3339, rfc3339};
 pub use error::AppError;
@@ -46,7 +50,7 @@ pub use printers::{
 };
 pub use probe::{CheckOutcome, CheckPrinter, PrinterCheck};
 pub use pw_credentials::SecretString;
-pub use pw_credentials::token::API_KEY_PREFIX;
+pub use pw_credentials::token::{API_KEY_PREFIX, CAMERA_TOKEN_PREFIX};
 pub use pw_store::OwnedItems;
 pub use security::{OutboundSettings, SecuritySettings};
 pub use tickets::{IssuedTicket, TICKET_LIFETIME, TicketRequest};

@@ -18,6 +18,8 @@ pub const TOKEN_BYTES: usize = 32;
 const ENCODED_LEN: usize = 43;
 /// API key prefix.
 pub const API_KEY_PREFIX: &str = "pwk_";
+/// Camera token prefix: an API-key-shaped credential that opens camera streams only.
+pub const CAMERA_TOKEN_PREFIX: &str = "pwc_";
 /// Ticket prefix (single-use credentials for WebSocket and camera upgrades).
 pub const TICKET_PREFIX: &str = "pwt_";
 
@@ -74,13 +76,40 @@ pub fn is_ticket(value: &str) -> bool {
         .is_some_and(is_encoded_secret)
 }
 
+/// The two credentials stored as key rows: the prefix says which a presented one claims to be,
+/// and the row's kind must agree (threat: a camera token re-prefixed `pwk_` to pass as a key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// `pwk_…`: an API key with scopes.
+    Api,
+    /// `pwc_…`: a camera token.
+    Camera,
+}
+
+impl KeyKind {
+    /// The prefix of keys of this kind.
+    #[must_use]
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Api => API_KEY_PREFIX,
+            Self::Camera => CAMERA_TOKEN_PREFIX,
+        }
+    }
+}
+
 /// A new API key for key row `id`: the full key (shown once) and the digest of its secret.
 #[must_use]
 pub fn new_api_key(id: i64, random: [u8; TOKEN_BYTES]) -> (SecretString, [u8; 32]) {
+    new_key(KeyKind::Api, id, random)
+}
+
+/// A new key of `kind` for key row `id`: the full key (shown once) and its secret's digest.
+#[must_use]
+pub fn new_key(kind: KeyKind, id: i64, random: [u8; TOKEN_BYTES]) -> (SecretString, [u8; 32]) {
     let secret = encode(random);
     let stored = digest(&secret);
     (
-        SecretString::new(format!("{API_KEY_PREFIX}{id}_{secret}")),
+        SecretString::new(format!("{}{id}_{secret}", kind.prefix())),
         stored,
     )
 }
@@ -88,13 +117,26 @@ pub fn new_api_key(id: i64, random: [u8; TOKEN_BYTES]) -> (SecretString, [u8; 32
 /// Splits a presented API key into its row id and secret; `None` for anything malformed.
 #[must_use]
 pub fn parse_api_key(key: &str) -> Option<(i64, &str)> {
-    let rest = key.strip_prefix(API_KEY_PREFIX)?;
+    match parse_key(key)? {
+        (KeyKind::Api, id, secret) => Some((id, secret)),
+        (KeyKind::Camera, ..) => None,
+    }
+}
+
+/// Splits a presented API key or camera token into kind, row id and secret.
+#[must_use]
+pub fn parse_key(key: &str) -> Option<(KeyKind, i64, &str)> {
+    let (kind, rest) = if let Some(rest) = key.strip_prefix(API_KEY_PREFIX) {
+        (KeyKind::Api, rest)
+    } else {
+        (KeyKind::Camera, key.strip_prefix(CAMERA_TOKEN_PREFIX)?)
+    };
     let (id, secret) = rest.split_once('_')?;
     let id: i64 = id
         .parse()
         .ok()
         .filter(|v| *v > 0 && !id.starts_with('+') && !id.starts_with('0'))?;
-    is_encoded_secret(secret).then_some((id, secret))
+    is_encoded_secret(secret).then_some((kind, id, secret))
 }
 
 #[cfg(test)]
@@ -143,5 +185,23 @@ mod tests {
         ] {
             assert_eq!(parse_api_key(&bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn camera_tokens_carry_their_kind() {
+        let (token, stored) = new_key(KeyKind::Camera, 7, [2; TOKEN_BYTES]);
+        let text = token.expose();
+        assert!(text.starts_with("pwc_7_"), "{text}");
+        let (kind, id, secret) = parse_key(text).unwrap();
+        assert_eq!((kind, id), (KeyKind::Camera, 7));
+        assert!(matches_digest(secret, &stored));
+        assert_eq!(
+            parse_api_key(text),
+            None,
+            "a camera token is not an API key"
+        );
+        let (key, _) = new_api_key(7, [2; TOKEN_BYTES]);
+        assert_eq!(parse_key(key.expose()).unwrap().0, KeyKind::Api);
+        assert_eq!(parse_key("pwx_7_abc"), None);
     }
 }

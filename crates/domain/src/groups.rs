@@ -74,6 +74,7 @@ impl SystemGroup {
                 Permission::PrintersControl,
                 Permission::QueueCreate,
                 Permission::CameraView,
+                Permission::CameraTokens,
                 Permission::PrintersFiles,
                 Permission::PrintersGcode,
                 Permission::PrintersAms,

@@ -87,6 +87,7 @@ catalogue! {
     }
     "camera" / "Camera" => {
         CameraView = "camera:view": "Watch printer cameras",
+        CameraTokens = "camera:tokens": "Create long-lived camera-only tokens (kiosks, Home Assistant)",
     }
     "queue" / "Queue" => {
         QueueCreate = "queue:create": "Add print jobs (start a file on a printer)",

@@ -63,15 +63,20 @@ pub(crate) async fn enforce(
     let ticket = query_credentials
         .then(|| query_param(req.uri(), "ticket"))
         .flatten();
-    // Camera URLs may carry a session token or an API key as `?token=` (video players and
-    // home-automation integrations cannot send headers). Request logs never show queries.
+    // Camera URLs may carry a session token, an API key or a camera token as `?token=` (video
+    // players and home-automation integrations cannot send headers). Request logs never show queries.
     let token = matches!(row.access, Access::Camera { .. })
         .then(|| query_param(req.uri(), "token"))
         .flatten();
     let mut credentials = presented(req.headers(), state.https);
     if credentials.api_key.is_none() && credentials.session.is_none() {
         match token.as_deref() {
-            Some(t) if t.starts_with(pw_app::API_KEY_PREFIX) => credentials.api_key = Some(t),
+            Some(t)
+                if t.starts_with(pw_app::API_KEY_PREFIX)
+                    || t.starts_with(pw_app::CAMERA_TOKEN_PREFIX) =>
+            {
+                credentials.api_key = Some(t);
+            }
             Some(t) => credentials.session = Some(t),
             None => credentials.ticket = ticket.as_deref(),
         }

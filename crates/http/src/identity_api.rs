@@ -6,7 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use pw_app::{
-    AuditQuery, CreateApiKey, CreateUser, GroupInput, GroupPatchInput, OwnedItems, UpdateUser,
+    AuditQuery, CreateApiKey, CreateCameraToken, CreateUser, GroupInput, GroupPatchInput,
+    OwnedItems, UpdateUser,
 };
 use pw_domain::{ApiKeyId, GroupId, UserId};
 use serde::Deserialize;
@@ -40,6 +41,13 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::GET, "/api/v1/api-keys", list_keys)
         .mount(Method::POST, "/api/v1/api-keys", create_key)
         .mount(Method::DELETE, "/api/v1/api-keys/{id}", revoke_key)
+        .mount(Method::GET, "/api/v1/camera-tokens", list_camera_tokens)
+        .mount(Method::POST, "/api/v1/camera-tokens", create_camera_token)
+        .mount(
+            Method::DELETE,
+            "/api/v1/camera-tokens/{id}",
+            revoke_camera_token,
+        )
         .mount(Method::GET, "/api/v1/audit", audit)
 }
 
@@ -266,6 +274,32 @@ async fn revoke_key(
 ) -> Result<Response, ApiError> {
     let id: ApiKeyId = parse_id(&id)?;
     state.app.revoke_api_key(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_camera_tokens(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> Result<Response, ApiError> {
+    Ok(page(state.app.list_camera_tokens(&actor).await?))
+}
+
+async fn create_camera_token(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(input): ApiJson<CreateCameraToken>,
+) -> Result<Response, ApiError> {
+    let created = state.app.create_camera_token(&actor, input).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn revoke_camera_token(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: ApiKeyId = parse_id(&id)?;
+    state.app.revoke_camera_token(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -16,9 +16,10 @@ use pw_app::{
     UploadCertificate, UserView, WebhookView,
 };
 use pw_app::{
-    CertificateView, CheckPrinter, CommandInput, CommandOutcome, CreatePrinter, IssuedTicket,
-    LocationInput, LocationView, PrinterCheck, PrinterFile, PrinterView, TicketRequest,
-    TrustCertificate, UpdatePrinter,
+    CameraTokenView, CertificateView, CheckPrinter, CommandInput, CommandOutcome,
+    CreateCameraToken, CreatePrinter, CreatedCameraToken, IssuedTicket, LocationInput,
+    LocationView, PrinterCheck, PrinterFile, PrinterView, TicketRequest, TrustCertificate,
+    UpdatePrinter,
 };
 use pw_policy::{Access, Requirement};
 use utoipa::ToSchema;
@@ -198,6 +199,7 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         | ("PUT", "/api/v1/groups/{id}/members/{user_id}")
         | ("DELETE", "/api/v1/groups/{id}/members/{user_id}")
         | ("DELETE", "/api/v1/api-keys/{id}")
+        | ("DELETE", "/api/v1/camera-tokens/{id}")
         | ("DELETE", "/api/v1/webhooks/{id}") => Shape::empty(),
         ("GET", "/api/v1/auth/me") => Shape::ok(s.of::<MeView>()),
         ("POST", "/api/v1/auth/password") => Shape::empty().with_body(s.of::<PasswordRequest>()),
@@ -252,6 +254,9 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("POST", "/api/v1/api-keys") => {
             Shape::json(C::CREATED, s.of::<CreatedApiKey>()).with_body(s.of::<CreateApiKey>())
         }
+        ("GET", "/api/v1/camera-tokens") => Shape::ok(s.page_of::<CameraTokenView>()),
+        ("POST", "/api/v1/camera-tokens") => Shape::json(C::CREATED, s.of::<CreatedCameraToken>())
+            .with_body(s.of::<CreateCameraToken>()),
         ("GET", "/api/v1/audit") => audit_query(Shape::ok(s.of::<AuditPage>())),
         ("GET", "/api/v1/printers") => Shape::ok(s.page_of::<PrinterView>()),
         ("POST", "/api/v1/printers") => {

@@ -389,6 +389,25 @@ pub const ROUTES: &[RouteSpec] = &[
         "Revoke an API key (owner, or api_keys:revoke_all)",
     )
     .fine(&[Permission::ApiKeysRevokeAll]),
+    api(
+        "GET",
+        "/api/v1/camera-tokens",
+        SESSION,
+        "The caller's camera tokens",
+    ),
+    api(
+        "POST",
+        "/api/v1/camera-tokens",
+        session_needs(Permission::CameraTokens),
+        "Create a camera-only token, 1–365 days, optionally for some printers (shown once)",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/camera-tokens/{id}",
+        SESSION,
+        "Revoke a camera token (owner, or api_keys:revoke_all)",
+    )
+    .fine(&[Permission::ApiKeysRevokeAll]),
     // --- printers and locations (S10)
     api(
         "GET",

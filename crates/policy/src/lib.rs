@@ -156,7 +156,13 @@ fn authorize_subject(subject: &Subject, action: Action, target: &Target) -> Deci
             match own {
                 // An API key acts only through the permissions it was scoped to, so the
                 // "owners need nothing" path is closed to keys: they need `all`.
-                None if subject.credential == Credential::ApiKey => all_decision,
+                None if matches!(
+                    subject.credential,
+                    Credential::ApiKey | Credential::CameraToken
+                ) =>
+                {
+                    all_decision
+                }
                 None if within_restriction(subject, printer) => Decision::Allow,
                 None => Decision::Deny(DenyReason::OutOfScope(all)),
                 Some(own) => reaches(subject, own, printer),

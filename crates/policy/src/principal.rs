@@ -16,6 +16,8 @@ pub enum Credential {
     ApiKey,
     /// A single-use ticket, valid only for the purpose it was issued for.
     Ticket(crate::TicketPurpose),
+    /// A long-lived camera token (`pwc_…`): camera routes only, whatever its owner holds.
+    CameraToken,
 }
 
 /// A signed-in user as policy sees them. Every field is a fact the caller established (policy

@@ -71,10 +71,13 @@ impl Access {
             Access::Ticket(purpose) => {
                 credential == Credential::Session || credential == Credential::Ticket(*purpose)
             }
+            // Threat: a camera token pasted into a Home Assistant config leaks; it must open
+            // nothing but camera streams, so only camera routes accept it.
             Access::Camera { .. } => matches!(
                 credential,
                 Credential::Session
                     | Credential::ApiKey
+                    | Credential::CameraToken
                     | Credential::Ticket(TicketPurpose::Camera)
             ),
         }
@@ -201,6 +204,23 @@ mod tests {
             Decision::Deny(DenyReason::CredentialNotAccepted),
             "a ticket only opens the door it was issued for"
         );
+        let camera = user(Credential::CameraToken, &[Permission::CameraView], false);
+        let stream = Access::Camera {
+            first_message: false,
+        };
+        assert!(check_route(&camera, &stream).is_allowed());
+        for other in [
+            READ,
+            Access::Session(Requirement::Authenticated),
+            Access::SessionOrKey(Requirement::Authenticated),
+            Access::Ticket(TicketPurpose::Camera),
+        ] {
+            assert_eq!(
+                check_route(&camera, &other),
+                Decision::Deny(DenyReason::CredentialNotAccepted),
+                "a camera token opens camera routes only: {other:?}"
+            );
+        }
     }
 
     #[test]

@@ -162,6 +162,7 @@ fn render_credential(credential: Credential) -> &'static str {
         Credential::ApiKey => "api-key",
         Credential::Ticket(TicketPurpose::Events) => "ticket-events",
         Credential::Ticket(TicketPurpose::Camera) => "ticket-camera",
+        Credential::CameraToken => "camera-token",
     }
 }
 
@@ -189,6 +190,7 @@ fn check_route_matrix() {
         Credential::ApiKey,
         Credential::Ticket(TicketPurpose::Events),
         Credential::Ticket(TicketPurpose::Camera),
+        Credential::CameraToken,
     ];
     // For each credential kind: an active user holding only `system:read`, and a disabled one
     // holding everything (to show which of "wrong credential" and "disabled" wins).

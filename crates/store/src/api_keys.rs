@@ -30,6 +30,8 @@ pub struct ApiKeyRow {
     pub expires_at: Option<i64>,
     /// Unix ms, written at most once a minute.
     pub last_used_at: Option<i64>,
+    /// `api` or `camera`.
+    pub kind: String,
 }
 
 /// A key to create.
@@ -47,10 +49,12 @@ pub struct NewApiKey<'a> {
     pub now: i64,
     /// Unix ms.
     pub expires_at: Option<i64>,
+    /// `api` or `camera`.
+    pub kind: &'a str,
 }
 
 const SELECT: &str = "SELECT k.id, k.user_id, u.username, k.name, k.secret_digest, k.scopes, \
-     k.printer_ids, k.created_at, k.expires_at, k.last_used_at \
+     k.printer_ids, k.created_at, k.expires_at, k.last_used_at, k.kind \
      FROM api_keys k JOIN users u ON u.id = k.user_id";
 
 fn from_row(row: &AnyRow) -> Result<ApiKeyRow, sqlx::Error> {
@@ -65,6 +69,7 @@ fn from_row(row: &AnyRow) -> Result<ApiKeyRow, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         last_used_at: row.try_get("last_used_at")?,
+        kind: row.try_get("kind")?,
     })
 }
 
@@ -74,7 +79,7 @@ impl Store {
     pub async fn insert_api_key(&self, new: &NewApiKey<'_>) -> Result<ApiKeyId, StoreError> {
         let row = sqlx::query(
             "INSERT INTO api_keys (user_id, name, secret_digest, scopes, printer_ids, \
-             created_at, expires_at) VALUES ($1, $2, '', $3, $4, $5, $6) RETURNING id",
+             created_at, expires_at, kind) VALUES ($1, $2, '', $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(new.user_id.get())
         .bind(new.name)
@@ -82,6 +87,7 @@ impl Store {
         .bind(new.printer_ids)
         .bind(new.now)
         .bind(new.expires_at)
+        .bind(new.kind)
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_write)?;
@@ -108,21 +114,29 @@ impl Store {
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
-    /// Keys of one user, or of everyone, newest first.
-    pub async fn list_api_keys(&self, user: Option<UserId>) -> Result<Vec<ApiKeyRow>, StoreError> {
+    /// Keys of one `kind` (`api`, `camera`) of one user, or of everyone, newest first.
+    pub async fn list_api_keys(
+        &self,
+        kind: &str,
+        user: Option<UserId>,
+    ) -> Result<Vec<ApiKeyRow>, StoreError> {
         let rows = match user {
             Some(user) => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{SELECT} WHERE k.user_id = $1 ORDER BY k.id DESC"
+                    "{SELECT} WHERE k.kind = $1 AND k.user_id = $2 ORDER BY k.id DESC"
                 )))
+                .bind(kind)
                 .bind(user.get())
                 .fetch_all(&self.pool)
                 .await?
             }
             None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY k.id DESC")))
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{SELECT} WHERE k.kind = $1 ORDER BY k.id DESC"
+                )))
+                .bind(kind)
+                .fetch_all(&self.pool)
+                .await?
             }
         };
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)

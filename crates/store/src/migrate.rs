@@ -64,6 +64,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003", "webhooks"),
     migration!(4, "0004", "printers"),
     migration!(5, "0005", "tickets"),
+    migration!(6, "0006", "camera_tokens"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

@@ -1,5 +1,5 @@
-//! `/account`: the signed-in user's own security — password, active sessions and API keys
-//! (S2, S3). Actions go to the JSON API from `static/js/account.js`.
+//! `/account`: the signed-in user's own security — password, active sessions, API keys and
+//! camera tokens (S2, S3). Actions go to the JSON API from `static/js/account.js`.
 
 use askama::Template;
 use axum::Extension;
@@ -29,6 +29,19 @@ struct AccountPage {
     default_expiry: String,
     max_expiry: Option<String>,
     never_allowed: bool,
+    camera_tokens: Vec<CameraTokenRow>,
+    can_create_camera_tokens: bool,
+    camera_printers: Vec<(String, String)>,
+}
+
+struct CameraTokenRow {
+    id: String,
+    name: String,
+    printers: String,
+    prefix: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    expired: bool,
 }
 
 struct SessionRow {
@@ -101,10 +114,11 @@ pub(crate) async fn account_page(
     let loaded = async {
         let sessions = app.list_sessions(&actor).await?;
         let keys = app.list_api_keys(&actor, false).await?;
-        Ok::<_, pw_app::AppError>((sessions, keys))
+        let tokens = app.list_camera_tokens(&actor).await?;
+        Ok::<_, pw_app::AppError>((sessions, keys, tokens))
     }
     .await;
-    let (sessions, keys) = match loaded {
+    let (sessions, keys, tokens) = match loaded {
         Ok(v) => v,
         Err(e) => return failure(e, &state, &viewer, &request_id, "/account"),
     };
@@ -129,7 +143,42 @@ pub(crate) async fn account_page(
             .checked_add(time::Duration::days(i64::from(days)))
             .map_or_else(String::new, |d| d.to_string())
     };
+    // The printers whose cameras the viewer may watch: the choices for a token's list.
+    let printers: Vec<(String, String)> = if viewer.can(Permission::CameraTokens) {
+        app.list_printers(&actor)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.id.to_string(), p.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let printer_name = |id: &pw_domain::PrinterId| {
+        printers
+            .iter()
+            .find(|(p, _)| *p == id.to_string())
+            .map_or_else(|| format!("#{id}"), |(_, n)| n.clone())
+    };
+    let camera_tokens = tokens
+        .into_iter()
+        .map(|t| CameraTokenRow {
+            id: t.id.to_string(),
+            printers: t.printer_ids.as_ref().map_or_else(
+                || "All".to_owned(),
+                |ids| ids.iter().map(printer_name).collect::<Vec<_>>().join(", "),
+            ),
+            name: t.name,
+            prefix: t.prefix,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            expired: t.expired,
+        })
+        .collect();
     let page = AccountPage {
+        camera_tokens,
+        can_create_camera_tokens: viewer.can(Permission::CameraTokens),
+        camera_printers: printers,
         username: me.username.clone().unwrap_or_default(),
         email: me.email.clone(),
         groups: me.groups.iter().map(|g| g.name.clone()).collect(),

@@ -303,3 +303,144 @@ async fn the_socket_closes_without_credentials_accepts_first_message_auth_and_cu
         assert_eq!(end, Some(CloseCode::Library(4001)));
     }
 }
+
+#[tokio::test]
+async fn camera_tokens_open_camera_streams_only_within_their_printers_until_revoked() {
+    let setup = setup().await;
+    let (server, admin, id) = (&setup.server, setup.admin.clone(), setup.id);
+    // A second printer nobody can reach: only its camera route's answer matters here.
+    let other = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/printers",
+            Some(
+                json!({"name": "away", "serial": "01P00A000000999", "host": "127.0.0.1",
+                        "mqtt_port": 1, "camera_port": 1, "access_code": "12345678"}),
+            ),
+        )
+        .await;
+    let other = other.json["id"].as_i64().unwrap();
+
+    for bad in [
+        json!({"name": "k", "days": 0}),
+        json!({"name": "k", "days": 366}),
+        json!({"name": "", "days": 30}),
+        json!({"name": "k", "days": 30, "printer_ids": []}),
+        json!({"name": "k", "days": 30, "printer_ids": [987_654]}),
+    ] {
+        let got = server
+            .call(&admin, "POST", "/api/v1/camera-tokens", Some(bad.clone()))
+            .await;
+        assert_eq!(got.status, 400, "{bad}: {:?}", got.json);
+    }
+    let created = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/camera-tokens",
+            Some(json!({"name": "Lobby kiosk", "days": 30, "printer_ids": [id]})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.json);
+    let token = created.json["token"].as_str().unwrap().to_owned();
+    let token_id = created.json["id"].as_i64().unwrap();
+    assert!(token.starts_with(&format!("pwc_{token_id}_")), "{token}");
+    assert!(created.json["expires_at"].as_str().is_some());
+
+    let stream = |path: String| {
+        let url = server.url(&path);
+        let client = server.client.clone();
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let resp = stream(format!("/api/v1/printers/{id}/camera/stream?token={token}")).await;
+    assert_eq!(resp.status(), 200);
+    assert!(two_mjpeg_frames(resp).await >= 2);
+    let mut socket = ws(
+        server,
+        &format!("/api/v1/printers/{id}/camera/ws?token={token}"),
+        None,
+    )
+    .await;
+    assert!(jpeg(&next(&mut socket).await.unwrap()));
+    drop(socket);
+    // Outside its printer list: the printer does not exist for the token.
+    let resp = stream(format!(
+        "/api/v1/printers/{other}/camera/stream?token={token}"
+    ))
+    .await;
+    assert_eq!(resp.status(), 404);
+
+    // Camera routes only: as a Bearer key, as ?token= elsewhere, or re-prefixed as an API key.
+    let key = Auth::Key(token.clone());
+    for path in [
+        "/api/v1/printers",
+        "/api/v1/auth/me",
+        "/api/v1/camera-tokens",
+    ] {
+        assert_eq!(
+            server.call(&key, "GET", path, None).await.status,
+            401,
+            "{path}"
+        );
+    }
+    let renamed = token.replacen("pwc_", "pwk_", 1);
+    assert_eq!(
+        server
+            .call(&Auth::Key(renamed.clone()), "GET", "/api/v1/printers", None)
+            .await
+            .status,
+        401
+    );
+    let resp = stream(format!(
+        "/api/v1/printers/{id}/camera/stream?token={renamed}"
+    ))
+    .await;
+    assert_eq!(resp.status(), 401);
+
+    // Listed for the owner without the secret; not an API key.
+    let list = server
+        .call(&admin, "GET", "/api/v1/camera-tokens", None)
+        .await;
+    assert_eq!(list.json["items"][0]["prefix"], format!("pwc_{token_id}_"));
+    assert_eq!(list.json["items"][0]["printer_ids"], json!([id]));
+    assert!(!list.json.to_string().contains(&token));
+    let keys = server.call(&admin, "GET", "/api/v1/api-keys", None).await;
+    assert_eq!(keys.json["items"], json!([]));
+    let path = format!("/api/v1/api-keys/{token_id}");
+    assert_eq!(server.call(&admin, "DELETE", &path, None).await.status, 404);
+
+    // Viewers watch cameras but may not mint tokens.
+    let viewers = server
+        .call(&admin, "GET", "/api/v1/groups", None)
+        .await
+        .json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "Viewers")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    server.create_user(&admin, "kim", &[viewers]).await;
+    let kim = server.login("kim", TEST_PASSWORD).await;
+    let got = server
+        .call(
+            &kim,
+            "POST",
+            "/api/v1/camera-tokens",
+            Some(json!({"name": "k", "days": 1})),
+        )
+        .await;
+    assert_eq!(got.status, 403);
+
+    let path = format!("/api/v1/camera-tokens/{token_id}");
+    assert_eq!(
+        server.call(&kim, "DELETE", &path, None).await.status,
+        404,
+        "not theirs"
+    );
+    assert_eq!(server.call(&admin, "DELETE", &path, None).await.status, 204);
+    let resp = stream(format!("/api/v1/printers/{id}/camera/stream?token={token}")).await;
+    assert_eq!(resp.status(), 401, "a revoked token opens nothing");
+}

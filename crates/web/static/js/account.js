@@ -208,3 +208,85 @@ keyForm?.addEventListener("change", () => {
   const date = keyForm.elements.namedItem("expires");
   if (date) date.disabled = Boolean(never?.checked);
 });
+
+// ---------------------------------------------------------------------------
+// Camera tokens
+// ---------------------------------------------------------------------------
+
+const tokensBody = document.querySelector("#camera-tokens-table tbody");
+const tokensWrap = document.getElementById("camera-tokens-wrap");
+const tokensEmpty = document.getElementById("camera-tokens-empty");
+const tokensStatus = document.getElementById("camera-tokens-status");
+const tokenForm = document.getElementById("camera-token-form");
+const tokenFormStatus = document.getElementById("camera-token-form-status");
+const newToken = document.getElementById("new-camera-token");
+
+function updateTokensEmpty() {
+  const any = tokensBody?.querySelector("tr[data-camera-token-id]") != null;
+  if (tokensEmpty) tokensEmpty.hidden = any;
+  if (tokensWrap) tokensWrap.hidden = !any;
+}
+
+function tokenRow(token, printers) {
+  return el(
+    "tr",
+    { "data-camera-token-id": token.id },
+    el("td", {}, token.name),
+    el("td", {}, printers),
+    el("td", {}, el("code", {}, token.prefix)),
+    el("td", {}, token.expires_at ? timeEl(token.expires_at) : ""),
+    el("td", {}, el("span", { class: "muted" }, "Never")),
+    el(
+      "td",
+      { class: "actions" },
+      el(
+        "button",
+        { class: "btn btn--small", type: "button", "data-revoke-camera-token": token.id, "data-token-name": token.name },
+        "Revoke",
+        el("span", { class: "visually-hidden" }, ` camera token ${token.name}`),
+      ),
+    ),
+  );
+}
+
+tokensBody?.addEventListener("click", async (event) => {
+  if (!(event.target instanceof Element)) return;
+  const button = event.target.closest("button[data-revoke-camera-token]");
+  if (!button) return;
+  const id = button.getAttribute("data-revoke-camera-token");
+  const name = button.getAttribute("data-token-name") ?? "";
+  clearStatus(tokensStatus);
+  button.disabled = true;
+  const res = await api("DELETE", `/api/v1/camera-tokens/${encodeURIComponent(id)}`);
+  if (res.ok || res.status === 404) {
+    button.closest("tr")?.remove();
+    updateTokensEmpty();
+    showStatus(tokensStatus, "success", `Camera token “${name}” revoked. Streams using it are refused from now on.`);
+  } else {
+    button.disabled = false;
+    showStatus(tokensStatus, "error", res.message);
+  }
+});
+
+tokenForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearStatus(tokenFormStatus);
+  const data = new FormData(tokenForm);
+  const body = { name: String(data.get("name") ?? "").trim(), days: Number(data.get("days")) };
+  const chosen = [...tokenForm.querySelectorAll('input[name="printer_ids"]:checked')];
+  if (chosen.length > 0) body.printer_ids = chosen.map((c) => Number(c.value));
+  setBusy(tokenForm, true);
+  const res = await api("POST", "/api/v1/camera-tokens", body);
+  setBusy(tokenForm, false);
+  if (!res.ok || typeof res.data?.token !== "string") {
+    showStatus(tokenFormStatus, "error", res.message || "The server did not return a token.");
+    return;
+  }
+  document.getElementById("new-camera-token-value").textContent = res.data.token;
+  newToken.hidden = false;
+  const names = chosen.map((c) => c.closest("label")?.textContent?.trim() ?? c.value);
+  tokensBody.append(tokenRow(res.data, names.length > 0 ? names.join(", ") : "All"));
+  updateTokensEmpty();
+  tokenForm.reset();
+  newToken.scrollIntoView({ block: "nearest" });
+});
