@@ -172,7 +172,7 @@ describe('printers page', () => {
     const me = await fetchWithCa('/api/v1/auth/me', { headers: { authorization: `Bearer ${token}` } });
     assert.equal(me.status, 401, 'camera routes only');
 
-    await page.click(`#camera-tokens-table button[data-revoke-camera-token]`);
+    await page.click(`#camera-tokens-table button[data-revoke]`);
     await page.locator('#camera-tokens-status', { hasText: 'revoked' }).waitFor();
     const revoked = await fetchWithCa(`/api/v1/printers/${chosen.id}/camera/stream?token=${token}`);
     assert.equal(revoked.status, 401);

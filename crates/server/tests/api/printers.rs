@@ -483,6 +483,19 @@ async fn printer_input_is_validated_and_the_access_code_stays_write_only() {
     );
 }
 
+/// The request with the caller's credentials, as the browser or a script would send them.
+fn authed(
+    server: &TestServer,
+    auth: &Auth,
+    req: reqwest::RequestBuilder,
+) -> reqwest::RequestBuilder {
+    match auth {
+        Auth::Cookie(c) => req.header("cookie", c).header("origin", server.origin()),
+        Auth::Key(k) => req.bearer_auth(k),
+        Auth::None => req,
+    }
+}
+
 async fn print(
     server: &TestServer,
     auth: &Auth,
@@ -490,17 +503,12 @@ async fn print(
     file: &str,
     body: Vec<u8>,
 ) -> (u16, Value) {
-    let mut req = server
+    let req = server
         .client
         .post(server.url(&format!("/api/v1/printers/{id}/print?file={file}")))
         .header("content-type", "application/octet-stream")
         .body(body);
-    req = match auth {
-        Auth::Cookie(c) => req.header("cookie", c).header("origin", server.origin()),
-        Auth::Key(k) => req.bearer_auth(k),
-        Auth::None => req,
-    };
-    let resp = req.send().await.unwrap();
+    let resp = authed(server, auth, req).send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
@@ -564,13 +572,8 @@ async fn upload_and_print_streams_the_file_over_ftps_and_refuses_a_busy_printer(
 
 async fn raw(server: &TestServer, auth: &Auth, method: &str, path: &str) -> (u16, Vec<u8>, String) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = server.client.request(method, server.url(path));
-    req = match auth {
-        Auth::Cookie(c) => req.header("cookie", c).header("origin", server.origin()),
-        Auth::Key(k) => req.bearer_auth(k),
-        Auth::None => req,
-    };
-    let resp = req.send().await.unwrap();
+    let req = server.client.request(method, server.url(path));
+    let resp = authed(server, auth, req).send().await.unwrap();
     let status = resp.status().as_u16();
     let disposition = resp
         .headers()

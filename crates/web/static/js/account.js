@@ -126,7 +126,7 @@ function keyRow(key) {
       { class: "actions" },
       el(
         "button",
-        { class: "btn btn--small", type: "button", "data-revoke-key": key.id, "data-key-name": key.name },
+        { class: "btn btn--small", type: "button", "data-revoke": `/api/v1/api-keys/${key.id}`, "data-name": key.name },
         "Revoke",
         el("span", { class: "visually-hidden" }, ` key ${key.name}`),
       ),
@@ -134,24 +134,31 @@ function keyRow(key) {
   );
 }
 
-keysBody?.addEventListener("click", async (event) => {
-  if (!(event.target instanceof Element)) return;
-  const button = event.target.closest("button[data-revoke-key]");
-  if (!button) return;
-  const id = button.getAttribute("data-revoke-key");
-  const name = button.getAttribute("data-key-name") ?? "";
-  clearStatus(keysStatus);
-  button.disabled = true;
-  const res = await api("DELETE", `/api/v1/api-keys/${encodeURIComponent(id)}`);
-  if (res.ok || res.status === 404) {
-    button.closest("tr")?.remove();
-    updateKeysEmpty();
-    showStatus(keysStatus, "success", `Key “${name}” revoked. Programs using it are refused from now on.`);
-  } else {
-    button.disabled = false;
-    showStatus(keysStatus, "error", res.message);
-  }
-});
+/**
+ * Revoke buttons in a table body: `data-revoke` names the row's API path, `data-name` the
+ * label. A 404 counts as done (someone else revoked it first).
+ */
+function revokeButtons(body, status, updateEmpty, revokedText) {
+  body?.addEventListener("click", async (event) => {
+    if (!(event.target instanceof Element)) return;
+    const button = event.target.closest("button[data-revoke]");
+    if (!button) return;
+    const name = button.getAttribute("data-name") ?? "";
+    clearStatus(status);
+    button.disabled = true;
+    const res = await api("DELETE", button.getAttribute("data-revoke"));
+    if (res.ok || res.status === 404) {
+      button.closest("tr")?.remove();
+      updateEmpty();
+      showStatus(status, "success", revokedText(name));
+    } else {
+      button.disabled = false;
+      showStatus(status, "error", res.message);
+    }
+  });
+}
+
+revokeButtons(keysBody, keysStatus, updateKeysEmpty, (name) => `Key “${name}” revoked. Programs using it are refused from now on.`);
 
 /** The chosen expiry as RFC 3339: the start of that day in the reader's zone. */
 function expiryFrom(data) {
@@ -241,7 +248,7 @@ function tokenRow(token, printers) {
       { class: "actions" },
       el(
         "button",
-        { class: "btn btn--small", type: "button", "data-revoke-camera-token": token.id, "data-token-name": token.name },
+        { class: "btn btn--small", type: "button", "data-revoke": `/api/v1/camera-tokens/${token.id}`, "data-name": token.name },
         "Revoke",
         el("span", { class: "visually-hidden" }, ` camera token ${token.name}`),
       ),
@@ -249,24 +256,12 @@ function tokenRow(token, printers) {
   );
 }
 
-tokensBody?.addEventListener("click", async (event) => {
-  if (!(event.target instanceof Element)) return;
-  const button = event.target.closest("button[data-revoke-camera-token]");
-  if (!button) return;
-  const id = button.getAttribute("data-revoke-camera-token");
-  const name = button.getAttribute("data-token-name") ?? "";
-  clearStatus(tokensStatus);
-  button.disabled = true;
-  const res = await api("DELETE", `/api/v1/camera-tokens/${encodeURIComponent(id)}`);
-  if (res.ok || res.status === 404) {
-    button.closest("tr")?.remove();
-    updateTokensEmpty();
-    showStatus(tokensStatus, "success", `Camera token “${name}” revoked. Streams using it are refused from now on.`);
-  } else {
-    button.disabled = false;
-    showStatus(tokensStatus, "error", res.message);
-  }
-});
+revokeButtons(
+  tokensBody,
+  tokensStatus,
+  updateTokensEmpty,
+  (name) => `Camera token “${name}” revoked. Streams using it are refused from now on.`,
+);
 
 tokenForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
