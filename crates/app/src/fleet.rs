@@ -11,7 +11,7 @@
 //! principal).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use pw_bambu::command::Command;
@@ -84,12 +84,22 @@ impl Default for Live {
 
 /// Something changed on a printer (the events WebSocket sends the new state to those who
 /// may read it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PrinterEvent {
     /// Which printer.
     pub printer: PrinterId,
     /// It was removed.
     pub removed: bool,
+    /// The printer as of this event, rendered once by the first listener that needs it and
+    /// shared by all (50 dashboards must not each rebuild and serialise the same view).
+    pub(crate) rendered: Arc<OnceLock<Option<Rendered>>>,
+}
+
+/// A printer view serialised once, with what authorization needs to know about it.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    pub target: pw_policy::PrinterRef,
+    pub json: Arc<str>,
 }
 
 /// A command for a supervisor, with where to send the reply.
@@ -123,7 +133,9 @@ impl std::fmt::Debug for Fleet {
 
 impl Fleet {
     pub(crate) fn new() -> Self {
-        let (events, _) = broadcast::channel(1024);
+        // Room for several seconds of a 1,000-printer farm's reports: a socket that falls
+        // further behind is sent a fresh snapshot instead.
+        let (events, _) = broadcast::channel(16_384);
         Self {
             links: Mutex::new(HashMap::new()),
             events: Some(events),
@@ -152,7 +164,11 @@ impl Fleet {
 
     fn announce(&self, printer: PrinterId, removed: bool) {
         if let Some(events) = &self.events {
-            let _ = events.send(PrinterEvent { printer, removed });
+            let _ = events.send(PrinterEvent {
+                printer,
+                removed,
+                rendered: Arc::default(),
+            });
         }
     }
 

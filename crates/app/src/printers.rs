@@ -8,6 +8,8 @@
 //! the exact fingerprint the printer presented, so an approval cannot trust a certificate
 //! nobody has seen.
 
+use std::sync::Arc;
+
 use pw_bambu::command::{Command, LightNode, Speed};
 use pw_bambu::ftps::Ftps;
 use pw_bambu::report::Status;
@@ -19,7 +21,9 @@ use pw_store::{NewPrinter, PrinterPatch, PrinterRow};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
-use crate::fleet::{Connection, REPLY_TIMEOUT, Request, access_code_context};
+use crate::fleet::{
+    Connection, PrinterEvent, REPLY_TIMEOUT, Rendered, Request, access_code_context,
+};
 use crate::{Actor, App, AppError};
 
 pub(crate) const DEFAULT_MQTT_PORT: u16 = 8883;
@@ -410,6 +414,18 @@ fn certificate_state(row: &PrinterRow) -> &'static str {
     }
 }
 
+/// Whether `actor` may do `permission` on the printer `target`.
+fn may_on(actor: &Actor, permission: Permission, target: PrinterRef) -> bool {
+    matches!(
+        authorize(
+            &actor.principal,
+            Action::Perform(permission),
+            &Target::Printer(target)
+        ),
+        Decision::Allow
+    )
+}
+
 fn printer_ref(row: &PrinterRow) -> PrinterRef {
     PrinterRef {
         printer: row.id,
@@ -497,24 +513,25 @@ impl App {
         }
     }
 
-    /// The printer as the events socket sends it, from memory: `None` when it is gone or the
-    /// actor may not read it.
-    pub fn printer_event_view(&self, actor: &Actor, id: PrinterId) -> Option<PrinterView> {
-        let (row, _) = self.fleet.snapshot(id)?;
-        self.may(actor, Permission::PrintersRead, &row)
-            .then(|| self.view(&row))
+    /// The printer of an event as the events socket sends it (a `PrinterView` as JSON), from
+    /// memory and rendered once for all sockets: `None` when it is gone or the actor may not
+    /// read it.
+    pub fn printer_event_json(&self, actor: &Actor, event: &PrinterEvent) -> Option<Arc<str>> {
+        let rendered = event.rendered.get_or_init(|| {
+            let (row, _) = self.fleet.snapshot(event.printer)?;
+            let json = serde_json::to_string(&self.view(&row)).ok()?;
+            Some(Rendered {
+                target: printer_ref(&row),
+                json: json.into(),
+            })
+        });
+        let rendered = rendered.as_ref()?;
+        may_on(actor, Permission::PrintersRead, rendered.target).then(|| Arc::clone(&rendered.json))
     }
 
     /// Whether `actor` may do `permission` on this printer.
     pub(crate) fn may(&self, actor: &Actor, permission: Permission, row: &PrinterRow) -> bool {
-        matches!(
-            authorize(
-                &actor.principal,
-                Action::Perform(permission),
-                &Target::Printer(printer_ref(row))
-            ),
-            Decision::Allow
-        )
+        may_on(actor, permission, printer_ref(row))
     }
 
     /// The printer, if the actor may read it (404 otherwise, so its existence stays hidden);

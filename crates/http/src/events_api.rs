@@ -13,11 +13,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
 use http::{Method, StatusCode};
-use pw_app::{Actor, App, PrinterView, Revocation, TicketRequest};
+use pw_app::{Actor, App, PrinterEvent, PrinterView, Revocation, TicketRequest};
 use pw_domain::PrinterId;
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
@@ -60,6 +61,33 @@ fn snapshot_message(printers: &[PrinterView]) -> serde_json::Value {
     json!({ "type": "snapshot", "printers": printers })
 }
 
+/// Most messages written before a flush.
+const BATCH: usize = 256;
+
+/// The message for one event, if this caller is to hear about it: the printer's new state
+/// (rendered once for all sockets), or `removed` for a printer they saw and may no longer see.
+fn event_message(
+    app: &App,
+    actor: &Actor,
+    visible: &mut HashSet<PrinterId>,
+    event: &PrinterEvent,
+) -> Option<String> {
+    let json = (!event.removed)
+        .then(|| app.printer_event_json(actor, event))
+        .flatten();
+    match json {
+        Some(json) => {
+            visible.insert(event.printer);
+            Some(format!(r#"{{"type":"printer","printer":{json}}}"#))
+        }
+        // Gone, or no longer readable: tell only those who saw it.
+        None if visible.remove(&event.printer) => {
+            Some(json!({ "type": "removed", "id": event.printer }).to_string())
+        }
+        None => None,
+    }
+}
+
 async fn stream(app: App, actor: Actor, snapshot: Vec<PrinterView>, mut socket: WebSocket) {
     let mut events = app.printer_events();
     let mut revocations = app.subscribe_revocations();
@@ -69,36 +97,41 @@ async fn stream(app: App, actor: Actor, snapshot: Vec<PrinterView>, mut socket: 
     }
     loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Ok(e) => {
-                    let view = (!e.removed)
-                        .then(|| app.printer_event_view(&actor, e.printer))
-                        .flatten();
-                    let message = match view {
-                        Some(view) => {
-                            visible.insert(e.printer);
-                            json!({ "type": "printer", "printer": view })
+            event = events.recv() => {
+                // Send this event and whatever else is already waiting, then flush once: a
+                // busy farm's reports cost one write per batch, not one per printer.
+                let mut next = Some(event);
+                let mut fed = 0;
+                while let Some(event) = next.take() {
+                    let message = match event {
+                        Ok(e) => event_message(&app, &actor, &mut visible, &e).unwrap_or_default(),
+                        Err(RecvError::Lagged(_)) => {
+                            // Too slow to follow every change: start over from a snapshot.
+                            let Ok(printers) = app.list_printers(&actor).await else { return };
+                            visible = printers.iter().map(|p| p.id).collect();
+                            snapshot_message(&printers).to_string()
                         }
-                        // Gone, or no longer readable: tell only those who saw it.
-                        None if visible.remove(&e.printer) => {
-                            json!({ "type": "removed", "id": e.printer })
-                        }
-                        None => continue,
+                        Err(RecvError::Closed) => return,
                     };
-                    if !send(&mut socket, &message).await {
-                        return;
+                    if !message.is_empty() {
+                        if socket.feed(Message::Text(message.into())).await.is_err() {
+                            return;
+                        }
+                        fed += 1;
+                    }
+                    if fed < BATCH {
+                        next = match events.try_recv() {
+                            Ok(e) => Some(Ok(e)),
+                            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                            Err(TryRecvError::Empty) => None,
+                        };
                     }
                 }
-                Err(RecvError::Lagged(_)) => {
-                    // Too slow to follow every change: start over from a fresh snapshot.
-                    let Ok(printers) = app.list_printers(&actor).await else { return };
-                    visible = printers.iter().map(|p| p.id).collect();
-                    if !send(&mut socket, &snapshot_message(&printers)).await {
-                        return;
-                    }
+                if socket.flush().await.is_err() {
+                    return;
                 }
-                Err(RecvError::Closed) => return,
-            },
+            }
             revoked = revocations.recv() => {
                 let ends = match revoked {
                     Ok(Revocation::User(u)) => Some(u) == actor.user_id,
