@@ -215,4 +215,46 @@ describe('printers page', () => {
     assert.equal(hidden.status, 404);
     await scoped.assertClean({ allow: [EXPECTED_4XX], allowFailed: [NAVIGATION_ABORT] });
   });
+  test('edit a printer and manage locations from the page', async () => {
+    const { page, context } = admin;
+    const printers = (await apiCall(context, 'GET', '/api/v1/printers')).body.items;
+    const target = printers.find((p) => p.model === 'A1') ?? printers[0];
+    await page.goto(url('/printers'));
+    await page.fill('#new-location-name', 'E2E shelf');
+    await Promise.all([page.waitForEvent('load'), page.click('#add-location-form button[type=submit]')]);
+    const shelf = (await apiCall(context, 'GET', '/api/v1/locations')).body.items.find((l) => l.name === 'E2E shelf');
+    assert.ok(shelf, 'the location was created');
+
+    const card = page.locator(`#printers [data-printer-id="${target.id}"]`);
+    await card.locator('[data-edit]').click();
+    const dialog = page.locator('#edit-printer-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    assert.equal(await page.inputValue('#edit-printer-name'), target.name);
+    assert.equal(await page.inputValue('#edit-printer-code'), '', 'the access code is never shown');
+    await page.fill('#edit-printer-name', `${target.name} (edited)`);
+    await page.selectOption('#edit-printer-location', String(shelf.id));
+    await page.fill('#edit-printer-mqtt', '0');
+    await page.click('#edit-printer-form button[type=submit]');
+    assert.equal(await dialog.isVisible(), true, 'the browser refuses port 0 before sending');
+    await page.fill('#edit-printer-mqtt', String(target.mqtt_port));
+    await Promise.all([page.waitForEvent('load'), page.click('#edit-printer-form button[type=submit]')]);
+    await card.locator('[data-field="name"]', { hasText: '(edited)' }).waitFor();
+    const edited = (await apiCall(context, 'GET', `/api/v1/printers/${target.id}`)).body;
+    assert.equal(edited.location_id, shelf.id);
+    assert.equal(edited.has_access_code, true, 'an untouched code field keeps the stored code');
+    await card.locator('[data-field="state"]', { hasText: 'IDLE' }).waitFor({ timeout: 15_000 });
+
+    const item = page.locator(`#location-list [data-location-id="${shelf.id}"]`);
+    await item.locator('input[name=name]').fill('E2E rack');
+    await Promise.all([page.waitForEvent('load'), item.locator('button[type=submit]').click()]);
+    assert.equal(await page.inputValue(`#location-${shelf.id}`), 'E2E rack');
+    page.once('dialog', (d) => d.accept());
+    await Promise.all([page.waitForEvent('load'), page.locator(`#location-list [data-location-id="${shelf.id}"] [data-delete-location]`).click()]);
+    assert.equal(await page.locator(`#location-list [data-location-id="${shelf.id}"]`).count(), 0);
+    const after = (await apiCall(context, 'GET', `/api/v1/printers/${target.id}`)).body;
+    assert.equal(after.location_id, null, 'the printer stays, without a location');
+    const restored = await apiCall(context, 'PATCH', `/api/v1/printers/${target.id}`, { name: target.name });
+    assert.equal(restored.status, 200);
+    await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
+  });
 });

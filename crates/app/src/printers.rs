@@ -671,10 +671,11 @@ impl App {
             .map(|n| text_field("name", n, 100))
             .transpose()?;
         let host = input.host.as_deref().map(parse_host).transpose()?;
-        let model = input
-            .model
-            .as_deref()
-            .map(|m| m.trim().chars().take(32).collect::<String>());
+        let model = match input.model.as_deref().map(str::trim) {
+            None => None,
+            Some("") => Some(String::new()),
+            Some(m) => Some(text_field("model", m, 32)?),
+        };
         let code = input.access_code.filter(|c| !c.is_empty());
         if let Some(c) = &code {
             parse_access_code(c)?;

@@ -23,6 +23,9 @@ struct PrintersPage {
     layout: Layout,
     cards: Vec<Card>,
     can_create: bool,
+    can_update: bool,
+    can_delete: bool,
+    can_manage_locations: bool,
     locations: Vec<(String, String)>,
     ring: f64,
 }
@@ -163,6 +166,9 @@ pub(crate) async fn printers_page(
     let page = PrintersPage {
         cards: printers.into_iter().map(|p| card(p, &viewer)).collect(),
         can_create: viewer.can(Permission::PrintersCreate),
+        can_update: viewer.can(Permission::PrintersUpdate),
+        can_delete: viewer.can(Permission::PrintersDelete),
+        can_manage_locations: viewer.can(Permission::LocationsManage),
         locations,
         ring: RING,
         layout: Layout::new(app, &viewer).with_module("js/printers.js"),

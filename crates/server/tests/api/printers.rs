@@ -467,6 +467,21 @@ async fn printer_input_is_validated_and_the_access_code_stays_write_only() {
         .unwrap()
         .unwrap();
     assert_eq!(after.access_code, row.access_code);
+    for bad in [
+        json!({"model": "M".repeat(33)}),
+        json!({"name": " "}),
+        json!({"mqtt_port": 0}),
+    ] {
+        let refused = server
+            .call(
+                &admin,
+                "PATCH",
+                &format!("/api/v1/printers/{id}"),
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{bad}: {:?}", refused.json);
+    }
     assert_eq!(
         server
             .call(&admin, "DELETE", &format!("/api/v1/printers/{id}"), None)

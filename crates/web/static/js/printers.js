@@ -194,6 +194,7 @@ grid?.addEventListener("click", async (event) => {
     return;
   }
   if (event.target.closest("[data-trust]")) openTrust(id);
+  if (event.target.closest("[data-edit]")) openEdit(id);
   const camera = event.target.closest("[data-camera]");
   if (camera) toggleCamera(card, id, camera);
 });
@@ -280,6 +281,112 @@ trustForm?.addEventListener("submit", async (event) => {
     return;
   }
   showStatus(trustStatus, "error", res.message);
+});
+
+// ---------------------------------------------------------------------------
+// Edit and remove a printer
+// ---------------------------------------------------------------------------
+
+const editDialog = document.getElementById("edit-printer-dialog");
+const editForm = document.getElementById("edit-printer-form");
+const editStatus = document.getElementById("edit-printer-status");
+let editing = null;
+
+async function openEdit(id) {
+  const res = await api("GET", `/api/v1/printers/${encodeURIComponent(id)}`);
+  if (!res.ok || !editForm) return;
+  editing = res.data;
+  const field = (name) => editForm.elements.namedItem(name);
+  field("name").value = editing.name;
+  field("host").value = editing.host;
+  field("access_code").value = "";
+  field("model").value = editing.model ?? "";
+  field("location_id").value = editing.location_id == null ? "" : String(editing.location_id);
+  field("mqtt_port").value = String(editing.mqtt_port);
+  field("ftps_port").value = String(editing.ftps_port);
+  field("camera_port").value = String(editing.camera_port);
+  clearStatus(editStatus);
+  editDialog.showModal();
+}
+
+editForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!editing) return;
+  const data = new FormData(editForm);
+  const text = (k) => String(data.get(k) ?? "").trim();
+  const body = {
+    name: text("name"),
+    host: text("host"),
+    model: text("model"),
+    location_id: text("location_id") ? Number(text("location_id")) : null,
+    mqtt_port: Number(text("mqtt_port")),
+    ftps_port: Number(text("ftps_port")),
+    camera_port: Number(text("camera_port")),
+  };
+  // Write-only: sent only when typed, so an untouched field keeps the stored code.
+  const code = String(data.get("access_code") ?? "");
+  if (code) body.access_code = code;
+  const res = await api("PATCH", `/api/v1/printers/${encodeURIComponent(editing.id)}`, body);
+  if (res.ok) {
+    setFlash(`${body.name} saved.`);
+    location.reload();
+    return;
+  }
+  showStatus(editStatus, "error", res.message);
+});
+
+document.getElementById("delete-printer")?.addEventListener("click", async () => {
+  if (!editing) return;
+  if (!window.confirm(`Remove ${editing.name}? Its settings and pinned certificate are deleted.`)) return;
+  const res = await api("DELETE", `/api/v1/printers/${encodeURIComponent(editing.id)}`);
+  if (res.ok || res.status === 404) {
+    setFlash(`${editing.name} removed.`);
+    location.reload();
+    return;
+  }
+  showStatus(editStatus, "error", res.message);
+});
+
+// ---------------------------------------------------------------------------
+// Locations
+// ---------------------------------------------------------------------------
+
+const locationsStatus = document.getElementById("locations-status");
+
+/** Runs a location request; reloads on success so every list and select shows the change. */
+async function locationRequest(method, path, body, done) {
+  clearStatus(locationsStatus);
+  const res = await api(method, path, body);
+  if (res.ok) {
+    setFlash(done);
+    location.reload();
+    return;
+  }
+  showStatus(locationsStatus, "error", res.message);
+}
+
+document.getElementById("add-location-form")?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = String(new FormData(event.currentTarget).get("name") ?? "").trim();
+  locationRequest("POST", "/api/v1/locations", { name }, `Location ${name} added.`);
+});
+
+document.getElementById("location-list")?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const item = event.target.closest("[data-location-id]");
+  const name = String(new FormData(event.target).get("name") ?? "").trim();
+  const id = item.getAttribute("data-location-id");
+  locationRequest("PATCH", `/api/v1/locations/${encodeURIComponent(id)}`, { name }, `Location renamed to ${name}.`);
+});
+
+document.getElementById("location-list")?.addEventListener("click", (event) => {
+  if (!(event.target instanceof Element)) return;
+  const button = event.target.closest("[data-delete-location]");
+  if (!button) return;
+  const name = button.getAttribute("data-name") ?? "";
+  if (!window.confirm(`Delete the location ${name}? Its printers stay, without a location.`)) return;
+  const id = button.closest("[data-location-id]").getAttribute("data-location-id");
+  locationRequest("DELETE", `/api/v1/locations/${encodeURIComponent(id)}`, undefined, `Location ${name} deleted.`);
 });
 
 // ---------------------------------------------------------------------------
