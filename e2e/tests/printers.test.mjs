@@ -257,4 +257,25 @@ describe('printers page', () => {
     assert.equal(restored.status, 200);
     await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
   });
+  test('browse, download and delete the files on a printer', async () => {
+    const { page } = admin;
+    await page.goto(url('/printers'));
+    // The print test above uploaded e2e-cube.gcode.3mf to the P1S.
+    const card = page.locator('#printers [data-printer-id]').filter({ hasText: 'P1S' });
+    await card.locator('[data-files]').click();
+    const row = page.locator('#files-table tr[data-file="e2e-cube.gcode.3mf"]');
+    await row.waitFor({ timeout: 15_000 });
+    assert.match(await row.innerText(), /195 kB/);
+    const href = await row.locator('a').getAttribute('href');
+    const download = await page.evaluate(async (path) => {
+      const res = await fetch(path);
+      return { status: res.status, bytes: (await res.arrayBuffer()).byteLength, disposition: res.headers.get('content-disposition') };
+    }, href);
+    assert.deepEqual(download, { status: 200, bytes: 200_000, disposition: "attachment; filename*=UTF-8''e2e-cube.gcode.3mf" });
+    page.once('dialog', (d) => d.accept());
+    await row.locator('[data-delete-file]').click();
+    await page.locator('#files-status', { hasText: 'deleted' }).waitFor();
+    assert.equal(await row.count(), 0);
+    await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
+  });
 });

@@ -53,6 +53,7 @@ struct Card {
     can_print: bool,
     can_trust: bool,
     can_watch: bool,
+    can_files: bool,
 }
 
 fn temperature(t: &pw_app::TemperatureView) -> String {
@@ -137,6 +138,7 @@ fn card(p: PrinterView, viewer: &Viewer) -> Card {
         can_print: viewer.can(Permission::PrintersControl) && viewer.can(Permission::QueueCreate),
         can_trust: viewer.can(Permission::PrintersTrust),
         can_watch: viewer.can(Permission::CameraView),
+        can_files: viewer.can(Permission::PrintersFiles),
         state_label,
         name: p.name,
         model: p.model,

@@ -195,6 +195,7 @@ grid?.addEventListener("click", async (event) => {
   }
   if (event.target.closest("[data-trust]")) openTrust(id);
   if (event.target.closest("[data-edit]")) openEdit(id);
+  if (event.target.closest("[data-files]")) openFiles(card, id);
   const camera = event.target.closest("[data-camera]");
   if (camera) toggleCamera(card, id, camera);
 });
@@ -281,6 +282,78 @@ trustForm?.addEventListener("submit", async (event) => {
     return;
   }
   showStatus(trustStatus, "error", res.message);
+});
+
+// ---------------------------------------------------------------------------
+// Files on a printer
+// ---------------------------------------------------------------------------
+
+const filesDialog = document.getElementById("files-dialog");
+const filesBody = document.querySelector("#files-table tbody");
+const filesEmpty = document.getElementById("files-empty");
+const filesStatus = document.getElementById("files-status");
+
+function size(bytes) {
+  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  if (bytes >= 1024) return `${Math.round(bytes / 1024)} kB`;
+  return `${bytes} B`;
+}
+
+async function openFiles(card, id) {
+  const name = card.querySelector('[data-field="name"]')?.textContent ?? "the printer";
+  fill(filesDialog, { printer: name });
+  clearStatus(filesStatus);
+  filesBody.replaceChildren();
+  filesEmpty.hidden = true;
+  filesDialog.showModal();
+  showStatus(filesStatus, "info", "Reading the printer's storage…");
+  const res = await api("GET", `/api/v1/printers/${encodeURIComponent(id)}/files`);
+  if (!res.ok) {
+    showStatus(filesStatus, "error", res.message);
+    return;
+  }
+  clearStatus(filesStatus);
+  const base = `/api/v1/printers/${encodeURIComponent(id)}/files/`;
+  for (const file of res.data.items) {
+    const path = base + encodeURIComponent(file.name);
+    filesBody.append(
+      el(
+        "tr",
+        { "data-file": file.name },
+        el("td", {}, el("a", { href: path, download: file.name }, file.name)),
+        el("td", { class: "tabular" }, size(file.size)),
+        el(
+          "td",
+          { class: "actions" },
+          el(
+            "button",
+            { class: "btn btn--small btn--danger-ghost", type: "button", "data-delete-file": path, "data-name": file.name },
+            "Delete",
+            el("span", { class: "visually-hidden" }, ` ${file.name}`),
+          ),
+        ),
+      ),
+    );
+  }
+  filesEmpty.hidden = res.data.items.length > 0;
+}
+
+filesBody?.addEventListener("click", async (event) => {
+  if (!(event.target instanceof Element)) return;
+  const button = event.target.closest("[data-delete-file]");
+  if (!button) return;
+  const name = button.getAttribute("data-name") ?? "";
+  if (!window.confirm(`Delete ${name} from the printer?`)) return;
+  button.disabled = true;
+  const res = await api("DELETE", button.getAttribute("data-delete-file"));
+  if (res.ok || res.status === 404) {
+    button.closest("tr")?.remove();
+    filesEmpty.hidden = filesBody.querySelector("tr") !== null;
+    showStatus(filesStatus, "success", `${name} deleted.`);
+  } else {
+    button.disabled = false;
+    showStatus(filesStatus, "error", res.message);
+  }
 });
 
 // ---------------------------------------------------------------------------
