@@ -18,12 +18,11 @@ use pw_domain::{
     ApiKeyId, Email, GroupId, Permission, PrinterId, SessionId, SystemGroup, UserId, Username,
 };
 use pw_policy::{Credential, Principal, Rights, Subject};
-
-use crate::camera_tokens::CAMERA_KIND;
 use pw_store::{GroupRow, NewSession, NewUser, UserPatch};
 use serde::Serialize;
 
 use crate::cache::{KeyEntry, REVALIDATE_MS, SessionEntry, TOUCH_EVERY_MS, UserEntry};
+use crate::camera_tokens::CAMERA_KIND;
 use crate::clock::{random, rfc3339};
 use crate::{Actor, App, AppError, Done, Presented, RequestMeta};
 

@@ -133,9 +133,10 @@ impl std::fmt::Debug for Fleet {
 
 impl Fleet {
     pub(crate) fn new() -> Self {
-        // Room for several seconds of a 1,000-printer farm's reports: a socket that falls
-        // further behind is sent a fresh snapshot instead.
-        let (events, _) = broadcast::channel(16_384);
+        // Room for about four seconds of a 1,000-printer farm's reports: a socket that falls
+        // further behind is sent a fresh snapshot instead. Each slot holds its event's
+        // rendered view until overwritten, so the capacity is also memory (~1.5 KiB a slot).
+        let (events, _) = broadcast::channel(4_096);
         Self {
             links: Mutex::new(HashMap::new()),
             events: Some(events),

@@ -64,7 +64,8 @@ pub(crate) async fn enforce(
         .then(|| query_param(req.uri(), "ticket"))
         .flatten();
     // Camera URLs may carry a session token, an API key or a camera token as `?token=` (video
-    // players and home-automation integrations cannot send headers). Request logs never show queries.
+    // players and home-automation integrations cannot send headers). Request logs never show
+    // queries.
     let token = matches!(row.access, Access::Camera { .. })
         .then(|| query_param(req.uri(), "token"))
         .flatten();
