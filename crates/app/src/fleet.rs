@@ -95,11 +95,12 @@ pub struct PrinterEvent {
     pub(crate) rendered: Arc<OnceLock<Option<Rendered>>>,
 }
 
-/// A printer view serialised once, with what authorization needs to know about it.
+/// A printer's events-socket message serialised once, with what authorization needs to know.
 #[derive(Debug)]
 pub(crate) struct Rendered {
     pub target: pw_policy::PrinterRef,
-    pub json: Arc<str>,
+    /// `{"type":"printer","printer":<PrinterView>}`; clones share the buffer.
+    pub message: bytes::Bytes,
 }
 
 /// A command for a supervisor, with where to send the reply.

@@ -8,8 +8,6 @@
 //! the exact fingerprint the printer presented, so an approval cannot trust a certificate
 //! nobody has seen.
 
-use std::sync::Arc;
-
 use pw_bambu::command::{Command, LightNode, Speed};
 use pw_bambu::ftps::Ftps;
 use pw_bambu::report::Status;
@@ -513,20 +511,24 @@ impl App {
         }
     }
 
-    /// The printer of an event as the events socket sends it (a `PrinterView` as JSON), from
-    /// memory and rendered once for all sockets: `None` when it is gone or the actor may not
-    /// read it.
-    pub fn printer_event_json(&self, actor: &Actor, event: &PrinterEvent) -> Option<Arc<str>> {
+    /// The events socket's message for an event, `{"type":"printer","printer":<PrinterView>}`
+    /// as UTF-8 JSON, from memory and serialised once for all sockets (each gets a shared
+    /// buffer): `None` when the printer is gone or the actor may not read it.
+    pub fn printer_event_message(
+        &self,
+        actor: &Actor,
+        event: &PrinterEvent,
+    ) -> Option<bytes::Bytes> {
         let rendered = event.rendered.get_or_init(|| {
             let (row, _) = self.fleet.snapshot(event.printer)?;
-            let json = serde_json::to_string(&self.view(&row)).ok()?;
+            let message = serde_json::json!({ "type": "printer", "printer": self.view(&row) });
             Some(Rendered {
                 target: printer_ref(&row),
-                json: json.into(),
+                message: serde_json::to_vec(&message).ok()?.into(),
             })
         });
         let rendered = rendered.as_ref()?;
-        may_on(actor, Permission::PrintersRead, rendered.target).then(|| Arc::clone(&rendered.json))
+        may_on(actor, Permission::PrintersRead, rendered.target).then(|| rendered.message.clone())
     }
 
     /// Whether `actor` may do `permission` on this printer.

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use http::{Method, StatusCode};
@@ -50,40 +50,50 @@ async fn events(
     Ok(ws.on_upgrade(move |socket| stream(app, actor, snapshot, socket)))
 }
 
-async fn send(socket: &mut WebSocket, value: &serde_json::Value) -> bool {
-    socket
-        .send(Message::Text(value.to_string().into()))
-        .await
-        .is_ok()
-}
-
-fn snapshot_message(printers: &[PrinterView]) -> serde_json::Value {
-    json!({ "type": "snapshot", "printers": printers })
+/// `{"type":"snapshot","printers":[…]}`, serialised straight to text: with a thousand printers
+/// and dozens of dashboards, an intermediate `serde_json::Value` per socket costs megabytes.
+/// `None` only if serialisation fails; the socket is then closed rather than sent a wrong list.
+fn snapshot_message(printers: &[PrinterView]) -> Option<Message> {
+    #[derive(serde::Serialize)]
+    struct Snapshot<'a> {
+        r#type: &'static str,
+        printers: &'a [PrinterView],
+    }
+    let text = serde_json::to_string(&Snapshot {
+        r#type: "snapshot",
+        printers,
+    })
+    .ok()?;
+    Some(Message::Text(text.into()))
 }
 
 /// Most messages written before a flush.
 const BATCH: usize = 256;
 
 /// The message for one event, if this caller is to hear about it: the printer's new state
-/// (rendered once for all sockets), or `removed` for a printer they saw and may no longer see.
+/// (serialised once; every socket sends the same buffer), or `removed` for a printer they saw
+/// and may no longer see.
 fn event_message(
     app: &App,
     actor: &Actor,
     visible: &mut HashSet<PrinterId>,
     event: &PrinterEvent,
-) -> Option<String> {
-    let json = (!event.removed)
-        .then(|| app.printer_event_json(actor, event))
-        .flatten();
-    match json {
-        Some(json) => {
+) -> Option<Message> {
+    let shared = (!event.removed)
+        .then(|| app.printer_event_message(actor, event))
+        .flatten()
+        .and_then(|bytes| Utf8Bytes::try_from(bytes).ok());
+    match shared {
+        Some(text) => {
             visible.insert(event.printer);
-            Some(format!(r#"{{"type":"printer","printer":{json}}}"#))
+            Some(Message::Text(text))
         }
         // Gone, or no longer readable: tell only those who saw it.
-        None if visible.remove(&event.printer) => {
-            Some(json!({ "type": "removed", "id": event.printer }).to_string())
-        }
+        None if visible.remove(&event.printer) => Some(Message::Text(
+            json!({ "type": "removed", "id": event.printer })
+                .to_string()
+                .into(),
+        )),
         None => None,
     }
 }
@@ -92,7 +102,10 @@ async fn stream(app: App, actor: Actor, snapshot: Vec<PrinterView>, mut socket: 
     let mut events = app.printer_events();
     let mut revocations = app.subscribe_revocations();
     let mut visible: HashSet<PrinterId> = snapshot.iter().map(|p| p.id).collect();
-    if !send(&mut socket, &snapshot_message(&snapshot)).await {
+    let Some(first) = snapshot_message(&snapshot) else {
+        return;
+    };
+    if socket.send(first).await.is_err() {
         return;
     }
     loop {
@@ -104,17 +117,18 @@ async fn stream(app: App, actor: Actor, snapshot: Vec<PrinterView>, mut socket: 
                 let mut fed = 0;
                 while let Some(event) = next.take() {
                     let message = match event {
-                        Ok(e) => event_message(&app, &actor, &mut visible, &e).unwrap_or_default(),
+                        Ok(e) => event_message(&app, &actor, &mut visible, &e),
                         Err(RecvError::Lagged(_)) => {
                             // Too slow to follow every change: start over from a snapshot.
                             let Ok(printers) = app.list_printers(&actor).await else { return };
                             visible = printers.iter().map(|p| p.id).collect();
-                            snapshot_message(&printers).to_string()
+                            let Some(message) = snapshot_message(&printers) else { return };
+                            Some(message)
                         }
                         Err(RecvError::Closed) => return,
                     };
-                    if !message.is_empty() {
-                        if socket.feed(Message::Text(message.into())).await.is_err() {
+                    if let Some(message) = message {
+                        if socket.feed(message).await.is_err() {
                             return;
                         }
                         fed += 1;
