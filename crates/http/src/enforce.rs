@@ -115,7 +115,7 @@ fn page_denied(state: &AppState, reason: DenyReason, uri: &http::Uri) -> Respons
     match reason {
         DenyReason::Unauthenticated | DenyReason::CredentialNotAccepted | DenyReason::Expired => {
             let next = uri.path_and_query().map_or("/", |p| p.as_str());
-            let location = format!("/login?next={}", url_escape(next));
+            let location = format!("/login?next={}", crate::percent_encode(next));
             (http::StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
         }
         _ => match &state.error_page {
@@ -132,19 +132,6 @@ pub(crate) fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
-}
-
-/// Percent-encodes a path for a query parameter (only unreserved characters and `/` stay).
-fn url_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Client facts for the audit log and session records: the address the shield resolved

@@ -1,5 +1,6 @@
 //! Extractors with uniform rejections: a malformed body or a missing principal answers with
-//! the error envelope, never with a framework's plain-text message.
+//! the error envelope, never with a framework's plain-text message. Also the one
+//! percent-encoder for values the server writes into URLs and headers.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -52,4 +53,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Err(e) => Err(ApiError::bad_request(e.body_text())),
         }
     }
+}
+
+/// Percent-encodes every byte outside RFC 3986's unreserved set (`A–Z a–z 0–9 - . _ ~`), like
+/// JavaScript's `encodeURIComponent`: safe in a query value and in RFC 5987 `filename*`.
+#[must_use]
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -158,7 +158,10 @@ async fn download(
     let content = state.app.download_printer_file(&actor, id, &name).await?;
     // The name is the printer's, so it is only ever sent percent-encoded (RFC 6266/5987):
     // a quote or semicolon in it cannot break out of the header.
-    let disposition = format!("attachment; filename*=UTF-8''{}", percent_encode(&name));
+    let disposition = format!(
+        "attachment; filename*=UTF-8''{}",
+        crate::percent_encode(&name)
+    );
     Ok((
         [
             (
@@ -170,19 +173,6 @@ async fn download(
         content,
     )
         .into_response())
-}
-
-/// Every byte outside RFC 5987's `attr-char` set as `%XX`.
-fn percent_encode(name: &str) -> String {
-    name.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 async fn delete_file(

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rustls::pki_types::pem::PemObject;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{self, FlagOverrides, LogFormat, Settings, Sources};
@@ -313,28 +312,13 @@ async fn printer_check(args: PrinterCheckArgs) -> ExitCode {
         None => None,
     };
     let roots = match &args.ca_file {
-        Some(path) => {
-            let mut roots = rustls::RootCertStore::empty();
-            let certs = std::fs::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(|pem| {
-                    rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| e.to_string())
-                });
-            match certs {
-                Ok(certs) => {
-                    for c in certs {
-                        let _ = roots.add(c);
-                    }
-                    Some(std::sync::Arc::new(roots))
-                }
-                Err(e) => {
-                    let _ = writeln!(std::io::stderr(), "printwarden: {}: {e}", path.display());
-                    return ExitCode::from(2);
-                }
+        Some(path) => match crate::config::load_roots(path) {
+            Ok(roots) => Some(std::sync::Arc::new(roots)),
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "printwarden: {}: {e}", path.display());
+                return ExitCode::from(2);
             }
-        }
+        },
         None => None,
     };
     let verifier = pw_bambu::trust::PrinterVerifier::new(&args.serial, pin, roots);

@@ -612,8 +612,9 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     })
 }
 
-/// The certificates of a PEM bundle as trust anchors; at least one.
-fn load_roots(path: &Path) -> Result<rustls::RootCertStore, String> {
+/// The certificates of a PEM bundle as trust anchors; at least one (`printer_ca_file`, and
+/// `printer-check --ca-file`).
+pub(crate) fn load_roots(path: &Path) -> Result<rustls::RootCertStore, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let pem = std::fs::read(path).map_err(|e| e.to_string())?;

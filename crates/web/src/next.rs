@@ -32,19 +32,9 @@ fn is_page(path: &str, page: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with(['?', '#', '/']))
 }
 
-/// Percent-encodes a value for a query parameter (only unreserved characters stay), like
-/// JavaScript's `encodeURIComponent`, so server and browser build the same `next=`.
-pub(crate) fn encode(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Percent-encodes a value for a query parameter like JavaScript's `encodeURIComponent`, so
+/// server and browser build the same `next=` (one encoder for the whole server).
+pub(crate) use pw_http::percent_encode as encode;
 
 #[cfg(test)]
 mod tests {

@@ -68,6 +68,21 @@ fn online(v: &Value) -> bool {
     v["connection"] == "online" && v["status"]["state"].is_string()
 }
 
+/// A server with one administrator and `sim` added (FTPS port included) and online.
+async fn with_online(sim: &Printer) -> (TestServer, Auth, i64) {
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let id = add(
+        &server,
+        &admin,
+        sim,
+        json!({"ftps_port": sim.info.ftps_port}),
+    )
+    .await;
+    wait_for(&server, &admin, id, online).await;
+    (server, admin, id)
+}
+
 #[tokio::test]
 async fn a_changed_certificate_is_refused_without_the_access_code_until_approved() {
     let (farm, _dir) = farm(&[Model::P1S]).await;
@@ -532,16 +547,7 @@ async fn print(
 async fn upload_and_print_streams_the_file_over_ftps_and_refuses_a_busy_printer() {
     let (farm, _dir) = farm(&[Model::P1S]).await;
     let sim = &farm.printers[0];
-    let server = TestServer::spawn().await;
-    let admin = server.setup_admin().await;
-    let id = add(
-        &server,
-        &admin,
-        sim,
-        json!({"ftps_port": sim.info.ftps_port}),
-    )
-    .await;
-    wait_for(&server, &admin, id, online).await;
+    let (server, admin, id) = with_online(sim).await;
 
     let controls = server
         .create_group(
@@ -605,16 +611,7 @@ async fn printer_files_are_listed_downloaded_and_deleted_with_printers_files_onl
     let content: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
     sim.put_file("benchy plate \"2\".gcode.3mf", content.clone());
     sim.put_file("timelapse.mp4", vec![7; 10]);
-    let server = TestServer::spawn().await;
-    let admin = server.setup_admin().await;
-    let id = add(
-        &server,
-        &admin,
-        sim,
-        json!({"ftps_port": sim.info.ftps_port}),
-    )
-    .await;
-    wait_for(&server, &admin, id, online).await;
+    let (server, admin, id) = with_online(sim).await;
 
     let list = server
         .call(&admin, "GET", &format!("/api/v1/printers/{id}/files"), None)
