@@ -18,7 +18,10 @@ use http::{Method, StatusCode};
 use pw_app::{Actor, App, PrinterEvent, PrinterView, Revocation, TicketRequest};
 use pw_domain::PrinterId;
 use serde_json::json;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
@@ -44,10 +47,18 @@ async fn events(
     Caller(actor): Caller,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    // Subscribe before reading the snapshot, so a change made in between is not lost.
+    let events = state.app.printer_events();
     // Refuse before upgrading: a caller without printers:read gets a plain 403.
-    let snapshot = state.app.list_printers(&actor).await?;
+    let printers = state.app.list_printers(&actor).await?;
+    // Keep only the ids and the serialised text: a socket that held the views for its whole
+    // life would pin megabytes per dashboard on a thousand-printer farm.
+    let visible: HashSet<PrinterId> = printers.iter().map(|p| p.id).collect();
+    let first = snapshot_message(&printers)
+        .ok_or_else(|| ApiError::internal("could not serialise the printer snapshot"))?;
+    drop(printers);
     let app = state.app.clone();
-    Ok(ws.on_upgrade(move |socket| stream(app, actor, snapshot, socket)))
+    Ok(ws.on_upgrade(move |socket| stream(app, actor, events, visible, first, socket)))
 }
 
 /// `{"type":"snapshot","printers":[…]}`, serialised straight to text: with a thousand printers
@@ -69,6 +80,9 @@ fn snapshot_message(printers: &[PrinterView]) -> Option<Message> {
 
 /// Most messages written before a flush.
 const BATCH: usize = 256;
+
+/// How long a socket gathers further events before it flushes what it has.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(15);
 
 /// The message for one event, if this caller is to hear about it: the printer's new state
 /// (serialised once; every socket sends the same buffer), or `removed` for a printer they saw
@@ -98,21 +112,25 @@ fn event_message(
     }
 }
 
-async fn stream(app: App, actor: Actor, snapshot: Vec<PrinterView>, mut socket: WebSocket) {
-    let mut events = app.printer_events();
+async fn stream(
+    app: App,
+    actor: Actor,
+    mut events: broadcast::Receiver<PrinterEvent>,
+    mut visible: HashSet<PrinterId>,
+    first: Message,
+    mut socket: WebSocket,
+) {
     let mut revocations = app.subscribe_revocations();
-    let mut visible: HashSet<PrinterId> = snapshot.iter().map(|p| p.id).collect();
-    let Some(first) = snapshot_message(&snapshot) else {
-        return;
-    };
     if socket.send(first).await.is_err() {
         return;
     }
     loop {
         tokio::select! {
             event = events.recv() => {
-                // Send this event and whatever else is already waiting, then flush once: a
-                // busy farm's reports cost one write per batch, not one per printer.
+                // Send this event and whatever else arrives within COALESCE, then flush once:
+                // a farm's reports, spread over each second, cost one write per socket every
+                // few milliseconds instead of one per printer.
+                let deadline = tokio::time::Instant::now() + COALESCE;
                 let mut next = Some(event);
                 let mut fed = 0;
                 while let Some(event) = next.take() {
@@ -138,7 +156,9 @@ async fn stream(app: App, actor: Actor, snapshot: Vec<PrinterView>, mut socket: 
                             Ok(e) => Some(Ok(e)),
                             Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
                             Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
-                            Err(TryRecvError::Empty) => None,
+                            Err(TryRecvError::Empty) => {
+                                tokio::time::timeout_at(deadline, events.recv()).await.ok()
+                            }
                         };
                     }
                 }

@@ -337,7 +337,14 @@ impl Farm {
         } else {
             options.models.clone()
         };
+        // Real printers' report clocks are independent; printers started in one rush would
+        // all report in the same instant. Each one's ticks are offset by its share of the
+        // interval, measured from one anchor, so a thousand printers report evenly.
+        let anchor = tokio::time::Instant::now();
         for i in 0..options.count {
+            let phase = options
+                .interval
+                .mul_f64(i as f64 / options.count.max(1) as f64);
             let model = models[i % models.len()];
             let serial = format!("{}{:09}", model.serial_prefix(), i + 1);
             let code = match saved.access_codes.get(&serial) {
@@ -390,7 +397,11 @@ impl Farm {
             tasks.push(tokio::spawn(mqtt::serve(listener, Arc::clone(&shared))));
             tasks.push(tokio::spawn(ftps::serve(ftps, Arc::clone(&shared))));
             tasks.push(tokio::spawn(camera::serve(camera, Arc::clone(&shared))));
-            tasks.push(tokio::spawn(ticker(Arc::clone(&shared), options.interval)));
+            tasks.push(tokio::spawn(ticker(
+                Arc::clone(&shared),
+                options.interval,
+                anchor + phase,
+            )));
             printers.push(Printer {
                 info: PrinterInfo {
                     serial,
@@ -429,8 +440,13 @@ impl Farm {
 }
 
 /// Advances the printer's clock and publishes its periodic report.
-async fn ticker(printer: Arc<Shared>, interval: Duration) {
-    let mut timer = tokio::time::interval(interval);
+async fn ticker(printer: Arc<Shared>, interval: Duration, mut first: tokio::time::Instant) {
+    // Keep the phase: the first tick is the next one of this printer's schedule.
+    let now = tokio::time::Instant::now();
+    while first < now && !interval.is_zero() {
+        first += interval;
+    }
+    let mut timer = tokio::time::interval_at(first, interval);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let seconds = interval.as_secs_f64();
     loop {
