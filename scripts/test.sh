@@ -43,7 +43,7 @@ LOG_TAG=test.sh
 
 ALL_STAGES=(fmt clippy crypto-guard tests-sqlite tests-postgres e2e tls-scan headers schemathesis interop)
 PEER_STAGES=(tests-sqlite tests-postgres e2e) # stages that need the test peers running
-PEERS=()                                       # e.g. (ldap oidc smtp printer-sim)
+PEERS=(smtp)                                   # test peers started before PEER_STAGES, see below
 CRYPTO_FORBIDDEN=(openssl-sys aws-lc-sys aws-lc-fips-sys)
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -142,6 +142,45 @@ peers_start() {
 
 peers_stop() {
 	stop_all_bg
+}
+
+# peer smtp: scripts/peers/smtp_sink.py (aiosmtpd) for the mail client's tests
+# (crates/identity/tests/smtp.rs, pw_testkit::smtp). Three listeners on 127.0.0.1:
+# STARTTLS (AUTH only after it), implicit TLS, and plain without STARTTLS. It signs
+# its own throwaway CA (ca.pem) and writes each accepted message as mail/<n>.json.
+# It watches this shell's pid and exits by itself if the run is killed.
+SMTP_SINK_PINS=(aiosmtpd==1.4.6 atpublic==9.0.0 attrs==26.1.0 cryptography==50.0.2 cffi==2.1.1 pycparser==3.12)
+SMTP_SINK_USER=pw-smtp-test
+SMTP_SINK_PASSWORD='sink pass: not a secret'
+peer_smtp_start() {
+	local venv=$TARGET_DIR/venv-smtp dir starttls tls plain port
+	ensure_venv "$venv" "${SMTP_SINK_PINS[@]}"
+	dir=$PROC_DIR/peer-smtp # private to this run, removed on exit
+	mkdir -p "$dir"
+	starttls=$(free_port)
+	tls=$(free_port)
+	plain=$(free_port)
+	while [[ $tls == "$starttls" ]]; do tls=$(free_port); done
+	while [[ $plain == "$starttls" || $plain == "$tls" ]]; do plain=$(free_port); done
+	start_bg smtp "$LOG_DIR/peer-smtp.log" "$venv/bin/python" "$ROOT/scripts/peers/smtp_sink.py" \
+		--state-dir "$dir" --starttls-port "$starttls" --tls-port "$tls" --plain-port "$plain" \
+		--user "$SMTP_SINK_USER" --password "$SMTP_SINK_PASSWORD" --parent-pid "$$"
+	for port in "$starttls" "$tls" "$plain"; do
+		wait_tcp 127.0.0.1 "$port" 20 || {
+			tail -n 20 "$LOG_DIR/peer-smtp.log" >&2 || true
+			die "the SMTP sink does not accept connections on 127.0.0.1:$port"
+		}
+	done
+	wait_for_file "$dir/ca.pem" 5 "$BG_PID"
+	assert_loopback_only "$BG_PID"
+	peer_export PW_TEST_SMTP_HOST 127.0.0.1
+	peer_export PW_TEST_SMTP_STARTTLS_PORT "$starttls"
+	peer_export PW_TEST_SMTP_TLS_PORT "$tls"
+	peer_export PW_TEST_SMTP_PLAIN_PORT "$plain"
+	peer_export PW_TEST_SMTP_CA "$dir/ca.pem"
+	peer_export PW_TEST_SMTP_DIR "$dir/mail"
+	peer_export PW_TEST_SMTP_USER "$SMTP_SINK_USER"
+	peer_export PW_TEST_SMTP_PASSWORD "$SMTP_SINK_PASSWORD"
 }
 
 
@@ -274,6 +313,8 @@ stage_crypto_guard() {
 nextest_run() {
 	local out=$PROC_DIR/$STAGE_NAME.nextest rc=0 summary run passed skipped rest
 	ensure_rust_tool cargo-nextest cargo nextest --version
+	# An independent TOTP implementation for the second-factor tests (pw_testkit::totp).
+	command -v oathtool >/dev/null 2>&1 || ensure_apt oathtool
 	cargo nextest run --workspace --profile ci "$@" 2>&1 | tee "$out" || rc=$?
 	summary=$(grep -E '^[[:space:]]*Summary \[' "$out" | tail -n 1 || true)
 	if [[ -z $summary ]]; then

@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::cache::{KeyEntry, REVALIDATE_MS, SessionEntry, TOUCH_EVERY_MS, UserEntry};
 use crate::camera_tokens::CAMERA_KIND;
 use crate::clock::{random, rfc3339};
+use crate::mfa::SignIn;
 use crate::{Actor, App, AppError, Done, Presented, RequestMeta};
 
 /// `POST /api/v1/auth/setup`.
@@ -67,7 +68,7 @@ pub struct MeView {
     pub groups: Vec<GroupRef>,
     /// Effective permissions, in catalogue order.
     pub permissions: Vec<Permission>,
-    /// Second factors (arrive with the 2FA issue).
+    /// Second factors.
     pub mfa: MfaState,
     /// True while authentication is switched off.
     pub auth_disabled: bool,
@@ -355,6 +356,7 @@ impl App {
             rights: rights_of(&groups),
             email: row.email.as_ref().map(|e| e.as_str().to_owned()),
             auth_source: row.auth_source.clone(),
+            mfa: MfaState::from(&self.store.user_mfa(user).await?),
             groups: groups
                 .iter()
                 .map(|g| GroupRef {
@@ -437,11 +439,8 @@ impl App {
         password: &SecretString,
         previous_session: Option<&str>,
         meta: RequestMeta,
-    ) -> Result<LoginOutcome, AppError> {
-        let user = match Username::parse(username) {
-            Ok(u) => self.store.user_by_username(&u.key()).await?,
-            Err(_) => None,
-        };
+    ) -> Result<SignIn, AppError> {
+        let user = self.user_by_login_name(username).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verified = self.verify(password, stored).await?;
         let Some(user) = user.filter(|u| !u.disabled) else {
@@ -477,6 +476,18 @@ impl App {
             name: Arc::from(user.username.as_str()),
             ..Actor::anonymous(meta.clone())
         };
+        if let Some(challenge) = self.challenge_if_needed(user.id).await? {
+            // The password was right; the session waits for the second factor.
+            self.audit(
+                &actor,
+                "auth.mfa_challenge",
+                Some(("user", user.id.to_string())),
+                true,
+                serde_json::json!({"rehashed": rehash}),
+            )
+            .await;
+            return Ok(SignIn::Challenge(challenge));
+        }
         self.audit(
             &actor,
             "auth.login",
@@ -485,7 +496,21 @@ impl App {
             serde_json::json!({"rehashed": rehash}),
         )
         .await;
-        self.open_session(user.id, &meta).await
+        self.open_session(user.id, &meta).await.map(SignIn::Session)
+    }
+
+    /// The account a sign-in name means: a username, or (when it has an @) an email address;
+    /// both case-insensitive. A local username wins over an address.
+    async fn user_by_login_name(&self, name: &str) -> Result<Option<pw_store::UserRow>, AppError> {
+        if let Ok(u) = Username::parse(name)
+            && let Some(row) = self.store.user_by_username(&u.key()).await?
+        {
+            return Ok(Some(row));
+        }
+        match Email::parse(name) {
+            Ok(e) if name.contains('@') => Ok(self.store.user_by_email(&e.key()).await?),
+            _ => Ok(None),
+        }
     }
 
     async fn audit_login_failure(&self, username: &str, meta: &RequestMeta) {
@@ -499,7 +524,7 @@ impl App {
         .await;
     }
 
-    async fn open_session(
+    pub(crate) async fn open_session(
         &self,
         user: UserId,
         meta: &RequestMeta,
@@ -579,7 +604,7 @@ impl App {
             auth_source: Some(entry.auth_source.clone()),
             groups: entry.groups.clone(),
             permissions,
-            mfa: MfaState::default(),
+            mfa: entry.mfa,
             auth_disabled: !self.auth_enabled(),
         }
     }

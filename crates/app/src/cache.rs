@@ -36,6 +36,7 @@ pub(crate) struct UserEntry {
     /// Profile facts for `GET /auth/me`; every change to them bumps the stamp.
     pub email: Option<String>,
     pub auth_source: String,
+    pub mfa: crate::auth::MfaState,
     pub groups: Vec<crate::auth::GroupRef>,
 }
 

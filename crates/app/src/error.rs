@@ -27,6 +27,10 @@ pub enum AppError {
     /// A dependency (the database) is unavailable right now.
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
+    /// Too many attempts of something limited in the database (emailed codes); the message
+    /// is safe to show.
+    #[error("rate limited: {0}")]
+    RateLimited(String),
     /// A bug or an unexpected failure; details only in the log.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),

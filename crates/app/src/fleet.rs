@@ -174,6 +174,22 @@ impl Fleet {
         }
     }
 
+    /// The printer's name, job state and print error, without copying its whole status.
+    pub(crate) fn job_state(
+        &self,
+        id: PrinterId,
+    ) -> Option<(String, pw_bambu::report::GcodeState, Option<u32>)> {
+        let links = self.links();
+        let link = links.get(&id)?;
+        let live = link.live.borrow();
+        let status = live.status.as_ref()?;
+        Some((
+            link.row.name.clone(),
+            status.gcode_state.clone(),
+            status.print_error,
+        ))
+    }
+
     pub(crate) fn live(&self, id: PrinterId) -> Live {
         self.links()
             .get(&id)
@@ -239,6 +255,7 @@ enum Ended {
 impl App {
     /// Starts a supervisor for every stored printer (at server start).
     pub async fn start_fleet(&self) -> Result<(), crate::AppError> {
+        self.start_print_mails();
         for row in self.store.list_printers().await? {
             self.supervise(row);
         }

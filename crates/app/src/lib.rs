@@ -14,14 +14,19 @@ mod camera;
 mod camera_tokens;
 mod certificates;
 mod clock;
+mod email;
 mod error;
 mod fleet;
 mod groups;
 mod instance;
 mod locations;
+mod mail_templates;
+mod mfa;
 pub mod outbound;
+mod print_mail;
 mod printers;
 mod probe;
+mod recovery;
 mod sealed;
 mod security;
 mod seed;
@@ -38,11 +43,20 @@ pub use camera_tokens::{
 };
 pub use certificates::{CertificateError, Certificates, TlsSource, TlsStatus, UploadCertificate};
 pub use clock::{Clock, ManualClock, SystemClock, parse_rfc3339, rfc3339};
+pub use email::{
+    EmailSettingsInput, EmailSettingsView, MailSecurity, TemplateView, TestEmail, TestEmailOutcome,
+};
 pub use error::AppError;
 pub use fleet::{Connection, PrinterEvent};
 pub use groups::{GroupInput, GroupPatchInput, GroupView, PermissionCategoryView};
 pub use instance::{InstanceStatus, Readiness};
 pub use locations::{LocationInput, LocationView};
+pub use mail_templates::{RenderedMail, Template, TemplateName};
+pub use mfa::{
+    BackupCodesView, CHALLENGE_LIFETIME_MS, ChallengeIssued, MfaMethod, OpenChallenge, SignIn,
+    TotpSetupView,
+};
+pub use print_mail::{MailPreferences, PRINT_EVENTS};
 pub use printers::{
     CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE, PrintUpload,
     PrinterFile, PrinterView, StatusView, TemperatureView, TrayView, TrustCertificate,

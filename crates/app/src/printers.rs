@@ -1008,7 +1008,17 @@ impl App {
             vibration_cali: false,
             layer_inspect: false,
         });
-        let outcome = self.send_command(&row, command).await?;
+        let job = self.record_print_job(id, actor, &file).await?;
+        let outcome = match self.send_command(&row, command).await {
+            Ok(o) => o,
+            Err(e) => {
+                self.forget_print_job(job).await;
+                return Err(e);
+            }
+        };
+        if !outcome.ok {
+            self.forget_print_job(job).await;
+        }
         self.audit(
             actor,
             "printer.print",

@@ -186,12 +186,24 @@ impl App {
             )
             .await
             .map_err(|e| conflict_or(e, "That username or email is already taken."))?;
+        let mut invited = false;
+        if input.password.as_ref().is_none_or(|p| p.is_empty()) {
+            // No password: with Advanced Auth the user chooses one through a mailed link.
+            invited = self.welcome_new_user(id).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not send the set-password link");
+                false
+            });
+        }
         self.audit(
             actor,
             "user.create",
             Some(("user", id.to_string())),
             true,
-            serde_json::json!({"username": input.username.trim(), "group_ids": input.group_ids}),
+            serde_json::json!({
+                "username": input.username.trim(),
+                "group_ids": input.group_ids,
+                "set_password_link": invited,
+            }),
         )
         .await;
         Ok(self.get_user(&self.as_system_reader(actor), id).await?.user)
@@ -385,6 +397,27 @@ impl App {
         self.audit(
             &Actor::system(),
             "auth.password_reset",
+            Some(("user", row.id.to_string())),
+            true,
+            serde_json::json!({"by": "cli"}),
+        )
+        .await;
+        Ok(row.id)
+    }
+
+    /// CLI `admin reset-mfa`: removes the user's second factors and ends their sessions.
+    pub async fn reset_mfa_as_system(&self, username: &str) -> Result<UserId, AppError> {
+        let name = Username::parse(username).map_err(bad)?;
+        let row = self
+            .store
+            .user_by_username(&name.key())
+            .await?
+            .ok_or(AppError::NotFound)?;
+        self.store.reset_mfa(row.id).await?;
+        self.revoke_users(&[row.id]);
+        self.audit(
+            &Actor::system(),
+            "user.mfa_reset",
             Some(("user", row.id.to_string())),
             true,
             serde_json::json!({"by": "cli"}),

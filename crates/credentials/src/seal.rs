@@ -68,6 +68,13 @@ impl SealingKey {
         base64::engine::general_purpose::STANDARD.encode(self.0)
     }
 
+    /// A separate 32-byte key for `label`, derived with HMAC-SHA256 so that no other use of
+    /// the sealing key (e.g. as the pepper of one-time code digests) can open a sealed value.
+    #[must_use]
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        crate::signature::hmac_sha256(&self.0, label.as_bytes())
+    }
+
     /// Seals `plaintext` for `context` with the caller's fresh random `nonce`.
     #[must_use]
     pub fn seal(&self, plaintext: &[u8], context: &str, nonce: [u8; NONCE_LEN]) -> String {

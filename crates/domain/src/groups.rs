@@ -80,6 +80,7 @@ impl SystemGroup {
                 Permission::PrintersAms,
                 Permission::PrintersClearPlate,
                 Permission::LocationsRead,
+                Permission::NotificationsUserEmail,
             ],
             SystemGroup::Viewers => vec![
                 Permission::PrintersRead,

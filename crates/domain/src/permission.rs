@@ -98,12 +98,14 @@ catalogue! {
     }
     "settings" / "Settings" => {
         SettingsSecurity = "settings:security": "Change security settings (authentication on/off, key limits)",
+        SettingsEmail = "settings:email": "Configure outgoing mail (SMTP, templates, Advanced Auth via Email)",
     }
     "notifications" / "Notifications" => {
         NotificationsRead = "notifications:read": "See outbound webhooks and their delivery results",
         NotificationsCreate = "notifications:create": "Create outbound webhooks",
         NotificationsUpdate = "notifications:update": "Change and test outbound webhooks",
         NotificationsDelete = "notifications:delete": "Delete outbound webhooks",
+        NotificationsUserEmail = "notifications:user_email": "Get mails about one's own print jobs (opt-in per event)",
     }
     "audit" / "Audit" => {
         AuditRead = "audit:read": "Read the audit log",

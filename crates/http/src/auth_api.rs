@@ -7,7 +7,9 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, Method, StatusCode};
-use pw_app::{Done, LoginOutcome, OutboundSettings, SecretString, SecuritySettings, SetupRequest};
+use pw_app::{
+    Done, LoginOutcome, OutboundSettings, SecretString, SecuritySettings, SetupRequest, SignIn,
+};
 use pw_domain::SessionId;
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +54,7 @@ pub(crate) fn done<T>(state: &AppState, done: Done<T>, ok: impl FnOnce(T) -> Res
     with_cookie(ok(done.value), cookie)
 }
 
-fn signed_in(state: &AppState, status: StatusCode, outcome: LoginOutcome) -> Response {
+pub(crate) fn signed_in(state: &AppState, status: StatusCode, outcome: LoginOutcome) -> Response {
     let cookie = set_session(state.https, &outcome.token, state.app.session_lifetime());
     with_cookie((status, Json(SignedIn { user: outcome.user })), cookie)
 }
@@ -78,13 +80,14 @@ pub(crate) struct AuthStatus {
 
 async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let s = state.app.instance_status().await?;
+    let advanced_auth = state.app.advanced_auth().await?;
     Ok(Json(AuthStatus {
         auth_enabled: s.auth_enabled,
         setup_required: s.setup_required,
         local_login: true,
         ldap: false,
         oidc_providers: Vec::new(),
-        advanced_auth: false,
+        advanced_auth,
         passkeys: false,
     })
     .into_response())
@@ -116,7 +119,7 @@ async fn setup(
 /// The sign-in throttle around one attempt: refuses up front when the client IP has used up
 /// its failures, counts a failure afterwards (slowing further failures on the same account)
 /// and puts the IP's limit headers on the answer.
-struct SignInGate<'a> {
+pub(crate) struct SignInGate<'a> {
     state: &'a AppState,
     ip: std::net::IpAddr,
     verdict: Option<Verdict>,
@@ -195,7 +198,10 @@ async fn login(
         )
         .await;
     match outcome {
-        Ok(outcome) => Ok(gate.answer(signed_in(&state, StatusCode::OK, outcome))),
+        Ok(SignIn::Session(outcome)) => Ok(gate.answer(signed_in(&state, StatusCode::OK, outcome))),
+        Ok(SignIn::Challenge(challenge)) => {
+            Ok(gate.answer(crate::mfa_api::challenged(&state, challenge)))
+        }
         Err(pw_app::AppError::Unauthenticated) => {
             let error = ApiError::unauthenticated_with("Wrong username or password.");
             Err(gate.failed(Some(&req.username), error).await)

@@ -58,6 +58,59 @@ pub(crate) fn clear_session(https: bool) -> Option<HeaderValue> {
     .ok()
 }
 
+/// The value of the cookie `name`, if the request carries it.
+pub(crate) fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
+
+/// The sign-in challenge cookie (between a correct password and the second factor):
+/// `__Host-pw_mfa`, HttpOnly, SameSite=Strict, five minutes. Threat: a challenge usable from
+/// another browser — the value never reaches script and is only sent by this site's pages.
+pub(crate) fn challenge_cookie_name(https: bool) -> &'static str {
+    if https { "__Host-pw_mfa" } else { "pw_mfa" }
+}
+
+fn challenge_attributes(https: bool) -> &'static str {
+    if https {
+        "Path=/; Secure; HttpOnly; SameSite=Strict"
+    } else {
+        "Path=/; HttpOnly; SameSite=Strict"
+    }
+}
+
+/// `Set-Cookie` for a new challenge.
+pub(crate) fn set_challenge(
+    https: bool,
+    token: &SecretString,
+    max_age: Duration,
+) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{}={}; {}; Max-Age={}",
+        challenge_cookie_name(https),
+        token.expose(),
+        challenge_attributes(https),
+        max_age.as_secs()
+    ))
+    .ok()
+}
+
+/// `Set-Cookie` that removes the challenge cookie.
+pub(crate) fn clear_challenge(https: bool) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{}=; {}; Max-Age=0",
+        challenge_cookie_name(https),
+        challenge_attributes(https)
+    ))
+    .ok()
+}
+
 /// Adds a `Set-Cookie` header to a response.
 pub(crate) fn with_cookie(response: impl IntoResponse, cookie: Option<HeaderValue>) -> Response {
     let mut response = response.into_response();

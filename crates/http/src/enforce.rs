@@ -187,15 +187,7 @@ pub(crate) fn has_session_cookie(headers: &HeaderMap, https: bool) -> bool {
 }
 
 fn session_cookie(headers: &HeaderMap, https: bool) -> Option<&str> {
-    let cookie_name = crate::cookie::session_cookie_name(https);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == cookie_name)
-        .map(|(_, value)| value)
+    crate::cookie::cookie(headers, crate::cookie::session_cookie_name(https))
 }
 
 #[cfg(test)]

@@ -183,6 +183,9 @@ impl From<AppError> for ApiError {
             AppError::Forbidden => ApiError::forbidden(),
             AppError::NotFound => ApiError::not_found(),
             AppError::Conflict(msg) => ApiError::conflict(msg),
+            AppError::RateLimited(msg) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg)
+            }
             AppError::Unavailable(cause) => ApiError::unavailable(cause),
             AppError::Internal(cause) => ApiError::internal(cause),
         }

@@ -12,6 +12,7 @@ mod camera_api;
 mod cookie;
 pub mod docs;
 mod edge;
+mod email_api;
 mod enforce;
 mod error;
 mod events_api;
@@ -20,6 +21,7 @@ mod health;
 mod identity_api;
 pub mod limits;
 mod metrics;
+mod mfa_api;
 pub mod openapi;
 mod printers_api;
 pub mod shield;
@@ -103,7 +105,9 @@ impl AppState {
 /// Mounts the JSON API and probe handlers for their rows of the route table.
 #[must_use]
 pub fn mount_api(mounter: Mounter) -> Mounter {
-    let mounter = identity_api::mount(auth_api::mount(health::mount(mounter)));
+    let mounter = email_api::mount(mfa_api::mount(identity_api::mount(auth_api::mount(
+        health::mount(mounter),
+    ))));
     let mounter = events_api::mount(printers_api::mount(webhooks_api::mount(mounter)));
     let mounter = camera_api::mount(mounter);
     api_docs::mount(tls_api::mount(mounter))

@@ -373,6 +373,8 @@ pub struct RateLimits {
     pub mfa_user: Limiter<String>,
     /// Password-reset mails per client IP.
     pub reset_mail_ip: Limiter<IpAddr>,
+    /// Password-reset mails per address (lower-cased).
+    pub reset_mail_email: Limiter<String>,
     /// OIDC authorize redirects per client IP.
     pub oidc_authorize_ip: Limiter<IpAddr>,
 }
@@ -388,6 +390,7 @@ impl RateLimits {
             mfa_ip: Limiter::new(s.mfa),
             mfa_user: Limiter::new(s.mfa),
             reset_mail_ip: Limiter::new(s.reset_mail),
+            reset_mail_email: Limiter::new(s.reset_mail),
             oidc_authorize_ip: Limiter::new(s.oidc_authorize),
         }
     }

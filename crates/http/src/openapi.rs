@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 
 use http::StatusCode;
 use pw_app::{
-    ApiKeyView, AuditPage, CreateApiKey, CreateUser, CreateWebhook, CreatedApiKey, GroupInput,
-    GroupPatchInput, GroupView, MeView, OutboundSettings, PermissionCategoryView, SecuritySettings,
-    SessionView, SetupRequest, TestOutcome, TlsStatus, UpdateUser, UpdateWebhook,
-    UploadCertificate, UserView, WebhookView,
+    ApiKeyView, AuditPage, BackupCodesView, CreateApiKey, CreateUser, CreateWebhook, CreatedApiKey,
+    EmailSettingsInput, EmailSettingsView, GroupInput, GroupPatchInput, GroupView, MailPreferences,
+    MeView, OutboundSettings, PermissionCategoryView, RenderedMail, SecuritySettings, SessionView,
+    SetupRequest, Template, TemplateView, TestEmail, TestEmailOutcome, TestOutcome, TlsStatus,
+    TotpSetupView, UpdateUser, UpdateWebhook, UploadCertificate, UserView, WebhookView,
 };
 use pw_app::{
     CameraTokenView, CertificateView, CheckPrinter, CommandInput, CommandOutcome,
@@ -27,7 +28,7 @@ use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, Para
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{
-    AllOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+    AllOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
 };
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
@@ -38,7 +39,11 @@ use utoipa::openapi::{
 };
 
 use crate::auth_api::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
+use crate::email_api::{
+    Accepted, EmailCodeRequest, ForgotRequest, PasswordConfirmation, ResetRequest,
+};
 use crate::identity_api::CloneRequest;
+use crate::mfa_api::{CodeRequest, MfaRequired, TotpSetupRequest, VerifyRequest};
 use crate::table::{Kind, ROUTES, RouteSpec};
 
 /// Where the document is served.
@@ -188,7 +193,58 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             Shape::json(C::CREATED, s.of::<SignedIn>()).with_body(s.of::<SetupRequest>())
         }
         ("POST", "/api/v1/auth/login") => {
-            Shape::ok(s.of::<SignedIn>()).with_body(s.of::<LoginRequest>())
+            let signed_in = s.of::<SignedIn>();
+            let challenged = s.of::<MfaRequired>();
+            Shape::ok(OneOfBuilder::new().item(signed_in).item(challenged).into())
+                .with_body(s.of::<LoginRequest>())
+        }
+        ("POST", "/api/v1/auth/mfa/verify") => {
+            Shape::ok(s.of::<SignedIn>()).with_body(s.of::<VerifyRequest>())
+        }
+        ("POST", "/api/v1/auth/mfa/totp/setup") => {
+            Shape::ok(s.of::<TotpSetupView>()).with_body(s.of::<TotpSetupRequest>())
+        }
+        ("POST", "/api/v1/auth/mfa/totp/enable")
+        | ("POST", "/api/v1/auth/mfa/backup-codes/regenerate") => {
+            Shape::ok(s.of::<BackupCodesView>()).with_body(s.of::<CodeRequest>())
+        }
+        ("POST", "/api/v1/auth/mfa/email/setup")
+        | ("POST", "/api/v1/auth/mfa/email/send")
+        | ("DELETE", "/api/v1/settings/email/templates/{name}") => Shape::empty(),
+        ("POST", "/api/v1/auth/mfa/email/enable") => {
+            Shape::empty().with_body(s.of::<EmailCodeRequest>())
+        }
+        ("POST", "/api/v1/auth/mfa/email/disable") => {
+            Shape::empty().with_body(s.of::<PasswordConfirmation>())
+        }
+        ("POST", "/api/v1/auth/forgot-password") => {
+            Shape::json(C::ACCEPTED, s.of::<Accepted>()).with_body(s.of::<ForgotRequest>())
+        }
+        ("POST", "/api/v1/auth/reset-password") => Shape::empty().with_body(s.of::<ResetRequest>()),
+        ("POST", "/api/v1/users/{id}/password-reset") => Shape {
+            status: C::ACCEPTED,
+            ..Shape::empty()
+        },
+        ("GET", "/api/v1/auth/mail-preferences") => Shape::ok(s.of::<MailPreferences>()),
+        ("PUT", "/api/v1/auth/mail-preferences") => {
+            Shape::ok(s.of::<MailPreferences>()).with_body(s.of::<MailPreferences>())
+        }
+        ("GET", "/api/v1/settings/email") => Shape::ok(s.of::<EmailSettingsView>()),
+        ("PUT", "/api/v1/settings/email") => {
+            Shape::ok(s.of::<EmailSettingsView>()).with_body(s.of::<EmailSettingsInput>())
+        }
+        ("POST", "/api/v1/settings/email/test") => {
+            Shape::ok(s.of::<TestEmailOutcome>()).with_body(s.of::<TestEmail>())
+        }
+        ("GET", "/api/v1/settings/email/templates") => Shape::ok(s.array_of::<TemplateView>()),
+        ("PUT", "/api/v1/settings/email/templates/{name}") => {
+            Shape::ok(s.of::<TemplateView>()).with_body(s.of::<Template>())
+        }
+        ("POST", "/api/v1/settings/email/templates/{name}/preview") => {
+            Shape::ok(s.of::<RenderedMail>()).with_body(s.of::<Template>())
+        }
+        ("POST", "/api/v1/auth/mfa/totp/disable") => {
+            Shape::empty().with_body(s.of::<CodeRequest>())
         }
         ("POST", "/api/v1/auth/logout")
         | ("DELETE", "/api/v1/auth/sessions/{id}")
@@ -200,7 +256,8 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         | ("DELETE", "/api/v1/groups/{id}/members/{user_id}")
         | ("DELETE", "/api/v1/api-keys/{id}")
         | ("DELETE", "/api/v1/camera-tokens/{id}")
-        | ("DELETE", "/api/v1/webhooks/{id}") => Shape::empty(),
+        | ("DELETE", "/api/v1/webhooks/{id}")
+        | ("POST", "/api/v1/users/{id}/mfa/reset") => Shape::empty(),
         ("GET", "/api/v1/auth/me") => Shape::ok(s.of::<MeView>()),
         ("POST", "/api/v1/auth/password") => Shape::empty().with_body(s.of::<PasswordRequest>()),
         ("GET", "/api/v1/auth/sessions") => Shape::ok(s.array_of::<SessionView>()),

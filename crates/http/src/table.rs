@@ -186,6 +186,36 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     api(
         "POST",
+        "/api/v1/auth/mfa/verify",
+        public(
+            "the second step of sign-in; useless without the challenge cookie a correct password set",
+        ),
+        "Finish sign-in with a second factor (TOTP, emailed or backup code)",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/mfa/email/send",
+        public(
+            "mails a sign-in code during the second step; useless without the challenge cookie, at most three per ten minutes",
+        ),
+        "Mail a sign-in code (second step of sign-in)",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/forgot-password",
+        public(
+            "anyone may ask for a reset link; the answer is the same for every address and the link goes only to the account's own mailbox",
+        ),
+        "Ask for a password reset link (Advanced Auth via Email)",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/reset-password",
+        public("the mailed single-use token is the credential"),
+        "Set a password from a mailed set-password or reset link",
+    ),
+    api(
+        "POST",
         "/api/v1/auth/logout",
         SESSION,
         "Sign out (revokes the session server-side)",
@@ -201,6 +231,60 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/v1/auth/password",
         SESSION,
         "Change one's own password",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/mfa/totp/setup",
+        SESSION,
+        "Start (or replace) TOTP: a new secret, its otpauth URI and QR code",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/mfa/totp/enable",
+        SESSION,
+        "Confirm TOTP with a current code; returns ten backup codes once",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/mfa/totp/disable",
+        SESSION,
+        "Turn TOTP off with a current code or a backup code",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/mfa/backup-codes/regenerate",
+        SESSION,
+        "New backup codes for a current TOTP code; the old set stops working",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/mfa/email/setup",
+        SESSION,
+        "Mail a code that turns emailed sign-in codes on",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/mfa/email/enable",
+        SESSION,
+        "Turn emailed sign-in codes on with the mailed code",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/mfa/email/disable",
+        SESSION,
+        "Turn emailed sign-in codes off (needs the password)",
+    ),
+    api(
+        "GET",
+        "/api/v1/auth/mail-preferences",
+        session_needs(Permission::NotificationsUserEmail),
+        "The print events the caller gets mails about",
+    ),
+    api(
+        "PUT",
+        "/api/v1/auth/mail-preferences",
+        session_needs(Permission::NotificationsUserEmail),
+        "Choose the print events to get mails about (own jobs only)",
     ),
     api(
         "GET",
@@ -243,6 +327,48 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/v1/settings/security",
         session_needs(Permission::SettingsSecurity),
         "Change security settings",
+    ),
+    api(
+        "GET",
+        "/api/v1/settings/email",
+        needs(Permission::SettingsEmail),
+        "Mail settings (the SMTP password is never shown)",
+    ),
+    api(
+        "PUT",
+        "/api/v1/settings/email",
+        needs(Permission::SettingsEmail),
+        "Change the mail settings and Advanced Auth via Email",
+    ),
+    api(
+        "POST",
+        "/api/v1/settings/email/test",
+        needs(Permission::SettingsEmail),
+        "Send a test mail and report the server's answer",
+    ),
+    api(
+        "GET",
+        "/api/v1/settings/email/templates",
+        needs(Permission::SettingsEmail),
+        "The mail templates and their variables",
+    ),
+    api(
+        "PUT",
+        "/api/v1/settings/email/templates/{name}",
+        needs(Permission::SettingsEmail),
+        "Change one mail template",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/settings/email/templates/{name}",
+        needs(Permission::SettingsEmail),
+        "Put one mail template back to the built-in text",
+    ),
+    api(
+        "POST",
+        "/api/v1/settings/email/templates/{name}/preview",
+        needs(Permission::SettingsEmail),
+        "Render a draft template with sample values",
     ),
     api(
         "GET",
@@ -313,6 +439,18 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/v1/users/{id}",
         needs(Permission::UsersUpdate),
         "Change a user (email, password, disabled, groups)",
+    ),
+    api(
+        "POST",
+        "/api/v1/users/{id}/mfa/reset",
+        needs(Permission::UsersUpdate),
+        "Remove a user's second factors and end their sessions",
+    ),
+    api(
+        "POST",
+        "/api/v1/users/{id}/password-reset",
+        needs(Permission::UsersUpdate),
+        "Mail the user a password reset link",
     ),
     api(
         "DELETE",

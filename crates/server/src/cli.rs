@@ -143,6 +143,11 @@ pub enum AdminAction {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Remove a user's second factors (TOTP, backup codes, email codes) and end their sessions.
+    ResetMfa {
+        /// Whose second factors.
+        username: String,
+    },
 }
 
 /// `config` subcommands.
@@ -510,6 +515,45 @@ fn password_for(from_stdin: bool) -> Result<(pw_app::SecretString, bool), String
     Ok((pw_app::SecretString::new(pw), true))
 }
 
+/// Opens the configured database (migrated) and an application on it, for `admin` commands.
+async fn admin_app(settings: &Settings) -> Result<(pw_store::Store, pw_app::App), String> {
+    crate::tls::create_private_dir(&settings.data_dir).map_err(|e| e.to_string())?;
+    let store = pw_store::Store::connect(settings.database_url.expose())
+        .await
+        .map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let app = pw_app::App::start(store.clone(), crate::serve::app_config(settings, None))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((store, app))
+}
+
+async fn admin_reset_mfa(settings: Settings, username: &str) -> ExitCode {
+    let result = async {
+        let (store, app) = admin_app(&settings).await?;
+        let outcome = app.reset_mfa_as_system(username).await;
+        store.close().await;
+        outcome.map_err(|e| match e {
+            pw_app::AppError::NotFound => format!("there is no user `{username}`"),
+            other => other.to_string(),
+        })
+    }
+    .await;
+    match result {
+        Ok(_) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "removed the second factors of `{username}`; all of their sessions have ended"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "printwarden: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn admin(settings: Settings, action: AdminAction) -> ExitCode {
     let (username, from_stdin, create) = match &action {
         AdminAction::CreateAdmin {
@@ -520,6 +564,7 @@ async fn admin(settings: Settings, action: AdminAction) -> ExitCode {
             username,
             password_stdin,
         } => (username.clone(), *password_stdin, false),
+        AdminAction::ResetMfa { username } => return admin_reset_mfa(settings, username).await,
     };
     let (password, generated) = match password_for(from_stdin) {
         Ok(p) => p,
@@ -529,14 +574,7 @@ async fn admin(settings: Settings, action: AdminAction) -> ExitCode {
         }
     };
     let result = async {
-        crate::tls::create_private_dir(&settings.data_dir).map_err(|e| e.to_string())?;
-        let store = pw_store::Store::connect(settings.database_url.expose())
-            .await
-            .map_err(|e| e.to_string())?;
-        store.migrate().await.map_err(|e| e.to_string())?;
-        let app = pw_app::App::start(store.clone(), crate::serve::app_config(&settings, None))
-            .await
-            .map_err(|e| e.to_string())?;
+        let (store, app) = admin_app(&settings).await?;
         let outcome = if create {
             app.create_admin_as_system(&username, &password).await
         } else {

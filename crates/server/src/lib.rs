@@ -9,7 +9,7 @@ pub mod keys;
 pub mod serve;
 pub mod tls;
 
-pub use serve::{Running, StartError, VERSION, start, start_with};
+pub use serve::{Overrides, Running, StartError, VERSION, start, start_with};
 
 /// Installs ring as the process-wide rustls crypto provider. Call first thing in `main` and in
 /// tests; repeated calls are harmless.

@@ -192,14 +192,20 @@ pub fn app_config(settings: &Settings, sealing: Option<SealingKey>) -> AppConfig
 
 /// Starts everything and returns once all listeners accept connections.
 pub async fn start(settings: &Settings) -> Result<Running, StartError> {
-    start_with(settings, None).await
+    start_with(settings, Overrides::default()).await
 }
 
-/// [`start`] with a chosen resolver for outbound requests (tests answer names themselves).
-pub async fn start_with(
-    settings: &Settings,
-    resolver: Option<Arc<dyn Resolve>>,
-) -> Result<Running, StartError> {
+/// What tests may substitute in a real server.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// Answers outbound name lookups (tests answer names themselves).
+    pub resolver: Option<Arc<dyn Resolve>>,
+    /// The application's clock (tests move time to expire codes and links).
+    pub clock: Option<Arc<dyn pw_app::Clock>>,
+}
+
+/// [`start`] with test overrides.
+pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Running, StartError> {
     tls::create_private_dir(&settings.data_dir).map_err(|e| match e {
         TlsError::Io { path, source, .. } => StartError::DataDir { path, source },
         other => StartError::Tls(other),
@@ -230,10 +236,13 @@ pub async fn start_with(
         Sealing::Plaintext { .. } => None,
     };
     let mut config = app_config(settings, key);
-    if let Some(resolver) = resolver {
+    if let Some(resolver) = overrides.resolver {
         config.resolver = resolver;
     }
-    let app = App::start(store, config)
+    let clock = overrides
+        .clock
+        .unwrap_or_else(|| Arc::new(pw_app::SystemClock));
+    let app = App::start_with_clock(store, config, clock)
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
     app.start_fleet()

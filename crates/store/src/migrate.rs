@@ -65,6 +65,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004", "printers"),
     migration!(5, "0005", "tickets"),
     migration!(6, "0006", "camera_tokens"),
+    migration!(7, "0007", "second_factors"),
+    migration!(8, "0008", "print_jobs"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

@@ -143,6 +143,17 @@ impl Store {
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
+    /// One user by the case-folded email key.
+    pub async fn user_by_email(&self, key: &str) -> Result<Option<UserRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email_key = $1"
+        )))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
     /// Whether a username or email key is already taken (by someone other than `except`).
     pub async fn identity_taken(
         &self,

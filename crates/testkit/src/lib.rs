@@ -5,11 +5,16 @@
 //! `PRINTWARDEN_TEST_DB=postgres` gives every server its own PostgreSQL database (created on
 //! `PRINTWARDEN_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`, and
 //! dropped when the server is dropped); otherwise SQLite in the data dir.
+//!
+//! [`smtp::SmtpSink`] reads the SMTP sink test peer that `scripts/test.sh` starts.
 #![expect(
     clippy::expect_used,
     clippy::panic,
     reason = "a test harness fails fast with a message"
 )]
+
+pub mod smtp;
+pub mod totp;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -115,6 +120,8 @@ pub struct Options {
     pub ca_cert: Option<PathBuf>,
     /// Answers the server's outbound name lookups (default: the system resolver).
     pub resolver: Option<std::sync::Arc<dyn pw_app::outbound::Resolve>>,
+    /// The server's clock (default: the system clock), e.g. a [`pw_app::ManualClock`].
+    pub clock: Option<std::sync::Arc<dyn pw_app::Clock>>,
 }
 
 /// A real server on 127.0.0.1 with a client for it.
@@ -184,7 +191,11 @@ impl TestServer {
         let ca_cert = options
             .ca_cert
             .unwrap_or_else(|| data_dir.join("tls/ca.crt"));
-        let running = start_with(&settings, options.resolver)
+        let overrides = printwarden::Overrides {
+            resolver: options.resolver,
+            clock: options.clock,
+        };
+        let running = start_with(&settings, overrides)
             .await
             .unwrap_or_else(|e| panic!("server did not start: {e}"));
         let (base, client) = match running.https {
@@ -233,8 +244,7 @@ impl TestServer {
             env,
             data_dir: Some(self.data_dir.clone()),
             database_url: Some(self.database_url.clone()),
-            ca_cert: None,
-            resolver: None,
+            ..Options::default()
         };
         let mut next = Self::spawn_with(options).await;
         next._tempdir = self._tempdir.take();
@@ -319,16 +329,36 @@ impl Answer {
     /// The `Set-Cookie` session pair (`name=value`) if the answer set a non-empty one.
     #[must_use]
     pub fn session_cookie(&self) -> Option<String> {
+        self.cookie("pw_session")
+    }
+
+    /// The sign-in challenge pair (`name=value`) if the answer set a non-empty one.
+    #[must_use]
+    pub fn challenge_cookie(&self) -> Option<String> {
+        self.cookie("pw_mfa")
+    }
+
+    /// The full `Set-Cookie` line for the cookie whose name ends with `suffix`.
+    #[must_use]
+    pub fn set_cookie_line(&self, suffix: &str) -> Option<String> {
         self.headers
             .get_all(reqwest::header::SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| v.split(';').next())
-            .find(|pair| {
-                pair.split_once('=')
-                    .is_some_and(|(n, v)| n.ends_with("pw_session") && !v.is_empty())
+            .find(|line| {
+                line.split(';')
+                    .next()
+                    .and_then(|pair| pair.split_once('='))
+                    .is_some_and(|(n, _)| n.ends_with(suffix))
             })
             .map(str::to_owned)
+    }
+
+    fn cookie(&self, suffix: &str) -> Option<String> {
+        let line = self.set_cookie_line(suffix)?;
+        let pair = line.split(';').next()?;
+        let (_, value) = pair.split_once('=')?;
+        (!value.is_empty()).then(|| pair.to_owned())
     }
 
     /// The error envelope's message.

@@ -13,7 +13,10 @@ use pw_domain::Permission;
 use pw_http::{AppState, Caller, Mounter, RequestId};
 
 use crate::layout::{Layout, Viewer};
-use crate::{account, audit, groups, printers, settings, sign_in, users, webhooks};
+use crate::{
+    account, audit, email_settings, groups, password_links, printers, settings, sign_in, users,
+    webhooks,
+};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
     m.mount(Method::GET, "/", landing)
@@ -27,6 +30,26 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::GET, "/webhooks", webhooks::webhooks_page)
         .mount(Method::GET, "/printers", printers::printers_page)
         .mount(Method::GET, "/settings", settings::settings_page)
+        .mount(
+            Method::GET,
+            "/settings/email",
+            email_settings::email_settings_page,
+        )
+        .mount(
+            Method::GET,
+            "/forgot-password",
+            password_links::forgot_password_page,
+        )
+        .mount(
+            Method::GET,
+            "/reset-password",
+            password_links::reset_password_page,
+        )
+        .mount(
+            Method::GET,
+            "/set-password",
+            password_links::set_password_page,
+        )
 }
 
 /// A link on the landing page to a page the viewer may open.
@@ -133,6 +156,13 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             title: "Settings",
             text: "HTTPS certificate, outbound allow-list, password and key limits.",
         });
+    } else if viewer.can(Permission::SettingsEmail) {
+        links.push(PageLink {
+            href: "/settings/email",
+            icon: "settings",
+            title: "Email settings",
+            text: "Outgoing mail, mail templates and password links by email.",
+        });
     }
     if viewer.can(Permission::AuditRead) {
         links.push(PageLink {
@@ -186,6 +216,11 @@ pub(crate) fn failure(
         AppError::BadRequest(m) | AppError::Conflict(m) | AppError::UrlNotAllowed(m) => {
             (StatusCode::BAD_REQUEST, "Cannot show this page", m.clone())
         }
+        AppError::RateLimited(m) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            m.clone(),
+        ),
         AppError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Temporarily unavailable",

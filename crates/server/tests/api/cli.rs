@@ -379,3 +379,55 @@ fn simulate_writes_printers_json_serves_mqtt_and_stops_on_sigterm() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "clean exit: {:?}", output.status);
 }
+
+#[tokio::test]
+async fn admin_cli_removes_a_lost_second_factor() {
+    use pw_testkit::totp::{totp_at, unix_now};
+    use pw_testkit::{Auth, TEST_PASSWORD, TestServer};
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let setup = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/auth/mfa/totp/setup",
+            Some(serde_json::json!({})),
+        )
+        .await;
+    let secret = setup.json["secret"].as_str().unwrap().to_owned();
+    let enable = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/auth/mfa/totp/enable",
+            Some(serde_json::json!({"code": totp_at(&secret, unix_now())})),
+        )
+        .await;
+    assert_eq!(enable.status, 200, "{:?}", enable.json);
+    let login = || {
+        server.call(
+            &Auth::None,
+            "POST",
+            "/api/v1/auth/login",
+            Some(serde_json::json!({"username": "admin", "password": TEST_PASSWORD})),
+        )
+    };
+    assert_eq!(login().await.json["mfa_required"], true);
+
+    // The phone is lost: the operator removes the factor on the server host.
+    let out = admin_cli(&server, &["reset-mfa", "admin"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sessions have ended"));
+    let signed_in = login().await;
+    assert!(
+        signed_in.session_cookie().is_some(),
+        "the password alone signs in again: {:?}",
+        signed_in.json
+    );
+    let out = admin_cli(&server, &["reset-mfa", "nobody"], None);
+    assert_eq!(out.status.code(), Some(1));
+}

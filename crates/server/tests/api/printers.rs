@@ -18,7 +18,7 @@ async fn farm(models: &[Model]) -> (Farm, tempfile::TempDir) {
     (Farm::start(options).await.unwrap(), dir)
 }
 
-async fn add(server: &TestServer, auth: &Auth, p: &Printer, extra: Value) -> i64 {
+pub(crate) async fn add(server: &TestServer, auth: &Auth, p: &Printer, extra: Value) -> i64 {
     let mut body = json!({
         "name": format!("Printer {}", p.info.serial),
         "serial": p.info.serial,
@@ -40,7 +40,7 @@ async fn add(server: &TestServer, auth: &Auth, p: &Printer, extra: Value) -> i64
 }
 
 /// Polls the printer until `check` holds (10 s at most).
-async fn wait_for(
+pub(crate) async fn wait_for(
     server: &TestServer,
     auth: &Auth,
     id: i64,
@@ -64,7 +64,7 @@ async fn wait_for(
     last
 }
 
-fn online(v: &Value) -> bool {
+pub(crate) fn online(v: &Value) -> bool {
     v["connection"] == "online" && v["status"]["state"].is_string()
 }
 
@@ -190,7 +190,12 @@ async fn a_changed_certificate_is_refused_without_the_access_code_until_approved
     );
 }
 
-async fn command(server: &TestServer, auth: &Auth, id: i64, body: Value) -> pw_testkit::Answer {
+pub(crate) async fn command(
+    server: &TestServer,
+    auth: &Auth,
+    id: i64,
+    body: Value,
+) -> pw_testkit::Answer {
     server
         .call(
             auth,
@@ -526,7 +531,7 @@ fn authed(
     }
 }
 
-async fn print(
+pub(crate) async fn print(
     server: &TestServer,
     auth: &Auth,
     id: i64,

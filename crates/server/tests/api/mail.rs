@@ -1,0 +1,671 @@
+//! Mail (S5) and emailed second factors (S4) through the real SMTP sink test peer: settings,
+//! the test mail, emailed sign-in codes, Advanced Auth via Email (set-password and reset
+//! links) and template escaping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pw_app::ManualClock;
+use pw_testkit::smtp::{CapturedMail, SmtpSink, unique_recipient};
+use pw_testkit::totp::unix_now;
+use pw_testkit::{Answer, Auth, Options, TEST_PASSWORD, TestServer};
+use serde_json::{Value, json};
+
+const EXTERNAL: &str = "https://farm.example.com";
+const WAIT: Duration = Duration::from_secs(10);
+
+struct MailFarm {
+    server: TestServer,
+    clock: Arc<ManualClock>,
+    sink: SmtpSink,
+    admin: Auth,
+}
+
+impl MailFarm {
+    async fn new() -> Self {
+        Self::with_env(&[]).await
+    }
+
+    async fn with_env(env: &[(&str, &str)]) -> Self {
+        let sink = SmtpSink::from_env().expect("the SMTP sink test peer");
+        let clock = Arc::new(ManualClock::new(unix_now() * 1000));
+        let server = TestServer::spawn_with(Options {
+            clock: Some(clock.clone()),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Options::default()
+        })
+        .await;
+        let admin = server.setup_admin().await;
+        Self {
+            server,
+            clock,
+            sink,
+            admin,
+        }
+    }
+
+    async fn call(&self, auth: &Auth, method: &str, path: &str, body: Option<Value>) -> Answer {
+        self.server.call(auth, method, path, body).await
+    }
+
+    /// Working STARTTLS settings for the sink (its CA, its AUTH user).
+    fn settings(&self) -> Value {
+        json!({
+            "host": self.sink.host(),
+            "port": self.sink.starttls_port(),
+            "security": "starttls",
+            "username": self.sink.user(),
+            "password": self.sink.password(),
+            "from_name": "Farm <Ops>",
+            "from_address": "farm@sink.test",
+            "external_url": format!("{EXTERNAL}/"),
+            "ca_cert_pem": self.sink.ca_pem(),
+        })
+    }
+
+    /// Saves working settings, sends a test mail, switches Advanced Auth on.
+    async fn with_advanced_auth(&self) {
+        let put = self
+            .call(
+                &self.admin,
+                "PUT",
+                "/api/v1/settings/email",
+                Some(self.settings()),
+            )
+            .await;
+        assert_eq!(put.status, 200, "{:?}", put.json);
+        let to = unique_recipient("test");
+        let test = self
+            .call(
+                &self.admin,
+                "POST",
+                "/api/v1/settings/email/test",
+                Some(json!({"to": to})),
+            )
+            .await;
+        assert_eq!(test.json["ok"], true, "{:?}", test.json);
+        let mut on = self.settings();
+        on["advanced_auth"] = json!(true);
+        on.as_object_mut().unwrap().remove("password");
+        let put = self
+            .call(&self.admin, "PUT", "/api/v1/settings/email", Some(on))
+            .await;
+        assert_eq!(put.status, 200, "{:?}", put.json);
+    }
+
+    async fn user_with_email(&self, name: &str) -> (i64, String) {
+        let email = unique_recipient(name);
+        let viewers = self.server.group_id(&self.admin, "Viewers").await;
+        let a = self
+            .call(
+                &self.admin,
+                "POST",
+                "/api/v1/users",
+                Some(json!({
+                    "username": name, "password": TEST_PASSWORD, "email": email,
+                    "group_ids": [viewers],
+                })),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{:?}", a.json);
+        (a.json["id"].as_i64().unwrap(), email)
+    }
+
+    async fn mail(&self, to: &str) -> CapturedMail {
+        self.sink
+            .wait_for(to, WAIT)
+            .await
+            .expect("a mail within the wait")
+    }
+
+    /// Waits for the `n`-th mail (1-based) to `to`.
+    async fn nth_mail(&self, to: &str, n: usize) -> CapturedMail {
+        let mut all = self.sink.all_for(to);
+        for _ in 0..100 {
+            if all.len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            all = self.sink.all_for(to);
+        }
+        assert!(all.len() >= n, "fewer than {n} mails to {to}");
+        all[n - 1].clone()
+    }
+}
+
+/// The six-digit code in a code mail's subject.
+fn code_in(mail: &CapturedMail) -> String {
+    let subject = mail.subject.clone().unwrap_or_default();
+    subject
+        .rsplit(' ')
+        .next()
+        .filter(|c| c.len() == 6 && c.chars().all(|d| d.is_ascii_digit()))
+        .expect("a six-digit code at the end of the subject")
+        .to_owned()
+}
+
+/// The token of the link in a mail's text part, checking the link's base.
+fn token_in(mail: &CapturedMail, page: &str) -> String {
+    let text = mail.text.clone().unwrap_or_default();
+    let prefix = format!("{EXTERNAL}/{page}?token=");
+    let start = text.find(&prefix).expect("a link with the external URL");
+    text[start + prefix.len()..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect()
+}
+
+#[tokio::test]
+async fn mail_settings_are_validated_sealed_and_tested_through_the_sink() {
+    let farm = MailFarm::new().await;
+    let put = |body: Value| farm.call(&farm.admin, "PUT", "/api/v1/settings/email", Some(body));
+
+    let mut plain = farm.settings();
+    plain["security"] = json!("none");
+    let refused = put(plain.clone()).await;
+    assert_eq!(refused.status, 400, "{:?}", refused.json);
+    assert!(
+        refused.message().contains("allow_plaintext"),
+        "{}",
+        refused.message()
+    );
+    for (field, value) in [
+        ("from_address", json!("not-an-address")),
+        ("external_url", json!("farm.example.com")),
+        ("external_url", json!("https://farm.example.com/?next=x")),
+        (
+            "ca_cert_pem",
+            json!("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+        ),
+        ("host", json!("mail server")),
+    ] {
+        let mut body = farm.settings();
+        body[field] = value;
+        let a = put(body).await;
+        assert_eq!(a.status, 400, "{field}: {:?}", a.json);
+        assert!(a.message().contains(field), "{field}: {}", a.message());
+    }
+    let mut early = farm.settings();
+    early["advanced_auth"] = json!(true);
+    assert_eq!(
+        put(early).await.status,
+        409,
+        "Advanced Auth needs a tested mail first"
+    );
+
+    let saved = put(farm.settings()).await;
+    assert_eq!(saved.status, 200, "{:?}", saved.json);
+    assert_eq!(saved.json["password_set"], true);
+    assert_eq!(
+        saved.json["external_url"], EXTERNAL,
+        "stored without the slash"
+    );
+    let shown = farm
+        .call(&farm.admin, "GET", "/api/v1/settings/email", None)
+        .await;
+    assert!(
+        !shown.json.to_string().contains(farm.sink.password()),
+        "the password never comes back"
+    );
+    let raw = std::fs::read(farm.server.data_dir.join("printwarden.db")).unwrap_or_default();
+    if !raw.is_empty() {
+        let needle = farm.sink.password().as_bytes();
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle),
+            "the SMTP password is sealed at rest"
+        );
+    }
+
+    let to = unique_recipient("admin-test");
+    let test = farm
+        .call(
+            &farm.admin,
+            "POST",
+            "/api/v1/settings/email/test",
+            Some(json!({"to": to})),
+        )
+        .await;
+    assert_eq!(test.json["ok"], true, "{:?}", test.json);
+    assert!(
+        test.json["message"].as_str().unwrap().starts_with("250"),
+        "{:?}",
+        test.json
+    );
+    let mail = farm.mail(&to).await;
+    assert!(mail.tls, "STARTTLS was used");
+    assert_eq!(mail.auth.as_deref(), Some(farm.sink.user()));
+
+    // A private mail server without its CA is not trusted; the answer says why.
+    let mut no_ca = farm.settings();
+    no_ca["ca_cert_pem"] = Value::Null;
+    assert_eq!(put(no_ca).await.status, 200);
+    let untrusted_to = unique_recipient("untrusted");
+    let untrusted = farm
+        .call(
+            &farm.admin,
+            "POST",
+            "/api/v1/settings/email/test",
+            Some(json!({"to": untrusted_to})),
+        )
+        .await;
+    assert_eq!(untrusted.json["ok"], false, "{:?}", untrusted.json);
+    assert!(
+        untrusted.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("certificate"),
+        "{:?}",
+        untrusted.json
+    );
+    assert!(farm.sink.all_for(&untrusted_to).is_empty());
+
+    let viewers = farm.server.group_id(&farm.admin, "Viewers").await;
+    farm.server.create_user(&farm.admin, "vi", &[viewers]).await;
+    let vi = farm.server.login("vi", TEST_PASSWORD).await;
+    let forbidden = farm.call(&vi, "GET", "/api/v1/settings/email", None).await;
+    assert_eq!(forbidden.status, 403);
+}
+
+#[tokio::test]
+async fn emailed_codes_sign_in_once_limit_sends_and_void_after_five_wrong_tries() {
+    // The per-IP/per-user verification limit (5/15 min) would answer 429 before the code's
+    // own five-try limit shows; it has its own test in mfa.rs.
+    let farm = MailFarm::with_env(&[("PRINTWARDEN_RATE_LIMIT_MFA", "50/15m")]).await;
+    farm.with_advanced_auth().await;
+    let (_, email) = farm.user_with_email("em").await;
+    let em = farm.server.login("em", TEST_PASSWORD).await;
+
+    let setup = farm
+        .call(&em, "POST", "/api/v1/auth/mfa/email/setup", None)
+        .await;
+    assert_eq!(setup.status, 204, "{:?}", setup.json);
+    let code = code_in(&farm.mail(&email).await);
+    let enable = farm
+        .call(
+            &em,
+            "POST",
+            "/api/v1/auth/mfa/email/enable",
+            Some(json!({"code": code})),
+        )
+        .await;
+    assert_eq!(enable.status, 204, "{:?}", enable.json);
+    let me = farm.call(&em, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!(me.json["mfa"]["email"], true);
+
+    // Sign in by email address, in capitals: password → challenge → mailed code.
+    let login = farm
+        .call(
+            &Auth::None,
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"username": email.to_uppercase(), "password": TEST_PASSWORD})),
+        )
+        .await;
+    assert_eq!(login.json["methods"], json!(["email"]), "{:?}", login.json);
+    let challenge = Auth::Cookie(login.challenge_cookie().unwrap());
+    let send = farm
+        .call(&challenge, "POST", "/api/v1/auth/mfa/email/send", None)
+        .await;
+    assert_eq!(send.status, 204, "{:?}", send.json);
+    let code = code_in(&farm.nth_mail(&email, 2).await);
+    let verify = |c: &str| {
+        farm.call(
+            &challenge,
+            "POST",
+            "/api/v1/auth/mfa/verify",
+            Some(json!({"method": "email", "code": c})),
+        )
+    };
+    let ok = verify(&code).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.json);
+    assert!(ok.session_cookie().is_some());
+
+    // Three sends per ten minutes (the setup mail counted): the fourth is refused.
+    let login = farm
+        .call(
+            &Auth::None,
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"username": "em", "password": TEST_PASSWORD})),
+        )
+        .await;
+    let challenge = Auth::Cookie(login.challenge_cookie().unwrap());
+    let send = || farm.call(&challenge, "POST", "/api/v1/auth/mfa/email/send", None);
+    assert_eq!(send().await.status, 204);
+    let code = code_in(&farm.nth_mail(&email, 3).await);
+    let fourth = send().await;
+    assert_eq!(fourth.status, 429, "{:?}", fourth.json);
+
+    // Five wrong tries void the code: the right one no longer works.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let verify = |c: &str| {
+        farm.call(
+            &challenge,
+            "POST",
+            "/api/v1/auth/mfa/verify",
+            Some(json!({"method": "email", "code": c})),
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(verify(wrong).await.status, 401);
+    }
+    let right = verify(&code).await;
+    assert_eq!(
+        right.status, 401,
+        "a voided code stays void: {:?}",
+        right.json
+    );
+
+    // Ten minutes later codes may be sent again (the challenge expired meanwhile).
+    farm.clock.advance(10 * 60_000 + 1_000);
+    assert_eq!(send().await.status, 401, "a five-minute challenge is gone");
+    let login = farm
+        .call(
+            &Auth::None,
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"username": "em", "password": TEST_PASSWORD})),
+        )
+        .await;
+    let challenge = Auth::Cookie(login.challenge_cookie().unwrap());
+    let sent = farm
+        .call(&challenge, "POST", "/api/v1/auth/mfa/email/send", None)
+        .await;
+    assert_eq!(sent.status, 204, "{:?}", sent.json);
+    let fresh = code_in(&farm.nth_mail(&email, 4).await);
+    let ok = farm
+        .call(
+            &challenge,
+            "POST",
+            "/api/v1/auth/mfa/verify",
+            Some(json!({"method": "email", "code": fresh})),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.json);
+}
+
+#[tokio::test]
+async fn forgot_password_answers_alike_and_the_link_works_once_within_the_hour() {
+    let farm = MailFarm::new().await;
+    farm.with_advanced_auth().await;
+    let (_, email) = farm.user_with_email("fo").await;
+    let old_session = farm.server.login("fo", TEST_PASSWORD).await;
+
+    let nobody = unique_recipient("nobody");
+    let forgot = |address: &str| {
+        farm.call(
+            &Auth::None,
+            "POST",
+            "/api/v1/auth/forgot-password",
+            Some(json!({"email": address})),
+        )
+    };
+    let unknown = forgot(&nobody).await;
+    let known = forgot(&email).await;
+    assert_eq!(unknown.status, 202);
+    assert_eq!((unknown.status, &unknown.json), (known.status, &known.json));
+    let mail = farm.mail(&email).await;
+    assert!(
+        mail.html
+            .as_deref()
+            .unwrap_or_default()
+            .contains("reset-password?token=")
+    );
+    let token = token_in(&mail, "reset-password");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        farm.sink.all_for(&nobody).is_empty(),
+        "nothing to an unknown address"
+    );
+
+    let reset = |token: &str, password: &str| {
+        farm.call(
+            &Auth::None,
+            "POST",
+            "/api/v1/auth/reset-password",
+            Some(json!({"token": token, "new_password": password})),
+        )
+    };
+    let weak = reset(&token, "short").await;
+    assert_eq!(weak.status, 400, "{:?}", weak.json);
+    let done = reset(&token, "a brand new password").await;
+    assert_eq!(
+        done.status, 204,
+        "a weak try did not burn the link: {:?}",
+        done.json
+    );
+    let again = reset(&token, "another new password").await;
+    assert_eq!(again.status, 400, "single use: {:?}", again.json);
+    assert_eq!(
+        farm.call(&old_session, "GET", "/api/v1/auth/me", None)
+            .await
+            .status,
+        401,
+        "a reset ends every session"
+    );
+    farm.server.login("fo", "a brand new password").await;
+
+    // The next link expires after an hour.
+    forgot(&email).await;
+    let token = token_in(&farm.nth_mail(&email, 2).await, "reset-password");
+    farm.clock.advance(61 * 60_000);
+    let late = reset(&token, "yet another password").await;
+    assert_eq!(late.status, 400, "{:?}", late.json);
+    assert!(late.message().contains("expired"), "{}", late.message());
+}
+
+#[tokio::test]
+async fn a_new_account_gets_a_set_password_link_and_admins_can_send_reset_links() {
+    let farm = MailFarm::new().await;
+    farm.with_advanced_auth().await;
+    let email = unique_recipient("newbie");
+    let viewers = farm.server.group_id(&farm.admin, "Viewers").await;
+    let created = farm
+        .call(
+            &farm.admin,
+            "POST",
+            "/api/v1/users",
+            Some(json!({"username": "newbie", "email": email, "group_ids": [viewers]})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.json);
+    let id = created.json["id"].as_i64().unwrap();
+    let welcome = farm.mail(&email).await;
+    assert!(
+        welcome
+            .text
+            .as_deref()
+            .unwrap_or_default()
+            .contains("newbie")
+    );
+    assert!(
+        !welcome
+            .text
+            .as_deref()
+            .unwrap_or_default()
+            .contains(TEST_PASSWORD)
+    );
+    let token = token_in(&welcome, "set-password");
+    let set = farm
+        .call(
+            &Auth::None,
+            "POST",
+            "/api/v1/auth/reset-password",
+            Some(json!({"token": token, "new_password": "my own first password"})),
+        )
+        .await;
+    assert_eq!(set.status, 204, "{:?}", set.json);
+    farm.server.login("newbie", "my own first password").await;
+
+    let link = farm
+        .call(
+            &farm.admin,
+            "POST",
+            &format!("/api/v1/users/{id}/password-reset"),
+            None,
+        )
+        .await;
+    assert_eq!(link.status, 202, "{:?}", link.json);
+    let reset = farm.nth_mail(&email, 2).await;
+    token_in(&reset, "reset-password");
+}
+
+#[tokio::test]
+async fn templates_are_validated_and_previewed() {
+    let farm = MailFarm::new().await;
+    farm.with_advanced_auth().await;
+    let template = json!({
+        "subject": "Hi {{username}}",
+        "text": "Hello {{username}}: {{link}}",
+        "html": "<p>{{username}} &mdash; <a href=\"{{link}}\">{{link}}</a></p>",
+    });
+    let put = farm
+        .call(
+            &farm.admin,
+            "PUT",
+            "/api/v1/settings/email/templates/welcome",
+            Some(template),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{:?}", put.json);
+    let preview = farm
+        .call(
+            &farm.admin,
+            "POST",
+            "/api/v1/settings/email/templates/print_failed/preview",
+            Some(json!({
+                "subject": "{{printer}} failed",
+                "text": "{{file}}",
+                "html": "<b>{{file}}</b> {{error}}",
+            })),
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{:?}", preview.json);
+    let unknown = farm
+        .call(
+            &farm.admin,
+            "PUT",
+            "/api/v1/settings/email/templates/welcome",
+            Some(json!({"subject": "x", "text": "{{password}}", "html": ""})),
+        )
+        .await;
+    assert_eq!(unknown.status, 400, "no such variable: {:?}", unknown.json);
+}
+
+#[tokio::test]
+async fn print_mails_reach_only_the_starter_who_opted_in_with_every_name_escaped() {
+    use crate::printers::{add, command, online, print, wait_for};
+    use pw_simulator::{Farm as Printers, Model, Options as SimOptions};
+
+    let farm = MailFarm::new().await;
+    farm.with_advanced_auth().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = SimOptions::new(1, dir.path());
+    options.models = vec![Model::P1S];
+    options.interval = Duration::from_millis(100);
+    options.behaviour.prepare_seconds = 0.3;
+    options.behaviour.job_seconds = 1.5;
+    let printers = Printers::start(options).await.unwrap();
+    let sim = &printers.printers[0];
+    let hostile = "<script>alert(1)</script> bay";
+    let id = add(
+        &farm.server,
+        &farm.admin,
+        sim,
+        json!({"name": hostile, "ftps_port": sim.info.ftps_port}),
+    )
+    .await;
+    wait_for(&farm.server, &farm.admin, id, online).await;
+
+    let operators = farm.server.group_id(&farm.admin, "Operators").await;
+    let email = unique_recipient("op");
+    farm.call(
+        &farm.admin,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"username": "op", "password": TEST_PASSWORD, "email": email, "group_ids": [operators]})),
+    )
+    .await;
+    let op = farm.server.login("op", TEST_PASSWORD).await;
+    let all =
+        json!({"events": ["print_started", "print_completed", "print_failed", "print_stopped"]});
+    let prefs = farm
+        .call(
+            &op,
+            "PUT",
+            "/api/v1/auth/mail-preferences",
+            Some(all.clone()),
+        )
+        .await;
+    assert_eq!(prefs.status, 200, "{:?}", prefs.json);
+    assert_eq!(prefs.json, all);
+    let bad = farm
+        .call(
+            &op,
+            "PUT",
+            "/api/v1/auth/mail-preferences",
+            Some(json!({"events": ["welcome"]})),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{:?}", bad.json);
+    let (_, viewer_email) = farm.user_with_email("vw").await;
+    let vw = farm.server.login("vw", TEST_PASSWORD).await;
+    assert_eq!(
+        farm.call(&vw, "GET", "/api/v1/auth/mail-preferences", None)
+            .await
+            .status,
+        403,
+        "viewers lack notifications:user_email"
+    );
+
+    let file: Vec<u8> = vec![7; 10_000];
+    let (status, body) = print(&farm.server, &op, id, "part.gcode.3mf", file.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let started = farm.mail(&email).await;
+    assert_eq!(
+        started.subject.as_deref(),
+        Some("Print started: part.gcode.3mf on <script>alert(1)</script> bay")
+    );
+    let html = started.html.clone().unwrap();
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; bay"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>"), "{html}");
+    let finished = farm.nth_mail(&email, 2).await;
+    assert!(finished.subject.unwrap().starts_with("Print finished"));
+
+    // A failure, then a stop: each told once, with the printer's error.
+    sim.set_behaviour(|b| b.fail_at = Some(30));
+    let (status, body) = print(&farm.server, &op, id, "part.gcode.3mf", file.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let failed = farm.nth_mail(&email, 4).await;
+    assert!(failed.subject.unwrap().starts_with("Print failed"));
+    assert!(failed.text.unwrap().contains("printer error 07008001"));
+    sim.set_behaviour(|b| {
+        b.fail_at = None;
+        b.job_seconds = 600.0;
+    });
+    let (status, body) = print(&farm.server, &op, id, "part.gcode.3mf", file.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    farm.nth_mail(&email, 5).await;
+    let stop = command(&farm.server, &farm.admin, id, json!({"command": "stop"})).await;
+    assert_eq!(stop.status, 200, "{:?}", stop.json);
+    let stopped = farm.nth_mail(&email, 6).await;
+    assert!(stopped.subject.unwrap().starts_with("Print stopped"));
+
+    // Someone else's job is not op's business.
+    sim.set_behaviour(|b| b.job_seconds = 1.0);
+    let (status, body) = print(&farm.server, &farm.admin, id, "other.gcode.3mf", file).await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        farm.sink.all_for(&email).len(),
+        6,
+        "no mail about the admin's job"
+    );
+    assert!(farm.sink.all_for(&viewer_email).is_empty());
+}

@@ -1,0 +1,108 @@
+//! Print jobs started through printwarden: which printer, which file, who started it, and how
+//! it ended.
+//!
+//! Invariant: a printer has at most one open job — starting another closes the previous one
+//! as `replaced` in the same transaction, so an outcome is never told to the wrong person.
+
+use pw_domain::{PrinterId, UserId};
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// An open job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintJobRow {
+    /// Key.
+    pub id: i64,
+    /// Who started it (`None` once that account is deleted).
+    pub started_by: Option<UserId>,
+    /// The file.
+    pub file_name: String,
+}
+
+impl Store {
+    /// Records a job about to start on `printer` (closing any open one).
+    pub async fn insert_print_job(
+        &self,
+        printer: PrinterId,
+        started_by: Option<UserId>,
+        file_name: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE print_jobs SET ended_at = $1, outcome = 'replaced' \
+             WHERE printer_id = $2 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(printer.get())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(
+            "INSERT INTO print_jobs (printer_id, started_by, file_name, started_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(printer.get())
+        .bind(started_by.map(UserId::get))
+        .bind(file_name)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from_write)?;
+        tx.commit().await?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// The printer's open job, if one was started through printwarden.
+    pub async fn open_print_job(
+        &self,
+        printer: PrinterId,
+    ) -> Result<Option<PrintJobRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, started_by, file_name FROM print_jobs \
+             WHERE printer_id = $1 AND ended_at IS NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(printer.get())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| -> Result<PrintJobRow, sqlx::Error> {
+                Ok(PrintJobRow {
+                    id: r.try_get("id")?,
+                    started_by: r
+                        .try_get::<Option<i64>, _>("started_by")?
+                        .map(UserId::from_db),
+                    file_name: r.try_get("file_name")?,
+                })
+            })
+            .transpose()?)
+    }
+
+    /// Closes a job with its outcome; false if it was closed already.
+    pub async fn end_print_job(
+        &self,
+        id: i64,
+        outcome: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE print_jobs SET ended_at = $1, outcome = $2 WHERE id = $3 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(outcome)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Forgets a job that never started (the start command failed).
+    pub async fn delete_print_job(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM print_jobs WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
