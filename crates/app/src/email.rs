@@ -152,9 +152,25 @@ pub struct TemplateView {
     pub variables: Vec<&'static str>,
     /// False when the built-in text is in use.
     pub customised: bool,
-    /// The current text.
-    #[serde(flatten)]
-    pub template: Template,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+impl TemplateView {
+    fn new(name: TemplateName, customised: bool, template: Template) -> Self {
+        Self {
+            name,
+            variables: name.variables().to_vec(),
+            customised,
+            subject: template.subject,
+            text: template.text,
+            html: template.html,
+        }
+    }
 }
 
 fn bad(message: impl Into<String>) -> AppError {
@@ -478,14 +494,13 @@ impl App {
         let stored = self.stored_templates().await?;
         Ok(TemplateName::ALL
             .into_iter()
-            .map(|name| TemplateView {
-                name,
-                variables: name.variables().to_vec(),
-                customised: stored.contains_key(&name),
-                template: stored
-                    .get(&name)
-                    .cloned()
-                    .unwrap_or_else(|| name.default_template()),
+            .map(|name| {
+                let template = stored.get(&name).cloned();
+                TemplateView::new(
+                    name,
+                    template.is_some(),
+                    template.unwrap_or_else(|| name.default_template()),
+                )
             })
             .collect())
     }
@@ -513,12 +528,7 @@ impl App {
             serde_json::json!({}),
         )
         .await;
-        Ok(TemplateView {
-            name,
-            variables: name.variables().to_vec(),
-            customised: true,
-            template,
-        })
+        Ok(TemplateView::new(name, true, template))
     }
 
     /// `DELETE /api/v1/settings/email/templates/{name}`: back to the built-in text.
