@@ -499,6 +499,19 @@ async fn a_new_account_gets_a_set_password_link_and_admins_can_send_reset_links(
         .await;
     assert_eq!(set.status, 204, "{:?}", set.json);
     farm.server.login("newbie", "my own first password").await;
+    let reused = farm
+        .call(
+            &Auth::None,
+            "POST",
+            "/api/v1/auth/reset-password",
+            Some(json!({"token": token, "new_password": "someone else's choice"})),
+        )
+        .await;
+    assert_eq!(
+        reused.status, 400,
+        "a set-password link works once: {:?}",
+        reused.json
+    );
 
     let link = farm
         .call(
