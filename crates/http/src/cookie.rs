@@ -1,5 +1,6 @@
-//! The session cookie (S2): `__Host-pw_session` with HttpOnly, Secure, SameSite=Lax, Path=/
-//! over HTTPS; `pw_session` without Secure on an explicit plain-HTTP deployment.
+//! Our cookies: the session (S2), `__Host-pw_session` with HttpOnly, Secure, SameSite=Lax,
+//! Path=/ over HTTPS, `pw_session` without Secure on an explicit plain-HTTP deployment; and the
+//! sign-in challenge (S4), `__Host-pw_mfa`, the same but SameSite=Strict.
 //!
 //! Threats: script access to the token (HttpOnly), the token crossing plain HTTP or being
 //! planted by a sibling subdomain (`__Host-` + Secure), cross-site requests (SameSite=Lax;
@@ -24,11 +25,35 @@ pub fn session_cookie_name(https: bool) -> &'static str {
     }
 }
 
-fn attributes(https: bool) -> &'static str {
-    if https {
-        "Path=/; Secure; HttpOnly; SameSite=Lax"
-    } else {
-        "Path=/; HttpOnly; SameSite=Lax"
+/// Which of our cookies: they differ in name and `SameSite`, never in the other protections.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// The session: SameSite=Lax, so following a link to a page keeps one signed in.
+    Session,
+    /// The sign-in challenge: SameSite=Strict, only our own pages send it.
+    Challenge,
+}
+
+impl Kind {
+    fn name(self, https: bool) -> &'static str {
+        match (self, https) {
+            (Kind::Session, _) => session_cookie_name(https),
+            (Kind::Challenge, true) => "__Host-pw_mfa",
+            (Kind::Challenge, false) => "pw_mfa",
+        }
+    }
+
+    fn set(self, https: bool, value: &str, max_age: u64) -> Option<HeaderValue> {
+        let same_site = match self {
+            Kind::Session => "Lax",
+            Kind::Challenge => "Strict",
+        };
+        let secure = if https { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{}={value}; Path=/{secure}; HttpOnly; SameSite={same_site}; Max-Age={max_age}",
+            self.name(https)
+        ))
+        .ok()
     }
 }
 
@@ -38,24 +63,12 @@ pub(crate) fn set_session(
     token: &SecretString,
     max_age: Duration,
 ) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!(
-        "{}={}; {}; Max-Age={}",
-        session_cookie_name(https),
-        token.expose(),
-        attributes(https),
-        max_age.as_secs()
-    ))
-    .ok()
+    Kind::Session.set(https, token.expose(), max_age.as_secs())
 }
 
 /// `Set-Cookie` that removes the session cookie.
 pub(crate) fn clear_session(https: bool) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!(
-        "{}=; {}; Max-Age=0",
-        session_cookie_name(https),
-        attributes(https)
-    ))
-    .ok()
+    Kind::Session.set(https, "", 0)
 }
 
 /// The value of the cookie `name`, if the request carries it.
@@ -72,17 +85,9 @@ pub(crate) fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a
 
 /// The sign-in challenge cookie (between a correct password and the second factor):
 /// `__Host-pw_mfa`, HttpOnly, SameSite=Strict, five minutes. Threat: a challenge usable from
-/// another browser — the value never reaches script and is only sent by this site's pages.
+/// another browser or by script — the value never reaches script and only our pages send it.
 pub(crate) fn challenge_cookie_name(https: bool) -> &'static str {
-    if https { "__Host-pw_mfa" } else { "pw_mfa" }
-}
-
-fn challenge_attributes(https: bool) -> &'static str {
-    if https {
-        "Path=/; Secure; HttpOnly; SameSite=Strict"
-    } else {
-        "Path=/; HttpOnly; SameSite=Strict"
-    }
+    Kind::Challenge.name(https)
 }
 
 /// `Set-Cookie` for a new challenge.
@@ -91,24 +96,12 @@ pub(crate) fn set_challenge(
     token: &SecretString,
     max_age: Duration,
 ) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!(
-        "{}={}; {}; Max-Age={}",
-        challenge_cookie_name(https),
-        token.expose(),
-        challenge_attributes(https),
-        max_age.as_secs()
-    ))
-    .ok()
+    Kind::Challenge.set(https, token.expose(), max_age.as_secs())
 }
 
 /// `Set-Cookie` that removes the challenge cookie.
 pub(crate) fn clear_challenge(https: bool) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!(
-        "{}=; {}; Max-Age=0",
-        challenge_cookie_name(https),
-        challenge_attributes(https)
-    ))
-    .ok()
+    Kind::Challenge.set(https, "", 0)
 }
 
 /// Adds a `Set-Cookie` header to a response.

@@ -486,14 +486,7 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row
-            .map(|r| -> Result<(UserId, String), sqlx::Error> {
-                Ok((
-                    UserId::from_db(r.try_get("user_id")?),
-                    r.try_get("purpose")?,
-                ))
-            })
-            .transpose()?)
+        Ok(row.as_ref().map(token_owner).transpose()?)
     }
 
     /// Redeems a password token: returns `(user, purpose)` and deletes it, if it is live.
@@ -510,14 +503,7 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row
-            .map(|r| -> Result<(UserId, String), sqlx::Error> {
-                Ok((
-                    UserId::from_db(r.try_get("user_id")?),
-                    r.try_get("purpose")?,
-                ))
-            })
-            .transpose()?)
+        Ok(row.as_ref().map(token_owner).transpose()?)
     }
 
     /// The print events the user wants mails about.
@@ -554,6 +540,14 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// `(user, purpose)` of a password token row.
+fn token_owner(r: &sqlx::any::AnyRow) -> Result<(UserId, String), sqlx::Error> {
+    Ok((
+        UserId::from_db(r.try_get("user_id")?),
+        r.try_get("purpose")?,
+    ))
 }
 
 async fn replace_backup_codes(

@@ -114,6 +114,36 @@ impl MailFarm {
         (a.json["id"].as_i64().unwrap(), email)
     }
 
+    /// The password step of a user with a second factor: the methods and the challenge.
+    async fn password_step(&self, name: &str) -> (Value, Auth) {
+        let login = self
+            .call(
+                &Auth::None,
+                "POST",
+                "/api/v1/auth/login",
+                Some(json!({"username": name, "password": TEST_PASSWORD})),
+            )
+            .await;
+        assert_eq!(login.json["mfa_required"], true, "{:?}", login.json);
+        let challenge = Auth::Cookie(login.challenge_cookie().expect("challenge cookie"));
+        (login.json["methods"].clone(), challenge)
+    }
+
+    async fn send_code(&self, challenge: &Auth) -> Answer {
+        self.call(challenge, "POST", "/api/v1/auth/mfa/email/send", None)
+            .await
+    }
+
+    async fn verify_email(&self, challenge: &Auth, code: &str) -> Answer {
+        self.call(
+            challenge,
+            "POST",
+            "/api/v1/auth/mfa/verify",
+            Some(json!({"method": "email", "code": code})),
+        )
+        .await
+    }
+
     async fn mail(&self, to: &str) -> CapturedMail {
         self.sink
             .wait_for(to, WAIT)
@@ -296,63 +326,27 @@ async fn emailed_codes_sign_in_once_limit_sends_and_void_after_five_wrong_tries(
     assert_eq!(me.json["mfa"]["email"], true);
 
     // Sign in by email address, in capitals: password → challenge → mailed code.
-    let login = farm
-        .call(
-            &Auth::None,
-            "POST",
-            "/api/v1/auth/login",
-            Some(json!({"username": email.to_uppercase(), "password": TEST_PASSWORD})),
-        )
-        .await;
-    assert_eq!(login.json["methods"], json!(["email"]), "{:?}", login.json);
-    let challenge = Auth::Cookie(login.challenge_cookie().unwrap());
-    let send = farm
-        .call(&challenge, "POST", "/api/v1/auth/mfa/email/send", None)
-        .await;
-    assert_eq!(send.status, 204, "{:?}", send.json);
+    let (methods, challenge) = farm.password_step(&email.to_uppercase()).await;
+    assert_eq!(methods, json!(["email"]));
+    assert_eq!(farm.send_code(&challenge).await.status, 204);
     let code = code_in(&farm.nth_mail(&email, 2).await);
-    let verify = |c: &str| {
-        farm.call(
-            &challenge,
-            "POST",
-            "/api/v1/auth/mfa/verify",
-            Some(json!({"method": "email", "code": c})),
-        )
-    };
-    let ok = verify(&code).await;
+    let ok = farm.verify_email(&challenge, &code).await;
     assert_eq!(ok.status, 200, "{:?}", ok.json);
     assert!(ok.session_cookie().is_some());
 
     // Three sends per ten minutes (the setup mail counted): the fourth is refused.
-    let login = farm
-        .call(
-            &Auth::None,
-            "POST",
-            "/api/v1/auth/login",
-            Some(json!({"username": "em", "password": TEST_PASSWORD})),
-        )
-        .await;
-    let challenge = Auth::Cookie(login.challenge_cookie().unwrap());
-    let send = || farm.call(&challenge, "POST", "/api/v1/auth/mfa/email/send", None);
-    assert_eq!(send().await.status, 204);
+    let (_, challenge) = farm.password_step("em").await;
+    assert_eq!(farm.send_code(&challenge).await.status, 204);
     let code = code_in(&farm.nth_mail(&email, 3).await);
-    let fourth = send().await;
+    let fourth = farm.send_code(&challenge).await;
     assert_eq!(fourth.status, 429, "{:?}", fourth.json);
 
     // Five wrong tries void the code: the right one no longer works.
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let verify = |c: &str| {
-        farm.call(
-            &challenge,
-            "POST",
-            "/api/v1/auth/mfa/verify",
-            Some(json!({"method": "email", "code": c})),
-        )
-    };
     for _ in 0..5 {
-        assert_eq!(verify(wrong).await.status, 401);
+        assert_eq!(farm.verify_email(&challenge, wrong).await.status, 401);
     }
-    let right = verify(&code).await;
+    let right = farm.verify_email(&challenge, &code).await;
     assert_eq!(
         right.status, 401,
         "a voided code stays void: {:?}",
@@ -361,29 +355,12 @@ async fn emailed_codes_sign_in_once_limit_sends_and_void_after_five_wrong_tries(
 
     // Ten minutes later codes may be sent again (the challenge expired meanwhile).
     farm.clock.advance(10 * 60_000 + 1_000);
-    assert_eq!(send().await.status, 401, "a five-minute challenge is gone");
-    let login = farm
-        .call(
-            &Auth::None,
-            "POST",
-            "/api/v1/auth/login",
-            Some(json!({"username": "em", "password": TEST_PASSWORD})),
-        )
-        .await;
-    let challenge = Auth::Cookie(login.challenge_cookie().unwrap());
-    let sent = farm
-        .call(&challenge, "POST", "/api/v1/auth/mfa/email/send", None)
-        .await;
-    assert_eq!(sent.status, 204, "{:?}", sent.json);
+    let gone = farm.send_code(&challenge).await;
+    assert_eq!(gone.status, 401, "a five-minute challenge is gone");
+    let (_, challenge) = farm.password_step("em").await;
+    assert_eq!(farm.send_code(&challenge).await.status, 204);
     let fresh = code_in(&farm.nth_mail(&email, 4).await);
-    let ok = farm
-        .call(
-            &challenge,
-            "POST",
-            "/api/v1/auth/mfa/verify",
-            Some(json!({"method": "email", "code": fresh})),
-        )
-        .await;
+    let ok = farm.verify_email(&challenge, &fresh).await;
     assert_eq!(ok.status, 200, "{:?}", ok.json);
 }
 
