@@ -32,6 +32,8 @@ pub struct UserView {
     pub disabled: bool,
     /// Whether the account can sign in with a password.
     pub password_set: bool,
+    /// A second factor (TOTP or emailed codes) is on.
+    pub two_factor: bool,
     /// Groups.
     pub groups: Vec<GroupRef>,
     /// Member of `Administrators` or holder of the admin core rights.
@@ -107,9 +109,13 @@ impl App {
         )?;
         let users = self.store.list_users_with_groups().await?;
         let groups = self.store.list_groups().await?;
+        let guarded = self.store.users_with_second_factor().await?;
         Ok(users
             .into_iter()
-            .map(|(u, ids)| user_view(u, &groups, |g| ids.contains(&g)))
+            .map(|(u, ids)| {
+                let two_factor = guarded.contains(&u.id);
+                user_view(u, &groups, |g| ids.contains(&g), two_factor)
+            })
             .collect())
     }
 
@@ -140,11 +146,17 @@ impl App {
     async fn user_views(&self, users: Vec<UserRow>) -> Result<Vec<UserView>, AppError> {
         let groups = self.store.list_groups().await?;
         let memberships = self.store.memberships().await?;
+        let guarded = self.store.users_with_second_factor().await?;
         Ok(users
             .into_iter()
             .map(|u| {
                 let id = u.id;
-                user_view(u, &groups, |g| memberships.contains(&(id, g)))
+                user_view(
+                    u,
+                    &groups,
+                    |g| memberships.contains(&(id, g)),
+                    guarded.contains(&id),
+                )
             })
             .collect())
     }
@@ -513,7 +525,12 @@ impl App {
 }
 
 /// The API view of a user, given all groups and which of them the user belongs to.
-fn user_view(u: UserRow, groups: &[GroupRow], member_of: impl Fn(GroupId) -> bool) -> UserView {
+fn user_view(
+    u: UserRow,
+    groups: &[GroupRow],
+    member_of: impl Fn(GroupId) -> bool,
+    two_factor: bool,
+) -> UserView {
     let mine: Vec<_> = groups.iter().filter(|g| member_of(g.id)).cloned().collect();
     let rights = crate::auth::rights_of(&mine);
     UserView {
@@ -523,6 +540,7 @@ fn user_view(u: UserRow, groups: &[GroupRow], member_of: impl Fn(GroupId) -> boo
         auth_source: u.auth_source.clone(),
         disabled: u.disabled,
         password_set: u.password_hash.is_some(),
+        two_factor,
         is_admin: pw_domain::ADMIN_CORE.iter().all(|p| rights.holds(*p)),
         groups: mine
             .iter()

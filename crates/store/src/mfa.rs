@@ -89,6 +89,19 @@ impl Store {
         Ok(())
     }
 
+    /// Every user with a second factor on (for the users list).
+    pub async fn users_with_second_factor(&self) -> Result<Vec<UserId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id FROM user_mfa WHERE totp_secret IS NOT NULL OR email_enabled",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>("user_id").map(UserId::from_db))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Stores a new, unconfirmed TOTP secret (replacing any earlier unconfirmed one).
     pub async fn set_totp_pending(
         &self,

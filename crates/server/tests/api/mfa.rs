@@ -348,6 +348,23 @@ async fn an_admin_reset_removes_second_factors_and_ends_sessions() {
         .await;
     assert_eq!(not_allowed.status, 403, "a viewer cannot reset");
 
+    let guarded = |users: &Value| {
+        users["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == id)
+            .map(|u| u["two_factor"].clone())
+    };
+    let before = farm
+        .server
+        .call(&farm.admin, "GET", "/api/v1/users", None)
+        .await;
+    assert_eq!(
+        guarded(&before.json),
+        Some(json!(true)),
+        "the list shows who has 2FA"
+    );
     let reset = farm
         .post(
             &farm.admin,
@@ -364,6 +381,11 @@ async fn an_admin_reset_removes_second_factors_and_ends_sessions() {
         .call(&back, "GET", "/api/v1/auth/me", None)
         .await;
     assert_eq!(me.json["mfa"]["totp"], false);
+    let after = farm
+        .server
+        .call(&farm.admin, "GET", "/api/v1/users", None)
+        .await;
+    assert_eq!(guarded(&after.json), Some(json!(false)));
 
     let audit = farm
         .server
