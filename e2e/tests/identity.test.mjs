@@ -446,11 +446,11 @@ describe('identity pages', () => {
       const session = await signedIn(browser, ADMIN.username, ADMIN.password, options);
       t.after(() => session.context.close());
       const tag = options.colorScheme ?? 'phone';
-      for (const p of ['/', '/printers', '/account', '/users', '/groups', `/groups/${groupId}`, '/audit', '/webhooks', '/settings']) {
+      for (const p of ['/', '/printers', '/account', '/users', '/groups', `/groups/${groupId}`, '/audit', '/webhooks', '/settings', '/settings/email']) {
         const res = await session.page.goto(url(p));
         assert.equal(res?.status(), 200, p);
         if (options.viewport) await assertNoHorizontalScroll(session.page, p);
-        const name = p === '/' ? 'home' : p === `/groups/${groupId}` ? 'group-editor' : p.slice(1);
+        const name = p === '/' ? 'home' : p === `/groups/${groupId}` ? 'group-editor' : p.slice(1).replaceAll('/', '-');
         await screenshot(session.page, `${name}-${tag}`);
       }
       await session.assertClean({ allowFailed: [NAVIGATION_ABORT] });

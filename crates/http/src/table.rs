@@ -767,6 +767,32 @@ pub const ROUTES: &[RouteSpec] = &[
         session_needs(Permission::NotificationsRead),
         "Outbound webhooks",
     ),
+    page(
+        "/settings/email",
+        session_needs(Permission::SettingsEmail),
+        "Settings → Email: mail server, test mail, Advanced Auth via Email, templates",
+    ),
+    page(
+        "/forgot-password",
+        public(
+            "the form that asks for a reset link; it shows no data and the answer is the same for every address",
+        ),
+        "Forgot password page",
+    ),
+    page(
+        "/reset-password",
+        public(
+            "the page a mailed reset link opens; the token in its query is read by the browser only and is the credential",
+        ),
+        "Choose a new password from a mailed reset link",
+    ),
+    page(
+        "/set-password",
+        public(
+            "the page a new account's mailed set-password link opens; the token in its query is read by the browser only",
+        ),
+        "Choose a first password from a mailed set-password link",
+    ),
     row(
         "GET",
         "/",

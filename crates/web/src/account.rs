@@ -1,11 +1,13 @@
-//! `/account`: the signed-in user's own security — password, active sessions, API keys and
-//! camera tokens (S2, S3). Actions go to the JSON API from `static/js/account.js`.
+//! `/account`: the signed-in user's own security — password, two-factor authentication (TOTP
+//! with backup codes, emailed codes), mails about one's own prints, active sessions, API keys
+//! and camera tokens (S2, S3, S4, S5). Actions go to the JSON API from `static/js/account.js`;
+//! a TOTP secret and backup codes exist only in the API's answers, never in this page's HTML.
 
 use askama::Template;
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
-use pw_app::{ApiKeyView, SessionView};
+use pw_app::{ApiKeyView, PRINT_EVENTS, SessionView, TemplateName};
 use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
@@ -22,6 +24,14 @@ struct AccountPage {
     username: String,
     email: Option<String>,
     groups: Vec<String>,
+    /// An authenticator app (TOTP) is confirmed for this account.
+    totp_on: bool,
+    /// Emailed sign-in codes are on.
+    email_mfa_on: bool,
+    /// The viewer may get mails about their prints (`notifications:user_email`).
+    can_mail_prints: bool,
+    /// The print events, and whether the viewer gets mails about each.
+    mail_events: Vec<MailEvent>,
     sessions: Vec<SessionRow>,
     keys: Vec<KeyRow>,
     can_create_keys: bool,
@@ -32,6 +42,22 @@ struct AccountPage {
     camera_tokens: Vec<CameraTokenRow>,
     can_create_camera_tokens: bool,
     camera_printers: Vec<(String, String)>,
+}
+
+struct MailEvent {
+    name: &'static str,
+    label: &'static str,
+    checked: bool,
+}
+
+fn mail_event_label(name: TemplateName) -> &'static str {
+    match name {
+        TemplateName::PrintStarted => "A print of mine starts",
+        TemplateName::PrintCompleted => "A print of mine finishes",
+        TemplateName::PrintFailed => "A print of mine fails",
+        TemplateName::PrintStopped => "A print of mine is stopped",
+        TemplateName::Welcome | TemplateName::PasswordReset => "",
+    }
 }
 
 struct CameraTokenRow {
@@ -175,13 +201,34 @@ pub(crate) async fn account_page(
             expired: t.expired,
         })
         .collect();
+    let can_mail_prints = viewer.can(Permission::NotificationsUserEmail);
+    let chosen = if can_mail_prints {
+        match app.mail_preferences(&actor).await {
+            Ok(p) => p.events,
+            Err(e) => return failure(e, &state, &viewer, &request_id, "/account"),
+        }
+    } else {
+        Vec::new()
+    };
+    let mail_events = PRINT_EVENTS
+        .into_iter()
+        .map(|e| MailEvent {
+            name: e.as_str(),
+            label: mail_event_label(e),
+            checked: chosen.contains(&e),
+        })
+        .collect();
     let page = AccountPage {
+        email_mfa_on: me.mfa.email,
+        can_mail_prints,
+        mail_events,
         camera_tokens,
         can_create_camera_tokens: viewer.can(Permission::CameraTokens),
         camera_printers: printers,
         username: me.username.clone().unwrap_or_default(),
         email: me.email.clone(),
         groups: me.groups.iter().map(|g| g.name.clone()).collect(),
+        totp_on: me.mfa.totp,
         sessions: sessions.into_iter().map(SessionRow::from).collect(),
         keys: keys.into_iter().map(KeyRow::from).collect(),
         can_create_keys: viewer.can(Permission::ApiKeysCreate),

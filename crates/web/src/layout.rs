@@ -66,6 +66,9 @@ pub(crate) struct Nav {
     pub audit: bool,
     pub webhooks: bool,
     pub settings: bool,
+    /// Where the Settings link goes: the security page, or the email page for a viewer who
+    /// may only configure mail.
+    pub settings_href: &'static str,
     pub printers: bool,
 }
 
@@ -80,10 +83,22 @@ impl Nav {
             groups: viewer.can(Permission::GroupsRead),
             audit: viewer.can(Permission::AuditRead),
             webhooks: viewer.can(Permission::NotificationsRead),
-            settings: viewer.can(Permission::SettingsSecurity),
+            settings: viewer.can(Permission::SettingsSecurity)
+                || viewer.can(Permission::SettingsEmail),
+            settings_href: settings_href(viewer),
             printers: viewer.can(Permission::PrintersRead),
             username,
         }
+    }
+}
+
+/// The first settings page the viewer may open (`/settings` needs `settings:security`,
+/// `/settings/email` needs `settings:email`).
+pub(crate) fn settings_href(viewer: &Viewer) -> &'static str {
+    if viewer.can(Permission::SettingsSecurity) || !viewer.can(Permission::SettingsEmail) {
+        "/settings"
+    } else {
+        "/settings/email"
     }
 }
 

@@ -8,10 +8,12 @@
 mod account;
 mod assets;
 mod audit;
+mod email_settings;
 mod groups;
 mod layout;
 mod next;
 mod pages;
+mod password_links;
 mod printers;
 mod settings;
 mod sign_in;

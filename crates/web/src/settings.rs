@@ -2,12 +2,15 @@
 //! certificate (what is served, upload, back to generated, the CA download), the SSRF
 //! allow-list for LAN integrations, and the password and API key limits. Changes go through
 //! the JSON API from `static/js/settings.js`; the page renders the server's current truth.
+//! Settings → Email is its own page (`/settings/email`, `settings:email`), linked by a tab
+//! for viewers who may open both.
 
 use askama::Template;
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
 use pw_app::{AppError, TlsSource, TlsStatus};
+use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
 use crate::layout::{Layout, Viewer};
@@ -17,6 +20,8 @@ use crate::pages::{failure, render};
 #[template(path = "settings.html")]
 struct SettingsPage {
     layout: Layout,
+    /// Show the tab to `/settings/email` too.
+    can_email: bool,
     tls: Option<TlsView>,
     /// Why there is no certificate to show (TLS off).
     tls_note: String,
@@ -89,6 +94,7 @@ pub(crate) async fn settings_page(
         Err(e) => return failure(e, &state, &viewer, &request_id, "/settings"),
     };
     let page = SettingsPage {
+        can_email: viewer.can(Permission::SettingsEmail),
         tls,
         tls_note,
         allowed_hosts: outbound.allowed_hosts.join("\n"),

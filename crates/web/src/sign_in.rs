@@ -1,5 +1,6 @@
-//! The first-run setup page and the sign-in page (S2). Both are public; their forms post to
-//! the JSON API from `static/js/setup.js` and `static/js/login.js`.
+//! The first-run setup page and the sign-in page (S2), with its second step (TOTP, emailed or
+//! backup code) and, under Advanced Auth via Email, a "Forgot password?" link. Both are public;
+//! their forms post to the JSON API from `static/js/setup.js` and `static/js/login.js`.
 
 use askama::Template;
 use axum::Extension;
@@ -22,6 +23,8 @@ struct LoginPage {
     layout: Layout,
     next: String,
     setup_required: bool,
+    /// Advanced Auth via Email is on: offer "Forgot password?".
+    forgot_password: bool,
 }
 
 /// `GET /setup`: the form that claims a fresh instance; once set up, it is the sign-in page's.
@@ -55,14 +58,21 @@ pub(crate) async fn login_page(
     if actor.user_id.is_some() {
         return see_other(&next);
     }
-    match state.app.instance_status().await {
-        Ok(status) => render(
+    let loaded = async {
+        let status = state.app.instance_status().await?;
+        let forgot = state.app.advanced_auth().await?;
+        Ok::<_, pw_app::AppError>((status, forgot))
+    }
+    .await;
+    match loaded {
+        Ok((status, forgot_password)) => render(
             &LoginPage {
                 layout: Layout::new(&state.app, &Viewer::anonymous())
                     .without_sign_in_link()
                     .with_module("js/login.js"),
                 next,
                 setup_required: status.setup_required,
+                forgot_password,
             },
             &request_id,
         ),

@@ -1,5 +1,7 @@
-//! `/users`: the user accounts table with create, edit and delete (S2). The table is
-//! rendered here; the forms and dialogs act through the JSON API from `static/js/users.js`.
+//! `/users`: the user accounts table with create, edit and delete (S2), resetting a user's
+//! second factors (S4) and, under Advanced Auth via Email, mailing a reset link (S5). The
+//! table is rendered here; the forms and dialogs act through the JSON API from
+//! `static/js/users.js`.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +27,9 @@ struct UsersPage {
     can_create: bool,
     can_update: bool,
     can_delete: bool,
+    /// Advanced Auth via Email is on: users without a password get a set-password link, and
+    /// reset links can be sent.
+    advanced_auth: bool,
 }
 
 struct UserRow {
@@ -36,6 +41,10 @@ struct UserRow {
     is_admin: bool,
     disabled: bool,
     password_set: bool,
+    /// A second factor is on (the reset button concerns only them).
+    two_factor: bool,
+    /// The password is kept here (not a directory or SSO account), so a link can reset it.
+    local: bool,
     is_you: bool,
     created_at: String,
 }
@@ -61,6 +70,8 @@ fn row(u: UserView, you: Option<pw_domain::UserId>) -> UserRow {
         is_admin: u.is_admin,
         disabled: u.disabled,
         password_set: u.password_set,
+        two_factor: u.two_factor,
+        local: u.auth_source == "local",
         created_at: u.created_at,
     }
 }
@@ -109,6 +120,10 @@ pub(crate) async fn users_page(
         }
         Err(e) => return failure(e, &state, &viewer, &request_id, "/users"),
     };
+    let advanced_auth = match app.advanced_auth().await {
+        Ok(on) => on,
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/users"),
+    };
     let you = viewer.user_id();
     let page = UsersPage {
         users: users.into_iter().map(|u| row(u, you)).collect(),
@@ -117,6 +132,7 @@ pub(crate) async fn users_page(
         can_create: viewer.can(Permission::UsersCreate),
         can_update: viewer.can(Permission::UsersUpdate),
         can_delete: viewer.can(Permission::UsersDelete),
+        advanced_auth,
         layout: Layout::new(app, &viewer).with_module("js/users.js"),
     };
     render(&page, &request_id)

@@ -1,8 +1,10 @@
-// printwarden — /account: change password, revoke sessions, create and
-// revoke API keys. A new key is shown once, from the API's answer only: it is
-// never written into the page's HTML, so a reload cannot show it again.
+// printwarden — /account: change password, two-factor authentication (TOTP
+// and backup codes, codes by email), mails about one's own prints, revoke
+// sessions, create and revoke API keys. A new key, a TOTP secret and backup
+// codes are shown once, from the API's answer only: they are never written
+// into the page's HTML, so a reload cannot show them again.
 
-import { api, clearStatus, el, setBusy, showStatus, timeEl } from "./lib.js";
+import { api, clearStatus, el, setBusy, showStatus, timeEl, tooManyText } from "./lib.js";
 
 // ---------------------------------------------------------------------------
 // Password
@@ -40,6 +42,500 @@ passwordForm?.addEventListener("submit", async (event) => {
     passwordStatus,
     "success",
     "Password changed. Your other sessions were signed out.",
+  );
+});
+
+// ---------------------------------------------------------------------------
+// Two-factor authentication
+// ---------------------------------------------------------------------------
+
+const twoFactor = document.getElementById("two-factor");
+const totpStatus = document.getElementById("totp-status");
+const totpStart = document.getElementById("totp-start");
+const codeForm = document.getElementById("totp-code-form");
+const codeInput = document.getElementById("totp-code");
+const setupForm = document.getElementById("totp-setup-form");
+const qrBox = document.getElementById("totp-qr");
+const secretValue = document.getElementById("totp-secret");
+const backupBox = document.getElementById("backup-codes");
+const backupList = document.getElementById("backup-codes-list");
+const backupDownload = document.getElementById("backup-codes-download");
+
+/** What each action of an account with TOTP on asks for before it runs. */
+const CODE_ACTIONS = {
+  replace: {
+    title: "Replace your authenticator",
+    text: "Enter a current code from the app you use now. You then scan a new QR code; the old app keeps working until the new one is confirmed.",
+    label: "Current code from your authenticator app",
+    submit: "Continue",
+    numeric: true,
+  },
+  regenerate: {
+    title: "New backup codes",
+    text: "Enter a current code from your authenticator app. You get ten new backup codes; the old ones stop working at once.",
+    label: "Current code from your authenticator app",
+    submit: "Make new backup codes",
+    numeric: true,
+  },
+  disable: {
+    title: "Turn off two-factor authentication",
+    text: "Enter a current code from your authenticator app, or one of your backup codes. Signing in then no longer asks for a code from the app, and your backup codes stop working.",
+    label: "Code from the app, or a backup code",
+    submit: "Turn off",
+    numeric: false,
+    danger: true,
+  },
+};
+
+/** The open code form's action (a key of CODE_ACTIONS), or null. */
+let codeAction = null;
+/** Whether the set-up form replaces an active authenticator. */
+let replacing = false;
+/** The object URL behind the Download link, revoked when the codes go. */
+let downloadUrl = null;
+
+/** A TOTP code as typed ("123 456") → its digits; "" if it is not six digits. */
+function totpDigits(value) {
+  const code = String(value ?? "").replace(/\s+/g, "");
+  return /^\d{6}$/.test(code) ? code : "";
+}
+
+function totpFailed(res) {
+  showStatus(
+    totpStatus,
+    "error",
+    res.status === 429 ? tooManyText(res, "Too many wrong codes.") : res.message,
+  );
+}
+
+function setTotpState(on) {
+  twoFactor.setAttribute("data-totp", on ? "on" : "off");
+  document.getElementById("totp-on").hidden = !on;
+  document.getElementById("totp-off").hidden = on;
+  showFactorState();
+}
+
+/** Whether emailed sign-in codes are on. */
+function emailCodesOn() {
+  return twoFactor?.getAttribute("data-email-mfa") === "on";
+}
+
+/** The section's On/Off badge: on while any second factor is. */
+function showFactorState() {
+  const any = twoFactor.getAttribute("data-totp") === "on" || emailCodesOn();
+  document.getElementById("totp-badge-on").hidden = !any;
+  document.getElementById("totp-badge-off").hidden = any;
+  document.getElementById("totp-off-text").textContent = emailCodesOn()
+    ? "No authenticator app is set up."
+    : "No authenticator app is set up: your password alone signs you in.";
+}
+
+/** Closes the code and set-up forms; the secret leaves the page with them. */
+function closeTotpForms() {
+  codeAction = null;
+  replacing = false;
+  codeForm.hidden = true;
+  codeForm.reset();
+  setupForm.hidden = true;
+  setupForm.reset();
+  qrBox.replaceChildren();
+  secretValue.textContent = "";
+  if (totpStart) totpStart.hidden = false;
+  document.getElementById("totp-setup-title").textContent = "Set up your authenticator app";
+}
+
+function hideBackupCodes() {
+  backupBox.hidden = true;
+  backupList.replaceChildren();
+  if (downloadUrl) URL.revokeObjectURL(downloadUrl);
+  downloadUrl = null;
+  backupDownload.setAttribute("href", "#backup-codes");
+}
+
+/** Shows a new set of backup codes, with a text file of them behind Download. */
+function showBackupCodes(codes) {
+  hideBackupCodes();
+  codes.forEach((code, i) => {
+    // The newlines make the list's text one code per line for the Copy button.
+    if (i > 0) backupList.append("\n");
+    backupList.append(el("li", {}, el("code", {}, code)));
+  });
+  const username = document.getElementById("account-username")?.textContent ?? "";
+  const text = [
+    `printwarden backup codes for ${username} on ${location.host}`,
+    `Made ${new Date().toISOString()}`,
+    "",
+    ...codes,
+    "",
+    "Each code signs you in once, instead of a code from your authenticator app.",
+    "Making new codes, or turning two-factor authentication off, voids these.",
+    "",
+  ].join("\n");
+  downloadUrl = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+  backupDownload.setAttribute("href", downloadUrl);
+  backupBox.hidden = false;
+  backupBox.scrollIntoView({ block: "nearest" });
+  backupDownload.focus();
+}
+
+const QR_ELEMENTS = new Set(["svg", "rect", "path"]);
+const QR_ATTRIBUTES = new Set([
+  "xmlns",
+  "viewBox",
+  "width",
+  "height",
+  "shape-rendering",
+  "role",
+  "aria-label",
+  "fill",
+  "d",
+]);
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/**
+ * The server's QR code (an SVG document) as a node for this page, or null if
+ * it is anything but the plain drawing expected: parsed as XML, never as
+ * HTML, and checked element by element and attribute by attribute.
+ */
+function qrNode(markup) {
+  const doc = new DOMParser().parseFromString(String(markup ?? ""), "image/svg+xml");
+  const root = doc.documentElement;
+  if (root.namespaceURI !== SVG_NS || root.localName !== "svg") return null;
+  for (const node of [root, ...root.querySelectorAll("*")]) {
+    if (node.namespaceURI !== SVG_NS || !QR_ELEMENTS.has(node.localName)) return null;
+    for (const attr of node.attributes) {
+      if (!QR_ATTRIBUTES.has(attr.name)) return null;
+    }
+  }
+  return document.importNode(root, true);
+}
+
+/** Shows the set-up form for a secret from POST …/totp/setup. */
+function showTotpSetup(data) {
+  const qr = qrNode(data.qr_svg);
+  qrBox.replaceChildren(
+    qr ?? el("p", { class: "hint" }, "The QR code cannot be shown here: type the secret key into your app instead."),
+  );
+  secretValue.textContent = data.secret;
+  // Starting again would make another secret: one set-up at a time.
+  if (totpStart) totpStart.hidden = true;
+  setupForm.hidden = false;
+  setupForm.scrollIntoView({ block: "nearest" });
+  document.getElementById("totp-confirm-code").focus();
+}
+
+totpStart?.addEventListener("click", async () => {
+  closeTotpForms();
+  clearStatus(totpStatus);
+  totpStart.disabled = true;
+  const res = await api("POST", "/api/v1/auth/mfa/totp/setup", {});
+  totpStart.disabled = false;
+  if (!res.ok || typeof res.data?.secret !== "string") {
+    totpFailed(res.ok ? { message: "The server did not return a secret." } : res);
+    return;
+  }
+  showTotpSetup(res.data);
+});
+
+twoFactor?.addEventListener("click", (event) => {
+  if (!(event.target instanceof Element)) return;
+  if (event.target.closest("[data-totp-cancel]")) {
+    closeTotpForms();
+    clearStatus(totpStatus);
+    return;
+  }
+  const button = event.target.closest("button[data-totp-action]");
+  const spec = CODE_ACTIONS[button?.getAttribute("data-totp-action") ?? ""];
+  if (!spec) return;
+  closeTotpForms();
+  clearStatus(totpStatus);
+  codeAction = button.getAttribute("data-totp-action");
+  document.getElementById("totp-code-title").textContent = spec.title;
+  document.getElementById("totp-code-text").textContent = spec.text;
+  document.getElementById("totp-code-label").textContent = spec.label;
+  const submit = document.getElementById("totp-code-submit");
+  submit.textContent = spec.submit;
+  submit.classList.toggle("btn--primary", !spec.danger);
+  submit.classList.toggle("btn--danger", Boolean(spec.danger));
+  // A backup code has letters; a TOTP code is digits (a numeric keypad on phones).
+  codeInput.setAttribute("inputmode", spec.numeric ? "numeric" : "text");
+  codeInput.setAttribute("autocomplete", spec.numeric ? "one-time-code" : "off");
+  codeForm.hidden = false;
+  codeForm.scrollIntoView({ block: "nearest" });
+  codeInput.focus();
+});
+
+codeForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const action = codeAction;
+  const spec = CODE_ACTIONS[action ?? ""];
+  if (!spec) return;
+  clearStatus(totpStatus);
+  const code = spec.numeric ? totpDigits(codeInput.value) : codeInput.value.trim();
+  if (!code) {
+    codeInput.setAttribute("aria-invalid", "true");
+    showStatus(
+      totpStatus,
+      "error",
+      spec.numeric ? "Enter the 6 digits your authenticator app shows." : "Enter a code.",
+    );
+    codeInput.focus();
+    return;
+  }
+  codeInput.removeAttribute("aria-invalid");
+  const path = {
+    replace: "/api/v1/auth/mfa/totp/setup",
+    regenerate: "/api/v1/auth/mfa/backup-codes/regenerate",
+    disable: "/api/v1/auth/mfa/totp/disable",
+  }[action];
+  setBusy(codeForm, true);
+  const res = await api("POST", path, { code });
+  setBusy(codeForm, false);
+  if (!res.ok) {
+    totpFailed(res);
+    codeInput.select();
+    codeInput.focus();
+    return;
+  }
+  if (action === "replace") {
+    if (typeof res.data?.secret !== "string") {
+      totpFailed({ message: "The server did not return a secret." });
+      return;
+    }
+    closeTotpForms();
+    replacing = true;
+    document.getElementById("totp-setup-title").textContent = "Set up your new authenticator app";
+    showTotpSetup(res.data);
+  } else if (action === "regenerate") {
+    closeTotpForms();
+    showBackupCodes(res.data?.backup_codes ?? []);
+    showStatus(totpStatus, "success", "New backup codes made. The old ones no longer work.");
+  } else {
+    closeTotpForms();
+    hideBackupCodes();
+    setTotpState(false);
+    showStatus(
+      totpStatus,
+      "success",
+      emailCodesOn()
+        ? "The authenticator app is removed and your backup codes no longer work. Signing in still asks for a code by email."
+        : "Two-factor authentication is off. Your password alone now signs you in.",
+    );
+    totpStart?.focus();
+  }
+});
+
+setupForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearStatus(totpStatus);
+  const input = document.getElementById("totp-confirm-code");
+  const code = totpDigits(input.value);
+  if (!code) {
+    input.setAttribute("aria-invalid", "true");
+    showStatus(totpStatus, "error", "Enter the 6 digits your authenticator app shows.");
+    input.focus();
+    return;
+  }
+  input.removeAttribute("aria-invalid");
+  setBusy(setupForm, true);
+  const res = await api("POST", "/api/v1/auth/mfa/totp/enable", { code });
+  setBusy(setupForm, false);
+  if (!res.ok || !Array.isArray(res.data?.backup_codes)) {
+    totpFailed(res.ok ? { message: "The server did not return backup codes." } : res);
+    input.select();
+    input.focus();
+    return;
+  }
+  const replaced = replacing;
+  closeTotpForms();
+  setTotpState(true);
+  showBackupCodes(res.data.backup_codes);
+  showStatus(
+    totpStatus,
+    "success",
+    replaced
+      ? "New authenticator confirmed. The old app and the old backup codes no longer work."
+      : "Two-factor authentication is on. Signing in now asks for a code from your app.",
+  );
+});
+
+document.getElementById("backup-codes-print")?.addEventListener("click", () => {
+  // The print stylesheet shows only the backup codes while this class is set.
+  document.documentElement.classList.add("print-backup-codes");
+  window.print();
+});
+
+window.addEventListener("afterprint", () => {
+  document.documentElement.classList.remove("print-backup-codes");
+});
+
+// ---------------------------------------------------------------------------
+// Codes by email
+// ---------------------------------------------------------------------------
+
+const emailStatus = document.getElementById("email-mfa-status");
+const emailStart = document.getElementById("email-mfa-start");
+const emailStop = document.getElementById("email-mfa-stop");
+const emailEnableForm = document.getElementById("email-mfa-enable-form");
+const emailDisableForm = document.getElementById("email-mfa-disable-form");
+
+function emailFailed(res) {
+  showStatus(
+    emailStatus,
+    "error",
+    res.status === 429 && !res.message ? tooManyText(res, "Too many attempts.") : res.message,
+  );
+}
+
+function setEmailState(on) {
+  twoFactor.setAttribute("data-email-mfa", on ? "on" : "off");
+  document.getElementById("email-mfa-badge-on").hidden = !on;
+  document.getElementById("email-mfa-badge-off").hidden = on;
+  const off = document.getElementById("email-mfa-off");
+  const onBox = document.getElementById("email-mfa-on");
+  if (off) off.hidden = on;
+  if (onBox) onBox.hidden = !on;
+  showFactorState();
+}
+
+function closeEmailForms() {
+  emailEnableForm.hidden = true;
+  emailEnableForm.reset();
+  emailDisableForm.hidden = true;
+  emailDisableForm.reset();
+  if (emailStart) emailStart.hidden = false;
+  if (emailStop) emailStop.hidden = false;
+}
+
+/** Mails a code that turns email codes on (POST …/email/setup); true when sent. */
+async function sendEnableCode(button) {
+  clearStatus(emailStatus);
+  button.disabled = true;
+  const res = await api("POST", "/api/v1/auth/mfa/email/setup");
+  button.disabled = false;
+  if (!res.ok) {
+    emailFailed(res);
+    return false;
+  }
+  return true;
+}
+
+emailStart?.addEventListener("click", async () => {
+  closeEmailForms();
+  if (!(await sendEnableCode(emailStart))) return;
+  emailStart.hidden = true;
+  emailEnableForm.hidden = false;
+  emailEnableForm.scrollIntoView({ block: "nearest" });
+  document.getElementById("email-mfa-code").focus();
+});
+
+document.getElementById("email-mfa-resend")?.addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  if (await sendEnableCode(button)) {
+    showStatus(emailStatus, "info", "Another code is on its way. Only the newest one works.");
+    document.getElementById("email-mfa-code").focus();
+  }
+});
+
+emailEnableForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearStatus(emailStatus);
+  const input = document.getElementById("email-mfa-code");
+  const code = totpDigits(input.value);
+  if (!code) {
+    input.setAttribute("aria-invalid", "true");
+    showStatus(emailStatus, "error", "Enter the 6 digits from the email.");
+    input.focus();
+    return;
+  }
+  input.removeAttribute("aria-invalid");
+  setBusy(emailEnableForm, true);
+  const res = await api("POST", "/api/v1/auth/mfa/email/enable", { code });
+  setBusy(emailEnableForm, false);
+  if (!res.ok) {
+    emailFailed(res);
+    input.select();
+    input.focus();
+    return;
+  }
+  closeEmailForms();
+  setEmailState(true);
+  showStatus(
+    emailStatus,
+    "success",
+    "Email codes are on. Signing in can now ask for a code mailed to you.",
+  );
+  emailStop?.focus();
+});
+
+emailStop?.addEventListener("click", () => {
+  closeEmailForms();
+  clearStatus(emailStatus);
+  emailStop.hidden = true;
+  emailDisableForm.hidden = false;
+  emailDisableForm.scrollIntoView({ block: "nearest" });
+  document.getElementById("email-mfa-password").focus();
+});
+
+emailDisableForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearStatus(emailStatus);
+  const password = document.getElementById("email-mfa-password");
+  setBusy(emailDisableForm, true);
+  const res = await api("POST", "/api/v1/auth/mfa/email/disable", { password: password.value });
+  setBusy(emailDisableForm, false);
+  if (!res.ok) {
+    emailFailed(res);
+    password.select();
+    password.focus();
+    return;
+  }
+  closeEmailForms();
+  setEmailState(false);
+  showStatus(
+    emailStatus,
+    "success",
+    twoFactor.getAttribute("data-totp") === "on"
+      ? "Email codes are off. Signing in asks for a code from your authenticator app."
+      : "Email codes are off. Your password alone now signs you in.",
+  );
+  emailStart?.focus();
+});
+
+document.getElementById("email-mfa")?.addEventListener("click", (event) => {
+  if (!(event.target instanceof Element)) return;
+  if (event.target.closest("[data-email-mfa-cancel]")) {
+    closeEmailForms();
+    clearStatus(emailStatus);
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Mails about one's own prints
+// ---------------------------------------------------------------------------
+
+const mailForm = document.getElementById("mail-prints-form");
+const mailStatus = document.getElementById("mail-prints-status");
+
+mailForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearStatus(mailStatus);
+  const events = [...mailForm.querySelectorAll('input[name="events"]:checked')].map((i) => i.value);
+  setBusy(mailForm, true);
+  const res = await api("PUT", "/api/v1/auth/mail-preferences", { events });
+  setBusy(mailForm, false);
+  if (!res.ok) {
+    showStatus(mailStatus, "error", res.message);
+    return;
+  }
+  const saved = new Set(res.data?.events ?? []);
+  for (const box of mailForm.querySelectorAll('input[name="events"]')) box.checked = saved.has(box.value);
+  showStatus(
+    mailStatus,
+    "success",
+    saved.size === 0
+      ? "Saved: you get no mails about your prints."
+      : `Saved: you get a mail for ${saved.size} of the 4 events.`,
   );
 });
 

@@ -7,8 +7,9 @@ const FLASH_KEY = "pw-flash";
 
 /**
  * Calls the JSON API. Never throws: resolves to
- * { ok, status, data, message } where `message` is the server's safe error
- * text (or a network message) for a failed call.
+ * { ok, status, data, message, retryAfter } where `message` is the server's
+ * safe error text (or a network message) for a failed call and `retryAfter`
+ * the seconds of a `Retry-After` header (a 429), or null.
  *
  * A 401 means the session ended (revoked, expired, signed out elsewhere):
  * unless `allow401` is set (the sign-in forms), the browser goes to the
@@ -33,6 +34,7 @@ export async function api(method, path, body, { allow401 = false } = {}) {
       status: 0,
       data: null,
       message: "The server could not be reached. Check the connection and try again.",
+      retryAfter: null,
     };
   }
   let data = null;
@@ -50,7 +52,23 @@ export async function api(method, path, body, { allow401 = false } = {}) {
   const message = res.ok
     ? ""
     : (data?.error?.message ?? `The server answered with status ${res.status}.`);
-  return { ok: res.ok, status: res.status, data, message };
+  const retry = Number.parseInt(res.headers.get("Retry-After") ?? "", 10);
+  const retryAfter = Number.isFinite(retry) && retry > 0 ? retry : null;
+  return { ok: res.ok, status: res.status, data, message, retryAfter };
+}
+
+/**
+ * The text for a refused-as-too-many answer (429): `what` and how long to
+ * wait, from its Retry-After ("Too many wrong codes. Try again in 4 minutes.").
+ */
+export function tooManyText(res, what = "Too many attempts.") {
+  const seconds = res.retryAfter;
+  if (!seconds) return `${what} Wait a few minutes and try again.`;
+  if (seconds < 60) {
+    return `${what} Try again in ${seconds} second${seconds === 1 ? "" : "s"}.`;
+  }
+  const minutes = Math.ceil(seconds / 60);
+  return `${what} Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`;
 }
 
 /** Sends the browser to the sign-in page, returning here afterwards. */

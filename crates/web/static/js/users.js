@@ -1,5 +1,6 @@
-// printwarden — /users: create, edit and delete user accounts through the
-// JSON API. After a change the page reloads so the table is the server's
+// printwarden — /users: create, edit and delete user accounts, reset a
+// user's two-factor authentication and mail a password reset link, through
+// the JSON API. After a change the page reloads so the table is the server's
 // truth; the outcome is shown as a flash message.
 
 import { api, clearStatus, fill, setBusy, setFlash, showStatus } from "./lib.js";
@@ -49,7 +50,16 @@ createForm?.addEventListener("submit", async (event) => {
   setBusy(createForm, true);
   const res = await api("POST", "/api/v1/users", body);
   if (res.ok) {
-    setFlash(`User “${res.data?.username ?? username}” created.`);
+    const name = res.data?.username ?? username;
+    let next = "";
+    if (!password) {
+      // With Advanced Auth via Email, the server mailed a set-password link.
+      next =
+        createForm.getAttribute("data-advanced-auth") === "true" && email
+          ? ` A link to choose their password is on its way to ${email}; it works once, for one hour.`
+          : " They cannot sign in until a password is set (Edit).";
+    }
+    setFlash(`User “${name}” created.${next}`);
     location.reload();
     return;
   }
@@ -171,6 +181,73 @@ deleteForm?.addEventListener("submit", async (event) => {
 });
 
 // ---------------------------------------------------------------------------
+// Reset two-factor authentication
+// ---------------------------------------------------------------------------
+
+const resetDialog = document.getElementById("reset-mfa-dialog");
+const resetForm = document.getElementById("reset-mfa-form");
+const resetStatus = document.getElementById("reset-mfa-status");
+let resetting = null;
+
+function openReset(user) {
+  resetting = user;
+  fill(resetDialog, { username: user.username });
+  clearStatus(resetStatus);
+  setBusy(resetForm, false);
+  resetDialog.showModal();
+  // Cancel first: the safe choice is the default one.
+  resetDialog.querySelector("[data-close-dialog]")?.focus();
+}
+
+resetForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!resetting) return;
+  clearStatus(resetStatus);
+  setBusy(resetForm, true);
+  const res = await api("POST", `/api/v1/users/${encodeURIComponent(resetting.id)}/mfa/reset`);
+  if (res.ok) {
+    setFlash(
+      `Two-factor authentication of “${resetting.username}” reset. They were signed out everywhere.`,
+    );
+    location.reload();
+    return;
+  }
+  setBusy(resetForm, false);
+  showStatus(resetStatus, "error", res.message);
+});
+
+// ---------------------------------------------------------------------------
+// Send a password reset link (Advanced Auth via Email)
+// ---------------------------------------------------------------------------
+
+const usersStatus = document.getElementById("users-status");
+
+async function sendReset(button, user) {
+  clearStatus(usersStatus);
+  if (button.getAttribute("aria-disabled") === "true") {
+    showStatus(
+      usersStatus,
+      "error",
+      `“${user.username}” has no email address. Add one with Edit, then send the link.`,
+    );
+    return;
+  }
+  button.disabled = true;
+  const res = await api("POST", `/api/v1/users/${encodeURIComponent(user.id)}/password-reset`);
+  button.disabled = false;
+  if (res.ok) {
+    showStatus(
+      usersStatus,
+      "success",
+      `A reset link for “${user.username}” is on its way to ${user.email}. It works once, for one hour; their password stays as it is until they use it.`,
+    );
+  } else {
+    showStatus(usersStatus, "error", res.message);
+  }
+  usersStatus.scrollIntoView({ block: "nearest" });
+}
+
+// ---------------------------------------------------------------------------
 
 table?.addEventListener("click", (event) => {
   if (!(event.target instanceof Element)) return;
@@ -178,4 +255,7 @@ table?.addEventListener("click", (event) => {
   if (!row) return;
   if (event.target.closest("[data-edit-user]") && editDialog) openEdit(rowData(row));
   if (event.target.closest("[data-delete-user]") && deleteDialog) openDelete(rowData(row));
+  if (event.target.closest("[data-reset-mfa]") && resetDialog) openReset(rowData(row));
+  const send = event.target.closest("[data-send-reset]");
+  if (send) sendReset(send, rowData(row));
 });
