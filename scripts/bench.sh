@@ -22,17 +22,20 @@
 #            healthz, the table shows each as a percentage of healthz (goal ≥ 50 %).
 #   printers N simulated X1C printers (a full report every second each) added to
 #            the release server, with BENCH_SOCKETS dashboard sockets on
-#            /api/v1/events: server CPU (fraction of one core) and RSS over
-#            BENCH_PRINTERS_SECONDS, and the latency from the server receiving a
-#            report to a socket delivering it (p50/p99). N = BENCH_PRINTERS
-#            (default "100 1000": one run each).
+#            /api/v1/events: server CPU (fraction of one core, over warm-up and
+#            measurement) and RSS, and the latency from the server receiving a
+#            report to a socket delivering it (p50/p99) over BENCH_PRINTERS_SECONDS
+#            after BENCH_PRINTERS_WARMUP seconds (when every socket is sent the
+#            whole farm at once; the slowest snapshot is reported as
+#            snapshot_ms_max), with the simulator's and the client's CPU.
+#            N = BENCH_PRINTERS (default "100 1000": one run each).
 #
 # Knobs:
 #   BENCH_DURATION=10s BENCH_CONNECTIONS=32 BENCH_THREADS=2   wrk settings
 #   BENCH_NO_BUILD=1             don't run cargo build (use what is in target/release)
 #   BENCH_SERVER_BIN=path        server binary (default target/release/printwarden)
 #   BENCH_FLOOR_BIN=path         floor binary (default target/release/examples/floor)
-#   BENCH_PRINTERS="100 1000" BENCH_SOCKETS=50 BENCH_PRINTERS_SECONDS=20   printers
+#   BENCH_PRINTERS="100 1000" BENCH_SOCKETS=50 BENCH_PRINTERS_SECONDS=20 BENCH_PRINTERS_WARMUP=5   printers
 #
 # Adding a benchmark: write `bench_<name>` (start what it needs with start_bg,
 # bound to 127.0.0.1; record numbers with add_row / add_note) and add <name>
@@ -265,8 +268,8 @@ bench_printers() {
 
 # printers_run N: one run of the printers benchmark.
 printers_run() {
-	local n=$1 sockets=${BENCH_SOCKETS:-50} seconds=${BENCH_PRINTERS_SECONDS:-20}
-	local sim_dir sim data base ca code cookie online t0 t1 c0 c1 hz cpu rss result i
+	local n=$1 sockets=${BENCH_SOCKETS:-50} seconds=${BENCH_PRINTERS_SECONDS:-20} warmup=${BENCH_PRINTERS_WARMUP:-5}
+	local sim_dir sim data base ca code cookie online t0 t1 c0 c1 s0 s1 hz cpu client rss result i
 	sim_dir=$(mktemp -d "$PROC_DIR/sim.XXXXXX")
 	start_bg "sim-$n" "$LOG_DIR/sim-$n.log" "$SERVER_BIN" simulate --count "$n" --models X1C \
 		--job-seconds 100000 --state-dir "$sim_dir"
@@ -293,13 +296,20 @@ printers_run() {
 	sleep 3
 	hz=$(getconf CLK_TCK)
 	c0=$(cpu_ticks "$SRV_PID")
+	s0=$(cpu_ticks "$sim")
 	t0=$(now_ms)
-	result=$(PW_COOKIE=$cookie "$WS_BIN" "$base" "$ca" "$sockets" "$seconds")
+	# The client's own CPU (user + system seconds) tells whether the machine, shared by
+	# server, simulator and client, was saturated: then latency tails belong to the rig.
+	result=$(PW_COOKIE=$cookie /usr/bin/time -f '%U %S' -o "$PROC_DIR/client-time" \
+		"$WS_BIN" "$base" "$ca" "$sockets" "$seconds" "$warmup")
 	t1=$(now_ms)
 	c1=$(cpu_ticks "$SRV_PID")
+	s1=$(cpu_ticks "$sim")
 	rss=$(rss_kib "$SRV_PID")
-	cpu=$(awk -v c="$((c1 - c0))" -v hz="$hz" -v ms="$((t1 - t0))" 'BEGIN { printf "%.1f %%", 100 * c / hz / (ms / 1000) }')
-	add_note "printers N=$n, $sockets sockets, ${seconds}s: server CPU $cpu of one core, RSS $(mib "$rss"), socket deliveries and report->socket latency $result"
+	percent() { awk -v c="$1" -v hz="$hz" -v ms="$((t1 - t0))" 'BEGIN { printf "%.1f %%", 100 * c / hz / (ms / 1000) }'; }
+	cpu=$(percent "$((c1 - c0))")
+	client=$(awk -v ms="$((t1 - t0))" '{ printf "%.1f %%", 100 * ($1 + $2) / (ms / 1000) }' "$PROC_DIR/client-time")
+	add_note "printers N=$n, $sockets sockets, ${seconds}s after ${warmup}s of warm-up: server CPU $cpu of one core, RSS $(mib "$rss"), socket deliveries and report->socket latency $result (simulator $(percent "$((s1 - s0))"), client $client, on $(nproc) cores)"
 	stop_bg "$SRV_PID" 5
 	stop_bg "$sim" 5
 }
@@ -336,7 +346,7 @@ for arg in "$@"; do
 done
 ((${#SELECTED[@]})) || SELECTED=("${BENCHES[@]}")
 
-ensure_apt wrk:wrk curl:curl
+ensure_apt wrk:wrk curl:curl time:/usr/bin/time
 
 build=(cargo build --release -p printwarden)
 need_build=0

@@ -3,8 +3,11 @@
 //! updates for a while and prints one JSON line with how many arrived and the latency from the
 //! server receiving a printer's report (`last_report_ms`) to the socket delivering it.
 //!
-//! Usage: `ws_latency <https://127.0.0.1:PORT> <ca.crt> <sockets> <seconds>`; the cookie pair
-//! (`name=value`) comes in the environment as `PW_COOKIE`.
+//! Usage: `ws_latency <https://127.0.0.1:PORT> <ca.crt> <sockets> <seconds> [warmup]`; the
+//! cookie pair (`name=value`) comes in the environment as `PW_COOKIE`. Messages of the first
+//! `warmup` seconds (default 0) are read but not counted: that is when every socket is sent its
+//! snapshot of the whole farm at once, a connect-time cost reported separately as
+//! `snapshot_ms_max` (connect to snapshot received, slowest socket).
 #![expect(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -48,6 +51,7 @@ async fn main() {
     let ca = args[2].clone();
     let sockets: usize = args[3].parse().unwrap();
     let seconds: u64 = args[4].parse().unwrap();
+    let warmup: u64 = args.get(5).map_or(0, |w| w.parse().unwrap());
     let cookie = std::env::var("PW_COOKIE").expect("PW_COOKIE");
     let host = base.trim_start_matches("https://").to_owned();
 
@@ -65,7 +69,9 @@ async fn main() {
         .with_no_client_auth(),
     );
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let start = tokio::time::Instant::now();
+    let count_from = start + Duration::from_secs(warmup);
+    let deadline = count_from + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..sockets {
         let (config, host, base, cookie) = (
@@ -91,9 +97,16 @@ async fn main() {
                 .insert("origin", base.parse().unwrap());
             let (mut socket, _) = tokio_tungstenite::client_async(request, tls).await.unwrap();
             let mut latencies = Vec::new();
+            let mut snapshot_ms = None;
             while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, socket.next()).await {
                 let received = now_ms();
                 let Message::Text(text) = msg else { continue };
+                if snapshot_ms.is_none() && text.contains(r#""type":"snapshot""#) {
+                    snapshot_ms = Some(start.elapsed().as_millis());
+                }
+                if tokio::time::Instant::now() < count_from {
+                    continue;
+                }
                 // A substring scan, not a JSON parse: 50 sockets at 1,000 messages/s each must
                 // not make this client the bottleneck it is meant to measure.
                 if text.contains(r#""type":"printer""#)
@@ -102,12 +115,15 @@ async fn main() {
                     latencies.push(received - at);
                 }
             }
-            latencies
+            (latencies, snapshot_ms.unwrap_or(u128::MAX))
         }));
     }
     let mut all = Vec::new();
+    let mut snapshot_ms_max = 0;
     for t in tasks {
-        all.extend(t.await.unwrap());
+        let (latencies, snapshot_ms) = t.await.unwrap();
+        all.extend(latencies);
+        snapshot_ms_max = snapshot_ms_max.max(snapshot_ms);
     }
     all.sort_unstable();
     let pct = |p: f64| {
@@ -124,6 +140,7 @@ async fn main() {
             "p50_ms": pct(0.50),
             "p99_ms": pct(0.99),
             "max_ms": all.last().copied().unwrap_or(-1),
+            "snapshot_ms_max": snapshot_ms_max,
         })
     );
 }
