@@ -390,12 +390,7 @@ impl App {
         username: &str,
         password: &SecretString,
     ) -> Result<UserId, AppError> {
-        let name = Username::parse(username).map_err(bad)?;
-        let row = self
-            .store
-            .user_by_username(&name.key())
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let row = self.user_named(username).await?;
         self.check_password(password, &row.username).await?;
         let hash = self.hash(password).await?;
         let patch = UserPatch {
@@ -417,14 +412,18 @@ impl App {
         Ok(row.id)
     }
 
-    /// CLI `admin reset-mfa`: removes the user's second factors and ends their sessions.
-    pub async fn reset_mfa_as_system(&self, username: &str) -> Result<UserId, AppError> {
+    /// The user with this login name (CLI commands name users).
+    async fn user_named(&self, username: &str) -> Result<UserRow, AppError> {
         let name = Username::parse(username).map_err(bad)?;
-        let row = self
-            .store
+        self.store
             .user_by_username(&name.key())
             .await?
-            .ok_or(AppError::NotFound)?;
+            .ok_or(AppError::NotFound)
+    }
+
+    /// CLI `admin reset-mfa`: removes the user's second factors and ends their sessions.
+    pub async fn reset_mfa_as_system(&self, username: &str) -> Result<UserId, AppError> {
+        let row = self.user_named(username).await?;
         self.store.reset_mfa(row.id).await?;
         self.revoke_users(&[row.id]);
         self.audit(

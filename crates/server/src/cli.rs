@@ -528,18 +528,30 @@ async fn admin_app(settings: &Settings) -> Result<(pw_store::Store, pw_app::App)
     Ok((store, app))
 }
 
+/// What an `admin` command does to the named user.
+enum AdminOp<'a> {
+    CreateAdmin(&'a pw_app::SecretString),
+    ResetPassword(&'a pw_app::SecretString),
+    ResetMfa,
+}
+
+/// Runs one `admin` operation; the error is the sentence to print.
+async fn admin_op(settings: &Settings, username: &str, op: AdminOp<'_>) -> Result<(), String> {
+    let (store, app) = admin_app(settings).await?;
+    let outcome = match op {
+        AdminOp::CreateAdmin(password) => app.create_admin_as_system(username, password).await,
+        AdminOp::ResetPassword(password) => app.reset_password_as_system(username, password).await,
+        AdminOp::ResetMfa => app.reset_mfa_as_system(username).await,
+    };
+    store.close().await;
+    outcome.map(|_| ()).map_err(|e| match e {
+        pw_app::AppError::NotFound => format!("there is no user `{username}`"),
+        other => other.to_string(),
+    })
+}
+
 async fn admin_reset_mfa(settings: Settings, username: &str) -> ExitCode {
-    let result = async {
-        let (store, app) = admin_app(&settings).await?;
-        let outcome = app.reset_mfa_as_system(username).await;
-        store.close().await;
-        outcome.map_err(|e| match e {
-            pw_app::AppError::NotFound => format!("there is no user `{username}`"),
-            other => other.to_string(),
-        })
-    }
-    .await;
-    match result {
+    match admin_op(&settings, username, AdminOp::ResetMfa).await {
         Ok(_) => {
             let _ = writeln!(
                 std::io::stdout(),
@@ -573,21 +585,12 @@ async fn admin(settings: Settings, action: AdminAction) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = async {
-        let (store, app) = admin_app(&settings).await?;
-        let outcome = if create {
-            app.create_admin_as_system(&username, &password).await
-        } else {
-            app.reset_password_as_system(&username, &password).await
-        };
-        store.close().await;
-        outcome.map_err(|e| match e {
-            pw_app::AppError::NotFound => format!("there is no user `{username}`"),
-            other => other.to_string(),
-        })
-    }
-    .await;
-    match result {
+    let op = if create {
+        AdminOp::CreateAdmin(&password)
+    } else {
+        AdminOp::ResetPassword(&password)
+    };
+    match admin_op(&settings, &username, op).await {
         Ok(_) => {
             let mut out = std::io::stdout();
             let what = if create {
