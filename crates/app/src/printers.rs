@@ -1104,6 +1104,14 @@ impl App {
             .printer_for(actor, id, Permission::PrintersFiles)
             .await?;
         let name = parse_stored_name(name)?;
+        if self.printing_file(&row, &name).await? {
+            // Threat to the job, not to security: a deleted file under a running print makes
+            // the printer fail it mid-way, wasting hours and filament.
+            return Err(AppError::Conflict(format!(
+                "{} is printing {name}; stop the print before deleting its file.",
+                row.name
+            )));
+        }
         let mut ftps = self.ftps(&row).await?;
         let deleted = ftps
             .delete(&name)
@@ -1122,6 +1130,28 @@ impl App {
         )
         .await;
         Ok(())
+    }
+
+    /// Whether the printer is busy with `name`: its report names the file, or the job
+    /// printwarden started there is that file.
+    async fn printing_file(&self, row: &PrinterRow, name: &str) -> Result<bool, AppError> {
+        let live = self.fleet.live(row.id);
+        let Some(status) = live.status.as_ref().filter(|s| s.gcode_state.is_busy()) else {
+            return Ok(false);
+        };
+        let reported = status
+            .gcode_file
+            .as_deref()
+            .and_then(|f| f.rsplit('/').next())
+            .is_some_and(|f| f == name);
+        if reported {
+            return Ok(true);
+        }
+        Ok(self
+            .store
+            .open_print_job(row.id)
+            .await?
+            .is_some_and(|job| job.file_name == name))
     }
 
     /// Hands a command to the printer's supervisor and waits briefly for the reply.

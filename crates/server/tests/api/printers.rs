@@ -594,6 +594,18 @@ async fn upload_and_print_streams_the_file_over_ftps_and_refuses_a_busy_printer(
         .call(&admin, "GET", "/api/v1/audit?event=printer.print", None)
         .await;
     assert_eq!(audit.json["items"][0]["details"]["bytes"], 300_000);
+
+    // The file under a running print cannot be deleted; once stopped it can.
+    let path = format!("/api/v1/printers/{id}/files/cube.gcode.3mf");
+    let (status, body, _) = raw(&server, &admin, "DELETE", &path).await;
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("stop the print"));
+    assert!(sim.file("cube.gcode.3mf").is_some());
+    let stop = command(&server, &admin, id, json!({"command": "stop"})).await;
+    assert_eq!(stop.status, 200, "{:?}", stop.json);
+    wait_for(&server, &admin, id, |v| v["status"]["busy"] == false).await;
+    assert_eq!(raw(&server, &admin, "DELETE", &path).await.0, 204);
+    assert!(sim.file("cube.gcode.3mf").is_none());
 }
 
 async fn raw(server: &TestServer, auth: &Auth, method: &str, path: &str) -> (u16, Vec<u8>, String) {
