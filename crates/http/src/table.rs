@@ -738,7 +738,7 @@ pub const ROUTES: &[RouteSpec] = &[
     page(
         "/account",
         SESSION,
-        "Own account: password, sessions, API keys",
+        "Own account: password, two-factor authentication, sessions, API keys, camera tokens, print mails",
     ),
     page(
         "/users",
