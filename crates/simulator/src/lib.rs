@@ -145,8 +145,10 @@ impl Shared {
             .push(record);
     }
 
-    pub fn full_frame(&self) -> Vec<u8> {
-        self.machine().full_frame()
+    /// The report sent on subscribe; `None` while the printer publishes no reports.
+    pub fn subscribe_frame(&self) -> Option<Vec<u8>> {
+        let mut machine = self.machine();
+        machine.behaviour.reports.then(|| machine.full_frame())
     }
 
     pub fn handle(&self, payload: &[u8]) -> Vec<Vec<u8>> {

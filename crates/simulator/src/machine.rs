@@ -107,6 +107,9 @@ pub struct Behaviour {
     pub fail_at: Option<u8>,
     /// With Developer Mode off, control commands are refused as 2025 firmware does.
     pub developer_mode: bool,
+    /// False: the printer accepts MQTT logins and commands but publishes no report at all
+    /// (seen on printers whose reporting hangs), for the "no report" outcome of a check.
+    pub reports: bool,
 }
 
 impl Default for Behaviour {
@@ -116,6 +119,7 @@ impl Default for Behaviour {
             prepare_seconds: 3.0,
             fail_at: None,
             developer_mode: true,
+            reports: true,
         }
     }
 }
@@ -363,6 +367,9 @@ impl Machine {
     /// The periodic frame: everything (X1) or only what changed (P1/A1); `None` when a delta
     /// would be empty.
     pub fn periodic_frame(&mut self) -> Option<Vec<u8>> {
+        if !self.behaviour.reports {
+            return None;
+        }
         let full = self.full();
         if !self.model.sends_deltas() {
             self.last_sent = full.clone();
@@ -396,7 +403,9 @@ impl Machine {
                 })
                 .unwrap_or_default();
             if class == "pushing" && matches!(command, "pushall" | "start") {
-                out.push(self.full_frame());
+                if self.behaviour.reports {
+                    out.push(self.full_frame());
+                }
                 continue;
             }
             let control = class == "print" || (class == "system" && command == "ledctrl");
@@ -623,6 +632,31 @@ mod tests {
         assert_eq!(s.percent, Some(m.percent()));
         assert_eq!(s.ams[0].trays.len(), 4);
         assert!(m.periodic_frame().is_none() || m.state() == "RUNNING");
+    }
+
+    #[test]
+    fn a_mute_printer_answers_commands_but_publishes_no_report() {
+        let mut m = Machine::new(
+            Model::X1C,
+            Behaviour {
+                reports: false,
+                ..Behaviour::default()
+            },
+        );
+        assert!(
+            send(&mut m, &Command::PushAll, 1).is_empty(),
+            "no answer to pushall"
+        );
+        m.tick(1.0);
+        assert!(m.periodic_frame().is_none());
+        let Frame::Reply(r) = &send(&mut m, &Command::Pause, 2)[0] else {
+            panic!()
+        };
+        assert_eq!(
+            r.sequence_id.as_deref(),
+            Some("2"),
+            "commands are still answered"
+        );
     }
 
     #[test]

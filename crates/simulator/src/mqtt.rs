@@ -122,8 +122,7 @@ async fn session(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                             codes.push(0);
                         }
                         write(&mut wr, &Packet::SubAck { id, codes }).await?;
-                        if subscribed {
-                            let frame = printer.full_frame();
+                        if subscribed && let Some(frame) = printer.subscribe_frame() {
                             publish(&mut wr, &report_topic, frame).await?;
                         }
                     }

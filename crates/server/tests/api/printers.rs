@@ -851,6 +851,31 @@ async fn test_connection_names_what_is_wrong_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn test_connection_says_when_a_printer_logs_in_but_never_reports() {
+    let (farm, _dir) = farm(&[Model::X1C]).await;
+    let mute = &farm.printers[0];
+    mute.set_behaviour(|b| b.reports = false);
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let (status, got) = check(&server, &admin, probe(mute)).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["outcome"], "no_report", "{got}");
+    assert!(
+        got["message"]
+            .as_str()
+            .unwrap()
+            .contains("no report arrived"),
+        "{got}"
+    );
+    assert_eq!(
+        got["presented_sha256"],
+        mute.certificate_sha256(),
+        "the certificate was seen"
+    );
+    assert_eq!(mute.connects().len(), 1, "it logged in once");
+}
+
+#[tokio::test]
 async fn a_configured_printer_ca_must_sign_the_printer_certificate() {
     let (farm_a, _dir) = farm(&[Model::X1C]).await;
     let sim = &farm_a.printers[0];
