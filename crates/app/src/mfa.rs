@@ -579,6 +579,7 @@ impl App {
             &Target::Global,
         )?;
         self.store.user(id).await?.ok_or(AppError::NotFound)?;
+        self.check_may_act_on(actor, id).await?;
         self.store.reset_mfa(id).await?;
         self.revoke_users(&[id]);
         self.audit(

@@ -156,6 +156,7 @@ impl App {
             &Target::Global,
         )?;
         let user = self.store.user(id).await?.ok_or(AppError::NotFound)?;
+        self.check_may_act_on(actor, id).await?;
         if user.auth_source != "local" {
             return Err(AppError::Conflict(
                 "This account signs in through its directory or SSO provider; its password is not kept here."

@@ -361,7 +361,7 @@ impl App {
             ));
         }
         let row = self.store.user(id).await?.ok_or(AppError::NotFound)?;
-        self.check_may_grant(actor, &rights_of(&self.store.groups_of_user(id).await?))?;
+        self.check_may_act_on(actor, id).await?;
         if !self
             .store
             .delete_user(id, items, &Self::admin_check())
@@ -410,6 +410,16 @@ impl App {
         )
         .await;
         Ok(row.id)
+    }
+
+    /// Whether the actor may act on another user's account at all: only when they hold every
+    /// right that user holds (threat: a user manager taking over an administrator by deleting,
+    /// resetting or re-passwording them). Acting on oneself is always allowed here.
+    pub(crate) async fn check_may_act_on(&self, actor: &Actor, id: UserId) -> Result<(), AppError> {
+        if actor.user_id == Some(id) {
+            return Ok(());
+        }
+        self.check_may_grant(actor, &rights_of(&self.store.groups_of_user(id).await?))
     }
 
     /// The user with this login name (CLI commands name users).

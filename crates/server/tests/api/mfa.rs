@@ -401,3 +401,59 @@ async fn an_admin_reset_removes_second_factors_and_ends_sessions() {
     assert_eq!(items[0]["actor"], "admin");
     assert_eq!(items[0]["target_id"], id.to_string());
 }
+
+#[tokio::test]
+async fn a_user_manager_cannot_reset_the_second_factor_of_someone_with_more_rights() {
+    let farm = Farm::new().await;
+    farm.enrol(&farm.admin).await;
+    let helpdesk = farm
+        .server
+        .create_group(&farm.admin, "Helpdesk", &["users:read", "users:update"])
+        .await;
+    farm.server
+        .create_user(&farm.admin, "hal", &[helpdesk])
+        .await;
+    let hal = farm.server.login("hal", TEST_PASSWORD).await;
+    // Someone in no group holds nothing hal lacks.
+    let plain = farm.server.create_user(&farm.admin, "nog", &[]).await;
+    let nog = farm.server.login("nog", TEST_PASSWORD).await;
+    farm.enrol(&nog).await;
+    let users = farm.server.call(&hal, "GET", "/api/v1/users", None).await;
+    let admin_id = users.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "admin")
+        .and_then(|u| u["id"].as_i64())
+        .unwrap();
+
+    let refused = farm
+        .post(
+            &hal,
+            &format!("/api/v1/users/{admin_id}/mfa/reset"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{:?}", refused.json);
+    let link = farm
+        .post(
+            &hal,
+            &format!("/api/v1/users/{admin_id}/password-reset"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        link.status, 403,
+        "no reset link for a more powerful account either"
+    );
+    // The administrator's second factor is untouched: a password alone is still not enough.
+    farm.challenge("admin").await;
+    let allowed = farm
+        .post(
+            &hal,
+            &format!("/api/v1/users/{plain}/mfa/reset"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(allowed.status, 204, "{:?}", allowed.json);
+}
