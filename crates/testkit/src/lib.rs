@@ -414,6 +414,22 @@ impl TestServer {
         }
     }
 
+    /// Whether `needle` occurs anywhere in the SQLite database files (main file and WAL, where
+    /// recent writes live until a checkpoint). `None` when the database is not SQLite.
+    #[must_use]
+    pub fn sqlite_contains(&self, needle: &[u8]) -> Option<bool> {
+        if !self.database_url.starts_with("sqlite:") {
+            return None;
+        }
+        let found = ["printwarden.db", "printwarden.db-wal"].iter().any(|name| {
+            std::fs::read(self.data_dir.join(name))
+                .unwrap_or_default()
+                .windows(needle.len())
+                .any(|w| w == needle)
+        });
+        Some(found)
+    }
+
     /// The one-time setup code the server wrote to its data dir.
     #[must_use]
     pub fn setup_code(&self) -> String {

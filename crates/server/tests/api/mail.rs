@@ -240,14 +240,16 @@ async fn mail_settings_are_validated_sealed_and_tested_through_the_sink() {
         !shown.json.to_string().contains(farm.sink.password()),
         "the password never comes back"
     );
-    let raw = std::fs::read(farm.server.data_dir.join("printwarden.db")).unwrap_or_default();
-    if !raw.is_empty() {
-        let needle = farm.sink.password().as_bytes();
-        assert!(
-            !raw.windows(needle.len()).any(|w| w == needle),
-            "the SMTP password is sealed at rest"
-        );
-    }
+    assert_ne!(
+        farm.server.sqlite_contains(farm.sink.password().as_bytes()),
+        Some(true),
+        "the SMTP password is sealed at rest"
+    );
+    assert_ne!(
+        farm.server.sqlite_contains(b"farm@sink.test"),
+        Some(false),
+        "the search itself works: the sender address is stored in the clear"
+    );
 
     let to = unique_recipient("admin-test");
     let test = farm
@@ -541,6 +543,15 @@ async fn templates_are_validated_and_previewed() {
         )
         .await;
     assert_eq!(preview.status, 200, "{:?}", preview.json);
+    assert_eq!(
+        preview.json,
+        json!({
+            "subject": "X1C bay 3 failed",
+            "text": "bracket_v2.gcode.3mf",
+            "html": "<b>bracket_v2.gcode.3mf</b> Filament ran out",
+        }),
+        "the draft is rendered with the sample values"
+    );
     let unknown = farm
         .call(
             &farm.admin,

@@ -150,6 +150,28 @@ async fn totp_enrolment_sign_in_replay_backup_codes_and_regeneration() {
     assert_eq!(backup.len(), 10);
     let distinct: std::collections::BTreeSet<_> = backup.iter().collect();
     assert_eq!(distinct.len(), 10);
+    // At rest: the secret sealed, the backup codes only as digests.
+    let secret_hex: String = pw_testkit::totp::base32_decode(&secret)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for stored in [secret.as_bytes().to_vec(), secret_hex.into_bytes()]
+        .into_iter()
+        .chain(backup.iter().map(|c| c.replace('-', "").into_bytes()))
+        .chain(backup.iter().map(|c| c.as_bytes().to_vec()))
+    {
+        assert_ne!(
+            farm.server.sqlite_contains(&stored),
+            Some(true),
+            "{} is stored in the clear",
+            String::from_utf8_lossy(&stored)
+        );
+    }
+    assert_ne!(
+        farm.server.sqlite_contains(b"ana"),
+        Some(false),
+        "the search itself works"
+    );
     let me = farm.server.call(&ana, "GET", "/api/v1/auth/me", None).await;
     assert_eq!(me.json["mfa"]["totp"], true);
 
@@ -449,11 +471,7 @@ async fn a_user_manager_cannot_reset_the_second_factor_of_someone_with_more_righ
     // The administrator's second factor is untouched: a password alone is still not enough.
     farm.challenge("admin").await;
     let allowed = farm
-        .post(
-            &hal,
-            &format!("/api/v1/users/{plain}/mfa/reset"),
-            json!({}),
-        )
+        .post(&hal, &format!("/api/v1/users/{plain}/mfa/reset"), json!({}))
         .await;
     assert_eq!(allowed.status, 204, "{:?}", allowed.json);
 }
