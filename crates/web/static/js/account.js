@@ -4,7 +4,7 @@
 // codes are shown once, from the API's answer only: they are never written
 // into the page's HTML, so a reload cannot show them again.
 
-import { api, clearStatus, el, setBusy, showStatus, timeEl, tooManyText } from "./lib.js";
+import { api, clearStatus, el, readCode, setBusy, showStatus, timeEl, tooManyText } from "./lib.js";
 
 // ---------------------------------------------------------------------------
 // Password
@@ -271,18 +271,10 @@ codeForm?.addEventListener("submit", async (event) => {
   const spec = CODE_ACTIONS[action ?? ""];
   if (!spec) return;
   clearStatus(totpStatus);
-  const code = spec.numeric ? totpDigits(codeInput.value) : codeInput.value.trim();
-  if (!code) {
-    codeInput.setAttribute("aria-invalid", "true");
-    showStatus(
-      totpStatus,
-      "error",
-      spec.numeric ? "Enter the 6 digits your authenticator app shows." : "Enter a code.",
-    );
-    codeInput.focus();
-    return;
-  }
-  codeInput.removeAttribute("aria-invalid");
+  const code = spec.numeric
+    ? readCode(codeInput, totpStatus, totpDigits, "Enter the 6 digits your authenticator app shows.")
+    : readCode(codeInput, totpStatus, (v) => v.trim(), "Enter a code.");
+  if (!code) return;
   const path = {
     replace: "/api/v1/auth/mfa/totp/setup",
     regenerate: "/api/v1/auth/mfa/backup-codes/regenerate",
@@ -329,14 +321,8 @@ setupForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearStatus(totpStatus);
   const input = document.getElementById("totp-confirm-code");
-  const code = totpDigits(input.value);
-  if (!code) {
-    input.setAttribute("aria-invalid", "true");
-    showStatus(totpStatus, "error", "Enter the 6 digits your authenticator app shows.");
-    input.focus();
-    return;
-  }
-  input.removeAttribute("aria-invalid");
+  const code = readCode(input, totpStatus, totpDigits, "Enter the 6 digits your authenticator app shows.");
+  if (!code) return;
   setBusy(setupForm, true);
   const res = await api("POST", "/api/v1/auth/mfa/totp/enable", { code });
   setBusy(setupForm, false);
@@ -441,14 +427,8 @@ emailEnableForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearStatus(emailStatus);
   const input = document.getElementById("email-mfa-code");
-  const code = totpDigits(input.value);
-  if (!code) {
-    input.setAttribute("aria-invalid", "true");
-    showStatus(emailStatus, "error", "Enter the 6 digits from the email.");
-    input.focus();
-    return;
-  }
-  input.removeAttribute("aria-invalid");
+  const code = readCode(input, emailStatus, totpDigits, "Enter the 6 digits from the email.");
+  if (!code) return;
   setBusy(emailEnableForm, true);
   const res = await api("POST", "/api/v1/auth/mfa/email/enable", { code });
   setBusy(emailEnableForm, false);

@@ -92,6 +92,20 @@ export function showStatus(el, kind, text) {
   el.hidden = false;
 }
 
+// The code typed into `input`, normalised by `read` (which returns "" when it is not a code);
+// on "" the field is marked invalid, `message` shown in `status` and the field focused.
+export function readCode(input, status, read, message) {
+  const code = read(input.value);
+  if (!code) {
+    input.setAttribute("aria-invalid", "true");
+    showStatus(status, "error", message);
+    input.focus();
+    return "";
+  }
+  input.removeAttribute("aria-invalid");
+  return code;
+}
+
 export function clearStatus(el) {
   if (!el) return;
   el.hidden = true;

@@ -8,7 +8,7 @@
 // /api/v1/auth/mfa/email/send), so opening the step spends none of the three
 // sends per ten minutes.
 
-import { api, clearStatus, setBusy, showStatus, tooManyText } from "./lib.js";
+import { api, clearStatus, readCode, setBusy, showStatus, tooManyText } from "./lib.js";
 
 const form = document.getElementById("login-form");
 const status = document.getElementById("login-status");
@@ -154,14 +154,8 @@ mfaForm?.addEventListener("submit", async (event) => {
   if (!current) return;
   clearStatus(mfaStatus);
   const input = panel(current).querySelector("input");
-  const code = METHODS[current].code(input.value);
-  if (!code) {
-    input.setAttribute("aria-invalid", "true");
-    showStatus(mfaStatus, "error", METHODS[current].invalid);
-    input.focus();
-    return;
-  }
-  input.removeAttribute("aria-invalid");
+  const code = readCode(input, mfaStatus, METHODS[current].code, METHODS[current].invalid);
+  if (!code) return;
   setBusy(mfaForm, true);
   const res = await api(
     "POST",
