@@ -8,10 +8,12 @@
 //! A denial never says more than "unauthenticated", "forbidden" or "not found" to the caller
 //! (the precise reason is for the log).
 
+mod grant;
 mod principal;
 mod rights;
 mod route;
 
+pub use grant::{Locate, delegated, may_grant};
 pub use principal::{Credential, Principal, Subject};
 pub use rights::{Reach, Rights};
 pub use route::{Access, Requirement, TicketPurpose, check_route};

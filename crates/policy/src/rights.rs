@@ -89,6 +89,11 @@ impl Rights {
         }
     }
 
+    /// Sets one permission's reach (replacing any), for building what a grant hands out.
+    pub fn insert(&mut self, permission: Permission, reach: Reach) {
+        self.0.insert(permission, reach);
+    }
+
     /// Keeps only the permissions in `scopes` (an API key's rights: scopes ∩ owner's rights).
     #[must_use]
     pub fn restricted_to(&self, scopes: &BTreeSet<Permission>) -> Self {

@@ -24,6 +24,20 @@ pub enum TicketPurpose {
     Camera,
 }
 
+impl TicketPurpose {
+    /// The only rights a ticket of this purpose ever carries (∩ its minting credential's
+    /// bounds): the events socket reads printers; a camera stream reads its printer and views
+    /// its camera. Threat: an events ticket opening a camera, or any ticket used as the
+    /// owner's full rights.
+    #[must_use]
+    pub const fn permissions(self) -> &'static [Permission] {
+        match self {
+            TicketPurpose::Events => &[Permission::PrintersRead],
+            TicketPurpose::Camera => &[Permission::PrintersRead, Permission::CameraView],
+        }
+    }
+}
+
 /// The auth mode of one route, as written in the route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
