@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use pw_credentials::SecretString;
 use pw_credentials::token::{TOKEN_BYTES, new_api_key};
 use pw_domain::{ApiKeyId, Permission, PrinterId, UserId};
-use pw_policy::{Action, Principal, Target};
+use pw_policy::{Action, Target, delegated};
 use pw_store::{ApiKeyRow, NewApiKey};
 use serde::{Deserialize, Serialize};
 
@@ -143,12 +143,26 @@ impl App {
                 "Choose at least one scope for the key.".into(),
             ));
         }
-        // S3: every scope must be held by the owner at creation.
-        if let Principal::User(subject) = &actor.principal
-            && let Some(missing) = input.scopes.iter().find(|p| !subject.rights.holds(**p))
-        {
+        // S3 and the grant rule: a key carries at most its creator's rights and reach — the
+        // owner's for a session, the minting key's scopes and printer list for a key
+        // (threat: a key limited to one printer minting an unlimited one).
+        let printer_list: Option<BTreeSet<PrinterId>> = input
+            .printer_ids
+            .as_ref()
+            .map(|p| p.iter().copied().collect());
+        let granted = delegated(
+            &actor.principal,
+            input.scopes.iter().copied(),
+            printer_list.as_ref(),
+        );
+        if let Some(missing) = self.ungrantable(actor, &granted).await? {
             return Err(AppError::BadRequest(format!(
-                "You cannot give a key the scope {missing}: you do not hold it yourself."
+                "You cannot give a key the scope {missing}{}: you do not hold it that widely yourself.",
+                if printer_list.is_some() {
+                    " on these printers"
+                } else {
+                    ""
+                }
             )));
         }
         let now = self.now();

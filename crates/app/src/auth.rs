@@ -154,6 +154,17 @@ impl App {
             (None, None, None) => None,
         };
         let auth_on = self.auth_enabled();
+        let api_key = match &resolved {
+            Some((s, _, _))
+                if matches!(s.credential, Credential::ApiKey | Credential::CameraToken) =>
+            {
+                presented
+                    .api_key
+                    .and_then(parse_key)
+                    .map(|(_, id, _)| ApiKeyId::from_db(id))
+            }
+            _ => None,
+        };
         match resolved {
             Some((subject, user, session)) => Actor {
                 principal: if auth_on {
@@ -164,6 +175,7 @@ impl App {
                 user_id: Some(user.id),
                 name: user.entry.username.clone(),
                 session,
+                api_key,
                 meta,
             },
             None if auth_on => Actor::anonymous(meta),
@@ -172,6 +184,7 @@ impl App {
                 user_id: None,
                 name: Arc::from("auth-disabled"),
                 session: None,
+                api_key: None,
                 meta,
             },
         }
@@ -243,13 +256,39 @@ impl App {
         &self,
         ticket: &str,
     ) -> Option<(Subject, Arc<UserEntryRef>, Option<SessionId>)> {
-        let (mut subject, user_id) = self.redeem_ticket(ticket).await?;
-        let stamp = self.store.user(user_id).await.ok()??.security_stamp;
-        let user = self.user_entry(user_id, stamp).await?;
+        let (mut subject, purpose, key) = self.redeem_ticket(ticket).await?;
+        let stamp = self.store.user(subject.user_id).await.ok()??.security_stamp;
+        let user = self.user_entry(subject.user_id, stamp).await?;
         if user.entry.disabled {
             return None;
         }
-        subject.rights = user.entry.rights.clone();
+        // A ticket carries the bounds of the credential that minted it, as they are *now*:
+        // the owner's current rights, ∩ the minting key's scopes and printer list (a revoked
+        // or expired key's tickets grant nothing), ∩ the rights its purpose needs.
+        let mut rights = user.entry.rights.clone();
+        if let Some(id) = key {
+            let row = self.store.api_key(id).await.ok()??;
+            if row.user_id != subject.user_id
+                || row.kind == CAMERA_KIND
+                || row.expires_at.is_some_and(|t| self.now() >= t)
+            {
+                return None;
+            }
+            let scopes: BTreeSet<Permission> = serde_json::from_str::<Vec<String>>(&row.scopes)
+                .ok()?
+                .iter()
+                .filter_map(|p| Permission::parse(p))
+                .collect();
+            rights = rights.restricted_to(&scopes);
+            if let Some(json) = row.printer_ids.as_deref() {
+                let list = serde_json::from_str::<BTreeSet<PrinterId>>(json).ok()?;
+                subject.printer_restriction = Some(match subject.printer_restriction.take() {
+                    Some(mine) => mine.intersection(&list).copied().collect(),
+                    None => list,
+                });
+            }
+        }
+        subject.rights = rights.restricted_to(&purpose.permissions().iter().copied().collect());
         Some((subject, user, None))
     }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use pw_credentials::token::{KeyKind, TOKEN_BYTES, new_key};
 use pw_domain::{ApiKeyId, Permission, PrinterId};
-use pw_policy::{Action, Target};
+use pw_policy::{Action, Target, delegated};
 use pw_store::NewApiKey;
 use serde::{Deserialize, Serialize};
 
@@ -149,6 +149,13 @@ impl App {
                 Some(set)
             }
         };
+        // The grant rule: the token reaches no further than its creator (a key limited to some
+        // printers mints only tokens limited to them).
+        self.check_may_grant(
+            actor,
+            &delegated(&actor.principal, SCOPES, printers.as_ref()),
+        )
+        .await?;
         let now = self.now();
         let expires_at = now + i64::from(input.days) * 86_400_000;
         let scopes: BTreeSet<&'static str> = SCOPES.iter().map(|p| p.as_str()).collect();

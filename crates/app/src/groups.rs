@@ -8,7 +8,10 @@
 //! last-administrator guard.
 
 use pw_domain::{GroupId, GroupName, Permission, PrinterScope, SystemGroup, UserId};
-use pw_policy::{Action, Principal, Target};
+use std::collections::BTreeMap;
+
+use pw_domain::{LocationId, PrinterId};
+use pw_policy::{Action, Principal, Reach, Rights, Target, may_grant};
 use pw_store::{GroupPatch, GroupRow, NewGroup};
 use serde::{Deserialize, Serialize};
 
@@ -159,12 +162,23 @@ pub(crate) fn group_permissions(g: &GroupRow) -> Vec<Permission> {
     }
 }
 
-/// Every permission the given groups grant, once each.
-pub(crate) fn rights_of(groups: &[GroupRow]) -> Vec<Permission> {
-    let mut v: Vec<Permission> = groups.iter().flat_map(group_permissions).collect();
-    v.sort();
-    v.dedup();
-    v
+/// A stored group's scope (`None` = everywhere).
+pub(crate) fn stored_scope(g: &GroupRow) -> Option<PrinterScope> {
+    g.scope
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+}
+
+/// What a stored group hands its members.
+pub(crate) fn group_grant(g: &GroupRow) -> Rights {
+    group_rights(&group_permissions(g), stored_scope(g).as_ref())
+}
+
+/// What one group hands its members: its permissions with its scope.
+pub(crate) fn group_rights(permissions: &[Permission], scope: Option<&PrinterScope>) -> Rights {
+    let mut r = Rights::none();
+    r.grant_group(permissions.iter().copied(), scope);
+    r
 }
 
 impl App {
@@ -249,12 +263,20 @@ impl App {
         )?;
         let name = GroupName::parse(&input.name).map_err(bad)?;
         self.check_name_free(&name, None).await?;
-        self.check_may_grant(actor, &input.permissions)?;
+        let scope = input
+            .scope
+            .map(PrinterScope::validate)
+            .transpose()
+            .map_err(bad)?;
+        // A scoped group grants its printer rights only inside the scope: a scoped granter may
+        // create it; an unscoped one would be wider than they are.
+        self.check_may_grant(actor, &group_rights(&input.permissions, scope.as_ref()))
+            .await?;
         let new = NewGroup {
             name,
             description: description(input.description)?,
             is_system: false,
-            scope: scope_json(input.scope)?,
+            scope: scope_json(scope)?,
             permissions: permission_strings(&input.permissions),
         };
         let id = self
@@ -350,21 +372,36 @@ impl App {
         if let Some(n) = &name {
             self.check_name_free(n, Some(id)).await?;
         }
-        if let Some(p) = &input.permissions {
+        let before = group_permissions(&current);
+        let old_scope = stored_scope(&current);
+        let new_scope = match &input.scope {
+            Some(s) => s
+                .clone()
+                .map(PrinterScope::validate)
+                .transpose()
+                .map_err(bad)?,
+            None => old_scope.clone(),
+        };
+        if input.scope.is_some() && new_scope != old_scope {
+            // Widening or narrowing where a group's rights reach is granting or taking them:
+            // the actor must hold the group's rights both where they reached and where they
+            // will reach.
+            let after = input.permissions.clone().unwrap_or_else(|| before.clone());
+            self.check_may_grant(actor, &group_rights(&before, old_scope.as_ref()))
+                .await?;
+            self.check_may_grant(actor, &group_rights(&after, new_scope.as_ref()))
+                .await?;
+        } else if let Some(p) = &input.permissions {
             // Both what is added and what is removed: removing a right you do not hold from
             // others is as much a decision above your rank as granting it.
-            let before = group_permissions(&current);
             let changed: Vec<Permission> = p
                 .iter()
                 .filter(|x| !before.contains(x))
                 .chain(before.iter().filter(|x| !p.contains(x)))
                 .copied()
                 .collect();
-            self.check_may_grant(actor, &changed)?;
-        }
-        if input.scope.is_some() {
-            // Widening or narrowing where a group's rights reach is granting or taking them.
-            self.check_may_grant(actor, &group_permissions(&current))?;
+            self.check_may_grant(actor, &group_rights(&changed, old_scope.as_ref()))
+                .await?;
         }
         let patch = GroupPatch {
             name,
@@ -421,7 +458,7 @@ impl App {
             ));
         }
         // Deleting a group takes its rights from every member.
-        self.check_may_grant(actor, &group_permissions(&current))?;
+        self.check_may_grant(actor, &group_grant(&current)).await?;
         let affected = self
             .store
             .delete_group(id, &Self::admin_check(), actor.session)
@@ -459,7 +496,8 @@ impl App {
         if self.store.user(user).await?.is_none() {
             return Err(AppError::NotFound);
         }
-        self.check_may_grant(actor, &group_permissions(&g))?;
+        // Joining or leaving hands out or takes away the group's rights, with its scope.
+        self.check_may_grant(actor, &group_grant(&g)).await?;
         let keep = if actor.user_id == Some(user) {
             actor.session
         } else {
@@ -511,23 +549,48 @@ impl App {
         Ok(())
     }
 
-    /// Refuses to let an actor hand out (or take away) a right they do not hold themselves.
-    pub(crate) fn check_may_grant(
+    /// Refuses to let an actor hand out (or take away) a right — or a reach of one — they do
+    /// not hold themselves: the application's door to [`pw_policy::may_grant`], which every
+    /// path that gives rights goes through (users, membership, groups, keys, camera tokens,
+    /// tickets, webhook filters).
+    pub(crate) async fn check_may_grant(
         &self,
         actor: &Actor,
-        permissions: &[Permission],
+        granted: &Rights,
     ) -> Result<(), AppError> {
-        let Principal::User(subject) = &actor.principal else {
-            return Ok(());
-        };
-        if let Some(p) = permissions
-            .iter()
-            .find(|p| !subject.rights.holds_everywhere(**p))
-        {
-            return Err(AppError::Forbidden).inspect_err(|_| {
+        match self.ungrantable(actor, granted).await? {
+            None => Ok(()),
+            Some(p) => {
                 tracing::info!(permission = %p, "refused: granting a right the actor does not hold");
-            });
+                Err(AppError::Forbidden)
+            }
         }
-        Ok(())
+    }
+
+    /// The first right in `granted` the actor may not hand out (with that reach), if any.
+    pub(crate) async fn ungrantable(
+        &self,
+        actor: &Actor,
+        granted: &Rights,
+    ) -> Result<Option<Permission>, AppError> {
+        // Locations only matter for scopes naming printers; read them once per check.
+        let names_printers = granted.permissions().any(|p| {
+            matches!(granted.reach(p), Some(Reach::Scoped(s)) if s.iter().any(|s| !s.printers.is_empty()))
+        });
+        let located: BTreeMap<PrinterId, Option<LocationId>> =
+            if names_printers && matches!(actor.principal, Principal::User(_)) {
+                self.store
+                    .list_printers()
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.id, r.location_id))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            };
+        Ok(may_grant(&actor.principal, granted, &|p| {
+            located.get(&p).copied().flatten()
+        })
+        .err())
     }
 }

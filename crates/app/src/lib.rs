@@ -80,7 +80,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pw_credentials::{SETUP_CODE_RANDOM_BYTES, SealingKey, setup_code_from};
-use pw_domain::{ADMIN_CORE, SessionId, UserId};
+use pw_domain::{SessionId, UserId};
 use pw_policy::{Action, Decision, DenyReason, Principal, Target, authorize};
 use pw_store::{AdminCheck, Store};
 use tokio::sync::{Mutex, Semaphore, broadcast, mpsc};
@@ -161,6 +161,9 @@ pub struct Actor {
     pub name: Arc<str>,
     /// The browser session this request came with.
     pub session: Option<SessionId>,
+    /// The API key (or camera token) this request came with: what it mints (tickets) is
+    /// bound to it.
+    pub api_key: Option<pw_domain::ApiKeyId>,
     /// Request facts.
     pub meta: RequestMeta,
 }
@@ -174,6 +177,7 @@ impl Actor {
             user_id: None,
             name: Arc::from("anonymous"),
             session: None,
+            api_key: None,
             meta,
         }
     }
@@ -186,6 +190,7 @@ impl Actor {
             user_id: None,
             name: Arc::from("system"),
             session: None,
+            api_key: None,
             meta: RequestMeta::default(),
         }
     }
@@ -342,10 +347,10 @@ impl App {
         self.clock.now_ms()
     }
 
+    /// The last-administrator rule: an active member of the system `Administrators` group
+    /// (the only principal who can grant every right back).
     pub(crate) fn admin_check() -> AdminCheck {
-        AdminCheck {
-            core_permissions: ADMIN_CORE.iter().map(|p| p.as_str()).collect(),
-        }
+        AdminCheck
     }
 
     pub(crate) async fn administrator_exists(&self) -> Result<bool, AppError> {

@@ -3,16 +3,21 @@
 //! camera stream without putting its session token in a URL (threat: URLs end up in logs,
 //! history and Referer headers; a ticket there is worthless a minute later or once used).
 //!
-//! Invariants: only the digest is stored; redeeming deletes it atomically; a ticket grants no
-//! more than its user holds at redemption, limited to its printer; a ticket for one purpose is
-//! refused on routes of the other (the route table's `Access::Ticket`).
+//! Invariants: only the digest is stored; redeeming deletes it atomically; a ticket carries the
+//! bounds of the credential that minted it — at redemption its rights are the owner's current
+//! rights ∩ the minting key's current scopes and printer list (a revoked or expired key's
+//! tickets grant nothing) ∩ its purpose's rights ([`TicketPurpose::permissions`]), limited to
+//! its printer; a ticket for one purpose is refused on routes of the other (the route table's
+//! `Access::Ticket`, and an events ticket lacks `camera:view` wherever it is presented).
 
 use std::time::Duration;
 
 use pw_credentials::SecretString;
 use pw_credentials::token::{TOKEN_BYTES, digest, is_ticket, new_ticket};
-use pw_domain::{PrinterId, UserId};
-use pw_policy::{Credential, Subject, TicketPurpose};
+use std::collections::BTreeSet;
+
+use pw_domain::{ApiKeyId, Permission, PrinterId};
+use pw_policy::{Action, Credential, Principal, Subject, Target, TicketPurpose, delegated};
 use pw_store::TicketRow;
 use serde::{Deserialize, Serialize};
 
@@ -78,13 +83,40 @@ impl App {
                 ));
             }
         };
-        if purpose == TicketPurpose::Camera {
-            let printer = request
-                .printer_id
-                .ok_or_else(|| AppError::BadRequest("a camera ticket needs printer_id.".into()))?;
-            // The printer must be visible to the caller (404 otherwise, as everywhere).
-            self.get_printer(actor, printer).await?;
-        }
+        // Purpose-checked: an events ticket needs `printers:read`, a camera ticket
+        // `camera:view` on its printer (404 for a printer the caller may not see).
+        let printer_list: Option<BTreeSet<PrinterId>> = match purpose {
+            TicketPurpose::Camera => {
+                let printer = request.printer_id.ok_or_else(|| {
+                    AppError::BadRequest("a camera ticket needs printer_id.".into())
+                })?;
+                self.printer_for(actor, printer, Permission::CameraView)
+                    .await?;
+                Some(std::iter::once(printer).collect())
+            }
+            TicketPurpose::Events => {
+                self.require(
+                    actor,
+                    Action::Perform(Permission::PrintersRead),
+                    &Target::Global,
+                )?;
+                match &actor.principal {
+                    Principal::User(s) => s.printer_restriction.clone(),
+                    _ => None,
+                }
+            }
+        };
+        // The grant rule: the ticket's rights stay inside the minting credential's (a key's
+        // scopes and printer list included); redemption re-derives them from the same key.
+        self.check_may_grant(
+            actor,
+            &delegated(
+                &actor.principal,
+                purpose.permissions().iter().copied(),
+                printer_list.as_ref(),
+            ),
+        )
+        .await?;
         let (ticket, stored) = new_ticket(random::<TOKEN_BYTES>()?);
         let now = self.now();
         let lifetime = i64::try_from(TICKET_LIFETIME.as_millis()).unwrap_or(60_000);
@@ -95,7 +127,11 @@ impl App {
                 &TicketRow {
                     user_id,
                     purpose: purpose_name(purpose).to_owned(),
-                    printer_id: request.printer_id,
+                    printer_id: match purpose {
+                        TicketPurpose::Camera => request.printer_id,
+                        TicketPurpose::Events => None,
+                    },
+                    api_key_id: actor.api_key,
                 },
                 now,
                 expires_at,
@@ -107,8 +143,12 @@ impl App {
         })
     }
 
-    /// Redeems a presented ticket into the subject it stands for.
-    pub(crate) async fn redeem_ticket(&self, ticket: &str) -> Option<(Subject, UserId)> {
+    /// Redeems a presented ticket: the subject (without rights yet: the resolver derives them
+    /// from the owner and the minting key), its purpose and the key it was minted with.
+    pub(crate) async fn redeem_ticket(
+        &self,
+        ticket: &str,
+    ) -> Option<(Subject, TicketPurpose, Option<ApiKeyId>)> {
         if !is_ticket(ticket) {
             return None;
         }
@@ -128,7 +168,8 @@ impl App {
                 printer_restriction: row.printer_id.map(|p| std::iter::once(p).collect()),
                 ..Subject::session(row.user_id, pw_policy::Rights::none())
             },
-            row.user_id,
+            purpose,
+            row.api_key_id,
         ))
     }
 }

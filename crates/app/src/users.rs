@@ -12,9 +12,9 @@ use pw_policy::{Action, Target};
 use pw_store::{GroupRow, NewUser, OwnedItems, UserPatch, UserRow};
 use serde::Serialize;
 
+use crate::auth::rights_of;
 use crate::auth::{GroupRef, bad, conflict_or, parse_email};
 use crate::clock::rfc3339;
-use crate::groups::rights_of;
 use crate::{Actor, App, AppError, Done};
 
 /// A user as the admin pages and API show it (never a hash).
@@ -36,7 +36,7 @@ pub struct UserView {
     pub two_factor: bool,
     /// Groups.
     pub groups: Vec<GroupRef>,
-    /// Member of `Administrators` or holder of the admin core rights.
+    /// Active member of the system `Administrators` group (what the last-admin guard counts).
     pub is_admin: bool,
     /// RFC 3339.
     pub created_at: String,
@@ -177,6 +177,16 @@ impl App {
         self.check_identity_free(Some(&username), email.as_ref(), None)
             .await?;
         self.check_groups_exist(&input.group_ids).await?;
+        // Creating an account in groups hands it their rights: the same grant rule as joining
+        // them later (threat: a `users:create` holder creating a user in `Administrators`).
+        let chosen: Vec<GroupRow> = self
+            .store
+            .list_groups()
+            .await?
+            .into_iter()
+            .filter(|g| input.group_ids.contains(&g.id))
+            .collect();
+        self.check_may_grant(actor, &rights_of(&chosen)).await?;
         let password_hash = match &input.password {
             Some(p) if !p.is_empty() => {
                 self.check_password(p, &username).await?;
@@ -234,15 +244,10 @@ impl App {
             &Target::Global,
         )?;
         let row = self.store.user(id).await?.ok_or(AppError::NotFound)?;
-        if input.disabled == Some(true) && actor.user_id == Some(id) {
-            return Err(AppError::Conflict(
-                "You cannot disable your own account.".into(),
-            ));
-        }
+        refuse_self(actor, id)?;
         let current_groups = self.store.groups_of_user(id).await?;
-        if actor.user_id != Some(id) {
-            self.check_may_grant(actor, &rights_of(&current_groups))?;
-        }
+        self.check_may_grant(actor, &rights_of(&current_groups))
+            .await?;
         // Only real changes count: re-sending the same flag or the same groups must not log the
         // user out everywhere.
         let disabled = input.disabled.filter(|d| *d != row.disabled);
@@ -274,7 +279,7 @@ impl App {
                 .into_iter()
                 .filter(|g| groups.contains(&g.id) != current_groups.iter().any(|c| c.id == g.id))
                 .collect();
-            self.check_may_grant(actor, &rights_of(&touched))?;
+            self.check_may_grant(actor, &rights_of(&touched)).await?;
         }
         let password_hash = match &input.password {
             Some(p) => {
@@ -289,15 +294,9 @@ impl App {
             disabled,
             group_ids,
         };
-        // The acting admin changing their own groups keeps their session (with a new token).
-        let keep = if actor.user_id == Some(id) {
-            actor.session
-        } else {
-            None
-        };
         if !self
             .store
-            .update_user(id, &patch, &Self::admin_check(), keep, self.now())
+            .update_user(id, &patch, &Self::admin_check(), None, self.now())
             .await?
         {
             return Err(AppError::NotFound);
@@ -412,14 +411,14 @@ impl App {
         Ok(row.id)
     }
 
-    /// Whether the actor may act on another user's account at all: only when they hold every
-    /// right that user holds (threat: a user manager taking over an administrator by deleting,
-    /// resetting or re-passwording them). Acting on oneself is always allowed here.
+    /// Whether the actor may act on another user's account at all: never on their own (admin
+    /// routes never target yourself), and only when they hold every right that user holds
+    /// (threat: a user manager taking over an administrator by deleting, resetting or
+    /// re-passwording them).
     pub(crate) async fn check_may_act_on(&self, actor: &Actor, id: UserId) -> Result<(), AppError> {
-        if actor.user_id == Some(id) {
-            return Ok(());
-        }
+        refuse_self(actor, id)?;
         self.check_may_grant(actor, &rights_of(&self.store.groups_of_user(id).await?))
+            .await
     }
 
     /// The user with this login name (CLI commands name users).
@@ -533,6 +532,21 @@ impl App {
     }
 }
 
+/// Admin routes never target the caller's own account (threat: a `users:update` holder with a
+/// stolen or unattended session resetting their own second factors or password without the
+/// current one). Self-service lives on the Account page, which asks for the current password
+/// or code.
+pub(crate) fn refuse_self(actor: &Actor, id: UserId) -> Result<(), AppError> {
+    if actor.user_id == Some(id) {
+        return Err(AppError::Conflict(
+            "You cannot change your own account here; use your Account page, which asks for \
+             your current password or code."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The API view of a user, given all groups and which of them the user belongs to.
 fn user_view(
     u: UserRow,
@@ -541,7 +555,6 @@ fn user_view(
     two_factor: bool,
 ) -> UserView {
     let mine: Vec<_> = groups.iter().filter(|g| member_of(g.id)).cloned().collect();
-    let rights = crate::auth::rights_of(&mine);
     UserView {
         id: u.id,
         username: u.username.as_str().to_owned(),
@@ -550,7 +563,14 @@ fn user_view(
         disabled: u.disabled,
         password_set: u.password_hash.is_some(),
         two_factor,
-        is_admin: pw_domain::ADMIN_CORE.iter().all(|p| rights.holds(*p)),
+        // The last-administrator guard's rule, so the badge never promises what it does not
+        // count: an active member of the system `Administrators` group.
+        is_admin: !u.disabled
+            && mine.iter().any(|g| {
+                g.is_system
+                    && pw_domain::SystemGroup::from_key(&g.name.key())
+                        == Some(pw_domain::SystemGroup::Administrators)
+            }),
         groups: mine
             .iter()
             .map(|g| GroupRef {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use pw_credentials::SecretString;
 use pw_credentials::signature::webhook_signature;
 use pw_domain::{Permission, WebhookId};
-use pw_policy::{Action, Target};
+use pw_policy::{Action, Principal, Rights, Subject, Target, authorize};
 use pw_store::{DeliveryRecord, NewWebhook, Store, WebhookPatch, WebhookRow};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc};
@@ -205,6 +205,18 @@ fn parse_events(events: Vec<String>) -> Result<Vec<String>, AppError> {
         )));
     }
     Ok(out)
+}
+
+/// What receiving the events a filter selects amounts to: every delivered event is an audit
+/// event, so any filter (a name, a prefix or `*`) hands the receiver `audit:read`. The grant
+/// rule then refuses a filter its creator may not read (threat: a `notifications:create`
+/// holder without `audit:read` subscribing `*` and receiving every audit event).
+fn filter_rights(filter: &[String]) -> Rights {
+    if filter.is_empty() {
+        Rights::none()
+    } else {
+        Rights::everywhere([Permission::AuditRead])
+    }
 }
 
 /// Whether a filter entry selects an event.
@@ -412,6 +424,10 @@ impl Dispatcher {
                 if !selects(&events_of(&hook), &event.event) {
                     continue;
                 }
+                if !this.creator_may_receive(&hook, &event.event).await {
+                    tracing::info!(webhook = %hook.id, event = %event.event, "not delivered: the webhook's creator may no longer read this event");
+                    continue;
+                }
                 let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
                     return;
                 };
@@ -422,6 +438,35 @@ impl Dispatcher {
                 });
             }
         }
+    }
+
+    /// Whether the webhook's creator may read this event *now*, asked of policy with their
+    /// current rights (deliveries stop when the creator loses `audit:read`, is disabled or is
+    /// deleted). A webhook without a creator was made by the process or while authentication
+    /// was off, by the operator.
+    async fn creator_may_receive(&self, hook: &WebhookRow, event: &str) -> bool {
+        let Some(creator) = hook.created_by else {
+            return true;
+        };
+        let Ok(Some(user)) = self.store.user(creator).await else {
+            return false;
+        };
+        let Ok(groups) = self.store.groups_of_user(creator).await else {
+            return false;
+        };
+        let subject = Subject {
+            disabled: user.disabled,
+            ..Subject::session(creator, crate::auth::rights_of(&groups))
+        };
+        let wanted = filter_rights(&[event.to_owned()]);
+        wanted.permissions().all(|p| {
+            authorize(
+                &Principal::User(subject.clone()),
+                Action::Perform(p),
+                &Target::Global,
+            )
+            .is_allowed()
+        })
     }
 
     async fn deliver(&self, hook: &WebhookRow, event: &HookEvent) {
@@ -547,6 +592,7 @@ impl App {
         let name = parse_name(&input.name)?;
         let url = self.check_hook_url(&input.url)?;
         let events = parse_events(input.events)?;
+        self.check_may_grant(actor, &filter_rights(&events)).await?;
         let secret = parse_secret(input.secret)?;
         let enabled = input.enabled.unwrap_or(true);
         let events_json =
@@ -599,7 +645,7 @@ impl App {
             Action::Perform(Permission::NotificationsUpdate),
             &Target::Global,
         )?;
-        self.webhook_row(id).await?;
+        let current = self.webhook_row(id).await?;
         let name = input.name.as_deref().map(parse_name).transpose()?;
         let url = input
             .url
@@ -607,6 +653,13 @@ impl App {
             .map(|u| self.check_hook_url(u))
             .transpose()?;
         let events = input.events.map(parse_events).transpose()?;
+        // Whoever changes what a webhook selects, where it delivers, or switches it on decides
+        // who receives those events: they must be able to read them too.
+        if events.is_some() || input.url.is_some() || input.enabled == Some(true) {
+            let resulting = events.clone().unwrap_or_else(|| events_of(&current));
+            self.check_may_grant(actor, &filter_rights(&resulting))
+                .await?;
+        }
         let events_json = events
             .as_ref()
             .map(serde_json::to_string)

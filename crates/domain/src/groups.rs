@@ -7,10 +7,6 @@
 
 use crate::Permission;
 
-/// The rights that make a user an administrator besides `Administrators` membership: holding
-/// both lets one grant oneself anything else, so the last holder must never lose them.
-pub const ADMIN_CORE: [Permission; 2] = [Permission::UsersUpdate, Permission::GroupsUpdate];
-
 /// A seeded, non-deletable, non-renamable group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SystemGroup {
@@ -144,14 +140,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn administrators_hold_everything_and_others_hold_no_admin_core_right() {
+    fn administrators_hold_everything_and_others_hold_no_admin_right() {
         assert_eq!(
             SystemGroup::Administrators.permissions(),
             Permission::ALL.to_vec()
         );
         for g in [SystemGroup::Operators, SystemGroup::Viewers] {
             for p in g.permissions() {
-                assert!(!ADMIN_CORE.contains(&p), "{} holds {p}", g.name());
                 assert!(
                     !matches!(p.category().key, "users" | "groups" | "settings" | "audit"),
                     "{} holds {p}",

@@ -11,7 +11,7 @@ mod openapi;
 pub mod outbound;
 pub mod permission;
 
-pub use groups::{ADMIN_CORE, PRESETS, Preset, SystemGroup};
+pub use groups::{PRESETS, Preset, SystemGroup};
 pub use id::{
     ApiKeyId, AuditEventId, GroupId, LocationId, PrinterId, SessionId, UserId, WebhookId,
 };

@@ -1,6 +1,9 @@
-//! The last-administrator guard. An administrator is an active user who is a member of the
-//! system `Administrators` group or holds every "core" permission (the rights that let one
-//! grant any other right back: the application passes them in). Guarded writes take a lock
+//! The last-administrator guard. An administrator is an active member of the system
+//! `Administrators` group — the one group that holds every right, so its members can always
+//! grant any right back. Holding some rights (say `users:update` + `groups:update`) does not
+//! count: under the grant rule such a user cannot hand out what they lack, so counting them
+//! let the last real administrator leave with nobody able to restore the rest (audit
+//! finding 9). Guarded writes take a lock
 //! (PostgreSQL advisory lock; SQLite serialises writers itself), apply their change, count
 //! administrators inside the same transaction and roll back when none would be left.
 //!
@@ -11,12 +14,10 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::{Backend, Store, StoreError};
 
-/// The permissions that make a user an administrator (besides `Administrators` membership).
-#[derive(Debug, Clone)]
-pub struct AdminCheck {
-    /// `resource:action` strings; a user must hold all of them.
-    pub core_permissions: Vec<&'static str>,
-}
+/// The rule the guard applies: an active member of the system `Administrators` group. A
+/// value (rather than a constant) so every guarded write names the check it runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AdminCheck;
 
 /// Serialises guarded writes on PostgreSQL (a no-op on SQLite, where writers are serialised).
 const PG_ADMIN_LOCK: i64 = 0x7077_6164_6d69_6e73; // "pwadmins"
@@ -42,40 +43,19 @@ pub(crate) async fn lock_admins(
     Ok(())
 }
 
-fn count_sql(check: &AdminCheck) -> String {
-    let mut sql = String::from(
-        "SELECT COUNT(*) AS n FROM users u WHERE u.disabled = $1 AND (EXISTS (\
-         SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id \
-         WHERE m.user_id = u.id AND g.is_system = $2 AND g.name_key = 'administrators')",
-    );
-    if !check.core_permissions.is_empty() {
-        sql.push_str(" OR (");
-        for i in 0..check.core_permissions.len() {
-            if i > 0 {
-                sql.push_str(" AND ");
-            }
-            sql.push_str(&format!(
-                "EXISTS (SELECT 1 FROM group_members m JOIN group_permissions p \
-                 ON p.group_id = m.group_id WHERE m.user_id = u.id AND p.permission = ${})",
-                i + 3
-            ));
-        }
-        sql.push(')');
-    }
-    sql.push(')');
-    sql
-}
+const COUNT_SQL: &str = "SELECT COUNT(*) AS n FROM users u WHERE u.disabled = $1 AND EXISTS (\
+     SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id \
+     WHERE m.user_id = u.id AND g.is_system = $2 AND g.name_key = 'administrators')";
 
-async fn count_admins<'e, E>(executor: E, check: &AdminCheck) -> Result<i64, StoreError>
+async fn count_admins<'e, E>(executor: E, _check: &AdminCheck) -> Result<i64, StoreError>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
-    let sql = count_sql(check);
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(false).bind(true);
-    for p in &check.core_permissions {
-        query = query.bind(*p);
-    }
-    let row = query.fetch_one(executor).await?;
+    let row = sqlx::query(COUNT_SQL)
+        .bind(false)
+        .bind(true)
+        .fetch_one(executor)
+        .await?;
     Ok(row.try_get("n")?)
 }
 

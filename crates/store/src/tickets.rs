@@ -2,7 +2,7 @@
 //! Redeeming deletes the row in the same statement, so a ticket works once even when two
 //! servers race for it.
 
-use pw_domain::{PrinterId, UserId};
+use pw_domain::{ApiKeyId, PrinterId, UserId};
 use sqlx::Row;
 
 use crate::{Store, StoreError};
@@ -16,6 +16,8 @@ pub struct TicketRow {
     pub purpose: String,
     /// The one printer it is for, if any.
     pub printer_id: Option<PrinterId>,
+    /// The API key it was minted with, if any: redemption re-derives that key's bounds.
+    pub api_key_id: Option<ApiKeyId>,
 }
 
 impl Store {
@@ -32,14 +34,15 @@ impl Store {
             .execute(&self.pool)
             .await?;
         sqlx::query(
-            "INSERT INTO tickets (digest, user_id, purpose, printer_id, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO tickets (digest, user_id, purpose, printer_id, expires_at, api_key_id) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(digest)
         .bind(ticket.user_id.get())
         .bind(ticket.purpose.as_str())
         .bind(ticket.printer_id.map(PrinterId::get))
         .bind(expires_at)
+        .bind(ticket.api_key_id.map(ApiKeyId::get))
         .execute(&self.pool)
         .await
         .map_err(StoreError::from_write)?;
@@ -54,7 +57,7 @@ impl Store {
     ) -> Result<Option<TicketRow>, StoreError> {
         let row = sqlx::query(
             "DELETE FROM tickets WHERE digest = $1 AND expires_at > $2 \
-             RETURNING user_id, purpose, printer_id",
+             RETURNING user_id, purpose, printer_id, api_key_id",
         )
         .bind(digest)
         .bind(now)
@@ -68,6 +71,9 @@ impl Store {
                     printer_id: r
                         .try_get::<Option<i64>, _>("printer_id")?
                         .map(PrinterId::from_db),
+                    api_key_id: r
+                        .try_get::<Option<i64>, _>("api_key_id")?
+                        .map(ApiKeyId::from_db),
                 })
             })
             .transpose()?)

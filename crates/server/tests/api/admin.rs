@@ -346,9 +346,24 @@ async fn the_last_administrator_cannot_be_removed_by_any_path() {
         .await;
     assert_eq!(r.status, 409);
 
-    // Hand admin rights to "cleo" through the editable `admin` preset, then make her the only one.
+    // A member of the editable `admin` preset holds every permission today, but is no
+    // administrator for the guard (finding 9: only active members of `Administrators` can
+    // always grant every right back), so the real one still cannot leave.
     let preset = server.group_id(&admin, "admin").await;
-    let cleo_id = server.create_user(&admin, "cleo", &[preset]).await;
+    server.create_user(&admin, "pat", &[preset]).await;
+    let pat = server.login("pat", TEST_PASSWORD).await;
+    let r = server
+        .call(
+            &pat,
+            "DELETE",
+            &format!("/api/v1/groups/{admins}/members/{me}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 409, "{:?}", r.json);
+
+    // Make "cleo" an administrator, then the only one.
+    let cleo_id = server.create_user(&admin, "cleo", &[admins]).await;
     let cleo = server.login("cleo", TEST_PASSWORD).await;
     let r = server
         .call(
@@ -359,33 +374,13 @@ async fn the_last_administrator_cannot_be_removed_by_any_path() {
         )
         .await;
     assert_eq!(r.status, 204, "{:?}", r.json);
-    // Now the `admin` group is the last source of admin rights.
-    let r = server
-        .call(
-            &cleo,
-            "PATCH",
-            &format!("/api/v1/groups/{preset}"),
-            Some(json!({"permissions": ["users:read", "groups:read"]})),
-        )
-        .await;
-    assert_eq!(
-        r.status, 409,
-        "editing the last source of admin rights: {:?}",
-        r.json
-    );
-    assert_eq!(
-        server
-            .call(&cleo, "DELETE", &format!("/api/v1/groups/{preset}"), None)
-            .await
-            .status,
-        409
-    );
+    // Now she cannot leave either.
     assert_eq!(
         server
             .call(
                 &cleo,
                 "DELETE",
-                &format!("/api/v1/groups/{preset}/members/{cleo_id}"),
+                &format!("/api/v1/groups/{admins}/members/{cleo_id}"),
                 None
             )
             .await
@@ -579,10 +574,11 @@ async fn a_user_manager_cannot_act_on_anyone_above_their_rank() {
         )
         .await;
     assert_eq!(r.status, 403);
-    // Climbing: into Administrators, by oneself or through a friend.
+    // Climbing: into Administrators, by oneself (admin routes never target oneself: 409) or
+    // through a friend.
     assert_eq!(
         patch(uma, json!({"group_ids": [managers, admins]})).await,
-        403
+        409
     );
     assert_eq!(patch(vic, json!({"group_ids": [admins]})).await, 403);
     // The admin is untouched and still signs in.

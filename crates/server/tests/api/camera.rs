@@ -20,7 +20,7 @@ async fn ws(server: &TestServer, path: &str, cookie: Option<&str>) -> Socket {
 }
 
 /// The next message: a binary frame (`Ok`) or the close code (`Err`).
-async fn next(socket: &mut Socket) -> Result<Vec<u8>, Option<CloseCode>> {
+pub(crate) async fn next(socket: &mut Socket) -> Result<Vec<u8>, Option<CloseCode>> {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -34,7 +34,7 @@ async fn next(socket: &mut Socket) -> Result<Vec<u8>, Option<CloseCode>> {
     }
 }
 
-fn jpeg(b: &[u8]) -> bool {
+pub(crate) fn jpeg(b: &[u8]) -> bool {
     b.starts_with(&[0xFF, 0xD8, 0xFF, 0xE0])
 }
 
@@ -59,15 +59,16 @@ async fn two_mjpeg_frames(resp: reqwest::Response) -> usize {
     .unwrap()
 }
 
-struct Setup {
-    server: TestServer,
-    admin: Auth,
-    id: i64,
+pub(crate) struct Setup {
+    pub(crate) server: TestServer,
+    pub(crate) admin: Auth,
+    pub(crate) id: i64,
     _farm: Farm,
     _dir: tempfile::TempDir,
 }
 
-async fn setup() -> Setup {
+/// One simulated A1 with a camera, added and online (also used by the grant tests).
+pub(crate) async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let mut options = Options::new(1, dir.path());
     options.models = vec![Model::A1];

@@ -15,6 +15,7 @@ mod certificates;
 mod cli;
 mod events;
 mod foundation;
+mod grants;
 mod hardening;
 mod keys;
 mod landing;

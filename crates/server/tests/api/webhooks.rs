@@ -503,3 +503,70 @@ async fn a_sealed_secret_copied_to_another_webhook_does_not_open_there() {
         .await;
     assert_eq!(ok.json["ok"], true, "{:?}", ok.json);
 }
+
+/// Finding 7: a webhook's filter may only select what its creator may read (every delivered
+/// event is an audit event: `audit:read`), and deliveries stop once the creator loses it.
+#[tokio::test]
+async fn webhooks_deliver_only_what_their_creator_may_read_now() {
+    let server = server().await;
+    let admin = server.setup_admin().await;
+    allow_lan(&server, &admin).await;
+    let (port, log) = receiver(ok_response()).await;
+    let url = format!("http://{LAN}:{port}/in");
+
+    // notifications:create without audit:read: no filter at all, `*` least of all.
+    let creators = server
+        .create_group(&admin, "Hook makers", &["notifications:create"])
+        .await;
+    server.create_user(&admin, "maker", &[creators]).await;
+    let maker = server.login("maker", pw_testkit::TEST_PASSWORD).await;
+    for events in [json!(["*"]), json!(["auth."]), json!(["auth.login"])] {
+        let refused = server
+            .call(
+                &maker,
+                "POST",
+                "/api/v1/webhooks",
+                Some(json!({"name": "leak", "url": url, "events": events})),
+            )
+            .await;
+        assert_eq!(refused.status, 403, "{events}: {:?}", refused.json);
+    }
+
+    // With audit:read the same request works, and deliveries flow…
+    let readers = server
+        .create_group(
+            &admin,
+            "Hook readers",
+            &["notifications:create", "audit:read"],
+        )
+        .await;
+    server.create_user(&admin, "auditor", &[readers]).await;
+    let auditor = server.login("auditor", pw_testkit::TEST_PASSWORD).await;
+    create_hook(
+        &server,
+        &auditor,
+        json!({"name": "logins", "url": url, "events": ["auth.login"]}),
+    )
+    .await;
+    server.create_user(&admin, "casey", &[]).await;
+    server.login("casey", pw_testkit::TEST_PASSWORD).await;
+    assert_eq!(wait_for(&log, 1).await.len(), 1);
+
+    // …until the creator loses audit:read: then nothing more is delivered.
+    let changed = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/groups/{readers}"),
+            Some(json!({"permissions": ["notifications:create"]})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{:?}", changed.json);
+    server.login("casey", pw_testkit::TEST_PASSWORD).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        log.lock().unwrap().len(),
+        1,
+        "delivered after the right was lost"
+    );
+}
