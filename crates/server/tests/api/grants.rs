@@ -861,3 +861,74 @@ async fn one_permission_principals_never_grant_a_right_they_lack_on_any_route() 
         );
     }
 }
+
+/// The grant rule knows reach: a manager whose printer rights are limited to one location may
+/// grant them inside that location, never everywhere (a scoped granter cannot grant unscoped).
+#[tokio::test]
+async fn a_scoped_granter_grants_only_inside_their_scope() {
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let hall = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/locations",
+            Some(json!({"name": "Hall"})),
+        )
+        .await
+        .json["id"]
+        .as_i64()
+        .unwrap();
+    let other = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/locations",
+            Some(json!({"name": "Annex"})),
+        )
+        .await
+        .json["id"]
+        .as_i64()
+        .unwrap();
+    let scoped = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/groups",
+            Some(
+                json!({"name": "Hall crew", "permissions": ["printers:control"],
+                        "scope": {"locations": [hall]}}),
+            ),
+        )
+        .await;
+    assert_eq!(scoped.status, 201, "{:?}", scoped.json);
+    let managers = server
+        .create_group(&admin, "Group makers", &["groups:create"])
+        .await;
+    server
+        .create_user(
+            &admin,
+            "lead",
+            &[managers, scoped.json["id"].as_i64().unwrap()],
+        )
+        .await;
+    let lead = server.login("lead", TEST_PASSWORD).await;
+    let create = |name: &str, scope: Value| {
+        let mut body = json!({"name": name, "permissions": ["printers:control"]});
+        if !scope.is_null() {
+            body["scope"] = scope;
+        }
+        server.call(&lead, "POST", "/api/v1/groups", Some(body))
+    };
+    assert_eq!(
+        create("inside", json!({"locations": [hall]})).await.status,
+        201
+    );
+    assert_eq!(create("everywhere", Value::Null).await.status, 403);
+    assert_eq!(
+        create("elsewhere", json!({"locations": [other]}))
+            .await
+            .status,
+        403
+    );
+}
