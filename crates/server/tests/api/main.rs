@@ -21,6 +21,7 @@ mod landing;
 mod listeners;
 mod mail;
 mod masking;
+mod matrix;
 mod mfa;
 mod printers;
 mod shapes;
