@@ -18,6 +18,7 @@ mod foundation;
 mod hardening;
 mod keys;
 mod landing;
+mod lifecycle;
 mod listeners;
 mod mail;
 mod masking;
