@@ -125,6 +125,8 @@ struct Ids {
     /// A user no principal is (so acting on it locks nobody out).
     user: i64,
     group: i64,
+    /// The permissions of `group`.
+    group_permissions: Vec<Permission>,
     /// The administrator's second session, and its owner.
     session: i64,
     /// The administrator's key, not used by any principal.
@@ -190,6 +192,15 @@ fn oracle(row: &RouteSpec, who: &Who, ids: &Ids) -> Expect {
         (_, p) if p.contains("/camera/") => !holds_on_target(Permission::CameraView),
         (_, "/api/v1/events") => !holds(Permission::PrintersRead),
         ("POST", "/api/v1/printers/{id}/print") => !holds_on_target(Permission::QueueCreate),
+        // The body is a light command: `printers:control` on the printer.
+        ("POST", "/api/v1/printers/{id}/commands") => !holds_on_target(Permission::PrintersControl),
+        // The no-grant rule (SECURITY-MODEL.md, Access control): adding or removing a member,
+        // cloning or deleting a group needs every permission of that group, held everywhere.
+        ("PUT" | "DELETE", "/api/v1/groups/{id}/members/{user_id}" | "/api/v1/groups/{id}")
+        | ("POST", "/api/v1/groups/{id}/clone") => !ids
+            .group_permissions
+            .iter()
+            .all(|p| holds(*p) && (!p.is_printer_bound() || who.printers.is_none())),
         // Owned rows: the owner, or `api_keys:revoke_all` (the targets belong to the admin).
         ("DELETE", "/api/v1/api-keys/{id}" | "/api/v1/camera-tokens/{id}") => {
             who.user != Some(ids.admin) && !holds(Permission::ApiKeysRevokeAll)
@@ -581,6 +592,7 @@ async fn every_route_and_principal_gets_the_documented_decision() {
     let ids = Ids {
         user: victim,
         group,
+        group_permissions: vec![Permission::LocationsRead],
         session,
         key,
         camera_token,
@@ -651,6 +663,50 @@ async fn every_route_and_principal_gets_the_documented_decision() {
             Some(Cred::Session),
         )
     });
+
+    // An operator scoped by location: printer A stands in the matrix hall, B does not.
+    let moved = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/printers/{a}"),
+            Some(json!({"location_id": location})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{:?}", moved.json);
+    let hall = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/groups",
+            Some(json!({"name": "Hall crew", "permissions": names, "scope": {"locations": [location]}})),
+        )
+        .await;
+    assert_eq!(hall.status, 201, "{:?}", hall.json);
+    let hall = hall.json["id"].as_i64().unwrap();
+    let lou_id = server.create_user(&admin, "lou", &[hall]).await;
+    let lou = server.login("lou", TEST_PASSWORD).await;
+    let (_, lou_key) = create_key(&server, &lou, "lou", &names).await;
+    for (name, present, cred) in [
+        (
+            "location-scoped operator on a printer elsewhere (session)",
+            Present::Cookie(cookie_of(&lou)),
+            Cred::Session,
+        ),
+        (
+            "location-scoped operator on a printer elsewhere (key)",
+            Present::Bearer(lou_key),
+            Cred::Key,
+        ),
+    ] {
+        who.push(Who {
+            rights: operator_rights.clone(),
+            printers: Some(vec![a]),
+            user: Some(lou_id),
+            target_printer: b,
+            ..base(name, present, Some(cred))
+        });
+    }
 
     // One key per permission, owned by the administrator: a key's rights are its one scope.
     let mut keys = BTreeMap::new();
