@@ -56,6 +56,25 @@ const KNOWN_FAILING: &[(&str, &str, &str, &str)] = &[
         "/api/v1/printers/{id}/camera/ws",
         "finding 3",
     ),
+    // Finding 10: admin routes on one's own account (2FA reset, password via PATCH).
+    (
+        "user manager on their own account",
+        "PATCH",
+        "/api/v1/users/{id}",
+        "finding 10",
+    ),
+    (
+        "user manager on their own account",
+        "POST",
+        "/api/v1/users/{id}/mfa/reset",
+        "finding 10",
+    ),
+    (
+        "user manager on their own account",
+        "POST",
+        "/api/v1/users/{id}/password-reset",
+        "finding 10",
+    ),
     // Finding 3: an events ticket is taken as the camera socket's first-message credential.
     (
         "events ticket as the camera socket's first message",
@@ -111,6 +130,8 @@ struct Who {
     disabled: bool,
     /// The printer its `/printers/{id}` paths name.
     target_printer: i64,
+    /// The user its `/users/{id}` paths name (`None`: the seeded victim).
+    target_user: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +226,14 @@ fn oracle(row: &RouteSpec, who: &Who, ids: &Ids) -> Expect {
         ("DELETE", "/api/v1/api-keys/{id}" | "/api/v1/camera-tokens/{id}") => {
             who.user != Some(ids.admin) && !holds(Permission::ApiKeysRevokeAll)
         }
+        // Admin routes never target yourself (issue 13, finding 10): self-service has its own
+        // routes, which ask for the current password or code.
+        ("PATCH" | "DELETE", "/api/v1/users/{id}")
+        | ("POST", "/api/v1/users/{id}/mfa/reset" | "/api/v1/users/{id}/password-reset")
+            if who.target_user.is_some() && who.target_user == who.user =>
+        {
+            true
+        }
         // Sessions: only one's own.
         ("DELETE", "/api/v1/auth/sessions/{id}") => who.user != Some(ids.admin),
         _ => false,
@@ -223,7 +252,7 @@ fn concrete(pattern: &str, who: &Who, ids: &Ids) -> String {
         let previous = if i > 0 { segments[i - 1] } else { "" };
         out.push(match *seg {
             "{id}" => match previous {
-                "users" => ids.user.to_string(),
+                "users" => who.target_user.unwrap_or(ids.user).to_string(),
                 "groups" => ids.group.to_string(),
                 "sessions" => ids.session.to_string(),
                 "api-keys" => ids.key.to_string(),
@@ -261,17 +290,24 @@ fn body(row: &RouteSpec) -> Option<Value> {
 
 /// Routes that end or change the caller's own access run last; deeper deletes before the
 /// rows they hang off.
-fn order(row: &RouteSpec) -> (bool, bool, bool, usize) {
-    let ends = row.path.ends_with("/logout")
-        || row.path.ends_with("/revoke-others")
-        || row.path.ends_with("/auth/password")
-        || row.path.ends_with("/auth/disable");
-    (
-        row.path.ends_with("/logout"),
-        ends,
-        row.method == "DELETE",
-        usize::MAX - row.path.matches('/').count(),
-    )
+fn order(row: &RouteSpec) -> (u8, usize) {
+    let path = row.path;
+    let rank = if path.ends_with("/logout") {
+        4
+    } else if path.ends_with("/revoke-others")
+        || path.ends_with("/auth/password")
+        || path.ends_with("/auth/disable")
+    {
+        3
+    } else if row.method == "DELETE" {
+        2
+    } else if path.ends_with("/mfa/reset") {
+        // A 2FA reset ends the target's sessions; a principal aimed at itself loses its own.
+        1
+    } else {
+        0
+    };
+    (rank, usize::MAX - path.matches('/').count())
 }
 
 fn with_query(path: &str, name: &str, value: &str) -> String {
@@ -611,6 +647,7 @@ async fn every_route_and_principal_gets_the_documented_decision() {
         user: None,
         disabled: false,
         target_printer: a,
+        target_user: None,
     };
     let mut who: Vec<Who> = vec![base("anonymous", Present::None, None)];
 
@@ -707,6 +744,23 @@ async fn every_route_and_principal_gets_the_documented_decision() {
             ..base(name, present, Some(cred))
         });
     }
+
+    // A user manager pointing the admin routes at their own account.
+    let managers = server
+        .create_group(&admin, "User managers", &["users:read", "users:update"])
+        .await;
+    let uma_id = server.create_user(&admin, "uma", &[managers]).await;
+    let uma = server.login("uma", TEST_PASSWORD).await;
+    who.push(Who {
+        rights: [Permission::UsersRead, Permission::UsersUpdate].into(),
+        user: Some(uma_id),
+        target_user: Some(uma_id),
+        ..base(
+            "user manager on their own account",
+            Present::Cookie(cookie_of(&uma)),
+            Some(Cred::Session),
+        )
+    });
 
     // One key per permission, owned by the administrator: a key's rights are its one scope.
     let mut keys = BTreeMap::new();
