@@ -1,8 +1,9 @@
 //! The generated authorization matrix (issue 13): every row of the route table (`ROUTES`, so a
 //! new route is covered the day it is added) × every kind of principal → the decision the
 //! table documents. The expected decision comes from an oracle written here from the
-//! documented semantics (docs/PERMISSIONS.md, `pw_policy::route`), never from the server's own
-//! check, so a bug in `authorize()` cannot agree with itself.
+//! documented semantics (docs/PERMISSIONS.md, docs/SECURITY-MODEL.md "Access control", the
+//! access modes of `pw_policy::route`, and issue 13's rules for tickets and self-targeting),
+//! never from the server's own check, so a bug in `authorize()` cannot agree with itself.
 //!
 //! Threat: a route that lets a principal through that the table says it must refuse (a
 //! missing door check, a credential accepted where it should not be, a row check forgotten
