@@ -224,8 +224,11 @@ fn oracle(row: &RouteSpec, who: &Who, ids: &Ids) -> Expect {
             .iter()
             .all(|p| holds(*p) && (!p.is_printer_bound() || who.printers.is_none())),
         // Owned rows: the owner, or `api_keys:revoke_all` (the targets belong to the admin).
+        // An API key acts only through its scopes, so owning is not enough for a key: it
+        // needs `api_keys:revoke_all` (pw_policy, `Action::OnOwned` without an `own` right).
         ("DELETE", "/api/v1/api-keys/{id}" | "/api/v1/camera-tokens/{id}") => {
-            who.user != Some(ids.admin) && !holds(Permission::ApiKeysRevokeAll)
+            (who.user != Some(ids.admin) || cred == Cred::Key)
+                && !holds(Permission::ApiKeysRevokeAll)
         }
         // Admin routes never target yourself (issue 13, finding 10): self-service has its own
         // routes, which ask for the current password or code.
