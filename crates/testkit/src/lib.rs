@@ -414,20 +414,89 @@ impl TestServer {
         }
     }
 
-    /// Whether `needle` occurs anywhere in the SQLite database files (main file and WAL, where
-    /// recent writes live until a checkpoint). `None` when the database is not SQLite.
+    /// Whether `needle` occurs anywhere in the stored data, on either backend: for SQLite the
+    /// database files (main file and WAL, where recent writes live until a checkpoint), for
+    /// PostgreSQL every column of every table of the server's schema (text as text, `bytea`
+    /// as raw bytes). An at-rest "not stored in the clear" check must first show this finds a
+    /// value that *is* stored in the clear, so it cannot pass by searching nothing.
+    pub async fn stored_contains(&self, needle: &[u8]) -> bool {
+        if self.database_url.starts_with("sqlite:") {
+            return ["printwarden.db", "printwarden.db-wal"].iter().any(|name| {
+                std::fs::read(self.data_dir.join(name))
+                    .unwrap_or_default()
+                    .windows(needle.len())
+                    .any(|w| w == needle)
+            });
+        }
+        let mut conn = sqlx::PgConnection::connect(&self.database_url)
+            .await
+            .expect("connect to the test database");
+        let columns: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT table_name::text, column_name::text, data_type::text \
+             FROM information_schema.columns WHERE table_schema = current_schema()",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("list columns");
+        assert!(!columns.is_empty(), "no tables to search");
+        let mut found = false;
+        for (table, column, data_type) in columns {
+            // Names come from the catalogue, quoted; no test input reaches the SQL.
+            let quoted = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+            let (t, c) = (quoted(&table), quoted(&column));
+            let values: Vec<Vec<u8>> = if data_type == "bytea" {
+                sqlx::query_scalar::<_, Option<Vec<u8>>>(sqlx::AssertSqlSafe(format!(
+                    "SELECT {c} FROM {t}"
+                )))
+                .fetch_all(&mut conn)
+                .await
+                .expect("read a bytea column")
+                .into_iter()
+                .flatten()
+                .collect()
+            } else {
+                sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(format!(
+                    "SELECT {c}::text FROM {t}"
+                )))
+                .fetch_all(&mut conn)
+                .await
+                .expect("read a column as text")
+                .into_iter()
+                .flatten()
+                .map(String::into_bytes)
+                .collect()
+            };
+            if values
+                .iter()
+                .any(|v| v.windows(needle.len()).any(|w| w == needle))
+            {
+                found = true;
+                break;
+            }
+        }
+        let _ = conn.close().await;
+        found
+    }
+
+    /// [`Self::stored_contains`], blocking, as `Some(found)` on both backends (the name is
+    /// historic: it once answered `None` on PostgreSQL, which made at-rest checks vacuous
+    /// there). Prefer `stored_contains`.
     #[must_use]
     pub fn sqlite_contains(&self, needle: &[u8]) -> Option<bool> {
-        if !self.database_url.starts_with("sqlite:") {
-            return None;
-        }
-        let found = ["printwarden.db", "printwarden.db-wal"].iter().any(|name| {
-            std::fs::read(self.data_dir.join(name))
-                .unwrap_or_default()
-                .windows(needle.len())
-                .any(|w| w == needle)
-        });
-        Some(found)
+        let needle = needle.to_vec();
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime")
+                        .block_on(self.stored_contains(&needle))
+                })
+                .join()
+                .expect("search thread")
+        })
+        .into()
     }
 
     /// The one-time setup code the server wrote to its data dir.

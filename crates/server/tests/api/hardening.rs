@@ -366,25 +366,53 @@ async fn foreign_host_names_are_refused_before_routing() {
 
 #[tokio::test]
 async fn websocket_upgrades_need_our_origin() {
+    // Threat: cross-site WebSocket hijacking — a page elsewhere opens our socket riding the
+    // victim's cookie. The refusal must be the shield's exact 403, and the very same request
+    // with our Origin must upgrade (101), or the test could pass on any error (a 500 did).
     let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let Auth::Cookie(cookie) = &admin else {
+        unreachable!()
+    };
     let client = http1_client(&server);
-    let upgrade = |origin: Option<String>| {
+    let upgrade = |path: &'static str, cookie: Option<String>, origin: Option<String>| {
         let mut req = client
-            .get(server.url("/api/v1/events"))
+            .get(server.url(path))
             .header("connection", "upgrade")
             .header("upgrade", "websocket")
             .header("sec-websocket-version", "13")
             .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
         if let Some(o) = origin {
             req = req.header("origin", o);
         }
         req.send()
     };
-    for origin in [Some("https://evil.example".to_owned()), None] {
-        let resp = upgrade(origin.clone()).await.unwrap();
-        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{origin:?}");
+    // The events socket with a session, and the camera socket before its first-message
+    // credential (the printer is not looked at until then).
+    for (path, cookie) in [
+        ("/api/v1/events", Some(cookie.clone())),
+        ("/api/v1/printers/1/camera/ws", None),
+    ] {
+        for origin in [
+            Some("https://evil.example".to_owned()),
+            Some(server.origin().replace("127.0.0.1", "localhost")),
+            Some("null".to_owned()),
+            None,
+        ] {
+            let resp = upgrade(path, cookie.clone(), origin.clone()).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path} {origin:?}");
+        }
+        let resp = upgrade(path, cookie.clone(), Some(server.origin()))
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::SWITCHING_PROTOCOLS,
+            "{path}: our own origin upgrades"
+        );
+        assert_eq!(resp.headers()["upgrade"], "websocket");
     }
-    // Our own origin passes the shield (and reaches routing, which has no socket here yet).
-    let resp = upgrade(Some(server.origin())).await.unwrap();
-    assert_ne!(resp.status(), StatusCode::FORBIDDEN);
 }

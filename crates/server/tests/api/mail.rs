@@ -240,15 +240,18 @@ async fn mail_settings_are_validated_sealed_and_tested_through_the_sink() {
         !shown.json.to_string().contains(farm.sink.password()),
         "the password never comes back"
     );
-    assert_ne!(
-        farm.server.sqlite_contains(farm.sink.password().as_bytes()),
-        Some(true),
-        "the SMTP password is sealed at rest"
-    );
-    assert_ne!(
-        farm.server.sqlite_contains(b"farm@sink.test"),
-        Some(false),
+    // The search must work on this backend before its "not found" means anything: the
+    // sender address sits next to the password, in the clear.
+    assert!(
+        farm.server.stored_contains(b"farm@sink.test").await,
         "the search itself works: the sender address is stored in the clear"
+    );
+    assert!(
+        !farm
+            .server
+            .stored_contains(farm.sink.password().as_bytes())
+            .await,
+        "the SMTP password is sealed at rest"
     );
 
     let to = unique_recipient("admin-test");
