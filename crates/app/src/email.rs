@@ -369,7 +369,9 @@ impl App {
         };
         // Threat (audit finding 2): an editor points the stored password at a server of their
         // choosing (it goes out as AUTH PLAIN), or reset links at a URL of their choosing.
-        // Whoever changes where the password, the mails or the links go must know the password.
+        // Whoever changes where the password, the mails or the links go types a password (or
+        // removes it): the stored one never follows the change. (They may type one of their own:
+        // that is why `settings:email` is administrator-grade, see SECURITY-MODEL.md.)
         if old.password_sealed.is_some() && input.password.is_none() && !changed.is_empty() {
             self.audit_email_change(actor, false, &changed, password, &next)
                 .await;
