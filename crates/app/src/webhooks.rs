@@ -609,7 +609,7 @@ impl App {
             Action::Perform(Permission::NotificationsUpdate),
             &Target::Global,
         )?;
-        let row = self.webhook_row(id).await?;
+        let current = self.webhook_row(id).await?;
         let name = input.name.as_deref().map(parse_name).transpose()?;
         let url = input
             .url
@@ -632,8 +632,8 @@ impl App {
         }
         // Threat (audit finding 15): retargeting a signed webhook at the editor's receiver
         // would hand it deliveries signed with the old secret, which the old receiver trusts.
-        let retargeted = url.as_deref().is_some_and(|u| u != row.url);
-        if retargeted && row.secret.is_some() && new_secret.is_none() && !input.remove_secret {
+        let retargeted = url.as_deref().is_some_and(|u| u != current.url);
+        if retargeted && current.secret.is_some() && new_secret.is_none() && !input.remove_secret {
             return Err(AppError::BadRequest(
                 "This webhook signs its deliveries. A new URL needs a new signing secret (the old \
                  one is never used for a new receiver): enter one, or remove the secret."
