@@ -177,6 +177,15 @@ describe('mail', () => {
   test('Settings → Email: SMTP through the page, a test mail, Advanced Auth on', async () => {
     const { page } = admin;
     await page.goto(url('/settings'));
+    // The sink is a relay on this machine: like any LAN target it must be on the outbound
+    // allow-list, which an operator sets on the Security tab.
+    const allowed = page.locator('#allowed-hosts');
+    const hosts = (await allowed.inputValue()).split(/\s+/).filter(Boolean);
+    if (!hosts.includes(SMTP.host)) {
+      await allowed.fill([...hosts, SMTP.host].join('\n'));
+      await clickAndWaitForLoad(page, page.locator('#outbound-form button[type=submit]'));
+      assert.match(await page.locator('#flash').innerText(), /Allow-list saved/);
+    }
     await clickAndWaitForLoad(page, page.locator('.tabs a[href="/settings/email"]'));
     assert.equal(new URL(page.url()).pathname, '/settings/email');
     assert.equal(await page.locator('.tabs a[aria-current="page"]').innerText(), 'Email');
@@ -254,8 +263,33 @@ describe('mail', () => {
     assert.equal(settings.body.advanced_auth, true);
     assert.equal(settings.body.tested, true);
 
-    // Changing the mail server would void the test: the page asks first.
+    // Changing where mail or its links go needs the stored password again: the page says so,
+    // marks the field, and sends nothing.
+    const smtpStatus = page.locator('#smtp-status');
+    for (const [field, value] of [['#smtp-port', '2525'], ['#smtp-external-url', 'https://elsewhere.example']]) {
+      await page.goto(url('/settings/email'));
+      await page.locator(field).fill(value);
+      await page.locator('#smtp-form button[type=submit]').click();
+      await smtpStatus.waitFor({ state: 'visible' });
+      assert.match(await smtpStatus.innerText(), /needs it again/);
+      assert.equal(await page.locator('#smtp-password').getAttribute('aria-invalid'), 'true');
+      assert.equal(await page.locator('#transport-dialog').isVisible(), false);
+    }
+    // The server refuses it as well, whatever the page does.
+    const direct = await apiCall(admin.context, 'PUT', '/api/v1/settings/email', {
+      ...Object.fromEntries(
+        ['host', 'port', 'security', 'allow_plaintext', 'username', 'from_name', 'from_address', 'ca_cert_pem', 'advanced_auth']
+          .map((k) => [k, settings.body[k]]),
+      ),
+      external_url: 'https://elsewhere.example',
+    });
+    assert.equal(direct.status, 400);
+    assert.match(direct.body.error.message, /password/);
+
+    // With the password typed again it would void the test: the page asks first.
+    await page.goto(url('/settings/email'));
     await page.locator('#smtp-port').fill('2525');
+    await page.locator('#smtp-password').fill(SMTP.password);
     await page.locator('#smtp-form button[type=submit]').click();
     const dialog = page.locator('#transport-dialog');
     await dialog.waitFor({ state: 'visible' });

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use pw_domain::{Email, Permission};
-use pw_identity::mail::{Mail, SmtpConfig, SmtpSecurity, send_mail, validate_ca_pem};
+use pw_identity::mail::{Mail, MailError, SmtpConfig, SmtpSecurity, send_mail, validate_ca_pem};
 use pw_policy::{Action, Target};
 use serde::{Deserialize, Serialize};
 
@@ -108,7 +108,9 @@ pub struct EmailSettingsInput {
     /// SMTP user (empty: no AUTH).
     #[serde(default)]
     pub username: Option<String>,
-    /// New password; omitted keeps the stored one, empty clears it.
+    /// New password; omitted keeps the stored one, empty clears it. While one is stored, a
+    /// change of anything but `from_name` and `advanced_auth` needs it again (400 otherwise):
+    /// the stored password never goes to a changed server.
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<SecretString>,
@@ -209,6 +211,50 @@ fn parse_host(raw: &str) -> Result<String, AppError> {
     Ok(host)
 }
 
+/// Whether two stored settings send the same way (the sender name and the switches aside).
+fn same_settings(a: &StoredEmail, b: &StoredEmail) -> bool {
+    sensitive_changes(a, b).is_empty() && a.password_sealed == b.password_sealed
+}
+
+/// The settings that decide where the SMTP password, the mails and the links in them go, with
+/// their old and new values: everything but the sender name and the Advanced Auth switch.
+fn sensitive_changes(
+    old: &StoredEmail,
+    next: &StoredEmail,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::{Value, json};
+    let mut out = serde_json::Map::new();
+    let mut field = |name: &str, from: Value, to: Value| {
+        if from != to {
+            out.insert(name.to_owned(), json!({ "from": from, "to": to }));
+        }
+    };
+    field("host", json!(old.host), json!(next.host));
+    field("port", json!(old.port), json!(next.port));
+    field("security", json!(old.security), json!(next.security));
+    field(
+        "allow_plaintext",
+        json!(old.allow_plaintext),
+        json!(next.allow_plaintext),
+    );
+    field("username", json!(old.username), json!(next.username));
+    field(
+        "from_address",
+        json!(old.from_address),
+        json!(next.from_address),
+    );
+    field(
+        "external_url",
+        json!(old.external_url),
+        json!(next.external_url),
+    );
+    if old.ca_cert_pem != next.ca_cert_pem {
+        // The PEM itself is long and public; the audit says that it changed.
+        out.insert("ca_cert_pem".to_owned(), json!("changed"));
+    }
+    out
+}
+
 impl App {
     fn require_email_settings(&self, actor: &Actor) -> Result<(), AppError> {
         self.require(
@@ -283,6 +329,13 @@ impl App {
             return Err(bad("from_name must be at most 100 characters."));
         }
         let external_url = parse_external_url(&input.external_url)?;
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            // A literal can be judged now (a name is judged at every send, its answers change);
+            // naming the address tells the editor nothing they did not write.
+            if let Err(refusal) = self.outbound().guard.check_host(&host).await {
+                return Err(AppError::UrlNotAllowed(format!("host: {refusal}")));
+            }
+        }
         let ca_cert_pem = match input.ca_cert_pem.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(pem) => {
@@ -294,18 +347,13 @@ impl App {
             .username
             .map(|u| u.trim().to_owned())
             .filter(|u| !u.is_empty());
-        let password_sealed = match &input.password {
-            None => old.password_sealed.clone(),
-            Some(p) if p.is_empty() => None,
-            Some(p) => Some(self.seal(p.expose(), PASSWORD_CONTEXT)?),
-        };
         let mut next = StoredEmail {
             host,
             port: input.port,
             security: input.security,
             allow_plaintext: input.allow_plaintext,
             username,
-            password_sealed,
+            password_sealed: None,
             from_name,
             from_address,
             external_url,
@@ -313,33 +361,72 @@ impl App {
             advanced_auth: input.advanced_auth,
             tested: false,
         };
-        let same_transport = next.host == old.host
-            && next.port == old.port
-            && next.security == old.security
-            && next.username == old.username
-            && input.password.is_none()
-            && next.from_address == old.from_address
-            && next.ca_cert_pem == old.ca_cert_pem;
-        next.tested = old.tested && same_transport;
+        let changed = sensitive_changes(&old, &next);
+        let password = match &input.password {
+            None => "kept",
+            Some(p) if p.is_empty() => "removed",
+            Some(_) => "replaced",
+        };
+        // Threat (audit finding 2): an editor points the stored password at a server of their
+        // choosing (it goes out as AUTH PLAIN), or reset links at a URL of their choosing.
+        // Whoever changes where the password, the mails or the links go types a password (or
+        // removes it): the stored one never follows the change. (They may type one of their own:
+        // that is why `settings:email` is administrator-grade, see SECURITY-MODEL.md.)
+        if old.password_sealed.is_some() && input.password.is_none() && !changed.is_empty() {
+            self.audit_email_change(actor, false, &changed, password, &next)
+                .await;
+            return Err(bad(
+                "A password for the mail server is stored. Changing the server, port, security, \
+                 username, sender address, CA certificate or this server's address needs it again: \
+                 type the password (or remove it). The stored password is never sent to a changed \
+                 server.",
+            ));
+        }
+        next.password_sealed = match &input.password {
+            None => old.password_sealed.clone(),
+            Some(p) if p.is_empty() => None,
+            Some(p) => Some(self.seal(p.expose(), PASSWORD_CONTEXT)?),
+        };
+        // Any sensitive change, and any new password, asks for a new test before Advanced Auth
+        // (whose links carry reset tokens) can be on again.
+        next.tested = old.tested && changed.is_empty() && input.password.is_none();
         if next.advanced_auth && !next.tested {
+            self.audit_email_change(actor, false, &changed, password, &next)
+                .await;
             return Err(AppError::Conflict(
                 "Send a test email with these settings first: Advanced Auth needs working mail."
                     .into(),
             ));
         }
         self.save_email(&next).await?;
+        self.audit_email_change(actor, true, &changed, password, &next)
+            .await;
+        Ok(Self::email_view(&next))
+    }
+
+    /// Audits a change of the mail settings: what changed, from what to what, and whether the
+    /// password was kept, replaced or removed (never the password).
+    async fn audit_email_change(
+        &self,
+        actor: &Actor,
+        success: bool,
+        changed: &serde_json::Map<String, serde_json::Value>,
+        password: &str,
+        next: &StoredEmail,
+    ) {
         self.audit(
             actor,
             "settings.email",
             None,
-            true,
+            success,
             serde_json::json!({
+                "changed": changed,
+                "password": password,
+                "advanced_auth": next.advanced_auth,
                 "host": next.host, "port": next.port, "security": next.security,
-                "password_changed": input.password.is_some(), "advanced_auth": next.advanced_auth,
             }),
         )
         .await;
-        Ok(Self::email_view(&next))
     }
 
     /// `POST /api/v1/settings/email/test`: sends a test mail and reports the server's answer.
@@ -349,7 +436,7 @@ impl App {
         request: TestEmail,
     ) -> Result<TestEmailOutcome, AppError> {
         self.require_email_settings(actor)?;
-        let mut stored = self.stored_email().await?;
+        let stored = self.stored_email().await?;
         if stored.host.is_empty() {
             return Err(AppError::Conflict(
                 "Save the mail server settings first.".into(),
@@ -365,7 +452,7 @@ impl App {
             ),
             html: None,
         };
-        let outcome = match send_mail(&self.smtp_config(&stored)?, &mail).await {
+        let outcome = match self.send_with(&stored, &mail).await? {
             Ok(reply) => TestEmailOutcome {
                 ok: true,
                 message: reply,
@@ -375,12 +462,16 @@ impl App {
                 message: e.to_string(),
             },
         };
-        if outcome.ok != stored.tested {
-            stored.tested = outcome.ok;
+        // The mark belongs to the settings that were tested: re-read, and record the outcome
+        // only if nobody changed them while the mail was on its way (threat: a test of the old
+        // server marking a just-saved new one as tested).
+        let mut current = self.stored_email().await?;
+        if same_settings(&current, &stored) && current.tested != outcome.ok {
+            current.tested = outcome.ok;
             if !outcome.ok {
-                stored.advanced_auth = false;
+                current.advanced_auth = false;
             }
-            self.save_email(&stored).await?;
+            self.save_email(&current).await?;
         }
         self.audit(
             actor,
@@ -393,7 +484,34 @@ impl App {
         Ok(outcome)
     }
 
-    fn smtp_config(&self, stored: &StoredEmail) -> Result<SmtpConfig, AppError> {
+    /// Sends `mail` with `stored` through the outbound policy: the SMTP host is resolved and
+    /// checked like any other outbound target (threat: the mail settings as an SSRF and
+    /// port-scanning tool into the farm's LAN), and the connection goes to exactly the checked
+    /// addresses. The outer error is a server fault; the inner one is the delivery's outcome,
+    /// in words safe to show.
+    async fn send_with(
+        &self,
+        stored: &StoredEmail,
+        mail: &Mail,
+    ) -> Result<Result<String, MailError>, AppError> {
+        let connect_to = match self.outbound().guard.check_host(&stored.host).await {
+            Ok(ips) => ips,
+            Err(refusal) => {
+                // The reason (an address, a resolver error) goes to the log only: shown, it
+                // would map internal names for whoever holds `settings:email`.
+                tracing::warn!(host = %stored.host, refusal = ?refusal, "mail server refused by the outbound policy");
+                return Ok(Err(MailError::unreachable(&stored.host, stored.port)));
+            }
+        };
+        let config = self.smtp_config(stored, connect_to)?;
+        Ok(send_mail(&config, mail).await)
+    }
+
+    fn smtp_config(
+        &self,
+        stored: &StoredEmail,
+        connect_to: Vec<std::net::IpAddr>,
+    ) -> Result<SmtpConfig, AppError> {
         let password = stored
             .password_sealed
             .as_deref()
@@ -402,6 +520,7 @@ impl App {
         Ok(SmtpConfig {
             host: stored.host.clone(),
             port: stored.port,
+            connect_to,
             security: stored.security.into(),
             username: stored.username.clone(),
             password,
@@ -437,8 +556,8 @@ impl App {
                 "Mail is not set up on this server.".into(),
             ));
         }
-        send_mail(&self.smtp_config(&stored)?, mail)
-            .await
+        self.send_with(&stored, mail)
+            .await?
             .map_err(|e| AppError::Internal(Box::new(e)))
     }
 

@@ -11,6 +11,9 @@
 //!   connection);
 //! - IP literals never reach a resolver, so they are checked before the request and on every
 //!   redirect hop, together with the scheme;
+//! - what a name server answered never reaches the user: a name that does not resolve, that
+//!   resolves into blocked space, or where nothing answers reads the same ([`unreachable`]);
+//!   the details go to the log;
 //! - answers are capped in size and every request in time; environment proxies are ignored.
 
 use std::fmt;
@@ -45,10 +48,10 @@ pub enum Refusal {
     /// No host.
     #[error("the URL has no host")]
     NoHost,
-    /// The host is, or resolves to, a blocked address.
-    #[error(
-        "{host} {how} {ip}, {why}; an administrator can allow private hosts for LAN integrations"
-    )]
+    /// The host is, or resolves to, a blocked address. Shown, a name says no more than
+    /// [`Refusal::Unresolvable`] does (threat: the answers of the internal name server read
+    /// back through an error message); the address is in `Debug`, for the log.
+    #[error("{}", blocked_text(.host, .how, .ip, .why))]
     Blocked {
         /// The host as written.
         host: String,
@@ -59,8 +62,9 @@ pub enum Refusal {
         /// Its category.
         why: Blocked,
     },
-    /// The name does not resolve.
-    #[error("{host} does not resolve: {cause}")]
+    /// The name does not resolve. Shown exactly like a name with a blocked answer; the
+    /// resolver's words are in `Debug`, for the log.
+    #[error("{}", unreachable(.host))]
     Unresolvable {
         /// The host.
         host: String,
@@ -70,6 +74,43 @@ pub enum Refusal {
     /// Too many redirects.
     #[error("more than {MAX_REDIRECTS} redirects")]
     TooManyRedirects,
+}
+
+/// The one answer for a host name that cannot be reached, whatever the reason: it does not
+/// resolve, it resolves into blocked space, or nothing answers there.
+#[must_use]
+pub fn unreachable(host: &str) -> String {
+    format!(
+        "could not reach {host}; check the address (a host on your own network must be on the \
+         allowed private hosts, Settings → Security)"
+    )
+}
+
+fn blocked_text(host: &str, how: &str, ip: &IpAddr, why: &Blocked) -> String {
+    if how == "is" {
+        // A literal: the caller wrote the address, so naming it tells them nothing new.
+        format!(
+            "{host} is {ip}, {why}; an administrator can allow private hosts for LAN integrations"
+        )
+    } else {
+        unreachable(host)
+    }
+}
+
+impl Refusal {
+    /// Whether the refusal came from a name server's answer (or its silence) rather than from
+    /// what the caller wrote: such refusals read like any other failure to reach the host.
+    #[must_use]
+    pub fn is_from_dns(&self) -> bool {
+        matches!(
+            self,
+            Refusal::Unresolvable { .. }
+                | Refusal::Blocked {
+                    how: "resolves to",
+                    ..
+                }
+        )
+    }
 }
 
 /// Hosts an administrator allows despite a private address (LAN integrations): names (exact,
@@ -159,6 +200,32 @@ impl Guard {
         let url = url::Url::parse(url.trim()).map_err(|_| Refusal::NotAUrl)?;
         check_static(&url, &self.allow)?;
         Ok(url)
+    }
+
+    /// The checked addresses of a bare host (a name or an IP literal, `[…]` allowed) for a
+    /// connection that is not HTTP (SMTP): a literal is judged as it is, a name is resolved
+    /// and every answer checked. Connect only to what this returns.
+    pub async fn check_host(&self, host: &str) -> Result<Vec<IpAddr>, Refusal> {
+        let host = host.trim().trim_end_matches('.');
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if bare.is_empty() {
+            return Err(Refusal::NoHost);
+        }
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return match blocked(ip) {
+                Some(why) if !self.allow.allows(bare, ip) => Err(Refusal::Blocked {
+                    host: bare.to_owned(),
+                    how: "is",
+                    ip,
+                    why,
+                }),
+                _ => Ok(vec![ip]),
+            };
+        }
+        self.resolve_checked(bare).await
     }
 
     /// Resolves `host` and checks every answer (what the client's resolver does).

@@ -119,7 +119,8 @@ pub struct UpdateWebhook {
     /// Target URL.
     #[serde(default)]
     pub url: Option<String>,
-    /// New signing secret; empty keeps the stored one.
+    /// New signing secret; empty keeps the stored one. Required (or `remove_secret`) when a
+    /// signed webhook gets a new `url`: a secret never follows a webhook to a new receiver.
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]
     pub secret: Option<SecretString>,
@@ -371,25 +372,34 @@ impl Outbound {
                 Attempt::Answered(status)
             }
             Err(e) => match refusal_of(&e) {
-                // A name that does not resolve is a failure to reach, not a forbidden target.
-                Some(r @ Refusal::Unresolvable { .. }) => Attempt::Failed(r.to_string()),
+                // What the name server said (no such name, a private answer) reads like any
+                // other failure to reach (threat: the test button mapping internal names).
+                Some(r) if r.is_from_dns() => {
+                    tracing::warn!(refusal = ?r, "webhook receiver not reached");
+                    Attempt::Failed(r.to_string())
+                }
                 Some(r) => Attempt::Refused(r.clone()),
-                None => Attempt::Failed(describe(&e)),
+                None => {
+                    tracing::warn!(error = ?e, "webhook receiver not reached");
+                    Attempt::Failed(describe(&e))
+                }
             },
         }
     }
 }
 
-/// A transport failure in words a user can act on (never the URL's query string).
+/// A transport failure in words a user can act on (never the URL's query string). Refused,
+/// silent and broken connections read the same (threat: the test button as a port scanner:
+/// "refused" marks a closed port, "timed out" a filtered one); the log has the cause.
 fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "the receiver did not answer in time".to_owned()
-    } else if e.is_connect() {
-        "could not connect to the receiver".to_owned()
-    } else if e.is_redirect() {
+    if e.is_redirect() {
         "too many redirects".to_owned()
     } else {
-        "the request failed before an answer arrived".to_owned()
+        crate::outbound::unreachable(
+            e.url()
+                .and_then(url::Url::host_str)
+                .unwrap_or("the receiver"),
+        )
     }
 }
 
@@ -671,6 +681,16 @@ impl App {
         if input.remove_secret && new_secret.is_some() {
             return Err(AppError::BadRequest(
                 "Send either a new secret or remove_secret, not both.".into(),
+            ));
+        }
+        // Threat (audit finding 15): retargeting a signed webhook at the editor's receiver
+        // would hand it deliveries signed with the old secret, which the old receiver trusts.
+        let retargeted = url.as_deref().is_some_and(|u| u != current.url);
+        if retargeted && current.secret.is_some() && new_secret.is_none() && !input.remove_secret {
+            return Err(AppError::BadRequest(
+                "This webhook signs its deliveries. A new URL needs a new signing secret (the old \
+                 one is never used for a new receiver): enter one, or remove the secret."
+                    .into(),
             ));
         }
         let secret = match (&new_secret, input.remove_secret) {

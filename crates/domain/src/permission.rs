@@ -98,7 +98,7 @@ catalogue! {
     }
     "settings" / "Settings" => {
         SettingsSecurity = "settings:security": "Change security settings (authentication on/off, key limits)",
-        SettingsEmail = "settings:email": "Configure outgoing mail (SMTP, templates, Advanced Auth via Email)",
+        SettingsEmail = "settings:email": "Configure outgoing mail (SMTP, templates, Advanced Auth via Email); administrator-grade: decides where reset links go",
     }
     "notifications" / "Notifications" => {
         NotificationsRead = "notifications:read": "See outbound webhooks and their delivery results",

@@ -2,13 +2,18 @@
 //! chose. Invariant: with [`SmtpSecurity::StartTls`] or [`SmtpSecurity::Tls`], neither the
 //! credentials nor a byte of the message leave the process before a TLS session exists whose
 //! certificate chains to the configured roots and names the configured host; there is no
-//! fallback to plaintext and no switch that skips verification. Errors are sentences for an
-//! administrator and never contain the password.
+//! fallback to plaintext and no switch that skips verification. The connection goes only to
+//! addresses the caller resolved and checked ([`SmtpConfig::connect_to`], the SSRF guard);
+//! this module never resolves a name. Errors are sentences for an administrator and never
+//! contain the password; every failure to reach an SMTP server reads the same (threat: a test
+//! button whose "connection refused", "timed out" and "does not resolve" tell a port scanner
+//! what it wants to know), with the cause in the log only.
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use lettre::message::header::MessageId;
@@ -48,6 +53,9 @@ pub struct SmtpConfig {
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// The addresses of `host` to connect to, in order: resolved and checked by the caller's
+    /// outbound policy (the certificate is still verified for `host`). Empty refuses to send.
+    pub connect_to: Vec<IpAddr>,
     /// Connection security.
     pub security: SmtpSecurity,
     /// User for AUTH (PLAIN or LOGIN); `None` (or empty) sends without AUTH.
@@ -89,7 +97,8 @@ pub enum MailError {
     /// The CA certificate is unusable, or the server's certificate is not trusted.
     #[error("{0}")]
     Certificate(String),
-    /// The server could not be reached, or the connection broke or timed out.
+    /// The server could not be reached (whatever the reason: refused, silent, not resolvable,
+    /// not allowed, not speaking SMTP or TLS), or the connection broke or timed out later.
     #[error("{0}")]
     Connect(String),
     /// TLS could not be established (including a server that does not offer STARTTLS).
@@ -104,6 +113,29 @@ pub enum MailError {
     /// The settings are incomplete or contradictory.
     #[error("{0}")]
     Config(String),
+}
+
+impl MailError {
+    /// The one answer for a mail server that could not be reached, whatever the cause (which
+    /// goes to the log): `server` is the host and port as the administrator wrote them.
+    #[must_use]
+    pub fn unreachable(host: &str, port: u16) -> Self {
+        MailError::Connect(format!(
+            "could not reach a mail server at {}; check the server, port and connection \
+             security (a mail server on your own network must also be on the allowed private \
+             hosts, Settings → Security)",
+            server_label(host, port)
+        ))
+    }
+}
+
+fn server_label(host: &str, port: u16) -> String {
+    let host = host.trim();
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// Checks that `pem` holds at least one X.509 certificate and nothing unusable: every
@@ -167,11 +199,12 @@ impl<'a> Plan<'a> {
         if config.timeout.is_zero() {
             return Err(MailError::Config("the mail timeout is 0".into()));
         }
-        let server = if host.contains(':') {
-            format!("[{host}]:{}", config.port)
-        } else {
-            format!("{host}:{}", config.port)
-        };
+        if config.connect_to.is_empty() {
+            return Err(MailError::Config(
+                "no checked address to connect to for the mail server".into(),
+            ));
+        }
+        let server = server_label(host, config.port);
         let username = config.username.as_deref().filter(|u| !u.is_empty());
         let credentials = match (username, &config.password) {
             (Some(user), Some(password)) => Some((user, password)),
@@ -213,11 +246,16 @@ impl<'a> Plan<'a> {
             SmtpSecurity::Tls => self.tls.clone(),
             SmtpSecurity::StartTls | SmtpSecurity::None => None,
         };
+        let addresses: Vec<SocketAddr> = config
+            .connect_to
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, config.port))
+            .collect();
         let mut conn = self
             .step(
                 Step::Connect,
                 AsyncSmtpConnection::connect_tokio1(
-                    (config.host.trim(), config.port),
+                    addresses.as_slice(),
                     Some(timeout),
                     &hello,
                     implicit,
@@ -295,9 +333,32 @@ impl<'a> Plan<'a> {
             Ok(Err(err)) => Failure::Smtp(err),
             Err(_) => Failure::TimedOut,
         };
+        if step == Step::Connect && self.unreachable(&result) {
+            // Only the log learns why (threat: a port scanner reading the test mail's answer).
+            let cause = match &result {
+                Failure::TimedOut => "no answer in time".to_owned(),
+                Failure::Smtp(err) => self.scrub(&detail(err)),
+            };
+            tracing::warn!(server = %self.server, cause = %cause, "mail server not reached");
+            return Err(MailError::unreachable(&self.config.host, self.config.port));
+        }
         let error = self.describe(step, result);
         tracing::debug!(server = %self.server, ?step, error = %error, "SMTP step failed");
         Err(error)
+    }
+
+    /// Whether a failure to connect says no more than "no SMTP server reached": anything but
+    /// an untrusted certificate (a TLS server answered and its certificate is the problem the
+    /// administrator must fix) or an SMTP reply (a mail server answered).
+    fn unreachable(&self, failure: &Failure) -> bool {
+        match failure {
+            Failure::TimedOut => true,
+            Failure::Smtp(err) => match find_tls_error(err) {
+                Some(rustls::Error::InvalidCertificate(_)) => false,
+                Some(_) => true,
+                None => err.status().is_none(),
+            },
+        }
     }
 
     fn describe(&self, step: Step, failure: Failure) -> MailError {
@@ -651,6 +712,7 @@ mod tests {
         SmtpConfig {
             host: "mail.example".into(),
             port: 587,
+            connect_to: vec!["192.0.2.25".parse().unwrap()],
             security: SmtpSecurity::StartTls,
             username: Some("farm".into()),
             password: Some(SecretString::new("hunter2 hunter2".into())),

@@ -28,6 +28,11 @@ fn config(sink: &SmtpSink, security: SmtpSecurity, port: u16) -> SmtpConfig {
     SmtpConfig {
         host: sink.host().to_owned(),
         port,
+        connect_to: vec![
+            sink.host()
+                .parse()
+                .unwrap_or_else(|e| panic!("the sink's host is not an address: {e}")),
+        ],
         security,
         username: Some(sink.user().to_owned()),
         password: Some(SecretString::new(sink.password().to_owned())),
@@ -230,7 +235,12 @@ async fn implicit_tls_against_a_plaintext_port_fails_without_sending() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, MailError::Tls(_)), "{err:?}");
+    assert!(matches!(err, MailError::Connect(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        MailError::unreachable(sink.host(), sink.plain_port()).to_string(),
+        "no SMTP server was reached over TLS: the generic answer"
+    );
     assert_nothing_for(&sink, &to).await;
 }
 
@@ -308,28 +318,78 @@ async fn non_ascii_subject_and_body_round_trip() {
     );
 }
 
+/// Closed, silent, not an SMTP server: one answer, so the test mail is no port scanner (audit
+/// finding 2). The causes go to the log.
 #[tokio::test]
-async fn a_closed_port_is_a_connect_error() {
+async fn every_way_of_not_reaching_a_server_reads_the_same() {
     let sink = sink();
     // Bind and drop: the port was just free, so nothing listens there now.
-    let port = {
+    let closed = {
         let l = std::net::TcpListener::bind((sink.host(), 0)).unwrap();
         l.local_addr().unwrap().port()
     };
-    let err = send_mail(
-        &config(&sink, SmtpSecurity::StartTls, port),
-        &mail(&unique_recipient("closed")),
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(err, MailError::Connect(_)), "{err:?}");
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "could not connect to {}:{port}: connection refused",
-            sink.host()
-        )
-    );
+    // Accepts and never says a word.
+    let silent = tokio::net::TcpListener::bind((sink.host(), 0))
+        .await
+        .unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    // Speaks, but not SMTP.
+    let http = tokio::net::TcpListener::bind((sink.host(), 0))
+        .await
+        .unwrap();
+    let http_port = http.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt as _;
+        while let Ok((mut s, _)) = http.accept().await {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    for (port, security) in [
+        (closed, SmtpSecurity::StartTls),
+        (silent_port, SmtpSecurity::StartTls),
+        (silent_port, SmtpSecurity::Tls),
+        (http_port, SmtpSecurity::StartTls),
+        (http_port, SmtpSecurity::Tls),
+    ] {
+        let mut c = config(&sink, security, port);
+        c.timeout = Duration::from_millis(700);
+        let err = send_mail(&c, &mail(&unique_recipient("unreachable")))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MailError::Connect(_)), "{port}: {err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "could not reach a mail server at {}:{port}; check the server, port and \
+                 connection security (a mail server on your own network must also be on the \
+                 allowed private hosts, Settings → Security)",
+                sink.host()
+            ),
+            "{security:?}"
+        );
+    }
+    // The check is live: the same settings on the sink's port get through.
+    let c = config(&sink, SmtpSecurity::StartTls, sink.starttls_port());
+    send_mail(&c, &mail(&unique_recipient("reached")))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn without_a_checked_address_nothing_is_attempted() {
+    let sink = sink();
+    let mut c = config(&sink, SmtpSecurity::StartTls, sink.starttls_port());
+    c.connect_to.clear();
+    let err = send_mail(&c, &mail(&unique_recipient("unchecked")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MailError::Config(_)), "{err:?}");
 }
 
 /// A self-signed CA (P-256, `openssl req -x509`, valid until 2126) that has nothing to do with

@@ -39,6 +39,17 @@ impl MailFarm {
         })
         .await;
         let admin = server.setup_admin().await;
+        // SMTP goes through the outbound policy: the sink on 127.0.0.1 is a LAN relay the
+        // operator admits, exactly as an operator would.
+        let allow = server
+            .call(
+                &admin,
+                "PUT",
+                "/api/v1/settings/outbound",
+                Some(json!({"allowed_hosts": [sink.host()]})),
+            )
+            .await;
+        assert_eq!(allow.status, 200, "{:?}", allow.json);
         Self {
             server,
             clock,
@@ -679,4 +690,326 @@ async fn print_mails_reach_only_the_starter_who_opted_in_with_every_name_escaped
         "no mail about the admin's job"
     );
     assert!(farm.sink.all_for(&viewer_email).is_empty());
+}
+
+/// A plaintext SMTP server on 127.0.0.1 that offers AUTH PLAIN/LOGIN, accepts everything and
+/// records each AUTH credential it is sent (decoded): the "new host" an editor of the mail
+/// settings would point the server at.
+struct AuthRecorder {
+    port: u16,
+    auths: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl AuthRecorder {
+    async fn start() -> Self {
+        use base64::Engine as _;
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let auths = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&auths);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    let decode = |b64: &str| {
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(b64.trim())
+                            .unwrap_or_default();
+                        String::from_utf8_lossy(&bytes).replace('\0', " ")
+                    };
+                    let _ = write.write_all(b"220 recorder ESMTP\r\n").await;
+                    let mut in_data = false;
+                    let mut login_steps = 0;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if in_data {
+                            if line == "." {
+                                in_data = false;
+                                let _ = write.write_all(b"250 2.0.0 recorded\r\n").await;
+                            }
+                            continue;
+                        }
+                        if login_steps > 0 {
+                            seen.lock().unwrap().push(decode(&line));
+                            login_steps -= 1;
+                            let reply: &[u8] = if login_steps == 0 {
+                                b"235 2.7.0 ok\r\n"
+                            } else {
+                                b"334 UGFzc3dvcmQ6\r\n"
+                            };
+                            let _ = write.write_all(reply).await;
+                            continue;
+                        }
+                        let upper = line.to_ascii_uppercase();
+                        let reply: Vec<u8> = if upper.starts_with("EHLO") {
+                            b"250-recorder\r\n250 AUTH PLAIN LOGIN\r\n".to_vec()
+                        } else if let Some(initial) = upper
+                            .strip_prefix("AUTH PLAIN ")
+                            .map(|_| &line["AUTH PLAIN ".len()..])
+                        {
+                            seen.lock().unwrap().push(decode(initial));
+                            b"235 2.7.0 ok\r\n".to_vec()
+                        } else if upper.starts_with("AUTH LOGIN") {
+                            login_steps = 2;
+                            b"334 VXNlcm5hbWU6\r\n".to_vec()
+                        } else if upper.starts_with("DATA") {
+                            in_data = true;
+                            b"354 go on\r\n".to_vec()
+                        } else if upper.starts_with("QUIT") {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            break;
+                        } else {
+                            b"250 ok\r\n".to_vec()
+                        };
+                        let _ = write.write_all(&reply).await;
+                    }
+                });
+            }
+        });
+        Self { port, auths }
+    }
+
+    fn auths(&self) -> Vec<String> {
+        self.auths.lock().unwrap().clone()
+    }
+}
+
+/// Audit finding 2: `settings:email` pointed the stored SMTP password at a host of the editor's
+/// choosing, and moved reset links to a URL of their choosing while Advanced Auth stayed on.
+#[tokio::test]
+async fn changing_where_mail_or_links_go_needs_the_password_again_and_a_new_test() {
+    let farm = MailFarm::new().await;
+    farm.with_advanced_auth().await;
+    let recorder = AuthRecorder::start().await;
+    let put = |body: Value| farm.call(&farm.admin, "PUT", "/api/v1/settings/email", Some(body));
+    let current = || farm.call(&farm.admin, "GET", "/api/v1/settings/email", None);
+    let before = current().await.json;
+    assert_eq!(
+        (before["tested"].clone(), before["advanced_auth"].clone()),
+        (json!(true), json!(true))
+    );
+    let kept = |mut body: Value| {
+        body.as_object_mut().unwrap().remove("password");
+        body
+    };
+
+    // The attack: the recorder as the new host, the stored password left to follow.
+    let mut retarget = kept(farm.settings());
+    retarget["host"] = json!("127.0.0.1");
+    retarget["port"] = json!(recorder.port);
+    retarget["security"] = json!("none");
+    retarget["allow_plaintext"] = json!(true);
+    let refused = put(retarget.clone()).await;
+    assert_eq!(refused.status, 400, "{:?}", refused.json);
+    assert!(
+        refused.message().contains("password"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(current().await.json, before, "nothing was saved");
+
+    // Every setting that decides where the password, the mails or the links go.
+    for (field, value) in [
+        ("host", json!("localhost")),
+        ("port", json!(farm.sink.tls_port())),
+        ("security", json!("tls")),
+        ("username", json!("somebody-else")),
+        ("from_address", json!("other@sink.test")),
+        ("external_url", json!("https://attacker.example")),
+        ("ca_cert_pem", Value::Null),
+    ] {
+        let mut body = kept(farm.settings());
+        body[field] = value;
+        body["advanced_auth"] = json!(true);
+        let a = put(body.clone()).await;
+        assert_eq!(a.status, 400, "{field}: {:?}", a.json);
+        body["advanced_auth"] = json!(false);
+        assert_eq!(put(body).await.status, 400, "{field}");
+    }
+    assert_eq!(current().await.json, before);
+
+    // The check is live: the sender name alone is not sensitive, and keeps the test.
+    let mut renamed = kept(farm.settings());
+    renamed["from_name"] = json!("Renamed farm");
+    renamed["advanced_auth"] = json!(true);
+    let ok = put(renamed).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.json);
+    assert_eq!(
+        (ok.json["tested"].clone(), ok.json["advanced_auth"].clone()),
+        (json!(true), json!(true))
+    );
+
+    // With the password typed again the change is saved, untested, with Advanced Auth off
+    // (asking to keep it on is refused until a test went through).
+    let mut moved = retarget.clone();
+    moved["password"] = json!("the editor's own password");
+    moved["advanced_auth"] = json!(true);
+    assert_eq!(put(moved.clone()).await.status, 409);
+    moved["advanced_auth"] = json!(false);
+    let saved = put(moved).await;
+    assert_eq!(saved.status, 200, "{:?}", saved.json);
+    assert_eq!(
+        (
+            saved.json["tested"].clone(),
+            saved.json["advanced_auth"].clone()
+        ),
+        (json!(false), json!(false))
+    );
+    let test = farm
+        .call(
+            &farm.admin,
+            "POST",
+            "/api/v1/settings/email/test",
+            Some(json!({"to": unique_recipient("moved")})),
+        )
+        .await;
+    assert_eq!(test.json["ok"], true, "{:?}", test.json);
+    let auths = recorder.auths();
+    assert_eq!(
+        auths,
+        vec![format!(" {} the editor's own password", farm.sink.user())],
+        "the recorder sees AUTH, and only the password typed for it"
+    );
+    assert!(!auths.iter().any(|a| a.contains(farm.sink.password())));
+
+    // The external URL: a new one, with the password, leaves Advanced Auth off too.
+    let mut back = farm.settings();
+    back["external_url"] = json!("https://elsewhere.example");
+    let saved = put(back).await;
+    assert_eq!(saved.status, 200, "{:?}", saved.json);
+    assert_eq!(saved.json["advanced_auth"], false);
+    assert_eq!(saved.json["tested"], false);
+
+    // Audited with what changed, never the password.
+    let audit = farm
+        .call(
+            &farm.admin,
+            "GET",
+            "/api/v1/audit?event=settings.email",
+            None,
+        )
+        .await;
+    let items = audit.json["items"].as_array().unwrap();
+    let text = audit.json.to_string();
+    assert!(!text.contains(farm.sink.password()) && !text.contains("editor's own"));
+    let latest = &items[0]["details"];
+    assert_eq!(
+        latest["changed"]["external_url"],
+        json!({"from": "https://farm.example.com", "to": "https://elsewhere.example"}),
+        "{latest}"
+    );
+    assert_eq!(latest["password"], "replaced", "{latest}");
+    assert_eq!(latest["advanced_auth"], false, "{latest}");
+    let refusals = items.iter().filter(|e| e["success"] == false).count();
+    assert!(refusals >= 1, "refused changes are audited too: {items:?}");
+}
+
+/// Audit finding 2: the SMTP host was not under the outbound policy, and the test mail's
+/// answers ("connection refused", "timed out", "does not resolve") made it a port scanner.
+#[tokio::test]
+async fn the_mail_server_is_under_the_outbound_policy_and_every_failure_reads_alike() {
+    let farm = MailFarm::new().await;
+    let put = |body: Value| farm.call(&farm.admin, "PUT", "/api/v1/settings/email", Some(body));
+    let send_test = |to: String| {
+        farm.call(
+            &farm.admin,
+            "POST",
+            "/api/v1/settings/email/test",
+            Some(json!({ "to": to })),
+        )
+    };
+    let allow = |hosts: Value| {
+        farm.call(
+            &farm.admin,
+            "PUT",
+            "/api/v1/settings/outbound",
+            Some(json!({ "allowed_hosts": hosts })),
+        )
+    };
+    assert_eq!(allow(json!([])).await.status, 200);
+
+    // A private literal is refused when saved, with the reason and the way to allow it.
+    let refused = put(farm.settings()).await;
+    assert_eq!(refused.status, 400, "{:?}", refused.json);
+    assert_eq!(refused.json["error"]["code"], "url_not_allowed");
+    assert!(
+        refused.message().contains("loopback"),
+        "{}",
+        refused.message()
+    );
+
+    // A name that resolves to a private address is judged at sending, and nothing is sent.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut by_name = farm.settings();
+    by_name["host"] = json!("localhost");
+    by_name["port"] = json!(farm.sink.starttls_port());
+    assert_eq!(put(by_name).await.status, 200);
+    let to = unique_recipient("by-name");
+    let blocked = send_test(to.clone()).await;
+    assert_eq!(blocked.json["ok"], false, "{:?}", blocked.json);
+    let mut answers = vec![blocked.json["message"].as_str().unwrap().replace(
+        &format!("localhost:{}", farm.sink.starttls_port()),
+        "SERVER",
+    )];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        farm.sink.all_for(&to).is_empty(),
+        "nothing reached the sink"
+    );
+
+    // A name that does not resolve.
+    let mut nowhere = farm.settings();
+    nowhere["host"] = json!("no-such-host.invalid");
+    nowhere["port"] = json!(closed);
+    assert_eq!(put(nowhere).await.status, 200);
+    let a = send_test(unique_recipient("nowhere")).await;
+    answers.push(
+        a.json["message"]
+            .as_str()
+            .unwrap()
+            .replace(&format!("no-such-host.invalid:{closed}"), "SERVER"),
+    );
+
+    // Allowed, as an operator admits a LAN relay: a closed port, and a port that is not SMTP.
+    assert_eq!(allow(json!(["127.0.0.1"])).await.status, 200);
+    let not_smtp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let not_smtp_port = not_smtp.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt as _;
+        while let Ok((mut s, _)) = not_smtp.accept().await {
+            let _ = s.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await;
+        }
+    });
+    for port in [closed, not_smtp_port] {
+        let mut body = farm.settings();
+        body["port"] = json!(port);
+        assert_eq!(put(body).await.status, 200);
+        let a = send_test(unique_recipient("closed")).await;
+        assert_eq!(a.json["ok"], false, "{:?}", a.json);
+        answers.push(
+            a.json["message"]
+                .as_str()
+                .unwrap()
+                .replace(&format!("127.0.0.1:{port}"), "SERVER"),
+        );
+    }
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "one answer for every failure: {answers:#?}"
+    );
+    for leak in ["refused", "timed out", "resolve", "loopback", "SSH"] {
+        assert!(!answers[0].contains(leak), "{}", answers[0]);
+    }
+
+    // The check is live: the allowed sink is reached.
+    assert_eq!(put(farm.settings()).await.status, 200);
+    let to = unique_recipient("allowed");
+    let ok = send_test(to.clone()).await;
+    assert_eq!(ok.json["ok"], true, "{:?}", ok.json);
+    farm.mail(&to).await;
 }

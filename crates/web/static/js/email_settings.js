@@ -5,6 +5,8 @@
 //
 // The SMTP password is write-only: an empty field keeps the stored one (the
 // field is left out of the request), "Remove the stored password" sends "".
+// While one is stored, changing where mail or its links go needs it typed
+// again (the server refuses otherwise; the page says so before sending).
 // A template's HTML preview goes into a sandboxed <iframe> as srcdoc, never
 // into this page's DOM as markup.
 
@@ -64,8 +66,20 @@ passwordClear?.addEventListener("change", () => {
 // A first set-up: the address this page was opened at is the likeliest one.
 if (externalUrl && externalUrl.value === "") externalUrl.value = location.origin;
 
-/** The fields whose change makes the server forget that mail was tested. */
-const TRANSPORT_FIELDS = ["host", "port", "security", "username", "from_address", "ca_cert_pem"];
+/** The fields whose change makes the server forget that mail was tested, and
+ * that need the stored password typed again: where the password, the mails
+ * and the links in them go. */
+const TRANSPORT_FIELDS = [
+  "host",
+  "port",
+  "security",
+  "allow_plaintext",
+  "username",
+  "from_address",
+  "ca_cert_pem",
+  "external_url",
+];
+const passwordStored = smtpForm?.getAttribute("data-password-set") === "true";
 
 function changed(control) {
   if (!control) return false;
@@ -76,13 +90,14 @@ function changed(control) {
   return control.value.trim() !== control.defaultValue.trim();
 }
 
+/** Whether the form changes where mail or its links go. */
+function destinationChanged() {
+  return TRANSPORT_FIELDS.some((name) => changed(smtpForm.elements.namedItem(name)));
+}
+
 /** Whether the form would change how mail is sent (and so clear the test). */
 function transportChanged() {
-  return (
-    TRANSPORT_FIELDS.some((name) => changed(smtpForm.elements.namedItem(name))) ||
-    passwordInput.value !== "" ||
-    Boolean(passwordClear?.checked)
-  );
+  return destinationChanged() || passwordInput.value !== "" || Boolean(passwordClear?.checked);
 }
 
 /** Whether anything in the form differs from what is saved. */
@@ -142,6 +157,18 @@ smtpForm?.addEventListener("submit", (event) => {
       "Plaintext needs your explicit consent: tick “I understand: send mail without encryption”, or choose STARTTLS or TLS.",
     );
     document.getElementById("smtp-allow-plaintext").focus();
+    return;
+  }
+  passwordInput.removeAttribute("aria-invalid");
+  if (passwordStored && destinationChanged() && passwordInput.value === "" && !passwordClear?.checked) {
+    // The server refuses this too; saying it here keeps the other fields as typed.
+    showStatus(
+      smtpStatus,
+      "error",
+      "A password for the mail server is stored. Changing the server, port, security, username, sender address, CA certificate or this server's address needs it again: type the password (or remove it). The stored password is never sent to a changed server.",
+    );
+    passwordInput.setAttribute("aria-invalid", "true");
+    passwordInput.focus();
     return;
   }
   if (saved.advancedAuth && transportChanged()) {
