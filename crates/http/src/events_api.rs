@@ -28,6 +28,45 @@ use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 /// Close code sent when the caller's access ends.
 pub const CLOSE_REVOKED: u16 = 4001;
 
+/// The largest message (and frame) a client may send on a live socket. Clients send almost
+/// nothing: a `{"token": …}` of a few hundred bytes on the camera socket, nothing but control
+/// frames on the events socket. Threat: the library default (64 MiB per message, 16 MiB per
+/// frame) let one anonymous socket make the server buffer tens of MiB; a larger message now
+/// closes the socket (1009) before its payload is read.
+pub const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+
+/// Close code: the client sent a message over [`MAX_CLIENT_MESSAGE`] (RFC 6455 "message too
+/// big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// The close code for a failed read: 1009 when the client's message was over the cap, 1002
+/// (protocol error) otherwise.
+pub(crate) fn read_error_code(e: &axum::Error) -> u16 {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match std::error::Error::source(e).and_then(|s| s.downcast_ref::<WsError>()) {
+        Some(WsError::Capacity(_)) => CLOSE_TOO_BIG,
+        _ => 1002,
+    }
+}
+
+/// Sends a close frame (best effort: the peer may be gone already).
+pub(crate) async fn close_with(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+/// A socket upgrade with the client-message caps of [`MAX_CLIENT_MESSAGE`] and a read buffer
+/// to match (the default reserves 128 KiB per socket for reading).
+pub(crate) fn capped(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .read_buffer_size(MAX_CLIENT_MESSAGE)
+}
+
 pub(crate) fn mount(m: Mounter) -> Mounter {
     m.mount(Method::GET, "/api/v1/events", events)
         .mount(Method::POST, "/api/v1/tickets", ticket)
@@ -58,7 +97,7 @@ async fn events(
         .ok_or_else(|| ApiError::internal("could not serialise the printer snapshot"))?;
     drop(printers);
     let app = state.app.clone();
-    Ok(ws.on_upgrade(move |socket| stream(app, actor, events, visible, first, socket)))
+    Ok(capped(ws).on_upgrade(move |socket| stream(app, actor, events, visible, first, socket)))
 }
 
 /// `{"type":"snapshot","printers":[…]}`, serialised straight to text: with a thousand printers
@@ -184,7 +223,10 @@ async fn stream(
                 }
             }
             incoming = socket.recv() => match incoming {
-                None | Some(Err(_) | Ok(Message::Close(_))) => return,
+                None | Some(Ok(Message::Close(_))) => return,
+                Some(Err(e)) => {
+                    return close_with(&mut socket, read_error_code(&e), "message refused").await;
+                }
                 Some(Ok(_)) => {}
             },
         }

@@ -67,6 +67,8 @@ pub struct AppState {
     pub error_page: Option<Arc<dyn Fn(http::StatusCode) -> axum::response::Response + Send + Sync>>,
     /// Host allow-list, trusted proxies, CSRF and rate limits.
     pub shield: Arc<Shield>,
+    /// Camera sockets still waiting for their first-message credentials (capped).
+    pub pending_cameras: Arc<camera_api::PendingSockets>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -88,6 +90,7 @@ impl AppState {
             https,
             error_page: None,
             shield: Arc::new(shield),
+            pending_cameras: Arc::default(),
         }
     }
 
