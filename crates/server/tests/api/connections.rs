@@ -195,3 +195,138 @@ async fn unauthenticated_camera_sockets_are_capped_per_address() {
     let again = ws_from(&server, camera, LOCAL).await;
     assert!(again.is_ok(), "{again:?}");
 }
+
+/// A TLS connection from `from` that has finished its handshake.
+async fn tls_from(
+    server: &TestServer,
+    from: IpAddr,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let tcp = tcp_from(server, from).await?;
+    tokio_rustls::TlsConnector::from(client_config(server))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+/// What reading from `stream` gives within `within`: `Some(Ok(0))` is a clean close (TLS
+/// close_notify), `Some(Err(_))` an abrupt one, `None` still open.
+async fn read_end<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    within: Duration,
+) -> Option<std::io::Result<usize>> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let start = tokio::time::Instant::now();
+    loop {
+        let left = within.checked_sub(start.elapsed())?;
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) => return Some(Ok(0)),
+            Ok(Ok(_)) => {} // an answer (e.g. 408) before the close
+            Ok(Err(e)) => return Some(Err(e)),
+        }
+    }
+}
+
+#[tokio::test]
+async fn connections_that_never_finish_their_headers_are_closed_while_others_are_served() {
+    let server = TestServer::spawn_env(&[
+        ("PRINTWARDEN_HEADER_READ_TIMEOUT_SECONDS", "1"),
+        ("PRINTWARDEN_TLS_HANDSHAKE_TIMEOUT_SECONDS", "1"),
+        ("PRINTWARDEN_IDLE_TIMEOUT_SECONDS", "2"),
+    ])
+    .await;
+    use tokio::io::AsyncWriteExt;
+    // 40 connections that finish TLS and then send nothing or half a request, and 10 that
+    // never start TLS.
+    let mut silent = Vec::new();
+    for i in 0..40 {
+        let mut s = tls_from(&server, LOCAL).await.unwrap();
+        if i % 2 == 0 {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                .await
+                .unwrap();
+        }
+        silent.push(s);
+    }
+    let mut bare = Vec::new();
+    for _ in 0..10 {
+        bare.push(tcp_from(&server, LOCAL).await.unwrap());
+    }
+    // A normal client is served meanwhile.
+    let started = tokio::time::Instant::now();
+    assert_eq!(server.get("/healthz").await.status(), 200);
+    // Every one of them is closed after the timeout, none before.
+    for s in &mut silent {
+        let end = read_end(s, Duration::from_secs(4)).await;
+        assert!(end.is_some(), "a connection without headers stayed open");
+    }
+    for s in &mut bare {
+        assert!(read_end(s, Duration::from_secs(4)).await.is_some());
+    }
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(started.elapsed() < Duration::from_secs(6));
+
+    // A keep-alive connection is served twice, then closed cleanly (close_notify) when idle.
+    let mut s = tls_from(&server, LOCAL).await.unwrap();
+    for _ in 0..2 {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+    let idle = tokio::time::Instant::now();
+    let end = read_end(&mut s, Duration::from_secs(5)).await;
+    assert!(matches!(end, Some(Ok(0))), "not a clean close: {end:?}");
+    assert!(
+        idle.elapsed() >= Duration::from_millis(1500),
+        "closed before the idle timeout"
+    );
+}
+
+#[tokio::test]
+async fn the_per_address_cap_refuses_extra_connections_while_another_address_is_served() {
+    let server = TestServer::spawn_env(&[("PRINTWARDEN_MAX_CONNECTIONS_PER_ADDRESS", "4")]).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tls_from(&server, SECOND).await.unwrap());
+    }
+    // The fifth from the same address is closed at once (its handshake fails)…
+    let fifth = tokio::time::timeout(Duration::from_secs(3), tls_from(&server, SECOND))
+        .await
+        .expect("refused at once, not queued");
+    assert!(fifth.is_err(), "a fifth connection was accepted");
+    // …while another address is served.
+    assert_eq!(server.get("/healthz").await.status(), 200);
+    // Closing one frees its place.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(tls_from(&server, SECOND).await.is_ok());
+    let admin = server.setup_admin().await;
+    let pw_testkit::Auth::Cookie(cookie) = &admin else {
+        panic!("a cookie")
+    };
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("printwarden_connections_refused_total{cap=\"per_address\"} 1"),
+        "{metrics}"
+    );
+}
