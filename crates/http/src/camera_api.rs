@@ -5,7 +5,8 @@
 //!
 //! Invariants: nothing is streamed before the caller is authenticated and holds `camera:view`
 //! on that printer; an unauthenticated socket is closed after its first message or 5 s; every
-//! stream ends when the viewer's session or user is revoked; request logs never show the query
+//! stream re-checks its credential on each revocation event and ends (4001) once it no longer
+//! grants `camera:view` on the printer (`pw_app::live`); request logs never show the query
 //! string that may carry a token; a client message is at most
 //! [`MAX_CLIENT_MESSAGE`](crate::events_api::MAX_CLIENT_MESSAGE) bytes, and at most
 //! [`MAX_PENDING`] sockets ([`MAX_PENDING_PER_ADDRESS`] per client address) wait for their
@@ -26,7 +27,7 @@ use pw_policy::Principal;
 
 use crate::auth_api::parse_id;
 use crate::events_api::{CLOSE_REVOKED, capped, close_with, read_error_code};
-use crate::{ApiError, AppState, Caller, Mounter};
+use crate::{ApiError, AppState, Caller, Live, Mounter};
 
 /// How long an unauthenticated socket may take to send its credentials.
 pub const FIRST_MESSAGE_WITHIN: Duration = Duration::from_secs(5);
@@ -104,10 +105,11 @@ const BOUNDARY: &str = "printwarden-frame";
 async fn mjpeg(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Live(credential): Live,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: PrinterId = parse_id(&id)?;
-    let watch = state.app.watch_camera(&actor, id).await?;
+    let watch = state.app.watch_camera(&actor, credential, id).await?;
     let parts = futures_util::stream::unfold(watch, |mut watch| async move {
         let frame = watch.next().await.ok()?;
         let mut part = format!(
@@ -132,6 +134,7 @@ async fn mjpeg(
 async fn socket(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Live(credential): Live,
     Path(id): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
@@ -150,7 +153,7 @@ async fn socket(
         return Ok(ws.on_upgrade(move |socket| first_message(app, id, actor.meta, socket, slot)));
     }
     // Authenticated already: refuse as plain HTTP before upgrading.
-    let watch = app.watch_camera(&actor, id).await?;
+    let watch = app.watch_camera(&actor, credential, id).await?;
     Ok(ws.on_upgrade(move |socket| stream(watch, socket)))
 }
 
@@ -206,7 +209,8 @@ async fn first_message(
     if matches!(actor.principal, Principal::Anonymous) {
         return close(socket, CLOSE_UNAUTHENTICATED, "invalid credentials").await;
     }
-    match app.watch_camera(&actor, id).await {
+    let credential = app.live_credential(presented, &actor);
+    match app.watch_camera(&actor, credential, id).await {
         Ok(watch) => stream(watch, socket).await,
         Err(_) => close(socket, CLOSE_FORBIDDEN, "not allowed").await,
     }

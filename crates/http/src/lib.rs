@@ -42,7 +42,7 @@ pub use cookie::session_cookie_name;
 pub use edge::{CONTENT_SECURITY_POLICY, RequestId};
 pub use enforce::{SESSION_COOKIE, SESSION_COOKIE_PLAIN};
 pub use error::ApiError;
-pub use extract::{ApiJson, Caller, percent_encode};
+pub use extract::{ApiJson, Caller, Live, percent_encode};
 pub use metrics::Metrics;
 pub use shield::{Client, Shield, ShieldSettings};
 pub use table::{Kind, Mounter, ROUTES, RouteSpec, RouteTableError};
