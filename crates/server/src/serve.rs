@@ -490,6 +490,12 @@ impl<'a> Listen<'a> {
     ) -> Self {
         let connections = settings.connections;
         let max = accept::fit_to_descriptors(connections.max, open_files);
+        tracing::info!(
+            max_connections = max,
+            max_connections_per_address = connections.per_address,
+            open_file_limit = ?open_files,
+            "connection limits"
+        );
         Self {
             settings,
             connections,
