@@ -268,6 +268,8 @@ impl App {
         )?;
         self.store.delete_api_key(id).await?;
         self.cache.forget_key(id);
+        // Streams opened with this key or camera token end now, not at their next request.
+        self.access_changed();
         self.audit(
             actor,
             event,

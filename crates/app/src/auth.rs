@@ -372,7 +372,7 @@ impl App {
     }
 
     /// The cached user with rights, reloaded when the stamp moved.
-    async fn user_entry(&self, user: UserId, stamp: i64) -> Option<Arc<UserEntryRef>> {
+    pub(crate) async fn user_entry(&self, user: UserId, stamp: i64) -> Option<Arc<UserEntryRef>> {
         if let Some(entry) = self.cache.user(user)
             && entry.stamp == stamp
         {

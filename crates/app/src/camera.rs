@@ -2,9 +2,11 @@
 //! and shared by every viewer (printers allow one camera client at a time), closed a few
 //! seconds after the last viewer leaves.
 //!
-//! Invariants: a viewer needs `camera:view` on that printer; the upstream uses the printer's
-//! pinned certificate, so the access code never goes to a changed one; a watch ends as soon
-//! as the viewer's session or user is revoked.
+//! Invariants: a viewer needs `camera:view` on that printer, checked again through the normal
+//! resolver and policy on every revocation event ([`crate::live`]): a watch ends within a
+//! second of its session, key, camera token or user being revoked, its rights or scope
+//! narrowing, or the printer moving out of reach or being deleted; the upstream uses the
+//! printer's pinned certificate, so the access code never goes to a changed one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,11 +14,11 @@ use std::time::Duration;
 
 use pw_bambu::camera::Camera;
 use pw_bambu::trust::{Fingerprint, PrinterVerifier};
-use pw_domain::{Permission, PrinterId, SessionId, UserId};
+use pw_domain::{Permission, PrinterId};
 use tokio::sync::broadcast;
 
 use crate::fleet::access_code_context;
-use crate::{Actor, App, AppError, Revocation};
+use crate::{Actor, App, AppError, LiveCredential, LiveUpdates};
 
 /// How long the upstream stays open after the last viewer left.
 const LINGER: Duration = Duration::from_secs(5);
@@ -37,9 +39,12 @@ impl std::fmt::Debug for Cameras {
 #[derive(Debug)]
 pub struct CameraWatch {
     frames: broadcast::Receiver<Arc<Vec<u8>>>,
-    revocations: broadcast::Receiver<Revocation>,
-    user: Option<UserId>,
-    session: Option<SessionId>,
+    app: App,
+    printer: PrinterId,
+    /// What the watch was opened with and for whom, for the re-checks.
+    credential: LiveCredential,
+    meta: crate::RequestMeta,
+    updates: LiveUpdates,
 }
 
 /// Why a watch ended.
@@ -62,13 +67,14 @@ impl CameraWatch {
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return Err(WatchEnd::Stopped),
                 },
-                revoked = self.revocations.recv() => {
-                    let ends = match revoked {
-                        Ok(Revocation::User(u)) => Some(u) == self.user,
-                        Ok(Revocation::Session(s)) => Some(s) == self.session,
-                        Err(_) => true,
-                    };
-                    if ends {
+                () = self.updates.changed() => {
+                    let now = self.app.reauthorize(&self.credential, &self.meta).await;
+                    if self
+                        .app
+                        .printer_for(&now, self.printer, Permission::CameraView)
+                        .await
+                        .is_err()
+                    {
                         return Err(WatchEnd::Revoked);
                     }
                 }
@@ -79,12 +85,15 @@ impl CameraWatch {
 
 impl App {
     /// Starts watching a printer's camera (`camera:view` on it; 404 outside the caller's
-    /// reach).
+    /// reach). `credential` is what the caller presented, re-checked on every revocation.
     pub async fn watch_camera(
         &self,
         actor: &Actor,
+        credential: LiveCredential,
         id: PrinterId,
     ) -> Result<CameraWatch, AppError> {
+        // Subscribed before the check: a revocation between the two is not missed.
+        let updates = self.live_updates();
         let row = self.printer_for(actor, id, Permission::CameraView).await?;
         let Some(pin) = row.pinned_sha256.as_deref().and_then(Fingerprint::parse) else {
             return Err(AppError::Conflict(format!(
@@ -92,7 +101,6 @@ impl App {
                 row.name
             )));
         };
-        let revocations = self.subscribe_revocations();
         let mut feeds = self
             .cameras
             .feeds
@@ -119,9 +127,11 @@ impl App {
         };
         Ok(CameraWatch {
             frames,
-            revocations,
-            user: actor.user_id,
-            session: actor.session,
+            app: self.clone(),
+            printer: id,
+            credential,
+            meta: actor.meta.clone(),
+            updates,
         })
     }
 

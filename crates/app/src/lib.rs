@@ -19,6 +19,7 @@ mod error;
 mod fleet;
 mod groups;
 mod instance;
+mod live;
 mod locations;
 mod mail_templates;
 mod mfa;
@@ -50,6 +51,7 @@ pub use error::AppError;
 pub use fleet::{Connection, PrinterEvent};
 pub use groups::{GroupInput, GroupPatchInput, GroupView, PermissionCategoryView};
 pub use instance::{InstanceStatus, Readiness};
+pub use live::{LiveCredential, LiveUpdates, RECHECK_EVERY};
 pub use locations::{LocationInput, LocationView};
 pub use mail_templates::{RenderedMail, Template, TemplateName};
 pub use mfa::{
@@ -130,13 +132,17 @@ impl AppConfig {
     }
 }
 
-/// A user's sessions and live connections must end now (password, rights, disable, delete).
+/// Access was taken away somewhere: live sockets and streams re-check their credential
+/// ([`LiveUpdates`]) and end when it no longer grants what they show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
-    /// Everything of this user.
+    /// Everything of this user (password, rights, disable, delete).
     User(UserId),
     /// One session.
     Session(SessionId),
+    /// Anything else that may narrow access: an API key or camera token revoked, a printer
+    /// moved to another location or deleted.
+    Access,
 }
 
 /// Facts about the request an action came in with, for the audit log and session records.

@@ -177,6 +177,8 @@ impl App {
                 self.fleet.set_row(row);
             }
         }
+        // Printers that left a location-scoped viewer's reach leave their live sockets too.
+        self.access_changed();
         Ok(())
     }
 }

@@ -727,6 +727,10 @@ impl App {
         .await;
         let row = self.store.printer(id).await?.ok_or(AppError::NotFound)?;
         self.fleet.set_row(row.clone());
+        if input.location_id.is_some() {
+            // A move can take the printer out of a location-scoped viewer's reach.
+            self.access_changed();
+        }
         if reconnect {
             self.fleet.wake(id);
         }
@@ -742,6 +746,8 @@ impl App {
         if !self.store.delete_printer(id).await? {
             return Err(AppError::NotFound);
         }
+        // Its camera viewers and event sockets let go of it now.
+        self.access_changed();
         self.audit(
             actor,
             "printer.delete",

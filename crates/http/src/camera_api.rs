@@ -5,9 +5,15 @@
 //!
 //! Invariants: nothing is streamed before the caller is authenticated and holds `camera:view`
 //! on that printer; an unauthenticated socket is closed after its first message or 5 s; every
-//! stream ends when the viewer's session or user is revoked; request logs never show the query
-//! string that may carry a token.
+//! stream re-checks its credential on each revocation event and ends (4001) once it no longer
+//! grants `camera:view` on the printer (`pw_app::live`); request logs never show the query
+//! string that may carry a token; a client message is at most
+//! [`MAX_CLIENT_MESSAGE`](crate::events_api::MAX_CLIENT_MESSAGE) bytes, and at most
+//! [`MAX_PENDING`] sockets ([`MAX_PENDING_PER_ADDRESS`] per client address) wait for their
+//! first message at once.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -20,8 +26,8 @@ use pw_domain::PrinterId;
 use pw_policy::Principal;
 
 use crate::auth_api::parse_id;
-use crate::events_api::CLOSE_REVOKED;
-use crate::{ApiError, AppState, Caller, Mounter};
+use crate::events_api::{CLOSE_REVOKED, capped, close_with, read_error_code};
+use crate::{ApiError, AppState, Caller, Live, Mounter};
 
 /// How long an unauthenticated socket may take to send its credentials.
 pub const FIRST_MESSAGE_WITHIN: Duration = Duration::from_secs(5);
@@ -29,6 +35,65 @@ pub const FIRST_MESSAGE_WITHIN: Duration = Duration::from_secs(5);
 pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
 /// Close code: not allowed to watch this camera (or no such printer).
 pub const CLOSE_FORBIDDEN: u16 = 4403;
+/// Most camera sockets waiting for their first message, in all.
+pub const MAX_PENDING: usize = 128;
+/// Most camera sockets waiting for their first message from one client address.
+pub const MAX_PENDING_PER_ADDRESS: usize = 8;
+
+/// Camera sockets upgraded before authentication and still waiting for their first message.
+/// Threat: anyone who can reach the port opens such sockets for free; each holds a task, a
+/// buffer and a file descriptor for up to [`FIRST_MESSAGE_WITHIN`]. Over a cap, the upgrade is
+/// refused with a plain 429 before any socket exists.
+#[derive(Debug, Default)]
+pub struct PendingSockets {
+    /// Waiting sockets by client address (after trusted-proxy handling), and the total.
+    by_address: Mutex<(HashMap<String, usize>, usize)>,
+}
+
+/// One waiting socket's place; freed when dropped.
+#[derive(Debug)]
+struct PendingSlot {
+    pending: Arc<PendingSockets>,
+    address: String,
+}
+
+impl PendingSockets {
+    fn enter(self: &Arc<Self>, address: &str) -> Option<PendingSlot> {
+        let mut guard = self
+            .by_address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (map, total) = &mut *guard;
+        let mine = map.get(address).copied().unwrap_or(0);
+        if *total >= MAX_PENDING || mine >= MAX_PENDING_PER_ADDRESS {
+            return None;
+        }
+        *total += 1;
+        map.insert(address.to_owned(), mine + 1);
+        Some(PendingSlot {
+            pending: Arc::clone(self),
+            address: address.to_owned(),
+        })
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut guard = self
+            .pending
+            .by_address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (map, total) = &mut *guard;
+        *total = total.saturating_sub(1);
+        if let Some(n) = map.get_mut(&self.address) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.address);
+            }
+        }
+    }
+}
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
     m.mount(Method::GET, "/api/v1/printers/{id}/camera/stream", mjpeg)
@@ -40,10 +105,11 @@ const BOUNDARY: &str = "printwarden-frame";
 async fn mjpeg(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Live(credential): Live,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: PrinterId = parse_id(&id)?;
-    let watch = state.app.watch_camera(&actor, id).await?;
+    let watch = state.app.watch_camera(&actor, credential, id).await?;
     let parts = futures_util::stream::unfold(watch, |mut watch| async move {
         let frame = watch.next().await.ok()?;
         let mut part = format!(
@@ -68,16 +134,26 @@ async fn mjpeg(
 async fn socket(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Live(credential): Live,
     Path(id): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let id: PrinterId = parse_id(&id)?;
     let app = state.app.clone();
+    let ws = capped(ws);
     if matches!(actor.principal, Principal::Anonymous) && app.auth_enabled() {
-        return Ok(ws.on_upgrade(move |socket| first_message(app, id, actor.meta, socket)));
+        let address = actor.meta.ip.clone().unwrap_or_default();
+        let Some(slot) = state.pending_cameras.enter(&address) else {
+            tracing::warn!(
+                client = %address,
+                "camera socket refused: too many sockets waiting for their first message"
+            );
+            return Err(ApiError::rate_limited());
+        };
+        return Ok(ws.on_upgrade(move |socket| first_message(app, id, actor.meta, socket, slot)));
     }
     // Authenticated already: refuse as plain HTTP before upgrading.
-    let watch = app.watch_camera(&actor, id).await?;
+    let watch = app.watch_camera(&actor, credential, id).await?;
     Ok(ws.on_upgrade(move |socket| stream(watch, socket)))
 }
 
@@ -91,12 +167,23 @@ async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
 }
 
 /// Waits for `{"token": …}` (a session token, API key or camera ticket), then streams.
-async fn first_message(app: App, id: PrinterId, meta: RequestMeta, mut socket: WebSocket) {
+/// `slot` holds the socket's place among those waiting and is freed once the message is in.
+async fn first_message(
+    app: App,
+    id: PrinterId,
+    meta: RequestMeta,
+    mut socket: WebSocket,
+    slot: PendingSlot,
+) {
     let first = tokio::time::timeout(FIRST_MESSAGE_WITHIN, socket.recv()).await;
+    drop(slot);
     let token = match first {
         Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("token")?.as_str().map(str::to_owned)),
+        Ok(Some(Err(e))) => {
+            return close_with(&mut socket, read_error_code(&e), "message refused").await;
+        }
         _ => None,
     };
     let Some(token) = token else {
@@ -122,7 +209,8 @@ async fn first_message(app: App, id: PrinterId, meta: RequestMeta, mut socket: W
     if matches!(actor.principal, Principal::Anonymous) {
         return close(socket, CLOSE_UNAUTHENTICATED, "invalid credentials").await;
     }
-    match app.watch_camera(&actor, id).await {
+    let credential = app.live_credential(presented, &actor);
+    match app.watch_camera(&actor, credential, id).await {
         Ok(watch) => stream(watch, socket).await,
         Err(_) => close(socket, CLOSE_FORBIDDEN, "not allowed").await,
     }
@@ -141,7 +229,10 @@ async fn stream(mut watch: CameraWatch, mut socket: WebSocket) {
                 Err(WatchEnd::Stopped) => return close(socket, 1011, "camera stopped").await,
             },
             incoming = socket.recv() => match incoming {
-                None | Some(Err(_) | Ok(Message::Close(_))) => return,
+                None | Some(Ok(Message::Close(_))) => return,
+                Some(Err(e)) => {
+                    return close_with(&mut socket, read_error_code(&e), "message refused").await;
+                }
                 Some(Ok(_)) => {}
             },
         }

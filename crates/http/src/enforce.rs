@@ -83,6 +83,8 @@ pub(crate) async fn enforce(
         }
     }
     let actor = state.app.resolve(credentials, meta).await;
+    // Live routes (sockets, streams) keep the credential to re-check it on every revocation.
+    let live = query_credentials.then(|| state.app.live_credential(credentials, &actor));
     let principal = match row.access {
         Access::Public { .. } => Principal::Anonymous,
         _ => actor.principal.clone(),
@@ -107,6 +109,9 @@ pub(crate) async fn enforce(
         }
     }
     req.extensions_mut().insert(actor);
+    if let Some(live) = live {
+        req.extensions_mut().insert(live);
+    }
     next.run(req).await
 }
 

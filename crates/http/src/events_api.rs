@@ -4,8 +4,11 @@
 //! already checked the upgrade's Origin.
 //!
 //! Invariants: every event is authorized against the printer's current row (a printer moved out
-//! of the caller's scope disappears from their stream); the socket closes (code 4001) as soon
-//! as the caller's session or user is revoked, including when their rights change.
+//! of the caller's scope disappears from their stream); on every revocation event the socket
+//! re-checks its credential through the normal resolver (`pw_app::live`): printers it may no
+//! longer read are announced as `removed` and later events are judged with the new rights, and
+//! the socket closes (code 4001) once the credential no longer resolves or lost
+//! `printers:read`.
 
 use std::collections::HashSet;
 
@@ -15,7 +18,9 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use http::{Method, StatusCode};
-use pw_app::{Actor, App, PrinterEvent, PrinterView, Revocation, TicketRequest};
+use pw_app::{
+    Actor, App, LiveCredential, LiveUpdates, PrinterEvent, PrinterView, RequestMeta, TicketRequest,
+};
 use pw_domain::PrinterId;
 use serde_json::json;
 use tokio::sync::broadcast::{
@@ -23,10 +28,49 @@ use tokio::sync::broadcast::{
     error::{RecvError, TryRecvError},
 };
 
-use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
+use crate::{ApiError, ApiJson, AppState, Caller, Live, Mounter};
 
 /// Close code sent when the caller's access ends.
 pub const CLOSE_REVOKED: u16 = 4001;
+
+/// The largest message (and frame) a client may send on a live socket. Clients send almost
+/// nothing: a `{"token": …}` of a few hundred bytes on the camera socket, nothing but control
+/// frames on the events socket. Threat: the library default (64 MiB per message, 16 MiB per
+/// frame) let one anonymous socket make the server buffer tens of MiB; a larger message now
+/// closes the socket (1009) before its payload is read.
+pub const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+
+/// Close code: the client sent a message over [`MAX_CLIENT_MESSAGE`] (RFC 6455 "message too
+/// big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// The close code for a failed read: 1009 when the client's message was over the cap, 1002
+/// (protocol error) otherwise.
+pub(crate) fn read_error_code(e: &axum::Error) -> u16 {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match std::error::Error::source(e).and_then(|s| s.downcast_ref::<WsError>()) {
+        Some(WsError::Capacity(_)) => CLOSE_TOO_BIG,
+        _ => 1002,
+    }
+}
+
+/// Sends a close frame (best effort: the peer may be gone already).
+pub(crate) async fn close_with(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+/// A socket upgrade with the client-message caps of [`MAX_CLIENT_MESSAGE`] and a read buffer
+/// to match (the default reserves 128 KiB per socket for reading).
+pub(crate) fn capped(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .read_buffer_size(MAX_CLIENT_MESSAGE)
+}
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
     m.mount(Method::GET, "/api/v1/events", events)
@@ -45,10 +89,13 @@ async fn ticket(
 async fn events(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Live(credential): Live,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    // Subscribe before reading the snapshot, so a change made in between is not lost.
+    // Subscribe before reading the snapshot, so a change (or revocation) made in between is
+    // not lost.
     let events = state.app.printer_events();
+    let updates = state.app.live_updates();
     // Refuse before upgrading: a caller without printers:read gets a plain 403.
     let printers = state.app.list_printers(&actor).await?;
     // Keep only the ids and the serialised text: a socket that held the views for its whole
@@ -58,7 +105,12 @@ async fn events(
         .ok_or_else(|| ApiError::internal("could not serialise the printer snapshot"))?;
     drop(printers);
     let app = state.app.clone();
-    Ok(ws.on_upgrade(move |socket| stream(app, actor, events, visible, first, socket)))
+    let live = LiveSocket {
+        credential,
+        updates,
+    };
+    Ok(capped(ws)
+        .on_upgrade(move |socket| stream(app, actor, live, events, visible, first, socket)))
 }
 
 /// `{"type":"snapshot","printers":[…]}`, serialised straight to text: with a thousand printers
@@ -103,24 +155,50 @@ fn event_message(
             Some(Message::Text(text))
         }
         // Gone, or no longer readable: tell only those who saw it.
-        None if visible.remove(&event.printer) => Some(Message::Text(
-            json!({ "type": "removed", "id": event.printer })
-                .to_string()
-                .into(),
-        )),
+        None if visible.remove(&event.printer) => Some(removed_message(event.printer)),
         None => None,
     }
 }
 
+/// What the socket re-checks its access with.
+struct LiveSocket {
+    credential: LiveCredential,
+    updates: LiveUpdates,
+}
+
+/// After a revocation event: who the socket's credential stands for now, and the printers
+/// that left their sight (each announced as `removed`). `None`: access is gone, close.
+async fn recheck(
+    app: &App,
+    credential: &LiveCredential,
+    meta: &RequestMeta,
+    visible: &mut HashSet<PrinterId>,
+) -> Option<(Actor, Vec<Message>)> {
+    let now = app.reauthorize(credential, meta).await;
+    // Without credentials or printers:read any longer, the socket has nothing left to show.
+    let printers = app.list_printers(&now).await.ok()?;
+    let still: HashSet<PrinterId> = printers.iter().map(|p| p.id).collect();
+    let gone: Vec<Message> = visible
+        .difference(&still)
+        .map(|id| removed_message(*id))
+        .collect();
+    visible.retain(|id| still.contains(id));
+    Some((now, gone))
+}
+
+fn removed_message(id: PrinterId) -> Message {
+    Message::Text(json!({ "type": "removed", "id": id }).to_string().into())
+}
+
 async fn stream(
     app: App,
-    actor: Actor,
+    mut actor: Actor,
+    mut live: LiveSocket,
     mut events: broadcast::Receiver<PrinterEvent>,
     mut visible: HashSet<PrinterId>,
     first: Message,
     mut socket: WebSocket,
 ) {
-    let mut revocations = app.subscribe_revocations();
     if socket.send(first).await.is_err() {
         return;
     }
@@ -166,25 +244,26 @@ async fn stream(
                     return;
                 }
             }
-            revoked = revocations.recv() => {
-                let ends = match revoked {
-                    Ok(Revocation::User(u)) => Some(u) == actor.user_id,
-                    Ok(Revocation::Session(s)) => Some(s) == actor.session,
-                    Err(RecvError::Lagged(_)) => true,
-                    Err(RecvError::Closed) => true,
-                };
-                if ends {
-                    let _ = socket
-                        .send(Message::Close(Some(CloseFrame {
-                            code: CLOSE_REVOKED,
-                            reason: "access revoked".into(),
-                        })))
-                        .await;
-                    return;
+            () = live.updates.changed() => {
+                let meta = actor.meta.clone();
+                match recheck(&app, &live.credential, &meta, &mut visible).await {
+                    Some((now, gone)) => {
+                        // Later events are judged with what the credential holds now.
+                        actor = now;
+                        for message in gone {
+                            if socket.send(message).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    None => return close_with(&mut socket, CLOSE_REVOKED, "access revoked").await,
                 }
             }
             incoming = socket.recv() => match incoming {
-                None | Some(Err(_) | Ok(Message::Close(_))) => return,
+                None | Some(Ok(Message::Close(_))) => return,
+                Some(Err(e)) => {
+                    return close_with(&mut socket, read_error_code(&e), "message refused").await;
+                }
                 Some(Ok(_)) => {}
             },
         }

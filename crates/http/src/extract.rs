@@ -29,6 +29,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// The credential a live route (socket, stream) re-checks on every revocation, kept by
+/// `enforce` for routes that take tickets or camera credentials.
+#[derive(Debug, Clone)]
+pub struct Live(pub pw_app::LiveCredential);
+
+impl<S: Send + Sync> FromRequestParts<S> for Live {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Absent only on a route the table does not mark live: fail closed.
+        parts
+            .extensions
+            .get::<pw_app::LiveCredential>()
+            .cloned()
+            .map(Live)
+            .ok_or_else(|| ApiError::internal("live credential missing on a live route"))
+    }
+}
+
 /// A JSON body; a rejection becomes a 400/413/415 envelope with a message that says what is
 /// wrong (serde's message names the field and the expected type, never server internals).
 #[derive(Debug, Clone)]

@@ -42,7 +42,7 @@ pub use cookie::session_cookie_name;
 pub use edge::{CONTENT_SECURITY_POLICY, RequestId};
 pub use enforce::{SESSION_COOKIE, SESSION_COOKIE_PLAIN};
 pub use error::ApiError;
-pub use extract::{ApiJson, Caller, percent_encode};
+pub use extract::{ApiJson, Caller, Live, percent_encode};
 pub use metrics::Metrics;
 pub use shield::{Client, Shield, ShieldSettings};
 pub use table::{Kind, Mounter, ROUTES, RouteSpec, RouteTableError};
@@ -67,6 +67,8 @@ pub struct AppState {
     pub error_page: Option<Arc<dyn Fn(http::StatusCode) -> axum::response::Response + Send + Sync>>,
     /// Host allow-list, trusted proxies, CSRF and rate limits.
     pub shield: Arc<Shield>,
+    /// Camera sockets still waiting for their first-message credentials (capped).
+    pub pending_cameras: Arc<camera_api::PendingSockets>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -88,6 +90,7 @@ impl AppState {
             https,
             error_page: None,
             shield: Arc::new(shield),
+            pending_cameras: Arc::default(),
         }
     }
 

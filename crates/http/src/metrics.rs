@@ -13,6 +13,9 @@ pub struct Metrics {
     in_flight: AtomicI64,
     by_class: [AtomicU64; 5],
     latency_micros_sum: AtomicU64,
+    connections_open: AtomicI64,
+    /// Connections closed at accept: over `max_connections`, over the per-address cap.
+    connections_refused: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -28,6 +31,21 @@ impl Metrics {
         }
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.latency_micros_sum.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// A client connection was admitted by the acceptor.
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An admitted client connection closed.
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A connection was closed at accept because a cap was reached.
+    pub fn connection_refused(&self, per_address: bool) {
+        self.connections_refused[usize::from(per_address)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Renders the Prometheus exposition text.
@@ -63,6 +81,29 @@ impl Metrics {
             "printwarden_http_requests_in_flight {}",
             self.in_flight.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP printwarden_connections_open Client connections held open.\n# TYPE printwarden_connections_open gauge"
+        );
+        let _ = writeln!(
+            out,
+            "printwarden_connections_open {}",
+            self.connections_open.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP printwarden_connections_refused_total Connections closed at accept, by the cap reached.\n# TYPE printwarden_connections_refused_total counter"
+        );
+        for (cap, counter) in ["total", "per_address"]
+            .iter()
+            .zip(&self.connections_refused)
+        {
+            let _ = writeln!(
+                out,
+                "printwarden_connections_refused_total{{cap=\"{cap}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP printwarden_http_requests_total Requests served, by status class.\n# TYPE printwarden_http_requests_total counter"

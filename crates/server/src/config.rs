@@ -13,6 +13,8 @@ use figment::providers::{Format, Serialized, Toml};
 use pw_credentials::{SealingKey, SecretString};
 use pw_domain::net::Cidr;
 use pw_http::limits::{Limit, LimitSettings};
+
+use crate::accept::ConnectionSettings;
 use serde::{Deserialize, Serialize};
 
 /// Default data directory, relative to the working directory.
@@ -59,6 +61,11 @@ pub struct RawConfig {
     session_absolute_minutes: u32,
     log: String,
     log_format: String,
+    max_connections: u32,
+    max_connections_per_address: u32,
+    tls_handshake_timeout_seconds: u32,
+    header_read_timeout_seconds: u32,
+    idle_timeout_seconds: u32,
 }
 
 /// A list written either as a TOML array or as one comma-separated string (the env form).
@@ -89,6 +96,7 @@ impl ListOrString {
 impl Default for RawConfig {
     fn default() -> Self {
         let defaults = LimitSettings::default();
+        let connections = ConnectionSettings::default();
         Self {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             bind: Ipv4Addr::UNSPECIFIED.to_string(),
@@ -117,8 +125,18 @@ impl Default for RawConfig {
             session_absolute_minutes: 30 * 24 * 60,
             log: "info".into(),
             log_format: "auto".into(),
+            max_connections: secs_u32(connections.max),
+            max_connections_per_address: secs_u32(connections.per_address),
+            tls_handshake_timeout_seconds: secs_u32(connections.tls_handshake.as_secs()),
+            header_read_timeout_seconds: secs_u32(connections.first_request.as_secs()),
+            idle_timeout_seconds: secs_u32(connections.idle.as_secs()),
         }
     }
+}
+
+/// A default that fits in the config's `u32` fields.
+fn secs_u32(n: impl TryInto<u32>) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
 }
 
 /// Values given on the command line (highest precedence). Secrets have no flags on purpose.
@@ -211,6 +229,8 @@ pub struct Settings {
     pub log: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// Connection caps and timeouts at the acceptor.
+    pub connections: ConnectionSettings,
 }
 
 /// A configuration problem, with a message that says what to fix.
@@ -300,6 +320,20 @@ pub const KEYS: &[&str] = &[
     "session_absolute_minutes",
     "log",
     "log_format",
+    "max_connections",
+    "max_connections_per_address",
+    "tls_handshake_timeout_seconds",
+    "header_read_timeout_seconds",
+    "idle_timeout_seconds",
+];
+
+/// Keys whose environment values are numbers.
+const NUMERIC_KEYS: &[&str] = &[
+    "max_connections",
+    "max_connections_per_address",
+    "tls_handshake_timeout_seconds",
+    "header_read_timeout_seconds",
+    "idle_timeout_seconds",
 ];
 
 /// `PRINTWARDEN_*` variables as a figment provider. `PRINTWARDEN_CONFIG` names the file and
@@ -331,7 +365,7 @@ impl EnvVars {
             }
             // Ports must stay numbers, everything else stays the exact string given (a key or
             // URL must never be reinterpreted as a number or boolean).
-            let parsed = if key.ends_with("_port") {
+            let parsed = if key.ends_with("_port") || NUMERIC_KEYS.contains(&key.as_str()) {
                 value
                     .parse::<figment::value::Value>()
                     .unwrap_or_else(|_| value.clone().into())
@@ -390,6 +424,7 @@ fn secret_value(
 
 fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     let mut errors = Vec::new();
+    let connections = connection_settings(&raw, &mut errors);
 
     let bind = raw.bind.parse::<IpAddr>().unwrap_or_else(|_| {
         errors.push(format!(
@@ -609,7 +644,43 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         session_absolute_minutes: raw.session_absolute_minutes,
         log: raw.log,
         log_format,
+        connections,
     })
+}
+
+/// The acceptor's caps and timeouts; every value at least 1, timeouts at most an hour.
+fn connection_settings(raw: &RawConfig, errors: &mut Vec<String>) -> ConnectionSettings {
+    if raw.max_connections == 0 || raw.max_connections_per_address == 0 {
+        errors
+            .push("max_connections and max_connections_per_address must be at least 1".to_owned());
+    }
+    if raw.max_connections_per_address > raw.max_connections {
+        errors.push(format!(
+            "max_connections_per_address ({}) must not exceed max_connections ({})",
+            raw.max_connections_per_address, raw.max_connections
+        ));
+    }
+    let seconds = |name: &str, value: u32, errors: &mut Vec<String>| {
+        if !(1..=3600).contains(&value) {
+            errors.push(format!("{name} must be between 1 and 3600 seconds"));
+        }
+        std::time::Duration::from_secs(u64::from(value.clamp(1, 3600)))
+    };
+    ConnectionSettings {
+        max: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),
+        per_address: usize::try_from(raw.max_connections_per_address).unwrap_or(usize::MAX),
+        tls_handshake: seconds(
+            "tls_handshake_timeout_seconds",
+            raw.tls_handshake_timeout_seconds,
+            errors,
+        ),
+        first_request: seconds(
+            "header_read_timeout_seconds",
+            raw.header_read_timeout_seconds,
+            errors,
+        ),
+        idle: seconds("idle_timeout_seconds", raw.idle_timeout_seconds, errors),
+    }
 }
 
 /// The certificates of a PEM bundle as trust anchors; at least one (`printer_ca_file`, and
@@ -734,6 +805,19 @@ impl Settings {
             "session_absolute_minutes".into(),
             toml::Value::Integer(self.session_absolute_minutes.into()),
         );
+        let c = &self.connections;
+        for (name, value) in [
+            ("max_connections", c.max as u64),
+            ("max_connections_per_address", c.per_address as u64),
+            ("tls_handshake_timeout_seconds", c.tls_handshake.as_secs()),
+            ("header_read_timeout_seconds", c.first_request.as_secs()),
+            ("idle_timeout_seconds", c.idle.as_secs()),
+        ] {
+            t.insert(
+                name.into(),
+                toml::Value::Integer(i64::try_from(value).unwrap_or(i64::MAX)),
+            );
+        }
         t.insert("log".into(), s(&self.log));
         let format = match self.log_format {
             LogFormat::Json => "json",
@@ -773,6 +857,34 @@ mod tests {
             s.database_url
                 .expose()
                 .starts_with("sqlite://./printwarden-data/printwarden.db")
+        );
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_take_numbers_from_the_environment_and_are_checked() {
+        let s = load_env(&[]).unwrap();
+        assert_eq!(s.connections, ConnectionSettings::default());
+        assert_eq!(s.connections.idle.as_secs(), 75);
+        let s = load_env(&[
+            ("PRINTWARDEN_MAX_CONNECTIONS", "100"),
+            ("PRINTWARDEN_MAX_CONNECTIONS_PER_ADDRESS", "10"),
+            ("PRINTWARDEN_HEADER_READ_TIMEOUT_SECONDS", "2"),
+        ])
+        .unwrap();
+        assert_eq!((s.connections.max, s.connections.per_address), (100, 10));
+        assert_eq!(s.connections.first_request.as_secs(), 2);
+        assert!(s.redacted_toml().contains("max_connections = 100"));
+        let bad = load_env(&[
+            ("PRINTWARDEN_MAX_CONNECTIONS", "5"),
+            ("PRINTWARDEN_MAX_CONNECTIONS_PER_ADDRESS", "10"),
+            ("PRINTWARDEN_IDLE_TIMEOUT_SECONDS", "0"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("must not exceed max_connections"), "{bad}");
+        assert!(
+            bad.contains("idle_timeout_seconds must be between"),
+            "{bad}"
         );
     }
 

@@ -2,6 +2,7 @@
 //! wiring that starts listeners. The binary (`main.rs`) and the test harness (`pw-testkit`)
 //! both start the server through [`serve::start`], so tests run exactly what ships.
 
+pub mod accept;
 pub mod certificates;
 pub mod cli;
 pub mod config;

@@ -24,6 +24,7 @@ use pw_http::{AppState, Mounter, Shield, ShieldSettings};
 use pw_store::{Store, StoreError};
 use tokio::task::JoinSet;
 
+use crate::accept::{self, ConnectionLimits, ConnectionSettings, LimitAcceptor};
 use crate::certificates::{self, Managed, Source, UploadPaths};
 use crate::config::{Settings, TlsMode};
 use crate::keys::{self, KeyError, KeySource, Sealing};
@@ -139,14 +140,18 @@ impl Renewal {
     }
 }
 
-/// Assembles the complete router (API + pages) over an application.
+/// Assembles the complete router (API + pages) over an application; `metrics` is shared with
+/// the acceptor, which counts connections into it.
 pub fn router(
     app: App,
     https_for_clients: bool,
     shield: Shield,
+    metrics: Arc<pw_http::Metrics>,
 ) -> Result<Router, pw_http::RouteTableError> {
     let mounter = pw_web::mount(pw_http::mount_api(Mounter::new()));
-    let state = pw_web::with_error_pages(AppState::new(app, https_for_clients, shield));
+    let mut state = AppState::new(app, https_for_clients, shield);
+    state.metrics = metrics;
+    let state = pw_web::with_error_pages(state);
     pw_http::finish(mounter, state)
 }
 
@@ -206,6 +211,7 @@ pub struct Overrides {
 
 /// [`start`] with test overrides.
 pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Running, StartError> {
+    let open_files = accept::raise_open_file_limit();
     tls::create_private_dir(&settings.data_dir).map_err(|e| match e {
         TlsError::Io { path, source, .. } => StartError::DataDir { path, source },
         other => StartError::Tls(other),
@@ -257,7 +263,14 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
     // Clients reach us over HTTPS unless TLS is off with no proxy in front to terminate it.
     let https_for_clients = settings.tls != TlsMode::Off || !settings.trusted_proxies.is_empty();
     let shield = shield_settings(settings);
-    let router = router(app.clone(), https_for_clients, Shield::new(shield.clone()))?;
+    let metrics = Arc::new(pw_http::Metrics::default());
+    let router = router(
+        app.clone(),
+        https_for_clients,
+        Shield::new(shield.clone()),
+        Arc::clone(&metrics),
+    )?;
+    let listen = Listen::new(settings, metrics, open_files);
 
     let mut tasks = JoinSet::new();
     let mut handles = Vec::new();
@@ -269,7 +282,7 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
     let (https, http) = match &settings.tls {
         TlsMode::Off => {
             let http = serve_plain(
-                settings,
+                &listen,
                 settings.http_port,
                 router,
                 &mut tasks,
@@ -323,7 +336,7 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
                 serving_upload,
             ));
             app.attach_certificates(Arc::clone(&managed) as Arc<dyn Certificates>);
-            let https = serve_tls(settings, router, rustls.clone(), &mut tasks, &mut handles)?;
+            let https = serve_tls(&listen, router, rustls.clone(), &mut tasks, &mut handles)?;
             let target = RedirectTarget {
                 https_port: https.port(),
                 public: settings.public_url.clone(),
@@ -333,7 +346,7 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
                 .fallback(redirect_to_https)
                 .with_state(Arc::new(target));
             let http = serve_plain(
-                settings,
+                &listen,
                 settings.http_port,
                 redirect,
                 &mut tasks,
@@ -461,19 +474,91 @@ fn local_addr(
     })
 }
 
+/// What every listener shares: the bind address, the connection caps and timeouts.
+struct Listen<'a> {
+    settings: &'a Settings,
+    connections: ConnectionSettings,
+    /// One set of counters for all listeners: the caps are on the process's sockets.
+    limits: Arc<ConnectionLimits>,
+}
+
+impl<'a> Listen<'a> {
+    fn new(
+        settings: &'a Settings,
+        metrics: Arc<pw_http::Metrics>,
+        open_files: Option<u64>,
+    ) -> Self {
+        let connections = settings.connections;
+        let max = accept::fit_to_descriptors(connections.max, open_files);
+        tracing::info!(
+            max_connections = max,
+            max_connections_per_address = connections.per_address,
+            open_file_limit = ?open_files,
+            "connection limits"
+        );
+        Self {
+            settings,
+            connections,
+            limits: Arc::new(ConnectionLimits::new(
+                max,
+                connections.per_address,
+                settings.trusted_proxies.clone(),
+                metrics,
+            )),
+        }
+    }
+
+    /// The protocol timeouts of one listener.
+    ///
+    /// - The first request must be complete within `first_request` of the end of the handshake
+    ///   (axum-server's timer; it also covers hyper's untimed HTTP/1-or-2 detection).
+    /// - HTTP/1: hyper's header-read timer restarts whenever a keep-alive connection goes idle,
+    ///   so it is the idle timeout too. It is `idle` (75 s by default), well above the idle time
+    ///   client pools keep connections for reuse (urllib3/requests reuse at once, browsers and
+    ///   Go close theirs after 60–90 s): a shorter one races clients that send a request just
+    ///   as the server closes, which they see as a reset or an "SSL EOF". When it fires on an
+    ///   idle connection the connection ends cleanly (TLS close_notify from
+    ///   [`accept::CleanClose`], then FIN), so a client that looks at the connection before
+    ///   reusing it (as pools do) opens a new one instead of reporting an "SSL EOF".
+    /// - HTTP/2: a ping every `idle`, and a peer that does not answer within 20 s is dropped.
+    ///   An idle but answering HTTP/2 connection stays open; the caps bound how many.
+    fn configure<A: axum_server::Address, Acc>(
+        &self,
+        mut server: axum_server::Server<A, Acc>,
+    ) -> axum_server::Server<A, Acc> {
+        let c = self.connections;
+        let builder = server.http_builder();
+        builder.http1().header_read_timeout(Some(c.idle));
+        builder
+            .http2()
+            .keep_alive_interval(Some(c.idle))
+            .keep_alive_timeout(Duration::from_secs(20));
+        server.first_request_timeout(Some(c.first_request))
+    }
+}
+
 fn serve_tls(
-    settings: &Settings,
+    listen: &Listen<'_>,
     router: Router,
     config: RustlsConfig,
     tasks: &mut JoinSet<()>,
     handles: &mut Vec<Handle<SocketAddr>>,
 ) -> Result<SocketAddr, StartError> {
+    let settings = listen.settings;
     let listener = bind(settings, settings.https_port)?;
     let addr = local_addr(&listener, settings)?;
     let handle = Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, config)
+    // Caps first (a refused connection costs no handshake), then TLS with its own deadline.
+    let acceptor = accept::TlsAcceptor::new(
+        config,
+        listen.connections.tls_handshake,
+        Arc::clone(&listen.limits),
+    );
+    let server = axum_server::from_tcp(listener)
         .map_err(|source| StartError::Bind { addr, source })?
+        .acceptor(acceptor)
         .handle(handle.clone());
+    let server = listen.configure(server);
     handles.push(handle);
     tasks.spawn(async move {
         if let Err(e) = server
@@ -487,18 +572,21 @@ fn serve_tls(
 }
 
 fn serve_plain(
-    settings: &Settings,
+    listen: &Listen<'_>,
     port: u16,
     router: Router,
     tasks: &mut JoinSet<()>,
     handles: &mut Vec<Handle<SocketAddr>>,
 ) -> Result<SocketAddr, StartError> {
+    let settings = listen.settings;
     let listener = bind(settings, port)?;
     let addr = local_addr(&listener, settings)?;
     let handle = Handle::new();
     let server = axum_server::from_tcp(listener)
         .map_err(|source| StartError::Bind { addr, source })?
+        .acceptor(LimitAcceptor::new(Arc::clone(&listen.limits)))
         .handle(handle.clone());
+    let server = listen.configure(server);
     handles.push(handle);
     tasks.spawn(async move {
         if let Err(e) = server

@@ -445,3 +445,185 @@ async fn camera_tokens_open_camera_streams_only_within_their_printers_until_revo
     let resp = stream(format!("/api/v1/printers/{id}/camera/stream?token={token}")).await;
     assert_eq!(resp.status(), 401, "a revoked token opens nothing");
 }
+
+/// Reads frames until the socket closes; returns the close code and how long after `since` it
+/// came. Panics if it is still streaming 5 s later.
+async fn closed_after(
+    socket: &mut Socket,
+    since: tokio::time::Instant,
+) -> (Option<CloseCode>, Duration) {
+    let code = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Err(code) = next(socket).await {
+                return code;
+            }
+        }
+    })
+    .await
+    .expect("the stream to end after the revocation");
+    (code, since.elapsed())
+}
+
+#[tokio::test]
+async fn live_camera_streams_end_within_a_second_of_every_kind_of_revocation() {
+    let setup = setup().await;
+    let (server, admin, id) = (&setup.server, setup.admin.clone(), setup.id);
+    let path = format!("/api/v1/printers/{id}/camera/ws");
+    let within = Duration::from_secs(1);
+
+    // 1. A camera token, revoked.
+    let created = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/camera-tokens",
+            Some(json!({"name": "kiosk", "days": 1, "printer_ids": [id]})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.json);
+    let token = created.json["token"].as_str().unwrap().to_owned();
+    let mut s = ws(server, &format!("{path}?token={token}"), None).await;
+    assert!(jpeg(&next(&mut s).await.unwrap()));
+    let resp = server
+        .client
+        .get(server.url(&format!(
+            "/api/v1/printers/{id}/camera/stream?token={token}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut mjpeg = resp;
+    assert!(mjpeg.chunk().await.unwrap().is_some());
+    let revoked = tokio::time::Instant::now();
+    let r = server
+        .call(
+            &admin,
+            "DELETE",
+            &format!("/api/v1/camera-tokens/{}", created.json["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let (code, took) = closed_after(&mut s, revoked).await;
+    assert_eq!(code, Some(CloseCode::Library(4001)));
+    assert!(took < within, "camera token revoke took {took:?}");
+    // The MJPEG stream of the same token ends too.
+    let ended = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Ok(Some(_)) = mjpeg.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the MJPEG stream kept flowing");
+
+    // 2. An API key, revoked.
+    let key = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/api-keys",
+            Some(json!({"name": "nvr", "scopes": ["printers:read", "camera:view"]})),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{:?}", key.json);
+    let secret = key.json["key"].as_str().unwrap().to_owned();
+    let mut s = ws(server, &format!("{path}?token={secret}"), None).await;
+    assert!(jpeg(&next(&mut s).await.unwrap()));
+    let revoked = tokio::time::Instant::now();
+    let r = server
+        .call(
+            &admin,
+            "DELETE",
+            &format!("/api/v1/api-keys/{}", key.json["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let (code, took) = closed_after(&mut s, revoked).await;
+    assert_eq!(code, Some(CloseCode::Library(4001)));
+    assert!(took < within, "API key revoke took {took:?}");
+
+    // 3. A session of a location-scoped viewer; the printer moves out of the location. No
+    // right of the viewer changed: only the printer's place did.
+    let location = |name: &str| {
+        let body = json!({ "name": name });
+        let admin = admin.clone();
+        async move {
+            server
+                .call(&admin, "POST", "/api/v1/locations", Some(body))
+                .await
+                .json["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let hall = location("Hall").await;
+    let annex = location("Annex").await;
+    let moved = |to: i64| {
+        let admin = admin.clone();
+        async move {
+            server
+                .call(
+                    &admin,
+                    "PATCH",
+                    &format!("/api/v1/printers/{id}"),
+                    Some(json!({ "location_id": to })),
+                )
+                .await
+                .status
+        }
+    };
+    assert_eq!(moved(hall).await, 200);
+    let group = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/groups",
+            Some(
+                json!({"name": "Hall watch", "permissions": ["printers:read", "camera:view"],
+                        "scope": {"locations": [hall]}}),
+            ),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{:?}", group.json);
+    let group = group.json["id"].as_i64().unwrap();
+    server.create_user(&admin, "hal", &[group]).await;
+    let hal = server.login("hal", TEST_PASSWORD).await;
+    let mut s = ws(server, &path, cookie(&hal)).await;
+    assert!(jpeg(&next(&mut s).await.unwrap()));
+    let revoked = tokio::time::Instant::now();
+    assert_eq!(moved(annex).await, 200);
+    let (code, took) = closed_after(&mut s, revoked).await;
+    assert_eq!(code, Some(CloseCode::Library(4001)));
+    assert!(took < within, "printer move took {took:?}");
+
+    // 4. The group's scope loses the printer (back in the hall, the group moves to the annex).
+    assert_eq!(moved(hall).await, 200);
+    let hal = server.login("hal", TEST_PASSWORD).await;
+    let mut s = ws(server, &path, cookie(&hal)).await;
+    assert!(jpeg(&next(&mut s).await.unwrap()));
+    let revoked = tokio::time::Instant::now();
+    let r = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/groups/{group}"),
+            Some(json!({"scope": {"locations": [annex]}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let (code, took) = closed_after(&mut s, revoked).await;
+    assert_eq!(code, Some(CloseCode::Library(4001)));
+    assert!(took < within, "scope change took {took:?}");
+
+    // 5. The printer is deleted while the administrator watches.
+    let mut s = ws(server, &path, cookie(&admin)).await;
+    assert!(jpeg(&next(&mut s).await.unwrap()));
+    let revoked = tokio::time::Instant::now();
+    let r = server
+        .call(&admin, "DELETE", &format!("/api/v1/printers/{id}"), None)
+        .await;
+    assert_eq!(r.status, 204);
+    let (code, took) = closed_after(&mut s, revoked).await;
+    assert_eq!(code, Some(CloseCode::Library(4001)));
+    assert!(took < within, "printer delete took {took:?}");
+}

@@ -252,3 +252,108 @@ async fn the_socket_needs_credentials_an_origin_and_takes_a_ticket_once() {
         assert_eq!(r.status, 400, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_printer_taken_out_of_scope_leaves_a_live_events_socket_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(2, dir.path());
+    options.models = vec![Model::P1S, Model::A1];
+    options.interval = Duration::from_millis(200);
+    let farm = Farm::start(options).await.unwrap();
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let mut ids = Vec::new();
+    for p in &farm.printers {
+        let r = server
+            .call(
+                &admin,
+                "POST",
+                "/api/v1/printers",
+                Some(
+                    json!({"name": p.info.serial, "serial": p.info.serial, "host": p.info.host,
+                            "mqtt_port": p.info.mqtt_port, "access_code": p.info.access_code}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        ids.push(r.json["id"].as_i64().unwrap());
+    }
+    let group = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/groups",
+            Some(json!({"name": "Pair", "permissions": ["printers:read"],
+                        "scope": {"printers": [ids[0], ids[1]]}})),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{:?}", group.json);
+    let group = group.json["id"].as_i64().unwrap();
+    server.create_user(&admin, "pia", &[group]).await;
+    let pia = server.login("pia", TEST_PASSWORD).await;
+    // Opened with an events ticket: the socket outlives the session that asked for it.
+    let issued = server
+        .call(
+            &pia,
+            "POST",
+            "/api/v1/tickets",
+            Some(json!({"purpose": "events"})),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{:?}", issued.json);
+    let ticket = issued.json["ticket"].as_str().unwrap().to_owned();
+    let mut socket = connect(
+        &server,
+        &format!("/api/v1/events?ticket={ticket}"),
+        None,
+        true,
+    )
+    .await
+    .unwrap();
+    let snapshot = next_json(&mut socket).await;
+    let mut seen: Vec<i64> = snapshot["printers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, ids, "both printers in scope at first");
+
+    // The group's scope drops the second printer; nothing about that printer itself changes.
+    let narrowed = tokio::time::Instant::now();
+    let r = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/groups/{group}"),
+            Some(json!({"scope": {"printers": [ids[0]]}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    loop {
+        let m = next_json(&mut socket).await;
+        if m["type"] == "removed" {
+            assert_eq!(m["id"], ids[1]);
+            break;
+        }
+        assert!(
+            narrowed.elapsed() < Duration::from_secs(1),
+            "no removal within a second: {m}"
+        );
+    }
+    assert!(narrowed.elapsed() < Duration::from_secs(1));
+    // Afterwards only the printer still in scope is heard of, and the socket stays open.
+    farm.printers[1].start_print("busy.gcode.3mf");
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(msg)) = tokio::time::timeout_at(until, socket.next()).await {
+        let Ok(Message::Text(text)) = msg else {
+            panic!("socket ended: {msg:?}");
+        };
+        let m: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            m["printer"]["id"], ids[0],
+            "the removed printer leaked: {m}"
+        );
+    }
+}

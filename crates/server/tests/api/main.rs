@@ -13,6 +13,7 @@ mod auth;
 mod camera;
 mod certificates;
 mod cli;
+mod connections;
 mod events;
 mod foundation;
 mod grants;
