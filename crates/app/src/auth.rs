@@ -740,7 +740,7 @@ impl App {
                     serde_json::json!({"reason": "wrong current password"}),
                 )
                 .await;
-                return Err(AppError::BadRequest(
+                return Err(AppError::WrongSecret(
                     "The current password is not correct.".into(),
                 ));
             }
