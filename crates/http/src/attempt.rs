@@ -226,3 +226,122 @@ impl<'a> Attempt<'a> {
 fn account_key(name: &str) -> String {
     Username::parse(name).map_or_else(|_| name.trim().to_lowercase(), |u| u.key())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The guard that keeps "reserve before verify" from being forgotten: every use case that
+    //! can say "wrong secret" (and the two sign-in ones, which say it as 401/403) is called
+    //! only from handlers that hold an [`Attempt`](super::Attempt).
+
+    use std::path::Path;
+
+    /// `(name, body)` of every function in a source file, split at each line that starts a
+    /// function (good enough for rustfmt-formatted code).
+    fn functions(source: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for line in source.lines() {
+            let trimmed = line.trim_start();
+            let head = [
+                "pub(crate) async fn ",
+                "pub async fn ",
+                "async fn ",
+                "pub(crate) fn ",
+                "pub fn ",
+                "fn ",
+            ]
+            .iter()
+            .find_map(|p| trimmed.strip_prefix(p));
+            if let Some(rest) = head {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                out.push((name, String::new()));
+            }
+            if let Some((_, body)) = out.last_mut() {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+        out
+    }
+
+    fn sources(dir: &Path) -> Vec<(String, String)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| {
+                (
+                    p.display().to_string(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// How many handlers in `source` call one of `checks`, and which of them hold no Attempt.
+    fn unguarded(checks: &[String], source: &str) -> (usize, Vec<String>) {
+        let (mut calls, mut bad) = (0, Vec::new());
+        for (handler, body) in functions(source) {
+            // Calls are often split over lines (`state\n.app\n.login(`).
+            let body: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+            for check in checks {
+                if body.contains(&format!(".app.{check}(")) {
+                    calls += 1;
+                    if !(body.contains("Attempt::") || body.contains("own_attempt(")) {
+                        bad.push(format!("{handler} → {check}"));
+                    }
+                }
+            }
+        }
+        (calls, bad)
+    }
+
+    #[test]
+    fn the_scan_finds_a_handler_without_an_attempt() {
+        let source = "async fn good(state: S) {\n    let attempt = Attempt::code(&state).await?;\n    state\n        .app\n        .enable_totp(x)\n}\n\nasync fn bad(state: S) {\n    state.app.enable_totp(x)\n}\n";
+        let (calls, bad) = unguarded(&["enable_totp".to_owned()], source);
+        assert_eq!((calls, bad), (2, vec!["bad → enable_totp".to_owned()]));
+    }
+
+    #[test]
+    fn every_handler_that_checks_a_secret_holds_an_attempt() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut checks: Vec<String> = vec!["login".into(), "setup".into()];
+        for (_, source) in sources(&root.join("../app/src")) {
+            for (name, body) in functions(&source) {
+                if body.contains("pub async fn")
+                    && (body.contains("WrongSecret(") || body.contains("wrong_code()"))
+                {
+                    checks.push(name);
+                }
+            }
+        }
+        for expected in [
+            "complete_challenge",
+            "enable_totp",
+            "disable_email_otp",
+            "change_password",
+        ] {
+            assert!(
+                checks.iter().any(|c| c == expected),
+                "the scan missed {expected}: {checks:?}"
+            );
+        }
+        let mut callers = 0;
+        for (file, source) in sources(&root.join("src")) {
+            let (calls, unguarded) = unguarded(&checks, &source);
+            callers += calls;
+            assert!(
+                unguarded.is_empty(),
+                "{file}: {unguarded:?} check a secret without an Attempt (reserve before verify)"
+            );
+        }
+        assert!(callers >= checks.len(), "{callers} callers for {checks:?}");
+    }
+}
