@@ -133,9 +133,9 @@ impl App {
             )
         })?;
         let name = input.name.trim();
-        if name.is_empty() || name.chars().count() > NAME_MAX {
+        if name.is_empty() || name.chars().count() > NAME_MAX || pw_domain::has_hidden_chars(name) {
             return Err(AppError::BadRequest(
-                "The key name must be 1–100 characters.".into(),
+                "The key name must be 1–100 characters without control or invisible formatting characters.".into(),
             ));
         }
         if input.scopes.is_empty() {

@@ -541,8 +541,11 @@ impl App {
     /// The account a sign-in name means: a username, or (when it has an @) an email address;
     /// both case-insensitive. A local username wins over an address.
     async fn user_by_login_name(&self, name: &str) -> Result<Option<pw_store::UserRow>, AppError> {
-        if let Ok(u) = Username::parse(name)
-            && let Some(row) = self.store.user_by_username(&u.key()).await?
+        // A name the current rules refuse may still belong to an account made before them
+        // (non-ASCII letters were allowed): it signs in by its stored key.
+        let key = Username::parse(name).map_or_else(|_| name.trim().to_lowercase(), |u| u.key());
+        if !key.is_empty()
+            && let Some(row) = self.store.user_by_username(&key).await?
         {
             return Ok(Some(row));
         }
@@ -779,12 +782,12 @@ impl App {
                     serde_json::json!({"reason": "wrong current password"}),
                 )
                 .await;
-                return Err(AppError::BadRequest(
+                return Err(AppError::WrongSecret(
                     "The current password is not correct.".into(),
                 ));
             }
         }
-        self.check_password(new, &row.username).await?;
+        self.check_replacement_password(new, &row).await?;
         let hash = self.hash(new).await?;
         let patch = UserPatch {
             password_hash: Some(hash),
@@ -854,6 +857,29 @@ impl App {
                 .unwrap_or_default();
             AppError::BadRequest(format!("{sentence}."))
         })
+    }
+
+    /// [`App::check_password`] for a password that replaces `row`'s, and not the current one
+    /// (NIST SP 800-63B: a "change" to the same password changes nothing, and one that leaked
+    /// stays leaked). Costs one more verification, on every path that sets a password: the
+    /// account's own change, an administrator's, the CLI's and a reset link.
+    pub(crate) async fn check_replacement_password(
+        &self,
+        new: &SecretString,
+        row: &pw_store::UserRow,
+    ) -> Result<(), AppError> {
+        self.check_password(new, &row.username).await?;
+        if row.password_hash.is_some()
+            && matches!(
+                self.verify(new, row.password_hash.clone()).await?,
+                Verified::Valid { .. }
+            )
+        {
+            return Err(AppError::BadRequest(
+                "The new password is the same as the current one. Choose a different one.".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// argon2id on the blocking pool, bounded by the hashing semaphore.

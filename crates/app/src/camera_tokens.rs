@@ -115,9 +115,9 @@ impl App {
             AppError::BadRequest("Sign in as a user to create a camera token.".into())
         })?;
         let name = input.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
+        if name.is_empty() || name.chars().count() > 100 || pw_domain::has_hidden_chars(name) {
             return Err(AppError::BadRequest(
-                "The token name must be 1–100 characters.".into(),
+                "The token name must be 1–100 characters without control or invisible formatting characters.".into(),
             ));
         }
         if !(1..=MAX_CAMERA_TOKEN_DAYS).contains(&input.days) {

@@ -12,6 +12,11 @@ pub enum AppError {
     /// No credentials, or invalid ones.
     #[error("authentication required")]
     Unauthenticated,
+    /// A password or code the caller typed is wrong; the message is safe to show. The edge
+    /// counts it against the throttle of that check (reserve before verify), so a use case
+    /// says "wrong secret" with this variant and nothing else.
+    #[error("{0}")]
+    WrongSecret(String),
     /// The SSRF guard refuses this URL; the message says why and is safe to show.
     #[error("{0}")]
     UrlNotAllowed(String),

@@ -37,9 +37,10 @@ pub struct LocationInput {
 
 fn name(raw: &str) -> Result<String, AppError> {
     let n = raw.trim();
-    if n.is_empty() || n.chars().count() > 64 || n.chars().any(char::is_control) {
+    if n.is_empty() || n.chars().count() > 64 || pw_domain::has_hidden_chars(n) {
         return Err(AppError::BadRequest(
-            "name must be 1–64 characters without control characters.".into(),
+            "name must be 1–64 characters without control or invisible formatting characters."
+                .into(),
         ));
     }
     Ok(n.to_owned())

@@ -128,7 +128,7 @@ impl From<&MfaRow> for MfaState {
 }
 
 fn wrong_code() -> AppError {
-    AppError::BadRequest("The code is not correct, or it was already used.".into())
+    AppError::WrongSecret("The code is not correct, or it was already used.".into())
 }
 
 fn step_to_db(step: u64) -> Result<i64, AppError> {
@@ -551,7 +551,7 @@ impl App {
             Verified::Valid { .. }
         ) {
             self.audit_mfa(actor, "auth.mfa.email_disable", false).await;
-            return Err(AppError::BadRequest("The password is not correct.".into()));
+            return Err(AppError::WrongSecret("The password is not correct.".into()));
         }
         self.store.set_email_mfa(user, false, self.now()).await?;
         self.cache.forget_user(user);

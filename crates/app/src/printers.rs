@@ -433,9 +433,9 @@ fn printer_ref(row: &PrinterRow) -> PrinterRef {
 
 fn text_field(name: &str, value: &str, max: usize) -> Result<String, AppError> {
     let v = value.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+    if v.is_empty() || v.chars().count() > max || pw_domain::has_hidden_chars(v) {
         return Err(AppError::BadRequest(format!(
-            "{name} must be 1–{max} characters without control characters."
+            "{name} must be 1–{max} characters without control or invisible formatting characters."
         )));
     }
     Ok(v.to_owned())

@@ -203,7 +203,7 @@ impl App {
             .await?
             .filter(|u| !u.disabled && u.auth_source == "local")
             .ok_or_else(link_gone)?;
-        self.check_password(new_password, &row.username).await?;
+        self.check_replacement_password(new_password, &row).await?;
         let hash = self.hash(new_password).await?;
         let (_, purpose) = self
             .store

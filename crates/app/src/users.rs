@@ -283,7 +283,7 @@ impl App {
         }
         let password_hash = match &input.password {
             Some(p) => {
-                self.check_password(p, &row.username).await?;
+                self.check_replacement_password(p, &row).await?;
                 Some(self.hash(p).await?)
             }
             None => None,
@@ -390,7 +390,7 @@ impl App {
         password: &SecretString,
     ) -> Result<UserId, AppError> {
         let row = self.user_named(username).await?;
-        self.check_password(password, &row.username).await?;
+        self.check_replacement_password(password, &row).await?;
         let hash = self.hash(password).await?;
         let patch = UserPatch {
             password_hash: Some(hash),

@@ -229,9 +229,9 @@ fn selects(filter: &[String], event: &str) -> bool {
 
 fn parse_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > MAX_NAME || pw_domain::has_hidden_chars(name) {
         return Err(AppError::BadRequest(format!(
-            "name must be 1–{MAX_NAME} characters without control characters."
+            "name must be 1–{MAX_NAME} characters without control or invisible formatting characters."
         )));
     }
     Ok(name.to_owned())

@@ -52,10 +52,62 @@ pub enum PasswordRejected {
     /// Same as the username.
     #[error("the password must differ from the username")]
     SameAsUsername,
+    /// On the list of common and leaked passwords, a dictionary word or name, one of them with
+    /// digits or symbols around it, the name of this product, or one character repeated or
+    /// counted up (NIST SP 800-63B 5.1.1.2).
+    #[error(
+        "this password is too easy to guess: it is a common or leaked password, a word or name, or a simple pattern. Choose another, for example a few unrelated words"
+    )]
+    Common,
 }
 
-/// Checks a new password against the policy: length bounds and not the username (compared
-/// case-insensitively). No composition rules, by design (NIST SP 800-63B).
+/// The list of common and leaked passwords, words and names (see `data/README.md`): lower
+/// case, sorted by bytes, one per line.
+static COMMON_LIST: &str = include_str!("../data/common-passwords.txt");
+
+/// The list as a sorted slice, built once from the embedded text (no IO).
+static COMMON: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| COMMON_LIST.lines().collect());
+
+/// Words of this deployment that must not be a password on their own (NIST: "context-specific
+/// words, such as the name of the service").
+const CONTEXT_WORDS: &[&str] = &["printwarden", "bambulab", "bambu", "printfarm", "3dprinter"];
+
+fn listed(candidate: &str) -> bool {
+    COMMON.binary_search(&candidate).is_ok() || CONTEXT_WORDS.contains(&candidate)
+}
+
+/// One character repeated (`aaaaaaaa`) or counted up or down (`abcdefgh`, `98765432`).
+fn is_trivial_pattern(password: &str) -> bool {
+    let chars: Vec<u32> = password.chars().map(u32::from).collect();
+    let steps: Vec<i64> = chars
+        .windows(2)
+        .map(|w| i64::from(w[1]) - i64::from(w[0]))
+        .collect();
+    let Some(first) = steps.first() else {
+        return true;
+    };
+    matches!(first, -1..=1) && steps.iter().all(|s| s == first)
+}
+
+/// Whether a password is on the common-password list, or is a listed word with only digits,
+/// symbols or spaces around it (`Password1!`, `123dragon`), or a trivial pattern. Compared
+/// without case. Pure and fast: a binary search in an embedded sorted list.
+#[must_use]
+pub fn is_common_password(password: &str) -> bool {
+    let lower = password.trim().to_lowercase();
+    if lower.is_empty() || listed(&lower) || is_trivial_pattern(&lower) {
+        return true;
+    }
+    let core = lower.trim_matches(|c: char| !c.is_alphabetic());
+    // Only a core of some length: stripping `1a2` down to `a` proves nothing.
+    core.chars().count() >= 4 && (listed(core) || is_trivial_pattern(core))
+}
+
+/// Checks a new password against the policy: length bounds, not the username (compared
+/// case-insensitively), not a common or leaked password ([`is_common_password`]). No
+/// composition rules, by design (NIST SP 800-63B). That it differs from the account's current
+/// password needs the stored hash, so the caller checks it.
 pub fn check_new_password(
     password: &str,
     username: &str,
@@ -70,6 +122,9 @@ pub fn check_new_password(
     }
     if password.to_lowercase() == username.to_lowercase() {
         return Err(PasswordRejected::SameAsUsername);
+    }
+    if is_common_password(password) {
+        return Err(PasswordRejected::Common);
     }
     Ok(())
 }
@@ -289,7 +344,7 @@ mod tests {
             Err(PasswordRejected::TooLong)
         );
         assert_eq!(
-            check_new_password("sixsix", "alice", 2),
+            check_new_password("sixsi7", "alice", 2),
             Ok(()),
             "admin minimum floors at 6"
         );
@@ -302,6 +357,62 @@ mod tests {
             Ok(()),
             "length counts characters"
         );
+    }
+
+    #[test]
+    fn the_list_is_sorted_unique_lower_case_and_large() {
+        assert!(COMMON.len() >= 100_000, "{}", COMMON.len());
+        assert!(
+            COMMON.windows(2).all(|w| w[0] < w[1]),
+            "sorted by bytes, no duplicates"
+        );
+        assert!(
+            COMMON
+                .iter()
+                .all(|w| !w.is_empty() && *w == w.to_lowercase())
+        );
+    }
+
+    #[test]
+    fn common_and_leaked_passwords_are_refused() {
+        for bad in [
+            "password",
+            "Password",
+            "PASSWORD1",
+            "Password123!",
+            "123password",
+            "qwertyuiop",
+            "iloveyou",
+            "trustno1",
+            "football",
+            "1q2w3e4r5t",
+            "elephant",
+            "  letmein  ",
+            "printwarden",
+            "Printwarden2024!",
+            "aaaaaaaa",
+            "abcdefgh",
+            "98765432",
+            "zzzzzzzzzzzz",
+        ] {
+            assert!(is_common_password(bad), "{bad:?}");
+            assert_eq!(
+                check_new_password(bad, "alice", 6),
+                Err(PasswordRejected::Common),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "correct horse battery",
+            "another secret 9",
+            "a brand new password",
+            "reset by admin 1",
+            "Kx7#mQ2!vL",
+            "ünïcødé8",
+            "elephant pancake",
+        ] {
+            assert!(!is_common_password(good), "{good:?}");
+        }
     }
 
     #[test]

@@ -15,5 +15,7 @@ pub use groups::{PRESETS, Preset, SystemGroup};
 pub use id::{
     ApiKeyId, AuditEventId, GroupId, LocationId, PrinterId, SessionId, UserId, WebhookId,
 };
-pub use identity::{Email, GroupName, Invalid, PrinterScope, Username};
+pub use identity::{
+    Email, GroupName, Invalid, PrinterScope, Username, has_hidden_chars, is_hidden_char,
+};
 pub use permission::{Category, Permission};

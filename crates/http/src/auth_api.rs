@@ -1,8 +1,6 @@
 //! `/api/v1/auth/*`, `/api/v1/settings/security` and `/api/v1/settings/outbound`: extract, call the use case, map the
 //! answer; cookies are set here and nowhere else.
 
-use std::time::Instant;
-
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -13,8 +11,8 @@ use pw_app::{
 use pw_domain::SessionId;
 use serde::{Deserialize, Serialize};
 
+use crate::attempt::{Attempt, Judged};
 use crate::cookie::{clear_session, set_session, with_cookie};
-use crate::limits::{Verdict, client_key, slowdown};
 use crate::shield::Client;
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
@@ -106,66 +104,18 @@ async fn setup(
     Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<SetupRequest>,
 ) -> Result<Response, ApiError> {
-    // A wrong setup code counts as a failed sign-in: the code is short enough that guessing
-    // must be throttled like passwords.
-    let gate = SignInGate::open(&state, &client)?;
-    match state.app.setup(req, actor.meta).await {
-        Ok(outcome) => Ok(gate.answer(signed_in(&state, StatusCode::CREATED, outcome))),
-        Err(e @ pw_app::AppError::Forbidden) => Err(gate.failed(None, e.into()).await),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The sign-in throttle around one attempt: refuses up front when the client IP has used up
-/// its failures, counts a failure afterwards (slowing further failures on the same account)
-/// and puts the IP's limit headers on the answer.
-pub(crate) struct SignInGate<'a> {
-    state: &'a AppState,
-    ip: std::net::IpAddr,
-    verdict: Option<Verdict>,
-}
-
-impl<'a> SignInGate<'a> {
-    fn open(state: &'a AppState, client: &Client) -> Result<Self, ApiError> {
-        let ip = client_key(client.ip);
-        let verdict = state.shield.limits.login_ip.peek(&ip, Instant::now());
-        if let Some(v) = verdict.filter(|v| v.limited) {
-            tracing::info!(client = %client.ip, "rate limit reached: failed sign-ins");
-            return Err(ApiError::rate_limited().with_limit(v));
-        }
-        Ok(Self { state, ip, verdict })
-    }
-
-    fn answer(&self, mut response: Response) -> Response {
-        if let Some(v) = self.verdict {
-            v.write_headers(response.headers_mut());
-        }
-        response
-    }
-
-    async fn failed(self, account: Option<&str>, error: ApiError) -> ApiError {
-        let limits = &self.state.shield.limits;
-        let now = Instant::now();
-        let verdict = limits.login_ip.hit(&self.ip, now);
-        if let Some(account) = account {
-            let failures = limits
-                .login_account
-                .count_up(&account.trim().to_lowercase(), now);
-            let wait = slowdown(failures, limits.login_account.limit().max);
-            if !wait.is_zero() {
-                tracing::info!(
-                    failures,
-                    wait_ms = wait.as_millis(),
-                    "slowing failed sign-ins on one account"
-                );
-                tokio::time::sleep(wait).await;
-            }
-        }
-        match verdict {
-            Some(v) => error.with_limit(v),
-            None => error,
-        }
-    }
+    // The setup code is short enough that guessing must be throttled like passwords: its
+    // check takes a sign-in slot of the address first.
+    let attempt = Attempt::sign_in(&state, &client, None).await?;
+    let result = state.app.setup(req, actor.meta).await;
+    attempt
+        .finish(
+            result,
+            Judged::of,
+            |outcome| signed_in(&state, StatusCode::CREATED, outcome),
+            ApiError::from,
+        )
+        .await
 }
 
 /// `POST /api/v1/auth/login`.
@@ -184,7 +134,7 @@ async fn login(
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let gate = SignInGate::open(&state, &client)?;
+    let attempt = Attempt::sign_in(&state, &client, Some(&req.username)).await?;
     let previous = crate::enforce::presented(&headers, state.https)
         .session
         .map(str::to_owned);
@@ -197,17 +147,23 @@ async fn login(
             actor.meta,
         )
         .await;
-    match outcome {
-        Ok(SignIn::Session(outcome)) => Ok(gate.answer(signed_in(&state, StatusCode::OK, outcome))),
-        Ok(SignIn::Challenge(challenge)) => {
-            Ok(gate.answer(crate::mfa_api::challenged(&state, challenge)))
-        }
-        Err(pw_app::AppError::Unauthenticated) => {
-            let error = ApiError::unauthenticated_with("Wrong username or password.");
-            Err(gate.failed(Some(&req.username), error).await)
-        }
-        Err(other) => Err(other.into()),
-    }
+    attempt
+        .finish(
+            outcome,
+            // Every failure of a sign-in counts: it says nothing about why.
+            |_| Judged::Charge,
+            |signed| match signed {
+                SignIn::Session(outcome) => signed_in(&state, StatusCode::OK, outcome),
+                SignIn::Challenge(challenge) => crate::mfa_api::challenged(&state, challenge),
+            },
+            |e| match e {
+                pw_app::AppError::Unauthenticated => {
+                    ApiError::unauthenticated_with("Wrong username or password.")
+                }
+                other => other.into(),
+            },
+        )
+        .await
 }
 
 async fn logout(
@@ -240,13 +196,25 @@ pub(crate) struct PasswordRequest {
 async fn change_password(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<PasswordRequest>,
 ) -> Result<Response, ApiError> {
-    let d = state
+    // The current password is a secret check like any other: a stolen session must not be
+    // able to guess it at will.
+    let user = actor.user_id.ok_or_else(ApiError::unauthenticated)?;
+    let attempt = Attempt::code(&state, &client, user).await?;
+    let result = state
         .app
         .change_password(&actor, req.current_password.as_ref(), &req.new_password)
-        .await?;
-    Ok(done(&state, d, |()| StatusCode::NO_CONTENT.into_response()))
+        .await;
+    attempt
+        .finish(
+            result,
+            Judged::of,
+            |d| done(&state, d, |()| StatusCode::NO_CONTENT.into_response()),
+            ApiError::from,
+        )
+        .await
 }
 
 async fn sessions(

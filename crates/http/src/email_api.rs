@@ -172,9 +172,16 @@ async fn email_enable(
     Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<EmailCodeRequest>,
 ) -> Result<Response, ApiError> {
-    let gate = crate::mfa_api::own_gate(&state, &client, &actor)?;
+    let attempt = crate::mfa_api::own_attempt(&state, &client, &actor).await?;
     let result = state.app.enable_email_otp(&actor, req.code.expose()).await;
-    gate.finish(result, |()| StatusCode::NO_CONTENT.into_response())
+    attempt
+        .finish(
+            result,
+            crate::attempt::Judged::of,
+            |()| StatusCode::NO_CONTENT.into_response(),
+            ApiError::from,
+        )
+        .await
 }
 
 /// `POST /api/v1/auth/mfa/email/disable`.
@@ -191,9 +198,16 @@ async fn email_disable(
     Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<PasswordConfirmation>,
 ) -> Result<Response, ApiError> {
-    let gate = crate::mfa_api::own_gate(&state, &client, &actor)?;
+    let attempt = crate::mfa_api::own_attempt(&state, &client, &actor).await?;
     let result = state.app.disable_email_otp(&actor, &req.password).await;
-    gate.finish(result, |()| StatusCode::NO_CONTENT.into_response())
+    attempt
+        .finish(
+            result,
+            crate::attempt::Judged::of,
+            |()| StatusCode::NO_CONTENT.into_response(),
+            ApiError::from,
+        )
+        .await
 }
 
 async fn email_send(

@@ -94,6 +94,11 @@ impl ApiError {
         )
     }
 
+    /// 429 with a specific (still safe) message.
+    pub fn rate_limited_with(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+    }
+
     /// 404 — also for things that exist but are not the caller's to see.
     #[must_use]
     pub fn not_found() -> Self {
@@ -175,7 +180,7 @@ impl ApiError {
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
-            AppError::BadRequest(msg) => ApiError::bad_request(msg),
+            AppError::BadRequest(msg) | AppError::WrongSecret(msg) => ApiError::bad_request(msg),
             AppError::UrlNotAllowed(msg) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "url_not_allowed", msg)
             }

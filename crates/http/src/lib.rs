@@ -7,6 +7,7 @@
 //! → body limit → route-table enforcement (principal, auth mode, permission) → handler.
 
 mod api_docs;
+mod attempt;
 mod auth_api;
 mod camera_api;
 mod cookie;

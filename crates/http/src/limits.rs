@@ -6,12 +6,21 @@
 //! local reverse proxy was never limited); memory is bounded — a flood of distinct keys evicts
 //! the oldest windows instead of growing the map (threat: memory exhaustion by spraying IPv6
 //! addresses); IPv6 clients are counted per /64, the block one subscriber usually holds.
+//!
+//! Reserve before verify: a check of a secret takes its slot with [`Limiter::reserve`] *before*
+//! the secret is looked at, and gives it back ([`Reservation::refund`]) only when the secret was
+//! right. Dropping a [`Reservation`] any other way counts it — a cancelled request, an error, a
+//! panic all cost the attempt. One key has at most one check in flight: a second attempt waits
+//! (bounded) for the first to finish. Threat: the throttle used to peek, verify, then count, so
+//! forty guesses sent at once were all verified against a limit of five.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use http::HeaderValue;
 use http::header::{HeaderMap, HeaderName, RETRY_AFTER};
@@ -139,14 +148,111 @@ impl Verdict {
 struct Window {
     start: Instant,
     count: u32,
+    /// A reserved check of this key is running; nobody else may start one, and the window is
+    /// neither reset nor evicted until it ends.
+    busy: bool,
+}
+
+impl Window {
+    const fn new(start: Instant) -> Self {
+        Self {
+            start,
+            count: 0,
+            busy: false,
+        }
+    }
+}
+
+/// Whether a limiter refuses once its limit is reached, or only counts (for slowdowns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ceiling {
+    Refuse,
+    CountOnly,
 }
 
 /// Fixed-window counters for one kind of event.
 #[derive(Debug)]
 pub struct Limiter<K> {
     limit: Limit,
+    ceiling: Ceiling,
     max_keys: usize,
     windows: Mutex<HashMap<K, Window>>,
+    /// Woken whenever a reservation ends, for attempts waiting on a busy key.
+    released: Notify,
+}
+
+/// How long an attempt waits for another check on the same key before it is refused.
+pub const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// The answer of [`Limiter::reserve`].
+#[derive(Debug)]
+pub enum Reserve<'a, K: Hash + Eq + Clone> {
+    /// A slot is taken: check the secret, then [`Reservation::refund`] on success.
+    Granted(Reservation<'a, K>),
+    /// The limit is used up for this window.
+    Limited(Verdict),
+    /// Another check of the same key did not finish within the wait.
+    Busy,
+}
+
+/// One reserved slot of a [`Limiter`]: counted from the moment it is taken, handed back only by
+/// [`Reservation::refund`] (the secret was right). Dropped any other way — a wrong secret, an
+/// error, a cancelled request — the slot stays counted and the key is free for the next check.
+#[derive(Debug)]
+#[must_use = "a reservation is counted as a failure unless refunded"]
+pub struct Reservation<'a, K: Hash + Eq + Clone> {
+    /// `None` when the limit is off: nothing is counted or held.
+    held: Option<(&'a Limiter<K>, K, Instant)>,
+    count: u32,
+    verdict: Option<Verdict>,
+}
+
+impl<K: Hash + Eq + Clone> Reservation<'_, K> {
+    /// Events counted in this key's window, this one included (0 when the limit is off).
+    #[must_use]
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The limit headers as of this reservation (`None` when the limit is off).
+    #[must_use]
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.verdict
+    }
+
+    /// The secret was right: the slot is given back. Returns the verdict after the refund.
+    pub fn refund(mut self) -> Option<Verdict> {
+        self.release(true)
+    }
+
+    /// The secret was wrong: the slot stays counted (the same as dropping it). Returns the
+    /// verdict to answer with.
+    pub fn charge(mut self) -> Option<Verdict> {
+        self.release(false)
+    }
+
+    fn release(&mut self, refund: bool) -> Option<Verdict> {
+        let (limiter, key, start) = self.held.take()?;
+        let mut windows = limiter.lock();
+        let verdict = windows.get_mut(&key).map(|w| {
+            w.busy = false;
+            // Only the window the slot was taken in: a window that has rolled over since
+            // started from zero without it.
+            if refund && w.start == start {
+                w.count = w.count.saturating_sub(1);
+            }
+            limiter.verdict_of(w, Instant::now(), false)
+        });
+        drop(windows);
+        limiter.released.notify_waiters();
+        verdict.or(self.verdict)
+    }
+}
+
+impl<K: Hash + Eq + Clone> Drop for Reservation<'_, K> {
+    fn drop(&mut self) {
+        self.release(false);
+    }
 }
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
@@ -161,8 +267,91 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     pub fn with_capacity(limit: Limit, max_keys: usize) -> Self {
         Self {
             limit,
+            ceiling: Ceiling::Refuse,
             max_keys: max_keys.max(2),
             windows: Mutex::new(HashMap::new()),
+            released: Notify::new(),
+        }
+    }
+
+    /// A limiter whose reservations are never refused for the count, only counted (and still
+    /// one at a time per key): for slowdowns, which grow with every event past the limit.
+    #[must_use]
+    pub fn counting_only(limit: Limit) -> Self {
+        Self {
+            ceiling: Ceiling::CountOnly,
+            ..Self::new(limit)
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Window>> {
+        // A poisoned lock only means another request panicked mid-update; the counters are
+        // still plain numbers, so keep limiting rather than fail open.
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn verdict_of(&self, w: &Window, now: Instant, limited: bool) -> Verdict {
+        let Limit { max, window } = self.limit;
+        Verdict {
+            limit: max,
+            remaining: max.saturating_sub(w.count),
+            reset: window.saturating_sub(now.duration_since(w.start)),
+            limited,
+        }
+    }
+
+    /// Takes one slot for `key` now, or says why not. Never waits.
+    pub fn try_reserve(&self, key: &K, now: Instant) -> Reserve<'_, K> {
+        if !self.limit.is_on() {
+            return Reserve::Granted(Reservation {
+                held: None,
+                count: 0,
+                verdict: None,
+            });
+        }
+        let mut windows = self.lock();
+        if !windows.contains_key(key) && windows.len() >= self.max_keys {
+            evict(&mut windows, now, self.limit.window, self.max_keys);
+        }
+        let entry = windows
+            .entry(key.clone())
+            .or_insert_with(|| Window::new(now));
+        if entry.busy {
+            return Reserve::Busy;
+        }
+        if now.duration_since(entry.start) >= self.limit.window {
+            *entry = Window::new(now);
+        }
+        if self.ceiling == Ceiling::Refuse && entry.count >= self.limit.max {
+            return Reserve::Limited(self.verdict_of(entry, now, true));
+        }
+        entry.count = entry.count.saturating_add(1);
+        entry.busy = true;
+        Reserve::Granted(Reservation {
+            held: Some((self, key.clone(), entry.start)),
+            count: entry.count,
+            verdict: Some(self.verdict_of(entry, now, false)),
+        })
+    }
+
+    /// Takes one slot for `key` before a secret is checked. While another check of the same
+    /// key runs, waits for it to end (at most `patience`, then [`Reserve::Busy`]): two checks
+    /// of one key never overlap, so no burst can slip past the count.
+    pub async fn reserve(&self, key: &K, patience: Duration) -> Reserve<'_, K> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // Registered before the check, so a release between the check and the wait is
+            // not missed.
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            match self.try_reserve(key, Instant::now()) {
+                Reserve::Busy => {}
+                answer => return answer,
+            }
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                return Reserve::Busy;
+            }
         }
     }
 
@@ -173,44 +362,32 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     }
 
     /// Counts one event for `key` and says whether it is within the limit. `None` when the
-    /// limit is off.
+    /// limit is off. For events that are not checks of a secret (API requests, reset mails);
+    /// a check of a secret goes through [`Limiter::reserve`].
     pub fn hit(&self, key: &K, now: Instant) -> Option<Verdict> {
-        self.apply(key, now, true)
-    }
-
-    /// Says whether one more event for `key` would be allowed, without counting it (failed
-    /// logins are counted only once they failed, but refused before the password is checked).
-    pub fn peek(&self, key: &K, now: Instant) -> Option<Verdict> {
-        self.apply(key, now, false)
-    }
-
-    /// Counts one event for `key` without a ceiling and returns the window's count (0 when
-    /// the limit is off). For slowdowns, which grow with every event past the limit.
-    pub fn count_up(&self, key: &K, now: Instant) -> u32 {
         if !self.limit.is_on() {
-            return 0;
+            return None;
         }
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut windows = self.lock();
         if !windows.contains_key(key) && windows.len() >= self.max_keys {
             evict(&mut windows, now, self.limit.window, self.max_keys);
         }
-        let entry = windows.entry(key.clone()).or_insert(Window {
-            start: now,
-            count: 0,
-        });
-        if now.duration_since(entry.start) >= self.limit.window {
-            *entry = Window {
-                start: now,
-                count: 0,
-            };
+        let entry = windows
+            .entry(key.clone())
+            .or_insert_with(|| Window::new(now));
+        if now.duration_since(entry.start) >= self.limit.window && !entry.busy {
+            *entry = Window::new(now);
         }
-        entry.count = entry.count.saturating_add(1);
-        entry.count
+        let limited = entry.count >= self.limit.max;
+        if !limited {
+            entry.count += 1;
+        }
+        Some(self.verdict_of(entry, now, limited))
     }
 
     /// Events counted for `key` in its current window.
     pub fn count(&self, key: &K, now: Instant) -> u32 {
-        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let windows = self.lock();
         windows
             .get(key)
             .filter(|w| now.duration_since(w.start) < self.limit.window)
@@ -219,56 +396,7 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
 
     /// Number of keys currently tracked.
     pub fn tracked(&self) -> usize {
-        self.windows.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    fn apply(&self, key: &K, now: Instant, count: bool) -> Option<Verdict> {
-        if !self.limit.is_on() {
-            return None;
-        }
-        let Limit { max, window } = self.limit;
-        // A poisoned lock only means another request panicked mid-update; the counters are
-        // still plain numbers, so keep limiting rather than fail open.
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if !windows.contains_key(key) {
-            if !count {
-                return Some(Verdict {
-                    limit: max,
-                    remaining: max,
-                    reset: window,
-                    limited: false,
-                });
-            }
-            if windows.len() >= self.max_keys {
-                evict(&mut windows, now, window, self.max_keys);
-            }
-        }
-        let entry = windows.entry(key.clone()).or_insert(Window {
-            start: now,
-            count: 0,
-        });
-        if now.duration_since(entry.start) >= window {
-            *entry = Window {
-                start: now,
-                count: 0,
-            };
-        }
-        let limited = if count {
-            if entry.count >= max {
-                true
-            } else {
-                entry.count += 1;
-                false
-            }
-        } else {
-            entry.count >= max
-        };
-        Some(Verdict {
-            limit: max,
-            remaining: max.saturating_sub(entry.count),
-            reset: window.saturating_sub(now.duration_since(entry.start)),
-            limited,
-        })
+        self.lock().len()
     }
 }
 
@@ -280,7 +408,9 @@ fn evict<K: Hash + Eq + Clone>(
     window: Duration,
     max_keys: usize,
 ) {
-    windows.retain(|_, w| now.duration_since(w.start) < window);
+    // A busy window belongs to a check in flight: dropping it would let a second check of the
+    // same key start, so it stays whatever its age.
+    windows.retain(|_, w| w.busy || now.duration_since(w.start) < window);
     if windows.len() < max_keys / 4 * 3 {
         return;
     }
@@ -291,7 +421,7 @@ fn evict<K: Hash + Eq + Clone>(
     let mut dropped = 0;
     let target = middle;
     windows.retain(|_, w| {
-        if dropped < target && w.start <= median {
+        if dropped < target && w.start <= median && !w.busy {
             dropped += 1;
             false
         } else {
@@ -365,7 +495,8 @@ pub struct RateLimits {
     pub api: Limiter<IpAddr>,
     /// Failed sign-ins per client IP.
     pub login_ip: Limiter<IpAddr>,
-    /// Failed sign-ins per account (lower-cased name): never refuses, only slows failures.
+    /// Failed sign-ins per account (lower-cased name): never refuses for the count, only slows
+    /// failures; still one check at a time per account.
     pub login_account: Limiter<String>,
     /// Second-factor verifications per client IP.
     pub mfa_ip: Limiter<IpAddr>,
@@ -386,7 +517,7 @@ impl RateLimits {
         Self {
             api: Limiter::new(s.api),
             login_ip: Limiter::new(s.login),
-            login_account: Limiter::new(s.login_account),
+            login_account: Limiter::counting_only(s.login_account),
             mfa_ip: Limiter::new(s.mfa),
             mfa_user: Limiter::new(s.mfa),
             reset_mail_ip: Limiter::new(s.reset_mail),
@@ -442,27 +573,163 @@ mod tests {
         assert_eq!(later.remaining, 2);
     }
 
-    #[test]
-    fn peek_does_not_count() {
-        let limiter = Limiter::new(Limit::new(1, Duration::from_secs(60)));
-        let t0 = Instant::now();
-        let key = "alice".to_owned();
-        assert!(!limiter.peek(&key, t0).unwrap().limited);
-        assert!(!limiter.peek(&key, t0).unwrap().limited);
-        assert_eq!(limiter.tracked(), 0, "peeking stores nothing");
-        limiter.hit(&key, t0);
-        assert!(limiter.peek(&key, t0).unwrap().limited);
-        assert_eq!(limiter.count(&key, t0), 1);
+    fn granted<K: Hash + Eq + Clone + std::fmt::Debug>(r: Reserve<'_, K>) -> Reservation<'_, K> {
+        match r {
+            Reserve::Granted(r) => r,
+            other => panic!("expected a slot, got {other:?}"),
+        }
     }
 
     #[test]
-    fn count_up_keeps_counting_past_the_limit() {
+    fn a_reservation_counts_before_the_check_and_a_refund_gives_it_back() {
         let limiter = Limiter::new(Limit::new(2, Duration::from_secs(60)));
         let t0 = Instant::now();
-        let key = "bob".to_owned();
-        assert_eq!((1..=4).map(|_| limiter.count_up(&key, t0)).last(), Some(4));
-        assert_eq!(limiter.count_up(&key, t0 + Duration::from_secs(61)), 1);
-        assert_eq!(Limiter::new(Limit::OFF).count_up(&key, t0), 0);
+        let key = ip("192.0.2.1");
+        let first = granted(limiter.try_reserve(&key, t0));
+        assert_eq!(first.count(), 1);
+        assert_eq!(limiter.count(&key, t0), 1, "counted while the check runs");
+        assert!(
+            matches!(limiter.try_reserve(&key, t0), Reserve::Busy),
+            "one check per key at a time"
+        );
+        assert!(
+            matches!(
+                limiter.try_reserve(&ip("192.0.2.2"), t0),
+                Reserve::Granted(_)
+            ),
+            "other keys are free"
+        );
+        let after = first.refund().unwrap();
+        assert_eq!(after.remaining, 2);
+        assert_eq!(limiter.count(&key, t0), 0, "a right secret costs nothing");
+        drop(granted(limiter.try_reserve(&key, t0)));
+        assert_eq!(limiter.count(&key, t0), 1, "dropping counts");
+        let verdict = granted(limiter.try_reserve(&key, t0)).charge().unwrap();
+        assert_eq!(verdict.remaining, 0);
+        match limiter.try_reserve(&key, t0) {
+            Reserve::Limited(v) => assert!(v.limited && v.remaining == 0),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            limiter.try_reserve(&key, t0 + Duration::from_secs(60)),
+            Reserve::Granted(_)
+        ));
+    }
+
+    #[test]
+    fn a_window_does_not_roll_over_under_a_check_in_flight() {
+        let limiter = Limiter::new(Limit::new(3, Duration::from_secs(60)));
+        let t0 = Instant::now();
+        let key = "carol".to_owned();
+        let slow = granted(limiter.try_reserve(&key, t0));
+        let later = t0 + Duration::from_secs(61);
+        assert!(matches!(limiter.try_reserve(&key, later), Reserve::Busy));
+        limiter.hit(&key, later);
+        assert_eq!(limiter.count(&key, t0), 2, "still the old window");
+        slow.refund();
+        assert_eq!(
+            limiter.count(&key, t0),
+            1,
+            "the refund went to the window it came from"
+        );
+        assert_eq!(
+            granted(limiter.try_reserve(&key, later)).count(),
+            1,
+            "then a new one"
+        );
+    }
+
+    #[test]
+    fn counting_only_never_refuses_but_keeps_one_check_at_a_time() {
+        let limiter = Limiter::counting_only(Limit::new(2, Duration::from_secs(60)));
+        let t0 = Instant::now();
+        let key = "dave".to_owned();
+        for n in 1..=5 {
+            let r = granted(limiter.try_reserve(&key, t0));
+            assert_eq!(r.count(), n);
+            assert!(matches!(limiter.try_reserve(&key, t0), Reserve::Busy));
+        }
+    }
+
+    #[test]
+    fn an_off_limit_grants_without_holding_anything() {
+        let limiter = Limiter::<IpAddr>::new(Limit::OFF);
+        let key = ip("192.0.2.9");
+        let a = granted(limiter.try_reserve(&key, Instant::now()));
+        let b = granted(limiter.try_reserve(&key, Instant::now()));
+        assert_eq!((a.verdict(), b.count()), (None, 0));
+        assert_eq!(limiter.tracked(), 0);
+    }
+
+    #[test]
+    fn a_busy_window_survives_a_flood_of_keys() {
+        let limiter = Limiter::with_capacity(Limit::new(2, Duration::from_secs(1)), 100);
+        let t0 = Instant::now();
+        let victim = ip("198.51.100.9");
+        let held = granted(limiter.try_reserve(&victim, t0));
+        for n in 0..10_000u32 {
+            limiter.hit(&IpAddr::V4(n.into()), t0 + Duration::from_secs(5));
+        }
+        assert!(
+            matches!(
+                limiter.try_reserve(&victim, t0 + Duration::from_secs(5)),
+                Reserve::Busy
+            ),
+            "the check in flight still owns its key"
+        );
+        drop(held);
+    }
+
+    /// Forty attempts at once on one key: exactly five are checked, never two at a time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_attempts_are_checked_one_at_a_time_and_at_most_max() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let limiter = Arc::new(Limiter::new(Limit::new(5, Duration::from_secs(60))));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let (limiter, running, most) = (limiter.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    match limiter.reserve(&"key".to_owned(), BUSY_WAIT).await {
+                        Reserve::Granted(slot) => {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            // The "verification": slow enough that the others pile up.
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            drop(slot);
+                            1
+                        }
+                        Reserve::Limited(_) => 0,
+                        Reserve::Busy => panic!("waited too long"),
+                    }
+                })
+            })
+            .collect();
+        let mut checked = 0;
+        for t in tasks {
+            checked += t.await.unwrap();
+        }
+        assert_eq!(checked, 5);
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_attempt_gets_the_slot_when_the_check_ends_or_gives_up() {
+        let limiter = Limiter::new(Limit::new(5, Duration::from_secs(60)));
+        let key = "erin".to_owned();
+        let first = granted(limiter.try_reserve(&key, Instant::now()));
+        assert!(matches!(
+            limiter.reserve(&key, Duration::from_millis(20)).await,
+            Reserve::Busy
+        ));
+        let (second, ()) = tokio::join!(limiter.reserve(&key, BUSY_WAIT), async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            first.refund();
+        });
+        assert_eq!(granted(second).count(), 1, "the first was refunded");
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! cookie in, session cookie out) and the account's own TOTP management.
 //!
 //! Invariants: every code check — at sign-in and on the account page — is throttled per
-//! client IP and per user (SPEC S7: 5 failures / 15 min), counted before the answer leaves;
+//! client IP and per user (SPEC S7: 5 failures / 15 min) through an [`Attempt`] that reserves
+//! its slots before the code is looked at (reserve before verify, refund on success);
 //! the challenge travels only in its HttpOnly cookie and is cleared once used.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -15,9 +16,9 @@ use pw_app::{AppError, ChallengeIssued, MfaMethod, SecretString};
 use pw_domain::UserId;
 use serde::{Deserialize, Serialize};
 
+use crate::attempt::{Attempt, Judged};
 use crate::auth_api::{parse_id, signed_in};
 use crate::cookie::{challenge_cookie_name, clear_challenge, cookie, set_challenge, with_cookie};
-use crate::limits::{Verdict, client_key};
 use crate::shield::Client;
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
@@ -63,70 +64,6 @@ pub(crate) fn challenge_gone() -> ApiError {
     )
 }
 
-/// The second-factor throttle around one check: refuses up front when the client IP or the
-/// user has used up their failures, counts a failure afterwards on both.
-pub(crate) struct CodeGate<'a> {
-    state: &'a AppState,
-    ip: std::net::IpAddr,
-    user: String,
-    verdict: Option<Verdict>,
-}
-
-impl<'a> CodeGate<'a> {
-    fn open(state: &'a AppState, client: &Client, user: UserId) -> Result<Self, ApiError> {
-        let limits = &state.shield.limits;
-        let now = Instant::now();
-        let ip = client_key(client.ip);
-        let user = user.to_string();
-        let by_ip = limits.mfa_ip.peek(&ip, now);
-        let by_user = limits.mfa_user.peek(&user, now);
-        if let Some(v) = by_ip
-            .filter(|v| v.limited)
-            .or(by_user.filter(|v| v.limited))
-        {
-            tracing::info!(client = %client.ip, "rate limit reached: second-factor checks");
-            return Err(ApiError::rate_limited().with_limit(v));
-        }
-        Ok(Self {
-            state,
-            ip,
-            user,
-            verdict: by_ip,
-        })
-    }
-
-    fn answer(&self, mut response: Response) -> Response {
-        if let Some(v) = self.verdict {
-            v.write_headers(response.headers_mut());
-        }
-        response
-    }
-
-    fn failed(self, error: ApiError) -> ApiError {
-        let limits = &self.state.shield.limits;
-        let now = Instant::now();
-        let by_ip = limits.mfa_ip.hit(&self.ip, now);
-        let by_user = limits.mfa_user.hit(&self.user, now);
-        match by_ip.or(by_user) {
-            Some(v) => error.with_limit(v),
-            None => error,
-        }
-    }
-
-    /// Maps a use case's answer: a wrong code counts as a failure.
-    pub(crate) fn finish<T>(
-        self,
-        result: Result<T, AppError>,
-        ok: impl FnOnce(T) -> Response,
-    ) -> Result<Response, ApiError> {
-        match result {
-            Ok(value) => Ok(self.answer(ok(value))),
-            Err(e @ AppError::BadRequest(_)) => Err(self.failed(e.into())),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
 /// `POST /api/v1/auth/mfa/verify`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -149,22 +86,26 @@ async fn verify(
         Err(AppError::Unauthenticated) => return Err(challenge_gone()),
         Err(e) => return Err(e.into()),
     };
-    let gate = CodeGate::open(&state, &client, challenge.user)?;
+    let attempt = Attempt::code(&state, &client, challenge.user).await?;
     let result = state
         .app
         .complete_challenge(&challenge, req.method, req.code.expose(), actor.meta)
         .await;
-    match result {
-        Ok(outcome) => {
-            let response = signed_in(&state, StatusCode::OK, outcome);
-            Ok(gate.answer(with_cookie(response, clear_challenge(state.https))))
-        }
-        Err(AppError::BadRequest(message)) => {
-            Err(gate.failed(ApiError::unauthenticated_with(message)))
-        }
-        Err(AppError::Unauthenticated) => Err(challenge_gone()),
-        Err(e) => Err(e.into()),
-    }
+    attempt
+        .finish(
+            result,
+            Judged::of,
+            |outcome| {
+                let response = signed_in(&state, StatusCode::OK, outcome);
+                with_cookie(response, clear_challenge(state.https))
+            },
+            |e| match e {
+                AppError::WrongSecret(message) => ApiError::unauthenticated_with(message),
+                AppError::Unauthenticated => challenge_gone(),
+                other => other.into(),
+            },
+        )
+        .await
 }
 
 /// `POST /api/v1/auth/mfa/totp/setup`.
@@ -185,13 +126,14 @@ pub(crate) struct CodeRequest {
     code: SecretString,
 }
 
-pub(crate) fn own_gate<'a>(
+/// The attempt for a check on the signed-in user's own account (their code or password).
+pub(crate) async fn own_attempt<'a>(
     state: &'a AppState,
     client: &Client,
     actor: &pw_app::Actor,
-) -> Result<CodeGate<'a>, ApiError> {
+) -> Result<Attempt<'a>, ApiError> {
     let user = actor.user_id.ok_or_else(ApiError::unauthenticated)?;
-    CodeGate::open(state, client, user)
+    Attempt::code(state, client, user).await
 }
 
 async fn totp_setup(
@@ -200,10 +142,17 @@ async fn totp_setup(
     Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<TotpSetupRequest>,
 ) -> Result<Response, ApiError> {
-    let gate = own_gate(&state, &client, &actor)?;
+    let attempt = own_attempt(&state, &client, &actor).await?;
     let code = req.code.as_ref().map(SecretString::expose);
     let result = state.app.setup_totp(&actor, code).await;
-    gate.finish(result, |v| Json(v).into_response())
+    attempt
+        .finish(
+            result,
+            Judged::of,
+            |v| Json(v).into_response(),
+            ApiError::from,
+        )
+        .await
 }
 
 async fn totp_enable(
@@ -212,9 +161,16 @@ async fn totp_enable(
     Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> Result<Response, ApiError> {
-    let gate = own_gate(&state, &client, &actor)?;
+    let attempt = own_attempt(&state, &client, &actor).await?;
     let result = state.app.enable_totp(&actor, req.code.expose()).await;
-    gate.finish(result, |v| Json(v).into_response())
+    attempt
+        .finish(
+            result,
+            Judged::of,
+            |v| Json(v).into_response(),
+            ApiError::from,
+        )
+        .await
 }
 
 async fn totp_disable(
@@ -223,9 +179,16 @@ async fn totp_disable(
     Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> Result<Response, ApiError> {
-    let gate = own_gate(&state, &client, &actor)?;
+    let attempt = own_attempt(&state, &client, &actor).await?;
     let result = state.app.disable_totp(&actor, req.code.expose()).await;
-    gate.finish(result, |()| StatusCode::NO_CONTENT.into_response())
+    attempt
+        .finish(
+            result,
+            Judged::of,
+            |()| StatusCode::NO_CONTENT.into_response(),
+            ApiError::from,
+        )
+        .await
 }
 
 async fn regenerate(
@@ -234,12 +197,19 @@ async fn regenerate(
     Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> Result<Response, ApiError> {
-    let gate = own_gate(&state, &client, &actor)?;
+    let attempt = own_attempt(&state, &client, &actor).await?;
     let result = state
         .app
         .regenerate_backup_codes(&actor, req.code.expose())
         .await;
-    gate.finish(result, |v| Json(v).into_response())
+    attempt
+        .finish(
+            result,
+            Judged::of,
+            |v| Json(v).into_response(),
+            ApiError::from,
+        )
+        .await
 }
 
 async fn reset(

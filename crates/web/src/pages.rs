@@ -213,7 +213,10 @@ pub(crate) fn failure(
             "Not found",
             "There is nothing here. It may have been deleted, or the link is wrong.".to_owned(),
         ),
-        AppError::BadRequest(m) | AppError::Conflict(m) | AppError::UrlNotAllowed(m) => {
+        AppError::BadRequest(m)
+        | AppError::WrongSecret(m)
+        | AppError::Conflict(m)
+        | AppError::UrlNotAllowed(m) => {
             (StatusCode::BAD_REQUEST, "Cannot show this page", m.clone())
         }
         AppError::RateLimited(m) => (

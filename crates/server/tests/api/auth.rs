@@ -553,3 +553,142 @@ async fn admin_can_switch_auth_off_and_on_with_audit_and_banner() {
         200
     );
 }
+
+/// Issue 13, finding 14: the first administrator could be created with `password`, and a
+/// password could be "changed" to itself. Every path that sets a password refuses common and
+/// leaked passwords, and the current one.
+#[tokio::test]
+async fn common_and_unchanged_passwords_are_refused_on_every_path() {
+    let server = TestServer::spawn().await;
+    let setup = |password: &str| {
+        server.call(
+            &Auth::None,
+            "POST",
+            "/api/v1/auth/setup",
+            Some(json!({"setup_code": server.setup_code(), "username": "admin", "password": password})),
+        )
+    };
+    for weak in ["password", "Password1!", "qwertyuiop", "printwarden"] {
+        let a = setup(weak).await;
+        assert_eq!(a.status, 400, "{weak}: {:?}", a.json);
+        assert!(a.message().contains("too easy to guess"), "{}", a.message());
+    }
+    // The code was right all along and is not spent: a good password claims the instance.
+    let a = setup(TEST_PASSWORD).await;
+    assert_eq!(a.status, 201, "{:?}", a.json);
+    let admin = Auth::Cookie(a.session_cookie().unwrap());
+
+    let change = |current: &str, new: &str| {
+        server.call(
+            &admin,
+            "POST",
+            "/api/v1/auth/password",
+            Some(json!({"current_password": current, "new_password": new})),
+        )
+    };
+    let same = change(TEST_PASSWORD, TEST_PASSWORD).await;
+    assert_eq!(same.status, 400, "{:?}", same.json);
+    assert!(
+        same.message().contains("same as the current"),
+        "{}",
+        same.message()
+    );
+    let common = change(TEST_PASSWORD, "iloveyou123").await;
+    assert_eq!(common.status, 400, "{:?}", common.json);
+    // Neither refusal counted as a wrong current password: the change still goes through.
+    let ok = change(TEST_PASSWORD, "a brand new secret").await;
+    assert_eq!(ok.status, 204, "{:?}", ok.json);
+    let admin = Auth::Cookie(ok.session_cookie().unwrap());
+
+    // An administrator setting someone's password: not a common one, not the current one.
+    let viewers = server.group_id(&admin, "Viewers").await;
+    let ida = server.create_user(&admin, "ida", &[viewers]).await;
+    let ida_path = format!("/api/v1/users/{ida}");
+    let set = |password: &str| {
+        server.call(
+            &admin,
+            "PATCH",
+            &ida_path,
+            Some(json!({"password": password})),
+        )
+    };
+    for refused in ["football", TEST_PASSWORD] {
+        let a = set(refused).await;
+        assert_eq!(a.status, 400, "{refused}: {:?}", a.json);
+    }
+    let a = set("reset by admin 1").await;
+    assert_eq!(a.status, 200, "{:?}", a.json);
+    server.login("ida", "reset by admin 1").await;
+    // Creating a user with a common password is refused as well.
+    let a = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/users",
+            Some(json!({"username": "jo", "password": "sunshine1", "group_ids": [viewers]})),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{:?}", a.json);
+}
+
+/// Issue 13, finding 14: `аdmin` (Cyrillic а) and `ＡＤＭＩＮ` (fullwidth) were accepted as new
+/// usernames next to `admin`.
+#[tokio::test]
+async fn look_alike_usernames_are_refused_or_meet_the_original() {
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let viewers = server.group_id(&admin, "Viewers").await;
+    let create = |name: &str| {
+        server.call(
+            &admin,
+            "POST",
+            "/api/v1/users",
+            Some(json!({"username": name, "password": TEST_PASSWORD, "group_ids": [viewers]})),
+        )
+    };
+    let fullwidth = create("ＡＤＭＩＮ").await;
+    assert_eq!(
+        fullwidth.status, 409,
+        "folds into admin: {:?}",
+        fullwidth.json
+    );
+    for (name, why) in [
+        ("\u{0430}dmin", "Cyrillic а"),
+        ("adm\u{0456}n", "Cyrillic і"),
+        ("admin\u{200B}", "zero-width space"),
+        ("\u{202E}nimda", "right-to-left override"),
+    ] {
+        let a = create(name).await;
+        assert_eq!(a.status, 400, "{why}: {:?}", a.json);
+    }
+    // The same rules let an ordinary name through, folded to its ASCII form.
+    let a = create("ｏｐｅｒａｔｏｒ").await;
+    assert_eq!(a.status, 201, "{:?}", a.json);
+    assert_eq!(a.json["username"], "operator");
+    server.login("ＯＰＥＲＡＴＯＲ", TEST_PASSWORD).await;
+}
+
+/// Issue 13, finding 14: names people type and others read refuse bidi overrides and other
+/// invisible characters.
+#[tokio::test]
+async fn names_with_invisible_characters_are_refused() {
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    for (path, good) in [
+        (
+            "/api/v1/groups",
+            json!({"name": "Night shift", "permissions": []}),
+        ),
+        ("/api/v1/locations", json!({"name": "Hall B"})),
+    ] {
+        for hidden in ['\u{202E}', '\u{2067}', '\u{200B}', '\u{FEFF}'] {
+            let mut bad = good.clone();
+            bad["name"] = json!(format!("Hall{hidden}B"));
+            let a = server.call(&admin, "POST", path, Some(bad)).await;
+            assert_eq!(a.status, 400, "{path} {hidden:?}: {:?}", a.json);
+            assert!(a.message().contains("invisible"), "{}", a.message());
+        }
+        let a = server.call(&admin, "POST", path, Some(good)).await;
+        assert_eq!(a.status, 201, "{path}: {:?}", a.json);
+    }
+}

@@ -416,3 +416,90 @@ async fn websocket_upgrades_need_our_origin() {
         assert_eq!(resp.headers()["upgrade"], "websocket");
     }
 }
+
+/// Issue 13, finding 4: the throttle used to peek, verify and only then count, so guesses sent
+/// at once were all verified. Now a slot is reserved before the password is looked at.
+#[tokio::test]
+async fn forty_parallel_guesses_from_one_address_get_at_most_five_checks() {
+    let server = TestServer::spawn_env(&[("PRINTWARDEN_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let admin = server.setup_admin().await;
+    let attacker = "203.0.113.40";
+    let guesses: Vec<_> = (0..40)
+        .map(|n| {
+            let req = login_request(&server, Some(attacker), "admin", &format!("guess {n}"));
+            tokio::spawn(req.send())
+        })
+        .collect();
+    let (mut checked, mut refused) = (0, 0);
+    for guess in guesses {
+        match guess.await.unwrap().unwrap().status() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(checked <= 5, "{checked} guesses were verified (limit 5)");
+    assert_eq!(checked + refused, 40);
+    // The audit log agrees: no more than five failed sign-ins were looked at.
+    let log = server
+        .call(&admin, "GET", "/api/v1/audit?event=auth.login", None)
+        .await;
+    let failures = log.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["success"] == false)
+        .count();
+    assert_eq!(failures, checked, "{:?}", log.json);
+    // The address is spent, even for the right password; another address is not.
+    let resp = login_from(&server, Some(attacker), "admin", TEST_PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let resp = login_from(&server, Some("198.51.100.40"), "admin", TEST_PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_successful_sign_in_gives_its_slot_back() {
+    let server = TestServer::spawn_env(&[("PRINTWARDEN_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    server.setup_admin().await;
+    let ip = Some("198.51.100.41");
+    for _ in 0..4 {
+        let resp = login_from(&server, ip, "admin", "typo").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The right password is checked with the fifth slot and refunds it …
+    let resp = login_from(&server, ip, "admin", TEST_PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(header(&resp, "x-ratelimit-remaining"), "1");
+    // … so one more failure is still checked, and only then is the address spent.
+    let resp = login_from(&server, ip, "admin", "typo").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = login_from(&server, ip, "admin", TEST_PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_are_throttled_per_user() {
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    for _ in 0..5 {
+        let a = server
+            .call(
+                &admin,
+                "POST",
+                "/api/v1/auth/password",
+                Some(json!({"current_password": "not it", "new_password": "a brand new secret"})),
+            )
+            .await;
+        assert_eq!(a.status, 400, "{:?}", a.json);
+    }
+    let a = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/auth/password",
+            Some(json!({"current_password": TEST_PASSWORD, "new_password": "a brand new secret"})),
+        )
+        .await;
+    assert_eq!(a.status, 429, "{:?}", a.json);
+}

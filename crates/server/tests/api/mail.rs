@@ -431,6 +431,11 @@ async fn forgot_password_answers_alike_and_the_link_works_once_within_the_hour()
     };
     let weak = reset(&token, "short").await;
     assert_eq!(weak.status, 400, "{:?}", weak.json);
+    // Not the current password, nor a common one (issue 13, finding 14); neither burns the link.
+    for refused in [TEST_PASSWORD, "password123"] {
+        let a = reset(&token, refused).await;
+        assert_eq!(a.status, 400, "{refused}: {:?}", a.json);
+    }
     let done = reset(&token, "a brand new password").await;
     assert_eq!(
         done.status, 204,

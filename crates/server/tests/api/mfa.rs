@@ -474,3 +474,125 @@ async fn a_user_manager_cannot_reset_the_second_factor_of_someone_with_more_righ
         .await;
     assert_eq!(allowed.status, 204, "{:?}", allowed.json);
 }
+
+/// Issue 13, finding 4: codes sent at once on one challenge were all checked (the throttle
+/// counted after the check). Now each check reserves its slot first.
+#[tokio::test]
+async fn parallel_codes_on_one_challenge_get_at_most_five_checks() {
+    let farm = Farm::new().await;
+    let (_, fay) = farm.viewer("fay").await;
+    let (secret, _) = farm.enrol(&fay).await;
+    let challenge = farm.challenge("fay").await;
+    let Auth::Cookie(cookie) = &challenge else {
+        unreachable!()
+    };
+    let wrong: Vec<String> = (1..=12)
+        .map(|n| totp_at(&secret, farm.now() - 300 * n))
+        .collect();
+    let tries: Vec<_> = wrong
+        .iter()
+        .map(|code| {
+            let req = farm
+                .server
+                .client
+                .post(farm.server.url("/api/v1/auth/mfa/verify"))
+                .header("cookie", cookie)
+                .header("origin", farm.server.origin())
+                .json(&json!({"method": "totp", "code": code}));
+            tokio::spawn(req.send())
+        })
+        .collect();
+    let (mut checked, mut refused) = (0, 0);
+    for t in tries {
+        match t.await.unwrap().unwrap().status().as_u16() {
+            401 => checked += 1,
+            429 => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(checked <= 5, "{checked} codes were checked (limit 5)");
+    assert_eq!(checked + refused, 12);
+    let right = farm
+        .verify(&challenge, "totp", &next_totp(&secret, farm.now()))
+        .await;
+    assert_eq!(right.status, 429, "{:?}", right.json);
+}
+
+/// The per-user second-factor limit: a user's codes checked from several addresses stop after
+/// five failures for that user, while another user from the same address goes on.
+#[tokio::test]
+async fn a_users_codes_from_many_addresses_stop_after_five_failures() {
+    let clock = Arc::new(ManualClock::new(unix_now() * 1000));
+    let server = TestServer::spawn_with(Options {
+        clock: Some(clock.clone()),
+        env: vec![(
+            "PRINTWARDEN_TRUSTED_PROXIES".to_owned(),
+            "127.0.0.1".to_owned(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    let admin = server.setup_admin().await;
+    let farm = Farm {
+        server,
+        clock,
+        admin,
+    };
+    let (_, gus) = farm.viewer("gus").await;
+    let (_, hep) = farm.viewer("hep").await;
+    let (gus_secret, _) = farm.enrol(&gus).await;
+    let (hep_secret, _) = farm.enrol(&hep).await;
+    // Signs in as `name` from `ip` and answers the second step with `code`.
+    let attempt = |name: &'static str, ip: String, code: String| {
+        let server = &farm.server;
+        async move {
+            let login = server
+                .client
+                .post(server.url("/api/v1/auth/login"))
+                .header("x-forwarded-for", &ip)
+                .json(&json!({"username": name, "password": TEST_PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(login.status(), 200);
+            let cookie = login
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|l| l.contains("pw_mfa"))
+                .and_then(|l| l.split(';').next())
+                .unwrap()
+                .to_owned();
+            server
+                .client
+                .post(server.url("/api/v1/auth/mfa/verify"))
+                .header("x-forwarded-for", &ip)
+                .header("cookie", cookie)
+                .header("origin", server.origin())
+                .json(&json!({"method": "totp", "code": code}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let wrong = totp_at(&gus_secret, farm.now() - 600);
+    for n in 1..=5 {
+        let status = attempt("gus", format!("203.0.113.{n}"), wrong.clone()).await;
+        assert_eq!(status, 401, "failure {n}");
+    }
+    // A sixth address, a right code: gus is spent whatever address he comes from.
+    let right = next_totp(&gus_secret, farm.now());
+    let status = attempt("gus", "203.0.113.6".to_owned(), right).await;
+    assert_eq!(status, 429, "the per-user limit holds across addresses");
+    // The same fresh address still works for someone else: the limit was gus's, not its.
+    let status = attempt(
+        "hep",
+        "203.0.113.6".to_owned(),
+        next_totp(&hep_secret, farm.now()),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
