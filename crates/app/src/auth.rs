@@ -25,6 +25,7 @@ use crate::cache::{KeyEntry, REVALIDATE_MS, SessionEntry, TOUCH_EVERY_MS, UserEn
 use crate::camera_tokens::CAMERA_KIND;
 use crate::clock::{random, rfc3339};
 use crate::mfa::SignIn;
+use crate::tickets::TicketOrigin;
 use crate::{Actor, App, AppError, Done, Presented, RequestMeta};
 
 /// `POST /api/v1/auth/setup`.
@@ -147,10 +148,24 @@ impl App {
     /// for revalidation.
     pub async fn resolve(&self, presented: Presented<'_>, meta: RequestMeta) -> Actor {
         let now = self.now();
+        let mut ticket_origin: Option<TicketOrigin> = None;
         let resolved = match (presented.api_key, presented.session, presented.ticket) {
             (Some(key), _, _) => self.resolve_key(key, now).await,
             (None, Some(token), _) => self.resolve_session(token, now).await,
-            (None, None, Some(ticket)) => self.resolve_ticket(ticket).await,
+            (None, None, Some(ticket)) => {
+                self.resolve_ticket(ticket)
+                    .await
+                    .map(|(subject, user, origin)| {
+                        // A ticket rides on the credential that minted it: a revoked session
+                        // or key ends what the ticket opened.
+                        ticket_origin = Some(origin);
+                        (
+                            subject,
+                            user,
+                            ticket_origin.as_ref().and_then(|o| o.session),
+                        )
+                    })
+            }
             (None, None, None) => None,
         };
         let auth_on = self.auth_enabled();
@@ -163,7 +178,7 @@ impl App {
                     .and_then(parse_key)
                     .map(|(_, id, _)| ApiKeyId::from_db(id))
             }
-            _ => None,
+            _ => ticket_origin.as_ref().and_then(|o| o.api_key),
         };
         match resolved {
             Some((subject, user, session)) => Actor {
@@ -255,20 +270,38 @@ impl App {
     async fn resolve_ticket(
         &self,
         ticket: &str,
-    ) -> Option<(Subject, Arc<UserEntryRef>, Option<SessionId>)> {
-        let (mut subject, purpose, key) = self.redeem_ticket(ticket).await?;
-        let stamp = self.store.user(subject.user_id).await.ok()??.security_stamp;
-        let user = self.user_entry(subject.user_id, stamp).await?;
+    ) -> Option<(Subject, Arc<UserEntryRef>, TicketOrigin)> {
+        let origin = self.redeem_ticket(ticket).await?;
+        let (subject, user) = self.ticket_bounds(&origin).await?;
+        Some((subject, user, origin))
+    }
+
+    /// What a ticket grants *now*: the owner's current rights, ∩ the minting key's scopes and
+    /// printer list (a revoked or expired key's tickets grant nothing), ∩ the rights its
+    /// purpose needs, ∩ its printer; nothing once the minting session is gone. Used when the
+    /// ticket is redeemed and at every re-check of the socket it opened.
+    pub(crate) async fn ticket_bounds(
+        &self,
+        origin: &TicketOrigin,
+    ) -> Option<(Subject, Arc<UserEntryRef>)> {
+        if let Some(session) = origin.session {
+            // Threat: a stream opened with a ticket outliving the sign-out that should end it.
+            self.store.session_stamp(session).await.ok()??;
+        }
+        let stamp = self.store.user(origin.user).await.ok()??.security_stamp;
+        let user = self.user_entry(origin.user, stamp).await?;
         if user.entry.disabled {
             return None;
         }
-        // A ticket carries the bounds of the credential that minted it, as they are *now*:
-        // the owner's current rights, ∩ the minting key's scopes and printer list (a revoked
-        // or expired key's tickets grant nothing), ∩ the rights its purpose needs.
+        let mut subject = Subject {
+            credential: Credential::Ticket(origin.purpose),
+            printer_restriction: origin.printers.clone(),
+            ..Subject::session(origin.user, Rights::none())
+        };
         let mut rights = user.entry.rights.clone();
-        if let Some(id) = key {
+        if let Some(id) = origin.api_key {
             let row = self.store.api_key(id).await.ok()??;
-            if row.user_id != subject.user_id
+            if row.user_id != origin.user
                 || row.kind == CAMERA_KIND
                 || row.expires_at.is_some_and(|t| self.now() >= t)
             {
@@ -288,8 +321,9 @@ impl App {
                 });
             }
         }
-        subject.rights = rights.restricted_to(&purpose.permissions().iter().copied().collect());
-        Some((subject, user, None))
+        subject.rights =
+            rights.restricted_to(&origin.purpose.permissions().iter().copied().collect());
+        Some((subject, user))
     }
 
     async fn resolve_key(

@@ -12,9 +12,10 @@
 use std::time::Duration;
 
 use pw_credentials::SecretString;
-use pw_policy::{Credential, Principal, Subject};
+use pw_policy::{Credential, Principal};
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use crate::tickets::TicketOrigin;
 use crate::{Actor, App, Presented, RequestMeta, Revocation};
 
 /// How often a live socket re-checks without an event (changes another process made).
@@ -30,9 +31,9 @@ enum Kind {
     Session(SecretString),
     /// An API key or camera token: resolved again.
     Key(SecretString),
-    /// A redeemed ticket: single-use, so its subject is rebuilt from its user's current rights
-    /// (never more permissions than the ticket had, its printer restriction kept).
-    Ticket(Subject),
+    /// A redeemed ticket: single-use, so its bounds are derived again from where it came from
+    /// (its user's current rights, the minting key or session, its purpose and printer).
+    Ticket(TicketOrigin),
     /// Opened while authentication was off: valid only while it stays off.
     AuthOff,
     /// No credential: never valid.
@@ -73,9 +74,16 @@ impl App {
             (Principal::User(_), None, Some(token)) => {
                 Kind::Session(SecretString::new(token.to_owned()))
             }
-            (Principal::User(s), None, None) if matches!(s.credential, Credential::Ticket(_)) => {
-                Kind::Ticket(s.clone())
-            }
+            (Principal::User(s), None, None) => match s.credential {
+                Credential::Ticket(purpose) => Kind::Ticket(TicketOrigin {
+                    user: s.user_id,
+                    purpose,
+                    printers: s.printer_restriction.clone(),
+                    api_key: actor.api_key,
+                    session: actor.session,
+                }),
+                _ => Kind::Nothing,
+            },
             _ => Kind::Nothing,
         };
         LiveCredential(kind)
@@ -112,7 +120,7 @@ impl App {
                 };
                 self.resolve(presented, meta.clone()).await
             }
-            Kind::Ticket(subject) => self.ticket_now(subject, meta).await,
+            Kind::Ticket(origin) => self.ticket_now(origin, meta).await,
             Kind::AuthOff if !self.auth_enabled() => {
                 self.resolve(Presented::default(), meta.clone()).await
             }
@@ -120,30 +128,21 @@ impl App {
         }
     }
 
-    /// A redeemed ticket's subject with its user's current rights, restricted to the
-    /// permissions it had; anonymous once the user is gone or disabled.
-    async fn ticket_now(&self, subject: &Subject, meta: &RequestMeta) -> Actor {
+    /// A redeemed ticket's bounds as they are now; anonymous once its user is gone or
+    /// disabled, or the key or session that minted it is revoked.
+    async fn ticket_now(&self, origin: &TicketOrigin, meta: &RequestMeta) -> Actor {
         if !self.auth_enabled() {
             return self.resolve(Presented::default(), meta.clone()).await;
         }
-        let Ok(Some(row)) = self.store.user(subject.user_id).await else {
+        let Some((subject, user)) = self.ticket_bounds(origin).await else {
             return Actor::anonymous(meta.clone());
         };
-        let Some(user) = self.user_entry(subject.user_id, row.security_stamp).await else {
-            return Actor::anonymous(meta.clone());
-        };
-        if user.entry.disabled {
-            return Actor::anonymous(meta.clone());
-        }
-        let held = subject.rights.permissions().collect();
         Actor {
-            principal: Principal::User(Subject {
-                rights: user.entry.rights.restricted_to(&held),
-                ..subject.clone()
-            }),
-            user_id: Some(subject.user_id),
+            principal: Principal::User(subject),
+            user_id: Some(origin.user),
             name: user.entry.username.clone(),
-            session: None,
+            session: origin.session,
+            api_key: origin.api_key,
             meta: meta.clone(),
         }
     }

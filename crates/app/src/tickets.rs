@@ -16,8 +16,8 @@ use pw_credentials::SecretString;
 use pw_credentials::token::{TOKEN_BYTES, digest, is_ticket, new_ticket};
 use std::collections::BTreeSet;
 
-use pw_domain::{ApiKeyId, Permission, PrinterId};
-use pw_policy::{Action, Credential, Principal, Subject, Target, TicketPurpose, delegated};
+use pw_domain::{ApiKeyId, Permission, PrinterId, SessionId, UserId};
+use pw_policy::{Action, Principal, Target, TicketPurpose, delegated};
 use pw_store::TicketRow;
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +57,23 @@ impl Serialize for TicketText {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.0.expose())
     }
+}
+
+/// Where a ticket came from: the user, purpose and printer it was issued for and the
+/// credential that minted it. Every use — the upgrade, and each re-check of the socket it
+/// opened — derives the ticket's rights from these as they are at that moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TicketOrigin {
+    /// Whose it is.
+    pub(crate) user: UserId,
+    /// What it opens.
+    pub(crate) purpose: TicketPurpose,
+    /// The printers it is limited to (a camera ticket: its one printer).
+    pub(crate) printers: Option<BTreeSet<PrinterId>>,
+    /// The API key that minted it, if any.
+    pub(crate) api_key: Option<ApiKeyId>,
+    /// The browser session that minted it, if any.
+    pub(crate) session: Option<SessionId>,
 }
 
 fn purpose_name(p: TicketPurpose) -> &'static str {
@@ -132,6 +149,7 @@ impl App {
                         TicketPurpose::Events => None,
                     },
                     api_key_id: actor.api_key,
+                    session_id: actor.session,
                 },
                 now,
                 expires_at,
@@ -143,12 +161,9 @@ impl App {
         })
     }
 
-    /// Redeems a presented ticket: the subject (without rights yet: the resolver derives them
-    /// from the owner and the minting key), its purpose and the key it was minted with.
-    pub(crate) async fn redeem_ticket(
-        &self,
-        ticket: &str,
-    ) -> Option<(Subject, TicketPurpose, Option<ApiKeyId>)> {
+    /// Redeems a presented ticket: where it came from (its bounds are derived from that by
+    /// [`App::ticket_bounds`]).
+    pub(crate) async fn redeem_ticket(&self, ticket: &str) -> Option<TicketOrigin> {
         if !is_ticket(ticket) {
             return None;
         }
@@ -162,14 +177,12 @@ impl App {
             "camera" => TicketPurpose::Camera,
             _ => return None,
         };
-        Some((
-            Subject {
-                credential: Credential::Ticket(purpose),
-                printer_restriction: row.printer_id.map(|p| std::iter::once(p).collect()),
-                ..Subject::session(row.user_id, pw_policy::Rights::none())
-            },
+        Some(TicketOrigin {
+            user: row.user_id,
             purpose,
-            row.api_key_id,
-        ))
+            printers: row.printer_id.map(|p| std::iter::once(p).collect()),
+            api_key: row.api_key_id,
+            session: row.session_id,
+        })
     }
 }

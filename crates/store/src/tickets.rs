@@ -2,7 +2,7 @@
 //! Redeeming deletes the row in the same statement, so a ticket works once even when two
 //! servers race for it.
 
-use pw_domain::{ApiKeyId, PrinterId, UserId};
+use pw_domain::{ApiKeyId, PrinterId, SessionId, UserId};
 use sqlx::Row;
 
 use crate::{Store, StoreError};
@@ -18,6 +18,9 @@ pub struct TicketRow {
     pub printer_id: Option<PrinterId>,
     /// The API key it was minted with, if any: redemption re-derives that key's bounds.
     pub api_key_id: Option<ApiKeyId>,
+    /// The browser session it was minted with, if any: a socket opened with the ticket lives
+    /// no longer than that session.
+    pub session_id: Option<SessionId>,
 }
 
 impl Store {
@@ -34,8 +37,8 @@ impl Store {
             .execute(&self.pool)
             .await?;
         sqlx::query(
-            "INSERT INTO tickets (digest, user_id, purpose, printer_id, expires_at, api_key_id) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO tickets (digest, user_id, purpose, printer_id, expires_at, api_key_id, \
+             session_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(digest)
         .bind(ticket.user_id.get())
@@ -43,6 +46,7 @@ impl Store {
         .bind(ticket.printer_id.map(PrinterId::get))
         .bind(expires_at)
         .bind(ticket.api_key_id.map(ApiKeyId::get))
+        .bind(ticket.session_id.map(SessionId::get))
         .execute(&self.pool)
         .await
         .map_err(StoreError::from_write)?;
@@ -57,7 +61,7 @@ impl Store {
     ) -> Result<Option<TicketRow>, StoreError> {
         let row = sqlx::query(
             "DELETE FROM tickets WHERE digest = $1 AND expires_at > $2 \
-             RETURNING user_id, purpose, printer_id, api_key_id",
+             RETURNING user_id, purpose, printer_id, api_key_id, session_id",
         )
         .bind(digest)
         .bind(now)
@@ -74,6 +78,9 @@ impl Store {
                     api_key_id: r
                         .try_get::<Option<i64>, _>("api_key_id")?
                         .map(ApiKeyId::from_db),
+                    session_id: r
+                        .try_get::<Option<i64>, _>("session_id")?
+                        .map(SessionId::from_db),
                 })
             })
             .transpose()?)

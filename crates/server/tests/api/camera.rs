@@ -627,3 +627,83 @@ async fn live_camera_streams_end_within_a_second_of_every_kind_of_revocation() {
     assert_eq!(code, Some(CloseCode::Library(4001)));
     assert!(took < within, "printer delete took {took:?}");
 }
+
+/// A ticket rides on the credential that minted it: the camera socket it opened ends within a
+/// second of that API key's revocation, or of the minting session's sign-out, although the
+/// ticket itself was used up long before (finding 8 with finding 3's ticket bounds).
+#[tokio::test]
+async fn streams_opened_with_a_ticket_end_with_the_key_or_session_that_minted_it() {
+    let setup = setup().await;
+    let (server, admin, id) = (&setup.server, setup.admin.clone(), setup.id);
+    let within = Duration::from_secs(1);
+    let mint = |auth: Auth| async move {
+        let t = server
+            .call(
+                &auth,
+                "POST",
+                "/api/v1/tickets",
+                Some(json!({"purpose": "camera", "printer_id": id})),
+            )
+            .await;
+        assert_eq!(t.status, 201, "{:?}", t.json);
+        t.json["ticket"].as_str().unwrap().to_owned()
+    };
+    let open = |ticket: String| async move {
+        let mut s = ws(
+            server,
+            &format!("/api/v1/printers/{id}/camera/ws?ticket={ticket}"),
+            None,
+        )
+        .await;
+        assert!(jpeg(&next(&mut s).await.unwrap()));
+        s
+    };
+
+    // Minted by an API key; the key is revoked.
+    let key = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/api-keys",
+            Some(json!({"name": "wall", "scopes": ["printers:read", "camera:view"]})),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{:?}", key.json);
+    let secret = key.json["key"].as_str().unwrap().to_owned();
+    let mut by_key = open(mint(Auth::Key(secret)).await).await;
+    // A second stream from the admin's own session keeps flowing: the check is per credential.
+    let mut by_session = open(mint(admin.clone()).await).await;
+    let revoked = tokio::time::Instant::now();
+    let r = server
+        .call(
+            &admin,
+            "DELETE",
+            &format!("/api/v1/api-keys/{}", key.json["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let (code, took) = closed_after(&mut by_key, revoked).await;
+    assert_eq!(code, Some(CloseCode::Library(4001)));
+    assert!(
+        took < within,
+        "the key's ticket stream ended after {took:?}"
+    );
+    assert!(
+        jpeg(&next(&mut by_session).await.unwrap()),
+        "a stream of another credential ended with the key"
+    );
+
+    // Minted by a session; that session signs out.
+    let signed_out = tokio::time::Instant::now();
+    let r = server
+        .call(&admin, "POST", "/api/v1/auth/logout", None)
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.json);
+    let (code, took) = closed_after(&mut by_session, signed_out).await;
+    assert_eq!(code, Some(CloseCode::Library(4001)));
+    assert!(
+        took < within,
+        "the session's ticket stream ended after {took:?}"
+    );
+}
