@@ -67,6 +67,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006", "camera_tokens"),
     migration!(7, "0007", "second_factors"),
     migration!(8, "0008", "print_jobs"),
+    migration!(9, "0009", "print_job_names"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

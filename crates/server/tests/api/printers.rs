@@ -918,3 +918,133 @@ async fn a_configured_printer_ca_must_sign_the_printer_certificate() {
         "the access code was never sent"
     );
 }
+
+/// Finding 11: deleting a user with `items=delete` deleted every row with their `created_by`,
+/// printers and webhooks included, without `printers:delete`, without an audit line per item
+/// and with the printer's MQTT session left running. Printers and webhooks are farm
+/// infrastructure: they stay, working; the print history keeps the starter's name.
+#[tokio::test]
+async fn deleting_a_user_with_their_items_keeps_the_printers_and_webhooks_they_added() {
+    let (farm, _dir) = farm(&[Model::P1S]).await;
+    let sim = &farm.printers[0];
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let rights = [
+        "printers:create",
+        "printers:read",
+        "printers:control",
+        "queue:create",
+        "notifications:create",
+        "notifications:read",
+        "audit:read",
+    ];
+    let hands = server.create_group(&admin, "Farm hands", &rights).await;
+    let pat_id = server.create_user(&admin, "pat", &[hands]).await;
+    let pat = server.login("pat", TEST_PASSWORD).await;
+    // The user manager holds everything pat holds (so may act on pat) and users:delete, but
+    // not printers:delete or notifications:delete.
+    let mut manager_rights = rights.to_vec();
+    manager_rights.extend(["users:read", "users:delete"]);
+    let managers = server
+        .create_group(&admin, "User managers", &manager_rights)
+        .await;
+    server.create_user(&admin, "uma", &[managers]).await;
+    let uma = server.login("uma", TEST_PASSWORD).await;
+
+    let printer = add(&server, &pat, sim, json!({"ftps_port": sim.info.ftps_port})).await;
+    wait_for(&server, &pat, printer, online).await;
+    let hook = server
+        .call(
+            &pat,
+            "POST",
+            "/api/v1/webhooks",
+            Some(
+                json!({"name": "pat's hook", "url": "https://93.184.216.34/hook",
+                        "events": ["printer.print"]}),
+            ),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{:?}", hook.json);
+    let (status, body) = print(&server, &pat, printer, "cube.gcode.3mf", vec![1; 1000]).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The delete dialog counts the user's own content only: printers and webhooks are not.
+    let preview = server
+        .call(&uma, "GET", &format!("/api/v1/users/{pat_id}"), None)
+        .await;
+    assert_eq!(preview.status, 200, "{:?}", preview.json);
+    let kinds: Vec<&str> = preview.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        !kinds.contains(&"printers") && !kinds.contains(&"webhooks"),
+        "{kinds:?}"
+    );
+
+    let deleted = server
+        .call(
+            &uma,
+            "DELETE",
+            &format!("/api/v1/users/{pat_id}?items=delete"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.json);
+    assert_eq!(
+        server
+            .call(&admin, "GET", &format!("/api/v1/users/{pat_id}"), None)
+            .await
+            .status,
+        404,
+        "the account is gone"
+    );
+
+    // The printer is still there and still online (checked again after a moment: its session
+    // was not torn down, nor left running for a row that no longer exists).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let v = wait_for(&server, &admin, printer, online).await;
+    assert_eq!(v["serial"], sim.info.serial.as_str());
+    let hooks = server.call(&admin, "GET", "/api/v1/webhooks", None).await;
+    assert_eq!(
+        hooks.json["items"][0]["name"], "pat's hook",
+        "{:?}",
+        hooks.json
+    );
+    let deletions = server
+        .call(&admin, "GET", "/api/v1/audit?event=printer.delete", None)
+        .await;
+    assert_eq!(deletions.json["items"].as_array().unwrap().len(), 0);
+    let audit = server
+        .call(&admin, "GET", "/api/v1/audit?event=user.delete", None)
+        .await;
+    assert_eq!(audit.json["items"][0]["details"]["items"], "delete");
+
+    // The print history keeps who started the job by name; the link to the account is gone.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .connect(&server.database_url)
+        .await
+        .unwrap();
+    let jobs: Vec<(Option<i64>, Option<String>, String)> =
+        sqlx::query_as("SELECT started_by, started_by_name, file_name FROM print_jobs")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        jobs,
+        vec![(None, Some("pat".to_owned()), "cube.gcode.3mf".to_owned())]
+    );
+    let creators: Vec<(Option<i64>,)> = sqlx::query_as("SELECT created_by FROM printers")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        creators,
+        vec![(None,)],
+        "the printer no longer names the account"
+    );
+    pool.close().await;
+}
