@@ -124,6 +124,8 @@ struct Link {
 pub(crate) struct Fleet {
     links: Mutex<HashMap<PrinterId, Link>>,
     events: Option<broadcast::Sender<PrinterEvent>>,
+    /// Upload-and-print claims (one start per printer at a time).
+    pub(crate) claims: crate::print_claims::PrintClaims,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -141,6 +143,7 @@ impl Fleet {
         Self {
             links: Mutex::new(HashMap::new()),
             events: Some(events),
+            claims: crate::print_claims::PrintClaims::default(),
         }
     }
 

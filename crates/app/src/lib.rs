@@ -24,6 +24,7 @@ mod mail_templates;
 mod mfa;
 pub mod outbound;
 pub mod owned;
+mod print_claims;
 mod print_mail;
 mod printers;
 mod probe;

@@ -959,16 +959,18 @@ impl App {
                 row.name
             )));
         }
-        if live
+        let busy = live
             .status
             .as_ref()
-            .is_some_and(|s| s.gcode_state.is_busy())
-        {
+            .is_some_and(|s| s.gcode_state.is_busy());
+        // Check and claim in one step: a second call in parallel finds the claim (409), so
+        // it can neither upload over the first nor cancel its job with a second start.
+        let Some(claim) = self.fleet.claims.claim(id, busy) else {
             return Err(AppError::Conflict(format!(
                 "{} is busy with a job; wait until it finishes.",
                 row.name
             )));
-        }
+        };
         let mut ftps = self.ftps(&row).await?;
         let upload = async {
             let sent = ftps
@@ -1016,7 +1018,9 @@ impl App {
                 return Err(e);
             }
         };
-        if !outcome.ok {
+        if outcome.ok {
+            claim.started();
+        } else {
             self.forget_print_job(job).await;
         }
         self.audit(

@@ -608,6 +608,51 @@ async fn upload_and_print_streams_the_file_over_ftps_and_refuses_a_busy_printer(
     assert!(sim.file("cube.gcode.3mf").is_none());
 }
 
+/// Finding 13: the busy check and the start were separate steps, so two upload-and-print
+/// calls in parallel both passed the check, both uploaded, and the second start replaced the
+/// first job. Now exactly one starts; the other gets 409 and uploads nothing.
+#[tokio::test]
+async fn two_parallel_prints_on_one_idle_printer_start_exactly_one() {
+    let (farm, _dir) = farm(&[Model::P1S]).await;
+    let sim = &farm.printers[0];
+    let (server, admin, id) = with_online(sim).await;
+    let body: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (a, b) = tokio::join!(
+        print(&server, &admin, id, "left.gcode.3mf", body.clone()),
+        print(&server, &admin, id, "right.gcode.3mf", body.clone()),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    let (loser, winner) = if a.0 == 409 {
+        ("left.gcode.3mf", "right.gcode.3mf")
+    } else {
+        ("right.gcode.3mf", "left.gcode.3mf")
+    };
+    let refused = if a.0 == 409 { &a.1 } else { &b.1 };
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("busy"),
+        "{refused}"
+    );
+    assert_eq!(sim.file(winner).unwrap(), body);
+    assert!(
+        sim.file(loser).is_none(),
+        "the refused call uploaded nothing"
+    );
+    let v = wait_for(&server, &admin, id, |v| v["status"]["busy"] == true).await;
+    assert_eq!(
+        v["status"]["job_name"],
+        winner.trim_end_matches(".gcode.3mf")
+    );
+    let audit = server
+        .call(&admin, "GET", "/api/v1/audit?event=printer.print", None)
+        .await;
+    assert_eq!(audit.json["items"].as_array().unwrap().len(), 1);
+}
+
 async fn raw(server: &TestServer, auth: &Auth, method: &str, path: &str) -> (u16, Vec<u8>, String) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let req = server.client.request(method, server.url(path));
