@@ -62,8 +62,8 @@ pub use owned::OwnedItems;
 pub use print_mail::{MailPreferences, PRINT_EVENTS};
 pub use printers::{
     CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE, PrintUpload,
-    PrinterFile, PrinterView, StatusView, TemperatureView, TrayView, TrustCertificate,
-    UpdatePrinter,
+    PrinterDownload, PrinterFile, PrinterView, StatusView, TemperatureView, TrayView,
+    TrustCertificate, UpdatePrinter,
 };
 pub use probe::{CheckOutcome, CheckPrinter, PrinterCheck};
 pub use pw_credentials::SecretString;
