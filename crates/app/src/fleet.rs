@@ -501,6 +501,10 @@ impl Supervisor {
                             let off = status.developer_mode == Some(false)
                                 || status.hms.iter().any(pw_bambu::report::Hms::is_verify_failed);
                             let now = self.app.now();
+                            if status.gcode_state.is_busy() {
+                                // The printer reports the job: its busy state guards it now.
+                                self.app.fleet.claims.seen_busy(self.id);
+                            }
                             self.publish(|l| {
                                 l.status = Some(status);
                                 l.developer_mode_off = off;

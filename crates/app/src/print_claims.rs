@@ -3,7 +3,7 @@
 //!
 //! Invariant: at most one upload-and-print is in flight per printer, and after a successful
 //! start the printer stays claimed until its own report says it is busy (or a grace period
-//! passes). Threat (audit finding 13): two parallel calls both passed the busy check, both
+//! passes); from then on its busy state guards the job. Threat (audit finding 13): two parallel calls both passed the busy check, both
 //! uploaded, and the second start command cancelled the first job mid-print.
 
 use std::collections::HashMap;
@@ -63,6 +63,17 @@ impl PrintClaims {
             printer,
             started: None,
         })
+    }
+}
+
+impl PrintClaims {
+    /// The printer reported a busy state: a start made before is now guarded by that state,
+    /// so its claim goes (a job that ends within the grace period does not block the next).
+    pub(crate) fn seen_busy(&self, printer: PrinterId) {
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(Claim::Started(_)) = claims.get(&printer) {
+            claims.remove(&printer);
+        }
     }
 }
 
