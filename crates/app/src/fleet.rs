@@ -124,6 +124,8 @@ struct Link {
 pub(crate) struct Fleet {
     links: Mutex<HashMap<PrinterId, Link>>,
     events: Option<broadcast::Sender<PrinterEvent>>,
+    /// Upload-and-print claims (one start per printer at a time).
+    pub(crate) claims: crate::print_claims::PrintClaims,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -141,6 +143,7 @@ impl Fleet {
         Self {
             links: Mutex::new(HashMap::new()),
             events: Some(events),
+            claims: crate::print_claims::PrintClaims::default(),
         }
     }
 
@@ -498,6 +501,10 @@ impl Supervisor {
                             let off = status.developer_mode == Some(false)
                                 || status.hms.iter().any(pw_bambu::report::Hms::is_verify_failed);
                             let now = self.app.now();
+                            if status.gcode_state.is_busy() {
+                                // The printer reports the job: its busy state guards it now.
+                                self.app.fleet.claims.seen_busy(self.id);
+                            }
                             self.publish(|l| {
                                 l.status = Some(status);
                                 l.developer_mode_off = off;

@@ -24,6 +24,8 @@ mod locations;
 mod mail_templates;
 mod mfa;
 pub mod outbound;
+pub mod owned;
+mod print_claims;
 mod print_mail;
 mod printers;
 mod probe;
@@ -58,16 +60,16 @@ pub use mfa::{
     BackupCodesView, CHALLENGE_LIFETIME_MS, ChallengeIssued, MfaMethod, OpenChallenge, SignIn,
     TotpSetupView,
 };
+pub use owned::OwnedItems;
 pub use print_mail::{MailPreferences, PRINT_EVENTS};
 pub use printers::{
     CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE, PrintUpload,
-    PrinterFile, PrinterView, StatusView, TemperatureView, TrayView, TrustCertificate,
-    UpdatePrinter,
+    PrinterDownload, PrinterFile, PrinterView, StatusView, TemperatureView, TrayView,
+    TrustCertificate, UpdatePrinter,
 };
 pub use probe::{CheckOutcome, CheckPrinter, PrinterCheck};
 pub use pw_credentials::SecretString;
 pub use pw_credentials::token::{API_KEY_PREFIX, CAMERA_TOKEN_PREFIX};
-pub use pw_store::OwnedItems;
 pub use security::{OutboundSettings, SecuritySettings};
 pub use tickets::{IssuedTicket, TICKET_LIFETIME, TicketRequest};
 pub use users::{CreateUser, DeletePreview, UpdateUser, UserView};

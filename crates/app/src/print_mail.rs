@@ -69,7 +69,7 @@ impl App {
     ) -> Result<i64, AppError> {
         Ok(self
             .store
-            .insert_print_job(printer, actor.user_id, file, self.now())
+            .insert_print_job(printer, actor.user_id, &actor.name, file, self.now())
             .await?)
     }
 

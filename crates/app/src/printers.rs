@@ -860,6 +860,54 @@ impl App {
     }
 }
 
+/// A printer file being downloaded (threat, audit finding 13: buffering whole files, up to
+/// 256 MiB per request, let a few parallel downloads exhaust the server's memory). The HTTP
+/// layer pulls [`PrinterDownload::next_chunk`] only as fast as the client takes the bytes, so
+/// at most one chunk per download is in memory.
+#[derive(Debug)]
+pub struct PrinterDownload {
+    printer: PrinterId,
+    printer_name: String,
+    size: u64,
+    download: Option<pw_bambu::ftps::Download>,
+}
+
+/// Bytes read from the printer per chunk.
+const DOWNLOAD_CHUNK: usize = 64 * 1024;
+
+impl PrinterDownload {
+    /// The file's size, as the printer announced it (the response's `Content-Length`).
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The next chunk, `None` after the last one (once the printer confirmed the transfer).
+    /// An error mid-way means the client gets fewer bytes than `size` and can tell.
+    pub async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, AppError> {
+        let Some(download) = self.download.as_mut() else {
+            return Ok(None);
+        };
+        let mut chunk = vec![0u8; DOWNLOAD_CHUNK];
+        let result = match download.read(&mut chunk).await {
+            Ok(0) => match self.download.take() {
+                Some(d) => d.finish().await.map(|()| None),
+                None => Ok(None),
+            },
+            Ok(n) => {
+                chunk.truncate(n);
+                Ok(Some(bytes::Bytes::from(chunk)))
+            }
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| {
+            self.download = None;
+            tracing::warn!(printer = %self.printer, error = %e, "download failed");
+            AppError::Conflict(format!("{}'s file store: {e}", self.printer_name))
+        })
+    }
+}
+
 /// A file on a printer.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PrinterFile {
@@ -965,16 +1013,18 @@ impl App {
                 row.name
             )));
         }
-        if live
+        let busy = live
             .status
             .as_ref()
-            .is_some_and(|s| s.gcode_state.is_busy())
-        {
+            .is_some_and(|s| s.gcode_state.is_busy());
+        // Check and claim in one step: a second call in parallel finds the claim (409), so
+        // it can neither upload over the first nor cancel its job with a second start.
+        let Some(claim) = self.fleet.claims.claim(id, busy) else {
             return Err(AppError::Conflict(format!(
                 "{} is busy with a job; wait until it finishes.",
                 row.name
             )));
-        }
+        };
         let mut ftps = self.ftps(&row).await?;
         let upload = async {
             let sent = ftps
@@ -1022,7 +1072,9 @@ impl App {
                 return Err(e);
             }
         };
-        if !outcome.ok {
+        if outcome.ok {
+            claim.started();
+        } else {
             self.forget_print_job(job).await;
         }
         self.audit(
@@ -1072,31 +1124,38 @@ impl App {
             .collect())
     }
 
-    /// `GET /api/v1/printers/{id}/files/{name}`: one file (at most [`MAX_DOWNLOAD`] bytes).
+    /// `GET /api/v1/printers/{id}/files/{name}`: opens one file (at most [`MAX_DOWNLOAD`]
+    /// bytes) for streaming; the caller pulls it chunk by chunk.
     pub async fn download_printer_file(
         &self,
         actor: &Actor,
         id: PrinterId,
         name: &str,
-    ) -> Result<Vec<u8>, AppError> {
+    ) -> Result<PrinterDownload, AppError> {
         let row = self
             .printer_for(actor, id, Permission::PrintersFiles)
             .await?;
         let name = parse_stored_name(name)?;
         let mut ftps = self.ftps(&row).await?;
-        let exists = ftps
-            .size(&name)
-            .await
-            .map_err(|e| AppError::Conflict(e.to_string()))?;
-        if exists.is_none() {
+        let store_error = |e: pw_bambu::ftps::FtpsError| {
+            AppError::Conflict(format!("{}'s file store: {e}", row.name))
+        };
+        let Some(size) = ftps.size(&name).await.map_err(store_error)? else {
             return Err(AppError::NotFound);
+        };
+        if size > MAX_DOWNLOAD {
+            return Err(AppError::Conflict(format!(
+                "{name} is larger than {} MiB.",
+                MAX_DOWNLOAD / 1024 / 1024
+            )));
         }
-        let content = ftps
-            .download(&name, MAX_DOWNLOAD)
-            .await
-            .map_err(|e| AppError::Conflict(format!("{}'s file store: {e}", row.name)))?;
-        ftps.quit().await;
-        Ok(content)
+        let download = ftps.open_download(&name, size).await.map_err(store_error)?;
+        Ok(PrinterDownload {
+            printer: id,
+            printer_name: row.name,
+            size,
+            download: Some(download),
+        })
     }
 
     /// `DELETE /api/v1/printers/{id}/files/{name}`.

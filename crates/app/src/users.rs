@@ -9,12 +9,13 @@ use std::sync::Arc;
 use pw_credentials::SecretString;
 use pw_domain::{GroupId, Permission, UserId, Username};
 use pw_policy::{Action, Target};
-use pw_store::{GroupRow, NewUser, OwnedItems, UserPatch, UserRow};
+use pw_store::{GroupRow, NewUser, UserPatch, UserRow};
 use serde::Serialize;
 
 use crate::auth::rights_of;
 use crate::auth::{GroupRef, bad, conflict_or, parse_email};
 use crate::clock::rfc3339;
+use crate::owned::OwnedItems;
 use crate::{Actor, App, AppError, Done};
 
 /// A user as the admin pages and API show it (never a hash).
@@ -49,14 +50,14 @@ pub struct UserView {
 pub struct DeletePreview {
     /// The user.
     pub user: UserView,
-    /// Rows they created, per kind.
+    /// Their own content, per kind of the registry of owned item kinds ([`crate::owned`]).
     pub items: Vec<ItemCount>,
 }
 
-/// Rows of one kind.
+/// Items of one owned kind.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ItemCount {
-    /// Table / kind.
+    /// The kind's name in the registry.
     pub kind: String,
     /// How many.
     pub count: i64,
@@ -133,13 +134,7 @@ impl App {
             .into_iter()
             .next()
             .ok_or(AppError::NotFound)?;
-        let items = self
-            .store
-            .owned_item_counts(id)
-            .await?
-            .into_iter()
-            .map(|(kind, count)| ItemCount { kind, count })
-            .collect();
+        let items = self.owned_item_counts(id).await?;
         Ok(DeletePreview { user, items })
     }
 
@@ -361,14 +356,21 @@ impl App {
         }
         let row = self.store.user(id).await?.ok_or(AppError::NotFound)?;
         self.check_may_act_on(actor, id).await?;
-        if !self
-            .store
-            .delete_user(id, items, &Self::admin_check())
-            .await?
-        {
+        // Only the user's own content goes with them, each kind through its own service
+        // (authorized, audited per item); printers, webhooks and history stay. See
+        // `crate::owned`.
+        let deleted = match items {
+            OwnedItems::Keep => Vec::new(),
+            OwnedItems::Delete => self.delete_owned_items(actor, id).await?,
+        };
+        if !self.delete_account_row(id).await? {
             return Err(AppError::NotFound);
         }
         self.revoke_users(&[id]);
+        let deleted: serde_json::Map<String, serde_json::Value> = deleted
+            .into_iter()
+            .map(|(kind, n)| (kind.to_owned(), n.into()))
+            .collect();
         self.audit(
             actor,
             "user.delete",
@@ -377,6 +379,7 @@ impl App {
             serde_json::json!({
                 "username": row.username.as_str(),
                 "items": match items { OwnedItems::Keep => "keep", OwnedItems::Delete => "delete" },
+                "deleted": deleted,
             }),
         )
         .await;

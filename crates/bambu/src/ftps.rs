@@ -7,13 +7,15 @@
 //! Invariants: the access code is sent only after the certificate passed the verifier; the
 //! data connection goes to the control connection's host, never to an address the server names
 //! in its `227` reply (threat: a hostile FTP server steering our client at another host); every
-//! step has a timeout.
+//! step has a timeout; a control reply is at most [`MAX_LINE`] bytes a line and [`MAX_REPLY`]
+//! bytes in all, read within one step's time (threat: a hostile printer answering with an
+//! endless reply to exhaust memory or hold a request forever).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use pw_credentials::SecretString;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -21,6 +23,11 @@ use crate::session::{SessionError, Tls, open_tls};
 use crate::trust::PrinterVerifier;
 
 const STEP: Duration = Duration::from_secs(30);
+/// Longest control reply line accepted. Real replies are under 100 bytes; RFC 959 sets no
+/// limit, so without one a hostile printer could fill memory with a line that never ends.
+const MAX_LINE: usize = 2048;
+/// Largest (multi-line) control reply accepted, all lines together.
+const MAX_REPLY: usize = 64 * 1024;
 
 /// An FTPS failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +60,109 @@ async fn timed<T>(f: impl Future<Output = Result<T, FtpsError>>) -> Result<T, Ft
     tokio::time::timeout(STEP, f)
         .await
         .map_err(|_| FtpsError::Transfer("timed out".to_owned()))?
+}
+
+/// A download in progress: exactly the announced size, then the printer's `226`.
+#[derive(Debug)]
+pub struct Download {
+    ftps: Ftps,
+    data: TlsStream<TcpStream>,
+    /// Bytes still to come.
+    left: u64,
+}
+
+impl Download {
+    /// Reads the next bytes into `buf`; `0` at the end. Each read has the step timeout, so a
+    /// printer that stalls ends the download; more or fewer bytes than announced is an error.
+    pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, FtpsError> {
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            let data = &mut self.data;
+            let n = timed(async { data.read(&mut probe).await.map_err(io) }).await?;
+            return if n == 0 {
+                Ok(0)
+            } else {
+                Err(FtpsError::Transfer(
+                    "the file is larger than the printer said".to_owned(),
+                ))
+            };
+        }
+        let want = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let Some(chunk) = buf.get_mut(..want) else {
+            return Ok(0);
+        };
+        let data = &mut self.data;
+        let n = timed(async { data.read(chunk).await.map_err(io) }).await?;
+        if n == 0 {
+            return Err(FtpsError::Transfer(
+                "the transfer ended before the whole file arrived".to_owned(),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    /// After the last byte: closes the data connection, waits for the `226` and logs out.
+    pub async fn finish(self) -> Result<(), FtpsError> {
+        let Download { mut ftps, data, .. } = self;
+        drop(data);
+        ftps.expect(&[226]).await?;
+        ftps.quit().await;
+        Ok(())
+    }
+}
+
+/// One line of a reply, newline included, taking its length from `budget`.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    budget: &mut usize,
+) -> Result<Vec<u8>, FtpsError> {
+    let cap = MAX_LINE.min(*budget);
+    let mut line = Vec::new();
+    let n = (&mut *reader)
+        .take(cap as u64)
+        .read_until(b'\n', &mut line)
+        .await
+        .map_err(io)?;
+    if n == 0 {
+        return Err(FtpsError::Transfer("connection closed".to_owned()));
+    }
+    if line.last() != Some(&b'\n') {
+        return Err(FtpsError::Transfer(if n >= cap {
+            "the printer's file store sent an oversized reply".to_owned()
+        } else {
+            "connection closed".to_owned()
+        }));
+    }
+    *budget -= n;
+    Ok(line)
+}
+
+/// Reads one (possibly multi-line) control reply: code and first line. Bounded in size and in
+/// time as a whole, so neither an endless reply nor a slow drip of lines holds on.
+async fn read_reply<R: AsyncBufRead + Unpin>(reader: &mut R) -> Result<(u16, String), FtpsError> {
+    timed(async {
+        let mut budget = MAX_REPLY;
+        let first = read_line(reader, &mut budget).await?;
+        let line = String::from_utf8_lossy(&first).trim_end().to_owned();
+        let code: u16 = line
+            .get(..3)
+            .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| FtpsError::Transfer("not an FTP reply".to_owned()))?;
+        if first.get(3) == Some(&b'-') {
+            // Multi-line: until a line starting with the same code and a space.
+            let end = format!("{code} ");
+            while !read_line(reader, &mut budget)
+                .await?
+                .starts_with(end.as_bytes())
+            {}
+        }
+        Ok((code, line))
+    })
+    .await
 }
 
 impl Ftps {
@@ -98,36 +208,7 @@ impl Ftps {
 
     /// Reads one (possibly multi-line) reply.
     async fn read_reply(&mut self) -> Result<(u16, String), FtpsError> {
-        let mut line = String::new();
-        timed(async {
-            if self.control.read_line(&mut line).await.map_err(io)? == 0 {
-                return Err(FtpsError::Transfer("connection closed".to_owned()));
-            }
-            Ok(())
-        })
-        .await?;
-        let code: u16 = line
-            .get(..3)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| FtpsError::Transfer(format!("not an FTP reply: {line:?}")))?;
-        if line.as_bytes().get(3) == Some(&b'-') {
-            // Multi-line: until a line starting with the same code and a space.
-            let end = format!("{code} ");
-            loop {
-                let mut next = String::new();
-                timed(async {
-                    if self.control.read_line(&mut next).await.map_err(io)? == 0 {
-                        return Err(FtpsError::Transfer("connection closed".to_owned()));
-                    }
-                    Ok(())
-                })
-                .await?;
-                if next.starts_with(&end) {
-                    break;
-                }
-            }
-        }
-        Ok((code, line.trim_end().to_owned()))
+        read_reply(&mut self.control).await
     }
 
     async fn expect(&mut self, ok: &[u16]) -> Result<String, FtpsError> {
@@ -269,31 +350,21 @@ impl Ftps {
             .collect())
     }
 
-    /// Downloads a file (at most `limit` bytes).
-    pub async fn download(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, FtpsError> {
+    /// Starts downloading `name`, which the printer said (`SIZE`) is `size` bytes. The
+    /// content is then read piece by piece ([`Download::read`]), so nothing holds the whole
+    /// file in memory, and the reader's pace is the transfer's pace (backpressure).
+    pub async fn open_download(mut self, name: &str, size: u64) -> Result<Download, FtpsError> {
         let tcp = self.data().await?;
         let (code, text) = self.exchange(&format!("RETR {name}")).await?;
         if code != 150 && code != 125 {
             return Err(FtpsError::Reply(text));
         }
-        let mut data = self.secure(tcp).await?;
-        let mut content = Vec::new();
-        timed(async {
-            (&mut data)
-                .take(limit + 1)
-                .read_to_end(&mut content)
-                .await
-                .map_err(io)
+        let data = self.secure(tcp).await?;
+        Ok(Download {
+            ftps: self,
+            data,
+            left: size,
         })
-        .await?;
-        drop(data);
-        if content.len() as u64 > limit {
-            return Err(FtpsError::Transfer(format!(
-                "{name} is larger than {limit} bytes"
-            )));
-        }
-        self.expect(&[226]).await?;
-        Ok(content)
     }
 
     /// Deletes a file; `false` when the printer refused (for example, no such file).
@@ -315,5 +386,66 @@ impl Ftps {
     /// Ends the session politely.
     pub async fn quit(mut self) {
         let _ = self.exchange("QUIT").await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A fake file store that sends `greeting` once, then `forever` again and again until the
+    /// client hangs up. Returns a buffered reader on the client side.
+    async fn fake_server(greeting: &'static [u8], forever: &'static [u8]) -> BufReader<TcpStream> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            if tcp.write_all(greeting).await.is_err() {
+                return;
+            }
+            while !forever.is_empty() && tcp.write_all(forever).await.is_ok() {}
+        });
+        BufReader::new(TcpStream::connect(addr).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn replies_are_read_single_and_multi_line() {
+        let mut r = fake_server(b"220 ready\r\n", b"").await;
+        assert_eq!(read_reply(&mut r).await.unwrap(), (220, "220 ready".into()));
+        let mut r = fake_server(b"211-Features:\r\n PASV\r\n UTF8\r\n211 End\r\n", b"").await;
+        assert_eq!(read_reply(&mut r).await.unwrap().0, 211);
+    }
+
+    #[tokio::test]
+    async fn an_endless_multi_line_reply_fails_cleanly() {
+        let mut r = fake_server(b"220-Welcome\r\n", b"220-more and more\r\n").await;
+        let started = std::time::Instant::now();
+        let err = read_reply(&mut r).await.unwrap_err();
+        assert_eq!(
+            err,
+            FtpsError::Transfer("the printer's file store sent an oversized reply".into())
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(r.buffer().len() <= 8 * 1024, "nothing piles up in memory");
+    }
+
+    #[tokio::test]
+    async fn an_endless_line_fails_cleanly() {
+        let mut r = fake_server(b"220 ", b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").await;
+        let err = read_reply(&mut r).await.unwrap_err();
+        assert_eq!(
+            err,
+            FtpsError::Transfer("the printer's file store sent an oversized reply".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn garbage_is_not_a_reply() {
+        let mut r = fake_server(b"hello there\r\n", b"").await;
+        assert_eq!(
+            read_reply(&mut r).await.unwrap_err(),
+            FtpsError::Transfer("not an FTP reply".into())
+        );
     }
 }

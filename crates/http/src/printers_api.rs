@@ -149,13 +149,25 @@ async fn files(
     Ok(items(state.app.printer_files(&actor, id).await?))
 }
 
+/// Streams the printer's file to the client: chunks are read from FTPS only as the client
+/// takes them (backpressure), so memory per download is one chunk, not the file.
 async fn download(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id: PrinterId = parse_id(&id)?;
-    let content = state.app.download_printer_file(&actor, id, &name).await?;
+    let download = state.app.download_printer_file(&actor, id, &name).await?;
+    let size = download.size();
+    let chunks = futures_util::stream::try_unfold(download, |mut d| async move {
+        match d.next_chunk().await {
+            Ok(Some(chunk)) => Ok(Some((chunk, d))),
+            Ok(None) => Ok(None),
+            // Headers are gone already: ending the body early (short of Content-Length) is
+            // how the client learns; the cause is logged by the use case.
+            Err(_) => Err(std::io::Error::other("the printer's file store failed")),
+        }
+    });
     // The name is the printer's, so it is only ever sent percent-encoded (RFC 6266/5987):
     // a quote or semicolon in it cannot break out of the header.
     let disposition = format!(
@@ -169,8 +181,9 @@ async fn download(
                 "application/octet-stream".to_owned(),
             ),
             (http::header::CONTENT_DISPOSITION, disposition),
+            (http::header::CONTENT_LENGTH, size.to_string()),
         ],
-        content,
+        axum::body::Body::from_stream(chunks),
     )
         .into_response())
 }

@@ -385,7 +385,17 @@ async fn printer_check(args: PrinterCheckArgs) -> ExitCode {
 /// Starts the simulated printers, then the server, and makes sure the server knows each
 /// printer at its current address (the simulator's ports change at every start).
 async fn demo(settings: Settings, args: DemoArgs) -> ExitCode {
-    let mut options = pw_simulator::Options::new(3, &settings.data_dir.join("demo-printers"));
+    // The simulator writes under the data dir before the server starts: create both private
+    // (0700) first, or `create_dir_all` would make them 0755 under the usual umask and the
+    // server would later find its data dir readable by every local account.
+    let sim_dir = settings.data_dir.join("demo-printers");
+    for dir in [&settings.data_dir, &sim_dir] {
+        if let Err(e) = crate::tls::create_private_dir(dir) {
+            tracing::error!("cannot create the data directory: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let mut options = pw_simulator::Options::new(3, &sim_dir);
     options.models = vec![
         pw_simulator::Model::X1C,
         pw_simulator::Model::P1S,

@@ -199,7 +199,7 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
             }
             "RETR" => {
                 let name = clean(arg);
-                let Some(content) = printer.file(&name) else {
+                let Some(content) = printer.file_shared(&name) else {
                     reply(&mut wr, "550 Failed to open file.").await?;
                     continue;
                 };
@@ -210,7 +210,7 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                 reply(&mut wr, "150 Opening BINARY mode data connection.").await?;
                 match p.accept(printer).await {
                     Ok(mut data) => {
-                        data.write_all(&content).await?;
+                        data.write_all(content.as_slice()).await?;
                         data.shutdown().await?;
                         reply(&mut wr, "226 Transfer complete.").await?;
                     }
@@ -242,7 +242,7 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                     Err(msg) => reply(&mut wr, msg).await?,
                 }
             }
-            "SIZE" => match printer.file(&clean(arg)) {
+            "SIZE" => match printer.file_shared(&clean(arg)) {
                 Some(c) => reply(&mut wr, &format!("213 {}", c.len())).await?,
                 None => reply(&mut wr, "550 Could not get file size.").await?,
             },

@@ -120,7 +120,8 @@ pub(crate) struct Shared {
     tls: RwLock<Arc<ServerConfig>>,
     leaf_der: RwLock<Vec<u8>>,
     /// The file store (FTPS root).
-    contents: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    /// Shared buffers: serving a `RETR` does not copy the file.
+    contents: Mutex<std::collections::BTreeMap<String, Arc<Vec<u8>>>>,
     connects: Mutex<Vec<ConnectRecord>>,
     pub sessions: AtomicUsize,
     pub reports: broadcast::Sender<Arc<Vec<u8>>>,
@@ -155,7 +156,9 @@ impl Shared {
         self.machine().handle(payload)
     }
 
-    fn contents(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Vec<u8>>> {
+    fn contents(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Arc<Vec<u8>>>> {
         self.contents.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -164,11 +167,16 @@ impl Shared {
     }
 
     pub fn store_file(&self, name: &str, content: Vec<u8>) {
-        self.contents().insert(name.to_owned(), content);
+        self.contents().insert(name.to_owned(), Arc::new(content));
         self.machine().files.insert(name.to_owned());
     }
 
     pub fn file(&self, name: &str) -> Option<Vec<u8>> {
+        self.contents().get(name).map(|c| c.as_ref().clone())
+    }
+
+    /// A stored file without copying it.
+    pub fn file_shared(&self, name: &str) -> Option<Arc<Vec<u8>>> {
         self.contents().get(name).cloned()
     }
 

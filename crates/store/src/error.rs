@@ -19,6 +19,14 @@ pub enum StoreError {
     /// Anything the database said.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite file could not be created or made private.
+    #[error("cannot create or protect the database file {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// The database did not answer in time.
     #[error("database did not answer in time")]
     Timeout,

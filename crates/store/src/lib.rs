@@ -33,7 +33,7 @@ pub use print_jobs::PrintJobRow;
 pub use printers::{LocationRow, NewPrinter, PrinterPatch, PrinterRow};
 pub use sessions::{NewSession, SessionRow};
 pub use tickets::TicketRow;
-pub use users::{NewUser, OwnedItems, UserPatch, UserRow};
+pub use users::{NewUser, UserPatch, UserRow};
 pub use webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow};
 
 /// Reads a BOOLEAN column selected as `CASE WHEN col THEN 1 ELSE 0 END AS col`. sqlx's Any

@@ -68,6 +68,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007", "second_factors"),
     migration!(8, "0008", "print_jobs"),
     migration!(9, "0009", "ticket_bounds"),
+    migration!(10, "0010", "print_job_names"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

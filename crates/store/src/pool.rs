@@ -1,5 +1,8 @@
 //! The connection pool. SQLite gets WAL, `synchronous=FULL`, foreign keys and a busy timeout on
 //! every connection; PostgreSQL is used as configured by its URL.
+//!
+//! Invariant: the SQLite database file and its `-wal`/`-shm` companions are readable by the
+//! owner only (0600) whatever the umask, before the first connection opens them.
 
 use std::time::Duration;
 
@@ -46,6 +49,67 @@ pub struct Store {
     backend: Backend,
 }
 
+/// Creates the SQLite file 0600 if the URL lets sqlx create it (`mode=rwc`) and tightens an
+/// existing file and its `-wal`/`-shm` companions to 0600.
+///
+/// Threat: the database holds password hashes, session and key digests and sealed secrets; a
+/// file created under the default umask (0644) lets every local account read them. SQLite
+/// gives the `-wal` and `-shm` files the main file's mode, so a 0600 main file keeps them
+/// private too; existing ones (from an older version) are fixed here.
+fn private_sqlite_files(url: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::str::FromStr;
+
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    };
+    if url.contains(":memory:") || param("mode") == Some("memory") {
+        return Ok(());
+    }
+    let path = options.get_filename().to_owned();
+    let io = |source| StoreError::File {
+        path: path.clone(),
+        source,
+    };
+    if param("mode") == Some("rwc") && !path.exists() {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(_) => {}
+            // Another process created it between the check and the open: fixed just below.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.clone().into_os_string();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| StoreError::File {
+                    path: file.clone(),
+                    source,
+                },
+            )?;
+            tracing::warn!(file = %file.display(), "database file was readable by others; set to 0600");
+        }
+    }
+    Ok(())
+}
+
 /// How long a readiness probe waits for the database.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -54,6 +118,9 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         install_default_drivers();
         let backend = Backend::from_url(url)?;
+        if backend == Backend::Sqlite {
+            private_sqlite_files(url)?;
+        }
         let options = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 8,

@@ -1,8 +1,10 @@
 //! Print jobs started through printwarden: which printer, which file, who started it, and how
 //! it ended.
 //!
-//! Invariant: a printer has at most one open job — starting another closes the previous one
-//! as `replaced` in the same transaction, so an outcome is never told to the wrong person.
+//! Invariants: a printer has at most one open job — starting another closes the previous one
+//! as `replaced` in the same transaction, so an outcome is never told to the wrong person; a
+//! job records its starter's name at the time, so "started by" survives the account's deletion
+//! (`started_by` then goes NULL through its foreign key).
 
 use pw_domain::{PrinterId, UserId};
 use sqlx::Row;
@@ -16,6 +18,8 @@ pub struct PrintJobRow {
     pub id: i64,
     /// Who started it (`None` once that account is deleted).
     pub started_by: Option<UserId>,
+    /// Their name when they started it (kept after the account is deleted).
+    pub started_by_name: Option<String>,
     /// The file.
     pub file_name: String,
 }
@@ -26,6 +30,7 @@ impl Store {
         &self,
         printer: PrinterId,
         started_by: Option<UserId>,
+        started_by_name: &str,
         file_name: &str,
         now: i64,
     ) -> Result<i64, StoreError> {
@@ -39,11 +44,12 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(
-            "INSERT INTO print_jobs (printer_id, started_by, file_name, started_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO print_jobs (printer_id, started_by, started_by_name, file_name, \
+             started_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(printer.get())
         .bind(started_by.map(UserId::get))
+        .bind(started_by_name)
         .bind(file_name)
         .bind(now)
         .fetch_one(&mut *tx)
@@ -59,7 +65,7 @@ impl Store {
         printer: PrinterId,
     ) -> Result<Option<PrintJobRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, started_by, file_name FROM print_jobs \
+            "SELECT id, started_by, started_by_name, file_name FROM print_jobs \
              WHERE printer_id = $1 AND ended_at IS NULL ORDER BY id DESC LIMIT 1",
         )
         .bind(printer.get())
@@ -72,6 +78,7 @@ impl Store {
                     started_by: r
                         .try_get::<Option<i64>, _>("started_by")?
                         .map(UserId::from_db),
+                    started_by_name: r.try_get("started_by_name")?,
                     file_name: r.try_get("file_name")?,
                 })
             })

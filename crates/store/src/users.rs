@@ -65,15 +65,6 @@ pub struct UserPatch {
     pub group_ids: Option<Vec<GroupId>>,
 }
 
-/// What to do with the rows a deleted user created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OwnedItems {
-    /// Keep them, ownerless (`created_by = NULL`); only `*_all` holders can act on them.
-    Keep,
-    /// Delete them with the user.
-    Delete,
-}
-
 pub(crate) fn user_from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
     Ok(UserRow {
         id: UserId::from_db(row.try_get("id")?),
@@ -312,28 +303,35 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a user, keeping or deleting the rows they created. Refuses to remove the last
-    /// administrator. Returns false when the user does not exist.
+    /// Deletes a user. The rows of `disown` (`(table, column)` pairs from the application's
+    /// registry of what names a user: farm infrastructure such as printers and webhooks, and
+    /// the user's own content that is kept) stay and lose the link, in the same transaction;
+    /// rows that are part of the account go through their foreign keys' `ON DELETE CASCADE`,
+    /// print jobs keep the starter's name (`ON DELETE SET NULL`). Nothing is deleted by a
+    /// blanket "every table with a creator" sweep: deleting content is the business of each
+    /// kind's own service. Refuses to remove the last administrator. Returns false when the
+    /// user does not exist.
     pub async fn delete_user(
         &self,
         id: UserId,
-        items: OwnedItems,
+        disown: &[(&'static str, &'static str)],
         check: &AdminCheck,
     ) -> Result<bool, StoreError> {
-        let owned = self.owned_tables().await?;
         let mut tx = self.pool.begin().await?;
         lock_admins(&mut tx, self.backend()).await?;
-        for table in &owned {
-            let sql = match items {
-                OwnedItems::Keep => {
-                    format!("UPDATE \"{table}\" SET created_by = NULL WHERE created_by = $1")
-                }
-                OwnedItems::Delete => format!("DELETE FROM \"{table}\" WHERE created_by = $1"),
-            };
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id.get())
-                .execute(&mut *tx)
-                .await?;
+        for (table, column) in disown {
+            // Names come from code, but are spliced into SQL: only plain identifiers.
+            if !is_plain_identifier(table) || !is_plain_identifier(column) {
+                return Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                    "not a plain identifier: {table}.{column}"
+                ))));
+            }
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE \"{table}\" SET \"{column}\" = NULL WHERE \"{column}\" = $1"
+            )))
+            .bind(id.get())
+            .execute(&mut *tx)
+            .await?;
         }
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id.get())
@@ -347,40 +345,10 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
-
-    /// Tables whose rows record their creator in a `created_by` column: the "items" a user
-    /// owns. Discovered from the schema, so a feature that adds an owned table plugs into user
-    /// deletion (keep / delete) without touching this code.
-    pub async fn owned_tables(&self) -> Result<Vec<String>, StoreError> {
-        let mut tables: Vec<String> = self
-            .schema_columns()
-            .await?
-            .into_iter()
-            .filter(|(t, c)| c == "created_by" && is_plain_identifier(t))
-            .map(|(t, _)| t)
-            .collect();
-        tables.dedup();
-        Ok(tables)
-    }
-
-    /// How many rows of each owned table a user created (for the delete dialog).
-    pub async fn owned_item_counts(&self, id: UserId) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut counts = Vec::new();
-        for table in self.owned_tables().await? {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) AS n FROM \"{table}\" WHERE created_by = $1"
-            )))
-            .bind(id.get())
-            .fetch_one(&self.pool)
-            .await?;
-            counts.push((table, row.try_get("n")?));
-        }
-        Ok(counts)
-    }
 }
 
-/// Table names come from the schema catalogue, but are spliced into SQL: accept only plain
-/// identifiers so a strangely named table can never change a statement's meaning.
+/// Table and column names are spliced into SQL: accept only plain identifiers so a strange
+/// name can never change a statement's meaning.
 fn is_plain_identifier(name: &str) -> bool {
     !name.is_empty()
         && name

@@ -795,11 +795,13 @@ async fn groups_system_rules_clone_and_validation() {
     assert_eq!(total, pw_domain::Permission::ALL.len());
 }
 
+/// User deletion follows the registry of what names a user (`pw_app::owned::USER_LINKS`), not
+/// the schema: a table that merely has a `created_by` column is not swept (finding 11 deleted
+/// printers and webhooks that way), and the delete dialog counts the registry's content kinds.
 #[tokio::test]
-async fn deleting_a_user_keeps_or_deletes_their_items() {
+async fn deleting_a_user_follows_the_registry_not_every_created_by_column() {
     let server = TestServer::spawn().await;
     let admin = server.setup_admin().await;
-    // An owned table as later features add them: any table with a `created_by` column.
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new()
         .connect(&server.database_url)
@@ -822,21 +824,21 @@ async fn deleting_a_user_keeps_or_deletes_their_items() {
     let preview = server
         .call(&admin, "GET", &format!("/api/v1/users/{keep_id}"), None)
         .await;
-    // Every table with a `created_by` column is counted; kim owns only the two widgets.
-    let owned: Vec<_> = preview.json["items"]
+    assert_eq!(preview.status, 200, "{:?}", preview.json);
+    let kinds: Vec<&str> = preview.json["items"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|i| i["count"] != 0)
-        .cloned()
+        .map(|i| i["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(owned, vec![json!({"kind": "widgets", "count": 2})]);
-    assert!(
-        preview.json["items"]
-            .as_array()
-            .unwrap()
-            .contains(&json!({"kind": "webhooks", "count": 0}))
-    );
+    let registry: Vec<&str> = pw_app::owned::USER_LINKS
+        .iter()
+        .filter_map(|l| match l.fate {
+            pw_app::owned::Fate::Content(kind) => Some(kind.name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, registry, "one line per content kind of the registry");
     let bad = server
         .call(
             &admin,
@@ -846,30 +848,24 @@ async fn deleting_a_user_keeps_or_deletes_their_items() {
         )
         .await;
     assert_eq!(bad.status, 400);
-    assert_eq!(
-        server
+    for (id, items) in [(keep_id, "keep"), (del_id, "delete")] {
+        let done = server
             .call(
                 &admin,
                 "DELETE",
-                &format!("/api/v1/users/{keep_id}?items=keep"),
-                None
+                &format!("/api/v1/users/{id}?items={items}"),
+                None,
             )
-            .await
-            .status,
-        204
-    );
-    assert_eq!(
-        server
-            .call(
-                &admin,
-                "DELETE",
-                &format!("/api/v1/users/{del_id}?items=delete"),
-                None
-            )
-            .await
-            .status,
-        204
-    );
+            .await;
+        assert_eq!(done.status, 204, "{items}: {:?}", done.json);
+        assert_eq!(
+            server
+                .call(&admin, "GET", &format!("/api/v1/users/{id}"), None)
+                .await
+                .status,
+            404
+        );
+    }
     let rows: Vec<(i64, Option<i64>)> =
         sqlx::query_as("SELECT id, created_by FROM widgets ORDER BY id")
             .fetch_all(&pool)
@@ -877,17 +873,42 @@ async fn deleting_a_user_keeps_or_deletes_their_items() {
             .unwrap();
     assert_eq!(
         rows,
-        vec![(1, None), (2, None)],
-        "kept rows are ownerless; deleted user's rows are gone"
-    );
-    assert_eq!(
-        server
-            .call(&admin, "GET", &format!("/api/v1/users/{keep_id}"), None)
-            .await
-            .status,
-        404
+        vec![(1, Some(keep_id)), (2, Some(keep_id)), (3, Some(del_id))],
+        "a table outside the registry is not touched by user deletion"
     );
     pool.close().await;
+}
+
+/// Every column of the live schema that names a user is in the registry with its fate, and
+/// every registry entry exists: a new table naming a user cannot be forgotten by user deletion
+/// (or swept by it) without this test failing. Runs on both backends.
+#[tokio::test]
+async fn every_column_naming_a_user_is_in_the_registry_of_owned_kinds() {
+    let server = TestServer::spawn().await;
+    let store = pw_store::Store::connect(&server.database_url)
+        .await
+        .unwrap();
+    let columns = store.schema_columns().await.unwrap();
+    let in_schema: std::collections::BTreeSet<(String, String)> = columns
+        .iter()
+        .filter(|(_, c)| pw_app::owned::names_a_user(c))
+        .cloned()
+        .collect();
+    let registry: std::collections::BTreeSet<(String, String)> = pw_app::owned::USER_LINKS
+        .iter()
+        .map(|l| (l.table.to_owned(), l.column.to_owned()))
+        .collect();
+    assert_eq!(in_schema, registry);
+    for l in pw_app::owned::USER_LINKS {
+        if let pw_app::owned::Fate::History { name_column } = l.fate {
+            assert!(
+                columns.contains(&(l.table.to_owned(), name_column.to_owned())),
+                "{}.{name_column} keeps the name",
+                l.table
+            );
+        }
+    }
+    store.close().await;
 }
 
 #[tokio::test]

@@ -431,3 +431,39 @@ async fn admin_cli_removes_a_lost_second_factor() {
     let out = admin_cli(&server, &["reset-mfa", "nobody"], None);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `printwarden demo` creates its data dir and the simulator's state dir 0700: the simulator
+/// writes there before the server starts, and used to create both 0755.
+#[test]
+fn demo_creates_its_data_dir_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let child = printwarden(dir.path())
+        .args(["demo", "--job-seconds", "5"])
+        .env("PRINTWARDEN_DATA_DIR", &data)
+        .env("PRINTWARDEN_BIND", "127.0.0.1")
+        .env("PRINTWARDEN_HTTPS_PORT", "0")
+        .env("PRINTWARDEN_HTTP_PORT", "0")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let listening = data.join("listening.json");
+    for _ in 0..400 {
+        if listening.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let data_mode = mode(&data);
+    let sim_mode = mode(&data.join("demo-printers"));
+    let db_mode = mode(&data.join("printwarden.db"));
+    let mut child = child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(listening.exists(), "the demo started");
+    assert_eq!(data_mode, 0o700, "data dir {data_mode:o}");
+    assert_eq!(sim_mode, 0o700, "simulator dir {sim_mode:o}");
+    assert_eq!(db_mode, 0o600, "database {db_mode:o}");
+}

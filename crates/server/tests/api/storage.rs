@@ -106,3 +106,60 @@ async fn a_corrupt_sealing_key_file_stops_the_start_and_survives() {
 }
 
 use sqlx::Connection;
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// Threat: the database holds password hashes, token digests and sealed secrets; a 0644 file
+/// (the default umask) lets every local account copy them. A server started on SQLite creates
+/// the file, its WAL and shared-memory files 0600.
+#[tokio::test]
+async fn the_sqlite_file_and_its_wal_are_private_after_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = data.join("printwarden.db");
+    // SQLite on both runs: the check is about the file, whatever PRINTWARDEN_TEST_DB says.
+    let server = pw_testkit::TestServer::spawn_with(pw_testkit::Options {
+        data_dir: Some(data.clone()),
+        database_url: Some(format!("sqlite://{}?mode=rwc", db.display())),
+        ..pw_testkit::Options::default()
+    })
+    .await;
+    server.setup_admin().await; // a write, so the WAL has content
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        assert!(file.exists(), "{} exists", file.display());
+        assert_eq!(
+            mode(&file),
+            0o600,
+            "{} is {:o}",
+            file.display(),
+            mode(&file)
+        );
+    }
+    server.stop().await;
+}
+
+/// A database left 0644 by an older version (and its WAL) is tightened to 0600 at connect.
+#[tokio::test]
+async fn an_existing_world_readable_sqlite_file_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    for suffix in ["", "-wal"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        std::fs::write(&file, std::fs::read(&file).unwrap_or_default()).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let store = Store::connect(&url).await.unwrap();
+    store.ping().await.unwrap();
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(mode(&dir.path().join("old.db-wal")), 0o600);
+    store.close().await;
+}
