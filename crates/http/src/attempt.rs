@@ -183,6 +183,16 @@ impl<'a> Attempt<'a> {
         (verdict, wait)
     }
 
+    /// [`Attempt::finish`] for the usual case: the use case's error says whether a secret was
+    /// wrong ([`Judged::of`]) and maps to its own API error.
+    pub(crate) async fn answer<T>(
+        self,
+        result: Result<T, AppError>,
+        ok: impl FnOnce(T) -> Response,
+    ) -> Result<Response, ApiError> {
+        self.finish(result, Judged::of, ok, ApiError::from).await
+    }
+
     /// Settles the slots from a use case's answer (`judge` says what an error means) and maps
     /// it: `ok` for a value, `wrong` for an error (its limit headers attached). The slots are
     /// released before a failed sign-in is held back, so the slowdown never blocks the owner.

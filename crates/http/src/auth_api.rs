@@ -109,12 +109,9 @@ async fn setup(
     let attempt = Attempt::sign_in(&state, &client, None).await?;
     let result = state.app.setup(req, actor.meta).await;
     attempt
-        .finish(
-            result,
-            Judged::of,
-            |outcome| signed_in(&state, StatusCode::CREATED, outcome),
-            ApiError::from,
-        )
+        .answer(result, |outcome| {
+            signed_in(&state, StatusCode::CREATED, outcome)
+        })
         .await
 }
 
@@ -208,12 +205,9 @@ async fn change_password(
         .change_password(&actor, req.current_password.as_ref(), &req.new_password)
         .await;
     attempt
-        .finish(
-            result,
-            Judged::of,
-            |d| done(&state, d, |()| StatusCode::NO_CONTENT.into_response()),
-            ApiError::from,
-        )
+        .answer(result, |d| {
+            done(&state, d, |()| StatusCode::NO_CONTENT.into_response())
+        })
         .await
 }
 

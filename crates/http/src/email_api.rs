@@ -175,12 +175,7 @@ async fn email_enable(
     let attempt = crate::mfa_api::own_attempt(&state, &client, &actor).await?;
     let result = state.app.enable_email_otp(&actor, req.code.expose()).await;
     attempt
-        .finish(
-            result,
-            crate::attempt::Judged::of,
-            |()| StatusCode::NO_CONTENT.into_response(),
-            ApiError::from,
-        )
+        .answer(result, |()| StatusCode::NO_CONTENT.into_response())
         .await
 }
 
@@ -201,12 +196,7 @@ async fn email_disable(
     let attempt = crate::mfa_api::own_attempt(&state, &client, &actor).await?;
     let result = state.app.disable_email_otp(&actor, &req.password).await;
     attempt
-        .finish(
-            result,
-            crate::attempt::Judged::of,
-            |()| StatusCode::NO_CONTENT.into_response(),
-            ApiError::from,
-        )
+        .answer(result, |()| StatusCode::NO_CONTENT.into_response())
         .await
 }
 

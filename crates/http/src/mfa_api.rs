@@ -145,14 +145,7 @@ async fn totp_setup(
     let attempt = own_attempt(&state, &client, &actor).await?;
     let code = req.code.as_ref().map(SecretString::expose);
     let result = state.app.setup_totp(&actor, code).await;
-    attempt
-        .finish(
-            result,
-            Judged::of,
-            |v| Json(v).into_response(),
-            ApiError::from,
-        )
-        .await
+    attempt.answer(result, |v| Json(v).into_response()).await
 }
 
 async fn totp_enable(
@@ -163,14 +156,7 @@ async fn totp_enable(
 ) -> Result<Response, ApiError> {
     let attempt = own_attempt(&state, &client, &actor).await?;
     let result = state.app.enable_totp(&actor, req.code.expose()).await;
-    attempt
-        .finish(
-            result,
-            Judged::of,
-            |v| Json(v).into_response(),
-            ApiError::from,
-        )
-        .await
+    attempt.answer(result, |v| Json(v).into_response()).await
 }
 
 async fn totp_disable(
@@ -182,12 +168,7 @@ async fn totp_disable(
     let attempt = own_attempt(&state, &client, &actor).await?;
     let result = state.app.disable_totp(&actor, req.code.expose()).await;
     attempt
-        .finish(
-            result,
-            Judged::of,
-            |()| StatusCode::NO_CONTENT.into_response(),
-            ApiError::from,
-        )
+        .answer(result, |()| StatusCode::NO_CONTENT.into_response())
         .await
 }
 
@@ -202,14 +183,7 @@ async fn regenerate(
         .app
         .regenerate_backup_codes(&actor, req.code.expose())
         .await;
-    attempt
-        .finish(
-            result,
-            Judged::of,
-            |v| Json(v).into_response(),
-            ApiError::from,
-        )
-        .await
+    attempt.answer(result, |v| Json(v).into_response()).await
 }
 
 async fn reset(
