@@ -278,20 +278,53 @@ async fn a_printer_taken_out_of_scope_leaves_a_live_events_socket_within_a_secon
         assert_eq!(r.status, 201, "{:?}", r.json);
         ids.push(r.json["id"].as_i64().unwrap());
     }
+    // Both printers stand in the hall, which is what pia's group may see.
+    let mut places = Vec::new();
+    for name in ["Hall", "Annex"] {
+        let r = server
+            .call(
+                &admin,
+                "POST",
+                "/api/v1/locations",
+                Some(json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        places.push(r.json["id"].as_i64().unwrap());
+    }
+    let (hall, annex) = (places[0], places[1]);
+    let move_to = |printer: i64, to: i64| {
+        let admin = admin.clone();
+        let server = &server;
+        async move {
+            server
+                .call(
+                    &admin,
+                    "PATCH",
+                    &format!("/api/v1/printers/{printer}"),
+                    Some(json!({ "location_id": to })),
+                )
+                .await
+                .status
+        }
+    };
+    for id in &ids {
+        assert_eq!(move_to(*id, hall).await, 200);
+    }
     let group = server
         .call(
             &admin,
             "POST",
             "/api/v1/groups",
-            Some(json!({"name": "Pair", "permissions": ["printers:read"],
-                        "scope": {"printers": [ids[0], ids[1]]}})),
+            Some(json!({"name": "Hall", "permissions": ["printers:read"],
+                        "scope": {"locations": [hall]}})),
         )
         .await;
     assert_eq!(group.status, 201, "{:?}", group.json);
     let group = group.json["id"].as_i64().unwrap();
     server.create_user(&admin, "pia", &[group]).await;
     let pia = server.login("pia", TEST_PASSWORD).await;
-    // Opened with an events ticket: the socket outlives the session that asked for it.
+    // Opened with an events ticket minted by pia's session.
     let issued = server
         .call(
             &pia,
@@ -320,17 +353,10 @@ async fn a_printer_taken_out_of_scope_leaves_a_live_events_socket_within_a_secon
     seen.sort_unstable();
     assert_eq!(seen, ids, "both printers in scope at first");
 
-    // The group's scope drops the second printer; nothing about that printer itself changes.
+    // The second printer moves to the annex: none of pia's rights changed (her session stays),
+    // only where the printer stands.
     let narrowed = tokio::time::Instant::now();
-    let r = server
-        .call(
-            &admin,
-            "PATCH",
-            &format!("/api/v1/groups/{group}"),
-            Some(json!({"scope": {"printers": [ids[0]]}})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(move_to(ids[1], annex).await, 200);
     loop {
         let m = next_json(&mut socket).await;
         if m["type"] == "removed" {
@@ -356,4 +382,33 @@ async fn a_printer_taken_out_of_scope_leaves_a_live_events_socket_within_a_secon
             "the removed printer leaked: {m}"
         );
     }
+
+    // Narrowing the group changes what pia may do, which ends her sessions: the socket the
+    // session's ticket opened ends with them.
+    let changed = tokio::time::Instant::now();
+    let r = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/groups/{group}"),
+            Some(json!({"scope": {"printers": [ids[0]]}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let closed = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        closed,
+        Ok(Some(4001)),
+        "the socket outlived its session by {:?}",
+        changed.elapsed()
+    );
 }

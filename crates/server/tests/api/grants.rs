@@ -360,13 +360,16 @@ async fn f10_admin_routes_refuse_the_callers_own_account() {
         }
     }
     // The same routes work on someone else (the refusal is about the target).
-    for auth in [&admin, &manager] {
+    for (auth, password) in [
+        (&admin, "an entirely new passphrase"),
+        (&manager, "another entirely new passphrase"),
+    ] {
         let r = server
             .call(
                 auth,
                 "PATCH",
                 &format!("/api/v1/users/{other}"),
-                Some(json!({"password": "an entirely new passphrase"})),
+                Some(json!({ "password": password })),
             )
             .await;
         assert_eq!(r.status, 200, "{:?}", r.json);
