@@ -481,6 +481,10 @@ describe('mail', () => {
     await page.locator('#login-form button[type=submit]').click();
     await page.locator('#login-status').waitFor({ state: 'visible' });
     assert.equal(await page.locator('#login-status').innerText(), 'Wrong username or password.');
+    // Carol's own tab finds out by itself that its session ended (the session watcher asks
+    // every 5 s) and goes to the sign-in page. Wait for that: a sign-in started before it
+    // would be cut short by the watcher's navigation (net::ERR_ABORTED, seen in CI).
+    await carol.page.waitForURL((u) => u.pathname === '/login', { timeout: 15_000 });
     await signIn(carol.page, CAROL.username, CAROL.newPassword);
     assert.equal((await apiCall(carol.context, 'GET', '/api/v1/auth/me')).body.username, CAROL.username);
 
