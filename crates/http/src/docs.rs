@@ -150,7 +150,13 @@ pub fn generated_sections() -> Vec<(&'static str, Vec<(&'static str, String)>)> 
     vec![
         (
             "README.md",
-            vec![("permission-summary", permission_summary())],
+            vec![
+                ("permission-summary", permission_summary()),
+                (
+                    "audit-event-count",
+                    format!("{} kinds", pw_app::AuditEvent::ALL.len()),
+                ),
+            ],
         ),
         (
             "docs/ARCHITECTURE.md",
