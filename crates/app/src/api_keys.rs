@@ -13,6 +13,7 @@ use pw_policy::{Action, Target, delegated};
 use pw_store::{ApiKeyRow, NewApiKey};
 use serde::{Deserialize, Serialize};
 
+use crate::audit_event::AuditEvent;
 use crate::clock::{parse_rfc3339, random, rfc3339};
 use crate::{Actor, App, AppError};
 
@@ -222,7 +223,7 @@ impl App {
         self.store.seal_api_key(id, &hex::encode(digest)).await?;
         self.audit(
             actor,
-            "api_key.create",
+            AuditEvent::ApiKeyCreate,
             Some(("api_key", id.to_string())),
             true,
             serde_json::json!({"name": name, "scopes": scopes, "expires_at": expires_at.map(rfc3339)}),
@@ -238,7 +239,8 @@ impl App {
     /// `DELETE /api/v1/api-keys/{id}`: the owner, or a holder of `api_keys:revoke_all`.
     /// Someone else's key answers 404 to a caller who may not revoke it.
     pub async fn revoke_api_key(&self, actor: &Actor, id: ApiKeyId) -> Result<(), AppError> {
-        self.revoke_key(actor, id, API_KIND, "api_key.revoke").await
+        self.revoke_key(actor, id, API_KIND, AuditEvent::ApiKeyRevoke)
+            .await
     }
 
     /// Deletes a key row of `kind` for its owner or a holder of `api_keys:revoke_all`.
@@ -247,7 +249,7 @@ impl App {
         actor: &Actor,
         id: ApiKeyId,
         kind: &str,
-        event: &str,
+        event: AuditEvent,
     ) -> Result<(), AppError> {
         let row = self
             .store

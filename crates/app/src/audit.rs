@@ -10,6 +10,7 @@ use pw_policy::{Action, Target};
 use pw_store::{AuditFilter, NewAuditEvent};
 use serde::Serialize;
 
+use crate::audit_event::AuditEvent;
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::webhooks::HookEvent;
 use crate::{Actor, App, AppError, RequestMeta};
@@ -91,7 +92,7 @@ impl App {
     pub(crate) async fn audit(
         &self,
         actor: &Actor,
-        event: &str,
+        event: AuditEvent,
         target: Option<(&str, String)>,
         success: bool,
         details: serde_json::Value,
@@ -112,7 +113,7 @@ impl App {
     pub(crate) async fn audit_anonymous(
         &self,
         meta: &RequestMeta,
-        event: &str,
+        event: AuditEvent,
         success: bool,
         details: serde_json::Value,
     ) {
@@ -129,11 +130,24 @@ impl App {
         actor_id: Option<UserId>,
         actor_name: &str,
         meta: &RequestMeta,
-        event: &str,
+        event: AuditEvent,
         target: Option<(&str, String)>,
         success: bool,
         details: serde_json::Value,
     ) {
+        // The catalogue is the documented shape (docs/AUDIT-EVENTS.md, webhook receivers rely
+        // on it); a call site that strays from it is a bug to fix, not a reason to lose the
+        // event, so it is logged loudly and the event is still written.
+        let target_declared = target
+            .as_ref()
+            .is_none_or(|(kind, _)| event.targets().contains(kind));
+        if !target_declared || !event.declares(&details) {
+            tracing::error!(
+                event = event.name(),
+                "audit event does not match its declaration in the catalogue"
+            );
+        }
+        let event = event.name();
         let details_text = details.to_string();
         let (target_type, target_id) = match &target {
             Some((t, id)) => (Some(*t), Some(id.as_str())),

@@ -21,6 +21,7 @@ use pw_policy::{Credential, Principal, Rights, Subject};
 use pw_store::{GroupRow, NewSession, NewUser, UserPatch};
 use serde::Serialize;
 
+use crate::audit_event::AuditEvent;
 use crate::cache::{KeyEntry, REVALIDATE_MS, SessionEntry, TOUCH_EVERY_MS, UserEntry};
 use crate::camera_tokens::CAMERA_KIND;
 use crate::clock::{random, rfc3339};
@@ -461,7 +462,7 @@ impl App {
         if !valid {
             self.audit_anonymous(
                 &meta,
-                "auth.setup",
+                AuditEvent::AuthSetup,
                 false,
                 serde_json::json!({"reason": "wrong setup code"}),
             )
@@ -496,7 +497,7 @@ impl App {
         };
         self.audit(
             &actor,
-            "auth.setup",
+            AuditEvent::AuthSetup,
             Some(("user", id.to_string())),
             true,
             serde_json::json!({}),
@@ -553,7 +554,7 @@ impl App {
             // The password was right; the session waits for the second factor.
             self.audit(
                 &actor,
-                "auth.mfa_challenge",
+                AuditEvent::AuthMfaChallenge,
                 Some(("user", user.id.to_string())),
                 true,
                 serde_json::json!({"rehashed": rehash}),
@@ -563,7 +564,7 @@ impl App {
         }
         self.audit(
             &actor,
-            "auth.login",
+            AuditEvent::AuthLogin,
             Some(("user", user.id.to_string())),
             true,
             serde_json::json!({"rehashed": rehash}),
@@ -593,7 +594,7 @@ impl App {
         let typed: String = username.chars().take(64).collect();
         self.audit_anonymous(
             meta,
-            "auth.login",
+            AuditEvent::AuthLogin,
             false,
             serde_json::json!({"username": typed}),
         )
@@ -692,7 +693,7 @@ impl App {
             self.revoke_session(session);
             self.audit(
                 actor,
-                "auth.logout",
+                AuditEvent::AuthLogout,
                 Some(("session", session.to_string())),
                 true,
                 serde_json::json!({}),
@@ -750,7 +751,7 @@ impl App {
         self.revoke_session(id);
         self.audit(
             actor,
-            "session.revoke",
+            AuditEvent::SessionRevoke,
             Some(("session", id.to_string())),
             true,
             serde_json::json!({}),
@@ -776,7 +777,7 @@ impl App {
         }
         self.audit(
             actor,
-            "session.revoke",
+            AuditEvent::SessionRevoke,
             Some(("user", user.to_string())),
             true,
             serde_json::json!({"others": n}),
@@ -810,7 +811,7 @@ impl App {
             ) {
                 self.audit(
                     actor,
-                    "auth.password_change",
+                    AuditEvent::AuthPasswordChange,
                     Some(("user", user_id.to_string())),
                     false,
                     serde_json::json!({"reason": "wrong current password"}),
@@ -839,7 +840,7 @@ impl App {
         let rotated = self.after_change(actor, &[user_id]).await?;
         self.audit(
             actor,
-            "auth.password_change",
+            AuditEvent::AuthPasswordChange,
             Some(("user", user_id.to_string())),
             true,
             serde_json::json!({}),

@@ -15,6 +15,7 @@ use pw_store::NewApiKey;
 use serde::{Deserialize, Serialize};
 
 use crate::api_keys::ApiKeyView;
+use crate::audit_event::AuditEvent;
 use crate::clock::random;
 use crate::{Actor, App, AppError};
 
@@ -182,7 +183,7 @@ impl App {
         self.store.seal_api_key(id, &hex::encode(digest)).await?;
         self.audit(
             actor,
-            "camera_token.create",
+            AuditEvent::CameraTokenCreate,
             Some(("api_key", id.to_string())),
             true,
             serde_json::json!({"name": name, "days": input.days, "printer_ids": printers}),
@@ -197,7 +198,7 @@ impl App {
 
     /// `DELETE /api/v1/camera-tokens/{id}`: the owner, or a holder of `api_keys:revoke_all`.
     pub async fn revoke_camera_token(&self, actor: &Actor, id: ApiKeyId) -> Result<(), AppError> {
-        self.revoke_key(actor, id, CAMERA_KIND, "camera_token.revoke")
+        self.revoke_key(actor, id, CAMERA_KIND, AuditEvent::CameraTokenRevoke)
             .await
     }
 }

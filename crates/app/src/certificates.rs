@@ -12,6 +12,7 @@ use pw_domain::Permission;
 use pw_policy::{Action, Target};
 use serde::{Deserialize, Serialize};
 
+use crate::audit_event::AuditEvent;
 use crate::{Actor, App, AppError};
 
 /// Where the served certificate comes from.
@@ -160,7 +161,7 @@ impl App {
         };
         self.audit(
             actor,
-            "tls.certificate.upload",
+            AuditEvent::TlsCertificateUpload,
             None,
             result.is_ok(),
             details,
@@ -179,7 +180,7 @@ impl App {
         let status = self.with_certificates(|c| c.remove()).await?;
         self.audit(
             actor,
-            "tls.certificate.remove",
+            AuditEvent::TlsCertificateRemove,
             None,
             true,
             serde_json::json!({ "now": status.fingerprint_sha256 }),

@@ -14,6 +14,7 @@ use pw_identity::mail::{Mail, MailError, SmtpConfig, SmtpSecurity, send_mail, va
 use pw_policy::{Action, Target};
 use serde::{Deserialize, Serialize};
 
+use crate::audit_event::AuditEvent;
 use crate::mail_templates::{RenderedMail, Template, TemplateName, sample_variables};
 use crate::{Actor, App, AppError, SecretString};
 
@@ -416,7 +417,7 @@ impl App {
     ) {
         self.audit(
             actor,
-            "settings.email",
+            AuditEvent::SettingsEmail,
             None,
             success,
             serde_json::json!({
@@ -475,7 +476,7 @@ impl App {
         }
         self.audit(
             actor,
-            "settings.email_test",
+            AuditEvent::SettingsEmailTest,
             None,
             outcome.ok,
             serde_json::json!({ "to": to.as_str(), "message": outcome.message }),
@@ -641,7 +642,7 @@ impl App {
             .await?;
         self.audit(
             actor,
-            "settings.email_template",
+            AuditEvent::SettingsEmailTemplate,
             Some(("template", name.as_str().to_owned())),
             true,
             serde_json::json!({}),

@@ -23,6 +23,7 @@ use pw_store::PrinterRow;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::audit_event::AuditEvent;
 use crate::clock::random;
 use crate::{Actor, App};
 
@@ -440,7 +441,7 @@ impl Supervisor {
         self.app
             .audit(
                 &Actor::system(),
-                "printer.certificate.pinned",
+                AuditEvent::PrinterCertificatePinned,
                 Some(("printer", self.id.to_string())),
                 true,
                 serde_json::json!({ "sha256": hex }),
@@ -465,7 +466,7 @@ impl Supervisor {
         self.app
             .audit(
                 &Actor::system(),
-                "printer.certificate.changed",
+                AuditEvent::PrinterCertificateChanged,
                 Some(("printer", self.id.to_string())),
                 false,
                 serde_json::json!({ "pinned": pinned, "presented": presented }),

@@ -15,6 +15,7 @@ use pw_policy::{Action, Principal, Reach, Rights, Target, may_grant};
 use pw_store::{GroupPatch, GroupRow, NewGroup};
 use serde::{Deserialize, Serialize};
 
+use crate::audit_event::AuditEvent;
 use crate::auth::{bad, conflict_or};
 use crate::clock::rfc3339;
 use crate::{Actor, App, AppError, Done};
@@ -286,7 +287,7 @@ impl App {
             .map_err(|e| conflict_or(e, "A group with that name already exists."))?;
         self.audit(
             actor,
-            "group.create",
+            AuditEvent::GroupCreate,
             Some(("group", id.to_string())),
             true,
             serde_json::json!({"name": new.name.as_str(), "permissions": new.permissions, "scope": new.scope}),
@@ -426,7 +427,7 @@ impl App {
         let rotated = self.after_change(actor, &affected).await?;
         self.audit(
             actor,
-            "group.update",
+            AuditEvent::GroupUpdate,
             Some(("group", id.to_string())),
             true,
             serde_json::json!({
@@ -467,7 +468,7 @@ impl App {
         let rotated = self.after_change(actor, &affected).await?;
         self.audit(
             actor,
-            "group.delete",
+            AuditEvent::GroupDelete,
             Some(("group", id.to_string())),
             true,
             serde_json::json!({"name": current.name.as_str(), "members": affected}),
@@ -513,9 +514,9 @@ impl App {
             self.audit(
                 actor,
                 if member {
-                    "group.member_add"
+                    AuditEvent::GroupMemberAdd
                 } else {
-                    "group.member_remove"
+                    AuditEvent::GroupMemberRemove
                 },
                 Some(("group", group.to_string())),
                 true,

@@ -8,6 +8,7 @@
 
 mod api_keys;
 mod audit;
+pub mod audit_event;
 mod auth;
 mod cache;
 mod camera;
@@ -39,6 +40,7 @@ mod webhooks;
 
 pub use api_keys::{ApiKeyView, CreateApiKey, CreatedApiKey};
 pub use audit::{AuditPage, AuditQuery, AuditView};
+pub use audit_event::AuditEvent;
 pub use auth::{LoginOutcome, MeView, SessionView, SetupRequest};
 pub use camera::{CameraWatch, WatchEnd};
 pub use camera_tokens::{

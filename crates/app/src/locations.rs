@@ -6,6 +6,7 @@ use pw_domain::{LocationId, Permission};
 use pw_policy::{Action, Target};
 use serde::{Deserialize, Serialize};
 
+use crate::audit_event::AuditEvent;
 use crate::clock::rfc3339;
 use crate::{Actor, App, AppError};
 
@@ -113,7 +114,7 @@ impl App {
         };
         self.audit(
             actor,
-            "location.create",
+            AuditEvent::LocationCreate,
             Some(("location", id.to_string())),
             true,
             serde_json::json!({ "name": n }),
@@ -149,7 +150,7 @@ impl App {
         }
         self.audit(
             actor,
-            "location.update",
+            AuditEvent::LocationUpdate,
             Some(("location", id.to_string())),
             true,
             serde_json::json!({ "name": n }),
@@ -165,7 +166,7 @@ impl App {
         self.store.delete_location(id).await?;
         self.audit(
             actor,
-            "location.delete",
+            AuditEvent::LocationDelete,
             Some(("location", id.to_string())),
             true,
             serde_json::json!({ "name": l.name }),

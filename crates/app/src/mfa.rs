@@ -24,6 +24,7 @@ use pw_policy::{Action, Target};
 use pw_store::{MfaRow, Tries};
 use serde::{Deserialize, Serialize};
 
+use crate::audit_event::AuditEvent;
 use crate::auth::{LoginOutcome, MfaState};
 use crate::clock::random;
 use crate::{Actor, App, AppError, RequestMeta};
@@ -269,7 +270,8 @@ impl App {
                 ));
             };
             if !self.check_totp(user, &mfa, code).await? {
-                self.audit_mfa(actor, "auth.mfa.totp_setup", false).await;
+                self.audit_mfa(actor, AuditEvent::AuthMfaTotpSetup, false)
+                    .await;
                 return Err(wrong_code());
             }
         }
@@ -281,7 +283,8 @@ impl App {
         let uri = secret.otpauth_uri(ISSUER, row.username.as_str());
         let qr_svg = qr_svg(uri.expose())
             .ok_or_else(|| AppError::Internal("the otpauth URI does not fit a QR code".into()))?;
-        self.audit_mfa(actor, "auth.mfa.totp_setup", true).await;
+        self.audit_mfa(actor, AuditEvent::AuthMfaTotpSetup, true)
+            .await;
         Ok(TotpSetupView {
             secret: secret.base32().expose().to_owned(),
             otpauth_uri: uri.expose().to_owned(),
@@ -304,7 +307,8 @@ impl App {
         let secret = self.open_totp(pending)?;
         let last = mfa.totp_last_step.and_then(|s| u64::try_from(s).ok());
         let Some(step) = totp::verify(&secret, code, self.now() / 1000, last) else {
-            self.audit_mfa(actor, "auth.mfa.totp_enable", false).await;
+            self.audit_mfa(actor, AuditEvent::AuthMfaTotpEnable, false)
+                .await;
             return Err(wrong_code());
         };
         let (shown, digests) = self.new_backup_codes()?;
@@ -316,7 +320,8 @@ impl App {
             return Err(wrong_code());
         }
         self.cache.forget_user(user);
-        self.audit_mfa(actor, "auth.mfa.totp_enable", true).await;
+        self.audit_mfa(actor, AuditEvent::AuthMfaTotpEnable, true)
+            .await;
         Ok(BackupCodesView {
             backup_codes: shown,
         })
@@ -331,12 +336,14 @@ impl App {
         }
         let ok = self.check_totp(user, &mfa, code).await? || self.check_backup(user, code).await?;
         if !ok {
-            self.audit_mfa(actor, "auth.mfa.totp_disable", false).await;
+            self.audit_mfa(actor, AuditEvent::AuthMfaTotpDisable, false)
+                .await;
             return Err(wrong_code());
         }
         self.store.disable_totp(user, self.now()).await?;
         self.cache.forget_user(user);
-        self.audit_mfa(actor, "auth.mfa.totp_disable", true).await;
+        self.audit_mfa(actor, AuditEvent::AuthMfaTotpDisable, true)
+            .await;
         Ok(())
     }
 
@@ -355,13 +362,13 @@ impl App {
             ));
         }
         if !self.check_totp(user, &mfa, code).await? {
-            self.audit_mfa(actor, "auth.mfa.backup_regenerate", false)
+            self.audit_mfa(actor, AuditEvent::AuthMfaBackupRegenerate, false)
                 .await;
             return Err(wrong_code());
         }
         let (shown, digests) = self.new_backup_codes()?;
         self.store.replace_backup_codes(user, &digests).await?;
-        self.audit_mfa(actor, "auth.mfa.backup_regenerate", true)
+        self.audit_mfa(actor, AuditEvent::AuthMfaBackupRegenerate, true)
             .await;
         Ok(BackupCodesView {
             backup_codes: shown,
@@ -437,7 +444,7 @@ impl App {
         if !ok {
             self.audit(
                 &actor,
-                "auth.mfa_verify",
+                AuditEvent::AuthMfaVerify,
                 Some(("user", user.to_string())),
                 false,
                 serde_json::json!({ "method": method }),
@@ -455,7 +462,7 @@ impl App {
         }
         self.audit(
             &actor,
-            "auth.login",
+            AuditEvent::AuthLogin,
             Some(("user", user.to_string())),
             true,
             serde_json::json!({ "mfa": method }),
@@ -516,7 +523,8 @@ impl App {
     pub async fn setup_email_otp(&self, actor: &Actor) -> Result<(), AppError> {
         let user = Self::signed_in_user(actor)?;
         self.send_email_code(user, "enable").await?;
-        self.audit_mfa(actor, "auth.mfa.email_setup", true).await;
+        self.audit_mfa(actor, AuditEvent::AuthMfaEmailSetup, true)
+            .await;
         Ok(())
     }
 
@@ -524,12 +532,14 @@ impl App {
     pub async fn enable_email_otp(&self, actor: &Actor, code: &str) -> Result<(), AppError> {
         let user = Self::signed_in_user(actor)?;
         if !self.check_email_code(user, "enable", code).await? {
-            self.audit_mfa(actor, "auth.mfa.email_enable", false).await;
+            self.audit_mfa(actor, AuditEvent::AuthMfaEmailEnable, false)
+                .await;
             return Err(wrong_code());
         }
         self.store.set_email_mfa(user, true, self.now()).await?;
         self.cache.forget_user(user);
-        self.audit_mfa(actor, "auth.mfa.email_enable", true).await;
+        self.audit_mfa(actor, AuditEvent::AuthMfaEmailEnable, true)
+            .await;
         Ok(())
     }
 
@@ -550,12 +560,14 @@ impl App {
             self.verify(password, row.password_hash.clone()).await?,
             Verified::Valid { .. }
         ) {
-            self.audit_mfa(actor, "auth.mfa.email_disable", false).await;
+            self.audit_mfa(actor, AuditEvent::AuthMfaEmailDisable, false)
+                .await;
             return Err(AppError::WrongSecret("The password is not correct.".into()));
         }
         self.store.set_email_mfa(user, false, self.now()).await?;
         self.cache.forget_user(user);
-        self.audit_mfa(actor, "auth.mfa.email_disable", true).await;
+        self.audit_mfa(actor, AuditEvent::AuthMfaEmailDisable, true)
+            .await;
         Ok(())
     }
 
@@ -584,7 +596,7 @@ impl App {
         self.revoke_users(&[id]);
         self.audit(
             actor,
-            "user.mfa_reset",
+            AuditEvent::UserMfaReset,
             Some(("user", id.to_string())),
             true,
             serde_json::json!({}),
@@ -593,7 +605,7 @@ impl App {
         Ok(())
     }
 
-    async fn audit_mfa(&self, actor: &Actor, event: &str, success: bool) {
+    async fn audit_mfa(&self, actor: &Actor, event: AuditEvent, success: bool) {
         let target = actor.user_id.map(|u| ("user", u.to_string()));
         self.audit(actor, event, target, success, serde_json::json!({}))
             .await;

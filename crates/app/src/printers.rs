@@ -18,6 +18,7 @@ use pw_policy::{Action, Decision, PrinterRef, Target, authorize};
 use pw_store::{NewPrinter, PrinterPatch, PrinterRow};
 use serde::{Deserialize, Serialize};
 
+use crate::audit_event::AuditEvent;
 use crate::clock::rfc3339;
 use crate::fleet::{
     Connection, PrinterEvent, REPLY_TIMEOUT, Rendered, Request, access_code_context,
@@ -646,7 +647,7 @@ impl App {
             .await?;
         self.audit(
             actor,
-            "printer.create",
+            AuditEvent::PrinterCreate,
             Some(("printer", id.to_string())),
             true,
             serde_json::json!({ "name": name, "serial": serial, "host": host }),
@@ -716,7 +717,7 @@ impl App {
         let reconnect = host.is_some() || sealed.is_some() || input.mqtt_port.is_some();
         self.audit(
             actor,
-            "printer.update",
+            AuditEvent::PrinterUpdate,
             Some(("printer", id.to_string())),
             true,
             serde_json::json!({
@@ -750,7 +751,7 @@ impl App {
         self.access_changed();
         self.audit(
             actor,
-            "printer.delete",
+            AuditEvent::PrinterDelete,
             Some(("printer", id.to_string())),
             true,
             serde_json::json!({ "name": row.name, "serial": row.serial }),
@@ -791,7 +792,7 @@ impl App {
         let outcome = self.send_command(&row, command).await?;
         self.audit(
             actor,
-            "printer.command",
+            AuditEvent::PrinterCommand,
             Some(("printer", id.to_string())),
             outcome.ok,
             serde_json::json!({ "command": format!("{class}.{name}"), "reason": outcome.reason }),
@@ -845,7 +846,7 @@ impl App {
             .await?;
         self.audit(
             actor,
-            "printer.certificate.trust",
+            AuditEvent::PrinterCertificateTrust,
             Some(("printer", id.to_string())),
             true,
             serde_json::json!({ "previous": row.pinned_sha256, "trusted": presented }),
@@ -1079,7 +1080,7 @@ impl App {
         }
         self.audit(
             actor,
-            "printer.print",
+            AuditEvent::PrinterPrint,
             Some(("printer", id.to_string())),
             outcome.ok,
             serde_json::json!({ "file": file, "bytes": sent, "plate": plate, "reason": outcome.reason }),
@@ -1188,7 +1189,7 @@ impl App {
         }
         self.audit(
             actor,
-            "printer.file.delete",
+            AuditEvent::PrinterFileDelete,
             Some(("printer", id.to_string())),
             true,
             serde_json::json!({ "file": name }),

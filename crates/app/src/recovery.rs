@@ -15,6 +15,7 @@ use pw_domain::{Email, Permission, UserId};
 use pw_policy::{Action, Target};
 use pw_store::{UserPatch, UserRow};
 
+use crate::audit_event::AuditEvent;
 use crate::clock::random;
 use crate::mail_templates::TemplateName;
 use crate::{Actor, App, AppError, RequestMeta};
@@ -140,7 +141,7 @@ impl App {
         };
         self.audit_anonymous(
             meta,
-            "auth.password_reset_request",
+            AuditEvent::AuthPasswordResetRequest,
             sent,
             serde_json::json!({ "email": email.as_str() }),
         )
@@ -171,7 +172,7 @@ impl App {
         self.mail_link(&user, LinkPurpose::Reset).await?;
         self.audit(
             actor,
-            "user.password_reset_link",
+            AuditEvent::UserPasswordResetLink,
             Some(("user", id.to_string())),
             true,
             serde_json::json!({}),
@@ -225,7 +226,7 @@ impl App {
         };
         self.audit(
             &actor,
-            "auth.password_reset",
+            AuditEvent::AuthPasswordReset,
             Some(("user", user.to_string())),
             true,
             serde_json::json!({ "link": purpose }),

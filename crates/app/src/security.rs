@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
+use crate::audit_event::AuditEvent;
 use crate::outbound::{AllowList, Guard};
 use crate::webhooks::Outbound;
 use crate::{Actor, App, AppError};
@@ -164,7 +165,7 @@ impl App {
         self.install_allow_list(&allowed)?;
         self.audit(
             actor,
-            "settings.outbound",
+            AuditEvent::SettingsOutbound,
             None,
             true,
             serde_json::json!({ "allowed_hosts": allowed }),
@@ -246,7 +247,7 @@ impl App {
             .unwrap_or_else(PoisonError::into_inner) = new;
         self.audit(
             actor,
-            "settings.security.update",
+            AuditEvent::SettingsSecurityUpdate,
             None,
             true,
             serde_json::json!({"before": old, "after": new}),
@@ -284,9 +285,9 @@ impl App {
         self.audit(
             actor,
             if enabled {
-                "auth.enable"
+                AuditEvent::AuthEnable
             } else {
-                "auth.disable"
+                AuditEvent::AuthDisable
             },
             None,
             true,

@@ -12,6 +12,7 @@ use pw_policy::{Action, Target};
 use pw_store::{GroupRow, NewUser, UserPatch, UserRow};
 use serde::Serialize;
 
+use crate::audit_event::AuditEvent;
 use crate::auth::rights_of;
 use crate::auth::{GroupRef, bad, conflict_or, parse_email};
 use crate::clock::rfc3339;
@@ -213,7 +214,7 @@ impl App {
         }
         self.audit(
             actor,
-            "user.create",
+            AuditEvent::UserCreate,
             Some(("user", id.to_string())),
             true,
             serde_json::json!({
@@ -310,7 +311,7 @@ impl App {
         if patch.password_hash.is_some() {
             self.audit(
                 actor,
-                "auth.password_reset",
+                AuditEvent::AuthPasswordReset,
                 target.clone(),
                 true,
                 serde_json::json!({"by": "admin"}),
@@ -319,7 +320,7 @@ impl App {
         }
         self.audit(
             actor,
-            "user.update",
+            AuditEvent::UserUpdate,
             target,
             true,
             serde_json::json!({
@@ -373,7 +374,7 @@ impl App {
             .collect();
         self.audit(
             actor,
-            "user.delete",
+            AuditEvent::UserDelete,
             Some(("user", id.to_string())),
             true,
             serde_json::json!({
@@ -405,7 +406,7 @@ impl App {
         self.revoke_users(&[row.id]);
         self.audit(
             &Actor::system(),
-            "auth.password_reset",
+            AuditEvent::AuthPasswordReset,
             Some(("user", row.id.to_string())),
             true,
             serde_json::json!({"by": "cli"}),
@@ -440,7 +441,7 @@ impl App {
         self.revoke_users(&[row.id]);
         self.audit(
             &Actor::system(),
-            "user.mfa_reset",
+            AuditEvent::UserMfaReset,
             Some(("user", row.id.to_string())),
             true,
             serde_json::json!({"by": "cli"}),
@@ -480,7 +481,7 @@ impl App {
         self.remove_setup_code_file();
         self.audit(
             &Actor::system(),
-            "user.create",
+            AuditEvent::UserCreate,
             Some(("user", id.to_string())),
             true,
             serde_json::json!({"username": username.trim(), "by": "cli", "administrator": true}),

@@ -18,6 +18,7 @@ use pw_store::{DeliveryRecord, NewWebhook, Store, WebhookPatch, WebhookRow};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::audit_event::AuditEvent;
 use crate::clock::{random, rfc3339};
 use crate::outbound::{Guard, Refusal, refusal_of};
 use crate::sealed::open_with;
@@ -36,7 +37,7 @@ const CONCURRENT: usize = 8;
 /// Pauses before the second and third attempt of a failed delivery.
 const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(10)];
 /// The synthetic event the test button sends.
-pub const TEST_EVENT: &str = "webhook.test";
+pub const TEST_EVENT: &str = AuditEvent::WebhookTest.name();
 const MAX_NAME: usize = 100;
 const MAX_URL: usize = 2048;
 const MAX_SECRET: usize = 256;
@@ -634,7 +635,7 @@ impl App {
         }
         self.audit(
             actor,
-            "webhook.create",
+            AuditEvent::WebhookCreate,
             Some(("webhook", id.to_string())),
             true,
             serde_json::json!({ "name": name, "events": events, "signed": secret.is_some() }),
@@ -722,7 +723,7 @@ impl App {
         }
         self.audit(
             actor,
-            "webhook.update",
+            AuditEvent::WebhookUpdate,
             Some(("webhook", id.to_string())),
             true,
             serde_json::json!({ "changed": changed }),
@@ -744,7 +745,7 @@ impl App {
         }
         self.audit(
             actor,
-            "webhook.delete",
+            AuditEvent::WebhookDelete,
             Some(("webhook", id.to_string())),
             true,
             serde_json::json!({ "name": row.name }),
@@ -794,7 +795,7 @@ impl App {
         self.store.record_delivery(id, &record).await?;
         self.audit(
             actor,
-            TEST_EVENT,
+            AuditEvent::WebhookTest,
             Some(("webhook", id.to_string())),
             record.ok,
             serde_json::json!({ "status": record.status, "error": record.error }),

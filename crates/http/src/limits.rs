@@ -1,6 +1,6 @@
 //! Rate limiting: fixed-window counters per key (client IP, account name) in bounded memory,
 //! and the limiter set of SPEC S7 (API requests, failed logins, second-factor checks, reset
-//! mails, OIDC authorize).
+//! mails).
 //!
 //! Invariants: no key is exempt (threat: the anchors exempted loopback, so anything behind a
 //! local reverse proxy was never limited); memory is bounded — a flood of distinct keys evicts
@@ -458,8 +458,6 @@ pub struct LimitSettings {
     pub mfa: Limit,
     /// Password-reset mails per client IP.
     pub reset_mail: Limit,
-    /// OIDC authorize redirects per client IP.
-    pub oidc_authorize: Limit,
 }
 
 impl Default for LimitSettings {
@@ -471,7 +469,6 @@ impl Default for LimitSettings {
             login_account: Limit::new(5, minutes(15)),
             mfa: Limit::new(5, minutes(15)),
             reset_mail: Limit::new(5, minutes(15)),
-            oidc_authorize: Limit::new(20, minutes(1)),
         }
     }
 }
@@ -484,7 +481,6 @@ impl LimitSettings {
         login_account: Limit::OFF,
         mfa: Limit::OFF,
         reset_mail: Limit::OFF,
-        oidc_authorize: Limit::OFF,
     };
 }
 
@@ -506,8 +502,6 @@ pub struct RateLimits {
     pub reset_mail_ip: Limiter<IpAddr>,
     /// Password-reset mails per address (lower-cased).
     pub reset_mail_email: Limiter<String>,
-    /// OIDC authorize redirects per client IP.
-    pub oidc_authorize_ip: Limiter<IpAddr>,
 }
 
 impl RateLimits {
@@ -522,7 +516,6 @@ impl RateLimits {
             mfa_user: Limiter::new(s.mfa),
             reset_mail_ip: Limiter::new(s.reset_mail),
             reset_mail_email: Limiter::new(s.reset_mail),
-            oidc_authorize_ip: Limiter::new(s.oidc_authorize),
         }
     }
 }

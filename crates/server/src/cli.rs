@@ -1,6 +1,9 @@
 //! The command line: `printwarden [serve]`, `printwarden config check`, `printwarden migrate`,
-//! `printwarden admin …`, `printwarden simulate …`, `--version`. Global flags override the config file and the environment. Secrets have no
-//! flags on purpose (threat: process arguments are visible to every local user via `ps`).
+//! `printwarden admin …`, `printwarden simulate …`, `printwarden demo`, `printwarden
+//! printer-check …`, `--version`. Global flags override the config file and the environment.
+//! Secrets have no flags on purpose (threat: process arguments are visible to every local user
+//! via `ps`). The README's command table is generated from these definitions
+//! ([`commands_markdown`]), so `--help` and the docs say the same.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,7 +55,8 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
-    /// Apply database migrations and exit.
+    /// Create the data directory if needed, apply pending database migrations, print what was
+    /// applied, and exit.
     Migrate,
     /// Recovery: create an administrator or reset a password (works while the server runs).
     Admin {
@@ -127,7 +131,8 @@ pub struct SimulateArgs {
 /// `admin` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AdminAction {
-    /// Create a new member of Administrators.
+    /// Create a new member of Administrators. The password is read from one line of standard
+    /// input, or else generated and printed once.
     CreateAdmin {
         /// The new administrator's username.
         username: String,
@@ -135,7 +140,8 @@ pub enum AdminAction {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Set a user's password and end all their sessions.
+    /// Set a user's password (from standard input, or generated and printed once) and end all
+    /// their sessions.
     ResetPassword {
         /// Whose password.
         username: String,
@@ -153,7 +159,8 @@ pub enum AdminAction {
 /// `config` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
-    /// Validate the configuration and print it with secrets redacted.
+    /// Validate the configuration and print the effective settings as TOML, with the database
+    /// password and the sealing key redacted.
     Check,
 }
 
@@ -661,4 +668,100 @@ fn init_logging(settings: &Settings) {
     } else {
         builder.compact().try_init()
     };
+}
+
+/// The README's command table rows: every leaf command with its arguments and its help text,
+/// rendered from the clap definitions above.
+#[must_use]
+pub fn commands_markdown() -> String {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, out: &mut String) {
+        let path = format!("{path} {}", cmd.get_name());
+        let subs: Vec<&clap::Command> = cmd
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .collect();
+        if !subs.is_empty() {
+            for sub in subs {
+                walk(sub, &path, out);
+            }
+            return;
+        }
+        let mut usage = path;
+        for arg in cmd.get_arguments().filter(|a| !a.is_global_set()) {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            let value = arg
+                .get_value_names()
+                .and_then(|v| v.first())
+                .map_or_else(|| id.to_uppercase(), ToString::to_string);
+            let takes_value = arg.get_action().takes_values();
+            let text = match arg.get_long() {
+                Some(long) if takes_value => format!("--{long} <{value}>"),
+                Some(long) => format!("--{long}"),
+                None => format!("<{}>", id.replace('_', "-")),
+            };
+            if arg.is_required_set() || arg.get_long().is_none() {
+                usage.push(' ');
+                usage.push_str(&text);
+            } else {
+                usage.push_str(&format!(" [{text}]"));
+            }
+        }
+        let help = cmd
+            .get_long_about()
+            .or_else(|| cmd.get_about())
+            .map(|h| {
+                h.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        out.push_str(&format!("| `{}` | {help} |\n", usage.trim_start()));
+    }
+    let cli = Cli::command();
+    let mut out = String::from("\n\n| Command | What it does |\n|---|---|\n");
+    for sub in cli.get_subcommands().filter(|c| c.get_name() != "help") {
+        walk(sub, cli.get_name(), &mut out);
+    }
+    out.push_str("| `printwarden --version` | Print the version |\n\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readme_commands_table_is_current() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let problems =
+            pw_http::docs::check_sections(root, "README.md", &[("commands", commands_markdown())]);
+        assert!(
+            problems.is_empty(),
+            "{problems:?}: run `UPDATE_DOCS=1 cargo test -p printwarden --lib commands` and commit README.md"
+        );
+    }
+
+    #[test]
+    fn every_command_is_in_the_table() {
+        let table = commands_markdown();
+        for name in [
+            "serve",
+            "config check",
+            "migrate",
+            "admin reset-mfa",
+            "simulate",
+            "demo",
+            "printer-check",
+        ] {
+            assert!(
+                table.contains(&format!("`printwarden {name}")),
+                "{name} missing:\n{table}"
+            );
+        }
+    }
 }

@@ -56,7 +56,6 @@ pub struct RawConfig {
     rate_limit_login_account: String,
     rate_limit_mfa: String,
     rate_limit_reset_mail: String,
-    rate_limit_oidc_authorize: String,
     session_idle_minutes: u32,
     session_absolute_minutes: u32,
     log: String,
@@ -120,7 +119,6 @@ impl Default for RawConfig {
             rate_limit_login_account: defaults.login_account.to_string(),
             rate_limit_mfa: defaults.mfa.to_string(),
             rate_limit_reset_mail: defaults.reset_mail.to_string(),
-            rate_limit_oidc_authorize: defaults.oidc_authorize.to_string(),
             session_idle_minutes: 7 * 24 * 60,
             session_absolute_minutes: 30 * 24 * 60,
             log: "info".into(),
@@ -315,7 +313,6 @@ pub const KEYS: &[&str] = &[
     "rate_limit_login_account",
     "rate_limit_mfa",
     "rate_limit_reset_mail",
-    "rate_limit_oidc_authorize",
     "session_idle_minutes",
     "session_absolute_minutes",
     "log",
@@ -570,7 +567,6 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         login_account: limit("rate_limit_login_account", &raw.rate_limit_login_account),
         mfa: limit("rate_limit_mfa", &raw.rate_limit_mfa),
         reset_mail: limit("rate_limit_reset_mail", &raw.rate_limit_reset_mail),
-        oidc_authorize: limit("rate_limit_oidc_authorize", &raw.rate_limit_oidc_authorize),
     };
     let limits = if rate_limits {
         configured
@@ -793,7 +789,6 @@ impl Settings {
             ("rate_limit_login_account", l.login_account),
             ("rate_limit_mfa", l.mfa),
             ("rate_limit_reset_mail", l.reset_mail),
-            ("rate_limit_oidc_authorize", l.oidc_authorize),
         ] {
             t.insert(name.into(), s(&limit.to_string()));
         }

@@ -6,35 +6,12 @@ use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use pw_app::{AppError, AuditQuery, AuditView};
+use pw_app::{AppError, AuditEvent, AuditQuery, AuditView};
 use pw_domain::AuditEventId;
 use pw_http::{AppState, Caller, RequestId};
 
 use crate::layout::{Layout, Viewer};
 use crate::pages::{failure, query_pairs, query_param, render};
-
-/// Event names offered in the filter's suggestion list (free text is accepted too).
-const KNOWN_EVENTS: &[&str] = &[
-    "auth.login",
-    "auth.logout",
-    "auth.setup",
-    "auth.password_change",
-    "auth.password_reset",
-    "auth.enable",
-    "auth.disable",
-    "session.revoke",
-    "api_key.create",
-    "api_key.revoke",
-    "user.create",
-    "user.update",
-    "user.delete",
-    "group.create",
-    "group.update",
-    "group.delete",
-    "group.member_add",
-    "group.member_remove",
-    "settings.security.update",
-];
 
 /// Longest rendering of an event's details in the table; the rest is in the API.
 const DETAILS_MAX_CHARS: usize = 240;
@@ -44,7 +21,9 @@ const DETAILS_MAX_CHARS: usize = 240;
 struct AuditPage {
     layout: Layout,
     filters: Filters,
-    known_events: &'static [&'static str],
+    /// Event names offered in the filter's suggestion list (free text is accepted too): the
+    /// whole catalogue, so a new event is offered without a second list.
+    known_events: Vec<&'static str>,
     error: Option<String>,
     rows: Vec<AuditRow>,
     older_href: Option<String>,
@@ -94,7 +73,7 @@ pub(crate) async fn audit_page(
     let (filters, parse_error) = parse_filters(&pairs);
     let mut page = AuditPage {
         layout: Layout::new(app, &viewer).with_module("js/audit.js"),
-        known_events: KNOWN_EVENTS,
+        known_events: AuditEvent::names(),
         error: parse_error,
         rows: Vec::new(),
         older_href: None,

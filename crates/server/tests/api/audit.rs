@@ -149,3 +149,30 @@ async fn security_events_are_recorded_filterable_and_free_of_secrets() {
         200
     );
 }
+
+/// The Audit page's filter suggestions are the whole event catalogue (the hand-kept list it
+/// replaced had 19 of the events and offered no printer, webhook or settings event).
+#[tokio::test]
+async fn the_audit_page_offers_every_event_of_the_catalogue() {
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let Auth::Cookie(cookie) = &admin else {
+        panic!("setup_admin signs in with a cookie");
+    };
+    let page = server
+        .client
+        .get(server.url("/audit"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<option value=\"auth.login\">"), "{html}");
+    for event in pw_app::AuditEvent::ALL {
+        assert!(
+            html.contains(&format!("<option value=\"{}\">", event.name())),
+            "the Audit page does not offer {event}"
+        );
+    }
+}
