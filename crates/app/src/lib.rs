@@ -26,6 +26,7 @@ mod mail_templates;
 mod mfa;
 pub mod outbound;
 pub mod owned;
+mod page;
 mod print_claims;
 mod print_mail;
 mod printers;
@@ -63,6 +64,7 @@ pub use mfa::{
     TotpSetupView,
 };
 pub use owned::OwnedItems;
+pub use page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageParams};
 pub use print_mail::{MailPreferences, PRINT_EVENTS};
 pub use printers::{
     CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE, PrintUpload,

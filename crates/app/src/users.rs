@@ -121,6 +121,37 @@ impl App {
             .collect())
     }
 
+    /// `GET /api/v1/users?limit=&cursor=`: one page of users by username.
+    pub async fn users_page(
+        &self,
+        actor: &Actor,
+        params: &crate::PageParams,
+    ) -> Result<crate::Page<UserView>, AppError> {
+        use crate::page::{Listing, PageRequest};
+        self.require(
+            actor,
+            Action::Perform(Permission::UsersRead),
+            &Target::Global,
+        )?;
+        let page = PageRequest::parse(Listing::Users, params)?;
+        let rows = self.store.users_page(&page.store()).await?;
+        let (rows, next) = page.finish(Listing::Users, rows, |(u, _, key)| {
+            (key.clone(), u.id.get())
+        });
+        let groups = self.store.list_groups().await?;
+        let guarded = self.store.users_with_second_factor().await?;
+        Ok(crate::Page {
+            items: rows
+                .into_iter()
+                .map(|(u, ids, _)| {
+                    let two_factor = guarded.contains(&u.id);
+                    user_view(u, &groups, |g| ids.contains(&g), two_factor)
+                })
+                .collect(),
+            next,
+        })
+    }
+
     /// `GET /api/v1/users/{id}` with the counts the delete dialog needs.
     pub async fn get_user(&self, actor: &Actor, id: UserId) -> Result<DeletePreview, AppError> {
         self.require(

@@ -589,6 +589,27 @@ impl App {
             .collect())
     }
 
+    /// `GET /api/v1/webhooks?limit=&cursor=`: one page of webhooks, oldest first.
+    pub async fn webhooks_page(
+        &self,
+        actor: &Actor,
+        params: &crate::PageParams,
+    ) -> Result<crate::Page<WebhookView>, AppError> {
+        use crate::page::{Listing, PageRequest};
+        self.require(
+            actor,
+            Action::Perform(Permission::NotificationsRead),
+            &Target::Global,
+        )?;
+        let page = PageRequest::parse(Listing::Webhooks, params)?;
+        let rows = self.store.webhooks_page(&page.store()).await?;
+        let (rows, next) = page.finish(Listing::Webhooks, rows, |r| (String::new(), r.id.get()));
+        Ok(crate::Page {
+            items: rows.into_iter().map(view).collect(),
+            next,
+        })
+    }
+
     /// `POST /api/v1/webhooks`.
     pub async fn create_webhook(
         &self,

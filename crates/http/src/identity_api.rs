@@ -74,8 +74,9 @@ async fn permissions(
 async fn list_users(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    q: Result<Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    Ok(page(state.app.list_users(&actor).await?))
+    Ok(Json(state.app.users_page(&actor, &query(q)?).await?).into_response())
 }
 
 async fn create_user(

@@ -76,6 +76,27 @@ impl Schemas {
             .into()
     }
 
+    /// `{items: [T], next: string | null}`: a list paged in SQL (`?limit=&cursor=`).
+    fn paged_of<T: ToSchema>(&mut self) -> RefOr<Schema> {
+        let item = self.of::<T>();
+        ObjectBuilder::new()
+            .property("items", ArrayBuilder::new().items(item))
+            .required("items")
+            .property(
+                "next",
+                ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                        Type::String,
+                        Type::Null,
+                    ]))
+                    .description(Some(
+                        "Opaque cursor: pass as `?cursor=` for the next page; null on the last page",
+                    )),
+            )
+            .required("next")
+            .into()
+    }
+
     /// `[T]`.
     fn array_of<T: ToSchema>(&mut self) -> RefOr<Schema> {
         ArrayBuilder::new().items(self.of::<T>()).into()
@@ -276,7 +297,7 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             Shape::ok(s.of::<TlsStatus>()).with_body(s.of::<UploadCertificate>())
         }
         ("GET", "/api/v1/permissions") => Shape::ok(s.array_of::<PermissionCategoryView>()),
-        ("GET", "/api/v1/users") => Shape::ok(s.page_of::<UserView>()),
+        ("GET", "/api/v1/users") => page_query(Shape::ok(s.paged_of::<UserView>())),
         ("POST", "/api/v1/users") => {
             Shape::json(C::CREATED, s.of::<UserView>()).with_body(s.of::<CreateUser>())
         }
@@ -315,7 +336,7 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("POST", "/api/v1/camera-tokens") => Shape::json(C::CREATED, s.of::<CreatedCameraToken>())
             .with_body(s.of::<CreateCameraToken>()),
         ("GET", "/api/v1/audit") => audit_query(Shape::ok(s.of::<AuditPage>())),
-        ("GET", "/api/v1/printers") => Shape::ok(s.page_of::<PrinterView>()),
+        ("GET", "/api/v1/printers") => page_query(Shape::ok(s.paged_of::<PrinterView>())),
         ("POST", "/api/v1/printers") => {
             Shape::json(C::CREATED, s.of::<PrinterView>()).with_body(s.of::<CreatePrinter>())
         }
@@ -374,7 +395,7 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("PATCH", "/api/v1/locations/{id}") => {
             Shape::ok(s.of::<LocationView>()).with_body(s.of::<LocationInput>())
         }
-        ("GET", "/api/v1/webhooks") => Shape::ok(s.page_of::<WebhookView>()),
+        ("GET", "/api/v1/webhooks") => page_query(Shape::ok(s.paged_of::<WebhookView>())),
         ("POST", "/api/v1/webhooks") => {
             Shape::json(C::CREATED, s.of::<WebhookView>()).with_body(s.of::<CreateWebhook>())
         }
@@ -391,6 +412,25 @@ impl Shape {
         self.status = status;
         self
     }
+}
+
+/// `?limit=&cursor=` of a list paged in SQL.
+fn page_query(shape: Shape) -> Shape {
+    shape
+        .with_query(
+            "limit",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(pw_app::MAX_LIMIT))
+                .into(),
+            "Page size (default 50); out of range is a 400",
+        )
+        .with_query(
+            "cursor",
+            string(),
+            "The `next` of the previous page; a cursor that does not decode is a 400",
+        )
 }
 
 fn audit_query(shape: Shape) -> Shape {

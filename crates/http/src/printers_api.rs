@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use pw_app::{
-    CheckPrinter, CommandInput, CreatePrinter, LocationInput, PrintUpload, TrustCertificate,
-    UpdatePrinter,
+    CheckPrinter, CommandInput, CreatePrinter, LocationInput, PageParams, PrintUpload,
+    TrustCertificate, UpdatePrinter,
 };
 use pw_domain::{LocationId, PrinterId};
 
@@ -51,8 +51,15 @@ fn items<T: serde::Serialize>(items: Vec<T>) -> Response {
     Json(serde_json::json!({ "items": items, "next": null })).into_response()
 }
 
-async fn list(State(state): State<AppState>, Caller(actor): Caller) -> Result<Response, ApiError> {
-    Ok(items(state.app.list_printers(&actor).await?))
+async fn list(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    q: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = q
+        .map(|Query(v)| v)
+        .map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Ok(Json(state.app.printers_page(&actor, &params).await?).into_response())
 }
 
 async fn create(

@@ -19,9 +19,13 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::POST, "/api/v1/webhooks/{id}/test", test)
 }
 
-async fn list(State(state): State<AppState>, Caller(actor): Caller) -> Result<Response, ApiError> {
-    let items = state.app.list_webhooks(&actor).await?;
-    Ok(Json(serde_json::json!({ "items": items, "next": null })).into_response())
+async fn list(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    q: Result<axum::extract::Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(params) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Ok(Json(state.app.webhooks_page(&actor, &params).await?).into_response())
 }
 
 async fn create(

@@ -12,11 +12,15 @@ mod grant;
 mod principal;
 mod rights;
 mod route;
+mod visibility;
 
 pub use grant::{Locate, delegated, may_grant};
 pub use principal::{Credential, Principal, Subject};
 pub use rights::{Reach, Rights};
 pub use route::{Access, Requirement, TicketPurpose, check_route};
+pub use visibility::{
+    PrinterSet, Visibility, global_visibility, owned_visibility, printer_visibility,
+};
 
 use pw_domain::{LocationId, Permission, PrinterId, UserId};
 

@@ -5,6 +5,7 @@ use pw_domain::{LocationId, PrinterId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::page::{Clause, PageAfter, PrinterFilter};
 use crate::{Store, StoreError};
 
 /// A stored printer.
@@ -147,6 +148,39 @@ impl Store {
     /// Every printer, by name.
     pub async fn list_printers(&self) -> Result<Vec<PrinterRow>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY name, id")))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Every printer the filter lets through, by name (live state, the fleet, the CLI).
+    pub async fn printers_where(
+        &self,
+        filter: &PrinterFilter,
+    ) -> Result<Vec<PrinterRow>, StoreError> {
+        let mut c = Clause::default();
+        c.printers(filter, "id", "location_id");
+        let sql = format!("{SELECT}{} ORDER BY name, id", c.where_sql());
+        let rows = c
+            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// One page of the printers the filter lets through, in the order `(name, id)`.
+    pub async fn printers_page(
+        &self,
+        filter: &PrinterFilter,
+        page: &PageAfter,
+    ) -> Result<Vec<PrinterRow>, StoreError> {
+        let mut c = Clause::default();
+        c.printers(filter, "id", "location_id");
+        c.after(page, "name", "id");
+        let limit = c.bind(crate::page::Value::Int(page.fetch));
+        let sql = format!("{SELECT}{} ORDER BY name, id LIMIT {limit}", c.where_sql());
+        let rows = c
+            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)

@@ -10,6 +10,8 @@ use pw_domain::{Email, GroupId, SessionId, UserId, Username};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::page::{Clause, PageAfter, Value};
+
 use crate::admins::{AdminCheck, lock_admins, verify_admins};
 use crate::sessions::invalidate_users;
 use crate::{Store, StoreError};
@@ -203,6 +205,54 @@ impl Store {
                 (users.last_mut(), row.try_get::<Option<i64>, _>("group_id")?)
             {
                 groups.push(GroupId::from_db(group));
+            }
+        }
+        Ok(users)
+    }
+
+    /// One page of users with the ids of their groups and each row's sort key, in the order
+    /// `(username_key, id)`.
+    pub async fn users_page(
+        &self,
+        page: &PageAfter,
+    ) -> Result<Vec<(UserRow, Vec<GroupId>, String)>, StoreError> {
+        let mut c = Clause::default();
+        c.after(page, "username_key", "id");
+        let limit = c.bind(Value::Int(page.fetch));
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, username_key FROM users{} ORDER BY username_key, id LIMIT {limit}",
+            c.where_sql()
+        );
+        let rows = c
+            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut users = Vec::with_capacity(rows.len());
+        let mut ids = Clause::default();
+        let mut marks = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let user = user_from_row(row)?;
+            let key: String = row.try_get("username_key")?;
+            marks.push(ids.bind(Value::Int(user.id.get())));
+            users.push((user, Vec::new(), key));
+        }
+        if marks.is_empty() {
+            return Ok(users);
+        }
+        let sql = format!(
+            "SELECT user_id, group_id FROM group_members WHERE user_id IN ({}) \
+             ORDER BY user_id, group_id",
+            marks.join(", ")
+        );
+        let members = ids
+            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        for m in &members {
+            let user = UserId::from_db(m.try_get("user_id")?);
+            let group = GroupId::from_db(m.try_get("group_id")?);
+            if let Some((_, groups, _)) = users.iter_mut().find(|(u, _, _)| u.id == user) {
+                groups.push(group);
             }
         }
         Ok(users)

@@ -5,6 +5,7 @@ use pw_domain::{UserId, WebhookId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::page::{Clause, PageAfter, Value};
 use crate::{Store, StoreError, flag};
 
 /// A stored webhook.
@@ -120,6 +121,19 @@ impl Store {
     /// Every webhook, oldest first.
     pub async fn list_webhooks(&self) -> Result<Vec<WebhookRow>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY id")))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// One page of webhooks, oldest first (by id).
+    pub async fn webhooks_page(&self, page: &PageAfter) -> Result<Vec<WebhookRow>, StoreError> {
+        let mut c = Clause::default();
+        c.after_id(page, "id");
+        let limit = c.bind(Value::Int(page.fetch));
+        let sql = format!("{SELECT}{} ORDER BY id LIMIT {limit}", c.where_sql());
+        let rows = c
+            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)

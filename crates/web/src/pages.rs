@@ -309,3 +309,51 @@ pub(crate) fn query_param<'a>(pairs: &'a [(String, String)], name: &str) -> Opti
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
+
+/// The links under a paged list: back to the first page (when not on it) and to the next one.
+/// The page itself is the API's keyset page, so what a page shows is what the API would.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pager {
+    /// Back to the first page, when this is a later one.
+    pub(crate) first_href: Option<String>,
+    /// The next page, when there is one.
+    pub(crate) next_href: Option<String>,
+}
+
+impl Pager {
+    /// Links for `path` given the request's cursor and the page's `next`.
+    pub(crate) fn new(path: &str, params: &pw_app::PageParams, next: Option<&str>) -> Self {
+        let limit = params
+            .limit
+            .as_deref()
+            .filter(|l| !l.is_empty())
+            .map(|l| format!("limit={}&", crate::next::encode(l)))
+            .unwrap_or_default();
+        let first_query = limit.trim_end_matches('&');
+        let on_later_page = params.cursor.as_deref().is_some_and(|c| !c.is_empty());
+        Self {
+            first_href: on_later_page.then(|| {
+                if first_query.is_empty() {
+                    path.to_owned()
+                } else {
+                    format!("{path}?{first_query}")
+                }
+            }),
+            next_href: next.map(|n| format!("{path}?{limit}cursor={}", crate::next::encode(n))),
+        }
+    }
+
+    /// Whether the list spans more than one page.
+    pub(crate) fn paged(&self) -> bool {
+        self.first_href.is_some() || self.next_href.is_some()
+    }
+}
+
+/// `?limit=&cursor=` of a paged page; a malformed query is a 400 page in plain words.
+pub(crate) fn page_params(
+    q: Result<axum::extract::Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<pw_app::PageParams, AppError> {
+    q.map(|axum::extract::Query(p)| p).map_err(|_| {
+        AppError::BadRequest("This page takes only “limit” and “cursor” in its address.".into())
+    })
+}

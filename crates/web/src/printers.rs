@@ -12,7 +12,7 @@ use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
 use crate::layout::{Layout, Viewer};
-use crate::pages::{failure, render};
+use crate::pages::{Pager, failure, page_params, render};
 
 /// Circumference of the progress ring (r = 26).
 const RING: f64 = 163.363;
@@ -28,6 +28,7 @@ struct PrintersPage {
     can_manage_locations: bool,
     locations: Vec<(String, String)>,
     ring: f64,
+    pager: Pager,
 }
 
 struct Card {
@@ -150,14 +151,22 @@ pub(crate) async fn printers_page(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Caller(actor): Caller,
+    q: Result<axum::extract::Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let app = &state.app;
     let viewer = match Viewer::load(app, &actor).await {
         Ok(v) => v,
         Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/printers"),
     };
-    let printers = match app.list_printers(&actor).await {
+    let params = match page_params(q) {
         Ok(p) => p,
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
+    };
+    let (printers, pager) = match app.printers_page(&actor, &params).await {
+        Ok(p) => {
+            let pager = Pager::new("/printers", &params, p.next.as_deref());
+            (p.items, pager)
+        }
         Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
     };
     let locations = match app.list_locations(&actor).await {
@@ -173,6 +182,7 @@ pub(crate) async fn printers_page(
         can_manage_locations: viewer.can(Permission::LocationsManage),
         locations,
         ring: RING,
+        pager,
         layout: Layout::new(app, &viewer).with_module("js/printers.js"),
     };
     render(&page, &request_id)

@@ -14,7 +14,7 @@ use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
 use crate::layout::{Layout, Viewer};
-use crate::pages::{failure, render};
+use crate::pages::{Pager, failure, page_params, render};
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -30,6 +30,7 @@ struct UsersPage {
     /// Advanced Auth via Email is on: users without a password get a set-password link, and
     /// reset links can be sent.
     advanced_auth: bool,
+    pager: Pager,
 }
 
 struct UserRow {
@@ -81,14 +82,22 @@ pub(crate) async fn users_page(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Caller(actor): Caller,
+    q: Result<axum::extract::Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let app = &state.app;
     let viewer = match Viewer::load(app, &actor).await {
         Ok(v) => v,
         Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/users"),
     };
-    let users = match app.list_users(&actor).await {
-        Ok(u) => u,
+    let params = match page_params(q) {
+        Ok(p) => p,
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/users"),
+    };
+    let (users, pager) = match app.users_page(&actor, &params).await {
+        Ok(p) => {
+            let pager = Pager::new("/users", &params, p.next.as_deref());
+            (p.items, pager)
+        }
         Err(e) => return failure(e, &state, &viewer, &request_id, "/users"),
     };
     // Every group for the checkboxes; without `groups:read` only the ones the table already
@@ -133,6 +142,7 @@ pub(crate) async fn users_page(
         can_update: viewer.can(Permission::UsersUpdate),
         can_delete: viewer.can(Permission::UsersDelete),
         advanced_auth,
+        pager,
         layout: Layout::new(app, &viewer).with_module("js/users.js"),
     };
     render(&page, &request_id)

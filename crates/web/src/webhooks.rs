@@ -11,7 +11,7 @@ use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
 use crate::layout::{Layout, Viewer};
-use crate::pages::{failure, render};
+use crate::pages::{Pager, failure, page_params, render};
 
 #[derive(Template)]
 #[template(path = "webhooks.html")]
@@ -21,6 +21,7 @@ struct WebhooksPage {
     can_create: bool,
     can_update: bool,
     can_delete: bool,
+    pager: Pager,
 }
 
 struct HookRow {
@@ -66,14 +67,22 @@ pub(crate) async fn webhooks_page(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Caller(actor): Caller,
+    q: Result<axum::extract::Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let app = &state.app;
     let viewer = match Viewer::load(app, &actor).await {
         Ok(v) => v,
         Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/webhooks"),
     };
-    let hooks = match app.list_webhooks(&actor).await {
-        Ok(h) => h,
+    let params = match page_params(q) {
+        Ok(p) => p,
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/webhooks"),
+    };
+    let (hooks, pager) = match app.webhooks_page(&actor, &params).await {
+        Ok(p) => {
+            let pager = Pager::new("/webhooks", &params, p.next.as_deref());
+            (p.items, pager)
+        }
         Err(e) => return failure(e, &state, &viewer, &request_id, "/webhooks"),
     };
     let page = WebhooksPage {
@@ -82,6 +91,7 @@ pub(crate) async fn webhooks_page(
         can_update: viewer.can(Permission::NotificationsUpdate),
         can_delete: viewer.can(Permission::NotificationsDelete),
         layout: Layout::new(app, &viewer).with_module("js/webhooks.js"),
+        pager,
     };
     render(&page, &request_id)
 }

@@ -26,6 +26,7 @@ mod mail;
 mod masking;
 mod matrix;
 mod mfa;
+mod pages;
 mod printers;
 mod shapes;
 mod storage;

@@ -1,13 +1,16 @@
 // printwarden — /printers: follows the events WebSocket and updates the
 // server-rendered cards in place (no layout shift: the same elements change
 // their text and attributes), and sends the commands the viewer may use.
-// A card appears or disappears only by reloading the page's truth.
+// A card appears or disappears only by reloading the page's truth. On a paged list (more
+// printers than one page) the socket still reports every printer the viewer may read: only
+// this page's cards are followed, so other pages' printers never force a reload.
 
 import { api, clearStatus, el, fill, setFlash, showStatus, toLogin } from "./lib.js";
 
 const RING = 163.363;
 const grid = document.getElementById("printers");
 const liveState = document.getElementById("live-state");
+const paged = grid?.getAttribute("data-paged") === "true";
 
 const CONNECTION_LABEL = {
   connecting: "CONNECTING",
@@ -75,6 +78,8 @@ function trayItem(t) {
 function update(p) {
   const card = grid?.querySelector(`[data-printer-id="${p.id}"]`);
   if (!card) {
+    // On a paged list, another page's printer.
+    if (paged) return;
     // A printer this page does not show yet: take the server's page.
     location.reload();
     return;
@@ -141,7 +146,10 @@ function connect() {
     if (message.type === "snapshot") {
       const shown = new Set([...(grid?.querySelectorAll("[data-printer-id]") ?? [])].map((c) => c.getAttribute("data-printer-id")));
       const sent = new Set(message.printers.map((p) => String(p.id)));
-      if (shown.size !== sent.size || [...sent].some((id) => !shown.has(id))) {
+      const stale = paged
+        ? [...shown].some((id) => !sent.has(id))
+        : shown.size !== sent.size || [...sent].some((id) => !shown.has(id));
+      if (stale) {
         location.reload();
         return;
       }
@@ -149,6 +157,7 @@ function connect() {
     } else if (message.type === "printer") {
       update(message.printer);
     } else if (message.type === "removed") {
+      if (paged && !grid?.querySelector(`[data-printer-id="${message.id}"]`)) return;
       location.reload();
     }
   });
