@@ -6,7 +6,7 @@
 #   TEST_STAGES="fmt clippy" scripts/test.sh     # a subset, in the usual order
 #   SKIP_E2E=1 SKIP_POSTGRES=1 scripts/test.sh   # quick local run
 #
-# Stages: fmt, clippy, crypto-guard, tests-sqlite, tests-postgres, e2e,
+# Stages: fmt, clippy, crypto-guard (cargo-deny, deny.toml), tests-sqlite, tests-postgres, e2e,
 # tls-scan (sslscan: TLS 1.2+ and AEAD suites only), headers (S7 headers),
 # schemathesis (API fuzzing from /api/openapi.json: no 5xx, no schema violation),
 # interop (the printer simulator against independent clients: bambulabs-api,
@@ -44,7 +44,6 @@ LOG_TAG=test.sh
 ALL_STAGES=(fmt clippy crypto-guard tests-sqlite tests-postgres e2e tls-scan headers schemathesis interop)
 PEER_STAGES=(tests-sqlite tests-postgres e2e) # stages that need the test peers running
 PEERS=(smtp)                                   # test peers started before PEER_STAGES, see below
-CRYPTO_FORBIDDEN=(openssl-sys aws-lc-sys aws-lc-fips-sys)
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 [[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
@@ -235,15 +234,16 @@ run_stage() {
 # ================================================================ stages
 
 # ensure_rust_tool COMPONENT-OR-CRATE CHECK...: rustfmt/clippy come from rustup,
-# cargo-nextest from crates.io (a one-time build of a few minutes) when missing.
+# cargo-nextest and cargo-deny from crates.io (a one-time build of a few
+# minutes each: cargo-deny about 8.5 min on 2 busy cores) when missing.
 ensure_rust_tool() {
 	local tool=$1
 	shift
 	"$@" >/dev/null 2>&1 && return 0
 	case $tool in
-	cargo-nextest)
-		log "cargo-nextest missing: cargo install cargo-nextest --locked"
-		cargo install cargo-nextest --locked
+	cargo-nextest | cargo-deny)
+		log "$tool missing: cargo install $tool --locked"
+		cargo install "$tool" --locked
 		;;
 	*)
 		log "$tool missing: rustup component add $tool"
@@ -264,46 +264,21 @@ stage_clippy() {
 	stage_detail "no warnings"
 }
 
-# crate_absent CRATE: passes when CRATE is nowhere in the dependency graph
-# (all targets, all edge kinds: normal, build and dev). Returns 1 when it is
-# there, 2 when cargo tree itself failed.
-crate_absent() {
-	local crate=$1 out rc=0
-	out=$(cargo tree --workspace -i "$crate" --target all -e all 2>"$PROC_DIR/tree.err") || rc=$?
-	if ((rc == 0)); then
-		if [[ -n $out ]]; then
-			echo "FORBIDDEN: $crate is in the dependency tree:"
-			printf '%s\n' "$out"
-			return 1
-		fi
-		echo "$crate: not in the tree (empty output)"
-		return 0
-	fi
-	if grep -q 'did not match any packages' "$PROC_DIR/tree.err"; then
-		echo "$crate: not in the tree"
-		return 0
-	fi
-	echo "cargo tree failed for $crate (exit $rc):"
-	cat "$PROC_DIR/tree.err"
-	return 2
-}
-
+# stage_crypto_guard: cargo-deny with deny.toml at the repository root. Bans
+# (openssl-sys, aws-lc-sys, aws-lc-fips-sys, native-tls: one TLS and crypto
+# stack, rustls + ring; duplicate versions only warned), the license allow-list
+# and the crate sources, over every target and edge kind. Advisories are not
+# checked: their database is fetched from GitHub (see deny.toml).
 stage_crypto_guard() {
-	local crate rc bad=() errors=()
-	for crate in "${CRYPTO_FORBIDDEN[@]}"; do
-		rc=0
-		crate_absent "$crate" || rc=$?
-		case $rc in
-		0) ;;
-		1) bad+=("$crate") ;;
-		*) errors+=("$crate") ;;
-		esac
-	done
-	if ((${#bad[@]} + ${#errors[@]})); then
-		stage_detail "${bad[*]:+found: ${bad[*]}}${bad[*]:+${errors[*]:+; }}${errors[*]:+cargo tree failed for: ${errors[*]}}"
-		return 1
+	local out=$PROC_DIR/deny.out rc=0 banned
+	ensure_rust_tool cargo-deny cargo deny --version
+	cargo deny --color never check bans licenses sources 2>&1 | tee "$out" || rc=$?
+	if ((rc != 0)); then
+		banned=$(sed -nE "s/.*error\[banned\]: crate '([^ ']+)[ '].*/\1/p" "$out" | sort -u | tr '\n' ' ')
+		stage_detail "cargo deny: $(tail -n 1 "$out")${banned:+; banned: ${banned% }}"
+		return "$rc"
 	fi
-	stage_detail "none of ${CRYPTO_FORBIDDEN[*]}"
+	stage_detail "cargo deny: bans, licenses, sources ok ($(grep -c '^warning\[duplicate\]' "$out" || true) duplicate-version warnings)"
 }
 
 # nextest_run: one `cargo nextest run` of the whole workspace with the ci
