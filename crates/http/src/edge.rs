@@ -65,6 +65,14 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
     let path = req.uri().path().to_owned();
     req.extensions_mut().insert(RequestId(id.clone()));
     state.metrics.request_started();
+    let http1_with_body = matches!(
+        req.version(),
+        http::Version::HTTP_10 | http::Version::HTTP_11
+    ) && (req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0"));
 
     let span = tracing::info_span!("request", request_id = %id);
     let outcome =
@@ -85,6 +93,18 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
     let status = response.status();
     if status.is_client_error() || status.is_server_error() {
         render_envelope(&mut response, &id, &span);
+        if http1_with_body {
+            // An error is often answered before the request body is read (a 401 from the
+            // route table, a bad path or content type), and hyper then closes the connection
+            // after the answer because it cannot skip the unread body. Said here, the client
+            // knows it and does not send its next request on a connection that is closing:
+            // without it, pooled clients (urllib3/requests) raced the close and reported
+            // "SSL EOF occurred in violation of protocol" or "connection closed without
+            // response" (the schemathesis stage's flaky failures).
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
     }
     set_security_headers(response.headers_mut(), &id, state.https);
     if let Some(StyleHash(hash)) = response.extensions().get::<StyleHash>().copied() {

@@ -1,0 +1,95 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2317 # functions here are called indirectly
+# Test peers (SMTP sink, ...) started once before the first stage that needs them.
+# Sourced by scripts/test.sh (which sets ROOT, TARGET_DIR, LOG_DIR, PROC_DIR and
+# the stage runner's stage_detail/stage_counts); don't run it.
+
+# Peers (LDAP, OIDC provider, SMTP sink, printer simulator, ...) are started
+# once, before the first stage in PEER_STAGES, from this shell, so that the
+# addresses they export reach every later stage. Each `peer_<name>_start`:
+#   - installs what it needs (ensure_apt, pip/npm into target/),
+#   - starts its process with `start_bg <name> "$LOG_DIR/peer-<name>.log" cmd...`
+#     bound to 127.0.0.1 on a port from free_port,
+#   - waits for it (wait_tcp), runs `assert_loopback_only "$BG_PID"`,
+#   - exports what the tests need with `peer_export NAME VALUE`, e.g.
+#     peer_export PW_TEST_LDAP_URL "ldap://127.0.0.1:$port".
+# It runs in a subshell with `set -e` in force; when it fails, the tests that
+# need the peer fail.
+
+PEERS_STARTED=0
+FAILED_PEERS=()
+
+# peer_export NAME VALUE: makes NAME=VALUE visible to every later stage.
+peer_export() {
+	printf 'export %s=%q\n' "$1" "$2" >>"$PROC_DIR/peer-env.sh"
+}
+
+peers_start() {
+	((PEERS_STARTED)) && return 0
+	PEERS_STARTED=1
+	local p rc t0
+	for p in "${PEERS[@]}"; do
+		log "starting test peer $p"
+		t0=$SECONDS
+		set +e
+		(
+			set -e
+			"peer_${p//-/_}_start"
+		)
+		rc=$?
+		set -e
+		if ((rc != 0)); then
+			warn "test peer $p failed to start (exit $rc; see $LOG_DIR/peer-$p.log)"
+			FAILED_PEERS+=("$p")
+		else
+			log "test peer $p up ($((SECONDS - t0))s)"
+		fi
+	done
+	if [[ -f $PROC_DIR/peer-env.sh ]]; then
+		# shellcheck source=/dev/null
+		source "$PROC_DIR/peer-env.sh"
+	fi
+}
+
+peers_stop() {
+	stop_all_bg
+}
+
+# peer smtp: scripts/peers/smtp_sink.py (aiosmtpd) for the mail client's tests
+# (crates/identity/tests/smtp.rs, pw_testkit::smtp). Three listeners on 127.0.0.1:
+# STARTTLS (AUTH only after it), implicit TLS, and plain without STARTTLS. It signs
+# its own throwaway CA (ca.pem) and writes each accepted message as mail/<n>.json.
+# It watches this shell's pid and exits by itself if the run is killed.
+SMTP_SINK_PINS=(aiosmtpd==1.4.6 atpublic==9.0.0 attrs==26.1.0 cryptography==50.0.2 cffi==2.1.1 pycparser==3.12)
+SMTP_SINK_USER=pw-smtp-test
+SMTP_SINK_PASSWORD='sink pass: not a secret'
+peer_smtp_start() {
+	local venv=$TARGET_DIR/venv-smtp dir starttls tls plain port
+	ensure_venv "$venv" "${SMTP_SINK_PINS[@]}"
+	dir=$PROC_DIR/peer-smtp # private to this run, removed on exit
+	mkdir -p "$dir"
+	starttls=$(free_port)
+	tls=$(free_port)
+	plain=$(free_port)
+	while [[ $tls == "$starttls" ]]; do tls=$(free_port); done
+	while [[ $plain == "$starttls" || $plain == "$tls" ]]; do plain=$(free_port); done
+	start_bg smtp "$LOG_DIR/peer-smtp.log" "$venv/bin/python" "$ROOT/scripts/peers/smtp_sink.py" \
+		--state-dir "$dir" --starttls-port "$starttls" --tls-port "$tls" --plain-port "$plain" \
+		--user "$SMTP_SINK_USER" --password "$SMTP_SINK_PASSWORD" --parent-pid "$$"
+	for port in "$starttls" "$tls" "$plain"; do
+		wait_tcp 127.0.0.1 "$port" 20 || {
+			tail -n 20 "$LOG_DIR/peer-smtp.log" >&2 || true
+			die "the SMTP sink does not accept connections on 127.0.0.1:$port"
+		}
+	done
+	wait_for_file "$dir/ca.pem" 5 "$BG_PID"
+	assert_loopback_only "$BG_PID"
+	peer_export PW_TEST_SMTP_HOST 127.0.0.1
+	peer_export PW_TEST_SMTP_STARTTLS_PORT "$starttls"
+	peer_export PW_TEST_SMTP_TLS_PORT "$tls"
+	peer_export PW_TEST_SMTP_PLAIN_PORT "$plain"
+	peer_export PW_TEST_SMTP_CA "$dir/ca.pem"
+	peer_export PW_TEST_SMTP_DIR "$dir/mail"
+	peer_export PW_TEST_SMTP_USER "$SMTP_SINK_USER"
+	peer_export PW_TEST_SMTP_PASSWORD "$SMTP_SINK_PASSWORD"
+}
