@@ -17,6 +17,9 @@ use pw_policy::{
     may_grant,
 };
 
+mod common;
+use common::{PRINTERS, ids, rights};
+
 /// The world: printers 1..=4; 1 and 4 stand in location 1, 2 in location 2, 3 in none.
 fn locate(printer: PrinterId) -> Option<LocationId> {
     match printer.get() {
@@ -38,42 +41,11 @@ fn world() -> Vec<PrinterRef> {
         .collect()
 }
 
-fn ids() -> impl Strategy<Value = Vec<i64>> {
-    subsequence(vec![1_i64, 2, 3, 4], 0..=4)
-}
-
-fn scope() -> impl Strategy<Value = PrinterScope> {
-    (ids(), subsequence(vec![1_i64, 2, 3], 0..=3))
-        .prop_map(|(printers, locations)| PrinterScope {
-            printers: printers.into_iter().map(PrinterId::from_db).collect(),
-            locations: locations.into_iter().map(LocationId::from_db).collect(),
-        })
-        .prop_filter("names a place", |s| s.clone().validate().is_ok())
-}
-
-/// Rights as groups build them: a union of (permissions, optional scope).
-fn rights() -> impl Strategy<Value = Rights> {
-    proptest::collection::vec(
-        (
-            subsequence(Permission::ALL, 0..=Permission::ALL.len()),
-            proptest::option::of(scope()),
-        ),
-        0..=3,
-    )
-    .prop_map(|groups| {
-        let mut r = Rights::none();
-        for (perms, scope) in groups {
-            r.grant_group(perms, scope.as_ref());
-        }
-        r
-    })
-}
-
 fn granter() -> impl Strategy<Value = Subject> {
     (
         rights(),
         prop_oneof![Just(Credential::Session), Just(Credential::ApiKey)],
-        proptest::option::of(ids()),
+        proptest::option::of(ids(PRINTERS)),
         prop::bool::weighted(0.1),
         prop::bool::weighted(0.1),
     )
@@ -127,7 +99,7 @@ proptest! {
     fn delegated_credentials_never_exceed_the_granter(
         granter in granter(),
         perms in subsequence(Permission::ALL, 0..=Permission::ALL.len()),
-        list in proptest::option::of(ids()),
+        list in proptest::option::of(ids(PRINTERS)),
     ) {
         let list: Option<BTreeSet<PrinterId>> =
             list.map(|v| v.into_iter().map(PrinterId::from_db).collect());

@@ -4,45 +4,14 @@
 //! SQL therefore shows what a row-by-row check would show — no more (a leak), no less.
 
 use proptest::prelude::*;
-use proptest::sample::subsequence;
 use pw_domain::{LocationId, Permission, PrinterId, PrinterScope, UserId};
 use pw_policy::{
     Action, Credential, Principal, PrinterRef, Rights, Subject, Target, TicketPurpose, Visibility,
     authorize, global_visibility, owned_visibility, printer_visibility,
 };
 
-fn ids(max: i64) -> impl Strategy<Value = Vec<i64>> {
-    subsequence(
-        (1..=max).collect::<Vec<_>>(),
-        0..=usize::try_from(max).unwrap_or(0),
-    )
-}
-
-fn scope() -> impl Strategy<Value = PrinterScope> {
-    (ids(5), ids(3))
-        .prop_map(|(printers, locations)| PrinterScope {
-            printers: printers.into_iter().map(PrinterId::from_db).collect(),
-            locations: locations.into_iter().map(LocationId::from_db).collect(),
-        })
-        .prop_filter("names a place", |s| s.clone().validate().is_ok())
-}
-
-fn rights() -> impl Strategy<Value = Rights> {
-    proptest::collection::vec(
-        (
-            subsequence(Permission::ALL, 0..=Permission::ALL.len()),
-            proptest::option::of(scope()),
-        ),
-        0..=3,
-    )
-    .prop_map(|groups| {
-        let mut r = Rights::none();
-        for (perms, scope) in groups {
-            r.grant_group(perms, scope.as_ref());
-        }
-        r
-    })
-}
+mod common;
+use common::{PRINTERS, ids, rights};
 
 fn principal() -> impl Strategy<Value = Principal> {
     let subject = (
@@ -53,7 +22,7 @@ fn principal() -> impl Strategy<Value = Principal> {
             Just(Credential::CameraToken),
             Just(Credential::Ticket(TicketPurpose::Events)),
         ],
-        proptest::option::of(ids(5)),
+        proptest::option::of(ids(PRINTERS)),
         prop::bool::weighted(0.1),
         prop::bool::weighted(0.1),
         1_i64..=3,
