@@ -5,38 +5,31 @@
 //! Invariants: every value crosses this boundary as bool/integer/float/text/bytes (Any's
 //! types); times are unix milliseconds; migrations are append-only and checksummed.
 
-mod admins;
-mod api_keys;
-mod audit;
+mod accounts;
+mod auth;
 mod error;
-mod groups;
-mod mfa;
+mod farm;
 mod migrate;
+mod notify;
 mod page;
 mod pool;
-mod print_jobs;
-mod printers;
-mod sessions;
-mod settings;
-mod tickets;
-mod users;
-mod webhooks;
+mod system;
 
-pub use admins::AdminCheck;
-pub use api_keys::{ApiKeyRow, NewApiKey};
-pub use audit::{AuditFilter, AuditRow, NewAuditEvent};
+pub use accounts::admins::AdminCheck;
+pub use accounts::groups::{GroupPatch, GroupRow, NewGroup};
+pub use accounts::users::{NewUser, UserPatch, UserRow};
+pub use auth::api_keys::{ApiKeyRow, NewApiKey};
+pub use auth::mfa::{EmailCodeRow, MfaRow, Tries};
+pub use auth::sessions::{NewSession, SessionRow};
+pub use auth::tickets::TicketRow;
 pub use error::StoreError;
-pub use groups::{GroupPatch, GroupRow, NewGroup};
-pub use mfa::{EmailCodeRow, MfaRow, Tries};
+pub use farm::print_jobs::PrintJobRow;
+pub use farm::printers::{LocationRow, NewPrinter, PrinterPatch, PrinterRow};
 pub use migrate::{AppliedMigration, MIGRATIONS, Migration};
+pub use notify::webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow};
 pub use page::{PageAfter, PrinterFilter};
 pub use pool::{Backend, Store};
-pub use print_jobs::PrintJobRow;
-pub use printers::{LocationRow, NewPrinter, PrinterPatch, PrinterRow};
-pub use sessions::{NewSession, SessionRow};
-pub use tickets::TicketRow;
-pub use users::{NewUser, UserPatch, UserRow};
-pub use webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow};
+pub use system::audit::{AuditFilter, AuditRow, NewAuditEvent};
 
 /// Reads a BOOLEAN column selected as `CASE WHEN col THEN 1 ELSE 0 END AS col`. sqlx's Any
 /// driver cannot decode SQLite's BOOLEAN declared type, so every boolean is read as an integer.

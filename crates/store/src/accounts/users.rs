@@ -1,6 +1,7 @@
 //! User accounts and group membership. Every write that could take away the last active
-//! administrator runs in one transaction with the check (see [`crate::admins`]), so no path —
-//! delete, disable, membership change, group edit — can commit a farm without an administrator.
+//! administrator runs in one transaction with the check (see [`crate::accounts::admins`]), so
+//! no path — delete, disable, membership change, group edit — can commit a farm without an
+//! administrator.
 //!
 //! Invariant: any write that changes what a user may do bumps their `security_stamp` and
 //! deletes their sessions in the same transaction; the affected ids are returned so the
@@ -12,8 +13,8 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::page::{Clause, PageAfter, Value};
 
-use crate::admins::{AdminCheck, lock_admins, verify_admins};
-use crate::sessions::invalidate_users;
+use crate::accounts::admins::{AdminCheck, lock_admins, verify_admins};
+use crate::auth::sessions::invalidate_users;
 use crate::{Store, StoreError};
 
 /// A stored user.

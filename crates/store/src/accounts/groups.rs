@@ -9,9 +9,9 @@ use pw_domain::{GroupId, GroupName, SessionId, UserId};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::admins::{AdminCheck, lock_admins, verify_admins};
-use crate::sessions::{invalidate_users, touch_stamps};
-use crate::users::add_member;
+use crate::accounts::admins::{AdminCheck, lock_admins, verify_admins};
+use crate::accounts::users::add_member;
+use crate::auth::sessions::{invalidate_users, touch_stamps};
 use crate::{Store, StoreError};
 
 /// A stored group.

@@ -10,7 +10,7 @@
 use pw_domain::UserId;
 use sqlx::Row;
 
-use crate::sessions::invalidate_users;
+use crate::auth::sessions::invalidate_users;
 use crate::{Store, StoreError};
 
 /// A user's second-factor state.

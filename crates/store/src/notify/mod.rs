@@ -1,0 +1,3 @@
+//! Notifications: outbound webhooks.
+
+pub(crate) mod webhooks;
