@@ -1,11 +1,10 @@
-//! Second factors and one-time links (S4, S5): TOTP state, backup codes, emailed codes,
-//! sign-in challenges, set-password/reset tokens and per-user mail preferences.
+//! Second factors (S4): TOTP state, backup codes, emailed codes and sign-in challenges.
 //!
 //! Invariants: every "use once" is one conditional statement whose affected-row count decides
 //! (a TOTP step moves only forward, a backup code or challenge row is deleted by the request
 //! that uses it), so two concurrent requests with the same code cannot both succeed; only
-//! digests of codes and tokens are stored; resetting a user's second factors also ends their
-//! sessions in the same transaction.
+//! digests of codes and challenges are stored; resetting a user's second factors also ends
+//! their sessions in the same transaction.
 
 use pw_domain::UserId;
 use sqlx::Row;
@@ -450,117 +449,6 @@ impl Store {
                 .rows_affected();
         Ok(changed == 1)
     }
-
-    /// Stores a set-password or reset token; earlier tokens of the user for the same purpose
-    /// die (only the newest link works).
-    pub async fn insert_password_token(
-        &self,
-        digest: &str,
-        user: UserId,
-        purpose: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM password_tokens WHERE expires_at <= $1 OR (user_id = $2 AND purpose = $3)",
-        )
-        .bind(now)
-        .bind(user.get())
-        .bind(purpose)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO password_tokens (digest, user_id, purpose, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(digest)
-        .bind(user.get())
-        .bind(purpose)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from_write)?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The user and purpose of a live password token, without using it.
-    pub async fn password_token(
-        &self,
-        digest: &str,
-        now: i64,
-    ) -> Result<Option<(UserId, String)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT user_id, purpose FROM password_tokens WHERE digest = $1 AND expires_at > $2",
-        )
-        .bind(digest)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(token_owner).transpose()?)
-    }
-
-    /// Redeems a password token: returns `(user, purpose)` and deletes it, if it is live.
-    pub async fn redeem_password_token(
-        &self,
-        digest: &str,
-        now: i64,
-    ) -> Result<Option<(UserId, String)>, StoreError> {
-        let row = sqlx::query(
-            "DELETE FROM password_tokens WHERE digest = $1 AND expires_at > $2 \
-             RETURNING user_id, purpose",
-        )
-        .bind(digest)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(token_owner).transpose()?)
-    }
-
-    /// The print events the user wants mails about.
-    pub async fn mail_preferences(&self, user: UserId) -> Result<Vec<String>, StoreError> {
-        let rows =
-            sqlx::query("SELECT event FROM mail_preferences WHERE user_id = $1 ORDER BY event")
-                .bind(user.get())
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|r| r.try_get("event"))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
-    }
-
-    /// Replaces the user's mail preferences.
-    pub async fn set_mail_preferences(
-        &self,
-        user: UserId,
-        events: &[&str],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM mail_preferences WHERE user_id = $1")
-            .bind(user.get())
-            .execute(&mut *tx)
-            .await?;
-        for event in events {
-            sqlx::query("INSERT INTO mail_preferences (user_id, event) VALUES ($1, $2)")
-                .bind(user.get())
-                .bind(*event)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-/// `(user, purpose)` of a password token row.
-fn token_owner(r: &sqlx::any::AnyRow) -> Result<(UserId, String), sqlx::Error> {
-    Ok((
-        UserId::from_db(r.try_get("user_id")?),
-        r.try_get("purpose")?,
-    ))
 }
 
 async fn replace_backup_codes(
