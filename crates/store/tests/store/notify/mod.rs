@@ -1,0 +1,4 @@
+//! `src/notify/`: webhooks and print mail preferences.
+
+mod print_mail;
+mod webhooks;

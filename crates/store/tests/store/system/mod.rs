@@ -1,0 +1,4 @@
+//! `src/system/`: the audit log and settings.
+
+mod audit;
+mod settings;
