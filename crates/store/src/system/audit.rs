@@ -119,9 +119,12 @@ impl Store {
     /// Reads events, newest first.
     pub async fn list_audit_events(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
         // Every filter is bound; absent ones are neutralised with an always-true comparison,
-        // so the statement text never depends on user input.
+        // so the statement text never depends on user input. A prefix is compared with
+        // `substr`, not `LIKE`: no wildcard in it means anything (`api_key.` must not match
+        // `apiXkey.`), and the comparison is case-sensitive on both backends (SQLite's `LIKE`
+        // ignores ASCII case, PostgreSQL's does not).
         let (event_exact, event_prefix) = match &f.event {
-            Some(e) if e.ends_with('.') => (None, Some(format!("{}%", like_literal(e)))),
+            Some(e) if e.ends_with('.') => (None, Some(e.clone())),
             Some(e) => (Some(e.clone()), None),
             None => (None, None),
         };
@@ -130,7 +133,7 @@ impl Store {
              CASE WHEN success THEN 1 ELSE 0 END AS success, ip, request_id, details \
              FROM audit_events WHERE \
              ($1 = '' OR LOWER(actor_name) = LOWER($1)) AND \
-             ($2 = '' OR event = $2) AND ($3 = '' OR event LIKE $3 ESCAPE '\\') AND \
+             ($2 = '' OR event = $2) AND ($3 = '' OR substr(event, 1, length($3)) = $3) AND \
              at >= $4 AND at < $5 AND id < $6 ORDER BY id DESC LIMIT $7",
         )
         .bind(f.actor.clone().unwrap_or_default())
@@ -143,30 +146,5 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
-    }
-}
-
-/// Escapes LIKE's wildcards so a prefix matches only itself (`auth.password_` must not match
-/// `auth.passwordXreset`).
-fn like_literal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_literal;
-
-    #[test]
-    fn like_wildcards_in_a_prefix_are_literal() {
-        assert_eq!(like_literal("api_key."), "api\\_key.");
-        assert_eq!(like_literal("100%\\"), "100\\%\\\\");
-        assert_eq!(like_literal("auth."), "auth.");
     }
 }

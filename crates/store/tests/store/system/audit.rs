@@ -199,3 +199,26 @@ async fn since_until_paging_and_limit() {
     let zero = AuditFilter { limit: 0, ..all() };
     assert!(db.list_audit_events(&zero).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn event_names_and_prefixes_are_case_sensitive_like_on_every_backend() {
+    let db = fresh().await;
+    db.insert_audit_event(&event(T0, "system", "auth.login"))
+        .await
+        .unwrap();
+    for e in ["AUTH.", "Auth.", "AUTH.LOGIN"] {
+        let f = AuditFilter {
+            event: Some(e.into()),
+            ..all()
+        };
+        assert!(db.list_audit_events(&f).await.unwrap().is_empty(), "{e}");
+    }
+    let f = AuditFilter {
+        event: Some("auth.".into()),
+        ..all()
+    };
+    assert_eq!(
+        events(&db.list_audit_events(&f).await.unwrap()),
+        ["auth.login"]
+    );
+}
