@@ -29,7 +29,7 @@ pub use error::StoreError;
 pub use groups::{GroupPatch, GroupRow, NewGroup};
 pub use mfa::{EmailCodeRow, MfaRow, Tries};
 pub use migrate::{AppliedMigration, MIGRATIONS, Migration};
-pub use page::{PageAfter, PrinterFilter};
+pub use page::{OwnerFilter, PageAfter, PrinterFilter};
 pub use pool::{Backend, Store};
 pub use print_jobs::PrintJobRow;
 pub use printers::{LocationRow, NewPrinter, PrinterPatch, PrinterRow};
