@@ -96,25 +96,56 @@ impl App {
         }
     }
 
-    /// `GET /api/v1/api-keys[?all=true]`.
-    pub async fn list_api_keys(
+    /// `GET /api/v1/api-keys[?all=true]&limit=&cursor=`: one page of keys, newest first — the
+    /// caller's own, or with `all` (`api_keys:read_all`) everyone's. The owner filter comes from
+    /// `pw_policy::owned_visibility` and runs in the query, so a page never holds, counts or
+    /// pages past another user's key unless the caller may see it.
+    pub async fn api_keys_page(
         &self,
         actor: &Actor,
         all: bool,
-    ) -> Result<Vec<ApiKeyView>, AppError> {
+        params: &crate::PageParams,
+    ) -> Result<crate::Page<ApiKeyView>, AppError> {
+        use crate::page::{Listing, PageRequest};
         self.require(actor, Action::BeAuthenticated, &Target::Global)?;
-        let owner = if all {
+        if all {
             self.require(
                 actor,
                 Action::Perform(Permission::ApiKeysReadAll),
                 &Target::Global,
             )?;
-            None
-        } else {
-            Some(actor.user_id.ok_or(AppError::Unauthenticated)?)
-        };
-        let rows = self.store.list_api_keys(API_KIND, owner).await?;
-        Ok(rows.into_iter().map(|r| self.key_view(r)).collect())
+        }
+        let page = PageRequest::parse(Listing::ApiKeys, params)?;
+        let seen = self.owned_rows(actor, all, Permission::ApiKeysReadAll)?;
+        let rows = self
+            .store
+            .api_keys_page(API_KIND, crate::page::owner_filter(&seen), &page.store())
+            .await?;
+        let (rows, next) = page.finish(Listing::ApiKeys, rows, |r| (String::new(), r.id.get()));
+        Ok(crate::Page {
+            items: rows.into_iter().map(|r| self.key_view(r)).collect(),
+            next,
+        })
+    }
+
+    /// The owned rows (keys, camera tokens) a list shows: `pw_policy::owned_visibility` for
+    /// the caller, narrowed to their own rows unless they asked for everyone's (`all`).
+    pub(crate) fn owned_rows(
+        &self,
+        actor: &Actor,
+        all: bool,
+        read_all: Permission,
+    ) -> Result<pw_policy::Visibility, AppError> {
+        use pw_policy::Visibility;
+        let seen = pw_policy::owned_visibility(&actor.principal, None, read_all);
+        if all {
+            return Ok(seen);
+        }
+        let me = actor.user_id.ok_or(AppError::Unauthenticated)?;
+        Ok(match seen {
+            Visibility::All | Visibility::Own(_) => Visibility::Own(me),
+            Visibility::None | Visibility::Printers(_) => Visibility::None,
+        })
     }
 
     /// `POST /api/v1/api-keys`.

@@ -59,22 +59,16 @@ pub struct AuditQuery {
     /// RFC 3339 upper bound (exclusive).
     #[serde(default)]
     pub until: Option<String>,
-    /// Paging cursor from a previous page's `next`.
+    /// Page size (1–500, default 50).
     #[serde(default)]
-    pub before: Option<AuditEventId>,
-    /// Page size (1–500, default 100).
+    pub limit: Option<String>,
+    /// The `next` of the previous page (an opaque cursor).
     #[serde(default)]
-    pub limit: Option<i64>,
+    pub cursor: Option<String>,
 }
 
-/// A page of events.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct AuditPage {
-    /// Events, newest first.
-    pub items: Vec<AuditView>,
-    /// Cursor for the next page (`before=`), or null.
-    pub next: Option<AuditEventId>,
-}
+/// A page of events, newest first; `next` is the opaque cursor of the next (older) page.
+pub type AuditPage = crate::Page<AuditView>;
 
 fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, AppError> {
     match value.map(str::trim) {
@@ -180,19 +174,21 @@ impl App {
         });
     }
 
-    /// `GET /api/v1/audit`.
+    /// `GET /api/v1/audit?actor=&event=&since=&until=&limit=&cursor=`: one keyset page (by id,
+    /// newest first) of the events matching the filters; the cursor only names a position.
     pub async fn list_audit(&self, actor: &Actor, q: AuditQuery) -> Result<AuditPage, AppError> {
         self.require(
             actor,
             Action::Perform(Permission::AuditRead),
             &Target::Global,
         )?;
-        let limit = q.limit.unwrap_or(100);
-        if !(1..=500).contains(&limit) {
-            return Err(AppError::BadRequest(
-                "limit must be between 1 and 500.".into(),
-            ));
-        }
+        let page = crate::page::PageRequest::parse(
+            crate::page::Listing::Audit,
+            &crate::PageParams {
+                limit: q.limit,
+                cursor: q.cursor,
+            },
+        )?;
         let filter = AuditFilter {
             actor: q
                 .actor
@@ -204,17 +200,16 @@ impl App {
                 .filter(|s| !s.is_empty()),
             since: time_param("since", q.since.as_deref())?,
             until: time_param("until", q.until.as_deref())?,
-            before_id: q.before,
-            limit: limit + 1,
+            before_id: page
+                .after
+                .as_ref()
+                .map(|(_, id)| AuditEventId::from_db(*id)),
+            limit: page.store().fetch,
         };
-        let mut rows = self.store.list_audit_events(&filter).await?;
-        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        let next = if more {
-            rows.last().map(|r| r.id)
-        } else {
-            None
-        };
+        let rows = self.store.list_audit_events(&filter).await?;
+        let (rows, next) = page.finish(crate::page::Listing::Audit, rows, |r| {
+            (String::new(), r.id.get())
+        });
         Ok(AuditPage {
             items: rows
                 .into_iter()

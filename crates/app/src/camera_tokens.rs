@@ -87,18 +87,31 @@ fn camera_view(key: ApiKeyView) -> CameraTokenView {
 }
 
 impl App {
-    /// `GET /api/v1/camera-tokens`: the caller's own tokens.
-    pub async fn list_camera_tokens(
+    /// `GET /api/v1/camera-tokens?limit=&cursor=`: one page of the caller's own tokens, newest
+    /// first, the owner filter (`pw_policy::owned_visibility`, narrowed to the caller) in the
+    /// query.
+    pub async fn camera_tokens_page(
         &self,
         actor: &Actor,
-    ) -> Result<Vec<CameraTokenView>, AppError> {
+        params: &crate::PageParams,
+    ) -> Result<crate::Page<CameraTokenView>, AppError> {
+        use crate::page::{Listing, PageRequest};
         self.require(actor, Action::BeAuthenticated, &Target::Global)?;
-        let owner = actor.user_id.ok_or(AppError::Unauthenticated)?;
-        let rows = self.store.list_api_keys(CAMERA_KIND, Some(owner)).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| camera_view(self.key_view(r)))
-            .collect())
+        let page = PageRequest::parse(Listing::CameraTokens, params)?;
+        let seen = self.owned_rows(actor, false, Permission::ApiKeysReadAll)?;
+        let rows = self
+            .store
+            .api_keys_page(CAMERA_KIND, crate::page::owner_filter(&seen), &page.store())
+            .await?;
+        let (rows, next) =
+            page.finish(Listing::CameraTokens, rows, |r| (String::new(), r.id.get()));
+        Ok(crate::Page {
+            items: rows
+                .into_iter()
+                .map(|r| camera_view(self.key_view(r)))
+                .collect(),
+            next,
+        })
     }
 
     /// `POST /api/v1/camera-tokens` (`camera:tokens`).

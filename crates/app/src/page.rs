@@ -10,7 +10,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use pw_policy::Visibility;
-use pw_store::{PageAfter, PrinterFilter};
+use pw_store::{OwnerFilter, PageAfter, PrinterFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::AppError;
@@ -47,6 +47,9 @@ pub(crate) enum Listing {
     Printers,
     Users,
     Webhooks,
+    Audit,
+    ApiKeys,
+    CameraTokens,
 }
 
 impl Listing {
@@ -55,6 +58,9 @@ impl Listing {
             Listing::Printers => "p1",
             Listing::Users => "u1",
             Listing::Webhooks => "w1",
+            Listing::Audit => "a1",
+            Listing::ApiKeys => "k1",
+            Listing::CameraTokens => "c1",
         }
     }
 }
@@ -134,6 +140,16 @@ fn decode(listing: Listing, cursor: &str) -> Option<(String, i64)> {
     let (id, key) = rest.split_once(':')?;
     let id = id.parse::<i64>().ok().filter(|i| *i > 0)?;
     Some((key.to_owned(), id))
+}
+
+/// The store filter for an owned-row visibility (API keys, camera tokens). These rows are bound
+/// to no printer, so a printer set reaches none of them.
+pub(crate) fn owner_filter(v: &Visibility) -> OwnerFilter {
+    match v {
+        Visibility::All => OwnerFilter::All,
+        Visibility::Own(user) => OwnerFilter::Only(user.get()),
+        Visibility::None | Visibility::Printers(_) => OwnerFilter::Nothing,
+    }
 }
 
 /// The store filter for a printer visibility.

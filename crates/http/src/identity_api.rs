@@ -248,6 +248,10 @@ async fn remove_member(
 struct KeysQuery {
     #[serde(default)]
     all: bool,
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
 }
 
 async fn list_keys(
@@ -255,8 +259,9 @@ async fn list_keys(
     Caller(actor): Caller,
     q: Result<Query<KeysQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let all = query(q)?.all;
-    Ok(page(state.app.list_api_keys(&actor, all).await?))
+    let KeysQuery { all, limit, cursor } = query(q)?;
+    let params = pw_app::PageParams { limit, cursor };
+    Ok(Json(state.app.api_keys_page(&actor, all, &params).await?).into_response())
 }
 
 async fn create_key(
@@ -281,8 +286,9 @@ async fn revoke_key(
 async fn list_camera_tokens(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    q: Result<Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    Ok(page(state.app.list_camera_tokens(&actor).await?))
+    Ok(Json(state.app.camera_tokens_page(&actor, &query(q)?).await?).into_response())
 }
 
 async fn create_camera_token(

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use http::StatusCode;
 use pw_app::{
-    ApiKeyView, AuditPage, BackupCodesView, CreateApiKey, CreateUser, CreateWebhook, CreatedApiKey,
+    ApiKeyView, AuditView, BackupCodesView, CreateApiKey, CreateUser, CreateWebhook, CreatedApiKey,
     EmailSettingsInput, EmailSettingsView, GroupInput, GroupPatchInput, GroupView, MailPreferences,
     MeView, OutboundSettings, PermissionCategoryView, RenderedMail, SecuritySettings, SessionView,
     SetupRequest, Template, TemplateView, TestEmail, TestEmailOutcome, TestOutcome, TlsStatus,
@@ -324,18 +324,19 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("POST", "/api/v1/groups/{id}/clone") => {
             Shape::json(C::CREATED, s.of::<GroupView>()).with_optional_body(s.of::<CloneRequest>())
         }
-        ("GET", "/api/v1/api-keys") => Shape::ok(s.page_of::<ApiKeyView>()).with_query(
-            "all",
-            ObjectBuilder::new().schema_type(Type::Boolean).into(),
-            "Everyone's keys (needs api_keys:read_all)",
-        ),
+        ("GET", "/api/v1/api-keys") => page_query(Shape::ok(s.paged_of::<ApiKeyView>()))
+            .with_query(
+                "all",
+                ObjectBuilder::new().schema_type(Type::Boolean).into(),
+                "Everyone's keys (needs api_keys:read_all)",
+            ),
         ("POST", "/api/v1/api-keys") => {
             Shape::json(C::CREATED, s.of::<CreatedApiKey>()).with_body(s.of::<CreateApiKey>())
         }
-        ("GET", "/api/v1/camera-tokens") => Shape::ok(s.page_of::<CameraTokenView>()),
+        ("GET", "/api/v1/camera-tokens") => page_query(Shape::ok(s.paged_of::<CameraTokenView>())),
         ("POST", "/api/v1/camera-tokens") => Shape::json(C::CREATED, s.of::<CreatedCameraToken>())
             .with_body(s.of::<CreateCameraToken>()),
-        ("GET", "/api/v1/audit") => audit_query(Shape::ok(s.of::<AuditPage>())),
+        ("GET", "/api/v1/audit") => page_query(audit_query(Shape::ok(s.paged_of::<AuditView>()))),
         ("GET", "/api/v1/printers") => page_query(Shape::ok(s.paged_of::<PrinterView>())),
         ("POST", "/api/v1/printers") => {
             Shape::json(C::CREATED, s.of::<PrinterView>()).with_body(s.of::<CreatePrinter>())
@@ -445,24 +446,6 @@ fn audit_query(shape: Shape) -> Shape {
         .with_query("event", string(), "Event name, or a prefix ending in `.`")
         .with_query("since", time(), "RFC 3339 lower bound")
         .with_query("until", time(), "RFC 3339 upper bound (exclusive)")
-        .with_query(
-            "before",
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                .minimum(Some(1))
-                .into(),
-            "Paging cursor from a previous page's `next`",
-        )
-        .with_query(
-            "limit",
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .minimum(Some(1))
-                .maximum(Some(500))
-                .into(),
-            "Page size (default 100)",
-        )
 }
 
 /// `GET /api/v1/users/{id}`: the user plus counts of what they created.

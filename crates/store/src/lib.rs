@@ -28,7 +28,7 @@ pub use farm::print_jobs::PrintJobRow;
 pub use farm::printers::{NewPrinter, PrinterPatch, PrinterRow};
 pub use migrate::{AppliedMigration, MIGRATIONS, Migration};
 pub use notify::webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow};
-pub use page::{PageAfter, PrinterFilter};
+pub use page::{OwnerFilter, PageAfter, PrinterFilter};
 pub use pool::{Backend, Store};
 pub use system::audit::{AuditFilter, AuditRow, NewAuditEvent};
 

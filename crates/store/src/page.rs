@@ -1,7 +1,7 @@
 //! Keyset pages and row filters run in SQL. A page is "the rows after this sort key, in sort
 //! order, at most n"; never `OFFSET`, so a row deleted between two pages neither repeats a row
-//! nor skips one. A filter narrows rows to a set of printers the application computed; the
-//! store only runs it (it makes no access decision).
+//! nor skips one. A filter narrows rows to a set of printers, or to one owner, that the
+//! application computed; the store only runs it (it makes no access decision).
 //!
 //! Invariant: the statement text depends only on the *number* of values bound, never on them.
 
@@ -36,6 +36,17 @@ pub enum PrinterFilter {
         /// An API key's printer list (ids).
         within: Option<Vec<i64>>,
     },
+}
+
+/// The owned rows a list may show (API keys, camera tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerFilter {
+    /// Every row, whoever owns it.
+    All,
+    /// Only rows owned by this user (id).
+    Only(i64),
+    /// No row.
+    Nothing,
 }
 
 /// One bound value.
@@ -101,6 +112,18 @@ impl Clause {
         }
     }
 
+    /// Restricts to the rows `filter` lets through (`owner` is the row's owner column).
+    pub(crate) fn owner(&mut self, filter: OwnerFilter, owner: &str) {
+        match filter {
+            OwnerFilter::All => {}
+            OwnerFilter::Nothing => self.and("1 = 0"),
+            OwnerFilter::Only(user) => {
+                let mark = self.bind(Value::Int(user));
+                self.and(&format!("{owner} = {mark}"));
+            }
+        }
+    }
+
     /// Starts after `page.after` in the order `(key, id)`.
     pub(crate) fn after(&mut self, page: &PageAfter, key: &str, id: &str) {
         if let Some((k, i)) = &page.after {
@@ -116,6 +139,14 @@ impl Clause {
         if let Some((_, i)) = &page.after {
             let i1 = self.bind(Value::Int(*i));
             self.and(&format!("{id} > {i1}"));
+        }
+    }
+
+    /// Starts after `page.after`'s id, for lists in descending id order (newest first).
+    pub(crate) fn before_id(&mut self, page: &PageAfter, id: &str) {
+        if let Some((_, i)) = &page.after {
+            let i1 = self.bind(Value::Int(*i));
+            self.and(&format!("{id} < {i1}"));
         }
     }
 

@@ -2,17 +2,20 @@
 //! with backup codes, emailed codes), mails about one's own prints, active sessions, API keys
 //! and camera tokens (S2, S3, S4, S5). Actions go to the JSON API from `static/js/account.js`;
 //! a TOTP secret and backup codes exist only in the API's answers, never in this page's HTML.
+//! API keys and camera tokens are the API's keyset pages (newest first): `?keys_cursor=` and
+//! `?tokens_cursor=` carry each list's opaque cursor, and each list's "Older"/"Newest" links
+//! keep the other list's place.
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use pw_app::{ApiKeyView, PRINT_EVENTS, SessionView, TemplateName};
 use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
 use crate::layout::{Layout, Viewer};
-use crate::pages::{failure, render};
+use crate::pages::{Pager, failure, query_pairs, query_param, render};
 
 /// Default lifetime of a new API key (UI brief: default 90 days from today).
 const DEFAULT_KEY_DAYS: u32 = 90;
@@ -34,12 +37,14 @@ struct AccountPage {
     mail_events: Vec<MailEvent>,
     sessions: Vec<SessionRow>,
     keys: Vec<KeyRow>,
+    keys_pager: Pager,
     can_create_keys: bool,
     scopes: Vec<ScopeOption>,
     default_expiry: String,
     max_expiry: Option<String>,
     never_allowed: bool,
     camera_tokens: Vec<CameraTokenRow>,
+    tokens_pager: Pager,
     can_create_camera_tokens: bool,
     camera_printers: Vec<(String, String)>,
 }
@@ -126,21 +131,63 @@ impl From<ApiKeyView> for KeyRow {
     }
 }
 
-/// `GET /account`.
+/// The two paged lists of the page and the query parameter carrying each one's cursor.
+const KEYS_CURSOR: &str = "keys_cursor";
+const TOKENS_CURSOR: &str = "tokens_cursor";
+
+/// Links for one of the page's paged lists: the newest page of it (when on a later one) and
+/// its next page, each keeping the other list's cursor and jumping to the list (`#anchor`).
+fn list_pager(
+    mine: &str,
+    other: (&str, Option<&str>),
+    current: Option<&str>,
+    next: Option<&str>,
+    anchor: &str,
+) -> Pager {
+    let href = |cursor: Option<&str>| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if let (name, Some(c)) = other {
+            q.append_pair(name, c);
+        }
+        if let Some(c) = cursor {
+            q.append_pair(mine, c);
+        }
+        let query = q.finish();
+        if query.is_empty() {
+            format!("/account#{anchor}")
+        } else {
+            format!("/account?{query}#{anchor}")
+        }
+    };
+    Pager {
+        first_href: current.is_some().then(|| href(None)),
+        next_href: next.map(|n| href(Some(n))),
+    }
+}
+
+/// `GET /account[?keys_cursor=&tokens_cursor=]`.
 pub(crate) async fn account_page(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Caller(actor): Caller,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let app = &state.app;
     let viewer = match Viewer::load(app, &actor).await {
         Ok(v) => v,
         Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/account"),
     };
+    let pairs = query_pairs(query.as_deref());
+    let cursor = |name: &str| query_param(&pairs, name).filter(|c| !c.is_empty());
+    let (keys_at, tokens_at) = (cursor(KEYS_CURSOR), cursor(TOKENS_CURSOR));
+    let params = |c: Option<&str>| pw_app::PageParams {
+        limit: None,
+        cursor: c.map(str::to_owned),
+    };
     let loaded = async {
         let sessions = app.list_sessions(&actor).await?;
-        let keys = app.list_api_keys(&actor, false).await?;
-        let tokens = app.list_camera_tokens(&actor).await?;
+        let keys = app.api_keys_page(&actor, false, &params(keys_at)).await?;
+        let tokens = app.camera_tokens_page(&actor, &params(tokens_at)).await?;
         Ok::<_, pw_app::AppError>((sessions, keys, tokens))
     }
     .await;
@@ -148,6 +195,20 @@ pub(crate) async fn account_page(
         Ok(v) => v,
         Err(e) => return failure(e, &state, &viewer, &request_id, "/account"),
     };
+    let keys_pager = list_pager(
+        KEYS_CURSOR,
+        (TOKENS_CURSOR, tokens_at),
+        keys_at,
+        keys.next.as_deref(),
+        "api-keys",
+    );
+    let tokens_pager = list_pager(
+        TOKENS_CURSOR,
+        (KEYS_CURSOR, keys_at),
+        tokens_at,
+        tokens.next.as_deref(),
+        "camera-tokens",
+    );
     let Some(me) = viewer.me() else {
         return failure(
             pw_app::AppError::Unauthenticated,
@@ -187,6 +248,7 @@ pub(crate) async fn account_page(
             .map_or_else(|| format!("#{id}"), |(_, n)| n.clone())
     };
     let camera_tokens = tokens
+        .items
         .into_iter()
         .map(|t| CameraTokenRow {
             id: t.id.to_string(),
@@ -230,7 +292,9 @@ pub(crate) async fn account_page(
         groups: me.groups.iter().map(|g| g.name.clone()).collect(),
         totp_on: me.mfa.totp,
         sessions: sessions.into_iter().map(SessionRow::from).collect(),
-        keys: keys.into_iter().map(KeyRow::from).collect(),
+        keys: keys.items.into_iter().map(KeyRow::from).collect(),
+        keys_pager,
+        tokens_pager,
         can_create_keys: viewer.can(Permission::ApiKeysCreate),
         // S3: a key can carry only rights its owner holds, so only those are offered.
         scopes: viewer
@@ -294,7 +358,28 @@ pub(crate) fn describe_user_agent(ua: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::describe_user_agent;
+    use super::{describe_user_agent, list_pager};
+
+    #[test]
+    fn list_links_keep_the_other_lists_place() {
+        let p = list_pager(
+            "keys_cursor",
+            ("tokens_cursor", Some("T1")),
+            Some("K1"),
+            Some("K2"),
+            "api-keys",
+        );
+        assert_eq!(
+            p.first_href.as_deref(),
+            Some("/account?tokens_cursor=T1#api-keys")
+        );
+        assert_eq!(
+            p.next_href.as_deref(),
+            Some("/account?tokens_cursor=T1&keys_cursor=K2#api-keys")
+        );
+        let p = list_pager("tokens_cursor", ("keys_cursor", None), None, None, "x");
+        assert!(!p.paged());
+    }
 
     #[test]
     fn user_agents_get_short_names() {

@@ -1,5 +1,7 @@
 //! `/audit`: the audit log, newest first, with filters and "Older" paging (S2). Filters are a
-//! plain GET form parsed here; a bad filter shows its message on the page, never a 500.
+//! plain GET form parsed here; "Older" carries the API's opaque page cursor (`?cursor=`) with
+//! the filters. A bad filter, limit or cursor shows its message on the page (a 400), never a
+//! 500.
 
 use askama::Template;
 use axum::Extension;
@@ -7,7 +9,6 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use pw_app::{AppError, AuditEvent, AuditQuery, AuditView};
-use pw_domain::AuditEventId;
 use pw_http::{AppState, Caller, RequestId};
 
 use crate::layout::{Layout, Viewer};
@@ -43,8 +44,10 @@ struct Filters {
     /// script shows them in the reader's zone).
     since_input: String,
     until_input: String,
-    before: Option<AuditEventId>,
-    limit: Option<i64>,
+    /// The page cursor (the API's `next` of the previous page), as sent.
+    cursor: Option<String>,
+    /// The page size, as sent (the use case checks it).
+    limit: Option<String>,
 }
 
 struct AuditRow {
@@ -57,7 +60,7 @@ struct AuditRow {
     details: String,
 }
 
-/// `GET /audit?actor=&event=&since=&until=&before=&limit=`.
+/// `GET /audit?actor=&event=&since=&until=&limit=&cursor=`.
 pub(crate) async fn audit_page(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
@@ -77,7 +80,7 @@ pub(crate) async fn audit_page(
         error: parse_error,
         rows: Vec::new(),
         older_href: None,
-        newest_href: filters.before.is_some().then(|| page_href(&filters, None)),
+        newest_href: filters.cursor.is_some().then(|| page_href(&filters, None)),
         filters,
     };
     if page.error.is_none() {
@@ -86,12 +89,15 @@ pub(crate) async fn audit_page(
             event: Some(page.filters.event.clone()),
             since: Some(page.filters.since.clone()),
             until: Some(page.filters.until.clone()),
-            before: page.filters.before,
-            limit: page.filters.limit,
+            limit: page.filters.limit.clone(),
+            cursor: page.filters.cursor.clone(),
         };
         match app.list_audit(&actor, q).await {
             Ok(result) => {
-                page.older_href = result.next.map(|n| page_href(&page.filters, Some(n)));
+                page.older_href = result
+                    .next
+                    .as_deref()
+                    .map(|n| page_href(&page.filters, Some(n)));
                 page.rows = result.items.into_iter().map(row).collect();
             }
             Err(AppError::BadRequest(m)) => page.error = Some(m),
@@ -127,26 +133,9 @@ fn parse_filters(pairs: &[(String, String)]) -> (Filters, Option<String>) {
     };
     let (since, since_input) = time("since");
     let (until, until_input) = time("until");
-    let before = match text("before").as_str() {
-        "" => None,
-        raw => match raw.parse::<AuditEventId>() {
-            Ok(id) => Some(id),
-            Err(_) => {
-                errors.push("“before” must be an event id (a whole number).".to_owned());
-                None
-            }
-        },
-    };
-    let limit = match text("limit").as_str() {
-        "" => None,
-        raw => match raw.parse::<i64>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                errors.push("“limit” must be a whole number between 1 and 500.".to_owned());
-                None
-            }
-        },
-    };
+    let given = |name: &str| Some(text(name)).filter(|v| !v.is_empty());
+    let cursor = given("cursor");
+    let limit = given("limit");
     let filters = Filters {
         actor: text("actor"),
         event: text("event"),
@@ -154,7 +143,7 @@ fn parse_filters(pairs: &[(String, String)]) -> (Filters, Option<String>) {
         until,
         since_input,
         until_input,
-        before,
+        cursor,
         limit,
     };
     let error = (!errors.is_empty()).then(|| errors.join(" "));
@@ -185,8 +174,8 @@ fn input_value(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// A link to a page with the same filters: older than `before`, or the newest page.
-fn page_href(f: &Filters, before: Option<AuditEventId>) -> String {
+/// A link to a page with the same filters: the page at `cursor`, or the newest page.
+fn page_href(f: &Filters, cursor: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (name, value) in [
         ("actor", &f.actor),
@@ -198,11 +187,11 @@ fn page_href(f: &Filters, before: Option<AuditEventId>) -> String {
             q.append_pair(name, value);
         }
     }
-    if let Some(limit) = f.limit {
-        q.append_pair("limit", &limit.to_string());
+    if let Some(limit) = &f.limit {
+        q.append_pair("limit", limit);
     }
-    if let Some(before) = before {
-        q.append_pair("before", &before.to_string());
+    if let Some(cursor) = cursor {
+        q.append_pair("cursor", cursor);
     }
     let query = q.finish();
     if query.is_empty() {
@@ -305,31 +294,28 @@ mod tests {
             ("actor", " admin "),
             ("event", "auth.login"),
             ("since", "2026-11-23T08:00"),
-            ("before", "42"),
+            ("cursor", "YTE6NDI6"),
+            ("limit", " 20 "),
         ]));
         assert_eq!(err, None);
         assert_eq!(f.actor, "admin");
         assert_eq!(f.since, "2026-11-23T08:00:00Z");
         assert_eq!(f.since_input, "2026-11-23T08:00:00");
-        assert_eq!(f.before, Some(AuditEventId::from_db(42)));
+        assert_eq!(f.cursor.as_deref(), Some("YTE6NDI6"));
+        assert_eq!(f.limit.as_deref(), Some("20"));
 
-        let (_, err) = parse_filters(&pairs(&[
-            ("since", "yesterday"),
-            ("before", "x"),
-            ("limit", "many"),
-        ]));
+        let (_, err) = parse_filters(&pairs(&[("since", "yesterday"), ("until", "later")]));
         let err = err.unwrap_or_default();
         assert!(err.contains("since"), "{err}");
-        assert!(err.contains("before"), "{err}");
-        assert!(err.contains("limit"), "{err}");
+        assert!(err.contains("until"), "{err}");
     }
 
     #[test]
     fn the_older_link_keeps_the_filters() {
         let (f, _) = parse_filters(&pairs(&[("event", "user.create"), ("actor", "a b")]));
         assert_eq!(
-            page_href(&f, Some(AuditEventId::from_db(7))),
-            "/audit?actor=a+b&event=user.create&before=7"
+            page_href(&f, Some("YTE6Nzo")),
+            "/audit?actor=a+b&event=user.create&cursor=YTE6Nzo"
         );
         assert_eq!(page_href(&f, None), "/audit?actor=a+b&event=user.create");
         assert_eq!(page_href(&Filters::default(), None), "/audit");

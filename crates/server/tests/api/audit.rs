@@ -124,17 +124,24 @@ async fn security_events_are_recorded_filterable_and_free_of_secrets() {
         .call(&admin, "GET", "/api/v1/audit?limit=2", None)
         .await;
     assert_eq!(page.json["items"].as_array().unwrap().len(), 2);
-    let next = page.json["next"].as_i64().expect("a next cursor");
+    let next = page.json["next"].as_str().expect("a next cursor");
+    let last = page.json["items"][1]["id"].as_i64().unwrap();
     let page2 = server
         .call(
             &admin,
             "GET",
-            &format!("/api/v1/audit?limit=2&before={next}"),
+            &format!("/api/v1/audit?limit=2&cursor={next}"),
             None,
         )
         .await;
-    assert!(page2.json["items"][0]["id"].as_i64().unwrap() < next);
-    for bad in ["since=yesterday", "limit=0", "limit=501", "colour=red"] {
+    assert!(page2.json["items"][0]["id"].as_i64().unwrap() < last);
+    for bad in [
+        "since=yesterday",
+        "limit=0",
+        "limit=501",
+        "colour=red",
+        "before=5",
+    ] {
         let r = server
             .call(&admin, "GET", &format!("/api/v1/audit?{bad}"), None)
             .await;

@@ -5,6 +5,7 @@ use pw_domain::{ApiKeyId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::page::{Clause, OwnerFilter, PageAfter, Value};
 use crate::{Store, StoreError};
 
 /// A stored key (never the secret).
@@ -114,31 +115,24 @@ impl Store {
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
-    /// Keys of one `kind` (`api`, `camera`) of one user, or of everyone, newest first.
-    pub async fn list_api_keys(
+    /// One page of the keys of one `kind` that `owner` lets through, newest first (by id).
+    pub async fn api_keys_page(
         &self,
         kind: &str,
-        user: Option<UserId>,
+        owner: OwnerFilter,
+        page: &PageAfter,
     ) -> Result<Vec<ApiKeyRow>, StoreError> {
-        let rows = match user {
-            Some(user) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{SELECT} WHERE k.kind = $1 AND k.user_id = $2 ORDER BY k.id DESC"
-                )))
-                .bind(kind)
-                .bind(user.get())
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{SELECT} WHERE k.kind = $1 ORDER BY k.id DESC"
-                )))
-                .bind(kind)
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
+        let mut c = Clause::default();
+        let kind_mark = c.bind(Value::Text(kind.to_owned()));
+        c.and(&format!("k.kind = {kind_mark}"));
+        c.owner(owner, "k.user_id");
+        c.before_id(page, "k.id");
+        let limit = c.bind(Value::Int(page.fetch));
+        let sql = format!("{SELECT}{} ORDER BY k.id DESC LIMIT {limit}", c.where_sql());
+        let rows = c
+            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 

@@ -70,7 +70,8 @@ pub struct AuditFilter {
     pub since: Option<i64>,
     /// Only events before (unix ms).
     pub until: Option<i64>,
-    /// Paging: only events with a smaller id.
+    /// Paging (newest first, a keyset page by id): only events with a smaller id than the
+    /// previous page's last.
     pub before_id: Option<AuditEventId>,
     /// At most this many.
     pub limit: i64,

@@ -2,7 +2,7 @@
 //! touch, delete, and the cascade from the owner.
 
 use pw_domain::{ApiKeyId, UserId};
-use pw_store::{AdminCheck, NewApiKey, StoreError};
+use pw_store::{AdminCheck, NewApiKey, OwnerFilter, PageAfter, StoreError};
 
 use crate::harness::{T0, fresh, user};
 
@@ -70,18 +70,68 @@ async fn lists_filter_by_kind_and_owner_newest_first() {
     let cam = db.insert_api_key(&key(a, "cam", "camera")).await.unwrap();
     let ids = |rows: Vec<pw_store::ApiKeyRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(
-        ids(db.list_api_keys("api", Some(a)).await.unwrap()),
+        ids(db
+            .api_keys_page("api", OwnerFilter::Only(a.get()), &first())
+            .await
+            .unwrap()),
         [a2, a1]
     );
     assert_eq!(
-        ids(db.list_api_keys("api", None).await.unwrap()),
+        ids(db
+            .api_keys_page("api", OwnerFilter::All, &first())
+            .await
+            .unwrap()),
         [a2, b1, a1]
     );
-    assert_eq!(ids(db.list_api_keys("camera", None).await.unwrap()), [cam]);
-    assert_eq!(ids(db.list_api_keys("camera", Some(b)).await.unwrap()), []);
+    assert_eq!(
+        ids(db
+            .api_keys_page("camera", OwnerFilter::All, &first())
+            .await
+            .unwrap()),
+        [cam]
+    );
+    assert_eq!(
+        ids(db
+            .api_keys_page("camera", OwnerFilter::Only(b.get()), &first())
+            .await
+            .unwrap()),
+        []
+    );
     assert!(db.delete_api_key(a2).await.unwrap());
     assert!(!db.delete_api_key(a2).await.unwrap());
-    assert_eq!(ids(db.list_api_keys("api", Some(a)).await.unwrap()), [a1]);
+    assert_eq!(
+        ids(db
+            .api_keys_page("api", OwnerFilter::Only(a.get()), &first())
+            .await
+            .unwrap()),
+        [a1]
+    );
+    assert_eq!(
+        ids(db
+            .api_keys_page("api", OwnerFilter::Nothing, &first())
+            .await
+            .unwrap()),
+        []
+    );
+    // The next page starts below the cursor's id, newest first.
+    let after_b1 = PageAfter {
+        after: Some((String::new(), b1.get())),
+        fetch: 10,
+    };
+    assert_eq!(
+        ids(db
+            .api_keys_page("api", OwnerFilter::All, &after_b1)
+            .await
+            .unwrap()),
+        [a1]
+    );
+}
+
+fn first() -> PageAfter {
+    PageAfter {
+        after: None,
+        fetch: 10,
+    }
 }
 
 #[tokio::test]
