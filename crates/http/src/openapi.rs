@@ -38,12 +38,12 @@ use utoipa::openapi::{
     Schema,
 };
 
-use crate::auth_api::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
-use crate::email_api::{
+use crate::api::accounts::users::CloneRequest;
+use crate::api::auth::mfa::{CodeRequest, MfaRequired, TotpSetupRequest, VerifyRequest};
+use crate::api::auth::sessions::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
+use crate::api::notify::email::{
     Accepted, EmailCodeRequest, ForgotRequest, PasswordConfirmation, ResetRequest,
 };
-use crate::identity_api::CloneRequest;
-use crate::mfa_api::{CodeRequest, MfaRequired, TotpSetupRequest, VerifyRequest};
 use crate::table::{Kind, ROUTES, RouteSpec};
 
 /// Where the document is served.

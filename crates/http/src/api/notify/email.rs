@@ -18,10 +18,10 @@ use pw_app::{
 use pw_domain::UserId;
 use serde::Deserialize;
 
-use crate::auth_api::parse_id;
-use crate::cookie::{challenge_cookie_name, cookie};
-use crate::limits::client_key;
-use crate::shield::Client;
+use crate::api::auth::sessions::parse_id;
+use crate::middleware::cookie::{challenge_cookie_name, cookie};
+use crate::middleware::limits::client_key;
+use crate::middleware::shield::Client;
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
@@ -172,7 +172,7 @@ async fn email_enable(
     Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<EmailCodeRequest>,
 ) -> Result<Response, ApiError> {
-    let attempt = crate::mfa_api::own_attempt(&state, &client, &actor).await?;
+    let attempt = crate::api::auth::mfa::own_attempt(&state, &client, &actor).await?;
     let result = state.app.enable_email_otp(&actor, req.code.expose()).await;
     attempt
         .answer(result, |()| StatusCode::NO_CONTENT.into_response())
@@ -193,7 +193,7 @@ async fn email_disable(
     Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<PasswordConfirmation>,
 ) -> Result<Response, ApiError> {
-    let attempt = crate::mfa_api::own_attempt(&state, &client, &actor).await?;
+    let attempt = crate::api::auth::mfa::own_attempt(&state, &client, &actor).await?;
     let result = state.app.disable_email_otp(&actor, &req.password).await;
     attempt
         .answer(result, |()| StatusCode::NO_CONTENT.into_response())
@@ -205,10 +205,10 @@ async fn email_send(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = cookie(&headers, challenge_cookie_name(state.https))
-        .ok_or_else(crate::mfa_api::challenge_gone)?;
+        .ok_or_else(crate::api::auth::mfa::challenge_gone)?;
     let challenge = match state.app.open_challenge(token).await {
         Ok(c) => c,
-        Err(AppError::Unauthenticated) => return Err(crate::mfa_api::challenge_gone()),
+        Err(AppError::Unauthenticated) => return Err(crate::api::auth::mfa::challenge_gone()),
         Err(e) => return Err(e.into()),
     };
     state.app.send_challenge_code(&challenge).await?;

@@ -12,7 +12,7 @@ use pw_app::{
 use pw_domain::{ApiKeyId, GroupId, UserId};
 use serde::Deserialize;
 
-use crate::auth_api::{done, parse_id};
+use crate::api::auth::sessions::{done, parse_id};
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {

@@ -13,7 +13,7 @@ use http::HeaderValue;
 use http::header::SET_COOKIE;
 use pw_app::SecretString;
 
-use crate::enforce::{SESSION_COOKIE, SESSION_COOKIE_PLAIN};
+use crate::middleware::enforce::{SESSION_COOKIE, SESSION_COOKIE_PLAIN};
 
 /// The cookie name for this deployment.
 #[must_use]

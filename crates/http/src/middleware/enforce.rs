@@ -15,7 +15,7 @@ use http::header::{self, HeaderMap};
 use pw_app::{Presented, RequestMeta};
 use pw_policy::{Access, Decision, DenyReason, Principal, check_route};
 
-use crate::shield::Client;
+use crate::middleware::shield::Client;
 use crate::table::{Kind, rows_for};
 use crate::{ApiError, AppState, RequestId};
 
@@ -192,7 +192,10 @@ pub(crate) fn has_session_cookie(headers: &HeaderMap, https: bool) -> bool {
 }
 
 fn session_cookie(headers: &HeaderMap, https: bool) -> Option<&str> {
-    crate::cookie::cookie(headers, crate::cookie::session_cookie_name(https))
+    crate::middleware::cookie::cookie(
+        headers,
+        crate::middleware::cookie::session_cookie_name(https),
+    )
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use pw_app::{
 use pw_domain::SessionId;
 use serde::{Deserialize, Serialize};
 
-use crate::attempt::{Attempt, Judged};
-use crate::cookie::{clear_session, set_session, with_cookie};
-use crate::shield::Client;
+use crate::middleware::attempt::{Attempt, Judged};
+use crate::middleware::cookie::{clear_session, set_session, with_cookie};
+use crate::middleware::shield::Client;
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
@@ -132,7 +132,7 @@ async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let attempt = Attempt::sign_in(&state, &client, Some(&req.username)).await?;
-    let previous = crate::enforce::presented(&headers, state.https)
+    let previous = crate::middleware::enforce::presented(&headers, state.https)
         .session
         .map(str::to_owned);
     let outcome = state
@@ -151,7 +151,9 @@ async fn login(
             |_| Judged::Charge,
             |signed| match signed {
                 SignIn::Session(outcome) => signed_in(&state, StatusCode::OK, outcome),
-                SignIn::Challenge(challenge) => crate::mfa_api::challenged(&state, challenge),
+                SignIn::Challenge(challenge) => {
+                    crate::api::auth::mfa::challenged(&state, challenge)
+                }
             },
             |e| match e {
                 pw_app::AppError::Unauthenticated => {

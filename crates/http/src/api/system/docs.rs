@@ -8,7 +8,7 @@ use axum::extract::Path;
 use axum::response::{IntoResponse, Redirect, Response};
 use http::{Method, header};
 
-use crate::edge::StyleHash;
+use crate::middleware::edge::StyleHash;
 use crate::openapi::{DOCUMENT_PATH, document};
 
 /// The hash of the one inline style the vendored Swagger UI bundle injects.

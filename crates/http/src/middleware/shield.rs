@@ -24,7 +24,7 @@ use http::Method;
 use http::header::{self, HeaderMap};
 use pw_domain::net::Cidr;
 
-use crate::limits::{LimitSettings, RateLimits, client_key};
+use crate::middleware::limits::{LimitSettings, RateLimits, client_key};
 use crate::{ApiError, AppState};
 
 /// What the shield is configured with.
@@ -267,9 +267,9 @@ pub(crate) async fn shield(
     }
 
     if is_state_changing(req.method()) {
-        let has_cookie = crate::enforce::has_session_cookie(req.headers(), state.https);
+        let has_cookie = crate::middleware::enforce::has_session_cookie(req.headers(), state.https);
         let key_only = !has_cookie
-            && crate::enforce::presented(req.headers(), state.https)
+            && crate::middleware::enforce::presented(req.headers(), state.https)
                 .api_key
                 .is_some();
         // Anonymous requests that name an origin (a cross-site sign-in form) are checked too;

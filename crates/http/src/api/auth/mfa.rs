@@ -16,10 +16,12 @@ use pw_app::{AppError, ChallengeIssued, MfaMethod, SecretString};
 use pw_domain::UserId;
 use serde::{Deserialize, Serialize};
 
-use crate::attempt::{Attempt, Judged};
-use crate::auth_api::{parse_id, signed_in};
-use crate::cookie::{challenge_cookie_name, clear_challenge, cookie, set_challenge, with_cookie};
-use crate::shield::Client;
+use crate::api::auth::sessions::{parse_id, signed_in};
+use crate::middleware::attempt::{Attempt, Judged};
+use crate::middleware::cookie::{
+    challenge_cookie_name, clear_challenge, cookie, set_challenge, with_cookie,
+};
+use crate::middleware::shield::Client;
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {

@@ -18,8 +18,10 @@ use axum::response::Response;
 use pw_app::AppError;
 use pw_domain::{UserId, Username};
 
-use crate::limits::{BUSY_WAIT, Limiter, Reservation, Reserve, Verdict, client_key, slowdown};
-use crate::shield::Client;
+use crate::middleware::limits::{
+    BUSY_WAIT, Limiter, Reservation, Reserve, Verdict, client_key, slowdown,
+};
+use crate::middleware::shield::Client;
 use crate::{ApiError, AppState};
 
 /// What the use case's answer means for the throttle.

@@ -8,7 +8,7 @@
 //! stream re-checks its credential on each revocation event and ends (4001) once it no longer
 //! grants `camera:view` on the printer (`pw_app::live`); request logs never show the query
 //! string that may carry a token; a client message is at most
-//! [`MAX_CLIENT_MESSAGE`](crate::events_api::MAX_CLIENT_MESSAGE) bytes, and at most
+//! [`MAX_CLIENT_MESSAGE`](crate::api::notify::events::MAX_CLIENT_MESSAGE) bytes, and at most
 //! [`MAX_PENDING`] sockets ([`MAX_PENDING_PER_ADDRESS`] per client address) wait for their
 //! first message at once.
 
@@ -25,8 +25,8 @@ use pw_app::{Actor, App, CameraWatch, Presented, RequestMeta, WatchEnd};
 use pw_domain::PrinterId;
 use pw_policy::Principal;
 
-use crate::auth_api::parse_id;
-use crate::events_api::{CLOSE_REVOKED, capped, close_with, read_error_code};
+use crate::api::auth::sessions::parse_id;
+use crate::api::notify::events::{CLOSE_REVOKED, capped, close_with, read_error_code};
 use crate::{ApiError, AppState, Caller, Live, Mounter};
 
 /// How long an unauthenticated socket may take to send its credentials.

@@ -1,0 +1,3 @@
+//! Account administration endpoints: users and groups.
+
+pub(crate) mod users;

@@ -1,0 +1,5 @@
+//! Authentication endpoints: sessions (sign-in, sign-out, setup, me), two-factor
+//! authentication and API keys.
+
+pub(crate) mod mfa;
+pub(crate) mod sessions;

@@ -1,0 +1,4 @@
+//! Farm endpoints: printers (files, commands, trust) and their cameras.
+
+pub(crate) mod cameras;
+pub(crate) mod printers;
