@@ -38,7 +38,7 @@ use utoipa::openapi::{
     Schema,
 };
 
-use crate::api::accounts::users::CloneRequest;
+use crate::api::accounts::groups::CloneRequest;
 use crate::api::auth::mfa::{CodeRequest, MfaRequired, TotpSetupRequest, VerifyRequest};
 use crate::api::auth::sessions::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
 use crate::api::notify::email::{

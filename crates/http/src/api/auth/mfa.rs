@@ -16,7 +16,8 @@ use pw_app::{AppError, ChallengeIssued, MfaMethod, SecretString};
 use pw_domain::UserId;
 use serde::{Deserialize, Serialize};
 
-use crate::api::auth::sessions::{parse_id, signed_in};
+use crate::api::auth::sessions::signed_in;
+use crate::api::parse_id;
 use crate::middleware::attempt::{Attempt, Judged};
 use crate::middleware::cookie::{
     challenge_cookie_name, clear_challenge, cookie, set_challenge, with_cookie,

@@ -1,5 +1,6 @@
 //! Authentication endpoints: sessions (sign-in, sign-out, setup, me), two-factor
 //! authentication and API keys.
 
+pub(crate) mod api_keys;
 pub(crate) mod mfa;
 pub(crate) mod sessions;

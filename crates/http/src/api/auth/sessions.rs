@@ -1,16 +1,16 @@
-//! `/api/v1/auth/*`, `/api/v1/settings/security` and `/api/v1/settings/outbound`: extract, call the use case, map the
-//! answer; cookies are set here and nowhere else.
+//! `/api/v1/auth/*` sessions: status, setup, sign-in, sign-out, me, password change and the
+//! session list. Extract, call the use case, map the answer; session cookies are set here (and
+//! by [`done`] for answers that rotate the session) and nowhere else.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, Method, StatusCode};
-use pw_app::{
-    Done, LoginOutcome, OutboundSettings, SecretString, SecuritySettings, SetupRequest, SignIn,
-};
+use pw_app::{Done, LoginOutcome, SecretString, SetupRequest, SignIn};
 use pw_domain::SessionId;
 use serde::{Deserialize, Serialize};
 
+use crate::api::parse_id;
 use crate::middleware::attempt::{Attempt, Judged};
 use crate::middleware::cookie::{clear_session, set_session, with_cookie};
 use crate::middleware::shield::Client;
@@ -30,17 +30,6 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
             "/api/v1/auth/sessions/revoke-others",
             revoke_others,
         )
-        .mount(Method::POST, "/api/v1/auth/disable", disable)
-        .mount(Method::POST, "/api/v1/auth/enable", enable)
-        .mount(Method::GET, "/api/v1/settings/security", get_security)
-        .mount(Method::PUT, "/api/v1/settings/security", put_security)
-        .mount(Method::GET, "/api/v1/settings/outbound", get_outbound)
-        .mount(Method::PUT, "/api/v1/settings/outbound", put_outbound)
-}
-
-/// Parses a path id once, at the edge.
-pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found())
 }
 
 /// A response that may carry a rotated session cookie.
@@ -239,50 +228,4 @@ async fn revoke_others(
 ) -> Result<Response, ApiError> {
     state.app.revoke_other_sessions(&actor).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn disable(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> Result<Response, ApiError> {
-    state.app.set_auth_enabled(&actor, false).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn enable(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> Result<Response, ApiError> {
-    state.app.set_auth_enabled(&actor, true).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn get_security(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> Result<Response, ApiError> {
-    Ok(Json(state.app.get_security_settings(&actor)?).into_response())
-}
-
-async fn put_security(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    ApiJson(req): ApiJson<SecuritySettings>,
-) -> Result<Response, ApiError> {
-    Ok(Json(state.app.update_security_settings(&actor, req).await?).into_response())
-}
-
-async fn get_outbound(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> Result<Response, ApiError> {
-    Ok(Json(state.app.get_outbound_settings(&actor)?).into_response())
-}
-
-async fn put_outbound(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    ApiJson(req): ApiJson<OutboundSettings>,
-) -> Result<Response, ApiError> {
-    Ok(Json(state.app.update_outbound_settings(&actor, req).await?).into_response())
 }

@@ -25,8 +25,8 @@ use pw_app::{Actor, App, CameraWatch, Presented, RequestMeta, WatchEnd};
 use pw_domain::PrinterId;
 use pw_policy::Principal;
 
-use crate::api::auth::sessions::parse_id;
 use crate::api::notify::events::{CLOSE_REVOKED, capped, close_with, read_error_code};
+use crate::api::parse_id;
 use crate::{ApiError, AppState, Caller, Live, Mounter};
 
 /// How long an unauthenticated socket may take to send its credentials.

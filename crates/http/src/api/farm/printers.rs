@@ -12,7 +12,7 @@ use pw_app::{
 };
 use pw_domain::{LocationId, PrinterId};
 
-use crate::api::auth::sessions::parse_id;
+use crate::api::parse_id;
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {

@@ -18,7 +18,7 @@ use pw_app::{
 use pw_domain::UserId;
 use serde::Deserialize;
 
-use crate::api::auth::sessions::parse_id;
+use crate::api::parse_id;
 use crate::middleware::cookie::{challenge_cookie_name, cookie};
 use crate::middleware::limits::client_key;
 use crate::middleware::shield::Client;

@@ -8,7 +8,7 @@ use http::{Method, StatusCode};
 use pw_app::{CreateWebhook, UpdateWebhook};
 use pw_domain::WebhookId;
 
-use crate::api::auth::sessions::parse_id;
+use crate::api::parse_id;
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
