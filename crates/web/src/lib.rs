@@ -5,20 +5,10 @@
 //! Invariant: no inline script, no inline style, no `on*=` handler in any template (the CSP
 //! forbids them; a test scans the templates).
 
-mod account;
 mod assets;
-mod audit;
-mod email_settings;
-mod groups;
 mod layout;
 mod next;
 mod pages;
-mod password_links;
-mod printers;
-mod settings;
-mod sign_in;
-mod users;
-mod webhooks;
 
 use pw_http::{AppState, Mounter};
 

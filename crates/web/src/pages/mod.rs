@@ -1,7 +1,14 @@
 //! Page handlers: extract, call a use case, render a template. A page that fails renders the
 //! HTML error page with the request id (the cause is logged by the edge, never shown).
 //! This module mounts every page row and holds what they share (rendering, error pages, the
-//! landing page); each feature's pages live in their own module.
+//! landing page); each feature's pages live in `pages/<group>/<feature>.rs`, with the feature
+//! names of `pw-app` and `pw-http`.
+
+mod accounts;
+mod auth;
+mod farm;
+mod notify;
+mod system;
 
 use askama::Template;
 use axum::Extension;
@@ -13,15 +20,17 @@ use pw_domain::Permission;
 use pw_http::{AppState, Caller, Mounter, RequestId};
 
 use crate::layout::{Layout, Viewer};
-use crate::{
-    account, audit, email_settings, groups, password_links, printers, settings, sign_in, users,
-    webhooks,
-};
+
+use accounts::{account, groups, users};
+use auth::{recovery, sessions};
+use farm::printers;
+use notify::{email, webhooks};
+use system::{audit, settings};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
     m.mount(Method::GET, "/", landing)
-        .mount(Method::GET, "/setup", sign_in::setup_page)
-        .mount(Method::GET, "/login", sign_in::login_page)
+        .mount(Method::GET, "/setup", sessions::setup_page)
+        .mount(Method::GET, "/login", sessions::login_page)
         .mount(Method::GET, "/account", account::account_page)
         .mount(Method::GET, "/users", users::users_page)
         .mount(Method::GET, "/groups", groups::groups_page)
@@ -30,26 +39,18 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::GET, "/webhooks", webhooks::webhooks_page)
         .mount(Method::GET, "/printers", printers::printers_page)
         .mount(Method::GET, "/settings", settings::settings_page)
-        .mount(
-            Method::GET,
-            "/settings/email",
-            email_settings::email_settings_page,
-        )
+        .mount(Method::GET, "/settings/email", email::email_settings_page)
         .mount(
             Method::GET,
             "/forgot-password",
-            password_links::forgot_password_page,
+            recovery::forgot_password_page,
         )
         .mount(
             Method::GET,
             "/reset-password",
-            password_links::reset_password_page,
+            recovery::reset_password_page,
         )
-        .mount(
-            Method::GET,
-            "/set-password",
-            password_links::set_password_page,
-        )
+        .mount(Method::GET, "/set-password", recovery::set_password_page)
 }
 
 /// A link on the landing page to a page the viewer may open.
