@@ -18,7 +18,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
-use crate::tls::{self, Names, TlsPaths};
+use crate::serve::tls::{self, Names, TlsPaths};
 
 /// Where an uploaded certificate lives.
 #[derive(Debug, Clone)]

@@ -188,7 +188,7 @@ fn write_new(path: &Path, key: &SealingKey) -> std::io::Result<()> {
         .and_then(|()| std::fs::hard_link(&tmp, path));
     let _ = std::fs::remove_file(&tmp);
     written?;
-    crate::tls::sync_parent(path);
+    crate::serve::tls::sync_parent(path);
     Ok(())
 }
 

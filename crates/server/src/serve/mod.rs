@@ -5,6 +5,11 @@
 //! Invariants: nothing listens before migrations succeeded and the route table is complete;
 //! with TLS on, the plain-HTTP port only ever answers with a redirect to HTTPS.
 
+pub mod accept;
+pub mod certificates;
+pub mod keys;
+pub mod tls;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,11 +29,11 @@ use pw_http::{AppState, Mounter, Shield, ShieldSettings};
 use pw_store::{Store, StoreError};
 use tokio::task::JoinSet;
 
-use crate::accept::{self, ConnectionLimits, ConnectionSettings, LimitAcceptor};
-use crate::certificates::{self, Managed, Source, UploadPaths};
 use crate::config::{Settings, TlsMode};
-use crate::keys::{self, KeyError, KeySource, Sealing};
-use crate::tls::{self, Names, TlsError, TlsPaths};
+use accept::{ConnectionLimits, ConnectionSettings, LimitAcceptor};
+use certificates::{Managed, Source, UploadPaths};
+use keys::{KeyError, KeySource, Sealing};
+use tls::{Names, TlsError, TlsPaths};
 
 /// The version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

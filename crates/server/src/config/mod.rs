@@ -14,7 +14,7 @@ use pw_credentials::{SealingKey, SecretString};
 use pw_domain::net::Cidr;
 use pw_http::limits::{Limit, LimitSettings};
 
-use crate::accept::ConnectionSettings;
+use crate::serve::accept::ConnectionSettings;
 use serde::{Deserialize, Serialize};
 
 /// Default data directory, relative to the working directory.
@@ -580,7 +580,7 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         .into_iter()
         .filter_map(|host| {
             let name = host.trim_end_matches('.').to_ascii_lowercase();
-            if crate::tls::is_dns_name(&name) {
+            if crate::serve::tls::is_dns_name(&name) {
                 Some(name)
             } else {
                 errors.push(format!(

@@ -397,7 +397,7 @@ async fn demo(settings: Settings, args: DemoArgs) -> ExitCode {
     // server would later find its data dir readable by every local account.
     let sim_dir = settings.data_dir.join("demo-printers");
     for dir in [&settings.data_dir, &sim_dir] {
-        if let Err(e) = crate::tls::create_private_dir(dir) {
+        if let Err(e) = crate::serve::tls::create_private_dir(dir) {
             tracing::error!("cannot create the data directory: {e}");
             return ExitCode::FAILURE;
         }
@@ -479,7 +479,7 @@ async fn add_demo_printers(
 }
 
 async fn migrate(settings: Settings) -> ExitCode {
-    if let Err(e) = crate::tls::create_private_dir(&settings.data_dir) {
+    if let Err(e) = crate::serve::tls::create_private_dir(&settings.data_dir) {
         let _ = writeln!(std::io::stderr(), "printwarden: {e}");
         return ExitCode::FAILURE;
     }
@@ -534,7 +534,7 @@ fn password_for(from_stdin: bool) -> Result<(pw_app::SecretString, bool), String
 
 /// Opens the configured database (migrated) and an application on it, for `admin` commands.
 async fn admin_app(settings: &Settings) -> Result<(pw_store::Store, pw_app::App), String> {
-    crate::tls::create_private_dir(&settings.data_dir).map_err(|e| e.to_string())?;
+    crate::serve::tls::create_private_dir(&settings.data_dir).map_err(|e| e.to_string())?;
     let store = pw_store::Store::connect(settings.database_url.expose())
         .await
         .map_err(|e| e.to_string())?;
