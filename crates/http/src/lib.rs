@@ -34,7 +34,8 @@ pub use middleware::enforce::{SESSION_COOKIE, SESSION_COOKIE_PLAIN};
 pub use middleware::extract::{ApiJson, Caller, Live, percent_encode};
 pub use middleware::shield::{Client, Shield, ShieldSettings};
 pub use middleware::{limits, shield};
-pub use table::{Kind, Mounter, ROUTES, RouteSpec, RouteTableError};
+pub use pw_policy::{Access, Requirement};
+pub use table::{Kind, Mounter, NavEntry, ROUTES, RouteSpec, RouteTableError, navigation};
 
 /// Largest request body the API accepts (uploads get their own, larger limit on their routes).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -16,7 +16,6 @@ use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::{Method, StatusCode};
 use pw_app::AppError;
-use pw_domain::Permission;
 use pw_http::{AppState, Caller, Mounter, RequestId};
 
 use crate::layout::{Layout, Viewer};
@@ -108,9 +107,11 @@ async fn landing(
     }
 }
 
+/// The landing page's cards (their own texts and order); who sees a card is decided by the
+/// route table row of the page it links to, like the navigation.
 fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
     let mut links = Vec::new();
-    if viewer.can(Permission::PrintersRead) {
+    if viewer.may_open_page("/printers") {
         links.push(PageLink {
             href: "/printers",
             icon: "printer",
@@ -118,7 +119,7 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             text: "Every printer at a glance: state, progress, time left, problems.",
         });
     }
-    if viewer.user_id().is_some() {
+    if viewer.may_open_page("/account") {
         links.push(PageLink {
             href: "/account",
             icon: "user",
@@ -126,7 +127,7 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             text: "Password, active sessions and API keys.",
         });
     }
-    if viewer.can(Permission::UsersRead) {
+    if viewer.may_open_page("/users") {
         links.push(PageLink {
             href: "/users",
             icon: "users",
@@ -134,7 +135,7 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             text: "Accounts, their groups, and who is disabled.",
         });
     }
-    if viewer.can(Permission::GroupsRead) {
+    if viewer.may_open_page("/groups") {
         links.push(PageLink {
             href: "/groups",
             icon: "shield",
@@ -142,7 +143,7 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             text: "What each group may do, and on which printers.",
         });
     }
-    if viewer.can(Permission::NotificationsRead) {
+    if viewer.may_open_page("/webhooks") {
         links.push(PageLink {
             href: "/webhooks",
             icon: "external",
@@ -150,14 +151,14 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             text: "Send farm events to chat, home automation or your scripts.",
         });
     }
-    if viewer.can(Permission::SettingsSecurity) {
+    if viewer.may_open_page("/settings") {
         links.push(PageLink {
             href: "/settings",
             icon: "settings",
             title: "Settings",
             text: "HTTPS certificate, outbound allow-list, password and key limits.",
         });
-    } else if viewer.can(Permission::SettingsEmail) {
+    } else if viewer.may_open_page("/settings/email") {
         links.push(PageLink {
             href: "/settings/email",
             icon: "settings",
@@ -165,7 +166,7 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             text: "Outgoing mail, mail templates and password links by email.",
         });
     }
-    if viewer.can(Permission::AuditRead) {
+    if viewer.may_open_page("/audit") {
         links.push(PageLink {
             href: "/audit",
             icon: "key",

@@ -73,7 +73,7 @@ pub(crate) async fn audit_page(
     let (filters, parse_error) = parse_filters(&pairs);
     let mut page = AuditPage {
         layout: Layout::new(app, &viewer).with_module("js/audit.js"),
-        known_events: AuditEvent::names(),
+        known_events: event_suggestions(),
         error: parse_error,
         rows: Vec::new(),
         older_href: None,
@@ -104,6 +104,12 @@ pub(crate) async fn audit_page(
         StatusCode::OK
     };
     (status, render(&page, &request_id)).into_response()
+}
+
+/// The event filter's suggestions: every event of the typed catalogue, in catalogue order
+/// (never a list of its own, so a new event is offered as soon as it exists).
+fn event_suggestions() -> Vec<&'static str> {
+    AuditEvent::names()
 }
 
 fn parse_filters(pairs: &[(String, String)]) -> (Filters, Option<String>) {
@@ -333,6 +339,43 @@ mod tests {
         );
         assert_eq!(page_href(&f, None), "/audit?actor=a+b&event=user.create");
         assert_eq!(page_href(&Filters::default(), None), "/audit");
+    }
+
+    /// The filter's suggestion list is the typed event catalogue, exactly: every event, once,
+    /// in catalogue order, and nothing else in the rendered `<datalist>`.
+    #[test]
+    fn the_event_filter_offers_exactly_the_typed_events() {
+        let expected: Vec<&str> = AuditEvent::ALL.iter().map(|e| e.name()).collect();
+        assert!(!expected.is_empty());
+        assert_eq!(event_suggestions(), expected);
+        let page = AuditPage {
+            layout: Layout {
+                css_href: String::new(),
+                js_href: String::new(),
+                icons_href: String::new(),
+                favicon_href: String::new(),
+                version: "test",
+                auth_disabled: false,
+                nav: crate::layout::Nav::default(),
+                module_href: None,
+                session_href: None,
+            },
+            filters: Filters::default(),
+            known_events: event_suggestions(),
+            error: None,
+            rows: Vec::new(),
+            older_href: None,
+            newest_href: None,
+        };
+        let html = page.render().unwrap();
+        let start = html.find("<datalist id=\"audit-events\">").unwrap();
+        let end = start + html[start..].find("</datalist>").unwrap();
+        let offered: Vec<&str> = html[start..end]
+            .split("<option value=\"")
+            .skip(1)
+            .map(|o| &o[..o.find('"').unwrap()])
+            .collect();
+        assert_eq!(offered, expected);
     }
 
     #[test]
