@@ -39,11 +39,12 @@ use utoipa::openapi::{
 };
 
 use crate::api::accounts::groups::CloneRequest;
-use crate::api::auth::mfa::{CodeRequest, MfaRequired, TotpSetupRequest, VerifyRequest};
-use crate::api::auth::sessions::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
-use crate::api::notify::email::{
-    Accepted, EmailCodeRequest, ForgotRequest, PasswordConfirmation, ResetRequest,
+use crate::api::auth::mfa::{
+    CodeRequest, EmailCodeRequest, MfaRequired, PasswordConfirmation, TotpSetupRequest,
+    VerifyRequest,
 };
+use crate::api::auth::recovery::{Accepted, ForgotRequest, ResetRequest};
+use crate::api::auth::sessions::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
 use crate::table::{Kind, ROUTES, RouteSpec};
 
 /// Where the document is served.

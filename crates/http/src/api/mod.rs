@@ -22,7 +22,9 @@ pub(crate) fn mount(mounter: Mounter) -> Mounter {
     let mounter = farm::camera_tokens::mount(auth::api_keys::mount(mounter));
     let mounter = notify::email::mount(auth::mfa::mount(system::audit::mount(mounter)));
     let mounter = notify::events::mount(farm::printers::mount(notify::webhooks::mount(mounter)));
-    let mounter = farm::cameras::mount(mounter);
+    let mounter = farm::locations::mount(farm::cameras::mount(mounter));
+    let mounter =
+        notify::templates::mount(notify::print_mail::mount(auth::recovery::mount(mounter)));
     let mounter = system::outbound::mount(system::settings::mount(mounter));
     system::docs::mount(system::tls::mount(mounter))
 }

@@ -1,5 +1,6 @@
 //! `/api/v1/auth/mfa/*` and the admin reset: the second-factor step of sign-in (challenge
-//! cookie in, session cookie out) and the account's own TOTP management.
+//! cookie in, session cookie out), the account's own TOTP management and its emailed codes
+//! (`/api/v1/auth/mfa/email/*`, and sending a code to a pending challenge).
 //!
 //! Invariants: every code check — at sign-in and on the account page — is throttled per
 //! client IP and per user (SPEC S7: 5 failures / 15 min) through an [`Attempt`] that reserves
@@ -26,7 +27,15 @@ use crate::middleware::shield::Client;
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
-    m.mount(Method::POST, "/api/v1/auth/mfa/verify", verify)
+    m.mount(Method::POST, "/api/v1/auth/mfa/email/setup", email_setup)
+        .mount(Method::POST, "/api/v1/auth/mfa/email/enable", email_enable)
+        .mount(
+            Method::POST,
+            "/api/v1/auth/mfa/email/disable",
+            email_disable,
+        )
+        .mount(Method::POST, "/api/v1/auth/mfa/email/send", email_send)
+        .mount(Method::POST, "/api/v1/auth/mfa/verify", verify)
         .mount(Method::POST, "/api/v1/auth/mfa/totp/setup", totp_setup)
         .mount(Method::POST, "/api/v1/auth/mfa/totp/enable", totp_enable)
         .mount(Method::POST, "/api/v1/auth/mfa/totp/disable", totp_disable)
@@ -196,5 +205,69 @@ async fn reset(
 ) -> Result<Response, ApiError> {
     let id: UserId = parse_id(&id)?;
     state.app.reset_mfa(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn email_setup(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> Result<Response, ApiError> {
+    state.app.setup_email_otp(&actor).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/v1/auth/mfa/email/enable`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmailCodeRequest {
+    #[schema(value_type = String, format = Password)]
+    code: SecretString,
+}
+
+async fn email_enable(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Extension(client): Extension<Client>,
+    ApiJson(req): ApiJson<EmailCodeRequest>,
+) -> Result<Response, ApiError> {
+    let attempt = own_attempt(&state, &client, &actor).await?;
+    let result = state.app.enable_email_otp(&actor, req.code.expose()).await;
+    attempt
+        .answer(result, |()| StatusCode::NO_CONTENT.into_response())
+        .await
+}
+
+/// `POST /api/v1/auth/mfa/email/disable`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordConfirmation {
+    #[schema(value_type = String, format = Password)]
+    password: SecretString,
+}
+
+async fn email_disable(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Extension(client): Extension<Client>,
+    ApiJson(req): ApiJson<PasswordConfirmation>,
+) -> Result<Response, ApiError> {
+    let attempt = own_attempt(&state, &client, &actor).await?;
+    let result = state.app.disable_email_otp(&actor, &req.password).await;
+    attempt
+        .answer(result, |()| StatusCode::NO_CONTENT.into_response())
+        .await
+}
+
+async fn email_send(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = cookie(&headers, challenge_cookie_name(state.https)).ok_or_else(challenge_gone)?;
+    let challenge = match state.app.open_challenge(token).await {
+        Ok(c) => c,
+        Err(AppError::Unauthenticated) => return Err(challenge_gone()),
+        Err(e) => return Err(e.into()),
+    };
+    state.app.send_challenge_code(&challenge).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,4 +1,4 @@
-//! `/api/v1/printers` and `/api/v1/locations`: extract, call the use case, map the answer.
+//! `/api/v1/printers` (with files, commands, printing and certificate trust): extract, call the use case, map the answer.
 //! Printer scope, per-command permissions and the 404 for printers outside the caller's reach
 //! are decided in the application.
 
@@ -7,12 +7,12 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use pw_app::{
-    CheckPrinter, CommandInput, CreatePrinter, LocationInput, PageParams, PrintUpload,
-    TrustCertificate, UpdatePrinter,
+    CheckPrinter, CommandInput, CreatePrinter, PageParams, PrintUpload, TrustCertificate,
+    UpdatePrinter,
 };
-use pw_domain::{LocationId, PrinterId};
+use pw_domain::PrinterId;
 
-use crate::api::parse_id;
+use crate::api::{page, parse_id};
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
@@ -41,14 +41,6 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
             "/api/v1/printers/{id}/files/{name}",
             delete_file,
         )
-        .mount(Method::GET, "/api/v1/locations", list_locations)
-        .mount(Method::POST, "/api/v1/locations", create_location)
-        .mount(Method::PATCH, "/api/v1/locations/{id}", update_location)
-        .mount(Method::DELETE, "/api/v1/locations/{id}", delete_location)
-}
-
-fn items<T: serde::Serialize>(items: Vec<T>) -> Response {
-    Json(serde_json::json!({ "items": items, "next": null })).into_response()
 }
 
 async fn list(
@@ -153,7 +145,7 @@ async fn files(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: PrinterId = parse_id(&id)?;
-    Ok(items(state.app.printer_files(&actor, id).await?))
+    Ok(page(state.app.printer_files(&actor, id).await?))
 }
 
 /// Streams the printer's file to the client: chunks are read from FTPS only as the client
@@ -228,40 +220,4 @@ async fn trust(
             .await?,
     )
     .into_response())
-}
-
-async fn list_locations(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> Result<Response, ApiError> {
-    Ok(items(state.app.list_locations(&actor).await?))
-}
-
-async fn create_location(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    ApiJson(input): ApiJson<LocationInput>,
-) -> Result<Response, ApiError> {
-    let location = state.app.create_location(&actor, input).await?;
-    Ok((StatusCode::CREATED, Json(location)).into_response())
-}
-
-async fn update_location(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(id): Path<String>,
-    ApiJson(input): ApiJson<LocationInput>,
-) -> Result<Response, ApiError> {
-    let id: LocationId = parse_id(&id)?;
-    Ok(Json(state.app.update_location(&actor, id, input).await?).into_response())
-}
-
-async fn delete_location(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let id: LocationId = parse_id(&id)?;
-    state.app.delete_location(&actor, id).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
 }
