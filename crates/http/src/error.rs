@@ -17,7 +17,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
-    limit: Option<crate::limits::Verdict>,
+    limit: Option<crate::middleware::limits::Verdict>,
 }
 
 /// What the edge needs to render the envelope; carried in response extensions.
@@ -134,7 +134,7 @@ impl ApiError {
 
     /// Attaches rate-limit headers (written on the response).
     #[must_use]
-    pub fn with_limit(mut self, verdict: crate::limits::Verdict) -> Self {
+    pub fn with_limit(mut self, verdict: crate::middleware::limits::Verdict) -> Self {
         self.limit = Some(verdict);
         self
     }

@@ -5,30 +5,17 @@
 //! Request path: edge (request id, timeout, error envelope, security headers, log, metrics)
 //! → shield (client IP via trusted proxies, Host allow-list, CSRF/Origin, API rate limit)
 //! → body limit → route-table enforcement (principal, auth mode, permission) → handler.
+//!
+//! Layout: `table` (THE route table) at the top; `middleware/` for the layers above;
+//! `api/<group>/<feature>.rs` for the handlers, with the feature names of `pw-app`;
+//! `openapi` and `docs` build the generated documentation from the table.
 
-mod api_docs;
-mod attempt;
-mod auth_api;
-mod camera_api;
-mod cookie;
+mod api;
 pub mod docs;
-mod edge;
-mod email_api;
-mod enforce;
 mod error;
-mod events_api;
-mod extract;
-mod health;
-mod identity_api;
-pub mod limits;
-mod metrics;
-mod mfa_api;
+mod middleware;
 pub mod openapi;
-mod printers_api;
-pub mod shield;
 pub mod table;
-mod tls_api;
-mod webhooks_api;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,14 +26,16 @@ use pw_app::App;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 
-pub use cookie::session_cookie_name;
-pub use edge::{CONTENT_SECURITY_POLICY, RequestId};
-pub use enforce::{SESSION_COOKIE, SESSION_COOKIE_PLAIN};
+pub use api::system::metrics::Metrics;
 pub use error::ApiError;
-pub use extract::{ApiJson, Caller, Live, percent_encode};
-pub use metrics::Metrics;
-pub use shield::{Client, Shield, ShieldSettings};
-pub use table::{Kind, Mounter, ROUTES, RouteSpec, RouteTableError};
+pub use middleware::cookie::session_cookie_name;
+pub use middleware::edge::{CONTENT_SECURITY_POLICY, RequestId};
+pub use middleware::enforce::{SESSION_COOKIE, SESSION_COOKIE_PLAIN};
+pub use middleware::extract::{ApiJson, Caller, Live, percent_encode};
+pub use middleware::shield::{Client, Shield, ShieldSettings};
+pub use middleware::{limits, shield};
+pub use pw_policy::{Access, Requirement};
+pub use table::{Kind, Mounter, NavEntry, ROUTES, RouteSpec, RouteTableError, navigation};
 
 /// Largest request body the API accepts (uploads get their own, larger limit on their routes).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -69,7 +58,7 @@ pub struct AppState {
     /// Host allow-list, trusted proxies, CSRF and rate limits.
     pub shield: Arc<Shield>,
     /// Camera sockets still waiting for their first-message credentials (capped).
-    pub pending_cameras: Arc<camera_api::PendingSockets>,
+    pub pending_cameras: Arc<api::farm::cameras::PendingSockets>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -109,12 +98,7 @@ impl AppState {
 /// Mounts the JSON API and probe handlers for their rows of the route table.
 #[must_use]
 pub fn mount_api(mounter: Mounter) -> Mounter {
-    let mounter = email_api::mount(mfa_api::mount(identity_api::mount(auth_api::mount(
-        health::mount(mounter),
-    ))));
-    let mounter = events_api::mount(printers_api::mount(webhooks_api::mount(mounter)));
-    let mounter = camera_api::mount(mounter);
-    api_docs::mount(tls_api::mount(mounter))
+    api::mount(mounter)
 }
 
 /// Builds the complete router from a mounter that has every row mounted: adds the fallback,
@@ -126,16 +110,16 @@ pub fn finish(mounter: Mounter, state: AppState) -> Result<Router, RouteTableErr
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            enforce::enforce,
+            middleware::enforce::enforce,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            shield::shield,
+            middleware::shield::shield,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            edge::edge,
+            middleware::edge::edge,
         ))
         .layer(
             CompressionLayer::new()

@@ -38,12 +38,13 @@ use utoipa::openapi::{
     Schema,
 };
 
-use crate::auth_api::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
-use crate::email_api::{
-    Accepted, EmailCodeRequest, ForgotRequest, PasswordConfirmation, ResetRequest,
+use crate::api::accounts::groups::CloneRequest;
+use crate::api::auth::mfa::{
+    CodeRequest, EmailCodeRequest, MfaRequired, PasswordConfirmation, TotpSetupRequest,
+    VerifyRequest,
 };
-use crate::identity_api::CloneRequest;
-use crate::mfa_api::{CodeRequest, MfaRequired, TotpSetupRequest, VerifyRequest};
+use crate::api::auth::recovery::{Accepted, ForgotRequest, ResetRequest};
+use crate::api::auth::sessions::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
 use crate::table::{Kind, ROUTES, RouteSpec};
 
 /// Where the document is served.

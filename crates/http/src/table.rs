@@ -46,12 +46,33 @@ pub struct RouteSpec {
     /// Permissions the service checks on the concrete row beyond the door (e.g. "owner or
     /// `api_keys:revoke_all`"); listed so docs and the coverage test see them.
     pub fine: &'static [Permission],
+    /// The page's link in the main navigation, if it has one (see [`navigation`]).
+    pub nav: Option<NavEntry>,
+}
+
+/// A page's link in the main navigation. The link is shown to a viewer the row's
+/// [`Access`] admits, so the navigation and the door cannot disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NavEntry {
+    /// The link text.
+    pub label: &'static str,
+    /// The icon's id in the sprite (`static/icons.svg`).
+    pub icon: &'static str,
+    /// Position in the navigation, ascending. Rows with the same position are one link that
+    /// goes to the first of them (in table order) the viewer may open.
+    pub order: u8,
 }
 
 impl RouteSpec {
     /// Declares the permissions the service checks on the concrete row.
     const fn fine(mut self, permissions: &'static [Permission]) -> Self {
         self.fine = permissions;
+        self
+    }
+
+    /// Gives a page row its link in the main navigation.
+    const fn nav(mut self, label: &'static str, icon: &'static str, order: u8) -> Self {
+        self.nav = Some(NavEntry { label, icon, order });
         self
     }
 
@@ -78,6 +99,7 @@ const fn row(
         kind,
         summary,
         fine: &[],
+        nav: None,
     }
 }
 
@@ -739,39 +761,45 @@ pub const ROUTES: &[RouteSpec] = &[
         "/account",
         SESSION,
         "Own account: password, two-factor authentication, sessions, API keys, camera tokens, print mails",
-    ),
+    )
+    .nav("Account", "user", 70),
     page(
         "/users",
         session_needs(Permission::UsersRead),
         "User administration",
-    ),
-    page("/groups", session_needs(Permission::GroupsRead), "Groups"),
+    )
+    .nav("Users", "users", 20),
+    page("/groups", session_needs(Permission::GroupsRead), "Groups").nav("Groups", "shield", 30),
     page(
         "/groups/{id}",
         session_needs(Permission::GroupsRead),
         "Group editor",
     ),
-    page("/audit", session_needs(Permission::AuditRead), "Audit log"),
+    page("/audit", session_needs(Permission::AuditRead), "Audit log").nav("Audit", "key", 50),
     page(
         "/printers",
         session_needs(Permission::PrintersRead),
         "Printers: live cards, commands, printing, certificate approval",
-    ),
+    )
+    .nav("Printers", "printer", 10),
     page(
         "/settings",
         session_needs(Permission::SettingsSecurity),
         "Settings: HTTPS certificate, outbound allow-list, password and key limits",
-    ),
+    )
+    .nav("Settings", "settings", 60),
     page(
         "/webhooks",
         session_needs(Permission::NotificationsRead),
         "Outbound webhooks",
-    ),
+    )
+    .nav("Webhooks", "external", 40),
     page(
         "/settings/email",
         session_needs(Permission::SettingsEmail),
         "Settings → Email: mail server, test mail, Advanced Auth via Email, templates",
-    ),
+    )
+    .nav("Settings", "settings", 60),
     page(
         "/forgot-password",
         public(
@@ -808,6 +836,18 @@ pub const ROUTES: &[RouteSpec] = &[
         "Static assets",
     ),
 ];
+
+/// The main navigation: the page rows that have a link, in link order (rows that share a
+/// position stay in table order). Every link's visibility comes from its row's access.
+#[must_use]
+pub fn navigation() -> Vec<(&'static RouteSpec, NavEntry)> {
+    let mut rows: Vec<_> = ROUTES
+        .iter()
+        .filter_map(|r| r.nav.map(|n| (r, n)))
+        .collect();
+    rows.sort_by_key(|(_, n)| n.order);
+    rows
+}
 
 /// Looks up the rows for a matched path pattern.
 pub(crate) fn rows_for(path: &str) -> impl Iterator<Item = &'static RouteSpec> + '_ {
@@ -1023,6 +1063,29 @@ mod tests {
                 "{permission} guards no route: add its route or remove it from the catalogue"
             );
         }
+    }
+
+    #[test]
+    fn navigation_links_are_get_pages_and_a_shared_position_is_one_link() {
+        let nav = navigation();
+        assert!(nav.len() >= 7, "{nav:?}");
+        for (row, entry) in &nav {
+            assert_eq!(row.method, "GET", "{}", row.path);
+            assert_eq!(row.kind, Kind::Page, "{} is not a page", row.path);
+            assert!(!row.path.contains('{'), "{} needs a parameter", row.path);
+            for (other, e) in &nav {
+                if e.order == entry.order {
+                    assert_eq!(
+                        (e.label, e.icon),
+                        (entry.label, entry.icon),
+                        "{} and {}",
+                        row.path,
+                        other.path
+                    );
+                }
+            }
+        }
+        assert!(nav.windows(2).all(|w| w[0].1.order <= w[1].1.order));
     }
 
     #[test]

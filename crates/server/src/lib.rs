@@ -1,16 +1,17 @@
 //! The `printwarden` server as a library: configuration, TLS material, the sealing key and the
 //! wiring that starts listeners. The binary (`main.rs`) and the test harness (`pw-testkit`)
 //! both start the server through [`serve::start`], so tests run exactly what ships.
+//!
+//! Layout: `serve/` starts and runs the listeners (TLS material, certificate management, the
+//! sealing key, the acceptor's connection limits); `config/` reads and validates the settings;
+//! `cli/` holds the commands of the binary.
 
-pub mod accept;
-pub mod certificates;
 pub mod cli;
 pub mod config;
-pub mod keys;
 pub mod serve;
-pub mod tls;
 
 pub use serve::{Overrides, Running, StartError, VERSION, start, start_with};
+pub use serve::{accept, certificates, keys, tls};
 
 /// Installs ring as the process-wide rustls crypto provider. Call first thing in `main` and in
 /// tests; repeated calls are harmless.

@@ -1,8 +1,13 @@
 //! The page shell every template extends: asset URLs, the auth-off banner, and a navigation
 //! that shows only the pages the viewer may open (UI brief: "show only what the viewer may do").
+//!
+//! Invariant: the navigation is not a list of its own. Its links, their order and who sees
+//! them come from the page rows of the route table (`pw_http::navigation`); a link is shown
+//! only when the row's access admits the viewer ([`Viewer::may_open`]).
 
 use pw_app::{Actor, App, AppError, MeView};
 use pw_domain::{Permission, UserId};
+use pw_http::{Access, Requirement, RouteSpec};
 
 use crate::asset_href;
 
@@ -47,10 +52,43 @@ impl Viewer {
         self.me.as_ref().map_or(&[], |m| m.permissions.as_slice())
     }
 
+    /// Whether a page with this access would let the viewer in. Stricter than the door only
+    /// for pages that need a signed-in user: with authentication off and nobody signed in
+    /// there is no account to show.
+    pub(crate) fn may_open(&self, access: &Access) -> bool {
+        match access {
+            Access::Public { .. } => true,
+            Access::Session(need) | Access::SessionOrKey(need) => match need {
+                Requirement::Authenticated => self.user_id().is_some(),
+                Requirement::Permission(p) => self.can(*p),
+            },
+            // Tickets and camera credentials never open a page.
+            Access::Ticket(_) | Access::Camera { .. } => false,
+        }
+    }
+
+    /// Whether the viewer may open the page row at `path` (false for a path with no page
+    /// row).
+    pub(crate) fn may_open_page(&self, path: &str) -> bool {
+        pw_http::ROUTES
+            .iter()
+            .find(|r| r.path == path && r.method == "GET")
+            .is_some_and(|r| self.may_open(&r.access))
+    }
+
     /// The `me` view, when someone (or auth-off "everyone") is looking.
     pub(crate) fn me(&self) -> Option<&MeView> {
         self.me.as_ref()
     }
+}
+
+/// One link of the main navigation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    /// The icon's id in the sprite.
+    pub icon: &'static str,
 }
 
 /// The navigation for one viewer.
@@ -60,46 +98,40 @@ pub(crate) struct Nav {
     pub username: Option<String>,
     /// Offer a "Sign in" link (not on the sign-in and setup pages themselves).
     pub sign_in_link: bool,
-    pub account: bool,
-    pub users: bool,
-    pub groups: bool,
-    pub audit: bool,
-    pub webhooks: bool,
-    pub settings: bool,
-    /// Where the Settings link goes: the security page, or the email page for a viewer who
-    /// may only configure mail.
-    pub settings_href: &'static str,
-    pub printers: bool,
+    /// The pages the viewer may open, in navigation order.
+    pub links: Vec<NavLink>,
 }
 
 impl Nav {
     fn for_viewer(viewer: &Viewer) -> Self {
-        let username = viewer.username().map(str::to_owned);
         Self {
             // Also while authentication is off: signing in still puts a name in the audit log.
             sign_in_link: viewer.user_id().is_none(),
-            account: viewer.user_id().is_some(),
-            users: viewer.can(Permission::UsersRead),
-            groups: viewer.can(Permission::GroupsRead),
-            audit: viewer.can(Permission::AuditRead),
-            webhooks: viewer.can(Permission::NotificationsRead),
-            settings: viewer.can(Permission::SettingsSecurity)
-                || viewer.can(Permission::SettingsEmail),
-            settings_href: settings_href(viewer),
-            printers: viewer.can(Permission::PrintersRead),
-            username,
+            links: nav_links(viewer, &pw_http::navigation()),
+            username: viewer.username().map(str::to_owned),
         }
     }
 }
 
-/// The first settings page the viewer may open (`/settings` needs `settings:security`,
-/// `/settings/email` needs `settings:email`).
-pub(crate) fn settings_href(viewer: &Viewer) -> &'static str {
-    if viewer.can(Permission::SettingsSecurity) || !viewer.can(Permission::SettingsEmail) {
-        "/settings"
-    } else {
-        "/settings/email"
+/// The links for a viewer from the navigation rows (in link order): rows that share a
+/// position are one link, to the first of them the viewer may open (Settings goes to the
+/// email page for a viewer who may only configure mail).
+fn nav_links(viewer: &Viewer, rows: &[(&RouteSpec, pw_http::NavEntry)]) -> Vec<NavLink> {
+    let mut links: Vec<NavLink> = Vec::new();
+    let mut last_order = None;
+    for (row, entry) in rows {
+        if last_order == Some(entry.order) || !viewer.may_open(&row.access) {
+            continue;
+        }
+        // Skip only after a row was taken: an unopenable first row leaves the position free.
+        last_order = Some(entry.order);
+        links.push(NavLink {
+            href: row.path,
+            label: entry.label,
+            icon: entry.icon,
+        });
     }
+    links
 }
 
 /// What the base layout needs on every page.
@@ -150,5 +182,163 @@ impl Layout {
     pub(crate) fn without_sign_in_link(mut self) -> Self {
         self.nav.sign_in_link = false;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pw_domain::{Permission, UserId};
+    use pw_policy::{Principal, Rights, Subject, check_route};
+
+    use super::*;
+
+    fn viewer(id: Option<i64>, permissions: &[Permission]) -> Viewer {
+        Viewer {
+            me: Some(MeView {
+                id: id.map(UserId::from_db),
+                username: id.map(|_| "someone".to_owned()),
+                email: None,
+                auth_source: None,
+                groups: Vec::new(),
+                permissions: permissions.to_vec(),
+                mfa: Default::default(),
+                auth_disabled: id.is_none(),
+            }),
+        }
+    }
+
+    /// The principal the door would see for this viewer.
+    fn principal(v: &Viewer) -> Principal {
+        match (v.me(), v.user_id()) {
+            (None, _) => Principal::Anonymous,
+            (Some(_), None) => Principal::AuthDisabled,
+            (Some(_), Some(id)) => Principal::User(Subject::session(
+                id,
+                Rights::everywhere(v.permissions().iter().copied()),
+            )),
+        }
+    }
+
+    /// Every kind of viewer: nobody, auth off, a user with nothing, with each permission
+    /// alone, with everything but each permission, and with everything.
+    fn viewers() -> Vec<Viewer> {
+        let mut out = vec![
+            Viewer::anonymous(),
+            viewer(None, Permission::ALL),
+            viewer(Some(1), &[]),
+            viewer(Some(1), Permission::ALL),
+        ];
+        for &p in Permission::ALL {
+            out.push(viewer(Some(1), &[p]));
+            let others: Vec<_> = Permission::ALL
+                .iter()
+                .copied()
+                .filter(|q| *q != p)
+                .collect();
+            out.push(viewer(Some(1), &others));
+        }
+        out
+    }
+
+    fn links(v: &Viewer) -> Vec<(&'static str, &'static str)> {
+        Nav::for_viewer(v)
+            .links
+            .iter()
+            .map(|l| (l.label, l.href))
+            .collect()
+    }
+
+    /// The navigation never offers a page whose route would refuse the viewer, and offers
+    /// every navigation page the viewer may open: a page row's permission and the nav cannot
+    /// disagree.
+    #[test]
+    fn every_nav_link_is_a_page_the_door_admits_and_none_is_missing() {
+        let rows = pw_http::navigation();
+        assert!(!rows.is_empty(), "no page row has a navigation link");
+        for v in viewers() {
+            let shown = Nav::for_viewer(&v).links;
+            for link in &shown {
+                let row = pw_http::ROUTES
+                    .iter()
+                    .find(|r| r.path == link.href && r.method == "GET")
+                    .unwrap_or_else(|| {
+                        panic!("{} links to {}, which has no row", link.label, link.href)
+                    });
+                assert_eq!(row.kind, pw_http::Kind::Page, "{} is not a page", link.href);
+                assert!(
+                    check_route(&principal(&v), &row.access).is_allowed(),
+                    "{:?} sees {} but {} would refuse them",
+                    v.permissions(),
+                    link.label,
+                    link.href
+                );
+            }
+            for (row, entry) in &rows {
+                if v.may_open(&row.access) {
+                    assert!(
+                        check_route(&principal(&v), &row.access).is_allowed(),
+                        "may_open is looser than the door for {}",
+                        row.path
+                    );
+                    assert!(
+                        shown.iter().any(|l| l.label == entry.label),
+                        "{:?} may open {} but the navigation has no {} link",
+                        v.permissions(),
+                        row.path,
+                        entry.label
+                    );
+                }
+            }
+        }
+    }
+
+    /// The visible result is the one the pages always had: labels, order, and Settings going
+    /// to the email page for a viewer who may only configure mail.
+    #[test]
+    fn the_navigation_keeps_its_labels_order_and_settings_rule() {
+        assert_eq!(
+            links(&viewer(Some(1), Permission::ALL)),
+            [
+                ("Printers", "/printers"),
+                ("Users", "/users"),
+                ("Groups", "/groups"),
+                ("Webhooks", "/webhooks"),
+                ("Audit", "/audit"),
+                ("Settings", "/settings"),
+                ("Account", "/account"),
+            ]
+        );
+        assert_eq!(
+            links(&viewer(Some(1), &[Permission::SettingsEmail])),
+            [("Settings", "/settings/email"), ("Account", "/account")]
+        );
+        assert_eq!(
+            links(&viewer(
+                Some(1),
+                &[Permission::SettingsEmail, Permission::SettingsSecurity]
+            )),
+            [("Settings", "/settings"), ("Account", "/account")]
+        );
+        assert_eq!(links(&viewer(Some(1), &[])), [("Account", "/account")]);
+        assert!(links(&Viewer::anonymous()).is_empty());
+        // Authentication off and nobody signed in: every page but the own account.
+        let off = links(&viewer(None, Permission::ALL));
+        assert_eq!(off.len(), 6);
+        assert!(!off.iter().any(|(label, _)| *label == "Account"));
+    }
+
+    /// Every navigation icon exists in the sprite.
+    #[test]
+    fn every_nav_icon_is_in_the_sprite() {
+        let sprite =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/static/icons.svg"))
+                .unwrap_or_default();
+        for (_, entry) in pw_http::navigation() {
+            assert!(
+                sprite.contains(&format!("id=\"{}\"", entry.icon)),
+                "icon {} is not in static/icons.svg",
+                entry.icon
+            );
+        }
     }
 }

@@ -2,23 +2,17 @@
 //! embedded static assets (one stylesheet, ES modules, an icon sprite) served under
 //! content-hashed URLs. Pages are rows of the one route table in `pw-http`.
 //!
+//! Layout: the shared shell at the top (`layout`: the page frame and the navigation, built from
+//! the route table's page rows; `assets`; `next`: safe post-sign-in redirects), the page
+//! handlers in `pages/<group>/<feature>.rs` with the feature names of `pw-app`.
+//!
 //! Invariant: no inline script, no inline style, no `on*=` handler in any template (the CSP
 //! forbids them; a test scans the templates).
 
-mod account;
 mod assets;
-mod audit;
-mod email_settings;
-mod groups;
 mod layout;
 mod next;
 mod pages;
-mod password_links;
-mod printers;
-mod settings;
-mod sign_in;
-mod users;
-mod webhooks;
 
 use pw_http::{AppState, Mounter};
 

@@ -1,0 +1,7 @@
+//! Farm endpoints: printers (files, commands, trust), camera streams and camera tokens,
+//! locations.
+
+pub(crate) mod camera_tokens;
+pub(crate) mod cameras;
+pub(crate) mod locations;
+pub(crate) mod printers;

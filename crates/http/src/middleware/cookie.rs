@@ -1,0 +1,114 @@
+//! Our cookies: the session (S2), `__Host-pw_session` with HttpOnly, Secure, SameSite=Lax,
+//! Path=/ over HTTPS, `pw_session` without Secure on an explicit plain-HTTP deployment; and the
+//! sign-in challenge (S4), `__Host-pw_mfa`, the same but SameSite=Strict.
+//!
+//! Threats: script access to the token (HttpOnly), the token crossing plain HTTP or being
+//! planted by a sibling subdomain (`__Host-` + Secure), cross-site requests (SameSite=Lax;
+//! the Origin check for state changes arrives with the HTTP-hardening layer).
+
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use http::HeaderValue;
+use http::header::SET_COOKIE;
+use pw_app::SecretString;
+
+use crate::middleware::enforce::{SESSION_COOKIE, SESSION_COOKIE_PLAIN};
+
+/// The cookie name for this deployment.
+#[must_use]
+pub fn session_cookie_name(https: bool) -> &'static str {
+    if https {
+        SESSION_COOKIE
+    } else {
+        SESSION_COOKIE_PLAIN
+    }
+}
+
+/// Which of our cookies: they differ in name and `SameSite`, never in the other protections.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// The session: SameSite=Lax, so following a link to a page keeps one signed in.
+    Session,
+    /// The sign-in challenge: SameSite=Strict, only our own pages send it.
+    Challenge,
+}
+
+impl Kind {
+    fn name(self, https: bool) -> &'static str {
+        match (self, https) {
+            (Kind::Session, _) => session_cookie_name(https),
+            (Kind::Challenge, true) => "__Host-pw_mfa",
+            (Kind::Challenge, false) => "pw_mfa",
+        }
+    }
+
+    fn set(self, https: bool, value: &str, max_age: u64) -> Option<HeaderValue> {
+        let same_site = match self {
+            Kind::Session => "Lax",
+            Kind::Challenge => "Strict",
+        };
+        let secure = if https { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{}={value}; Path=/{secure}; HttpOnly; SameSite={same_site}; Max-Age={max_age}",
+            self.name(https)
+        ))
+        .ok()
+    }
+}
+
+/// `Set-Cookie` for a new session token.
+pub(crate) fn set_session(
+    https: bool,
+    token: &SecretString,
+    max_age: Duration,
+) -> Option<HeaderValue> {
+    Kind::Session.set(https, token.expose(), max_age.as_secs())
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub(crate) fn clear_session(https: bool) -> Option<HeaderValue> {
+    Kind::Session.set(https, "", 0)
+}
+
+/// The value of the cookie `name`, if the request carries it.
+pub(crate) fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
+
+/// The sign-in challenge cookie (between a correct password and the second factor):
+/// `__Host-pw_mfa`, HttpOnly, SameSite=Strict, five minutes. Threat: a challenge usable from
+/// another browser or by script — the value never reaches script and only our pages send it.
+pub(crate) fn challenge_cookie_name(https: bool) -> &'static str {
+    Kind::Challenge.name(https)
+}
+
+/// `Set-Cookie` for a new challenge.
+pub(crate) fn set_challenge(
+    https: bool,
+    token: &SecretString,
+    max_age: Duration,
+) -> Option<HeaderValue> {
+    Kind::Challenge.set(https, token.expose(), max_age.as_secs())
+}
+
+/// `Set-Cookie` that removes the challenge cookie.
+pub(crate) fn clear_challenge(https: bool) -> Option<HeaderValue> {
+    Kind::Challenge.set(https, "", 0)
+}
+
+/// Adds a `Set-Cookie` header to a response.
+pub(crate) fn with_cookie(response: impl IntoResponse, cookie: Option<HeaderValue>) -> Response {
+    let mut response = response.into_response();
+    if let Some(c) = cookie {
+        response.headers_mut().append(SET_COOKIE, c);
+    }
+    response
+}

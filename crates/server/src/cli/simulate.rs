@@ -1,0 +1,81 @@
+//! `printwarden simulate`: simulated printers (MQTT over TLS on 127.0.0.1) until a signal, for
+//! the demo, tests and benchmarks; `printers.json` in the state dir says where they listen.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::wait_for_signal;
+
+/// `simulate` options (the simulator contract in API.md).
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// How many printers.
+    #[arg(long, default_value_t = 3)]
+    pub count: usize,
+    /// Where certificates, access codes and printers.json live (kept across restarts).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Models, assigned in turn: X1C, P1S, P1P, A1, A1MINI.
+    #[arg(long, value_delimiter = ',', default_value = "X1C,P1S,A1")]
+    pub models: Vec<String>,
+    /// Issue every printer a new certificate at start (a pinned server must refuse them).
+    #[arg(long)]
+    pub rotate_certs: bool,
+    /// Seconds a print takes once running.
+    #[arg(long, default_value_t = 600.0)]
+    pub job_seconds: f64,
+    /// Refuse control commands as printers with Developer Mode off do.
+    #[arg(long)]
+    pub developer_mode_off: bool,
+    /// Fail every job at this percent.
+    #[arg(long, value_name = "PERCENT")]
+    pub fail_at: Option<u8>,
+}
+
+pub(super) async fn simulate(args: SimulateArgs) -> ExitCode {
+    let mut models = Vec::new();
+    for name in &args.models {
+        match pw_simulator::Model::parse(name) {
+            Some(m) => models.push(m),
+            None => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "printwarden: unknown model `{name}` (known: X1C, P1S, P1P, A1, A1MINI)"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if !(1..=5000).contains(&args.count) {
+        let _ = writeln!(std::io::stderr(), "printwarden: --count must be 1 to 5000");
+        return ExitCode::from(2);
+    }
+    let mut options = pw_simulator::Options::new(args.count, &args.state_dir);
+    options.models = models;
+    options.rotate_certs = args.rotate_certs;
+    options.behaviour.job_seconds = args.job_seconds.max(1.0);
+    options.behaviour.developer_mode = !args.developer_mode_off;
+    options.behaviour.fail_at = args.fail_at;
+    let farm = match pw_simulator::Farm::start(options).await {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "printwarden: simulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match farm.write_printers_json(&args.state_dir) {
+        Ok(path) => tracing::info!(
+            printers = farm.printers.len(),
+            file = %path.display(),
+            "simulated printers are listening"
+        ),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "printwarden: simulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    wait_for_signal().await;
+    drop(farm);
+    ExitCode::SUCCESS
+}

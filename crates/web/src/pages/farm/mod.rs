@@ -1,0 +1,3 @@
+//! The printers page.
+
+pub(crate) mod printers;
