@@ -6,37 +6,69 @@
 //! delete) revokes their sessions in the store transaction that makes it, then drops them from
 //! the in-memory principal cache and publishes a [`Revocation`] for live connections.
 
+#[path = "auth/api_keys.rs"]
 mod api_keys;
+#[path = "system/audit/mod.rs"]
 mod audit;
+#[path = "system/audit/event.rs"]
 pub mod audit_event;
+#[path = "auth/sessions/mod.rs"]
 mod auth;
+#[path = "core/cache.rs"]
 mod cache;
+#[path = "farm/cameras.rs"]
 mod camera;
+#[path = "farm/camera_tokens.rs"]
 mod camera_tokens;
+#[path = "system/tls.rs"]
 mod certificates;
+#[path = "core/clock.rs"]
 mod clock;
+#[path = "notify/email/mod.rs"]
 mod email;
+#[path = "core/error.rs"]
 mod error;
+#[path = "farm/fleet/mod.rs"]
 mod fleet;
+#[path = "accounts/groups/mod.rs"]
 mod groups;
+#[path = "system/instance.rs"]
 mod instance;
+#[path = "auth/live.rs"]
 mod live;
+#[path = "farm/locations.rs"]
 mod locations;
+#[path = "notify/templates.rs"]
 mod mail_templates;
+#[path = "auth/mfa/mod.rs"]
 mod mfa;
+#[path = "system/outbound.rs"]
 pub mod outbound;
+#[path = "accounts/owned.rs"]
 pub mod owned;
+#[path = "core/page.rs"]
 mod page;
+#[path = "farm/print_claims.rs"]
 mod print_claims;
+#[path = "notify/print_mail.rs"]
 mod print_mail;
+#[path = "farm/printers/mod.rs"]
 mod printers;
+#[path = "farm/probe.rs"]
 mod probe;
+#[path = "auth/recovery.rs"]
 mod recovery;
+#[path = "core/sealed.rs"]
 mod sealed;
+#[path = "system/settings.rs"]
 mod security;
+#[path = "system/seed.rs"]
 mod seed;
+#[path = "auth/tickets.rs"]
 mod tickets;
+#[path = "accounts/users/mod.rs"]
 mod users;
+#[path = "notify/webhooks/mod.rs"]
 mod webhooks;
 
 pub use api_keys::{ApiKeyView, CreateApiKey, CreatedApiKey};

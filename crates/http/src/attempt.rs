@@ -276,12 +276,20 @@ mod tests {
         out
     }
 
+    /// Every `.rs` file under `dir`, recursively (crates keep features in folders).
     fn sources(dir: &Path) -> Vec<(String, String)> {
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-            .collect();
+        fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, files);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(dir, &mut files);
         files.sort();
         files
             .into_iter()

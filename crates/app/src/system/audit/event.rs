@@ -203,7 +203,7 @@ impl std::fmt::Display for AuditEvent {
 pub fn audit_events_markdown() -> String {
     let mut out = String::from(
         "# Audit events\n\n\
-         Generated from the event catalogue (`crates/app/src/audit_event.rs`) by \
+         Generated from the event catalogue (`crates/app/src/system/audit/event.rs`) by \
          `audit_events_markdown`; do not edit by hand (`UPDATE_DOCS=1 cargo test -p pw-app \
          audit_events` rewrites it).\n\n\
          Every event is stored with its name, the actor, the outcome (`success`), the client \
