@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::users::ItemCount;
+use crate::accounts::users::ItemCount;
 use crate::{Actor, App, AppError};
 use pw_domain::UserId;
 

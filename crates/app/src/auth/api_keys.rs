@@ -13,8 +13,8 @@ use pw_policy::{Action, Target, delegated};
 use pw_store::{ApiKeyRow, NewApiKey};
 use serde::{Deserialize, Serialize};
 
-use crate::audit_event::AuditEvent;
-use crate::clock::{parse_rfc3339, random, rfc3339};
+use crate::core::clock::{parse_rfc3339, random, rfc3339};
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError};
 
 const NAME_MAX: usize = 100;

@@ -12,11 +12,12 @@
 use std::time::Duration;
 
 use pw_credentials::SecretString;
+use pw_domain::{SessionId, UserId};
 use pw_policy::{Credential, Principal};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::tickets::TicketOrigin;
-use crate::{Actor, App, Presented, RequestMeta, Revocation};
+use crate::auth::tickets::TicketOrigin;
+use crate::{Actor, App, Presented, RequestMeta};
 
 /// How often a live socket re-checks without an event (changes another process made).
 pub const RECHECK_EVERY: Duration = Duration::from_secs(15);
@@ -152,5 +153,40 @@ impl App {
     pub(crate) fn access_changed(&self) {
         // No receiver is fine: nothing live to re-check.
         let _ = self.revocations.send(Revocation::Access);
+    }
+}
+
+/// Access was taken away somewhere: live sockets and streams re-check their credential
+/// ([`LiveUpdates`]) and end when it no longer grants what they show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// Everything of this user (password, rights, disable, delete).
+    User(UserId),
+    /// One session.
+    Session(SessionId),
+    /// Anything else that may narrow access: an API key or camera token revoked, a printer
+    /// moved to another location or deleted.
+    Access,
+}
+
+impl App {
+    /// Live connections subscribe here and close when their user or session is revoked.
+    #[must_use]
+    pub fn subscribe_revocations(&self) -> broadcast::Receiver<Revocation> {
+        self.revocations.subscribe()
+    }
+
+    /// Drops cached principals of these users and tells live connections to close.
+    pub(crate) fn revoke_users(&self, users: &[UserId]) {
+        for user in users {
+            self.cache.forget_user(*user);
+            // No receiver is fine: nothing live to close.
+            let _ = self.revocations.send(Revocation::User(*user));
+        }
+    }
+
+    pub(crate) fn revoke_session(&self, session: SessionId) {
+        self.cache.forget_session(session);
+        let _ = self.revocations.send(Revocation::Session(session));
     }
 }

@@ -15,9 +15,9 @@ use pw_domain::{Email, Permission, UserId};
 use pw_policy::{Action, Target};
 use pw_store::{UserPatch, UserRow};
 
-use crate::audit_event::AuditEvent;
-use crate::clock::random;
-use crate::mail_templates::TemplateName;
+use crate::core::clock::random;
+use crate::notify::templates::TemplateName;
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError, RequestMeta};
 
 /// How long a set-password or reset link works.

@@ -21,7 +21,7 @@ use pw_policy::{Action, Principal, Target, TicketPurpose, delegated};
 use pw_store::TicketRow;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{random, rfc3339};
+use crate::core::clock::{random, rfc3339};
 use crate::{Actor, App, AppError};
 
 /// How long a ticket lives.

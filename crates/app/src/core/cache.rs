@@ -36,8 +36,8 @@ pub(crate) struct UserEntry {
     /// Profile facts for `GET /auth/me`; every change to them bumps the stamp.
     pub email: Option<String>,
     pub auth_source: String,
-    pub mfa: crate::auth::MfaState,
-    pub groups: Vec<crate::auth::GroupRef>,
+    pub mfa: crate::auth::sessions::MfaState,
+    pub groups: Vec<crate::auth::sessions::GroupRef>,
 }
 
 #[derive(Debug, Clone)]

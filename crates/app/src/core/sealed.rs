@@ -7,7 +7,7 @@
 
 use pw_credentials::{SealingKey, SecretString, seal::is_sealed};
 
-use crate::clock::random;
+use crate::core::clock::random;
 use crate::{App, AppError};
 
 impl App {

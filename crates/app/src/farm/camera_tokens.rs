@@ -14,9 +14,9 @@ use pw_policy::{Action, Target, delegated};
 use pw_store::NewApiKey;
 use serde::{Deserialize, Serialize};
 
-use crate::api_keys::ApiKeyView;
-use crate::audit_event::AuditEvent;
-use crate::clock::random;
+use crate::auth::api_keys::ApiKeyView;
+use crate::core::clock::random;
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError};
 
 /// `api_keys.kind` of camera tokens.

@@ -3,7 +3,7 @@
 //! seconds after the last viewer leaves.
 //!
 //! Invariants: a viewer needs `camera:view` on that printer, checked again through the normal
-//! resolver and policy on every revocation event ([`crate::live`]): a watch ends within a
+//! resolver and policy on every revocation event ([`crate::auth::live`]): a watch ends within a
 //! second of its session, key, camera token or user being revoked, its rights or scope
 //! narrowing, or the printer moving out of reach or being deleted; the upstream uses the
 //! printer's pinned certificate, so the access code never goes to a changed one.
@@ -17,7 +17,7 @@ use pw_bambu::trust::{Fingerprint, PrinterVerifier};
 use pw_domain::{Permission, PrinterId};
 use tokio::sync::broadcast;
 
-use crate::fleet::access_code_context;
+use crate::farm::fleet::access_code_context;
 use crate::{Actor, App, AppError, LiveCredential, LiveUpdates};
 
 /// How long the upstream stays open after the last viewer left.

@@ -6,8 +6,8 @@ use pw_domain::{LocationId, Permission};
 use pw_policy::{Action, Target};
 use serde::{Deserialize, Serialize};
 
-use crate::audit_event::AuditEvent;
-use crate::clock::rfc3339;
+use crate::core::clock::rfc3339;
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError};
 
 /// A location.

@@ -12,7 +12,9 @@ use pw_domain::Permission;
 use pw_policy::{Action, Target};
 use serde::{Deserialize, Serialize};
 
-use crate::printers::{DEFAULT_MQTT_PORT, parse_access_code, parse_host, parse_port, parse_serial};
+use crate::farm::printers::{
+    DEFAULT_MQTT_PORT, parse_access_code, parse_host, parse_port, parse_serial,
+};
 use crate::{Actor, App, AppError};
 
 /// How long the check waits for the first report after logging in.

@@ -16,8 +16,8 @@ use pw_store::PrintJobRow;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::auth::rights_of;
-use crate::mail_templates::TemplateName;
+use crate::auth::sessions::rights_of;
+use crate::notify::templates::TemplateName;
 use crate::{Actor, App, AppError};
 
 /// The error code a printer reports for a job cancelled by a stop command.

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use crate::audit_event::AuditEvent;
-use crate::outbound::{AllowList, Guard};
-use crate::webhooks::Outbound;
+use crate::notify::webhooks::Outbound;
+use crate::system::audit::event::AuditEvent;
+use crate::system::outbound::{AllowList, Guard};
 use crate::{Actor, App, AppError};
 
 const KEY_AUTH_ENABLED: &str = "auth.enabled";

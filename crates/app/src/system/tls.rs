@@ -12,7 +12,7 @@ use pw_domain::Permission;
 use pw_policy::{Action, Target};
 use serde::{Deserialize, Serialize};
 
-use crate::audit_event::AuditEvent;
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError};
 
 /// Where the served certificate comes from.

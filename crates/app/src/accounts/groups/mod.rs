@@ -15,9 +15,9 @@ use pw_policy::{Action, Principal, Reach, Rights, Target, may_grant};
 use pw_store::{GroupPatch, GroupRow, NewGroup};
 use serde::{Deserialize, Serialize};
 
-use crate::audit_event::AuditEvent;
-use crate::auth::{bad, conflict_or};
-use crate::clock::rfc3339;
+use crate::auth::sessions::{bad, conflict_or};
+use crate::core::clock::rfc3339;
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError, Done};
 
 /// A group as the API and pages show it.

@@ -12,11 +12,11 @@ use pw_policy::{Action, Target};
 use pw_store::{GroupRow, NewUser, UserPatch, UserRow};
 use serde::Serialize;
 
-use crate::audit_event::AuditEvent;
-use crate::auth::rights_of;
-use crate::auth::{GroupRef, bad, conflict_or, parse_email};
-use crate::clock::rfc3339;
-use crate::owned::OwnedItems;
+use crate::accounts::owned::OwnedItems;
+use crate::auth::sessions::rights_of;
+use crate::auth::sessions::{GroupRef, bad, conflict_or, parse_email};
+use crate::core::clock::rfc3339;
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError, Done};
 
 /// A user as the admin pages and API show it (never a hash).
@@ -51,7 +51,7 @@ pub struct UserView {
 pub struct DeletePreview {
     /// The user.
     pub user: UserView,
-    /// Their own content, per kind of the registry of owned item kinds ([`crate::owned`]).
+    /// Their own content, per kind of the registry of owned item kinds ([`crate::accounts::owned`]).
     pub items: Vec<ItemCount>,
 }
 
@@ -127,7 +127,7 @@ impl App {
         actor: &Actor,
         params: &crate::PageParams,
     ) -> Result<crate::Page<UserView>, AppError> {
-        use crate::page::{Listing, PageRequest};
+        use crate::core::page::{Listing, PageRequest};
         self.require(
             actor,
             Action::Perform(Permission::UsersRead),
@@ -390,7 +390,7 @@ impl App {
         self.check_may_act_on(actor, id).await?;
         // Only the user's own content goes with them, each kind through its own service
         // (authorized, audited per item); printers, webhooks and history stay. See
-        // `crate::owned`.
+        // `crate::accounts::owned`.
         let deleted = match items {
             OwnedItems::Keep => Vec::new(),
             OwnedItems::Delete => self.delete_owned_items(actor, id).await?,

@@ -24,9 +24,9 @@ use pw_policy::{Action, Target};
 use pw_store::{MfaRow, Tries};
 use serde::{Deserialize, Serialize};
 
-use crate::audit_event::AuditEvent;
-use crate::auth::{LoginOutcome, MfaState};
-use crate::clock::random;
+use crate::auth::sessions::{LoginOutcome, MfaState};
+use crate::core::clock::random;
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError, RequestMeta};
 
 /// How long the step between password and second factor lasts.

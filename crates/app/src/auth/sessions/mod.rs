@@ -13,7 +13,7 @@ use pw_credentials::password::{
 use pw_credentials::token::{
     KeyKind, TOKEN_BYTES, digest, is_session_token, matches_digest, new_session_token, parse_key,
 };
-use pw_credentials::{SecretString, setup_code_matches};
+use pw_credentials::{SETUP_CODE_RANDOM_BYTES, SecretString, setup_code_from, setup_code_matches};
 use pw_domain::{
     ApiKeyId, Email, GroupId, Permission, PrinterId, SessionId, SystemGroup, UserId, Username,
 };
@@ -21,12 +21,12 @@ use pw_policy::{Credential, Principal, Rights, Subject};
 use pw_store::{GroupRow, NewSession, NewUser, UserPatch};
 use serde::Serialize;
 
-use crate::audit_event::AuditEvent;
-use crate::cache::{KeyEntry, REVALIDATE_MS, SessionEntry, TOUCH_EVERY_MS, UserEntry};
-use crate::camera_tokens::CAMERA_KIND;
-use crate::clock::{random, rfc3339};
-use crate::mfa::SignIn;
-use crate::tickets::TicketOrigin;
+use crate::auth::mfa::SignIn;
+use crate::auth::tickets::TicketOrigin;
+use crate::core::cache::{KeyEntry, REVALIDATE_MS, SessionEntry, TOUCH_EVERY_MS, UserEntry};
+use crate::core::clock::{random, rfc3339};
+use crate::farm::camera_tokens::CAMERA_KIND;
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError, Done, Presented, RequestMeta};
 
 /// `POST /api/v1/auth/setup`.
@@ -991,5 +991,31 @@ pub(crate) fn conflict_or(e: pw_store::StoreError, message: &str) -> AppError {
     match e {
         pw_store::StoreError::Conflict => AppError::Conflict(message.into()),
         other => other.into(),
+    }
+}
+
+impl App {
+    /// While no administrator exists, makes a fresh one-time setup code from `random` and
+    /// returns it for the operator (console and 0600 file); returns `None` once set up.
+    /// Each start issues a new code, so a code seen in an old log is worthless.
+    pub async fn issue_setup_code(
+        &self,
+        random: [u8; SETUP_CODE_RANDOM_BYTES],
+    ) -> Result<Option<SecretString>, AppError> {
+        if self.administrator_exists().await? {
+            *self.setup_code.lock().await = None;
+            return Ok(None);
+        }
+        let code = setup_code_from(random);
+        *self.setup_code.lock().await = Some(code.clone());
+        Ok(Some(code))
+    }
+
+    pub(crate) async fn administrator_exists(&self) -> Result<bool, AppError> {
+        Ok(self
+            .store
+            .count_administrators(&Self::admin_check())
+            .await?
+            > 0)
     }
 }

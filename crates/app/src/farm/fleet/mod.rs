@@ -23,8 +23,8 @@ use pw_store::PrinterRow;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::audit_event::AuditEvent;
-use crate::clock::random;
+use crate::core::clock::random;
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App};
 
 /// How long a command waits for the printer's reply.
@@ -126,7 +126,7 @@ pub(crate) struct Fleet {
     links: Mutex<HashMap<PrinterId, Link>>,
     events: Option<broadcast::Sender<PrinterEvent>>,
     /// Upload-and-print claims (one start per printer at a time).
-    pub(crate) claims: crate::print_claims::PrintClaims,
+    pub(crate) claims: crate::farm::print_claims::PrintClaims,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -144,7 +144,7 @@ impl Fleet {
         Self {
             links: Mutex::new(HashMap::new()),
             events: Some(events),
-            claims: crate::print_claims::PrintClaims::default(),
+            claims: crate::farm::print_claims::PrintClaims::default(),
         }
     }
 

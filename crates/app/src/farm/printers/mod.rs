@@ -18,11 +18,11 @@ use pw_policy::{Action, Decision, PrinterRef, Target, authorize};
 use pw_store::{NewPrinter, PrinterPatch, PrinterRow};
 use serde::{Deserialize, Serialize};
 
-use crate::audit_event::AuditEvent;
-use crate::clock::rfc3339;
-use crate::fleet::{
+use crate::core::clock::rfc3339;
+use crate::farm::fleet::{
     Connection, PrinterEvent, REPLY_TIMEOUT, Rendered, Request, access_code_context,
 };
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError};
 
 pub(crate) const DEFAULT_MQTT_PORT: u16 = 8883;
@@ -575,7 +575,7 @@ impl App {
             Action::Perform(Permission::PrintersRead),
             &Target::Global,
         )?;
-        let filter = crate::page::printer_filter(pw_policy::printer_visibility(
+        let filter = crate::core::page::printer_filter(pw_policy::printer_visibility(
             &actor.principal,
             Permission::PrintersRead,
         ));
@@ -598,14 +598,14 @@ impl App {
         actor: &Actor,
         params: &crate::PageParams,
     ) -> Result<crate::Page<PrinterView>, AppError> {
-        use crate::page::{Listing, PageRequest};
+        use crate::core::page::{Listing, PageRequest};
         self.require(
             actor,
             Action::Perform(Permission::PrintersRead),
             &Target::Global,
         )?;
         let page = PageRequest::parse(Listing::Printers, params)?;
-        let filter = crate::page::printer_filter(pw_policy::printer_visibility(
+        let filter = crate::core::page::printer_filter(pw_policy::printer_visibility(
             &actor.principal,
             Permission::PrintersRead,
         ));
@@ -1084,7 +1084,7 @@ impl App {
             )));
         }
         let task_id =
-            crate::clock::random::<4>().map(|b| u32::from_le_bytes(b) % 0x7FFF_FFFE + 1)?;
+            crate::core::clock::random::<4>().map(|b| u32::from_le_bytes(b) % 0x7FFF_FFFE + 1)?;
         let command = Command::ProjectFile(pw_bambu::command::ProjectFile {
             file: file.clone(),
             plate,

@@ -14,8 +14,8 @@ use pw_identity::mail::{Mail, MailError, SmtpConfig, SmtpSecurity, send_mail, va
 use pw_policy::{Action, Target};
 use serde::{Deserialize, Serialize};
 
-use crate::audit_event::AuditEvent;
-use crate::mail_templates::{RenderedMail, Template, TemplateName, sample_variables};
+use crate::notify::templates::{RenderedMail, Template, TemplateName, sample_variables};
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError, SecretString};
 
 const KEY_EMAIL: &str = "email.smtp";

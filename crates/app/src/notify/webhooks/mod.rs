@@ -18,10 +18,10 @@ use pw_store::{DeliveryRecord, NewWebhook, Store, WebhookPatch, WebhookRow};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::audit_event::AuditEvent;
-use crate::clock::{random, rfc3339};
-use crate::outbound::{Guard, Refusal, refusal_of};
-use crate::sealed::open_with;
+use crate::core::clock::{random, rfc3339};
+use crate::core::sealed::open_with;
+use crate::system::audit::event::AuditEvent;
+use crate::system::outbound::{Guard, Refusal, refusal_of};
 use crate::{Actor, App, AppError, Clock};
 
 /// Sealing context of a webhook's secret: bound to the row, so a sealed secret copied into
@@ -369,7 +369,7 @@ impl Outbound {
             Ok(response) => {
                 let status = response.status().as_u16();
                 // Read (capped) and drop the answer so the connection can be reused.
-                let _ = crate::outbound::read_capped(response).await;
+                let _ = crate::system::outbound::read_capped(response).await;
                 Attempt::Answered(status)
             }
             Err(e) => match refusal_of(&e) {
@@ -396,7 +396,7 @@ fn describe(e: &reqwest::Error) -> String {
     if e.is_redirect() {
         "too many redirects".to_owned()
     } else {
-        crate::outbound::unreachable(
+        crate::system::outbound::unreachable(
             e.url()
                 .and_then(url::Url::host_str)
                 .unwrap_or("the receiver"),
@@ -467,7 +467,7 @@ impl Dispatcher {
         };
         let subject = Subject {
             disabled: user.disabled,
-            ..Subject::session(creator, crate::auth::rights_of(&groups))
+            ..Subject::session(creator, crate::auth::sessions::rights_of(&groups))
         };
         let wanted = filter_rights(&[event.to_owned()]);
         wanted.permissions().all(|p| {
@@ -595,7 +595,7 @@ impl App {
         actor: &Actor,
         params: &crate::PageParams,
     ) -> Result<crate::Page<WebhookView>, AppError> {
-        use crate::page::{Listing, PageRequest};
+        use crate::core::page::{Listing, PageRequest};
         self.require(
             actor,
             Action::Perform(Permission::NotificationsRead),

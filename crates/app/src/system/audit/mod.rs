@@ -5,14 +5,16 @@
 //! to [`App::audit`] (reviewed per call site; a test greps the log of a full flow for secrets);
 //! failing to write an event is logged loudly but does not undo the action it records.
 
+pub mod event;
+
 use pw_domain::{AuditEventId, Permission, UserId};
 use pw_policy::{Action, Target};
 use pw_store::{AuditFilter, NewAuditEvent};
 use serde::Serialize;
 
-use crate::audit_event::AuditEvent;
-use crate::clock::{parse_rfc3339, rfc3339};
-use crate::webhooks::HookEvent;
+use crate::core::clock::{parse_rfc3339, rfc3339};
+use crate::notify::webhooks::HookEvent;
+use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError, RequestMeta};
 
 /// One event as the API shows it.
