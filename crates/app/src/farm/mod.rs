@@ -6,5 +6,6 @@ pub(crate) mod cameras;
 pub(crate) mod fleet;
 pub(crate) mod locations;
 pub(crate) mod print_claims;
+pub(crate) mod print_jobs;
 pub(crate) mod printers;
 pub(crate) mod probe;

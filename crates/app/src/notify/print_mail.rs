@@ -60,26 +60,6 @@ fn transition(
 }
 
 impl App {
-    /// Records a job about to start (before the start command, so its first report finds it).
-    pub(crate) async fn record_print_job(
-        &self,
-        printer: PrinterId,
-        actor: &Actor,
-        file: &str,
-    ) -> Result<i64, AppError> {
-        Ok(self
-            .store
-            .insert_print_job(printer, actor.user_id, &actor.name, file, self.now())
-            .await?)
-    }
-
-    /// Forgets a job whose start command failed.
-    pub(crate) async fn forget_print_job(&self, id: i64) {
-        if let Err(e) = self.store.delete_print_job(id).await {
-            tracing::warn!(error = %e, "could not forget a print job that did not start");
-        }
-    }
-
     /// Follows every printer's job state and mails the starters who asked for it. Runs for the
     /// life of the application.
     pub(crate) fn start_print_mails(&self) {
