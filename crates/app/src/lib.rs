@@ -22,6 +22,7 @@ pub use self::core::app::{App, AppConfig, Done};
 pub use self::core::clock::{Clock, ManualClock, SystemClock, parse_rfc3339, rfc3339};
 pub use self::core::error::AppError;
 pub use self::core::page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageParams};
+pub use self::core::tasks::{Starts, Task, background_tasks_markdown};
 pub use accounts::groups::{GroupInput, GroupPatchInput, GroupView, PermissionCategoryView};
 pub use accounts::owned::OwnedItems;
 pub use accounts::users::{CreateUser, DeletePreview, UpdateUser, UserView};

@@ -15,6 +15,7 @@ use pw_store::{AdminCheck, Store};
 use tokio::sync::{Mutex, Semaphore, broadcast, mpsc};
 
 use crate::core::cache;
+use crate::core::tasks::{Task, Tasks};
 use crate::farm::{cameras as camera, fleet};
 use crate::notify::webhooks::{self, Dispatcher, HookEvent, Outbound};
 use crate::system::outbound::{AllowList, Guard, Resolve, SystemResolver};
@@ -98,6 +99,8 @@ pub struct App {
     pub(crate) fleet: Arc<fleet::Fleet>,
     /// Camera feeds, shared by their viewers.
     pub(crate) cameras: Arc<camera::Cameras>,
+    /// The long-lived background tasks ([`Task`](crate::Task)).
+    pub(crate) tasks: Arc<Tasks>,
 }
 
 impl App {
@@ -126,7 +129,8 @@ impl App {
             sealing: config.sealing.clone(),
             clock: Arc::clone(&clock),
         };
-        tokio::spawn(dispatcher.run(hook_events));
+        let tasks = Arc::new(Tasks::default());
+        tasks.spawn(Task::WebhookDispatcher, dispatcher.run(hook_events));
         let app = Self {
             store,
             config: Arc::new(config),
@@ -142,6 +146,7 @@ impl App {
             certificates: Arc::default(),
             fleet: Arc::new(fleet::Fleet::new()),
             cameras: Arc::default(),
+            tasks,
         };
         app.seed_groups().await?;
         app.load_security_settings().await?;

@@ -9,3 +9,4 @@ pub(crate) mod clock;
 pub(crate) mod error;
 pub(crate) mod page;
 pub(crate) mod sealed;
+pub(crate) mod tasks;

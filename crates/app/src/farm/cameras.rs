@@ -18,7 +18,7 @@ use pw_domain::{Permission, PrinterId};
 use tokio::sync::broadcast;
 
 use crate::farm::fleet::access_code_context;
-use crate::{Actor, App, AppError, LiveCredential, LiveUpdates};
+use crate::{Actor, App, AppError, LiveCredential, LiveUpdates, Task};
 
 /// How long the upstream stays open after the last viewer left.
 const LINGER: Duration = Duration::from_secs(5);
@@ -113,7 +113,7 @@ impl App {
                 feeds.insert(id, tx.clone());
                 let app = self.clone();
                 let code = self.open(&row.access_code, &access_code_context(id))?;
-                tokio::spawn(async move {
+                self.spawn_task(Task::CameraFeed, async move {
                     app.run_feed(id, &row.host, row.camera_port, &row.serial, &code, pin, &tx)
                         .await;
                     app.cameras

@@ -18,7 +18,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth::sessions::rights_of;
 use crate::notify::templates::TemplateName;
-use crate::{Actor, App, AppError};
+use crate::{Actor, App, AppError, Task};
 
 /// The error code a printer reports for a job cancelled by a stop command.
 const CANCELLED: u32 = 0x0300_400C;
@@ -65,7 +65,7 @@ impl App {
     pub(crate) fn start_print_mails(&self) {
         let app = self.clone();
         let mut events = self.printer_events();
-        tokio::spawn(async move {
+        self.spawn_task(Task::PrintMails, async move {
             let mut states: HashMap<PrinterId, GcodeState> = HashMap::new();
             loop {
                 let event = match events.recv().await {

@@ -189,6 +189,19 @@ impl App {
         Ok(())
     }
 
+    /// The [`Task::SettingsReload`](crate::Task::SettingsReload) loop: [`App::reload_settings`]
+    /// every few seconds, starting one interval after start (the settings were just loaded).
+    pub(crate) async fn reload_settings_often(self) {
+        let mut every = tokio::time::interval(crate::core::tasks::SETTINGS_RELOAD_INTERVAL);
+        every.tick().await; // the first tick is immediate; the settings were just loaded
+        loop {
+            every.tick().await;
+            if let Err(e) = self.reload_settings().await {
+                tracing::warn!(error = %e, "could not re-read the settings; keeping the current ones");
+            }
+        }
+    }
+
     pub(crate) fn security_settings(&self) -> SecuritySettings {
         *self.security.read().unwrap_or_else(PoisonError::into_inner)
     }

@@ -50,6 +50,21 @@ impl App {
         Ok(self.store.delete_expired_sessions(cutoff, now).await?)
     }
 
+    /// The [`Task::SessionSweep`](crate::Task::SessionSweep) loop: sweeps at once, then hourly.
+    pub(crate) async fn sweep_sessions_hourly(self) {
+        let mut every = tokio::time::interval(crate::core::tasks::SESSION_SWEEP_INTERVAL);
+        loop {
+            every.tick().await;
+            match self.sweep_expired_sessions().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "expired-session sweep failed; next try in an hour")
+                }
+            }
+        }
+    }
+
     /// `DELETE /api/v1/auth/sessions/{id}`: one of the caller's own sessions.
     pub async fn revoke_own_session(&self, actor: &Actor, id: SessionId) -> Result<(), AppError> {
         let user = actor.user_id.ok_or(AppError::Unauthenticated)?;

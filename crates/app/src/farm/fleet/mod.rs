@@ -25,11 +25,11 @@ use pw_bambu::trust::{Fingerprint, PrinterVerifier, Refused};
 use pw_domain::PrinterId;
 use pw_store::PrinterRow;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
 use crate::core::clock::random;
 use crate::system::audit::event::AuditEvent;
-use crate::{Actor, App};
+use crate::{Actor, App, Task};
 
 /// How long a command waits for the printer's reply.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -112,7 +112,7 @@ struct Link {
     commands: mpsc::Sender<Request>,
     /// Wakes the supervisor: settings changed or a certificate was approved.
     wake: Arc<Notify>,
-    task: JoinHandle<()>,
+    task: AbortHandle,
 }
 
 /// Every supervised printer.
@@ -235,15 +235,6 @@ pub(crate) fn access_code_context(id: PrinterId) -> String {
 }
 
 impl App {
-    /// Starts a supervisor for every stored printer (at server start).
-    pub async fn start_fleet(&self) -> Result<(), crate::AppError> {
-        self.start_print_mails();
-        for row in self.store.list_printers().await? {
-            self.supervise(row);
-        }
-        Ok(())
-    }
-
     /// Live printer changes (the events WebSocket filters them per principal).
     #[must_use]
     pub fn printer_events(&self) -> broadcast::Receiver<PrinterEvent> {
@@ -260,7 +251,7 @@ impl App {
         let (cmd_tx, cmd_rx) = mpsc::channel(32);
         let wake = Arc::new(Notify::new());
         let app = self.clone();
-        let task = tokio::spawn({
+        let task = self.spawn_task(Task::PrinterSupervisor, {
             let wake = Arc::clone(&wake);
             async move {
                 Supervisor {
