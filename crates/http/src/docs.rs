@@ -164,6 +164,7 @@ pub fn generated_sections() -> Vec<(&'static str, Vec<(&'static str, String)>)> 
                 ("permission-summary", permission_summary()),
                 ("route-summary", route_summary()),
                 ("printer-bound", printer_bound_summary()),
+                ("background-tasks", pw_app::background_tasks_markdown()),
             ],
         ),
         (

@@ -23,7 +23,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use http::StatusCode;
 use pw_app::outbound::{Resolve, SystemResolver};
-use pw_app::{App, AppConfig, Certificates};
+use pw_app::{App, AppConfig, Certificates, Task};
 use pw_credentials::SealingKey;
 use pw_http::{AppState, Mounter, Shield, ShieldSettings};
 use pw_store::{Store, StoreError};
@@ -105,7 +105,6 @@ pub struct Running {
     pub sealing: Sealing,
     handles: Vec<Handle<SocketAddr>>,
     tasks: JoinSet<()>,
-    background: Vec<tokio::task::JoinHandle<()>>,
     /// The generated-certificate renewal state (auto TLS only).
     renewal: Option<Renewal>,
     /// Held while running: one server per data dir (none on a read-only data dir).
@@ -256,7 +255,7 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
     let app = App::start_with_clock(store, config, clock)
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
-    app.start_fleet()
+    app.start_background()
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
     if !settings.auth_enabled {
@@ -279,10 +278,6 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
 
     let mut tasks = JoinSet::new();
     let mut handles = Vec::new();
-    let mut background = vec![
-        tokio::spawn(sweep_sessions(app.clone())),
-        tokio::spawn(reload_settings(app.clone())),
-    ];
     let mut renewal_state = None;
     let (https, http) = match &settings.tls {
         TlsMode::Off => {
@@ -364,7 +359,7 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
                     rustls,
                     certificates: managed,
                 };
-                background.push(tokio::spawn(renew_daily(r.clone())));
+                app.spawn_task(Task::CertificateRenewal, renew_daily(r.clone()));
                 renewal_state = Some(r);
             }
             (Some(https), http)
@@ -387,7 +382,6 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
         sealing,
         handles,
         tasks,
-        background,
         renewal: renewal_state,
         _lock: lock,
     })
@@ -403,11 +397,9 @@ impl Running {
         }
     }
 
-    /// Stops accepting, lets open requests finish (bounded) and closes the database.
+    /// Stops accepting, lets open requests finish (bounded), stops the background tasks and
+    /// closes the database.
     pub async fn shutdown(mut self) {
-        for task in &self.background {
-            task.abort();
-        }
         for handle in &self.handles {
             handle.graceful_shutdown(Some(GRACE));
         }
@@ -418,6 +410,7 @@ impl Running {
         {
             self.tasks.abort_all();
         }
+        self.app.stop_tasks().await;
         self.app.store().close().await;
     }
 }
@@ -656,38 +649,6 @@ async fn renew_daily(renewal: Renewal) {
         tokio::time::sleep(tls::RENEWAL_INTERVAL).await;
         if let Err(e) = renewal.run().await {
             tracing::error!(error = %e, "certificate renewal failed; the current certificate stays");
-        }
-    }
-}
-
-/// How often expired sessions are deleted from the database.
-const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
-
-async fn sweep_sessions(app: App) {
-    let mut every = tokio::time::interval(SESSION_SWEEP_INTERVAL);
-    loop {
-        every.tick().await;
-        match app.sweep_expired_sessions().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
-            Err(e) => {
-                tracing::warn!(error = %e, "expired-session sweep failed; next try in an hour")
-            }
-        }
-    }
-}
-
-/// How often settings written by another node or the CLI are picked up (the principal cache
-/// revalidates on the same scale).
-const SETTINGS_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
-
-async fn reload_settings(app: App) {
-    let mut every = tokio::time::interval(SETTINGS_RELOAD_INTERVAL);
-    every.tick().await; // the first tick is immediate; the settings were just loaded
-    loop {
-        every.tick().await;
-        if let Err(e) = app.reload_settings().await {
-            tracing::warn!(error = %e, "could not re-read the settings; keeping the current ones");
         }
     }
 }

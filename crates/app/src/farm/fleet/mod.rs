@@ -1,0 +1,278 @@
+//! The printer connections: one supervisor task per printer that keeps its MQTT session up
+//! (jittered exponential backoff, keep-alive pings, a stale-connection watchdog), merges its
+//! reports into a live status, carries commands to it and matches their replies, and enforces
+//! certificate trust (seed 000): the first certificate is pinned, a different one stops the
+//! supervisor — no reconnect attempt, so the access code is never offered to it — until a user
+//! with `printers:trust` approves the new fingerprint.
+//!
+//! Invariants: the access code is opened from its sealed form only inside the supervisor, right
+//! before connecting, and never logged; a supervisor ends when its printer is deleted; live
+//! changes are published on the fleet's event bus (the events WebSocket filters them per
+//! principal).
+
+mod supervisor;
+
+use supervisor::Supervisor;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use pw_bambu::command::Command;
+use pw_bambu::report::{Frame, Reply, Report, Status};
+use pw_bambu::session::{Endpoint, Session, SessionError};
+use pw_bambu::trust::{Fingerprint, PrinterVerifier, Refused};
+use pw_domain::PrinterId;
+use pw_store::PrinterRow;
+use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+
+use crate::core::clock::random;
+use crate::system::audit::event::AuditEvent;
+use crate::{Actor, App, Task};
+
+/// How long a command waits for the printer's reply.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The connection as users see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    /// Trying to connect.
+    Connecting,
+    /// Connected and receiving reports.
+    Online,
+    /// Not reachable right now; retrying.
+    Offline,
+    /// The printer presented a different certificate; waiting for approval.
+    CertificateChanged,
+    /// The certificate is not for this printer's serial or not signed by the configured CA.
+    CertificateRefused,
+    /// The printer refused the access code.
+    BadAccessCode,
+}
+
+/// A printer's live state.
+#[derive(Debug, Clone)]
+pub(crate) struct Live {
+    pub connection: Connection,
+    /// Why it is not online, in words.
+    pub problem: Option<String>,
+    pub status: Option<Status>,
+    /// Control commands are refused as printers with Developer Mode off do.
+    pub developer_mode_off: bool,
+    /// When the last status report arrived (unix ms).
+    pub last_report_ms: Option<i64>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self {
+            connection: Connection::Connecting,
+            problem: None,
+            status: None,
+            developer_mode_off: false,
+            last_report_ms: None,
+        }
+    }
+}
+
+/// Something changed on a printer (the events WebSocket sends the new state to those who
+/// may read it).
+#[derive(Debug, Clone)]
+pub struct PrinterEvent {
+    /// Which printer.
+    pub printer: PrinterId,
+    /// It was removed.
+    pub removed: bool,
+    /// The printer as of this event, rendered once by the first listener that needs it and
+    /// shared by all (50 dashboards must not each rebuild and serialise the same view).
+    pub(crate) rendered: Arc<OnceLock<Option<Rendered>>>,
+}
+
+/// A printer's events-socket message serialised once, with what authorization needs to know.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    pub target: pw_policy::PrinterRef,
+    /// `{"type":"printer","printer":<PrinterView>}`; clones share the buffer.
+    pub message: bytes::Bytes,
+}
+
+/// A command for a supervisor, with where to send the reply.
+pub(crate) struct Request {
+    pub command: Command,
+    pub reply: oneshot::Sender<Result<Option<Reply>, String>>,
+}
+
+/// One supervised printer.
+struct Link {
+    /// The printer as stored (names, location), kept current by the use cases.
+    row: PrinterRow,
+    live: watch::Receiver<Live>,
+    commands: mpsc::Sender<Request>,
+    /// Wakes the supervisor: settings changed or a certificate was approved.
+    wake: Arc<Notify>,
+    task: AbortHandle,
+}
+
+/// Every supervised printer.
+pub(crate) struct Fleet {
+    links: Mutex<HashMap<PrinterId, Link>>,
+    events: Option<broadcast::Sender<PrinterEvent>>,
+    /// Upload-and-print claims (one start per printer at a time).
+    pub(crate) claims: crate::farm::print_claims::PrintClaims,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet").finish_non_exhaustive()
+    }
+}
+
+impl Fleet {
+    pub(crate) fn new() -> Self {
+        // Room for about four seconds of a 1,000-printer farm's reports: a socket that falls
+        // further behind is sent a fresh snapshot instead. Each slot holds its event's
+        // rendered view until overwritten, so the capacity is also memory (~1.5 KiB a slot).
+        let (events, _) = broadcast::channel(4_096);
+        Self {
+            links: Mutex::new(HashMap::new()),
+            events: Some(events),
+            claims: crate::farm::print_claims::PrintClaims::default(),
+        }
+    }
+
+    fn links(&self) -> std::sync::MutexGuard<'_, HashMap<PrinterId, Link>> {
+        self.links.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The stored row and the live state, from memory.
+    pub(crate) fn snapshot(&self, id: PrinterId) -> Option<(PrinterRow, Live)> {
+        self.links()
+            .get(&id)
+            .map(|l| (l.row.clone(), l.live.borrow().clone()))
+    }
+
+    /// Records a changed row (name, location…) and tells listeners.
+    pub(crate) fn set_row(&self, row: PrinterRow) {
+        let id = row.id;
+        if let Some(l) = self.links().get_mut(&id) {
+            l.row = row;
+        }
+        self.announce(id, false);
+    }
+
+    fn announce(&self, printer: PrinterId, removed: bool) {
+        if let Some(events) = &self.events {
+            let _ = events.send(PrinterEvent {
+                printer,
+                removed,
+                rendered: Arc::default(),
+            });
+        }
+    }
+
+    /// The printer's name, job state and print error, without copying its whole status.
+    pub(crate) fn job_state(
+        &self,
+        id: PrinterId,
+    ) -> Option<(String, pw_bambu::report::GcodeState, Option<u32>)> {
+        let links = self.links();
+        let link = links.get(&id)?;
+        let live = link.live.borrow();
+        let status = live.status.as_ref()?;
+        Some((
+            link.row.name.clone(),
+            status.gcode_state.clone(),
+            status.print_error,
+        ))
+    }
+
+    pub(crate) fn live(&self, id: PrinterId) -> Live {
+        self.links()
+            .get(&id)
+            .map(|l| l.live.borrow().clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn commands(&self, id: PrinterId) -> Option<mpsc::Sender<Request>> {
+        self.links().get(&id).map(|l| l.commands.clone())
+    }
+
+    pub(crate) fn wake(&self, id: PrinterId) {
+        if let Some(l) = self.links().get(&id) {
+            l.wake.notify_one();
+        }
+    }
+
+    pub(crate) fn stop(&self, id: PrinterId) {
+        let removed = self.links().remove(&id);
+        if let Some(l) = removed {
+            l.task.abort();
+            self.announce(id, true);
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<PrinterEvent> {
+        match &self.events {
+            Some(e) => e.subscribe(),
+            None => broadcast::channel(1).1,
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for (_, l) in self.links().drain() {
+            l.task.abort();
+        }
+    }
+}
+
+/// Sealing context of a printer's access code.
+pub(crate) fn access_code_context(id: PrinterId) -> String {
+    format!("printer:{id}:access_code")
+}
+
+impl App {
+    /// Live printer changes (the events WebSocket filters them per principal).
+    #[must_use]
+    pub fn printer_events(&self) -> broadcast::Receiver<PrinterEvent> {
+        self.fleet.subscribe()
+    }
+
+    /// Starts (or restarts) the supervisor of one printer.
+    pub(crate) fn supervise(&self, row: PrinterRow) {
+        let id = row.id;
+        if let Some(old) = self.fleet.links().remove(&id) {
+            old.task.abort();
+        }
+        let (live_tx, live_rx) = watch::channel(Live::default());
+        let (cmd_tx, cmd_rx) = mpsc::channel(32);
+        let wake = Arc::new(Notify::new());
+        let app = self.clone();
+        let task = self.spawn_task(Task::PrinterSupervisor, {
+            let wake = Arc::clone(&wake);
+            async move {
+                Supervisor {
+                    app,
+                    id,
+                    live: live_tx,
+                    wake,
+                }
+                .run(cmd_rx)
+                .await;
+            }
+        });
+        self.fleet.links().insert(
+            id,
+            Link {
+                row,
+                live: live_rx,
+                commands: cmd_tx,
+                wake,
+                task,
+            },
+        );
+    }
+}

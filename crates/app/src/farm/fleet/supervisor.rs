@@ -1,0 +1,289 @@
+//! One printer's supervisor: connects with the opened access code and the pinned certificate,
+//! reconnects with jittered backoff, pings, replaces stale connections, carries commands and
+//! matches replies, and stops before any reconnect when the certificate changed.
+
+use super::*;
+
+/// Keep-alive interval.
+const PING_EVERY: Duration = Duration::from_secs(30);
+
+/// No message for this long: the connection is stale (P1 firmware stops publishing while TCP
+/// stays up) and is replaced.
+const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Longest pause between reconnect attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// After a refused access code, wait this long (or for an edit) before trying again: the
+/// printer throttles failed logins.
+const AUTH_RETRY: Duration = Duration::from_secs(300);
+
+/// Up to ±25 % of `d`, so a farm of printers that lost Wi-Fi together does not reconnect in
+/// lockstep.
+fn jittered(d: Duration) -> Duration {
+    let r = random::<2>().map_or(0, u16::from_le_bytes);
+    let factor = 0.75 + f64::from(r) / f64::from(u16::MAX) * 0.5;
+    d.mul_f64(factor)
+}
+
+/// What ended a session.
+enum Ended {
+    /// The connection failed or went stale; reconnect with backoff.
+    Lost(String),
+    /// Settings changed; reconnect at once.
+    Woken,
+}
+
+pub(super) struct Supervisor {
+    pub(super) app: App,
+    pub(super) id: PrinterId,
+    pub(super) live: watch::Sender<Live>,
+    pub(super) wake: Arc<Notify>,
+}
+
+impl Supervisor {
+    fn publish(&self, change: impl FnOnce(&mut Live)) {
+        self.live.send_modify(change);
+        self.app.fleet.announce(self.id, false);
+    }
+
+    fn set(&self, connection: Connection, problem: Option<String>) {
+        self.publish(|l| {
+            l.connection = connection;
+            l.problem = problem;
+        });
+    }
+
+    /// Waits for a wake-up or `d`, whichever comes first.
+    async fn pause(&self, d: Duration) {
+        tokio::select! {
+            () = self.wake.notified() => {}
+            () = tokio::time::sleep(d) => {}
+        }
+    }
+
+    pub(super) async fn run(self, mut commands: mpsc::Receiver<Request>) {
+        let mut backoff = Duration::from_secs(1);
+        let client_id = format!("printwarden-{}", self.id);
+        loop {
+            let row = match self.app.store.printer(self.id).await {
+                Ok(Some(row)) => row,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(printer = %self.id, error = %e, "printer not read; retrying");
+                    self.pause(Duration::from_secs(5)).await;
+                    continue;
+                }
+            };
+            if row.presented_sha256.is_some() {
+                // A changed certificate waits for a human; no attempt, no access code sent.
+                self.set(
+                    Connection::CertificateChanged,
+                    Some("The printer presented a different certificate. A user with printers:trust must approve it.".to_owned()),
+                );
+                refuse_all(&mut commands);
+                self.wake.notified().await;
+                continue;
+            }
+            let access_code = match self
+                .app
+                .open(&row.access_code, &access_code_context(self.id))
+            {
+                Ok(code) => code,
+                Err(e) => {
+                    tracing::error!(printer = %self.id, error = %e, "access code cannot be opened");
+                    self.set(
+                        Connection::Offline,
+                        Some("The stored access code cannot be read; enter it again.".to_owned()),
+                    );
+                    self.wake.notified().await;
+                    continue;
+                }
+            };
+            let pin = row.pinned_sha256.as_deref().and_then(Fingerprint::parse);
+            let verifier = PrinterVerifier::new(&row.serial, pin, self.app.printer_roots());
+            let endpoint = Endpoint {
+                host: row.host.clone(),
+                port: row.mqtt_port,
+                serial: row.serial.clone(),
+                access_code,
+            };
+            self.set(Connection::Connecting, None);
+            match Session::connect(&endpoint, &verifier, &client_id).await {
+                Ok(session) => {
+                    backoff = Duration::from_secs(1);
+                    if pin.is_none() {
+                        self.pin_first_use(session.fingerprint).await;
+                    }
+                    self.set(Connection::Online, None);
+                    match self.session(session, &mut commands).await {
+                        Ended::Woken => continue,
+                        Ended::Lost(why) => {
+                            tracing::info!(printer = %self.id, why, "printer connection lost");
+                            self.set(Connection::Offline, Some(why));
+                        }
+                    }
+                }
+                Err(SessionError::Certificate(Refused::Changed { presented, .. })) => {
+                    self.certificate_changed(&presented).await;
+                    continue;
+                }
+                Err(SessionError::Certificate(refused)) => {
+                    self.set(Connection::CertificateRefused, Some(refused.to_string()));
+                    refuse_all(&mut commands);
+                    self.pause(MAX_BACKOFF).await;
+                    continue;
+                }
+                Err(SessionError::BadAccessCode) => {
+                    self.set(
+                        Connection::BadAccessCode,
+                        Some("The printer refused the access code. It changes when LAN mode or Developer Mode is switched; enter the new one.".to_owned()),
+                    );
+                    refuse_all(&mut commands);
+                    self.pause(AUTH_RETRY).await;
+                    continue;
+                }
+                Err(e) => {
+                    self.set(Connection::Offline, Some(e.to_string()));
+                }
+            }
+            refuse_all(&mut commands);
+            self.pause(jittered(backoff)).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn pin_first_use(&self, fingerprint: Fingerprint) {
+        let hex = fingerprint.to_hex();
+        if let Err(e) = self
+            .app
+            .store
+            .set_printer_certificate(self.id, Some(&hex), None, self.app.now())
+            .await
+        {
+            tracing::error!(printer = %self.id, error = %e, "certificate pin not stored");
+            return;
+        }
+        self.app
+            .audit(
+                &Actor::system(),
+                AuditEvent::PrinterCertificatePinned,
+                Some(("printer", self.id.to_string())),
+                true,
+                serde_json::json!({ "sha256": hex }),
+            )
+            .await;
+    }
+
+    async fn certificate_changed(&self, presented: &str) {
+        let pinned = match self.app.store.printer(self.id).await {
+            Ok(Some(row)) => row.pinned_sha256,
+            _ => None,
+        };
+        if let Err(e) = self
+            .app
+            .store
+            .set_printer_certificate(self.id, pinned.as_deref(), Some(presented), self.app.now())
+            .await
+        {
+            tracing::error!(printer = %self.id, error = %e, "changed certificate not recorded");
+        }
+        tracing::warn!(printer = %self.id, presented, "printer certificate changed; waiting for approval");
+        self.app
+            .audit(
+                &Actor::system(),
+                AuditEvent::PrinterCertificateChanged,
+                Some(("printer", self.id.to_string())),
+                false,
+                serde_json::json!({ "pinned": pinned, "presented": presented }),
+            )
+            .await;
+    }
+
+    /// Runs one session until it ends.
+    async fn session(&self, session: Session, commands: &mut mpsc::Receiver<Request>) -> Ended {
+        let Session {
+            mut reader,
+            mut writer,
+            ..
+        } = session;
+        let mut report = Report::new();
+        let mut pending: HashMap<String, oneshot::Sender<Result<Option<Reply>, String>>> =
+            HashMap::new();
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        let mut last_heard = tokio::time::Instant::now();
+        loop {
+            let stale = tokio::time::sleep_until(last_heard + STALE_AFTER);
+            tokio::select! {
+                payload = reader.recv() => {
+                    let payload = match payload {
+                        Ok(p) => p,
+                        Err(e) => return Ended::Lost(e.to_string()),
+                    };
+                    last_heard = tokio::time::Instant::now();
+                    match report.apply(&payload) {
+                        Ok(Frame::Status) => {
+                            let status = report.status();
+                            let off = status.developer_mode == Some(false)
+                                || status.hms.iter().any(pw_bambu::report::Hms::is_verify_failed);
+                            let now = self.app.now();
+                            if status.gcode_state.is_busy() {
+                                // The printer reports the job: its busy state guards it now.
+                                self.app.fleet.claims.seen_busy(self.id);
+                            }
+                            self.publish(|l| {
+                                l.status = Some(status);
+                                l.developer_mode_off = off;
+                                l.last_report_ms = Some(now);
+                            });
+                        }
+                        Ok(Frame::Reply(reply)) => {
+                            if reply.verify_failed() {
+                                self.publish(|l| l.developer_mode_off = true);
+                            }
+                            let waiting = reply.sequence_id.clone().and_then(|s| pending.remove(&s));
+                            if let Some(tx) = waiting {
+                                let _ = tx.send(Ok(Some(reply)));
+                            }
+                        }
+                        Ok(Frame::Other(_)) => {}
+                        Err(e) => tracing::debug!(printer = %self.id, error = %e, "unreadable report"),
+                    }
+                }
+                request = commands.recv() => {
+                    let Some(request) = request else { return Ended::Lost("stopped".to_owned()) };
+                    match writer.send(&request.command).await {
+                        Ok(seq) => {
+                            pending.retain(|_, tx| !tx.is_closed());
+                            pending.insert(seq.to_string(), request.reply);
+                        }
+                        Err(e) => {
+                            let _ = request.reply.send(Err(e.to_string()));
+                            return Ended::Lost(e.to_string());
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    if let Err(e) = writer.ping().await {
+                        return Ended::Lost(e.to_string());
+                    }
+                }
+                () = stale => {
+                    return Ended::Lost("no report for 60 s; reconnecting".to_owned());
+                }
+                () = self.wake.notified() => {
+                    writer.disconnect().await;
+                    return Ended::Woken;
+                }
+            }
+        }
+    }
+}
+
+/// Answers queued commands while the printer is not connected.
+fn refuse_all(commands: &mut mpsc::Receiver<Request>) {
+    while let Ok(r) = commands.try_recv() {
+        let _ = r.reply.send(Err("the printer is not connected".to_owned()));
+    }
+}

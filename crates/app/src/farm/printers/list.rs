@@ -1,0 +1,67 @@
+//! Reading printers: the paged list (visibility filtered in SQL), the full list for the
+//! events socket, and one printer by id. A printer the caller may not see answers 404.
+
+use super::*;
+
+impl App {
+    /// `GET /api/v1/printers`: the printers the caller may read.
+    pub async fn list_printers(&self, actor: &Actor) -> Result<Vec<PrinterView>, AppError> {
+        self.require(
+            actor,
+            Action::Perform(Permission::PrintersRead),
+            &Target::Global,
+        )?;
+        let filter = crate::core::page::printer_filter(pw_policy::printer_visibility(
+            &actor.principal,
+            Permission::PrintersRead,
+        ));
+        Ok(self
+            .store
+            .printers_where(&filter)
+            .await?
+            .iter()
+            // The query already filters; the row check stays as a second lock.
+            .filter(|row| self.may(actor, Permission::PrintersRead, row))
+            .map(|row| self.view(row))
+            .collect())
+    }
+
+    /// `GET /api/v1/printers?limit=&cursor=`: one page of the printers the caller may read,
+    /// by name. The scope filter runs in the query, so pages are full and never count hidden
+    /// printers.
+    pub async fn printers_page(
+        &self,
+        actor: &Actor,
+        params: &crate::PageParams,
+    ) -> Result<crate::Page<PrinterView>, AppError> {
+        use crate::core::page::{Listing, PageRequest};
+        self.require(
+            actor,
+            Action::Perform(Permission::PrintersRead),
+            &Target::Global,
+        )?;
+        let page = PageRequest::parse(Listing::Printers, params)?;
+        let filter = crate::core::page::printer_filter(pw_policy::printer_visibility(
+            &actor.principal,
+            Permission::PrintersRead,
+        ));
+        let rows = self.store.printers_page(&filter, &page.store()).await?;
+        let (rows, next) = page.finish(Listing::Printers, rows, |r| (r.name.clone(), r.id.get()));
+        Ok(crate::Page {
+            items: rows
+                .iter()
+                .filter(|row| self.may(actor, Permission::PrintersRead, row))
+                .map(|row| self.view(row))
+                .collect(),
+            next,
+        })
+    }
+
+    /// `GET /api/v1/printers/{id}`.
+    pub async fn get_printer(&self, actor: &Actor, id: PrinterId) -> Result<PrinterView, AppError> {
+        let row = self
+            .printer_for(actor, id, Permission::PrintersRead)
+            .await?;
+        Ok(self.view(&row))
+    }
+}

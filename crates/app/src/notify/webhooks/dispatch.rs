@@ -1,0 +1,279 @@
+//! Delivery: the dispatcher that takes audit events off the bounded queue, picks the webhooks
+//! whose filter selects them, re-asks policy for each creator, and posts signed requests
+//! through the SSRF guard's client with bounded concurrency and retries.
+//!
+//! Invariant: a slow or failing receiver cannot slow requests or grow memory.
+
+use super::*;
+
+/// Deliveries in flight at once.
+const CONCURRENT: usize = 8;
+
+/// Pauses before the second and third attempt of a failed delivery.
+const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(10)];
+
+/// How one attempt ended.
+#[derive(Debug)]
+pub(super) enum Attempt {
+    /// The guard refused the target before anything was sent.
+    Refused(Refusal),
+    /// The receiver answered.
+    Answered(u16),
+    /// No answer (connection, TLS, timeout).
+    Failed(String),
+}
+
+impl Attempt {
+    pub(super) fn retry(&self) -> bool {
+        match self {
+            Attempt::Refused(_) => false,
+            Attempt::Answered(s) => *s == 429 || *s >= 500,
+            Attempt::Failed(_) => true,
+        }
+    }
+
+    pub(super) fn record(&self, at: i64, event: &str) -> DeliveryRecord {
+        let (ok, status, error) = match self {
+            Attempt::Refused(r) => (false, None, Some(format!("refused: {r}"))),
+            Attempt::Answered(s) => (
+                (200..300).contains(s),
+                Some(*s),
+                (!(200..300).contains(s)).then(|| format!("the receiver answered HTTP {s}")),
+            ),
+            Attempt::Failed(e) => (false, None, Some(e.clone())),
+        };
+        DeliveryRecord {
+            at,
+            event: event.to_owned(),
+            ok,
+            status,
+            error,
+        }
+    }
+}
+
+/// The SSRF guard and a client built on it; replaced as a whole when the allow-list changes.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    pub guard: Guard,
+    /// The allow-list as the administrator wrote it.
+    pub allowed: Vec<String>,
+    client: reqwest::Client,
+}
+
+impl Outbound {
+    pub(crate) fn new(guard: Guard, allowed: Vec<String>) -> Result<Self, AppError> {
+        let client = guard
+            .client()
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
+        Ok(Self {
+            guard,
+            allowed,
+            client,
+        })
+    }
+
+    /// One signed POST of `body` to `url`.
+    pub(super) async fn post(
+        &self,
+        url: &str,
+        secret: Option<&SecretString>,
+        event: &str,
+        delivery: &str,
+        now_ms: i64,
+        body: Vec<u8>,
+    ) -> Attempt {
+        let url = match self.guard.check_url(url) {
+            Ok(u) => u,
+            Err(r) => return Attempt::Refused(r),
+        };
+        let timestamp = now_ms.div_euclid(1000);
+        let mut request = self
+            .client
+            .post(url)
+            .header(http_header::CONTENT_TYPE, "application/json")
+            .header(
+                http_header::USER_AGENT,
+                concat!("printwarden/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(EVENT_HEADER, event)
+            .header(DELIVERY_HEADER, delivery)
+            .header(TIMESTAMP_HEADER, timestamp.to_string());
+        if let Some(secret) = secret {
+            request = request.header(
+                SIGNATURE_HEADER,
+                webhook_signature(secret.expose().as_bytes(), timestamp, &body),
+            );
+        }
+        match request.body(body).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                // Read (capped) and drop the answer so the connection can be reused.
+                let _ = crate::system::outbound::read_capped(response).await;
+                Attempt::Answered(status)
+            }
+            Err(e) => match refusal_of(&e) {
+                // What the name server said (no such name, a private answer) reads like any
+                // other failure to reach (threat: the test button mapping internal names).
+                Some(r) if r.is_from_dns() => {
+                    tracing::warn!(refusal = ?r, "webhook receiver not reached");
+                    Attempt::Failed(r.to_string())
+                }
+                Some(r) => Attempt::Refused(r.clone()),
+                None => {
+                    tracing::warn!(error = ?e, "webhook receiver not reached");
+                    Attempt::Failed(describe(&e))
+                }
+            },
+        }
+    }
+}
+
+/// A transport failure in words a user can act on (never the URL's query string). Refused,
+/// silent and broken connections read the same (threat: the test button as a port scanner:
+/// "refused" marks a closed port, "timed out" a filtered one); the log has the cause.
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_redirect() {
+        "too many redirects".to_owned()
+    } else {
+        crate::system::outbound::unreachable(
+            e.url()
+                .and_then(url::Url::host_str)
+                .unwrap_or("the receiver"),
+        )
+    }
+}
+
+/// reqwest re-exports `http`'s header names.
+mod http_header {
+    pub use reqwest::header::{CONTENT_TYPE, USER_AGENT};
+}
+
+/// What the background dispatcher needs (not the whole `App`: it must not keep itself alive).
+pub(crate) struct Dispatcher {
+    pub store: Store,
+    pub outbound: Arc<std::sync::RwLock<Arc<Outbound>>>,
+    pub sealing: Option<pw_credentials::SealingKey>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Dispatcher {
+    /// Delivers queued audit events to every enabled webhook whose filter selects them.
+    pub(crate) async fn run(self, mut events: mpsc::Receiver<HookEvent>) {
+        let this = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(CONCURRENT));
+        while let Some(event) = events.recv().await {
+            let hooks = match this.store.enabled_webhooks().await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(error = %e, event = %event.event, "webhooks not read; event not delivered");
+                    continue;
+                }
+            };
+            let event = Arc::new(event);
+            for hook in hooks {
+                if !selects(&events_of(&hook), &event.event) {
+                    continue;
+                }
+                if !this.creator_may_receive(&hook, &event.event).await {
+                    tracing::info!(webhook = %hook.id, event = %event.event, "not delivered: the webhook's creator may no longer read this event");
+                    continue;
+                }
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    return;
+                };
+                let (this, event) = (Arc::clone(&this), Arc::clone(&event));
+                tokio::spawn(async move {
+                    this.deliver(&hook, &event).await;
+                    drop(slot);
+                });
+            }
+        }
+    }
+
+    /// Whether the webhook's creator may read this event *now*, asked of policy with their
+    /// current rights (deliveries stop when the creator loses `audit:read`, is disabled or is
+    /// deleted). A webhook without a creator was made by the process or while authentication
+    /// was off, by the operator.
+    async fn creator_may_receive(&self, hook: &WebhookRow, event: &str) -> bool {
+        let Some(creator) = hook.created_by else {
+            return true;
+        };
+        let Ok(Some(user)) = self.store.user(creator).await else {
+            return false;
+        };
+        let Ok(groups) = self.store.groups_of_user(creator).await else {
+            return false;
+        };
+        let subject = Subject {
+            disabled: user.disabled,
+            ..Subject::session(creator, crate::auth::sessions::rights_of(&groups))
+        };
+        let wanted = filter_rights(&[event.to_owned()]);
+        wanted.permissions().all(|p| {
+            authorize(
+                &Principal::User(subject.clone()),
+                Action::Perform(p),
+                &Target::Global,
+            )
+            .is_allowed()
+        })
+    }
+
+    async fn deliver(&self, hook: &WebhookRow, event: &HookEvent) {
+        let opened = hook
+            .secret
+            .as_deref()
+            .map(|s| open_with(self.sealing.as_ref(), s, &secret_context(hook.id)))
+            .transpose();
+        let secret = match opened {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(webhook = %hook.id, error = %e, "webhook secret cannot be opened; not delivered");
+                return;
+            }
+        };
+        let Ok(delivery) = random::<16>().map(hex::encode) else {
+            return;
+        };
+        let body = event.payload();
+        let mut attempt = None;
+        for pause in std::iter::once(Duration::ZERO).chain(RETRY_AFTER) {
+            tokio::time::sleep(pause).await;
+            let outbound = current(&self.outbound);
+            let now = self.clock.now_ms();
+            let a = outbound
+                .post(
+                    &hook.url,
+                    secret.as_ref(),
+                    &event.event,
+                    &delivery,
+                    now,
+                    body.clone(),
+                )
+                .await;
+            let retry = a.retry();
+            attempt = Some(a);
+            if !retry {
+                break;
+            }
+        }
+        if let Some(a) = attempt {
+            if let Attempt::Refused(r) = &a {
+                tracing::warn!(webhook = %hook.id, refusal = %r, "webhook delivery refused by the SSRF guard");
+            }
+            let record = a.record(self.clock.now_ms(), &event.event);
+            if let Err(e) = self.store.record_delivery(hook.id, &record).await {
+                tracing::warn!(webhook = %hook.id, error = %e, "delivery outcome not recorded");
+            }
+        }
+    }
+}
+
+pub(super) fn current(outbound: &std::sync::RwLock<Arc<Outbound>>) -> Arc<Outbound> {
+    Arc::clone(
+        &outbound
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}

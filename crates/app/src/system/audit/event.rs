@@ -1,0 +1,283 @@
+//! The audit event catalogue: every event the log records, with its stored name, the kinds of
+//! target it names and the keys of its details. Every `App::audit` call takes an
+//! [`AuditEvent`], `docs/AUDIT-EVENTS.md` and the audit page's filter list are rendered from
+//! [`AuditEvent::ALL`], so the log, the docs and the UI cannot name different events.
+//!
+//! Invariant: the stored names never change — they are a contract (API.md, webhook event
+//! filters, saved audit queries). A new event is a new variant; a renamed one would silently
+//! empty every filter that names it.
+
+use std::fmt::Write;
+
+macro_rules! audit_events {
+    ($(
+        $variant:ident = $name:literal, $summary:literal,
+        target: [$($target:literal),*],
+        details: {$($key:literal: $shape:literal),* $(,)?};
+    )*) => {
+        /// One kind of audit event.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum AuditEvent {
+            $(#[doc = $summary] $variant,)*
+        }
+
+        impl AuditEvent {
+            /// Every event, in catalogue order.
+            pub const ALL: &'static [AuditEvent] = &[$(AuditEvent::$variant),*];
+
+            /// The stored name, e.g. `auth.login`.
+            #[must_use]
+            pub const fn name(self) -> &'static str {
+                match self { $(AuditEvent::$variant => $name,)* }
+            }
+
+            /// What the event records, in one sentence.
+            #[must_use]
+            pub const fn summary(self) -> &'static str {
+                match self { $(AuditEvent::$variant => $summary,)* }
+            }
+
+            /// The target types it can name (`target_type`); empty when it names none.
+            #[must_use]
+            pub const fn targets(self) -> &'static [&'static str] {
+                match self { $(AuditEvent::$variant => &[$($target),*],)* }
+            }
+
+            /// Its detail keys with the shape of each value; a key may be absent on some
+            /// outcomes (a failure records its reason instead of the result).
+            #[must_use]
+            pub const fn details(self) -> &'static [(&'static str, &'static str)] {
+                match self { $(AuditEvent::$variant => &[$(($key, $shape)),*],)* }
+            }
+        }
+    };
+}
+
+audit_events! {
+    AuthSetup = "auth.setup", "The first administrator was created with the setup code, or a wrong setup code was given.",
+        target: ["user"], details: {"reason": "string (failure)"};
+    AuthLogin = "auth.login", "A sign-in succeeded (with or without a second factor) or failed.",
+        target: ["user"], details: {"rehashed": "bool", "mfa": "`totp`, `backup` or `email`", "username": "string, the typed name (failure)"};
+    AuthMfaChallenge = "auth.mfa_challenge", "A correct password opened a second-factor challenge.",
+        target: ["user"], details: {"rehashed": "bool"};
+    AuthMfaVerify = "auth.mfa_verify", "A wrong second-factor code was given at sign-in.",
+        target: ["user"], details: {"method": "`totp`, `backup` or `email`"};
+    AuthLogout = "auth.logout", "A user signed out.",
+        target: ["session"], details: {};
+    SessionRevoke = "session.revoke", "A user ended one of their sessions, or all others.",
+        target: ["session", "user"], details: {"others": "number of sessions ended"};
+    AuthPasswordChange = "auth.password_change", "A user changed their own password, or gave a wrong current one.",
+        target: ["user"], details: {"reason": "string (failure)"};
+    AuthPasswordReset = "auth.password_reset", "A password was set by an administrator, the CLI or a password link.",
+        target: ["user"], details: {"by": "`admin` or `cli`", "link": "`set` or `reset`"};
+    AuthPasswordResetRequest = "auth.password_reset_request", "Someone asked for a password-reset mail (success: a mail was sent).",
+        target: [], details: {"email": "string"};
+    AuthEnable = "auth.enable", "Authentication was switched on.",
+        target: [], details: {};
+    AuthDisable = "auth.disable", "Authentication was switched off.",
+        target: [], details: {};
+    AuthMfaTotpSetup = "auth.mfa.totp_setup", "A user started setting up an authenticator app.",
+        target: ["user"], details: {};
+    AuthMfaTotpEnable = "auth.mfa.totp_enable", "A user confirmed an authenticator app (failure: a wrong code).",
+        target: ["user"], details: {};
+    AuthMfaTotpDisable = "auth.mfa.totp_disable", "A user removed their authenticator app.",
+        target: ["user"], details: {};
+    AuthMfaBackupRegenerate = "auth.mfa.backup_regenerate", "A user made new backup codes.",
+        target: ["user"], details: {};
+    AuthMfaEmailSetup = "auth.mfa.email_setup", "A user asked for a code to turn on emailed codes.",
+        target: ["user"], details: {};
+    AuthMfaEmailEnable = "auth.mfa.email_enable", "A user turned on emailed codes (failure: a wrong code).",
+        target: ["user"], details: {};
+    AuthMfaEmailDisable = "auth.mfa.email_disable", "A user turned off emailed codes.",
+        target: ["user"], details: {};
+    UserCreate = "user.create", "An account was created (in the UI, the API or the CLI).",
+        target: ["user"], details: {"username": "string", "group_ids": "array of group ids", "set_password_link": "bool", "by": "`cli`", "administrator": "bool"};
+    UserUpdate = "user.update", "An account was changed.",
+        target: ["user"], details: {"email": "bool, whether it changed", "password": "bool, whether it changed", "disabled": "bool or null", "group_ids": "array of group ids or null"};
+    UserDelete = "user.delete", "An account was deleted.",
+        target: ["user"], details: {"username": "string", "items": "`keep` or `delete`", "deleted": "object: item kind → number deleted"};
+    UserMfaReset = "user.mfa_reset", "A user's second factors were removed by an administrator or the CLI.",
+        target: ["user"], details: {"by": "`cli`"};
+    UserPasswordResetLink = "user.password_reset_link", "An administrator mailed a user a password-reset link.",
+        target: ["user"], details: {};
+    GroupCreate = "group.create", "A group was created or cloned.",
+        target: ["group"], details: {"name": "string", "permissions": "array of permissions", "scope": "printer scope or null"};
+    GroupUpdate = "group.update", "A group was changed.",
+        target: ["group"], details: {"name": "string or null", "permissions": "array or null", "scope": "printer scope or null", "sessions_revoked_for": "array of user ids"};
+    GroupDelete = "group.delete", "A group was deleted.",
+        target: ["group"], details: {"name": "string", "members": "array of user ids"};
+    GroupMemberAdd = "group.member_add", "A user was added to a group.",
+        target: ["group"], details: {"user_id": "user id", "group": "string"};
+    GroupMemberRemove = "group.member_remove", "A user was removed from a group.",
+        target: ["group"], details: {"user_id": "user id", "group": "string"};
+    ApiKeyCreate = "api_key.create", "An API key was created.",
+        target: ["api_key"], details: {"name": "string", "scopes": "array of permissions", "expires_at": "RFC 3339 or null"};
+    ApiKeyRevoke = "api_key.revoke", "An API key was revoked.",
+        target: ["api_key"], details: {"name": "string", "owner": "string"};
+    CameraTokenCreate = "camera_token.create", "A camera token was created.",
+        target: ["api_key"], details: {"name": "string", "days": "number", "printer_ids": "array of printer ids"};
+    CameraTokenRevoke = "camera_token.revoke", "A camera token was revoked.",
+        target: ["api_key"], details: {"name": "string", "owner": "string"};
+    SettingsSecurityUpdate = "settings.security.update", "The password and key limits were changed.",
+        target: [], details: {"before": "security settings", "after": "security settings"};
+    SettingsOutbound = "settings.outbound", "The outbound allow-list was changed.",
+        target: [], details: {"allowed_hosts": "array of strings"};
+    SettingsEmail = "settings.email", "The mail server settings were changed.",
+        target: [], details: {"changed": "bool", "password": "`kept`, `removed` or `replaced`", "advanced_auth": "bool", "host": "string", "port": "number", "security": "string"};
+    SettingsEmailTest = "settings.email_test", "A test mail was sent (success: the server accepted it).",
+        target: [], details: {"to": "string", "message": "the server's answer"};
+    SettingsEmailTemplate = "settings.email_template", "A mail template was edited.",
+        target: ["template"], details: {};
+    TlsCertificateUpload = "tls.certificate.upload", "An HTTPS certificate was uploaded (failure: refused, with the reason).",
+        target: [], details: {"subject": "string", "not_after": "RFC 3339", "sha256": "hex", "refused": "string (failure)"};
+    TlsCertificateRemove = "tls.certificate.remove", "The uploaded HTTPS certificate was removed.",
+        target: [], details: {"now": "hex fingerprint of the certificate served now"};
+    WebhookCreate = "webhook.create", "A webhook was created.",
+        target: ["webhook"], details: {"name": "string", "events": "array of event filters", "signed": "bool"};
+    WebhookUpdate = "webhook.update", "A webhook was changed.",
+        target: ["webhook"], details: {"changed": "array of field names"};
+    WebhookDelete = "webhook.delete", "A webhook was deleted.",
+        target: ["webhook"], details: {"name": "string"};
+    WebhookTest = "webhook.test", "A webhook's test button sent a test delivery (success: the receiver answered 2xx).",
+        target: ["webhook"], details: {"status": "HTTP status or null", "error": "string or null"};
+    LocationCreate = "location.create", "A location was created.",
+        target: ["location"], details: {"name": "string"};
+    LocationUpdate = "location.update", "A location was renamed.",
+        target: ["location"], details: {"name": "string"};
+    LocationDelete = "location.delete", "A location was deleted.",
+        target: ["location"], details: {"name": "string"};
+    PrinterCreate = "printer.create", "A printer was added.",
+        target: ["printer"], details: {"name": "string", "serial": "string", "host": "string"};
+    PrinterUpdate = "printer.update", "A printer was changed.",
+        target: ["printer"], details: {"name": "string or null", "host": "string or null", "access_code_changed": "bool", "location_id": "location id or null"};
+    PrinterDelete = "printer.delete", "A printer was removed.",
+        target: ["printer"], details: {"name": "string", "serial": "string"};
+    PrinterCommand = "printer.command", "A command was sent to a printer (success: the printer accepted it).",
+        target: ["printer"], details: {"command": "`class.name`", "reason": "string or null"};
+    PrinterPrint = "printer.print", "A file was sent to a printer and started (success: the printer accepted it).",
+        target: ["printer"], details: {"file": "string", "bytes": "number sent", "plate": "number", "reason": "string or null"};
+    PrinterFileDelete = "printer.file.delete", "A file was deleted from a printer.",
+        target: ["printer"], details: {"file": "string"};
+    PrinterCertificatePinned = "printer.certificate.pinned", "A printer's first certificate was pinned (trust on first use).",
+        target: ["printer"], details: {"sha256": "hex"};
+    PrinterCertificateChanged = "printer.certificate.changed", "A printer presented a certificate other than the pinned one; it waits for approval.",
+        target: ["printer"], details: {"pinned": "hex", "presented": "hex"};
+    PrinterCertificateTrust = "printer.certificate.trust", "A user approved a printer's changed certificate.",
+        target: ["printer"], details: {"previous": "hex or null", "trusted": "hex"};
+}
+
+impl AuditEvent {
+    /// The event with this stored name.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|e| e.name() == name)
+    }
+
+    /// Every stored name, in catalogue order (the audit page's filter suggestions).
+    #[must_use]
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|e| e.name()).collect()
+    }
+
+    /// Whether `details` uses only this event's declared keys (an undeclared key means the
+    /// catalogue and the call site disagree; see `App::audit`).
+    #[must_use]
+    pub(crate) fn declares(self, details: &serde_json::Value) -> bool {
+        match details {
+            serde_json::Value::Object(map) => map
+                .keys()
+                .all(|k| self.details().iter().any(|(d, _)| d == k)),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for AuditEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The Markdown of `docs/AUDIT-EVENTS.md`.
+#[must_use]
+pub fn audit_events_markdown() -> String {
+    let mut out = String::from(
+        "# Audit events\n\n\
+         Generated from the event catalogue (`crates/app/src/system/audit/event.rs`) by \
+         `audit_events_markdown`; do not edit by hand (`UPDATE_DOCS=1 cargo test -p pw-app \
+         audit_events` rewrites it).\n\n\
+         Every event is stored with its name, the actor, the outcome (`success`), the client \
+         address, the request id, an optional target (`target_type`, `target_id`) and a JSON \
+         object of details. `GET /api/v1/audit?event=` filters by a name or a prefix ending in \
+         `.`; webhooks filter the same way. The names below are stable.\n\n\
+         | Event | What it records | Target | Details |\n|---|---|---|---|\n",
+    );
+    for e in AuditEvent::ALL {
+        let targets: Vec<String> = e.targets().iter().map(|t| format!("`{t}`")).collect();
+        let details: Vec<String> = e
+            .details()
+            .iter()
+            .map(|(k, shape)| format!("`{k}`: {shape}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            e.name(),
+            e.summary(),
+            if targets.is_empty() {
+                "—".to_owned()
+            } else {
+                targets.join(" or ")
+            },
+            if details.is_empty() {
+                "—".to_owned()
+            } else {
+                details.join("<br>")
+            },
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for e in AuditEvent::ALL {
+            assert!(seen.insert(e.name()), "{} twice", e.name());
+            assert_eq!(AuditEvent::parse(e.name()), Some(*e));
+            assert!(
+                e.name()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+                    && e.name().contains('.'),
+                "{}",
+                e.name()
+            );
+        }
+    }
+
+    #[test]
+    fn declares_refuses_an_undeclared_key() {
+        assert!(AuditEvent::AuthLogin.declares(&serde_json::json!({"rehashed": true})));
+        assert!(!AuditEvent::AuthLogin.declares(&serde_json::json!({"password": "x"})));
+        assert!(AuditEvent::AuthLogout.declares(&serde_json::json!({})));
+    }
+
+    #[test]
+    fn docs_audit_events_md_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/AUDIT-EVENTS.md");
+        let expected = audit_events_markdown();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, &expected).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == expected,
+            "docs/AUDIT-EVENTS.md is stale: run `UPDATE_DOCS=1 cargo test -p pw-app audit_events` and commit it"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! The instance itself: the audit log and its event catalogue, runtime settings, TLS
+//! certificates, health and status, the outbound (SSRF) guard, and first-start seeding.
+
+pub mod audit;
+pub(crate) mod instance;
+pub mod outbound;
+pub(crate) mod seed;
+pub(crate) mod settings;
+pub(crate) mod tls;
