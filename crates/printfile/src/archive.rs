@@ -316,7 +316,8 @@ impl<R: Read + Seek> SafeArchive<R> {
 
     /// At most the first `n` bytes of a member (a longer member is not an error).
     pub(crate) fn read_prefix(&mut self, name: &str, n: u64) -> Result<Vec<u8>, Error> {
-        self.with_entry(name, n.saturating_add(1), |r| {
+        let cap = self.limits.max_entry_uncompressed;
+        self.with_entry(name, cap, |r| {
             let mut out = Vec::new();
             r.take(n).read_to_end(&mut out).map_err(read_error)?;
             Ok(out)
@@ -412,7 +413,67 @@ impl<R: Read> Read for Counting<R> {
 
 #[cfg(test)]
 mod tests {
-    use super::unsafe_name;
+    use super::*;
+
+    fn entry(packed: u64) -> Entry {
+        Entry {
+            name: "m".into(),
+            compressed_size: packed,
+            size: 1,
+            index: 0,
+        }
+    }
+
+    fn drain(mut r: impl Read) -> io::Result<u64> {
+        io::copy(&mut r, &mut io::sink())
+    }
+
+    #[test]
+    fn counting_stops_one_byte_past_the_cap() {
+        let limits = Limits::default();
+        let over = ErrorKind::EntryTooLarge {
+            name: "m".into(),
+            limit: 1000,
+        };
+        let mut c = Counting::new(
+            io::repeat(7).take(1000),
+            &entry(1000),
+            1000,
+            over.clone(),
+            &limits,
+        );
+        assert_eq!(drain(&mut c).ok(), Some(1000));
+        assert_eq!(c.hit, None);
+        let mut c = Counting::new(
+            io::repeat(7).take(1_000_000),
+            &entry(1_000_000),
+            1000,
+            over.clone(),
+            &limits,
+        );
+        assert!(drain(&mut c).is_err());
+        assert_eq!((c.count, c.hit), (1001, Some(over)));
+    }
+
+    #[test]
+    fn counting_stops_when_the_running_ratio_passes_the_limit() {
+        let limits = Limits::default();
+        let over = ErrorKind::EntryTooLarge {
+            name: "m".into(),
+            limit: u64::MAX,
+        };
+        let mut c = Counting::new(io::repeat(0), &entry(10_000), u64::MAX - 1, over, &limits);
+        assert!(drain(&mut c).is_err());
+        assert_eq!(
+            c.hit,
+            Some(ErrorKind::CompressionRatio {
+                name: "m".into(),
+                limit: 200
+            })
+        );
+        // Stopped within one read of the threshold, never near the unbounded source's end.
+        assert!(c.count <= 10_000 * 201 + (64 << 10), "{}", c.count);
+    }
 
     #[test]
     fn names_that_escape_or_confuse_are_unsafe() {

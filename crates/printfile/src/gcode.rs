@@ -137,12 +137,12 @@ pub fn parse_header(bytes: &[u8]) -> GcodeHeader {
                 set(&mut h.layer_count, value.parse::<u32>().ok());
             }
             "total filament weight [g]" | "total filament used [g]" => {
-                set(&mut h.filament_weight_g, number(value));
+                set(&mut h.filament_weight_g, sum(value));
             }
             "filament used [g]" if h.filament_used_g.is_empty() => {
                 h.filament_used_g = numbers(value)
             }
-            "total filament length [mm]" => set(&mut h.filament_length_mm, number(value)),
+            "total filament length [mm]" => set(&mut h.filament_length_mm, sum(value)),
             "filament used [mm]" if used_mm.is_empty() => used_mm = numbers(value),
             "filament used" => {
                 if cura_metres.is_none() {
@@ -267,6 +267,12 @@ fn number(value: &str) -> Option<f64> {
 fn numbers(value: &str) -> Vec<f64> {
     let parsed: Option<Vec<f64>> = value.split(',').take(MAX_SLOTS).map(number).collect();
     parsed.unwrap_or_default()
+}
+
+/// One number, or the sum of a comma-separated list (multi-filament totals).
+fn sum(value: &str) -> Option<f64> {
+    let items = numbers(value);
+    (!items.is_empty()).then(|| items.iter().sum())
 }
 
 /// Trimmed, non-empty, free of control characters, at most [`MAX_TEXT`] characters.

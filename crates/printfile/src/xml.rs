@@ -61,9 +61,12 @@ pub(crate) fn walk(
     let mut saw_root = false;
     loop {
         buf.clear();
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| bad(e.to_string()))?;
+        let event = reader.read_event_into(&mut buf).map_err(|e| match e {
+            // The member's bytes could not be inflated: damage (or a limit, which the archive
+            // layer reports in place of this error), not bad XML.
+            quick_xml::Error::Io(io) => Error::with_cause(ErrorKind::Corrupt, io),
+            other => bad(other.to_string()),
+        })?;
         match event {
             Event::Start(e) | Event::Empty(e) if stack.is_empty() && saw_root => {
                 return Err(bad(format!("second root element {}", local(&e))));
