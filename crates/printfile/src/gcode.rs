@@ -144,15 +144,13 @@ pub fn parse_header(bytes: &[u8]) -> GcodeHeader {
             }
             "total filament length [mm]" => set(&mut h.filament_length_mm, sum(value)),
             "filament used [mm]" if used_mm.is_empty() => used_mm = numbers(value),
-            "filament used" => {
-                if cura_metres.is_none() {
-                    let metres: Vec<f64> = value
-                        .split(',')
-                        .filter_map(|v| number(v.trim().trim_end_matches('m')))
-                        .collect();
-                    if !metres.is_empty() {
-                        cura_metres = Some(metres.iter().sum());
-                    }
+            "filament used" if cura_metres.is_none() => {
+                let metres: Vec<f64> = value
+                    .split(',')
+                    .filter_map(|v| number(v.trim().trim_end_matches('m')))
+                    .collect();
+                if !metres.is_empty() {
+                    cura_metres = Some(metres.iter().sum());
                 }
             }
             "filament_type" if h.filament_types.is_empty() => {

@@ -37,9 +37,9 @@ impl BoundingBox {
         match bbox {
             None => *bbox = Some(BoundingBox { min: p, max: p }),
             Some(b) => {
-                for i in 0..3 {
-                    b.min[i] = b.min[i].min(p[i]);
-                    b.max[i] = b.max[i].max(p[i]);
+                for (i, c) in p.iter().enumerate() {
+                    b.min[i] = b.min[i].min(*c);
+                    b.max[i] = b.max[i].max(*c);
                 }
             }
         }

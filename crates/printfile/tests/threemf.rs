@@ -1,6 +1,7 @@
 //! 3MF projects end to end over hand-built archives (see `common` for the structure they follow):
 //! every field read, and every refusal (not a ZIP, truncated, bombs, traversal names, malformed
 //! XML/JSON, too many entries) with its plain-words message.
+#![expect(clippy::panic, reason = "test helpers fail fast with the cause")]
 
 mod common;
 

@@ -57,10 +57,10 @@ pub(crate) fn parse(input: &mut dyn BufRead, entry: &str) -> Result<SliceInfo, E
     let mut loose = SlicedPlate::default();
     walk(input, entry, |ev| match ev {
         Ev::Open {
-            name,
+            name: "header_item",
             attrs,
             depth: 3,
-        } if name == "header_item" => {
+        } => {
             let value = attr(attrs, "value").and_then(text);
             match attr(attrs, "key") {
                 Some("X-BBL-Client-Type") => info.client_type = value,
