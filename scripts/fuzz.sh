@@ -19,23 +19,23 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 export RUSTC_BOOTSTRAP=1
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "cargo-fuzz is not installed: cargo install cargo-fuzz" >&2
-    exit 2
+	echo "cargo-fuzz is not installed: cargo install cargo-fuzz" >&2
+	exit 2
 fi
 
 cargo run -q --example make_seeds -- seeds
 mkdir -p logs
 for target in $TARGETS; do
-    case $target in
-        threemf) max_len=16384 ;;
-        *) max_len=8192 ;;
-    esac
-    mkdir -p "corpus/$target"
-    started=$(date +%s)
-    cargo fuzz run "$target" "corpus/$target" "seeds/$target" -- \
-        -runs="$RUNS" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        >"logs/$target.log" 2>&1 || { tail -40 "logs/$target.log"; echo "$target: FAILED (see artifacts/)"; exit 1; }
-    elapsed=$(( $(date +%s) - started ))
-    done_line=$(grep -E '^Done [0-9]+ runs' "logs/$target.log" | tail -1)
-    echo "$target: $done_line (wall ${elapsed}s, 0 crashes)"
+	case $target in
+		threemf) max_len=16384 ;;
+		*) max_len=8192 ;;
+	esac
+	mkdir -p "corpus/$target"
+	started=$(date +%s)
+	cargo fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+		-runs="$RUNS" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+		>"logs/$target.log" 2>&1 || { tail -40 "logs/$target.log"; echo "$target: FAILED (see artifacts/)"; exit 1; }
+	elapsed=$(( $(date +%s) - started ))
+	done_line=$(grep -E '^Done [0-9]+ runs' "logs/$target.log" | tail -1)
+	echo "$target: $done_line (wall ${elapsed}s, 0 crashes)"
 done

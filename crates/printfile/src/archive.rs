@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorKind, display_name};
 
 /// One member of the archive as its central directory declares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The member's name (forward slashes, checked safe).
     pub name: String,
     /// Declared packed size in bytes.

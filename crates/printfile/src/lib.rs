@@ -18,7 +18,6 @@ mod xml;
 
 use std::io::{Cursor, Read, Seek, SeekFrom};
 
-pub use archive::Entry;
 pub use colour::Colour;
 pub use error::{Error, ErrorKind};
 pub use gcode::{GcodeHeader, parse_header, read_gcode};

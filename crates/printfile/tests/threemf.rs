@@ -235,7 +235,8 @@ fn old_slice_info_without_plates_is_plate_one() {
 
 #[test]
 fn single_plate_export_of_plate_five() {
-    let info = r#"<config><plate><metadata key="index" value="5"/><metadata key="prediction" value="42"/></plate></config>"#;
+    // A plate numbered 0 is not a plate (Bambu Studio refuses to load one): left out.
+    let info = r#"<config><plate><metadata key="index" value="5"/><metadata key="prediction" value="42"/></plate><plate><metadata key="index" value="0"/></plate></config>"#;
     let bytes = zip(&[
         ("Metadata/slice_info.config", info.as_bytes()),
         ("Metadata/plate_5.gcode", b"G28\n"),

@@ -7,7 +7,10 @@ use libfuzzer_sys::fuzz_target;
 use pw_printfile::{Limits, inspect_bytes, parse_header, read_gcode, read_stl};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits { gcode_header_bytes: 4096, ..Limits::default() };
+    let limits = Limits {
+        gcode_header_bytes: 4096,
+        ..Limits::default()
+    };
     let _ = parse_header(data);
     let _ = read_gcode(Cursor::new(data), &limits);
     if let Ok(stl) = read_stl(Cursor::new(data)) {

@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(project.uncompressed_size <= limits.max_total_uncompressed);
         assert!(project.entry_count <= limits.max_entries);
         for plate in &project.plates {
-            for thumb in [&plate.thumbnail, &plate.thumbnail_small].into_iter().flatten() {
+            for thumb in [&plate.thumbnail, &plate.thumbnail_small]
+                .into_iter()
+                .flatten()
+            {
                 if let Ok(png) = read_thumbnail(Cursor::new(data), thumb, &limits) {
                     assert!(png.len() as u64 <= limits.max_thumbnail_bytes);
                 }

@@ -271,8 +271,11 @@ pub fn read_project<R: Read + Seek>(reader: R, limits: &Limits) -> Result<Projec
     // Plates: union of slice_info, plate G-code, model_settings and plate thumbnails.
     let mut plates: BTreeMap<u32, Plate> = BTreeMap::new();
     let mut capped = false;
+    // Plate numbers start at 1 (Bambu Studio refuses to load a plate 0); 0 is left out.
     let mut plate = |plates: &mut BTreeMap<u32, Plate>, index: u32| -> Option<u32> {
-        if plates.contains_key(&index) || plates.len() < slice_info::MAX_PLATES {
+        if index == 0 {
+            None
+        } else if plates.contains_key(&index) || plates.len() < slice_info::MAX_PLATES {
             plates.entry(index).or_insert_with(|| Plate {
                 index,
                 ..Plate::default()
