@@ -5,12 +5,10 @@ use std::sync::Arc;
 
 use pw_domain::{Email, GroupId, GroupName, PrinterId, UserId, Username};
 use pw_store::{AdminCheck, Backend, NewGroup, NewPrinter, NewSession, NewUser, Store};
-use sqlx::Connection;
+use pw_testdb::{PgDatabase, TestDb};
 
 /// A base time for rows (unix ms); tests move relative to it.
 pub const T0: i64 = 1_700_000_000_000;
-
-const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A store on a database that lives as long as this value.
 pub struct Db {
@@ -28,10 +26,9 @@ impl std::ops::Deref for Db {
 
 /// The backend the tests run on: `PRINTWARDEN_TEST_DB=postgres` or SQLite.
 pub fn backend() -> Backend {
-    match std::env::var("PRINTWARDEN_TEST_DB").as_deref() {
-        Ok("postgres") => Backend::Postgres,
-        Ok("sqlite") | Err(_) => Backend::Sqlite,
-        Ok(other) => panic!("PRINTWARDEN_TEST_DB={other}: expected postgres or sqlite"),
+    match TestDb::from_env() {
+        TestDb::Postgres => Backend::Postgres,
+        TestDb::Sqlite => Backend::Sqlite,
     }
 }
 
@@ -60,70 +57,6 @@ pub async fn fresh() -> Db {
                 _pg: Some(pg),
             }
         }
-    }
-}
-
-fn pg_admin_url() -> String {
-    std::env::var("PRINTWARDEN_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_ADMIN_URL.to_owned())
-}
-
-/// A PostgreSQL database `pw_test_<random>` for one test, dropped with it.
-struct PgDatabase {
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create() -> Self {
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).unwrap();
-        let name = format!("pw_test_{}", hex::encode(bytes));
-        let admin = pg_admin_url();
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PRINTWARDEN_TEST_DB=postgres, but PostgreSQL at {admin} is not reachable: {e} \
-                 (start it, or set PRINTWARDEN_TEST_PG_URL)"
-                )
-            });
-        // `name` is `pw_test_` + hex from the OS RNG: no caller-controlled text reaches the SQL.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("create database");
-        let _ = conn.close().await;
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        Self {
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let name = std::mem::take(&mut self.name);
-        // Drop runs inside the test's runtime; use a private one on its own thread.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut conn)
-                    .await;
-                    let _ = conn.close().await;
-                }
-            });
-        })
-        .join();
     }
 }
 

@@ -4,12 +4,7 @@
 //! database on `PRINTWARDEN_TEST_PG_URL` (the CI's tests-postgres stage sets both), dropped
 //! afterwards. A test never passes without a database: when PostgreSQL is asked for and
 //! cannot be reached, it fails and says where it looked.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail fast with the cause"
-)]
+#![expect(clippy::unwrap_used, reason = "tests fail fast with the cause")]
 
 mod accounts;
 mod auth;

@@ -351,10 +351,44 @@ impl Pager {
     }
 }
 
+/// The query of a paged page, as axum hands it over.
+pub(crate) type PageQuery =
+    Result<axum::extract::Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>;
+
+/// The first steps of every paged list page: who is looking and which page they asked for.
+/// A failure is already the page to answer with.
+pub(crate) async fn paged_start(
+    state: &AppState,
+    actor: &pw_app::Actor,
+    request_id: &RequestId,
+    path: &str,
+    q: PageQuery,
+) -> Result<(Viewer, pw_app::PageParams), Response> {
+    let viewer = Viewer::load(&state.app, actor)
+        .await
+        .map_err(|e| failure(e, state, &Viewer::anonymous(), request_id, path))?;
+    let params = page_params(q).map_err(|e| failure(e, state, &viewer, request_id, path))?;
+    Ok((viewer, params))
+}
+
+/// One page of a list at `path` and the links under it; a failure is already the page.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the response the handler returns at once, never carried further"
+)]
+pub(crate) fn paged<T>(
+    page: Result<pw_app::Page<T>, AppError>,
+    params: &pw_app::PageParams,
+    path: &str,
+    (state, viewer, request_id): (&AppState, &Viewer, &RequestId),
+) -> Result<(Vec<T>, Pager), Response> {
+    let page = page.map_err(|e| failure(e, state, viewer, request_id, path))?;
+    let pager = Pager::new(path, params, page.next.as_deref());
+    Ok((page.items, pager))
+}
+
 /// `?limit=&cursor=` of a paged page; a malformed query is a 400 page in plain words.
-pub(crate) fn page_params(
-    q: Result<axum::extract::Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<pw_app::PageParams, AppError> {
+pub(crate) fn page_params(q: PageQuery) -> Result<pw_app::PageParams, AppError> {
     q.map(|axum::extract::Query(p)| p).map_err(|_| {
         AppError::BadRequest("This page takes only “limit” and “cursor” in its address.".into())
     })

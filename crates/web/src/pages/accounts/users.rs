@@ -13,8 +13,8 @@ use pw_app::{AppError, UserView};
 use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
-use crate::layout::{Layout, Viewer};
-use crate::pages::{Pager, failure, page_params, render};
+use crate::layout::Layout;
+use crate::pages::{PageQuery, Pager, failure, paged, paged_start, render};
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -82,23 +82,17 @@ pub(crate) async fn users_page(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Caller(actor): Caller,
-    q: Result<axum::extract::Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>,
+    q: PageQuery,
 ) -> Response {
     let app = &state.app;
-    let viewer = match Viewer::load(app, &actor).await {
+    let (viewer, params) = match paged_start(&state, &actor, &request_id, "/users", q).await {
         Ok(v) => v,
-        Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/users"),
+        Err(page) => return page,
     };
-    let params = match page_params(q) {
+    let page = app.users_page(&actor, &params).await;
+    let (users, pager) = match paged(page, &params, "/users", (&state, &viewer, &request_id)) {
         Ok(p) => p,
-        Err(e) => return failure(e, &state, &viewer, &request_id, "/users"),
-    };
-    let (users, pager) = match app.users_page(&actor, &params).await {
-        Ok(p) => {
-            let pager = Pager::new("/users", &params, p.next.as_deref());
-            (p.items, pager)
-        }
-        Err(e) => return failure(e, &state, &viewer, &request_id, "/users"),
+        Err(page) => return page,
     };
     // Every group for the checkboxes; without `groups:read` only the ones the table already
     // shows (the viewer may see those names on the users anyway).

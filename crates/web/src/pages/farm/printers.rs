@@ -12,7 +12,7 @@ use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
 use crate::layout::{Layout, Viewer};
-use crate::pages::{Pager, failure, page_params, render};
+use crate::pages::{PageQuery, Pager, failure, paged, paged_start, render};
 
 /// Circumference of the progress ring (r = 26).
 const RING: f64 = 163.363;
@@ -151,23 +151,18 @@ pub(crate) async fn printers_page(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Caller(actor): Caller,
-    q: Result<axum::extract::Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>,
+    q: PageQuery,
 ) -> Response {
     let app = &state.app;
-    let viewer = match Viewer::load(app, &actor).await {
+    let (viewer, params) = match paged_start(&state, &actor, &request_id, "/printers", q).await {
         Ok(v) => v,
-        Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/printers"),
+        Err(page) => return page,
     };
-    let params = match page_params(q) {
+    let page = app.printers_page(&actor, &params).await;
+    let (printers, pager) = match paged(page, &params, "/printers", (&state, &viewer, &request_id))
+    {
         Ok(p) => p,
-        Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
-    };
-    let (printers, pager) = match app.printers_page(&actor, &params).await {
-        Ok(p) => {
-            let pager = Pager::new("/printers", &params, p.next.as_deref());
-            (p.items, pager)
-        }
-        Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
+        Err(page) => return page,
     };
     let locations = match app.list_locations(&actor).await {
         Ok(l) => l.into_iter().map(|l| (l.id.to_string(), l.name)).collect(),

@@ -10,8 +10,8 @@ use pw_app::WebhookView;
 use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
-use crate::layout::{Layout, Viewer};
-use crate::pages::{Pager, failure, page_params, render};
+use crate::layout::Layout;
+use crate::pages::{PageQuery, Pager, paged, paged_start, render};
 
 #[derive(Template)]
 #[template(path = "webhooks.html")]
@@ -67,23 +67,17 @@ pub(crate) async fn webhooks_page(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Caller(actor): Caller,
-    q: Result<axum::extract::Query<pw_app::PageParams>, axum::extract::rejection::QueryRejection>,
+    q: PageQuery,
 ) -> Response {
     let app = &state.app;
-    let viewer = match Viewer::load(app, &actor).await {
+    let (viewer, params) = match paged_start(&state, &actor, &request_id, "/webhooks", q).await {
         Ok(v) => v,
-        Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/webhooks"),
+        Err(page) => return page,
     };
-    let params = match page_params(q) {
+    let page = app.webhooks_page(&actor, &params).await;
+    let (hooks, pager) = match paged(page, &params, "/webhooks", (&state, &viewer, &request_id)) {
         Ok(p) => p,
-        Err(e) => return failure(e, &state, &viewer, &request_id, "/webhooks"),
-    };
-    let (hooks, pager) = match app.webhooks_page(&actor, &params).await {
-        Ok(p) => {
-            let pager = Pager::new("/webhooks", &params, p.next.as_deref());
-            (p.items, pager)
-        }
-        Err(e) => return failure(e, &state, &viewer, &request_id, "/webhooks"),
+        Err(page) => return page,
     };
     let page = WebhooksPage {
         hooks: hooks.into_iter().map(row).collect(),
