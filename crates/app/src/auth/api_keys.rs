@@ -106,7 +106,7 @@ impl App {
         all: bool,
         params: &crate::PageParams,
     ) -> Result<crate::Page<ApiKeyView>, AppError> {
-        use crate::core::page::{Listing, PageRequest};
+        use crate::core::page::Listing;
         self.require(actor, Action::BeAuthenticated, &Target::Global)?;
         if all {
             self.require(
@@ -115,17 +115,26 @@ impl App {
                 &Target::Global,
             )?;
         }
-        let page = PageRequest::parse(Listing::ApiKeys, params)?;
         let seen = self.owned_rows(actor, all, Permission::ApiKeysReadAll)?;
+        self.key_rows_page(API_KIND, Listing::ApiKeys, &seen, params)
+            .await
+    }
+
+    /// One page of key rows of `kind` (API keys or camera tokens) that `seen` lets through,
+    /// newest first, with the cursor of the next page.
+    pub(crate) async fn key_rows_page(
+        &self,
+        kind: &str,
+        listing: crate::core::page::Listing,
+        seen: &pw_policy::Visibility,
+        params: &crate::PageParams,
+    ) -> Result<crate::Page<ApiKeyView>, AppError> {
+        let page = crate::core::page::PageRequest::parse(listing, params)?;
         let rows = self
             .store
-            .api_keys_page(
-                API_KIND,
-                crate::core::page::owner_filter(&seen),
-                &page.store(),
-            )
+            .api_keys_page(kind, crate::core::page::owner_filter(seen), &page.store())
             .await?;
-        let (rows, next) = page.finish(Listing::ApiKeys, rows, |r| (String::new(), r.id.get()));
+        let (rows, next) = page.finish(listing, rows, |r| (String::new(), r.id.get()));
         Ok(crate::Page {
             items: rows.into_iter().map(|r| self.key_view(r)).collect(),
             next,

@@ -95,26 +95,19 @@ impl App {
         actor: &Actor,
         params: &crate::PageParams,
     ) -> Result<crate::Page<CameraTokenView>, AppError> {
-        use crate::core::page::{Listing, PageRequest};
         self.require(actor, Action::BeAuthenticated, &Target::Global)?;
-        let page = PageRequest::parse(Listing::CameraTokens, params)?;
         let seen = self.owned_rows(actor, false, Permission::ApiKeysReadAll)?;
-        let rows = self
-            .store
-            .api_keys_page(
+        let page = self
+            .key_rows_page(
                 CAMERA_KIND,
-                crate::core::page::owner_filter(&seen),
-                &page.store(),
+                crate::core::page::Listing::CameraTokens,
+                &seen,
+                params,
             )
             .await?;
-        let (rows, next) =
-            page.finish(Listing::CameraTokens, rows, |r| (String::new(), r.id.get()));
         Ok(crate::Page {
-            items: rows
-                .into_iter()
-                .map(|r| camera_view(self.key_view(r)))
-                .collect(),
-            next,
+            items: page.items.into_iter().map(camera_view).collect(),
+            next: page.next,
         })
     }
 
