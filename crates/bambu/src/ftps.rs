@@ -221,6 +221,12 @@ impl Ftps {
     }
 
     async fn exchange(&mut self, line: &str) -> Result<(u16, String), FtpsError> {
+        // A name with a line break would smuggle a second command onto the control connection.
+        if line.contains(['\r', '\n']) {
+            return Err(FtpsError::Transfer(
+                "a file name cannot contain a line break".to_owned(),
+            ));
+        }
         let stream = self.control.get_mut();
         timed(async {
             stream
@@ -316,8 +322,20 @@ impl Ftps {
     /// The files in the root: names and sizes, parsed from `LIST` (Unix `ls -l` lines; names
     /// may contain spaces). Directories are left out.
     pub async fn list(&mut self) -> Result<Vec<(String, u64)>, FtpsError> {
+        self.list_dir("").await
+    }
+
+    /// The files in `dir` (`/cache`, `/model`…; `""` is the current directory), as
+    /// [`Ftps::list`]. A directory that does not exist lists empty or fails with the printer's
+    /// reply, depending on the firmware.
+    pub async fn list_dir(&mut self, dir: &str) -> Result<Vec<(String, u64)>, FtpsError> {
         let tcp = self.data().await?;
-        let (code, text) = self.exchange("LIST").await?;
+        let verb = if dir.is_empty() {
+            "LIST".to_owned()
+        } else {
+            format!("LIST {dir}")
+        };
+        let (code, text) = self.exchange(&verb).await?;
         if code != 150 && code != 125 {
             return Err(FtpsError::Reply(text));
         }

@@ -3,6 +3,10 @@
 //! their trays merge by `id`); other frames are replies to commands. [`Report::status`] reads a
 //! typed snapshot out of the merged state.
 //!
+//! The job identity (`gcode_file`, `subtask_name`, `task_id`/`subtask_id`/`project_id`/
+//! `profile_id`, `gcode_start_time`, `print_error`, `hms`) is typed too, so the archive can tell
+//! one job from the next and a print started elsewhere from one printwarden started.
+//!
 //! Invariants: unknown fields are kept (a later firmware's fields survive a merge) and ignored
 //! by the typed view; numbers are accepted as JSON numbers or numeric strings, as printers send
 //! both; malformed input is an error, never a panic; trailing NULs and non-UTF-8 bytes (seen
@@ -183,6 +187,38 @@ impl Hms {
     pub fn is_verify_failed(&self) -> bool {
         self.id() == "0500050000010007"
     }
+
+    /// The short form the wiki and the printer's screen use, `MMMM_EEEE` (`attr >> 16` and
+    /// `code & 0xFFFF`), the same shape as [`error_code`] gives a `print_error`.
+    #[must_use]
+    pub fn short_code(&self) -> String {
+        format!("{:04X}_{:04X}", self.attr >> 16, self.code & 0xFFFF)
+    }
+
+    /// A fault rather than a status echo (Bambuddy ignores codes below `0x4000`).
+    #[must_use]
+    pub fn is_fault(&self) -> bool {
+        self.code & 0xFFFF >= 0x4000
+    }
+}
+
+/// A `print_error` as `MMMM_EEEE` (high 16 bits module, low 16 bits code).
+#[must_use]
+pub fn error_code(print_error: u32) -> String {
+    format!("{:04X}_{:04X}", print_error >> 16, print_error & 0xFFFF)
+}
+
+/// The codes a printer echoes when a job was cancelled (`0500_400E`, `0300_400C`): not faults.
+#[must_use]
+pub fn is_cancel_echo(print_error: u32) -> bool {
+    matches!(print_error, 0x0500_400E | 0x0300_400C)
+}
+
+/// A `print_error` that is a real fault: non-zero, not a status echo (low half below
+/// `0x4000`), not a cancel echo.
+#[must_use]
+pub fn is_fault(print_error: u32) -> bool {
+    print_error & 0xFFFF >= 0x4000 && !is_cancel_echo(print_error)
 }
 
 /// A typed snapshot of the merged state.
@@ -228,6 +264,55 @@ pub struct Status {
     pub tray_now: Option<String>,
     /// Developer Mode, when the printer reports it (`fun` bit 0x20000000 clear = on).
     pub developer_mode: Option<bool>,
+    /// `task_id` of the job: echoed from `project_file`; `"0"` for a plain local print.
+    pub task_id: Option<String>,
+    /// `subtask_id`, as `task_id`.
+    pub subtask_id: Option<String>,
+    /// `project_id`, as `task_id`.
+    pub project_id: Option<String>,
+    /// `profile_id`, as `task_id`.
+    pub profile_id: Option<String>,
+    /// When the job started (`gcode_start_time`), Unix seconds; `None` when absent or 0.
+    pub gcode_start_time: Option<i64>,
+    /// `mc_print_stage`, the coarse stage, as sent (firmware sends a string or a number).
+    pub print_stage: Option<String>,
+    /// `stg_cur`, the current stage id (0 printing, 16 paused by the user…); `None` when idle
+    /// (-1 or 255) or absent.
+    pub stage: Option<u32>,
+    /// `print_type` (`local`, `cloud`, `idle`…; values vary by firmware).
+    pub print_type: Option<String>,
+    /// `gcode_file_prepare_percent`: download/prepare progress during PREPARE, 0–100.
+    pub prepare_percent: Option<u8>,
+}
+
+impl Status {
+    /// The job's `print_error` as `MMMM_EEEE`, when it is a fault (not 0, a status echo or a
+    /// cancel echo).
+    #[must_use]
+    pub fn fault_code(&self) -> Option<String> {
+        self.print_error.filter(|e| is_fault(*e)).map(error_code)
+    }
+
+    /// The job ended because someone stopped it: FAILED with a cancel echo.
+    #[must_use]
+    pub fn was_cancelled(&self) -> bool {
+        self.gcode_state == GcodeState::Failed && self.print_error.is_some_and(is_cancel_echo)
+    }
+
+    /// The HMS messages that are faults (status echoes left out).
+    pub fn hms_faults(&self) -> impl Iterator<Item = &Hms> {
+        self.hms.iter().filter(|h| h.is_fault())
+    }
+
+    /// The printer's job id when it names one: `task_id`, or `subtask_id` when the task is
+    /// `"0"`/absent; `None` for a plain local print that carries no ids.
+    #[must_use]
+    pub fn job_key(&self) -> Option<&str> {
+        [&self.task_id, &self.subtask_id]
+            .into_iter()
+            .filter_map(|v| v.as_deref())
+            .find(|v| !v.is_empty() && *v != "0")
+    }
 }
 
 /// The merged report state of one printer.
@@ -292,6 +377,25 @@ fn uint<T: TryFrom<i64>>(v: Option<&Value>) -> Option<T> {
     )]
     let i = f as i64;
     T::try_from(i).ok()
+}
+
+/// A 32-bit code (`print_error`, HMS `attr`/`code`): a JSON number or numeric string, and a
+/// negative value read as its two's-complement bits (some firmware sends codes signed).
+fn code32(v: Option<&Value>) -> Option<u32> {
+    let i: i64 = uint(v)?;
+    u32::try_from(i)
+        .ok()
+        .or_else(|| i32::try_from(i).ok().map(i32::cast_unsigned))
+}
+
+/// An id echoed from `project_file` (string or number), empty left out.
+fn id_text(v: Option<&Value>) -> Option<String> {
+    let t = match v? {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!t.is_empty()).then_some(t)
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -406,8 +510,8 @@ impl Report {
                 list.iter()
                     .filter_map(|h| {
                         Some(Hms {
-                            attr: uint::<i64>(h.get("attr")).and_then(|v| u32::try_from(v).ok())?,
-                            code: uint::<i64>(h.get("code")).and_then(|v| u32::try_from(v).ok())?,
+                            attr: code32(h.get("attr"))?,
+                            code: code32(h.get("code"))?,
                         })
                     })
                     .collect()
@@ -442,7 +546,7 @@ impl Report {
             speed_level: uint(p.get("spd_lvl")),
             subtask_name: text(p.get("subtask_name")).filter(|s| !s.is_empty()),
             gcode_file: text(p.get("gcode_file")).filter(|s| !s.is_empty()),
-            print_error: uint::<i64>(p.get("print_error")).and_then(|v| u32::try_from(v).ok()),
+            print_error: code32(p.get("print_error")),
             hms,
             wifi_signal: text(p.get("wifi_signal")),
             ams,
@@ -451,6 +555,19 @@ impl Report {
                 .and_then(|a| a.get("tray_now"))
                 .and_then(|v| text(Some(v))),
             developer_mode,
+            task_id: id_text(p.get("task_id")),
+            subtask_id: id_text(p.get("subtask_id")),
+            project_id: id_text(p.get("project_id")),
+            profile_id: id_text(p.get("profile_id")),
+            gcode_start_time: uint::<i64>(p.get("gcode_start_time")).filter(|t| *t > 0),
+            print_stage: id_text(p.get("mc_print_stage")),
+            stage: uint::<i64>(p.get("stg_cur"))
+                .filter(|s| !matches!(s, -1 | 255))
+                .and_then(|s| u32::try_from(s).ok()),
+            print_type: text(p.get("print_type")).filter(|s| !s.is_empty()),
+            prepare_percent: uint::<i64>(p.get("gcode_file_prepare_percent"))
+                .map(|v| v.clamp(0, 100))
+                .and_then(|v| u8::try_from(v).ok()),
         }
     }
 }
@@ -537,6 +654,86 @@ mod tests {
         assert!(r.apply(b"\xff\xfe").is_err());
     }
 
+    /// An X1-style full report of a job started from a slicer: every identity field typed,
+    /// whatever the firmware's spelling of numbers.
+    #[test]
+    fn an_x1_full_report_types_the_job_identity() {
+        let mut r = Report::new();
+        r.apply(&push(&serde_json::json!({
+            "gcode_state": "RUNNING", "mc_percent": "37", "mc_remaining_time": 51,
+            "layer_num": 12, "total_layer_num": "240",
+            "gcode_file": "/cache/benchy.gcode.3mf", "subtask_name": "benchy",
+            "task_id": "812345678", "subtask_id": 812345679, "project_id": "0",
+            "profile_id": "", "gcode_start_time": "1765080000", "mc_print_stage": "2",
+            "stg_cur": 0, "print_type": "local", "gcode_file_prepare_percent": "100",
+            "print_error": 0, "hms": []
+        })))
+        .unwrap();
+        let s = r.status();
+        assert_eq!(s.gcode_file.as_deref(), Some("/cache/benchy.gcode.3mf"));
+        assert_eq!(s.subtask_name.as_deref(), Some("benchy"));
+        assert_eq!(s.task_id.as_deref(), Some("812345678"));
+        assert_eq!(s.subtask_id.as_deref(), Some("812345679"), "a number is read as its digits");
+        assert_eq!(s.project_id.as_deref(), Some("0"));
+        assert_eq!(s.profile_id, None, "empty is absent");
+        assert_eq!(s.job_key(), Some("812345678"));
+        assert_eq!(s.gcode_start_time, Some(1_765_080_000));
+        assert_eq!((s.layer, s.total_layers), (Some(12), Some(240)));
+        assert_eq!((s.percent, s.remaining_minutes), (Some(37), Some(51)));
+        assert_eq!(s.print_stage.as_deref(), Some("2"));
+        assert_eq!(s.stage, Some(0));
+        assert_eq!(s.print_type.as_deref(), Some("local"));
+        assert_eq!(s.prepare_percent, Some(100));
+        assert_eq!((s.print_error, s.fault_code()), (Some(0), None));
+        assert!(!s.was_cancelled());
+    }
+
+    /// P1-style deltas: the identity arrives once, later frames carry only what changed, and a
+    /// failure brings `print_error` and HMS entries (signed or string-typed on some firmware).
+    #[test]
+    fn p1_deltas_keep_the_identity_and_add_the_failure() {
+        let mut r = Report::new();
+        r.apply(&push(&serde_json::json!({
+            "gcode_state": "PREPARE", "gcode_file": "cube.gcode.3mf", "subtask_name": "cube",
+            "task_id": "0", "subtask_id": "0", "gcode_start_time": 0, "stg_cur": 255
+        })))
+        .unwrap();
+        let s = r.status();
+        assert_eq!(s.job_key(), None, "a local print carries no ids");
+        assert_eq!((s.gcode_start_time, s.stage), (None, None));
+        r.apply(&push(&serde_json::json!({
+            "gcode_state": "RUNNING", "layer_num": 3, "total_layer_num": 80,
+            "gcode_start_time": 1_765_080_000_i64, "stg_cur": 0
+        })))
+        .unwrap();
+        r.apply(&push(&serde_json::json!({
+            "gcode_state": "FAILED", "print_error": "117473281",
+            "hms": [{"attr": 117_506_304, "code": "131073"}, {"attr": -1, "code": 0x4001},
+                    {"attr": "bad"}, 7]
+        })))
+        .unwrap();
+        let s = r.status();
+        assert_eq!(s.subtask_name.as_deref(), Some("cube"));
+        assert_eq!(s.gcode_file.as_deref(), Some("cube.gcode.3mf"));
+        assert_eq!(s.gcode_start_time, Some(1_765_080_000));
+        assert_eq!(s.total_layers, Some(80));
+        assert_eq!(s.print_error, Some(0x0700_8001));
+        assert_eq!(s.fault_code().as_deref(), Some("0700_8001"));
+        assert_eq!(s.hms.len(), 2, "malformed entries are skipped");
+        assert_eq!(s.hms[0].short_code(), "0701_0001");
+        assert!(!s.hms[0].is_fault(), "a status echo");
+        assert_eq!(s.hms[1].attr, u32::MAX, "a signed attr is read as its bits");
+        assert_eq!(s.hms_faults().count(), 1);
+        // A stop: the cancel echo is not a fault.
+        r.apply(&push(&serde_json::json!({"print_error": 0x0300_400C, "hms": []})))
+            .unwrap();
+        let s = r.status();
+        assert!(s.was_cancelled());
+        assert_eq!(s.fault_code(), None);
+        assert!(is_cancel_echo(0x0500_400E) && !is_fault(0x0500_400E));
+        assert_eq!(error_code(0x0500_C010), "0500_C010");
+    }
+
     proptest::proptest! {
         /// Arbitrary JSON, in any shape a broken or hostile printer could send, never panics
         /// the merge or the typed view.
@@ -558,18 +755,16 @@ mod tests {
 
     fn json() -> impl proptest::strategy::Strategy<Value = Value> {
         use proptest::prelude::*;
+        // The fields the typed view reads, so arbitrary values land on them often.
+        const KEYS: &[&str] = &[
+            "ams", "tray", "id", "mc_percent", "hms", "attr", "code", "gcode_state", "fun",
+            "remain", "layer_num", "total_layer_num", "mc_remaining_time", "gcode_file",
+            "subtask_name", "task_id", "subtask_id", "project_id", "profile_id",
+            "print_error", "gcode_start_time", "mc_print_stage", "stg_cur", "print_type",
+            "gcode_file_prepare_percent",
+        ];
         let keys = prop_oneof![
-            Just("ams".to_owned()),
-            Just("tray".to_owned()),
-            Just("id".to_owned()),
-            Just("mc_percent".to_owned()),
-            Just("hms".to_owned()),
-            Just("attr".to_owned()),
-            Just("code".to_owned()),
-            Just("gcode_state".to_owned()),
-            Just("fun".to_owned()),
-            Just("remain".to_owned()),
-            Just("layer_num".to_owned()),
+            proptest::sample::select(KEYS).prop_map(str::to_owned),
             "[a-z_]{1,8}",
         ];
         let leaf = prop_oneof![
