@@ -673,7 +673,11 @@ mod tests {
         assert_eq!(s.gcode_file.as_deref(), Some("/cache/benchy.gcode.3mf"));
         assert_eq!(s.subtask_name.as_deref(), Some("benchy"));
         assert_eq!(s.task_id.as_deref(), Some("812345678"));
-        assert_eq!(s.subtask_id.as_deref(), Some("812345679"), "a number is read as its digits");
+        assert_eq!(
+            s.subtask_id.as_deref(),
+            Some("812345679"),
+            "a number is read as its digits"
+        );
         assert_eq!(s.project_id.as_deref(), Some("0"));
         assert_eq!(s.profile_id, None, "empty is absent");
         assert_eq!(s.job_key(), Some("812345678"));
@@ -725,8 +729,10 @@ mod tests {
         assert_eq!(s.hms[1].attr, u32::MAX, "a signed attr is read as its bits");
         assert_eq!(s.hms_faults().count(), 1);
         // A stop: the cancel echo is not a fault.
-        r.apply(&push(&serde_json::json!({"print_error": 0x0300_400C, "hms": []})))
-            .unwrap();
+        r.apply(&push(
+            &serde_json::json!({"print_error": 0x0300_400C, "hms": []}),
+        ))
+        .unwrap();
         let s = r.status();
         assert!(s.was_cancelled());
         assert_eq!(s.fault_code(), None);
@@ -757,10 +763,30 @@ mod tests {
         use proptest::prelude::*;
         // The fields the typed view reads, so arbitrary values land on them often.
         const KEYS: &[&str] = &[
-            "ams", "tray", "id", "mc_percent", "hms", "attr", "code", "gcode_state", "fun",
-            "remain", "layer_num", "total_layer_num", "mc_remaining_time", "gcode_file",
-            "subtask_name", "task_id", "subtask_id", "project_id", "profile_id",
-            "print_error", "gcode_start_time", "mc_print_stage", "stg_cur", "print_type",
+            "ams",
+            "tray",
+            "id",
+            "mc_percent",
+            "hms",
+            "attr",
+            "code",
+            "gcode_state",
+            "fun",
+            "remain",
+            "layer_num",
+            "total_layer_num",
+            "mc_remaining_time",
+            "gcode_file",
+            "subtask_name",
+            "task_id",
+            "subtask_id",
+            "project_id",
+            "profile_id",
+            "print_error",
+            "gcode_start_time",
+            "mc_print_stage",
+            "stg_cur",
+            "print_type",
             "gcode_file_prepare_percent",
         ];
         let keys = prop_oneof![

@@ -1,11 +1,13 @@
 //! The printer's file store over implicit FTPS, as vsftpd on a Bambu printer serves it: TLS
 //! from the first byte (TLS 1.2), `bblp` with the access code, `PBSZ 0`/`PROT P`, passive data
 //! connections that **must resume the control connection's TLS session** (otherwise `522`, as
-//! `require_ssl_reuse` answers), `STOR`/`RETR`/`SIZE`/`LIST`/`NLST`/`DELE`, and the `226`
-//! only after the file is complete.
+//! `require_ssl_reuse` answers), `CWD`/`PWD`/`CDUP`/`MKD`, `STOR`/`RETR`/`SIZE`/`LIST`/`NLST`/
+//! `DELE` on the SD card's directories (`/`, `/cache`, `/model`…), and the `226` only after the
+//! file is complete.
 //!
-//! Files live in memory (per printer, capped); what is uploaded is what `project_file` can
-//! start.
+//! Files live on the printer's SD card ([`crate::sdcard`], on disk, per file capped);
+//! uploads are streamed to a partial file and moved into place only when complete; what is
+//! uploaded is what `project_file` can start.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,8 @@ use subtle::ConstantTimeEq;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::Shared;
+use crate::{Shared, sdcard};
+use std::sync::atomic::Ordering;
 
 /// Largest file the simulated store takes.
 pub const MAX_FILE: usize = 256 * 1024 * 1024;
@@ -77,6 +80,8 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
     let mut user_ok = false;
     let mut logged_in = false;
     let mut passive: Option<Passive> = None;
+    // The working directory, a card path ("" = root).
+    let mut cwd = String::new();
     while let Ok(Some(line)) =
         tokio::time::timeout(Duration::from_secs(300), lines.next_line()).await?
     {
@@ -117,8 +122,26 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
             "PROT" => reply(&mut wr, "536 Only PROT P is supported.").await?,
             "TYPE" => reply(&mut wr, "200 Switching to Binary mode.").await?,
             "OPTS" => reply(&mut wr, "200 Always in UTF8 mode.").await?,
-            "PWD" => reply(&mut wr, "257 \"/\" is the current directory").await?,
-            "CWD" => reply(&mut wr, "250 Directory successfully changed.").await?,
+            "PWD" | "XPWD" => {
+                reply(&mut wr, &format!("257 \"/{cwd}\" is the current directory")).await?;
+            }
+            "CWD" | "CDUP" => {
+                let target = sdcard::resolve(&cwd, if verb == "CDUP" { ".." } else { arg });
+                if printer.card.is_dir(&target) {
+                    cwd = target;
+                    reply(&mut wr, "250 Directory successfully changed.").await?;
+                } else {
+                    reply(&mut wr, "550 Failed to change directory.").await?;
+                }
+            }
+            "MKD" => {
+                let target = sdcard::resolve(&cwd, arg);
+                if printer.card.mkdir(&target) {
+                    reply(&mut wr, &format!("257 \"/{target}\" created")).await?;
+                } else {
+                    reply(&mut wr, "550 Create directory operation failed.").await?;
+                }
+            }
             "NOOP" => reply(&mut wr, "200 NOOP ok.").await?,
             "PASV" | "EPSV" => {
                 let listener = TcpListener::bind((local_ip, 0)).await?;
@@ -151,55 +174,50 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                 }
             }
             "STOR" => {
-                let name = clean(arg);
+                let name = sdcard::resolve(&cwd, arg);
                 let Some(p) = passive.take() else {
                     reply(&mut wr, "425 Use PORT or PASV first.").await?;
                     continue;
                 };
-                if name.is_empty() {
+                let n = printer.uploads.fetch_add(1, Ordering::Relaxed);
+                let Some(partial) = printer.card.partial(&name, n) else {
                     reply(&mut wr, "553 Could not create file.").await?;
                     continue;
-                }
+                };
                 reply(&mut wr, "150 Ok to send data.").await?;
-                let mut data = match p.accept(printer).await {
+                let data = match p.accept(printer).await {
                     Ok(d) => d,
                     Err(msg) => {
                         reply(&mut wr, msg).await?;
                         continue;
                     }
                 };
-                let mut content = Vec::new();
-                let mut chunk = vec![0u8; 64 * 1024];
-                let mut too_big = false;
-                loop {
-                    match data.read(&mut chunk).await {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            if content.len() + n > MAX_FILE {
-                                too_big = true;
-                                break;
-                            }
-                            content.extend_from_slice(&chunk[..n]);
-                        }
-                        // A client that closes without close_notify still delivered its bytes.
-                        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                        Err(_) => {
-                            too_big = true;
-                            break;
-                        }
+                let stored = receive(data, &partial).await;
+                let outcome = match stored {
+                    Ok(()) => printer
+                        .card
+                        .commit(&partial, &name)
+                        .map_err(|_| "451 Could not store the file."),
+                    Err(msg) => Err(msg),
+                };
+                match outcome {
+                    Ok(()) => {
+                        printer.index_file(&name);
+                        reply(&mut wr, "226 Transfer complete.").await?;
                     }
-                }
-                drop(data);
-                if too_big {
-                    reply(&mut wr, "452 Transfer aborted.").await?;
-                } else {
-                    printer.store_file(&name, content);
-                    reply(&mut wr, "226 Transfer complete.").await?;
+                    Err(msg) => {
+                        let _ = tokio::fs::remove_file(&partial).await;
+                        reply(&mut wr, msg).await?;
+                    }
                 }
             }
             "RETR" => {
-                let name = clean(arg);
-                let Some(content) = printer.file_shared(&name) else {
+                let name = sdcard::resolve(&cwd, arg);
+                let Some(file) = printer.card.file_path(&name) else {
+                    reply(&mut wr, "550 Failed to open file.").await?;
+                    continue;
+                };
+                let Ok(mut file) = tokio::fs::File::open(file).await else {
                     reply(&mut wr, "550 Failed to open file.").await?;
                     continue;
                 };
@@ -210,7 +228,7 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                 reply(&mut wr, "150 Opening BINARY mode data connection.").await?;
                 match p.accept(printer).await {
                     Ok(mut data) => {
-                        data.write_all(content.as_slice()).await?;
+                        tokio::io::copy(&mut file, &mut data).await?;
                         data.shutdown().await?;
                         reply(&mut wr, "226 Transfer complete.").await?;
                     }
@@ -218,21 +236,42 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                 }
             }
             "LIST" | "NLST" => {
+                // Flags (`LIST -la`) are not paths.
+                let target = arg
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with('-'))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let dir = sdcard::resolve(&cwd, &target);
                 let Some(p) = passive.take() else {
                     reply(&mut wr, "425 Use PORT or PASV first.").await?;
                     continue;
                 };
+                // vsftpd lists a missing directory as empty (and a file as itself).
+                let entries = printer.card.list(&dir).unwrap_or_else(|| {
+                    let name = dir.rsplit('/').next().unwrap_or_default().to_owned();
+                    printer
+                        .card
+                        .size(&dir)
+                        .map(|size| {
+                            vec![sdcard::Entry {
+                                name,
+                                size,
+                                dir: false,
+                                modified: 0,
+                            }]
+                        })
+                        .unwrap_or_default()
+                });
                 reply(&mut wr, "150 Here comes the directory listing.").await?;
                 match p.accept(printer).await {
                     Ok(mut data) => {
                         let mut text = String::new();
-                        for (name, size) in printer.files() {
+                        for e in entries {
                             if verb == "NLST" {
-                                text.push_str(&format!("{name}\r\n"));
+                                text.push_str(&format!("{}\r\n", e.name));
                             } else {
-                                text.push_str(&format!(
-                                    "-rw-r--r--    1 0        0        {size:>10} Nov 30 12:00 {name}\r\n"
-                                ));
+                                text.push_str(&list_line(&e));
                             }
                         }
                         data.write_all(text.as_bytes()).await?;
@@ -242,12 +281,12 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                     Err(msg) => reply(&mut wr, msg).await?,
                 }
             }
-            "SIZE" => match printer.file_shared(&clean(arg)) {
-                Some(c) => reply(&mut wr, &format!("213 {}", c.len())).await?,
+            "SIZE" => match printer.card.size(&sdcard::resolve(&cwd, arg)) {
+                Some(size) => reply(&mut wr, &format!("213 {size}")).await?,
                 None => reply(&mut wr, "550 Could not get file size.").await?,
             },
             "DELE" => {
-                if printer.delete_file(&clean(arg)) {
+                if printer.delete_file(&sdcard::resolve(&cwd, arg)) {
                     reply(&mut wr, "250 Delete operation successful.").await?;
                 } else {
                     reply(&mut wr, "550 Delete operation failed.").await?;
@@ -263,12 +302,58 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A file name in the root: no directories, no traversal.
-fn clean(arg: &str) -> String {
-    arg.trim()
-        .trim_start_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+/// Streams an upload into `partial`, capped at [`MAX_FILE`].
+async fn receive(mut data: Tls, partial: &std::path::Path) -> Result<(), &'static str> {
+    let mut file = tokio::fs::File::create(partial)
+        .await
+        .map_err(|_| "451 Could not create file.")?;
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut total = 0usize;
+    loop {
+        match data.read(&mut chunk).await {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n;
+                if total > MAX_FILE {
+                    return Err("452 Transfer aborted.");
+                }
+                file.write_all(&chunk[..n])
+                    .await
+                    .map_err(|_| "452 Transfer aborted.")?;
+            }
+            // A client that closes without close_notify still delivered its bytes.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(_) => return Err("426 Connection closed; transfer aborted."),
+        }
+    }
+    file.flush().await.map_err(|_| "452 Transfer aborted.")?;
+    Ok(())
+}
+
+/// One `LIST` line in vsftpd's `ls -l` shape (recent files show the time, older the year).
+fn list_line(e: &sdcard::Entry) -> String {
+    let when = time::OffsetDateTime::from_unix_timestamp(e.modified)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .get(usize::from(u8::from(when.month())) - 1)
+    .copied()
+    .unwrap_or("Jan");
+    let recent = time::OffsetDateTime::now_utc() - when < time::Duration::days(180);
+    let stamp = if recent {
+        format!("{:02}:{:02}", when.hour(), when.minute())
+    } else {
+        format!("{:>5}", when.year())
+    };
+    let (kind, links, size) = if e.dir {
+        ("drwxr-xr-x", 2, 4096)
+    } else {
+        ("-rw-r--r--", 1, e.size)
+    };
+    format!(
+        "{kind}    {links} 0        0        {size:>10} {month} {:>2} {stamp} {}\r\n",
+        when.day(),
+        e.name
+    )
 }

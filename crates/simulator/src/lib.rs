@@ -1,8 +1,11 @@
 //! Simulated Bambu Lab printers for the demo, tests and benchmarks (`printwarden simulate`):
 //! each with its own serial, access code, model and certificate (CN = serial, issued by a
 //! simulator CA kept in the state directory), serving MQTT over TLS on its own loopback port,
-//! printing jobs through the real state machine, and controllable from tests: rotate the
-//! certificate, drop connections, switch Developer Mode off, fail the next job.
+//! printing jobs through the real state machine from the files on its SD card (kept in the
+//! state directory), and controllable from tests: rotate the certificate, drop connections,
+//! switch Developer Mode off, fail the next job or the running one, put files on the card,
+//! start a print "from elsewhere" as a slicer would (also over the control socket, see
+//! [`control`]).
 //!
 //! Invariant: the simulator speaks the wire format through `pw-bambu`, the same codec the
 //! server's client uses, and records every CONNECT it receives.
@@ -12,9 +15,11 @@
 
 pub mod camera;
 mod certs;
+pub mod control;
 mod ftps;
 pub mod machine;
 mod mqtt;
+pub mod sdcard;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -30,7 +35,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 pub use certs::Authority;
-pub use machine::{Behaviour, Machine, Model};
+pub use machine::{Behaviour, FileFacts, JobIdentity, Machine, Model};
 
 /// What went wrong starting the simulator.
 #[derive(Debug, thiserror::Error)]
@@ -119,9 +124,10 @@ pub(crate) struct Shared {
     machine: Mutex<Machine>,
     tls: RwLock<Arc<ServerConfig>>,
     leaf_der: RwLock<Vec<u8>>,
-    /// The file store (FTPS root).
-    /// Shared buffers: serving a `RETR` does not copy the file.
-    contents: Mutex<std::collections::BTreeMap<String, Arc<Vec<u8>>>>,
+    /// The SD card (the FTPS root), on disk in the state directory.
+    pub card: sdcard::SdCard,
+    /// Numbers partial uploads.
+    pub uploads: std::sync::atomic::AtomicU64,
     connects: Mutex<Vec<ConnectRecord>>,
     pub sessions: AtomicUsize,
     pub reports: broadcast::Sender<Arc<Vec<u8>>>,
@@ -156,41 +162,77 @@ impl Shared {
         self.machine().handle(payload)
     }
 
-    fn contents(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Arc<Vec<u8>>>> {
-        self.contents.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     pub fn percent(&self) -> u8 {
         self.machine().percent()
     }
 
-    pub fn store_file(&self, name: &str, content: Vec<u8>) {
-        self.contents().insert(name.to_owned(), Arc::new(content));
-        self.machine().files.insert(name.to_owned());
+    /// Tells the printer what a file on its card holds (after an upload or at start).
+    pub fn index_file(&self, path: &str) {
+        let facts = self
+            .card
+            .file_path(path)
+            .and_then(|p| std::fs::File::open(p).ok())
+            .map(|f| FileFacts::read(std::io::BufReader::new(f)));
+        let mut m = self.machine();
+        match facts {
+            Some(f) => {
+                m.files.insert(path.to_owned(), f);
+            }
+            None => {
+                m.files.remove(path);
+            }
+        }
     }
 
-    pub fn file(&self, name: &str) -> Option<Vec<u8>> {
-        self.contents().get(name).map(|c| c.as_ref().clone())
+    /// Writes a whole file onto the card (directories created) and indexes it.
+    pub fn store_file(&self, path: &str, content: &[u8]) -> Result<(), SimError> {
+        self.card
+            .write(path, content)
+            .map_err(|e| SimError::Io(format!("sd card {path}: {e}")))?;
+        self.index_file(path);
+        Ok(())
     }
 
-    /// A stored file without copying it.
-    pub fn file_shared(&self, name: &str) -> Option<Arc<Vec<u8>>> {
-        self.contents().get(name).cloned()
+    pub fn delete_file(&self, path: &str) -> bool {
+        let gone = self.card.delete(path);
+        self.machine().files.remove(path);
+        gone
     }
 
-    pub fn files(&self) -> Vec<(String, usize)> {
-        self.contents()
-            .iter()
-            .map(|(n, c)| (n.clone(), c.len()))
-            .collect()
+    /// Publishes frames on the report topic (replies to a command another client sent).
+    pub fn publish(&self, frames: Vec<Vec<u8>>) {
+        for f in frames {
+            let _ = self.reports.send(Arc::new(f));
+        }
     }
+}
 
-    pub fn delete_file(&self, name: &str) -> bool {
-        self.machine().files.remove(name);
-        self.contents().remove(name).is_some()
-    }
+/// A print "from elsewhere": what a slicer (Bambu Studio, Orca) or the printer's own screen
+/// sends — a `project_file` for a file on the SD card, with its own ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlicerPrint {
+    /// The file on the card (`x.gcode.3mf` in the root, `cache/x.gcode.3mf`, `/model/…`).
+    pub path: String,
+    /// Plate (1 when 0).
+    #[serde(default)]
+    pub plate: u32,
+    /// Upload this content to `path` first, as a slicer's "send" does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Vec<u8>>,
+    /// Job name; the file name without `.gcode.3mf` when absent, as slicers do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtask_name: Option<String>,
+    /// How the url names the file: `ftp` (`ftp:///path`, the default) or `sdcard`
+    /// (`file:///mnt/sdcard/path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_style: Option<String>,
+}
+
+/// A fresh job id below 2^31−1, as slicers send (printers clamp ids to int32).
+fn fresh_id() -> String {
+    let mut bytes = [0u8; 4];
+    let _ = getrandom::fill(&mut bytes);
+    (u32::from_le_bytes(bytes) % 2_000_000_000 + 100_000_000).to_string()
 }
 
 /// A handle on one running printer.
@@ -258,16 +300,95 @@ impl Printer {
         .to_hex()
     }
 
-    /// Starts a print as if from the printer's own screen (the file is put on its storage).
+    /// Starts a print as if from the printer's own screen: a local job without ids (an empty
+    /// file is put on the card when `file` is not there).
     pub fn start_print(&self, file: &str) {
-        let mut m = self.shared.machine();
-        m.files.insert(file.to_owned());
+        let path = sdcard::resolve("", file);
+        if self.shared.card.size(&path).is_none() {
+            let _ = self.shared.store_file(&path, b"");
+        }
         let payload = serde_json::json!({"print": {
             "command": "project_file", "sequence_id": "0", "param": "Metadata/plate_1.gcode",
-            "url": format!("ftp://{file}"), "file": file, "subtask_name": file.trim_end_matches(".gcode.3mf"),
+            "url": format!("file:///mnt/sdcard/{path}"), "subtask_name": machine::subtask_of(file),
             "task_id": "0", "use_ams": false,
         }});
-        let _ = m.handle(&serde_json::to_vec(&payload).unwrap_or_default());
+        let _ = self
+            .shared
+            .machine()
+            .handle(&serde_json::to_vec(&payload).unwrap_or_default());
+    }
+
+    /// Starts a print "from elsewhere", as a slicer does: (uploads the file first when
+    /// `job.upload` is set, then) publishes a `project_file` for the file on the card with
+    /// fresh `task_id`/`subtask_id`/`project_id`/`profile_id` and the job name from the file.
+    /// The printer's reply goes out on the report topic like any reply. Returns the identity
+    /// the reports will carry, or the printer's reason for refusing (busy, bad plate).
+    pub fn print_from_elsewhere(&self, job: &SlicerPrint) -> Result<JobIdentity, String> {
+        let path = sdcard::resolve("", &job.path);
+        if path.is_empty() {
+            return Err("no file named".to_owned());
+        }
+        if let Some(content) = &job.upload {
+            self.shared
+                .store_file(&path, content)
+                .map_err(|e| e.to_string())?;
+        }
+        let name = path.rsplit('/').next().unwrap_or(&path);
+        let url = match job.url_style.as_deref() {
+            Some("sdcard") => format!("file:///mnt/sdcard/{path}"),
+            _ => format!("ftp:///{path}"),
+        };
+        let (task_id, subtask_id) = (fresh_id(), fresh_id());
+        let payload = serde_json::json!({"print": {
+            "command": "project_file",
+            "sequence_id": fresh_id(),
+            "param": format!("Metadata/plate_{}.gcode", job.plate.max(1)),
+            "url": url,
+            "file": name,
+            "md5": "",
+            "subtask_name": job.subtask_name.clone().unwrap_or_else(|| machine::subtask_of(name)),
+            "project_id": fresh_id(),
+            "profile_id": fresh_id(),
+            "task_id": task_id,
+            "subtask_id": subtask_id,
+            "timelapse": false, "bed_leveling": true, "flow_cali": false,
+            "vibration_cali": true, "layer_inspect": false, "use_ams": false,
+            "bed_type": "auto", "cfg": "0", "ams_mapping": [],
+        }});
+        let (frames, identity) = {
+            let mut m = self.shared.machine();
+            let frames = m.handle(&serde_json::to_vec(&payload).unwrap_or_default());
+            let identity = m.job().filter(|j| j.task_id == task_id).cloned();
+            (frames, identity)
+        };
+        let refused = frames.iter().find_map(|f| {
+            let v: serde_json::Value = serde_json::from_slice(f).ok()?;
+            let p = v.get("print")?;
+            (p.get("result")?.as_str()? != "success").then(|| {
+                p.get("reason")
+                    .and_then(|r| r.as_str())
+                    .unwrap_or("refused")
+                    .to_owned()
+            })
+        });
+        self.shared.publish(frames);
+        match (refused, identity) {
+            (Some(reason), _) => Err(reason),
+            (None, Some(identity)) => Ok(identity),
+            (None, None) => Err("the printer did not start the job".to_owned()),
+        }
+    }
+
+    /// Fails the running job now with `print_error` and HMS entries (`(attr, code)`), as a
+    /// fault does; `false` when no job is running.
+    pub fn fail_job(&self, print_error: u32, hms: &[(u32, u32)]) -> bool {
+        self.shared.machine().fail(print_error, hms)
+    }
+
+    /// The current (or last) job's identity as the reports carry it.
+    #[must_use]
+    pub fn job(&self) -> Option<JobIdentity> {
+        self.shared.machine().job().cloned()
     }
 
     /// Closes every open session (a Wi-Fi drop).
@@ -280,15 +401,34 @@ impl Printer {
         change(&mut self.shared.machine().behaviour);
     }
 
-    /// Puts a file on the printer's storage (what an FTPS upload does).
+    /// Puts a file on the printer's SD card (what an FTPS upload does); `name` may name a
+    /// directory (`cache/x.gcode.3mf`), created when missing. A card that cannot be written
+    /// (disk full) leaves the file out, logged.
     pub fn put_file(&self, name: &str, content: Vec<u8>) {
-        self.shared.store_file(name, content);
+        if let Err(e) = self.shared.store_file(&sdcard::resolve("", name), &content) {
+            tracing::warn!(serial = %self.info.serial, error = %e, "put_file");
+        }
     }
 
-    /// A stored file's bytes.
+    /// A stored file's bytes (`name` as for [`Printer::put_file`]).
     #[must_use]
     pub fn file(&self, name: &str) -> Option<Vec<u8>> {
-        self.shared.file(name)
+        self.shared.card.read(&sdcard::resolve("", name))
+    }
+
+    /// Every file on the SD card: card path (`x.gcode.3mf`, `cache/y.gcode.3mf`) and size.
+    #[must_use]
+    pub fn files(&self) -> Vec<(String, u64)> {
+        let card = &self.shared.card;
+        card.all_files()
+            .into_iter()
+            .filter_map(|p| Some((p.clone(), card.size(&p)?)))
+            .collect()
+    }
+
+    /// Deletes a file from the card; `false` when there was none.
+    pub fn delete_file(&self, name: &str) -> bool {
+        self.shared.delete_file(&sdcard::resolve("", name))
     }
 
     /// The job state.
@@ -373,6 +513,8 @@ impl Farm {
                 .local_addr()
                 .map_err(|e| SimError::Io(e.to_string()))?
                 .port();
+            let card = sdcard::SdCard::open(dir.join("sdcard").join(&serial))
+                .map_err(|e| SimError::Io(format!("sd card of {serial}: {e}")))?;
             let (reports, _) = broadcast::channel(64);
             let (kick, _) = broadcast::channel(4);
             let shared = Arc::new(Shared {
@@ -382,7 +524,8 @@ impl Farm {
                 machine: Mutex::new(Machine::new(model, options.behaviour.clone())),
                 tls: RwLock::new(leaf.server_config()?),
                 leaf_der: RwLock::new(leaf.der().to_vec()),
-                contents: Mutex::new(std::collections::BTreeMap::new()),
+                card,
+                uploads: std::sync::atomic::AtomicU64::new(0),
                 connects: Mutex::new(Vec::new()),
                 sessions: AtomicUsize::new(0),
                 reports,
@@ -404,6 +547,9 @@ impl Farm {
                 .local_addr()
                 .map_err(|e| SimError::Io(e.to_string()))?
                 .port();
+            for path in shared.card.all_files() {
+                shared.index_file(&path);
+            }
             tasks.push(tokio::spawn(mqtt::serve(listener, Arc::clone(&shared))));
             tasks.push(tokio::spawn(ftps::serve(ftps, Arc::clone(&shared))));
             tasks.push(tokio::spawn(camera::serve(camera, Arc::clone(&shared))));

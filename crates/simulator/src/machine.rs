@@ -1,13 +1,18 @@
 //! One simulated printer's behaviour: the job state machine (IDLE → PREPARE → RUNNING ↔ PAUSE →
-//! FINISH, or FAILED on stop or an injected failure), temperatures moving toward their
-//! targets, and the reports and replies a real printer would publish — full objects like an
-//! X1, deltas like a P1 — with the firmware's quirks that clients must survive (busy refusal,
-//! "verify failed" when Developer Mode is off, string-typed numbers).
+//! FINISH, or FAILED on stop, a missing file or an injected failure), temperatures moving
+//! toward their targets, and the reports and replies a real printer would publish — full
+//! objects like an X1, deltas like a P1 — with the job's identity as printers report it
+//! (`gcode_file`, `subtask_name`, the ids echoed from `project_file`, `gcode_start_time`,
+//! layers from the file's plate G-code header) and the firmware's quirks that clients must
+//! survive (busy refusal, "verify failed" when Developer Mode is off, string-typed numbers,
+//! P1S resetting `total_layer_num` at the end).
 //!
-//! Invariant: pure state; time comes in as `tick(seconds)`, so tests run a whole job in
-//! microseconds.
+//! Invariant: pure state; time comes in as `tick(seconds)` (the report clock, Unix seconds,
+//! starts at the wall clock and moves only with ticks), so tests run a whole job in
+//! microseconds. The files on the SD card are known by their facts ([`FileFacts`]), read by
+//! the caller.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
@@ -84,16 +89,66 @@ impl Model {
     }
 }
 
+/// What the printer knows of one file on its card: per plate, the layer count of the plate's
+/// G-code header (`; total layer number: N`), when the file is a sliced 3MF.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileFacts {
+    /// Plate index → layers.
+    pub layers: BTreeMap<u32, u32>,
+}
+
+impl FileFacts {
+    /// Reads a file's facts; anything that is not a readable sliced 3MF has none (the job then
+    /// gets a plausible layer count).
+    pub fn read<R: std::io::Read + std::io::Seek>(reader: R) -> Self {
+        let Ok(project) = pw_printfile::read_project(reader, &pw_printfile::Limits::default())
+        else {
+            return Self::default();
+        };
+        Self {
+            layers: project
+                .plates
+                .iter()
+                .filter_map(|p| Some((p.index, p.gcode.as_ref()?.header.layer_count?)))
+                .filter(|(_, l)| *l > 0)
+                .collect(),
+        }
+    }
+}
+
+/// Layers of a job whose file says nothing about them.
+const PLAUSIBLE_LAYERS: u32 = 120;
+
+/// The identity of a job as `project_file` gave it (and the printer reports it back).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobIdentity {
+    /// `subtask_name`.
+    pub subtask_name: String,
+    /// `task_id` (`"0"` when the sender gave none).
+    pub task_id: String,
+    /// `subtask_id`.
+    pub subtask_id: String,
+    /// `project_id`.
+    pub project_id: String,
+    /// `profile_id`.
+    pub profile_id: String,
+}
+
 /// A job's plan.
 #[derive(Debug, Clone, PartialEq)]
 struct Job {
-    file: String,
-    subtask: String,
+    /// Card path (`cube.gcode.3mf`, `cache/x.gcode.3mf`).
+    path: String,
+    identity: JobIdentity,
     total_layers: u32,
     /// Simulated seconds of printing.
     duration: f64,
     prepared: f64,
     printed: f64,
+    /// Unix seconds at `project_file`.
+    started_at: i64,
+    /// The file was not on the card: the job fails once PREPARE tries to read it.
+    missing: bool,
 }
 
 /// Behaviour switches (command line or control API).
@@ -144,14 +199,25 @@ pub struct Machine {
     hms: Vec<(u32, u32)>,
     push_counter: u64,
     last_sent: Map<String, Value>,
-    /// Files on the printer's storage (the FTPS root).
-    pub files: BTreeSet<String>,
+    /// Files on the printer's SD card (card paths) and what the printer read from them.
+    pub files: BTreeMap<String, FileFacts>,
     last_task_id: Option<String>,
+    /// The report clock, Unix seconds.
+    clock: f64,
 }
 
 const VERIFY_FAILED_HMS: (u32, u32) = (0x0500_0500, 0x0001_0007);
-const CANCEL_ECHO: u32 = 0x0300_400C;
+/// What `stop` leaves in `print_error`: a cancel echo, not a fault (protocol notes §1.5.2
+/// `print_error`: "Cancel echoes `0500_400E` / `0300_400C` are not faults"; §1.6 `print.stop`:
+/// "After stop, printer goes to FAILED/IDLE and emits cancel echo codes; progress resets").
+pub const CANCEL_ECHO: u32 = 0x0300_400C;
 const BUSY: u32 = 0x0500_4004;
+/// The SD card could not give the file (protocol notes §1.7: printing a file the card cannot
+/// read gives `0500-C010`, the SD read/write error); with its HMS entry (`attr >> 16` =
+/// `0500`, `code & 0xFFFF` = `C010`).
+pub const SD_READ_ERROR: (u32, (u32, u32)) = (0x0500_C010, (0x0500_0100, 0x0002_C010));
+/// What an injected failure (`fail_at`) reports: an AMS fault, `0700_8001`, with its HMS entry.
+pub const INJECTED_FAILURE: (u32, (u32, u32)) = (0x0700_8001, (0x0700_0100, 0x0002_8001));
 
 impl Machine {
     /// An idle printer.
@@ -174,9 +240,45 @@ impl Machine {
             hms: Vec::new(),
             push_counter: 0,
             last_sent: Map::new(),
-            files: BTreeSet::new(),
+            files: BTreeMap::new(),
             last_task_id: None,
+            clock: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
         }
+    }
+
+    /// The report clock, Unix seconds.
+    #[must_use]
+    pub fn clock(&self) -> i64 {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "Unix seconds fit an i64 for the next few billion years"
+        )]
+        let secs = self.clock.floor() as i64;
+        secs
+    }
+
+    /// The current (or last) job's identity.
+    #[must_use]
+    pub fn job(&self) -> Option<&JobIdentity> {
+        self.job.as_ref().map(|j| &j.identity)
+    }
+
+    /// Fails the running job now with `print_error` and these HMS entries (what a real fault
+    /// does: FAILED, the error and the HMS list in the next report, progress reset); `false`
+    /// when no job is running.
+    pub fn fail(&mut self, print_error: u32, hms: &[(u32, u32)]) -> bool {
+        if !self.busy() {
+            return false;
+        }
+        self.finish("FAILED", print_error);
+        for h in hms {
+            if !self.hms.contains(h) {
+                self.hms.push(*h);
+            }
+        }
+        true
     }
 
     /// `gcode_state`.
@@ -209,6 +311,7 @@ impl Machine {
             };
             (next, target)
         };
+        self.clock += seconds;
         self.nozzle = approach(self.nozzle, 8.0);
         self.bed = approach(self.bed, 2.0);
         let speed_factor = match self.speed {
@@ -221,6 +324,10 @@ impl Machine {
             return;
         };
         match self.state {
+            "PREPARE" if job.missing => {
+                let (error, hms) = SD_READ_ERROR;
+                self.fail(error, &[hms]);
+            }
             "PREPARE" => {
                 job.prepared += seconds;
                 if job.prepared >= self.behaviour.prepare_seconds {
@@ -251,7 +358,8 @@ impl Machine {
                     && self.percent >= at
                 {
                     self.behaviour.fail_at = None;
-                    self.finish("FAILED", 0x0700_8001);
+                    let (error, hms) = INJECTED_FAILURE;
+                    self.fail(error, &[hms]);
                 } else if fraction >= 1.0 {
                     self.finish("FINISH", 0);
                 }
@@ -299,14 +407,32 @@ impl Machine {
         if !self.behaviour.developer_mode {
             fun |= 0x2000_0000;
         }
+        // P1S firmware resets `total_layer_num` to 0 at the end of a job (protocol notes §1.5.2).
+        let ended = matches!(self.state, "FINISH" | "FAILED");
+        let total_layers = match job {
+            Some(_) if ended && matches!(self.model, Model::P1S | Model::P1P) => 0,
+            Some(j) => j.total_layers,
+            None => 0,
+        };
+        let id = |f: fn(&JobIdentity) -> &String| {
+            job.map_or_else(|| "0".to_owned(), |j| f(&j.identity).clone())
+        };
         let print = json!({
             "gcode_state": self.state,
             "mc_percent": self.percent,
             "mc_remaining_time": self.remaining_minutes(),
+            "mc_print_stage": if self.busy() { "2" } else { "1" },
+            "mc_print_sub_stage": 0,
             "layer_num": self.layer,
-            "total_layer_num": job.map_or(0, |j| j.total_layers),
-            "gcode_file": job.map_or(String::new(), |j| j.file.clone()),
-            "subtask_name": job.map_or(String::new(), |j| j.subtask.clone()),
+            "total_layer_num": total_layers,
+            "gcode_file": job.map_or(String::new(), Job::gcode_file),
+            "subtask_name": job.map_or(String::new(), |j| j.identity.subtask_name.clone()),
+            "task_id": id(|i| &i.task_id),
+            "subtask_id": id(|i| &i.subtask_id),
+            "project_id": id(|i| &i.project_id),
+            "profile_id": id(|i| &i.profile_id),
+            "gcode_start_time": job.map_or(0, |j| j.started_at).to_string(),
+            "print_type": if job.is_some() { "local" } else { "idle" },
             "gcode_file_prepare_percent": format!("{prepare:.0}"),
             "nozzle_temper": round(self.nozzle.0),
             "nozzle_target_temper": self.nozzle.1,
@@ -448,6 +574,8 @@ impl Machine {
                 Ok(())
             }
             ("print", "pause" | "resume") => Err(format!("cannot {command} while {}", self.state)),
+            // A stopped job ends FAILED with the cancel echo and its progress reset (see
+            // `CANCEL_ECHO`); the file and the job's identity stay in the report.
             ("print", "stop") if self.busy() => {
                 self.finish("FAILED", CANCEL_ECHO);
                 Ok(())
@@ -494,61 +622,95 @@ impl Machine {
             self.print_error = BUSY;
             return Err("device busy".to_owned());
         }
-        let url = body.get("url").and_then(Value::as_str).unwrap_or_default();
-        let file = body
-            .get("file")
-            .and_then(Value::as_str)
-            .filter(|f| !f.is_empty())
-            .map(str::to_owned)
-            .unwrap_or_else(|| {
-                url.trim_start_matches("ftp://")
-                    .trim_start_matches("file:///mnt/sdcard")
-                    .trim_start_matches('/')
-                    .to_owned()
-            });
-        if !self.files.contains(file.trim_start_matches('/')) {
-            return Err(format!("file {file} not found"));
-        }
-        let plate = body
-            .get("param")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if !(plate.starts_with("Metadata/plate_") && plate.ends_with(".gcode")) {
-            return Err("param must name a plate: Metadata/plate_N.gcode".to_owned());
-        }
+        let text = |key: &str| {
+            body.get(key).and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+        };
+        // The url names the file on the card (`ftp://name`, `ftp:///path`,
+        // `file:///mnt/sdcard/path`); `file` alone is a name in the root.
+        let url = text("url").unwrap_or_default();
+        let path = crate::sdcard::path_from_url(&url)
+            .or_else(|| {
+                text("file")
+                    .map(|f| crate::sdcard::resolve("", &f))
+                    .filter(|f| !f.is_empty())
+            })
+            .ok_or_else(|| "project_file names no file".to_owned())?;
+        let plate = text("param")
+            .as_deref()
+            .and_then(|p| p.strip_prefix("Metadata/plate_"))
+            .and_then(|p| p.strip_suffix(".gcode"))
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| "param must name a plate: Metadata/plate_N.gcode".to_owned())?;
         if body.get("use_ams").is_some_and(|v| !v.is_boolean()) {
             return Err("use_ams must be a boolean".to_owned());
         }
-        let task = body.get("task_id").map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        });
+        let task = text("task_id");
         // A repeated task id is read as "continue the last job" by P1S firmware: it stays idle.
-        if task.is_some() && task != Some("0".to_owned()) && task == self.last_task_id {
+        if task.is_some() && task.as_deref() != Some("0") && task == self.last_task_id {
             return Ok(());
         }
-        self.last_task_id = task;
-        let subtask = body
-            .get("subtask_name")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map_or_else(
-                || file.trim_end_matches(".gcode.3mf").to_owned(),
-                str::to_owned,
-            );
+        self.last_task_id.clone_from(&task);
+        let name = path.rsplit('/').next().unwrap_or(&path);
+        let identity = JobIdentity {
+            subtask_name: text("subtask_name")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| subtask_of(name)),
+            task_id: task.unwrap_or_else(|| "0".to_owned()),
+            subtask_id: text("subtask_id").unwrap_or_else(|| "0".to_owned()),
+            project_id: text("project_id").unwrap_or_else(|| "0".to_owned()),
+            profile_id: text("profile_id").unwrap_or_else(|| "0".to_owned()),
+        };
+        let facts = self.files.get(&path);
+        let started_at = self.clock();
+        // A missing file is not refused here: the printer takes the job, and PREPARE fails on
+        // reading the card (Bambuddy sees such starts as FAILED straight from PREPARE, farm
+        // notes §2.1 "rejected start").
         self.job = Some(Job {
-            file,
-            subtask,
-            total_layers: 120,
+            total_layers: facts
+                .and_then(|f| f.layers.get(&plate).copied())
+                .unwrap_or(PLAUSIBLE_LAYERS),
+            missing: facts.is_none(),
+            path,
+            identity,
             duration: self.behaviour.job_seconds,
             prepared: 0.0,
             printed: 0.0,
+            started_at,
         });
         self.state = "PREPARE";
         self.percent = 0;
         self.layer = 0;
         self.print_error = 0;
+        self.hms.retain(|h| *h == VERIFY_FAILED_HMS);
         Ok(())
+    }
+}
+
+/// The job name a printer shows for a file: its name without `.gcode.3mf`/`.3mf`/`.gcode`.
+#[must_use]
+pub fn subtask_of(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let cut = [".gcode.3mf", ".3mf", ".gcode"]
+        .iter()
+        .find(|ext| lower.ends_with(*ext))
+        .map_or(0, |ext| ext.len());
+    name.get(..name.len() - cut).unwrap_or(name).to_owned()
+}
+
+impl Job {
+    /// `gcode_file` as reported: the name for a file in the card's root, the absolute path for
+    /// one in a directory (`/cache/x.gcode.3mf`).
+    fn gcode_file(&self) -> String {
+        if self.path.contains('/') {
+            format!("/{}", self.path)
+        } else {
+            self.path.clone()
+        }
     }
 }
 
@@ -585,11 +747,8 @@ mod tests {
     #[test]
     fn a_job_goes_through_prepare_running_pause_and_finish() {
         let mut m = Machine::new(Model::P1S, Behaviour::default());
-        let Frame::Reply(r) = &send(&mut m, &start("cube.gcode.3mf", 1), 7)[0] else {
-            panic!()
-        };
-        assert!(!r.succeeded(), "no such file yet");
-        m.files.insert("cube.gcode.3mf".into());
+        m.files
+            .insert("cube.gcode.3mf".into(), FileFacts::default());
         let Frame::Reply(r) = &send(&mut m, &start("cube.gcode.3mf", 2), 8)[0] else {
             panic!()
         };
@@ -615,7 +774,7 @@ mod tests {
     #[test]
     fn p1_reports_are_deltas_that_merge_back_into_the_full_state() {
         let mut m = Machine::new(Model::P1S, Behaviour::default());
-        m.files.insert("a.gcode.3mf".into());
+        m.files.insert("a.gcode.3mf".into(), FileFacts::default());
         let mut report = Report::new();
         report.apply(&m.full_frame()).unwrap();
         send(&mut m, &start("a.gcode.3mf", 5), 1);
@@ -688,7 +847,7 @@ mod tests {
     #[test]
     fn stop_fails_the_job_and_an_injected_failure_fails_it_too() {
         let mut m = Machine::new(Model::A1, Behaviour::default());
-        m.files.insert("x.gcode.3mf".into());
+        m.files.insert("x.gcode.3mf".into(), FileFacts::default());
         send(&mut m, &start("x.gcode.3mf", 1), 1);
         m.tick(10.0);
         send(&mut m, &Command::Stop, 2);
@@ -698,5 +857,137 @@ mod tests {
         m.tick(3.0);
         m.tick(40.0);
         assert_eq!(m.state(), "FAILED");
+    }
+
+    fn project_file(m: &mut Machine, body: &Value) -> pw_bambu::report::Reply {
+        let mut r = Report::new();
+        let payload = serde_json::to_vec(&json!({ "print": body })).unwrap();
+        match r.apply(&m.handle(&payload)[0]).unwrap() {
+            Frame::Reply(reply) => reply,
+            other => panic!("not a reply: {other:?}"),
+        }
+    }
+
+    fn status(m: &mut Machine) -> pw_bambu::report::Status {
+        let mut r = Report::new();
+        r.apply(&m.full_frame()).unwrap();
+        r.status()
+    }
+
+    #[test]
+    fn a_missing_file_is_taken_then_fails_in_prepare_with_the_sd_error() {
+        let mut m = Machine::new(Model::P1S, Behaviour::default());
+        let reply = project_file(
+            &mut m,
+            &json!({"command": "project_file", "sequence_id": "4",
+                    "param": "Metadata/plate_1.gcode", "url": "ftp:///cache/gone.gcode.3mf",
+                    "task_id": "77", "use_ams": false}),
+        );
+        assert!(reply.succeeded(), "the printer acknowledges the job");
+        assert_eq!(m.state(), "PREPARE");
+        m.tick(0.5);
+        let s = status(&mut m);
+        assert_eq!(s.gcode_state, GcodeState::Failed);
+        assert_eq!(s.fault_code().as_deref(), Some("0500_C010"));
+        assert_eq!(s.hms.len(), 1);
+        assert_eq!(s.hms[0].short_code(), "0500_C010");
+        assert_eq!(s.gcode_file.as_deref(), Some("/cache/gone.gcode.3mf"));
+        assert_eq!(s.subtask_name.as_deref(), Some("gone"));
+        assert_eq!(s.task_id.as_deref(), Some("77"));
+    }
+
+    #[test]
+    fn reports_carry_the_job_identity_and_the_plate_layers() {
+        for model in [Model::X1C, Model::P1S] {
+            let mut m = Machine::new(model, Behaviour::default());
+            let idle = status(&mut m);
+            assert_eq!((idle.job_key(), idle.gcode_start_time), (None, None));
+            assert_eq!(idle.print_type.as_deref(), Some("idle"));
+            m.files.insert(
+                "model/cube.gcode.3mf".into(),
+                FileFacts {
+                    layers: [(1, 50), (2, 75)].into_iter().collect(),
+                },
+            );
+            let clock = m.clock();
+            let reply = project_file(
+                &mut m,
+                &json!({"command": "project_file", "sequence_id": "1",
+                        "param": "Metadata/plate_2.gcode",
+                        "url": "file:///mnt/sdcard/model/cube.gcode.3mf",
+                        "subtask_name": "Cube plate 2", "task_id": 123_456_789,
+                        "subtask_id": "123456790", "project_id": "11", "profile_id": "12",
+                        "use_ams": false}),
+            );
+            assert!(reply.succeeded());
+            m.tick(3.0);
+            m.tick(60.0);
+            let s = status(&mut m);
+            assert_eq!(s.gcode_state, GcodeState::Running);
+            assert_eq!(s.gcode_file.as_deref(), Some("/model/cube.gcode.3mf"));
+            assert_eq!(s.subtask_name.as_deref(), Some("Cube plate 2"));
+            assert_eq!(s.task_id.as_deref(), Some("123456789"));
+            assert_eq!(s.subtask_id.as_deref(), Some("123456790"));
+            assert_eq!(s.project_id.as_deref(), Some("11"));
+            assert_eq!(s.profile_id.as_deref(), Some("12"));
+            assert_eq!(s.gcode_start_time, Some(clock));
+            assert_eq!(s.total_layers, Some(75), "plate 2's header");
+            assert_eq!(s.layer, Some(38));
+            assert_eq!(s.remaining_minutes, Some(1));
+            assert_eq!(s.print_stage.as_deref(), Some("2"));
+            assert_eq!(s.print_type.as_deref(), Some("local"));
+            assert_eq!(s.stage, Some(0));
+            m.tick(61.0);
+            let s = status(&mut m);
+            assert_eq!(s.gcode_state, GcodeState::Finish);
+            assert_eq!(
+                s.subtask_name.as_deref(),
+                Some("Cube plate 2"),
+                "kept after the end"
+            );
+            let reset = if model == Model::P1S { 0 } else { 75 };
+            assert_eq!(
+                s.total_layers,
+                Some(reset),
+                "P1S resets the total at the end"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stop_ends_failed_with_the_cancel_echo_and_a_fault_carries_hms() {
+        let mut m = Machine::new(Model::X1C, Behaviour::default());
+        m.files.insert("x.gcode.3mf".into(), FileFacts::default());
+        send(&mut m, &start("x.gcode.3mf", 1), 1);
+        m.tick(10.0);
+        send(&mut m, &Command::Stop, 2);
+        let s = status(&mut m);
+        assert!(s.was_cancelled(), "{:?}", s.print_error);
+        assert_eq!((s.percent, s.fault_code()), (Some(0), None));
+        assert!(s.hms.is_empty());
+        assert_eq!(s.task_id.as_deref(), Some("1"));
+
+        send(&mut m, &start("x.gcode.3mf", 3), 4);
+        m.tick(5.0);
+        assert!(m.fail(0x0300_8003, &[(0x0300_0100, 0x0001_8003)]));
+        let s = status(&mut m);
+        assert_eq!(s.gcode_state, GcodeState::Failed);
+        assert_eq!(s.fault_code().as_deref(), Some("0300_8003"));
+        assert_eq!(s.hms[0].short_code(), "0300_8003");
+        assert!(!m.fail(1, &[]), "nothing is running");
+        send(&mut m, &start("x.gcode.3mf", 4), 5);
+        let s = status(&mut m);
+        assert!(
+            s.hms.is_empty() && s.print_error == Some(0),
+            "a new job clears them"
+        );
+    }
+
+    #[test]
+    fn subtask_names_drop_the_print_file_extension() {
+        assert_eq!(subtask_of("Benchy.gcode.3mf"), "Benchy");
+        assert_eq!(subtask_of("plate.3MF"), "plate");
+        assert_eq!(subtask_of("a.gcode"), "a");
+        assert_eq!(subtask_of("notes.txt"), "notes.txt");
     }
 }
