@@ -1,5 +1,7 @@
 //! `printwarden simulate`: simulated printers (MQTT over TLS on 127.0.0.1) until a signal, for
-//! the demo, tests and benchmarks; `printers.json` in the state dir says where they listen.
+//! the demo, tests and benchmarks; `printers.json` in the state dir says where they listen, the
+//! printers' SD cards live in `DIR/sdcard/<serial>/`, and `DIR/control.sock` takes control
+//! requests (a print "from elsewhere", the card's files, a fault; see `pw_simulator::control`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -57,13 +59,19 @@ pub(super) async fn simulate(args: SimulateArgs) -> ExitCode {
     options.behaviour.job_seconds = args.job_seconds.max(1.0);
     options.behaviour.developer_mode = !args.developer_mode_off;
     options.behaviour.fail_at = args.fail_at;
-    let farm = match pw_simulator::Farm::start(options).await {
+    let mut farm = match pw_simulator::Farm::start(options).await {
         Ok(f) => f,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "printwarden: simulator: {e}");
             return ExitCode::FAILURE;
         }
     };
+    // Before printers.json: scripts that waited for it can use the socket at once.
+    #[cfg(unix)]
+    if let Err(e) = farm.serve_control(&args.state_dir.join("control.sock")) {
+        let _ = writeln!(std::io::stderr(), "printwarden: simulator: {e}");
+        return ExitCode::FAILURE;
+    }
     match farm.write_printers_json(&args.state_dir) {
         Ok(path) => tracing::info!(
             printers = farm.printers.len(),
