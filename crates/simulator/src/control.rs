@@ -183,6 +183,7 @@ impl Farm {
                 });
             }
         }));
+        self.control = Some(path.to_owned());
         Ok(())
     }
 }

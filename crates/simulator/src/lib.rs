@@ -446,12 +446,17 @@ pub struct Farm {
     /// The simulator CA certificate.
     pub ca_cert: PathBuf,
     tasks: Vec<JoinHandle<()>>,
+    /// The control socket, removed when the farm stops.
+    control: Option<PathBuf>,
 }
 
 impl Drop for Farm {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(socket) = &self.control {
+            let _ = std::fs::remove_file(socket);
         }
     }
 }
@@ -579,6 +584,7 @@ impl Farm {
             printers,
             ca_cert: authority.cert_path.clone(),
             tasks,
+            control: None,
         })
     }
 

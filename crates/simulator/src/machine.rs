@@ -101,8 +101,12 @@ impl FileFacts {
     /// Reads a file's facts; anything that is not a readable sliced 3MF has none (the job then
     /// gets a plausible layer count).
     pub fn read<R: std::io::Read + std::io::Seek>(reader: R) -> Self {
-        let Ok(project) = pw_printfile::read_project(reader, &pw_printfile::Limits::default())
-        else {
+        // The printer only needs the headers: no full CRC pass over a large upload.
+        let limits = pw_printfile::Limits {
+            verify_all_entries: false,
+            ..pw_printfile::Limits::default()
+        };
+        let Ok(project) = pw_printfile::read_project(reader, &limits) else {
             return Self::default();
         };
         Self {

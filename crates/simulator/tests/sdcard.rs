@@ -363,4 +363,6 @@ async fn the_control_socket_starts_a_print_from_elsewhere_and_lists_the_card() {
     assert_eq!(bad["ok"], false);
     let unknown = ask(r#"{"command":"files","serial":"NOPE"}"#.into()).await;
     assert_eq!(unknown["error"], "no printer NOPE");
+    drop(farm);
+    assert!(!socket.exists(), "the socket goes with the simulator");
 }
