@@ -58,14 +58,17 @@ async fn wait_entry(server: &TestServer, auth: &Auth, check: impl Fn(&Value) -> 
     let mut last = Value::Null;
     for _ in 0..300 {
         let page = list(server, auth, "").await;
-        let newest = page["items"][0].clone();
-        if check(&newest) {
-            return newest;
+        last = page["items"][0].clone();
+        if check(&last) {
+            return last;
         }
-        last = page;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the archive never reached the state; last: {last}");
+    assert!(
+        check(&last),
+        "the archive never reached the state; newest: {last}"
+    );
+    last
 }
 
 async fn user_with(server: &TestServer, admin: &Auth, name: &str, permissions: &[&str]) -> Auth {
