@@ -258,21 +258,34 @@ impl Clause {
     /// Restricts to the archive rows `filter` lets through.
     fn archives(&mut self, filter: &ArchiveFilter) {
         // The visibility: (rows of the `*_all` printers) OR (own rows of the `*_own` printers),
-        // built as two sub-clauses sharing this clause's placeholders.
+        // built as two sub-clauses sharing this clause's placeholders. The common cases stay
+        // plain conditions the planner can use an index for: `*_all` everywhere (no
+        // condition) and owner-only (the owner column alone).
         let outer = std::mem::take(&mut self.text);
-        self.printers(&filter.all, "a.printer_id", "p.location_id");
-        let all = std::mem::take(&mut self.text);
         let own = match &filter.own {
-            Some((user, printers)) => {
+            Some((user, printers)) if filter.all != PrinterFilter::All => {
                 self.owner(OwnerFilter::Only(*user), "a.started_by");
                 self.printers(printers, "a.printer_id", "p.location_id");
-                std::mem::take(&mut self.text)
+                Some(std::mem::take(&mut self.text))
             }
-            None => "1 = 0".to_owned(),
+            _ => None,
+        };
+        let all = match &filter.all {
+            PrinterFilter::All => None,
+            PrinterFilter::Nothing => Some(None),
+            set => {
+                self.printers(set, "a.printer_id", "p.location_id");
+                Some(Some(std::mem::take(&mut self.text)))
+            }
         };
         self.text = outer;
-        let all = if all.is_empty() { "1 = 1".into() } else { all };
-        self.and(&format!("({all}) OR ({own})"));
+        match (all, own) {
+            (None, _) => {}
+            (Some(None), None) => self.and("1 = 0"),
+            (Some(None), Some(own)) => self.and(&own),
+            (Some(Some(all)), None) => self.and(&all),
+            (Some(Some(all)), Some(own)) => self.and(&format!("({all}) OR ({own})")),
+        }
         if let Some(printer) = filter.printer {
             let m = self.bind(Value::Int(printer));
             self.and(&format!("a.printer_id = {m}"));
