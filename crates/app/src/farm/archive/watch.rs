@@ -371,7 +371,19 @@ impl App {
             filaments: &filaments,
         };
         if self.store.open_archive(&new).await?.is_none() {
-            tracing::debug!(printer = %printer, "archive entry already open");
+            if self.store.open_archive_of(printer).await?.is_some() {
+                tracing::debug!(printer = %printer, "archive entry already open");
+                return Ok(());
+            }
+            // Refused without an open entry: the starter's account was deleted a moment ago
+            // (its id no longer exists). The print is still archived, with the name kept.
+            let unlinked = NewArchive {
+                started_by: None,
+                ..new
+            };
+            if self.store.open_archive(&unlinked).await?.is_none() {
+                tracing::warn!(printer = %printer, "archive entry not opened");
+            }
         }
         Ok(())
     }
