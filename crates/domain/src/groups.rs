@@ -77,11 +77,16 @@ impl SystemGroup {
                 Permission::PrintersClearPlate,
                 Permission::LocationsRead,
                 Permission::NotificationsUserEmail,
+                Permission::ArchivesReadOwn,
+                Permission::ArchivesCreate,
+                Permission::ArchivesUpdateOwn,
+                Permission::ArchivesDeleteOwn,
             ],
             SystemGroup::Viewers => vec![
                 Permission::PrintersRead,
                 Permission::LocationsRead,
                 Permission::CameraView,
+                Permission::ArchivesReadOwn,
             ],
         }
     }
@@ -121,12 +126,12 @@ pub const PRESETS: [Preset; 5] = [
     Preset {
         name: "print",
         description: "3DPrintForge role: start prints from the library.",
-        permissions: &[],
+        permissions: &[Permission::ArchivesReadOwn],
     },
     Preset {
         name: "queue",
         description: "3DPrintForge role: manage the print queue.",
-        permissions: &[],
+        permissions: &[Permission::ArchivesReadOwn],
     },
     Preset {
         name: "view",
@@ -155,12 +160,10 @@ mod tests {
             }
         }
         // Viewers only read, and nothing they read is a secret (access codes are write-only).
-        assert!(
-            SystemGroup::Viewers
-                .permissions()
-                .iter()
-                .all(|p| p.as_str().ends_with(":read") || p.as_str().ends_with(":view"))
-        );
+        assert!(SystemGroup::Viewers.permissions().iter().all(|p| {
+            let s = p.as_str();
+            s.ends_with(":read") || s.ends_with(":read_own") || s.ends_with(":view")
+        }));
         assert_eq!(
             SystemGroup::from_key("administrators"),
             Some(SystemGroup::Administrators)

@@ -92,6 +92,16 @@ catalogue! {
     "queue" / "Queue" => {
         QueueCreate = "queue:create": "Add print jobs (start a file on a printer)",
     }
+    "archives" / "Archives" => {
+        ArchivesReadOwn = "archives:read_own": "See the archive entries of prints one started",
+        ArchivesReadAll = "archives:read_all": "See every archive entry, including prints started outside printwarden",
+        ArchivesCreate = "archives:create": "Record a print done outside printwarden by hand",
+        ArchivesUpdateOwn = "archives:update_own": "Change notes, tags and rating of one's own archive entries",
+        ArchivesUpdateAll = "archives:update_all": "Change notes, tags and rating of any archive entry",
+        ArchivesDeleteOwn = "archives:delete_own": "Delete one's own archive entries",
+        ArchivesDeleteAll = "archives:delete_all": "Delete any archive entry",
+        ArchivesPurge = "archives:purge": "Delete every ended archive entry older than a date",
+    }
     "locations" / "Locations" => {
         LocationsRead = "locations:read": "See locations",
         LocationsManage = "locations:manage": "Create, rename and delete locations",
@@ -134,6 +144,13 @@ impl Permission {
                 | Permission::PrintersTrust
                 | Permission::QueueCreate
                 | Permission::CameraView
+                | Permission::ArchivesReadOwn
+                | Permission::ArchivesReadAll
+                | Permission::ArchivesCreate
+                | Permission::ArchivesUpdateOwn
+                | Permission::ArchivesUpdateAll
+                | Permission::ArchivesDeleteOwn
+                | Permission::ArchivesDeleteAll
         )
     }
 

@@ -16,6 +16,7 @@ use pw_app::{
     SetupRequest, Template, TemplateView, TestEmail, TestEmailOutcome, TestOutcome, TlsStatus,
     TotpSetupView, UpdateUser, UpdateWebhook, UploadCertificate, UserView, WebhookView,
 };
+use pw_app::{ArchivePatchInput, ArchiveView, CreateArchive, PurgeArchives, PurgeOutcome};
 use pw_app::{
     CameraTokenView, CertificateView, CheckPrinter, CommandInput, CommandOutcome,
     CreateCameraToken, CreatePrinter, CreatedCameraToken, IssuedTicket, LocationInput,
@@ -397,6 +398,27 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("PATCH", "/api/v1/locations/{id}") => {
             Shape::ok(s.of::<LocationView>()).with_body(s.of::<LocationInput>())
         }
+        ("GET", "/api/v1/archives") => {
+            page_query(archive_query(Shape::ok(s.paged_of::<ArchiveView>())))
+        }
+        ("POST", "/api/v1/archives") => {
+            Shape::json(C::CREATED, s.of::<ArchiveView>()).with_body(s.of::<CreateArchive>())
+        }
+        ("GET", "/api/v1/archives/export.csv") => archive_query(
+            Shape {
+                answer: Answer::Text("text/csv; charset=utf-8"),
+                ..Shape::empty()
+            }
+            .with_status(C::OK),
+        ),
+        ("POST", "/api/v1/archives/purge") => {
+            Shape::ok(s.of::<PurgeOutcome>()).with_body(s.of::<PurgeArchives>())
+        }
+        ("GET", "/api/v1/archives/{id}") => Shape::ok(s.of::<ArchiveView>()),
+        ("PATCH", "/api/v1/archives/{id}") => {
+            Shape::ok(s.of::<ArchiveView>()).with_body(s.of::<ArchivePatchInput>())
+        }
+        ("DELETE", "/api/v1/archives/{id}") => Shape::empty(),
         ("GET", "/api/v1/webhooks") => page_query(Shape::ok(s.paged_of::<WebhookView>())),
         ("POST", "/api/v1/webhooks") => {
             Shape::json(C::CREATED, s.of::<WebhookView>()).with_body(s.of::<CreateWebhook>())
@@ -447,6 +469,42 @@ fn audit_query(shape: Shape) -> Shape {
         .with_query("event", string(), "Event name, or a prefix ending in `.`")
         .with_query("since", time(), "RFC 3339 lower bound")
         .with_query("until", time(), "RFC 3339 upper bound (exclusive)")
+}
+
+/// The archive list's (and export's) filters.
+fn archive_query(shape: Shape) -> Shape {
+    let time = || -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .into()
+    };
+    shape
+        .with_query(
+            "printer_id",
+            ObjectBuilder::new().schema_type(Type::Integer).into(),
+            "Only this printer's entries",
+        )
+        .with_query(
+            "outcome",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(pw_app::OUTCOMES))
+                .into(),
+            "Only entries with this outcome",
+        )
+        .with_query(
+            "user",
+            string(),
+            "Only prints started by this user: an id, or the name kept on the entry",
+        )
+        .with_query(
+            "q",
+            string(),
+            "A piece of the file name, printer name or notes (case-insensitive)",
+        )
+        .with_query("since", time(), "RFC 3339: started at or after")
+        .with_query("until", time(), "RFC 3339: started before")
 }
 
 /// `GET /api/v1/users/{id}`: the user plus counts of what they created.

@@ -712,6 +712,54 @@ pub const ROUTES: &[RouteSpec] = &[
         needs(Permission::LocationsManage),
         "Delete a location (its printers stay)",
     ),
+    // --- the print archive (issue 15)
+    api(
+        "GET",
+        "/api/v1/archives",
+        SIGNED_IN,
+        "Archive entries the caller may read, newest first, filtered and paged",
+    )
+    .fine(&[Permission::ArchivesReadOwn, Permission::ArchivesReadAll]),
+    api(
+        "POST",
+        "/api/v1/archives",
+        needs(Permission::ArchivesCreate),
+        "Record a print done outside printwarden by hand (the caller owns the entry)",
+    ),
+    api(
+        "GET",
+        "/api/v1/archives/export.csv",
+        SIGNED_IN,
+        "The archive entries the caller may read as CSV, with the list's filters",
+    )
+    .fine(&[Permission::ArchivesReadOwn, Permission::ArchivesReadAll]),
+    api(
+        "POST",
+        "/api/v1/archives/purge",
+        needs(Permission::ArchivesPurge),
+        "Delete every ended archive entry that started before a date",
+    ),
+    api(
+        "GET",
+        "/api/v1/archives/{id}",
+        SIGNED_IN,
+        "One archive entry (404 unless the caller may read it)",
+    )
+    .fine(&[Permission::ArchivesReadOwn, Permission::ArchivesReadAll]),
+    api(
+        "PATCH",
+        "/api/v1/archives/{id}",
+        SIGNED_IN,
+        "Change an archive entry's notes, tags or rating",
+    )
+    .fine(&[Permission::ArchivesUpdateOwn, Permission::ArchivesUpdateAll]),
+    api(
+        "DELETE",
+        "/api/v1/archives/{id}",
+        SIGNED_IN,
+        "Delete an archive entry",
+    )
+    .fine(&[Permission::ArchivesDeleteOwn, Permission::ArchivesDeleteAll]),
     // --- webhooks (S7)
     api(
         "GET",

@@ -83,8 +83,8 @@ const fn link(table: &'static str, column: &'static str, fate: Fate) -> UserLink
 }
 
 /// Every column that names a user. Adding a table that names a user means adding it here,
-/// with its fate; the schema test fails until then. Content kinds (none exist yet: library
-/// files, archives and queue items will be the first) go in as [`Fate::Content`].
+/// with its fate; the schema test fails until then. Content kinds (archives; library files
+/// and queue items as they come) go in as [`Fate::Content`].
 pub const USER_LINKS: &[UserLink] = &[
     link("group_members", "user_id", Fate::Account),
     link("sessions", "user_id", Fate::Account),
@@ -105,6 +105,11 @@ pub const USER_LINKS: &[UserLink] = &[
         Fate::History {
             name_column: "started_by_name",
         },
+    ),
+    link(
+        "archives",
+        "started_by",
+        Fate::Content(&crate::farm::archive::ARCHIVES),
     ),
     link(
         "audit_events",

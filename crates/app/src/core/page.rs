@@ -50,6 +50,7 @@ pub(crate) enum Listing {
     Audit,
     ApiKeys,
     CameraTokens,
+    Archives,
 }
 
 impl Listing {
@@ -61,6 +62,7 @@ impl Listing {
             Listing::Audit => "a1",
             Listing::ApiKeys => "k1",
             Listing::CameraTokens => "c1",
+            Listing::Archives => "r1",
         }
     }
 }

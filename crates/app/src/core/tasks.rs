@@ -105,6 +105,9 @@ tasks! {
     PrinterSupervisor = "printer-supervisor", PerPrinter, "when its printer is deleted (an edit restarts it)";
     /// Follows every printer's job state and mails the starters who asked for it.
     PrintMails = "print-mails", WithServer, "never";
+    /// Follows every printer's job state and keeps the print archive: opens an entry when a
+    /// job starts (through printwarden or elsewhere), ends it on FINISH, FAILED or IDLE.
+    ArchiveWatch = "archive-watch", WithServer, "never";
     /// Deletes sessions past their idle or absolute limit, hourly.
     SessionSweep = "session-sweep", WithServer, "never";
     /// Re-reads settings written by the CLI or another node, every 5 s.
@@ -211,10 +214,11 @@ impl App {
         self.tasks.spawn(task, future)
     }
 
-    /// Starts the server's background work: the print-job mails, a supervisor for every
+    /// Starts the server's background work: the print-job mails, the archive, a supervisor for every
     /// stored printer, the expired-session sweep and the settings reload.
     pub async fn start_background(&self) -> Result<(), crate::AppError> {
         self.start_print_mails();
+        self.start_archive_watch();
         for row in self.store.list_printers().await? {
             self.supervise(row);
         }

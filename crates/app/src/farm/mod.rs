@@ -1,6 +1,8 @@
 //! The printers: their records, live connections (the fleet), reachability checks, cameras and
-//! camera tokens, locations, and who may start a print on which printer.
+//! camera tokens, locations, who may start a print on which printer, and the archive of every
+//! print.
 
+pub(crate) mod archive;
 pub(crate) mod camera_tokens;
 pub(crate) mod cameras;
 pub(crate) mod fleet;

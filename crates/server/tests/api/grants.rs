@@ -595,6 +595,22 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/v1/webhooks/{id}", "stops deliveries"),
     (
         "POST",
+        "/api/v1/archives",
+        "an archive entry owned by the caller",
+    ),
+    (
+        "PATCH",
+        "/api/v1/archives/{id}",
+        "notes, tags and rating of an archive entry",
+    ),
+    ("DELETE", "/api/v1/archives/{id}", "an archive entry"),
+    (
+        "POST",
+        "/api/v1/archives/purge",
+        "deletes old archive entries",
+    ),
+    (
+        "POST",
         "/api/v1/webhooks/{id}/test",
         "sends a fixed test event, no audit data",
     ),

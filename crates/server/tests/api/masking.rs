@@ -157,6 +157,7 @@ fn concrete_path(pattern: &str, ids: &Ids) -> String {
                 "printers" => ids.printer.to_string(),
                 "locations" => ids.location.to_string(),
                 "camera-tokens" => ids.camera_token.to_string(),
+                "archives" => ids.archive.to_string(),
                 other => panic!("no seeded row for {{id}} after {other}: add one"),
             },
             "{name}" if previous == "templates" => "welcome".to_owned(),
@@ -182,6 +183,7 @@ struct Ids {
     printer: i64,
     location: i64,
     camera_token: i64,
+    archive: i64,
 }
 
 /// Walk order: reads and changes first, then deletes (deeper rows before the rows they hang
@@ -488,7 +490,9 @@ async fn no_route_answers_with_a_stored_secret() {
         );
     }
 
+    let archive = admin_archive(&server, &admin, printer).await;
     let ids = Ids {
+        archive,
         user,
         group,
         session,
@@ -560,4 +564,20 @@ async fn no_route_answers_with_a_stored_secret() {
     assert!(calls >= 2 * pw_http::ROUTES.len());
     // The walk must see real answers, not only refusals.
     assert!(answered >= 100, "only {answered} successful answers");
+}
+
+/// An archive entry the administrator records by hand on `printer`.
+async fn admin_archive(server: &TestServer, admin: &Auth, printer: i64) -> i64 {
+    let got = server
+        .call(
+            admin,
+            "POST",
+            "/api/v1/archives",
+            Some(json!({"printer_id": printer, "file_name": "walk.gcode.3mf",
+                        "started_at": "2026-01-01T00:00:00Z", "ended_at": "2026-01-01T01:00:00Z",
+                        "outcome": "finished"})),
+        )
+        .await;
+    assert_eq!(got.status, 201, "{:?}", got.json);
+    got.json["id"].as_i64().unwrap()
 }

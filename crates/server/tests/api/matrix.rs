@@ -114,6 +114,9 @@ struct Ids {
     webhook: i64,
     location: i64,
     admin: i64,
+    /// An archive entry the administrator recorded on printer `archive_printer`.
+    archive: i64,
+    archive_printer: i64,
 }
 
 /// Whether the row's access mode takes this kind of credential (SPEC S1: sessions everywhere
@@ -160,6 +163,20 @@ fn oracle(row: &RouteSpec, who: &Who, ids: &Ids) -> Expect {
         return Expect::Deny;
     }
     let path = row.path;
+    // The seeded archive entry: its owner (the administrator) with `*_own`, or `*_all`, each
+    // on its printer (archive rights are printer-bound).
+    let on_archive_printer = |p: Permission| {
+        holds(p)
+            && (!p.is_printer_bound()
+                || who
+                    .printers
+                    .as_ref()
+                    .is_none_or(|list| list.contains(&ids.archive_printer)))
+    };
+    let archive_may = |own: Permission, all: Permission| {
+        on_archive_printer(all) || (who.user == Some(ids.admin) && on_archive_printer(own))
+    };
+    let archive_read = archive_may(Permission::ArchivesReadOwn, Permission::ArchivesReadAll);
     // A printer outside the principal's scope does not exist for it (404).
     if path.starts_with("/api/v1/printers/{id}")
         && let Some(p) = row.access.permission()
@@ -195,6 +212,19 @@ fn oracle(row: &RouteSpec, who: &Who, ids: &Ids) -> Expect {
         {
             true
         }
+        // The archive: some read right for the list; the entry's own/all rights for one entry.
+        ("GET", "/api/v1/archives" | "/api/v1/archives/export.csv") => {
+            !holds(Permission::ArchivesReadOwn) && !holds(Permission::ArchivesReadAll)
+        }
+        ("GET", "/api/v1/archives/{id}") => !archive_read,
+        ("PATCH", "/api/v1/archives/{id}") => {
+            !archive_read
+                || !archive_may(Permission::ArchivesUpdateOwn, Permission::ArchivesUpdateAll)
+        }
+        ("DELETE", "/api/v1/archives/{id}") => {
+            !archive_read
+                || !archive_may(Permission::ArchivesDeleteOwn, Permission::ArchivesDeleteAll)
+        }
         // Sessions: only one's own.
         ("DELETE", "/api/v1/auth/sessions/{id}") => who.user != Some(ids.admin),
         _ => false,
@@ -221,6 +251,7 @@ fn concrete(pattern: &str, who: &Who, ids: &Ids) -> String {
                 "webhooks" => ids.webhook.to_string(),
                 "printers" => who.target_printer.to_string(),
                 "locations" => ids.location.to_string(),
+                "archives" => ids.archive.to_string(),
                 other => panic!("no seeded row for {{id}} after {other} in {pattern}: add one"),
             },
             "{user_id}" => ids.user.to_string(),
@@ -586,7 +617,20 @@ async fn every_route_and_principal_gets_the_documented_decision() {
         .await;
     assert_eq!(token.status, 201, "{:?}", token.json);
     let camera_token = token.json["id"].as_i64().unwrap();
+    let archive = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/archives",
+            Some(json!({"printer_id": a, "file_name": "matrix.gcode.3mf",
+                        "started_at": "2026-01-01T00:00:00Z", "ended_at": "2026-01-01T01:00:00Z",
+                        "outcome": "finished"})),
+        )
+        .await;
+    assert_eq!(archive.status, 201, "{:?}", archive.json);
     let ids = Ids {
+        archive: archive.json["id"].as_i64().unwrap(),
+        archive_printer: a,
         user: victim,
         group,
         group_permissions: vec![Permission::LocationsRead],

@@ -1041,10 +1041,11 @@ async fn deleting_a_user_with_their_items_keeps_the_printers_and_webhooks_they_a
     let hands = server.create_group(&admin, "Farm hands", &rights).await;
     let pat_id = server.create_user(&admin, "pat", &[hands]).await;
     let pat = server.login("pat", TEST_PASSWORD).await;
-    // The user manager holds everything pat holds (so may act on pat) and users:delete, but
-    // not printers:delete or notifications:delete.
+    // The user manager holds everything pat holds (so may act on pat), users:delete and
+    // archives:delete_all (pat's print becomes pat's archive entry, content deleted with pat),
+    // but not printers:delete or notifications:delete.
     let mut manager_rights = rights.to_vec();
-    manager_rights.extend(["users:read", "users:delete"]);
+    manager_rights.extend(["users:read", "users:delete", "archives:delete_all"]);
     let managers = server
         .create_group(&admin, "User managers", &manager_rights)
         .await;

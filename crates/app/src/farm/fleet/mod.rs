@@ -188,6 +188,16 @@ impl Fleet {
         ))
     }
 
+    /// What the archive follows of a printer's job (name, state, file, job name, error, the
+    /// loaded tray), without copying its whole status; `None` before its first report.
+    pub(crate) fn archive_view(&self, id: PrinterId) -> Option<crate::farm::archive::JobView> {
+        let links = self.links();
+        let link = links.get(&id)?;
+        let live = link.live.borrow();
+        let status = live.status.as_ref()?;
+        Some(crate::farm::archive::JobView::of(&link.row.name, status))
+    }
+
     pub(crate) fn live(&self, id: PrinterId) -> Live {
         self.links()
             .get(&id)

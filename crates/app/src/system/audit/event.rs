@@ -164,6 +164,14 @@ audit_events! {
         target: ["printer"], details: {"pinned": "hex", "presented": "hex"};
     PrinterCertificateTrust = "printer.certificate.trust", "A user approved a printer's changed certificate.",
         target: ["printer"], details: {"previous": "hex or null", "trusted": "hex"};
+    ArchiveCreate = "archive.create", "A print done outside printwarden was recorded in the archive by hand.",
+        target: ["archive"], details: {"printer": "string", "file": "string", "outcome": "`finished`, `failed` or `cancelled`"};
+    ArchiveUpdate = "archive.update", "An archive entry's notes, tags or rating were changed.",
+        target: ["archive"], details: {"fields": "array of the changed fields"};
+    ArchiveDelete = "archive.delete", "An archive entry was deleted (by hand, or with its user's deletion).",
+        target: ["archive"], details: {"printer": "string", "file": "string", "started_by": "string or null"};
+    ArchivePurge = "archive.purge", "Every ended archive entry older than a date was deleted.",
+        target: [], details: {"before": "RFC 3339 time", "deleted": "number"};
 }
 
 impl AuditEvent {

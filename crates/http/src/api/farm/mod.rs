@@ -1,6 +1,7 @@
 //! Farm endpoints: printers (files, commands, trust), camera streams and camera tokens,
-//! locations.
+//! locations, the print archive.
 
+pub(crate) mod archive;
 pub(crate) mod camera_tokens;
 pub(crate) mod cameras;
 pub(crate) mod locations;

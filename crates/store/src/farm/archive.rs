@@ -1,0 +1,569 @@
+//! The print archive: one row per print — started through printwarden or elsewhere — with its
+//! printer, file, starter, times, outcome and the user's notes, tags and rating.
+//!
+//! Invariants: a printer has at most one open (`printing`) entry and a print job is archived at
+//! most once (unique indexes), so a repeated report, a reconnect or a restart cannot create a
+//! second entry — [`Store::open_archive`] answers `None` instead; an entry keeps the printer's
+//! and the starter's names, so it reads right after either is deleted; list pages are keyset
+//! pages newest first `(started_at, id)` with the visibility filter in the same query.
+
+use pw_domain::{PrinterId, UserId};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::page::{Clause, OwnerFilter, PrinterFilter, Value};
+use crate::{Store, StoreError};
+
+/// One archive entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveRow {
+    /// Key.
+    pub id: i64,
+    /// The printer (`None` once it was removed).
+    pub printer_id: Option<PrinterId>,
+    /// Its location now (for location scopes), read through the printer.
+    pub location_id: Option<i64>,
+    /// The printer's name when the print ran.
+    pub printer_name: String,
+    /// The file printed.
+    pub file_name: String,
+    /// The plate, when known.
+    pub plate: Option<i64>,
+    /// The printer's job identity (matches the open entry again after a reconnect).
+    pub job_key: Option<String>,
+    /// `printwarden` or `elsewhere`.
+    pub source: String,
+    /// Who started it (`None`: outside printwarden, or the account was deleted).
+    pub started_by: Option<UserId>,
+    /// Their name at the time.
+    pub started_by_name: Option<String>,
+    /// The print job row, for prints started through printwarden.
+    pub print_job_id: Option<i64>,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms, once ended.
+    pub ended_at: Option<i64>,
+    /// Seconds from start to end.
+    pub duration_s: Option<i64>,
+    /// `printing`, `finished`, `failed` or `cancelled`.
+    pub outcome: String,
+    /// The printer's error code (`MMMM_EEEE`), when it reported one.
+    pub error_code: Option<String>,
+    /// The error in words.
+    pub error: Option<String>,
+    /// JSON array of the filaments used.
+    pub filaments: String,
+    /// Free text.
+    pub notes: String,
+    /// JSON array of tags.
+    pub tags: String,
+    /// 1–5.
+    pub rating: Option<i64>,
+    /// SHA-256 of the printed file in the blob store (filled by the library later).
+    pub file_sha256: Option<String>,
+    /// SHA-256 of the thumbnail in the blob store (filled by the library later).
+    pub thumbnail_sha256: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// A new entry.
+#[derive(Debug, Clone)]
+pub struct NewArchive<'a> {
+    /// The printer.
+    pub printer_id: PrinterId,
+    /// Its name now.
+    pub printer_name: &'a str,
+    /// The file.
+    pub file_name: &'a str,
+    /// The plate, when known.
+    pub plate: Option<i64>,
+    /// Job identity.
+    pub job_key: Option<&'a str>,
+    /// `printwarden` or `elsewhere`.
+    pub source: &'a str,
+    /// Starter.
+    pub started_by: Option<UserId>,
+    /// Starter's name.
+    pub started_by_name: Option<&'a str>,
+    /// The print job row.
+    pub print_job_id: Option<i64>,
+    /// Unix ms.
+    pub started_at: i64,
+    /// JSON array.
+    pub filaments: &'a str,
+}
+
+/// How an entry ended.
+#[derive(Debug, Clone)]
+pub struct ArchiveEnd<'a> {
+    /// `finished`, `failed` or `cancelled`.
+    pub outcome: &'a str,
+    /// Unix ms.
+    pub ended_at: i64,
+    /// `MMMM_EEEE`.
+    pub error_code: Option<&'a str>,
+    /// In words.
+    pub error: Option<&'a str>,
+    /// JSON array; `None` keeps the stored one.
+    pub filaments: Option<&'a str>,
+}
+
+/// An entry recorded by hand (`archives:create`): a print done outside printwarden.
+#[derive(Debug, Clone)]
+pub struct ManualArchive<'a> {
+    /// The printer.
+    pub printer_id: PrinterId,
+    /// Its name.
+    pub printer_name: &'a str,
+    /// The file.
+    pub file_name: &'a str,
+    /// The plate.
+    pub plate: Option<i64>,
+    /// Who recorded it (its owner).
+    pub started_by: Option<UserId>,
+    /// Their name.
+    pub started_by_name: &'a str,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms.
+    pub ended_at: i64,
+    /// `finished`, `failed` or `cancelled`.
+    pub outcome: &'a str,
+    /// In words.
+    pub error: Option<&'a str>,
+    /// Free text.
+    pub notes: &'a str,
+    /// JSON array.
+    pub tags: &'a str,
+    /// 1–5.
+    pub rating: Option<i64>,
+    /// Unix ms.
+    pub now: i64,
+}
+
+/// A change by a user; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct ArchivePatch<'a> {
+    /// Free text.
+    pub notes: Option<&'a str>,
+    /// JSON array.
+    pub tags: Option<&'a str>,
+    /// `Some(None)` clears the rating.
+    pub rating: Option<Option<i64>>,
+}
+
+/// Who started the prints a list shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StarterMatch {
+    /// This user (id).
+    Id(i64),
+    /// This name (kept after the account's deletion).
+    Name(String),
+}
+
+/// What a list shows: the caller's visibility (rows `all` lets through, plus the caller's own
+/// rows that `own` lets through) and the filters asked for, all run in SQL.
+#[derive(Debug, Clone)]
+pub struct ArchiveFilter {
+    /// Printers whose entries the caller sees whoever started them (`*_all`).
+    pub all: PrinterFilter,
+    /// The caller and the printers whose entries they see when they started them (`*_own`).
+    pub own: Option<(i64, PrinterFilter)>,
+    /// `?printer_id=`.
+    pub printer: Option<i64>,
+    /// `?outcome=`.
+    pub outcome: Option<String>,
+    /// `?user=`.
+    pub user: Option<StarterMatch>,
+    /// `?q=`: a piece of the file name, printer name or notes (case-insensitive).
+    pub q: Option<String>,
+    /// `?since=` (unix ms, inclusive).
+    pub since: Option<i64>,
+    /// `?until=` (unix ms, exclusive).
+    pub until: Option<i64>,
+}
+
+impl ArchiveFilter {
+    /// Nothing visible, no filter (a starting point).
+    #[must_use]
+    pub fn nothing() -> Self {
+        Self {
+            all: PrinterFilter::Nothing,
+            own: None,
+            printer: None,
+            outcome: None,
+            user: None,
+            q: None,
+            since: None,
+            until: None,
+        }
+    }
+}
+
+const COLUMNS: &str = "a.id, a.printer_id, p.location_id, a.printer_name, a.file_name, a.plate, \
+     a.job_key, a.source, a.started_by, a.started_by_name, a.print_job_id, a.started_at, \
+     a.ended_at, a.duration_s, a.outcome, a.error_code, a.error, a.filaments, a.notes, a.tags, \
+     a.rating, a.file_sha256, a.thumbnail_sha256, a.created_at";
+
+const FROM: &str = "FROM archives a LEFT JOIN printers p ON p.id = a.printer_id";
+
+fn from_row(r: &AnyRow) -> Result<ArchiveRow, sqlx::Error> {
+    Ok(ArchiveRow {
+        id: r.try_get("id")?,
+        printer_id: r
+            .try_get::<Option<i64>, _>("printer_id")?
+            .map(PrinterId::from_db),
+        location_id: r.try_get("location_id")?,
+        printer_name: r.try_get("printer_name")?,
+        file_name: r.try_get("file_name")?,
+        plate: r.try_get("plate")?,
+        job_key: r.try_get("job_key")?,
+        source: r.try_get("source")?,
+        started_by: r
+            .try_get::<Option<i64>, _>("started_by")?
+            .map(UserId::from_db),
+        started_by_name: r.try_get("started_by_name")?,
+        print_job_id: r.try_get("print_job_id")?,
+        started_at: r.try_get("started_at")?,
+        ended_at: r.try_get("ended_at")?,
+        duration_s: r.try_get("duration_s")?,
+        outcome: r.try_get("outcome")?,
+        error_code: r.try_get("error_code")?,
+        error: r.try_get("error")?,
+        filaments: r.try_get("filaments")?,
+        notes: r.try_get("notes")?,
+        tags: r.try_get("tags")?,
+        rating: r.try_get("rating")?,
+        file_sha256: r.try_get("file_sha256")?,
+        thumbnail_sha256: r.try_get("thumbnail_sha256")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// `LIKE` pattern for a piece of text, with `%`, `_` and `\` taken literally.
+fn like(piece: &str) -> String {
+    let mut out = String::from("%");
+    for c in piece.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl Clause {
+    /// Restricts to the archive rows `filter` lets through.
+    fn archives(&mut self, filter: &ArchiveFilter) {
+        // The visibility: (rows of the `*_all` printers) OR (own rows of the `*_own` printers),
+        // built as two sub-clauses sharing this clause's placeholders. The common cases stay
+        // plain conditions the planner can use an index for: `*_all` everywhere (no
+        // condition) and owner-only (the owner column alone).
+        let outer = std::mem::take(&mut self.text);
+        let own = match &filter.own {
+            Some((user, printers)) if filter.all != PrinterFilter::All => {
+                self.owner(OwnerFilter::Only(*user), "a.started_by");
+                self.printers(printers, "a.printer_id", "p.location_id");
+                Some(std::mem::take(&mut self.text))
+            }
+            _ => None,
+        };
+        let all = match &filter.all {
+            PrinterFilter::All => None,
+            PrinterFilter::Nothing => Some(None),
+            set => {
+                self.printers(set, "a.printer_id", "p.location_id");
+                Some(Some(std::mem::take(&mut self.text)))
+            }
+        };
+        self.text = outer;
+        match (all, own) {
+            (None, _) => {}
+            (Some(None), None) => self.and("1 = 0"),
+            (Some(None), Some(own)) => self.and(&own),
+            (Some(Some(all)), None) => self.and(&all),
+            (Some(Some(all)), Some(own)) => self.and(&format!("({all}) OR ({own})")),
+        }
+        if let Some(printer) = filter.printer {
+            let m = self.bind(Value::Int(printer));
+            self.and(&format!("a.printer_id = {m}"));
+        }
+        if let Some(outcome) = &filter.outcome {
+            let m = self.bind(Value::Text(outcome.clone()));
+            self.and(&format!("a.outcome = {m}"));
+        }
+        match &filter.user {
+            Some(StarterMatch::Id(id)) => {
+                let m = self.bind(Value::Int(*id));
+                self.and(&format!("a.started_by = {m}"));
+            }
+            Some(StarterMatch::Name(name)) => {
+                let m = self.bind(Value::Text(name.clone()));
+                self.and(&format!("a.started_by_name = {m}"));
+            }
+            None => {}
+        }
+        if let Some(q) = &filter.q {
+            let pattern = like(q);
+            let m1 = self.bind(Value::Text(pattern.clone()));
+            let m2 = self.bind(Value::Text(pattern.clone()));
+            let m3 = self.bind(Value::Text(pattern));
+            self.and(&format!(
+                "LOWER(a.file_name) LIKE {m1} ESCAPE '\\' OR LOWER(a.printer_name) LIKE {m2} \
+                 ESCAPE '\\' OR LOWER(a.notes) LIKE {m3} ESCAPE '\\'"
+            ));
+        }
+        if let Some(since) = filter.since {
+            let m = self.bind(Value::Int(since));
+            self.and(&format!("a.started_at >= {m}"));
+        }
+        if let Some(until) = filter.until {
+            let m = self.bind(Value::Int(until));
+            self.and(&format!("a.started_at < {m}"));
+        }
+    }
+}
+
+impl Store {
+    /// Opens an entry for a print that just started. `None` when the printer already has an
+    /// open entry or the print job is archived already (the unique indexes say so).
+    pub async fn open_archive(&self, new: &NewArchive<'_>) -> Result<Option<i64>, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO archives (printer_id, printer_name, file_name, plate, job_key, source, \
+             started_by, started_by_name, print_job_id, started_at, outcome, filaments, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'printing', $11, $12) RETURNING id",
+        )
+        .bind(new.printer_id.get())
+        .bind(new.printer_name)
+        .bind(new.file_name)
+        .bind(new.plate)
+        .bind(new.job_key)
+        .bind(new.source)
+        .bind(new.started_by.map(UserId::get))
+        .bind(new.started_by_name)
+        .bind(new.print_job_id)
+        .bind(new.started_at)
+        .bind(new.filaments)
+        .bind(new.started_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from_write);
+        match result {
+            Ok(row) => Ok(Some(row.try_get("id")?)),
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The printer's open entry, if any.
+    pub async fn open_archive_of(
+        &self,
+        printer: PrinterId,
+    ) -> Result<Option<ArchiveRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} {FROM} WHERE a.printer_id = $1 AND a.outcome = 'printing'"
+        )))
+        .bind(printer.get())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// Whether a print job is archived already.
+    pub async fn print_job_archived(&self, print_job: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM archives WHERE print_job_id = $1")
+            .bind(print_job)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// Records the filaments seen so far on an open entry.
+    pub async fn set_archive_filaments(&self, id: i64, filaments: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE archives SET filaments = $1 WHERE id = $2 AND outcome = 'printing'")
+            .bind(filaments)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends an open entry (duration from its start); false if it was not open (ended already,
+    /// or deleted).
+    pub async fn end_archive(&self, id: i64, end: &ArchiveEnd<'_>) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE archives SET outcome = $1, ended_at = $2, \
+             duration_s = CASE WHEN $3 > started_at THEN ($4 - started_at) / 1000 ELSE 0 END, \
+             error_code = $5, error = $6, filaments = COALESCE($7, filaments) \
+             WHERE id = $8 AND outcome = 'printing'",
+        )
+        .bind(end.outcome)
+        .bind(end.ended_at)
+        .bind(end.ended_at)
+        .bind(end.ended_at)
+        .bind(end.error_code)
+        .bind(end.error)
+        .bind(end.filaments)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Ends the open entries of removed printers (their `printer_id` went NULL); returns how
+    /// many.
+    pub async fn end_orphaned_archives(&self, now: i64, error: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE archives SET outcome = 'failed', ended_at = $1, \
+             duration_s = CASE WHEN $2 > started_at THEN ($3 - started_at) / 1000 ELSE 0 END, \
+             error = $4 WHERE printer_id IS NULL AND outcome = 'printing'",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .bind(error)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Records a print done outside printwarden, by hand.
+    pub async fn insert_manual_archive(&self, m: &ManualArchive<'_>) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO archives (printer_id, printer_name, file_name, plate, source, started_by, \
+             started_by_name, started_at, ended_at, duration_s, outcome, error, notes, tags, rating, \
+             created_at) VALUES ($1, $2, $3, $4, 'elsewhere', $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $14, $15) RETURNING id",
+        )
+        .bind(m.printer_id.get())
+        .bind(m.printer_name)
+        .bind(m.file_name)
+        .bind(m.plate)
+        .bind(m.started_by.map(UserId::get))
+        .bind(m.started_by_name)
+        .bind(m.started_at)
+        .bind(m.ended_at)
+        .bind((m.ended_at - m.started_at).max(0) / 1000)
+        .bind(m.outcome)
+        .bind(m.error)
+        .bind(m.notes)
+        .bind(m.tags)
+        .bind(m.rating)
+        .bind(m.now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// One entry.
+    pub async fn archive(&self, id: i64) -> Result<Option<ArchiveRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} {FROM} WHERE a.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// One page of entries, newest first: those `filter` lets through, after `(started_at,
+    /// id)` of the previous page's last row, at most `fetch`.
+    pub async fn archives_page(
+        &self,
+        filter: &ArchiveFilter,
+        after: Option<(i64, i64)>,
+        fetch: i64,
+    ) -> Result<Vec<ArchiveRow>, StoreError> {
+        let mut c = Clause::default();
+        c.archives(filter);
+        if let Some((at, id)) = after {
+            let a1 = c.bind(Value::Int(at));
+            let a2 = c.bind(Value::Int(at));
+            let i1 = c.bind(Value::Int(id));
+            c.and(&format!(
+                "a.started_at < {a1} OR (a.started_at = {a2} AND a.id < {i1})"
+            ));
+        }
+        let limit = c.bind(Value::Int(fetch));
+        let sql = format!(
+            "SELECT {COLUMNS} {FROM}{} ORDER BY a.started_at DESC, a.id DESC LIMIT {limit}",
+            c.where_sql()
+        );
+        let rows = c
+            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Changes notes, tags or rating; false if the entry is gone.
+    pub async fn update_archive(
+        &self,
+        id: i64,
+        patch: &ArchivePatch<'_>,
+    ) -> Result<bool, StoreError> {
+        let (rating_set, rating) = match patch.rating {
+            Some(r) => (1_i64, r),
+            None => (0, None),
+        };
+        let changed = sqlx::query(
+            "UPDATE archives SET notes = COALESCE($1, notes), tags = COALESCE($2, tags), \
+             rating = CASE WHEN $3 = 1 THEN $4 ELSE rating END WHERE id = $5",
+        )
+        .bind(patch.notes)
+        .bind(patch.tags)
+        .bind(rating_set)
+        .bind(rating)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Deletes an entry; false if it was gone.
+    pub async fn delete_archive(&self, id: i64) -> Result<bool, StoreError> {
+        let changed = sqlx::query("DELETE FROM archives WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Deletes every ended entry that started before `before` (unix ms); open entries stay.
+    /// Returns how many.
+    pub async fn purge_archives(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM archives WHERE started_at < $1 AND outcome <> 'printing'")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// How many entries a user started.
+    pub async fn count_archives_of(&self, user: UserId) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM archives WHERE started_by = $1")
+            .bind(user.get())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// The entries a user started (user deletion with `items=delete`).
+    pub async fn archives_of(&self, user: UserId) -> Result<Vec<ArchiveRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} {FROM} WHERE a.started_by = $1 ORDER BY a.id"
+        )))
+        .bind(user.get())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+}
