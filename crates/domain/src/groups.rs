@@ -77,11 +77,16 @@ impl SystemGroup {
                 Permission::PrintersClearPlate,
                 Permission::LocationsRead,
                 Permission::NotificationsUserEmail,
+                Permission::LibraryReadOwn,
+                Permission::LibraryUpload,
+                Permission::LibraryUpdateOwn,
+                Permission::LibraryDeleteOwn,
             ],
             SystemGroup::Viewers => vec![
                 Permission::PrintersRead,
                 Permission::LocationsRead,
                 Permission::CameraView,
+                Permission::LibraryReadOwn,
             ],
         }
     }
@@ -121,17 +126,32 @@ pub const PRESETS: [Preset; 5] = [
     Preset {
         name: "print",
         description: "3DPrintForge role: start prints from the library.",
-        permissions: &[],
+        permissions: &[
+            Permission::PrintersRead,
+            Permission::QueueCreate,
+            Permission::LibraryReadAll,
+            Permission::LibraryUpload,
+            Permission::LibraryUpdateOwn,
+            Permission::LibraryDeleteOwn,
+        ],
     },
     Preset {
         name: "queue",
         description: "3DPrintForge role: manage the print queue.",
-        permissions: &[],
+        permissions: &[
+            Permission::PrintersRead,
+            Permission::QueueCreate,
+            Permission::LibraryReadAll,
+        ],
     },
     Preset {
         name: "view",
         description: "3DPrintForge role: look, but do not touch.",
-        permissions: &[Permission::PrintersRead, Permission::LocationsRead],
+        permissions: &[
+            Permission::PrintersRead,
+            Permission::LocationsRead,
+            Permission::LibraryReadOwn,
+        ],
     },
 ];
 
@@ -155,12 +175,10 @@ mod tests {
             }
         }
         // Viewers only read, and nothing they read is a secret (access codes are write-only).
-        assert!(
-            SystemGroup::Viewers
-                .permissions()
-                .iter()
-                .all(|p| p.as_str().ends_with(":read") || p.as_str().ends_with(":view"))
-        );
+        assert!(SystemGroup::Viewers.permissions().iter().all(|p| {
+            let s = p.as_str();
+            s.ends_with(":read") || s.ends_with(":view") || s.ends_with(":read_own")
+        }));
         assert_eq!(
             SystemGroup::from_key("administrators"),
             Some(SystemGroup::Administrators)

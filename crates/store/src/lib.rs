@@ -23,6 +23,10 @@ pub use auth::mfa::{EmailCodeRow, MfaRow, Tries};
 pub use auth::sessions::{NewSession, SessionRow};
 pub use auth::tickets::TicketRow;
 pub use error::StoreError;
+pub use farm::library::{
+    LibraryAfter, LibraryFilePatch, LibraryFileQuery, LibraryFileRow, LibraryFolderRow,
+    LibrarySort, LibraryUsage, NewLibraryFile,
+};
 pub use farm::locations::LocationRow;
 pub use farm::print_jobs::PrintJobRow;
 pub use farm::printers::{NewPrinter, PrinterPatch, PrinterRow};

@@ -50,6 +50,7 @@ pub(crate) enum Listing {
     Audit,
     ApiKeys,
     CameraTokens,
+    LibraryFiles,
 }
 
 impl Listing {
@@ -61,6 +62,7 @@ impl Listing {
             Listing::Audit => "a1",
             Listing::ApiKeys => "k1",
             Listing::CameraTokens => "c1",
+            Listing::LibraryFiles => "l1",
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The printers: their records, live connections (the fleet), reachability checks, cameras and
-//! camera tokens, locations, and who may start a print on which printer.
+//! camera tokens, locations, and who may start a print on which printer; and the file library.
 
 pub(crate) mod camera_tokens;
 pub(crate) mod cameras;
 pub(crate) mod fleet;
+pub(crate) mod library;
 pub(crate) mod locations;
 pub(crate) mod print_claims;
 pub(crate) mod print_jobs;

@@ -1,5 +1,7 @@
-//! The farm: printers, the locations they stand in, and the print jobs started on them.
+//! The farm: printers, the locations they stand in, the print jobs started on them, and the
+//! file library.
 
+pub(crate) mod library;
 pub(crate) mod locations;
 pub(crate) mod print_jobs;
 pub(crate) mod printers;

@@ -1,7 +1,8 @@
 //! Farm endpoints: printers (files, commands, trust), camera streams and camera tokens,
-//! locations.
+//! locations, the file library.
 
 pub(crate) mod camera_tokens;
 pub(crate) mod cameras;
+pub(crate) mod library;
 pub(crate) mod locations;
 pub(crate) mod printers;
