@@ -397,11 +397,11 @@ impl Store {
     /// Files, distinct contents and their bytes.
     pub async fn library_usage(&self) -> Result<LibraryUsage, StoreError> {
         let listed =
-            sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM library_files")
+            sqlx::query("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM library_files")
                 .fetch_one(&self.pool)
                 .await?;
         let stored = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM \
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM \
              (SELECT sha256, MAX(size) AS size FROM library_files GROUP BY sha256) b",
         )
         .fetch_one(&self.pool)
