@@ -545,7 +545,14 @@ impl Store {
             .bind(id.get())
             .execute(&self.pool)
             .await
-            .map_err(StoreError::from_write)?;
+            .map_err(|e| match &e {
+                // SQLite reports an `ON DELETE RESTRICT` refusal as a trigger constraint
+                // (extended code 1811), which sqlx does not classify as a foreign-key error.
+                sqlx::Error::Database(db) if db.message().contains("FOREIGN KEY constraint") => {
+                    StoreError::Conflict
+                }
+                _ => StoreError::from_write(e),
+            })?;
         Ok(done.rows_affected() > 0)
     }
 }

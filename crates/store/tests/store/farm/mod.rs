@@ -1,5 +1,6 @@
-//! `src/farm/`: printers, locations and print jobs.
+//! `src/farm/`: printers, locations, print jobs and the file library.
 
+mod library;
 mod locations;
 mod print_jobs;
 mod printers;
