@@ -321,7 +321,6 @@ impl BlobStore for FsBlobs {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests fail fast")]
     use super::*;
 
     #[tokio::test]
