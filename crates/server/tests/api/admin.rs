@@ -533,6 +533,7 @@ async fn a_user_manager_cannot_act_on_anyone_above_their_rank() {
                 "printers:read",
                 "locations:read",
                 "camera:view",
+                "library:read_own",
             ],
         )
         .await;

@@ -272,6 +272,24 @@ const OWN: &[&str] = &[
     "library:delete_own",
 ];
 
+/// A sliced project with a plate image and an empty folder, uploaded as `auth` (the rows the
+/// route walks of other modules name): `(file id, folder id)`.
+pub(crate) async fn seed_library(server: &TestServer, auth: &Auth) -> (i64, i64) {
+    let file = upload(server, auth, "seed.gcode.3mf", &sliced_project()).await["id"]
+        .as_i64()
+        .unwrap();
+    let folder = server
+        .call(
+            auth,
+            "POST",
+            "/api/v1/library/folders",
+            Some(json!({"name": "Seed folder"})),
+        )
+        .await;
+    assert_eq!(folder.status, 201, "{:?}", folder.json);
+    (file, folder.json["id"].as_i64().unwrap())
+}
+
 // ---------------------------------------------------------------- tests
 
 #[tokio::test]

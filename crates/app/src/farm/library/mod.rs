@@ -175,8 +175,8 @@ impl App {
         })
     }
 
-    /// The staging directory of the filesystem store (tests and operations: it must be empty
-    /// while no upload runs).
+    /// Where the filesystem content store keeps its blobs (`<data>/blobs`; uploads in progress
+    /// are staged in its `tmp/`), if one is configured.
     #[must_use]
     pub fn library_blob_dir(&self) -> Option<PathBuf> {
         self.config.library.blob_dir.clone()
