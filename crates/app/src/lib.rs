@@ -44,6 +44,13 @@ pub use farm::camera_tokens::{
 };
 pub use farm::cameras::{CameraWatch, WatchEnd};
 pub use farm::fleet::{Connection, PrinterEvent};
+pub use farm::library::{
+    BlobError, BlobStore, CreateLibraryFolder, FilamentView, FsBlobs, LibraryConfig,
+    LibraryDownload, LibraryFileQueryParams, LibraryFileView, LibraryFolderView, LibraryOwner,
+    LibraryPurge, LibraryPurged, LibraryUpload, LibraryUsageView, PlateView, UpdateLibraryFile,
+    UpdateLibraryFolder, UploadedBy,
+};
+pub use farm::library::{ByteRange, DEFAULT_MAX_UPLOAD, PurgeScope};
 pub use farm::locations::{LocationInput, LocationView};
 pub use farm::printers::{
     CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE, PrintUpload,

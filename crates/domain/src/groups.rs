@@ -77,6 +77,10 @@ impl SystemGroup {
                 Permission::PrintersClearPlate,
                 Permission::LocationsRead,
                 Permission::NotificationsUserEmail,
+                Permission::LibraryReadOwn,
+                Permission::LibraryUpload,
+                Permission::LibraryUpdateOwn,
+                Permission::LibraryDeleteOwn,
                 Permission::ArchivesReadOwn,
                 Permission::ArchivesCreate,
                 Permission::ArchivesUpdateOwn,
@@ -86,6 +90,7 @@ impl SystemGroup {
                 Permission::PrintersRead,
                 Permission::LocationsRead,
                 Permission::CameraView,
+                Permission::LibraryReadOwn,
                 Permission::ArchivesReadOwn,
             ],
         }
@@ -126,17 +131,34 @@ pub const PRESETS: [Preset; 5] = [
     Preset {
         name: "print",
         description: "3DPrintForge role: start prints from the library.",
-        permissions: &[Permission::ArchivesReadOwn],
+        permissions: &[
+            Permission::PrintersRead,
+            Permission::QueueCreate,
+            Permission::LibraryReadAll,
+            Permission::LibraryUpload,
+            Permission::LibraryUpdateOwn,
+            Permission::LibraryDeleteOwn,
+            Permission::ArchivesReadOwn,
+        ],
     },
     Preset {
         name: "queue",
         description: "3DPrintForge role: manage the print queue.",
-        permissions: &[Permission::ArchivesReadOwn],
+        permissions: &[
+            Permission::PrintersRead,
+            Permission::QueueCreate,
+            Permission::LibraryReadAll,
+            Permission::ArchivesReadOwn,
+        ],
     },
     Preset {
         name: "view",
         description: "3DPrintForge role: look, but do not touch.",
-        permissions: &[Permission::PrintersRead, Permission::LocationsRead],
+        permissions: &[
+            Permission::PrintersRead,
+            Permission::LocationsRead,
+            Permission::LibraryReadOwn,
+        ],
     },
 ];
 

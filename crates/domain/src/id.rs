@@ -118,3 +118,11 @@ typed_id!(
     /// An outbound webhook.
     WebhookId
 );
+typed_id!(
+    /// A file in the library.
+    LibraryFileId
+);
+typed_id!(
+    /// A folder in the library.
+    LibraryFolderId
+);

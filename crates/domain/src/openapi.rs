@@ -10,8 +10,8 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::{
-    ApiKeyId, AuditEventId, GroupId, LocationId, Permission, PrinterId, SessionId, UserId,
-    WebhookId,
+    ApiKeyId, AuditEventId, GroupId, LibraryFileId, LibraryFolderId, LocationId, Permission,
+    PrinterId, SessionId, UserId, WebhookId,
 };
 
 macro_rules! id_schema {
@@ -41,7 +41,9 @@ id_schema!(
     AuditEventId,
     PrinterId,
     LocationId,
-    WebhookId
+    WebhookId,
+    LibraryFileId,
+    LibraryFolderId
 );
 
 impl PartialSchema for Permission {

@@ -92,6 +92,16 @@ catalogue! {
     "queue" / "Queue" => {
         QueueCreate = "queue:create": "Add print jobs (start a file on a printer)",
     }
+    "library" / "Library" => {
+        LibraryReadOwn = "library:read_own": "See and download own library files",
+        LibraryReadAll = "library:read_all": "See and download every library file, ownerless ones included",
+        LibraryUpload = "library:upload": "Upload files to the library and create folders",
+        LibraryUpdateOwn = "library:update_own": "Rename, move and tag own library files",
+        LibraryUpdateAll = "library:update_all": "Rename, move and tag any library file; rename and move folders",
+        LibraryDeleteOwn = "library:delete_own": "Delete own library files and empty folders",
+        LibraryDeleteAll = "library:delete_all": "Delete any library file and empty folders",
+        LibraryPurge = "library:purge": "Purge the library (ownerless or all files) and see its storage use",
+    }
     "archives" / "Archives" => {
         ArchivesReadOwn = "archives:read_own": "See the archive entries of prints one started",
         ArchivesReadAll = "archives:read_all": "See every archive entry, including prints started outside printwarden",

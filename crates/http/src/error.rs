@@ -110,6 +110,20 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// 416: the asked byte range lies outside the file.
+    pub(crate) fn range_not_satisfiable() -> Self {
+        Self::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable",
+            "The requested range lies outside the file.",
+        )
+    }
+
+    /// 413 with a safe explanation (the limit, in words).
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+
     /// 503: a dependency is down; the cause is logged.
     pub fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::new(
@@ -188,6 +202,7 @@ impl From<AppError> for ApiError {
             AppError::Forbidden => ApiError::forbidden(),
             AppError::NotFound => ApiError::not_found(),
             AppError::Conflict(msg) => ApiError::conflict(msg),
+            AppError::TooLarge(msg) => ApiError::too_large(msg),
             AppError::RateLimited(msg) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg)
             }

@@ -23,6 +23,10 @@ use pw_app::{
     LocationView, PrinterCheck, PrinterFile, PrinterView, TicketRequest, TrustCertificate,
     UpdatePrinter,
 };
+use pw_app::{
+    CreateLibraryFolder, LibraryFileView, LibraryFolderView, LibraryPurge, LibraryPurged,
+    LibraryUsageView, UpdateLibraryFile, UpdateLibraryFolder,
+};
 use pw_policy::{Access, Requirement};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
@@ -427,6 +431,74 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             Shape::ok(s.of::<WebhookView>()).with_body(s.of::<UpdateWebhook>())
         }
         ("POST", "/api/v1/webhooks/{id}/test") => Shape::ok(s.of::<TestOutcome>()),
+        ("GET", "/api/v1/library/files") => page_query(Shape::ok(s.paged_of::<LibraryFileView>()))
+            .with_query(
+                "folder_id",
+                string(),
+                "A folder id, or `root` for the top level; absent = every folder",
+            )
+            .with_query(
+                "q",
+                string(),
+                "Text found in names and tags (case-insensitive)",
+            )
+            .with_query(
+                "sort",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["name", "-name", "date", "-date", "size", "-size"]))
+                    .into(),
+                "Order; `-` = descending; default `-date` (newest first)",
+            ),
+        ("POST", "/api/v1/library/files") => Shape {
+            body: Some((
+                ObjectBuilder::new()
+                    .property(
+                        "file",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary))),
+                    )
+                    .required("file")
+                    .property("folder_id", ObjectBuilder::new().schema_type(Type::Integer))
+                    .into(),
+                true,
+            )),
+            body_type: "multipart/form-data",
+            ..Shape::json(C::CREATED, s.of::<LibraryFileView>())
+        },
+        ("GET", "/api/v1/library/files/{id}") => Shape::ok(s.of::<LibraryFileView>()),
+        ("PATCH", "/api/v1/library/files/{id}") => {
+            Shape::ok(s.of::<LibraryFileView>()).with_body(s.of::<UpdateLibraryFile>())
+        }
+        ("DELETE", "/api/v1/library/files/{id}") | ("DELETE", "/api/v1/library/folders/{id}") => {
+            Shape::empty()
+        }
+        ("GET", "/api/v1/library/files/{id}/download") => Shape {
+            answer: Answer::Text("application/octet-stream"),
+            ..Shape::empty()
+        }
+        .with_status(C::OK),
+        ("GET", "/api/v1/library/files/{id}/plates/{plate}/thumbnail") => Shape {
+            answer: Answer::Text("image/png"),
+            ..Shape::empty()
+        }
+        .with_status(C::OK)
+        .with_query(
+            "v",
+            string(),
+            "The content version the URL was made for; a stale one is a 404",
+        ),
+        ("GET", "/api/v1/library/folders") => Shape::ok(s.page_of::<LibraryFolderView>()),
+        ("POST", "/api/v1/library/folders") => Shape::json(C::CREATED, s.of::<LibraryFolderView>())
+            .with_body(s.of::<CreateLibraryFolder>()),
+        ("PATCH", "/api/v1/library/folders/{id}") => {
+            Shape::ok(s.of::<LibraryFolderView>()).with_body(s.of::<UpdateLibraryFolder>())
+        }
+        ("GET", "/api/v1/library/usage") => Shape::ok(s.of::<LibraryUsageView>()),
+        ("POST", "/api/v1/library/purge") => {
+            Shape::ok(s.of::<LibraryPurged>()).with_body(s.of::<LibraryPurge>())
+        }
         _ => return None,
     })
 }

@@ -116,6 +116,9 @@ const fn page(path: &'static str, access: Access, summary: &'static str) -> Rout
     row("GET", path, access, Kind::Page, summary)
 }
 
+/// The library's read rights (own files, or every file).
+const READ_LIBRARY: [Permission; 2] = [Permission::LibraryReadOwn, Permission::LibraryReadAll];
+
 /// Any signed-in user, browser session only.
 const SESSION: Access = Access::Session(Requirement::Authenticated);
 /// Any signed-in user, session or API key.
@@ -711,6 +714,93 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/v1/locations/{id}",
         needs(Permission::LocationsManage),
         "Delete a location (its printers stay)",
+    ),
+    // --- library (issue 15): owners need `_own`, everything else `_all`; checked per file
+    api(
+        "GET",
+        "/api/v1/library/files",
+        SIGNED_IN,
+        "Library files the caller may see (?folder_id=&q=&sort=&limit=&cursor=)",
+    )
+    .fine(&READ_LIBRARY),
+    api(
+        "POST",
+        "/api/v1/library/files",
+        needs(Permission::LibraryUpload),
+        "Upload a .gcode.3mf, .3mf, .gcode or .stl (multipart field file, optional folder_id)",
+    ),
+    api(
+        "GET",
+        "/api/v1/library/files/{id}",
+        SIGNED_IN,
+        "One library file with its plates",
+    )
+    .fine(&READ_LIBRARY),
+    api(
+        "PATCH",
+        "/api/v1/library/files/{id}",
+        SIGNED_IN,
+        "Rename, move or tag a library file",
+    )
+    .fine(&[Permission::LibraryUpdateOwn, Permission::LibraryUpdateAll]),
+    api(
+        "DELETE",
+        "/api/v1/library/files/{id}",
+        SIGNED_IN,
+        "Delete a library file (its content goes when no other file names it)",
+    )
+    .fine(&[Permission::LibraryDeleteOwn, Permission::LibraryDeleteAll]),
+    api(
+        "GET",
+        "/api/v1/library/files/{id}/download",
+        SIGNED_IN,
+        "Download the stored bytes (Range: bytes= supported)",
+    )
+    .fine(&READ_LIBRARY),
+    api(
+        "GET",
+        "/api/v1/library/files/{id}/plates/{plate}/thumbnail",
+        SIGNED_IN,
+        "A plate's image (PNG, cached immutable per content hash)",
+    )
+    .fine(&READ_LIBRARY),
+    api(
+        "GET",
+        "/api/v1/library/folders",
+        SIGNED_IN,
+        "The library's folder tree",
+    )
+    .fine(&READ_LIBRARY),
+    api(
+        "POST",
+        "/api/v1/library/folders",
+        needs(Permission::LibraryUpload),
+        "Create a library folder",
+    ),
+    api(
+        "PATCH",
+        "/api/v1/library/folders/{id}",
+        needs(Permission::LibraryUpdateAll),
+        "Rename or move a library folder (never into itself)",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/library/folders/{id}",
+        SIGNED_IN,
+        "Delete an empty library folder",
+    )
+    .fine(&[Permission::LibraryDeleteOwn, Permission::LibraryDeleteAll]),
+    api(
+        "GET",
+        "/api/v1/library/usage",
+        needs(Permission::LibraryPurge),
+        "Storage the library uses (files, distinct contents, bytes)",
+    ),
+    api(
+        "POST",
+        "/api/v1/library/purge",
+        needs(Permission::LibraryPurge),
+        "Delete the ownerless files, or every file, of the library",
     ),
     // --- the print archive (issue 15)
     api(

@@ -26,6 +26,10 @@ pub use error::StoreError;
 pub use farm::archive::{
     ArchiveEnd, ArchiveFilter, ArchivePatch, ArchiveRow, ManualArchive, NewArchive, StarterMatch,
 };
+pub use farm::library::{
+    LibraryAfter, LibraryFilePatch, LibraryFileQuery, LibraryFileRow, LibraryFolderRow,
+    LibrarySort, LibraryUsage, NewLibraryFile,
+};
 pub use farm::locations::LocationRow;
 pub use farm::print_jobs::PrintJobRow;
 pub use farm::printers::{NewPrinter, PrinterPatch, PrinterRow};

@@ -69,6 +69,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008", "print_jobs"),
     migration!(9, "0009", "ticket_bounds"),
     migration!(10, "0010", "print_job_names"),
+    migration!(11, "0011", "library"),
     migration!(12, "0012", "archives"),
 ];
 

@@ -83,7 +83,7 @@ const fn link(table: &'static str, column: &'static str, fate: Fate) -> UserLink
 }
 
 /// Every column that names a user. Adding a table that names a user means adding it here,
-/// with its fate; the schema test fails until then. Content kinds (archives; library files
+/// with its fate; the schema test fails until then. Content kinds (library files, archives
 /// and queue items as they come) go in as [`Fate::Content`].
 pub const USER_LINKS: &[UserLink] = &[
     link("group_members", "user_id", Fate::Account),
@@ -99,6 +99,11 @@ pub const USER_LINKS: &[UserLink] = &[
     link("mail_preferences", "user_id", Fate::Account),
     link("printers", "created_by", Fate::Infrastructure),
     link("webhooks", "created_by", Fate::Infrastructure),
+    link(
+        "library_files",
+        "owner_id",
+        Fate::Content(&crate::farm::library::LIBRARY_FILES),
+    ),
     link(
         "print_jobs",
         "started_by",

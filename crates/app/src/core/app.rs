@@ -44,6 +44,8 @@ pub struct AppConfig {
     /// Printer CA bundle (`PRINTWARDEN_PRINTER_CA_FILE`): when set, a printer's certificate
     /// must also chain to it, on first contact as afterwards.
     pub printer_ca: Option<Arc<rustls::RootCertStore>>,
+    /// The file library's storage and upload limit.
+    pub library: crate::farm::library::LibraryConfig,
 }
 
 impl AppConfig {
@@ -60,6 +62,7 @@ impl AppConfig {
             sealing: None,
             resolver: Arc::new(SystemResolver),
             printer_ca: None,
+            library: crate::farm::library::LibraryConfig::default(),
         }
     }
 }
@@ -101,6 +104,12 @@ pub struct App {
     pub(crate) cameras: Arc<camera::Cameras>,
     /// The long-lived background tasks ([`Task`](crate::Task)).
     pub(crate) tasks: Arc<Tasks>,
+    /// The library's content store (absent when no blob directory is configured).
+    pub(crate) library_blobs: Option<Arc<dyn crate::farm::library::BlobStore>>,
+    /// Held while a blob is committed with its file row, or a file row deleted with its blob:
+    /// a short section (never the upload itself), so a blob is never deleted under a file that
+    /// was just recorded for it.
+    pub(crate) library_refs: Arc<Mutex<()>>,
 }
 
 impl App {
@@ -131,6 +140,13 @@ impl App {
         };
         let tasks = Arc::new(Tasks::default());
         tasks.spawn(Task::WebhookDispatcher, dispatcher.run(hook_events));
+        let library_blobs = match &config.library.blob_dir {
+            Some(dir) => Some(Arc::new(
+                crate::farm::library::FsBlobs::new(dir)
+                    .map_err(|e| AppError::Internal(Box::new(e)))?,
+            ) as Arc<dyn crate::farm::library::BlobStore>),
+            None => None,
+        };
         let app = Self {
             store,
             config: Arc::new(config),
@@ -147,6 +163,8 @@ impl App {
             fleet: Arc::new(fleet::Fleet::new()),
             cameras: Arc::default(),
             tasks,
+            library_blobs,
+            library_refs: Arc::default(),
         };
         app.seed_groups().await?;
         app.load_security_settings().await?;

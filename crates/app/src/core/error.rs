@@ -20,6 +20,9 @@ pub enum AppError {
     /// The SSRF guard refuses this URL; the message says why and is safe to show.
     #[error("{0}")]
     UrlNotAllowed(String),
+    /// The request is larger than allowed; the message is safe to show and says the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// Authenticated but not allowed.
     #[error("not allowed")]
     Forbidden,

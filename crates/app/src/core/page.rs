@@ -51,6 +51,7 @@ pub(crate) enum Listing {
     ApiKeys,
     CameraTokens,
     Archives,
+    LibraryFiles,
 }
 
 impl Listing {
@@ -63,6 +64,7 @@ impl Listing {
             Listing::ApiKeys => "k1",
             Listing::CameraTokens => "c1",
             Listing::Archives => "r1",
+            Listing::LibraryFiles => "l1",
         }
     }
 }

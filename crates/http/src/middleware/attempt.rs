@@ -49,6 +49,7 @@ impl Judged {
             | AppError::UrlNotAllowed(_)
             | AppError::NotFound
             | AppError::Conflict(_)
+            | AppError::TooLarge(_)
             | AppError::RateLimited(_) => Judged::Refund,
         }
     }

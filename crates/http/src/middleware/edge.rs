@@ -22,6 +22,19 @@ use crate::{ApiError, AppState};
 /// How long a handler may take to produce response headers.
 pub const HANDLER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a library upload may take (receiving up to the library's limit, then checking the
+/// file). A stalled upload ends sooner: the library gives up after a minute without data.
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// The routes whose handler reads a large request body and so gets [`UPLOAD_TIMEOUT`].
+fn handler_timeout(method: &http::Method, path: &str) -> Duration {
+    if method == http::Method::POST && path == "/api/v1/library/files" {
+        UPLOAD_TIMEOUT
+    } else {
+        HANDLER_TIMEOUT
+    }
+}
+
 /// The Content-Security-Policy of SPEC S7: no inline script or style anywhere.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
 img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
@@ -75,8 +88,11 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
             .is_some_and(|v| v.as_bytes() != b"0"));
 
     let span = tracing::info_span!("request", request_id = %id);
-    let outcome =
-        tokio::time::timeout(HANDLER_TIMEOUT, next.run(req).instrument(span.clone())).await;
+    let outcome = tokio::time::timeout(
+        handler_timeout(&method, &path),
+        next.run(req).instrument(span.clone()),
+    )
+    .await;
     let mut response = match outcome {
         Ok(response) => response,
         Err(_) => {

@@ -36,6 +36,7 @@ pub const KEYS: &[&str] = &[
     "tls_handshake_timeout_seconds",
     "header_read_timeout_seconds",
     "idle_timeout_seconds",
+    "library_max_upload_bytes",
 ];
 
 /// Keys whose environment values are numbers.
@@ -45,6 +46,7 @@ const NUMERIC_KEYS: &[&str] = &[
     "tls_handshake_timeout_seconds",
     "header_read_timeout_seconds",
     "idle_timeout_seconds",
+    "library_max_upload_bytes",
 ];
 
 /// `PRINTWARDEN_*` variables as a figment provider. `PRINTWARDEN_CONFIG` names the file and

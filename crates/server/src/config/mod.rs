@@ -131,6 +131,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Connection caps and timeouts at the acceptor.
     pub connections: ConnectionSettings,
+    /// The largest file the library accepts, in bytes.
+    pub library_max_upload_bytes: u64,
 }
 
 /// A configuration problem, with a message that says what to fix.

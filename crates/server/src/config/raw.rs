@@ -54,6 +54,7 @@ pub struct RawConfig {
     pub(super) tls_handshake_timeout_seconds: u32,
     pub(super) header_read_timeout_seconds: u32,
     pub(super) idle_timeout_seconds: u32,
+    pub(super) library_max_upload_bytes: u64,
 }
 
 /// A list written either as a TOML array or as one comma-separated string (the env form).
@@ -117,6 +118,7 @@ impl Default for RawConfig {
             tls_handshake_timeout_seconds: secs_u32(connections.tls_handshake.as_secs()),
             header_read_timeout_seconds: secs_u32(connections.first_request.as_secs()),
             idle_timeout_seconds: secs_u32(connections.idle.as_secs()),
+            library_max_upload_bytes: pw_app::DEFAULT_MAX_UPLOAD,
         }
     }
 }

@@ -117,6 +117,10 @@ impl Settings {
                 toml::Value::Integer(i64::try_from(value).unwrap_or(i64::MAX)),
             );
         }
+        t.insert(
+            "library_max_upload_bytes".into(),
+            toml::Value::Integer(i64::try_from(self.library_max_upload_bytes).unwrap_or(i64::MAX)),
+        );
         t.insert("log".into(), s(&self.log));
         let format = match self.log_format {
             LogFormat::Json => "json",

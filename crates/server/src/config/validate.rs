@@ -241,6 +241,12 @@ pub(super) fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         }
     };
 
+    if raw.library_max_upload_bytes == 0 || raw.library_max_upload_bytes > 1 << 40 {
+        errors.push(
+            "library_max_upload_bytes must be from 1 byte to 1 TiB (1099511627776)".to_owned(),
+        );
+    }
+
     if !errors.is_empty() {
         return Err(ConfigError::Invalid(errors));
     }
@@ -264,6 +270,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         log: raw.log,
         log_format,
         connections,
+        library_max_upload_bytes: raw.library_max_upload_bytes,
     })
 }
 

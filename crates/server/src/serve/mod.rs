@@ -179,6 +179,9 @@ pub fn shield_settings(settings: &Settings) -> ShieldSettings {
     }
 }
 
+/// The library's content store under the data directory (`blobs/ab/cd/<sha256>`).
+pub const LIBRARY_BLOB_DIR: &str = "blobs";
+
 /// What the application needs from the settings; `sealing` is the resolved key (`None` seals
 /// nothing: only for commands that handle no stored secret).
 pub fn app_config(settings: &Settings, sealing: Option<SealingKey>) -> AppConfig {
@@ -196,6 +199,10 @@ pub fn app_config(settings: &Settings, sealing: Option<SealingKey>) -> AppConfig
             .printer_ca
             .as_ref()
             .map(|(_, roots)| Arc::clone(roots)),
+        library: pw_app::LibraryConfig {
+            blob_dir: Some(settings.data_dir.join(LIBRARY_BLOB_DIR)),
+            max_upload_bytes: settings.library_max_upload_bytes,
+        },
     }
 }
 

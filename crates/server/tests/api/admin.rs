@@ -534,6 +534,7 @@ async fn a_user_manager_cannot_act_on_anyone_above_their_rank() {
                 "locations:read",
                 "camera:view",
                 "archives:read_own",
+                "library:read_own",
             ],
         )
         .await;

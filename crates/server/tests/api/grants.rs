@@ -611,6 +611,29 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/api/v1/library/files",
+        "a library file row and its content",
+    ),
+    (
+        "PATCH",
+        "/api/v1/library/files/{id}",
+        "a library file's name, folder, tags",
+    ),
+    ("DELETE", "/api/v1/library/files/{id}", "a library file row"),
+    ("POST", "/api/v1/library/folders", "a library folder row"),
+    (
+        "PATCH",
+        "/api/v1/library/folders/{id}",
+        "a library folder's name and parent",
+    ),
+    (
+        "DELETE",
+        "/api/v1/library/folders/{id}",
+        "an empty library folder row",
+    ),
+    ("POST", "/api/v1/library/purge", "deletes library files"),
+    (
+        "POST",
         "/api/v1/webhooks/{id}/test",
         "sends a fixed test event, no audit data",
     ),

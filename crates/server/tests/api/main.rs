@@ -21,6 +21,7 @@ mod grants;
 mod hardening;
 mod keys;
 mod landing;
+mod library;
 mod lifecycle;
 mod listeners;
 mod mail;

@@ -158,11 +158,14 @@ fn concrete_path(pattern: &str, ids: &Ids) -> String {
                 "locations" => ids.location.to_string(),
                 "camera-tokens" => ids.camera_token.to_string(),
                 "archives" => ids.archive.to_string(),
+                "files" => ids.library_file.to_string(),
+                "folders" => ids.library_folder.to_string(),
                 other => panic!("no seeded row for {{id}} after {other}: add one"),
             },
             "{name}" if previous == "templates" => "welcome".to_owned(),
             "{name}" if previous == "files" => "walk.gcode.3mf".to_owned(),
             "{user_id}" => ids.user.to_string(),
+            "{plate}" => "1".to_owned(),
             s if s.starts_with("{*") => "app.js".to_owned(),
             s => s.to_owned(),
         });
@@ -184,6 +187,8 @@ struct Ids {
     location: i64,
     camera_token: i64,
     archive: i64,
+    library_file: i64,
+    library_folder: i64,
 }
 
 /// Walk order: reads and changes first, then deletes (deeper rows before the rows they hang
@@ -360,6 +365,7 @@ async fn no_route_answers_with_a_stored_secret() {
         .await;
     assert_eq!(location.status, 201, "{:?}", location.json);
     let location = location.json["id"].as_i64().unwrap();
+    let (library_file, library_folder) = crate::library::seed_library(&server, &admin).await;
     let printer = server
         .call(
             &admin,
@@ -501,6 +507,8 @@ async fn no_route_answers_with_a_stored_secret() {
         printer,
         location,
         camera_token: camera_token_id,
+        library_file,
+        library_folder,
     };
     let mut rows: Vec<_> = pw_http::ROUTES.iter().collect();
     rows.sort_by_key(|r| walk_order(r.method, r.path));

@@ -117,6 +117,9 @@ struct Ids {
     /// An archive entry the administrator recorded on printer `archive_printer`.
     archive: i64,
     archive_printer: i64,
+    /// A library file and an empty folder, both the admin's (the file is owned by them).
+    library_file: i64,
+    library_folder: i64,
 }
 
 /// Whether the row's access mode takes this kind of credential (SPEC S1: sessions everywhere
@@ -227,12 +230,48 @@ fn oracle(row: &RouteSpec, who: &Who, ids: &Ids) -> Expect {
         }
         // Sessions: only one's own.
         ("DELETE", "/api/v1/auth/sessions/{id}") => who.user != Some(ids.admin),
+        // The library (issue 15): the seeded file is the admin's, so `_own` reaches it only
+        // for the admin; lists and folders need a read right of either kind.
+        ("GET", "/api/v1/library/files" | "/api/v1/library/folders") => {
+            !holds(Permission::LibraryReadOwn) && !holds(Permission::LibraryReadAll)
+        }
+        (
+            "GET",
+            "/api/v1/library/files/{id}"
+            | "/api/v1/library/files/{id}/download"
+            | "/api/v1/library/files/{id}/plates/{plate}/thumbnail",
+        ) => !owned_right(
+            who,
+            ids,
+            Permission::LibraryReadOwn,
+            Permission::LibraryReadAll,
+        ),
+        ("PATCH", "/api/v1/library/files/{id}") => !owned_right(
+            who,
+            ids,
+            Permission::LibraryUpdateOwn,
+            Permission::LibraryUpdateAll,
+        ),
+        ("DELETE", "/api/v1/library/files/{id}") => !owned_right(
+            who,
+            ids,
+            Permission::LibraryDeleteOwn,
+            Permission::LibraryDeleteAll,
+        ),
+        ("DELETE", "/api/v1/library/folders/{id}") => {
+            !holds(Permission::LibraryDeleteOwn) && !holds(Permission::LibraryDeleteAll)
+        }
         _ => false,
     };
     if refused {
         return Expect::Deny;
     }
     Expect::Allow
+}
+
+/// Whether `who` may act on the admin's library file with `own` / `all`.
+fn owned_right(who: &Who, ids: &Ids, own: Permission, all: Permission) -> bool {
+    who.rights.contains(&all) || (who.user == Some(ids.admin) && who.rights.contains(&own))
 }
 
 /// The path of `pattern` with its parameters filled in with real rows for `who`.
@@ -252,9 +291,12 @@ fn concrete(pattern: &str, who: &Who, ids: &Ids) -> String {
                 "printers" => who.target_printer.to_string(),
                 "locations" => ids.location.to_string(),
                 "archives" => ids.archive.to_string(),
+                "files" => ids.library_file.to_string(),
+                "folders" => ids.library_folder.to_string(),
                 other => panic!("no seeded row for {{id}} after {other} in {pattern}: add one"),
             },
             "{user_id}" => ids.user.to_string(),
+            "{plate}" => "1".to_owned(),
             "{name}" if previous == "templates" => "welcome".to_owned(),
             "{name}" if previous == "files" => "matrix.gcode.3mf".to_owned(),
             s if s.starts_with("{*") => "app.js".to_owned(),
@@ -584,6 +626,7 @@ async fn every_route_and_principal_gets_the_documented_decision() {
     let group = server
         .create_group(&admin, "Matrix target", &["locations:read"])
         .await;
+    let (library_file, library_folder) = crate::library::seed_library(&server, &admin).await;
     let victim = server.create_user(&admin, "tina", &[]).await;
     let allow = server
         .call(
@@ -640,6 +683,8 @@ async fn every_route_and_principal_gets_the_documented_decision() {
         webhook,
         location,
         admin: admin_id,
+        library_file,
+        library_folder,
     };
 
     // Principals.

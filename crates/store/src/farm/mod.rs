@@ -1,7 +1,8 @@
-//! The farm: printers, the locations they stand in, the print jobs started on them and the
-//! archive of every print.
+//! The farm: printers, the locations they stand in, the print jobs started on them, the file
+//! library and the archive of every print.
 
 pub(crate) mod archive;
+pub(crate) mod library;
 pub(crate) mod locations;
 pub(crate) mod print_jobs;
 pub(crate) mod printers;

@@ -218,6 +218,7 @@ pub(crate) fn failure(
         AppError::BadRequest(m)
         | AppError::WrongSecret(m)
         | AppError::Conflict(m)
+        | AppError::TooLarge(m)
         | AppError::UrlNotAllowed(m) => {
             (StatusCode::BAD_REQUEST, "Cannot show this page", m.clone())
         }

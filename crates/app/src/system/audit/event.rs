@@ -146,6 +146,20 @@ audit_events! {
         target: ["location"], details: {"name": "string"};
     LocationDelete = "location.delete", "A location was deleted.",
         target: ["location"], details: {"name": "string"};
+    LibraryUpload = "library.upload", "A file was uploaded to the library, or refused (not a print file the library takes).",
+        target: ["library_file"], details: {"name": "string", "kind": "`gcode.3mf`, `3mf`, `gcode` or `stl`", "size": "bytes", "sha256": "hex", "stored": "bool: new content (false: the same bytes were stored already)", "reason": "string (failure)"};
+    LibraryUpdate = "library.update", "A library file was renamed, moved or re-tagged.",
+        target: ["library_file"], details: {"name": "string or null", "folder_id": "number or null", "tags": "array or null"};
+    LibraryDelete = "library.delete", "A library file was deleted (by hand, with its uploader, or by a purge).",
+        target: ["library_file"], details: {"name": "string", "owner": "string or null", "sha256": "hex", "blob_deleted": "bool: no other file named the content", "purge": "bool"};
+    LibraryPurge = "library.purge", "The library was purged of its ownerless files or of every file.",
+        target: [], details: {"scope": "`ownerless` or `all`", "deleted": "number"};
+    LibraryFolderCreate = "library.folder_create", "A library folder was created.",
+        target: ["library_folder"], details: {"name": "string", "parent_id": "number or null"};
+    LibraryFolderUpdate = "library.folder_update", "A library folder was renamed or moved.",
+        target: ["library_folder"], details: {"name": "string or null", "parent_id": "number or null"};
+    LibraryFolderDelete = "library.folder_delete", "An empty library folder was deleted.",
+        target: ["library_folder"], details: {"name": "string"};
     PrinterCreate = "printer.create", "A printer was added.",
         target: ["printer"], details: {"name": "string", "serial": "string", "host": "string"};
     PrinterUpdate = "printer.update", "A printer was changed.",
