@@ -14,9 +14,9 @@ use pw_domain::{Permission, PrinterId, UserId};
 use pw_policy::{Action, Decision, Principal, PrinterRef, Subject, Target, authorize};
 use pw_store::PrintJobRow;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth::sessions::rights_of;
+use crate::farm::fleet::next_printer_event;
 use crate::notify::templates::TemplateName;
 use crate::{Actor, App, AppError, Task};
 
@@ -68,11 +68,8 @@ impl App {
         self.spawn_task(Task::PrintMails, async move {
             let mut states: HashMap<PrinterId, GcodeState> = HashMap::new();
             loop {
-                let event = match events.recv().await {
-                    Ok(e) => e,
-                    // Missed some: the next report of each printer carries its state again.
-                    Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return,
+                let Some(event) = next_printer_event(&mut events).await else {
+                    return;
                 };
                 if event.removed {
                     states.remove(&event.printer);

@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
-use pw_simulator::{Farm, Model, Options, Printer};
+use pw_simulator::{Farm, Model, Options};
 use pw_testkit::{Auth, TEST_PASSWORD, TestServer};
 use serde_json::{Value, json};
 
-use crate::printers::{add, command, online, print, wait_for};
+use crate::printers::{add, command, online, print, wait_for, with_online};
 
 async fn farm(count: usize, job_seconds: f64) -> (Farm, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -20,20 +20,6 @@ async fn farm(count: usize, job_seconds: f64) -> (Farm, tempfile::TempDir) {
     options.behaviour.job_seconds = job_seconds;
     options.behaviour.prepare_seconds = 0.5;
     (Farm::start(options).await.unwrap(), dir)
-}
-
-async fn with_printer(sim: &Printer) -> (TestServer, Auth, i64) {
-    let server = TestServer::spawn().await;
-    let admin = server.setup_admin().await;
-    let id = add(
-        &server,
-        &admin,
-        sim,
-        json!({"ftps_port": sim.info.ftps_port}),
-    )
-    .await;
-    wait_for(&server, &admin, id, online).await;
-    (server, admin, id)
 }
 
 async fn list(server: &TestServer, auth: &Auth, query: &str) -> Value {
@@ -84,7 +70,7 @@ async fn a_print_through_printwarden_is_archived_with_its_starter_duration_and_o
  {
     let (farm, _dir) = farm(1, 3.0).await;
     let sim = &farm.printers[0];
-    let (server, admin, id) = with_printer(sim).await;
+    let (server, admin, id) = with_online(sim).await;
     let cody = user_with(
         &server,
         &admin,
@@ -133,7 +119,7 @@ async fn a_print_through_printwarden_is_archived_with_its_starter_duration_and_o
 async fn failed_cancelled_and_elsewhere_prints_end_with_words_and_no_owner() {
     let (farm, _dir) = farm(1, 600.0).await;
     let sim = &farm.printers[0];
-    let (server, admin, id) = with_printer(sim).await;
+    let (server, admin, id) = with_online(sim).await;
     let reader = user_with(
         &server,
         &admin,
@@ -190,7 +176,7 @@ async fn failed_cancelled_and_elsewhere_prints_end_with_words_and_no_owner() {
 async fn a_server_restart_mid_print_keeps_one_entry_and_records_the_end() {
     let (farm, _dir) = farm(1, 600.0).await;
     let sim = &farm.printers[0];
-    let (server, admin, id) = with_printer(sim).await;
+    let (server, admin, id) = with_online(sim).await;
     sim.start_print("long.gcode.3mf");
     let entry = wait_entry(&server, &admin, |e| e["outcome"] == "printing").await;
     let server = server.restart(Vec::new()).await;

@@ -69,7 +69,7 @@ pub(crate) fn online(v: &Value) -> bool {
 }
 
 /// A server with one administrator and `sim` added (FTPS port included) and online.
-async fn with_online(sim: &Printer) -> (TestServer, Auth, i64) {
+pub(crate) async fn with_online(sim: &Printer) -> (TestServer, Auth, i64) {
     let server = TestServer::spawn().await;
     let admin = server.setup_admin().await;
     let id = add(

@@ -21,9 +21,9 @@ use std::collections::HashMap;
 use pw_bambu::report::{GcodeState, Status};
 use pw_domain::PrinterId;
 use pw_store::{ArchiveEnd, ArchiveRow, NewArchive};
-use tokio::sync::broadcast::error::RecvError;
 
 use super::FilamentUsed;
+use crate::farm::fleet::next_printer_event;
 use crate::{App, AppError, Task};
 
 /// `print_error` values a printer reports for a job stopped by a user (status echoes, not
@@ -187,13 +187,23 @@ struct Seen {
     tray: Option<FilamentUsed>,
 }
 
-/// Whether an open entry is the printer's current job (unknown identities match: a printer
-/// that does not report one keeps its entry until it reports an end).
+/// Whether an open entry is the printer's current job. Unknown parts match: a printer that
+/// does not report an identity keeps its entry until it reports an end, and after a
+/// reconnect the first P1/A1 delta may carry the file without the job name (or the other way
+/// round) until the full report arrives — that is still the same job, not a new one.
 fn same_job(entry: &ArchiveRow, key: Option<&str>) -> bool {
     match (entry.job_key.as_deref(), key) {
-        (Some(a), Some(b)) => a == b,
+        (Some(a), Some(b)) => same_identity(a, b),
         _ => true,
     }
+}
+
+/// Compares two job keys (`file\njob name`) part by part; an empty part matches anything.
+fn same_identity(a: &str, b: &str) -> bool {
+    let (a_file, a_job) = a.split_once('\n').unwrap_or((a, ""));
+    let (b_file, b_job) = b.split_once('\n').unwrap_or((b, ""));
+    let part = |x: &str, y: &str| x.is_empty() || y.is_empty() || x == y;
+    part(a_file, b_file) && part(a_job, b_job)
 }
 
 impl App {
@@ -205,11 +215,8 @@ impl App {
         self.spawn_task(Task::ArchiveWatch, async move {
             let mut seen: HashMap<PrinterId, Seen> = HashMap::new();
             loop {
-                let event = match events.recv().await {
-                    Ok(e) => e,
-                    // Missed some: the next report of each printer carries its state again.
-                    Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return,
+                let Some(event) = next_printer_event(&mut events).await else {
+                    return;
                 };
                 if event.removed {
                     seen.remove(&event.printer);
@@ -492,6 +499,14 @@ mod tests {
         );
         assert_eq!(v.key().as_deref(), Some("cube.gcode.3mf\ncube"));
         assert_eq!(view(None, None).key(), None);
+        // A reconnect's first delta may carry half the identity: still the same job.
+        let full = "cube.gcode.3mf\ncube";
+        for partial in [view(Some("cube.gcode.3mf"), None), view(None, Some("cube"))] {
+            assert!(same_identity(full, &partial.key().unwrap_or_default()));
+        }
+        assert!(!same_identity(full, "cube.gcode.3mf\nother"));
+        assert!(!same_identity(full, "other.gcode.3mf\ncube"));
+        assert!(!same_identity(full, "other.gcode.3mf\n"));
         assert_eq!(view(None, None).file_name(), "unknown file");
     }
 }

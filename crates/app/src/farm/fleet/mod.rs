@@ -250,7 +250,24 @@ impl App {
     pub fn printer_events(&self) -> broadcast::Receiver<PrinterEvent> {
         self.fleet.subscribe()
     }
+}
 
+/// The next event for a long-lived follower of the printer bus (archive, print mails): a lag is
+/// skipped, because the next report of each printer carries its whole state again; `None` once
+/// the bus is closed.
+pub(crate) async fn next_printer_event(
+    events: &mut broadcast::Receiver<PrinterEvent>,
+) -> Option<PrinterEvent> {
+    loop {
+        match events.recv().await {
+            Ok(event) => return Some(event),
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
+impl App {
     /// Starts (or restarts) the supervisor of one printer.
     pub(crate) fn supervise(&self, row: PrinterRow) {
         let id = row.id;
