@@ -31,7 +31,7 @@ pub use farm::library::{
     LibrarySort, LibraryUsage, NewLibraryFile,
 };
 pub use farm::locations::LocationRow;
-pub use farm::print_jobs::PrintJobRow;
+pub use farm::print_jobs::{PrintJobFile, PrintJobRow};
 pub use farm::printers::{NewPrinter, PrinterPatch, PrinterRow};
 pub use migrate::{AppliedMigration, MIGRATIONS, Migration};
 pub use notify::webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow};

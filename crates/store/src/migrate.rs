@@ -71,6 +71,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010", "print_job_names"),
     migration!(11, "0011", "library"),
     migration!(12, "0012", "archives"),
+    migration!(13, "0013", "print_job_files"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

@@ -6,7 +6,7 @@
 //! job records its starter's name at the time, so "started by" survives the account's deletion
 //! (`started_by` then goes NULL through its foreign key).
 
-use pw_domain::{PrinterId, UserId};
+use pw_domain::{LibraryFileId, PrinterId, UserId};
 use sqlx::Row;
 
 use crate::{Store, StoreError};
@@ -22,6 +22,27 @@ pub struct PrintJobRow {
     pub started_by_name: Option<String>,
     /// The file.
     pub file_name: String,
+    /// The library file it was printed from (`None`: sent in the request, or deleted since).
+    pub library_file_id: Option<LibraryFileId>,
+    /// The content's SHA-256 in the blob store, when printwarden keeps it.
+    pub file_sha256: Option<String>,
+    /// The plate started.
+    pub plate: Option<i64>,
+    /// The task id sent with the start command.
+    pub task_id: Option<String>,
+}
+
+/// What a started job printed (see [`Store::set_print_job_file`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrintJobFile<'a> {
+    /// The library file, when printed from the library.
+    pub library_file_id: Option<LibraryFileId>,
+    /// The content's SHA-256 in the blob store.
+    pub file_sha256: Option<&'a str>,
+    /// The plate.
+    pub plate: Option<i64>,
+    /// The task id sent to the printer.
+    pub task_id: Option<&'a str>,
 }
 
 impl Store {
@@ -65,7 +86,8 @@ impl Store {
         printer: PrinterId,
     ) -> Result<Option<PrintJobRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, started_by, started_by_name, file_name FROM print_jobs \
+            "SELECT id, started_by, started_by_name, file_name, library_file_id, file_sha256, \
+             plate, task_id FROM print_jobs \
              WHERE printer_id = $1 AND ended_at IS NULL ORDER BY id DESC LIMIT 1",
         )
         .bind(printer.get())
@@ -80,9 +102,36 @@ impl Store {
                         .map(UserId::from_db),
                     started_by_name: r.try_get("started_by_name")?,
                     file_name: r.try_get("file_name")?,
+                    library_file_id: r
+                        .try_get::<Option<i64>, _>("library_file_id")?
+                        .map(LibraryFileId::from_db),
+                    file_sha256: r.try_get("file_sha256")?,
+                    plate: r.try_get("plate")?,
+                    task_id: r.try_get("task_id")?,
                 })
             })
             .transpose()?)
+    }
+
+    /// Records what a job (still open) prints: set once, before its start command is sent.
+    pub async fn set_print_job_file(
+        &self,
+        id: i64,
+        file: &PrintJobFile<'_>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE print_jobs SET library_file_id = $1, file_sha256 = $2, plate = $3, \
+             task_id = $4 WHERE id = $5",
+        )
+        .bind(file.library_file_id.map(LibraryFileId::get))
+        .bind(file.file_sha256)
+        .bind(file.plate)
+        .bind(file.task_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(())
     }
 
     /// Closes a job with its outcome; false if it was closed already.

@@ -71,3 +71,51 @@ async fn jobs_go_with_their_printer_and_keep_their_starters_name() {
         Err(pw_store::StoreError::Conflict)
     ));
 }
+
+#[tokio::test]
+async fn a_job_records_its_library_file_and_keeps_the_rest_when_the_file_goes() {
+    use pw_store::{NewLibraryFile, PrintJobFile};
+    let db = fresh().await;
+    let u = user(&db, "maker").await;
+    let p = printer(&db, "P", "S1").await;
+    let sha = "ab".repeat(32);
+    let file = db
+        .insert_library_file(&NewLibraryFile {
+            folder_id: None,
+            name: "cube.gcode.3mf",
+            kind: "gcode.3mf",
+            size: 10,
+            sha256: &sha,
+            owner_id: Some(u),
+            owner_name: Some("maker"),
+            metadata: "{}",
+            now: T0,
+        })
+        .await
+        .unwrap();
+    let job = db
+        .insert_print_job(p, Some(u), "maker", "cube.gcode.3mf", T0)
+        .await
+        .unwrap();
+    let open = db.open_print_job(p).await.unwrap().unwrap();
+    assert_eq!((open.file_sha256, open.plate, open.task_id), (None, None, None));
+    db.set_print_job_file(
+        job,
+        &PrintJobFile {
+            library_file_id: Some(file),
+            file_sha256: Some(&sha),
+            plate: Some(2),
+            task_id: Some("12345"),
+        },
+    )
+    .await
+    .unwrap();
+    let open = db.open_print_job(p).await.unwrap().unwrap();
+    assert_eq!(open.library_file_id, Some(file));
+    assert_eq!(open.file_sha256.as_deref(), Some(sha.as_str()));
+    assert_eq!((open.plate, open.task_id.as_deref()), (Some(2), Some("12345")));
+    assert!(db.delete_library_file(file).await.unwrap());
+    let open = db.open_print_job(p).await.unwrap().unwrap();
+    assert_eq!(open.library_file_id, None, "the file went, the job stays");
+    assert_eq!(open.file_sha256.as_deref(), Some(sha.as_str()));
+}
