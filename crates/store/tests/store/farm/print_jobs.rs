@@ -98,7 +98,10 @@ async fn a_job_records_its_library_file_and_keeps_the_rest_when_the_file_goes() 
         .await
         .unwrap();
     let open = db.open_print_job(p).await.unwrap().unwrap();
-    assert_eq!((open.file_sha256, open.plate, open.task_id), (None, None, None));
+    assert_eq!(
+        (open.file_sha256, open.plate, open.task_id),
+        (None, None, None)
+    );
     db.set_print_job_file(
         job,
         &PrintJobFile {
@@ -113,7 +116,10 @@ async fn a_job_records_its_library_file_and_keeps_the_rest_when_the_file_goes() 
     let open = db.open_print_job(p).await.unwrap().unwrap();
     assert_eq!(open.library_file_id, Some(file));
     assert_eq!(open.file_sha256.as_deref(), Some(sha.as_str()));
-    assert_eq!((open.plate, open.task_id.as_deref()), (Some(2), Some("12345")));
+    assert_eq!(
+        (open.plate, open.task_id.as_deref()),
+        (Some(2), Some("12345"))
+    );
     assert!(db.delete_library_file(file).await.unwrap());
     let open = db.open_print_job(p).await.unwrap().unwrap();
     assert_eq!(open.library_file_id, None, "the file went, the job stays");
