@@ -1141,9 +1141,9 @@ async fn page(server: &TestServer, auth: &Auth, path: &str) -> (u16, String) {
 
 /// The markup of the list item for file `id` on the library page.
 fn item_html(html: &str, id: i64) -> String {
-    let start = html
-        .find(&format!("data-file-id=\"{id}\""))
-        .unwrap_or_else(|| panic!("file {id} is not on the page"));
+    let marker = format!("data-file-id=\"{id}\"");
+    assert!(html.contains(&marker), "file {id} is not on the page");
+    let start = html.find(&marker).unwrap();
     let end = html[start..]
         .find("class=\"card library-item\"")
         .map_or(html.len(), |e| start + e);

@@ -86,6 +86,11 @@ function chosenPlate() {
   return field ? Number(field.value) : 1;
 }
 
+/** "a P1S", "an A1", "an X1C": the article as the model name is spoken. */
+function withArticle(model) {
+  return `${/^[AEFHILMNORSX]/i.test(model) ? "an" : "a"} ${model}`;
+}
+
 /** The plate's and the printer's model keys differ (both known): say so before starting. */
 function checkModel() {
   const printer = chosenPrinter();
@@ -96,7 +101,7 @@ function checkModel() {
     showStatus(
       modelWarning,
       "warning",
-      `Plate ${chosenPlate()} was sliced for a ${plate.getAttribute("data-model")}, but ${printer.getAttribute("data-name")} is a ${printer.getAttribute("data-model")}. ` +
+      `Plate ${chosenPlate()} was sliced for ${withArticle(plate.getAttribute("data-model"))}, but ${printer.getAttribute("data-name")} is ${withArticle(printer.getAttribute("data-model"))}. ` +
         "The print may fail or damage the printer; slice it for this model if you can.",
     );
   } else {

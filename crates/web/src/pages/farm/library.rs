@@ -132,6 +132,19 @@ pub(crate) fn human_size(bytes: i64) -> String {
     }
 }
 
+/// The upload limit as the server's refusal names it ("1 GiB", "500 MiB").
+fn limit_words(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    const GIB: u64 = 1024 * MIB;
+    if bytes >= GIB && bytes.is_multiple_of(GIB) {
+        format!("{} GiB", bytes / GIB)
+    } else if bytes >= MIB {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// Seconds as an operator reads a print time: "45 min", "1 h 25 min", "2 h".
 pub(crate) fn human_duration(seconds: u64) -> String {
     let minutes = seconds.div_ceil(60);
@@ -281,10 +294,11 @@ pub(crate) async fn library_page(
     };
     let current: Option<LibraryFolderId> = filters.folder.parse().ok();
     let mut error = None;
-    if !filters.folder.is_empty() && filters.folder != "root" {
-        if current.is_none_or(|id| !folders.iter().any(|f| f.id == id)) {
-            error = Some("That folder does not exist (any more). Choose one from the list.".into());
-        }
+    if !filters.folder.is_empty()
+        && filters.folder != "root"
+        && current.is_none_or(|id| !folders.iter().any(|f| f.id == id))
+    {
+        error = Some("That folder does not exist (any more). Choose one from the list.".into());
     }
     let rows = tree(&folders, current);
     let mut trail = Vec::new();
@@ -352,7 +366,7 @@ pub(crate) async fn library_page(
         can_delete_folders: viewer.can(Permission::LibraryDeleteOwn)
             || viewer.can(Permission::LibraryDeleteAll),
         any_item_update: items.iter().any(|i| i.can_update),
-        max_upload: human_size(i64::try_from(max).unwrap_or(i64::MAX)),
+        max_upload: limit_words(max),
         max_upload_bytes: max,
         layout: Layout::new(app, &viewer).with_module("js/library.js"),
         filters,
@@ -578,5 +592,7 @@ mod tests {
         assert_eq!(human_duration(3600), "1 h");
         assert_eq!(human_duration(59), "1 min");
         assert_eq!(human_duration(2700), "45 min");
+        assert_eq!(limit_words(1024 * 1024 * 1024), "1 GiB");
+        assert_eq!(limit_words(500 * 1024 * 1024), "500 MiB");
     }
 }
