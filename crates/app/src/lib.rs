@@ -50,7 +50,9 @@ pub use farm::library::{
     LibraryPurge, LibraryPurged, LibraryUpload, LibraryUsageView, PlateView, UpdateLibraryFile,
     UpdateLibraryFolder, UploadedBy,
 };
-pub use farm::library::{ByteRange, DEFAULT_MAX_UPLOAD, PurgeScope};
+pub use farm::library::{
+    ByteRange, DEFAULT_MAX_UPLOAD, PrintTargetView, PurgeScope, printer_model_key,
+};
 pub use farm::locations::{LocationInput, LocationView};
 pub use farm::printers::{
     CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE, PrintUpload,

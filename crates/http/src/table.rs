@@ -920,6 +920,22 @@ pub const ROUTES: &[RouteSpec] = &[
         "Printers: live cards, commands, printing, certificate approval",
     )
     .nav("Printers", "printer", 10),
+    // The library's pages: any signed-in user passes the door, the page needs
+    // `library:read_own` or `_all` (checked by the use case; the navigation offers the link to
+    // holders of one of them, see `pw-web`'s layout).
+    page(
+        "/library",
+        SESSION,
+        "Library: folders, files with plate thumbnails, search, upload",
+    )
+    .fine(&READ_LIBRARY)
+    .nav("Library", "folder", 12),
+    page(
+        "/library/files/{id}",
+        SESSION,
+        "A library file: plates, filaments, rename, move, tags, print",
+    )
+    .fine(&READ_LIBRARY),
     page(
         "/settings",
         session_needs(Permission::SettingsSecurity),

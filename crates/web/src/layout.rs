@@ -3,7 +3,9 @@
 //!
 //! Invariant: the navigation is not a list of its own. Its links, their order and who sees
 //! them come from the page rows of the route table (`pw_http::navigation`); a link is shown
-//! only when the row's access admits the viewer ([`Viewer::may_open`]).
+//! only when the row's access admits the viewer ([`Viewer::may_open`]) and, for a page that
+//! names fine permissions behind an any-user door (the library), when the viewer holds one of
+//! them ([`Viewer::may_open_row`]).
 
 use pw_app::{Actor, App, AppError, MeView};
 use pw_domain::{Permission, UserId};
@@ -73,7 +75,23 @@ impl Viewer {
         pw_http::ROUTES
             .iter()
             .find(|r| r.path == path && r.method == "GET")
-            .is_some_and(|r| self.may_open(&r.access))
+            .is_some_and(|r| self.may_open_row(r))
+    }
+
+    /// Whether a page row would show the viewer its content: the door admits them, and a row
+    /// whose door admits any signed-in user but which names fine permissions (the library:
+    /// `_own` or `_all`, which one door permission cannot say) needs one of those too — the
+    /// use case behind the page refuses everyone else.
+    pub(crate) fn may_open_row(&self, row: &RouteSpec) -> bool {
+        match row.access {
+            Access::Session(Requirement::Authenticated)
+            | Access::SessionOrKey(Requirement::Authenticated)
+                if !row.fine.is_empty() =>
+            {
+                self.me.is_some() && row.fine.iter().any(|p| self.can(*p))
+            }
+            _ => self.may_open(&row.access),
+        }
     }
 
     /// The `me` view, when someone (or auth-off "everyone") is looking.
@@ -120,7 +138,7 @@ fn nav_links(viewer: &Viewer, rows: &[(&RouteSpec, pw_http::NavEntry)]) -> Vec<N
     let mut links: Vec<NavLink> = Vec::new();
     let mut last_order = None;
     for (row, entry) in rows {
-        if last_order == Some(entry.order) || !viewer.may_open(&row.access) {
+        if last_order == Some(entry.order) || !viewer.may_open_row(row) {
             continue;
         }
         // Skip only after a row was taken: an unopenable first row leaves the position free.
@@ -274,7 +292,7 @@ mod tests {
                 );
             }
             for (row, entry) in &rows {
-                if v.may_open(&row.access) {
+                if v.may_open_row(row) {
                     assert!(
                         check_route(&principal(&v), &row.access).is_allowed(),
                         "may_open is looser than the door for {}",
@@ -300,6 +318,7 @@ mod tests {
             links(&viewer(Some(1), Permission::ALL)),
             [
                 ("Printers", "/printers"),
+                ("Library", "/library"),
                 ("Users", "/users"),
                 ("Groups", "/groups"),
                 ("Webhooks", "/webhooks"),
@@ -323,8 +342,32 @@ mod tests {
         assert!(links(&Viewer::anonymous()).is_empty());
         // Authentication off and nobody signed in: every page but the own account.
         let off = links(&viewer(None, Permission::ALL));
-        assert_eq!(off.len(), 6);
+        assert_eq!(off.len(), 7);
         assert!(!off.iter().any(|(label, _)| *label == "Account"));
+    }
+
+    /// The library's door admits any signed-in user; its link goes only to holders of
+    /// `library:read_own` or `_all`, the rights its use cases demand.
+    #[test]
+    fn the_library_link_needs_a_library_read_right() {
+        let has = |perms: &[Permission]| {
+            links(&viewer(Some(1), perms))
+                .iter()
+                .any(|(label, href)| *label == "Library" && *href == "/library")
+        };
+        assert!(has(&[Permission::LibraryReadOwn]));
+        assert!(has(&[Permission::LibraryReadAll]));
+        assert!(!has(&[]));
+        assert!(!has(&[Permission::LibraryUpload, Permission::LibraryPurge]));
+        assert!(
+            !links(&Viewer::anonymous())
+                .iter()
+                .any(|(l, _)| *l == "Library")
+        );
+        assert!(
+            viewer(Some(1), &[Permission::LibraryReadOwn]).may_open_page("/library/files/{id}")
+        );
+        assert!(!viewer(Some(1), &[Permission::PrintersRead]).may_open_page("/library"));
     }
 
     /// Every navigation icon exists in the sprite.

@@ -1120,3 +1120,224 @@ async fn library_files_stay_ownerless_or_go_with_their_deleted_uploader() {
         audit.json
     );
 }
+
+// ---------------------------------------------------------------- pages
+
+/// A page's status and HTML, read with `auth`'s session cookie (none for anything else).
+async fn page(server: &TestServer, auth: &Auth, path: &str) -> (u16, String) {
+    let cookie = match auth {
+        Auth::Cookie(c) => c.as_str(),
+        Auth::None | Auth::Key(_) => "",
+    };
+    let r = server
+        .client
+        .get(server.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The markup of the list item for file `id` on the library page.
+fn item_html(html: &str, id: i64) -> String {
+    let marker = format!("data-file-id=\"{id}\"");
+    assert!(html.contains(&marker), "file {id} is not on the page");
+    let start = html.find(&marker).unwrap();
+    let end = html[start..]
+        .find("class=\"card library-item\"")
+        .map_or(html.len(), |e| start + e);
+    html[start..end].to_owned()
+}
+
+async fn group_with(server: &TestServer, admin: &Auth, body: Value) -> i64 {
+    let g = server
+        .call(admin, "POST", "/api/v1/groups", Some(body))
+        .await;
+    assert_eq!(g.status, 201, "{:?}", g.json);
+    g.json["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn library_pages_render_only_the_controls_the_viewer_holds() {
+    use crate::printers::{add, online, wait_for};
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = pw_simulator::Options::new(2, dir.path());
+    options.models = vec![pw_simulator::Model::P1S, pw_simulator::Model::A1];
+    options.interval = std::time::Duration::from_millis(100);
+    let farm = pw_simulator::Farm::start(options).await.unwrap();
+
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let hall = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/locations",
+            Some(json!({"name": "Hall B"})),
+        )
+        .await;
+    let hall = hall.json["id"].as_i64().unwrap();
+    let p1s = add(&server, &admin, &farm.printers[0], json!({})).await;
+    let a1 = add(
+        &server,
+        &admin,
+        &farm.printers[1],
+        json!({"location_id": hall}),
+    )
+    .await;
+    wait_for(&server, &admin, p1s, online).await;
+    wait_for(&server, &admin, a1, online).await;
+
+    // Crew: reads every file, changes and deletes only their own; reads every printer but may
+    // start prints only in hall B.
+    let library = group_with(
+        &server,
+        &admin,
+        json!({"name": "Library crew", "permissions": [
+            "library:read_all", "library:upload", "library:update_own", "library:delete_own",
+            "printers:read"]}),
+    )
+    .await;
+    let hall_b = group_with(
+        &server,
+        &admin,
+        json!({"name": "Hall B printing", "permissions": ["printers:read", "printers:control", "queue:create"],
+               "scope": {"locations": [hall]}}),
+    )
+    .await;
+    server.create_user(&admin, "crew", &[library, hall_b]).await;
+    let crew = server.login("crew", TEST_PASSWORD).await;
+
+    let theirs = upload(&server, &admin, "admin part.gcode.3mf", &sliced_project()).await;
+    let theirs = theirs["id"].as_i64().unwrap();
+    let mine = upload(&server, &crew, "crew part.gcode.3mf", &sliced_project()).await;
+    let mine = mine["id"].as_i64().unwrap();
+    let folder = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/library/folders",
+            Some(json!({"name": "Brackets"})),
+        )
+        .await;
+    let folder = folder.json["id"].as_i64().unwrap();
+
+    // The list: both files with their thumbnails; Edit/Delete only on the crew's own file.
+    let (status, html) = page(&server, &crew, "/library").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("href=\"/library\""), "nav link");
+    assert!(
+        html.contains("id=\"drop-zone\""),
+        "upload right → drop zone"
+    );
+    assert!(
+        !html.contains("id=\"library-usage\""),
+        "no purge right → no usage"
+    );
+    let own = item_html(&html, mine);
+    let other = item_html(&html, theirs);
+    for item in [&own, &other] {
+        assert!(item.contains("/plates/1/thumbnail?v="), "{item}");
+        assert!(item.contains("Sliced project"), "{item}");
+        assert!(item.contains("1 h 3 min"), "{item}");
+    }
+    assert!(own.contains("data-edit-file") && own.contains("data-delete-file"));
+    assert!(other.contains("admin"), "uploaded by: {other}");
+    assert!(!other.contains("data-edit-file") && !other.contains("data-delete-file"));
+    // A folder: delete (delete_own) but no rename/move (needs update_all).
+    let (status, html) = page(&server, &crew, &format!("/library?folder={folder}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"delete-folder\"") && !html.contains("id=\"edit-folder\""));
+    // The administrator holds everything: folder rename, storage used.
+    let (_, html) = page(&server, &admin, &format!("/library?folder={folder}")).await;
+    assert!(html.contains("id=\"edit-folder\"") && html.contains("id=\"library-usage\""));
+    let (_, html) = page(&server, &admin, "/library").await;
+    assert!(item_html(&html, mine).contains("data-delete-file"), "_all");
+
+    // The detail page: plate facts; Print… lists only the printer the crew may print on.
+    let (status, html) = page(&server, &crew, &format!("/library/files/{theirs}")).await;
+    assert_eq!(status, 200, "{html}");
+    for fact in [
+        "1 h 3 min",
+        "12.3 g",
+        "P1S",
+        "PLA",
+        "PETG",
+        "fill=\"#FF8000\"",
+        "Cube",
+    ] {
+        assert!(html.contains(fact), "{fact} missing");
+    }
+    assert!(html.contains("data-plate=\"1\" data-model-key=\"P1S\""));
+    assert!(html.contains("id=\"open-print\""));
+    assert!(html.contains(&format!("id=\"print-target-{a1}\"")));
+    assert!(
+        html.contains("data-model-key=\"A1\""),
+        "the A1's key for the warning"
+    );
+    assert!(
+        !html.contains(&format!("id=\"print-target-{p1s}\"")),
+        "no control there"
+    );
+    assert!(!html.contains("id=\"edit-file\"") && !html.contains("id=\"delete-file\""));
+    let (_, html) = page(&server, &crew, &format!("/library/files/{mine}")).await;
+    assert!(html.contains("id=\"edit-file\"") && html.contains("id=\"delete-file\""));
+    // The administrator may print on both.
+    let (_, html) = page(&server, &admin, &format!("/library/files/{mine}")).await;
+    assert!(html.contains(&format!("id=\"print-target-{p1s}\"")));
+    assert!(html.contains(&format!("id=\"print-target-{a1}\"")));
+
+    // Without a library right: no link, 403 on both pages; read_own: others' file is 404.
+    let (_, looker) = user_with(&server, &admin, "looker", &["printers:read"]).await;
+    let (status, html) = page(&server, &looker, "/printers").await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("href=\"/library\""), "no nav link");
+    assert_eq!(page(&server, &looker, "/library").await.0, 403);
+    assert_eq!(
+        page(&server, &looker, &format!("/library/files/{mine}"))
+            .await
+            .0,
+        403
+    );
+    let (_, owner) = user_with(&server, &admin, "owner", OWN).await;
+    let (status, html) = page(&server, &owner, "/library").await;
+    assert_eq!(status, 200);
+    assert!(!html.contains(&format!("data-file-id=\"{theirs}\"")));
+    assert_eq!(
+        page(&server, &owner, &format!("/library/files/{theirs}"))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(page(&server, &owner, "/library/files/nope").await.0, 404);
+    // Signed out: to the sign-in page; a bad sort or folder: a 400 page in words.
+    let r = server.get("/library").await;
+    assert_eq!(r.status(), 303);
+    let (status, html) = page(&server, &crew, "/library?sort=colour").await;
+    assert_eq!(status, 400);
+    assert!(html.contains("sort must be"), "{html}");
+    let (status, html) = page(&server, &crew, "/library?folder=99999").await;
+    assert_eq!(status, 400);
+    assert!(html.contains("That folder does not exist"));
+    // Search and paging keep the filters in the links.
+    let (status, html) = page(&server, &crew, "/library?q=part&sort=name&limit=1").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("data-file-id=\"{theirs}\"")),
+        "admin part first"
+    );
+    assert!(!html.contains(&format!("data-file-id=\"{mine}\"")));
+    assert!(html.contains("id=\"library-next\""));
+    assert!(
+        html.contains("q=part&amp;sort=name&amp;limit=1&amp;cursor=")
+            || html.contains("q=part&#38;sort=name"),
+        "{html}"
+    );
+
+    // A thumbnail URL bound to the content is immutable; a bare one is revalidated.
+    let bare = format!("/api/v1/library/files/{mine}/plates/1/thumbnail");
+    let r = get_raw(&server, &crew, &bare, None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "private, no-cache");
+}

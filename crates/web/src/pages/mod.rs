@@ -22,7 +22,7 @@ use crate::layout::{Layout, Viewer};
 
 use accounts::{account, groups, users};
 use auth::{recovery, sessions};
-use farm::printers;
+use farm::{library, printers};
 use notify::{email, webhooks};
 use system::{audit, settings};
 
@@ -37,6 +37,12 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::GET, "/audit", audit::audit_page)
         .mount(Method::GET, "/webhooks", webhooks::webhooks_page)
         .mount(Method::GET, "/printers", printers::printers_page)
+        .mount(Method::GET, "/library", library::library_page)
+        .mount(
+            Method::GET,
+            "/library/files/{id}",
+            library::library_file_page,
+        )
         .mount(Method::GET, "/settings", settings::settings_page)
         .mount(Method::GET, "/settings/email", email::email_settings_page)
         .mount(
@@ -117,6 +123,14 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             icon: "printer",
             title: "Printers",
             text: "Every printer at a glance: state, progress, time left, problems.",
+        });
+    }
+    if viewer.may_open_page("/library") {
+        links.push(PageLink {
+            href: "/library",
+            icon: "folder",
+            title: "Library",
+            text: "Print files with their plates, filaments and times; upload and print.",
         });
     }
     if viewer.may_open_page("/account") {

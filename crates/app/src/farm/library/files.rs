@@ -302,7 +302,7 @@ impl App {
         Ok(Page {
             items: rows
                 .into_iter()
-                .map(|r| self.library_file_view(r))
+                .map(|r| self.library_file_view_for(actor, r))
                 .collect(),
             next,
         })
@@ -322,7 +322,7 @@ impl App {
                 Permission::LibraryReadAll,
             )
             .await?;
-        Ok(self.library_file_view(row))
+        Ok(self.library_file_view_for(actor, row))
     }
 
     /// `PATCH /api/v1/library/files/{id}`: rename, move, re-tag.
@@ -390,7 +390,7 @@ impl App {
             .library_file(id)
             .await?
             .ok_or(AppError::NotFound)?;
-        Ok(self.library_file_view(row))
+        Ok(self.library_file_view_for(actor, row))
     }
 
     /// `DELETE /api/v1/library/files/{id}` (also used by user deletion with `items=delete`).

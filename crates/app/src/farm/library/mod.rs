@@ -17,6 +17,7 @@ pub mod blobs;
 mod files;
 mod folders;
 mod meta;
+mod targets;
 mod upload;
 
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ pub use files::{
 };
 pub use folders::{CreateLibraryFolder, LibraryFolderView, UpdateLibraryFolder};
 pub use meta::{FilamentView, PlateView};
+pub use targets::{PrintTargetView, printer_model_key};
 pub use upload::LibraryUpload;
 
 /// Default upload limit (1 GiB).
@@ -113,6 +115,11 @@ pub struct LibraryFileView {
     pub title: Option<String>,
     /// Object names (3MF) or the solid's name (STL).
     pub objects: Vec<String>,
+    /// Whether the caller may rename, move or tag this file (`library:update_own` on their
+    /// own file, `_all` on any), so a page offers only what will be accepted.
+    pub can_update: bool,
+    /// Whether the caller may delete this file (`library:delete_own` / `_all`).
+    pub can_delete: bool,
 }
 
 /// The content kind of the registry (`USER_LINKS`): a user's library files, counted in the
@@ -219,7 +226,40 @@ impl App {
         Ok(row)
     }
 
-    /// The answer for one stored file.
+    /// The answer for one stored file as `actor` sees it: with what they may do to it,
+    /// decided by the policy on this file's owner (never by a page template).
+    pub(crate) fn library_file_view_for(
+        &self,
+        actor: &Actor,
+        row: LibraryFileRow,
+    ) -> LibraryFileView {
+        let on_file = |own, all| {
+            matches!(
+                pw_policy::authorize(
+                    &actor.principal,
+                    Action::OnOwned {
+                        own: Some(own),
+                        all,
+                    },
+                    &Target::Owned {
+                        owner: row.owner_id,
+                        printer: None,
+                    },
+                ),
+                pw_policy::Decision::Allow
+            )
+        };
+        let can_update = on_file(Permission::LibraryUpdateOwn, Permission::LibraryUpdateAll);
+        let can_delete = on_file(Permission::LibraryDeleteOwn, Permission::LibraryDeleteAll);
+        LibraryFileView {
+            can_update,
+            can_delete,
+            ..self.library_file_view(row)
+        }
+    }
+
+    /// The answer for one stored file, without a caller's rights (`can_*` false): for
+    /// answers that name a file to someone other than a viewer of the library.
     pub(crate) fn library_file_view(&self, row: LibraryFileRow) -> LibraryFileView {
         let stored = meta::StoredMeta::parse(&row.metadata);
         let plates = stored.plate_views(row.id, &row.sha256);
@@ -247,6 +287,8 @@ impl App {
             title: stored.title,
             objects: stored.objects,
             sha256: row.sha256,
+            can_update: false,
+            can_delete: false,
         }
     }
 }

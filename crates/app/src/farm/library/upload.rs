@@ -204,7 +204,7 @@ impl App {
             .library_file(id)
             .await?
             .ok_or(AppError::NotFound)?;
-        Ok(self.library_file_view(row))
+        Ok(self.library_file_view_for(actor, row))
     }
 }
 

@@ -283,7 +283,8 @@ struct ThumbnailQuery {
 }
 
 /// A plate image. The URL carries the content hash (`?v=`), so the answer never changes for
-/// it and is cached as `immutable`; a stale `v` is a 404 (the listing gives the current URL).
+/// it and is cached as `immutable`; a stale `v` is a 404 (the listing gives the current URL);
+/// without `v` the image is served but revalidated.
 async fn thumbnail(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -303,13 +304,17 @@ async fn thumbnail(
     {
         return Err(ApiError::not_found());
     }
+    // Only a URL bound to the content (`?v=`) may be cached for good; a bare URL answers for
+    // whatever the file holds now, so the browser must ask again.
+    let cache = if q.v.as_deref().is_some_and(|v| !v.is_empty()) {
+        "private, max-age=31536000, immutable"
+    } else {
+        "private, no-cache"
+    };
     Ok((
         [
             (CONTENT_TYPE, "image/png".to_owned()),
-            (
-                CACHE_CONTROL,
-                "private, max-age=31536000, immutable".to_owned(),
-            ),
+            (CACHE_CONTROL, cache.to_owned()),
             (ETAG, format!("\"{sha256}-{plate}\"")),
         ],
         png,
