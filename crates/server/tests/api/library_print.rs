@@ -49,15 +49,18 @@ async fn user_with(server: &TestServer, admin: &Auth, name: &str, groups: &[i64]
 
 /// The archive entry of the newest print (polled, 15 s at most).
 async fn newest_entry(server: &TestServer, auth: &Auth) -> Value {
+    let mut newest = Value::Null;
     for _ in 0..300 {
         let page = server.call(auth, "GET", "/api/v1/archives", None).await;
         assert_eq!(page.status, 200, "{:?}", page.json);
-        if page.json["items"][0].is_object() {
-            return page.json["items"][0].clone();
+        newest = page.json["items"][0].clone();
+        if newest.is_object() {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no archive entry appeared");
+    assert!(newest.is_object(), "no archive entry appeared");
+    newest
 }
 
 #[tokio::test]
