@@ -44,6 +44,7 @@ pub use farm::camera_tokens::{
 };
 pub use farm::cameras::{CameraWatch, WatchEnd};
 pub use farm::fleet::{Connection, PrinterEvent};
+pub use farm::library::{ARCHIVE_WAIT, LibraryPrintStarted, PrintLibraryFile};
 pub use farm::library::{
     BlobError, BlobStore, CreateLibraryFolder, FilamentView, FsBlobs, LibraryConfig,
     LibraryDownload, LibraryFileQueryParams, LibraryFileView, LibraryFolderView, LibraryOwner,

@@ -283,6 +283,9 @@ pub struct Status {
     pub print_type: Option<String>,
     /// `gcode_file_prepare_percent`: download/prepare progress during PREPARE, 0–100.
     pub prepare_percent: Option<u8>,
+    /// `nozzle_diameter` in mm, when the printer reports it (a start warns when a plate was
+    /// sliced for another nozzle).
+    pub nozzle_diameter: Option<f64>,
 }
 
 impl Status {
@@ -568,6 +571,7 @@ impl Report {
             prepare_percent: uint::<i64>(p.get("gcode_file_prepare_percent"))
                 .map(|v| v.clamp(0, 100))
                 .and_then(|v| u8::try_from(v).ok()),
+            nozzle_diameter: num(p.get("nozzle_diameter")).filter(|d| *d > 0.0),
         }
     }
 }
@@ -666,10 +670,11 @@ mod tests {
             "task_id": "812345678", "subtask_id": 812345679, "project_id": "0",
             "profile_id": "", "gcode_start_time": "1765080000", "mc_print_stage": "2",
             "stg_cur": 0, "print_type": "local", "gcode_file_prepare_percent": "100",
-            "print_error": 0, "hms": []
+            "print_error": 0, "hms": [], "nozzle_diameter": "0.4"
         })))
         .unwrap();
         let s = r.status();
+        assert_eq!(s.nozzle_diameter, Some(0.4));
         assert_eq!(s.gcode_file.as_deref(), Some("/cache/benchy.gcode.3mf"));
         assert_eq!(s.subtask_name.as_deref(), Some("benchy"));
         assert_eq!(s.task_id.as_deref(), Some("812345678"));
@@ -788,6 +793,7 @@ mod tests {
             "stg_cur",
             "print_type",
             "gcode_file_prepare_percent",
+            "nozzle_diameter",
         ];
         let keys = prop_oneof![
             proptest::sample::select(KEYS).prop_map(str::to_owned),

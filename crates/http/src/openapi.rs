@@ -27,6 +27,7 @@ use pw_app::{
     CreateLibraryFolder, LibraryFileView, LibraryFolderView, LibraryPurge, LibraryPurged,
     LibraryUsageView, UpdateLibraryFile, UpdateLibraryFolder,
 };
+use pw_app::{LibraryPrintStarted, PrintLibraryFile};
 use pw_policy::{Access, Requirement};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
@@ -479,6 +480,10 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             ..Shape::empty()
         }
         .with_status(C::OK),
+        ("POST", "/api/v1/library/files/{id}/print") => {
+            Shape::json(C::ACCEPTED, s.of::<LibraryPrintStarted>())
+                .with_body(s.of::<PrintLibraryFile>())
+        }
         ("GET", "/api/v1/library/files/{id}/plates/{plate}/thumbnail") => Shape {
             answer: Answer::Text("image/png"),
             ..Shape::empty()

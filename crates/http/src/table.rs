@@ -758,6 +758,13 @@ pub const ROUTES: &[RouteSpec] = &[
     )
     .fine(&READ_LIBRARY),
     api(
+        "POST",
+        "/api/v1/library/files/{id}/print",
+        needs(Permission::PrintersControl),
+        "Print a plate of a sliced library file on a printer (202; busy printer 409)",
+    )
+    .fine(&READ_LIBRARY),
+    api(
         "GET",
         "/api/v1/library/files/{id}/plates/{plate}/thumbnail",
         SIGNED_IN,

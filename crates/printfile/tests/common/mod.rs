@@ -196,20 +196,38 @@ pub fn bambu_gcode(layers: u32, weight: f64) -> String {
 }
 
 /// The full two-plate sliced project: every member a Bambu Studio "export all plates" writes
-/// that this crate reads, plus a few it ignores.
+/// that this crate reads, plus a few it ignores. Sliced for a P1S (`C12`, `Bambu Lab P1S`);
+/// plate 1's G-code says 124 layers, plate 2's 10.
 pub fn sliced_project() -> Vec<u8> {
+    sliced_project_for("C12", "Bambu Lab P1S", 0)
+}
+
+/// [`sliced_project`] sliced for another printer — `model_id` in slice_info (`BL-P001`),
+/// `model_name` in the project settings (`Bambu Lab X1 Carbon`) — with `padding` bytes of
+/// incompressible noise in a member readers ignore (a large upload that is still a valid file).
+/// Also shared by the server's API tests (`crates/server/tests/api`).
+pub fn sliced_project_for(model_id: &str, model_name: &str, padding: usize) -> Vec<u8> {
     let g1 = bambu_gcode(124, 12.34);
     let g2 = bambu_gcode(10, 1.5);
-    zip(&[
+    let slice_info = SLICE_INFO.replace("\"C12\"", &format!("\"{model_id}\""));
+    let settings = PROJECT_SETTINGS.replace("Bambu Lab P1S\",", &format!("{model_name}\","));
+    // xorshift: noise deflate cannot shrink, so the archive really is that large.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..padding)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    let mut entries: Vec<(&str, &[u8])> = vec![
         ("[Content_Types].xml", CONTENT_TYPES.as_bytes()),
         ("_rels/.rels", RELS.as_bytes()),
         ("3D/3dmodel.model", CORE_MODEL.as_bytes()),
-        (
-            "Metadata/project_settings.config",
-            PROJECT_SETTINGS.as_bytes(),
-        ),
+        ("Metadata/project_settings.config", settings.as_bytes()),
         ("Metadata/model_settings.config", MODEL_SETTINGS.as_bytes()),
-        ("Metadata/slice_info.config", SLICE_INFO.as_bytes()),
+        ("Metadata/slice_info.config", slice_info.as_bytes()),
         ("Metadata/plate_1.gcode", g1.as_bytes()),
         (
             "Metadata/plate_1.gcode.md5",
@@ -224,7 +242,11 @@ pub fn sliced_project() -> Vec<u8> {
         ("Metadata/plate_2.gcode", g2.as_bytes()),
         ("Metadata/plate_2.png", PNG),
         ("Metadata/cut_information.xml", b"<objects/>"),
-    ])
+    ];
+    if padding > 0 {
+        entries.push(("Auxiliaries/noise.bin", &noise));
+    }
+    zip(&entries)
 }
 
 /// An unsliced project: the model, settings and plate images, no G-code, no slice_info.

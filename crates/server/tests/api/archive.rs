@@ -83,7 +83,14 @@ async fn a_print_through_printwarden_is_archived_with_its_starter_duration_and_o
         ],
     )
     .await;
-    let (status, body) = print(&server, &cody, id, "cube.gcode.3mf", vec![7u8; 4096]).await;
+    let (status, body) = print(
+        &server,
+        &cody,
+        id,
+        "cube.gcode.3mf",
+        crate::printfiles::sliced_project(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let entry = wait_entry(&server, &cody, |e| e["outcome"] == "printing").await;
     assert_eq!(entry["source"], "printwarden");

@@ -634,6 +634,11 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/library/purge", "deletes library files"),
     (
         "POST",
+        "/api/v1/library/files/{id}/print",
+        "starts a print of a library file",
+    ),
+    (
+        "POST",
         "/api/v1/webhooks/{id}/test",
         "sends a fixed test event, no audit data",
     ),

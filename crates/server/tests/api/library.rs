@@ -187,7 +187,7 @@ async fn upload_to(
     (status, json)
 }
 
-async fn upload(server: &TestServer, auth: &Auth, name: &str, bytes: &[u8]) -> Value {
+pub(crate) async fn upload(server: &TestServer, auth: &Auth, name: &str, bytes: &[u8]) -> Value {
     let (status, json) = upload_to(server, auth, name, bytes, None).await;
     assert_eq!(status, 201, "{json}");
     json

@@ -648,7 +648,7 @@ async fn print_mails_reach_only_the_starter_who_opted_in_with_every_name_escaped
         "viewers lack notifications:user_email"
     );
 
-    let file: Vec<u8> = vec![7; 10_000];
+    let file = crate::printfiles::sliced_project();
     let (status, body) = print(&farm.server, &op, id, "part.gcode.3mf", file.clone()).await;
     assert_eq!(status, 200, "{body}");
     let started = farm.mail(&email).await;

@@ -22,6 +22,7 @@ mod hardening;
 mod keys;
 mod landing;
 mod library;
+mod library_print;
 mod lifecycle;
 mod listeners;
 mod mail;
@@ -30,6 +31,9 @@ mod matrix;
 mod mfa;
 mod pages;
 mod printers;
+/// The hand-built print files of `pw-printfile`'s tests, shared rather than copied.
+#[path = "../../../printfile/tests/common/mod.rs"]
+mod printfiles;
 mod shapes;
 mod storage;
 mod support;

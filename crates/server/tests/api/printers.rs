@@ -563,7 +563,7 @@ async fn upload_and_print_streams_the_file_over_ftps_and_refuses_a_busy_printer(
         .await;
     server.create_user(&admin, "cody", &[controls]).await;
     let cody = server.login("cody", TEST_PASSWORD).await;
-    let file: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let file = crate::printfiles::sliced_project_for("C12", "Bambu Lab P1S", 300_000);
     let (status, _) = print(&server, &cody, id, "cube.gcode.3mf", file.clone()).await;
     assert_eq!(status, 403, "printers:control without queue:create");
     for bad in ["cube.exe", "../etc/passwd.3mf", ".3mf"] {
@@ -583,6 +583,7 @@ async fn upload_and_print_streams_the_file_over_ftps_and_refuses_a_busy_printer(
     );
     let v = wait_for(&server, &admin, id, |v| v["status"]["busy"] == true).await;
     assert_eq!(v["status"]["job_name"], "cube");
+    let file_len = file.len();
     let (status, body) = print(&server, &admin, id, "other.gcode.3mf", file).await;
     assert_eq!(status, 409, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("busy"));
@@ -593,7 +594,7 @@ async fn upload_and_print_streams_the_file_over_ftps_and_refuses_a_busy_printer(
     let audit = server
         .call(&admin, "GET", "/api/v1/audit?event=printer.print", None)
         .await;
-    assert_eq!(audit.json["items"][0]["details"]["bytes"], 300_000);
+    assert_eq!(audit.json["items"][0]["details"]["bytes"], file_len);
 
     // The file under a running print cannot be deleted; once stopped it can.
     let path = format!("/api/v1/printers/{id}/files/cube.gcode.3mf");
@@ -616,7 +617,7 @@ async fn two_parallel_prints_on_one_idle_printer_start_exactly_one() {
     let (farm, _dir) = farm(&[Model::P1S]).await;
     let sim = &farm.printers[0];
     let (server, admin, id) = with_online(sim).await;
-    let body: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+    let body = crate::printfiles::sliced_project_for("C12", "Bambu Lab P1S", 4_000_000);
     let (a, b) = tokio::join!(
         print(&server, &admin, id, "left.gcode.3mf", body.clone()),
         print(&server, &admin, id, "right.gcode.3mf", body.clone()),
@@ -1066,7 +1067,14 @@ async fn deleting_a_user_with_their_items_keeps_the_printers_and_webhooks_they_a
         )
         .await;
     assert_eq!(hook.status, 201, "{:?}", hook.json);
-    let (status, body) = print(&server, &pat, printer, "cube.gcode.3mf", vec![1; 1000]).await;
+    let (status, body) = print(
+        &server,
+        &pat,
+        printer,
+        "cube.gcode.3mf",
+        crate::printfiles::sliced_project(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
 
     // The delete dialog counts the user's own content only: printers and webhooks are not.

@@ -566,4 +566,27 @@ impl Store {
         .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
+
+    /// The entry opened for a print job started through printwarden, if the printer has
+    /// reported it yet (`(id, started_by)`; the start path returns it as `archive_id`).
+    pub async fn archive_for_print_job(
+        &self,
+        print_job: i64,
+    ) -> Result<Option<(i64, Option<UserId>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, started_by FROM archives WHERE print_job_id = $1 ORDER BY id LIMIT 1",
+        )
+        .bind(print_job)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| -> Result<_, sqlx::Error> {
+                Ok((
+                    r.try_get::<i64, _>("id")?,
+                    r.try_get::<Option<i64>, _>("started_by")?
+                        .map(UserId::from_db),
+                ))
+            })
+            .transpose()?)
+    }
 }

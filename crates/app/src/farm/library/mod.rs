@@ -11,12 +11,14 @@
 //!
 //! Layout: `blobs` (the content store trait and its filesystem implementation), `upload`
 //! (stage → parse → commit), `files` (list, get, change, delete, download, thumbnails, purge,
-//! usage), `folders`, `meta` (the parsed facts as stored and shown).
+//! usage), `folders`, `meta` (the parsed facts as stored and shown), `print` (a stored file's
+//! plate started on a printer, through the printers' one start path).
 
 pub mod blobs;
 mod files;
 mod folders;
 mod meta;
+mod print;
 mod targets;
 mod upload;
 
@@ -37,6 +39,7 @@ pub use files::{
 };
 pub use folders::{CreateLibraryFolder, LibraryFolderView, UpdateLibraryFolder};
 pub use meta::{FilamentView, PlateView};
+pub use print::{ARCHIVE_WAIT, LibraryPrintStarted, PrintLibraryFile};
 pub use targets::{PrintTargetView, printer_model_key};
 pub use upload::LibraryUpload;
 
@@ -180,6 +183,24 @@ impl App {
         self.library_blobs.as_deref().ok_or_else(|| {
             AppError::Conflict("The library has no storage configured on this server.".into())
         })
+    }
+
+    /// Removes a blob when no library file names it: content kept for a print start that did
+    /// not happen. Decided under `library_refs`, as a file deletion is.
+    pub(crate) async fn drop_unnamed_blob(&self, sha256: &str) {
+        let _refs = self.library_refs.lock().await;
+        let result = match self.store.library_blob_references(sha256).await {
+            Ok(0) => match self.blobs() {
+                Ok(blobs) => blobs.delete(sha256).await.map_err(|e| e.to_string()),
+                Err(_) => Ok(()),
+            },
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            // A leftover blob only costs disk; it is logged.
+            tracing::warn!(error = %e, sha256, "unused blob not deleted");
+        }
     }
 
     /// Where the filesystem content store keeps its blobs (`<data>/blobs`; uploads in progress

@@ -4,8 +4,8 @@
 //! a P1S can be flagged when the chosen printer is an A1.
 //!
 //! Invariant: a printer is offered only when the policy lets the caller read it *and* start a
-//! print on it (`printers:control` and `queue:create` on that printer, as the upload-and-print
-//! path demands); the start itself checks again, this list only keeps the dialog honest.
+//! print on it (`printers:control` on that printer, as printing from the library demands); the
+//! start itself checks again, this list only keeps the dialog honest.
 
 use pw_domain::{Permission, PrinterId};
 use pw_policy::{Action, Decision, PrinterRef, Target, authorize};
@@ -34,48 +34,21 @@ pub struct PrintTargetView {
     pub reason: Option<String>,
 }
 
-/// Bambu model codes (`printer_model_id` in `slice_info.config`, SSDP `DevModel`) and the
-/// names they stand for; from `shared/reference/bambu-protocol.md` §1.10 and `farm.md` §1.2.
-const MODEL_CODES: &[(&str, &str)] = &[
-    ("BL-P001", "X1C"),
-    ("BL-P002", "X1"),
-    ("C13", "X1E"),
-    ("C11", "P1P"),
-    ("C12", "P1S"),
-    ("N7", "P2S"),
-    ("N1", "A1MINI"),
-    ("N2S", "A1"),
-    ("N6", "X2D"),
-    ("N9", "A2L"),
-    ("O1D", "H2D"),
-    ("O1E", "H2DPRO"),
-    ("O2D", "H2DPRO"),
-    ("O1C", "H2C"),
-    ("O1C2", "H2C"),
-    ("O1S", "H2S"),
-];
-
 /// A printer model reduced to a key two spellings of one model share: the model code `C12`,
 /// the project's `Bambu Lab P1S` and a printer entered as `p1s` all give `P1S`; `X1 Carbon`
-/// gives `X1C`. Empty for an empty name. Unknown names are kept (upper case, no spaces), so
-/// two unknown but equal names still match.
+/// gives `X1C` (the names come from [`pw_bambu::model::Model`], the one model table). Empty for
+/// an empty name. Unknown names are kept (upper case, letters and digits only), so two unknown
+/// but equal names still match.
 #[must_use]
 pub fn printer_model_key(raw: &str) -> String {
-    let trimmed = raw.trim();
-    if let Some((_, name)) = MODEL_CODES
-        .iter()
-        .find(|(code, _)| code.eq_ignore_ascii_case(trimmed))
-    {
-        return (*name).to_owned();
-    }
-    let upper = trimmed.to_uppercase();
-    let name = upper.strip_prefix("BAMBU LAB").unwrap_or(&upper);
-    let key: String = name
-        .replace("CARBON", "C")
-        .chars()
+    let name: &str = match pw_bambu::model::Model::parse(raw) {
+        Some(model) => model.name(),
+        None => raw,
+    };
+    name.chars()
         .filter(|c| c.is_alphanumeric())
-        .collect();
-    key
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 /// The state as an operator says it, whether a job can start, and why not.
@@ -158,7 +131,6 @@ impl App {
                     location: p.location_id,
                 };
                 may(actor, Permission::PrintersControl, target)
-                    && may(actor, Permission::QueueCreate, target)
             })
             .map(|p| {
                 let (state, available, reason) = state_of(&p);

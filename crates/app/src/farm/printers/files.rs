@@ -1,7 +1,13 @@
 //! Files on the printer's storage over FTPS: list, download (streamed in chunks, capped),
-//! delete, and upload-and-print (one start per printer at a time through the print claims).
+//! delete, and upload-and-print (staged and checked, then started through the one start path
+//! of `start.rs`).
 
+use pw_printfile::PrintFile;
+
+use super::start::{Printable, StartPrint, plate_warnings};
 use super::*;
+use crate::farm::library::blobs::Staged;
+use crate::farm::library::{BlobError, BlobStore};
 
 /// A printer file being downloaded (threat, audit finding 13: buffering whole files, up to
 /// 256 MiB per request, let a few parallel downloads exhaust the server's memory). The HTTP
@@ -89,7 +95,7 @@ pub const MAX_PRINT_FILE: u64 = 512 * 1024 * 1024;
 pub struct PrintUpload {
     /// File name on the printer, ending in `.3mf` (e.g. `benchy.gcode.3mf`).
     pub file: String,
-    /// Plate to print (default 1).
+    /// Plate to print (default: the file's first sliced plate).
     #[serde(default)]
     pub plate: Option<u32>,
 }
@@ -111,9 +117,12 @@ fn parse_file_name(name: &str) -> Result<String, AppError> {
 }
 
 impl App {
-    /// Uploads a sliced file over FTPS and starts it: `queue:create` and `printers:control` on
-    /// the printer; refused while it is busy (a printer busy with a job may cancel it on a
-    /// second start).
+    /// Uploads a sliced file and starts it: `queue:create` and `printers:control` on the
+    /// printer; refused while it is busy (a printer busy with a job may cancel it on a second
+    /// start). With a blob store, the body is first staged there, hashed and checked with the
+    /// print-file parser (a zip bomb, a file that is not a ZIP or not sliced, a plate the file
+    /// does not have: 400 before anything reaches the printer), then kept and uploaded from
+    /// the store, so the print job names its content and the archive can link it.
     pub async fn upload_and_print(
         &self,
         actor: &Actor,
@@ -131,8 +140,7 @@ impl App {
             &Target::Printer(printer_ref(&row)),
         )?;
         let file = parse_file_name(&input.file)?;
-        let plate = input.plate.unwrap_or(1);
-        if !(1..=64).contains(&plate) {
+        if input.plate.is_some_and(|p| !(1..=64).contains(&p)) {
             return Err(AppError::BadRequest("plate must be 1 to 64.".into()));
         }
         let length = match length {
@@ -149,90 +157,127 @@ impl App {
                 )));
             }
         };
-        let live = self.fleet.live(id);
-        if live.connection != Connection::Online {
-            return Err(AppError::Conflict(format!(
-                "{} is not connected.",
-                row.name
-            )));
-        }
-        let busy = live
-            .status
-            .as_ref()
-            .is_some_and(|s| s.gcode_state.is_busy());
-        // Check and claim in one step: a second call in parallel finds the claim (409), so
-        // it can neither upload over the first nor cancel its job with a second start.
-        let Some(claim) = self.fleet.claims.claim(id, busy) else {
-            return Err(AppError::Conflict(format!(
-                "{} is busy with a job; wait until it finishes.",
-                row.name
-            )));
-        };
-        let mut ftps = self.ftps(&row).await?;
-        let upload = async {
-            let sent = ftps
-                .upload(
-                    &file,
-                    tokio::io::AsyncReadExt::take(content, length),
-                    |_| {},
+        let claim = self.claim_start(&row)?;
+        let Some(blobs) = self.library_blobs.clone() else {
+            // No content store: the body goes straight to the printer, as it comes.
+            let started = self
+                .start_claimed(
+                    claim,
+                    StartPrint {
+                        printer: &row,
+                        actor,
+                        file_name: file,
+                        plate: input.plate.unwrap_or(1),
+                        content: Box::pin(content),
+                        length,
+                        library_file_id: None,
+                        sha256: None,
+                        warnings: Vec::new(),
+                    },
                 )
                 .await?;
-            ftps.quit().await;
-            Ok::<u64, pw_bambu::ftps::FtpsError>(sent)
+            return Ok(started.outcome);
         };
-        let sent = upload.await.map_err(|e| {
-            tracing::warn!(printer = %id, error = %e, "upload failed");
-            AppError::Conflict(format!("Upload to {} failed: {e}", row.name))
-        })?;
-        if sent != length {
+        let staged = self.stage_print_body(&*blobs, content, length).await?;
+        let parsed = self.inspect_staged(&staged, &file).await?;
+        let printable = Printable::of(&parsed, &file)?;
+        let plate = printable.plate(input.plate)?;
+        let warnings = plate_warnings(plate, &row, self.printer_nozzle(row.id));
+        let plate = plate.index;
+        let sha256 = staged.sha256.clone();
+        let size = staged.size;
+        let new_blob = {
+            let _refs = self.library_refs.lock().await;
+            blobs
+                .commit(staged)
+                .await
+                .map_err(|e| AppError::Internal(Box::new(e)))?
+        };
+        let started = match blobs.open(&sha256, None).await {
+            Ok(reader) => {
+                self.start_claimed(
+                    claim,
+                    StartPrint {
+                        printer: &row,
+                        actor,
+                        file_name: file,
+                        plate,
+                        content: reader,
+                        length: size,
+                        library_file_id: None,
+                        sha256: Some(sha256.clone()),
+                        warnings,
+                    },
+                )
+                .await
+            }
+            Err(e) => Err(AppError::Internal(Box::new(e))),
+        };
+        if new_blob && !started.as_ref().is_ok_and(|s| s.outcome.ok) {
+            // Nothing started: content kept only for this start goes again.
+            self.drop_unnamed_blob(&sha256).await;
+        }
+        Ok(started?.outcome)
+    }
+
+    /// Streams an upload-and-print body to the blob store's staging area (hashed, counted).
+    async fn stage_print_body(
+        &self,
+        blobs: &dyn BlobStore,
+        mut content: impl tokio::io::AsyncRead + Unpin + Send,
+        length: u64,
+    ) -> Result<Staged, AppError> {
+        let staged = match blobs.stage(&mut content, length).await {
+            Ok(staged) => staged,
+            Err(BlobError::TooLarge { .. }) => {
+                return Err(AppError::BadRequest(format!(
+                    "The body is longer than its Content-Length of {length} bytes."
+                )));
+            }
+            Err(BlobError::Aborted(e)) => {
+                tracing::info!(error = %e, "print upload ended early");
+                return Err(AppError::BadRequest(
+                    "The upload was cut short; nothing was sent to the printer. Try again.".into(),
+                ));
+            }
+            Err(e) => return Err(AppError::Internal(Box::new(e))),
+        };
+        if staged.size != length {
             return Err(AppError::BadRequest(format!(
-                "The body ended after {sent} of {length} bytes."
+                "The body ended after {} of {length} bytes.",
+                staged.size
             )));
         }
-        let task_id =
-            crate::core::clock::random::<4>().map(|b| u32::from_le_bytes(b) % 0x7FFF_FFFE + 1)?;
-        let command = Command::ProjectFile(pw_bambu::command::ProjectFile {
-            file: file.clone(),
-            plate,
-            subtask_name: file
-                .trim_end_matches(".3mf")
-                .trim_end_matches(".gcode")
-                .to_owned(),
-            task_id,
-            // The external spool: mapping AMS trays comes with the queue.
-            ams_mapping: vec![-1],
-            timelapse: false,
-            bed_leveling: true,
-            flow_cali: false,
-            vibration_cali: false,
-            layer_inspect: false,
-        });
-        let job = self.record_print_job(id, actor, &file).await?;
-        let outcome = match self.send_command(&row, command).await {
-            Ok(o) => o,
-            Err(e) => {
-                self.forget_print_job(job).await;
-                return Err(e);
+        Ok(staged)
+    }
+
+    /// Parses a staged upload with the print-file parser's full limits (every entry inflated
+    /// once and checked: zip bombs, lying sizes, unsafe names), on a blocking thread.
+    async fn inspect_staged(&self, staged: &Staged, name: &str) -> Result<PrintFile, AppError> {
+        let path = staged.path().to_path_buf();
+        let hint = name.to_owned();
+        let parsed = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(path)?;
+            Ok::<_, std::io::Error>(pw_printfile::inspect(
+                std::io::BufReader::new(file),
+                Some(&hint),
+                &pw_printfile::Limits::default(),
+            ))
+        })
+        .await
+        .map_err(|e| AppError::Internal(Box::new(e)))?
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
+        parsed.map_err(|e| {
+            tracing::info!(cause = ?e.cause(), "print upload refused");
+            match e.kind() {
+                pw_printfile::ErrorKind::Io => AppError::Internal(Box::new(e)),
+                _ => AppError::BadRequest(format!("{e}. Nothing was sent to the printer.")),
             }
-        };
-        if outcome.ok {
-            claim.started();
-        } else {
-            self.forget_print_job(job).await;
-        }
-        self.audit(
-            actor,
-            AuditEvent::PrinterPrint,
-            Some(("printer", id.to_string())),
-            outcome.ok,
-            serde_json::json!({ "file": file, "bytes": sent, "plate": plate, "reason": outcome.reason }),
-        )
-        .await;
-        Ok(outcome)
+        })
     }
 
     /// A logged-in FTPS session with the printer's pinned certificate.
-    async fn ftps(&self, row: &PrinterRow) -> Result<Ftps, AppError> {
+    pub(super) async fn ftps(&self, row: &PrinterRow) -> Result<Ftps, AppError> {
         let Some(pin) = row.pinned_sha256.as_deref().and_then(Fingerprint::parse) else {
             return Err(AppError::Conflict(format!(
                 "{} is not trusted yet.",

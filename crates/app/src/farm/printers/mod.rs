@@ -6,18 +6,21 @@
 //! 404 (lists simply leave it out); the access code is sealed per printer and never returned
 //! (`has_access_code` only; an empty value on update keeps it); approving a certificate needs
 //! the exact fingerprint the printer presented, so an approval cannot trust a certificate
-//! nobody has seen.
+//! nobody has seen. Every print start goes through `start.rs` (one claim per printer, the
+//! print job recorded before the start command).
 
 mod commands;
 mod create;
 mod delete;
 mod files;
 mod list;
+mod start;
 mod trust;
 mod update;
 
 pub use commands::{CommandInput, CommandOutcome};
 pub use files::{MAX_PRINT_FILE, PrintUpload, PrinterDownload, PrinterFile};
+pub(crate) use start::{Printable, StartPrint, plain_gcode, plate_warnings, printer_file_name};
 pub use trust::{CertificateView, TrustCertificate};
 
 use pw_bambu::command::{Command, LightNode, Speed};

@@ -168,8 +168,8 @@ audit_events! {
         target: ["printer"], details: {"name": "string", "serial": "string"};
     PrinterCommand = "printer.command", "A command was sent to a printer (success: the printer accepted it).",
         target: ["printer"], details: {"command": "`class.name`", "reason": "string or null"};
-    PrinterPrint = "printer.print", "A file was sent to a printer and started (success: the printer accepted it).",
-        target: ["printer"], details: {"file": "string", "bytes": "number sent", "plate": "number", "reason": "string or null"};
+    PrinterPrint = "printer.print", "A file was sent to a printer and started (success: the printer accepted it): uploaded with the request or printed from the library.",
+        target: ["printer"], details: {"file": "string (name on the printer)", "bytes": "number sent", "plate": "number", "reason": "string or null", "library_file_id": "number or null (printed from the library)", "sha256": "hex or null (the content as the blob store keeps it)", "print_job_id": "number or null (null when not started)", "warnings": "list of strings (another model or nozzle than sliced for)"};
     PrinterFileDelete = "printer.file.delete", "A file was deleted from a printer.",
         target: ["printer"], details: {"file": "string"};
     PrinterCertificatePinned = "printer.certificate.pinned", "A printer's first certificate was pinned (trust on first use).",

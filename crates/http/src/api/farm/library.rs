@@ -14,8 +14,8 @@ use http::header::{
 };
 use http::{HeaderMap, Method, StatusCode};
 use pw_app::{
-    ByteRange, CreateLibraryFolder, LibraryFileQueryParams, LibraryPurge, UpdateLibraryFile,
-    UpdateLibraryFolder,
+    ByteRange, CreateLibraryFolder, LibraryFileQueryParams, LibraryPurge, PrintLibraryFile,
+    UpdateLibraryFile, UpdateLibraryFolder,
 };
 use pw_domain::{LibraryFileId, LibraryFolderId};
 
@@ -32,6 +32,7 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::PATCH, "/api/v1/library/files/{id}", update)
         .mount(Method::DELETE, "/api/v1/library/files/{id}", delete)
         .mount(Method::GET, "/api/v1/library/files/{id}/download", download)
+        .mount(Method::POST, "/api/v1/library/files/{id}/print", print)
         .mount(
             Method::GET,
             "/api/v1/library/files/{id}/plates/{plate}/thumbnail",
@@ -194,6 +195,18 @@ async fn delete(
     let id: LibraryFileId = parse_id(&id)?;
     state.app.delete_library_file(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Starts a plate of the file on a printer: 202 once the printer accepted the start.
+async fn print(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<PrintLibraryFile>,
+) -> Result<Response, ApiError> {
+    let id: LibraryFileId = parse_id(&id)?;
+    let started = state.app.print_library_file(&actor, id, input).await?;
+    Ok((StatusCode::ACCEPTED, Json(started)).into_response())
 }
 
 /// `attachment; filename="<ASCII stand-in>"; filename*=UTF-8''<percent-encoded>` (RFC 6266):

@@ -334,3 +334,27 @@ async fn patch_delete_and_purge_keep_open_entries() {
     assert!(db.delete_archive(running).await.unwrap());
     assert!(!db.delete_archive(running).await.unwrap());
 }
+
+#[tokio::test]
+async fn the_entry_of_a_print_job_is_found_by_its_job() {
+    let db = fresh().await;
+    let u = user(&db, "maker").await;
+    let p = printer(&db, "P", "S1").await;
+    let job = db
+        .insert_print_job(p, Some(u), "maker", "a.3mf", T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.archive_for_print_job(job).await.unwrap(),
+        None,
+        "not yet"
+    );
+    let mut first = new(p, "a.3mf", Some(u), T0);
+    first.print_job_id = Some(job);
+    let a = db.open_archive(&first).await.unwrap().unwrap();
+    assert_eq!(
+        db.archive_for_print_job(job).await.unwrap(),
+        Some((a, Some(u)))
+    );
+    assert_eq!(db.archive_for_print_job(job + 1).await.unwrap(), None);
+}
