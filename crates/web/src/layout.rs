@@ -73,7 +73,25 @@ impl Viewer {
         pw_http::ROUTES
             .iter()
             .find(|r| r.path == path && r.method == "GET")
-            .is_some_and(|r| self.may_open(&r.access))
+            .is_some_and(|r| self.may_open_row(r))
+    }
+
+    /// Whether the page row would show the viewer anything: its door admits them and, for a
+    /// page whose door is any signed-in user but whose content needs one of several rights
+    /// (the archive: `read_own` or `read_all`, listed as the row's `fine` permissions), they
+    /// hold one of them — the page itself answers 403 without.
+    pub(crate) fn may_open_row(&self, row: &RouteSpec) -> bool {
+        if row.kind != pw_http::Kind::Page || row.fine.is_empty() {
+            return self.may_open(&row.access);
+        }
+        // Such a page shows content, not an account: with authentication off it opens for
+        // everyone, like the pages behind one permission.
+        let door = match row.access {
+            Access::Session(Requirement::Authenticated)
+            | Access::SessionOrKey(Requirement::Authenticated) => self.me.is_some(),
+            other => self.may_open(&other),
+        };
+        door && row.fine.iter().any(|p| self.can(*p))
     }
 
     /// The `me` view, when someone (or auth-off "everyone") is looking.
@@ -120,7 +138,7 @@ fn nav_links(viewer: &Viewer, rows: &[(&RouteSpec, pw_http::NavEntry)]) -> Vec<N
     let mut links: Vec<NavLink> = Vec::new();
     let mut last_order = None;
     for (row, entry) in rows {
-        if last_order == Some(entry.order) || !viewer.may_open(&row.access) {
+        if last_order == Some(entry.order) || !viewer.may_open_row(row) {
             continue;
         }
         // Skip only after a row was taken: an unopenable first row leaves the position free.
@@ -274,7 +292,7 @@ mod tests {
                 );
             }
             for (row, entry) in &rows {
-                if v.may_open(&row.access) {
+                if v.may_open_row(row) {
                     assert!(
                         check_route(&principal(&v), &row.access).is_allowed(),
                         "may_open is looser than the door for {}",
@@ -300,6 +318,7 @@ mod tests {
             links(&viewer(Some(1), Permission::ALL)),
             [
                 ("Printers", "/printers"),
+                ("Archive", "/archive"),
                 ("Users", "/users"),
                 ("Groups", "/groups"),
                 ("Webhooks", "/webhooks"),
@@ -321,9 +340,21 @@ mod tests {
         );
         assert_eq!(links(&viewer(Some(1), &[])), [("Account", "/account")]);
         assert!(links(&Viewer::anonymous()).is_empty());
+        // The archive needs one of its read rights, own entries or all.
+        for right in [Permission::ArchivesReadOwn, Permission::ArchivesReadAll] {
+            assert_eq!(
+                links(&viewer(Some(1), &[right])),
+                [("Archive", "/archive"), ("Account", "/account")]
+            );
+        }
+        assert!(
+            !links(&viewer(Some(1), &[Permission::ArchivesUpdateAll]))
+                .iter()
+                .any(|(label, _)| *label == "Archive")
+        );
         // Authentication off and nobody signed in: every page but the own account.
         let off = links(&viewer(None, Permission::ALL));
-        assert_eq!(off.len(), 6);
+        assert_eq!(off.len(), 7);
         assert!(!off.iter().any(|(label, _)| *label == "Account"));
     }
 

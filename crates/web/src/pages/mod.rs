@@ -22,7 +22,7 @@ use crate::layout::{Layout, Viewer};
 
 use accounts::{account, groups, users};
 use auth::{recovery, sessions};
-use farm::printers;
+use farm::{archive, printers};
 use notify::{email, webhooks};
 use system::{audit, settings};
 
@@ -37,6 +37,8 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::GET, "/audit", audit::audit_page)
         .mount(Method::GET, "/webhooks", webhooks::webhooks_page)
         .mount(Method::GET, "/printers", printers::printers_page)
+        .mount(Method::GET, "/archive", archive::archive_page)
+        .mount(Method::GET, "/archive/{id}", archive::archive_entry_page)
         .mount(Method::GET, "/settings", settings::settings_page)
         .mount(Method::GET, "/settings/email", email::email_settings_page)
         .mount(
@@ -117,6 +119,14 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             icon: "printer",
             title: "Printers",
             text: "Every printer at a glance: state, progress, time left, problems.",
+        });
+    }
+    if viewer.may_open_page("/archive") {
+        links.push(PageLink {
+            href: "/archive",
+            icon: "archive",
+            title: "Archive",
+            text: "Every print: how it ended, how long it took, who started it.",
         });
     }
     if viewer.may_open_page("/account") {
