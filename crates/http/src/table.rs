@@ -119,6 +119,9 @@ const fn page(path: &'static str, access: Access, summary: &'static str) -> Rout
 /// The library's read rights (own files, or every file).
 const READ_LIBRARY: [Permission; 2] = [Permission::LibraryReadOwn, Permission::LibraryReadAll];
 
+/// The archive's read rights (own entries, or every entry).
+const READ_ARCHIVE: [Permission; 2] = [Permission::ArchivesReadOwn, Permission::ArchivesReadAll];
+
 /// Any signed-in user, browser session only.
 const SESSION: Access = Access::Session(Requirement::Authenticated);
 /// Any signed-in user, session or API key.
@@ -943,6 +946,21 @@ pub const ROUTES: &[RouteSpec] = &[
         "A library file: plates, filaments, rename, move, tags, print",
     )
     .fine(&READ_LIBRARY),
+    // The archive pages: any signed-in session at the door, then the archive read rights
+    // (own entries, or all) in the use case; the navigation offers it only with one of them.
+    page(
+        "/archive",
+        SESSION,
+        "Archive: every print with its outcome, filters, CSV export and purge",
+    )
+    .fine(&READ_ARCHIVE)
+    .nav("Archive", "archive", 14),
+    page(
+        "/archive/{id}",
+        SESSION,
+        "One archive entry: timeline, filaments, photos, notes, tags and rating",
+    )
+    .fine(&READ_ARCHIVE),
     page(
         "/settings",
         session_needs(Permission::SettingsSecurity),

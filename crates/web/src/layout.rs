@@ -78,20 +78,22 @@ impl Viewer {
             .is_some_and(|r| self.may_open_row(r))
     }
 
-    /// Whether a page row would show the viewer its content: the door admits them, and a row
-    /// whose door admits any signed-in user but which names fine permissions (the library:
-    /// `_own` or `_all`, which one door permission cannot say) needs one of those too — the
-    /// use case behind the page refuses everyone else.
+    /// Whether the page row would show the viewer anything: its door admits them and, for a
+    /// page whose door is any signed-in user but whose content needs one of several rights
+    /// (the library and the archive: `read_own` or `read_all`, listed as the row's `fine` permissions), they
+    /// hold one of them — the page itself answers 403 without.
     pub(crate) fn may_open_row(&self, row: &RouteSpec) -> bool {
-        match row.access {
-            Access::Session(Requirement::Authenticated)
-            | Access::SessionOrKey(Requirement::Authenticated)
-                if !row.fine.is_empty() =>
-            {
-                self.me.is_some() && row.fine.iter().any(|p| self.can(*p))
-            }
-            _ => self.may_open(&row.access),
+        if row.kind != pw_http::Kind::Page || row.fine.is_empty() {
+            return self.may_open(&row.access);
         }
+        // Such a page shows content, not an account: with authentication off it opens for
+        // everyone, like the pages behind one permission.
+        let door = match row.access {
+            Access::Session(Requirement::Authenticated)
+            | Access::SessionOrKey(Requirement::Authenticated) => self.me.is_some(),
+            other => self.may_open(&other),
+        };
+        door && row.fine.iter().any(|p| self.can(*p))
     }
 
     /// The `me` view, when someone (or auth-off "everyone") is looking.
@@ -319,6 +321,7 @@ mod tests {
             [
                 ("Printers", "/printers"),
                 ("Library", "/library"),
+                ("Archive", "/archive"),
                 ("Users", "/users"),
                 ("Groups", "/groups"),
                 ("Webhooks", "/webhooks"),
@@ -340,9 +343,21 @@ mod tests {
         );
         assert_eq!(links(&viewer(Some(1), &[])), [("Account", "/account")]);
         assert!(links(&Viewer::anonymous()).is_empty());
+        // The archive needs one of its read rights, own entries or all.
+        for right in [Permission::ArchivesReadOwn, Permission::ArchivesReadAll] {
+            assert_eq!(
+                links(&viewer(Some(1), &[right])),
+                [("Archive", "/archive"), ("Account", "/account")]
+            );
+        }
+        assert!(
+            !links(&viewer(Some(1), &[Permission::ArchivesUpdateAll]))
+                .iter()
+                .any(|(label, _)| *label == "Archive")
+        );
         // Authentication off and nobody signed in: every page but the own account.
         let off = links(&viewer(None, Permission::ALL));
-        assert_eq!(off.len(), 7);
+        assert_eq!(off.len(), 8);
         assert!(!off.iter().any(|(label, _)| *label == "Account"));
     }
 

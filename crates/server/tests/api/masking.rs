@@ -157,7 +157,7 @@ fn concrete_path(pattern: &str, ids: &Ids) -> String {
                 "printers" => ids.printer.to_string(),
                 "locations" => ids.location.to_string(),
                 "camera-tokens" => ids.camera_token.to_string(),
-                "archives" => ids.archive.to_string(),
+                "archives" | "archive" => ids.archive.to_string(),
                 "files" => ids.library_file.to_string(),
                 "folders" => ids.library_folder.to_string(),
                 other => panic!("no seeded row for {{id}} after {other}: add one"),

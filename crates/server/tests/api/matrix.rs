@@ -220,6 +220,11 @@ fn oracle(row: &RouteSpec, who: &Who, ids: &Ids) -> Expect {
             !holds(Permission::ArchivesReadOwn) && !holds(Permission::ArchivesReadAll)
         }
         ("GET", "/api/v1/archives/{id}") => !archive_read,
+        // The archive pages: the same rights as the API they show.
+        ("GET", "/archive") => {
+            !holds(Permission::ArchivesReadOwn) && !holds(Permission::ArchivesReadAll)
+        }
+        ("GET", "/archive/{id}") => !archive_read,
         ("PATCH", "/api/v1/archives/{id}") => {
             !archive_read
                 || !archive_may(Permission::ArchivesUpdateOwn, Permission::ArchivesUpdateAll)
@@ -290,7 +295,7 @@ fn concrete(pattern: &str, who: &Who, ids: &Ids) -> String {
                 "webhooks" => ids.webhook.to_string(),
                 "printers" => who.target_printer.to_string(),
                 "locations" => ids.location.to_string(),
-                "archives" => ids.archive.to_string(),
+                "archives" | "archive" => ids.archive.to_string(),
                 "files" => ids.library_file.to_string(),
                 "folders" => ids.library_folder.to_string(),
                 other => panic!("no seeded row for {{id}} after {other} in {pattern}: add one"),

@@ -22,7 +22,7 @@ use crate::layout::{Layout, Viewer};
 
 use accounts::{account, groups, users};
 use auth::{recovery, sessions};
-use farm::{library, printers};
+use farm::{archive, library, printers};
 use notify::{email, webhooks};
 use system::{audit, settings};
 
@@ -43,6 +43,8 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
             "/library/files/{id}",
             library::library_file_page,
         )
+        .mount(Method::GET, "/archive", archive::archive_page)
+        .mount(Method::GET, "/archive/{id}", archive::archive_entry_page)
         .mount(Method::GET, "/settings", settings::settings_page)
         .mount(Method::GET, "/settings/email", email::email_settings_page)
         .mount(
@@ -131,6 +133,14 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             icon: "folder",
             title: "Library",
             text: "Print files with their plates, filaments and times; upload and print.",
+        });
+    }
+    if viewer.may_open_page("/archive") {
+        links.push(PageLink {
+            href: "/archive",
+            icon: "archive",
+            title: "Archive",
+            text: "Every print: how it ended, how long it took, who started it.",
         });
     }
     if viewer.may_open_page("/account") {

@@ -105,6 +105,14 @@ function update(p) {
   setHidden(card, "devmode", !p.developer_mode_off);
   setHidden(card, "trust", p.connection !== "certificate_changed");
   setText(card, "job", s?.job_name || "—");
+  // The running job's archive entry: present only when this viewer may read it.
+  const archive = card.querySelector('[data-field="archive"]');
+  if (archive) {
+    const href = p.archive_id == null ? "" : `/archive/${encodeURIComponent(p.archive_id)}`;
+    const link = archive.querySelector("a");
+    if (link && href && link.getAttribute("href") !== href) link.setAttribute("href", href);
+    archive.hidden = href === "";
+  }
   const minutes = s?.remaining_minutes ?? 0;
   setText(card, "time_left", minutes > 0 ? `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, "0")}m` : "—");
   setText(card, "layers", s?.total_layers ? `${s.layer ?? 0} / ${s.total_layers}` : "—");

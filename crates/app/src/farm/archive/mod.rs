@@ -11,8 +11,10 @@
 //! entries (started elsewhere, or the starter deleted with `items=keep`) need `*_all`; an entry
 //! the caller may not read is a 404, never a 403; CSV cells never start a formula.
 
+mod rights;
 pub(crate) mod watch;
 
+pub use rights::ArchiveRights;
 pub(crate) use watch::JobView;
 
 use pw_domain::{LocationId, Permission, UserId};
@@ -684,6 +686,10 @@ impl App {
     async fn delete_archive_row(&self, actor: &Actor, row: &ArchiveRow) -> Result<(), AppError> {
         if !self.store.delete_archive(row.id).await? {
             return Err(AppError::NotFound);
+        }
+        if let Some(printer) = row.printer_id {
+            // A printer card must not link an entry deleted mid-print.
+            self.fleet.forget_archive(printer, row.id);
         }
         self.audit(
             actor,

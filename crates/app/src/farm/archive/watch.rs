@@ -237,7 +237,12 @@ impl App {
                 if before == Some(&now) {
                     continue;
                 }
-                match app.archive_report(event.printer, before, &view).await {
+                let done = match app.archive_report(event.printer, before, &view).await {
+                    // The printer card's link to its running job follows the entry.
+                    Ok(()) => app.sync_open_archive(event.printer).await,
+                    Err(e) => Err(e),
+                };
+                match done {
                     Ok(()) => {
                         seen.insert(event.printer, now);
                     }

@@ -96,6 +96,19 @@ pub(crate) struct Rendered {
     pub target: pw_policy::PrinterRef,
     /// `{"type":"printer","printer":<PrinterView>}`; clones share the buffer.
     pub message: bytes::Bytes,
+    /// The printer's open archive entry and the same message with its `archive_id`, sent
+    /// only to a principal who may read that entry (the plain message has `null`).
+    pub archive: Option<(OpenArchive, bytes::Bytes)>,
+}
+
+/// A printer's open archive entry as the archive watcher last saw it: what a printer card
+/// needs to link its running job, and who may follow that link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpenArchive {
+    /// The entry.
+    pub id: i64,
+    /// Its owner (who started the print; `None` = outside printwarden or the starter deleted).
+    pub owner: Option<pw_domain::UserId>,
 }
 
 /// A command for a supervisor, with where to send the reply.
@@ -113,6 +126,8 @@ struct Link {
     /// Wakes the supervisor: settings changed or a certificate was approved.
     wake: Arc<Notify>,
     task: AbortHandle,
+    /// The open archive entry of the running job, kept current by the archive watcher.
+    archive: Option<OpenArchive>,
 }
 
 /// Every supervised printer.
@@ -205,6 +220,35 @@ impl Fleet {
             .unwrap_or_default()
     }
 
+    /// The printer's open archive entry, as the archive watcher last recorded it.
+    pub(crate) fn open_archive(&self, id: PrinterId) -> Option<OpenArchive> {
+        self.links().get(&id).and_then(|l| l.archive)
+    }
+
+    /// Records the printer's open archive entry (or none) and tells listeners when it changed,
+    /// so cards link the running job as soon as its entry exists.
+    pub(crate) fn set_open_archive(&self, id: PrinterId, archive: Option<OpenArchive>) {
+        let changed = match self.links().get_mut(&id) {
+            Some(l) if l.archive != archive => {
+                l.archive = archive;
+                true
+            }
+            _ => false,
+        };
+        if changed {
+            self.announce(id, false);
+        }
+    }
+
+    /// Forgets an entry that was deleted while its print still runs (its link would lead to a
+    /// 404).
+    pub(crate) fn forget_archive(&self, id: PrinterId, entry: i64) {
+        let open = self.open_archive(id);
+        if open.is_some_and(|a| a.id == entry) {
+            self.set_open_archive(id, None);
+        }
+    }
+
     pub(crate) fn commands(&self, id: PrinterId) -> Option<mpsc::Sender<Request>> {
         self.links().get(&id).map(|l| l.commands.clone())
     }
@@ -271,8 +315,12 @@ impl App {
     /// Starts (or restarts) the supervisor of one printer.
     pub(crate) fn supervise(&self, row: PrinterRow) {
         let id = row.id;
+        // A restarted supervisor (changed settings) keeps the printer's open archive entry:
+        // the watcher records it again only when the job changes.
+        let mut archive = None;
         if let Some(old) = self.fleet.links().remove(&id) {
             old.task.abort();
+            archive = old.archive;
         }
         let (live_tx, live_rx) = watch::channel(Live::default());
         let (cmd_tx, cmd_rx) = mpsc::channel(32);
@@ -299,6 +347,7 @@ impl App {
                 commands: cmd_tx,
                 wake,
                 task,
+                archive,
             },
         );
     }

@@ -66,6 +66,6 @@ impl App {
         .await;
         let row = self.store.printer(id).await?.ok_or(AppError::NotFound)?;
         self.supervise(row.clone());
-        Ok(self.view(&row))
+        Ok(self.view_for(actor, &row))
     }
 }

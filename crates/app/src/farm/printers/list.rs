@@ -22,7 +22,7 @@ impl App {
             .iter()
             // The query already filters; the row check stays as a second lock.
             .filter(|row| self.may(actor, Permission::PrintersRead, row))
-            .map(|row| self.view(row))
+            .map(|row| self.view_for(actor, row))
             .collect())
     }
 
@@ -51,7 +51,7 @@ impl App {
             items: rows
                 .iter()
                 .filter(|row| self.may(actor, Permission::PrintersRead, row))
-                .map(|row| self.view(row))
+                .map(|row| self.view_for(actor, row))
                 .collect(),
             next,
         })
@@ -62,6 +62,6 @@ impl App {
         let row = self
             .printer_for(actor, id, Permission::PrintersRead)
             .await?;
-        Ok(self.view(&row))
+        Ok(self.view_for(actor, &row))
     }
 }

@@ -9,6 +9,7 @@
 //! nobody has seen. Every print start goes through `start.rs` (one claim per printer, the
 //! print job recorded before the start command).
 
+mod archive_link;
 mod commands;
 mod create;
 mod delete;
@@ -34,11 +35,11 @@ use pw_store::{NewPrinter, PrinterPatch, PrinterRow};
 use serde::{Deserialize, Serialize};
 
 use crate::core::clock::rfc3339;
-use crate::farm::fleet::{
-    Connection, PrinterEvent, REPLY_TIMEOUT, Rendered, Request, access_code_context,
-};
+use crate::farm::fleet::{Connection, PrinterEvent, REPLY_TIMEOUT, Request, access_code_context};
+
 use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError};
+use archive_link::may_read_archive;
 
 pub(crate) const DEFAULT_MQTT_PORT: u16 = 8883;
 const DEFAULT_FTPS_PORT: u16 = 990;
@@ -188,6 +189,9 @@ pub struct PrinterView {
     pub last_report_ms: Option<i64>,
     /// RFC 3339.
     pub created_at: String,
+    /// The archive entry of the job running now (`/archive/{id}` in the browser); null when
+    /// none is open or the caller may not read that entry.
+    pub archive_id: Option<i64>,
 }
 
 /// `POST /api/v1/printers`.
@@ -365,6 +369,8 @@ impl App {
             status: live.status.as_ref().map(StatusView::of),
             last_report_ms: live.last_report_ms,
             created_at: rfc3339(row.created_at),
+            // Per viewer: filled by `view_for` when the caller may read the entry.
+            archive_id: None,
         }
     }
 
@@ -376,16 +382,19 @@ impl App {
         actor: &Actor,
         event: &PrinterEvent,
     ) -> Option<bytes::Bytes> {
-        let rendered = event.rendered.get_or_init(|| {
-            let (row, _) = self.fleet.snapshot(event.printer)?;
-            let message = serde_json::json!({ "type": "printer", "printer": self.view(&row) });
-            Some(Rendered {
-                target: printer_ref(&row),
-                message: serde_json::to_vec(&message).ok()?.into(),
-            })
-        });
+        let rendered = event
+            .rendered
+            .get_or_init(|| self.render_printer_event(event.printer));
         let rendered = rendered.as_ref()?;
-        may_on(actor, Permission::PrintersRead, rendered.target).then(|| rendered.message.clone())
+        if !may_on(actor, Permission::PrintersRead, rendered.target) {
+            return None;
+        }
+        Some(match &rendered.archive {
+            Some((open, with_archive)) if may_read_archive(actor, open, rendered.target) => {
+                with_archive.clone()
+            }
+            _ => rendered.message.clone(),
+        })
     }
 
     /// Whether `actor` may do `permission` on this printer.

@@ -81,6 +81,6 @@ impl App {
         if reconnect {
             self.fleet.wake(id);
         }
-        Ok(self.view(&row))
+        Ok(self.view_for(actor, &row))
     }
 }

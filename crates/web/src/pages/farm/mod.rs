@@ -1,4 +1,5 @@
-//! The farm's pages: printers and the file library.
+//! The farm's pages: printers, the file library and the print archive.
 
+pub(crate) mod archive;
 pub(crate) mod library;
 pub(crate) mod printers;

@@ -46,6 +46,8 @@ struct Card {
     time_left: String,
     layers: String,
     job: String,
+    /// The running job's archive entry, when the viewer may read it (decided by the app).
+    archive_id: Option<i64>,
     nozzle: String,
     bed: String,
     hms: Vec<String>,
@@ -116,6 +118,7 @@ fn card(p: PrinterView, viewer: &Viewer) -> Card {
             _ => String::new(),
         },
         job: status.and_then(|s| s.job_name.clone()).unwrap_or_default(),
+        archive_id: p.archive_id,
         nozzle: status.map(|s| temperature(&s.nozzle)).unwrap_or_default(),
         bed: status.map(|s| temperature(&s.bed)).unwrap_or_default(),
         hms: status.map(|s| s.hms.clone()).unwrap_or_default(),
