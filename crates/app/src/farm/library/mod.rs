@@ -11,12 +11,14 @@
 //!
 //! Layout: `blobs` (the content store trait and its filesystem implementation), `upload`
 //! (stage → parse → commit), `files` (list, get, change, delete, download, thumbnails, purge,
-//! usage), `folders`, `meta` (the parsed facts as stored and shown).
+//! usage), `folders`, `meta` (the parsed facts as stored and shown), `refs` (the one release
+//! path of blobs, shared with the archive: a blob goes only when no row names it).
 
 pub mod blobs;
 mod files;
 mod folders;
-mod meta;
+pub(crate) mod meta;
+mod refs;
 mod upload;
 
 use std::path::PathBuf;
