@@ -9,6 +9,7 @@
 
 mod admin;
 mod archive;
+mod archive_media;
 mod audit;
 mod auth;
 mod camera;
