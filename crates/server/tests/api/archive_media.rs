@@ -226,7 +226,12 @@ fn photo_form(name: &str, bytes: &[u8]) -> Vec<u8> {
     body
 }
 
-async fn add_photo(server: &TestServer, auth: &Auth, entry: i64, bytes: &[u8]) -> (u16, Value) {
+pub(crate) async fn add_photo(
+    server: &TestServer,
+    auth: &Auth,
+    entry: i64,
+    bytes: &[u8],
+) -> (u16, Value) {
     let req = server
         .client
         .post(server.url(&format!("/api/v1/archives/{entry}/photos")))

@@ -126,6 +126,13 @@ fn update_rights() -> Option<(Permission, Permission)> {
 }
 
 impl App {
+    /// Before the body of `POST /api/v1/archives/{id}/photos` is read: whether the caller may
+    /// add photos to the entry (404 when they may not read it, 403 when they may not change
+    /// it), so a refused caller learns nothing from how their body was parsed.
+    pub async fn may_add_archive_photo(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        self.archive_for(actor, id, update_rights()).await.map(drop)
+    }
+
     /// Step 1 of `POST /api/v1/archives/{id}/photos`: checks the rights on the entry, then
     /// streams the photo to the staging area (over [`PHOTO_MAX`] → 413, nothing kept).
     pub async fn stage_archive_photo(

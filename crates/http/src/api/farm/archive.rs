@@ -145,6 +145,7 @@ async fn add_photo(
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let id: i64 = parse_id(&id)?;
+    state.app.may_add_archive_photo(&actor, id).await?;
     let boundary = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
