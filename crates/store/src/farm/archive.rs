@@ -558,35 +558,38 @@ impl Store {
     /// Returns how many, and the blobs the deleted entries and their photos named (to release
     /// once the rows are gone).
     pub async fn purge_archives(&self, before: i64) -> Result<(u64, Vec<String>), StoreError> {
+        // Writes first, collecting what they free (`RETURNING`): a transaction that read
+        // before writing could not take SQLite's write lock once another connection wrote.
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
-            "SELECT a.file_sha256 AS s FROM archives a WHERE a.started_at < $1 \
-             AND a.outcome <> 'printing' AND a.file_sha256 IS NOT NULL \
-             UNION SELECT a.thumbnail_sha256 AS s FROM archives a WHERE a.started_at < $2 \
-             AND a.outcome <> 'printing' AND a.thumbnail_sha256 IS NOT NULL \
-             UNION SELECT a.snapshot_sha256 AS s FROM archives a WHERE a.started_at < $3 \
-             AND a.outcome <> 'printing' AND a.snapshot_sha256 IS NOT NULL \
-             UNION SELECT ph.sha256 AS s FROM archive_photos ph JOIN archives a \
-             ON a.id = ph.archive_id WHERE a.started_at < $4 AND a.outcome <> 'printing'",
+        let photos = sqlx::query(
+            "DELETE FROM archive_photos WHERE archive_id IN (SELECT id FROM archives \
+             WHERE started_at < $1 AND outcome <> 'printing') RETURNING sha256",
         )
-        .bind(before)
-        .bind(before)
-        .bind(before)
         .bind(before)
         .fetch_all(&mut *tx)
         .await?;
-        let blobs = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>("s"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let deleted =
-            sqlx::query("DELETE FROM archives WHERE started_at < $1 AND outcome <> 'printing'")
-                .bind(before)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let entries = sqlx::query(
+            "DELETE FROM archives WHERE started_at < $1 AND outcome <> 'printing' \
+             RETURNING file_sha256, thumbnail_sha256, snapshot_sha256",
+        )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok((deleted, blobs))
+        let mut blobs: Vec<String> = Vec::new();
+        for r in &photos {
+            blobs.push(r.try_get("sha256")?);
+        }
+        for r in &entries {
+            for column in ["file_sha256", "thumbnail_sha256", "snapshot_sha256"] {
+                if let Some(sha) = r.try_get::<Option<String>, _>(column)? {
+                    blobs.push(sha);
+                }
+            }
+        }
+        blobs.sort();
+        blobs.dedup();
+        Ok((entries.len() as u64, blobs))
     }
 
     /// How many entries a user started.

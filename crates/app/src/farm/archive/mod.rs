@@ -1,6 +1,8 @@
 //! The print archive: every print as an entry (recorded automatically by [`watch`], or by hand
 //! with `archives:create`), listed newest first with filters and pages in SQL, read, annotated
-//! (notes, tags, rating), deleted, purged and exported as CSV.
+//! (notes, tags, rating), deleted, purged and exported as CSV. Beside the watcher, [`link`]
+//! links an entry to its printed file (plate image, filament use) and `snapshot` takes its
+//! end-of-print camera frame; `photos` keeps users' photos and serves every picture.
 //!
 //! Invariants: an entry's owner is who started the print (`started_by`); `_own`/`_all` rights
 //! are decided by `pw_policy` — in the list's SQL (the printer sets the caller's `*_all` and
@@ -9,7 +11,10 @@
 //! scoped to some printers (group scope, an API key's printer list) sees those printers'
 //! entries only; an entry whose printer was removed needs the right everywhere; ownerless
 //! entries (started elsewhere, or the starter deleted with `items=keep`) need `*_all`; an entry
-//! the caller may not read is a 404, never a 403; CSV cells never start a formula.
+//! the caller may not read is a 404, never a 403; CSV cells never start a formula; deleting or
+//! purging entries releases the blobs they named (file, plate image, frame, photos) through the
+//! one release path, so content goes only when no library file, entry, photo or open print job
+//! names it.
 
 pub(crate) mod link;
 mod photos;
