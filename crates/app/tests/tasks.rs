@@ -60,8 +60,9 @@ async fn the_registry_lists_what_runs_and_stop_ends_it() {
             Starts::WithApp | Starts::WithServer => want.push((*task, 1)),
             // Started on create and restarted (not doubled) by start_background.
             Starts::PerPrinter => want.push((*task, 2)),
-            // Camera viewers and the server's TLS renewal are not started by the app.
-            Starts::OnDemand | Starts::WithGeneratedTls => {}
+            // Camera viewers, the server's TLS renewal and an archive entry's media are not
+            // started by the app (no print ran).
+            Starts::OnDemand | Starts::WithGeneratedTls | Starts::PerPrint => {}
         }
     }
     // An aborted supervisor counts down once its task is dropped: let the runtime get to it.

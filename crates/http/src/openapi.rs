@@ -424,6 +424,26 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             Shape::ok(s.of::<ArchiveView>()).with_body(s.of::<ArchivePatchInput>())
         }
         ("DELETE", "/api/v1/archives/{id}") => Shape::empty(),
+        ("GET", "/api/v1/archives/{id}/thumbnail") => archive_picture("image/png"),
+        ("GET", "/api/v1/archives/{id}/snapshot") => archive_picture("image/jpeg"),
+        ("GET", "/api/v1/archives/{id}/photos/{photo_id}") => archive_picture("image/*"),
+        ("POST", "/api/v1/archives/{id}/photos") => Shape {
+            body: Some((
+                ObjectBuilder::new()
+                    .property(
+                        "file",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary))),
+                    )
+                    .required("file")
+                    .into(),
+                true,
+            )),
+            body_type: "multipart/form-data",
+            ..Shape::json(C::CREATED, s.of::<ArchiveView>())
+        },
+        ("DELETE", "/api/v1/archives/{id}/photos/{photo_id}") => Shape::empty(),
         ("GET", "/api/v1/webhooks") => page_query(Shape::ok(s.paged_of::<WebhookView>())),
         ("POST", "/api/v1/webhooks") => {
             Shape::json(C::CREATED, s.of::<WebhookView>()).with_body(s.of::<CreateWebhook>())
@@ -546,6 +566,20 @@ fn audit_query(shape: Shape) -> Shape {
         .with_query("event", string(), "Event name, or a prefix ending in `.`")
         .with_query("since", time(), "RFC 3339 lower bound")
         .with_query("until", time(), "RFC 3339 upper bound (exclusive)")
+}
+
+/// A stored picture of an archive entry, optionally addressed by its content hash.
+fn archive_picture(content_type: &'static str) -> Shape {
+    Shape {
+        answer: Answer::Text(content_type),
+        ..Shape::empty()
+    }
+    .with_status(StatusCode::OK)
+    .with_query(
+        "v",
+        string(),
+        "The content hash the URL was made for (then cached immutable); another one is a 404",
+    )
 }
 
 /// The archive list's (and export's) filters.

@@ -860,6 +860,41 @@ pub const ROUTES: &[RouteSpec] = &[
         "Delete an archive entry",
     )
     .fine(&[Permission::ArchivesDeleteOwn, Permission::ArchivesDeleteAll]),
+    api(
+        "GET",
+        "/api/v1/archives/{id}/thumbnail",
+        SIGNED_IN,
+        "An archive entry's plate image (PNG, cached immutable per content hash)",
+    )
+    .fine(&[Permission::ArchivesReadOwn, Permission::ArchivesReadAll]),
+    api(
+        "GET",
+        "/api/v1/archives/{id}/snapshot",
+        SIGNED_IN,
+        "The camera frame taken when an archived print ended (JPEG, cached immutable per hash)",
+    )
+    .fine(&[Permission::ArchivesReadOwn, Permission::ArchivesReadAll]),
+    api(
+        "POST",
+        "/api/v1/archives/{id}/photos",
+        SIGNED_IN,
+        "Add a photo (JPEG, PNG or WebP, at most 10 MiB, 20 per entry) to an archive entry",
+    )
+    .fine(&[Permission::ArchivesUpdateOwn, Permission::ArchivesUpdateAll]),
+    api(
+        "GET",
+        "/api/v1/archives/{id}/photos/{photo_id}",
+        SIGNED_IN,
+        "One photo of an archive entry",
+    )
+    .fine(&[Permission::ArchivesReadOwn, Permission::ArchivesReadAll]),
+    api(
+        "DELETE",
+        "/api/v1/archives/{id}/photos/{photo_id}",
+        SIGNED_IN,
+        "Delete a photo of an archive entry",
+    )
+    .fine(&[Permission::ArchivesUpdateOwn, Permission::ArchivesUpdateAll]),
     // --- webhooks (S7)
     api(
         "GET",

@@ -24,7 +24,8 @@ pub use auth::sessions::{NewSession, SessionRow};
 pub use auth::tickets::TicketRow;
 pub use error::StoreError;
 pub use farm::archive::{
-    ArchiveEnd, ArchiveFilter, ArchivePatch, ArchiveRow, ManualArchive, NewArchive, StarterMatch,
+    ArchiveEnd, ArchiveFilter, ArchivePatch, ArchivePhotoRow, ArchiveRow, ManualArchive,
+    NewArchive, NewArchivePhoto, StarterMatch,
 };
 pub use farm::library::{
     LibraryAfter, LibraryFilePatch, LibraryFileQuery, LibraryFileRow, LibraryFolderRow,

@@ -117,6 +117,13 @@ pub const USER_LINKS: &[UserLink] = &[
         Fate::Content(&crate::farm::archive::ARCHIVES),
     ),
     link(
+        "archive_photos",
+        "added_by",
+        Fate::History {
+            name_column: "added_by_name",
+        },
+    ),
+    link(
         "audit_events",
         "actor_id",
         Fate::History {

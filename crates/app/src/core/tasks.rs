@@ -39,6 +39,8 @@ pub enum Starts {
     OnDemand,
     /// By the server itself, only with generated TLS certificates (`tls = "auto"`).
     WithGeneratedTls,
+    /// When an archive entry opens (its file) or ends (its camera frame).
+    PerPrint,
 }
 
 impl Starts {
@@ -51,6 +53,9 @@ impl Starts {
             Self::PerPrinter => "server start and printer add/edit, one per printer",
             Self::OnDemand => "first camera viewer, one per watched printer",
             Self::WithGeneratedTls => "server start with `tls = \"auto\"`",
+            Self::PerPrint => {
+                "an archive entry opening (its file) or ending (its camera frame), one per step"
+            }
         }
     }
 }
@@ -108,6 +113,10 @@ tasks! {
     /// Follows every printer's job state and keeps the print archive: opens an entry when a
     /// job starts (through printwarden or elsewhere), ends it on FINISH, FAILED or IDLE.
     ArchiveWatch = "archive-watch", WithServer, "never";
+    /// Links an archive entry to its file (the print job's blob, or the file fetched from the
+    /// printer over FTPS, parsed and capped) with its plate image and filament use, or takes
+    /// its end-of-print camera frame.
+    ArchiveMedia = "archive-media", PerPrint, "when the file is kept or refused, or the frame is taken or given up (10 s)";
     /// Deletes sessions past their idle or absolute limit, hourly.
     SessionSweep = "session-sweep", WithServer, "never";
     /// Re-reads settings written by the CLI or another node, every 5 s.

@@ -29,6 +29,18 @@ pub(crate) struct Cameras {
     feeds: Mutex<HashMap<PrinterId, broadcast::Sender<Arc<Vec<u8>>>>>,
 }
 
+impl Cameras {
+    /// A share of the printer's feed when one is open (the archive's end-of-print frame takes
+    /// it rather than opening a second camera connection the printer would refuse).
+    pub(crate) fn subscribe(&self, id: PrinterId) -> Option<broadcast::Receiver<Arc<Vec<u8>>>> {
+        self.feeds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .map(broadcast::Sender::subscribe)
+    }
+}
+
 impl std::fmt::Debug for Cameras {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cameras").finish_non_exhaustive()

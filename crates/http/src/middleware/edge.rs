@@ -55,6 +55,15 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StyleHash(pub &'static str);
 
+/// Set by a handler that serves stored user content (an archive photo, a camera frame): the
+/// edge answers with [`MEDIA_POLICY`] instead of the page policy, so the bytes — even if a
+/// browser were talked into rendering them as a document — may load and run nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MediaPolicy;
+
+/// The policy of stored pictures: nothing loads, nothing runs, no framing, a sandbox.
+pub const MEDIA_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; sandbox";
+
 /// The request id, available to handlers and inner middleware.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -123,6 +132,12 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
         }
     }
     set_security_headers(response.headers_mut(), &id, state.https);
+    if response.extensions().get::<MediaPolicy>().is_some() {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(MEDIA_POLICY),
+        );
+    }
     if let Some(StyleHash(hash)) = response.extensions().get::<StyleHash>().copied() {
         // One vetted inline style, by its hash; everything else stays as strict as ever.
         let policy = if state.https {

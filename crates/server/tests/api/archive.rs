@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::printers::{add, command, online, print, wait_for, with_online};
 
-async fn farm(count: usize, job_seconds: f64) -> (Farm, tempfile::TempDir) {
+pub(crate) async fn farm(count: usize, job_seconds: f64) -> (Farm, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut options = Options::new(count, dir.path());
     options.models = vec![Model::P1S; count];
@@ -22,7 +22,7 @@ async fn farm(count: usize, job_seconds: f64) -> (Farm, tempfile::TempDir) {
     (Farm::start(options).await.unwrap(), dir)
 }
 
-async fn list(server: &TestServer, auth: &Auth, query: &str) -> Value {
+pub(crate) async fn list(server: &TestServer, auth: &Auth, query: &str) -> Value {
     let got = server
         .call(auth, "GET", &format!("/api/v1/archives{query}"), None)
         .await;
@@ -30,7 +30,7 @@ async fn list(server: &TestServer, auth: &Auth, query: &str) -> Value {
     got.json
 }
 
-fn ids(page: &Value) -> Vec<i64> {
+pub(crate) fn ids(page: &Value) -> Vec<i64> {
     page["items"]
         .as_array()
         .unwrap()
@@ -40,7 +40,11 @@ fn ids(page: &Value) -> Vec<i64> {
 }
 
 /// Polls the archive (as `auth`) until `check` holds for its newest entry (15 s at most).
-async fn wait_entry(server: &TestServer, auth: &Auth, check: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_entry(
+    server: &TestServer,
+    auth: &Auth,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     let mut last = Value::Null;
     for _ in 0..300 {
         let page = list(server, auth, "").await;
@@ -57,7 +61,12 @@ async fn wait_entry(server: &TestServer, auth: &Auth, check: impl Fn(&Value) -> 
     last
 }
 
-async fn user_with(server: &TestServer, admin: &Auth, name: &str, permissions: &[&str]) -> Auth {
+pub(crate) async fn user_with(
+    server: &TestServer,
+    admin: &Auth,
+    name: &str,
+    permissions: &[&str],
+) -> Auth {
     let group = server
         .create_group(admin, &format!("{name}'s rights"), permissions)
         .await;
@@ -215,7 +224,7 @@ async fn get_text(server: &TestServer, auth: &Auth, path: &str) -> (u16, String)
 }
 
 /// Records a print by hand as `auth` and returns its id.
-async fn record(
+pub(crate) async fn record(
     server: &TestServer,
     auth: &Auth,
     printer: i64,

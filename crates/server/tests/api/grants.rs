@@ -611,6 +611,16 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/api/v1/archives/{id}/photos",
+        "a photo of an archive entry",
+    ),
+    (
+        "DELETE",
+        "/api/v1/archives/{id}/photos/{photo_id}",
+        "a photo of an archive entry",
+    ),
+    (
+        "POST",
         "/api/v1/library/files",
         "a library file row and its content",
     ),

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 // ---------------------------------------------------------------- fixtures
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x02\0\0\0\x02\0\x08\x06\0\0\0";
+pub(crate) const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x02\0\0\0\x02\0\x08\x06\0\0\0";
 
 const CORE_MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <model unit="millimeter" xmlns="http://schemas.microsoft.com/3dmanufacturing/core/2015/02">
@@ -62,7 +62,7 @@ fn gcode_text() -> String {
         .to_owned()
 }
 
-fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
@@ -75,7 +75,7 @@ fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// A one-plate sliced project (`.gcode.3mf`) with a plate image.
-fn sliced_project() -> Vec<u8> {
+pub(crate) fn sliced_project() -> Vec<u8> {
     let g = gcode_text();
     zip(&[
         ("3D/3dmodel.model", CORE_MODEL.as_bytes()),
@@ -128,7 +128,7 @@ fn patch_all(bytes: &mut [u8], from: &[u8], to: &[u8]) {
 
 // ---------------------------------------------------------------- helpers
 
-const BOUNDARY: &str = "pwtestboundary7MA4YWxkTrZu0gW";
+pub(crate) const BOUNDARY: &str = "pwtestboundary7MA4YWxkTrZu0gW";
 
 fn multipart(file_name: &str, bytes: &[u8], folder: Option<i64>) -> Vec<u8> {
     let mut body = Vec::new();
@@ -152,7 +152,7 @@ fn multipart(file_name: &str, bytes: &[u8], folder: Option<i64>) -> Vec<u8> {
     body
 }
 
-fn authed(
+pub(crate) fn authed(
     server: &TestServer,
     auth: &Auth,
     req: reqwest::RequestBuilder,
@@ -211,7 +211,7 @@ fn blob_dir(server: &TestServer) -> PathBuf {
 }
 
 /// Every stored blob file (not the staging directory).
-fn blobs(server: &TestServer) -> Vec<PathBuf> {
+pub(crate) fn blobs(server: &TestServer) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -234,7 +234,7 @@ fn blobs(server: &TestServer) -> Vec<PathBuf> {
     out
 }
 
-fn staging_files(server: &TestServer) -> usize {
+pub(crate) fn staging_files(server: &TestServer) -> usize {
     std::fs::read_dir(blob_dir(server).join("tmp"))
         .map(|d| d.count())
         .unwrap_or(0)

@@ -9,6 +9,7 @@
 
 mod admin;
 mod archive;
+mod archive_media;
 mod archive_page;
 mod audit;
 mod auth;

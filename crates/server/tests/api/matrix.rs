@@ -117,6 +117,8 @@ struct Ids {
     /// An archive entry the administrator recorded on printer `archive_printer`.
     archive: i64,
     archive_printer: i64,
+    /// A photo of that entry (the administrator added it).
+    archive_photo: i64,
     /// A library file and an empty folder, both the admin's (the file is owned by them).
     library_file: i64,
     library_folder: i64,
@@ -233,6 +235,21 @@ fn oracle(row: &RouteSpec, who: &Who, ids: &Ids) -> Expect {
             !archive_read
                 || !archive_may(Permission::ArchivesDeleteOwn, Permission::ArchivesDeleteAll)
         }
+        // The entry's pictures: read rights to see them (the seeded entry has a photo, no
+        // plate image or frame: those answer 404 to everyone), update rights to add or delete.
+        (
+            "GET",
+            "/api/v1/archives/{id}/thumbnail"
+            | "/api/v1/archives/{id}/snapshot"
+            | "/api/v1/archives/{id}/photos/{photo_id}",
+        ) => !archive_read,
+        (
+            "POST" | "DELETE",
+            "/api/v1/archives/{id}/photos" | "/api/v1/archives/{id}/photos/{photo_id}",
+        ) => {
+            !archive_read
+                || !archive_may(Permission::ArchivesUpdateOwn, Permission::ArchivesUpdateAll)
+        }
         // Sessions: only one's own.
         ("DELETE", "/api/v1/auth/sessions/{id}") => who.user != Some(ids.admin),
         // The library (issue 15): the seeded file is the admin's, so `_own` reaches it only
@@ -301,6 +318,7 @@ fn concrete(pattern: &str, who: &Who, ids: &Ids) -> String {
                 other => panic!("no seeded row for {{id}} after {other} in {pattern}: add one"),
             },
             "{user_id}" => ids.user.to_string(),
+            "{photo_id}" => ids.archive_photo.to_string(),
             "{plate}" => "1".to_owned(),
             "{name}" if previous == "templates" => "welcome".to_owned(),
             "{name}" if previous == "files" => "matrix.gcode.3mf".to_owned(),
@@ -676,8 +694,13 @@ async fn every_route_and_principal_gets_the_documented_decision() {
         )
         .await;
     assert_eq!(archive.status, 201, "{:?}", archive.json);
+    let archive = archive.json["id"].as_i64().unwrap();
+    let (status, with_photo) =
+        crate::archive_media::add_photo(&server, &admin, archive, crate::library::PNG).await;
+    assert_eq!(status, 201, "{with_photo}");
     let ids = Ids {
-        archive: archive.json["id"].as_i64().unwrap(),
+        archive,
+        archive_photo: with_photo["photos"][0]["id"].as_i64().unwrap(),
         archive_printer: a,
         user: victim,
         group,

@@ -7,7 +7,7 @@
 //! and the starter's names, so it reads right after either is deleted; list pages are keyset
 //! pages newest first `(started_at, id)` with the visibility filter in the same query.
 
-use pw_domain::{PrinterId, UserId};
+use pw_domain::{LibraryFileId, PrinterId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -59,12 +59,20 @@ pub struct ArchiveRow {
     pub tags: String,
     /// 1–5.
     pub rating: Option<i64>,
-    /// SHA-256 of the printed file in the blob store (filled by the library later).
+    /// SHA-256 of the printed file in the blob store, once linked.
     pub file_sha256: Option<String>,
-    /// SHA-256 of the thumbnail in the blob store (filled by the library later).
+    /// SHA-256 of the plate image in the blob store, once linked.
     pub thumbnail_sha256: Option<String>,
     /// Unix ms.
     pub created_at: i64,
+    /// The printer's job id (`task_id`, or `subtask_id`), when it reported one.
+    pub job_id: Option<String>,
+    /// The library file it was printed from (`None`: elsewhere, or deleted since).
+    pub library_file_id: Option<LibraryFileId>,
+    /// SHA-256 of the end-of-print camera frame in the blob store.
+    pub snapshot_sha256: Option<String>,
+    /// JSON array of the plate's filament use read from the printed file.
+    pub file_filaments: Option<String>,
 }
 
 /// A new entry.
@@ -80,6 +88,8 @@ pub struct NewArchive<'a> {
     pub plate: Option<i64>,
     /// Job identity.
     pub job_key: Option<&'a str>,
+    /// The printer's job id.
+    pub job_id: Option<&'a str>,
     /// `printwarden` or `elsewhere`.
     pub source: &'a str,
     /// Starter.
@@ -204,7 +214,8 @@ impl ArchiveFilter {
 const COLUMNS: &str = "a.id, a.printer_id, p.location_id, a.printer_name, a.file_name, a.plate, \
      a.job_key, a.source, a.started_by, a.started_by_name, a.print_job_id, a.started_at, \
      a.ended_at, a.duration_s, a.outcome, a.error_code, a.error, a.filaments, a.notes, a.tags, \
-     a.rating, a.file_sha256, a.thumbnail_sha256, a.created_at";
+     a.rating, a.file_sha256, a.thumbnail_sha256, a.created_at, a.job_id, a.library_file_id, \
+     a.snapshot_sha256, a.file_filaments";
 
 const FROM: &str = "FROM archives a LEFT JOIN printers p ON p.id = a.printer_id";
 
@@ -238,6 +249,12 @@ fn from_row(r: &AnyRow) -> Result<ArchiveRow, sqlx::Error> {
         file_sha256: r.try_get("file_sha256")?,
         thumbnail_sha256: r.try_get("thumbnail_sha256")?,
         created_at: r.try_get("created_at")?,
+        job_id: r.try_get("job_id")?,
+        library_file_id: r
+            .try_get::<Option<i64>, _>("library_file_id")?
+            .map(LibraryFileId::from_db),
+        snapshot_sha256: r.try_get("snapshot_sha256")?,
+        file_filaments: r.try_get("file_filaments")?,
     })
 }
 
@@ -332,8 +349,9 @@ impl Store {
     pub async fn open_archive(&self, new: &NewArchive<'_>) -> Result<Option<i64>, StoreError> {
         let result = sqlx::query(
             "INSERT INTO archives (printer_id, printer_name, file_name, plate, job_key, source, \
-             started_by, started_by_name, print_job_id, started_at, outcome, filaments, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'printing', $11, $12) RETURNING id",
+             started_by, started_by_name, print_job_id, started_at, outcome, filaments, created_at, \
+             job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'printing', $11, $12, $13) \
+             RETURNING id",
         )
         .bind(new.printer_id.get())
         .bind(new.printer_name)
@@ -347,6 +365,7 @@ impl Store {
         .bind(new.started_at)
         .bind(new.filaments)
         .bind(new.started_at)
+        .bind(new.job_id)
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_write);
@@ -536,15 +555,41 @@ impl Store {
     }
 
     /// Deletes every ended entry that started before `before` (unix ms); open entries stay.
-    /// Returns how many.
-    pub async fn purge_archives(&self, before: i64) -> Result<u64, StoreError> {
-        Ok(
-            sqlx::query("DELETE FROM archives WHERE started_at < $1 AND outcome <> 'printing'")
-                .bind(before)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
+    /// Returns how many, and the blobs the deleted entries and their photos named (to release
+    /// once the rows are gone).
+    pub async fn purge_archives(&self, before: i64) -> Result<(u64, Vec<String>), StoreError> {
+        // Writes first, collecting what they free (`RETURNING`): a transaction that read
+        // before writing could not take SQLite's write lock once another connection wrote.
+        let mut tx = self.pool.begin().await?;
+        let photos = sqlx::query(
+            "DELETE FROM archive_photos WHERE archive_id IN (SELECT id FROM archives \
+             WHERE started_at < $1 AND outcome <> 'printing') RETURNING sha256",
         )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+        let entries = sqlx::query(
+            "DELETE FROM archives WHERE started_at < $1 AND outcome <> 'printing' \
+             RETURNING file_sha256, thumbnail_sha256, snapshot_sha256",
+        )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut blobs: Vec<String> = Vec::new();
+        for r in &photos {
+            blobs.push(r.try_get("sha256")?);
+        }
+        for r in &entries {
+            for column in ["file_sha256", "thumbnail_sha256", "snapshot_sha256"] {
+                if let Some(sha) = r.try_get::<Option<String>, _>(column)? {
+                    blobs.push(sha);
+                }
+            }
+        }
+        blobs.sort();
+        blobs.dedup();
+        Ok((entries.len() as u64, blobs))
     }
 
     /// How many entries a user started.
@@ -589,4 +634,248 @@ impl Store {
             })
             .transpose()?)
     }
+
+    /// Records the printer's job id on an entry that opened without one (a partial first
+    /// report).
+    pub async fn set_archive_job_id(&self, id: i64, job_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE archives SET job_id = $1 WHERE id = $2 AND job_id IS NULL")
+            .bind(job_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Links an entry to its printed file (set once); false when the entry is gone or was
+    /// linked already — the caller then releases the blob it meant to name.
+    pub async fn set_archive_file(
+        &self,
+        id: i64,
+        sha256: &str,
+        library_file: Option<LibraryFileId>,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE archives SET file_sha256 = $1, library_file_id = $2 \
+             WHERE id = $3 AND file_sha256 IS NULL",
+        )
+        .bind(sha256)
+        .bind(library_file.map(LibraryFileId::get))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Records what the printed file says: the plate (kept when the report named one) and its
+    /// filament use (JSON).
+    pub async fn set_archive_file_facts(
+        &self,
+        id: i64,
+        plate: Option<i64>,
+        filaments: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE archives SET plate = COALESCE(plate, $1), file_filaments = $2 WHERE id = $3",
+        )
+        .bind(plate)
+        .bind(filaments)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Sets the entry's plate image (once); false when the entry is gone or has one.
+    pub async fn set_archive_thumbnail(&self, id: i64, sha256: &str) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE archives SET thumbnail_sha256 = $1 WHERE id = $2 AND thumbnail_sha256 IS NULL",
+        )
+        .bind(sha256)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Sets the entry's end-of-print camera frame (once); false when the entry is gone or has
+    /// one.
+    pub async fn set_archive_snapshot(&self, id: i64, sha256: &str) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE archives SET snapshot_sha256 = $1 WHERE id = $2 AND snapshot_sha256 IS NULL",
+        )
+        .bind(sha256)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Every blob an entry names: its file, thumbnail, snapshot and photos (to release after
+    /// the entry is deleted).
+    pub async fn archive_blobs(&self, id: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT file_sha256 AS s FROM archives WHERE id = $1 AND file_sha256 IS NOT NULL \
+             UNION SELECT thumbnail_sha256 AS s FROM archives WHERE id = $2 \
+             AND thumbnail_sha256 IS NOT NULL \
+             UNION SELECT snapshot_sha256 AS s FROM archives WHERE id = $3 \
+             AND snapshot_sha256 IS NOT NULL \
+             UNION SELECT sha256 AS s FROM archive_photos WHERE archive_id = $4",
+        )
+        .bind(id)
+        .bind(id)
+        .bind(id)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("s"))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Adds a photo to an entry; `None` when the entry is gone.
+    pub async fn insert_archive_photo(
+        &self,
+        photo: &NewArchivePhoto<'_>,
+    ) -> Result<Option<i64>, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO archive_photos (archive_id, sha256, kind, size, added_by, added_by_name, \
+             added_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(photo.archive_id)
+        .bind(photo.sha256)
+        .bind(photo.kind)
+        .bind(photo.size)
+        .bind(photo.added_by.map(UserId::get))
+        .bind(photo.added_by_name)
+        .bind(photo.added_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from_write);
+        match result {
+            Ok(row) => Ok(Some(row.try_get("id")?)),
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How many photos an entry has.
+    pub async fn count_archive_photos(&self, archive: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM archive_photos WHERE archive_id = $1")
+            .bind(archive)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// The photos of these entries, oldest first within each.
+    pub async fn archive_photos(
+        &self,
+        archives: &[i64],
+    ) -> Result<Vec<ArchivePhotoRow>, StoreError> {
+        if archives.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = (1..=archives.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PHOTO_COLUMNS} FROM archive_photos WHERE archive_id IN ({marks}) \
+             ORDER BY archive_id, id"
+        )));
+        for id in archives {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(photo_row).collect::<Result<_, _>>()?)
+    }
+
+    /// One photo of an entry.
+    pub async fn archive_photo(
+        &self,
+        archive: i64,
+        photo: i64,
+    ) -> Result<Option<ArchivePhotoRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PHOTO_COLUMNS} FROM archive_photos WHERE archive_id = $1 AND id = $2"
+        )))
+        .bind(archive)
+        .bind(photo)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(photo_row).transpose()?)
+    }
+
+    /// Deletes one photo of an entry; false when it was gone.
+    pub async fn delete_archive_photo(&self, archive: i64, photo: i64) -> Result<bool, StoreError> {
+        let changed = sqlx::query("DELETE FROM archive_photos WHERE archive_id = $1 AND id = $2")
+            .bind(archive)
+            .bind(photo)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+}
+
+/// A photo of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivePhotoRow {
+    /// Key.
+    pub id: i64,
+    /// The entry.
+    pub archive_id: i64,
+    /// The image in the blob store.
+    pub sha256: String,
+    /// `jpeg`, `png` or `webp` (from the content).
+    pub kind: String,
+    /// Bytes.
+    pub size: i64,
+    /// Who added it (`None` once the account is deleted).
+    pub added_by: Option<UserId>,
+    /// Their name at the time.
+    pub added_by_name: Option<String>,
+    /// Unix ms.
+    pub added_at: i64,
+}
+
+/// A photo to add.
+#[derive(Debug, Clone)]
+pub struct NewArchivePhoto<'a> {
+    /// The entry.
+    pub archive_id: i64,
+    /// The image in the blob store.
+    pub sha256: &'a str,
+    /// `jpeg`, `png` or `webp`.
+    pub kind: &'a str,
+    /// Bytes.
+    pub size: i64,
+    /// Who adds it.
+    pub added_by: Option<UserId>,
+    /// Their name.
+    pub added_by_name: Option<&'a str>,
+    /// Unix ms.
+    pub added_at: i64,
+}
+
+const PHOTO_COLUMNS: &str = "id, archive_id, sha256, kind, size, added_by, added_by_name, added_at";
+
+fn photo_row(r: &AnyRow) -> Result<ArchivePhotoRow, sqlx::Error> {
+    Ok(ArchivePhotoRow {
+        id: r.try_get("id")?,
+        archive_id: r.try_get("archive_id")?,
+        sha256: r.try_get("sha256")?,
+        kind: r.try_get("kind")?,
+        size: r.try_get("size")?,
+        added_by: r
+            .try_get::<Option<i64>, _>("added_by")?
+            .map(UserId::from_db),
+        added_by_name: r.try_get("added_by_name")?,
+        added_at: r.try_get("added_at")?,
+    })
 }

@@ -343,13 +343,44 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// How many file rows name this content.
-    pub async fn library_blob_references(&self, sha256: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM library_files WHERE sha256 = $1")
+    /// How many rows name this blob: library files, archive entries (printed file, thumbnail,
+    /// snapshot), archive photos, and print jobs still open (a start in flight names its file
+    /// until the printer reports it). The one count every release of a blob goes by; a blob
+    /// with 0 may be deleted (under the app's reference lock).
+    pub async fn blob_references(&self, sha256: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM library_files WHERE sha256 = $1) \
+             + (SELECT COUNT(*) FROM archives WHERE file_sha256 = $2) \
+             + (SELECT COUNT(*) FROM archives WHERE thumbnail_sha256 = $3) \
+             + (SELECT COUNT(*) FROM archives WHERE snapshot_sha256 = $4) \
+             + (SELECT COUNT(*) FROM archive_photos WHERE sha256 = $5) \
+             + (SELECT COUNT(*) FROM print_jobs WHERE file_sha256 = $6 AND ended_at IS NULL) \
+             AS n",
+        )
+        .bind(sha256)
+        .bind(sha256)
+        .bind(sha256)
+        .bind(sha256)
+        .bind(sha256)
+        .bind(sha256)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// A library file with this content (the oldest), if any: an archive entry of a print
+    /// started elsewhere links it when the printer's file is one the library has.
+    pub async fn library_file_with_content(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<LibraryFileId>, StoreError> {
+        let row = sqlx::query("SELECT MIN(id) AS id FROM library_files WHERE sha256 = $1")
             .bind(sha256)
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get("n")?)
+        Ok(row
+            .try_get::<Option<i64>, _>("id")?
+            .map(LibraryFileId::from_db))
     }
 
     /// The ids of a user's files (or of the ownerless ones, for `None`), oldest first.

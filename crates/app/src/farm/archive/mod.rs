@@ -1,6 +1,8 @@
 //! The print archive: every print as an entry (recorded automatically by [`watch`], or by hand
 //! with `archives:create`), listed newest first with filters and pages in SQL, read, annotated
-//! (notes, tags, rating), deleted, purged and exported as CSV.
+//! (notes, tags, rating), deleted, purged and exported as CSV. Beside the watcher, [`link`]
+//! links an entry to its printed file (plate image, filament use) and `snapshot` takes its
+//! end-of-print camera frame; `photos` keeps users' photos and serves every picture.
 //!
 //! Invariants: an entry's owner is who started the print (`started_by`); `_own`/`_all` rights
 //! are decided by `pw_policy` — in the list's SQL (the printer sets the caller's `*_all` and
@@ -9,17 +11,28 @@
 //! scoped to some printers (group scope, an API key's printer list) sees those printers'
 //! entries only; an entry whose printer was removed needs the right everywhere; ownerless
 //! entries (started elsewhere, or the starter deleted with `items=keep`) need `*_all`; an entry
-//! the caller may not read is a 404, never a 403; CSV cells never start a formula.
+//! the caller may not read is a 404, never a 403; CSV cells never start a formula; deleting or
+//! purging entries releases the blobs they named (file, plate image, frame, photos) through the
+//! one release path, so content goes only when no library file, entry, photo or open print job
+//! names it.
 
+pub(crate) mod link;
+mod photos;
 mod rights;
+mod snapshot;
 pub(crate) mod watch;
 
+pub use photos::{
+    ArchiveImage, ArchivePhotoUpload, ArchivePicture, ImageKind, PHOTO_MAX, PHOTOS_MAX,
+};
 pub use rights::ArchiveRights;
 pub(crate) use watch::JobView;
 
 use pw_domain::{LocationId, Permission, UserId};
 use pw_policy::{Action, Decision, PrinterRef, Target, Visibility, authorize, printer_visibility};
-use pw_store::{ArchiveFilter, ArchivePatch, ArchiveRow, ManualArchive, StarterMatch};
+use pw_store::{
+    ArchiveFilter, ArchivePatch, ArchivePhotoRow, ArchiveRow, ManualArchive, StarterMatch,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::owned::{ContentKind, ItemFuture};
@@ -47,8 +60,11 @@ pub struct FilamentUsed {
     pub kind: Option<String>,
     /// `RRGGBBAA`, when known.
     pub color: Option<String>,
-    /// Grams used, when known (from the sliced file, once the library keeps it).
+    /// Grams used, when known (from the printed file's plate).
     pub grams: Option<f64>,
+    /// Metres used, when known (from the printed file's plate).
+    #[serde(default)]
+    pub meters: Option<f64>,
 }
 
 /// Who started a print.
@@ -121,10 +137,31 @@ pub struct ArchiveView {
     pub tags: Vec<String>,
     /// 1–5, null when not rated.
     pub rating: Option<i64>,
-    /// SHA-256 of the printed file, once the library keeps it (null for now).
+    /// SHA-256 of the printed file, once printwarden keeps it (from the library, or fetched
+    /// from the printer for a print started elsewhere); null without.
     pub file_sha256: Option<String>,
-    /// The thumbnail, once the library keeps it (null for now).
+    /// The plate image (PNG, cached immutable: the URL carries its hash); null without.
     pub thumbnail_url: Option<String>,
+    /// The camera frame taken when the print ended (JPEG, cached immutable); null without.
+    pub snapshot_url: Option<String>,
+    /// Photos users added, oldest first.
+    pub photos: Vec<ArchivePhotoView>,
+    /// The library file it was printed from; null when unknown (started elsewhere with a file
+    /// the library does not have, or the library file was deleted).
+    pub library_file_id: Option<i64>,
+}
+
+/// A photo of an archive entry.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ArchivePhotoView {
+    /// Id.
+    pub id: i64,
+    /// Where the image is (`/api/v1/archives/{id}/photos/{photo_id}`).
+    pub url: String,
+    /// Who added it (the id is null once the account was deleted).
+    pub added_by: Option<StartedBy>,
+    /// When (RFC 3339).
+    pub added_at: String,
 }
 
 /// `GET /api/v1/archives` and `/api/v1/archives/export.csv` parameters.
@@ -289,23 +326,97 @@ fn outcome_of(s: &str) -> ArchiveOutcome {
     }
 }
 
-/// The view of a row.
-fn view(row: ArchiveRow) -> ArchiveView {
+/// The filaments to show: the trays seen in use, with the use the printed file's plate gives
+/// (grams, metres) joined to the tray of the same material and colour — or to the only tray
+/// when neither says more —, and the file's other filaments after them.
+fn filaments_of(row: &ArchiveRow) -> Vec<FilamentUsed> {
+    let mut seen: Vec<FilamentUsed> = serde_json::from_str(&row.filaments).unwrap_or_default();
+    let from_file: Vec<FilamentUsed> = row
+        .file_filaments
+        .as_deref()
+        .and_then(|f| serde_json::from_str(f).ok())
+        .unwrap_or_default();
+    let colour = |c: &Option<String>| {
+        c.as_deref()
+            .map(|c| c.trim_start_matches('#').to_ascii_uppercase())
+            .map(|c| c.chars().take(6).collect::<String>())
+    };
+    let lone = seen.len() == 1
+        && from_file.len() == 1
+        && seen
+            .first()
+            .is_some_and(|s| s.kind.is_none() && s.grams.is_none());
+    let mut extra = Vec::new();
+    for f in from_file {
+        let same = seen.iter_mut().find(|s| {
+            s.grams.is_none()
+                && s.kind.is_some()
+                && s.kind.as_deref().map(str::to_lowercase)
+                    == f.kind.as_deref().map(str::to_lowercase)
+                && colour(&s.color) == colour(&f.color)
+        });
+        match same {
+            Some(s) => {
+                s.grams = f.grams;
+                s.meters = f.meters;
+            }
+            None if lone => {
+                if let Some(s) = seen.first_mut() {
+                    s.kind = f.kind;
+                    s.color = f.color;
+                    s.grams = f.grams;
+                    s.meters = f.meters;
+                }
+            }
+            None => extra.push(f),
+        }
+    }
+    seen.extend(extra);
+    seen
+}
+
+/// The view of a row with its photos.
+fn view(row: ArchiveRow, photos: &[ArchivePhotoRow]) -> ArchiveView {
     let source = if row.source == "printwarden" {
         ArchiveSource::Printwarden
     } else {
         ArchiveSource::Elsewhere
     };
-    let started_by = match (row.started_by, row.started_by_name) {
+    let started_by = match (row.started_by, &row.started_by_name) {
         (None, None) => None,
         (id, name) => Some(StartedBy {
             id: id.map(UserId::get),
-            name: name.unwrap_or_default(),
+            name: name.clone().unwrap_or_default(),
         }),
     };
+    let id = row.id;
+    let media = |kind: &str, sha: &Option<String>| {
+        sha.as_ref()
+            .map(|sha| format!("/api/v1/archives/{id}/{kind}?v={sha}"))
+    };
     ArchiveView {
-        id: row.id,
+        id,
         printer_id: row.printer_id.map(pw_domain::PrinterId::get),
+        filaments: filaments_of(&row),
+        thumbnail_url: media("thumbnail", &row.thumbnail_sha256),
+        snapshot_url: media("snapshot", &row.snapshot_sha256),
+        photos: photos
+            .iter()
+            .filter(|p| p.archive_id == id)
+            .map(|p| ArchivePhotoView {
+                id: p.id,
+                url: format!("/api/v1/archives/{id}/photos/{}", p.id),
+                added_by: match (p.added_by, &p.added_by_name) {
+                    (None, None) => None,
+                    (user, name) => Some(StartedBy {
+                        id: user.map(UserId::get),
+                        name: name.clone().unwrap_or_default(),
+                    }),
+                },
+                added_at: rfc3339(p.added_at),
+            })
+            .collect(),
+        library_file_id: row.library_file_id.map(pw_domain::LibraryFileId::get),
         printer_name: row.printer_name,
         file_name: row.file_name,
         plate: row.plate,
@@ -315,14 +426,12 @@ fn view(row: ArchiveRow) -> ArchiveView {
         outcome: outcome_of(&row.outcome),
         started_by,
         source,
-        filaments: serde_json::from_str(&row.filaments).unwrap_or_default(),
         error: row.error,
         error_code: row.error_code,
         notes: row.notes,
         tags: serde_json::from_str(&row.tags).unwrap_or_default(),
         rating: row.rating,
         file_sha256: row.file_sha256,
-        thumbnail_url: None,
     }
 }
 
@@ -339,7 +448,7 @@ pub fn csv_cell(value: &str) -> String {
 }
 
 /// The CSV export's header line.
-const CSV_HEADER: &str = "id,printer_id,printer,file,plate,started_at,ended_at,duration_s,outcome,started_by,source,error,filaments,notes,tags,rating\r\n";
+const CSV_HEADER: &str = "id,printer_id,printer,file,plate,started_at,ended_at,duration_s,outcome,started_by,source,error,filaments,notes,tags,rating,filament_g,file_sha256\r\n";
 
 fn csv_line(v: &ArchiveView) -> String {
     let opt = |o: Option<i64>| o.map(|n| n.to_string()).unwrap_or_default();
@@ -365,6 +474,14 @@ fn csv_line(v: &ArchiveView) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ");
+    let grams = {
+        let known: Vec<f64> = v.filaments.iter().filter_map(|f| f.grams).collect();
+        if known.is_empty() {
+            String::new()
+        } else {
+            format!("{:.2}", known.iter().sum::<f64>())
+        }
+    };
     let cells = [
         v.id.to_string(),
         opt(v.printer_id),
@@ -382,6 +499,8 @@ fn csv_line(v: &ArchiveView) -> String {
         csv_cell(&v.notes),
         csv_cell(&v.tags.join(", ")),
         opt(v.rating),
+        grams,
+        v.file_sha256.clone().unwrap_or_default(),
     ];
     let mut line = cells.join(",");
     line.push_str("\r\n");
@@ -422,7 +541,7 @@ impl ArchiveExport {
         }
         self.after = rows.last().map(|r| (r.started_at, r.id));
         for row in rows {
-            out.push_str(&csv_line(&view(row)));
+            out.push_str(&csv_line(&view(row, &[])));
         }
         if out.is_empty() {
             return Ok(None);
@@ -588,8 +707,12 @@ impl App {
         let (rows, next) = page.finish(Listing::Archives, rows, |r| {
             (r.started_at.to_string(), r.id)
         });
+        let photos = self
+            .store
+            .archive_photos(&rows.iter().map(|r| r.id).collect::<Vec<_>>())
+            .await?;
         Ok(Page {
-            items: rows.into_iter().map(view).collect(),
+            items: rows.into_iter().map(|r| view(r, &photos)).collect(),
             next,
         })
     }
@@ -612,7 +735,14 @@ impl App {
 
     /// `GET /api/v1/archives/{id}`.
     pub async fn archive_entry(&self, actor: &Actor, id: i64) -> Result<ArchiveView, AppError> {
-        Ok(view(self.archive_for(actor, id, None).await?))
+        let row = self.archive_for(actor, id, None).await?;
+        self.archive_view(row).await
+    }
+
+    /// The view of one entry, with its photos.
+    pub(super) async fn archive_view(&self, row: ArchiveRow) -> Result<ArchiveView, AppError> {
+        let photos = self.store.archive_photos(&[row.id]).await?;
+        Ok(view(row, &photos))
     }
 
     /// `PATCH /api/v1/archives/{id}`: notes, tags, rating.
@@ -684,8 +814,17 @@ impl App {
     }
 
     async fn delete_archive_row(&self, actor: &Actor, row: &ArchiveRow) -> Result<(), AppError> {
-        if !self.store.delete_archive(row.id).await? {
-            return Err(AppError::NotFound);
+        {
+            // The entry's file, images and photos go when nothing else names them (the
+            // library may still hold the file; another entry the same content).
+            let held = self.blob_refs().await;
+            let blobs = self.store.archive_blobs(row.id).await?;
+            if !self.store.delete_archive(row.id).await? {
+                return Err(AppError::NotFound);
+            }
+            if !blobs.is_empty() {
+                self.release_blobs(&held, &blobs).await?;
+            }
         }
         if let Some(printer) = row.printer_id {
             // A printer card must not link an entry deleted mid-print.
@@ -719,7 +858,14 @@ impl App {
             &Target::Global,
         )?;
         let before = parse_time("before", &input.before)?;
-        let deleted = self.store.purge_archives(before).await?;
+        let deleted = {
+            let held = self.blob_refs().await;
+            let (deleted, blobs) = self.store.purge_archives(before).await?;
+            if !blobs.is_empty() {
+                self.release_blobs(&held, &blobs).await?;
+            }
+            deleted
+        };
         self.audit(
             actor,
             AuditEvent::ArchivePurge,
@@ -821,7 +967,7 @@ impl App {
         )
         .await;
         let row = self.store.archive(id).await?.ok_or(AppError::NotFound)?;
-        Ok(view(row))
+        self.archive_view(row).await
     }
 }
 

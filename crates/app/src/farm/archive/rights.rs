@@ -9,7 +9,7 @@
 use pw_domain::Permission;
 use serde::Serialize;
 
-use super::{ArchiveView, view};
+use super::ArchiveView;
 use crate::{Actor, App, AppError};
 
 /// The viewer's rights on one entry.
@@ -44,6 +44,6 @@ impl App {
                 Permission::ArchivesDeleteAll,
             ),
         };
-        Ok((view(row), rights))
+        Ok((self.archive_view(row).await?, rights))
     }
 }

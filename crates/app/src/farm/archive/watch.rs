@@ -12,9 +12,17 @@
 //! the MQTT path, and nothing here panics — a database error is logged and the next report
 //! retries.
 //!
-//! Job identity today is the report's `gcode_file` and `subtask_name` (what `pw_bambu`'s
-//! `Status` carries). `task_id`/`subtask_id`/`job_id` would tell apart two runs of the same file
-//! back to back without a FINISH seen in between; they are not in `Status` yet.
+//! Job identity: the printer's job id (`task_id`, or `subtask_id` when the task is `"0"` —
+//! [`Status::job_key`]) when the report carries one, so two runs of the same file back to back
+//! are two entries even when the FINISH between them was not seen; otherwise (a plain local
+//! print, or a reconnect's first delta that lacks the ids) the `gcode_file` and `subtask_name`,
+//! compared part by part. An entry that opened without the id gets it from the next report
+//! that has it.
+//!
+//! What happens beside the reports (never in this task, so a slow printer or disk cannot hold
+//! the watcher): an opened entry is linked to its file ([`super::link`]: the print job's blob,
+//! or the file fetched from the printer), and an ended one gets its camera frame
+//! ([`super::snapshot`]).
 
 use std::collections::HashMap;
 
@@ -71,6 +79,8 @@ pub(crate) struct JobView {
     pub gcode_file: Option<String>,
     /// `subtask_name`.
     pub subtask_name: Option<String>,
+    /// The printer's job id (`task_id`, or `subtask_id`), when it names one.
+    pub job_id: Option<String>,
     /// `print_error` (0 = none).
     pub print_error: Option<u32>,
     /// HMS ids.
@@ -86,6 +96,7 @@ impl JobView {
             state: status.gcode_state.clone(),
             gcode_file: status.gcode_file.clone(),
             subtask_name: status.subtask_name.clone(),
+            job_id: status.job_key().map(str::to_owned),
             print_error: status.print_error,
             hms: status
                 .hms
@@ -126,7 +137,7 @@ impl JobView {
     }
 
     /// The plate, when `gcode_file` names one (`…/plate_N.gcode`).
-    fn plate(&self) -> Option<i64> {
+    pub(crate) fn plate(&self) -> Option<i64> {
         let file = self.gcode_file.as_deref()?;
         let name = file.rsplit('/').next()?;
         let n = name.strip_prefix("plate_")?.strip_suffix(".gcode")?;
@@ -157,6 +168,7 @@ fn loaded_tray(status: &Status) -> Option<FilamentUsed> {
             kind: None,
             color: None,
             grams: None,
+            meters: None,
         });
     }
     if now >= 128 {
@@ -175,6 +187,7 @@ fn loaded_tray(status: &Status) -> Option<FilamentUsed> {
         kind: Some(t.material.clone()).filter(|m| !m.is_empty()),
         color: Some(t.color.clone()).filter(|c| !c.is_empty()),
         grams: None,
+        meters: None,
     })
 }
 
@@ -184,14 +197,19 @@ fn loaded_tray(status: &Status) -> Option<FilamentUsed> {
 struct Seen {
     state: GcodeState,
     key: Option<String>,
+    job_id: Option<String>,
     tray: Option<FilamentUsed>,
 }
 
-/// Whether an open entry is the printer's current job. Unknown parts match: a printer that
-/// does not report an identity keeps its entry until it reports an end, and after a
-/// reconnect the first P1/A1 delta may carry the file without the job name (or the other way
-/// round) until the full report arrives — that is still the same job, not a new one.
-fn same_job(entry: &ArchiveRow, key: Option<&str>) -> bool {
+/// Whether an open entry is the printer's current job. Two job ids decide alone (the same
+/// file started twice has two). Otherwise unknown parts match: a printer that does not report
+/// an identity keeps its entry until it reports an end, and after a reconnect the first P1/A1
+/// delta may carry the file without the job name (or the other way round), or no ids, until
+/// the full report arrives — that is still the same job, not a new one.
+fn same_job(entry: &ArchiveRow, key: Option<&str>, job_id: Option<&str>) -> bool {
+    if let (Some(a), Some(b)) = (entry.job_id.as_deref(), job_id) {
+        return a == b;
+    }
     match (entry.job_key.as_deref(), key) {
         (Some(a), Some(b)) => same_identity(a, b),
         _ => true,
@@ -231,6 +249,7 @@ impl App {
                 let now = Seen {
                     state: view.state.clone(),
                     key: view.key(),
+                    job_id: view.job_id.clone(),
                     tray: view.tray.clone(),
                 };
                 let before = seen.get(&event.printer);
@@ -264,10 +283,14 @@ impl App {
         view: &JobView,
     ) -> Result<(), AppError> {
         let key = view.key();
+        let job_id = view.job_id.as_deref();
         let open = self.store.open_archive_of(printer).await?;
         match &view.state {
             s if s.is_busy() => match open {
-                Some(entry) if same_job(&entry, key.as_deref()) => {
+                Some(entry) if same_job(&entry, key.as_deref(), job_id) => {
+                    if let (None, Some(id)) = (&entry.job_id, job_id) {
+                        self.store.set_archive_job_id(entry.id, id).await?;
+                    }
                     self.note_filament(&entry, view).await?;
                 }
                 Some(entry) => {
@@ -284,7 +307,13 @@ impl App {
                 }
                 None => {
                     // Seen running before and its entry is gone: a user deleted it mid-print.
-                    let deleted = before.is_some_and(|b| b.state.is_busy() && b.key == key);
+                    let deleted = before.is_some_and(|b| {
+                        b.state.is_busy()
+                            && b.key == key
+                            && (b.job_id.is_none()
+                                || job_id.is_none()
+                                || b.job_id.as_deref() == job_id)
+                    });
                     if !deleted {
                         self.open_entry(printer, view).await?;
                     }
@@ -292,7 +321,7 @@ impl App {
             },
             GcodeState::Finish | GcodeState::Failed => {
                 let Some(entry) = open else { return Ok(()) };
-                if !same_job(&entry, key.as_deref()) {
+                if !same_job(&entry, key.as_deref(), job_id) {
                     return self
                         .end_entry(
                             &entry,
@@ -348,14 +377,17 @@ impl App {
         let shown = view.file_name();
         let job = match self.store.open_print_job(printer).await? {
             Some(job)
-                if (view.gcode_file.as_deref().is_some_and(|f| {
-                    f == job.file_name || f.rsplit('/').next() == Some(job.file_name.as_str())
-                }) || view.subtask_name.as_deref().is_some_and(|s| {
-                    s == job
-                        .file_name
-                        .trim_end_matches(".3mf")
-                        .trim_end_matches(".gcode")
-                })) && !self.store.print_job_archived(job.id).await? =>
+                if (job.task_id.is_some() && job.task_id == view.job_id
+                    || view.gcode_file.as_deref().is_some_and(|f| {
+                        f == job.file_name || f.rsplit('/').next() == Some(job.file_name.as_str())
+                    })
+                    || view.subtask_name.as_deref().is_some_and(|s| {
+                        s == job
+                            .file_name
+                            .trim_end_matches(".3mf")
+                            .trim_end_matches(".gcode")
+                    }))
+                    && !self.store.print_job_archived(job.id).await? =>
             {
                 Some(job)
             }
@@ -369,8 +401,9 @@ impl App {
             file_name: job
                 .as_ref()
                 .map_or(shown.as_str(), |j| j.file_name.as_str()),
-            plate: view.plate(),
+            plate: view.plate().or(job.as_ref().and_then(|j| j.plate)),
             job_key: key.as_deref(),
+            job_id: view.job_id.as_deref(),
             source: if job.is_some() {
                 "printwarden"
             } else {
@@ -382,7 +415,8 @@ impl App {
             started_at: self.now(),
             filaments: &filaments,
         };
-        if self.store.open_archive(&new).await?.is_none() {
+        let mut opened = self.store.open_archive(&new).await?;
+        if opened.is_none() {
             if self.store.open_archive_of(printer).await?.is_some() {
                 tracing::debug!(printer = %printer, "archive entry already open");
                 return Ok(());
@@ -393,9 +427,27 @@ impl App {
                 started_by: None,
                 ..new
             };
-            if self.store.open_archive(&unlinked).await?.is_none() {
+            opened = self.store.open_archive(&unlinked).await?;
+            if opened.is_none() {
                 tracing::warn!(printer = %printer, "archive entry not opened");
             }
+        }
+        if let Some(entry) = opened {
+            // The file, beside the watcher: the print job's blob when printwarden kept it, or
+            // the file on the printer.
+            let origin = match job.and_then(|j| j.file_sha256.clone().map(|sha| (sha, j))) {
+                Some((sha256, j)) => super::link::FileOrigin::Blob {
+                    sha256,
+                    library_file: j.library_file_id,
+                    plate: j.plate,
+                },
+                None => super::link::FileOrigin::Printer {
+                    printer,
+                    paths: super::link::printer_paths(view),
+                    plate: view.plate(),
+                },
+            };
+            self.spawn_archive_link(entry, origin);
         }
         Ok(())
     }
@@ -432,7 +484,8 @@ impl App {
             list.push(tray.clone());
         }
         let filaments = serde_json::to_string(&list).ok();
-        self.store
+        let ended = self
+            .store
             .end_archive(
                 entry.id,
                 &ArchiveEnd {
@@ -444,6 +497,10 @@ impl App {
                 },
             )
             .await?;
+        if ended && let Some(printer) = entry.printer_id {
+            // The end-of-print frame, beside the watcher (bounded, failure only logged).
+            self.spawn_archive_snapshot(entry.id, printer);
+        }
         Ok(())
     }
 
@@ -491,6 +548,7 @@ mod tests {
             state: GcodeState::Running,
             gcode_file: file.map(str::to_owned),
             subtask_name: job.map(str::to_owned),
+            job_id: None,
             print_error: None,
             hms: Vec::new(),
             tray: None,
@@ -513,5 +571,51 @@ mod tests {
         assert!(!same_identity(full, "other.gcode.3mf\ncube"));
         assert!(!same_identity(full, "other.gcode.3mf\n"));
         assert_eq!(view(None, None).file_name(), "unknown file");
+    }
+
+    #[test]
+    fn job_ids_tell_two_runs_of_one_file_apart_and_partial_reports_still_match() {
+        let entry = |job_id: Option<&str>| ArchiveRow {
+            id: 1,
+            printer_id: None,
+            location_id: None,
+            printer_name: "P".into(),
+            file_name: "cube.gcode.3mf".into(),
+            plate: None,
+            job_key: Some("cube.gcode.3mf\ncube".into()),
+            source: "elsewhere".into(),
+            started_by: None,
+            started_by_name: None,
+            print_job_id: None,
+            started_at: 0,
+            ended_at: None,
+            duration_s: None,
+            outcome: "printing".into(),
+            error_code: None,
+            error: None,
+            filaments: "[]".into(),
+            notes: String::new(),
+            tags: "[]".into(),
+            rating: None,
+            file_sha256: None,
+            thumbnail_sha256: None,
+            created_at: 0,
+            job_id: job_id.map(str::to_owned),
+            library_file_id: None,
+            snapshot_sha256: None,
+            file_filaments: None,
+        };
+        let key = Some("cube.gcode.3mf\ncube");
+        // Same file, another run: a new job.
+        assert!(!same_job(&entry(Some("101")), key, Some("102")));
+        assert!(same_job(&entry(Some("101")), key, Some("101")));
+        // A reconnect's delta without the ids, or an entry opened without them: the names decide.
+        assert!(same_job(&entry(Some("101")), key, None));
+        assert!(same_job(&entry(None), key, Some("102")));
+        assert!(!same_job(
+            &entry(None),
+            Some("other.gcode.3mf\nother"),
+            Some("102")
+        ));
     }
 }

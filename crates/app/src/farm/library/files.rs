@@ -3,7 +3,8 @@
 //! downloading (whole or one byte range), plate thumbnails, storage use and purge.
 //!
 //! Invariants: every read and write names `_own`/`_all` and answers 404 for a file the caller
-//! may not see; a blob is deleted only when no file row names it any more, decided under
+//! may not see; a blob is deleted only when no row names it any more (a library file, an
+//! archive entry or photo, an open print job — `App::release_blobs`), decided under
 //! `App::library_refs` so an upload of the same content cannot slip in between.
 
 use pw_domain::{LibraryFileId, LibraryFolderId, Permission};
@@ -418,19 +419,16 @@ impl App {
         purge: bool,
     ) -> Result<(), AppError> {
         let blob_deleted = {
-            let _refs = self.library_refs.lock().await;
+            let held = self.blob_refs().await;
             if !self.store.delete_library_file(row.id).await? {
                 return Err(AppError::NotFound);
             }
-            if self.store.library_blob_references(&row.sha256).await? == 0 {
-                if let Err(e) = self.blobs()?.delete(&row.sha256).await {
-                    // The row is gone; a leftover blob only costs disk and is logged.
-                    tracing::warn!(error = %e, sha256 = %row.sha256, "library blob not deleted");
-                }
-                true
-            } else {
-                false
-            }
+            // An archive entry of a print of this file, or an open print job, may still name
+            // the content: then it stays.
+            !self
+                .release_blobs(&held, std::slice::from_ref(&row.sha256))
+                .await?
+                .is_empty()
         };
         self.audit(
             actor,

@@ -12,13 +12,16 @@
 //! Layout: `blobs` (the content store trait and its filesystem implementation), `upload`
 //! (stage → parse → commit), `files` (list, get, change, delete, download, thumbnails, purge,
 //! usage), `folders`, `meta` (the parsed facts as stored and shown), `print` (a stored file's
-//! plate started on a printer, through the printers' one start path).
+//! plate started on a printer, through the printers' one start path), `refs` (the one release
+//! path of blobs, shared with the archive: a blob goes only when no row names it), `targets`
+//! (the printers the Print… dialog offers).
 
 pub mod blobs;
 mod files;
 mod folders;
-mod meta;
+pub(crate) mod meta;
 mod print;
+mod refs;
 mod targets;
 mod upload;
 
@@ -185,19 +188,11 @@ impl App {
         })
     }
 
-    /// Removes a blob when no library file names it: content kept for a print start that did
-    /// not happen. Decided under `library_refs`, as a file deletion is.
+    /// Removes a blob when no row names it: content kept for a print start that did not
+    /// happen. Goes through the one release path ([`refs`]).
     pub(crate) async fn drop_unnamed_blob(&self, sha256: &str) {
-        let _refs = self.library_refs.lock().await;
-        let result = match self.store.library_blob_references(sha256).await {
-            Ok(0) => match self.blobs() {
-                Ok(blobs) => blobs.delete(sha256).await.map_err(|e| e.to_string()),
-                Err(_) => Ok(()),
-            },
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = result {
+        let held = self.blob_refs().await;
+        if let Err(e) = self.release_blobs(&held, &[sha256.to_owned()]).await {
             // A leftover blob only costs disk; it is logged.
             tracing::warn!(error = %e, sha256, "unused blob not deleted");
         }

@@ -6,7 +6,7 @@
 //! bomb, unsafe names, malformed XML, an unknown folder): the staging file goes with its
 //! [`Staged`] and no row is written. The upload and the parse hold no lock; only the commit of
 //! the blob with its row does (`App::library_refs`), so a concurrent delete of the last other
-//! file with the same content cannot remove the blob under the new row.
+//! row naming the same content cannot remove the blob under the new row.
 
 use pw_domain::{LibraryFolderId, Permission};
 use pw_policy::{Action, Target};
@@ -151,7 +151,7 @@ impl App {
         let size = i64::try_from(staged.size).unwrap_or(i64::MAX);
         let owner_name = actor.user_id.map(|_| actor.name.to_string());
         let (id, new_blob) = {
-            let _refs = self.library_refs.lock().await;
+            let held = self.blob_refs().await;
             let new_blob = self
                 .blobs()?
                 .commit(staged)
@@ -176,9 +176,8 @@ impl App {
                 Err(e) => {
                     // Keep nothing for a refused row: the blob goes again if nothing else
                     // names it.
-                    if new_blob && self.store.library_blob_references(&sha256).await? == 0 {
-                        let _ = self.blobs()?.delete(&sha256).await;
-                    }
+                    self.release_blobs(&held, std::slice::from_ref(&sha256))
+                        .await?;
                     return Err(match e {
                         pw_store::StoreError::Conflict => AppError::BadRequest(
                             "That folder does not exist (any more); choose another.".into(),

@@ -277,7 +277,7 @@ impl App {
     }
 
     /// A logged-in FTPS session with the printer's pinned certificate.
-    pub(super) async fn ftps(&self, row: &PrinterRow) -> Result<Ftps, AppError> {
+    pub(crate) async fn ftps(&self, row: &PrinterRow) -> Result<Ftps, AppError> {
         let Some(pin) = row.pinned_sha256.as_deref().and_then(Fingerprint::parse) else {
             return Err(AppError::Conflict(format!(
                 "{} is not trusted yet.",

@@ -186,6 +186,10 @@ audit_events! {
         target: ["archive"], details: {"printer": "string", "file": "string", "started_by": "string or null"};
     ArchivePurge = "archive.purge", "Every ended archive entry older than a date was deleted.",
         target: [], details: {"before": "RFC 3339 time", "deleted": "number"};
+    ArchivePhotoAdd = "archive.photo.add", "A photo was added to an archive entry.",
+        target: ["archive"], details: {"photo": "number", "type": "`jpeg`, `png` or `webp`", "size": "bytes", "sha256": "hex"};
+    ArchivePhotoDelete = "archive.photo.delete", "A photo of an archive entry was deleted.",
+        target: ["archive"], details: {"photo": "number", "sha256": "hex", "blob_deleted": "boolean"};
 }
 
 impl AuditEvent {

@@ -5,8 +5,8 @@
 
 use pw_domain::{PrinterId, UserId};
 use pw_store::{
-    AdminCheck, ArchiveEnd, ArchiveFilter, ArchivePatch, NewArchive, PrinterFilter, StarterMatch,
-    Store,
+    AdminCheck, ArchiveEnd, ArchiveFilter, ArchivePatch, NewArchive, NewArchivePhoto,
+    PrinterFilter, StarterMatch, Store,
 };
 
 use crate::harness::{T0, admins_group, fresh, printer, user, user_in};
@@ -18,6 +18,7 @@ fn new<'a>(printer: PrinterId, file: &'a str, by: Option<UserId>, at: i64) -> Ne
         file_name: file,
         plate: None,
         job_key: Some(file),
+        job_id: None,
         source: if by.is_some() {
             "printwarden"
         } else {
@@ -325,7 +326,7 @@ async fn patch_delete_and_purge_keep_open_entries() {
     );
     let row = db.archive(old).await.unwrap().unwrap();
     assert_eq!((row.notes.as_str(), row.rating), ("nice", None));
-    assert_eq!(db.purge_archives(T0 + 10).await.unwrap(), 1);
+    assert_eq!(db.purge_archives(T0 + 10).await.unwrap(), (1, Vec::new()));
     assert!(db.archive(old).await.unwrap().is_none());
     assert!(
         db.archive(running).await.unwrap().is_some(),
@@ -357,4 +358,67 @@ async fn the_entry_of_a_print_job_is_found_by_its_job() {
         Some((a, Some(u)))
     );
     assert_eq!(db.archive_for_print_job(job + 1).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn every_row_naming_a_blob_counts_and_deletes_name_what_they_free() {
+    let db = fresh().await;
+    let p = printer(&db, "p", "SN-BLOBS").await;
+    let maker = user(&db, "maker").await;
+    let id = db
+        .open_archive(&new(p, "a.gcode.3mf", None, T0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(db.blob_references("aa").await.unwrap(), 0);
+    assert!(db.set_archive_file(id, "aa", None).await.unwrap());
+    assert!(
+        !db.set_archive_file(id, "bb", None).await.unwrap(),
+        "linked once"
+    );
+    assert!(db.set_archive_thumbnail(id, "aa").await.unwrap());
+    assert!(db.set_archive_snapshot(id, "cc").await.unwrap());
+    assert!(!db.set_archive_snapshot(id, "dd").await.unwrap());
+    let photo = db
+        .insert_archive_photo(&NewArchivePhoto {
+            archive_id: id,
+            sha256: "aa",
+            kind: "png",
+            size: 3,
+            added_by: Some(maker),
+            added_by_name: Some("maker"),
+            added_at: T0,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(db.blob_references("aa").await.unwrap(), 3);
+    assert_eq!(db.blob_references("cc").await.unwrap(), 1);
+    assert_eq!(db.count_archive_photos(id).await.unwrap(), 1);
+    assert_eq!(db.archive_photos(&[id, id + 99]).await.unwrap().len(), 1);
+    let mut blobs = db.archive_blobs(id).await.unwrap();
+    blobs.sort();
+    assert_eq!(blobs, ["aa", "cc"]);
+    assert!(db.delete_archive_photo(id, photo).await.unwrap());
+    assert!(!db.delete_archive_photo(id, photo).await.unwrap());
+    assert_eq!(db.blob_references("aa").await.unwrap(), 2);
+    // A photo of an entry that is gone is refused, not stored.
+    let gone = NewArchivePhoto {
+        archive_id: id + 1000,
+        sha256: "ee",
+        kind: "png",
+        size: 3,
+        added_by: None,
+        added_by_name: None,
+        added_at: T0,
+    };
+    assert_eq!(db.insert_archive_photo(&gone).await.unwrap(), None);
+    assert!(db.end_archive(id, &end("finished", T0 + 5)).await.unwrap());
+    let (n, mut freed) = db.purge_archives(T0 + 10).await.unwrap();
+    freed.sort();
+    assert_eq!(
+        (n, freed.as_slice()),
+        (1, ["aa".to_owned(), "cc".to_owned()].as_slice())
+    );
+    assert_eq!(db.blob_references("aa").await.unwrap(), 0);
 }

@@ -137,7 +137,7 @@ async fn library_files_page_in_sql_with_owner_folder_and_text_filters() {
     q.text = Some("brack".into());
     assert_eq!(ids(db.library_files_page(&q).await.unwrap()), [b]);
     // Blob references and usage.
-    assert_eq!(db.library_blob_references("aa").await.unwrap(), 2);
+    assert_eq!(db.blob_references("aa").await.unwrap(), 2);
     let usage = db.library_usage().await.unwrap();
     assert_eq!(
         (
@@ -152,7 +152,7 @@ async fn library_files_page_in_sql_with_owner_folder_and_text_filters() {
     assert_eq!(db.library_file_ids_of(None).await.unwrap(), [c]);
     assert!(db.delete_library_file(a).await.unwrap());
     assert!(!db.delete_library_file(a).await.unwrap());
-    assert_eq!(db.library_blob_references("aa").await.unwrap(), 1);
+    assert_eq!(db.blob_references("aa").await.unwrap(), 1);
 }
 
 #[tokio::test]

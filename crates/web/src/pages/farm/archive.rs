@@ -430,11 +430,31 @@ struct Entry {
     photos: Vec<Picture>,
 }
 
-/// The pictures of an entry beyond its thumbnail: the end snapshot and the photos people
-/// added. `ArchiveView.snapshot_url`/`photos` come with the archive's picture branch; until
-/// they are wired here the entry shows none (the template renders them when present).
-fn pictures(_v: &ArchiveView) -> (Option<Picture>, Vec<Picture>) {
-    (None, Vec::new())
+/// The pictures of an entry beyond its thumbnail: the camera frame taken when the print ended
+/// and the photos people added (each captioned with who added it and when).
+fn pictures(v: &ArchiveView) -> (Option<Picture>, Vec<Picture>) {
+    let snapshot = v.snapshot_url.as_ref().map(|url| Picture {
+        url: url.clone(),
+        alt: format!("The camera's view when {} ended", v.file_name),
+        caption: match v.ended_at.as_deref() {
+            Some(end) => format!("Camera, when the print ended ({})", utc_text(end)),
+            None => "Camera, when the print ended".to_owned(),
+        },
+    });
+    let photos = v
+        .photos
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Picture {
+            url: p.url.clone(),
+            alt: format!("Photo {} of {}", i + 1, v.file_name),
+            caption: match &p.added_by {
+                Some(by) => format!("Added by {} · {}", by.name, utc_text(&p.added_at)),
+                None => format!("Added {}", utc_text(&p.added_at)),
+            },
+        })
+        .collect();
+    (snapshot, photos)
 }
 
 fn entry(v: ArchiveView) -> Entry {
