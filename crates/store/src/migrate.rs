@@ -72,6 +72,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011", "library"),
     migration!(12, "0012", "archives"),
     migration!(13, "0013", "print_job_files"),
+    migration!(15, "0015", "queue"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].
