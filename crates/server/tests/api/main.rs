@@ -30,6 +30,7 @@ mod matrix;
 mod mfa;
 mod pages;
 mod printers;
+mod queue;
 mod shapes;
 mod storage;
 mod support;

@@ -80,17 +80,17 @@ impl QueueState {
 pub enum QueueTarget {
     /// This printer (`None` once it was removed: the item waits until retargeted).
     Printer(Option<PrinterId>),
-    /// Any printer of this model (as the printers spell it).
+    /// Any printer of this model (compared case-insensitively: stored in upper case).
     Model(String),
     /// Any printer standing in this location (`None` once it was removed).
     Location(Option<LocationId>),
 }
 
 impl QueueTarget {
-    fn columns(&self) -> (&'static str, Option<i64>, Option<&str>, Option<i64>) {
+    fn columns(&self) -> (&'static str, Option<i64>, Option<String>, Option<i64>) {
         match self {
             QueueTarget::Printer(p) => ("printer", p.map(PrinterId::get), None, None),
-            QueueTarget::Model(m) => ("model", None, Some(m.as_str()), None),
+            QueueTarget::Model(m) => ("model", None, Some(m.to_uppercase()), None),
             QueueTarget::Location(l) => ("location", None, None, l.map(LocationId::get)),
         }
     }
@@ -435,10 +435,10 @@ impl Store {
         .bind(i64::from(patch.not_before.is_some()))
         .bind(patch.not_before.flatten())
         .bind(i64::from(target.is_some()))
-        .bind(target.map(|t| t.0))
-        .bind(target.and_then(|t| t.1))
-        .bind(target.and_then(|t| t.2))
-        .bind(target.and_then(|t| t.3))
+        .bind(target.as_ref().map(|t| t.0))
+        .bind(target.as_ref().and_then(|t| t.1))
+        .bind(target.as_ref().and_then(|t| t.2.clone()))
+        .bind(target.as_ref().and_then(|t| t.3))
         .bind(patch.options)
         .bind(i64::from(patch.ams_mapping.is_some()))
         .bind(patch.ams_mapping.flatten())
@@ -496,7 +496,7 @@ impl Store {
     /// at its location; neither the queue nor its lane paused; `not_before` and
     /// `next_attempt_at` passed; the printer holding no active item — by priority, then
     /// position, then id, and moves it to `dispatching` with the printer recorded and one
-    /// more attempt counted. `None` when nothing matches (or another claimer took the printer
+    /// more attempt counted. `model` is the printer's, in any case. `None` when nothing matches (or another claimer took the printer
     /// first). Atomic: see the module's invariants.
     pub async fn claim_next_queue_item(
         &self,
@@ -530,7 +530,7 @@ impl Store {
         };
         let picked = sqlx::query(sqlx::AssertSqlSafe(pick))
             .bind(printer.get())
-            .bind(model)
+            .bind(model.to_uppercase())
             .bind(location.map(LocationId::get))
             .bind(now)
             .bind(pause_key(Some(printer)))

@@ -16,7 +16,7 @@
 pub mod blobs;
 mod files;
 mod folders;
-mod meta;
+pub(crate) mod meta;
 mod upload;
 
 use std::path::PathBuf;
