@@ -68,7 +68,11 @@ impl SystemGroup {
                 Permission::ApiKeysCreate,
                 Permission::PrintersRead,
                 Permission::PrintersControl,
+                Permission::QueueReadOwn,
                 Permission::QueueCreate,
+                Permission::QueueUpdateOwn,
+                Permission::QueueDeleteOwn,
+                Permission::QueueReorder,
                 Permission::CameraView,
                 Permission::CameraTokens,
                 Permission::PrintersFiles,
@@ -85,6 +89,7 @@ impl SystemGroup {
                 Permission::ArchivesCreate,
                 Permission::ArchivesUpdateOwn,
                 Permission::ArchivesDeleteOwn,
+                Permission::ArchivesReprintOwn,
             ],
             SystemGroup::Viewers => vec![
                 Permission::PrintersRead,
@@ -92,6 +97,7 @@ impl SystemGroup {
                 Permission::CameraView,
                 Permission::LibraryReadOwn,
                 Permission::ArchivesReadOwn,
+                Permission::QueueReadOwn,
             ],
         }
     }
@@ -133,7 +139,11 @@ pub const PRESETS: [Preset; 5] = [
         description: "3DPrintForge role: start prints from the library.",
         permissions: &[
             Permission::PrintersRead,
+            Permission::QueueReadOwn,
             Permission::QueueCreate,
+            Permission::QueueUpdateOwn,
+            Permission::QueueDeleteOwn,
+            Permission::ArchivesReprintOwn,
             Permission::LibraryReadAll,
             Permission::LibraryUpload,
             Permission::LibraryUpdateOwn,
@@ -146,7 +156,12 @@ pub const PRESETS: [Preset; 5] = [
         description: "3DPrintForge role: manage the print queue.",
         permissions: &[
             Permission::PrintersRead,
+            Permission::QueueReadAll,
             Permission::QueueCreate,
+            Permission::QueueUpdateAll,
+            Permission::QueueDeleteAll,
+            Permission::QueueReorder,
+            Permission::ArchivesReprintOwn,
             Permission::LibraryReadAll,
             Permission::ArchivesReadOwn,
         ],

@@ -90,7 +90,14 @@ catalogue! {
         CameraTokens = "camera:tokens": "Create long-lived camera-only tokens (kiosks, Home Assistant)",
     }
     "queue" / "Queue" => {
+        QueueReadOwn = "queue:read_own": "See own queue items",
+        QueueReadAll = "queue:read_all": "See every queue item, ownerless ones included",
         QueueCreate = "queue:create": "Add print jobs (start a file on a printer)",
+        QueueUpdateOwn = "queue:update_own": "Change own queued items (copies, priority, time, target, options, AMS mapping)",
+        QueueUpdateAll = "queue:update_all": "Change any queued item",
+        QueueDeleteOwn = "queue:delete_own": "Cancel and delete own queue items",
+        QueueDeleteAll = "queue:delete_all": "Cancel and delete any queue item",
+        QueueReorder = "queue:reorder": "Reorder the queue, and pause or resume it or one printer's lane",
     }
     "library" / "Library" => {
         LibraryReadOwn = "library:read_own": "See and download own library files",
@@ -111,6 +118,8 @@ catalogue! {
         ArchivesDeleteOwn = "archives:delete_own": "Delete one's own archive entries",
         ArchivesDeleteAll = "archives:delete_all": "Delete any archive entry",
         ArchivesPurge = "archives:purge": "Delete every ended archive entry older than a date",
+        ArchivesReprintOwn = "archives:reprint_own": "Queue a reprint of one's own archive entries (with queue:create)",
+        ArchivesReprintAll = "archives:reprint_all": "Queue a reprint of any archive entry (with queue:create)",
     }
     "locations" / "Locations" => {
         LocationsRead = "locations:read": "See locations",
@@ -161,6 +170,8 @@ impl Permission {
                 | Permission::ArchivesUpdateAll
                 | Permission::ArchivesDeleteOwn
                 | Permission::ArchivesDeleteAll
+                | Permission::ArchivesReprintOwn
+                | Permission::ArchivesReprintAll
         )
     }
 

@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 
 use http::StatusCode;
 use pw_app::{
+    AmsProposalInput, CreateQueueItem, PauseInput, Proposal, QueueItemView, QueuePauseView,
+    ReorderQueue, ReprintInput, UpdateQueueItem,
+};
+use pw_app::{
     ApiKeyView, AuditView, BackupCodesView, CreateApiKey, CreateUser, CreateWebhook, CreatedApiKey,
     EmailSettingsInput, EmailSettingsView, GroupInput, GroupPatchInput, GroupView, MailPreferences,
     MeView, OutboundSettings, PermissionCategoryView, RenderedMail, SecuritySettings, SessionView,
@@ -444,6 +448,40 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             ..Shape::json(C::CREATED, s.of::<ArchiveView>())
         },
         ("DELETE", "/api/v1/archives/{id}/photos/{photo_id}") => Shape::empty(),
+        ("POST", "/api/v1/archives/{id}/reprint") => {
+            Shape::json(C::CREATED, s.of::<QueueItemView>())
+                .with_optional_body(s.of::<ReprintInput>())
+        }
+        ("GET", "/api/v1/queue") => page_query(Shape::ok(s.paged_of::<QueueItemView>()))
+            .with_query(
+                "state",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(pw_app::QUEUE_STATES))
+                    .into(),
+                "Only items in this state",
+            )
+            .with_query(
+                "printer_id",
+                ObjectBuilder::new().schema_type(Type::Integer).into(),
+                "Only items for (or taken by) this printer",
+            ),
+        ("POST", "/api/v1/queue") => {
+            Shape::json(C::CREATED, s.of::<QueueItemView>()).with_body(s.of::<CreateQueueItem>())
+        }
+        ("POST", "/api/v1/queue/reorder") => Shape::empty().with_body(s.of::<ReorderQueue>()),
+        ("GET", "/api/v1/queue/pause") => Shape::ok(s.of::<QueuePauseView>()),
+        ("POST", "/api/v1/queue/pause" | "/api/v1/queue/resume") => {
+            Shape::ok(s.of::<QueuePauseView>()).with_optional_body(s.of::<PauseInput>())
+        }
+        ("POST", "/api/v1/queue/ams-mapping") => {
+            Shape::ok(s.page_of::<Proposal>()).with_body(s.of::<AmsProposalInput>())
+        }
+        ("GET", "/api/v1/queue/{id}") => Shape::ok(s.of::<QueueItemView>()),
+        ("PATCH", "/api/v1/queue/{id}") => {
+            Shape::ok(s.of::<QueueItemView>()).with_body(s.of::<UpdateQueueItem>())
+        }
+        ("DELETE", "/api/v1/queue/{id}") => Shape::empty(),
         ("GET", "/api/v1/webhooks") => page_query(Shape::ok(s.paged_of::<WebhookView>())),
         ("POST", "/api/v1/webhooks") => {
             Shape::json(C::CREATED, s.of::<WebhookView>()).with_body(s.of::<CreateWebhook>())

@@ -895,6 +895,84 @@ pub const ROUTES: &[RouteSpec] = &[
         "Delete a photo of an archive entry",
     )
     .fine(&[Permission::ArchivesUpdateOwn, Permission::ArchivesUpdateAll]),
+    // --- the print queue (issue 16): owners need `_own`, everything else `_all`; per item
+    api(
+        "POST",
+        "/api/v1/archives/{id}/reprint",
+        needs(Permission::QueueCreate),
+        "Queue a reprint of an archive entry's kept file (404 unless the caller may read it)",
+    )
+    .fine(&[
+        Permission::ArchivesReprintOwn,
+        Permission::ArchivesReprintAll,
+    ]),
+    api(
+        "GET",
+        "/api/v1/queue",
+        SIGNED_IN,
+        "Queue items the caller may read, in dispatch order (?state=&printer_id=&limit=&cursor=)",
+    )
+    .fine(&[Permission::QueueReadOwn, Permission::QueueReadAll]),
+    api(
+        "POST",
+        "/api/v1/queue",
+        needs(Permission::QueueCreate),
+        "Queue a plate of a library file the caller may read",
+    )
+    .fine(&READ_LIBRARY),
+    api(
+        "POST",
+        "/api/v1/queue/reorder",
+        needs(Permission::QueueReorder),
+        "Put the given queue items in a new order",
+    ),
+    api(
+        "GET",
+        "/api/v1/queue/pause",
+        SIGNED_IN,
+        "Whether the queue, and which printer lanes, are paused",
+    )
+    .fine(&[Permission::QueueReadOwn, Permission::QueueReadAll]),
+    api(
+        "POST",
+        "/api/v1/queue/pause",
+        needs(Permission::QueueReorder),
+        "Pause the whole queue, or one printer's lane (no new starts)",
+    ),
+    api(
+        "POST",
+        "/api/v1/queue/resume",
+        needs(Permission::QueueReorder),
+        "Resume the whole queue, or one printer's lane",
+    ),
+    api(
+        "POST",
+        "/api/v1/queue/ams-mapping",
+        needs(Permission::QueueCreate),
+        "Propose a tray for each filament of a plate from a printer's live AMS trays",
+    )
+    .fine(&READ_LIBRARY),
+    api(
+        "GET",
+        "/api/v1/queue/{id}",
+        SIGNED_IN,
+        "One queue item, with why it waits (404 unless the caller may read it)",
+    )
+    .fine(&[Permission::QueueReadOwn, Permission::QueueReadAll]),
+    api(
+        "PATCH",
+        "/api/v1/queue/{id}",
+        SIGNED_IN,
+        "Change a queued item (copies, priority, not before, target, options, AMS mapping)",
+    )
+    .fine(&[Permission::QueueUpdateOwn, Permission::QueueUpdateAll]),
+    api(
+        "DELETE",
+        "/api/v1/queue/{id}",
+        SIGNED_IN,
+        "Cancel a queued item, or delete an ended one",
+    )
+    .fine(&[Permission::QueueDeleteOwn, Permission::QueueDeleteAll]),
     // --- webhooks (S7)
     api(
         "GET",

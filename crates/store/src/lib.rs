@@ -34,6 +34,10 @@ pub use farm::library::{
 pub use farm::locations::LocationRow;
 pub use farm::print_jobs::{PrintJobFile, PrintJobRow};
 pub use farm::printers::{NewPrinter, PrinterPatch, PrinterRow};
+pub use farm::queue::{
+    NewQueueItem, QueueItemPatch, QueueItemRow, QueuePauseRow, QueueQuery, QueueState, QueueStep,
+    QueueTarget,
+};
 pub use migrate::{AppliedMigration, MIGRATIONS, Migration};
 pub use notify::webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow};
 pub use page::{OwnerFilter, PageAfter, PrinterFilter};

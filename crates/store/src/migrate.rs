@@ -73,6 +73,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012", "archives"),
     migration!(13, "0013", "print_job_files"),
     migration!(14, "0014", "archive_media"),
+    migration!(15, "0015", "queue"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

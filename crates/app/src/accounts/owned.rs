@@ -124,6 +124,18 @@ pub const USER_LINKS: &[UserLink] = &[
         },
     ),
     link(
+        "queue_items",
+        "created_by",
+        Fate::Content(&crate::farm::queue::QUEUE_ITEMS),
+    ),
+    link(
+        "queue_pauses",
+        "paused_by",
+        Fate::History {
+            name_column: "paused_by_name",
+        },
+    ),
+    link(
         "audit_events",
         "actor_id",
         Fate::History {

@@ -52,6 +52,7 @@ pub(crate) enum Listing {
     CameraTokens,
     Archives,
     LibraryFiles,
+    QueueItems,
 }
 
 impl Listing {
@@ -65,6 +66,7 @@ impl Listing {
             Listing::CameraTokens => "c1",
             Listing::Archives => "r1",
             Listing::LibraryFiles => "l1",
+            Listing::QueueItems => "q1",
         }
     }
 }

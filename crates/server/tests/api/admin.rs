@@ -535,6 +535,7 @@ async fn a_user_manager_cannot_act_on_anyone_above_their_rank() {
                 "camera:view",
                 "archives:read_own",
                 "library:read_own",
+                "queue:read_own",
             ],
         )
         .await;

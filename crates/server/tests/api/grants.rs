@@ -649,6 +649,26 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/api/v1/archives/{id}/reprint",
+        "a queue item owned by the caller",
+    ),
+    ("POST", "/api/v1/queue", "a queue item owned by the caller"),
+    ("PATCH", "/api/v1/queue/{id}", "a queued item's settings"),
+    (
+        "DELETE",
+        "/api/v1/queue/{id}",
+        "cancels or deletes a queue item",
+    ),
+    ("POST", "/api/v1/queue/reorder", "the order of queue items"),
+    ("POST", "/api/v1/queue/pause", "stops new starts"),
+    ("POST", "/api/v1/queue/resume", "allows new starts again"),
+    (
+        "POST",
+        "/api/v1/queue/ams-mapping",
+        "reads only: a proposed mapping",
+    ),
+    (
+        "POST",
         "/api/v1/webhooks/{id}/test",
         "sends a fixed test event, no audit data",
     ),

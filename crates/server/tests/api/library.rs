@@ -46,7 +46,7 @@ const SLICE_INFO: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
 
 const PROJECT_SETTINGS: &str = r#"{"printer_model": "Bambu Lab P1S", "layer_height": "0.2"}"#;
 
-fn gcode_text() -> String {
+pub(crate) fn gcode_text() -> String {
     "; HEADER_BLOCK_START\n\
      ; BambuStudio 02.08.02.61\n\
      ; model printing time: 58m 3s; total estimated time: 1h 2m 3s\n\
@@ -90,7 +90,7 @@ pub(crate) fn sliced_project() -> Vec<u8> {
 }
 
 /// An unsliced project (`.3mf`): model and settings, no G-code.
-fn unsliced_project() -> Vec<u8> {
+pub(crate) fn unsliced_project() -> Vec<u8> {
     zip(&[
         ("3D/3dmodel.model", CORE_MODEL.as_bytes()),
         (
@@ -102,7 +102,7 @@ fn unsliced_project() -> Vec<u8> {
 }
 
 /// A binary STL with one triangle.
-fn stl() -> Vec<u8> {
+pub(crate) fn stl() -> Vec<u8> {
     let mut b = vec![0u8; 80];
     b.extend_from_slice(&1u32.to_le_bytes());
     for v in [
@@ -257,7 +257,12 @@ fn names(page: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn user_with(server: &TestServer, admin: &Auth, name: &str, perms: &[&str]) -> (i64, Auth) {
+pub(crate) async fn user_with(
+    server: &TestServer,
+    admin: &Auth,
+    name: &str,
+    perms: &[&str],
+) -> (i64, Auth) {
     let group = server
         .create_group(admin, &format!("{name}-group"), perms)
         .await;

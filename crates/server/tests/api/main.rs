@@ -36,6 +36,7 @@ mod printers;
 /// The hand-built print files of `pw-printfile`'s tests, shared rather than copied.
 #[path = "../../../printfile/tests/common/mod.rs"]
 mod printfiles;
+mod queue;
 mod shapes;
 mod storage;
 mod support;

@@ -160,6 +160,7 @@ fn concrete_path(pattern: &str, ids: &Ids) -> String {
                 "archives" | "archive" => ids.archive.to_string(),
                 "files" => ids.library_file.to_string(),
                 "folders" => ids.library_folder.to_string(),
+                "queue" => ids.queue_item.to_string(),
                 other => panic!("no seeded row for {{id}} after {other}: add one"),
             },
             "{name}" if previous == "templates" => "welcome".to_owned(),
@@ -189,6 +190,7 @@ struct Ids {
     archive: i64,
     library_file: i64,
     library_folder: i64,
+    queue_item: i64,
 }
 
 /// Walk order: reads and changes first, then deletes (deeper rows before the rows they hang
@@ -497,7 +499,17 @@ async fn no_route_answers_with_a_stored_secret() {
     }
 
     let archive = admin_archive(&server, &admin, printer).await;
+    let queued = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/queue",
+            Some(json!({"file_id": library_file, "target": {"printer_id": printer}})),
+        )
+        .await;
+    assert_eq!(queued.status, 201, "{:?}", queued.json);
     let ids = Ids {
+        queue_item: queued.json["id"].as_i64().unwrap(),
         archive,
         user,
         group,

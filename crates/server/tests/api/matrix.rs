@@ -122,6 +122,8 @@ struct Ids {
     /// A library file and an empty folder, both the admin's (the file is owned by them).
     library_file: i64,
     library_folder: i64,
+    /// A queue item the administrator queued from `library_file`.
+    queue_item: i64,
 }
 
 /// Whether the row's access mode takes this kind of credential (SPEC S1: sessions everywhere
@@ -283,6 +285,40 @@ fn oracle(row: &RouteSpec, who: &Who, ids: &Ids) -> Expect {
         ("DELETE", "/api/v1/library/folders/{id}") => {
             !holds(Permission::LibraryDeleteOwn) && !holds(Permission::LibraryDeleteAll)
         }
+        // The queue (issue 16): some read right for the list and the pause state; the seeded
+        // item is the admin's, so `_own` reaches it only for the admin. A reprint needs the
+        // entry's reprint right (on its printer) besides the door's `queue:create`.
+        ("GET", "/api/v1/queue" | "/api/v1/queue/pause") => {
+            !holds(Permission::QueueReadOwn) && !holds(Permission::QueueReadAll)
+        }
+        ("GET", "/api/v1/queue/{id}") => {
+            !owned_right(who, ids, Permission::QueueReadOwn, Permission::QueueReadAll)
+        }
+        ("PATCH", "/api/v1/queue/{id}") => {
+            !owned_right(who, ids, Permission::QueueReadOwn, Permission::QueueReadAll)
+                || !owned_right(
+                    who,
+                    ids,
+                    Permission::QueueUpdateOwn,
+                    Permission::QueueUpdateAll,
+                )
+        }
+        ("DELETE", "/api/v1/queue/{id}") => {
+            !owned_right(who, ids, Permission::QueueReadOwn, Permission::QueueReadAll)
+                || !owned_right(
+                    who,
+                    ids,
+                    Permission::QueueDeleteOwn,
+                    Permission::QueueDeleteAll,
+                )
+        }
+        ("POST", "/api/v1/archives/{id}/reprint") => {
+            !archive_read
+                || !archive_may(
+                    Permission::ArchivesReprintOwn,
+                    Permission::ArchivesReprintAll,
+                )
+        }
         _ => false,
     };
     if refused {
@@ -315,6 +351,7 @@ fn concrete(pattern: &str, who: &Who, ids: &Ids) -> String {
                 "archives" | "archive" => ids.archive.to_string(),
                 "files" => ids.library_file.to_string(),
                 "folders" => ids.library_folder.to_string(),
+                "queue" => ids.queue_item.to_string(),
                 other => panic!("no seeded row for {{id}} after {other} in {pattern}: add one"),
             },
             "{user_id}" => ids.user.to_string(),
@@ -698,7 +735,17 @@ async fn every_route_and_principal_gets_the_documented_decision() {
     let (status, with_photo) =
         crate::archive_media::add_photo(&server, &admin, archive, crate::library::PNG).await;
     assert_eq!(status, 201, "{with_photo}");
+    let queued = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/queue",
+            Some(json!({"file_id": library_file, "target": {"model": "X1C"}})),
+        )
+        .await;
+    assert_eq!(queued.status, 201, "{:?}", queued.json);
     let ids = Ids {
+        queue_item: queued.json["id"].as_i64().unwrap(),
         archive,
         archive_photo: with_photo["photos"][0]["id"].as_i64().unwrap(),
         archive_printer: a,

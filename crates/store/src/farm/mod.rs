@@ -1,8 +1,9 @@
 //! The farm: printers, the locations they stand in, the print jobs started on them, the file
-//! library and the archive of every print.
+//! library, the archive of every print and the print queue.
 
 pub(crate) mod archive;
 pub(crate) mod library;
 pub(crate) mod locations;
 pub(crate) mod print_jobs;
 pub(crate) mod printers;
+pub(crate) mod queue;

@@ -591,7 +591,7 @@ impl App {
 
     /// The entry, if the actor may read it (404 otherwise) and act on it with `own`/`all`
     /// (403 when they may read but not act).
-    async fn archive_for(
+    pub(crate) async fn archive_for(
         &self,
         actor: &Actor,
         id: i64,

@@ -190,6 +190,22 @@ audit_events! {
         target: ["archive"], details: {"photo": "number", "type": "`jpeg`, `png` or `webp`", "size": "bytes", "sha256": "hex"};
     ArchivePhotoDelete = "archive.photo.delete", "A photo of an archive entry was deleted.",
         target: ["archive"], details: {"photo": "number", "sha256": "hex", "blob_deleted": "boolean"};
+    QueueCreate = "queue.create", "A print job was added to the queue (from a library file, or as a reprint of an archive entry).",
+        target: ["queue_item"], details: {"file": "string", "plate": "number", "target": "`printer:<id>`, `model:<name>` or `location:<id>`", "copies": "number", "reprint_of": "archive id or null"};
+    QueueUpdate = "queue.update", "A queued item was changed (copies, priority, time, target, options or AMS mapping).",
+        target: ["queue_item"], details: {"fields": "array of the changed fields"};
+    QueueCancel = "queue.cancel", "A queue item was cancelled (it stays in the list as cancelled).",
+        target: ["queue_item"], details: {"file": "string", "from": "the state it left", "owner": "string or null"};
+    QueueDelete = "queue.delete", "A queue item was deleted (by hand, or with its user's deletion).",
+        target: ["queue_item"], details: {"file": "string", "state": "string", "owner": "string or null"};
+    QueueState = "queue.state", "A queue item changed state (claimed, started, finished, failed, retried) — by the dispatcher or a user.",
+        target: ["queue_item"], details: {"from": "state", "to": "state", "printer": "printer id or null", "reason": "string or null"};
+    QueueReorder = "queue.reorder", "Queue items were put in a new order.",
+        target: [], details: {"ids": "array of the items in their new order"};
+    QueuePause = "queue.pause", "The whole queue, or one printer's lane, was paused.",
+        target: ["printer"], details: {"scope": "`queue` or `printer`"};
+    QueueResume = "queue.resume", "The whole queue, or one printer's lane, was resumed.",
+        target: ["printer"], details: {"scope": "`queue` or `printer`"};
 }
 
 impl AuditEvent {

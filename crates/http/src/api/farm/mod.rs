@@ -1,5 +1,5 @@
 //! Farm endpoints: printers (files, commands, trust), camera streams and camera tokens,
-//! locations, the file library, the print archive.
+//! locations, the file library, the print archive, the print queue.
 
 pub(crate) mod archive;
 pub(crate) mod camera_tokens;
@@ -7,3 +7,4 @@ pub(crate) mod cameras;
 pub(crate) mod library;
 pub(crate) mod locations;
 pub(crate) mod printers;
+pub(crate) mod queue;

@@ -5,3 +5,4 @@ mod library;
 mod locations;
 mod print_jobs;
 mod printers;
+mod queue;
