@@ -47,8 +47,8 @@ pub use farm::fleet::{Connection, PrinterEvent};
 pub use farm::library::{
     BlobError, BlobStore, CreateLibraryFolder, FilamentView, FsBlobs, LibraryConfig,
     LibraryDownload, LibraryFileQueryParams, LibraryFileView, LibraryFolderView, LibraryOwner,
-    LibraryPurge, LibraryPurged, LibraryUpload, LibraryUsageView, PlateView, UpdateLibraryFile,
-    UpdateLibraryFolder, UploadedBy,
+    LibraryPurge, LibraryPurged, LibraryUpload, LibraryUsageView, PlateThumbnail, PlateView,
+    UpdateLibraryFile, UpdateLibraryFolder, UploadedBy,
 };
 pub use farm::library::{ByteRange, DEFAULT_MAX_UPLOAD, PurgeScope};
 pub use farm::locations::{LocationInput, LocationView};
