@@ -29,6 +29,18 @@
 #            whole farm at once; the slowest snapshot is reported as
 #            snapshot_ms_max), with the simulator's and the client's CPU.
 #            N = BENCH_PRINTERS (default "100 1000": one run each).
+#   archive  the archive list with BENCH_ARCHIVE_ENTRIES (100,000) entries over 10
+#            printers, on SQLite and on PostgreSQL (BENCH_ARCHIVE_BACKENDS; PostgreSQL
+#            at BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres: a
+#            fresh database per run, dropped after). Seeded by SQL through sqlite3/psql
+#            (bench only; never a route), then wrk -t1 -c2 over authenticated HTTPS per
+#            query: first page, a page half-way down (cursor), one printer, one
+#            outcome, text (1 % of rows match), a one-day date range, and text that
+#            matches nothing (every row read: the worst case). Goal p99 <= 20 ms.
+#   upload   a BENCH_UPLOAD_MIB (500) MiB .gcode to POST /api/v1/library/files
+#            (multipart, streamed by curl): server VmRSS before, sampled every
+#            20 ms during, after, and VmHWM (reset before the upload through
+#            /proc/PID/clear_refs). Goal: growth <= 32 MiB.
 #
 # Knobs:
 #   BENCH_DURATION=10s BENCH_CONNECTIONS=32 BENCH_THREADS=2   wrk settings
@@ -36,6 +48,9 @@
 #   BENCH_SERVER_BIN=path        server binary (default target/release/printwarden)
 #   BENCH_FLOOR_BIN=path         floor binary (default target/release/examples/floor)
 #   BENCH_PRINTERS="100 1000" BENCH_SOCKETS=50 BENCH_PRINTERS_SECONDS=20 BENCH_PRINTERS_WARMUP=5   printers
+#   BENCH_ARCHIVE_ENTRIES=100000 BENCH_ARCHIVE_BACKENDS="sqlite postgres" BENCH_PG_URL=...
+#   BENCH_ARCHIVE_CONNECTIONS=2 BENCH_ARCHIVE_DURATION=10s   archive
+#   BENCH_UPLOAD_MIB=500                                     upload
 #
 # Adding a benchmark: write `bench_<name>` (start what it needs with start_bg,
 # bound to 127.0.0.1; record numbers with add_row / add_note) and add <name>
@@ -51,8 +66,8 @@ cd "$ROOT"
 source "$ROOT/scripts/lib/common.sh"
 LOG_TAG=bench.sh
 
-BENCHES=(startup healthz floor authread printers)
-NEEDS_SERVER_BIN=(startup healthz authread printers)
+BENCHES=(startup healthz floor authread printers archive upload)
+NEEDS_SERVER_BIN=(startup healthz authread printers archive upload)
 NEEDS_FLOOR_BIN=(floor)
 NEEDS_WS_BIN=(printers)
 
@@ -74,6 +89,7 @@ export PROC_DIR
 on_exit() {
 	local rc=$?
 	stop_all_bg || true
+	((${#PG_DROP[@]} == 0)) || drop_bench_databases || true
 	rm -rf "$PROC_DIR"
 	exit "$rc"
 }
@@ -86,6 +102,13 @@ trap 'exit 143' TERM
 declare -A RPS=() P50=() P99=() ROW_NOTE=()
 ROWS=()
 NOTES=()
+ARCHIVE_ROWS=()
+# PostgreSQL for the archive benchmark: an account that may create databases; each run creates
+# its own and drops it after.
+PG_ADMIN_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+PG_DROP=()
+# Extra environment for the next start_server (e.g. PRINTWARDEN_DATABASE_URL).
+SRV_EXTRA_ENV=()
 
 add_row() { # add_row TARGET RPS P50 P99 [NOTE]
 	ROWS+=("$1")
@@ -106,6 +129,7 @@ start_server() {
 		PRINTWARDEN_HTTPS_PORT="$2" \
 		PRINTWARDEN_HTTP_PORT=0 \
 		PRINTWARDEN_RATE_LIMITS=off \
+		"${SRV_EXTRA_ENV[@]}" \
 		"$SERVER_BIN" serve
 	SRV_PID=$BG_PID
 }
@@ -314,6 +338,194 @@ printers_run() {
 	stop_bg "$sim" 5
 }
 
+# ---------------------------------------------------------------- farm content
+
+# setup_session DATA BASE: runs first-time setup through the API; sets COOKIE.
+setup_session() {
+	local code
+	code=$(tr -d '[:space:]' <"$1/setup-code")
+	COOKIE=$(curl -sf --cacert "$1/tls/ca.crt" -o /dev/null -D - -H 'content-type: application/json' \
+		-d "{\"setup_code\":\"$code\",\"username\":\"bench\",\"password\":\"bench password 1\"}" \
+		"$2/api/v1/auth/setup" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n 1)
+	[[ -n $COOKIE ]] || die "setup did not return a session cookie"
+}
+
+# latency_ms "3.21ms" -> 3.21 (wrk prints us, ms or s).
+latency_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0
+		if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000
+		printf "%.2f", n }'
+}
+
+# The archive seed: ARCHIVE_ENTRIES entries over ARCHIVE_PRINTERS printers, one every minute back
+# from NOW_MS; 10 % failed, 10 % cancelled; 1 % named benchy-* (the text filter's hits); half
+# started by the bench user. Plain SQL run by the database's own client while the server is
+# idle: a bench-only bulk path, never a route. $1 is the row-number expression.
+archive_seed_select() {
+	local i=$1
+	cat <<SQL
+SELECT (SELECT MIN(id) FROM printers) + ($i % $ARCHIVE_PRINTERS),
+       'Bench X1C ' || ($i % $ARCHIVE_PRINTERS),
+       CASE WHEN $i % 100 = 7 THEN 'benchy-' || $i || '.gcode.3mf' ELSE 'part-' || ($i % 997) || '.gcode.3mf' END,
+       1, 'bench:' || $i,
+       CASE WHEN $i % 2 = 0 THEN 'printwarden' ELSE 'elsewhere' END,
+       CASE WHEN $i % 2 = 0 THEN (SELECT MIN(id) FROM users) ELSE NULL END,
+       CASE WHEN $i % 2 = 0 THEN 'bench' ELSE NULL END,
+       $NOW_MS - $i * 60000, $NOW_MS - $i * 60000 + 3000000, 3000,
+       CASE $i % 10 WHEN 0 THEN 'failed' WHEN 1 THEN 'cancelled' ELSE 'finished' END,
+       CASE WHEN $i % 10 = 0 THEN 'The nozzle is clogged.' ELSE NULL END,
+       '[{"slot":"AMS 1 tray 1","type":"PLA","color":"FF8000FF","grams":12.5}]',
+       CASE WHEN $i % 50 = 3 THEN 'reprinted with more infill' ELSE '' END,
+       '[]', $NOW_MS - $i * 60000
+SQL
+}
+ARCHIVE_COLUMNS="printer_id, printer_name, file_name, plate, job_key, source, started_by, started_by_name, \
+started_at, ended_at, duration_s, outcome, error, filaments, notes, tags, created_at"
+
+# archive_sql BACKEND SQL: runs SQL against the run's database, prints the rows (|-separated).
+archive_sql() {
+	case $1 in
+	sqlite) sqlite3 -batch -cmd '.timeout 30000' "$ARCHIVE_DATA/printwarden.db" "$2" ;;
+	postgres) psql -X -q -A -t -v ON_ERROR_STOP=1 "$ARCHIVE_PG_DB_URL" -c "$2" ;;
+	esac
+}
+
+bench_archive() {
+	local b
+	for b in ${BENCH_ARCHIVE_BACKENDS:-sqlite postgres}; do
+		archive_run "$b"
+	done
+}
+
+# archive_run BACKEND: 100,000 entries (BENCH_ARCHIVE_ENTRIES) in a fresh database, then wrk
+# per query over authenticated HTTPS on the release server.
+archive_run() {
+	local backend=$1 base ca i t0 ids printer row cursor since until path name q rest
+	ARCHIVE_ENTRIES=${BENCH_ARCHIVE_ENTRIES:-100000}
+	ARCHIVE_PRINTERS=10
+	ARCHIVE_DATA=$(new_data_dir)
+	SRV_EXTRA_ENV=()
+	if [[ $backend == postgres ]]; then
+		ARCHIVE_PG_DB=pw_bench_$$_$RANDOM
+		psql -X -q -v ON_ERROR_STOP=1 "$PG_ADMIN_URL" -c "CREATE DATABASE $ARCHIVE_PG_DB" ||
+			die "could not create database $ARCHIVE_PG_DB at $PG_ADMIN_URL"
+		PG_DROP+=("$ARCHIVE_PG_DB")
+		ARCHIVE_PG_DB_URL=${PG_ADMIN_URL%/*}/$ARCHIVE_PG_DB
+		SRV_EXTRA_ENV=(PRINTWARDEN_DATABASE_URL="$ARCHIVE_PG_DB_URL")
+	fi
+	start_server_ready "$ARCHIVE_DATA" "archive-$backend"
+	SRV_EXTRA_ENV=()
+	base=https://$SRV_HTTPS
+	ca=$ARCHIVE_DATA/tls/ca.crt
+	setup_session "$ARCHIVE_DATA" "$base"
+	# Printers on closed loopback ports: they stay offline (the list only joins their rows).
+	for ((i = 1; i <= ARCHIVE_PRINTERS; i++)); do
+		curl -sf -o /dev/null --cacert "$ca" -H "cookie: $COOKIE" -H "origin: $base" -H 'content-type: application/json' \
+			-d "{\"name\":\"Bench X1C $i\",\"serial\":\"BENCH$(printf '%04d' "$i")\",\"host\":\"127.0.0.1\",\"mqtt_port\":9,\"ftps_port\":9,\"camera_port\":9,\"access_code\":\"12345678\",\"model\":\"X1C\"}" \
+			"$base/api/v1/printers" || die "adding printer $i failed"
+	done
+	NOW_MS=$(now_ms)
+	t0=$(now_ms)
+	case $backend in
+	sqlite)
+		archive_sql sqlite "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $ARCHIVE_ENTRIES)
+			INSERT INTO archives ($ARCHIVE_COLUMNS) $(archive_seed_select i) FROM n; COMMIT;" >/dev/null
+		;;
+	postgres)
+		archive_sql postgres "INSERT INTO archives ($ARCHIVE_COLUMNS) $(archive_seed_select i) FROM generate_series(1::bigint, $ARCHIVE_ENTRIES) AS n(i); ANALYZE archives;" >/dev/null
+		;;
+	esac
+	add_note "archive $backend: seeded $(archive_sql "$backend" 'SELECT COUNT(*) FROM archives') entries in $(($(now_ms) - t0)) ms (SQL through the database's own client; the server idle)"
+
+	# The queries: first page, a page half-way down (cursor of row ENTRIES/2), one printer,
+	# one outcome, text (1 % of rows match), a one-day range half-way back, and text that
+	# matches nothing (every row is read: the worst case).
+	row=$(archive_sql "$backend" "SELECT id, started_at FROM archives ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET $((ARCHIVE_ENTRIES / 2))")
+	cursor=$(printf 'r1:%s:%s' "${row%%|*}" "${row##*|}" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+	printer=$(archive_sql "$backend" "SELECT MIN(id) + 3 FROM printers")
+	# One day (1,440 entries) starting half-way back.
+	since=$(date -u -d "@$((NOW_MS / 1000 - ARCHIVE_ENTRIES * 60 / 2))" +%Y-%m-%dT%H:%M:%SZ)
+	until=$(date -u -d "@$((NOW_MS / 1000 - ARCHIVE_ENTRIES * 60 / 2 + 86400))" +%Y-%m-%dT%H:%M:%SZ)
+	for q in "first|" "deep|cursor=$cursor" "printer|printer_id=$printer" "outcome|outcome=failed" \
+		"text|q=benchy" "range|since=$since&until=$until" "text-none|q=nothing-matches-this"; do
+		name=${q%%|*}
+		rest=${q#*|}
+		path=/api/v1/archives${rest:+?$rest}
+		curl -sf -o "$PROC_DIR/archive-page.json" --cacert "$ca" -H "cookie: $COOKIE" "$base$path" ||
+			die "GET $path failed"
+		ids=$(python3 -c 'import json, sys; print(len(json.load(sys.stdin)["items"]))' <"$PROC_DIR/archive-page.json")
+		log "archive $backend $name: $path answers $ids entries"
+		ARCHIVE_ROWS+=("archive-$backend-$name")
+		THREADS=1 CONNECTIONS=${BENCH_ARCHIVE_CONNECTIONS:-2} DURATION=${BENCH_ARCHIVE_DURATION:-10s} \
+			run_wrk "archive-$backend-$name" "$base$path" "cookie: $COOKIE"
+	done
+	stop_bg "$SRV_PID" 5
+	if [[ $backend == postgres ]]; then
+		drop_bench_databases
+	fi
+}
+
+# drop_bench_databases: drops the databases this run created (also on exit).
+drop_bench_databases() {
+	local db
+	for db in "${PG_DROP[@]}"; do
+		psql -X -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 ||
+			warn "could not drop database $db"
+	done
+	PG_DROP=()
+}
+
+# status_kib PID FIELD: a field of /proc/PID/status in KiB (VmRSS, VmHWM).
+status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+bench_upload() {
+	local data base ca mib_size=${BENCH_UPLOAD_MIB:-500} file before hwm_before peak=0 rss after hwm t0 t1 status sampler
+	data=$(new_data_dir)
+	start_server_ready "$data" upload
+	base=https://$SRV_HTTPS
+	ca=$data/tls/ca.crt
+	setup_session "$data" "$base"
+	# A valid G-code file of the size asked: a header, then moves (never all in memory here).
+	file=$PROC_DIR/upload.gcode
+	{
+		printf '; generated by PrusaSlicer 2.7.1\n; estimated printing time (normal mode) = 1h 2m 3s\nG28\n'
+		(yes 'G1 X10.123 Y20.456 E0.01234' || true) | head -c "$((mib_size * 1024 * 1024 - 100))"
+	} >"$file"
+	upload_once() { # upload_once FILE NAME: prints the HTTP status
+		curl -s -o "$PROC_DIR/upload-answer.json" -w '%{http_code}' --cacert "$ca" -H "cookie: $COOKIE" \
+			-H "origin: $base" -F "file=@$1;filename=$2" "$base/api/v1/library/files"
+	}
+	# Warm-up: a 1 MiB upload, so buffers and pools that live for the process are counted before.
+	head -c 1048576 "$file" >"$PROC_DIR/warm.gcode"
+	[[ $(upload_once "$PROC_DIR/warm.gcode" warm.gcode) == 201 ]] || die "the warm-up upload failed: $(cat "$PROC_DIR/upload-answer.json")"
+	sleep 1
+	before=$(status_kib "$SRV_PID" VmRSS)
+	hwm_before=$(status_kib "$SRV_PID" VmHWM)
+	# Reset the peak (VmHWM) so it shows the upload's own peak (proc(5): clear_refs 5).
+	echo 5 >"/proc/$SRV_PID/clear_refs" 2>/dev/null || warn "could not reset VmHWM; it includes the start"
+	(
+		while true; do
+			status_kib "$SRV_PID" VmRSS
+			sleep 0.02
+		done
+	) >"$PROC_DIR/rss-samples" &
+	sampler=$!
+	t0=$(now_ms)
+	status=$(upload_once "$file" big.gcode)
+	t1=$(now_ms)
+	kill "$sampler" 2>/dev/null || true
+	wait "$sampler" 2>/dev/null || true
+	[[ $status == 201 ]] || die "the ${mib_size} MiB upload answered $status: $(cat "$PROC_DIR/upload-answer.json")"
+	peak=$(sort -n "$PROC_DIR/rss-samples" | tail -n 1)
+	after=$(status_kib "$SRV_PID" VmRSS)
+	hwm=$(status_kib "$SRV_PID" VmHWM)
+	rm -f "$file"
+	UPLOAD_GROWTH_KIB=$((hwm > peak ? hwm - before : peak - before))
+	add_note "upload ${mib_size} MiB .gcode (multipart, streamed) in $((t1 - t0)) ms ($(awk -v m="$mib_size" -v ms="$((t1 - t0))" 'BEGIN{printf "%.0f", m / (ms / 1000)}') MiB/s): server VmRSS before $(mib "$before"), peak sampled every 20 ms $(mib "$peak"), after $(mib "$after"); VmHWM during the upload $(mib "$hwm") (before: $(mib "$hwm_before")); growth $(mib "$UPLOAD_GROWTH_KIB") (goal <= 32 MiB: $( ((UPLOAD_GROWTH_KIB <= 32768)) && echo ok || echo MISSED))"
+	stop_bg "$SRV_PID" 5
+}
+
 # ---------------------------------------------------------------- main
 
 in_list() { # in_list WORD LIST...
@@ -347,6 +559,9 @@ done
 ((${#SELECTED[@]})) || SELECTED=("${BENCHES[@]}")
 
 ensure_apt wrk:wrk curl:curl time:/usr/bin/time
+if in_list archive "${SELECTED[@]}"; then
+	ensure_apt sqlite3:sqlite3 postgresql-client:psql
+fi
 
 build=(cargo build --release -p printwarden)
 need_build=0
@@ -383,9 +598,9 @@ done
 echo
 echo "printwarden benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION)"
 if ((${#ROWS[@]})); then
-	printf '%-13s %12s %10s %10s  %s\n' target req/s p50 p99 notes
+	printf '%-26s %12s %10s %10s  %s\n' target req/s p50 p99 notes
 	for r in "${ROWS[@]}"; do
-		printf '%-13s %12s %10s %10s  %s\n' "$r" "${RPS[$r]}" "${P50[$r]}" "${P99[$r]}" "${ROW_NOTE[$r]}"
+		printf '%-26s %12s %10s %10s  %s\n' "$r" "${RPS[$r]}" "${P50[$r]}" "${P99[$r]}" "${ROW_NOTE[$r]}"
 	done
 	if [[ -n ${RPS[healthz]:-} && -n ${RPS[floor]:-} ]]; then
 		awk -v h="${RPS[healthz]}" -v f="${RPS[floor]}" \
@@ -398,5 +613,13 @@ if ((${#ROWS[@]})); then
 				'BEGIN { if (h + 0 > 0) printf "%s/healthz: %.1f %% (goal >= 50 %%)\n", n, 100 * a / h }'
 		done
 	fi
+fi
+if ((${#ARCHIVE_ROWS[@]})); then
+	printf 'archive list p99 per query (wrk -t1 -c%s -d%s, %s entries; goal <= 20 ms):\n' \
+		"${BENCH_ARCHIVE_CONNECTIONS:-2}" "${BENCH_ARCHIVE_DURATION:-10s}" "${BENCH_ARCHIVE_ENTRIES:-100000}"
+	for r in "${ARCHIVE_ROWS[@]}"; do
+		ms=$(latency_ms "${P99[$r]}")
+		awk -v r="$r" -v ms="$ms" 'BEGIN { printf "  %-26s p99 %8.2f ms  %s\n", r, ms, (ms <= 20 ? "ok" : "MISSED") }'
+	done
 fi
 ((${#NOTES[@]} == 0)) || printf '%s\n' "${NOTES[@]}"

@@ -50,8 +50,8 @@ pub use farm::library::{ARCHIVE_WAIT, LibraryPrintStarted, PrintLibraryFile};
 pub use farm::library::{
     BlobError, BlobStore, CreateLibraryFolder, FilamentView, FsBlobs, LibraryConfig,
     LibraryDownload, LibraryFileQueryParams, LibraryFileView, LibraryFolderView, LibraryOwner,
-    LibraryPurge, LibraryPurged, LibraryUpload, LibraryUsageView, PlateView, UpdateLibraryFile,
-    UpdateLibraryFolder, UploadedBy,
+    LibraryPurge, LibraryPurged, LibraryUpload, LibraryUsageView, PlateThumbnail, PlateView,
+    UpdateLibraryFile, UpdateLibraryFolder, UploadedBy,
 };
 pub use farm::library::{
     ByteRange, DEFAULT_MAX_UPLOAD, PrintTargetView, PurgeScope, printer_model_key,

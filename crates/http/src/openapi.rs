@@ -122,6 +122,10 @@ enum Answer {
     Empty,
     /// Text of this media type.
     Text(&'static str),
+    /// The error envelope (an extra answer that is an error of this operation only).
+    Error,
+    /// Binary content of one of these media types.
+    Images(&'static [&'static str]),
 }
 
 /// A query parameter.
@@ -138,6 +142,15 @@ struct Shape {
     status: StatusCode,
     answer: Answer,
     query: Vec<Query>,
+    /// Other answers than the success one and the shared errors (a partial download's 206).
+    extra: Vec<Extra>,
+}
+
+/// One more answer an operation gives.
+struct Extra {
+    status: StatusCode,
+    description: &'static str,
+    answer: Answer,
 }
 
 impl Shape {
@@ -148,6 +161,7 @@ impl Shape {
             status,
             answer: Answer::Json(Box::new(schema)),
             query: Vec::new(),
+            extra: Vec::new(),
         }
     }
 
@@ -162,6 +176,7 @@ impl Shape {
             status: StatusCode::NO_CONTENT,
             answer: Answer::Empty,
             query: Vec::new(),
+            extra: Vec::new(),
         }
     }
 
@@ -537,13 +552,23 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             answer: Answer::Text("application/octet-stream"),
             ..Shape::empty()
         }
-        .with_status(C::OK),
+        .with_status(C::OK)
+        .with_extra(
+            C::PARTIAL_CONTENT,
+            "The one range asked with `Range: bytes=`, with `Content-Range`",
+            Answer::Text("application/octet-stream"),
+        )
+        .with_extra(
+            C::RANGE_NOT_SATISFIABLE,
+            "The range lies outside the file (`Content-Range: bytes */SIZE`)",
+            Answer::Error,
+        ),
         ("POST", "/api/v1/library/files/{id}/print") => {
             Shape::json(C::ACCEPTED, s.of::<LibraryPrintStarted>())
                 .with_body(s.of::<PrintLibraryFile>())
         }
         ("GET", "/api/v1/library/files/{id}/plates/{plate}/thumbnail") => Shape {
-            answer: Answer::Text("image/png"),
+            answer: Answer::Images(&["image/png", "image/jpeg"]),
             ..Shape::empty()
         }
         .with_status(C::OK)
@@ -569,6 +594,16 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
 impl Shape {
     fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
+        self
+    }
+
+    /// With one more answer (documented beside the success one).
+    fn with_extra(mut self, status: StatusCode, description: &'static str, answer: Answer) -> Self {
+        self.extra.push(Extra {
+            status,
+            description,
+            answer,
+        });
         self
     }
 }
@@ -788,6 +823,39 @@ const ERRORS: &[(u16, &str, &str)] = &[
     (503, "Unavailable", "Temporarily unavailable"),
 ];
 
+/// One answer of an operation, as documented.
+fn response(answer: Answer, description: &str) -> ResponseBuilder {
+    let builder = ResponseBuilder::new().description(description);
+    match answer {
+        Answer::Json(schema) => builder.content(
+            "application/json",
+            ContentBuilder::new().schema(Some(*schema)).build(),
+        ),
+        Answer::Text(media) => {
+            builder.content(media, ContentBuilder::new().schema(Some(string())).build())
+        }
+        Answer::Error => builder.content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Error")))
+                .build(),
+        ),
+        Answer::Images(media) => media.iter().fold(builder, |b, m| {
+            b.content(
+                *m,
+                ContentBuilder::new()
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary))),
+                    ))
+                    .build(),
+            )
+        }),
+        Answer::Empty => ResponseBuilder::new().description("Done; no body"),
+    }
+}
+
 fn operation(row: &RouteSpec, shape: Shape) -> utoipa::openapi::path::Operation {
     let (security, access) = security(row.access);
     let mut op = OperationBuilder::new()
@@ -850,17 +918,14 @@ fn operation(row: &RouteSpec, shape: Shape) -> utoipa::openapi::path::Operation 
                 .build(),
         ));
     }
-    let ok = match shape.answer {
-        Answer::Json(schema) => ResponseBuilder::new().description("Success").content(
-            "application/json",
-            ContentBuilder::new().schema(Some(*schema)).build(),
-        ),
-        Answer::Text(media) => ResponseBuilder::new()
-            .description("Success")
-            .content(media, ContentBuilder::new().schema(Some(string())).build()),
-        Answer::Empty => ResponseBuilder::new().description("Done; no body"),
-    };
+    let ok = response(shape.answer, "Success");
     op = op.response(shape.status.as_u16().to_string(), ok.build());
+    for extra in shape.extra {
+        op = op.response(
+            extra.status.as_u16().to_string(),
+            response(extra.answer, extra.description).build(),
+        );
+    }
     for (code, name, _) in ERRORS {
         if row.path == "/readyz" && *code == 503 {
             // Readiness answers 503 with its own small body.

@@ -20,6 +20,7 @@ use std::io::{Read, Seek, SeekFrom};
 use crate::Limits;
 use crate::colour::Colour;
 use crate::error::{Error, ErrorKind};
+use crate::gcode_thumbnail::{GcodeThumbnailInfo, parse_thumbnails};
 
 /// What a G-code file's comments say about the print. Every field may be absent.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -49,6 +50,9 @@ pub struct GcodeHeader {
     pub layer_height: Option<f64>,
     /// Highest Z in millimetres.
     pub max_z_mm: Option<f64>,
+    /// The embedded thumbnails (PNG/JPEG) found in the first [`Limits::gcode_thumbnail_bytes`]
+    /// (filled by [`read_gcode`] and the 3MF reader; [`parse_header`] leaves it empty).
+    pub thumbnails: Vec<GcodeThumbnailInfo>,
 }
 
 /// Longest comment line looked at; longer lines (thumbnails in base64 are long) are skipped.
@@ -76,10 +80,14 @@ pub fn read_gcode<R: Read + Seek>(mut reader: R, limits: &Limits) -> Result<Gcod
     reader.seek(SeekFrom::Start(0)).map_err(io)?;
     let mut head = Vec::new();
     (&mut reader)
-        .take(window)
+        .take(window.max(limits.gcode_thumbnail_bytes))
         .read_to_end(&mut head)
         .map_err(io)?;
-    let mut header = parse_header(&head);
+    let mut header = parse_header(prefix(&head, window));
+    header.thumbnails = parse_thumbnails(&head, limits)
+        .iter()
+        .map(|t| t.info())
+        .collect();
     if len > window {
         let start = len.saturating_sub(window).max(window);
         reader.seek(SeekFrom::Start(start)).map_err(io)?;
@@ -91,6 +99,12 @@ pub fn read_gcode<R: Read + Seek>(mut reader: R, limits: &Limits) -> Result<Gcod
         header.fill_from(parse_header(&tail));
     }
     Ok(header)
+}
+
+/// The first `n` bytes of `bytes` (all of them when shorter).
+pub(crate) fn prefix(bytes: &[u8], n: u64) -> &[u8] {
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    bytes.get(..n).unwrap_or(bytes)
 }
 
 /// Parse header facts from a window of G-code text (invalid UTF-8 is replaced, never an error).
@@ -215,6 +229,7 @@ impl GcodeHeader {
         or(&mut self.nozzle_diameter, other.nozzle_diameter);
         or(&mut self.layer_height, other.layer_height);
         or(&mut self.max_z_mm, other.max_z_mm);
+        or_vec(&mut self.thumbnails, other.thumbnails);
     }
 
     /// True when no fact was found.

@@ -1,7 +1,7 @@
 //! Print files understood without IO: given bytes or any `Read + Seek`, tell what kind of print
 //! file it is by content ([`detect_kind`]) and return typed facts ([`inspect`]): sliced Bambu
 //! projects (`.gcode.3mf`) and unsliced ones (`.3mf`) via [`threemf`], plain G-code headers via
-//! [`gcode`], STL models via [`stl`]. Every read runs under [`Limits`]; archives pass the ZIP
+//! [`gcode`] (with the thumbnails embedded in its comments, [`gcode_thumbnail`]), STL models via [`stl`]. Every read runs under [`Limits`]; archives pass the ZIP
 //! checks of `archive` (entry count, sizes, ratio, names, overlap) before anything is inflated,
 //! and inflation stops at the first byte past a cap. Errors ([`Error`]) display in plain words for
 //! a farm operator and keep the technical cause apart, for logs. Nothing here panics on input:
@@ -11,6 +11,7 @@ mod archive;
 pub mod colour;
 pub mod error;
 pub mod gcode;
+pub mod gcode_thumbnail;
 mod limits;
 pub mod stl;
 pub mod threemf;
@@ -21,11 +22,15 @@ use std::io::{Cursor, Read, Seek, SeekFrom};
 pub use colour::Colour;
 pub use error::{Error, ErrorKind};
 pub use gcode::{GcodeHeader, parse_header, read_gcode};
+pub use gcode_thumbnail::{
+    GcodeThumbnail, GcodeThumbnailInfo, ImageFormat, best_thumbnail, parse_thumbnails,
+    read_gcode_thumbnail,
+};
 pub use limits::Limits;
 pub use stl::{BoundingBox, StlFormat, StlInfo, read_stl};
 pub use threemf::{
     Filament, ModelObject, Plate, PlateGcode, PlateObject, Project, ProjectSettings, Thumbnail,
-    Warning, read_project, read_thumbnail,
+    Warning, read_plate_gcode_thumbnail, read_project, read_thumbnail,
 };
 
 /// The four kinds of file the library takes.

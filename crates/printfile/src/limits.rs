@@ -30,6 +30,9 @@ pub struct Limits {
     /// How much of a G-code file's start (and, for a plain `.gcode` file, of its end) is read for
     /// the header facts. Default 256 KiB.
     pub gcode_header_bytes: u64,
+    /// How much of a G-code file's start (or of a plate's G-code in a 3MF) is scanned for
+    /// embedded thumbnails (`; thumbnail begin …`). Default 1 MiB.
+    pub gcode_thumbnail_bytes: u64,
     /// Longest entry name accepted, in bytes. Default 1024.
     pub max_name_len: usize,
     /// Inflate every entry once (through the same counting reader, CRC checked) so an entry that
@@ -49,6 +52,7 @@ impl Default for Limits {
             max_model_bytes: 512 << 20,
             max_thumbnail_bytes: 4 << 20,
             gcode_header_bytes: 256 << 10,
+            gcode_thumbnail_bytes: 1 << 20,
             max_name_len: 1024,
             verify_all_entries: true,
         }

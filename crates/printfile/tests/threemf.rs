@@ -10,7 +10,7 @@ use std::io::Cursor;
 use common::*;
 use pw_printfile::{
     Colour, ErrorKind, FileKind, Limits, PrintFile, Project, Warning, detect_kind, inspect_bytes,
-    read_project, read_thumbnail,
+    read_plate_gcode_thumbnail, read_project, read_thumbnail,
 };
 use zip::CompressionMethod;
 
@@ -712,4 +712,52 @@ fn errors_keep_a_private_cause() {
     let e = read_project(Cursor::new(&bytes), &Limits::default()).expect_err("malformed");
     assert!(e.cause().is_some_and(|c| !c.is_empty()));
     assert!(!e.to_string().contains("oops"));
+}
+
+#[test]
+fn plate_gcode_thumbnail_serves_a_plate_without_png() {
+    let gcode = format!(
+        "{}{}",
+        thumbnail_block("thumbnail", 512, 512, PNG),
+        bambu_gcode(10, 1.5)
+    );
+    let bytes = zip(&[
+        ("[Content_Types].xml", CONTENT_TYPES.as_bytes()),
+        ("_rels/.rels", RELS.as_bytes()),
+        ("3D/3dmodel.model", CORE_MODEL.as_bytes()),
+        ("Metadata/slice_info.config", SLICE_INFO.as_bytes()),
+        ("Metadata/plate_1.gcode", gcode.as_bytes()),
+    ]);
+    let p = project(&bytes);
+    let plate = p
+        .plates
+        .iter()
+        .find(|p| p.index == 1)
+        .unwrap_or_else(|| panic!("no plate 1"));
+    assert!(plate.thumbnail.is_none());
+    let header = &plate
+        .gcode
+        .as_ref()
+        .unwrap_or_else(|| panic!("no gcode"))
+        .header;
+    assert_eq!(header.layer_count, Some(10));
+    assert_eq!(header.thumbnails.len(), 1);
+    assert_eq!(header.thumbnails[0].width, 512);
+    match read_plate_gcode_thumbnail(
+        Cursor::new(&bytes),
+        "Metadata/plate_1.gcode",
+        &Limits::default(),
+    ) {
+        Ok(Some(t)) => assert_eq!(t.data, PNG),
+        other => panic!("no thumbnail: {other:?}"),
+    }
+    // A member that is not there is an error, not a thumbnail.
+    assert!(
+        read_plate_gcode_thumbnail(
+            Cursor::new(&bytes),
+            "Metadata/plate_9.gcode",
+            &Limits::default()
+        )
+        .is_err()
+    );
 }

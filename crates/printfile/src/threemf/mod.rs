@@ -24,7 +24,8 @@ use crate::Limits;
 use crate::archive::{Entry, SafeArchive};
 use crate::colour::Colour;
 use crate::error::{Error, ErrorKind};
-use crate::gcode::{GcodeHeader, parse_header};
+use crate::gcode::{self, GcodeHeader, parse_header};
+use crate::gcode_thumbnail::{GcodeThumbnail, best_thumbnail, parse_thumbnails};
 
 /// The eight bytes every PNG starts with.
 pub const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
@@ -365,7 +366,10 @@ pub fn read_project<R: Read + Seek>(reader: R, limits: &Limits) -> Result<Projec
             let Some(index) = plate(&mut plates, index) else {
                 continue;
             };
-            let prefix = archive.read_prefix(&e.name, limits.gcode_header_bytes)?;
+            let prefix = archive.read_prefix(
+                &e.name,
+                limits.gcode_header_bytes.max(limits.gcode_thumbnail_bytes),
+            )?;
             let md5_name = format!("{}.md5", e.name);
             let md5 = match archive.entry(&md5_name) {
                 Some(_) => {
@@ -385,7 +389,13 @@ pub fn read_project<R: Read + Seek>(reader: R, limits: &Limits) -> Result<Projec
                     entry: e.name.clone(),
                     size: e.size,
                     md5,
-                    header: parse_header(&prefix),
+                    header: GcodeHeader {
+                        thumbnails: parse_thumbnails(&prefix, limits)
+                            .iter()
+                            .map(GcodeThumbnail::info)
+                            .collect(),
+                        ..parse_header(gcode::prefix(&prefix, limits.gcode_header_bytes))
+                    },
                 });
             }
         }
@@ -487,6 +497,25 @@ pub fn read_thumbnail<R: Read + Seek>(
         ));
     }
     Ok(bytes)
+}
+
+/// The best thumbnail embedded in a plate's G-code (`entry`, e.g. `Metadata/plate_1.gcode`),
+/// for a plate without a PNG member: the member's first [`Limits::gcode_thumbnail_bytes`]
+/// inflated, never more.
+pub fn read_plate_gcode_thumbnail<R: Read + Seek>(
+    reader: R,
+    entry: &str,
+    limits: &Limits,
+) -> Result<Option<GcodeThumbnail>, Error> {
+    let mut archive = SafeArchive::open(reader, limits)?;
+    if archive.entry(entry).is_none() {
+        return Err(Error::with_cause(
+            ErrorKind::Corrupt,
+            format!("{entry} is not in this archive"),
+        ));
+    }
+    let prefix = archive.read_prefix(entry, limits.gcode_thumbnail_bytes)?;
+    Ok(best_thumbnail(parse_thumbnails(&prefix, limits)))
 }
 
 #[cfg(test)]

@@ -500,12 +500,16 @@ impl Store {
         let mut c = Clause::default();
         c.archives(filter);
         if let Some((at, id)) = after {
+            // `started_at <= at` first, as its own condition: the planner turns it into an index
+            // range bound. The equivalent `started_at < at OR (started_at = at AND id < id)`
+            // is only a filter, so a page deep in walked every row before it (PostgreSQL read
+            // 50,000 index entries for the page half-way through 100,000: 36 ms instead of
+            // 0.04 ms; scripts/bench.sh archive).
             let a1 = c.bind(Value::Int(at));
             let a2 = c.bind(Value::Int(at));
             let i1 = c.bind(Value::Int(id));
-            c.and(&format!(
-                "a.started_at < {a1} OR (a.started_at = {a2} AND a.id < {i1})"
-            ));
+            c.and(&format!("a.started_at <= {a1}"));
+            c.and(&format!("a.started_at < {a2} OR a.id < {i1}"));
         }
         let limit = c.bind(Value::Int(fetch));
         let sql = format!(

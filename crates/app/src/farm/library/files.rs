@@ -100,6 +100,25 @@ pub struct LibraryUsageView {
     pub max_upload_bytes: u64,
 }
 
+/// A plate image, ready to send.
+#[derive(Debug, Clone)]
+pub struct PlateThumbnail {
+    /// The image bytes.
+    pub bytes: Vec<u8>,
+    /// `image/png` or `image/jpeg`.
+    pub media_type: &'static str,
+    /// Hex SHA-256 of the file it belongs to.
+    pub sha256: String,
+}
+
+/// Where a plate image comes from.
+enum ThumbnailSource {
+    /// A PNG member of the 3MF.
+    Png(pw_printfile::Thumbnail),
+    /// Embedded in G-code: a 3MF's plate G-code member, or the plain `.gcode` file (`None`).
+    Gcode(Option<String>),
+}
+
 /// A download about to be streamed.
 pub struct LibraryDownload {
     /// The file's name (for `Content-Disposition`).
@@ -492,14 +511,14 @@ impl App {
         })
     }
 
-    /// `GET /api/v1/library/files/{id}/plates/{n}/thumbnail`: the plate image (PNG bytes)
-    /// and the content hash it belongs to.
+    /// `GET /api/v1/library/files/{id}/plates/{n}/thumbnail`: the plate image (PNG, or the
+    /// PNG/JPEG embedded in the G-code), its media type and the content hash it belongs to.
     pub async fn library_plate_thumbnail(
         &self,
         actor: &Actor,
         id: LibraryFileId,
         plate: u32,
-    ) -> Result<(Vec<u8>, String), AppError> {
+    ) -> Result<PlateThumbnail, AppError> {
         let row = self
             .library_file_for(
                 actor,
@@ -509,22 +528,49 @@ impl App {
             )
             .await?;
         let stored = StoredMeta::parse(&row.metadata);
-        let (entry, size) = stored
-            .plate(plate)
-            .and_then(|p| p.thumbnail.clone())
-            .ok_or(AppError::NotFound)?;
+        let plate = stored.plate(plate).ok_or(AppError::NotFound)?;
+        let source = match (&plate.thumbnail, &plate.gcode_thumbnail) {
+            (Some((entry, size)), _) => ThumbnailSource::Png(pw_printfile::Thumbnail {
+                entry: entry.clone(),
+                size: *size,
+            }),
+            (None, Some(g)) => ThumbnailSource::Gcode(g.entry.clone()),
+            (None, None) => return Err(AppError::NotFound),
+        };
         let reader = self
             .blobs()?
             .open_blocking(&row.sha256)
             .map_err(|e| AppError::Internal(Box::new(e)))?;
-        let thumbnail = pw_printfile::Thumbnail { entry, size };
-        let bytes = tokio::task::spawn_blocking(move || {
-            pw_printfile::read_thumbnail(reader, &thumbnail, &pw_printfile::Limits::default())
+        let found = tokio::task::spawn_blocking(move || {
+            let limits = pw_printfile::Limits::default();
+            match source {
+                ThumbnailSource::Png(t) => pw_printfile::read_thumbnail(reader, &t, &limits)
+                    .map(|bytes| Some((bytes, pw_printfile::ImageFormat::Png))),
+                ThumbnailSource::Gcode(entry) => {
+                    let found = match entry {
+                        Some(entry) => {
+                            pw_printfile::read_plate_gcode_thumbnail(reader, &entry, &limits)
+                        }
+                        None => pw_printfile::read_gcode_thumbnail(reader, &limits),
+                    };
+                    found.map(|t| t.map(|t| (t.data, t.format)))
+                }
+            }
         })
         .await
         .map_err(|e| AppError::Internal(Box::new(e)))?
         .map_err(|e| AppError::Internal(Box::new(e)))?;
-        Ok((bytes, row.sha256))
+        // The upload saw an image; a stored file that no longer yields one is damaged.
+        let (bytes, format) = found.ok_or_else(|| {
+            AppError::Internal(Box::new(std::io::Error::other(
+                "embedded G-code thumbnail seen at upload is gone",
+            )))
+        })?;
+        Ok(PlateThumbnail {
+            bytes,
+            media_type: format.media_type(),
+            sha256: row.sha256,
+        })
     }
 
     /// `GET /api/v1/library/usage` (`library:purge`): what the library holds on disk.

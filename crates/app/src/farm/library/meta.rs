@@ -1,6 +1,8 @@
 //! The parsed facts of a library file as stored (the `metadata` JSON column) and as shown
 //! (`plates` of the API). Built once at upload from `pw-printfile`'s answer; thumbnails are
-//! remembered by their member name and served from the stored file on demand.
+//! remembered by their member name and served from the stored file on demand. A plate without
+//! a PNG member (a plain `.gcode`, or a 3MF plate whose G-code embeds its image) remembers that
+//! its G-code carries one: the image is decoded from the G-code's first bytes when asked.
 //!
 //! Invariant: a stored value that does not decode (an older or damaged row) shows as "no
 //! facts", never as an error: the file itself is still there to download.
@@ -52,7 +54,8 @@ pub struct PlateView {
     pub weight_g: Option<f64>,
     /// Filaments used.
     pub filaments: Vec<FilamentView>,
-    /// The plate image (`Cache-Control: immutable`; the URL changes with the content).
+    /// The plate image, PNG or JPEG (`Cache-Control: immutable`; the URL changes with the
+    /// content).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thumbnail_url: Option<String>,
 }
@@ -78,6 +81,22 @@ pub(crate) struct StoredPlate {
     /// The thumbnail member and its inflated size.
     #[serde(default)]
     pub(crate) thumbnail: Option<(String, u64)>,
+    /// No PNG member, but the G-code embeds an image.
+    #[serde(default)]
+    pub(crate) gcode_thumbnail: Option<GcodeThumbnailRef>,
+}
+
+/// Where a plate's embedded G-code image is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct GcodeThumbnailRef {
+    /// The plate's G-code member in a 3MF; `None` for a plain `.gcode` file.
+    #[serde(default)]
+    pub(crate) entry: Option<String>,
+}
+
+/// The largest embedded image of a G-code header, if any.
+fn has_thumbnail(h: &GcodeHeader) -> bool {
+    !h.thumbnails.is_empty()
 }
 
 /// The facts as stored.
@@ -129,6 +148,17 @@ fn from_project(p: &Project) -> StoredMeta {
                 .as_ref()
                 .or(plate.thumbnail_small.as_ref())
                 .map(|t| (t.entry.clone(), t.size)),
+            gcode_thumbnail: plate
+                .gcode
+                .as_ref()
+                .filter(|g| {
+                    plate.thumbnail.is_none()
+                        && plate.thumbnail_small.is_none()
+                        && has_thumbnail(&g.header)
+                })
+                .map(|g| GcodeThumbnailRef {
+                    entry: Some(g.entry.clone()),
+                }),
         })
         .collect();
     StoredMeta {
@@ -159,6 +189,7 @@ fn from_gcode(h: &GcodeHeader) -> StoredMeta {
             predicted_seconds: h.estimated_seconds,
             weight_g: h.filament_weight_g,
             filaments,
+            gcode_thumbnail: has_thumbnail(h).then(GcodeThumbnailRef::default),
             ..StoredPlate::default()
         }],
         ..StoredMeta::default()
@@ -207,7 +238,7 @@ impl StoredMeta {
                 predicted_seconds: p.predicted_seconds,
                 weight_g: p.weight_g,
                 filaments: p.filaments.clone(),
-                thumbnail_url: p.thumbnail.as_ref().map(|_| {
+                thumbnail_url: (p.thumbnail.is_some() || p.gcode_thumbnail.is_some()).then(|| {
                     format!(
                         "/api/v1/library/files/{id}/plates/{}/thumbnail?v={version}",
                         p.index

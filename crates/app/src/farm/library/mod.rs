@@ -38,7 +38,7 @@ use crate::{Actor, App, AppError};
 pub use blobs::{BlobError, BlobStore, FsBlobs};
 pub use files::{
     ByteRange, LibraryDownload, LibraryFileQueryParams, LibraryPurge, LibraryPurged,
-    LibraryUsageView, PurgeScope, UpdateLibraryFile,
+    LibraryUsageView, PlateThumbnail, PurgeScope, UpdateLibraryFile,
 };
 pub use folders::{CreateLibraryFolder, LibraryFolderView, UpdateLibraryFolder};
 pub use meta::{FilamentView, PlateView};

@@ -295,9 +295,9 @@ struct ThumbnailQuery {
     v: Option<String>,
 }
 
-/// A plate image. The URL carries the content hash (`?v=`), so the answer never changes for
-/// it and is cached as `immutable`; a stale `v` is a 404 (the listing gives the current URL);
-/// without `v` the image is served but revalidated.
+/// A plate image (PNG, or the PNG/JPEG a G-code file embeds). The URL carries the content hash
+/// (`?v=`), so the answer never changes for it and is cached as `immutable`; a stale `v` is a 404
+/// (the listing gives the current URL); without `v` the image is served but revalidated.
 async fn thumbnail(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -311,7 +311,8 @@ async fn thumbnail(
         .filter(|n| *n > 0)
         .ok_or_else(ApiError::not_found)?;
     let q = query(q)?;
-    let (png, sha256) = state.app.library_plate_thumbnail(&actor, id, plate).await?;
+    let t = state.app.library_plate_thumbnail(&actor, id, plate).await?;
+    let sha256 = t.sha256;
     if let Some(v) = q.v.as_deref()
         && !sha256.starts_with(v)
     {
@@ -326,11 +327,11 @@ async fn thumbnail(
     };
     Ok((
         [
-            (CONTENT_TYPE, "image/png".to_owned()),
+            (CONTENT_TYPE, t.media_type.to_owned()),
             (CACHE_CONTROL, cache.to_owned()),
             (ETAG, format!("\"{sha256}-{plate}\"")),
         ],
-        png,
+        t.bytes,
     )
         .into_response())
 }

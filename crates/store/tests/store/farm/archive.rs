@@ -422,3 +422,34 @@ async fn every_row_naming_a_blob_counts_and_deletes_name_what_they_free() {
     );
     assert_eq!(db.blob_references("aa").await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn pages_cross_entries_started_at_the_same_moment_without_repeats_or_gaps() {
+    // The keyset condition is `started_at <= t AND (started_at < t OR id < i)`; entries sharing
+    // a start time straddle page boundaries.
+    let db = fresh().await;
+    let mut expected = Vec::new();
+    for n in 0..7 {
+        let p = printer(&db, &format!("P{n}"), &format!("SER{n:03}")).await;
+        let at = if (1..=4).contains(&n) { T0 } else { T0 + n };
+        let id = db
+            .open_archive(&new(p, "a.3mf", None, at))
+            .await
+            .unwrap()
+            .unwrap();
+        expected.push((at, id));
+    }
+    expected.sort_by(|a, b| b.cmp(a));
+    let expected: Vec<i64> = expected.into_iter().map(|(_, id)| id).collect();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = db.archives_page(&everything(), after, 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|r| (r.started_at, r.id));
+        seen.extend(page.into_iter().map(|r| r.id));
+    }
+    assert_eq!(seen, expected);
+}
