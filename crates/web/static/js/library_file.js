@@ -235,7 +235,9 @@ async function proposeMapping() {
   const trays = printer.ok && Array.isArray(printer.data?.status?.trays) ? printer.data.status.trays : [];
   trayColours.clear();
   for (const t of trays) trayColours.set(String(trayNumber(t)), t.color);
-  const proposed = new Map(proposal.ok && Array.isArray(proposal.data) ? proposal.data.map((p) => [p.slot, p]) : []);
+  // The proposal comes as a list page ({items}).
+  const lines = proposal.ok ? (proposal.data?.items ?? proposal.data) : [];
+  const proposed = new Map(Array.isArray(lines) ? lines.map((p) => [p.slot, p]) : []);
   for (const row of list.querySelectorAll(".ams-row")) {
     const slot = Number(row.getAttribute("data-slot"));
     const select = row.querySelector("select");
