@@ -66,7 +66,8 @@ pub use farm::probe::{CheckOutcome, CheckPrinter, PrinterCheck};
 pub use farm::queue::{
     AddedBy, AmsAssignment, AmsProposalInput, CreateQueueItem, LanePause, PauseInput, PrintOptions,
     PrintOptionsInput, Proposal, QUEUE_STATES, QueueItemView, QueueListQuery, QueueOwner,
-    QueuePauseView, QueueTargetInput, QueueTargetView, ReorderQueue, ReprintInput, UpdateQueueItem,
+    QueuePauseView, QueueRights, QueueTargetInput, QueueTargetView, ReorderQueue, ReprintInput,
+    UpdateQueueItem,
 };
 pub use notify::email::{
     EmailSettingsInput, EmailSettingsView, MailSecurity, TemplateView, TestEmail, TestEmailOutcome,

@@ -121,6 +121,8 @@ const READ_LIBRARY: [Permission; 2] = [Permission::LibraryReadOwn, Permission::L
 
 /// The archive's read rights (own entries, or every entry).
 const READ_ARCHIVE: [Permission; 2] = [Permission::ArchivesReadOwn, Permission::ArchivesReadAll];
+/// The queue read rights: own items, or all.
+const READ_QUEUE: [Permission; 2] = [Permission::QueueReadOwn, Permission::QueueReadAll];
 
 /// Any signed-in user, browser session only.
 const SESSION: Access = Access::Session(Requirement::Authenticated);
@@ -1059,6 +1061,15 @@ pub const ROUTES: &[RouteSpec] = &[
         "A library file: plates, filaments, rename, move, tags, print",
     )
     .fine(&READ_LIBRARY),
+    // The queue page: any signed-in session at the door, then the queue read rights in the use
+    // case; the navigation offers it only with one of them.
+    page(
+        "/queue",
+        SESSION,
+        "Queue: jobs in dispatch order, printer lanes, reorder, pause, edit and cancel",
+    )
+    .fine(&READ_QUEUE)
+    .nav("Queue", "queue", 13),
     // The archive pages: any signed-in session at the door, then the archive read rights
     // (own entries, or all) in the use case; the navigation offers it only with one of them.
     page(

@@ -321,6 +321,7 @@ mod tests {
             [
                 ("Printers", "/printers"),
                 ("Library", "/library"),
+                ("Queue", "/queue"),
                 ("Archive", "/archive"),
                 ("Users", "/users"),
                 ("Groups", "/groups"),
@@ -355,9 +356,24 @@ mod tests {
                 .iter()
                 .any(|(label, _)| *label == "Archive")
         );
+        // The queue needs one of its read rights, own items or all.
+        for right in [Permission::QueueReadOwn, Permission::QueueReadAll] {
+            assert_eq!(
+                links(&viewer(Some(1), &[right])),
+                [("Queue", "/queue"), ("Account", "/account")]
+            );
+        }
+        assert!(
+            !links(&viewer(
+                Some(1),
+                &[Permission::QueueCreate, Permission::QueueReorder]
+            ))
+            .iter()
+            .any(|(label, _)| *label == "Queue")
+        );
         // Authentication off and nobody signed in: every page but the own account.
         let off = links(&viewer(None, Permission::ALL));
-        assert_eq!(off.len(), 8);
+        assert_eq!(off.len(), 9);
         assert!(!off.iter().any(|(label, _)| *label == "Account"));
     }
 

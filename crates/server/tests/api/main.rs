@@ -37,6 +37,7 @@ mod printers;
 #[path = "../../../printfile/tests/common/mod.rs"]
 mod printfiles;
 mod queue;
+mod queue_page;
 mod shapes;
 mod storage;
 mod support;

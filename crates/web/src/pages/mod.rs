@@ -22,7 +22,7 @@ use crate::layout::{Layout, Viewer};
 
 use accounts::{account, groups, users};
 use auth::{recovery, sessions};
-use farm::{archive, library, printers};
+use farm::{archive, library, printers, queue};
 use notify::{email, webhooks};
 use system::{audit, settings};
 
@@ -43,6 +43,7 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
             "/library/files/{id}",
             library::library_file_page,
         )
+        .mount(Method::GET, "/queue", queue::queue_page)
         .mount(Method::GET, "/archive", archive::archive_page)
         .mount(Method::GET, "/archive/{id}", archive::archive_entry_page)
         .mount(Method::GET, "/settings", settings::settings_page)
@@ -133,6 +134,14 @@ fn landing_links(viewer: &Viewer) -> Vec<PageLink> {
             icon: "folder",
             title: "Library",
             text: "Print files with their plates, filaments and times; upload and print.",
+        });
+    }
+    if viewer.may_open_page("/queue") {
+        links.push(PageLink {
+            href: "/queue",
+            icon: "queue",
+            title: "Queue",
+            text: "Jobs waiting for a printer, in the order they will start, and why they wait.",
         });
     }
     if viewer.may_open_page("/archive") {

@@ -104,6 +104,9 @@ function update(p) {
   setHidden(card, "problem", !p.problem);
   setHidden(card, "devmode", !p.developer_mode_off);
   setHidden(card, "trust", p.connection !== "certificate_changed");
+  // The queue's plate gate: shown while the printer waits for its plate to be cleared (the
+  // printer view's `plate_cleared: false`, or `waiting_for_plate: true`); absent fields hide it.
+  setHidden(card, "plate", !(p.plate_cleared === false || p.waiting_for_plate === true));
   setText(card, "job", s?.job_name || "—");
   // The running job's archive entry: present only when this viewer may read it.
   const archive = card.querySelector('[data-field="archive"]');
@@ -208,6 +211,18 @@ grid?.addEventListener("click", async (event) => {
     if (!res.ok) cardStatus(card, "error", res.message);
     else if (!res.data?.ok) cardStatus(card, "error", `The printer refused: ${res.data?.reason ?? "no reason given"}`);
     else cardStatus(card, "success", `${command[0].toUpperCase()}${command.slice(1)} sent.`);
+    return;
+  }
+  const plate = event.target.closest("[data-plate-cleared]");
+  if (plate) {
+    plate.disabled = true;
+    const res = await api("POST", `/api/v1/printers/${encodeURIComponent(id)}/plate-cleared`);
+    plate.disabled = false;
+    if (!res.ok) cardStatus(card, "error", res.message);
+    else {
+      setHidden(card, "plate", true);
+      cardStatus(card, "success", "Thanks: the plate is marked clear, the next job may start.");
+    }
     return;
   }
   if (event.target.closest("[data-trust]")) openTrust(id);

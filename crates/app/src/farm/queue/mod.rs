@@ -18,6 +18,7 @@
 pub(crate) mod ams;
 mod items;
 mod pause;
+mod rights;
 mod waiting;
 
 pub use ams::{AmsAssignment, Proposal};
@@ -26,6 +27,7 @@ pub use items::{
     ReprintInput, UpdateQueueItem,
 };
 pub use pause::{LanePause, PauseInput, QueuePauseView};
+pub use rights::QueueRights;
 
 use pw_domain::{Permission, UserId};
 use pw_policy::{Action, Target, authorize};

@@ -398,6 +398,18 @@ struct FilePage {
     folder: Option<(String, String)>,
     targets: Vec<Target>,
     printable: bool,
+    /// "Add to queue…": the viewer holds `queue:create` and the file is printable.
+    can_queue: bool,
+    queue: QueueChoices,
+}
+
+/// The add-to-queue dialog's targets: printers the viewer may queue on (by name), their
+/// models, and the locations the viewer may read.
+#[derive(Default)]
+struct QueueChoices {
+    printers: Vec<(String, String, String)>,
+    models: Vec<String>,
+    locations: Vec<(String, String)>,
 }
 
 struct FileFacts {
@@ -430,6 +442,7 @@ struct Plate {
 }
 
 struct Swatch {
+    slot: u32,
     color: String,
     label: String,
     material: String,
@@ -495,6 +508,7 @@ fn plate(p: &PlateView) -> Plate {
                     label.push_str(&format!(", {grams}"));
                 }
                 Swatch {
+                    slot: f.slot,
                     color,
                     label,
                     material,
@@ -515,6 +529,32 @@ fn target(t: PrintTargetView) -> Target {
         available: t.available,
         reason: t.reason.unwrap_or_default(),
     }
+}
+
+/// The add-to-queue targets for the viewer: the printers they may queue on (the app decides
+/// per printer), the models of those printers, and the locations they may read.
+async fn queue_choices(app: &pw_app::App, actor: &pw_app::Actor) -> Result<QueueChoices, AppError> {
+    let printers = app.queue_printer_targets(actor).await?;
+    let mut models: Vec<String> = printers
+        .iter()
+        .map(|p| p.model.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    models.sort();
+    models.dedup();
+    let locations = match app.list_locations(actor).await {
+        Ok(l) => l.into_iter().map(|l| (l.id.to_string(), l.name)).collect(),
+        Err(AppError::Forbidden) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(QueueChoices {
+        printers: printers
+            .into_iter()
+            .map(|p| (p.id.to_string(), p.name, p.model))
+            .collect(),
+        models,
+        locations,
+    })
 }
 
 /// `GET /library/files/{id}`: one file; 404 for a file the viewer may not see (as the API).
@@ -540,10 +580,16 @@ pub(crate) async fn library_file_page(
         } else {
             Vec::new()
         };
-        Ok::<_, AppError>((file, folders, targets, printable))
+        let can_queue = printable && viewer.can(Permission::QueueCreate);
+        let queue = if can_queue {
+            queue_choices(app, &actor).await?
+        } else {
+            QueueChoices::default()
+        };
+        Ok::<_, AppError>((file, folders, targets, printable, can_queue, queue))
     }
     .await;
-    let (file, folders, targets, printable) = match loaded {
+    let (file, folders, targets, printable, can_queue, queue) = match loaded {
         Ok(v) => v,
         Err(e) => return failure(e, &state, &viewer, &request_id, &path),
     };
@@ -559,6 +605,8 @@ pub(crate) async fn library_file_page(
         folder,
         targets: targets.into_iter().map(target).collect(),
         printable,
+        can_queue,
+        queue,
         file: FileFacts {
             id: file.id.to_string(),
             title: file.title.clone().unwrap_or_default(),

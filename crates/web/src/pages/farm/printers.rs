@@ -55,6 +55,9 @@ struct Card {
     can_control: bool,
     can_print: bool,
     can_trust: bool,
+    /// `printers:clear_plate`: the "Plate cleared" button (shown while the printer waits for
+    /// its plate to be cleared).
+    can_clear_plate: bool,
     can_watch: bool,
     can_files: bool,
 }
@@ -141,6 +144,7 @@ fn card(p: PrinterView, viewer: &Viewer) -> Card {
         can_control: viewer.can(Permission::PrintersControl),
         can_print: viewer.can(Permission::PrintersControl) && viewer.can(Permission::QueueCreate),
         can_trust: viewer.can(Permission::PrintersTrust),
+        can_clear_plate: viewer.can(Permission::PrintersClearPlate),
         can_watch: viewer.can(Permission::CameraView),
         can_files: viewer.can(Permission::PrintersFiles),
         state_label,
