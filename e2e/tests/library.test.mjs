@@ -254,6 +254,8 @@ describe('library pages', () => {
     assert.ok(entry.snapshot_url, `no end snapshot: ${JSON.stringify(entry)}`);
     assert.equal(entry.library_file_id, Number(fileId));
     assert.equal(entry.plate, 2);
+    // Plate 2's one filament: the A1's tray in use with the plate's grams, one line.
+    assert.deepEqual(entry.filaments.map((f) => f.grams), [3.1], JSON.stringify(entry.filaments));
     await page.reload();
     assert.equal(await page.locator('#entry-outcome').innerText(), 'Cancelled');
     const snapshot = page.locator('#entry-snapshot img');

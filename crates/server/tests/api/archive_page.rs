@@ -385,7 +385,15 @@ async fn a_printing_printer_links_its_archive_entry_only_for_who_may_read_it() {
     let idle = wait_for(&server, &cody, id, |v| v["status"]["state"] == "IDLE").await;
     assert!(idle["archive_id"].is_null(), "nothing runs: {idle}");
 
-    let (status, body) = print(&server, &cody, id, "benchy.gcode.3mf", vec![7u8; 4096]).await;
+    // A real sliced file: upload-and-print refuses a body that is no print file.
+    let (status, body) = print(
+        &server,
+        &cody,
+        id,
+        "benchy.gcode.3mf",
+        crate::printfiles::sliced_project(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let running = wait_for(&server, &cody, id, |v| v["archive_id"].is_i64()).await;
     let entry = running["archive_id"].as_i64().unwrap();

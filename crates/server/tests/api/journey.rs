@@ -112,16 +112,18 @@ async fn assert_archived(
     assert_eq!(entry["outcome"], "finished", "{entry}");
     assert!(entry["error"].is_null(), "{entry}");
     assert!(entry["ended_at"].is_string(), "{entry}");
-    assert!(entry["duration_s"].as_i64().is_some_and(|d| d >= 1), "{entry}");
+    assert!(
+        entry["duration_s"].as_i64().is_some_and(|d| d >= 1),
+        "{entry}"
+    );
     assert_eq!(entry["plate"], 2, "{entry}");
     assert_eq!(entry["file_sha256"], sha256(content), "{entry}");
-    let grams: Vec<f64> = entry["filaments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|f| f["grams"].as_f64())
-        .collect();
-    assert_eq!(grams, [1.5], "plate 2's slice info: {}", entry["filaments"]);
+    // Plate 2 uses one filament: one line, the tray the printer used with the plate's grams
+    // (not the tray and the file's filament side by side).
+    let filaments = entry["filaments"].as_array().unwrap();
+    assert_eq!(filaments.len(), 1, "{}", entry["filaments"]);
+    assert_eq!(filaments[0]["grams"], 1.5, "plate 2's slice info");
+    assert_eq!(filaments[0]["type"], "PLA");
 
     let thumb = entry["thumbnail_url"].as_str().unwrap();
     let (status, kind, body) = get_bytes(server, auth, thumb).await;
