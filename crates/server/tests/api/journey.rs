@@ -77,7 +77,11 @@ async fn card_archive_id(server: &TestServer, auth: &Auth, printer: i64) -> i64 
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("the printer card never named the running job's entry: {last}");
+    assert!(
+        last["status"]["busy"] == true && last["archive_id"].is_i64(),
+        "the printer card never named the running job's entry: {last}"
+    );
+    last["archive_id"].as_i64().unwrap()
 }
 
 /// Polls the entry until it ended with its end frame (20 s at most).
@@ -97,7 +101,11 @@ async fn finished_entry(server: &TestServer, auth: &Auth, id: i64) -> Value {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("the entry never ended with its pictures: {last}");
+    assert!(
+        last["outcome"] != "printing" && !last["snapshot_url"].is_null(),
+        "the entry never ended with its pictures: {last}"
+    );
+    last
 }
 
 /// What both starts must end with: finished, timed, plate 2's grams and image, the content's
