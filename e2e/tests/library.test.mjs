@@ -5,9 +5,9 @@
 // reloads, the detail page's plates, the Print… dialog listing the demo printers with the
 // wrong-model warning, and a user without library rights getting neither link nor page.
 //
-// The last step of the print test (the 202 of POST /api/v1/library/files/{id}/print, the
-// success message and the archive link) needs the start route of branch s9-libprint; the rest
-// stands alone.
+// The print test follows the issue's journey on to the archive: Print… plate 2, the success
+// banner's link to the entry, and (after a stop) the entry with the plate image and the
+// end-of-print camera frame.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -200,38 +200,76 @@ describe('library pages', () => {
     await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
   });
 
-  // Needs POST /api/v1/library/files/{id}/print (branch s9-libprint): 202 {archive_id?,
-  // print_job_id, warnings}. Until that route is merged this test fails at the 202.
-  test('Print… starts plate 2 on the X1C and links to the archive', async () => {
+  // The issue's journey, after the upload and the plate images above: Print… plate 2 on the
+  // A1 (it has a camera; the X1C streams RTSP, which printwarden does not read, so it gives no
+  // end frame), follow the success banner's link to the archive entry, stop the print and see
+  // the entry end with the plate's image and the end-of-print camera frame.
+  test('Print… starts plate 2 on the A1; the banner links to the entry, which ends with the plate image and the end snapshot', async () => {
     const { page, context } = admin;
     await page.goto(url('/library'));
     const link = page.locator('#library-files [data-file-id]', { hasText: FILE }).first().locator('h3 a');
     await Promise.all([page.waitForURL(/\/library\/files\/\d+$/), link.click()]);
     const fileId = page.url().split('/').pop();
     const printers = (await apiCall(context, 'GET', '/api/v1/printers')).body.items;
-    const x1c = printers.find((p) => p.model === 'X1C');
+    const a1 = printers.find((p) => p.model === 'A1');
+    const busy = async () => (await apiCall(context, 'GET', `/api/v1/printers/${a1.id}`)).body.status?.busy === true;
     await page.click('#open-print');
-    await page.locator(`#print-target-${x1c.id}`).check({ force: true });
+    await page.locator(`#print-target-${a1.id}`).check({ force: true });
     await page.selectOption('#print-plate', '2');
     assert.match(await page.locator('#print-model-warning').innerText(), /Plate 2 was sliced for a P1S/);
     const sent = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith(`/api/v1/library/files/${fileId}/print`));
     const answered = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/print'));
     await page.click('#print-submit');
-    assert.deepEqual((await sent).postDataJSON(), { printer_id: x1c.id, plate: 2 });
-    // ---- from here on: the start route of s9-libprint ----
+    assert.deepEqual((await sent).postDataJSON(), { printer_id: a1.id, plate: 2 });
     const response = await answered;
     assert.equal(response.status(), 202, await response.text());
+    const started = await response.json();
     await page.locator('#print-status.banner--success').waitFor();
     const archive = page.locator('#print-archive-link');
     await archive.waitFor({ state: 'visible' });
-    assert.match(await archive.getAttribute('href'), /^\/archive(\/\d+)?$/);
-    const busy = async () => (await apiCall(context, 'GET', `/api/v1/printers/${x1c.id}`)).body.status?.busy === true;
-    for (let i = 0; i < 100 && !(await busy()); i++) await page.waitForTimeout(100);
-    assert.ok(await busy(), 'the X1C started the job');
-    // Free the printer for the other test files.
-    const stop = await apiCall(context, 'POST', `/api/v1/printers/${x1c.id}/commands`, { command: 'stop' });
-    assert.equal(stop.status, 200, JSON.stringify(stop.body));
-    for (let i = 0; i < 100 && (await busy()); i++) await page.waitForTimeout(100);
+    // The simulated printer reports the job within the answer's wait: the link names the entry.
+    assert.equal(await archive.getAttribute('href'), `/archive/${started.archive_id}`, JSON.stringify(started));
+
+    try {
+      await Promise.all([page.waitForURL((u) => u.pathname === `/archive/${started.archive_id}`), archive.click()]);
+      assert.equal(await page.locator('#entry-outcome').innerText(), 'Printing');
+      assert.match(await page.locator('#archive-entry').innerText(), /plate 2/);
+      assert.match(await page.locator('#entry-timeline').innerText(), /Still printing/);
+    } finally {
+      // Stop it (the demo's jobs last minutes) and free the A1 for the archive test.
+      const stop = await apiCall(context, 'POST', `/api/v1/printers/${a1.id}/commands`, { command: 'stop' });
+      assert.equal(stop.status, 200, JSON.stringify(stop.body));
+      for (let i = 0; i < 100 && (await busy()); i++) await page.waitForTimeout(100);
+    }
+    assert.equal(await busy(), false, 'the print stopped');
+
+    // The entry ends; its end-of-print frame is taken from the camera right after.
+    let entry;
+    for (let i = 0; i < 150; i++) {
+      entry = (await apiCall(context, 'GET', `/api/v1/archives/${started.archive_id}`)).body;
+      if (entry.outcome !== 'printing' && entry.snapshot_url) break;
+      await page.waitForTimeout(100);
+    }
+    assert.equal(entry.outcome, 'cancelled', JSON.stringify(entry));
+    assert.ok(entry.snapshot_url, `no end snapshot: ${JSON.stringify(entry)}`);
+    assert.equal(entry.library_file_id, Number(fileId));
+    assert.equal(entry.plate, 2);
+    // Plate 2's one filament: the A1's tray in use with the plate's grams, one line.
+    assert.deepEqual(entry.filaments.map((f) => f.grams), [3.1], JSON.stringify(entry.filaments));
+    await page.reload();
+    assert.equal(await page.locator('#entry-outcome').innerText(), 'Cancelled');
+    const snapshot = page.locator('#entry-snapshot img');
+    await imageLoaded(page, snapshot);
+    assert.equal(await snapshot.getAttribute('src'), entry.snapshot_url);
+    const thumb = page.locator('#archive-entry .archive-thumb--large img');
+    await imageLoaded(page, thumb);
+    // The picture is plate 2's (the blue square), not plate 1's.
+    const same = await page.evaluate(async ([a, b]) => {
+      const bytes = async (u) => new Uint8Array(await (await fetch(u)).arrayBuffer()).join(',');
+      return (await bytes(a)) === (await bytes(b));
+    }, [await thumb.getAttribute('src'), `/api/v1/library/files/${fileId}/plates/2/thumbnail`]);
+    assert.ok(same, 'the entry shows plate 2’s image');
+    await screenshot(page, 'library-print-archive-entry');
     await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
   });
 

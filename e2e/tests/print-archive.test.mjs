@@ -220,7 +220,8 @@ describe('archive', () => {
   test('a user without archive rights has no Archive link and gets the 403 page', async () => {
     const { context } = admin;
     const group = await apiCall(context, 'POST', '/api/v1/groups', {
-      name: 'E2E printer watchers',
+      // Not library.test.mjs's 'E2E printer watchers': group names are unique.
+      name: 'E2E archive outsiders',
       permissions: ['printers:read'],
     });
     assert.equal(group.status, 201, JSON.stringify(group.body));

@@ -207,6 +207,22 @@ pub fn sliced_project() -> Vec<u8> {
 /// incompressible noise in a member readers ignore (a large upload that is still a valid file).
 /// Also shared by the server's API tests (`crates/server/tests/api`).
 pub fn sliced_project_for(model_id: &str, model_name: &str, padding: usize) -> Vec<u8> {
+    sliced_project_with(model_id, model_name, padding, PNG, PNG)
+}
+
+/// [`sliced_project`] with its own plate images (`Metadata/plate_1.png`, `Metadata/plate_2.png`),
+/// so a test can tell which plate's picture it was served.
+pub fn sliced_project_with_images(plate_1: &[u8], plate_2: &[u8]) -> Vec<u8> {
+    sliced_project_with("C12", "Bambu Lab P1S", 0, plate_1, plate_2)
+}
+
+fn sliced_project_with(
+    model_id: &str,
+    model_name: &str,
+    padding: usize,
+    plate_1: &[u8],
+    plate_2: &[u8],
+) -> Vec<u8> {
     let g1 = bambu_gcode(124, 12.34);
     let g2 = bambu_gcode(10, 1.5);
     let slice_info = SLICE_INFO.replace("\"C12\"", &format!("\"{model_id}\""));
@@ -233,14 +249,14 @@ pub fn sliced_project_for(model_id: &str, model_name: &str, padding: usize) -> V
             "Metadata/plate_1.gcode.md5",
             b"0123456789abcdef0123456789abcdef\n",
         ),
-        ("Metadata/plate_1.png", PNG),
+        ("Metadata/plate_1.png", plate_1),
         ("Metadata/plate_1_small.png", PNG),
         ("Metadata/plate_no_light_1.png", PNG),
         ("Metadata/top_1.png", PNG),
         ("Metadata/pick_1.png", PNG),
         ("Metadata/plate_1.json", br#"{"bbox_all":[0,0,1,1]}"#),
         ("Metadata/plate_2.gcode", g2.as_bytes()),
-        ("Metadata/plate_2.png", PNG),
+        ("Metadata/plate_2.png", plate_2),
         ("Metadata/cut_information.xml", b"<objects/>"),
     ];
     if padding > 0 {

@@ -385,6 +385,7 @@ async fn a_printing_printer_links_its_archive_entry_only_for_who_may_read_it() {
     let idle = wait_for(&server, &cody, id, |v| v["status"]["state"] == "IDLE").await;
     assert!(idle["archive_id"].is_null(), "nothing runs: {idle}");
 
+    // A real sliced file: upload-and-print refuses a body that is no print file.
     let (status, body) = print(
         &server,
         &cody,

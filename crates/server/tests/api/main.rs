@@ -21,6 +21,7 @@ mod events;
 mod foundation;
 mod grants;
 mod hardening;
+mod journey;
 mod keys;
 mod landing;
 mod library;

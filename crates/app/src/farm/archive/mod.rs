@@ -327,25 +327,29 @@ fn outcome_of(s: &str) -> ArchiveOutcome {
 }
 
 /// The filaments to show: the trays seen in use, with the use the printed file's plate gives
-/// (grams, metres) joined to the tray of the same material and colour — or to the only tray
-/// when neither says more —, and the file's other filaments after them.
+/// (grams, metres) joined to the tray of the same material and colour, and the file's other
+/// filaments after them.
 fn filaments_of(row: &ArchiveRow) -> Vec<FilamentUsed> {
-    let mut seen: Vec<FilamentUsed> = serde_json::from_str(&row.filaments).unwrap_or_default();
+    let seen: Vec<FilamentUsed> = serde_json::from_str(&row.filaments).unwrap_or_default();
     let from_file: Vec<FilamentUsed> = row
         .file_filaments
         .as_deref()
         .and_then(|f| serde_json::from_str(f).ok())
         .unwrap_or_default();
+    join_filaments(seen, from_file)
+}
+
+/// Joins the file's filaments to the trays seen in use: first by material and colour; then,
+/// when exactly one tray and one of the file's filaments are left, those two — a plate's
+/// filament goes to whichever tray the start mapped it to, whose colour the slicer's often
+/// does not match exactly (the same print must not read as two filaments, one without its
+/// grams). A joined tray keeps what the printer said was loaded and takes the file's use.
+fn join_filaments(mut seen: Vec<FilamentUsed>, from_file: Vec<FilamentUsed>) -> Vec<FilamentUsed> {
     let colour = |c: &Option<String>| {
         c.as_deref()
             .map(|c| c.trim_start_matches('#').to_ascii_uppercase())
             .map(|c| c.chars().take(6).collect::<String>())
     };
-    let lone = seen.len() == 1
-        && from_file.len() == 1
-        && seen
-            .first()
-            .is_some_and(|s| s.kind.is_none() && s.grams.is_none());
     let mut extra = Vec::new();
     for f in from_file {
         let same = seen.iter_mut().find(|s| {
@@ -360,16 +364,20 @@ fn filaments_of(row: &ArchiveRow) -> Vec<FilamentUsed> {
                 s.grams = f.grams;
                 s.meters = f.meters;
             }
-            None if lone => {
-                if let Some(s) = seen.first_mut() {
-                    s.kind = f.kind;
-                    s.color = f.color;
-                    s.grams = f.grams;
-                    s.meters = f.meters;
-                }
-            }
             None => extra.push(f),
         }
+    }
+    let mut open = seen.iter_mut().filter(|s| s.grams.is_none());
+    if let ([f], Some(tray), None) = (extra.as_slice(), open.next(), open.next()) {
+        if tray.kind.is_none() {
+            tray.kind.clone_from(&f.kind);
+        }
+        if tray.color.is_none() {
+            tray.color.clone_from(&f.color);
+        }
+        tray.grams = f.grams;
+        tray.meters = f.meters;
+        extra.clear();
     }
     seen.extend(extra);
     seen
@@ -1016,6 +1024,104 @@ fn delete_of<'a>(app: &'a App, actor: &'a Actor, user: UserId) -> ItemFuture<'a,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn filament(
+        slot: &str,
+        kind: Option<&str>,
+        color: Option<&str>,
+        grams: Option<f64>,
+    ) -> FilamentUsed {
+        FilamentUsed {
+            slot: slot.to_owned(),
+            kind: kind.map(str::to_owned),
+            color: color.map(str::to_owned),
+            grams,
+            meters: None,
+        }
+    }
+
+    #[test]
+    fn a_one_filament_plate_on_one_tray_is_one_filament_with_its_grams() {
+        // The tray holds red PLA, the slicer said orange PLA: still the one filament printed.
+        let joined = join_filaments(
+            vec![filament(
+                "AMS 1 tray 1",
+                Some("PLA"),
+                Some("F72323FF"),
+                None,
+            )],
+            vec![filament(
+                "filament 1",
+                Some("PLA"),
+                Some("#FF8000"),
+                Some(3.1),
+            )],
+        );
+        assert_eq!(
+            joined,
+            [filament(
+                "AMS 1 tray 1",
+                Some("PLA"),
+                Some("F72323FF"),
+                Some(3.1)
+            )]
+        );
+        // A tray the printer said nothing more about takes the file's material and colour.
+        let joined = join_filaments(
+            vec![filament("external", None, None, None)],
+            vec![filament(
+                "filament 1",
+                Some("PETG"),
+                Some("#1F6FEB"),
+                Some(2.0),
+            )],
+        );
+        assert_eq!(
+            joined,
+            [filament(
+                "external",
+                Some("PETG"),
+                Some("#1F6FEB"),
+                Some(2.0)
+            )]
+        );
+    }
+
+    #[test]
+    fn filaments_join_by_material_and_colour_and_the_rest_stay_apart() {
+        let trays = vec![
+            filament("AMS 1 tray 1", Some("PLA"), Some("FF8000FF"), None),
+            filament("AMS 1 tray 2", Some("PETG"), Some("000000FF"), None),
+        ];
+        let file = vec![
+            filament("filament 1", Some("PLA"), Some("#FF8000"), Some(9.5)),
+            filament("filament 4", Some("PETG"), Some("#00000080"), Some(2.84)),
+        ];
+        let joined = join_filaments(trays.clone(), file);
+        assert_eq!(
+            joined,
+            [
+                filament("AMS 1 tray 1", Some("PLA"), Some("FF8000FF"), Some(9.5)),
+                filament("AMS 1 tray 2", Some("PETG"), Some("000000FF"), Some(2.84)),
+            ]
+        );
+        // Two of the file's filaments and one tray that matches neither: nothing is guessed.
+        let file = vec![
+            filament("filament 1", Some("PLA"), Some("#FF8000"), Some(9.5)),
+            filament("filament 4", Some("PETG"), Some("#1F6FEB"), Some(2.84)),
+        ];
+        let one = vec![filament(
+            "AMS 1 tray 3",
+            Some("ABS"),
+            Some("FFFFFFFF"),
+            None,
+        )];
+        let joined = join_filaments(one.clone(), file.clone());
+        assert_eq!(joined.len(), 3);
+        assert_eq!(joined[0], one[0]);
+        // Nothing seen in use: the file's filaments as they are.
+        assert_eq!(join_filaments(Vec::new(), file.clone()), file);
+    }
 
     #[test]
     fn csv_cells_never_start_a_formula() {
