@@ -33,6 +33,7 @@ pub use farm::library::{
 };
 pub use farm::locations::LocationRow;
 pub use farm::print_jobs::{PrintJobFile, PrintJobRow};
+pub use farm::plates::PlateRow;
 pub use farm::printers::{NewPrinter, PrinterPatch, PrinterRow};
 pub use farm::queue::{
     NewQueueItem, QueueItemPatch, QueueItemRow, QueuePauseRow, QueueQuery, QueueState, QueueStep,
