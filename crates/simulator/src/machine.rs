@@ -559,6 +559,9 @@ impl Machine {
             }
             let control = class == "print" || (class == "system" && command == "ledctrl");
             let (result, reason) = if control && !self.behaviour.developer_mode {
+                if (class.as_str(), command) == ("print", "project_file") {
+                    self.record_start(&body, false);
+                }
                 if !self.hms.contains(&VERIFY_FAILED_HMS) {
                     self.hms.push(VERIFY_FAILED_HMS);
                 }
