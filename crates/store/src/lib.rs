@@ -32,8 +32,8 @@ pub use farm::library::{
     LibrarySort, LibraryUsage, NewLibraryFile,
 };
 pub use farm::locations::LocationRow;
-pub use farm::print_jobs::{PrintJobFile, PrintJobRow};
 pub use farm::plates::PlateRow;
+pub use farm::print_jobs::{PrintJobFile, PrintJobRow};
 pub use farm::printers::{NewPrinter, PrinterPatch, PrinterRow};
 pub use farm::queue::{
     NewQueueItem, QueueItemPatch, QueueItemRow, QueuePauseRow, QueueQuery, QueueState, QueueStep,

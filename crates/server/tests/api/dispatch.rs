@@ -63,11 +63,12 @@ async fn wait_item(
     for _ in 0..600 {
         last = item(server, auth, id).await;
         if check(&last) {
-            return last;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("item {id} never got there: {last}");
+    assert!(check(&last), "item {id} never got there: {last}");
+    last
 }
 
 async fn queue(server: &TestServer, auth: &Auth, body: Value) -> i64 {
@@ -119,7 +120,9 @@ async fn a_queued_item_prints_on_a_printer_of_its_model_and_copies_wait_for_the_
     // Proposed from the live trays: PLA orange → AMS 1 tray 1 (red PLA), PETG black → tray 3.
     assert_eq!(starts[0].ams_mapping, vec![0, -1, -1, 2]);
     assert!(x1c.starts().is_empty(), "not the other model");
-    let run = first["run_archive_id"].as_i64().expect("the run's archive entry");
+    let run = first["run_archive_id"]
+        .as_i64()
+        .expect("the run's archive entry");
     let entry = server
         .call(&admin, "GET", &format!("/api/v1/archives/{run}"), None)
         .await;
@@ -129,7 +132,11 @@ async fn a_queued_item_prints_on_a_printer_of_its_model_and_copies_wait_for_the_
 
     // The gate holds: several dispatcher passes later, still one start.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(accepted(p1s).len(), 1, "no start before the plate is cleared");
+    assert_eq!(
+        accepted(p1s).len(),
+        1,
+        "no start before the plate is cleared"
+    );
     assert_eq!(item(&server, &admin, id).await["state"], "queued");
 
     // A viewer without printers:clear_plate may not confirm it.
@@ -155,13 +162,27 @@ async fn a_queued_item_prints_on_a_printer_of_its_model_and_copies_wait_for_the_
         .await;
     assert_eq!(audit.status, 200, "{:?}", audit.json);
     let text = audit.json.to_string();
-    for words in ["\"dispatcher\"", "\"dispatching\"", "\"printing\"", "\"done\""] {
+    for words in [
+        "\"dispatcher\"",
+        "\"dispatching\"",
+        "\"printing\"",
+        "\"done\"",
+    ] {
         assert!(text.contains(words), "{words} in {text}");
     }
     let audit = server
-        .call(&admin, "GET", "/api/v1/audit?event=printer.plate_cleared", None)
+        .call(
+            &admin,
+            "GET",
+            "/api/v1/audit?event=printer.plate_cleared",
+            None,
+        )
         .await;
-    assert!(audit.json.to_string().contains("plate_cleared"), "{:?}", audit.json);
+    assert!(
+        audit.json.to_string().contains("plate_cleared"),
+        "{:?}",
+        audit.json
+    );
 }
 
 #[tokio::test]
@@ -191,7 +212,10 @@ async fn the_plate_gate_says_so_in_words_and_a_waiver_skips_it() {
     let waiting = wait_item(&server, &admin, id, |i| i["copies_done"] == 1).await;
     assert_eq!(
         waiting["waiting_for"],
-        format!("Waiting for the plate of Printer {} to be cleared.", sim.info.serial)
+        format!(
+            "Waiting for the plate of Printer {} to be cleared.",
+            sim.info.serial
+        )
     );
     assert_eq!(accepted(sim)[0].ams_mapping, vec![-1], "the external spool");
     let refused = server
@@ -204,7 +228,12 @@ async fn the_plate_gate_says_so_in_words_and_a_waiver_skips_it() {
         .await;
     assert_eq!(refused.status, 403, "{:?}", refused.json);
     let unknown = server
-        .call(&admin, "POST", "/api/v1/printers/999999/plate-cleared", None)
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/printers/999999/plate-cleared",
+            None,
+        )
         .await;
     assert_eq!(unknown.status, 404);
 
@@ -226,7 +255,11 @@ async fn priority_and_not_before_decide_the_order() {
     let paused = server
         .call(&admin, "POST", "/api/v1/queue/pause", Some(json!({})))
         .await;
-    assert!(paused.status == 200 || paused.status == 204, "{:?}", paused.json);
+    assert!(
+        paused.status == 200 || paused.status == 204,
+        "{:?}",
+        paused.json
+    );
     let mut ids = Vec::new();
     for (name, priority, not_before) in [
         ("Low", 0, None),
@@ -234,8 +267,13 @@ async fn priority_and_not_before_decide_the_order() {
         ("Later", 10, Some("2099-01-01T00:00:00Z")),
         ("Middle", 2, None),
     ] {
-        let file = upload(&server, &admin, &format!("{name}.gcode.3mf"), &sliced_project())
-            .await["id"]
+        let file = upload(
+            &server,
+            &admin,
+            &format!("{name}.gcode.3mf"),
+            &sliced_project(),
+        )
+        .await["id"]
             .as_i64()
             .unwrap();
         ids.push(
@@ -252,7 +290,11 @@ async fn priority_and_not_before_decide_the_order() {
     let resumed = server
         .call(&admin, "POST", "/api/v1/queue/resume", Some(json!({})))
         .await;
-    assert!(resumed.status == 200 || resumed.status == 204, "{:?}", resumed.json);
+    assert!(
+        resumed.status == 200 || resumed.status == 204,
+        "{:?}",
+        resumed.json
+    );
     for id in [ids[1], ids[3], ids[0]] {
         wait_item(&server, &admin, id, |i| i["state"] == "done").await;
     }
@@ -317,7 +359,10 @@ async fn a_refused_start_is_retried_later_and_later_then_parked_with_the_reason(
         assert!(reason.contains("refused the start"), "{reason}");
         assert!(reason.contains("mqtt message verify failed"), "{reason}");
         assert!(
-            waiting["waiting_for"].as_str().unwrap().starts_with("Retrying at"),
+            waiting["waiting_for"]
+                .as_str()
+                .unwrap()
+                .starts_with("Retrying at"),
             "{waiting}"
         );
         let at = pw_app::parse_rfc3339(waiting["next_attempt_at"].as_str().unwrap()).unwrap();
@@ -334,7 +379,10 @@ async fn a_refused_start_is_retried_later_and_later_then_parked_with_the_reason(
     let failed = wait_item(&server, &admin, id, |i| i["state"] == "failed").await;
     assert_eq!(failed["attempts"], 5);
     let reason = failed["reason"].as_str().unwrap();
-    assert!(reason.starts_with("Not started after 5 attempts."), "{reason}");
+    assert!(
+        reason.starts_with("Not started after 5 attempts."),
+        "{reason}"
+    );
     assert!(reason.contains("mqtt message verify failed"), "{reason}");
     assert_eq!(sim.starts().len(), 5);
     assert!(accepted(sim).is_empty());
@@ -453,11 +501,20 @@ async fn two_dispatchers_start_every_item_exactly_once() {
     let paused = first
         .call(&admin, "POST", "/api/v1/queue/pause", Some(json!({})))
         .await;
-    assert!(paused.status == 200 || paused.status == 204, "{:?}", paused.json);
+    assert!(
+        paused.status == 200 || paused.status == 204,
+        "{:?}",
+        paused.json
+    );
     let mut ids = Vec::new();
     for n in 0..ITEMS {
-        let file = upload(&first, &admin, &format!("Part {n:02}.gcode.3mf"), &sliced_project())
-            .await["id"]
+        let file = upload(
+            &first,
+            &admin,
+            &format!("Part {n:02}.gcode.3mf"),
+            &sliced_project(),
+        )
+        .await["id"]
             .as_i64()
             .unwrap();
         ids.push(
@@ -489,7 +546,11 @@ async fn two_dispatchers_start_every_item_exactly_once() {
     let resumed = first
         .call(&admin, "POST", "/api/v1/queue/resume", Some(json!({})))
         .await;
-    assert!(resumed.status == 200 || resumed.status == 204, "{:?}", resumed.json);
+    assert!(
+        resumed.status == 200 || resumed.status == 204,
+        "{:?}",
+        resumed.json
+    );
     for id in &ids {
         wait_item(&first, &admin, *id, |i| i["state"] == "done").await;
     }
@@ -499,10 +560,16 @@ async fn two_dispatchers_start_every_item_exactly_once() {
         .flat_map(|p| accepted(p).into_iter().map(|s| s.path))
         .collect();
     paths.sort();
-    let expected: Vec<String> = (0..ITEMS).map(|n| format!("Part {n:02}.gcode.3mf")).collect();
+    let expected: Vec<String> = (0..ITEMS)
+        .map(|n| format!("Part {n:02}.gcode.3mf"))
+        .collect();
     assert_eq!(paths, expected, "each item started exactly once");
     // Both dispatchers took part (the audit names the dispatcher; the items name printers).
-    let used = farm.printers.iter().filter(|p| !p.starts().is_empty()).count();
+    let used = farm
+        .printers
+        .iter()
+        .filter(|p| !p.starts().is_empty())
+        .count();
     assert!(used > 1, "the work was spread over the printers");
     drop(second);
 }

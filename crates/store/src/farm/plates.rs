@@ -21,12 +21,11 @@ pub struct PlateRow {
 impl Store {
     /// The plate of a printer (clear and not waived without a row).
     pub async fn plate(&self, printer: PrinterId) -> Result<PlateRow, StoreError> {
-        let row = sqlx::query(
-            "SELECT needs_clearing, waived FROM printer_plates WHERE printer_id = $1",
-        )
-        .bind(printer.get())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT needs_clearing, waived FROM printer_plates WHERE printer_id = $1")
+                .bind(printer.get())
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(match row {
             Some(r) => PlateRow {
                 needs_clearing: r.try_get::<i64, _>("needs_clearing")? != 0,

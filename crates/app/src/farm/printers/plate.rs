@@ -12,7 +12,11 @@ use super::*;
 
 impl App {
     /// `POST /api/v1/printers/{id}/plate-cleared`.
-    pub async fn printer_plate_cleared(&self, actor: &Actor, id: PrinterId) -> Result<(), AppError> {
+    pub async fn printer_plate_cleared(
+        &self,
+        actor: &Actor,
+        id: PrinterId,
+    ) -> Result<(), AppError> {
         let row = self
             .printer_for(actor, id, Permission::PrintersClearPlate)
             .await?;

@@ -31,7 +31,7 @@
 //! nothing panics: a database error is logged and the next pass tries again. Every state
 //! change goes through [`App::queue_transition`], audited with `dispatcher` as the actor.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{Seek, SeekFrom};
 use std::time::Duration;
 
@@ -164,7 +164,9 @@ impl App {
                 }
                 last = tokio::time::Instant::now();
                 let busy_items = {
-                    let guard = inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let guard = inflight
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     guard.0.clone()
                 };
                 app.queue_reconcile(false, &busy_items).await;
@@ -174,8 +176,9 @@ impl App {
                     starts.spawn(async move {
                         let (id, pid) = (item.id, printer.id);
                         app.dispatch_item(item, printer).await;
-                        let mut guard =
-                            inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let mut guard = inflight
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
                         guard.0.remove(&id);
                         guard.1.remove(&pid);
                     });
@@ -220,12 +223,7 @@ impl App {
             }
             let claimed = self
                 .store
-                .claim_next_queue_item(
-                    printer.id,
-                    &printer.model,
-                    printer.location_id,
-                    self.now(),
-                )
+                .claim_next_queue_item(printer.id, &printer.model, printer.location_id, self.now())
                 .await;
             match claimed {
                 Ok(Some(item)) => {
@@ -401,7 +399,12 @@ impl App {
     /// Prepares and sends one start: the stored file, the plate, the options and the AMS
     /// mapping (the stored one checked against the printer's live trays, or one proposed from
     /// them), through the one start path with the queue's fence.
-    async fn start_item(&self, actor: &Actor, item: &QueueItemRow, printer: &PrinterRow) -> Attempt {
+    async fn start_item(
+        &self,
+        actor: &Actor,
+        item: &QueueItemRow,
+        printer: &PrinterRow,
+    ) -> Attempt {
         let claim = match self.claim_start(printer) {
             Ok(c) => c,
             Err(_) => return Attempt::NotMine,
@@ -452,9 +455,9 @@ impl App {
                 return Attempt::Failed("The file could not be read.".to_owned());
             }
         };
-        let plate = match Printable::of(&parsed, &item.file_name).and_then(|p| {
-            p.plate(Some(plate)).map(|p| p.index)
-        }) {
+        let plate = match Printable::of(&parsed, &item.file_name)
+            .and_then(|p| p.plate(Some(plate)).map(|p| p.index))
+        {
             Ok(p) => p,
             Err(e) => return Attempt::Failed(words_of(&e)),
         };
@@ -596,23 +599,17 @@ impl App {
                 return;
             }
         };
-        let mut names: HashMap<PrinterId, String> = HashMap::new();
         for item in items {
             if inflight.contains(&item.id) {
                 continue;
             }
-            if let Err(e) = self.reconcile_item(startup, &item, &mut names).await {
+            if let Err(e) = self.reconcile_item(startup, &item).await {
                 tracing::warn!(item = item.id, error = %e, "queue: item not reconciled");
             }
         }
     }
 
-    async fn reconcile_item(
-        &self,
-        startup: bool,
-        item: &QueueItemRow,
-        names: &mut HashMap<PrinterId, String>,
-    ) -> Result<(), AppError> {
+    async fn reconcile_item(&self, startup: bool, item: &QueueItemRow) -> Result<(), AppError> {
         let actor = Actor::dispatcher();
         let now = self.now();
         let Some(printer) = item.printer_id else {
@@ -718,15 +715,6 @@ impl App {
                         )
                         .await?;
                 }
-                if !names.contains_key(&printer) {
-                    let name = self
-                        .store
-                        .printer(printer)
-                        .await?
-                        .map_or_else(|| entry.printer_name.clone(), |p| p.name);
-                    names.insert(printer, name);
-                }
-                let name = names.get(&printer).cloned().unwrap_or_default();
                 match entry.outcome.as_str() {
                     "finished" => {
                         let last = item.copies_done + 1 >= item.copies;
@@ -750,6 +738,11 @@ impl App {
                         .await?;
                     }
                     "failed" | "cancelled" => {
+                        let name = self
+                            .store
+                            .printer(printer)
+                            .await?
+                            .map_or_else(|| entry.printer_name.clone(), |p| p.name);
                         let words = if entry.outcome == "cancelled" {
                             format!("The print was stopped on {name}.")
                         } else {
