@@ -408,6 +408,7 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         }
         .with_status(C::OK),
         ("DELETE", "/api/v1/printers/{id}/files/{name}") => Shape::empty(),
+        ("POST", "/api/v1/printers/{id}/plate-cleared") => Shape::empty(),
         ("GET", "/api/v1/printers/{id}/certificate") => Shape::ok(s.of::<CertificateView>()),
         ("POST", "/api/v1/printers/{id}/certificate/trust") => {
             Shape::ok(s.of::<CertificateView>()).with_body(s.of::<TrustCertificate>())

@@ -633,6 +633,12 @@ pub const ROUTES: &[RouteSpec] = &[
     )
     .fine(&[Permission::QueueCreate]),
     api(
+        "POST",
+        "/api/v1/printers/{id}/plate-cleared",
+        needs(Permission::PrintersClearPlate),
+        "Confirm the plate clear, so the queue may start the next job there",
+    ),
+    api(
         "GET",
         "/api/v1/printers/{id}/certificate",
         needs(Permission::PrintersRead),

@@ -5,7 +5,8 @@
 //! state directory), and controllable from tests: rotate the certificate, drop connections,
 //! switch Developer Mode off, fail the next job or the running one, put files on the card,
 //! start a print "from elsewhere" as a slicer would (also over the control socket, see
-//! [`control`]).
+//! [`control`]). Every `project_file` a printer receives is kept in its start log
+//! ([`Printer::starts`]), the oracle for "no job started twice".
 //!
 //! Invariant: the simulator speaks the wire format through `pw-bambu`, the same codec the
 //! server's client uses, and records every CONNECT it receives.
@@ -35,7 +36,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 pub use certs::Authority;
-pub use machine::{Behaviour, FileFacts, JobIdentity, Machine, Model};
+pub use machine::{Behaviour, FileFacts, JobIdentity, Machine, Model, StartRecord};
 
 /// What went wrong starting the simulator.
 #[derive(Debug, thiserror::Error)]
@@ -377,6 +378,13 @@ impl Printer {
             (None, Some(identity)) => Ok(identity),
             (None, None) => Err("the printer did not start the job".to_owned()),
         }
+    }
+
+    /// Every `project_file` the printer received, in order, accepted or not: the oracle for
+    /// "started exactly once".
+    #[must_use]
+    pub fn starts(&self) -> Vec<StartRecord> {
+        self.shared.machine().starts.clone()
     }
 
     /// Fails the running job now with `print_error` and HMS entries (`(attr, code)`), as a

@@ -138,6 +138,22 @@ pub struct JobIdentity {
     pub profile_id: String,
 }
 
+/// One `project_file` the printer received (the start log tests read to prove a job was
+/// started once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartRecord {
+    /// The card path it named.
+    pub path: String,
+    /// The plate.
+    pub plate: u32,
+    /// `task_id` as sent.
+    pub task_id: String,
+    /// `ams_mapping` as sent.
+    pub ams_mapping: Vec<i64>,
+    /// Whether the printer took the job (false: busy, or a repeated task id ignored).
+    pub accepted: bool,
+}
+
 /// A job's plan.
 #[derive(Debug, Clone, PartialEq)]
 struct Job {
@@ -206,6 +222,8 @@ pub struct Machine {
     /// Files on the printer's SD card (card paths) and what the printer read from them.
     pub files: BTreeMap<String, FileFacts>,
     last_task_id: Option<String>,
+    /// Every `project_file` received, in order.
+    pub starts: Vec<StartRecord>,
     /// The report clock, Unix seconds.
     clock: f64,
 }
@@ -246,6 +264,7 @@ impl Machine {
             last_sent: Map::new(),
             files: BTreeMap::new(),
             last_task_id: None,
+            starts: Vec::new(),
             clock: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
@@ -540,6 +559,9 @@ impl Machine {
             }
             let control = class == "print" || (class == "system" && command == "ledctrl");
             let (result, reason) = if control && !self.behaviour.developer_mode {
+                if (class.as_str(), command) == ("print", "project_file") {
+                    self.record_start(&body, false);
+                }
                 if !self.hms.contains(&VERIFY_FAILED_HMS) {
                     self.hms.push(VERIFY_FAILED_HMS);
                 }
@@ -616,9 +638,43 @@ impl Machine {
                 Ok(())
             }
             ("print", "ams_change_filament" | "ams_get_rfid") => Ok(()),
-            ("print", "project_file") => self.start(body),
+            ("print", "project_file") => {
+                let before = self.job.clone();
+                let result = self.start(body);
+                let accepted = result.is_ok() && self.job != before;
+                self.record_start(body, accepted);
+                result
+            }
             _ => Err(format!("unsupported command {class}.{command}")),
         }
+    }
+
+    fn record_start(&mut self, body: &Value, accepted: bool) {
+        let text = |key: &str| match body.get(key) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let url = text("url");
+        let path = crate::sdcard::path_from_url(&url)
+            .unwrap_or_else(|| crate::sdcard::resolve("", &text("file")));
+        let plate = text("param")
+            .strip_prefix("Metadata/plate_")
+            .and_then(|p| p.strip_suffix(".gcode"))
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0);
+        let ams_mapping = body
+            .get("ams_mapping")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        self.starts.push(StartRecord {
+            path,
+            plate,
+            task_id: text("task_id"),
+            ams_mapping,
+            accepted,
+        });
     }
 
     fn start(&mut self, body: &Value) -> Result<(), String> {

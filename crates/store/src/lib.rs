@@ -32,6 +32,7 @@ pub use farm::library::{
     LibrarySort, LibraryUsage, NewLibraryFile,
 };
 pub use farm::locations::LocationRow;
+pub use farm::plates::PlateRow;
 pub use farm::print_jobs::{PrintJobFile, PrintJobRow};
 pub use farm::printers::{NewPrinter, PrinterPatch, PrinterRow};
 pub use farm::queue::{

@@ -49,6 +49,15 @@ impl Actor {
         }
     }
 
+    /// The queue's dispatcher: the process itself, named `dispatcher` in the audit log.
+    #[must_use]
+    pub fn dispatcher() -> Self {
+        Self {
+            name: Arc::from("dispatcher"),
+            ..Self::system()
+        }
+    }
+
     /// The process itself (CLI commands).
     #[must_use]
     pub fn system() -> Self {

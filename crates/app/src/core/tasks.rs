@@ -117,6 +117,11 @@ tasks! {
     /// printer over FTPS, parsed and capped) with its plate image and filament use, or takes
     /// its end-of-print camera frame.
     ArchiveMedia = "archive-media", PerPrint, "when the file is kept or refused, or the frame is taken or given up (10 s)";
+    /// The print queue's dispatcher: reconciles the items printers work on with the printers'
+    /// own reports (first at start, before dispatching), then, on printer events and every
+    /// second, claims the next item for each online, idle printer with a clear plate and starts
+    /// it through the one start path; follows each run to its end (copies, retries, failures).
+    QueueDispatcher = "queue-dispatcher", WithServer, "never";
     /// Deletes sessions past their idle or absolute limit, hourly.
     SessionSweep = "session-sweep", WithServer, "never";
     /// Re-reads settings written by the CLI or another node, every 5 s.
@@ -223,11 +228,13 @@ impl App {
         self.tasks.spawn(task, future)
     }
 
-    /// Starts the server's background work: the print-job mails, the archive, a supervisor for every
-    /// stored printer, the expired-session sweep and the settings reload.
+    /// Starts the server's background work: the print-job mails, the archive, the queue's
+    /// dispatcher, a supervisor for every stored printer, the expired-session sweep and the
+    /// settings reload.
     pub async fn start_background(&self) -> Result<(), crate::AppError> {
         self.start_print_mails();
         self.start_archive_watch();
+        self.start_dispatcher();
         for row in self.store.list_printers().await? {
             self.supervise(row);
         }

@@ -585,6 +585,11 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
         "trusts a printer certificate",
     ),
     (
+        "POST",
+        "/api/v1/printers/{id}/plate-cleared",
+        "marks a printer's plate clear for the queue",
+    ),
+    (
         "DELETE",
         "/api/v1/printers/{id}/files/{name}",
         "deletes a printer file",

@@ -4,6 +4,7 @@
 pub(crate) mod archive;
 pub(crate) mod library;
 pub(crate) mod locations;
+pub(crate) mod plates;
 pub(crate) mod print_jobs;
 pub(crate) mod printers;
 pub(crate) mod queue;

@@ -113,6 +113,18 @@ impl Store {
             .transpose()?)
     }
 
+    /// The task id a job's start command carried.
+    pub async fn print_job_task_id(&self, id: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT task_id FROM print_jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get("task_id")?,
+            None => None,
+        })
+    }
+
     /// Records what a job (still open) prints: set once, before its start command is sent.
     pub async fn set_print_job_file(
         &self,

@@ -220,6 +220,8 @@ pub struct QueueStep<'a> {
     pub print_job_id: Option<i64>,
     /// Count one more copy printed.
     pub copy_done: bool,
+    /// Take back the attempt the claim counted (the printer never got the job).
+    pub uncount_attempt: bool,
 }
 
 /// Which items a list shows.
@@ -460,6 +462,9 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let release = step.release_printer || to.is_final() || to == QueueState::Queued;
+        // Back in the queue, the item's next run gets its own print job (the start fence
+        // below needs it empty).
+        let requeued = to == QueueState::Queued;
         let done = sqlx::query(
             "UPDATE queue_items SET state = $3, \
              reason = CASE WHEN $4 = 1 THEN $5 ELSE reason END, \
@@ -467,8 +472,9 @@ impl Store {
              printer_id = CASE WHEN $8 = 1 THEN NULL ELSE printer_id END, \
              claimed_at = CASE WHEN $8 = 1 THEN NULL ELSE claimed_at END, \
              run_archive_id = COALESCE($9, run_archive_id), \
-             print_job_id = COALESCE($10, print_job_id), \
+             print_job_id = CASE WHEN $14 = 1 THEN NULL ELSE COALESCE($10, print_job_id) END, \
              copies_done = copies_done + $11, \
+             attempts = CASE WHEN attempts > 0 THEN attempts - $15 ELSE 0 END, \
              ended_at = CASE WHEN $12 = 1 THEN $13 ELSE ended_at END, \
              updated_at = $13 \
              WHERE id = $1 AND state = $2",
@@ -486,6 +492,8 @@ impl Store {
         .bind(i64::from(step.copy_done))
         .bind(i64::from(to.is_final()))
         .bind(now)
+        .bind(i64::from(requeued))
+        .bind(i64::from(step.uncount_attempt))
         .execute(&self.pool)
         .await
         .map_err(StoreError::from_write)?;
@@ -563,6 +571,65 @@ impl Store {
         let item = item_row(&row)?;
         tx.commit().await.map_err(StoreError::from_write)?;
         Ok(Some(item))
+    }
+
+    /// The start fence: records the print job of a claimed item's start, only while the item
+    /// is still `dispatching` under the same claim (`claimed_at`) without a job. False means
+    /// the claim was taken back (a restart's reconciliation, a cancel): the caller must not
+    /// send the start command. Together with reconciliation this makes a start happen at most
+    /// once per claim, however many dispatchers run.
+    pub async fn fence_queue_start(
+        &self,
+        id: i64,
+        claimed_at: i64,
+        print_job_id: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE queue_items SET print_job_id = $3 WHERE id = $1 AND state = 'dispatching' \
+             AND claimed_at = $2 AND print_job_id IS NULL",
+        )
+        .bind(id)
+        .bind(claimed_at)
+        .bind(print_job_id)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Takes back a claim whose start was never fenced (no print job recorded): the item goes
+    /// back to `queued` without counting the attempt. False when the start was fenced
+    /// meanwhile or the item moved on.
+    pub async fn unclaim_queue_item(
+        &self,
+        id: i64,
+        claimed_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE queue_items SET state = 'queued', printer_id = NULL, claimed_at = NULL, \
+             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $3 \
+             WHERE id = $1 AND state = 'dispatching' AND claimed_at = $2 \
+             AND print_job_id IS NULL",
+        )
+        .bind(id)
+        .bind(claimed_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every item a printer is working on (`dispatching` or `printing`), oldest claim first.
+    pub async fn active_queue_items(&self) -> Result<Vec<QueueItemRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM queue_items q WHERE q.state IN ('dispatching', 'printing') \
+             ORDER BY q.claimed_at, q.id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(item_row).collect::<Result<_, _>>()?)
     }
 
     /// Gives the listed items the positions they hold between them, in the listed order (the

@@ -484,6 +484,14 @@ impl App {
             list.push(tray.clone());
         }
         let filaments = serde_json::to_string(&list).ok();
+        if let Some(printer) = entry.printer_id {
+            // The plate now holds a print (or its remains): the queue starts nothing there
+            // until someone confirms it clear. Written before the end, so whoever sees the
+            // entry ended (the queue's dispatcher) also sees the plate to clear.
+            self.store
+                .set_plate_needs_clearing(printer, true, self.now())
+                .await?;
+        }
         let ended = self
             .store
             .end_archive(

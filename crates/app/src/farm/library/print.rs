@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::farm::fleet::PrinterEvent;
 use crate::farm::printers::{
-    Printable, StartPrint, plain_gcode, plate_warnings, printer_file_name,
+    Printable, StartPrint, StartSettings, plain_gcode, plate_warnings, printer_file_name,
 };
 use crate::{Actor, App, AppError};
 
@@ -120,6 +120,8 @@ impl App {
                 library_file_id: Some(file.id),
                 sha256: Some(file.sha256.clone()),
                 warnings: warnings.clone(),
+                settings: StartSettings::default(),
+                queue_claim: None,
             })
             .await?;
         let Some(print_job_id) = started.print_job_id else {

@@ -186,7 +186,7 @@ impl App {
     }
 
     /// Hands a command to the printer's supervisor and waits briefly for the reply.
-    pub(super) async fn send_command(
+    pub(crate) async fn send_command(
         &self,
         row: &PrinterRow,
         command: Command,

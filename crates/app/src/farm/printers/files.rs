@@ -4,7 +4,7 @@
 
 use pw_printfile::PrintFile;
 
-use super::start::{Printable, StartPrint, plate_warnings};
+use super::start::{Printable, StartPrint, StartSettings, plate_warnings};
 use super::*;
 use crate::farm::library::blobs::Staged;
 use crate::farm::library::{BlobError, BlobStore};
@@ -173,6 +173,8 @@ impl App {
                         library_file_id: None,
                         sha256: None,
                         warnings: Vec::new(),
+                        settings: StartSettings::default(),
+                        queue_claim: None,
                     },
                 )
                 .await?;
@@ -207,6 +209,8 @@ impl App {
                         library_file_id: None,
                         sha256: Some(sha256.clone()),
                         warnings,
+                        settings: StartSettings::default(),
+                        queue_claim: None,
                     },
                 )
                 .await

@@ -15,13 +15,16 @@ mod create;
 mod delete;
 mod files;
 mod list;
+mod plate;
 mod start;
 mod trust;
 mod update;
 
 pub use commands::{CommandInput, CommandOutcome};
 pub use files::{MAX_PRINT_FILE, PrintUpload, PrinterDownload, PrinterFile};
-pub(crate) use start::{Printable, StartPrint, plain_gcode, plate_warnings, printer_file_name};
+pub(crate) use start::{
+    Printable, StartPrint, StartSettings, plain_gcode, plate_warnings, printer_file_name,
+};
 pub use trust::{CertificateView, TrustCertificate};
 
 use pw_bambu::command::{Command, LightNode, Speed};
@@ -255,6 +258,10 @@ pub struct UpdatePrinter {
     /// Camera port.
     #[serde(default)]
     pub camera_port: Option<u16>,
+    /// Let the queue start jobs without someone confirming the plate clear after each print
+    /// (for printers that clear their own plate); `false` requires the confirmation again.
+    #[serde(default)]
+    pub waive_plate_clear: Option<bool>,
 }
 
 fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>

@@ -50,6 +50,37 @@ pub(crate) struct StartPrint<'a> {
     pub sha256: Option<String>,
     /// Warnings the caller gave (recorded in the audit line).
     pub warnings: Vec<String>,
+    /// How to print it (the default: the external spool, bed levelling, no timelapse).
+    pub settings: StartSettings,
+    /// The queue's claim this start belongs to (item id, `claimed_at`): the print job is
+    /// fenced on it before the start command (see `Store::fence_queue_start`), so a claim
+    /// taken back meanwhile sends nothing.
+    pub queue_claim: Option<(i64, i64)>,
+}
+
+/// The print settings of one start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StartSettings {
+    /// One tray per filament of the plate (`-1`: the external spool or unmapped).
+    pub ams_mapping: Vec<i32>,
+    /// Record a timelapse.
+    pub timelapse: bool,
+    /// Level the bed first.
+    pub bed_leveling: bool,
+    /// Calibrate the flow first.
+    pub flow_cali: bool,
+}
+
+impl Default for StartSettings {
+    fn default() -> Self {
+        Self {
+            // The external spool: direct starts do not map AMS trays.
+            ams_mapping: vec![-1],
+            timelapse: false,
+            bed_leveling: true,
+            flow_cali: false,
+        }
+    }
 }
 
 /// What a start did.
@@ -286,6 +317,8 @@ impl App {
             library_file_id,
             sha256,
             warnings,
+            settings,
+            queue_claim,
         } = start;
         let mut ftps = self.ftps(row).await?;
         let upload = async {
@@ -316,11 +349,10 @@ impl App {
                 .trim_end_matches(".gcode")
                 .to_owned(),
             task_id,
-            // The external spool: mapping AMS trays comes with the queue.
-            ams_mapping: vec![-1],
-            timelapse: false,
-            bed_leveling: true,
-            flow_cali: false,
+            ams_mapping: settings.ams_mapping,
+            timelapse: settings.timelapse,
+            bed_leveling: settings.bed_leveling,
+            flow_cali: settings.flow_cali,
             vibration_cali: false,
             layer_inspect: false,
         });
@@ -341,6 +373,23 @@ impl App {
         if let Err(e) = recorded {
             self.forget_print_job(job).await;
             return Err(e.into());
+        }
+        if let Some((item, claimed_at)) = queue_claim {
+            // The queue's fence: the last step before the command. A claim reconciled away
+            // (or cancelled) meanwhile must not start — never one item twice.
+            match self.store.fence_queue_start(item, claimed_at, job).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.forget_print_job(job).await;
+                    return Err(AppError::Conflict(
+                        "The queue item was taken back before its start.".into(),
+                    ));
+                }
+                Err(e) => {
+                    self.forget_print_job(job).await;
+                    return Err(e.into());
+                }
+            }
         }
         let outcome = match self.send_command(row, command).await {
             Ok(o) => o,

@@ -60,6 +60,9 @@ impl App {
         if !self.store.update_printer(id, &patch, self.now()).await? {
             return Err(AppError::NotFound);
         }
+        if let Some(waived) = input.waive_plate_clear {
+            self.store.set_plate_waived(id, waived, self.now()).await?;
+        }
         let reconnect = host.is_some() || sealed.is_some() || input.mqtt_port.is_some();
         self.audit(
             actor,
@@ -69,6 +72,7 @@ impl App {
             serde_json::json!({
                 "name": name, "host": host, "access_code_changed": sealed.is_some(),
                 "location_id": input.location_id,
+                "waive_plate_clear": input.waive_plate_clear,
             }),
         )
         .await;

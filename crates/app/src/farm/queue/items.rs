@@ -197,7 +197,7 @@ fn options_json(options: PrintOptions) -> Result<String, AppError> {
 }
 
 /// What the plate needs, for the AMS mapping.
-fn needs_of(meta: &StoredMeta, plate: i64) -> Vec<Need> {
+pub(super) fn needs_of(meta: &StoredMeta, plate: i64) -> Vec<Need> {
     u32::try_from(plate)
         .ok()
         .and_then(|p| meta.plate(p))
@@ -602,6 +602,8 @@ impl App {
         let queue_paused = pauses.iter().any(|p| p.printer_id.is_none());
         let mut printers: HashMap<PrinterId, waiting::Target> = HashMap::new();
         let mut places: HashMap<LocationId, waiting::Target> = HashMap::new();
+        // Printers whose plate must be confirmed clear before the queue starts there.
+        let mut plates: HashMap<PrinterId, bool> = HashMap::new();
         let now = self.now();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -627,6 +629,8 @@ impl App {
                                 } else {
                                     "its printer".to_owned()
                                 };
+                                let plate = self.store.plate(*p).await?;
+                                plates.insert(*p, plate.needs_clearing && !plate.waived);
                                 waiting::Target::Printer {
                                     name,
                                     online: live.connection == Connection::Online,
@@ -663,8 +667,10 @@ impl App {
                 not_before: row.not_before,
                 retry: row.next_attempt_at.map(|at| (at, row.reason.clone())),
                 target,
-                // The plate-clear gate comes with the dispatcher.
-                plate_not_cleared: false,
+                plate_not_cleared: match &row.target {
+                    QueueTarget::Printer(Some(p)) => plates.get(p).copied().unwrap_or(false),
+                    _ => false,
+                },
             })));
         }
         Ok(out)
@@ -887,9 +893,8 @@ impl App {
     }
 
     /// `DELETE /api/v1/queue/{id}`: a queued item is cancelled (it stays in the list as
-    /// cancelled, with who did it in the audit log); an ended one is deleted. An item a
-    /// printer has taken is refused for now: stopping a running print belongs to the
-    /// dispatcher.
+    /// cancelled, with who did it in the audit log); an ended one is deleted; one a printer is
+    /// working on is cancelled and its print stopped on the printer.
     pub async fn delete_queue_item(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
         let row = self
             .queue_item_for(
@@ -917,13 +922,76 @@ impl App {
                     ))
                 }
             }
-            QueueState::Dispatching | QueueState::Printing => Err(AppError::Conflict(
-                "This item is being printed; stop the print on its printer instead.".into(),
-            )),
+            QueueState::Dispatching | QueueState::Printing => {
+                self.cancel_active_queue_item(actor, &row).await
+            }
             QueueState::Done | QueueState::Failed | QueueState::Cancelled => {
                 self.delete_queue_row(actor, &row).await
             }
         }
+    }
+
+    /// Cancels an item a printer has taken: the item first (a compare-and-set, so a start not
+    /// yet sent is fenced off and never sent), then the print on the printer through the stop
+    /// command — only when the printer runs this item's job (never another job). Audited as
+    /// `queue.cancel` and `printer.command`.
+    async fn cancel_active_queue_item(
+        &self,
+        actor: &Actor,
+        row: &QueueItemRow,
+    ) -> Result<(), AppError> {
+        if !self
+            .queue_transition(
+                actor,
+                row,
+                row.state,
+                QueueState::Cancelled,
+                &QueueStep::default(),
+            )
+            .await?
+        {
+            return Err(AppError::Conflict(
+                "The item changed state just now; look at it again.".into(),
+            ));
+        }
+        let (Some(printer), Some(job)) = (row.printer_id, row.print_job_id) else {
+            return Ok(());
+        };
+        let Some(task) = self.store.print_job_task_id(job).await? else {
+            return Ok(());
+        };
+        let live = self.fleet.live(printer);
+        let runs_it = live
+            .status
+            .as_ref()
+            .is_some_and(|s| s.gcode_state.is_busy() && s.job_key() == Some(task.as_str()));
+        if !runs_it {
+            return Ok(());
+        }
+        let Some(printer_row) = self.store.printer(printer).await? else {
+            return Ok(());
+        };
+        let outcome = self
+            .send_command(&printer_row, pw_bambu::command::Command::Stop)
+            .await?;
+        self.audit(
+            actor,
+            AuditEvent::PrinterCommand,
+            Some(("printer", printer.to_string())),
+            outcome.ok,
+            serde_json::json!({ "command": "print.stop", "reason": outcome.reason }),
+        )
+        .await;
+        if !outcome.ok {
+            return Err(AppError::Conflict(format!(
+                "The item is cancelled, but {} refused to stop the print{}",
+                printer_row.name,
+                outcome
+                    .reason
+                    .map_or_else(|| ".".to_owned(), |r| format!(": {r}."))
+            )));
+        }
+        Ok(())
     }
 
     /// `POST /api/v1/queue/reorder`: the given items, each readable by the caller, take the

@@ -2,9 +2,9 @@
 //! printer in a location), with copies, priority, a "not before" time, print options and an
 //! AMS mapping ([`ams`]); created from a library file ([`items`]) or as a reprint of an archive
 //! entry, listed with why each waits ([`waiting`]), changed while queued, reordered, cancelled,
-//! and paused as a whole or per printer lane ([`pause`]). The dispatcher that claims items and
-//! starts them is not here yet: it will call `Store::claim_next_queue_item` and
-//! [`App::queue_transition`].
+//! and paused as a whole or per printer lane ([`pause`]); the dispatcher ([`dispatch`]) claims
+//! items for free printers, starts them through the one start path and follows each run to
+//! its end, every step through [`App::queue_transition`].
 //!
 //! Invariants: an item's owner is who queued it (`created_by`; the name stays when the account
 //! goes); `_own`/`_all` rights are decided by `pw_policy` — in the list's SQL
@@ -16,6 +16,7 @@
 //! to it (Bambuddy's add-to-queue IDOR). Every change is audited with who.
 
 pub(crate) mod ams;
+mod dispatch;
 mod items;
 mod pause;
 mod rights;
@@ -334,6 +335,20 @@ impl App {
         {
             return Ok(false);
         }
+        self.audit_queue_state(actor, row, from, to, step.reason.flatten())
+            .await;
+        Ok(true)
+    }
+
+    /// Audits a transition that happened (`queue.cancel` for a cancel, `queue.state` else).
+    pub(crate) async fn audit_queue_state(
+        &self,
+        actor: &Actor,
+        row: &QueueItemRow,
+        from: QueueState,
+        to: QueueState,
+        reason: Option<&str>,
+    ) {
         let event = if to == QueueState::Cancelled {
             AuditEvent::QueueCancel
         } else {
@@ -350,7 +365,7 @@ impl App {
                 "from": from.as_str(),
                 "to": to.as_str(),
                 "printer": row.printer_id.map(pw_domain::PrinterId::get),
-                "reason": step.reason.flatten(),
+                "reason": reason,
             })
         };
         self.audit(
@@ -361,7 +376,6 @@ impl App {
             details,
         )
         .await;
-        Ok(true)
     }
 
     /// Deletes an item row and audits it.

@@ -163,13 +163,15 @@ audit_events! {
     PrinterCreate = "printer.create", "A printer was added.",
         target: ["printer"], details: {"name": "string", "serial": "string", "host": "string"};
     PrinterUpdate = "printer.update", "A printer was changed.",
-        target: ["printer"], details: {"name": "string or null", "host": "string or null", "access_code_changed": "bool", "location_id": "location id or null"};
+        target: ["printer"], details: {"name": "string or null", "host": "string or null", "access_code_changed": "bool", "location_id": "location id or null", "waive_plate_clear": "bool or null (the queue's plate-clear confirmation waived or required again)"};
     PrinterDelete = "printer.delete", "A printer was removed.",
         target: ["printer"], details: {"name": "string", "serial": "string"};
     PrinterCommand = "printer.command", "A command was sent to a printer (success: the printer accepted it).",
         target: ["printer"], details: {"command": "`class.name`", "reason": "string or null"};
     PrinterPrint = "printer.print", "A file was sent to a printer and started (success: the printer accepted it): uploaded with the request or printed from the library.",
         target: ["printer"], details: {"file": "string (name on the printer)", "bytes": "number sent", "plate": "number", "reason": "string or null", "library_file_id": "number or null (printed from the library)", "sha256": "hex or null (the content as the blob store keeps it)", "print_job_id": "number or null (null when not started)", "warnings": "list of strings (another model or nozzle than sliced for)"};
+    PrinterPlateCleared = "printer.plate_cleared", "Someone confirmed a printer's plate clear, so the queue may start the next job there.",
+        target: ["printer"], details: {"was_waiting": "bool (a finished print was on it)"};
     PrinterFileDelete = "printer.file.delete", "A file was deleted from a printer.",
         target: ["printer"], details: {"file": "string"};
     PrinterCertificatePinned = "printer.certificate.pinned", "A printer's first certificate was pinned (trust on first use).",

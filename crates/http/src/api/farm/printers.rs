@@ -1,4 +1,4 @@
-//! `/api/v1/printers` (with files, commands, printing and certificate trust): extract, call the use case, map the answer.
+//! `/api/v1/printers` (with files, commands, printing, the plate-cleared confirmation and certificate trust): extract, call the use case, map the answer.
 //! Printer scope, per-command permissions and the 404 for printers outside the caller's reach
 //! are decided in the application.
 
@@ -33,6 +33,11 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
             Method::POST,
             "/api/v1/printers/{id}/certificate/trust",
             trust,
+        )
+        .mount(
+            Method::POST,
+            "/api/v1/printers/{id}/plate-cleared",
+            plate_cleared,
         )
         .mount(Method::GET, "/api/v1/printers/{id}/files", files)
         .mount(Method::GET, "/api/v1/printers/{id}/files/{name}", download)
@@ -220,4 +225,14 @@ async fn trust(
             .await?,
     )
     .into_response())
+}
+
+async fn plate_cleared(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: PrinterId = parse_id(&id)?;
+    state.app.printer_plate_cleared(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
