@@ -74,6 +74,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013", "print_job_files"),
     migration!(14, "0014", "archive_media"),
     migration!(15, "0015", "queue"),
+    migration!(17, "0017", "projects"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

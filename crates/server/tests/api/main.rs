@@ -33,6 +33,7 @@ mod matrix;
 mod mfa;
 mod pages;
 mod printers;
+mod projects;
 /// The hand-built print files of `pw-printfile`'s tests, shared rather than copied.
 #[path = "../../../printfile/tests/common/mod.rs"]
 mod printfiles;

@@ -1,5 +1,6 @@
-//! The farm's pages: printers, the file library and the print archive.
+//! The farm's pages: printers, the file library, the print archive and projects.
 
 pub(crate) mod archive;
 pub(crate) mod library;
 pub(crate) mod printers;
+pub(crate) mod projects;
