@@ -65,8 +65,8 @@ pub use farm::printers::{
 pub use farm::probe::{CheckOutcome, CheckPrinter, PrinterCheck};
 pub use farm::projects::{
     CreateProject, ProjectArchiveMember, ProjectCreator, ProjectFileInput, ProjectFileMember,
-    ProjectListQuery, ProjectMembersInput, ProjectMembersView, ProjectProgress,
-    ProjectQueueMember, ProjectView, RemovedMember, UpdateProject,
+    ProjectListQuery, ProjectMembersInput, ProjectMembersView, ProjectProgress, ProjectQueueMember,
+    ProjectView, RemovedMember, UpdateProject,
 };
 pub use farm::queue::{
     AddedBy, AmsAssignment, AmsProposalInput, CreateQueueItem, LanePause, PauseInput, PrintOptions,

@@ -21,7 +21,6 @@ use pw_app::{
     TotpSetupView, UpdateUser, UpdateWebhook, UploadCertificate, UserView, WebhookView,
 };
 use pw_app::{ArchivePatchInput, ArchiveView, CreateArchive, PurgeArchives, PurgeOutcome};
-use pw_app::{CreateProject, ProjectMembersInput, ProjectMembersView, ProjectView, UpdateProject};
 use pw_app::{
     CameraTokenView, CertificateView, CheckPrinter, CommandInput, CommandOutcome,
     CreateCameraToken, CreatePrinter, CreatedCameraToken, IssuedTicket, LocationInput,
@@ -32,6 +31,7 @@ use pw_app::{
     CreateLibraryFolder, LibraryFileView, LibraryFolderView, LibraryPurge, LibraryPurged,
     LibraryUsageView, UpdateLibraryFile, UpdateLibraryFolder,
 };
+use pw_app::{CreateProject, ProjectMembersInput, ProjectMembersView, ProjectView, UpdateProject};
 use pw_app::{LibraryPrintStarted, PrintLibraryFile};
 use pw_policy::{Access, Requirement};
 use utoipa::ToSchema;
@@ -491,9 +491,10 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("PATCH", "/api/v1/projects/{id}") => {
             Shape::ok(s.of::<ProjectView>()).with_body(s.of::<UpdateProject>())
         }
-        ("DELETE", "/api/v1/projects/{id}" | "/api/v1/projects/{id}/members/{kind}/{member_id}") => {
-            Shape::empty()
-        }
+        (
+            "DELETE",
+            "/api/v1/projects/{id}" | "/api/v1/projects/{id}/members/{kind}/{member_id}",
+        ) => Shape::empty(),
         ("GET", "/api/v1/projects/{id}/members") => Shape::ok(s.of::<ProjectMembersView>()),
         ("POST", "/api/v1/projects/{id}/members") => {
             Shape::ok(s.of::<ProjectMembersView>()).with_body(s.of::<ProjectMembersInput>())

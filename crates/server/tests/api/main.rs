@@ -33,10 +33,10 @@ mod matrix;
 mod mfa;
 mod pages;
 mod printers;
-mod projects;
 /// The hand-built print files of `pw-printfile`'s tests, shared rather than copied.
 #[path = "../../../printfile/tests/common/mod.rs"]
 mod printfiles;
+mod projects;
 mod queue;
 mod shapes;
 mod storage;

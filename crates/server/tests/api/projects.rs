@@ -47,9 +47,11 @@ async fn entry(server: &TestServer, auth: &Auth, printer: i64, outcome: &str) ->
             auth,
             "POST",
             "/api/v1/archives",
-            Some(json!({"printer_id": printer, "file_name": "bracket.gcode.3mf", "plate": 1,
+            Some(
+                json!({"printer_id": printer, "file_name": "bracket.gcode.3mf", "plate": 1,
                         "started_at": "2026-01-01T00:00:00Z",
-                        "ended_at": "2026-01-01T01:00:00Z", "outcome": outcome})),
+                        "ended_at": "2026-01-01T01:00:00Z", "outcome": outcome}),
+            ),
         )
         .await;
     assert_eq!(a.status, 201, "{:?}", a.json);
@@ -75,7 +77,9 @@ async fn content(server: &TestServer, auth: &Auth, printer: i64) -> (i64, i64, i
 }
 
 async fn create(server: &TestServer, auth: &Auth, body: Value) -> pw_testkit::Answer {
-    server.call(auth, "POST", "/api/v1/projects", Some(body)).await
+    server
+        .call(auth, "POST", "/api/v1/projects", Some(body))
+        .await
 }
 
 #[tokio::test]
@@ -107,8 +111,10 @@ async fn projects_track_members_and_progress() {
             &olga,
             "POST",
             &format!("{path}/members"),
-            Some(json!({"files": [{"id": file, "copies": 40}], "queue_items": [item],
-                        "archives": [finished, failed]})),
+            Some(
+                json!({"files": [{"id": file, "copies": 40}], "queue_items": [item],
+                        "archives": [finished, failed]}),
+            ),
         )
         .await;
     assert_eq!(added.status, 200, "{:?}", added.json);
@@ -246,7 +252,9 @@ async fn a_member_the_caller_cannot_read_does_not_exist_for_them() {
     let (_, vera) = user_with(&server, &admin, "vera", &["projects:read"]).await;
     let (file, item, finished) = content(&server, &olga, printer).await;
 
-    let id = create(&server, &olga, json!({"name": "Olga's order"})).await.json["id"]
+    let id = create(&server, &olga, json!({"name": "Olga's order"}))
+        .await
+        .json["id"]
         .as_i64()
         .unwrap();
     let members = format!("/api/v1/projects/{id}/members");
@@ -255,8 +263,10 @@ async fn a_member_the_caller_cannot_read_does_not_exist_for_them() {
             &olga,
             "POST",
             &members,
-            Some(json!({"files": [{"id": file, "copies": 10}], "queue_items": [item],
-                        "archives": [finished]})),
+            Some(
+                json!({"files": [{"id": file, "copies": 10}], "queue_items": [item],
+                        "archives": [finished]}),
+            ),
         )
         .await;
     assert_eq!(add.status, 200, "{:?}", add.json);
@@ -264,9 +274,19 @@ async fn a_member_the_caller_cannot_read_does_not_exist_for_them() {
     // Otto shares the project but not olga's content: refused with the words of a member that
     // does not exist, nothing added.
     for (body, kind, real, missing) in [
-        (json!({"files": [{"id": file}]}), "library file", file, 999_999),
+        (
+            json!({"files": [{"id": file}]}),
+            "library file",
+            file,
+            999_999,
+        ),
         (json!({"queue_items": [item]}), "queue item", item, 999_999),
-        (json!({"archives": [finished]}), "archive entry", finished, 999_999),
+        (
+            json!({"archives": [finished]}),
+            "archive entry",
+            finished,
+            999_999,
+        ),
     ] {
         let theirs = server.call(&otto, "POST", &members, Some(body)).await;
         assert_eq!(theirs.status, 400, "{:?}", theirs.json);
@@ -324,10 +344,18 @@ async fn a_member_the_caller_cannot_read_does_not_exist_for_them() {
     assert_eq!(server.call(&vera, "GET", &members, None).await.status, 200);
     let path = format!("/api/v1/projects/{id}");
     for (method, p, body) in [
-        ("POST", "/api/v1/projects".to_owned(), Some(json!({"name": "x"}))),
+        (
+            "POST",
+            "/api/v1/projects".to_owned(),
+            Some(json!({"name": "x"})),
+        ),
         ("PATCH", path.clone(), Some(json!({"name": "x"}))),
         ("DELETE", path.clone(), None),
-        ("POST", members.clone(), Some(json!({"queue_items": [item]}))),
+        (
+            "POST",
+            members.clone(),
+            Some(json!({"queue_items": [item]})),
+        ),
         ("DELETE", format!("{members}/files/{file}"), None),
     ] {
         assert_eq!(
@@ -376,7 +404,10 @@ async fn project_api_key_acts_only_through_its_one_scope() {
         200
     );
     assert_eq!(server.call(&key, "GET", &path, None).await.status, 200);
-    assert_eq!(create(&server, &key, json!({"name": "x"})).await.status, 403);
+    assert_eq!(
+        create(&server, &key, json!({"name": "x"})).await.status,
+        403
+    );
     assert_eq!(
         server
             .call(&key, "PATCH", &path, Some(json!({"notes": "x"})))
@@ -405,9 +436,7 @@ async fn projects_refuse_hostile_input_in_words() {
         .await;
     assert_eq!(a.status, 400, "{:?}", a.json);
     assert!(a.message().contains("At most 100"), "{}", a.message());
-    let a = server
-        .call(&olga, "POST", &members, Some(json!({})))
-        .await;
+    let a = server.call(&olga, "POST", &members, Some(json!({}))).await;
     assert_eq!(a.status, 400);
     assert!(a.message().contains("at least one"), "{}", a.message());
     let a = server
@@ -436,7 +465,12 @@ async fn projects_refuse_hostile_input_in_words() {
     let a = create(&server, &olga, json!({"name": "x", "owner": 1})).await;
     assert_eq!(a.status, 400);
     let a = server
-        .call(&olga, "PATCH", &path, Some(json!({"notes": "n".repeat(20_000)})))
+        .call(
+            &olga,
+            "PATCH",
+            &path,
+            Some(json!({"notes": "n".repeat(20_000)})),
+        )
         .await;
     assert_eq!(a.status, 400);
     assert!(a.message().contains("Notes"), "{}", a.message());
@@ -447,12 +481,136 @@ async fn projects_refuse_hostile_input_in_words() {
         .call(&olga, "DELETE", &format!("{members}/printers/1"), None)
         .await;
     assert_eq!(a.status, 400);
-    assert!(a.message().contains("files, queue_items or archives"), "{}", a.message());
+    assert!(
+        a.message().contains("files, queue_items or archives"),
+        "{}",
+        a.message()
+    );
     let a = server
         .call(&olga, "DELETE", &format!("{members}/files/abc"), None)
         .await;
     assert_eq!(a.status, 400);
     for bad in ["/api/v1/projects/abc", "/api/v1/projects/999999"] {
-        assert_eq!(server.call(&olga, "GET", bad, None).await.status, 404, "{bad}");
+        assert_eq!(
+            server.call(&olga, "GET", bad, None).await.status,
+            404,
+            "{bad}"
+        );
     }
+}
+
+/// A page's status and HTML, read with `auth`'s session cookie.
+async fn html(server: &TestServer, auth: &Auth, path: &str) -> (u16, String) {
+    let Auth::Cookie(cookie) = auth else {
+        unreachable!("pages are read with a session")
+    };
+    let r = server
+        .client
+        .get(server.url(path))
+        .header("cookie", cookie.as_str())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn project_pages_show_progress_members_and_only_allowed_controls() {
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let printer = printer(&server, &admin).await;
+    let (_, olga) = user_with(&server, &admin, "olga", WORKER).await;
+    let (_, otto) = user_with(&server, &admin, "otto", WORKER).await;
+    let (_, vera) = user_with(&server, &admin, "vera", &["projects:read"]).await;
+    let (_, nobody) = user_with(&server, &admin, "nobody", &["library:read_own"]).await;
+    let (file, item, finished) = content(&server, &olga, printer).await;
+    let id = create(
+        &server,
+        &olga,
+        json!({"name": "Order <1042>", "due": "2026-03-01"}),
+    )
+    .await
+    .json["id"]
+        .as_i64()
+        .unwrap();
+    let add = server
+        .call(
+            &olga,
+            "POST",
+            &format!("/api/v1/projects/{id}/members"),
+            Some(
+                json!({"files": [{"id": file, "copies": 40}], "queue_items": [item],
+                        "archives": [finished]}),
+            ),
+        )
+        .await;
+    assert_eq!(add.status, 200, "{:?}", add.json);
+    let page = format!("/projects/{id}");
+
+    // The list: the navigation link, the card with its progress bar, the create form.
+    let (status, list) = html(&server, &olga, "/projects").await;
+    assert_eq!(status, 200, "{list}");
+    assert!(list.contains("href=\"/projects\""), "nav link");
+    assert!(list.contains(&format!("href=\"/projects/{id}\"")));
+    assert!(
+        list.contains("Order &") && !list.contains("Order <1042>"),
+        "escaped name"
+    );
+    assert!(list.contains(&format!(
+        "<progress id=\"project-progress-{id}\" max=\"43\" value=\"1\""
+    )));
+    assert!(list.contains("1 of 43 printed"));
+    assert!(list.contains("id=\"new-project-form\""));
+    assert!(!list.contains("style="), "no inline style");
+
+    // One project: progress, members with thumbnails, every control for olga.
+    let (status, detail) = html(&server, &olga, &page).await;
+    assert_eq!(status, 200, "{detail}");
+    assert!(detail.contains("<progress id=\"project-progress\" max=\"43\" value=\"1\""));
+    assert!(detail.contains(&format!("href=\"/library/files/{file}\"")));
+    assert!(detail.contains(&format!("/api/v1/library/files/{file}/plates/1/thumbnail")));
+    assert!(detail.contains(&format!(
+        "data-kind=\"queue_items\" data-member-id=\"{item}\""
+    )));
+    assert!(detail.contains(&format!("href=\"/archive/{finished}\"")));
+    assert!(detail.contains("40 planned"));
+    for control in [
+        "id=\"project-form\"",
+        "id=\"project-delete\"",
+        "id=\"member-search-form\"",
+        "data-remove-member",
+    ] {
+        assert!(detail.contains(control), "{control}");
+    }
+    assert!(!detail.contains("style="), "no inline style");
+
+    // Otto: the project, none of olga's members.
+    let (status, theirs) = html(&server, &otto, &page).await;
+    assert_eq!(status, 200);
+    assert!(!theirs.contains(&format!("href=\"/library/files/{file}\"")));
+    assert!(!theirs.contains(&format!("href=\"/archive/{finished}\"")));
+    assert!(!theirs.contains("data-member-id"));
+    assert!(theirs.contains("max=\"0\" value=\"0\""));
+
+    // Only `projects:read`: no control at all.
+    let (status, read_only) = html(&server, &vera, &page).await;
+    assert_eq!(status, 200);
+    for control in [
+        "id=\"project-form\"",
+        "id=\"project-delete\"",
+        "id=\"member-search-form\"",
+        "data-remove-member",
+    ] {
+        assert!(!read_only.contains(control), "{control}");
+    }
+    let (_, list) = html(&server, &vera, "/projects").await;
+    assert!(!list.contains("id=\"new-project-form\""));
+
+    // No project right: no link, and the page is the 403 page; a missing project is a 404.
+    let (status, _) = html(&server, &nobody, "/projects").await;
+    assert_eq!(status, 403);
+    let (_, library) = html(&server, &nobody, "/library").await;
+    assert!(!library.contains("href=\"/projects\""));
+    let (status, _) = html(&server, &olga, "/projects/999999").await;
+    assert_eq!(status, 404);
 }

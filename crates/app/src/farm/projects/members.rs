@@ -215,8 +215,7 @@ impl App {
         let mut out = ProjectMembersView::default();
         for f in files {
             planned = planned.saturating_add(f.copies.unwrap_or(0));
-            let plates =
-                StoredMeta::parse(&f.file.metadata).plate_views(f.file.id, &f.file.sha256);
+            let plates = StoredMeta::parse(&f.file.metadata).plate_views(f.file.id, &f.file.sha256);
             for p in &plates {
                 if let Some(url) = &p.thumbnail_url {
                     thumbnails.insert((f.file.id.get(), i64::from(p.index)), url.clone());

@@ -189,9 +189,7 @@ fn check_due(due: Option<&str>) -> Result<Option<String>, AppError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(due, &format)
         .map(|d| Some(d.to_string()))
-        .map_err(|_| {
-            AppError::BadRequest("The due date must be a date written YYYY-MM-DD.".into())
-        })
+        .map_err(|_| AppError::BadRequest("The due date must be a date written YYYY-MM-DD.".into()))
 }
 
 impl App {
