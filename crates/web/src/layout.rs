@@ -322,6 +322,7 @@ mod tests {
                 ("Printers", "/printers"),
                 ("Library", "/library"),
                 ("Archive", "/archive"),
+                ("Projects", "/projects"),
                 ("Users", "/users"),
                 ("Groups", "/groups"),
                 ("Webhooks", "/webhooks"),
@@ -343,6 +344,11 @@ mod tests {
         );
         assert_eq!(links(&viewer(Some(1), &[])), [("Account", "/account")]);
         assert!(links(&Viewer::anonymous()).is_empty());
+        // Projects need `projects:read`.
+        assert_eq!(
+            links(&viewer(Some(1), &[Permission::ProjectsRead])),
+            [("Projects", "/projects"), ("Account", "/account")]
+        );
         // The archive needs one of its read rights, own entries or all.
         for right in [Permission::ArchivesReadOwn, Permission::ArchivesReadAll] {
             assert_eq!(
@@ -357,7 +363,7 @@ mod tests {
         );
         // Authentication off and nobody signed in: every page but the own account.
         let off = links(&viewer(None, Permission::ALL));
-        assert_eq!(off.len(), 8);
+        assert_eq!(off.len(), 9);
         assert!(!off.iter().any(|(label, _)| *label == "Account"));
     }
 
