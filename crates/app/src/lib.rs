@@ -63,6 +63,11 @@ pub use farm::printers::{
     TrustCertificate, UpdatePrinter,
 };
 pub use farm::probe::{CheckOutcome, CheckPrinter, PrinterCheck};
+pub use farm::projects::{
+    CreateProject, ProjectArchiveMember, ProjectCreator, ProjectFileInput, ProjectFileMember,
+    ProjectListQuery, ProjectMembersInput, ProjectMembersView, ProjectProgress, ProjectQueueMember,
+    ProjectView, RemovedMember, UpdateProject,
+};
 pub use farm::queue::{
     AddedBy, AmsAssignment, AmsProposalInput, CreateQueueItem, LanePause, PauseInput, PrintOptions,
     PrintOptionsInput, Proposal, QUEUE_STATES, QueueItemView, QueueListQuery, QueueOwner,

@@ -44,8 +44,8 @@ impl SystemGroup {
                 "Every permission, including users, groups and security."
             }
             SystemGroup::Operators => {
-                "Runs the farm: printers, their own queue items, archives and library files. \
-                 No user, group, settings or security rights."
+                "Runs the farm: printers, their own queue items, archives and library files, \
+                 projects. No user, group, settings or security rights."
             }
             SystemGroup::Viewers => "Read-only access; never anything that reveals a secret.",
         }
@@ -90,6 +90,10 @@ impl SystemGroup {
                 Permission::ArchivesUpdateOwn,
                 Permission::ArchivesDeleteOwn,
                 Permission::ArchivesReprintOwn,
+                Permission::ProjectsRead,
+                Permission::ProjectsCreate,
+                Permission::ProjectsUpdate,
+                Permission::ProjectsDelete,
             ],
             SystemGroup::Viewers => vec![
                 Permission::PrintersRead,
@@ -98,6 +102,7 @@ impl SystemGroup {
                 Permission::LibraryReadOwn,
                 Permission::ArchivesReadOwn,
                 Permission::QueueReadOwn,
+                Permission::ProjectsRead,
             ],
         }
     }

@@ -121,6 +121,12 @@ catalogue! {
         ArchivesReprintOwn = "archives:reprint_own": "Queue a reprint of one's own archive entries (with queue:create)",
         ArchivesReprintAll = "archives:reprint_all": "Queue a reprint of any archive entry (with queue:create)",
     }
+    "projects" / "Projects" => {
+        ProjectsRead = "projects:read": "See projects and their progress (members only as far as one may read each)",
+        ProjectsCreate = "projects:create": "Create projects",
+        ProjectsUpdate = "projects:update": "Change projects: name, notes, due date, add and remove members",
+        ProjectsDelete = "projects:delete": "Delete projects (their files, queue items and archive entries stay)",
+    }
     "locations" / "Locations" => {
         LocationsRead = "locations:read": "See locations",
         LocationsManage = "locations:manage": "Create, rename and delete locations",

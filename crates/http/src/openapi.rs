@@ -31,6 +31,7 @@ use pw_app::{
     CreateLibraryFolder, LibraryFileView, LibraryFolderView, LibraryPurge, LibraryPurged,
     LibraryUsageView, UpdateLibraryFile, UpdateLibraryFolder,
 };
+use pw_app::{CreateProject, ProjectMembersInput, ProjectMembersView, ProjectView, UpdateProject};
 use pw_app::{LibraryPrintStarted, PrintLibraryFile};
 use pw_policy::{Access, Requirement};
 use utoipa::ToSchema;
@@ -498,6 +499,22 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             Shape::ok(s.of::<QueueItemView>()).with_body(s.of::<UpdateQueueItem>())
         }
         ("DELETE", "/api/v1/queue/{id}") => Shape::empty(),
+        ("GET", "/api/v1/projects") => page_query(Shape::ok(s.paged_of::<ProjectView>())),
+        ("POST", "/api/v1/projects") => {
+            Shape::json(C::CREATED, s.of::<ProjectView>()).with_body(s.of::<CreateProject>())
+        }
+        ("GET", "/api/v1/projects/{id}") => Shape::ok(s.of::<ProjectView>()),
+        ("PATCH", "/api/v1/projects/{id}") => {
+            Shape::ok(s.of::<ProjectView>()).with_body(s.of::<UpdateProject>())
+        }
+        (
+            "DELETE",
+            "/api/v1/projects/{id}" | "/api/v1/projects/{id}/members/{kind}/{member_id}",
+        ) => Shape::empty(),
+        ("GET", "/api/v1/projects/{id}/members") => Shape::ok(s.of::<ProjectMembersView>()),
+        ("POST", "/api/v1/projects/{id}/members") => {
+            Shape::ok(s.of::<ProjectMembersView>()).with_body(s.of::<ProjectMembersInput>())
+        }
         ("GET", "/api/v1/webhooks") => page_query(Shape::ok(s.paged_of::<WebhookView>())),
         ("POST", "/api/v1/webhooks") => {
             Shape::json(C::CREATED, s.of::<WebhookView>()).with_body(s.of::<CreateWebhook>())

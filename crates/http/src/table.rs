@@ -119,6 +119,16 @@ const fn page(path: &'static str, access: Access, summary: &'static str) -> Rout
 /// The library's read rights (own files, or every file).
 const READ_LIBRARY: [Permission; 2] = [Permission::LibraryReadOwn, Permission::LibraryReadAll];
 
+/// The read rights a project's members are seen through (each kind by its own rights).
+const PROJECT_MEMBER_READS: [Permission; 6] = [
+    Permission::LibraryReadOwn,
+    Permission::LibraryReadAll,
+    Permission::QueueReadOwn,
+    Permission::QueueReadAll,
+    Permission::ArchivesReadOwn,
+    Permission::ArchivesReadAll,
+];
+
 /// The archive's read rights (own entries, or every entry).
 const READ_ARCHIVE: [Permission; 2] = [Permission::ArchivesReadOwn, Permission::ArchivesReadAll];
 /// The queue read rights: own items, or all.
@@ -981,6 +991,59 @@ pub const ROUTES: &[RouteSpec] = &[
         "Cancel a queued item, or delete an ended one",
     )
     .fine(&[Permission::QueueDeleteOwn, Permission::QueueDeleteAll]),
+    // --- projects (issue 16): shared team objects guarded by `projects:*`; members are read
+    // through the caller's own rights on each member's kind (never widened by a project).
+    api(
+        "GET",
+        "/api/v1/projects",
+        needs(Permission::ProjectsRead),
+        "Projects, newest first, with progress over the members the caller can read",
+    ),
+    api(
+        "POST",
+        "/api/v1/projects",
+        needs(Permission::ProjectsCreate),
+        "Create a project (name, due date, notes)",
+    ),
+    api(
+        "GET",
+        "/api/v1/projects/{id}",
+        needs(Permission::ProjectsRead),
+        "One project with its progress (done / total, filament, print time)",
+    ),
+    api(
+        "PATCH",
+        "/api/v1/projects/{id}",
+        needs(Permission::ProjectsUpdate),
+        "Change a project's name, notes or due date",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/projects/{id}",
+        needs(Permission::ProjectsDelete),
+        "Delete a project (its files, queue items and archive entries stay)",
+    ),
+    api(
+        "GET",
+        "/api/v1/projects/{id}/members",
+        needs(Permission::ProjectsRead),
+        "A project's library files, queue items and archive entries the caller can read",
+    )
+    .fine(&PROJECT_MEMBER_READS),
+    api(
+        "POST",
+        "/api/v1/projects/{id}/members",
+        needs(Permission::ProjectsUpdate),
+        "Add library files, queue items and archive entries the caller can read (at most 100)",
+    )
+    .fine(&PROJECT_MEMBER_READS),
+    api(
+        "DELETE",
+        "/api/v1/projects/{id}/members/{kind}/{member_id}",
+        needs(Permission::ProjectsUpdate),
+        "Take a member (files, queue_items or archives) out of a project",
+    )
+    .fine(&PROJECT_MEMBER_READS),
     // --- webhooks (S7)
     api(
         "GET",
@@ -1091,6 +1154,20 @@ pub const ROUTES: &[RouteSpec] = &[
         "One archive entry: timeline, filaments, photos, notes, tags and rating",
     )
     .fine(&READ_ARCHIVE),
+    // The projects pages: the door is `projects:read`; members show as far as the viewer may
+    // read each.
+    page(
+        "/projects",
+        session_needs(Permission::ProjectsRead),
+        "Projects: each with its due date and a progress bar",
+    )
+    .nav("Projects", "clipboard", 16),
+    page(
+        "/projects/{id}",
+        session_needs(Permission::ProjectsRead),
+        "One project: progress, notes, due date, members with thumbnails, add and remove members",
+    )
+    .fine(&PROJECT_MEMBER_READS),
     page(
         "/settings",
         session_needs(Permission::SettingsSecurity),

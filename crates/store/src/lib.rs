@@ -35,6 +35,9 @@ pub use farm::locations::LocationRow;
 pub use farm::plates::PlateRow;
 pub use farm::print_jobs::{PrintJobFile, PrintJobRow};
 pub use farm::printers::{NewPrinter, PrinterPatch, PrinterRow};
+pub use farm::projects::{
+    MemberVisibility, NewProject, ProjectFileRow, ProjectMember, ProjectPatch, ProjectRow,
+};
 pub use farm::queue::{
     NewQueueItem, QueueItemPatch, QueueItemRow, QueuePauseRow, QueueQuery, QueueState, QueueStep,
     QueueTarget,

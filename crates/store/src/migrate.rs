@@ -75,6 +75,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014", "archive_media"),
     migration!(15, "0015", "queue"),
     migration!(16, "0016", "dispatch"),
+    migration!(17, "0017", "projects"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

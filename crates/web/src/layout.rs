@@ -323,6 +323,7 @@ mod tests {
                 ("Library", "/library"),
                 ("Queue", "/queue"),
                 ("Archive", "/archive"),
+                ("Projects", "/projects"),
                 ("Users", "/users"),
                 ("Groups", "/groups"),
                 ("Webhooks", "/webhooks"),
@@ -344,6 +345,11 @@ mod tests {
         );
         assert_eq!(links(&viewer(Some(1), &[])), [("Account", "/account")]);
         assert!(links(&Viewer::anonymous()).is_empty());
+        // Projects need `projects:read`.
+        assert_eq!(
+            links(&viewer(Some(1), &[Permission::ProjectsRead])),
+            [("Projects", "/projects"), ("Account", "/account")]
+        );
         // The archive needs one of its read rights, own entries or all.
         for right in [Permission::ArchivesReadOwn, Permission::ArchivesReadAll] {
             assert_eq!(

@@ -53,6 +53,7 @@ pub(crate) enum Listing {
     Archives,
     LibraryFiles,
     QueueItems,
+    Projects,
 }
 
 impl Listing {
@@ -67,6 +68,7 @@ impl Listing {
             Listing::Archives => "r1",
             Listing::LibraryFiles => "l1",
             Listing::QueueItems => "q1",
+            Listing::Projects => "j1",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The printers: their records, live connections (the fleet), reachability checks, cameras and
 //! camera tokens, locations, who may start a print on which printer, the file library and
-//! the archive of every print and the print queue.
+//! the archive of every print, the print queue and projects.
 
 pub(crate) mod archive;
 pub(crate) mod camera_tokens;
@@ -12,4 +12,5 @@ pub(crate) mod print_claims;
 pub(crate) mod print_jobs;
 pub(crate) mod printers;
 pub(crate) mod probe;
+pub(crate) mod projects;
 pub(crate) mod queue;

@@ -26,6 +26,7 @@ pub(crate) fn mount(mounter: Mounter) -> Mounter {
     let mounter = farm::archive::mount(mounter);
     let mounter = farm::library::mount(mounter);
     let mounter = farm::queue::mount(mounter);
+    let mounter = farm::projects::mount(mounter);
     let mounter =
         notify::templates::mount(notify::print_mail::mount(auth::recovery::mount(mounter)));
     let mounter = system::outbound::mount(system::settings::mount(mounter));

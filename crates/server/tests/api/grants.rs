@@ -677,6 +677,31 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
         "/api/v1/webhooks/{id}/test",
         "sends a fixed test event, no audit data",
     ),
+    (
+        "POST",
+        "/api/v1/projects",
+        "a project row (no owner, no rights)",
+    ),
+    (
+        "PATCH",
+        "/api/v1/projects/{id}",
+        "a project's name, notes, due date",
+    ),
+    (
+        "DELETE",
+        "/api/v1/projects/{id}",
+        "a project and its member rows",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{id}/members",
+        "member rows naming content the caller can already read",
+    ),
+    (
+        "DELETE",
+        "/api/v1/projects/{id}/members/{kind}/{member_id}",
+        "a member row",
+    ),
 ];
 
 #[test]

@@ -38,6 +38,7 @@ mod printers;
 /// The hand-built print files of `pw-printfile`'s tests, shared rather than copied.
 #[path = "../../../printfile/tests/common/mod.rs"]
 mod printfiles;
+mod projects;
 mod queue;
 mod queue_page;
 mod shapes;

@@ -124,6 +124,8 @@ struct Ids {
     library_folder: i64,
     /// A queue item the administrator queued from `library_file`.
     queue_item: i64,
+    /// A project the administrator created, with `library_file` as a member.
+    project: i64,
 }
 
 /// Whether the row's access mode takes this kind of credential (SPEC S1: sessions everywhere
@@ -312,6 +314,14 @@ fn oracle(row: &RouteSpec, who: &Who, ids: &Ids) -> Expect {
                     Permission::QueueDeleteAll,
                 )
         }
+        // Projects: the door is `projects:*`; taking a member out needs reading it (the
+        // seeded member is the admin's library file).
+        ("DELETE", "/api/v1/projects/{id}/members/{kind}/{member_id}") => !owned_right(
+            who,
+            ids,
+            Permission::LibraryReadOwn,
+            Permission::LibraryReadAll,
+        ),
         ("POST", "/api/v1/archives/{id}/reprint") => {
             !archive_read
                 || !archive_may(
@@ -352,9 +362,12 @@ fn concrete(pattern: &str, who: &Who, ids: &Ids) -> String {
                 "files" => ids.library_file.to_string(),
                 "folders" => ids.library_folder.to_string(),
                 "queue" => ids.queue_item.to_string(),
+                "projects" => ids.project.to_string(),
                 other => panic!("no seeded row for {{id}} after {other} in {pattern}: add one"),
             },
             "{user_id}" => ids.user.to_string(),
+            "{kind}" => "files".to_owned(),
+            "{member_id}" => ids.library_file.to_string(),
             "{photo_id}" => ids.archive_photo.to_string(),
             "{plate}" => "1".to_owned(),
             "{name}" if previous == "templates" => "welcome".to_owned(),
@@ -744,7 +757,27 @@ async fn every_route_and_principal_gets_the_documented_decision() {
         )
         .await;
     assert_eq!(queued.status, 201, "{:?}", queued.json);
+    let project = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/projects",
+            Some(json!({"name": "Matrix order"})),
+        )
+        .await;
+    assert_eq!(project.status, 201, "{:?}", project.json);
+    let project = project.json["id"].as_i64().unwrap();
+    let member = server
+        .call(
+            &admin,
+            "POST",
+            &format!("/api/v1/projects/{project}/members"),
+            Some(json!({"files": [{"id": library_file, "copies": 2}]})),
+        )
+        .await;
+    assert_eq!(member.status, 200, "{:?}", member.json);
     let ids = Ids {
+        project,
         queue_item: queued.json["id"].as_i64().unwrap(),
         archive,
         archive_photo: with_photo["photos"][0]["id"].as_i64().unwrap(),

@@ -211,15 +211,15 @@ impl ArchiveFilter {
     }
 }
 
-const COLUMNS: &str = "a.id, a.printer_id, p.location_id, a.printer_name, a.file_name, a.plate, \
+pub(crate) const COLUMNS: &str = "a.id, a.printer_id, p.location_id, a.printer_name, a.file_name, a.plate, \
      a.job_key, a.source, a.started_by, a.started_by_name, a.print_job_id, a.started_at, \
      a.ended_at, a.duration_s, a.outcome, a.error_code, a.error, a.filaments, a.notes, a.tags, \
      a.rating, a.file_sha256, a.thumbnail_sha256, a.created_at, a.job_id, a.library_file_id, \
      a.snapshot_sha256, a.file_filaments";
 
-const FROM: &str = "FROM archives a LEFT JOIN printers p ON p.id = a.printer_id";
+pub(crate) const FROM: &str = "FROM archives a LEFT JOIN printers p ON p.id = a.printer_id";
 
-fn from_row(r: &AnyRow) -> Result<ArchiveRow, sqlx::Error> {
+pub(crate) fn from_row(r: &AnyRow) -> Result<ArchiveRow, sqlx::Error> {
     Ok(ArchiveRow {
         id: r.try_get("id")?,
         printer_id: r
@@ -273,7 +273,7 @@ fn like(piece: &str) -> String {
 
 impl Clause {
     /// Restricts to the archive rows `filter` lets through.
-    fn archives(&mut self, filter: &ArchiveFilter) {
+    pub(crate) fn archives(&mut self, filter: &ArchiveFilter) {
         // The visibility: (rows of the `*_all` printers) OR (own rows of the `*_own` printers),
         // built as two sub-clauses sharing this clause's placeholders. The common cases stay
         // plain conditions the planner can use an index for: `*_all` everywhere (no

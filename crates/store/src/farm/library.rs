@@ -156,10 +156,10 @@ pub struct LibraryUsage {
     pub listed_bytes: i64,
 }
 
-const FILE_COLUMNS: &str = "f.id, f.folder_id, f.name, f.kind, f.size, f.sha256, f.owner_id, \
+pub(crate) const FILE_COLUMNS: &str = "f.id, f.folder_id, f.name, f.kind, f.size, f.sha256, f.owner_id, \
      f.owner_name, f.tags, f.metadata, f.created_at, f.updated_at";
 
-fn file_row(row: &AnyRow) -> Result<LibraryFileRow, sqlx::Error> {
+pub(crate) fn file_row(row: &AnyRow) -> Result<LibraryFileRow, sqlx::Error> {
     Ok(LibraryFileRow {
         id: LibraryFileId::from_db(row.try_get("id")?),
         folder_id: row

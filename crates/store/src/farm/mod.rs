@@ -1,5 +1,5 @@
 //! The farm: printers, the locations they stand in, the print jobs started on them, the file
-//! library, the archive of every print and the print queue.
+//! library, the archive of every print, the print queue and projects.
 
 pub(crate) mod archive;
 pub(crate) mod library;
@@ -7,4 +7,5 @@ pub(crate) mod locations;
 pub(crate) mod plates;
 pub(crate) mod print_jobs;
 pub(crate) mod printers;
+pub(crate) mod projects;
 pub(crate) mod queue;

@@ -252,7 +252,7 @@ pub struct QueuePauseRow {
     pub paused_at: i64,
 }
 
-const COLUMNS: &str = "q.id, q.library_file_id, q.archive_id, q.file_sha256, q.file_name, q.plate, \
+pub(crate) const COLUMNS: &str = "q.id, q.library_file_id, q.archive_id, q.file_sha256, q.file_name, q.plate, \
      q.target_kind, q.target_printer_id, q.target_model, q.target_location_id, q.copies, \
      q.copies_done, q.priority, q.position, q.not_before, q.options, q.ams_mapping, q.state, \
      q.reason, q.created_by, q.created_by_name, q.printer_id, q.attempts, q.next_attempt_at, \
@@ -263,7 +263,7 @@ fn returning() -> String {
     COLUMNS.replace("q.", "")
 }
 
-fn item_row(row: &AnyRow) -> Result<QueueItemRow, sqlx::Error> {
+pub(crate) fn item_row(row: &AnyRow) -> Result<QueueItemRow, sqlx::Error> {
     let kind: String = row.try_get("target_kind")?;
     let target = match kind.as_str() {
         "model" => QueueTarget::Model(

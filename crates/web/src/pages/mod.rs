@@ -22,7 +22,7 @@ use crate::layout::{Layout, Viewer};
 
 use accounts::{account, groups, users};
 use auth::{recovery, sessions};
-use farm::{archive, library, printers, queue};
+use farm::{archive, library, printers, projects, queue};
 use notify::{email, webhooks};
 use system::{audit, settings};
 
@@ -46,6 +46,8 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::GET, "/queue", queue::queue_page)
         .mount(Method::GET, "/archive", archive::archive_page)
         .mount(Method::GET, "/archive/{id}", archive::archive_entry_page)
+        .mount(Method::GET, "/projects", projects::projects_page)
+        .mount(Method::GET, "/projects/{id}", projects::project_page)
         .mount(Method::GET, "/settings", settings::settings_page)
         .mount(Method::GET, "/settings/email", email::email_settings_page)
         .mount(

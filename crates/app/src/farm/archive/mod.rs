@@ -329,7 +329,7 @@ fn outcome_of(s: &str) -> ArchiveOutcome {
 /// The filaments to show: the trays seen in use, with the use the printed file's plate gives
 /// (grams, metres) joined to the tray of the same material and colour, and the file's other
 /// filaments after them.
-fn filaments_of(row: &ArchiveRow) -> Vec<FilamentUsed> {
+pub(crate) fn filaments_of(row: &ArchiveRow) -> Vec<FilamentUsed> {
     let seen: Vec<FilamentUsed> = serde_json::from_str(&row.filaments).unwrap_or_default();
     let from_file: Vec<FilamentUsed> = row
         .file_filaments
@@ -622,17 +622,9 @@ impl App {
         Ok(row)
     }
 
-    /// The list's filter: the caller's visibility and the asked-for filters, validated.
-    fn archive_filter(&self, actor: &Actor, q: &ArchiveQuery) -> Result<ArchiveFilter, AppError> {
-        // The door: some archive read right (owners need `read_own`).
-        self.require(
-            actor,
-            Action::OnOwned {
-                own: Some(Permission::ArchivesReadOwn),
-                all: Permission::ArchivesReadAll,
-            },
-            &Target::Global,
-        )?;
+    /// The entries the actor may read, as a store filter without other conditions (the list,
+    /// and a project's member entries, run it in SQL).
+    pub(crate) fn archive_visibility(actor: &Actor) -> ArchiveFilter {
         let mut filter = ArchiveFilter::nothing();
         filter.all = printer_filter(printer_visibility(
             &actor.principal,
@@ -647,6 +639,21 @@ impl App {
                 )),
             )
         });
+        filter
+    }
+
+    /// The list's filter: the caller's visibility and the asked-for filters, validated.
+    fn archive_filter(&self, actor: &Actor, q: &ArchiveQuery) -> Result<ArchiveFilter, AppError> {
+        // The door: some archive read right (owners need `read_own`).
+        self.require(
+            actor,
+            Action::OnOwned {
+                own: Some(Permission::ArchivesReadOwn),
+                all: Permission::ArchivesReadAll,
+            },
+            &Target::Global,
+        )?;
+        let mut filter = Self::archive_visibility(actor);
         let text = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)

@@ -208,6 +208,16 @@ audit_events! {
         target: ["printer"], details: {"scope": "`queue` or `printer`"};
     QueueResume = "queue.resume", "The whole queue, or one printer's lane, was resumed.",
         target: ["printer"], details: {"scope": "`queue` or `printer`"};
+    ProjectCreate = "project.create", "A project was created.",
+        target: ["project"], details: {"name": "string", "due": "date or null"};
+    ProjectUpdate = "project.update", "A project's name, notes or due date was changed.",
+        target: ["project"], details: {"fields": "array of the changed fields"};
+    ProjectDelete = "project.delete", "A project was deleted (its files, queue items and archive entries stay).",
+        target: ["project"], details: {"name": "string", "members": "number of member rows removed with it"};
+    ProjectMembersAdd = "project.members_add", "Library files, queue items or archive entries were added to a project.",
+        target: ["project"], details: {"files": "array of library file ids", "queue_items": "array of queue item ids", "archives": "array of archive ids", "added": "number of new members"};
+    ProjectMemberRemove = "project.member_remove", "A member was taken out of a project (the member itself stays).",
+        target: ["project"], details: {"kind": "`file`, `queue_item` or `archive`", "id": "number"};
 }
 
 impl AuditEvent {

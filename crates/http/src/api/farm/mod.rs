@@ -1,5 +1,5 @@
 //! Farm endpoints: printers (files, commands, trust), camera streams and camera tokens,
-//! locations, the file library, the print archive, the print queue.
+//! locations, the file library, the print archive, the print queue, projects.
 
 pub(crate) mod archive;
 pub(crate) mod camera_tokens;
@@ -7,4 +7,5 @@ pub(crate) mod cameras;
 pub(crate) mod library;
 pub(crate) mod locations;
 pub(crate) mod printers;
+pub(crate) mod projects;
 pub(crate) mod queue;

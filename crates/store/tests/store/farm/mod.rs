@@ -1,8 +1,10 @@
-//! `src/farm/`: printers, locations, print jobs, the file library and the archive.
+//! `src/farm/`: printers, locations, print jobs, the file library, the archive, the queue and
+//! projects.
 
 mod archive;
 mod library;
 mod locations;
 mod print_jobs;
 mod printers;
+mod projects;
 mod queue;

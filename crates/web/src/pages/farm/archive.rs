@@ -100,7 +100,7 @@ fn outcome(o: ArchiveOutcome) -> (&'static str, &'static str) {
 }
 
 /// `1 h 25 min`, `25 min`, `40 s`, `2 h`.
-fn duration_words(seconds: i64) -> String {
+pub(crate) fn duration_words(seconds: i64) -> String {
     let s = seconds.max(0);
     if s < 60 {
         return format!("{s} s");
