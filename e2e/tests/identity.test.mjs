@@ -94,7 +94,7 @@ describe('identity pages', () => {
     ]);
     assert.equal(await page.locator('#account-username').innerText(), ADMIN.username);
     assert.match(await page.locator('#signed-in-user').innerText(), /admin/);
-    assert.deepEqual(await navLinks(page), ['Printers', 'Library', 'Archive', 'Projects', 'Users', 'Groups', 'Webhooks', 'Audit', 'Settings', 'Account']);
+    assert.deepEqual(await navLinks(page), ['Printers', 'Library', 'Queue', 'Archive', 'Projects', 'Users', 'Groups', 'Webhooks', 'Audit', 'Settings', 'Account']);
     assert.equal(await page.locator('#sessions-table tr[data-current="true"]').count(), 1);
     await screenshot(page, 'account');
     await admin.assertClean({ allow: [EXPECTED_4XX], allowFailed: [NAVIGATION_ABORT] });

@@ -379,7 +379,7 @@ mod tests {
         );
         // Authentication off and nobody signed in: every page but the own account.
         let off = links(&viewer(None, Permission::ALL));
-        assert_eq!(off.len(), 9);
+        assert_eq!(off.len(), 10);
         assert!(!off.iter().any(|(label, _)| *label == "Account"));
     }
 
