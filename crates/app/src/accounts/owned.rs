@@ -136,6 +136,13 @@ pub const USER_LINKS: &[UserLink] = &[
         },
     ),
     link(
+        "projects",
+        "created_by",
+        Fate::History {
+            name_column: "created_by_name",
+        },
+    ),
+    link(
         "audit_events",
         "actor_id",
         Fate::History {

@@ -536,6 +536,7 @@ async fn a_user_manager_cannot_act_on_anyone_above_their_rank() {
                 "archives:read_own",
                 "library:read_own",
                 "queue:read_own",
+                "projects:read",
             ],
         )
         .await;

@@ -161,12 +161,15 @@ fn concrete_path(pattern: &str, ids: &Ids) -> String {
                 "files" => ids.library_file.to_string(),
                 "folders" => ids.library_folder.to_string(),
                 "queue" => ids.queue_item.to_string(),
+                "projects" => ids.project.to_string(),
                 other => panic!("no seeded row for {{id}} after {other}: add one"),
             },
             "{name}" if previous == "templates" => "welcome".to_owned(),
             "{name}" if previous == "files" => "walk.gcode.3mf".to_owned(),
             "{user_id}" => ids.user.to_string(),
             "{plate}" => "1".to_owned(),
+            "{kind}" => "files".to_owned(),
+            "{member_id}" => ids.library_file.to_string(),
             s if s.starts_with("{*") => "app.js".to_owned(),
             s => s.to_owned(),
         });
@@ -191,6 +194,7 @@ struct Ids {
     library_file: i64,
     library_folder: i64,
     queue_item: i64,
+    project: i64,
 }
 
 /// Walk order: reads and changes first, then deletes (deeper rows before the rows they hang
@@ -508,7 +512,27 @@ async fn no_route_answers_with_a_stored_secret() {
         )
         .await;
     assert_eq!(queued.status, 201, "{:?}", queued.json);
+    let project = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/projects",
+            Some(json!({"name": "Masking order"})),
+        )
+        .await;
+    assert_eq!(project.status, 201, "{:?}", project.json);
+    let project = project.json["id"].as_i64().unwrap();
+    let member = server
+        .call(
+            &admin,
+            "POST",
+            &format!("/api/v1/projects/{project}/members"),
+            Some(json!({"files": [{"id": library_file, "copies": 1}]})),
+        )
+        .await;
+    assert_eq!(member.status, 200, "{:?}", member.json);
     let ids = Ids {
+        project,
         queue_item: queued.json["id"].as_i64().unwrap(),
         archive,
         user,
