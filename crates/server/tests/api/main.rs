@@ -42,6 +42,7 @@ mod printfiles;
 mod projects;
 mod queue;
 mod queue_page;
+mod reprint;
 mod shapes;
 mod storage;
 mod support;
