@@ -46,7 +46,7 @@ async fn a_finished_library_print_reprints_once_its_plate_is_cleared() {
     let (farm, _dir) = farm(1, 1.0).await;
     let sim = &farm.printers[0];
     let (server, admin, printer) = server_with(sim).await;
-    let bytes = printfiles::sliced_project_with_images(&printfiles::PNG[..], &printfiles::PNG[..]);
+    let bytes = printfiles::sliced_project_with_images(printfiles::PNG, printfiles::PNG);
     let file = upload(&server, &admin, "Two plates.gcode.3mf", &bytes).await;
     let file_id = file["id"].as_i64().unwrap();
     let started = server
