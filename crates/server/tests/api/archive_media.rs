@@ -36,7 +36,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Starts `path` (already on the card) as a slicer would.
-fn print_elsewhere(sim: &Printer, path: &str) -> String {
+pub(crate) fn print_elsewhere(sim: &Printer, path: &str) -> String {
     sim.print_from_elsewhere(&SlicerPrint {
         path: path.to_owned(),
         plate: 1,

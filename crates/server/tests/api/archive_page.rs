@@ -35,7 +35,7 @@ async fn user_with(server: &TestServer, admin: &Auth, name: &str, permissions: &
 }
 
 /// A page's status and HTML, read with `auth`'s session cookie.
-async fn html(server: &TestServer, auth: &Auth, path: &str) -> (u16, String) {
+pub(crate) async fn html(server: &TestServer, auth: &Auth, path: &str) -> (u16, String) {
     let cookie = match auth {
         Auth::Cookie(c) => c.as_str(),
         Auth::None | Auth::Key(_) => "",
@@ -313,7 +313,7 @@ async fn the_archive_filters_round_trip_through_the_address_pages_and_the_csv_li
     }
 }
 
-async fn next_printer(socket: &mut Socket, id: i64) -> Value {
+pub(crate) async fn next_printer(socket: &mut Socket, id: i64) -> Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -336,7 +336,7 @@ async fn next_printer(socket: &mut Socket, id: i64) -> Value {
     }
 }
 
-fn cookie(auth: &Auth) -> Option<&str> {
+pub(crate) fn cookie(auth: &Auth) -> Option<&str> {
     match auth {
         Auth::Cookie(c) => Some(c),
         _ => None,

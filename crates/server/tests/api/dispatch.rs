@@ -44,7 +44,7 @@ async fn add_all(server: &TestServer, admin: &Auth, farm: &Farm) -> Vec<i64> {
     ids
 }
 
-async fn item(server: &TestServer, auth: &Auth, id: i64) -> Value {
+pub(crate) async fn item(server: &TestServer, auth: &Auth, id: i64) -> Value {
     let a = server
         .call(auth, "GET", &format!("/api/v1/queue/{id}"), None)
         .await;
@@ -53,7 +53,7 @@ async fn item(server: &TestServer, auth: &Auth, id: i64) -> Value {
 }
 
 /// Polls an item until `check` holds (60 s at most).
-async fn wait_item(
+pub(crate) async fn wait_item(
     server: &TestServer,
     auth: &Auth,
     id: i64,
@@ -77,7 +77,7 @@ async fn queue(server: &TestServer, auth: &Auth, body: Value) -> i64 {
     a.json["id"].as_i64().unwrap()
 }
 
-fn accepted(sim: &Printer) -> Vec<pw_simulator::StartRecord> {
+pub(crate) fn accepted(sim: &Printer) -> Vec<pw_simulator::StartRecord> {
     sim.starts().into_iter().filter(|s| s.accepted).collect()
 }
 

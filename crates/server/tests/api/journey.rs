@@ -27,7 +27,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// A server with one administrator and `sim` added with its FTPS and camera ports, online.
-async fn server_with(sim: &Printer) -> (TestServer, Auth, i64) {
+pub(crate) async fn server_with(sim: &Printer) -> (TestServer, Auth, i64) {
     let server = TestServer::spawn().await;
     let admin = server.setup_admin().await;
     let id = add(
@@ -85,7 +85,7 @@ async fn card_archive_id(server: &TestServer, auth: &Auth, printer: i64) -> i64 
 }
 
 /// Polls the entry until it ended with its end frame (20 s at most).
-async fn finished_entry(server: &TestServer, auth: &Auth, id: i64) -> Value {
+pub(crate) async fn finished_entry(server: &TestServer, auth: &Auth, id: i64) -> Value {
     let mut last = Value::Null;
     for _ in 0..400 {
         let got = server

@@ -34,6 +34,7 @@ mod masking;
 mod matrix;
 mod mfa;
 mod pages;
+mod plates;
 mod printers;
 /// The hand-built print files of `pw-printfile`'s tests, shared rather than copied.
 #[path = "../../../printfile/tests/common/mod.rs"]
@@ -41,6 +42,7 @@ mod printfiles;
 mod projects;
 mod queue;
 mod queue_page;
+mod reprint;
 mod shapes;
 mod storage;
 mod support;

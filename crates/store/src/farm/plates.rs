@@ -35,6 +35,25 @@ impl Store {
         })
     }
 
+    /// Every stored plate (printers without a row have a clear plate and no waiver): loaded
+    /// once at startup into the fleet's memory.
+    pub async fn plates(&self) -> Result<Vec<(PrinterId, PlateRow)>, StoreError> {
+        let rows = sqlx::query("SELECT printer_id, needs_clearing, waived FROM printer_plates")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    PrinterId::from_db(r.try_get::<i64, _>("printer_id")?),
+                    PlateRow {
+                        needs_clearing: r.try_get::<i64, _>("needs_clearing")? != 0,
+                        waived: r.try_get::<i64, _>("waived")? != 0,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// Marks a printer's plate as needing clearing (`true`, a print ended) or cleared.
     pub async fn set_plate_needs_clearing(
         &self,

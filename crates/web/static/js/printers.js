@@ -104,9 +104,9 @@ function update(p) {
   setHidden(card, "problem", !p.problem);
   setHidden(card, "devmode", !p.developer_mode_off);
   setHidden(card, "trust", p.connection !== "certificate_changed");
-  // The queue's plate gate: shown while the printer waits for its plate to be cleared (the
-  // printer view's `plate_cleared: false`, or `waiting_for_plate: true`); absent fields hide it.
-  setHidden(card, "plate", !(p.plate_cleared === false || p.waiting_for_plate === true));
+  // The queue's plate gate: shown while a print ended and nobody confirmed the plate clear
+  // (`plate_cleared: false`), unless the printer waives the confirmation.
+  setHidden(card, "plate", !(p.plate_cleared === false && !p.waive_plate_clear));
   setText(card, "job", s?.job_name || "—");
   // The running job's archive entry: present only when this viewer may read it.
   const archive = card.querySelector('[data-field="archive"]');

@@ -491,6 +491,8 @@ impl App {
             self.store
                 .set_plate_needs_clearing(printer, true, self.now())
                 .await?;
+            self.fleet
+                .update_plate(printer, |p| p.needs_clearing = true);
         }
         let ended = self
             .store

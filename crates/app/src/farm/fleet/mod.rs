@@ -128,6 +128,9 @@ struct Link {
     task: AbortHandle,
     /// The open archive entry of the running job, kept current by the archive watcher.
     archive: Option<OpenArchive>,
+    /// The plate as the store has it (`printer_plates`), kept current by every writer of it,
+    /// so printer views show the queue's plate gate without a database read per report.
+    plate: pw_store::PlateRow,
 }
 
 /// Every supervised printer.
@@ -240,6 +243,27 @@ impl Fleet {
         }
     }
 
+    /// The printer's plate (clear and not waived for an unknown printer).
+    pub(crate) fn plate(&self, id: PrinterId) -> pw_store::PlateRow {
+        self.links().get(&id).map(|l| l.plate).unwrap_or_default()
+    }
+
+    /// Records a change of the printer's plate (call right after the store write) and tells
+    /// listeners when it changed, so the "Plate cleared" button follows it.
+    pub(crate) fn update_plate(&self, id: PrinterId, change: impl FnOnce(&mut pw_store::PlateRow)) {
+        let changed = match self.links().get_mut(&id) {
+            Some(l) => {
+                let before = l.plate;
+                change(&mut l.plate);
+                l.plate != before
+            }
+            None => false,
+        };
+        if changed {
+            self.announce(id, false);
+        }
+    }
+
     /// Forgets an entry that was deleted while its print still runs (its link would lead to a
     /// 404).
     pub(crate) fn forget_archive(&self, id: PrinterId, entry: i64) {
@@ -316,11 +340,13 @@ impl App {
     pub(crate) fn supervise(&self, row: PrinterRow) {
         let id = row.id;
         // A restarted supervisor (changed settings) keeps the printer's open archive entry:
-        // the watcher records it again only when the job changes.
+        // the watcher records it again only when the job changes. Its plate too.
         let mut archive = None;
+        let mut plate = pw_store::PlateRow::default();
         if let Some(old) = self.fleet.links().remove(&id) {
             old.task.abort();
             archive = old.archive;
+            plate = old.plate;
         }
         let (live_tx, live_rx) = watch::channel(Live::default());
         let (cmd_tx, cmd_rx) = mpsc::channel(32);
@@ -348,6 +374,7 @@ impl App {
                 wake,
                 task,
                 archive,
+                plate,
             },
         );
     }

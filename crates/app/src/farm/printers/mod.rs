@@ -195,6 +195,12 @@ pub struct PrinterView {
     /// The archive entry of the job running now (`/archive/{id}` in the browser); null when
     /// none is open or the caller may not read that entry.
     pub archive_id: Option<i64>,
+    /// `false` while a print has ended on the plate and nobody has confirmed it clear since
+    /// (`POST /api/v1/printers/{id}/plate-cleared`); the queue starts nothing there until
+    /// then, unless `waive_plate_clear`.
+    pub plate_cleared: bool,
+    /// The queue starts jobs here without the plate-clear confirmation.
+    pub waive_plate_clear: bool,
 }
 
 /// `POST /api/v1/printers`.
@@ -358,6 +364,7 @@ pub(crate) fn parse_port(name: &str, port: Option<u16>, default: u16) -> Result<
 impl App {
     fn view(&self, row: &PrinterRow) -> PrinterView {
         let live = self.fleet.live(row.id);
+        let plate = self.fleet.plate(row.id);
         PrinterView {
             id: row.id,
             name: row.name.clone(),
@@ -378,6 +385,8 @@ impl App {
             created_at: rfc3339(row.created_at),
             // Per viewer: filled by `view_for` when the caller may read the entry.
             archive_id: None,
+            plate_cleared: !plate.needs_clearing,
+            waive_plate_clear: plate.waived,
         }
     }
 

@@ -24,6 +24,8 @@ impl App {
         self.store
             .set_plate_needs_clearing(row.id, false, self.now())
             .await?;
+        self.fleet
+            .update_plate(row.id, |p| p.needs_clearing = false);
         self.audit(
             actor,
             AuditEvent::PrinterPlateCleared,

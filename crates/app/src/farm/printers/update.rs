@@ -62,6 +62,7 @@ impl App {
         }
         if let Some(waived) = input.waive_plate_clear {
             self.store.set_plate_waived(id, waived, self.now()).await?;
+            self.fleet.update_plate(id, |p| p.waived = waived);
         }
         let reconnect = host.is_some() || sealed.is_some() || input.mqtt_port.is_some();
         self.audit(

@@ -552,10 +552,18 @@ impl App {
             .await?;
         let plate = entry.plate.filter(|p| *p >= 1).unwrap_or(1);
         let options = options_json(PrintOptions::default())?;
+        // The library file with this content while the library still holds it (the entry's
+        // own link, or any file with the same bytes for a print fetched from a printer): its
+        // stored plate facts let the dispatcher propose the AMS mapping, and the new entry
+        // links it again. The bytes printed are the kept ones by hash either way.
+        let library_file_id = match entry.library_file_id {
+            Some(file) => Some(file),
+            None => self.store.library_file_with_content(&sha).await?,
+        };
         let id = self
             .store
             .insert_queue_item(&NewQueueItem {
-                library_file_id: None,
+                library_file_id,
                 archive_id: Some(entry.id),
                 file_sha256: &sha,
                 file_name: &entry.file_name,

@@ -58,6 +58,8 @@ struct Card {
     /// `printers:clear_plate`: the "Plate cleared" button (shown while the printer waits for
     /// its plate to be cleared).
     can_clear_plate: bool,
+    /// A print ended and nobody confirmed the plate clear (and the printer does not waive it).
+    plate_waiting: bool,
     can_watch: bool,
     can_files: bool,
 }
@@ -145,6 +147,7 @@ fn card(p: PrinterView, viewer: &Viewer) -> Card {
         can_print: viewer.can(Permission::PrintersControl) && viewer.can(Permission::QueueCreate),
         can_trust: viewer.can(Permission::PrintersTrust),
         can_clear_plate: viewer.can(Permission::PrintersClearPlate),
+        plate_waiting: !p.plate_cleared && !p.waive_plate_clear,
         can_watch: viewer.can(Permission::CameraView),
         can_files: viewer.can(Permission::PrintersFiles),
         state_label,
