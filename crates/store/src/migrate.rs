@@ -72,6 +72,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011", "library"),
     migration!(12, "0012", "archives"),
     migration!(13, "0013", "print_job_files"),
+    migration!(18, "0018", "archive_search"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].
@@ -161,8 +162,11 @@ impl Store {
     pub async fn schema_columns(&self) -> Result<Vec<(String, String)>, StoreError> {
         let sql = match self.backend() {
             Backend::Sqlite => {
+                // Less the archive search index (0018): SQLite's own FTS5 tables, which
+                // PostgreSQL answers with indexes on `archives` instead.
                 "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p \
-                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
+                 AND m.name NOT LIKE 'archives_search%'"
             }
             Backend::Postgres => {
                 "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
