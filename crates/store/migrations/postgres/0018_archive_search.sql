@@ -6,6 +6,9 @@
 -- both backends answer the same entries — for the file name, the printer name and the notes.
 -- A `LIKE '%piece%'` with 3 or more characters is answered from them; the LIKE itself is
 -- still evaluated (the index is lossy), so results do not depend on the index existing.
+-- fastupdate off: entries are written once per print, read on every search; GIN's pending list
+-- (up to 4 MB of unmerged entries until a vacuum) is read in full by every scan — 26 ms for a
+-- search matching nothing after 100,000 entries were added, 0.3 ms once merged.
 --
 -- pg_trgm ships with PostgreSQL (contrib) and is a trusted extension since PostgreSQL 13: the
 -- database owner may create it without being a superuser. Where it cannot be created (contrib
@@ -28,11 +31,11 @@ BEGIN
         FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
         WHERE e.extname = 'pg_trgm';
     EXECUTE format('CREATE INDEX archives_search_file ON archives USING gin '
-        '(lower(file_name COLLATE "C") %I.gin_trgm_ops)', trgm_schema);
+        '(lower(file_name COLLATE "C") %I.gin_trgm_ops) WITH (fastupdate = off)', trgm_schema);
     EXECUTE format('CREATE INDEX archives_search_printer ON archives USING gin '
-        '(lower(printer_name COLLATE "C") %I.gin_trgm_ops)', trgm_schema);
+        '(lower(printer_name COLLATE "C") %I.gin_trgm_ops) WITH (fastupdate = off)', trgm_schema);
     EXECUTE format('CREATE INDEX archives_search_notes ON archives USING gin '
-        '(lower(notes COLLATE "C") %I.gin_trgm_ops)', trgm_schema);
+        '(lower(notes COLLATE "C") %I.gin_trgm_ops) WITH (fastupdate = off)', trgm_schema);
 END
 $$;
 -- Statistics on the indexed expressions now, so the planner can tell a rare piece of text

@@ -554,10 +554,17 @@ impl Store {
             "SELECT {COLUMNS} {FROM}{} ORDER BY a.started_at DESC, a.id DESC LIMIT {limit}",
             c.where_sql()
         );
-        let rows = c
-            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
+        let query = c.apply(sqlx::query(sqlx::AssertSqlSafe(sql)));
+        // With text, planned for this text every time: PostgreSQL's plan for a statement it
+        // keeps is, after five runs, one plan for any text — it then walked all of a reader's
+        // entries for text that matches nothing (113 ms p99) instead of asking the trigram
+        // index (0.3 ms). An unnamed statement is planned with its values.
+        let query = if filter.q.is_some() {
+            query.persistent(false)
+        } else {
+            query
+        };
+        let rows = query.fetch_all(&self.pool).await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
