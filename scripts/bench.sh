@@ -35,8 +35,11 @@
 #            fresh database per run, dropped after). Seeded by SQL through sqlite3/psql
 #            (bench only; never a route), then wrk -t1 -c2 over authenticated HTTPS per
 #            query: first page, a page half-way down (cursor), one printer, one
-#            outcome, text (1 % of rows match), a one-day date range, and text that
-#            matches nothing (every row read: the worst case). Goal p99 <= 20 ms.
+#            outcome, text (1 % of rows match), a one-day date range, text that
+#            matches nothing, text of 1 character (1 %) and of 2 (nothing: no
+#            trigram, every row read), common text (11 %); then as a user with only
+#            archives:read_own scoped to 5 of the 10 printers: first page, text,
+#            text matching nothing. Goal p99 <= 20 ms.
 #   upload   a BENCH_UPLOAD_MIB (500) MiB .gcode to POST /api/v1/library/files
 #            (multipart, streamed by curl): server VmRSS before, sampled every
 #            20 ms during, after, and VmHWM (reset before the upload through
@@ -359,19 +362,20 @@ latency_ms() {
 }
 
 # The archive seed: ARCHIVE_ENTRIES entries over ARCHIVE_PRINTERS printers, one every minute back
-# from NOW_MS; 10 % failed, 10 % cancelled; 1 % named benchy-* (the text filter's hits); half
-# started by the bench user. Plain SQL run by the database's own client while the server is
+# from NOW_MS; 10 % failed, 10 % cancelled; 1 % named benchy-* (the text filter's hits: half of
+# them the reader's, half nobody's); a quarter started by the bench user, a quarter by the
+# reader, half elsewhere. Plain SQL run by the database's own client while the server is
 # idle: a bench-only bulk path, never a route. $1 is the row-number expression.
 archive_seed_select() {
 	local i=$1
 	cat <<SQL
 SELECT (SELECT MIN(id) FROM printers) + ($i % $ARCHIVE_PRINTERS),
        'Bench X1C ' || ($i % $ARCHIVE_PRINTERS),
-       CASE WHEN $i % 100 = 7 THEN 'benchy-' || $i || '.gcode.3mf' ELSE 'part-' || ($i % 997) || '.gcode.3mf' END,
+       CASE WHEN $i % 200 IN (2, 7) THEN 'benchy-' || $i || '.gcode.3mf' ELSE 'part-' || ($i % 997) || '.gcode.3mf' END,
        1, 'bench:' || $i,
        CASE WHEN $i % 2 = 0 THEN 'printwarden' ELSE 'elsewhere' END,
-       CASE WHEN $i % 2 = 0 THEN (SELECT MIN(id) FROM users) ELSE NULL END,
-       CASE WHEN $i % 2 = 0 THEN 'bench' ELSE NULL END,
+       CASE $i % 4 WHEN 0 THEN (SELECT MIN(id) FROM users) WHEN 2 THEN (SELECT MAX(id) FROM users) ELSE NULL END,
+       CASE $i % 4 WHEN 0 THEN 'bench' WHEN 2 THEN 'reader' ELSE NULL END,
        $NOW_MS - $i * 60000, $NOW_MS - $i * 60000 + 3000000, 3000,
        CASE $i % 10 WHEN 0 THEN 'failed' WHEN 1 THEN 'cancelled' ELSE 'finished' END,
        CASE WHEN $i % 10 = 0 THEN 'The nozzle is clogged.' ELSE NULL END,
@@ -425,6 +429,21 @@ archive_run() {
 			-d "{\"name\":\"Bench X1C $i\",\"serial\":\"BENCH$(printf '%04d' "$i")\",\"host\":\"127.0.0.1\",\"mqtt_port\":9,\"ftps_port\":9,\"camera_port\":9,\"access_code\":\"12345678\",\"model\":\"X1C\"}" \
 			"$base/api/v1/printers" || die "adding printer $i failed"
 	done
+	# The reader: archives:read_own on the first 5 printers only (the visibility filter at work;
+	# the bench user is an administrator, who sees everything).
+	local scope gid
+	scope=$(archive_sql "$backend" "SELECT id FROM printers ORDER BY id LIMIT 5" | paste -sd, -)
+	gid=$(curl -sf --cacert "$ca" -H "cookie: $COOKIE" -H "origin: $base" -H 'content-type: application/json' \
+		-d "{\"name\":\"Bench readers\",\"permissions\":[\"archives:read_own\"],\"scope\":{\"locations\":[],\"printers\":[$scope]}}" \
+		"$base/api/v1/groups" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') ||
+		die "adding the readers' group failed"
+	curl -sf -o /dev/null --cacert "$ca" -H "cookie: $COOKIE" -H "origin: $base" -H 'content-type: application/json' \
+		-d "{\"username\":\"reader\",\"password\":\"reader password 1\",\"group_ids\":[$gid]}" \
+		"$base/api/v1/users" || die "adding the reader failed"
+	READER_COOKIE=$(curl -sf --cacert "$ca" -o /dev/null -D - -H "origin: $base" -H 'content-type: application/json' \
+		-d '{"username":"reader","password":"reader password 1"}' \
+		"$base/api/v1/auth/login" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n 1)
+	[[ -n $READER_COOKIE ]] || die "the reader's login did not return a session cookie"
 	NOW_MS=$(now_ms)
 	t0=$(now_ms)
 	case $backend in
@@ -447,18 +466,23 @@ archive_run() {
 	# One day (1,440 entries) starting half-way back.
 	since=$(date -u -d "@$((NOW_MS / 1000 - ARCHIVE_ENTRIES * 60 / 2))" +%Y-%m-%dT%H:%M:%SZ)
 	until=$(date -u -d "@$((NOW_MS / 1000 - ARCHIVE_ENTRIES * 60 / 2 + 86400))" +%Y-%m-%dT%H:%M:%SZ)
+	local cookie
 	for q in "first|" "deep|cursor=$cursor" "printer|printer_id=$printer" "outcome|outcome=failed" \
-		"text|q=benchy" "range|since=$since&until=$until" "text-none|q=nothing-matches-this"; do
+		"text|q=benchy" "range|since=$since&until=$until" "text-none|q=nothing-matches-this" \
+		"text-1char|q=y" "text-2char-none|q=zq" "text-common|q=part-9" \
+		"reader-first|" "reader-text|q=benchy" "reader-text-none|q=nothing-matches-this"; do
 		name=${q%%|*}
 		rest=${q#*|}
 		path=/api/v1/archives${rest:+?$rest}
-		curl -sf -o "$PROC_DIR/archive-page.json" --cacert "$ca" -H "cookie: $COOKIE" "$base$path" ||
+		cookie=$COOKIE
+		[[ $name != reader-* ]] || cookie=$READER_COOKIE
+		curl -sf -o "$PROC_DIR/archive-page.json" --cacert "$ca" -H "cookie: $cookie" "$base$path" ||
 			die "GET $path failed"
 		ids=$(python3 -c 'import json, sys; print(len(json.load(sys.stdin)["items"]))' <"$PROC_DIR/archive-page.json")
 		log "archive $backend $name: $path answers $ids entries"
 		ARCHIVE_ROWS+=("archive-$backend-$name")
 		THREADS=1 CONNECTIONS=${BENCH_ARCHIVE_CONNECTIONS:-2} DURATION=${BENCH_ARCHIVE_DURATION:-10s} \
-			run_wrk "archive-$backend-$name" "$base$path" "cookie: $COOKIE"
+			run_wrk "archive-$backend-$name" "$base$path" "cookie: $cookie"
 	done
 	stop_bg "$SRV_PID" 5
 	if [[ $backend == postgres ]]; then

@@ -703,7 +703,7 @@ fn archive_query(shape: Shape) -> Shape {
         .with_query(
             "q",
             string(),
-            "A piece of the file name, printer name or notes (case-insensitive)",
+            "A piece of the file name, printer name or notes (ASCII letters in either case)",
         )
         .with_query("since", time(), "RFC 3339: started at or after")
         .with_query("until", time(), "RFC 3339: started before")

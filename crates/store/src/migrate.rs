@@ -76,6 +76,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(15, "0015", "queue"),
     migration!(16, "0016", "dispatch"),
     migration!(17, "0017", "projects"),
+    migration!(18, "0018", "archive_search"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].
@@ -165,8 +166,11 @@ impl Store {
     pub async fn schema_columns(&self) -> Result<Vec<(String, String)>, StoreError> {
         let sql = match self.backend() {
             Backend::Sqlite => {
+                // Less the archive search index (0018): SQLite's own FTS5 tables, which
+                // PostgreSQL answers with indexes on `archives` instead.
                 "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p \
-                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
+                 AND m.name NOT LIKE 'archives_search%'"
             }
             Backend::Postgres => {
                 "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \

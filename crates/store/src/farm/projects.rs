@@ -12,7 +12,7 @@ use pw_domain::{LibraryFileId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::farm::archive::{COLUMNS as ARCHIVE_COLUMNS, FROM as ARCHIVE_FROM, from_row};
+use crate::farm::archive::{COLUMNS as ARCHIVE_COLUMNS, FROM as ARCHIVE_FROM, TextMatch, from_row};
 use crate::farm::library::{FILE_COLUMNS, file_row};
 use crate::farm::queue::{COLUMNS as QUEUE_COLUMNS, item_row};
 use crate::page::{Clause, OwnerFilter, PageAfter, Value};
@@ -368,12 +368,16 @@ impl Store {
         id: i64,
         archives: &ArchiveFilter,
     ) -> Result<Vec<ArchiveRow>, StoreError> {
+        let text = match &archives.q {
+            Some(q) => self.text_match(q).await?,
+            None => TextMatch::Like { collate_c: false },
+        };
         let mut c = Clause::default();
         let m = c.bind(Value::Int(id));
         c.and(&format!(
             "a.id IN (SELECT pa.archive_id FROM project_archives pa WHERE pa.project_id = {m})"
         ));
-        c.archives(archives);
+        c.archives(archives, text);
         let sql = format!(
             "SELECT {ARCHIVE_COLUMNS} {ARCHIVE_FROM}{} ORDER BY a.started_at DESC, a.id DESC",
             c.where_sql()

@@ -2,6 +2,7 @@
 //! projects.
 
 mod archive;
+mod archive_search;
 mod library;
 mod locations;
 mod print_jobs;
