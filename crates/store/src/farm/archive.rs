@@ -381,13 +381,9 @@ impl Store {
         &self,
         printer: PrinterId,
     ) -> Result<Option<ArchiveRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} {FROM} WHERE a.printer_id = $1 AND a.outcome = 'printing'"
-        )))
-        .bind(printer.get())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        let sql =
+            format!("SELECT {COLUMNS} {FROM} WHERE a.printer_id = $1 AND a.outcome = 'printing'");
+        self.fetch_one_by(sql, printer.get(), from_row).await
     }
 
     /// Whether a print job is archived already.
@@ -480,13 +476,8 @@ impl Store {
 
     /// One entry.
     pub async fn archive(&self, id: i64) -> Result<Option<ArchiveRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} {FROM} WHERE a.id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        let sql = format!("SELECT {COLUMNS} {FROM} WHERE a.id = $1");
+        self.fetch_one_by(sql, id, from_row).await
     }
 
     /// One page of entries, newest first: those `filter` lets through, after `(started_at,
@@ -516,11 +507,7 @@ impl Store {
             "SELECT {COLUMNS} {FROM}{} ORDER BY a.started_at DESC, a.id DESC LIMIT {limit}",
             c.where_sql()
         );
-        let rows = c
-            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        c.fetch_all(&self.pool, sql, from_row).await
     }
 
     /// Changes notes, tags or rating; false if the entry is gone.
