@@ -1074,16 +1074,7 @@ async fn library_api_key_acts_only_through_its_one_scope() {
         format!("{}; a\n", gcode_text()).as_bytes(),
     )
     .await;
-    let k = server
-        .call(
-            &olga,
-            "POST",
-            "/api/v1/api-keys",
-            Some(json!({"name": "slicer", "scopes": ["library:read_own"]})),
-        )
-        .await;
-    assert_eq!(k.status, 201, "{:?}", k.json);
-    let key = Auth::Key(k.json["key"].as_str().unwrap().to_owned());
+    let key = crate::support::api_key(&server, &olga, "slicer", &["library:read_own"]).await;
     assert_eq!(names(&list(&server, &key, "").await), ["olga.gcode"]);
     let path = format!("/api/v1/library/files/{}/download", mine["id"]);
     let r = get_raw(&server, &key, &path, Some("bytes=0-3")).await;

@@ -467,16 +467,7 @@ async fn queue_api_key_acts_only_through_its_one_scope() {
     let item = queue(&server, &olga, model(file)).await.json["id"]
         .as_i64()
         .unwrap();
-    let k = server
-        .call(
-            &olga,
-            "POST",
-            "/api/v1/api-keys",
-            Some(json!({"name": "board", "scopes": ["queue:read_own"]})),
-        )
-        .await;
-    assert_eq!(k.status, 201, "{:?}", k.json);
-    let key = Auth::Key(k.json["key"].as_str().unwrap().to_owned());
+    let key = crate::support::api_key(&server, &olga, "board", &["queue:read_own"]).await;
     assert_eq!(ids(&server, &key, "").await, [item]);
     let path = format!("/api/v1/queue/{item}");
     assert_eq!(server.call(&key, "GET", &path, None).await.status, 200);
