@@ -193,6 +193,13 @@ pub(crate) async fn upload(server: &TestServer, auth: &Auth, name: &str, bytes: 
     json
 }
 
+/// Uploads the sliced project fixture as `name`; the new file's id.
+pub(crate) async fn upload_sliced(server: &TestServer, auth: &Auth, name: &str) -> i64 {
+    upload(server, auth, name, &sliced_project()).await["id"]
+        .as_i64()
+        .unwrap()
+}
+
 async fn get_raw(
     server: &TestServer,
     auth: &Auth,
