@@ -5,8 +5,11 @@
 //!
 //! Invariant: the statement text depends only on the *number* of values bound, never on them.
 
-use sqlx::any::AnyArguments;
+use sqlx::AnyPool;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
+
+use crate::StoreError;
 
 /// Where a page starts and how many rows to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,5 +174,19 @@ impl Clause {
             };
         }
         q
+    }
+    /// Runs `sql` (built on this clause's placeholders) with the collected values and reads
+    /// every row with `read`: the one way a filtered list or page comes back from the database.
+    pub(crate) async fn fetch_all<T>(
+        &self,
+        pool: &AnyPool,
+        sql: String,
+        read: fn(&AnyRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = self
+            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(pool)
+            .await?;
+        Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 use crate::StoreError;
@@ -114,6 +114,24 @@ fn private_sqlite_files(url: &str) -> Result<(), StoreError> {
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Store {
+    /// Reads the one row `sql` selects with `key` bound to `$1` (none when no row matches),
+    /// with `read`: the one-row lookup by id, printer or key that every table shares.
+    pub(crate) async fn fetch_one_by<'k, K, T>(
+        &self,
+        sql: String,
+        key: K,
+        read: fn(&AnyRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Option<T>, StoreError>
+    where
+        K: 'k + Send + sqlx::Encode<'k, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(read).transpose()?)
+    }
+
     /// Connects (creating a SQLite file if needed). Does not migrate.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         install_default_drivers();

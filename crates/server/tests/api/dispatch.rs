@@ -100,9 +100,7 @@ async fn a_queued_item_prints_on_a_printer_of_its_model_and_copies_wait_for_the_
     let admin = server.setup_admin().await;
     let printers = add_all(&server, &admin, &farm).await;
     let (p1s, x1c) = (&farm.printers[0], &farm.printers[1]);
-    let file = upload(&server, &admin, "Bracket.gcode.3mf", &sliced_project()).await["id"]
-        .as_i64()
-        .unwrap();
+    let file = crate::library::upload_sliced(&server, &admin, "Bracket.gcode.3mf").await;
     let id = queue(
         &server,
         &admin,
@@ -199,9 +197,7 @@ async fn the_plate_gate_says_so_in_words_and_a_waiver_skips_it() {
         &["printers:read", "queue:read_all"],
     )
     .await;
-    let file = upload(&server, &admin, "Clip.gcode.3mf", &sliced_project()).await["id"]
-        .as_i64()
-        .unwrap();
+    let file = crate::library::upload_sliced(&server, &admin, "Clip.gcode.3mf").await;
     let id = queue(
         &server,
         &admin,
@@ -339,9 +335,7 @@ async fn a_refused_start_is_retried_later_and_later_then_parked_with_the_reason(
     let printers = add_all(&server, &admin, &farm).await;
     // 2025 firmware without Developer Mode refuses every start.
     sim.set_behaviour(|b| b.developer_mode = false);
-    let file = upload(&server, &admin, "Gear.gcode.3mf", &sliced_project()).await["id"]
-        .as_i64()
-        .unwrap();
+    let file = crate::library::upload_sliced(&server, &admin, "Gear.gcode.3mf").await;
     let id = queue(
         &server,
         &admin,
@@ -398,9 +392,7 @@ async fn a_restart_mid_print_does_not_start_the_item_again() {
     let server = TestServer::spawn().await;
     let admin = server.setup_admin().await;
     let printers = add_all(&server, &admin, &farm).await;
-    let file = upload(&server, &admin, "Hinge.gcode.3mf", &sliced_project()).await["id"]
-        .as_i64()
-        .unwrap();
+    let file = crate::library::upload_sliced(&server, &admin, "Hinge.gcode.3mf").await;
     let id = queue(
         &server,
         &admin,
@@ -443,9 +435,7 @@ async fn cancelling_a_printing_item_stops_the_printer() {
         &["queue:read_own", "queue:delete_own"],
     )
     .await;
-    let file = upload(&server, &olga, "Long.gcode.3mf", &sliced_project()).await["id"]
-        .as_i64()
-        .unwrap();
+    let file = crate::library::upload_sliced(&server, &olga, "Long.gcode.3mf").await;
     let id = queue(
         &server,
         &olga,

@@ -193,6 +193,13 @@ pub(crate) async fn upload(server: &TestServer, auth: &Auth, name: &str, bytes: 
     json
 }
 
+/// Uploads the sliced project fixture as `name`; the new file's id.
+pub(crate) async fn upload_sliced(server: &TestServer, auth: &Auth, name: &str) -> i64 {
+    upload(server, auth, name, &sliced_project()).await["id"]
+        .as_i64()
+        .unwrap()
+}
+
 async fn get_raw(
     server: &TestServer,
     auth: &Auth,
@@ -1074,16 +1081,7 @@ async fn library_api_key_acts_only_through_its_one_scope() {
         format!("{}; a\n", gcode_text()).as_bytes(),
     )
     .await;
-    let k = server
-        .call(
-            &olga,
-            "POST",
-            "/api/v1/api-keys",
-            Some(json!({"name": "slicer", "scopes": ["library:read_own"]})),
-        )
-        .await;
-    assert_eq!(k.status, 201, "{:?}", k.json);
-    let key = Auth::Key(k.json["key"].as_str().unwrap().to_owned());
+    let key = crate::support::api_key(&server, &olga, "slicer", &["library:read_own"]).await;
     assert_eq!(names(&list(&server, &key, "").await), ["olga.gcode"]);
     let path = format!("/api/v1/library/files/{}/download", mine["id"]);
     let r = get_raw(&server, &key, &path, Some("bytes=0-3")).await;

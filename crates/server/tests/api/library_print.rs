@@ -256,19 +256,7 @@ async fn library_print_needs_the_file_and_control_of_the_printer_and_warns_about
     let (farm, _dir) = farm(&[Model::P1S, Model::X1C]).await;
     let server = TestServer::spawn().await;
     let admin = server.setup_admin().await;
-    let mut halls = Vec::new();
-    for name in ["Hall A", "Hall B"] {
-        let l = server
-            .call(
-                &admin,
-                "POST",
-                "/api/v1/locations",
-                Some(json!({"name": name})),
-            )
-            .await;
-        assert_eq!(l.status, 201, "{:?}", l.json);
-        halls.push(l.json["id"].as_i64().unwrap());
-    }
+    let halls = crate::support::locations(&server, &admin, &["Hall A", "Hall B"]).await;
     let mut printers = Vec::new();
     for (sim, hall) in farm.printers.iter().zip(&halls) {
         let id = add(

@@ -512,25 +512,8 @@ async fn no_route_answers_with_a_stored_secret() {
         )
         .await;
     assert_eq!(queued.status, 201, "{:?}", queued.json);
-    let project = server
-        .call(
-            &admin,
-            "POST",
-            "/api/v1/projects",
-            Some(json!({"name": "Masking order"})),
-        )
-        .await;
-    assert_eq!(project.status, 201, "{:?}", project.json);
-    let project = project.json["id"].as_i64().unwrap();
-    let member = server
-        .call(
-            &admin,
-            "POST",
-            &format!("/api/v1/projects/{project}/members"),
-            Some(json!({"files": [{"id": library_file, "copies": 1}]})),
-        )
-        .await;
-    assert_eq!(member.status, 200, "{:?}", member.json);
+    let project =
+        crate::support::project_with_file(&server, &admin, "Masking order", library_file, 1).await;
     let ids = Ids {
         project,
         queue_item: queued.json["id"].as_i64().unwrap(),

@@ -757,25 +757,8 @@ async fn every_route_and_principal_gets_the_documented_decision() {
         )
         .await;
     assert_eq!(queued.status, 201, "{:?}", queued.json);
-    let project = server
-        .call(
-            &admin,
-            "POST",
-            "/api/v1/projects",
-            Some(json!({"name": "Matrix order"})),
-        )
-        .await;
-    assert_eq!(project.status, 201, "{:?}", project.json);
-    let project = project.json["id"].as_i64().unwrap();
-    let member = server
-        .call(
-            &admin,
-            "POST",
-            &format!("/api/v1/projects/{project}/members"),
-            Some(json!({"files": [{"id": library_file, "copies": 2}]})),
-        )
-        .await;
-    assert_eq!(member.status, 200, "{:?}", member.json);
+    let project =
+        crate::support::project_with_file(&server, &admin, "Matrix order", library_file, 2).await;
     let ids = Ids {
         project,
         queue_item: queued.json["id"].as_i64().unwrap(),

@@ -91,19 +91,7 @@ async fn printer(server: &TestServer, admin: &Auth, n: u32, location: i64) -> i6
 async fn printer_pages_cover_the_scope_once_and_survive_deletes() {
     let server = TestServer::spawn().await;
     let admin = server.setup_admin().await;
-    let mut halls = Vec::new();
-    for name in ["Hall A", "Hall B"] {
-        let l = server
-            .call(
-                &admin,
-                "POST",
-                "/api/v1/locations",
-                Some(json!({"name": name})),
-            )
-            .await;
-        assert_eq!(l.status, 201, "{:?}", l.json);
-        halls.push(l.json["id"].as_i64().unwrap());
-    }
+    let halls = crate::support::locations(&server, &admin, &["Hall A", "Hall B"]).await;
     // P01..P09: odd ones in hall A, even ones in hall B. Created out of name order, so the
     // page order (by name) is not the id order.
     let mut ids = std::collections::BTreeMap::new();

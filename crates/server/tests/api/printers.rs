@@ -336,19 +336,7 @@ async fn a_scoped_operator_sees_and_controls_only_printers_in_their_scope() {
     let (farm, _dir) = farm(&[Model::P1S, Model::A1]).await;
     let server = TestServer::spawn().await;
     let admin = server.setup_admin().await;
-    let mut locations = Vec::new();
-    for name in ["Hall A", "Hall B"] {
-        let l = server
-            .call(
-                &admin,
-                "POST",
-                "/api/v1/locations",
-                Some(json!({"name": name})),
-            )
-            .await;
-        assert_eq!(l.status, 201, "{:?}", l.json);
-        locations.push(l.json["id"].as_i64().unwrap());
-    }
+    let locations = crate::support::locations(&server, &admin, &["Hall A", "Hall B"]).await;
     let in_a = add(
         &server,
         &admin,

@@ -385,16 +385,7 @@ async fn project_api_key_acts_only_through_its_one_scope() {
     let id = create(&server, &olga, json!({"name": "Keyed"})).await.json["id"]
         .as_i64()
         .unwrap();
-    let k = server
-        .call(
-            &olga,
-            "POST",
-            "/api/v1/api-keys",
-            Some(json!({"name": "board", "scopes": ["projects:read"]})),
-        )
-        .await;
-    assert_eq!(k.status, 201, "{:?}", k.json);
-    let key = Auth::Key(k.json["key"].as_str().unwrap().to_owned());
+    let key = crate::support::api_key(&server, &olga, "board", &["projects:read"]).await;
     let path = format!("/api/v1/projects/{id}");
     assert_eq!(
         server

@@ -8,7 +8,7 @@
 use pw_testkit::{Auth, TestServer};
 use serde_json::{Value, json};
 
-use crate::library::{gcode_text, sliced_project, stl, unsliced_project, upload, user_with};
+use crate::library::{gcode_text, stl, unsliced_project, upload, upload_sliced, user_with};
 
 const OWN: &[&str] = &[
     "library:read_own",
@@ -65,9 +65,7 @@ async fn queue_items_follow_every_own_and_all_rule() {
         &["queue:create", "library:read_own", "library:upload"],
     )
     .await;
-    let file = upload(&server, &olga, "benchy.gcode.3mf", &sliced_project()).await["id"]
-        .as_i64()
-        .unwrap();
+    let file = upload_sliced(&server, &olga, "benchy.gcode.3mf").await;
 
     let created = queue(&server, &olga, model(file)).await;
     assert_eq!(created.status, 201, "{:?}", created.json);
@@ -224,9 +222,7 @@ async fn queue_items_follow_every_own_and_all_rule() {
 async fn queue_refuses_bad_input_in_words() {
     let server = TestServer::spawn().await;
     let admin = server.setup_admin().await;
-    let sliced = upload(&server, &admin, "s.gcode.3mf", &sliced_project()).await["id"]
-        .as_i64()
-        .unwrap();
+    let sliced = upload_sliced(&server, &admin, "s.gcode.3mf").await;
     let raw = upload(&server, &admin, "r.3mf", &unsliced_project()).await["id"]
         .as_i64()
         .unwrap();
@@ -383,9 +379,7 @@ async fn queue_reorder_and_pause_need_queue_reorder() {
     let mut reorderer = OWN.to_vec();
     reorderer.push("queue:reorder");
     let (_, rex) = user_with(&server, &admin, "rex", &reorderer).await;
-    let file = upload(&server, &olga, "o.gcode.3mf", &sliced_project()).await["id"]
-        .as_i64()
-        .unwrap();
+    let file = upload_sliced(&server, &olga, "o.gcode.3mf").await;
     let mut mine = Vec::new();
     for _ in 0..3 {
         let a = queue(&server, &olga, model(file)).await;
@@ -461,22 +455,11 @@ async fn queue_api_key_acts_only_through_its_one_scope() {
     let mut rights = OWN.to_vec();
     rights.push("api_keys:create");
     let (_, olga) = user_with(&server, &admin, "olga", &rights).await;
-    let file = upload(&server, &olga, "o.gcode.3mf", &sliced_project()).await["id"]
-        .as_i64()
-        .unwrap();
+    let file = upload_sliced(&server, &olga, "o.gcode.3mf").await;
     let item = queue(&server, &olga, model(file)).await.json["id"]
         .as_i64()
         .unwrap();
-    let k = server
-        .call(
-            &olga,
-            "POST",
-            "/api/v1/api-keys",
-            Some(json!({"name": "board", "scopes": ["queue:read_own"]})),
-        )
-        .await;
-    assert_eq!(k.status, 201, "{:?}", k.json);
-    let key = Auth::Key(k.json["key"].as_str().unwrap().to_owned());
+    let key = crate::support::api_key(&server, &olga, "board", &["queue:read_own"]).await;
     assert_eq!(ids(&server, &key, "").await, [item]);
     let path = format!("/api/v1/queue/{item}");
     assert_eq!(server.call(&key, "GET", &path, None).await.status, 200);

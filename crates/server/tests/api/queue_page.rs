@@ -7,7 +7,7 @@
 use pw_testkit::{Auth, TestServer};
 use serde_json::json;
 
-use crate::library::{sliced_project, upload, user_with};
+use crate::library::{upload_sliced, user_with};
 
 const OWN: &[&str] = &[
     "library:read_own",
@@ -74,9 +74,7 @@ async fn queue_page_renders_controls_by_rights_and_hides_other_users_items() {
     .await;
     let (_, reader) = user_with(&server, &admin, "reader", &["library:read_all"]).await;
 
-    let file = upload(&server, &olga, "benchy.gcode.3mf", &sliced_project()).await["id"]
-        .as_i64()
-        .unwrap();
+    let file = upload_sliced(&server, &olga, "benchy.gcode.3mf").await;
     let mut ids = Vec::new();
     for priority in [0, 0] {
         let created = server

@@ -117,35 +117,20 @@ impl Store {
 
     /// One user.
     pub async fn user(&self, id: UserId) -> Result<Option<UserRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
-        )))
-        .bind(id.get())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        self.fetch_one_by(sql, id.get(), user_from_row).await
     }
 
     /// One user by the case-folded login key.
     pub async fn user_by_username(&self, key: &str) -> Result<Option<UserRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE username_key = $1"
-        )))
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1");
+        self.fetch_one_by(sql, key, user_from_row).await
     }
 
     /// One user by the case-folded email key.
     pub async fn user_by_email(&self, key: &str) -> Result<Option<UserRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE email_key = $1"
-        )))
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1");
+        self.fetch_one_by(sql, key, user_from_row).await
     }
 
     /// Whether a username or email key is already taken (by someone other than `except`).

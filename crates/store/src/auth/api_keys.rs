@@ -108,11 +108,8 @@ impl Store {
 
     /// One key.
     pub async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKeyRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE k.id = $1")))
-            .bind(id.get())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        let sql = format!("{SELECT} WHERE k.id = $1");
+        self.fetch_one_by(sql, id.get(), from_row).await
     }
 
     /// One page of the keys of one `kind` that `owner` lets through, newest first (by id).
@@ -129,11 +126,7 @@ impl Store {
         c.before_id(page, "k.id");
         let limit = c.bind(Value::Int(page.fetch));
         let sql = format!("{SELECT}{} ORDER BY k.id DESC LIMIT {limit}", c.where_sql());
-        let rows = c
-            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        c.fetch_all(&self.pool, sql, from_row).await
     }
 
     /// Deletes a key; false when it does not exist.

@@ -434,13 +434,9 @@ impl Store {
         &self,
         printer: PrinterId,
     ) -> Result<Option<ArchiveRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} {FROM} WHERE a.printer_id = $1 AND a.outcome = 'printing'"
-        )))
-        .bind(printer.get())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        let sql =
+            format!("SELECT {COLUMNS} {FROM} WHERE a.printer_id = $1 AND a.outcome = 'printing'");
+        self.fetch_one_by(sql, printer.get(), from_row).await
     }
 
     /// Whether a print job is archived already.
@@ -533,13 +529,8 @@ impl Store {
 
     /// One entry.
     pub async fn archive(&self, id: i64) -> Result<Option<ArchiveRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} {FROM} WHERE a.id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        let sql = format!("SELECT {COLUMNS} {FROM} WHERE a.id = $1");
+        self.fetch_one_by(sql, id, from_row).await
     }
 
     /// One page of entries, newest first: those `filter` lets through, after `(started_at,

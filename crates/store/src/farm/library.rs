@@ -237,13 +237,8 @@ impl Store {
         &self,
         id: LibraryFileId,
     ) -> Result<Option<LibraryFileRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {FILE_COLUMNS} FROM library_files f WHERE f.id = $1"
-        )))
-        .bind(id.get())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(file_row).transpose()?)
+        let sql = format!("SELECT {FILE_COLUMNS} FROM library_files f WHERE f.id = $1");
+        self.fetch_one_by(sql, id.get(), file_row).await
     }
 
     /// One page of files in the query's order.
@@ -298,11 +293,7 @@ impl Store {
              LIMIT {limit}",
             c.where_sql()
         );
-        let rows = c
-            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(file_row).collect::<Result<_, _>>()?)
+        c.fetch_all(&self.pool, sql, file_row).await
     }
 
     /// Renames, moves or re-tags a file; false when it does not exist. `Conflict` when the

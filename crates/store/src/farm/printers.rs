@@ -139,11 +139,7 @@ impl Store {
         let mut c = Clause::default();
         c.printers(filter, "id", "location_id");
         let sql = format!("{SELECT}{} ORDER BY name, id", c.where_sql());
-        let rows = c
-            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        c.fetch_all(&self.pool, sql, from_row).await
     }
 
     /// One page of the printers the filter lets through, in the order `(name, id)`.
@@ -157,20 +153,13 @@ impl Store {
         c.after(page, "name", "id");
         let limit = c.bind(crate::page::Value::Int(page.fetch));
         let sql = format!("{SELECT}{} ORDER BY name, id LIMIT {limit}", c.where_sql());
-        let rows = c
-            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        c.fetch_all(&self.pool, sql, from_row).await
     }
 
     /// One printer.
     pub async fn printer(&self, id: PrinterId) -> Result<Option<PrinterRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
-            .bind(id.get())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        let sql = format!("{SELECT} WHERE id = $1");
+        self.fetch_one_by(sql, id.get(), from_row).await
     }
 
     /// Adds a printer; `Conflict` when the serial exists.

@@ -139,13 +139,8 @@ impl Store {
 
     /// One project.
     pub async fn project(&self, id: i64) -> Result<Option<ProjectRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(project_row).transpose()?)
+        let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1");
+        self.fetch_one_by(sql, id, project_row).await
     }
 
     /// One page of projects, newest first.
@@ -157,11 +152,7 @@ impl Store {
             "SELECT {PROJECT_COLUMNS} FROM projects{} ORDER BY id DESC LIMIT {limit}",
             c.where_sql()
         );
-        let rows = c
-            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(project_row).collect::<Result<_, _>>()?)
+        c.fetch_all(&self.pool, sql, project_row).await
     }
 
     /// Changes a project; false if it is gone.
@@ -355,11 +346,7 @@ impl Store {
              ORDER BY q.priority DESC, q.position, q.id",
             c.where_sql()
         );
-        let rows = c
-            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(item_row).collect::<Result<_, _>>()?)
+        c.fetch_all(&self.pool, sql, item_row).await
     }
 
     /// The member archive entries `archives` lets the caller see, newest first.
@@ -382,10 +369,6 @@ impl Store {
             "SELECT {ARCHIVE_COLUMNS} {ARCHIVE_FROM}{} ORDER BY a.started_at DESC, a.id DESC",
             c.where_sql()
         );
-        let rows = c
-            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        c.fetch_all(&self.pool, sql, from_row).await
     }
 }

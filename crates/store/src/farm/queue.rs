@@ -361,13 +361,8 @@ impl Store {
 
     /// One item.
     pub async fn queue_item(&self, id: i64) -> Result<Option<QueueItemRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM queue_items q WHERE q.id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(item_row).transpose()?)
+        let sql = format!("SELECT {COLUMNS} FROM queue_items q WHERE q.id = $1");
+        self.fetch_one_by(sql, id, item_row).await
     }
 
     /// One page of items in dispatch order (priority high first, then position, then id).
@@ -402,11 +397,7 @@ impl Store {
              LIMIT {limit}",
             c.where_sql()
         );
-        let rows = c
-            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(item_row).collect::<Result<_, _>>()?)
+        c.fetch_all(&self.pool, sql, item_row).await
     }
 
     /// Changes a queued item; false when it does not exist or is no longer queued (a claim or

@@ -132,11 +132,7 @@ impl Store {
         c.after_id(page, "id");
         let limit = c.bind(Value::Int(page.fetch));
         let sql = format!("{SELECT}{} ORDER BY id LIMIT {limit}", c.where_sql());
-        let rows = c
-            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        c.fetch_all(&self.pool, sql, from_row).await
     }
 
     /// The enabled webhooks (what the dispatcher reads per event).
@@ -151,11 +147,8 @@ impl Store {
 
     /// One webhook.
     pub async fn webhook(&self, id: WebhookId) -> Result<Option<WebhookRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
-            .bind(id.get())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        let sql = format!("{SELECT} WHERE id = $1");
+        self.fetch_one_by(sql, id.get(), from_row).await
     }
 
     /// Creates a webhook.
