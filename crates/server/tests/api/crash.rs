@@ -27,7 +27,7 @@ use pw_testkit::{Auth, TestServer};
 use serde_json::{Value, json};
 
 use crate::dispatch::{accepted, add_all, farm, waive};
-use crate::library::{sliced_project, upload};
+use crate::library::{sliced_project, upload_to};
 
 const BIN: &str = env!("CARGO_BIN_EXE_printwarden");
 
@@ -69,10 +69,29 @@ async fn queue_parts(server: &TestServer, auth: &Auth, count: usize) -> Vec<i64>
         .map(|n| {
             let content = &content;
             async move {
-                let id = upload(server, auth, &part(n), content).await["id"]
-                    .as_i64()
-                    .unwrap();
-                (n, id)
+                // On this loaded 2-core machine a small upload is now and then refused as "cut
+                // short" (a 400 before anything is stored; seen with sequential uploads too,
+                // and not what this test is about): it is sent again, at most three times.
+                let mut answer = (0, Value::Null);
+                for _ in 0..3 {
+                    answer = upload_to(server, auth, &part(n), content, None).await;
+                    let (status, json) = &answer;
+                    if *status == 201 {
+                        break;
+                    }
+                    assert!(
+                        *status == 400 && json.to_string().contains("cut short"),
+                        "{status} {json}"
+                    );
+                }
+                assert_eq!(
+                    answer.0,
+                    201,
+                    "{} refused three times: {}",
+                    part(n),
+                    answer.1
+                );
+                (n, answer.1["id"].as_i64().unwrap())
             }
         })
         .buffered(1)
@@ -457,9 +476,11 @@ async fn kill_9_in_every_window_of_a_start_loses_no_item_and_starts_none_twice()
             w => {
                 *wire.armed.lock().unwrap() = Some(*w);
                 let got = tokio::time::timeout(Duration::from_secs(30), fired.recv()).await;
-                let Ok(Some((fired_window, printer))) = got else {
-                    panic!("round {round}: {w:?} never came (seed {seed}): {got:?}");
-                };
+                assert!(
+                    matches!(got, Ok(Some(_))),
+                    "round {round}: {w:?} never came (seed {seed}): {got:?}"
+                );
+                let (fired_window, printer) = got.unwrap().unwrap();
                 assert_eq!(fired_window, *w);
                 // (The hook killed it already; this reaps it.)
                 server.kill9();
