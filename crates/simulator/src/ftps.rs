@@ -184,6 +184,7 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                     reply(&mut wr, "553 Could not create file.").await?;
                     continue;
                 };
+                printer.event(&crate::Event::UploadBegins(name.clone()));
                 reply(&mut wr, "150 Ok to send data.").await?;
                 let data = match p.accept(printer).await {
                     Ok(d) => d,
@@ -203,6 +204,7 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                 match outcome {
                     Ok(()) => {
                         printer.index_file(&name);
+                        printer.event(&crate::Event::UploadStored(name.clone()));
                         reply(&mut wr, "226 Transfer complete.").await?;
                     }
                     Err(msg) => {

@@ -6,7 +6,9 @@
 //! switch Developer Mode off, fail the next job or the running one, put files on the card,
 //! start a print "from elsewhere" as a slicer would (also over the control socket, see
 //! [`control`]). Every `project_file` a printer receives is kept in its start log
-//! ([`Printer::starts`]), the oracle for "no job started twice".
+//! ([`Printer::starts`]), the oracle for "no job started twice"; a test's hook
+//! ([`Printer::set_hook`]) sees each upload and start at the moment it happens (and may lose a
+//! start on the way), so a crash test can kill the server inside one window of a start.
 //!
 //! Invariant: the simulator speaks the wire format through `pw-bambu`, the same codec the
 //! server's client uses, and records every CONNECT it receives.
@@ -135,9 +137,54 @@ pub(crate) struct Shared {
     pub kick: broadcast::Sender<()>,
     state_dir: PathBuf,
     authority: Arc<Authority>,
+    hook: RwLock<Option<Hook>>,
 }
 
+/// A moment in a printer's life a test can act on while it happens (the crash test kills the
+/// server there, so the kill lands exactly in one window of a start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An FTPS `STOR` of this card path arrived; no byte of it is stored yet.
+    UploadBegins(String),
+    /// The upload of this card path is stored; the `226` reply is not sent yet.
+    UploadStored(String),
+    /// A `project_file` arrived over MQTT; the printer has not read it yet. The hook's
+    /// [`Verdict::Lose`] drops it, as a network that lost it would.
+    StartArrives,
+    /// The printer read a `project_file` (in the start log now) from the MQTT client at
+    /// `from`; it has not answered yet.
+    StartReceived {
+        /// The start log's record.
+        start: StartRecord,
+        /// The client's address (which server sent it).
+        from: SocketAddr,
+    },
+}
+
+/// What the printer does with the event's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Carry on.
+    Go,
+    /// Lose the message (only for [`Event::StartArrives`]).
+    Lose,
+}
+
+/// A test's hook on a printer's [`Event`]s. It runs inside the printer's connection task, so
+/// the printer waits for it.
+pub type Hook = Arc<dyn Fn(&Event) -> Verdict + Send + Sync>;
+
 impl Shared {
+    /// Runs the test's hook, if any, on an event.
+    pub fn event(&self, event: &Event) -> Verdict {
+        let hook = self
+            .hook
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        hook.map_or(Verdict::Go, |h| h(event))
+    }
+
     pub fn tls(&self) -> Arc<ServerConfig> {
         Arc::clone(&self.tls.read().unwrap_or_else(PoisonError::into_inner))
     }
@@ -159,8 +206,36 @@ impl Shared {
         machine.behaviour.reports.then(|| machine.full_frame())
     }
 
-    pub fn handle(&self, payload: &[u8]) -> Vec<Vec<u8>> {
-        self.machine().handle(payload)
+    /// A message on the request topic: the hook sees a `project_file` arrive (and may lose
+    /// it) and sees it read, before the printer's answer goes out.
+    pub fn handle(&self, payload: &[u8], from: SocketAddr) -> Vec<Vec<u8>> {
+        let hooked = self
+            .hook
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        if !hooked {
+            return self.machine().handle(payload);
+        }
+        let is_start = serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .is_some_and(|v| v["print"]["command"] == "project_file");
+        if is_start && self.event(&Event::StartArrives) == Verdict::Lose {
+            return Vec::new();
+        }
+        let (frames, started) = {
+            let mut m = self.machine();
+            let before = m.starts.len();
+            let frames = m.handle(payload);
+            (frames, m.starts.get(before..).unwrap_or_default().to_vec())
+        };
+        for record in started {
+            self.event(&Event::StartReceived {
+                start: record,
+                from,
+            });
+        }
+        frames
     }
 
     pub fn percent(&self) -> u8 {
@@ -387,6 +462,15 @@ impl Printer {
         self.shared.machine().starts.clone()
     }
 
+    /// Sets (or clears) the test's hook on this printer's [`Event`]s.
+    pub fn set_hook(&self, hook: Option<Hook>) {
+        *self
+            .shared
+            .hook
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = hook;
+    }
+
     /// Fails the running job now with `print_error` and HMS entries (`(attr, code)`), as a
     /// fault does; `false` when no job is running.
     pub fn fail_job(&self, print_error: u32, hms: &[(u32, u32)]) -> bool {
@@ -545,6 +629,7 @@ impl Farm {
                 kick,
                 state_dir: certs_dir.clone(),
                 authority: Arc::clone(&authority),
+                hook: RwLock::new(None),
             });
             let ftps = TcpListener::bind(SocketAddr::new(options.host, 0))
                 .await

@@ -24,7 +24,7 @@ pub(crate) async fn serve(listener: TcpListener, printer: Arc<Shared>) {
         };
         let printer = Arc::clone(&printer);
         tokio::spawn(async move {
-            if let Err(e) = session(tcp, &printer).await {
+            if let Err(e) = session(tcp, peer, &printer).await {
                 tracing::debug!(serial = %printer.serial, %peer, error = %e, "mqtt session ended");
             }
         });
@@ -42,7 +42,11 @@ fn invalid(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
 }
 
-async fn session(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
+async fn session(
+    tcp: TcpStream,
+    peer: std::net::SocketAddr,
+    printer: &Shared,
+) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(printer.tls());
     let tls = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
         .await
@@ -132,7 +136,7 @@ async fn session(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                         }
                         if topic == request_topic {
                             // Replies go to every client on the report topic, as on a printer.
-                            for frame in printer.handle(&payload) {
+                            for frame in printer.handle(&payload, peer) {
                                 let _ = printer.reports.send(Arc::new(frame));
                             }
                         }

@@ -1,6 +1,9 @@
 //! Test harness: [`TestServer::spawn`] boots the real printwarden server in-process — real
 //! configuration loading, real TLS with its generated CA, port 0 on 127.0.0.1, a fresh data
 //! dir and a fresh database — and hands out a client that trusts exactly that CA.
+//! [`TestServer::spawn_process`] runs the real binary as a child process instead, so a test can
+//! kill it with SIGKILL ([`TestServer::kill9`]) and start it again on the same data directory
+//! and database ([`TestServer::respawn`]); a dropped server never leaves its process running.
 //!
 //! `PRINTWARDEN_TEST_DB=postgres` gives every server its own PostgreSQL database (created on
 //! `PRINTWARDEN_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`, and
@@ -56,8 +59,29 @@ pub struct TestServer {
     pub http_addr: SocketAddr,
     /// A client that trusts the server's CA and does not follow redirects.
     pub client: reqwest::Client,
+    /// Set when the server runs as its own process ([`TestServer::spawn_process`]).
+    process: Option<Process>,
     _tempdir: Option<tempfile::TempDir>,
     _pg: Option<PgDatabase>,
+}
+
+/// A server running as a child process of the real binary: how to start it again.
+#[derive(Debug)]
+struct Process {
+    child: Option<std::process::Child>,
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // A child process outlives its handle: never leave one serving after the test.
+        if let Some(mut child) = self.process.as_mut().and_then(|p| p.child.take()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl TestServer {
@@ -127,9 +151,172 @@ impl TestServer {
             database_url,
             base,
             client,
+            process: None,
             _tempdir: tempdir,
             _pg: pg,
         }
+    }
+
+    /// Boots the server as a child process of the `printwarden` binary at `binary` (an
+    /// integration test passes `env!("CARGO_BIN_EXE_printwarden")`), with the same settings
+    /// [`TestServer::spawn_with`] gives (no clock or resolver overrides: those live in this
+    /// process). A process can be killed for real ([`TestServer::kill9`]) and started again on
+    /// the same data directory and database ([`TestServer::respawn`]). Its log (warnings and
+    /// up) goes to `server.log` beside the data directory.
+    pub async fn spawn_process(binary: &Path, options: Options) -> Self {
+        printwarden::install_crypto_provider();
+        assert!(
+            options.clock.is_none() && options.resolver.is_none(),
+            "a server process takes no in-process overrides"
+        );
+        let (tempdir, data_dir) = match options.data_dir {
+            Some(dir) => (None, dir),
+            None => {
+                let t = tempfile::tempdir().expect("tempdir");
+                let dir = t.path().join("data");
+                (Some(t), dir)
+            }
+        };
+        std::fs::create_dir_all(&data_dir).expect("data dir");
+        let (pg, database_url) = match (options.database_url, TestDb::from_env()) {
+            (Some(url), _) => (None, url),
+            (None, TestDb::Postgres) => {
+                let db = PgDatabase::create().await;
+                let url = db.url.clone();
+                (Some(db), url)
+            }
+            (None, TestDb::Sqlite) => (
+                None,
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.join("printwarden.db").display()
+                ),
+            ),
+        };
+        let mut env = vec![
+            (
+                "PRINTWARDEN_DATA_DIR".to_owned(),
+                data_dir.display().to_string(),
+            ),
+            ("PRINTWARDEN_BIND".to_owned(), "127.0.0.1".to_owned()),
+            ("PRINTWARDEN_HTTPS_PORT".to_owned(), "0".to_owned()),
+            ("PRINTWARDEN_HTTP_PORT".to_owned(), "0".to_owned()),
+            ("PRINTWARDEN_DATABASE_URL".to_owned(), database_url.clone()),
+            ("PRINTWARDEN_LOG".to_owned(), "warn".to_owned()),
+        ];
+        env.extend(options.env);
+        let log = data_dir.with_file_name(format!(
+            "{}-server.log",
+            data_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("data")
+        ));
+        let mut server = Self {
+            running: None,
+            data_dir,
+            database_url,
+            base: String::new(),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            client: plain_client(),
+            process: Some(Process {
+                child: None,
+                binary: binary.to_owned(),
+                env,
+                log,
+            }),
+            _tempdir: tempdir,
+            _pg: pg,
+        };
+        server.respawn().await;
+        server
+    }
+
+    /// The server process's id, while one runs.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.process
+            .as_ref()
+            .and_then(|p| p.child.as_ref())
+            .map(std::process::Child::id)
+    }
+
+    /// Kills the server process with SIGKILL — no graceful stop, no flush, no cleanup, as a
+    /// power cut or the OOM killer would — and reaps it.
+    pub fn kill9(&mut self) {
+        let child = self
+            .process
+            .as_mut()
+            .and_then(|p| p.child.take())
+            .expect("a server process (spawn_process)");
+        let mut child = child;
+        // `Child::kill` is SIGKILL on Unix; killing a process that already died is no error.
+        let _ = child.kill();
+        child.wait().expect("reap the killed server");
+    }
+
+    /// Starts the server process again on the same data directory and database (after
+    /// [`TestServer::kill9`], or for the first time); returns once it serves.
+    pub async fn respawn(&mut self) {
+        let process = self
+            .process
+            .as_mut()
+            .expect("a server process (spawn_process)");
+        if let Some(mut old) = process.child.take() {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        let listening = self.data_dir.join("listening.json");
+        let _ = std::fs::remove_file(&listening);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&process.log)
+            .expect("server log");
+        let mut cmd = std::process::Command::new(&process.binary);
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(process.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.data_dir.parent().unwrap_or(&self.data_dir))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log);
+        let mut child = cmd.spawn().expect("start the server binary");
+        let mut doc = None;
+        for _ in 0..600 {
+            if let Some(v) = std::fs::read(&listening)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            {
+                doc = Some(v);
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "the server process exited ({status}); its log: {}",
+                    std::fs::read_to_string(&process.log).unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let Some(doc) = doc else {
+            let _ = child.kill();
+            panic!("the server process never wrote listening.json");
+        };
+        let http = doc["http"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .expect("listening.json names the http address");
+        (self.base, self.client) = match doc["https"].as_str() {
+            Some(addr) => (
+                format!("https://{addr}"),
+                tls_client(&self.data_dir.join("tls/ca.crt")),
+            ),
+            None => (format!("http://{http}"), plain_client()),
+        };
+        self.http_addr = http;
+        process.child = Some(child);
     }
 
     /// The running server (app handle, addresses).

@@ -4,7 +4,9 @@
 //! copies wait for the plate to be cleared (or the printer's waiver); priority and "not before"
 //! decide the order; a refused start is retried with growing delays, then parked as failed with
 //! the reason; two servers on one database race over many items and start each exactly once;
-//! a restart mid-print starts nothing again; cancelling a printing item stops the printer.
+//! a restart mid-print starts nothing again; cancelling a printing item stops the printer; a
+//! printer removed under the queue parks its items with the reason in words. (The full-size
+//! race of two server processes and the `kill -9` rounds are in `crash.rs`.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use serde_json::{Value, json};
 use crate::library::{sliced_project, upload};
 use crate::printers::{add, online, wait_for};
 
-async fn farm(models: &[Model], job_seconds: f64) -> (Farm, tempfile::TempDir) {
+pub(crate) async fn farm(models: &[Model], job_seconds: f64) -> (Farm, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut options = Options::new(models.len(), dir.path());
     options.models = models.to_vec();
@@ -28,7 +30,7 @@ async fn farm(models: &[Model], job_seconds: f64) -> (Farm, tempfile::TempDir) {
 }
 
 /// Adds every simulated printer and waits until each is online.
-async fn add_all(server: &TestServer, admin: &Auth, farm: &Farm) -> Vec<i64> {
+pub(crate) async fn add_all(server: &TestServer, admin: &Auth, farm: &Farm) -> Vec<i64> {
     let mut ids = Vec::new();
     for sim in &farm.printers {
         let id = add(
@@ -81,7 +83,7 @@ pub(crate) fn accepted(sim: &Printer) -> Vec<pw_simulator::StartRecord> {
     sim.starts().into_iter().filter(|s| s.accepted).collect()
 }
 
-async fn waive(server: &TestServer, admin: &Auth, printer: i64) {
+pub(crate) async fn waive(server: &TestServer, admin: &Auth, printer: i64) {
     let a = server
         .call(
             admin,
@@ -562,4 +564,83 @@ async fn two_dispatchers_start_every_item_exactly_once() {
         .count();
     assert!(used > 1, "the work was spread over the printers");
     drop(second);
+}
+
+/// A printer removed under the queue loses no item silently: the item it prints, and the one
+/// whose start it was sent (and never answered), are parked as failed with the reason in words
+/// (whether they printed is unknown, so neither is started elsewhere); an item still waiting
+/// for it stays queued and says why in words.
+#[tokio::test]
+async fn a_removed_printer_parks_its_items_with_the_reason_in_words() {
+    let (farm, _dir) = farm(&[Model::P1S, Model::P1S], 600.0).await;
+    // (Polled hard while printers come online on a loaded machine: no request limits.)
+    let server = TestServer::spawn_env(&[("PRINTWARDEN_RATE_LIMITS", "off")]).await;
+    let admin = server.setup_admin().await;
+    let printers = add_all(&server, &admin, &farm).await;
+    for p in &printers {
+        waive(&server, &admin, *p).await;
+    }
+    let file = crate::library::upload_sliced(&server, &admin, "Long.gcode.3mf").await;
+    let for_printer = |p: i64| json!({"file_id": file, "target": {"printer_id": p}, "options": {"use_ams": false}});
+    let remove = |p: i64| {
+        let (server, admin) = (&server, &admin);
+        async move {
+            let a = server
+                .call(admin, "DELETE", &format!("/api/v1/printers/{p}"), None)
+                .await;
+            assert_eq!(a.status, 204, "{:?}", a.json);
+        }
+    };
+    let gone = |i: &Value| {
+        i["state"] == "failed"
+            && i["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("printer was removed"))
+    };
+
+    // Printing on printer 1, which is removed mid-print.
+    let printing = queue(&server, &admin, for_printer(printers[1])).await;
+    wait_item(&server, &admin, printing, |i| i["state"] == "printing").await;
+    remove(printers[1]).await;
+    let parked = wait_item(&server, &admin, printing, gone).await;
+    assert_eq!(parked["printer_id"], Value::Null, "{parked}");
+    assert_eq!(accepted(&farm.printers[1]).len(), 1);
+
+    // Printer 0 never gets its start (lost on the way): removed while the item is dispatching.
+    let sent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&sent);
+    farm.printers[0].set_hook(Some(Arc::new(move |e: &pw_simulator::Event| {
+        if *e == pw_simulator::Event::StartArrives {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            return pw_simulator::Verdict::Lose;
+        }
+        pw_simulator::Verdict::Go
+    })));
+    let dispatching = queue(&server, &admin, for_printer(printers[0])).await;
+    // The next one waits behind it.
+    let waiting = queue(&server, &admin, for_printer(printers[0])).await;
+    for _ in 0..300 {
+        if sent.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        sent.load(std::sync::atomic::Ordering::SeqCst),
+        "the start was sent"
+    );
+    assert_eq!(
+        item(&server, &admin, dispatching).await["state"],
+        "dispatching"
+    );
+    remove(printers[0]).await;
+    wait_item(&server, &admin, dispatching, gone).await;
+    assert!(farm.printers[0].starts().is_empty());
+    let still = wait_item(&server, &admin, waiting, |i| {
+        i["state"] == "queued"
+            && i["waiting_for"] == "Its printer or location was removed: choose another target."
+    })
+    .await;
+    assert_eq!(still["printer_id"], Value::Null, "{still}");
+    farm.printers[0].set_hook(None);
 }

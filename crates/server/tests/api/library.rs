@@ -166,7 +166,7 @@ pub(crate) fn authed(
     }
 }
 
-async fn upload_to(
+pub(crate) async fn upload_to(
     server: &TestServer,
     auth: &Auth,
     name: &str,

@@ -17,6 +17,7 @@ mod camera;
 mod certificates;
 mod cli;
 mod connections;
+mod crash;
 mod dispatch;
 mod events;
 mod foundation;

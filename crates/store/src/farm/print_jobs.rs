@@ -45,6 +45,23 @@ pub struct PrintJobFile<'a> {
     pub task_id: Option<&'a str>,
 }
 
+fn job_row(r: &sqlx::any::AnyRow) -> Result<PrintJobRow, sqlx::Error> {
+    Ok(PrintJobRow {
+        id: r.try_get("id")?,
+        started_by: r
+            .try_get::<Option<i64>, _>("started_by")?
+            .map(UserId::from_db),
+        started_by_name: r.try_get("started_by_name")?,
+        file_name: r.try_get("file_name")?,
+        library_file_id: r
+            .try_get::<Option<i64>, _>("library_file_id")?
+            .map(LibraryFileId::from_db),
+        file_sha256: r.try_get("file_sha256")?,
+        plate: r.try_get("plate")?,
+        task_id: r.try_get("task_id")?,
+    })
+}
+
 impl Store {
     /// Records a job about to start on `printer` (closing any open one).
     pub async fn insert_print_job(
@@ -93,24 +110,26 @@ impl Store {
         .bind(printer.get())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row
-            .map(|r| -> Result<PrintJobRow, sqlx::Error> {
-                Ok(PrintJobRow {
-                    id: r.try_get("id")?,
-                    started_by: r
-                        .try_get::<Option<i64>, _>("started_by")?
-                        .map(UserId::from_db),
-                    started_by_name: r.try_get("started_by_name")?,
-                    file_name: r.try_get("file_name")?,
-                    library_file_id: r
-                        .try_get::<Option<i64>, _>("library_file_id")?
-                        .map(LibraryFileId::from_db),
-                    file_sha256: r.try_get("file_sha256")?,
-                    plate: r.try_get("plate")?,
-                    task_id: r.try_get("task_id")?,
-                })
-            })
-            .transpose()?)
+        Ok(row.as_ref().map(job_row).transpose()?)
+    }
+
+    /// The job printwarden started on `printer` with this task id (open or ended): how a
+    /// printer's report names a job printwarden started.
+    pub async fn print_job_with_task(
+        &self,
+        printer: PrinterId,
+        task_id: &str,
+    ) -> Result<Option<PrintJobRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, started_by, started_by_name, file_name, library_file_id, file_sha256, \
+             plate, task_id FROM print_jobs \
+             WHERE printer_id = $1 AND task_id = $2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(printer.get())
+        .bind(task_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(job_row).transpose()?)
     }
 
     /// The task id a job's start command carried.

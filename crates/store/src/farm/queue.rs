@@ -569,19 +569,23 @@ impl Store {
     /// the claim was taken back (a restart's reconciliation, a cancel): the caller must not
     /// send the start command. Together with reconciliation this makes a start happen at most
     /// once per claim, however many dispatchers run.
+    /// `updated_at` becomes `now`: how long the printer has had to show the job is counted
+    /// from here, not from the claim (the upload between them may take minutes).
     pub async fn fence_queue_start(
         &self,
         id: i64,
         claimed_at: i64,
         print_job_id: i64,
+        now: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE queue_items SET print_job_id = $3 WHERE id = $1 AND state = 'dispatching' \
-             AND claimed_at = $2 AND print_job_id IS NULL",
+            "UPDATE queue_items SET print_job_id = $3, updated_at = $4 WHERE id = $1 \
+             AND state = 'dispatching' AND claimed_at = $2 AND print_job_id IS NULL",
         )
         .bind(id)
         .bind(claimed_at)
         .bind(print_job_id)
+        .bind(now)
         .execute(&self.pool)
         .await
         .map_err(StoreError::from_write)?;

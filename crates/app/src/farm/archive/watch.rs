@@ -3,6 +3,10 @@
 //! RUNNING or PAUSE with a job identity it has no open entry for), ended on FINISH (finished),
 //! FAILED (failed with the error in words, or cancelled when the printer echoes a stop) or IDLE
 //! while an entry is open (the job vanished: aborted on the printer, or the printer restarted).
+//! A FINISH or FAILED without an open entry whose job id is the task id of a print job
+//! printwarden started (and never archived) is a run nobody watched — the server was down or
+//! disconnected for the whole print: it is archived then, opened and ended at once, so the
+//! queue learns its item ran and never starts it again.
 //!
 //! Invariants: the open entry lives in the database, not in memory (one open entry per printer,
 //! enforced by a unique index), so a reconnect, repeated reports, a printer restarted mid-print
@@ -320,7 +324,17 @@ impl App {
                 }
             },
             GcodeState::Finish | GcodeState::Failed => {
-                let Some(entry) = open else { return Ok(()) };
+                let entry = match open {
+                    Some(entry) => entry,
+                    // printwarden did not see this job run (it was down, or not connected,
+                    // for the whole print), but the printer names a job printwarden started:
+                    // the print happened, so it is archived now — the queue decides from the
+                    // entry that its item ran, and starts it nowhere else again.
+                    None => match self.open_unseen_run(printer, view).await? {
+                        Some(entry) => entry,
+                        None => return Ok(()),
+                    },
+                };
                 if !same_job(&entry, key.as_deref(), job_id) {
                     return self
                         .end_entry(
@@ -370,12 +384,47 @@ impl App {
         Ok(())
     }
 
+    /// The entry of a run printwarden started but never saw (the printer reports it ended
+    /// with the task id of a print job that has no entry yet), opened now; `None` when the
+    /// report names no such job.
+    async fn open_unseen_run(
+        &self,
+        printer: PrinterId,
+        view: &JobView,
+    ) -> Result<Option<ArchiveRow>, AppError> {
+        let Some(task) = view.job_id.as_deref() else {
+            return Ok(None);
+        };
+        let Some(job) = self.store.print_job_with_task(printer, task).await? else {
+            return Ok(None);
+        };
+        if self.store.print_job_archived(job.id).await? {
+            return Ok(None);
+        }
+        self.open_entry_for(printer, view, Some(job)).await?;
+        Ok(self.store.open_archive_of(printer).await?)
+    }
+
     /// Opens the entry of a job that just started: linked to the print job (and its starter)
     /// when printwarden started it, "outside printwarden" otherwise.
     async fn open_entry(&self, printer: PrinterId, view: &JobView) -> Result<(), AppError> {
+        self.open_entry_for(printer, view, None).await
+    }
+
+    /// [`Self::open_entry`], with the print job already known (`known`) or looked up.
+    async fn open_entry_for(
+        &self,
+        printer: PrinterId,
+        view: &JobView,
+        known: Option<pw_store::PrintJobRow>,
+    ) -> Result<(), AppError> {
         let key = view.key();
         let shown = view.file_name();
-        let job = match self.store.open_print_job(printer).await? {
+        let found = match known {
+            Some(job) => Some(job),
+            None => self.store.open_print_job(printer).await?,
+        };
+        let job = match found {
             Some(job)
                 if (job.task_id.is_some() && job.task_id == view.job_id
                     || view.gcode_file.as_deref().is_some_and(|f| {

@@ -377,7 +377,11 @@ impl App {
         if let Some((item, claimed_at)) = queue_claim {
             // The queue's fence: the last step before the command. A claim reconciled away
             // (or cancelled) meanwhile must not start — never one item twice.
-            match self.store.fence_queue_start(item, claimed_at, job).await {
+            match self
+                .store
+                .fence_queue_start(item, claimed_at, job, self.now())
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     self.forget_print_job(job).await;

@@ -3,8 +3,9 @@
 //!
 //! Each pass (on printer events, at most every [`MIN_PASS`], and every [`TICK`]):
 //! 1. **Reconcile** the items printers work on with the printers' own reports (the printer is
-//!    the truth): a `dispatching` item whose job the printer runs (or whose archive entry
-//!    exists) becomes `printing`; one whose start was never sent goes back to `queued` without
+//!    the truth): a `dispatching` item whose job the printer names — running, or already ended
+//!    while no server watched (its report keeps the task id) — or whose archive entry exists
+//!    becomes `printing`; one whose start was never sent goes back to `queued` without
 //!    counting the attempt; a `printing` item whose archive entry ended counts the copy and is
 //!    queued again while copies remain, else `done` (or `failed` with the reason in words).
 //!    The first pass runs before anything is dispatched, so a restart picks up where it was.
@@ -22,8 +23,13 @@
 //!   compare-and-set and only succeeds while no job was fenced. So either the start command
 //!   goes out for this claim, or the claim goes back to the queue — never both;
 //! - a claim whose start was fenced is only ever decided by the printer's report or archive
-//!   entry (printing), or, after [`START_WINDOW`] without any sign of it on an online printer,
-//!   treated as never received;
+//!   entry (printing), or, after [`START_WINDOW`] counted from the fence (not the claim: the
+//!   upload between them may take minutes, and another dispatcher must not take a start back
+//!   that is just being sent) without any sign of it on an online printer, treated as never
+//!   received; a `printing` item whose printer names its job is never failed for want of an
+//!   archive entry (the watcher archives a run it did not see, see `archive::watch`);
+//! - an active item whose printer was removed is parked as failed with the reason in words
+//!   (whether it printed is unknown), never started elsewhere;
 //! - a claim without a fenced start is taken back at start-up (this process had no start in
 //!   flight) and otherwise only after [`UNFENCED_LEASE`] (another process may be uploading it).
 //!
@@ -609,11 +615,38 @@ impl App {
         }
     }
 
+    /// An active item whose printer was removed from printwarden (the row's link, and the
+    /// print job the start was fenced with, went with it). Whether the printer got the job is
+    /// unknown now, and the printer may still print it: the item is parked as failed with the
+    /// reason, never started on another printer behind the user's back.
+    async fn printer_removed_under(&self, item: &QueueItemRow) -> Result<(), AppError> {
+        if !matches!(item.state, QueueState::Dispatching | QueueState::Printing) {
+            return Ok(());
+        }
+        self.queue_transition(
+            &Actor::dispatcher(),
+            item,
+            item.state,
+            QueueState::Failed,
+            &QueueStep {
+                reason: Some(Some(
+                    "Its printer was removed from printwarden while the job was being sent \
+                     or printed, so whether it printed is unknown. Check the printer, and \
+                     queue it again if it did not print.",
+                )),
+                next_attempt_at: Some(None),
+                ..QueueStep::default()
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn reconcile_item(&self, startup: bool, item: &QueueItemRow) -> Result<(), AppError> {
         let actor = Actor::dispatcher();
         let now = self.now();
         let Some(printer) = item.printer_id else {
-            return Ok(());
+            return self.printer_removed_under(item).await;
         };
         let (online, busy, job_key) = running_job(self, printer);
         let reporting = online && self.fleet.live(printer).status.is_some();
@@ -621,7 +654,8 @@ impl App {
             Some(job) => self.store.print_job_task_id(job).await?,
             None => None,
         };
-        let runs_ours = busy && task.is_some() && job_key == task;
+        // The printer names our job (running, or ended while nobody watched): it took it.
+        let took_ours = task.is_some() && job_key == task;
         let entry = match item.print_job_id {
             Some(job) => match self.store.archive_for_print_job(job).await? {
                 Some((id, _)) => self.store.archive(id).await?,
@@ -653,7 +687,7 @@ impl App {
                     }
                     return Ok(());
                 }
-                if entry.is_some() || runs_ours {
+                if entry.is_some() || took_ours {
                     self.queue_transition(
                         &actor,
                         item,
@@ -667,7 +701,8 @@ impl App {
                         },
                     )
                     .await?;
-                } else if reporting && !busy && now - claimed_at > START_WINDOW {
+                } else if reporting && !busy && now - item.updated_at > START_WINDOW {
+                    // (`updated_at` is the fence's time: the upload before it may take long.)
                     // Sent, but the printer never showed the job: it did not get it.
                     self.queue_transition(
                         &actor,
@@ -689,7 +724,7 @@ impl App {
                 let Some(entry) = entry else {
                     // No entry yet: the watcher opens it on the printer's first report of the
                     // job. A printer that shows no sign of it for a while never ran it.
-                    if reporting && !runs_ours && !busy && now - item.updated_at > START_WINDOW {
+                    if reporting && !took_ours && !busy && now - item.updated_at > START_WINDOW {
                         self.start_failed(
                             &actor,
                             item,
