@@ -36,10 +36,10 @@ pub use auth::mfa::{
 pub use auth::sessions::{LoginOutcome, MeView, SessionView, SetupRequest};
 pub use auth::tickets::{IssuedTicket, TICKET_LIFETIME, TicketRequest};
 pub use farm::archive::{
-    ArchiveExport, ArchiveImage, ArchiveOutcome, ArchivePatchInput, ArchivePhotoUpload,
-    ArchivePhotoView, ArchivePicture, ArchiveQuery, ArchiveRights, ArchiveSource, ArchiveView,
-    CreateArchive, FilamentUsed, ImageKind, OUTCOMES, PHOTO_MAX, PHOTOS_MAX, PurgeArchives,
-    PurgeOutcome, StartedBy, csv_cell,
+    ArchiveExport, ArchiveImage, ArchiveListPage, ArchiveOutcome, ArchivePatchInput,
+    ArchivePhotoUpload, ArchivePhotoView, ArchivePicture, ArchiveQuery, ArchiveRights,
+    ArchiveSource, ArchiveView, CreateArchive, FilamentUsed, ImageKind, OUTCOMES, PHOTO_MAX,
+    PHOTOS_MAX, PurgeArchives, PurgeOutcome, StartedBy, csv_cell,
 };
 pub use farm::camera_tokens::{
     CameraTokenView, CreateCameraToken, CreatedCameraToken, MAX_CAMERA_TOKEN_DAYS,

@@ -20,7 +20,9 @@ use pw_app::{
     SetupRequest, Template, TemplateView, TestEmail, TestEmailOutcome, TestOutcome, TlsStatus,
     TotpSetupView, UpdateUser, UpdateWebhook, UploadCertificate, UserView, WebhookView,
 };
-use pw_app::{ArchivePatchInput, ArchiveView, CreateArchive, PurgeArchives, PurgeOutcome};
+use pw_app::{
+    ArchiveListPage, ArchivePatchInput, ArchiveView, CreateArchive, PurgeArchives, PurgeOutcome,
+};
 use pw_app::{
     CameraTokenView, CertificateView, CheckPrinter, CommandInput, CommandOutcome,
     CreateCameraToken, CreatePrinter, CreatedCameraToken, IssuedTicket, LocationInput,
@@ -425,7 +427,7 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             Shape::ok(s.of::<LocationView>()).with_body(s.of::<LocationInput>())
         }
         ("GET", "/api/v1/archives") => {
-            page_query(archive_query(Shape::ok(s.paged_of::<ArchiveView>())))
+            page_query(archive_query(Shape::ok(s.of::<ArchiveListPage>())))
         }
         ("POST", "/api/v1/archives") => {
             Shape::json(C::CREATED, s.of::<ArchiveView>()).with_body(s.of::<CreateArchive>())

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod serve;
 
+pub use pw_store::SearchTuning;
 pub use serve::{Overrides, Running, StartError, VERSION, start, start_with};
 pub use serve::{accept, certificates, keys, tls};
 

@@ -24,8 +24,9 @@ pub use auth::sessions::{NewSession, SessionRow};
 pub use auth::tickets::TicketRow;
 pub use error::StoreError;
 pub use farm::archive::{
-    ArchiveEnd, ArchiveFilter, ArchivePatch, ArchivePhotoRow, ArchiveRow, ManualArchive,
-    NewArchive, NewArchivePhoto, StarterMatch,
+    ArchiveEnd, ArchiveFilter, ArchivePage, ArchivePatch, ArchivePhotoRow, ArchiveRow,
+    ManualArchive, NewArchive, NewArchivePhoto, SHORT_TEXT_WINDOW, SQLITE_SEARCH_SORT_MAX,
+    StarterMatch, short_text,
 };
 pub use farm::library::{
     LibraryAfter, LibraryFilePatch, LibraryFileQuery, LibraryFileRow, LibraryFolderRow,
@@ -45,7 +46,7 @@ pub use farm::queue::{
 pub use migrate::{AppliedMigration, MIGRATIONS, Migration};
 pub use notify::webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow};
 pub use page::{OwnerFilter, PageAfter, PrinterFilter};
-pub use pool::{Backend, Store};
+pub use pool::{Backend, SearchTuning, Store};
 pub use system::audit::{AuditFilter, AuditRow, NewAuditEvent};
 
 /// Reads a BOOLEAN column selected as `CASE WHEN col THEN 1 ELSE 0 END AS col`. sqlx's Any

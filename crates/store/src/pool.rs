@@ -47,6 +47,20 @@ impl Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    pub(crate) search: SearchTuning,
+}
+
+/// The archive text search's two thresholds (see `farm/archive.rs`). Fixed in production;
+/// tests set small ones ([`Store::with_search_tuning`]) to put a handful of entries on both
+/// sides of each, where the benchmark needs 100,000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchTuning {
+    /// SQLite: at most this many matches are read through the search table and sorted; more,
+    /// and the list walks the newest entries instead.
+    pub sqlite_sort_max: i64,
+    /// A list page with a text of 1–2 characters reads at most this many entries (of those the
+    /// caller may see, after the other filters) before it answers.
+    pub short_text_window: i64,
 }
 
 /// Creates the SQLite file 0600 if the URL lets sqlx create it (`mode=rwc`) and tightens an
@@ -162,7 +176,22 @@ impl Store {
             Backend::Postgres => options,
         };
         let pool = options.connect(url).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            search: SearchTuning::default(),
+        })
+    }
+
+    /// The same store with other search thresholds (tests: both sides of a switch with a few
+    /// entries). Values below 1 are taken as 1.
+    #[must_use]
+    pub fn with_search_tuning(mut self, tuning: SearchTuning) -> Self {
+        self.search = SearchTuning {
+            sqlite_sort_max: tuning.sqlite_sort_max.max(1),
+            short_text_window: tuning.short_text_window.max(1),
+        };
+        self
     }
 
     /// Which engine this is.

@@ -43,6 +43,8 @@ pub struct Options {
     pub resolver: Option<std::sync::Arc<dyn pw_app::outbound::Resolve>>,
     /// The server's clock (default: the system clock), e.g. a [`pw_app::ManualClock`].
     pub clock: Option<std::sync::Arc<dyn pw_app::Clock>>,
+    /// The archive search's thresholds (default: production's).
+    pub search: Option<printwarden::SearchTuning>,
 }
 
 /// A real server on 127.0.0.1 with a client for it.
@@ -136,6 +138,7 @@ impl TestServer {
         let overrides = printwarden::Overrides {
             resolver: options.resolver,
             clock: options.clock,
+            search: options.search,
         };
         let running = start_with(&settings, overrides)
             .await

@@ -134,6 +134,14 @@ impl PageRequest {
     }
 }
 
+impl PageRequest {
+    /// The cursor of a position in a list's order (a page that ended elsewhere than at its
+    /// last row: the archive's short-text search window).
+    pub(crate) fn cursor(listing: Listing, key: &(String, i64)) -> String {
+        encode(listing, key)
+    }
+}
+
 fn encode(listing: Listing, (key, id): &(String, i64)) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{id}:{key}", listing.tag()))
 }

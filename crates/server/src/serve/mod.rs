@@ -218,6 +218,8 @@ pub struct Overrides {
     pub resolver: Option<Arc<dyn Resolve>>,
     /// The application's clock (tests move time to expire codes and links).
     pub clock: Option<Arc<dyn pw_app::Clock>>,
+    /// The archive search's thresholds (tests cross them with a few entries).
+    pub search: Option<pw_store::SearchTuning>,
 }
 
 /// [`start`] with test overrides.
@@ -246,8 +248,23 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
         Sealing::Plaintext { reason } => tracing::error!("{reason}"),
     }
 
-    let store = Store::connect(settings.database_url.expose()).await?;
+    let mut store = Store::connect(settings.database_url.expose()).await?;
+    if let Some(tuning) = overrides.search {
+        store = store.with_search_tuning(tuning);
+    }
     store.migrate().await?;
+    // Once per start, where the operator looks: the migration's own warning went by once, at
+    // the upgrade, and the search works without the indexes — just slowly on a big archive.
+    match store.archive_search_indexed().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "PostgreSQL lacks the pg_trgm extension (or the archive search indexes built with it): \
+             searching the archive for 3 or more characters reads every entry the reader may see, \
+             slow on a large archive. docs/OPERATIONS.md, \"The archive search index\", shows how \
+             to add them"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not check the archive search indexes"),
+    }
     let key = match &sealing {
         Sealing::Active { key, .. } => Some(key.clone()),
         Sealing::Plaintext { .. } => None,

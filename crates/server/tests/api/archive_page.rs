@@ -51,7 +51,7 @@ pub(crate) async fn html(server: &TestServer, auth: &Auth, path: &str) -> (u16, 
 }
 
 /// The `href` of the element with `id`, unescaped.
-fn href(html: &str, id: &str) -> Option<String> {
+pub(crate) fn href(html: &str, id: &str) -> Option<String> {
     let at = html.find(&format!("id=\"{id}\""))?;
     let tag_start = html[..at].rfind('<')?;
     let tag = &html[tag_start..];

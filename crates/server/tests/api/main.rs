@@ -11,6 +11,7 @@ mod admin;
 mod archive;
 mod archive_media;
 mod archive_page;
+mod archive_search;
 mod audit;
 mod auth;
 mod camera;

@@ -8,7 +8,10 @@
 //! pages newest first `(started_at, id)` with the visibility filter in the same query; the text
 //! filter gives the same entries on both backends (a substring after the ASCII-only fold both
 //! share), from trigram indexes where they can answer it (migration 0018: PostgreSQL `pg_trgm`
-//! GIN indexes on the compared expressions, SQLite an FTS5 `trigram` table kept by triggers).
+//! GIN indexes on the compared expressions, SQLite an FTS5 `trigram` table kept by triggers);
+//! a text of 1–2 characters, which no index answers, is searched by a list page among at most
+//! [`SHORT_TEXT_WINDOW`] entries, and the page says where it stopped, so no request reads the
+//! whole archive and following the pages still finds every match exactly once.
 
 use pw_domain::{LibraryFileId, PrinterId, UserId};
 use sqlx::Row;
@@ -296,7 +299,42 @@ const TRIGRAM: usize = 3;
 /// SQLite: up to this many matching entries are read through the search table and sorted;
 /// beyond, matches are common enough that walking the newest entries (`lower(..) LIKE`) fills
 /// a page sooner (about 50 × entries / matches rows read) than sorting them all.
-const SQLITE_SEARCH_SORT_MAX: i64 = 4000;
+pub const SQLITE_SEARCH_SORT_MAX: i64 = 4000;
+
+/// A list page searching for a text of 1–2 characters reads at most this many entries (those
+/// the caller may see, after the other filters, newest first from the cursor) before it
+/// answers. No index answers such a text on either backend, so without a bound a text that
+/// matches nothing read every entry the caller may see (184 ms on SQLite, 129 ms on PostgreSQL
+/// for 100,000; scripts/bench.sh archive); 5,000 entries take about 6 ms. The page then says
+/// where the search stopped ([`ArchivePage::searched_to`]) and its cursor continues from there,
+/// so following `next` still finds every match, once, in order.
+pub const SHORT_TEXT_WINDOW: i64 = 5000;
+
+impl Default for crate::SearchTuning {
+    fn default() -> Self {
+        Self {
+            sqlite_sort_max: SQLITE_SEARCH_SORT_MAX,
+            short_text_window: SHORT_TEXT_WINDOW,
+        }
+    }
+}
+
+/// Whether a text is too short for the trigram indexes (the list searches it in a window).
+#[must_use]
+pub fn short_text(q: &str) -> bool {
+    q.chars().count() < TRIGRAM
+}
+
+/// One list page of entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivePage {
+    /// The entries found, newest first (at most the `fetch` asked for).
+    pub rows: Vec<ArchiveRow>,
+    /// Set when a search of 1–2 characters stopped at its window ([`SHORT_TEXT_WINDOW`])
+    /// before it found `fetch` entries while older entries remain: `(started_at, id)` of the
+    /// last entry it read. Every match up to it is in `rows`; the next page starts after it.
+    pub searched_to: Option<(i64, i64)>,
+}
 
 /// How a list applies `?q=`: the same entries either way, only the path differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -393,6 +431,22 @@ impl Clause {
             let m = self.bind(Value::Int(until));
             self.and(&format!("a.started_at < {m}"));
         }
+    }
+}
+
+/// Only entries older than `after` (`(started_at, id)` of the previous page's last row).
+fn after_key(c: &mut Clause, after: Option<(i64, i64)>) {
+    if let Some((at, id)) = after {
+        // `started_at <= at` first, as its own condition: the planner turns it into an index
+        // range bound. The equivalent `started_at < at OR (started_at = at AND id < id)`
+        // is only a filter, so a page deep in walked every row before it (PostgreSQL read
+        // 50,000 index entries for the page half-way through 100,000: 36 ms instead of
+        // 0.04 ms; scripts/bench.sh archive).
+        let a1 = c.bind(Value::Int(at));
+        let a2 = c.bind(Value::Int(at));
+        let i1 = c.bind(Value::Int(id));
+        c.and(&format!("a.started_at <= {a1}"));
+        c.and(&format!("a.started_at < {a2} OR a.id < {i1}"));
     }
 }
 
@@ -534,7 +588,8 @@ impl Store {
     }
 
     /// One page of entries, newest first: those `filter` lets through, after `(started_at,
-    /// id)` of the previous page's last row, at most `fetch`.
+    /// id)` of the previous page's last row, at most `fetch` — every match, however many
+    /// entries that reads (the CSV export; a list page is [`Store::archives_list`]).
     pub async fn archives_page(
         &self,
         filter: &ArchiveFilter,
@@ -547,18 +602,93 @@ impl Store {
         };
         let mut c = Clause::default();
         c.archives(filter, text);
-        if let Some((at, id)) = after {
-            // `started_at <= at` first, as its own condition: the planner turns it into an index
-            // range bound. The equivalent `started_at < at OR (started_at = at AND id < id)`
-            // is only a filter, so a page deep in walked every row before it (PostgreSQL read
-            // 50,000 index entries for the page half-way through 100,000: 36 ms instead of
-            // 0.04 ms; scripts/bench.sh archive).
+        after_key(&mut c, after);
+        self.archive_rows(c, filter.q.is_some(), fetch, &self.pool)
+            .await
+    }
+
+    /// One list page: as [`Store::archives_page`], except that a text of 1–2 characters is
+    /// searched among at most [`SHORT_TEXT_WINDOW`] entries after the cursor (those the filter
+    /// lets through, text aside); the page then says how far it read
+    /// ([`ArchivePage::searched_to`]). Both reads see one snapshot of the database, so the
+    /// window's end and the matches before it agree even while entries are added or deleted.
+    pub async fn archives_list(
+        &self,
+        filter: &ArchiveFilter,
+        after: Option<(i64, i64)>,
+        fetch: i64,
+    ) -> Result<ArchivePage, StoreError> {
+        let Some(q) = filter.q.as_deref().filter(|q| short_text(q)) else {
+            return Ok(ArchivePage {
+                rows: self.archives_page(filter, after, fetch).await?,
+                searched_to: None,
+            });
+        };
+        let text = self.text_match(q).await?;
+        let window = self.search.short_text_window;
+        let mut tx = self.pool.begin().await?;
+        if self.backend() == Backend::Postgres {
+            // One snapshot for both statements (READ COMMITTED takes one per statement).
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The window's last entry: the `window`-th the filter lets through without the text,
+        // and whether any follows it (none: the window reaches the end, nothing to continue).
+        // The key index alone answers it for a reader who sees everything.
+        let mut without_text = filter.clone();
+        without_text.q = None;
+        let mut c = Clause::default();
+        c.archives(&without_text, text);
+        after_key(&mut c, after);
+        let offset = c.bind(Value::Int(window - 1));
+        let sql = format!(
+            "SELECT a.started_at, a.id {FROM}{} ORDER BY a.started_at DESC, a.id DESC \
+             LIMIT 2 OFFSET {offset}",
+            c.where_sql()
+        );
+        let edge = c
+            .apply(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&mut *tx)
+            .await?;
+        let end = match edge.as_slice() {
+            [last, _] => Some((
+                last.try_get::<i64, _>("started_at")?,
+                last.try_get::<i64, _>("id")?,
+            )),
+            _ => None,
+        };
+        let mut c = Clause::default();
+        c.archives(filter, text);
+        after_key(&mut c, after);
+        if let Some((at, id)) = end {
+            // Not older than the window's last entry (the range bound first, as in the keyset).
             let a1 = c.bind(Value::Int(at));
             let a2 = c.bind(Value::Int(at));
             let i1 = c.bind(Value::Int(id));
-            c.and(&format!("a.started_at <= {a1}"));
-            c.and(&format!("a.started_at < {a2} OR a.id < {i1}"));
+            c.and(&format!("a.started_at >= {a1}"));
+            c.and(&format!("a.started_at > {a2} OR a.id >= {i1}"));
         }
+        let rows = self.archive_rows(c, true, fetch, &mut *tx).await?;
+        tx.commit().await?;
+        let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= fetch;
+        Ok(ArchivePage {
+            searched_to: if full { None } else { end },
+            rows,
+        })
+    }
+
+    /// Runs a page query built on `c` (filters and keyset), newest first, at most `fetch`.
+    async fn archive_rows<'e, E>(
+        &self,
+        mut c: Clause,
+        text: bool,
+        fetch: i64,
+        executor: E,
+    ) -> Result<Vec<ArchiveRow>, StoreError>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
         let limit = c.bind(Value::Int(fetch));
         let sql = format!(
             "SELECT {COLUMNS} {FROM}{} ORDER BY a.started_at DESC, a.id DESC LIMIT {limit}",
@@ -569,13 +699,36 @@ impl Store {
         // keeps is, after five runs, one plan for any text — it then walked all of a reader's
         // entries for text that matches nothing (113 ms p99) instead of asking the trigram
         // index (0.3 ms). An unnamed statement is planned with its values.
-        let query = if filter.q.is_some() {
-            query.persistent(false)
-        } else {
-            query
-        };
-        let rows = query.fetch_all(&self.pool).await?;
+        let query = if text { query.persistent(false) } else { query };
+        let rows = query.fetch_all(executor).await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Whether the archive text search has its trigram indexes: always on SQLite (its own FTS5,
+    /// migration 0018); on PostgreSQL when `pg_trgm` was there for the migration to build them
+    /// (without it, a search of 3 or more characters reads every entry the reader may see).
+    pub async fn archive_search_indexed(&self) -> Result<bool, StoreError> {
+        if self.backend() == Backend::Sqlite {
+            return Ok(true);
+        }
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM pg_indexes WHERE schemaname = current_schema() \
+             AND tablename = 'archives' AND indexname IN ('archives_search_file', \
+             'archives_search_printer', 'archives_search_notes')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? == 3)
+    }
+
+    /// Which path `?q=` takes for this text, in words (tests and diagnostics): `search table`
+    /// or `walk` on SQLite, `trigram index or walk` on PostgreSQL (its planner decides).
+    pub async fn archive_search_path(&self, q: &str) -> Result<&'static str, StoreError> {
+        Ok(match self.text_match(q).await? {
+            TextMatch::Fts => "search table",
+            TextMatch::Like { collate_c: true } => "trigram index or walk",
+            TextMatch::Like { collate_c: false } => "walk",
+        })
     }
 
     /// How `?q=` runs on this backend for this piece of text.
@@ -583,14 +736,15 @@ impl Store {
     /// PostgreSQL: always the `LIKE` on the indexed expressions; its planner weighs the trigram
     /// indexes (rare text) against walking the newest entries (common text) from statistics.
     /// SQLite has no such estimate for a full-text table, so it is asked first: the search
-    /// table when it finds at most [`SQLITE_SEARCH_SORT_MAX`] entries and no printer name
-    /// matches, otherwise the walk. Fewer than 3 characters: the walk on both.
+    /// table when it finds at most [`SQLITE_SEARCH_SORT_MAX`] entries (the store's
+    /// [`crate::SearchTuning`]) and no printer name matches, otherwise the walk. Fewer than 3
+    /// characters: the walk on both — bounded by [`SHORT_TEXT_WINDOW`] on a list page.
     pub(crate) async fn text_match(&self, q: &str) -> Result<TextMatch, StoreError> {
         if self.backend() == Backend::Postgres {
             return Ok(TextMatch::Like { collate_c: true });
         }
         let walk = TextMatch::Like { collate_c: false };
-        if q.chars().count() < TRIGRAM {
+        if short_text(q) {
             return Ok(walk);
         }
         let printers = sqlx::query(
@@ -608,14 +762,16 @@ impl Store {
              WHERE archives_search MATCH $1 LIMIT $2) AS s",
         )
         .bind(phrase(q))
-        .bind(SQLITE_SEARCH_SORT_MAX + 1)
+        .bind(self.search.sqlite_sort_max + 1)
         .fetch_one(&self.pool)
         .await?;
-        Ok(if found.try_get::<i64, _>("n")? > SQLITE_SEARCH_SORT_MAX {
-            walk
-        } else {
-            TextMatch::Fts
-        })
+        Ok(
+            if found.try_get::<i64, _>("n")? > self.search.sqlite_sort_max {
+                walk
+            } else {
+                TextMatch::Fts
+            },
+        )
     }
 
     /// Changes notes, tags or rating; false if the entry is gone.

@@ -17,6 +17,14 @@ pub struct Db {
     _pg: Option<PgDatabase>,
 }
 
+impl Db {
+    /// The PostgreSQL database's URL (none on SQLite): for a test that changes the schema
+    /// behind the store's back.
+    pub fn pg_url(&self) -> Option<&str> {
+        self._pg.as_ref().map(|pg| pg.url.as_str())
+    }
+}
+
 impl std::ops::Deref for Db {
     type Target = Store;
     fn deref(&self) -> &Store {

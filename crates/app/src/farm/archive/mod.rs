@@ -39,7 +39,7 @@ use crate::accounts::owned::{ContentKind, ItemFuture};
 use crate::core::clock::{parse_rfc3339, rfc3339};
 use crate::core::page::{Listing, PageParams, PageRequest, printer_filter};
 use crate::system::audit::event::AuditEvent;
-use crate::{Actor, App, AppError, Page};
+use crate::{Actor, App, AppError};
 
 /// The outcomes an entry can have.
 pub const OUTCOMES: [&str; 4] = ["printing", "finished", "failed", "cancelled"];
@@ -515,6 +515,21 @@ fn csv_line(v: &ArchiveView) -> String {
     line
 }
 
+/// `GET /api/v1/archives`: the API's page (`{"items", "next"}`) and how far a short search
+/// looked.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ArchiveListPage {
+    /// The entries of this page, newest first.
+    pub items: Vec<ArchiveView>,
+    /// Pass as `?cursor=` for the next page; null on the last page.
+    pub next: Option<String>,
+    /// Set when a search for 1–2 characters stopped before filling the page (it reads at most
+    /// 5,000 entries a page): the start time of the oldest entry it looked at (RFC 3339).
+    /// Every match since then is on this page or an earlier one; `next` searches older
+    /// entries. Null when the page is full or nothing older is left.
+    pub searched_until: Option<String>,
+}
+
 /// The CSV export, read page by page (never the whole archive in memory).
 #[derive(Debug)]
 pub struct ArchiveExport {
@@ -690,12 +705,15 @@ impl App {
         Ok(filter)
     }
 
-    /// `GET /api/v1/archives`: one page of entries the caller may read, newest first.
+    /// `GET /api/v1/archives`: one page of entries the caller may read, newest first. A search
+    /// for 1–2 characters reads at most a window of entries (no index answers it): when that
+    /// ends before the page is full, the page holds the matches found, `searched_until` says
+    /// how far back it looked, and `next` continues from there.
     pub async fn list_archives(
         &self,
         actor: &Actor,
         q: &ArchiveQuery,
-    ) -> Result<Page<ArchiveView>, AppError> {
+    ) -> Result<ArchiveListPage, AppError> {
         let filter = self.archive_filter(actor, q)?;
         let page = PageRequest::parse(
             Listing::Archives,
@@ -715,20 +733,33 @@ impl App {
                 *id,
             )),
         };
-        let rows = self
+        let found = self
             .store
-            .archives_page(&filter, after, page.store().fetch)
+            .archives_list(&filter, after, page.store().fetch)
             .await?;
-        let (rows, next) = page.finish(Listing::Archives, rows, |r| {
+        let (rows, next) = page.finish(Listing::Archives, found.rows, |r| {
             (r.started_at.to_string(), r.id)
         });
+        // A window that ended before the page filled: continue after its last entry (one the
+        // caller may see — the window counts only those — so the cursor betrays nothing).
+        let (next, searched_until) = match found.searched_to {
+            Some((at, id)) if next.is_none() => (
+                Some(PageRequest::cursor(
+                    Listing::Archives,
+                    &(at.to_string(), id),
+                )),
+                Some(rfc3339(at)),
+            ),
+            _ => (next, None),
+        };
         let photos = self
             .store
             .archive_photos(&rows.iter().map(|r| r.id).collect::<Vec<_>>())
             .await?;
-        Ok(Page {
+        Ok(ArchiveListPage {
             items: rows.into_iter().map(|r| view(r, &photos)).collect(),
             next,
+            searched_until,
         })
     }
 

@@ -39,9 +39,20 @@ struct ArchivePage {
     export_href: String,
     older_href: Option<String>,
     newest_href: Option<String>,
+    /// A search for 1–2 characters that stopped before filling the page: how far it looked.
+    searched: Option<Searched>,
     /// Whether any filter is set (the empty state says so).
     filtered: bool,
     can_purge: bool,
+}
+
+/// How far back a short search looked, and the link that searches on from there.
+struct Searched {
+    /// RFC 3339.
+    at: String,
+    /// In words, UTC (the page's script shows it in the reader's zone).
+    text: String,
+    href: String,
 }
 
 /// The filter form as sent, normalised for re-display.
@@ -353,6 +364,7 @@ pub(crate) async fn archive_page(
         export_href: filters.export_href(),
         older_href: None,
         newest_href: filters.cursor.is_some().then(|| filters.page_href(None)),
+        searched: None,
         filtered: filters.any(),
         can_purge: viewer.can(Permission::ArchivesPurge),
         filters,
@@ -364,6 +376,15 @@ pub(crate) async fn archive_page(
                     .next
                     .as_deref()
                     .map(|n| page.filters.page_href(Some(n)));
+                page.searched =
+                    result
+                        .searched_until
+                        .zip(page.older_href.clone())
+                        .map(|(at, href)| Searched {
+                            text: utc_text(&at),
+                            at,
+                            href,
+                        });
                 page.tiles = result.items.into_iter().map(tile).collect();
             }
             Err(AppError::BadRequest(m)) => page.error = Some(m),
