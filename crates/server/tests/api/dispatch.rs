@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::library::{sliced_project, upload};
 use crate::printers::{add, online, wait_for};
 
-async fn farm(models: &[Model], job_seconds: f64) -> (Farm, tempfile::TempDir) {
+pub(crate) async fn farm(models: &[Model], job_seconds: f64) -> (Farm, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut options = Options::new(models.len(), dir.path());
     options.models = models.to_vec();
@@ -28,7 +28,7 @@ async fn farm(models: &[Model], job_seconds: f64) -> (Farm, tempfile::TempDir) {
 }
 
 /// Adds every simulated printer and waits until each is online.
-async fn add_all(server: &TestServer, admin: &Auth, farm: &Farm) -> Vec<i64> {
+pub(crate) async fn add_all(server: &TestServer, admin: &Auth, farm: &Farm) -> Vec<i64> {
     let mut ids = Vec::new();
     for sim in &farm.printers {
         let id = add(
@@ -71,7 +71,7 @@ pub(crate) async fn wait_item(
     last
 }
 
-async fn queue(server: &TestServer, auth: &Auth, body: Value) -> i64 {
+pub(crate) async fn queue(server: &TestServer, auth: &Auth, body: Value) -> i64 {
     let a = server.call(auth, "POST", "/api/v1/queue", Some(body)).await;
     assert_eq!(a.status, 201, "{:?}", a.json);
     a.json["id"].as_i64().unwrap()
@@ -81,7 +81,7 @@ pub(crate) fn accepted(sim: &Printer) -> Vec<pw_simulator::StartRecord> {
     sim.starts().into_iter().filter(|s| s.accepted).collect()
 }
 
-async fn waive(server: &TestServer, admin: &Auth, printer: i64) {
+pub(crate) async fn waive(server: &TestServer, admin: &Auth, printer: i64) {
     let a = server
         .call(
             admin,
