@@ -353,6 +353,16 @@ async fn a_group_target_prints_only_on_members_and_a_removed_member_stops_taking
         item(&server, &admin, waiting).await["waiting_for"],
         "The printer group Empty has no printers: add one, or choose another target."
     );
+    // The printers page lists the groups; the queue page names the target.
+    let (status, page) = crate::archive_page::html(&server, &admin, "/printers").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("data-printer-group-id"), "the groups section");
+    let (status, page) = crate::archive_page::html(&server, &admin, "/queue").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Any printer in the group Empty"),
+        "the target in words"
+    );
 }
 
 #[tokio::test]
@@ -511,6 +521,12 @@ async fn a_location_waiver_lets_the_dispatcher_start_without_a_plate_clear() {
         "its own setting stays"
     );
     assert_eq!(card.json["plate_cleared"], false);
+    let (status, page) = crate::archive_page::html(&server, &admin, "/printers").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("The plate-clear check is waived for location Hall B."),
+        "the card says who waives it"
+    );
 
     // Lifting the waiver restores the gate for the next item.
     let lifted = server
