@@ -57,6 +57,7 @@ pub use farm::library::{
     ByteRange, DEFAULT_MAX_UPLOAD, PrintTargetView, PurgeScope, printer_model_key,
 };
 pub use farm::locations::{LocationInput, LocationView};
+pub use farm::printer_groups::{PrinterGroupInput, PrinterGroupView};
 pub use farm::printers::{
     CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE, PrintUpload,
     PrinterDownload, PrinterFile, PrinterView, StatusView, TemperatureView, TrayView,

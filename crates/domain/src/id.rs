@@ -87,6 +87,10 @@ typed_id!(
     /// A location (a room, a shelf, a site) that printers belong to.
     LocationId
 );
+typed_id!(
+    /// A printer group: a named set of printers a queue item can target.
+    PrinterGroupId
+);
 
 #[cfg(test)]
 mod tests {

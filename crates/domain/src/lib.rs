@@ -13,8 +13,8 @@ pub mod permission;
 
 pub use groups::{PRESETS, Preset, SystemGroup};
 pub use id::{
-    ApiKeyId, AuditEventId, GroupId, LibraryFileId, LibraryFolderId, LocationId, PrinterId,
-    SessionId, UserId, WebhookId,
+    ApiKeyId, AuditEventId, GroupId, LibraryFileId, LibraryFolderId, LocationId, PrinterGroupId,
+    PrinterId, SessionId, UserId, WebhookId,
 };
 pub use identity::{
     Email, GroupName, Invalid, PrinterScope, Username, has_hidden_chars, is_hidden_char,

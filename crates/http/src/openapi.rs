@@ -35,6 +35,7 @@ use pw_app::{
 };
 use pw_app::{CreateProject, ProjectMembersInput, ProjectMembersView, ProjectView, UpdateProject};
 use pw_app::{LibraryPrintStarted, PrintLibraryFile};
+use pw_app::{PrinterGroupInput, PrinterGroupView};
 use pw_policy::{Access, Requirement};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
@@ -607,6 +608,15 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("POST", "/api/v1/library/purge") => {
             Shape::ok(s.of::<LibraryPurged>()).with_body(s.of::<LibraryPurge>())
         }
+        // --- printer groups (issue 16)
+        ("GET", "/api/v1/printer-groups") => Shape::ok(s.page_of::<PrinterGroupView>()),
+        ("POST", "/api/v1/printer-groups") => Shape::json(C::CREATED, s.of::<PrinterGroupView>())
+            .with_body(s.of::<PrinterGroupInput>()),
+        ("GET", "/api/v1/printer-groups/{id}") => Shape::ok(s.of::<PrinterGroupView>()),
+        ("PATCH", "/api/v1/printer-groups/{id}") => {
+            Shape::ok(s.of::<PrinterGroupView>()).with_body(s.of::<PrinterGroupInput>())
+        }
+        ("DELETE", "/api/v1/printer-groups/{id}") => Shape::empty(),
         _ => return None,
     })
 }

@@ -1207,6 +1207,39 @@ pub const ROUTES: &[RouteSpec] = &[
         ),
         "Choose a first password from a mailed set-password link",
     ),
+    // --- printer groups (issue 16): reading needs `printers:read` (members shown as far as the
+    // caller may read them); changes need `printers:update` on every printer added, removed,
+    // or (to rename or delete) in the group — checked per printer in the use case.
+    api(
+        "GET",
+        "/api/v1/printer-groups",
+        needs(Permission::PrintersRead),
+        "Printer groups, each with the members the caller may see",
+    ),
+    api(
+        "POST",
+        "/api/v1/printer-groups",
+        needs(Permission::PrintersUpdate),
+        "Create a printer group (printers the caller may update)",
+    ),
+    api(
+        "GET",
+        "/api/v1/printer-groups/{id}",
+        needs(Permission::PrintersRead),
+        "One printer group",
+    ),
+    api(
+        "PATCH",
+        "/api/v1/printer-groups/{id}",
+        needs(Permission::PrintersUpdate),
+        "Rename a printer group or set its members",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/printer-groups/{id}",
+        needs(Permission::PrintersUpdate),
+        "Delete a printer group (its queued items wait, parked, for another target)",
+    ),
     row(
         "GET",
         "/",

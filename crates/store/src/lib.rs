@@ -35,6 +35,7 @@ pub use farm::library::{
 pub use farm::locations::LocationRow;
 pub use farm::plates::PlateRow;
 pub use farm::print_jobs::{PrintJobFile, PrintJobRow};
+pub use farm::printer_groups::PrinterGroupRow;
 pub use farm::printers::{NewPrinter, PrinterPatch, PrinterRow};
 pub use farm::projects::{
     MemberVisibility, NewProject, ProjectFileRow, ProjectMember, ProjectPatch, ProjectRow,

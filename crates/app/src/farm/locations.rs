@@ -1,6 +1,7 @@
 //! Locations (rooms, shelves, sites) that printers belong to; group scopes can name them.
-//! `locations:read` lists, `locations:manage` creates, renames and deletes. Deleting a
-//! location keeps its printers (they lose the location).
+//! `locations:read` lists, `locations:manage` creates, renames, deletes and sets the
+//! plate-clear waiver (printers standing there start queued jobs without the confirmation).
+//! Deleting a location keeps its printers (they lose the location, and its waiver).
 
 use pw_domain::{LocationId, Permission};
 use pw_policy::{Action, Target};
@@ -22,6 +23,8 @@ pub struct LocationView {
     pub description: String,
     /// RFC 3339.
     pub created_at: String,
+    /// Printers standing here start queued jobs without someone confirming the plate clear.
+    pub waive_plate_clear: bool,
 }
 
 /// `POST /api/v1/locations` and `PATCH /api/v1/locations/{id}`.
@@ -34,6 +37,10 @@ pub struct LocationInput {
     /// Description.
     #[serde(default)]
     pub description: Option<String>,
+    /// Let the queue start jobs on every printer here without someone confirming the plate
+    /// clear after each print (default off).
+    #[serde(default)]
+    pub waive_plate_clear: Option<bool>,
 }
 
 fn name(raw: &str) -> Result<String, AppError> {
@@ -75,6 +82,7 @@ impl App {
                 name: l.name,
                 description: l.description,
                 created_at: rfc3339(l.created_at),
+                waive_plate_clear: l.waive_plate_clear,
             })
             .collect())
     }
@@ -86,7 +94,26 @@ impl App {
             name: l.name,
             description: l.description,
             created_at: rfc3339(l.created_at),
+            waive_plate_clear: l.waive_plate_clear,
         })
+    }
+
+    /// Sets a location's plate-clear waiver and tells the live rows of its printers (their
+    /// cards and the dispatcher read the effective waiver from them).
+    async fn set_location_waiver(&self, id: LocationId, waived: bool) -> Result<(), AppError> {
+        if !self
+            .store
+            .set_location_waiver(id, waived, self.now())
+            .await?
+        {
+            return Err(AppError::NotFound);
+        }
+        for row in self.store.list_printers().await? {
+            if row.location_id == Some(id) {
+                self.fleet.set_row(row);
+            }
+        }
+        Ok(())
     }
 
     fn manage(&self, actor: &Actor) -> Result<(), AppError> {
@@ -112,12 +139,16 @@ impl App {
             }
             other => other?,
         };
+        let waived = input.waive_plate_clear.unwrap_or(false);
+        if waived {
+            self.set_location_waiver(id, true).await?;
+        }
         self.audit(
             actor,
             AuditEvent::LocationCreate,
             Some(("location", id.to_string())),
             true,
-            serde_json::json!({ "name": n }),
+            serde_json::json!({ "name": n, "waive_plate_clear": waived }),
         )
         .await;
         self.location_view(id).await
@@ -148,12 +179,15 @@ impl App {
                 other?;
             }
         }
+        if let Some(waived) = input.waive_plate_clear {
+            self.set_location_waiver(id, waived).await?;
+        }
         self.audit(
             actor,
             AuditEvent::LocationUpdate,
             Some(("location", id.to_string())),
             true,
-            serde_json::json!({ "name": n }),
+            serde_json::json!({ "name": n, "waive_plate_clear": input.waive_plate_clear }),
         )
         .await;
         self.location_view(id).await

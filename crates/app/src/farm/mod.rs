@@ -10,6 +10,7 @@ pub(crate) mod library;
 pub(crate) mod locations;
 pub(crate) mod print_claims;
 pub(crate) mod print_jobs;
+pub(crate) mod printer_groups;
 pub(crate) mod printers;
 pub(crate) mod probe;
 pub(crate) mod projects;

@@ -73,7 +73,7 @@ pub(crate) async fn wait_item(
     last
 }
 
-async fn queue(server: &TestServer, auth: &Auth, body: Value) -> i64 {
+pub(crate) async fn queue(server: &TestServer, auth: &Auth, body: Value) -> i64 {
     let a = server.call(auth, "POST", "/api/v1/queue", Some(body)).await;
     assert_eq!(a.status, 201, "{:?}", a.json);
     a.json["id"].as_i64().unwrap()

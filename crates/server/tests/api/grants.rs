@@ -702,6 +702,21 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
         "/api/v1/projects/{id}/members/{kind}/{member_id}",
         "a member row",
     ),
+    (
+        "POST",
+        "/api/v1/printer-groups",
+        "a printer group row (a queue target, not a scope); printers:update on each member",
+    ),
+    (
+        "PATCH",
+        "/api/v1/printer-groups/{id}",
+        "a printer group row; printers:update on each printer added or removed",
+    ),
+    (
+        "DELETE",
+        "/api/v1/printer-groups/{id}",
+        "a printer group row; parks its queued items",
+    ),
 ];
 
 #[test]

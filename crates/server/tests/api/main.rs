@@ -37,6 +37,7 @@ mod matrix;
 mod mfa;
 mod pages;
 mod plates;
+mod printer_groups;
 mod printers;
 /// The hand-built print files of `pw-printfile`'s tests, shared rather than copied.
 #[path = "../../../printfile/tests/common/mod.rs"]

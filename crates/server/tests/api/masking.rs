@@ -132,6 +132,8 @@ fn plausible(method: &str, pattern: &str, seeds: &Seeds<'_>) -> Option<Value> {
         ("POST", "/api/v1/tickets") => json!({"purpose": "events"}),
         ("POST", "/api/v1/locations") => json!({"name": format!("Walk hall {n}")}),
         ("PATCH", "/api/v1/locations/{id}") => json!({"description": "walked"}),
+        ("POST", "/api/v1/printer-groups") => json!({"name": format!("Walk group {n}")}),
+        ("PATCH", "/api/v1/printer-groups/{id}") => json!({"name": "Masked group again"}),
         ("POST", "/api/v1/webhooks") => {
             json!({"name": format!("walk {n}"), "url": "http://127.0.0.1:9/", "secret": WEBHOOK_SECRET, "events": ["*"]})
         }
@@ -162,6 +164,7 @@ fn concrete_path(pattern: &str, ids: &Ids) -> String {
                 "folders" => ids.library_folder.to_string(),
                 "queue" => ids.queue_item.to_string(),
                 "projects" => ids.project.to_string(),
+                "printer-groups" => ids.printer_group.to_string(),
                 other => panic!("no seeded row for {{id}} after {other}: add one"),
             },
             "{name}" if previous == "templates" => "welcome".to_owned(),
@@ -195,6 +198,7 @@ struct Ids {
     library_folder: i64,
     queue_item: i64,
     project: i64,
+    printer_group: i64,
 }
 
 /// Walk order: reads and changes first, then deletes (deeper rows before the rows they hang
@@ -514,7 +518,17 @@ async fn no_route_answers_with_a_stored_secret() {
     assert_eq!(queued.status, 201, "{:?}", queued.json);
     let project =
         crate::support::project_with_file(&server, &admin, "Masking order", library_file, 1).await;
+    let printer_group = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/printer-groups",
+            Some(json!({"name": "Masked group", "printer_ids": [printer]})),
+        )
+        .await;
+    assert_eq!(printer_group.status, 201, "{:?}", printer_group.json);
     let ids = Ids {
+        printer_group: printer_group.json["id"].as_i64().unwrap(),
         project,
         queue_item: queued.json["id"].as_i64().unwrap(),
         archive,

@@ -126,6 +126,8 @@ struct Ids {
     queue_item: i64,
     /// A project the administrator created, with `library_file` as a member.
     project: i64,
+    /// A printer group holding printer A.
+    printer_group: i64,
 }
 
 /// Whether the row's access mode takes this kind of credential (SPEC S1: sessions everywhere
@@ -363,6 +365,7 @@ fn concrete(pattern: &str, who: &Who, ids: &Ids) -> String {
                 "folders" => ids.library_folder.to_string(),
                 "queue" => ids.queue_item.to_string(),
                 "projects" => ids.project.to_string(),
+                "printer-groups" => ids.printer_group.to_string(),
                 other => panic!("no seeded row for {{id}} after {other} in {pattern}: add one"),
             },
             "{user_id}" => ids.user.to_string(),
@@ -759,7 +762,17 @@ async fn every_route_and_principal_gets_the_documented_decision() {
     assert_eq!(queued.status, 201, "{:?}", queued.json);
     let project =
         crate::support::project_with_file(&server, &admin, "Matrix order", library_file, 2).await;
+    let printer_group = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/printer-groups",
+            Some(json!({"name": "Matrix group", "printer_ids": [a]})),
+        )
+        .await;
+    assert_eq!(printer_group.status, 201, "{:?}", printer_group.json);
     let ids = Ids {
+        printer_group: printer_group.json["id"].as_i64().unwrap(),
         project,
         queue_item: queued.json["id"].as_i64().unwrap(),
         archive,

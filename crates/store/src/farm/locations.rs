@@ -19,6 +19,8 @@ pub struct LocationRow {
     pub description: String,
     /// Unix ms.
     pub created_at: i64,
+    /// Printers standing here start queued jobs without the plate-clear confirmation.
+    pub waive_plate_clear: bool,
 }
 
 fn location_row(row: &AnyRow) -> Result<LocationRow, sqlx::Error> {
@@ -27,6 +29,7 @@ fn location_row(row: &AnyRow) -> Result<LocationRow, sqlx::Error> {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
         created_at: row.try_get("created_at")?,
+        waive_plate_clear: row.try_get::<i64, _>("waive_plate_clear")? != 0,
     })
 }
 
@@ -34,7 +37,8 @@ impl Store {
     /// Every location, by name.
     pub async fn list_locations(&self) -> Result<Vec<LocationRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, description, created_at FROM locations ORDER BY name_key",
+            "SELECT id, name, description, created_at, waive_plate_clear FROM locations \
+             ORDER BY name_key",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -44,7 +48,7 @@ impl Store {
     /// One location.
     pub async fn location(&self, id: LocationId) -> Result<Option<LocationRow>, StoreError> {
         let row =
-            sqlx::query("SELECT id, name, description, created_at FROM locations WHERE id = $1")
+            sqlx::query("SELECT id, name, description, created_at, waive_plate_clear FROM locations WHERE id = $1")
                 .bind(id.get())
                 .fetch_optional(&self.pool)
                 .await?;
@@ -88,6 +92,26 @@ impl Store {
         .bind(name)
         .bind(name.map(str::to_lowercase))
         .bind(description)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Sets whether printers standing in the location start queued jobs without the
+    /// plate-clear confirmation; false when the location does not exist.
+    pub async fn set_location_waiver(
+        &self,
+        id: LocationId,
+        waived: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE locations SET waive_plate_clear = $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id.get())
+        .bind(i64::from(waived))
         .bind(now)
         .execute(&self.pool)
         .await

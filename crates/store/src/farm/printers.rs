@@ -41,6 +41,9 @@ pub struct PrinterRow {
     pub created_at: i64,
     /// Unix ms.
     pub updated_at: i64,
+    /// Its location waives the plate-clear confirmation (read with the row; the printer's own
+    /// waiver is in `printer_plates`).
+    pub location_waives_plate_clear: bool,
 }
 
 /// Fields of a new printer.
@@ -89,16 +92,19 @@ pub struct PrinterPatch<'a> {
     pub access_code: Option<&'a str>,
 }
 
-const SELECT: &str = "SELECT id, name, serial, host, mqtt_port, ftps_port, camera_port, model, \
+// The location's plate-clear waiver rides along with every read of a printer, so the
+// dispatcher and the printer's card see the effective waiver without a second query.
+pub(crate) const SELECT: &str = "SELECT id, name, serial, host, mqtt_port, ftps_port, camera_port, model, \
      location_id, access_code, pinned_sha256, presented_sha256, created_by, created_at, \
-     updated_at FROM printers";
+     updated_at, COALESCE((SELECT l.waive_plate_clear FROM locations l \
+     WHERE l.id = printers.location_id), 0) AS location_waiver FROM printers";
 
 fn port(row: &AnyRow, col: &str) -> Result<u16, sqlx::Error> {
     let v: i64 = row.try_get(col)?;
     u16::try_from(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-fn from_row(row: &AnyRow) -> Result<PrinterRow, sqlx::Error> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<PrinterRow, sqlx::Error> {
     Ok(PrinterRow {
         id: PrinterId::from_db(row.try_get("id")?),
         name: row.try_get("name")?,
@@ -119,6 +125,7 @@ fn from_row(row: &AnyRow) -> Result<PrinterRow, sqlx::Error> {
             .map(UserId::from_db),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        location_waives_plate_clear: row.try_get::<i64, _>("location_waiver")? != 0,
     })
 }
 

@@ -11,7 +11,7 @@
 //! dispatchers (two threads or two processes on one database) never start two items on one
 //! printer or one item twice. Statement text depends only on the shape of a filter.
 
-use pw_domain::{LibraryFileId, LocationId, PrinterId, UserId};
+use pw_domain::{LibraryFileId, LocationId, PrinterGroupId, PrinterId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -84,14 +84,27 @@ pub enum QueueTarget {
     Model(String),
     /// Any printer standing in this location (`None` once it was removed).
     Location(Option<LocationId>),
+    /// Any member of this printer group (`None` once the group was deleted: the item waits,
+    /// parked with the reason, until retargeted).
+    Group(Option<PrinterGroupId>),
 }
 
+/// A target as its columns: kind, printer, model, location, group.
+type TargetColumns = (
+    &'static str,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
+
 impl QueueTarget {
-    fn columns(&self) -> (&'static str, Option<i64>, Option<String>, Option<i64>) {
+    fn columns(&self) -> TargetColumns {
         match self {
-            QueueTarget::Printer(p) => ("printer", p.map(PrinterId::get), None, None),
-            QueueTarget::Model(m) => ("model", None, Some(m.to_uppercase()), None),
-            QueueTarget::Location(l) => ("location", None, None, l.map(LocationId::get)),
+            QueueTarget::Printer(p) => ("printer", p.map(PrinterId::get), None, None, None),
+            QueueTarget::Model(m) => ("model", None, Some(m.to_uppercase()), None, None),
+            QueueTarget::Location(l) => ("location", None, None, l.map(LocationId::get), None),
+            QueueTarget::Group(g) => ("group", None, None, None, g.map(PrinterGroupId::get)),
         }
     }
 }
@@ -253,7 +266,8 @@ pub struct QueuePauseRow {
 }
 
 pub(crate) const COLUMNS: &str = "q.id, q.library_file_id, q.archive_id, q.file_sha256, q.file_name, q.plate, \
-     q.target_kind, q.target_printer_id, q.target_model, q.target_location_id, q.copies, \
+     q.target_kind, q.target_printer_id, q.target_model, q.target_location_id, \
+     q.target_group_id, q.copies, \
      q.copies_done, q.priority, q.position, q.not_before, q.options, q.ams_mapping, q.state, \
      q.reason, q.created_by, q.created_by_name, q.printer_id, q.attempts, q.next_attempt_at, \
      q.claimed_at, q.run_archive_id, q.print_job_id, q.created_at, q.updated_at, q.ended_at";
@@ -273,6 +287,10 @@ pub(crate) fn item_row(row: &AnyRow) -> Result<QueueItemRow, sqlx::Error> {
         "location" => QueueTarget::Location(
             row.try_get::<Option<i64>, _>("target_location_id")?
                 .map(LocationId::from_db),
+        ),
+        "group" => QueueTarget::Group(
+            row.try_get::<Option<i64>, _>("target_group_id")?
+                .map(PrinterGroupId::from_db),
         ),
         _ => QueueTarget::Printer(
             row.try_get::<Option<i64>, _>("target_printer_id")?
@@ -326,15 +344,15 @@ fn pause_key(printer: Option<PrinterId>) -> String {
 impl Store {
     /// Queues an item at the end of the order.
     pub async fn insert_queue_item(&self, new: &NewQueueItem<'_>) -> Result<i64, StoreError> {
-        let (kind, printer, model, location) = new.target.columns();
+        let (kind, printer, model, location, group) = new.target.columns();
         let row = sqlx::query(
             "INSERT INTO queue_items (library_file_id, archive_id, file_sha256, file_name, plate, \
              target_kind, target_printer_id, target_model, target_location_id, copies, priority, \
              position, not_before, options, ams_mapping, state, created_by, created_by_name, \
-             created_at, updated_at) \
+             created_at, updated_at, target_group_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
              (SELECT COALESCE(MAX(position), 0) + 1 FROM queue_items), $12, $13, $14, 'queued', \
-             $15, $16, $17, $17) RETURNING id",
+             $15, $16, $17, $17, $18) RETURNING id",
         )
         .bind(new.library_file_id.map(LibraryFileId::get))
         .bind(new.archive_id)
@@ -353,6 +371,7 @@ impl Store {
         .bind(new.created_by.map(UserId::get))
         .bind(new.created_by_name)
         .bind(new.now)
+        .bind(group)
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_write)?;
@@ -419,6 +438,9 @@ impl Store {
              target_location_id = CASE WHEN $6 = 1 THEN $10 ELSE target_location_id END, \
              options = COALESCE($11, options), \
              ams_mapping = CASE WHEN $12 = 1 THEN $13 ELSE ams_mapping END, \
+             target_group_id = CASE WHEN $6 = 1 THEN $15 ELSE target_group_id END, \
+             reason = CASE WHEN $6 = 1 AND target_kind = 'group' AND target_group_id IS NULL \
+               THEN NULL ELSE reason END, \
              updated_at = $14 \
              WHERE id = $1 AND state = 'queued'",
         )
@@ -436,6 +458,7 @@ impl Store {
         .bind(i64::from(patch.ams_mapping.is_some()))
         .bind(patch.ams_mapping.flatten())
         .bind(now)
+        .bind(target.as_ref().and_then(|t| t.4))
         .execute(&self.pool)
         .await
         .map_err(StoreError::from_write)?;
@@ -491,8 +514,8 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Claims the best queued item this printer may take — targeted at it, at its model or
-    /// at its location; neither the queue nor its lane paused; `not_before` and
+    /// Claims the best queued item this printer may take — targeted at it, at its model, at
+    /// its location or at a group it is a member of; neither the queue nor its lane paused; `not_before` and
     /// `next_attempt_at` passed; the printer holding no active item — by priority, then
     /// position, then id, and moves it to `dispatching` with the printer recorded and one
     /// more attempt counted. `model` is the printer's, in any case. `None` when nothing matches (or another claimer took the printer
@@ -512,7 +535,9 @@ impl Store {
             "SELECT q.id FROM queue_items q WHERE q.state = 'queued' \
              AND ((q.target_kind = 'printer' AND q.target_printer_id = $1) \
                OR (q.target_kind = 'model' AND q.target_model = $2) \
-               OR (q.target_kind = 'location' AND q.target_location_id = $3)) \
+               OR (q.target_kind = 'location' AND q.target_location_id = $3) \
+               OR (q.target_kind = 'group' AND q.target_group_id IN \
+                   (SELECT m.group_id FROM printer_group_members m WHERE m.printer_id = $1))) \
              AND (q.not_before IS NULL OR q.not_before <= $4) \
              AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= $4) \
              AND NOT EXISTS (SELECT 1 FROM queue_pauses p WHERE p.scope_key = 'queue' \

@@ -153,10 +153,10 @@ printForm?.addEventListener("submit", async (event) => {
 // ---------------------------------------------------------------- add to queue
 //
 // "Add to queue…": plate, target (one printer, any printer of a model, any printer in a
-// location), copies, priority, not before, options, and — for one printer — the AMS mapping
+// location, any printer of a printer group), copies, priority, not before, options, and — for one printer — the AMS mapping
 // drawn with the tray colours: the server proposes a tray per filament from the printer's
-// live trays; each can be changed; a refusal is shown in words. No mapping is sent for a model
-// or location target (it is matched when the job starts).
+// live trays; each can be changed; a refusal is shown in words. No mapping is sent for a model,
+// location or group target (it is matched when the job starts).
 
 const queueDialog = document.getElementById("queue-dialog");
 const queueForm = document.getElementById("queue-form");
@@ -218,7 +218,7 @@ async function proposeMapping() {
     return;
   }
   if (target.kind !== "printer") {
-    resetMapping("For a model or location the trays are matched when the job starts.");
+    resetMapping("For a model, location or group the trays are matched when the job starts.");
     return;
   }
   if (!list || list.children.length === 0) {
@@ -293,7 +293,9 @@ queueForm?.addEventListener("submit", async (event) => {
         ? { printer_id: Number(target.value) }
         : target.kind === "model"
           ? { model: target.value }
-          : { location_id: Number(target.value) },
+          : target.kind === "group"
+            ? { group_id: Number(target.value) }
+            : { location_id: Number(target.value) },
     copies: Number(queueForm.elements.copies.value),
     priority: Number(queueForm.elements.priority.value),
     options: {

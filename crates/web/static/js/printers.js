@@ -105,8 +105,12 @@ function update(p) {
   setHidden(card, "devmode", !p.developer_mode_off);
   setHidden(card, "trust", p.connection !== "certificate_changed");
   // The queue's plate gate: shown while a print ended and nobody confirmed the plate clear
-  // (`plate_cleared: false`), unless the printer waives the confirmation.
-  setHidden(card, "plate", !(p.plate_cleared === false && !p.waive_plate_clear));
+  // (`plate_cleared: false`), unless the printer or its location waives the confirmation.
+  setHidden(
+    card,
+    "plate",
+    !(p.plate_cleared === false && !p.waive_plate_clear && !p.location_waives_plate_clear),
+  );
   setText(card, "job", s?.job_name || "—");
   // The running job's archive entry: present only when this viewer may read it.
   const archive = card.querySelector('[data-field="archive"]');
@@ -479,9 +483,11 @@ document.getElementById("add-location-form")?.addEventListener("submit", (event)
 document.getElementById("location-list")?.addEventListener("submit", (event) => {
   event.preventDefault();
   const item = event.target.closest("[data-location-id]");
-  const name = String(new FormData(event.target).get("name") ?? "").trim();
+  const form = new FormData(event.target);
+  const name = String(form.get("name") ?? "").trim();
   const id = item.getAttribute("data-location-id");
-  locationRequest("PATCH", `/api/v1/locations/${encodeURIComponent(id)}`, { name }, `Location renamed to ${name}.`);
+  const body = { name, waive_plate_clear: form.get("waive_plate_clear") === "on" };
+  locationRequest("PATCH", `/api/v1/locations/${encodeURIComponent(id)}`, body, `Location ${name} saved.`);
 });
 
 document.getElementById("location-list")?.addEventListener("click", (event) => {
@@ -492,6 +498,56 @@ document.getElementById("location-list")?.addEventListener("click", (event) => {
   if (!window.confirm(`Delete the location ${name}? Its printers stay, without a location.`)) return;
   const id = button.closest("[data-location-id]").getAttribute("data-location-id");
   locationRequest("DELETE", `/api/v1/locations/${encodeURIComponent(id)}`, undefined, `Location ${name} deleted.`);
+});
+
+// ---------------------------------------------------------------------------
+// Printer groups
+// ---------------------------------------------------------------------------
+
+const groupsStatus = document.getElementById("printer-groups-status");
+
+/** The form's name and checked printers, as the API takes them. */
+function groupBody(form) {
+  const data = new FormData(form);
+  return {
+    name: String(data.get("name") ?? "").trim(),
+    printer_ids: data.getAll("printer_ids").map(Number),
+  };
+}
+
+/** Runs a group request; reloads on success so the lists and the queue dialog show it. */
+async function groupRequest(method, path, body, done) {
+  clearStatus(groupsStatus);
+  const res = await api(method, path, body);
+  if (res.ok) {
+    setFlash(done);
+    location.reload();
+    return;
+  }
+  showStatus(groupsStatus, "error", res.message);
+}
+
+document.getElementById("add-printer-group-form")?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const body = groupBody(event.currentTarget);
+  groupRequest("POST", "/api/v1/printer-groups", body, `Printer group ${body.name} added.`);
+});
+
+document.getElementById("printer-group-list")?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const id = event.target.closest("[data-printer-group-id]").getAttribute("data-printer-group-id");
+  const body = groupBody(event.target);
+  groupRequest("PATCH", `/api/v1/printer-groups/${encodeURIComponent(id)}`, body, `Printer group ${body.name} saved.`);
+});
+
+document.getElementById("printer-group-list")?.addEventListener("click", (event) => {
+  if (!(event.target instanceof Element)) return;
+  const button = event.target.closest("[data-delete-printer-group]");
+  if (!button) return;
+  const name = button.getAttribute("data-name") ?? "";
+  if (!window.confirm(`Delete the printer group ${name}? Its printers stay; jobs queued for it wait until you choose another target.`)) return;
+  const id = button.closest("[data-printer-group-id]").getAttribute("data-printer-group-id");
+  groupRequest("DELETE", `/api/v1/printer-groups/${encodeURIComponent(id)}`, undefined, `Printer group ${name} deleted.`);
 });
 
 // ---------------------------------------------------------------------------

@@ -199,8 +199,12 @@ pub struct PrinterView {
     /// (`POST /api/v1/printers/{id}/plate-cleared`); the queue starts nothing there until
     /// then, unless `waive_plate_clear`.
     pub plate_cleared: bool,
-    /// The queue starts jobs here without the plate-clear confirmation.
+    /// The queue starts jobs here without the plate-clear confirmation (this printer's own
+    /// setting).
     pub waive_plate_clear: bool,
+    /// Its location waives the plate-clear confirmation for every printer there; the waiver
+    /// in effect is this or `waive_plate_clear`.
+    pub location_waives_plate_clear: bool,
 }
 
 /// `POST /api/v1/printers`.
@@ -387,6 +391,7 @@ impl App {
             archive_id: None,
             plate_cleared: !plate.needs_clearing,
             waive_plate_clear: plate.waived,
+            location_waives_plate_clear: row.location_waives_plate_clear,
         }
     }
 

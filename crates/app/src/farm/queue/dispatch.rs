@@ -10,7 +10,8 @@
 //!    queued again while copies remain, else `done` (or `failed` with the reason in words).
 //!    The first pass runs before anything is dispatched, so a restart picks up where it was.
 //! 2. **Dispatch**: for each online printer that is idle, not being started, has no open
-//!    archive entry (the watcher has seen its last end) and whose plate is clear (or waived),
+//!    archive entry (the watcher has seen its last end) and whose plate is clear (or waived,
+//!    by the printer or its location; a group target reaches every member),
 //!    claim the best item (`Store::claim_next_queue_item`) and start it through the one start
 //!    path, beside the pass (one printer's upload never holds another printer's start).
 //!
@@ -262,11 +263,13 @@ impl App {
         out
     }
 
-    /// Whether the printer's plate lets the queue start a job there, and the archive watcher
+    /// Whether the printer's plate lets the queue start a job there (cleared, or waived by the
+    /// printer or its location), and the archive watcher
     /// has seen its last print end.
     async fn printer_ready(&self, printer: &PrinterRow) -> Result<bool, AppError> {
         let plate = self.store.plate(printer.id).await?;
-        if plate.needs_clearing && !plate.waived {
+        // The waiver in effect: the printer's own, or its location's.
+        if plate.needs_clearing && !plate.waived && !printer.location_waives_plate_clear {
             return Ok(false);
         }
         Ok(self.store.open_archive_of(printer.id).await?.is_none())

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use pw_domain::{LibraryFileId, LocationId, Permission, PrinterId};
+use pw_domain::{LibraryFileId, LocationId, Permission, PrinterGroupId, PrinterId};
 use pw_policy::{Action, PrinterRef, Target, owned_visibility};
 use pw_store::{
     NewQueueItem, QueueItemPatch, QueueItemRow, QueueQuery, QueueState, QueueStep, QueueTarget,
@@ -47,6 +47,9 @@ pub struct QueueTargetInput {
     /// Any printer in this location.
     #[serde(default)]
     pub location_id: Option<i64>,
+    /// Any member of this printer group.
+    #[serde(default)]
+    pub group_id: Option<i64>,
 }
 
 /// `POST /api/v1/queue`.
@@ -216,7 +219,7 @@ pub(super) fn needs_of(meta: &StoredMeta, plate: i64) -> Vec<Need> {
 
 impl App {
     /// Resolves a target the caller names: a printer they may read (and queue to), a model,
-    /// or an existing location. Unknown or unreadable ones are a 400 that says "does not
+    /// an existing location or an existing printer group. Unknown or unreadable ones are a 400 that says "does not
     /// exist" alike.
     async fn queue_target(
         &self,
@@ -230,11 +233,29 @@ impl App {
             .filter(|m| !m.is_empty());
         let named = usize::from(input.printer_id.is_some())
             + usize::from(model.is_some())
-            + usize::from(input.location_id.is_some());
+            + usize::from(input.location_id.is_some())
+            + usize::from(input.group_id.is_some());
         if named != 1 {
             return Err(AppError::BadRequest(
-                "Name exactly one target: a printer (printer_id), a printer model (model) or a location (location_id).".into(),
+                "Name exactly one target: a printer (printer_id), a printer model (model), a location (location_id) or a printer group (group_id).".into(),
             ));
+        }
+        if let Some(id) = input.group_id {
+            // Like a model or a location, a group is not bound to one printer: queueing to it
+            // needs `queue:create` (checked by the caller) and the group to exist.
+            let group = PrinterGroupId::from_db(id);
+            if id <= 0
+                || self
+                    .store
+                    .printer_group(group, &pw_store::PrinterFilter::Nothing)
+                    .await?
+                    .is_none()
+            {
+                return Err(AppError::BadRequest(format!(
+                    "printer group {id} does not exist."
+                )));
+            }
+            return Ok(QueueTarget::Group(Some(group)));
         }
         if let Some(id) = input.printer_id {
             let printer = self.store.printer(PrinterId::from_db(id)).await?;
@@ -612,6 +633,9 @@ impl App {
         let mut places: HashMap<LocationId, waiting::Target> = HashMap::new();
         // Printers whose plate must be confirmed clear before the queue starts there.
         let mut plates: HashMap<PrinterId, bool> = HashMap::new();
+        // Printers whose plate needs clearing but whose check is waived, and by whom.
+        let mut waivers: HashMap<PrinterId, String> = HashMap::new();
+        let mut groups: HashMap<PrinterGroupId, waiting::Target> = HashMap::new();
         let now = self.now();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -638,7 +662,23 @@ impl App {
                                     "its printer".to_owned()
                                 };
                                 let plate = self.store.plate(*p).await?;
-                                plates.insert(*p, plate.needs_clearing && !plate.waived);
+                                let by_location = printer.location_waives_plate_clear;
+                                plates.insert(
+                                    *p,
+                                    plate.needs_clearing && !plate.waived && !by_location,
+                                );
+                                if plate.needs_clearing && (plate.waived || by_location) {
+                                    let by = match printer.location_id {
+                                        Some(l) if by_location && !plate.waived => {
+                                            self.store.location(l).await?.map_or_else(
+                                                || "its location".to_owned(),
+                                                |l| format!("location {}", l.name),
+                                            )
+                                        }
+                                        _ => "this printer".to_owned(),
+                                    };
+                                    waivers.insert(*p, by);
+                                }
                                 waiting::Target::Printer {
                                     name,
                                     online: live.connection == Connection::Online,
@@ -663,6 +703,29 @@ impl App {
                     }
                     (places.get(l).cloned().unwrap_or_default(), false)
                 }
+                QueueTarget::Group(Some(g)) => {
+                    if !groups.contains_key(g) {
+                        let t = match self
+                            .store
+                            .printer_group(*g, &pw_store::PrinterFilter::Nothing)
+                            .await?
+                        {
+                            Some(group) => waiting::Target::Group {
+                                name: group.name,
+                                members: self.store.printer_group_members(*g).await?.len(),
+                            },
+                            None => waiting::Target::Gone,
+                        };
+                        groups.insert(*g, t);
+                    }
+                    (groups.get(g).cloned().unwrap_or_default(), false)
+                }
+                QueueTarget::Group(None) => (
+                    waiting::Target::Parked(row.reason.clone().unwrap_or_else(|| {
+                        "Its printer group was deleted: choose another target.".to_owned()
+                    })),
+                    false,
+                ),
                 QueueTarget::Model(m) => (waiting::Target::Model(m.clone()), false),
                 QueueTarget::Printer(None) | QueueTarget::Location(None) => {
                     (waiting::Target::Gone, false)
@@ -678,6 +741,10 @@ impl App {
                 plate_not_cleared: match &row.target {
                     QueueTarget::Printer(Some(p)) => plates.get(p).copied().unwrap_or(false),
                     _ => false,
+                },
+                plate_waived_by: match &row.target {
+                    QueueTarget::Printer(Some(p)) => waivers.get(p).cloned(),
+                    _ => None,
                 },
             })));
         }

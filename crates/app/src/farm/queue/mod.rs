@@ -1,5 +1,5 @@
 //! The print queue: items that wait for a printer (one printer, any printer of a model, any
-//! printer in a location), with copies, priority, a "not before" time, print options and an
+//! printer in a location, any member of a printer group), with copies, priority, a "not before" time, print options and an
 //! AMS mapping ([`ams`]); created from a library file ([`items`]) or as a reprint of an archive
 //! entry, listed with why each waits ([`waiting`]), changed while queued, reordered, cancelled,
 //! and paused as a whole or per printer lane ([`pause`]); the dispatcher ([`dispatch`]) claims
@@ -115,6 +115,12 @@ pub struct QueueTargetView {
     /// Any printer in this location.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location_id: Option<i64>,
+    /// Any member of this printer group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<i64>,
+    /// The printer group this item targeted was deleted: it waits for another target.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub group_deleted: bool,
 }
 
 /// Who owns an item.
@@ -207,10 +213,15 @@ fn target_view(t: &QueueTarget) -> QueueTargetView {
             location_id: l.map(pw_domain::LocationId::get),
             ..QueueTargetView::default()
         },
+        QueueTarget::Group(g) => QueueTargetView {
+            group_id: g.map(pw_domain::PrinterGroupId::get),
+            group_deleted: g.is_none(),
+            ..QueueTargetView::default()
+        },
     }
 }
 
-/// The target in the audit log's words: `printer:3`, `model:X1C`, `location:2`.
+/// The target in the audit log's words: `printer:3`, `model:X1C`, `location:2`, `group:4`.
 fn target_key(t: &QueueTarget) -> String {
     match t {
         QueueTarget::Printer(p) => format!("printer:{}", p.map_or(0, pw_domain::PrinterId::get)),
@@ -218,6 +229,7 @@ fn target_key(t: &QueueTarget) -> String {
         QueueTarget::Location(l) => {
             format!("location:{}", l.map_or(0, pw_domain::LocationId::get))
         }
+        QueueTarget::Group(g) => format!("group:{}", g.map_or(0, pw_domain::PrinterGroupId::get)),
     }
 }
 

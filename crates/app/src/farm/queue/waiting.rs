@@ -1,5 +1,6 @@
 //! Why a queued item is not printing yet, in words ("Waiting for P1S-01 to be free",
-//! "Paused", "Not before 14:00 UTC on 2026-11-23"). Pure: the caller gathers the facts.
+//! "Paused", "Not before 14:00 UTC on 2026-11-23", "Waiting for a free printer in the group
+//! PLA farm"). Pure: the caller gathers the facts.
 //!
 //! Invariant: the first blocker in dispatch order is named (a paused queue before a time,
 //! a time before the printer), so the words say what must change first.
@@ -23,6 +24,9 @@ pub(crate) struct Facts {
     pub target: Target,
     /// The plate of the target printer must be confirmed clear first.
     pub plate_not_cleared: bool,
+    /// The plate of the target printer needs clearing, but the check is waived — by whom, in
+    /// words ("location Hall B", "this printer").
+    pub plate_waived_by: Option<String>,
 }
 
 /// The target, as far as the words need it.
@@ -38,6 +42,10 @@ pub(crate) enum Target {
     Model(String),
     /// Any printer in a location.
     Location(String),
+    /// Any member of a printer group: its name and how many printers are in it.
+    Group { name: String, members: usize },
+    /// Parked: its target went away, with the reason in words.
+    Parked(String),
     /// The printer or location it named was removed.
     #[default]
     Gone,
@@ -83,12 +91,21 @@ pub(crate) fn waiting_for(f: &Facts) -> String {
                 format!("Waiting for {name} to be free.")
             } else if f.plate_not_cleared {
                 format!("Waiting for the plate of {name} to be cleared.")
+            } else if let Some(by) = &f.plate_waived_by {
+                format!(
+                    "Waiting for its turn on {name} (the plate-clear check is waived for {by})."
+                )
             } else {
                 format!("Waiting for its turn on {name}.")
             }
         }
         Target::Model(model) => format!("Waiting for a free {model} printer."),
         Target::Location(place) => format!("Waiting for a free printer in {place}."),
+        Target::Group { name, members: 0 } => {
+            format!("The printer group {name} has no printers: add one, or choose another target.")
+        }
+        Target::Group { name, .. } => format!("Waiting for a free printer in the group {name}."),
+        Target::Parked(why) => why.clone(),
     }
 }
 
@@ -129,6 +146,34 @@ mod tests {
         assert_eq!(
             waiting_for(&f),
             "Waiting for the plate of P1S-01 to be cleared."
+        );
+        f.plate_not_cleared = false;
+        f.plate_waived_by = Some("location Hall B".into());
+        assert_eq!(
+            waiting_for(&f),
+            "Waiting for its turn on P1S-01 (the plate-clear check is waived for location Hall B)."
+        );
+        f.target = Target::Group {
+            name: "PLA farm".into(),
+            members: 3,
+        };
+        assert_eq!(
+            waiting_for(&f),
+            "Waiting for a free printer in the group PLA farm."
+        );
+        f.target = Target::Group {
+            name: "PLA farm".into(),
+            members: 0,
+        };
+        assert_eq!(
+            waiting_for(&f),
+            "The printer group PLA farm has no printers: add one, or choose another target."
+        );
+        f.target =
+            Target::Parked("Its printer group PLA farm was deleted: choose another target.".into());
+        assert_eq!(
+            waiting_for(&f),
+            "Its printer group PLA farm was deleted: choose another target."
         );
         f.target = Target::Model("X1C".into());
         assert_eq!(waiting_for(&f), "Waiting for a free X1C printer.");

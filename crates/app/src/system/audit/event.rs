@@ -141,9 +141,9 @@ audit_events! {
     WebhookTest = "webhook.test", "A webhook's test button sent a test delivery (success: the receiver answered 2xx).",
         target: ["webhook"], details: {"status": "HTTP status or null", "error": "string or null"};
     LocationCreate = "location.create", "A location was created.",
-        target: ["location"], details: {"name": "string"};
-    LocationUpdate = "location.update", "A location was renamed.",
-        target: ["location"], details: {"name": "string"};
+        target: ["location"], details: {"name": "string", "waive_plate_clear": "bool"};
+    LocationUpdate = "location.update", "A location was renamed, or its plate-clear waiver changed.",
+        target: ["location"], details: {"name": "string", "waive_plate_clear": "bool or null (unchanged)"};
     LocationDelete = "location.delete", "A location was deleted.",
         target: ["location"], details: {"name": "string"};
     LibraryUpload = "library.upload", "A file was uploaded to the library, or refused (not a print file the library takes).",
@@ -218,6 +218,12 @@ audit_events! {
         target: ["project"], details: {"files": "array of library file ids", "queue_items": "array of queue item ids", "archives": "array of archive ids", "added": "number of new members"};
     ProjectMemberRemove = "project.member_remove", "A member was taken out of a project (the member itself stays).",
         target: ["project"], details: {"kind": "`file`, `queue_item` or `archive`", "id": "number"};
+    PrinterGroupCreate = "printer_group.create", "A printer group was created.",
+        target: ["printer_group"], details: {"name": "string", "printer_ids": "array of printer ids"};
+    PrinterGroupUpdate = "printer_group.update", "A printer group was renamed, or printers were added to or taken out of it.",
+        target: ["printer_group"], details: {"name": "new name or null", "added": "array of printer ids", "removed": "array of printer ids"};
+    PrinterGroupDelete = "printer_group.delete", "A printer group was deleted (its printers stay; its queued items wait, parked, for another target).",
+        target: ["printer_group"], details: {"name": "string", "parked": "number of queued items parked"};
 }
 
 impl AuditEvent {

@@ -6,6 +6,7 @@ pub(crate) mod camera_tokens;
 pub(crate) mod cameras;
 pub(crate) mod library;
 pub(crate) mod locations;
+pub(crate) mod printer_groups;
 pub(crate) mod printers;
 pub(crate) mod projects;
 pub(crate) mod queue;

@@ -404,12 +404,13 @@ struct FilePage {
 }
 
 /// The add-to-queue dialog's targets: printers the viewer may queue on (by name), their
-/// models, and the locations the viewer may read.
+/// models, the locations the viewer may read, and the printer groups (with `printers:read`).
 #[derive(Default)]
 struct QueueChoices {
     printers: Vec<(String, String, String)>,
     models: Vec<String>,
     locations: Vec<(String, String)>,
+    groups: Vec<(String, String)>,
 }
 
 struct FileFacts {
@@ -547,6 +548,11 @@ async fn queue_choices(app: &pw_app::App, actor: &pw_app::Actor) -> Result<Queue
         Err(AppError::Forbidden) => Vec::new(),
         Err(e) => return Err(e),
     };
+    let groups = match app.list_printer_groups(actor).await {
+        Ok(g) => g.into_iter().map(|g| (g.id.to_string(), g.name)).collect(),
+        Err(AppError::Forbidden) => Vec::new(),
+        Err(e) => return Err(e),
+    };
     Ok(QueueChoices {
         printers: printers
             .into_iter()
@@ -554,6 +560,7 @@ async fn queue_choices(app: &pw_app::App, actor: &pw_app::Actor) -> Result<Queue
             .collect(),
         models,
         locations,
+        groups,
     })
 }
 

@@ -27,6 +27,12 @@ struct PrintersPage {
     can_delete: bool,
     can_manage_locations: bool,
     locations: Vec<(String, String)>,
+    /// The location form's rows: id, name, whether it waives the plate-clear check.
+    location_rows: Vec<(String, String, bool)>,
+    /// Printer groups (with `printers:read`): id, name, member names in words.
+    groups: Vec<GroupRow>,
+    /// Every printer the viewer may read (id, name): the group forms' member choices.
+    all_printers: Vec<(String, String)>,
     ring: f64,
     pager: Pager,
 }
@@ -58,8 +64,11 @@ struct Card {
     /// `printers:clear_plate`: the "Plate cleared" button (shown while the printer waits for
     /// its plate to be cleared).
     can_clear_plate: bool,
-    /// A print ended and nobody confirmed the plate clear (and the printer does not waive it).
+    /// A print ended and nobody confirmed the plate clear (and neither the printer nor its
+    /// location waives it).
     plate_waiting: bool,
+    /// Who waives the plate-clear check, in words ("" when nobody does).
+    plate_waiver: String,
     can_watch: bool,
     can_files: bool,
 }
@@ -96,7 +105,31 @@ fn connection_name(c: &Connection) -> &'static str {
     }
 }
 
-fn card(p: PrinterView, viewer: &Viewer) -> Card {
+/// One printer group on the page.
+struct GroupRow {
+    id: String,
+    name: String,
+    /// Member ids, as the checkboxes' values.
+    members: Vec<String>,
+    /// Member names, joined, or "No printers".
+    summary: String,
+}
+
+fn waiver_words(p: &PrinterView, locations: &[(String, String, bool)]) -> String {
+    if p.waive_plate_clear {
+        return "The plate-clear check is waived for this printer.".to_owned();
+    }
+    if p.location_waives_plate_clear {
+        let id = p.location_id.map(|l| l.to_string()).unwrap_or_default();
+        return match locations.iter().find(|(l, _, _)| *l == id) {
+            Some((_, name, _)) => format!("The plate-clear check is waived for location {name}."),
+            None => "The plate-clear check is waived for its location.".to_owned(),
+        };
+    }
+    String::new()
+}
+
+fn card(p: PrinterView, viewer: &Viewer, locations: &[(String, String, bool)]) -> Card {
     let status = p.status.as_ref();
     let percent = status.and_then(|s| s.percent).unwrap_or(0);
     let state_label = match (&p.connection, status) {
@@ -147,7 +180,8 @@ fn card(p: PrinterView, viewer: &Viewer) -> Card {
         can_print: viewer.can(Permission::PrintersControl) && viewer.can(Permission::QueueCreate),
         can_trust: viewer.can(Permission::PrintersTrust),
         can_clear_plate: viewer.can(Permission::PrintersClearPlate),
-        plate_waiting: !p.plate_cleared && !p.waive_plate_clear,
+        plate_waiting: !p.plate_cleared && !p.waive_plate_clear && !p.location_waives_plate_clear,
+        plate_waiver: waiver_words(&p, locations),
         can_watch: viewer.can(Permission::CameraView),
         can_files: viewer.can(Permission::PrintersFiles),
         state_label,
@@ -174,13 +208,64 @@ pub(crate) async fn printers_page(
         Ok(p) => p,
         Err(page) => return page,
     };
-    let locations = match app.list_locations(&actor).await {
-        Ok(l) => l.into_iter().map(|l| (l.id.to_string(), l.name)).collect(),
+    let location_rows: Vec<(String, String, bool)> = match app.list_locations(&actor).await {
+        Ok(l) => l
+            .into_iter()
+            .map(|l| (l.id.to_string(), l.name, l.waive_plate_clear))
+            .collect(),
+        Err(AppError::Forbidden) => Vec::new(),
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
+    };
+    let locations = location_rows
+        .iter()
+        .map(|(id, name, _)| (id.clone(), name.clone()))
+        .collect();
+    let all = match app.list_printers(&actor).await {
+        Ok(p) => p,
+        Err(AppError::Forbidden) => Vec::new(),
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
+    };
+    let all_printers: Vec<(String, String)> = all
+        .into_iter()
+        .map(|p| (p.id.to_string(), p.name))
+        .collect();
+    let groups = match app.list_printer_groups(&actor).await {
+        Ok(g) => g
+            .into_iter()
+            .map(|g| {
+                let members: Vec<String> = g.printer_ids.iter().map(i64::to_string).collect();
+                let names: Vec<&str> = members
+                    .iter()
+                    .filter_map(|m| {
+                        all_printers
+                            .iter()
+                            .find(|(id, _)| id == m)
+                            .map(|(_, n)| n.as_str())
+                    })
+                    .collect();
+                GroupRow {
+                    id: g.id.to_string(),
+                    name: g.name,
+                    summary: if names.is_empty() {
+                        "No printers".to_owned()
+                    } else {
+                        names.join(", ")
+                    },
+                    members,
+                }
+            })
+            .collect(),
         Err(AppError::Forbidden) => Vec::new(),
         Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
     };
     let page = PrintersPage {
-        cards: printers.into_iter().map(|p| card(p, &viewer)).collect(),
+        cards: printers
+            .into_iter()
+            .map(|p| card(p, &viewer, &location_rows))
+            .collect(),
+        location_rows,
+        groups,
+        all_printers,
         can_create: viewer.can(Permission::PrintersCreate),
         can_update: viewer.can(Permission::PrintersUpdate),
         can_delete: viewer.can(Permission::PrintersDelete),

@@ -81,11 +81,13 @@ fn state_words(state: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// Names of the printers and locations the viewer may see, for the targets in words.
+/// Names of the printers, locations and printer groups the viewer may see, for the targets in
+/// words.
 #[derive(Default)]
 struct Names {
     printers: Vec<(i64, String)>,
     locations: HashMap<i64, String>,
+    groups: HashMap<i64, String>,
 }
 
 impl Names {
@@ -103,9 +105,15 @@ impl Names {
             Err(AppError::Forbidden) => HashMap::new(),
             Err(e) => return Err(e),
         };
+        let groups = match app.list_printer_groups(actor).await {
+            Ok(g) => g.into_iter().map(|g| (g.id.get(), g.name)).collect(),
+            Err(AppError::Forbidden) => HashMap::new(),
+            Err(e) => return Err(e),
+        };
         Ok(Self {
             printers,
             locations,
+            groups,
         })
     }
 
@@ -133,6 +141,15 @@ fn target_words(item: &QueueItemView, names: &Names) -> String {
             Some(name) => format!("Any printer in {name}"),
             None => "Any printer in a location you cannot see".to_owned(),
         };
+    }
+    if let Some(id) = t.group_id {
+        return match names.groups.get(&id) {
+            Some(name) => format!("Any printer in the group {name}"),
+            None => "Any printer in a group you cannot see".to_owned(),
+        };
+    }
+    if t.group_deleted {
+        return "Its printer group was deleted".to_owned();
     }
     "Its printer or location was removed".to_owned()
 }
