@@ -291,6 +291,30 @@ impl Fleet {
         }
     }
 
+    /// Bench only (feature `bench`, never in the server): a printer without a connection
+    /// whose live state the caller sets through the returned sender, so the dispatch benchmark
+    /// runs the dispatcher's own pass over a farm of 1,000 printers without 1,000 MQTT
+    /// sessions.
+    #[cfg(feature = "bench")]
+    pub(crate) fn insert_unconnected(&self, row: PrinterRow) -> watch::Sender<Live> {
+        let (live_tx, live_rx) = watch::channel(Live::default());
+        let (cmd_tx, _) = mpsc::channel(1);
+        let id = row.id;
+        let link = Link {
+            row,
+            live: live_rx,
+            commands: cmd_tx,
+            wake: Arc::new(Notify::new()),
+            task: tokio::spawn(std::future::pending::<()>()).abort_handle(),
+            archive: None,
+            plate: pw_store::PlateRow::default(),
+        };
+        if let Some(old) = self.links().insert(id, link) {
+            old.task.abort();
+        }
+        live_tx
+    }
+
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<PrinterEvent> {
         match &self.events {
             Some(e) => e.subscribe(),

@@ -188,7 +188,7 @@ impl App {
     }
 
     /// Claims the next item for every free printer; the claims are recorded as in flight.
-    async fn queue_claims(
+    pub(crate) async fn queue_claims(
         &self,
         inflight: &std::sync::Mutex<(HashSet<i64>, HashSet<PrinterId>)>,
     ) -> Vec<(QueueItemRow, PrinterRow)> {
