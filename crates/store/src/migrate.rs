@@ -77,6 +77,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(16, "0016", "dispatch"),
     migration!(17, "0017", "projects"),
     migration!(18, "0018", "archive_search"),
+    migration!(22, "0022", "queue_claim"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].
