@@ -223,6 +223,20 @@ impl Fleet {
             .unwrap_or_default()
     }
 
+    /// Whether the printer is online, has reported and is not on a job: what the dispatcher asks
+    /// of every printer on every pass, read in place (copying each printer's whole status
+    /// twice per pass cost a 1,000-printer farm's pass thousands of copies).
+    pub(crate) fn online_and_idle(&self, id: PrinterId) -> bool {
+        self.links().get(&id).is_some_and(|l| {
+            let live = l.live.borrow();
+            live.connection == Connection::Online
+                && live
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| !s.gcode_state.is_busy())
+        })
+    }
+
     /// The printer's open archive entry, as the archive watcher last recorded it.
     pub(crate) fn open_archive(&self, id: PrinterId) -> Option<OpenArchive> {
         self.links().get(&id).and_then(|l| l.archive)

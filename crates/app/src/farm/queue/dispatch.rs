@@ -209,8 +209,7 @@ impl App {
             if starting {
                 continue;
             }
-            let (online, busy, _) = running_job(self, printer.id);
-            if !online || busy || self.fleet.live(printer.id).status.is_none() {
+            if !self.fleet.online_and_idle(printer.id) {
                 continue;
             }
             match self.printer_ready(&printer).await {
