@@ -42,6 +42,24 @@
 #            archives:read_own scoped to 5 of the 10 printers: first page, text,
 #            text matching nothing, 2 characters matching nothing (the window
 #            counts only the reader's entries). Goal p99 <= 20 ms.
+#   dispatch the queue's dispatch decision (issue 16: goal p99 <= 10 ms) with
+#            BENCH_DISPATCH_PRINTERS (1,000) printers and BENCH_DISPATCH_ITEMS (10,000)
+#            queued items, on SQLite and on PostgreSQL (BENCH_DISPATCH_BACKENDS; a fresh
+#            database per run at BENCH_PG_URL, dropped after). The schema comes from
+#            target/release/examples/dispatch_bench --migrate (pw-app built with its
+#            bench-only feature, never the server); the farm is seeded by SQL through
+#            sqlite3/psql: 5 models over 20 locations (plus 10 printers of a sixth model
+#            in a 21st location that nothing targets), items for one printer (15 %), a
+#            model (60 %) or a location (25 %), priorities -1..2, 10 % "not before"
+#            tomorrow, 5 % of lanes paused, 5 % of plates to clear, 80 % of printers on
+#            an active item, 20,000 done items of history. Then the example runs the
+#            dispatcher's own pass (every printer's row and live state read, the free
+#            printer's plate and open archive entry, the claim query and its
+#            compare-and-set, the audit line) BENCH_DISPATCH_DECISIONS (2,000) times per
+#            case, taking each claim back after: `typical` (a random free printer),
+#            `nothing` (the worst case: a printer no item targets, so the claim looks
+#            through the queue and concludes "nothing"), `claim-only` (the claim query
+#            and its commit alone). p50/p99/max per case and backend.
 #   upload   a BENCH_UPLOAD_MIB (500) MiB .gcode to POST /api/v1/library/files
 #            (multipart, streamed by curl): server VmRSS before, sampled every
 #            20 ms during, after, and VmHWM (reset before the upload through
@@ -56,6 +74,8 @@
 #   BENCH_ARCHIVE_ENTRIES=100000 BENCH_ARCHIVE_BACKENDS="sqlite postgres" BENCH_PG_URL=...
 #   BENCH_ARCHIVE_CONNECTIONS=2 BENCH_ARCHIVE_DURATION=10s   archive
 #   BENCH_UPLOAD_MIB=500                                     upload
+#   BENCH_DISPATCH_BACKENDS="sqlite postgres" BENCH_DISPATCH_DECISIONS=2000
+#   BENCH_DISPATCH_PRINTERS=1000 BENCH_DISPATCH_ITEMS=10000   dispatch
 #
 # Adding a benchmark: write `bench_<name>` (start what it needs with start_bg,
 # bound to 127.0.0.1; record numbers with add_row / add_note) and add <name>
@@ -71,10 +91,11 @@ cd "$ROOT"
 source "$ROOT/scripts/lib/common.sh"
 LOG_TAG=bench.sh
 
-BENCHES=(startup healthz floor authread printers archive upload)
+BENCHES=(startup healthz floor authread printers archive upload dispatch)
 NEEDS_SERVER_BIN=(startup healthz authread printers archive upload)
 NEEDS_FLOOR_BIN=(floor)
 NEEDS_WS_BIN=(printers)
+NEEDS_DISPATCH_BIN=(dispatch)
 
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
@@ -85,6 +106,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 SERVER_BIN=${BENCH_SERVER_BIN:-$TARGET_DIR/release/printwarden}
 FLOOR_BIN=${BENCH_FLOOR_BIN:-$TARGET_DIR/release/examples/floor}
 WS_BIN=$TARGET_DIR/release/examples/ws_latency
+DISPATCH_BIN=$TARGET_DIR/release/examples/dispatch_bench
 LOG_DIR=$TARGET_DIR/bench-logs
 mkdir -p "$LOG_DIR"
 
@@ -108,6 +130,7 @@ declare -A RPS=() P50=() P99=() ROW_NOTE=()
 ROWS=()
 NOTES=()
 ARCHIVE_ROWS=()
+DISPATCH_ROWS=()
 # PostgreSQL for the archive benchmark: an account that may create databases; each run creates
 # its own and drops it after.
 PG_ADMIN_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -504,6 +527,129 @@ drop_bench_databases() {
 	PG_DROP=()
 }
 
+# ---------------------------------------------------------------- dispatch
+
+# The printer models of the dispatch seed, by a row number's last digit (3 X1C, 3 P1S, 2 A1,
+# 1 X1E, 1 P1P in 10): for printers and for the items that target a model alike.
+dispatch_model() {
+	echo "CASE ($1) % 10 WHEN 0 THEN 'X1C' WHEN 1 THEN 'X1C' WHEN 2 THEN 'X1C' WHEN 3 THEN 'P1S' \
+WHEN 4 THEN 'P1S' WHEN 5 THEN 'P1S' WHEN 6 THEN 'A1' WHEN 7 THEN 'A1' WHEN 8 THEN 'X1E' ELSE 'P1P' END"
+}
+
+# dispatch_sql BACKEND SQL: runs SQL against the run's database, prints the rows.
+dispatch_sql() {
+	case $1 in
+	sqlite) sqlite3 -batch -cmd '.timeout 30000' "$DISPATCH_DATA/printwarden.db" "$2" ;;
+	postgres) psql -X -q -A -t -v ON_ERROR_STOP=1 "$DISPATCH_PG_DB_URL" -c "$2" ;;
+	esac
+}
+
+# dispatch_rows BACKEND COUNT COLUMNS SELECT: inserts COUNT rows of SELECT (in which i is the
+# row number, 1-based) into the table and columns COLUMNS ("table (a, b)").
+dispatch_rows() {
+	case $1 in
+	sqlite) dispatch_sql sqlite "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
+			INSERT INTO $3 $4 FROM n; COMMIT;" >/dev/null ;;
+	postgres) dispatch_sql postgres "INSERT INTO $3 $4 FROM generate_series(1::bigint, $2) AS n(i)" >/dev/null ;;
+	esac
+}
+
+# dispatch_seed BACKEND: the farm (see the header). Plain SQL run by the database's own client
+# before the bench opens it: a bench-only bulk path, never a route.
+dispatch_seed() {
+	local b=$1 p=$DISPATCH_PRINTERS normal=$((DISPATCH_PRINTERS - 10)) now=$NOW_MS
+	local sha=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+	local minp='(SELECT MIN(id) FROM printers)' minl='(SELECT MIN(id) FROM locations)'
+	local options='{"bed_levelling":true,"flow_calibration":false,"timelapse":false,"use_ams":true}'
+	local cols="queue_items (file_sha256, file_name, plate, target_kind, target_printer_id, \
+target_model, target_location_id, copies, copies_done, priority, position, not_before, options, \
+state, created_by_name, printer_id, attempts, claimed_at, created_at, updated_at, ended_at)"
+	# An item's target by its row number: 15 % one printer, 60 % a model, 25 % a location.
+	local kind="(i * 37) % 100"
+	local target="CASE WHEN $kind < 15 THEN 'printer' WHEN $kind < 75 THEN 'model' ELSE 'location' END,
+		CASE WHEN $kind < 15 THEN $minp + (i * 7919) % $normal ELSE NULL END,
+		CASE WHEN $kind >= 15 AND $kind < 75 THEN $(dispatch_model 'i * 13') ELSE NULL END,
+		CASE WHEN $kind >= 75 THEN $minl + (i * 11) % 20 ELSE NULL END"
+	dispatch_rows "$b" 21 "locations (name, name_key, description, created_at, updated_at)" \
+		"SELECT 'Hall ' || i, 'hall ' || i, '', $now, $now"
+	dispatch_rows "$b" "$p" "printers (name, serial, host, mqtt_port, ftps_port, camera_port, model, \
+location_id, access_code, created_at, updated_at)" \
+		"SELECT 'Bench ' || i, 'BENCH' || i, '127.0.0.1', 9, 9, 9,
+			CASE WHEN i > $normal THEN 'H2D' ELSE $(dispatch_model i) END,
+			CASE WHEN i > $normal THEN (SELECT MAX(id) FROM locations) WHEN i % 50 = 0 THEN NULL
+			     ELSE $minl + (i * 7) % 20 END,
+			'bench: not a sealed code', $now, $now"
+	# History: done items, each run by some printer.
+	dispatch_rows "$b" 20000 "$cols" \
+		"SELECT '$sha', 'part-' || (i % 997) || '.gcode.3mf', 1, $target, 1, 1, 0, i, NULL, '$options',
+			'done', 'bench', $minp + i % $normal, 1, NULL, $now - i * 60000, $now - i * 60000 + 3000000,
+			$now - i * 60000 + 3000000"
+	# The queue: DISPATCH_ITEMS queued items.
+	dispatch_rows "$b" "$DISPATCH_ITEMS" "$cols" \
+		"SELECT '$sha', 'part-' || (i % 997) || '.gcode.3mf', 1, $target, 1 + i % 3, 0,
+			CASE i % 20 WHEN 0 THEN 2 WHEN 9 THEN 1 WHEN 13 THEN -1 ELSE 0 END, 20000 + i,
+			CASE i % 10 WHEN 3 THEN $now + 86400000 WHEN 4 THEN $now - 3600000 ELSE NULL END, '$options',
+			'queued', 'bench', NULL, 0, NULL, $now - 600000 + i, $now - 600000 + i, NULL"
+	# 80 % of the printers (not the ones nothing targets) on an active item of their own.
+	dispatch_rows "$b" "$normal" "$cols" \
+		"SELECT '$sha', 'part-' || (i % 997) || '.gcode.3mf', 1, 'printer', $minp + i - 1, NULL, NULL, 1, 0, 0,
+			40000 + i, NULL, '$options', 'printing', 'bench', $minp + i - 1, 1, $now - 600000,
+			$now - 600000, $now - 600000, NULL"
+	dispatch_sql "$b" "DELETE FROM queue_items WHERE state = 'printing' AND (printer_id - $minp) % 5 = 0" >/dev/null
+	dispatch_sql "$b" "INSERT INTO queue_pauses (scope_key, printer_id, paused_by_name, paused_at)
+		SELECT 'printer:' || id, id, 'bench', $now FROM printers WHERE (id - $minp) % 20 = 7 AND model <> 'H2D'" >/dev/null
+	dispatch_sql "$b" "INSERT INTO printer_plates (printer_id, needs_clearing, waived, updated_at)
+		SELECT id, CASE WHEN (id - $minp) % 20 = 11 THEN 1 ELSE 0 END, CASE WHEN (id - $minp) % 20 = 12 THEN 1 ELSE 0 END, $now
+		FROM printers WHERE (id - $minp) % 20 IN (11, 12) AND model <> 'H2D'" >/dev/null
+	[[ $b != postgres ]] || dispatch_sql postgres "ANALYZE" >/dev/null
+}
+
+bench_dispatch() {
+	local b
+	for b in ${BENCH_DISPATCH_BACKENDS:-sqlite postgres}; do
+		dispatch_run "$b"
+	done
+}
+
+# dispatch_run BACKEND: a fresh database, seeded, then the example's measurements.
+dispatch_run() {
+	local backend=$1 url t0 out line name n claimed p50 p99 max
+	DISPATCH_PRINTERS=${BENCH_DISPATCH_PRINTERS:-1000}
+	DISPATCH_ITEMS=${BENCH_DISPATCH_ITEMS:-10000}
+	DISPATCH_DATA=$(new_data_dir)
+	if [[ $backend == postgres ]]; then
+		DISPATCH_PG_DB=pw_bench_$$_$RANDOM
+		psql -X -q -v ON_ERROR_STOP=1 "$PG_ADMIN_URL" -c "CREATE DATABASE $DISPATCH_PG_DB" ||
+			die "could not create database $DISPATCH_PG_DB at $PG_ADMIN_URL"
+		PG_DROP+=("$DISPATCH_PG_DB")
+		DISPATCH_PG_DB_URL=${PG_ADMIN_URL%/*}/$DISPATCH_PG_DB
+		url=$DISPATCH_PG_DB_URL
+	else
+		url="sqlite://$DISPATCH_DATA/printwarden.db?mode=rwc"
+	fi
+	"$DISPATCH_BIN" --migrate "$url" || die "dispatch_bench --migrate failed on $backend"
+	NOW_MS=$(now_ms)
+	t0=$(now_ms)
+	dispatch_seed "$backend"
+	add_note "dispatch $backend: seeded $(dispatch_sql "$backend" 'SELECT COUNT(*) FROM printers') printers and $(dispatch_sql "$backend" "SELECT COUNT(*) FROM queue_items WHERE state = 'queued'") queued items in $(($(now_ms) - t0)) ms (SQL through the database's own client)"
+	out=$LOG_DIR/dispatch-$backend.txt
+	"$DISPATCH_BIN" "$url" "${BENCH_DISPATCH_DECISIONS:-2000}" >"$out" 2>&1 || {
+		cat "$out" >&2
+		die "dispatch_bench failed on $backend"
+	}
+	sed 's/^/  /' "$out" >&2
+	while read -r line; do
+		[[ $line == RESULT* ]] || continue
+		read -r _ name n claimed p50 p99 max <<<"$line"
+		name=dispatch-$backend-$name
+		DISPATCH_ROWS+=("$name")
+		add_row "$name" - "${p50#p50_ms=}ms" "${p99#p99_ms=}ms" "${n#n=} decisions, ${claimed#claimed=} claimed, max ${max#max_ms=} ms"
+	done <"$out"
+	if [[ $backend == postgres ]]; then
+		drop_bench_databases
+	fi
+}
+
 # status_kib PID FIELD: a field of /proc/PID/status in KiB (VmRSS, VmHWM).
 status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
@@ -587,7 +733,7 @@ done
 ((${#SELECTED[@]})) || SELECTED=("${BENCHES[@]}")
 
 ensure_apt wrk:wrk curl:curl time:/usr/bin/time
-if in_list archive "${SELECTED[@]}"; then
+if in_list archive "${SELECTED[@]}" || in_list dispatch "${SELECTED[@]}"; then
 	ensure_apt sqlite3:sqlite3 postgresql-client:psql
 fi
 
@@ -611,10 +757,20 @@ if ((need_build)) && [[ ${BENCH_NO_BUILD:-} != 1 ]]; then
 	log "${build[*]}"
 	"${build[@]}"
 fi
+# The dispatch bench needs pw-app's bench-only feature: a build of its own, so the feature never
+# reaches the server binary.
+for b in "${SELECTED[@]}"; do
+	if in_list "$b" "${NEEDS_DISPATCH_BIN[@]}" && [[ ${BENCH_NO_BUILD:-} != 1 ]]; then
+		log "cargo build --release -p pw-app --features bench --example dispatch_bench"
+		cargo build --release -p pw-app --features bench --example dispatch_bench
+		break
+	fi
+done
 
 for b in "${SELECTED[@]}"; do
 	if in_list "$b" "${NEEDS_SERVER_BIN[@]}"; then [[ -x $SERVER_BIN ]] || die "no server binary at $SERVER_BIN"; fi
 	if in_list "$b" "${NEEDS_FLOOR_BIN[@]}"; then [[ -x $FLOOR_BIN ]] || die "no floor binary at $FLOOR_BIN"; fi
+	if in_list "$b" "${NEEDS_DISPATCH_BIN[@]}"; then [[ -x $DISPATCH_BIN ]] || die "no dispatch_bench binary at $DISPATCH_BIN"; fi
 done
 
 log "benchmarks: ${SELECTED[*]} (wrk -t$THREADS -c$CONNECTIONS -d$DURATION; $(nproc) cores; logs in $LOG_DIR)"
@@ -648,6 +804,15 @@ if ((${#ARCHIVE_ROWS[@]})); then
 	for r in "${ARCHIVE_ROWS[@]}"; do
 		ms=$(latency_ms "${P99[$r]}")
 		awk -v r="$r" -v ms="$ms" 'BEGIN { printf "  %-26s p99 %8.2f ms  %s\n", r, ms, (ms <= 20 ? "ok" : "MISSED") }'
+	done
+fi
+if ((${#DISPATCH_ROWS[@]})); then
+	printf 'dispatch decision p99 (%s printers, %s queued items; goal <= 10 ms):\n' \
+		"${BENCH_DISPATCH_PRINTERS:-1000}" "${BENCH_DISPATCH_ITEMS:-10000}"
+	for r in "${DISPATCH_ROWS[@]}"; do
+		ms=$(latency_ms "${P99[$r]}")
+		awk -v r="$r" -v ms="$ms" -v p50="$(latency_ms "${P50[$r]}")" -v note="${ROW_NOTE[$r]}" \
+			'BEGIN { printf "  %-30s p50 %6.2f ms  p99 %6.2f ms  %s  (%s)\n", r, p50, ms, (ms <= 10 ? "ok" : "MISSED"), note }'
 	done
 fi
 ((${#NOTES[@]} == 0)) || printf '%s\n' "${NOTES[@]}"

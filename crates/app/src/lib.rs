@@ -69,6 +69,8 @@ pub use farm::projects::{
     ProjectListQuery, ProjectMembersInput, ProjectMembersView, ProjectProgress, ProjectQueueMember,
     ProjectView, RemovedMember, UpdateProject,
 };
+#[cfg(feature = "bench")]
+pub use farm::queue::bench::BenchPrinter;
 pub use farm::queue::{
     AddedBy, AmsAssignment, AmsProposalInput, CreateQueueItem, LanePause, PauseInput, PrintOptions,
     PrintOptionsInput, Proposal, QUEUE_STATES, QueueItemView, QueueListQuery, QueueOwner,

@@ -78,6 +78,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(17, "0017", "projects"),
     migration!(18, "0018", "archive_search"),
     migration!(21, "0021", "printer_groups"),
+    migration!(22, "0022", "queue_claim"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

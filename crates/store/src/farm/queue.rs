@@ -527,39 +527,110 @@ impl Store {
         location: Option<LocationId>,
         now: i64,
     ) -> Result<Option<QueueItemRow>, StoreError> {
+        // The choice, in SQL fragments over $1 printer, $2 model, $3 location, $4 now, $5 the
+        // lane's pause key.
+        const TARGETS: &str = "((q.target_kind = 'printer' AND q.target_printer_id = $1) \
+               OR (q.target_kind = 'model' AND q.target_model = $2) \
+               OR (q.target_kind = 'location' AND q.target_location_id = $3) \
+               OR (q.target_kind = 'group' AND q.target_group_id IN \
+                   (SELECT m.group_id FROM printer_group_members m WHERE m.printer_id = $1)))";
+        const STARTABLE: &str = "(q.not_before IS NULL OR q.not_before <= $4) \
+             AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= $4)";
+        const FREE: &str = "NOT EXISTS (SELECT 1 FROM queue_pauses p WHERE p.scope_key = 'queue' \
+                             OR p.scope_key = $5) \
+             AND NOT EXISTS (SELECT 1 FROM queue_items a WHERE a.printer_id = $1 \
+                             AND a.state IN ('dispatching', 'printing'))";
+        const ORDER: &str = "ORDER BY q.priority DESC, q.position, q.id";
         let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE OF q SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let pick = format!(
-            "SELECT q.id FROM queue_items q WHERE q.state = 'queued' \
-             AND ((q.target_kind = 'printer' AND q.target_printer_id = $1) \
-               OR (q.target_kind = 'model' AND q.target_model = $2) \
-               OR (q.target_kind = 'location' AND q.target_location_id = $3) \
-               OR (q.target_kind = 'group' AND q.target_group_id IN \
-                   (SELECT m.group_id FROM printer_group_members m WHERE m.printer_id = $1))) \
-             AND (q.not_before IS NULL OR q.not_before <= $4) \
-             AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= $4) \
-             AND NOT EXISTS (SELECT 1 FROM queue_pauses p WHERE p.scope_key = 'queue' \
-                             OR p.scope_key = $5) \
-             AND NOT EXISTS (SELECT 1 FROM queue_items a WHERE a.printer_id = $1 \
-                             AND a.state IN ('dispatching', 'printing')) \
-             ORDER BY q.priority DESC, q.position, q.id LIMIT 1{lock}"
+        // 1. The candidate: the best startable item of each target kind, each found by walking
+        //    that kind's ordered index (migration 0022) to its first startable item, then the
+        //    best of the (at most) four (printer, model, location, printer group: the group
+        //    branch walks `queue_items_next_for_group` once per group the printer is in). The same item the single query in 3 picks when no
+        //    other claimer holds it, without reading the whole queue: written as one query
+        //    with the targets OR-ed, SQLite walked every queued item and sorted them
+        //    (`SEARCH q USING INDEX queue_items_state (state=?)`, `USE TEMP B-TREE FOR ORDER BY`)
+        //    and PostgreSQL, for a printer nothing targets, read all 10,000 queued rows of the
+        //    benchmark's farm (`Bitmap Heap Scan ... Rows Removed by Filter: 10000`, 35 ms).
+        //    Plans now (`scripts/bench.sh dispatch`'s farm): SQLite `SEARCH q USING INDEX
+        //    queue_items_next_for_printer (target_printer_id=?)`, `..._for_model (target_model=?)`,
+        //    `..._for_location (target_location_id=?)`, no sort inside a branch; PostgreSQL
+        //    `Limit -> Merge Append` over one `Limit -> Index Scan` per kind (0.3 ms for a
+        //    printer nothing targets; for a common model it may walk `queue_items_queued`).
+        // 2. The claim: that item again with every condition, locked on PostgreSQL.
+        // 3. Only when another claimer holds the candidate (or it changed in between): the
+        //    single query over every target, which skips locked rows to the next best.
+        let branch = |alias: &str, target: &str| {
+            format!(
+                "SELECT * FROM (SELECT q.id, q.priority, q.position FROM queue_items q \
+                 WHERE q.state = 'queued' AND {target} AND {STARTABLE} {ORDER} LIMIT 1) {alias}"
+            )
+        };
+        let candidate_sql = format!(
+            "SELECT c.id FROM ({} UNION ALL {} UNION ALL {} UNION ALL {}) c WHERE {FREE} \
+             ORDER BY c.priority DESC, c.position, c.id LIMIT 1",
+            branch(
+                "b1",
+                "q.target_kind = 'printer' AND q.target_printer_id = $1"
+            ),
+            branch("b2", "q.target_kind = 'model' AND q.target_model = $2"),
+            branch(
+                "b3",
+                "q.target_kind = 'location' AND q.target_location_id = $3"
+            ),
+            branch(
+                "b4",
+                "q.target_kind = 'group' AND q.target_group_id IN \
+                 (SELECT m.group_id FROM printer_group_members m WHERE m.printer_id = $1)"
+            ),
         );
+        let pick = |only: &str| {
+            format!(
+                "SELECT q.id FROM queue_items q WHERE q.state = 'queued' AND {TARGETS} \
+                 AND {STARTABLE} AND {FREE}{only} {ORDER} LIMIT 1{lock}"
+            )
+        };
+        let model = model.to_uppercase();
+        let pause = pause_key(Some(printer));
         let mut tx = match self.backend() {
             // One writer from the first statement on: the choice and the update cannot
             // interleave with another claimer's.
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        let picked = sqlx::query(sqlx::AssertSqlSafe(pick))
+        let candidate = sqlx::query(sqlx::AssertSqlSafe(candidate_sql))
             .bind(printer.get())
-            .bind(model.to_uppercase())
+            .bind(&model)
             .bind(location.map(LocationId::get))
             .bind(now)
-            .bind(pause_key(Some(printer)))
+            .bind(&pause)
             .fetch_optional(&mut *tx)
             .await?;
+        let Some(candidate) = candidate else {
+            return Ok(None);
+        };
+        let candidate: i64 = candidate.try_get("id")?;
+        let mut picked = sqlx::query(sqlx::AssertSqlSafe(pick(" AND q.id = $6")))
+            .bind(printer.get())
+            .bind(&model)
+            .bind(location.map(LocationId::get))
+            .bind(now)
+            .bind(&pause)
+            .bind(candidate)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if picked.is_none() {
+            picked = sqlx::query(sqlx::AssertSqlSafe(pick("")))
+                .bind(printer.get())
+                .bind(&model)
+                .bind(location.map(LocationId::get))
+                .bind(now)
+                .bind(&pause)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         let Some(picked) = picked else {
             return Ok(None);
         };

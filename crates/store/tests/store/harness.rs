@@ -32,6 +32,14 @@ impl std::ops::Deref for Db {
     }
 }
 
+impl Db {
+    /// The PostgreSQL database's URL (`None` on SQLite), for a second connection of a test's
+    /// own (a lock another claimer holds).
+    pub fn pg_url(&self) -> Option<&str> {
+        self._pg.as_ref().map(|pg| pg.url.as_str())
+    }
+}
+
 /// The backend the tests run on: `PRINTWARDEN_TEST_DB=postgres` or SQLite.
 pub fn backend() -> Backend {
     match TestDb::from_env() {

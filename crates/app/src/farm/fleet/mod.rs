@@ -223,6 +223,20 @@ impl Fleet {
             .unwrap_or_default()
     }
 
+    /// Whether the printer is online, has reported and is not on a job: what the dispatcher asks
+    /// of every printer on every pass, read in place (copying each printer's whole status
+    /// twice per pass cost a 1,000-printer farm's pass thousands of copies).
+    pub(crate) fn online_and_idle(&self, id: PrinterId) -> bool {
+        self.links().get(&id).is_some_and(|l| {
+            let live = l.live.borrow();
+            live.connection == Connection::Online
+                && live
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| !s.gcode_state.is_busy())
+        })
+    }
+
     /// The printer's open archive entry, as the archive watcher last recorded it.
     pub(crate) fn open_archive(&self, id: PrinterId) -> Option<OpenArchive> {
         self.links().get(&id).and_then(|l| l.archive)
@@ -289,6 +303,30 @@ impl Fleet {
             l.task.abort();
             self.announce(id, true);
         }
+    }
+
+    /// Bench only (feature `bench`, never in the server): a printer without a connection
+    /// whose live state the caller sets through the returned sender, so the dispatch benchmark
+    /// runs the dispatcher's own pass over a farm of 1,000 printers without 1,000 MQTT
+    /// sessions.
+    #[cfg(feature = "bench")]
+    pub(crate) fn insert_unconnected(&self, row: PrinterRow) -> watch::Sender<Live> {
+        let (live_tx, live_rx) = watch::channel(Live::default());
+        let (cmd_tx, _) = mpsc::channel(1);
+        let id = row.id;
+        let link = Link {
+            row,
+            live: live_rx,
+            commands: cmd_tx,
+            wake: Arc::new(Notify::new()),
+            task: tokio::spawn(std::future::pending::<()>()).abort_handle(),
+            archive: None,
+            plate: pw_store::PlateRow::default(),
+        };
+        if let Some(old) = self.links().insert(id, link) {
+            old.task.abort();
+        }
+        live_tx
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<PrinterEvent> {

@@ -195,7 +195,7 @@ impl App {
     }
 
     /// Claims the next item for every free printer; the claims are recorded as in flight.
-    async fn queue_claims(
+    pub(crate) async fn queue_claims(
         &self,
         inflight: &std::sync::Mutex<(HashSet<i64>, HashSet<PrinterId>)>,
     ) -> Vec<(QueueItemRow, PrinterRow)> {
@@ -216,8 +216,7 @@ impl App {
             if starting {
                 continue;
             }
-            let (online, busy, _) = running_job(self, printer.id);
-            if !online || busy || self.fleet.live(printer.id).status.is_none() {
+            if !self.fleet.online_and_idle(printer.id) {
                 continue;
             }
             match self.printer_ready(&printer).await {

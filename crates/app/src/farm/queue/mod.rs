@@ -16,6 +16,8 @@
 //! to it (Bambuddy's add-to-queue IDOR). Every change is audited with who.
 
 pub(crate) mod ams;
+#[cfg(feature = "bench")]
+pub(crate) mod bench;
 mod dispatch;
 mod items;
 mod pause;

@@ -1,6 +1,7 @@
 //! The queue's rows: many concurrent claimers take each item exactly once; a claim honours
-//! targets (printer, model, location), pauses, "not before", retry times, priority and position,
-//! and one active item per printer; transitions are compare-and-set; reorder renumbers only
+//! targets (printer, model, location), pauses, "not before", retry times, priority and position
+//! (across target kinds too), skips an item another claimer holds, and one active item per
+//! printer; transitions are compare-and-set; reorder renumbers only
 //! the given items; pages run in SQL with the owner and state filters.
 
 use std::sync::{Arc, Mutex};
@@ -243,6 +244,89 @@ async fn claims_honour_targets_pauses_times_and_order() {
     let untouched = db.queue_item(to_p1s).await.unwrap().unwrap();
     assert_eq!(untouched.state, QueueState::Queued);
     assert_eq!(untouched.target, QueueTarget::Model("P1S".into()));
+}
+
+/// The claim looks for the best item of each target kind apart (one ordered index each) and
+/// keeps the best of them: across kinds, priority still comes first, then position; within a
+/// kind, items not startable yet are walked past; a printer that nothing targets gets nothing
+/// however long the queue.
+#[tokio::test]
+async fn the_best_item_wins_across_printer_model_and_location_targets() {
+    let db = fresh().await;
+    let hall = db.insert_location("Hall", "", T0).await.unwrap();
+    let annex = db.insert_location("Annex", "", T0).await.unwrap();
+    let a = printer_at(&db, "a", "S1", Some(hall)).await;
+    let lone = printer_at(&db, "lone", "S2", Some(annex)).await;
+    let to_a = QueueTarget::Printer(Some(a));
+    let x1c = QueueTarget::Model("X1C".into());
+    let in_hall = QueueTarget::Location(Some(hall));
+    let not_yet = |target| NewQueueItem {
+        not_before: Some(T0 + 60_000),
+        ..item(target, None, 3)
+    };
+    // Queue order: each kind's best startable item has priority 1 (the model's is first by
+    // position); higher-priority items of every kind wait for "not before".
+    db.insert_queue_item(&not_yet(&to_a)).await.unwrap();
+    db.insert_queue_item(&not_yet(&x1c)).await.unwrap();
+    db.insert_queue_item(&not_yet(&in_hall)).await.unwrap();
+    let model_1 = add(&db, &x1c, 1).await;
+    let printer_1 = add(&db, &to_a, 1).await;
+    let location_2 = add(&db, &in_hall, 2).await;
+    let location_1 = add(&db, &in_hall, 1).await;
+    for _ in 0..20 {
+        add(&db, &QueueTarget::Model("P1S".into()), 5).await;
+    }
+    let mut order = Vec::new();
+    while let Some(got) = db
+        .claim_next_queue_item(a, "x1c", Some(hall), T0)
+        .await
+        .unwrap()
+    {
+        order.push(got.id);
+        assert!(finish(&db, got.id).await);
+    }
+    assert_eq!(order, [location_2, model_1, printer_1, location_1]);
+    // Nothing is for the lone printer's model (H2D), its location or itself.
+    assert!(
+        db.claim_next_queue_item(lone, "H2D", Some(annex), T0 + 60_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// PostgreSQL only (SQLite has one writer, so no claimer ever holds a row another one looks
+/// at): while another transaction holds the best item, a claim takes the next best instead of
+/// waiting or giving up, as `SKIP LOCKED` did before the claim looked per target kind.
+#[tokio::test]
+async fn a_claim_skips_the_item_another_claimer_holds() {
+    use sqlx::Connection;
+    let db = fresh().await;
+    let Some(url) = db.pg_url() else {
+        return;
+    };
+    let a = printer(&db, "a", "S1").await;
+    let x1c = QueueTarget::Model("X1C".into());
+    let best = add(&db, &x1c, 2).await;
+    let next = add(&db, &x1c, 1).await;
+    let mut other = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut held = other.begin().await.unwrap();
+    sqlx::query("SELECT id FROM queue_items WHERE id = $1 FOR UPDATE")
+        .bind(best)
+        .fetch_one(&mut *held)
+        .await
+        .unwrap();
+    let got = db
+        .claim_next_queue_item(a, "X1C", None, T0)
+        .await
+        .unwrap()
+        .map(|i| i.id);
+    assert_eq!(got, Some(next));
+    held.rollback().await.unwrap();
+    assert_eq!(
+        db.queue_item(best).await.unwrap().unwrap().state,
+        QueueState::Queued
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,57 @@
+//! Bench-only entry points into the dispatcher (feature `bench`, which the server never
+//! enables): `examples/dispatch_bench.rs` runs the dispatcher's own pass over a seeded farm of
+//! printers without MQTT sessions and times it. They bypass policy and the printers' real
+//! connections, which is why they exist only in bench builds.
+
+use std::collections::HashSet;
+
+use pw_bambu::report::Status;
+use pw_domain::PrinterId;
+use pw_store::{PrinterRow, QueueItemRow};
+use tokio::sync::watch;
+
+use crate::App;
+use crate::farm::fleet::{Connection, Live};
+
+/// A printer the dispatcher sees as online, reporting whatever the bench sets.
+#[derive(Debug)]
+pub struct BenchPrinter {
+    live: watch::Sender<Live>,
+}
+
+impl BenchPrinter {
+    /// The printer reports `status` from now on (online).
+    pub fn report(&self, status: Status) {
+        self.live.send_replace(Live {
+            connection: Connection::Online,
+            problem: None,
+            status: Some(status),
+            developer_mode_off: false,
+            last_report_ms: None,
+        });
+    }
+}
+
+impl App {
+    /// Adds `row` to the fleet without connecting to it; its live state is what the returned
+    /// handle reports.
+    #[must_use]
+    pub fn bench_unconnected_printer(&self, row: PrinterRow) -> BenchPrinter {
+        BenchPrinter {
+            live: self.fleet.insert_unconnected(row),
+        }
+    }
+
+    /// One dispatch pass as the dispatcher task runs it (every stored printer read, the free
+    /// ones' plates and open archive entries checked, the next item claimed for each and the
+    /// claim audited), with nothing in flight; nothing is uploaded or started. The claims it
+    /// made are returned so the bench can take them back.
+    pub async fn bench_dispatch_pass(&self) -> Vec<(QueueItemRow, PrinterId)> {
+        let inflight = std::sync::Mutex::new((HashSet::new(), HashSet::new()));
+        self.queue_claims(&inflight)
+            .await
+            .into_iter()
+            .map(|(item, printer)| (item, printer.id))
+            .collect()
+    }
+}
