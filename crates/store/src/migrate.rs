@@ -77,6 +77,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(16, "0016", "dispatch"),
     migration!(17, "0017", "projects"),
     migration!(18, "0018", "archive_search"),
+    // s10-notify
+    migration!(20, "0020", "webhook_kinds"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

@@ -33,6 +33,7 @@ mod mail;
 mod masking;
 mod matrix;
 mod mfa;
+mod notify_events;
 mod pages;
 mod plates;
 mod printers;

@@ -323,6 +323,20 @@ fn pause_key(printer: Option<PrinterId>) -> String {
     printer.map_or_else(|| "queue".to_owned(), |p| format!("printer:{p}"))
 }
 
+/// The item a printer would claim next (see [`Store::claim_next_queue_item`]); binds
+/// `$1` printer, `$2` model (upper case), `$3` location, `$4` now, `$5` the lane's pause key.
+const NEXT_FOR_PRINTER: &str = "q.state = 'queued' \
+     AND ((q.target_kind = 'printer' AND q.target_printer_id = $1) \
+       OR (q.target_kind = 'model' AND q.target_model = $2) \
+       OR (q.target_kind = 'location' AND q.target_location_id = $3)) \
+     AND (q.not_before IS NULL OR q.not_before <= $4) \
+     AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= $4) \
+     AND NOT EXISTS (SELECT 1 FROM queue_pauses p WHERE p.scope_key = 'queue' \
+                     OR p.scope_key = $5) \
+     AND NOT EXISTS (SELECT 1 FROM queue_items a WHERE a.printer_id = $1 \
+                     AND a.state IN ('dispatching', 'printing')) \
+     ORDER BY q.priority DESC, q.position, q.id LIMIT 1";
+
 impl Store {
     /// Queues an item at the end of the order.
     pub async fn insert_queue_item(&self, new: &NewQueueItem<'_>) -> Result<i64, StoreError> {
@@ -508,19 +522,7 @@ impl Store {
             Backend::Postgres => " FOR UPDATE OF q SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let pick = format!(
-            "SELECT q.id FROM queue_items q WHERE q.state = 'queued' \
-             AND ((q.target_kind = 'printer' AND q.target_printer_id = $1) \
-               OR (q.target_kind = 'model' AND q.target_model = $2) \
-               OR (q.target_kind = 'location' AND q.target_location_id = $3)) \
-             AND (q.not_before IS NULL OR q.not_before <= $4) \
-             AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= $4) \
-             AND NOT EXISTS (SELECT 1 FROM queue_pauses p WHERE p.scope_key = 'queue' \
-                             OR p.scope_key = $5) \
-             AND NOT EXISTS (SELECT 1 FROM queue_items a WHERE a.printer_id = $1 \
-                             AND a.state IN ('dispatching', 'printing')) \
-             ORDER BY q.priority DESC, q.position, q.id LIMIT 1{lock}"
-        );
+        let pick = format!("SELECT q.id FROM queue_items q WHERE {NEXT_FOR_PRINTER}{lock}");
         let mut tx = match self.backend() {
             // One writer from the first statement on: the choice and the update cannot
             // interleave with another claimer's.
@@ -562,6 +564,27 @@ impl Store {
         let item = item_row(&row)?;
         tx.commit().await.map_err(StoreError::from_write)?;
         Ok(Some(item))
+    }
+
+    /// The item the printer would claim next, without claiming it (what a printer whose
+    /// plate waits for clearing holds up).
+    pub async fn peek_next_queue_item(
+        &self,
+        printer: PrinterId,
+        model: &str,
+        location: Option<LocationId>,
+        now: i64,
+    ) -> Result<Option<QueueItemRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM queue_items q WHERE {NEXT_FOR_PRINTER}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(printer.get())
+            .bind(model.to_uppercase())
+            .bind(location.map(LocationId::get))
+            .bind(now)
+            .bind(pause_key(Some(printer)))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(item_row).transpose()?)
     }
 
     /// The start fence: records the print job of a claimed item's start, only while the item

@@ -18,6 +18,7 @@
 pub(crate) mod ams;
 mod dispatch;
 mod items;
+mod notices;
 mod pause;
 mod rights;
 mod waiting;
@@ -336,6 +337,8 @@ impl App {
             return Ok(false);
         }
         self.audit_queue_state(actor, row, from, to, step.reason.flatten())
+            .await;
+        self.queue_item_notice(row, from, to, step.reason.flatten())
             .await;
         Ok(true)
     }
