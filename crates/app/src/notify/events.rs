@@ -366,7 +366,9 @@ pub fn notice_events_markdown() -> String {
          happens on the printers and in the queue. Webhook filters select them like audit \
          events (a name, a prefix ending in `.`, or `*`); a filter may only name events its \
          creator may receive, and each delivery is checked against the creator's rights on that \
-         printer at delivery time. Each occurrence is sent once.\n\n\
+         printer at delivery time. Each occurrence is sent once. `print.` selects only these; \
+         `queue.` and `printer.` also select the audit events of those names (`queue.create`, \
+         `printer.update`…), which need `audit:read`: name the events to get only these.\n\n\
          A `printwarden` webhook receives a signed JSON body `{\"event\", \"at\", \"printer\": \
          {\"id\", \"name\"}, \"job\": {…}, \"queue_item\": {…}, \"text\"}` (keys the event does \
          not carry are left out); `text` is one sentence in plain words, which is also what \

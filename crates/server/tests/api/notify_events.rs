@@ -555,6 +555,16 @@ async fn push_targets_are_checked_like_webhooks() {
         edited.json["url"],
         "https://discord.example/api/webhooks/2/…"
     );
+    // The masked URL sent back (a form that shows it) changes nothing.
+    let kept = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/webhooks/{id}"),
+            Some(json!({"url": edited.json["url"], "name": "renamed"})),
+        )
+        .await;
+    assert_eq!(kept.status, 200, "{:?}", kept.json);
     let row = server
         .running()
         .app
@@ -564,6 +574,8 @@ async fn push_targets_are_checked_like_webhooks() {
         .unwrap()
         .unwrap();
     assert!(!row.url.contains("token"), "{}", row.url);
+    assert_eq!(row.url, "https://discord.example/api/webhooks/2/…");
+    assert_eq!(row.name, "renamed");
     assert!(pw_credentials::seal::is_sealed(
         row.secret.as_deref().unwrap()
     ));

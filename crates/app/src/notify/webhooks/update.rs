@@ -18,6 +18,14 @@ impl App {
         )?;
         let current = self.webhook_row(id).await?;
         let kind = WebhookKind::parse(&current.kind);
+        // A Discord webhook's URL comes back masked; sent back unchanged, it stays as it is
+        // (sealing the masked form would silently break the webhook).
+        let input = UpdateWebhook {
+            url: input
+                .url
+                .filter(|u| !(kind == WebhookKind::Discord && u.trim() == current.url)),
+            ..input
+        };
         let name = input.name.as_deref().map(parse_name).transpose()?;
         let url = input
             .url
