@@ -78,7 +78,8 @@ async fn wait_until(log: &Mutex<Vec<Received>>, what: &str, check: impl Fn(&[Rec
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{what} never arrived: {:?}", log.lock().unwrap());
+    let got = log.lock().unwrap();
+    assert!(check(&got), "{what} never arrived: {got:?}");
 }
 
 fn has_event(name: &'static str) -> impl Fn(&[Received]) -> bool {
