@@ -498,7 +498,7 @@ describe('identity pages', () => {
     await page.goto(url('/webhooks'));
     await page.locator('#new-webhook-name').fill('Farm chat');
     await page.locator('#new-webhook-url').fill(target);
-    await page.locator('#new-webhook-events').fill('auth., webhook.test');
+    await page.locator('#new-webhook-audit').fill('auth., webhook.test');
     await page.locator('#new-webhook-secret').fill(secret);
     await page.locator('#create-webhook-form button[type=submit]').click();
     const refused = page.locator('#create-webhook-status');
@@ -514,10 +514,13 @@ describe('identity pages', () => {
     await page.goto(url('/webhooks'));
     await page.locator('#new-webhook-name').fill('Farm chat');
     await page.locator('#new-webhook-url').fill(target);
-    await page.locator('#new-webhook-events').fill('auth., webhook.test');
+    await page.locator('#new-webhook-audit').fill('auth., webhook.test');
+    // The catalogue's events are checkboxes, grouped (Printing, Queue, Printers).
+    await page.locator('#new-webhook-events fieldset[data-event-group="Printing"] input[value="print.finished"]').check();
     await page.locator('#new-webhook-secret').fill(secret);
     await clickAndWaitForLoad(page, page.locator('#create-webhook-form button[type=submit]'));
     const row = page.locator('#webhooks-table tr[data-name="Farm chat"]');
+    assert.equal(await row.getAttribute('data-events'), 'print.finished, auth., webhook.test');
     assert.match(await row.innerText(), /Signed/);
     assert.ok(!(await page.content()).includes(secret), 'the secret is never on the page');
     await clickAndWaitForLoad(page, row.locator('button[data-test-webhook]'));

@@ -77,6 +77,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(16, "0016", "dispatch"),
     migration!(17, "0017", "projects"),
     migration!(18, "0018", "archive_search"),
+    migration!(20, "0020", "webhook_kinds"),
     migration!(21, "0021", "printer_groups"),
     migration!(22, "0022", "queue_claim"),
 ];

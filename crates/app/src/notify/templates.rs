@@ -38,17 +38,20 @@ pub enum TemplateName {
     PrintFailed,
     /// It was stopped.
     PrintStopped,
+    /// A queue item the user added was parked as failed.
+    QueueFailed,
 }
 
 impl TemplateName {
     /// Every template, in display order.
-    pub const ALL: [TemplateName; 6] = [
+    pub const ALL: [TemplateName; 7] = [
         TemplateName::Welcome,
         TemplateName::PasswordReset,
         TemplateName::PrintStarted,
         TemplateName::PrintCompleted,
         TemplateName::PrintFailed,
         TemplateName::PrintStopped,
+        TemplateName::QueueFailed,
     ];
 
     /// The snake_case name used in paths and storage.
@@ -61,6 +64,7 @@ impl TemplateName {
             TemplateName::PrintCompleted => "print_completed",
             TemplateName::PrintFailed => "print_failed",
             TemplateName::PrintStopped => "print_stopped",
+            TemplateName::QueueFailed => "queue_failed",
         }
     }
 
@@ -79,7 +83,8 @@ impl TemplateName {
             TemplateName::PrintStarted
             | TemplateName::PrintCompleted
             | TemplateName::PrintFailed
-            | TemplateName::PrintStopped => {
+            | TemplateName::PrintStopped
+            | TemplateName::QueueFailed => {
                 &["username", "printer", "file", "instance", "error", "link"]
             }
         }
@@ -118,6 +123,11 @@ impl TemplateName {
                 "Print stopped: {{file}} on {{printer}}",
                 "Hello {{username}},\n\n{{file}} was stopped on {{printer}}.\n\n{{link}}\n",
                 "<p>Hello {{username}},</p><p><strong>{{file}}</strong> was stopped on <strong>{{printer}}</strong>.</p><p><a href=\"{{link}}\">Open the dashboard</a></p>",
+            ),
+            TemplateName::QueueFailed => (
+                "Queue item failed: {{file}}",
+                "Hello {{username}},\n\n{{file}}, which you added to the queue, failed on {{printer}}: {{error}}\n\n{{link}}\n",
+                "<p>Hello {{username}},</p><p><strong>{{file}}</strong>, which you added to the queue, failed on <strong>{{printer}}</strong>: {{error}}</p><p><a href=\"{{link}}\">Open the queue</a></p>",
             ),
         };
         Template {

@@ -1018,3 +1018,85 @@ async fn the_mail_server_is_under_the_outbound_policy_and_every_failure_reads_al
     assert_eq!(ok.json["ok"], true, "{:?}", ok.json);
     farm.mail(&to).await;
 }
+
+/// Issue 16 item 5: whoever added a queue item that fails hears about it once, if they opted
+/// in to `queue_failed`.
+#[tokio::test]
+async fn a_failed_queue_item_mails_whoever_added_it() {
+    use crate::printers::{add, online, wait_for};
+    use pw_simulator::{Farm as Printers, Model, Options as SimOptions};
+
+    let farm = MailFarm::new().await;
+    farm.with_advanced_auth().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = SimOptions::new(1, dir.path());
+    options.models = vec![Model::P1S];
+    options.interval = Duration::from_millis(100);
+    options.behaviour.prepare_seconds = 0.2;
+    options.behaviour.job_seconds = 1.0;
+    options.behaviour.fail_at = Some(0);
+    let printers = Printers::start(options).await.unwrap();
+    let sim = &printers.printers[0];
+    let id = add(
+        &farm.server,
+        &farm.admin,
+        sim,
+        json!({"name": "Bay 1", "ftps_port": sim.info.ftps_port}),
+    )
+    .await;
+    wait_for(&farm.server, &farm.admin, id, online).await;
+    let queuers = farm
+        .server
+        .create_group(
+            &farm.admin,
+            "Queuers",
+            &[
+                "printers:read",
+                "queue:create",
+                "queue:read_own",
+                "library:read_own",
+                "library:upload",
+                "notifications:user_email",
+            ],
+        )
+        .await;
+    let email = unique_recipient("qa");
+    let made = farm
+        .call(
+            &farm.admin,
+            "POST",
+            "/api/v1/users",
+            Some(json!({"username": "qa", "password": TEST_PASSWORD, "email": email, "group_ids": [queuers]})),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.json);
+    let qa = farm.server.login("qa", TEST_PASSWORD).await;
+    let prefs = farm
+        .call(
+            &qa,
+            "PUT",
+            "/api/v1/auth/mail-preferences",
+            Some(json!({"events": ["queue_failed"]})),
+        )
+        .await;
+    assert_eq!(prefs.status, 200, "{:?}", prefs.json);
+    let file = crate::library::upload_sliced(&farm.server, &qa, "Clip.gcode.3mf").await;
+    let queued = farm
+        .call(
+            &qa,
+            "POST",
+            "/api/v1/queue",
+            Some(json!({"file_id": file, "target": {"printer_id": id}})),
+        )
+        .await;
+    assert_eq!(queued.status, 201, "{:?}", queued.json);
+    let mail = farm.mail(&email).await;
+    assert_eq!(
+        mail.subject.as_deref(),
+        Some("Queue item failed: Clip.gcode.3mf")
+    );
+    let html = mail.html.unwrap();
+    assert!(html.contains("Bay 1"), "{html}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(farm.sink.all_for(&email).len(), 1, "told once");
+}

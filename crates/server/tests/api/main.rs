@@ -35,6 +35,7 @@ mod mail;
 mod masking;
 mod matrix;
 mod mfa;
+mod notify_events;
 mod pages;
 mod plates;
 mod printer_groups;

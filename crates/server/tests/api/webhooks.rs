@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 /// A name server for the server under test: fixed answers per name.
 #[derive(Debug)]
-struct Names(HashMap<&'static str, Vec<IpAddr>>);
+pub(crate) struct Names(pub(crate) HashMap<&'static str, Vec<IpAddr>>);
 
 impl Resolve for Names {
     fn lookup(
@@ -32,7 +32,7 @@ impl Resolve for Names {
 }
 
 /// The allow-listed LAN name receivers live under.
-const LAN: &str = "lan-hook.test";
+pub(crate) const LAN: &str = "lan-hook.test";
 
 async fn server() -> TestServer {
     let names = Names(HashMap::from([
@@ -55,13 +55,13 @@ async fn server() -> TestServer {
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
+pub(crate) struct Received {
+    pub(crate) headers: HashMap<String, String>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A tiny HTTP/1.1 receiver on 127.0.0.1 answering every request with `response`.
-async fn receiver(response: String) -> (u16, Arc<Mutex<Vec<Received>>>) {
+pub(crate) async fn receiver(response: String) -> (u16, Arc<Mutex<Vec<Received>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let got = Arc::new(Mutex::new(Vec::new()));
@@ -114,7 +114,7 @@ async fn receiver(response: String) -> (u16, Arc<Mutex<Vec<Received>>>) {
     (port, got)
 }
 
-fn ok_response() -> String {
+pub(crate) fn ok_response() -> String {
     "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_owned()
 }
 
@@ -124,7 +124,7 @@ fn redirect_to(location: &str) -> String {
     )
 }
 
-async fn allow_lan(server: &TestServer, admin: &Auth) {
+pub(crate) async fn allow_lan(server: &TestServer, admin: &Auth) {
     let put = server
         .call(
             admin,
@@ -136,7 +136,7 @@ async fn allow_lan(server: &TestServer, admin: &Auth) {
     assert_eq!(put.status, 200, "{:?}", put.json);
 }
 
-async fn create_hook(server: &TestServer, admin: &Auth, body: Value) -> i64 {
+pub(crate) async fn create_hook(server: &TestServer, admin: &Auth, body: Value) -> i64 {
     let created = server
         .call(admin, "POST", "/api/v1/webhooks", Some(body))
         .await;
@@ -403,7 +403,7 @@ async fn a_signed_webhook_gets_a_new_url_only_with_a_new_secret() {
     assert_eq!(unsigned.json["has_secret"], false);
 }
 
-fn verify(received: &Received, secret: &str) {
+pub(crate) fn verify(received: &Received, secret: &str) {
     let ts = &received.headers["x-printwarden-timestamp"];
     let mut message = format!("{ts}.").into_bytes();
     message.extend_from_slice(&received.body);

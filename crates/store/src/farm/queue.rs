@@ -341,6 +341,67 @@ fn pause_key(printer: Option<PrinterId>) -> String {
     printer.map_or_else(|| "queue".to_owned(), |p| format!("printer:{p}"))
 }
 
+// The choice of a printer's next item (claim and peek share it), in SQL fragments over $1
+// printer, $2 model, $3 location, $4 now, $5 the lane's pause key.
+const TARGETS: &str = "((q.target_kind = 'printer' AND q.target_printer_id = $1) \
+       OR (q.target_kind = 'model' AND q.target_model = $2) \
+       OR (q.target_kind = 'location' AND q.target_location_id = $3) \
+       OR (q.target_kind = 'group' AND q.target_group_id IN \
+           (SELECT m.group_id FROM printer_group_members m WHERE m.printer_id = $1)))";
+const STARTABLE: &str = "(q.not_before IS NULL OR q.not_before <= $4) \
+     AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= $4)";
+const FREE: &str = "NOT EXISTS (SELECT 1 FROM queue_pauses p WHERE p.scope_key = 'queue' \
+                     OR p.scope_key = $5) \
+     AND NOT EXISTS (SELECT 1 FROM queue_items a WHERE a.printer_id = $1 \
+                     AND a.state IN ('dispatching', 'printing'))";
+const ORDER: &str = "ORDER BY q.priority DESC, q.position, q.id";
+
+/// The id of the item a printer would claim next (no lock), over the same binds.
+fn next_candidate_sql() -> String {
+    // 1. The candidate: the best startable item of each target kind, each found by walking
+    //    that kind's ordered index (migration 0022) to its first startable item, then the
+    //    best of the (at most) four (printer, model, location, printer group: the group
+    //    branch walks `queue_items_next_for_group` once per group the printer is in). The
+    //    same item the single query in 3 picks when no other claimer holds it, without reading the whole queue: written as one query
+    //    with the targets OR-ed, SQLite walked every queued item and sorted them
+    //    (`SEARCH q USING INDEX queue_items_state (state=?)`, `USE TEMP B-TREE FOR ORDER BY`)
+    //    and PostgreSQL, for a printer nothing targets, read all 10,000 queued rows of the
+    //    benchmark's farm (`Bitmap Heap Scan ... Rows Removed by Filter: 10000`, 35 ms).
+    //    Plans now (`scripts/bench.sh dispatch`'s farm): SQLite `SEARCH q USING INDEX
+    //    queue_items_next_for_printer (target_printer_id=?)`, `..._for_model (target_model=?)`,
+    //    `..._for_location (target_location_id=?)`, no sort inside a branch; PostgreSQL
+    //    `Limit -> Merge Append` over one `Limit -> Index Scan` per kind (0.3 ms for a
+    //    printer nothing targets; for a common model it may walk `queue_items_queued`).
+    // 2. The claim (`claim_next_queue_item`): that item again with every condition, locked on
+    //    PostgreSQL.
+    // 3. Only when another claimer holds the candidate (or it changed in between): the
+    //    single query over every target, which skips locked rows to the next best.
+    let branch = |alias: &str, target: &str| {
+        format!(
+            "SELECT * FROM (SELECT q.id, q.priority, q.position FROM queue_items q \
+             WHERE q.state = 'queued' AND {target} AND {STARTABLE} {ORDER} LIMIT 1) {alias}"
+        )
+    };
+    format!(
+        "SELECT c.id FROM ({} UNION ALL {} UNION ALL {} UNION ALL {}) c WHERE {FREE} \
+         ORDER BY c.priority DESC, c.position, c.id LIMIT 1",
+        branch(
+            "b1",
+            "q.target_kind = 'printer' AND q.target_printer_id = $1"
+        ),
+        branch("b2", "q.target_kind = 'model' AND q.target_model = $2"),
+        branch(
+            "b3",
+            "q.target_kind = 'location' AND q.target_location_id = $3"
+        ),
+        branch(
+            "b4",
+            "q.target_kind = 'group' AND q.target_group_id IN \
+             (SELECT m.group_id FROM printer_group_members m WHERE m.printer_id = $1)"
+        ),
+    )
+}
+
 impl Store {
     /// Queues an item at the end of the order.
     pub async fn insert_queue_item(&self, new: &NewQueueItem<'_>) -> Result<i64, StoreError> {
@@ -527,65 +588,11 @@ impl Store {
         location: Option<LocationId>,
         now: i64,
     ) -> Result<Option<QueueItemRow>, StoreError> {
-        // The choice, in SQL fragments over $1 printer, $2 model, $3 location, $4 now, $5 the
-        // lane's pause key.
-        const TARGETS: &str = "((q.target_kind = 'printer' AND q.target_printer_id = $1) \
-               OR (q.target_kind = 'model' AND q.target_model = $2) \
-               OR (q.target_kind = 'location' AND q.target_location_id = $3) \
-               OR (q.target_kind = 'group' AND q.target_group_id IN \
-                   (SELECT m.group_id FROM printer_group_members m WHERE m.printer_id = $1)))";
-        const STARTABLE: &str = "(q.not_before IS NULL OR q.not_before <= $4) \
-             AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= $4)";
-        const FREE: &str = "NOT EXISTS (SELECT 1 FROM queue_pauses p WHERE p.scope_key = 'queue' \
-                             OR p.scope_key = $5) \
-             AND NOT EXISTS (SELECT 1 FROM queue_items a WHERE a.printer_id = $1 \
-                             AND a.state IN ('dispatching', 'printing'))";
-        const ORDER: &str = "ORDER BY q.priority DESC, q.position, q.id";
         let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE OF q SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        // 1. The candidate: the best startable item of each target kind, each found by walking
-        //    that kind's ordered index (migration 0022) to its first startable item, then the
-        //    best of the (at most) four (printer, model, location, printer group: the group
-        //    branch walks `queue_items_next_for_group` once per group the printer is in). The same item the single query in 3 picks when no
-        //    other claimer holds it, without reading the whole queue: written as one query
-        //    with the targets OR-ed, SQLite walked every queued item and sorted them
-        //    (`SEARCH q USING INDEX queue_items_state (state=?)`, `USE TEMP B-TREE FOR ORDER BY`)
-        //    and PostgreSQL, for a printer nothing targets, read all 10,000 queued rows of the
-        //    benchmark's farm (`Bitmap Heap Scan ... Rows Removed by Filter: 10000`, 35 ms).
-        //    Plans now (`scripts/bench.sh dispatch`'s farm): SQLite `SEARCH q USING INDEX
-        //    queue_items_next_for_printer (target_printer_id=?)`, `..._for_model (target_model=?)`,
-        //    `..._for_location (target_location_id=?)`, no sort inside a branch; PostgreSQL
-        //    `Limit -> Merge Append` over one `Limit -> Index Scan` per kind (0.3 ms for a
-        //    printer nothing targets; for a common model it may walk `queue_items_queued`).
-        // 2. The claim: that item again with every condition, locked on PostgreSQL.
-        // 3. Only when another claimer holds the candidate (or it changed in between): the
-        //    single query over every target, which skips locked rows to the next best.
-        let branch = |alias: &str, target: &str| {
-            format!(
-                "SELECT * FROM (SELECT q.id, q.priority, q.position FROM queue_items q \
-                 WHERE q.state = 'queued' AND {target} AND {STARTABLE} {ORDER} LIMIT 1) {alias}"
-            )
-        };
-        let candidate_sql = format!(
-            "SELECT c.id FROM ({} UNION ALL {} UNION ALL {} UNION ALL {}) c WHERE {FREE} \
-             ORDER BY c.priority DESC, c.position, c.id LIMIT 1",
-            branch(
-                "b1",
-                "q.target_kind = 'printer' AND q.target_printer_id = $1"
-            ),
-            branch("b2", "q.target_kind = 'model' AND q.target_model = $2"),
-            branch(
-                "b3",
-                "q.target_kind = 'location' AND q.target_location_id = $3"
-            ),
-            branch(
-                "b4",
-                "q.target_kind = 'group' AND q.target_group_id IN \
-                 (SELECT m.group_id FROM printer_group_members m WHERE m.printer_id = $1)"
-            ),
-        );
+        let candidate_sql = next_candidate_sql();
         let pick = |only: &str| {
             format!(
                 "SELECT q.id FROM queue_items q WHERE q.state = 'queued' AND {TARGETS} \
@@ -658,6 +665,30 @@ impl Store {
         let item = item_row(&row)?;
         tx.commit().await.map_err(StoreError::from_write)?;
         Ok(Some(item))
+    }
+
+    /// The item the printer would claim next, without claiming it (what a printer whose
+    /// plate waits for clearing holds up).
+    pub async fn peek_next_queue_item(
+        &self,
+        printer: PrinterId,
+        model: &str,
+        location: Option<LocationId>,
+        now: i64,
+    ) -> Result<Option<QueueItemRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM queue_items q WHERE q.id = ({})",
+            next_candidate_sql()
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(printer.get())
+            .bind(model.to_uppercase())
+            .bind(location.map(LocationId::get))
+            .bind(now)
+            .bind(pause_key(Some(printer)))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(item_row).transpose()?)
     }
 
     /// The start fence: records the print job of a claimed item's start, only while the item

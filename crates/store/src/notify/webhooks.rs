@@ -31,6 +31,8 @@ pub struct WebhookRow {
     pub updated_at: i64,
     /// The latest delivery, if any.
     pub last: Option<DeliveryRecord>,
+    /// How it delivers: `printwarden`, `ntfy` or `discord`.
+    pub kind: String,
 }
 
 /// The outcome of one delivery.
@@ -63,6 +65,8 @@ pub struct NewWebhook<'a> {
     pub enabled: bool,
     /// Creator.
     pub created_by: Option<UserId>,
+    /// How it delivers: `printwarden`, `ntfy` or `discord`.
+    pub kind: &'a str,
 }
 
 /// A change to a webhook; `None` keeps a field.
@@ -83,7 +87,7 @@ pub struct WebhookPatch<'a> {
 const SELECT: &str = "SELECT id, name, url, secret, events, \
      CASE WHEN enabled THEN 1 ELSE 0 END AS enabled, created_by, created_at, updated_at, \
      last_delivery_at, last_event, CASE WHEN last_ok THEN 1 ELSE 0 END AS last_ok, \
-     last_status, last_error FROM webhooks";
+     last_status, last_error, kind FROM webhooks";
 
 fn from_row(row: &AnyRow) -> Result<WebhookRow, sqlx::Error> {
     let last_at: Option<i64> = row.try_get("last_delivery_at")?;
@@ -114,6 +118,7 @@ fn from_row(row: &AnyRow) -> Result<WebhookRow, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         last,
+        kind: row.try_get("kind")?,
     })
 }
 
@@ -159,7 +164,7 @@ impl Store {
     ) -> Result<WebhookId, StoreError> {
         let row = sqlx::query(
             "INSERT INTO webhooks (name, url, secret, events, enabled, created_by, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+             updated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
         )
         .bind(new.name)
         .bind(new.url)
@@ -168,6 +173,7 @@ impl Store {
         .bind(new.enabled)
         .bind(new.created_by.map(UserId::get))
         .bind(now)
+        .bind(new.kind)
         .fetch_one(&self.pool)
         .await?;
         Ok(WebhookId::from_db(row.try_get("id")?))

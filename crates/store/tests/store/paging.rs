@@ -264,6 +264,7 @@ async fn the_webhooks_page_walks_by_id() {
                     events: "[]",
                     enabled: i % 2 == 0,
                     created_by: None,
+                    kind: "printwarden",
                 },
                 T0,
             )

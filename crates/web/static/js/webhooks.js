@@ -14,9 +14,28 @@ function events(text) {
     .filter((s) => s !== "");
 }
 
+// The filter: the ticked catalogue events plus what is typed in the audit field.
+function chosenEvents(form) {
+  const ticked = [...form.querySelectorAll('input[name="event"]:checked')].map((i) => i.value);
+  return [...ticked, ...events(new FormData(form).get("audit"))];
+}
+
+// Ticks the catalogue events of a filter; the rest goes to the audit field.
+function showEvents(form, list) {
+  const boxes = [...form.querySelectorAll('input[name="event"]')];
+  const rest = [];
+  for (const name of list) {
+    const box = boxes.find((b) => b.value === name);
+    if (box) box.checked = true;
+    else rest.push(name);
+  }
+  form.elements.namedItem("audit").value = rest.join(", ");
+}
+
 function rowData(row) {
   return {
     id: row.getAttribute("data-webhook-id"),
+    kind: row.getAttribute("data-kind") ?? "printwarden",
     name: row.getAttribute("data-name") ?? "",
     url: row.getAttribute("data-url") ?? "",
     events: row.getAttribute("data-events") ?? "",
@@ -30,6 +49,18 @@ function rowData(row) {
 
 const createForm = document.getElementById("create-webhook-form");
 const createStatus = document.getElementById("create-webhook-status");
+const kindSelect = document.getElementById("new-webhook-kind");
+
+// A Discord URL is its own secret: no secret field; ntfy's secret is an access token.
+function showKind() {
+  const kind = kindSelect?.value ?? "printwarden";
+  const field = createForm?.querySelector("[data-secret-field]");
+  if (field) field.hidden = kind === "discord";
+  const label = createForm?.querySelector("[data-secret-label]");
+  if (label) label.textContent = kind === "ntfy" ? "Access token" : "Signing secret";
+}
+kindSelect?.addEventListener("change", showKind);
+showKind();
 
 createForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -37,9 +68,14 @@ createForm?.addEventListener("submit", async (event) => {
   const data = new FormData(createForm);
   const body = {
     name: String(data.get("name") ?? "").trim(),
+    kind: String(data.get("kind") ?? "printwarden"),
     url: String(data.get("url") ?? "").trim(),
-    events: events(data.get("events")),
+    events: chosenEvents(createForm),
   };
+  if (body.events.length === 0) {
+    showStatus(createStatus, "error", "Choose at least one event.");
+    return;
+  }
   const secret = String(data.get("secret") ?? "");
   if (secret) body.secret = secret;
   setBusy(createForm, true);
@@ -69,7 +105,7 @@ function openEdit(hook) {
   editForm.reset();
   editForm.elements.namedItem("name").value = hook.name;
   editForm.elements.namedItem("url").value = hook.url;
-  editForm.elements.namedItem("events").value = hook.events;
+  showEvents(editForm, events(hook.events));
   editForm.elements.namedItem("enabled").checked = hook.enabled;
   editDialog.showModal();
 }
@@ -81,10 +117,12 @@ editForm?.addEventListener("submit", async (event) => {
   const data = new FormData(editForm);
   const patch = {
     name: String(data.get("name") ?? "").trim(),
-    url: String(data.get("url") ?? "").trim(),
-    events: events(data.get("events")),
+    events: chosenEvents(editForm),
     enabled: editForm.elements.namedItem("enabled").checked,
   };
+  // A Discord URL is shown shortened: only a newly typed one is sent.
+  const url = String(data.get("url") ?? "").trim();
+  if (url !== editing.url) patch.url = url;
   const secret = String(data.get("secret") ?? "");
   if (secret) patch.secret = secret;
   if (editForm.elements.namedItem("remove_secret").checked) patch.remove_secret = true;

@@ -126,7 +126,7 @@ impl JobView {
 
     /// The file name to show: the last part of `gcode_file`, unless that is only a plate's
     /// G-code inside a project (then the job name).
-    fn file_name(&self) -> String {
+    pub(crate) fn file_name(&self) -> String {
         let file = self
             .gcode_file
             .as_deref()

@@ -190,22 +190,6 @@ impl Fleet {
         }
     }
 
-    /// The printer's name, job state and print error, without copying its whole status.
-    pub(crate) fn job_state(
-        &self,
-        id: PrinterId,
-    ) -> Option<(String, pw_bambu::report::GcodeState, Option<u32>)> {
-        let links = self.links();
-        let link = links.get(&id)?;
-        let live = link.live.borrow();
-        let status = live.status.as_ref()?;
-        Some((
-            link.row.name.clone(),
-            status.gcode_state.clone(),
-            status.print_error,
-        ))
-    }
-
     /// What the archive follows of a printer's job (name, state, file, job name, error, the
     /// loaded tray), without copying its whole status; `None` before its first report.
     pub(crate) fn archive_view(&self, id: PrinterId) -> Option<crate::farm::archive::JobView> {
@@ -351,6 +335,20 @@ pub(crate) fn access_code_context(id: PrinterId) -> String {
 }
 
 impl App {
+    /// The printer a notification is about, as the fleet has it now (name, location).
+    pub(crate) fn notice_printer(
+        &self,
+        id: PrinterId,
+    ) -> Option<crate::notify::events::NoticePrinter> {
+        let links = self.fleet.links();
+        let row = &links.get(&id)?.row;
+        Some(crate::notify::events::NoticePrinter {
+            id,
+            name: row.name.clone(),
+            location: row.location_id,
+        })
+    }
+
     /// Live printer changes (the events WebSocket filters them per principal).
     #[must_use]
     pub fn printer_events(&self) -> broadcast::Receiver<PrinterEvent> {
@@ -398,6 +396,8 @@ impl App {
                     id,
                     live: live_tx,
                     wake,
+                    was_online: std::sync::atomic::AtomicBool::new(false),
+                    announced_offline: std::sync::atomic::AtomicBool::new(false),
                 }
                 .run(cmd_rx)
                 .await;

@@ -1,8 +1,11 @@
 //! One printer's supervisor: connects with the opened access code and the pinned certificate,
 //! reconnects with jittered backoff, pings, replaces stale connections, carries commands and
-//! matches replies, and stops before any reconnect when the certificate changed.
+//! matches replies, and stops before any reconnect when the certificate changed. It announces
+//! `printer.offline` when a connected printer is lost (once, until it is back), then
+//! `printer.online`, and `printer.certificate_changed` once per changed certificate.
 
 use super::*;
+use crate::notify::events::{Notice, NoticeEvent};
 
 /// Keep-alive interval.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -39,6 +42,10 @@ pub(super) struct Supervisor {
     pub(super) id: PrinterId,
     pub(super) live: watch::Sender<Live>,
     pub(super) wake: Arc<Notify>,
+    /// The printer was connected since the last `printer.offline` (or since the start).
+    pub(super) was_online: std::sync::atomic::AtomicBool,
+    /// `printer.offline` went out and `printer.online` not yet.
+    pub(super) announced_offline: std::sync::atomic::AtomicBool,
 }
 
 impl Supervisor {
@@ -48,10 +55,53 @@ impl Supervisor {
     }
 
     fn set(&self, connection: Connection, problem: Option<String>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        match connection {
+            Connection::Online => {
+                self.was_online.store(true, SeqCst);
+                if self.announced_offline.swap(false, SeqCst) {
+                    self.announce(NoticeEvent::PrinterOnline, None);
+                }
+            }
+            // A reconnect's passing state, or a state with a notice of its own.
+            Connection::Connecting | Connection::CertificateChanged => {}
+            Connection::Offline | Connection::CertificateRefused | Connection::BadAccessCode => {
+                if self.was_online.swap(false, SeqCst) && !self.announced_offline.swap(true, SeqCst)
+                {
+                    self.announce(NoticeEvent::PrinterOffline, problem.clone());
+                }
+            }
+        }
         self.publish(|l| {
             l.connection = connection;
             l.problem = problem;
         });
+    }
+
+    /// Announces a connection notice (webhooks, push services).
+    fn announce(&self, event: NoticeEvent, reason: Option<String>) {
+        let Some(p) = self.app.notice_printer(self.id) else {
+            return;
+        };
+        let text = match (event, &reason) {
+            (NoticeEvent::PrinterOffline, Some(why)) => {
+                format!("{} went offline: {}", p.name, why.trim_end_matches('.'))
+            }
+            (NoticeEvent::PrinterOffline, None) => format!("{} went offline.", p.name),
+            (NoticeEvent::PrinterCertificateChanged, _) => format!(
+                "{} presented a different certificate; nothing is sent to it until a user with printers:trust approves it.",
+                p.name
+            ),
+            _ => format!("{} is back online.", p.name),
+        };
+        let text = if text.ends_with('.') {
+            text
+        } else {
+            format!("{text}.")
+        };
+        let mut notice = Notice::new(event, self.app.now(), p, text);
+        notice.reason = reason;
+        self.app.queue_notice(notice);
     }
 
     /// Waits for a wake-up or `d`, whichever comes first.
@@ -198,6 +248,7 @@ impl Supervisor {
                 serde_json::json!({ "pinned": pinned, "presented": presented }),
             )
             .await;
+        self.announce(NoticeEvent::PrinterCertificateChanged, None);
     }
 
     /// Runs one session until it ends.

@@ -129,6 +129,15 @@ fn words_of(e: &AppError) -> String {
     }
 }
 
+/// Whether a free printer may take an item.
+enum Ready {
+    Yes,
+    /// Its plate waits for clearing.
+    Plate,
+    /// The archive watcher has not seen its last print end yet.
+    Archive,
+}
+
 /// What a finished start attempt means for its item.
 enum Attempt {
     /// The printer accepted the start.
@@ -149,6 +158,8 @@ impl App {
             // Item ids and printers this process is starting now.
             let inflight: std::sync::Arc<std::sync::Mutex<(HashSet<i64>, HashSet<PrinterId>)>> =
                 std::sync::Arc::default();
+            // Printers whose plate wait was announced (once per wait).
+            let plate_waits = super::notices::PlateWaits::default();
             // Reconcile before dispatching anything (a restart finds claims of the process
             // before it: none of them is in flight here).
             app.queue_reconcile(true, &HashSet::new()).await;
@@ -177,7 +188,7 @@ impl App {
                     guard.0.clone()
                 };
                 app.queue_reconcile(false, &busy_items).await;
-                for (item, printer) in app.queue_claims(&inflight).await {
+                for (item, printer) in app.queue_claims(&inflight, &plate_waits).await {
                     let app = app.clone();
                     let inflight = std::sync::Arc::clone(&inflight);
                     starts.spawn(async move {
@@ -198,6 +209,7 @@ impl App {
     pub(crate) async fn queue_claims(
         &self,
         inflight: &std::sync::Mutex<(HashSet<i64>, HashSet<PrinterId>)>,
+        plate_waits: &super::notices::PlateWaits,
     ) -> Vec<(QueueItemRow, PrinterRow)> {
         let printers = match self.store.list_printers().await {
             Ok(p) => p,
@@ -220,8 +232,12 @@ impl App {
                 continue;
             }
             match self.printer_ready(&printer).await {
-                Ok(true) => {}
-                Ok(false) => continue,
+                Ok(Ready::Yes) => self.plate_wait_over(printer.id, plate_waits),
+                Ok(Ready::Plate) => {
+                    self.plate_wait(&printer, plate_waits).await;
+                    continue;
+                }
+                Ok(Ready::Archive) => continue,
                 Err(e) => {
                     tracing::warn!(printer = %printer.id, error = %e, "queue: printer not checked");
                     continue;
@@ -263,15 +279,18 @@ impl App {
     }
 
     /// Whether the printer's plate lets the queue start a job there (cleared, or waived by the
-    /// printer or its location), and the archive watcher
-    /// has seen its last print end.
-    async fn printer_ready(&self, printer: &PrinterRow) -> Result<bool, AppError> {
+    /// printer or its location), and the archive watcher has seen its last print end.
+    async fn printer_ready(&self, printer: &PrinterRow) -> Result<Ready, AppError> {
         let plate = self.store.plate(printer.id).await?;
         // The waiver in effect: the printer's own, or its location's.
         if plate.needs_clearing && !plate.waived && !printer.location_waives_plate_clear {
-            return Ok(false);
+            return Ok(Ready::Plate);
         }
-        Ok(self.store.open_archive_of(printer.id).await?.is_none())
+        Ok(if self.store.open_archive_of(printer.id).await?.is_none() {
+            Ready::Yes
+        } else {
+            Ready::Archive
+        })
     }
 
     /// Uploads and starts one claimed item, then moves it on: `printing`, or back to `queued`

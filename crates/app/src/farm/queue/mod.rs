@@ -20,6 +20,7 @@ pub(crate) mod ams;
 pub(crate) mod bench;
 mod dispatch;
 mod items;
+mod notices;
 mod pause;
 mod rights;
 mod waiting;
@@ -350,6 +351,8 @@ impl App {
             return Ok(false);
         }
         self.audit_queue_state(actor, row, from, to, step.reason.flatten())
+            .await;
+        self.queue_item_notice(row, from, to, step.reason.flatten())
             .await;
         Ok(true)
     }

@@ -1,4 +1,5 @@
-//! Adding a webhook: URL checked by the SSRF guard, secret sealed, filter validated, audited.
+//! Adding a webhook: URL checked by the SSRF guard, secret sealed (for `discord`, the URL
+//! itself), filter validated against what its creator may receive, audited.
 
 use super::*;
 
@@ -15,10 +16,18 @@ impl App {
             &Target::Global,
         )?;
         let name = parse_name(&input.name)?;
+        let kind = input.kind.unwrap_or_default();
         let url = self.check_hook_url(&input.url)?;
         let events = parse_events(input.events)?;
-        self.check_may_grant(actor, &filter_rights(&events)).await?;
-        let secret = parse_secret(input.secret)?;
+        self.check_filter(actor, &events).await?;
+        let mut secret = parse_secret(input.secret, kind)?;
+        let shown = if kind == WebhookKind::Discord {
+            // The URL carries the channel's token: sealed like a secret, shown masked.
+            secret = Some(SecretString::from(url.clone()));
+            masked(&url)
+        } else {
+            url
+        };
         let enabled = input.enabled.unwrap_or(true);
         let events_json =
             serde_json::to_string(&events).map_err(|e| AppError::Internal(Box::new(e)))?;
@@ -29,11 +38,12 @@ impl App {
             .insert_webhook(
                 &NewWebhook {
                     name: &name,
-                    url: &url,
+                    url: &shown,
                     secret: None,
                     events: &events_json,
                     enabled: enabled && secret.is_none(),
                     created_by: actor.user_id,
+                    kind: kind.as_str(),
                 },
                 self.now(),
             )
@@ -52,7 +62,12 @@ impl App {
             AuditEvent::WebhookCreate,
             Some(("webhook", id.to_string())),
             true,
-            serde_json::json!({ "name": name, "events": events, "signed": secret.is_some() }),
+            serde_json::json!({
+                "name": name,
+                "events": events,
+                "signed": secret.is_some() && kind == WebhookKind::Printwarden,
+                "kind": kind.as_str(),
+            }),
         )
         .await;
         Ok(view(self.webhook_row(id).await?))

@@ -6,6 +6,9 @@
 
 use super::*;
 
+/// Discord refuses a message longer than this many characters.
+const DISCORD_MAX: usize = 2000;
+
 /// Deliveries in flight at once.
 const CONCURRENT: usize = 8;
 
@@ -73,38 +76,73 @@ impl Outbound {
         })
     }
 
-    /// One signed POST of `body` to `url`.
+    /// One delivery of `event` to `url` in the webhook's format: signed JSON
+    /// (`printwarden`), an ntfy push or a Discord message.
     pub(super) async fn post(
         &self,
         url: &str,
+        kind: WebhookKind,
         secret: Option<&SecretString>,
-        event: &str,
+        event: &HookEvent,
         delivery: &str,
         now_ms: i64,
-        body: Vec<u8>,
     ) -> Attempt {
         let url = match self.guard.check_url(url) {
             Ok(u) => u,
             Err(r) => return Attempt::Refused(r),
         };
-        let timestamp = now_ms.div_euclid(1000);
-        let mut request = self
-            .client
-            .post(url)
-            .header(http_header::CONTENT_TYPE, "application/json")
-            .header(
-                http_header::USER_AGENT,
-                concat!("printwarden/", env!("CARGO_PKG_VERSION")),
-            )
-            .header(EVENT_HEADER, event)
-            .header(DELIVERY_HEADER, delivery)
-            .header(TIMESTAMP_HEADER, timestamp.to_string());
-        if let Some(secret) = secret {
-            request = request.header(
-                SIGNATURE_HEADER,
-                webhook_signature(secret.expose().as_bytes(), timestamp, &body),
-            );
-        }
+        let request = self.client.post(url).header(
+            http_header::USER_AGENT,
+            concat!("printwarden/", env!("CARGO_PKG_VERSION")),
+        );
+        let (request, body) = match kind {
+            WebhookKind::Printwarden => {
+                let body = event.payload();
+                let timestamp = now_ms.div_euclid(1000);
+                let mut request = request
+                    .header(http_header::CONTENT_TYPE, "application/json")
+                    .header(EVENT_HEADER, event.event.as_str())
+                    .header(DELIVERY_HEADER, delivery)
+                    .header(TIMESTAMP_HEADER, timestamp.to_string());
+                if let Some(secret) = secret {
+                    request = request.header(
+                        SIGNATURE_HEADER,
+                        webhook_signature(secret.expose().as_bytes(), timestamp, &body),
+                    );
+                }
+                (request, body)
+            }
+            WebhookKind::Ntfy => {
+                let (priority, tags) = event
+                    .notice
+                    .as_ref()
+                    .map_or((3, "memo"), |n| (n.event.priority(), n.event.tags()));
+                let mut request = request
+                    .header(http_header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                    .header("Title", event.title())
+                    .header("Priority", priority.to_string())
+                    .header("Tags", tags);
+                if let Some(token) = secret {
+                    request = request.bearer_auth(token.expose());
+                }
+                (request, event.text().into_bytes())
+            }
+            WebhookKind::Discord => {
+                let text: String = event.text().chars().take(DISCORD_MAX).collect();
+                // No mentions: a file or printer name like "@everyone" must not ping a
+                // whole server (threat: anyone who may upload a file paging every member).
+                let body = serde_json::json!({
+                    "content": text,
+                    "allowed_mentions": { "parse": [] },
+                })
+                .to_string()
+                .into_bytes();
+                (
+                    request.header(http_header::CONTENT_TYPE, "application/json"),
+                    body,
+                )
+            }
+        };
         match request.body(body).send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -113,6 +151,7 @@ impl Outbound {
                 Attempt::Answered(status)
             }
             Err(e) => match refusal_of(&e) {
+                // (Arms below log `e` without its URL: a Discord URL is its token.)
                 // What the name server said (no such name, a private answer) reads like any
                 // other failure to reach (threat: the test button mapping internal names).
                 Some(r) if r.is_from_dns() => {
@@ -121,8 +160,9 @@ impl Outbound {
                 }
                 Some(r) => Attempt::Refused(r.clone()),
                 None => {
-                    tracing::warn!(error = ?e, "webhook receiver not reached");
-                    Attempt::Failed(describe(&e))
+                    let words = describe(&e);
+                    tracing::warn!(error = ?e.without_url(), "webhook receiver not reached");
+                    Attempt::Failed(words)
                 }
             },
         }
@@ -175,7 +215,7 @@ impl Dispatcher {
                 if !selects(&events_of(&hook), &event.event) {
                     continue;
                 }
-                if !this.creator_may_receive(&hook, &event.event).await {
+                if !this.creator_may_receive(&hook, &event).await {
                     tracing::info!(webhook = %hook.id, event = %event.event, "not delivered: the webhook's creator may no longer read this event");
                     continue;
                 }
@@ -195,7 +235,7 @@ impl Dispatcher {
     /// current rights (deliveries stop when the creator loses `audit:read`, is disabled or is
     /// deleted). A webhook without a creator was made by the process or while authentication
     /// was off, by the operator.
-    async fn creator_may_receive(&self, hook: &WebhookRow, event: &str) -> bool {
+    async fn creator_may_receive(&self, hook: &WebhookRow, event: &HookEvent) -> bool {
         let Some(creator) = hook.created_by else {
             return true;
         };
@@ -209,15 +249,15 @@ impl Dispatcher {
             disabled: user.disabled,
             ..Subject::session(creator, crate::auth::sessions::rights_of(&groups))
         };
-        let wanted = filter_rights(&[event.to_owned()]);
-        wanted.permissions().all(|p| {
-            authorize(
-                &Principal::User(subject.clone()),
-                Action::Perform(p),
-                &Target::Global,
-            )
-            .is_allowed()
-        })
+        let principal = Principal::User(subject);
+        if let Some(notice) = &event.notice {
+            // Asked per printer and item, like a request of theirs for it would be.
+            return notice.readable_by(&principal);
+        }
+        let wanted = filter_rights(std::slice::from_ref(&event.event));
+        wanted
+            .permissions()
+            .all(|p| authorize(&principal, Action::Perform(p), &Target::Global).is_allowed())
     }
 
     async fn deliver(&self, hook: &WebhookRow, event: &HookEvent) {
@@ -226,31 +266,32 @@ impl Dispatcher {
             .as_deref()
             .map(|s| open_with(self.sealing.as_ref(), s, &secret_context(hook.id)))
             .transpose();
-        let secret = match opened {
+        let opened = match opened {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(webhook = %hook.id, error = %e, "webhook secret cannot be opened; not delivered");
                 return;
             }
         };
+        let kind = WebhookKind::parse(&hook.kind);
+        // A Discord webhook's sealed secret is its URL.
+        let (url, secret) = match kind {
+            WebhookKind::Discord => match opened {
+                Some(url) => (url.expose().to_owned(), None),
+                None => return,
+            },
+            _ => (hook.url.clone(), opened),
+        };
         let Ok(delivery) = random::<16>().map(hex::encode) else {
             return;
         };
-        let body = event.payload();
         let mut attempt = None;
         for pause in std::iter::once(Duration::ZERO).chain(RETRY_AFTER) {
             tokio::time::sleep(pause).await;
             let outbound = current(&self.outbound);
             let now = self.clock.now_ms();
             let a = outbound
-                .post(
-                    &hook.url,
-                    secret.as_ref(),
-                    &event.event,
-                    &delivery,
-                    now,
-                    body.clone(),
-                )
+                .post(&url, kind, secret.as_ref(), event, &delivery, now)
                 .await;
             let retry = a.retry();
             attempt = Some(a);

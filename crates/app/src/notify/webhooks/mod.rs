@@ -1,6 +1,9 @@
 //! Outbound webhooks (S7, `notifications:*`): a URL, an optional secret that signs every
-//! delivery, and an event filter over the audit log's event names. Deliveries run off the
-//! request path through the SSRF guard; the latest outcome is kept on the webhook.
+//! delivery, and an event filter over the audit log's event names and the notification
+//! catalogue's (`notify::events`). A webhook's `kind` says how it delivers: `printwarden`
+//! (signed JSON), `ntfy` (a push to a topic, the secret its access token) or `discord` (a
+//! channel webhook, whose URL is its secret). Deliveries run off the request path through the
+//! SSRF guard; the latest outcome is kept on the webhook.
 //!
 //! Invariants: every request goes through the guard's client (checked scheme, resolved and
 //! checked addresses, re-checked redirects, capped time); the secret is sealed at rest and never
@@ -31,6 +34,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::core::clock::{random, rfc3339};
 use crate::core::sealed::open_with;
+use crate::notify::events::{Notice, NoticeEvent, may_subscribe};
 use crate::system::audit::event::AuditEvent;
 use crate::system::outbound::{Guard, Refusal, refusal_of};
 use crate::{Actor, App, AppError, Clock};
@@ -60,6 +64,41 @@ pub const EVENT_HEADER: &str = "x-printwarden-event";
 /// Header with a random id per delivery (the same across retries).
 pub const DELIVERY_HEADER: &str = "x-printwarden-delivery";
 
+/// How a webhook delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookKind {
+    /// A signed JSON body (`x-printwarden-*` headers); the secret signs it.
+    #[default]
+    Printwarden,
+    /// An ntfy push: `POST` of the event's sentence to a topic URL with `Title`, `Priority`
+    /// and `Tags` headers; the secret, when set, is an access token sent as `Bearer`.
+    Ntfy,
+    /// A Discord channel webhook: `POST` of `{"content": "<sentence>"}` (mentions disabled).
+    /// The URL contains the channel's token, so it is write-only: shown masked after saving.
+    Discord,
+}
+
+impl WebhookKind {
+    /// The stored name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WebhookKind::Printwarden => "printwarden",
+            WebhookKind::Ntfy => "ntfy",
+            WebhookKind::Discord => "discord",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "ntfy" => WebhookKind::Ntfy,
+            "discord" => WebhookKind::Discord,
+            _ => WebhookKind::Printwarden,
+        }
+    }
+}
+
 /// A webhook as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
@@ -67,8 +106,10 @@ pub struct WebhookView {
     pub id: WebhookId,
     /// Label.
     pub name: String,
-    /// Target URL.
+    /// Target URL (for `discord`, masked: its last part is the channel's token).
     pub url: String,
+    /// How it delivers.
+    pub kind: WebhookKind,
     /// Whether deliveries are signed (the secret itself is write-only).
     pub has_secret: bool,
     /// Event filter: names, prefixes ending in `.`, or `*`.
@@ -106,7 +147,8 @@ pub struct CreateWebhook {
     pub name: String,
     /// Target URL (`http` or `https`).
     pub url: String,
-    /// Signing secret; empty or absent = unsigned.
+    /// Signing secret (`printwarden`) or access token (`ntfy`); empty or absent = none.
+    /// `discord` takes none: its URL is the secret.
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]
     pub secret: Option<SecretString>,
@@ -115,6 +157,9 @@ pub struct CreateWebhook {
     /// Default true.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// How it delivers; default `printwarden`. Cannot be changed later.
+    #[serde(default)]
+    pub kind: Option<WebhookKind>,
 }
 
 /// `PATCH /api/v1/webhooks/{id}`: absent fields stay; an empty `secret` keeps the stored one.
@@ -143,7 +188,7 @@ pub struct UpdateWebhook {
     pub enabled: Option<bool>,
 }
 
-/// An audit event on its way to the webhooks.
+/// An audit event or a notice on its way to the webhooks.
 #[derive(Debug, Clone)]
 pub(crate) struct HookEvent {
     pub at: i64,
@@ -152,10 +197,49 @@ pub(crate) struct HookEvent {
     pub target: Option<(String, String)>,
     pub success: bool,
     pub details: serde_json::Value,
+    /// Set for a notification event (then the other fields are unused but `at` and `event`).
+    pub notice: Option<Arc<Notice>>,
 }
 
 impl HookEvent {
+    /// A notice as a hook event.
+    pub(crate) fn notice(notice: Notice) -> Self {
+        Self {
+            at: notice.at,
+            event: notice.event.name().to_owned(),
+            actor: String::new(),
+            target: None,
+            success: true,
+            details: serde_json::Value::Null,
+            notice: Some(Arc::new(notice)),
+        }
+    }
+
+    /// The sentence push services show.
+    fn text(&self) -> String {
+        match &self.notice {
+            Some(n) => n.text.clone(),
+            None if self.event == TEST_EVENT => "Test delivery from printwarden.".to_owned(),
+            None => {
+                let summary = AuditEvent::parse(&self.event).map_or("", AuditEvent::summary);
+                let outcome = if self.success { "" } else { " (failed)" };
+                format!("{} ({}){outcome}: {summary}", self.event, self.actor)
+            }
+        }
+    }
+
+    /// The title line push services show.
+    fn title(&self) -> String {
+        match &self.notice {
+            Some(n) => n.event.title().to_owned(),
+            None => format!("printwarden: {}", self.event),
+        }
+    }
+
     fn payload(&self) -> Vec<u8> {
+        if let Some(n) = &self.notice {
+            return n.json().to_string().into_bytes();
+        }
         let target = self
             .target
             .as_ref()
@@ -203,15 +287,47 @@ fn parse_events(events: Vec<String>) -> Result<Vec<String>, AppError> {
     Ok(out)
 }
 
-/// What receiving the events a filter selects amounts to: every delivered event is an audit
-/// event, so any filter (a name, a prefix or `*`) hands the receiver `audit:read`. The grant
-/// rule then refuses a filter its creator may not read (threat: a `notifications:create`
-/// holder without `audit:read` subscribing `*` and receiving every audit event).
+/// What receiving the audit events a filter selects amounts to: any audit event hands the
+/// receiver `audit:read`. The grant rule then refuses a filter its creator may not read
+/// (threat: a `notifications:create` holder without `audit:read` subscribing `*` and receiving
+/// every audit event). A filter selecting only notification events needs no `audit:read`.
 fn filter_rights(filter: &[String]) -> Rights {
-    if filter.is_empty() {
-        Rights::none()
-    } else {
+    let audit = AuditEvent::ALL
+        .iter()
+        .any(|e| selects(filter, e.name()))
+        // An unknown name may become an audit event later: it counts as one.
+        || filter.iter().any(|f| {
+            f != "*"
+                && !f.ends_with('.')
+                && AuditEvent::parse(f).is_none()
+                && NoticeEvent::parse(f).is_none()
+        });
+    if audit {
         Rights::everywhere([Permission::AuditRead])
+    } else {
+        Rights::none()
+    }
+}
+
+/// The notification events a filter selects that `principal` may not receive anywhere, in
+/// words (a 400: the creator can fix the filter).
+fn unreadable_notices(principal: &Principal, filter: &[String]) -> Result<(), AppError> {
+    let refused: Vec<NoticeEvent> = NoticeEvent::ALL
+        .iter()
+        .copied()
+        .filter(|e| selects(filter, e.name()) && !may_subscribe(principal, *e))
+        .collect();
+    match refused.first() {
+        None => Ok(()),
+        Some(first) => {
+            let names: Vec<&str> = refused.iter().map(|e| e.name()).collect();
+            Err(AppError::BadRequest(format!(
+                "You may not receive {}: {} events need {}. Leave them out of the events.",
+                names.join(", "),
+                first.group().label().to_lowercase(),
+                first.group().needs(),
+            )))
+        }
     }
 }
 
@@ -232,13 +348,44 @@ fn parse_name(name: &str) -> Result<String, AppError> {
     Ok(name.to_owned())
 }
 
-fn parse_secret(secret: Option<SecretString>) -> Result<Option<SecretString>, AppError> {
+fn parse_secret(
+    secret: Option<SecretString>,
+    kind: WebhookKind,
+) -> Result<Option<SecretString>, AppError> {
     match secret {
         Some(s) if s.expose().len() > MAX_SECRET => Err(AppError::BadRequest(format!(
             "secret must be at most {MAX_SECRET} bytes."
         ))),
         Some(s) if s.is_empty() => Ok(None),
+        Some(_) if kind == WebhookKind::Discord => Err(AppError::BadRequest(
+            "A Discord webhook has no separate secret: its URL is the secret. Leave the secret \
+             empty."
+                .into(),
+        )),
+        // Sent as a header value: a control character would break the request.
+        Some(s)
+            if kind == WebhookKind::Ntfy && !s.expose().chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            Err(AppError::BadRequest(
+                "An ntfy access token is letters, digits and punctuation without spaces.".into(),
+            ))
+        }
         other => Ok(other),
+    }
+}
+
+/// A Discord URL to show: the last path segment (the channel's token) and any query replaced
+/// by `…` (threat: the token in a list answer, a log line or a screenshot posts as the hook).
+fn masked(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or_default();
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let path = u.path().trim_end_matches('/');
+            let kept = path.rsplit_once('/').map_or("", |(head, _)| head);
+            format!("{}://{host}{port}{kept}/…", u.scheme())
+        }
+        Err(_) => "…".to_owned(),
     }
 }
 
@@ -247,10 +394,13 @@ fn events_of(row: &WebhookRow) -> Vec<String> {
 }
 
 fn view(row: WebhookRow) -> WebhookView {
+    let kind = WebhookKind::parse(&row.kind);
     WebhookView {
         id: row.id,
+        kind,
+        // A Discord URL is sealed in `secret`: there is no secret of its own to report.
+        has_secret: row.secret.is_some() && kind != WebhookKind::Discord,
         events: events_of(&row),
-        has_secret: row.secret.is_some(),
         name: row.name,
         url: row.url,
         enabled: row.enabled,
@@ -280,6 +430,18 @@ impl App {
         if let Err(mpsc::error::TrySendError::Full(e)) = self.hooks.try_send(event) {
             tracing::warn!(event = %e.event, "webhook queue full; event not delivered");
         }
+    }
+
+    /// Hands a notification to the webhook dispatcher without waiting.
+    pub(crate) fn queue_notice(&self, notice: Notice) {
+        self.queue_hook_event(HookEvent::notice(notice));
+    }
+
+    /// The filter rules: audit events need `audit:read` (the grant rule: 403), notification
+    /// events the rights of their group somewhere (400 in words).
+    async fn check_filter(&self, actor: &Actor, events: &[String]) -> Result<(), AppError> {
+        self.check_may_grant(actor, &filter_rights(events)).await?;
+        unreadable_notices(&actor.principal, events)
     }
 
     /// Refuses a URL the guard refuses without DNS (scheme, credentials, blocked literals).
@@ -333,6 +495,39 @@ mod tests {
         }
         assert!(parse_events(Vec::new()).is_err());
         assert!(parse_events((0..51).map(|i| format!("e{i}")).collect()).is_err());
+    }
+
+    #[test]
+    fn filters_need_audit_read_only_for_audit_events() {
+        let f = |v: &[&str]| filter_rights(&v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert!(f(&["print."]).permissions().next().is_none());
+        assert!(
+            f(&["print.finished", "queue.failed"])
+                .permissions()
+                .next()
+                .is_none()
+        );
+        assert!(
+            f(&["queue."]).holds(Permission::AuditRead),
+            "queue.create is audited"
+        );
+        assert!(f(&["printer."]).holds(Permission::AuditRead));
+        assert!(f(&["*"]).holds(Permission::AuditRead));
+        assert!(f(&["auth.login"]).holds(Permission::AuditRead));
+        assert!(f(&["future.event"]).holds(Permission::AuditRead));
+    }
+
+    #[test]
+    fn discord_urls_are_masked() {
+        assert_eq!(
+            masked("https://discord.com/api/webhooks/123/s3cr3t-token?wait=true"),
+            "https://discord.com/api/webhooks/123/…"
+        );
+        assert_eq!(
+            masked("http://lan-hook.test:8080/api/webhooks/9/tok/"),
+            "http://lan-hook.test:8080/api/webhooks/9/…"
+        );
+        assert!(!masked("https://x.test/tok").contains("tok"));
     }
 
     #[test]

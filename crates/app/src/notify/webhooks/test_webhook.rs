@@ -29,9 +29,14 @@ impl App {
             &Target::Global,
         )?;
         let row = self.webhook_row(id).await?;
-        let secret = match &row.secret {
+        let opened = match &row.secret {
             Some(s) => Some(self.open(s, &secret_context(id))?),
             None => None,
+        };
+        let kind = WebhookKind::parse(&row.kind);
+        let (url, secret) = match (kind, opened) {
+            (WebhookKind::Discord, Some(url)) => (url.expose().to_owned(), None),
+            (_, opened) => (row.url.clone(), opened),
         };
         let event = HookEvent {
             at: self.now(),
@@ -40,18 +45,12 @@ impl App {
             target: Some(("webhook".to_owned(), id.to_string())),
             success: true,
             details: serde_json::json!({ "message": "Test delivery from printwarden." }),
+            notice: None,
         };
         let delivery = hex::encode(random::<16>()?);
         let attempt = self
             .outbound()
-            .post(
-                &row.url,
-                secret.as_ref(),
-                TEST_EVENT,
-                &delivery,
-                event.at,
-                event.payload(),
-            )
+            .post(&url, kind, secret.as_ref(), &event, &delivery, event.at)
             .await;
         let record = attempt.record(self.now(), TEST_EVENT);
         self.store.record_delivery(id, &record).await?;

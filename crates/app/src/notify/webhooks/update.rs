@@ -1,4 +1,5 @@
 //! Editing a webhook: changed URL re-checked, a new secret sealed (empty keeps it), audited.
+//! Its kind stays; a `discord` webhook's new URL is sealed in place of the old one.
 
 use super::*;
 
@@ -16,6 +17,15 @@ impl App {
             &Target::Global,
         )?;
         let current = self.webhook_row(id).await?;
+        let kind = WebhookKind::parse(&current.kind);
+        // A Discord webhook's URL comes back masked; sent back unchanged, it stays as it is
+        // (sealing the masked form would silently break the webhook).
+        let input = UpdateWebhook {
+            url: input
+                .url
+                .filter(|u| !(kind == WebhookKind::Discord && u.trim() == current.url)),
+            ..input
+        };
         let name = input.name.as_deref().map(parse_name).transpose()?;
         let url = input
             .url
@@ -27,15 +37,29 @@ impl App {
         // who receives those events: they must be able to read them too.
         if events.is_some() || input.url.is_some() || input.enabled == Some(true) {
             let resulting = events.clone().unwrap_or_else(|| events_of(&current));
-            self.check_may_grant(actor, &filter_rights(&resulting))
-                .await?;
+            self.check_filter(actor, &resulting).await?;
         }
         let events_json = events
             .as_ref()
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| AppError::Internal(Box::new(e)))?;
-        let new_secret = parse_secret(input.secret)?
+        if kind == WebhookKind::Discord && input.remove_secret {
+            return Err(AppError::BadRequest(
+                "A Discord webhook has no separate secret: its URL is the secret.".into(),
+            ));
+        }
+        let mut new_secret = parse_secret(input.secret, kind)?;
+        let url = match (kind, url) {
+            // The new URL is the new secret; the column keeps its masked form.
+            (WebhookKind::Discord, Some(u)) => {
+                let shown = masked(&u);
+                new_secret = Some(SecretString::from(u));
+                Some(shown)
+            }
+            (_, u) => u,
+        };
+        let new_secret = new_secret
             .map(|s| self.seal(s.expose(), &secret_context(id)))
             .transpose()?;
         if input.remove_secret && new_secret.is_some() {
@@ -45,7 +69,9 @@ impl App {
         }
         // Threat (audit finding 15): retargeting a signed webhook at the editor's receiver
         // would hand it deliveries signed with the old secret, which the old receiver trusts.
-        let retargeted = url.as_deref().is_some_and(|u| u != current.url);
+        // (An ntfy token is held to the same rule; a Discord URL is its own secret.)
+        let retargeted =
+            kind != WebhookKind::Discord && url.as_deref().is_some_and(|u| u != current.url);
         if retargeted && current.secret.is_some() && new_secret.is_none() && !input.remove_secret {
             return Err(AppError::BadRequest(
                 "This webhook signs its deliveries. A new URL needs a new signing secret (the old \

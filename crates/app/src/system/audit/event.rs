@@ -133,7 +133,7 @@ audit_events! {
     TlsCertificateRemove = "tls.certificate.remove", "The uploaded HTTPS certificate was removed.",
         target: [], details: {"now": "hex fingerprint of the certificate served now"};
     WebhookCreate = "webhook.create", "A webhook was created.",
-        target: ["webhook"], details: {"name": "string", "events": "array of event filters", "signed": "bool"};
+        target: ["webhook"], details: {"name": "string", "events": "array of event filters", "signed": "bool", "kind": "`printwarden`, `ntfy` or `discord`"};
     WebhookUpdate = "webhook.update", "A webhook was changed.",
         target: ["webhook"], details: {"changed": "array of field names"};
     WebhookDelete = "webhook.delete", "A webhook was deleted.",
@@ -296,6 +296,8 @@ pub fn audit_events_markdown() -> String {
             },
         );
     }
+    // s10-notify: the notification catalogue, rendered by the same generator.
+    out.push_str(&crate::notify::events::notice_events_markdown());
     out
 }
 

@@ -173,6 +173,7 @@ impl App {
             target: target.map(|(kind, id)| (kind.to_owned(), id)),
             success,
             details,
+            notice: None,
         });
     }
 

@@ -333,6 +333,7 @@ async fn deleting_a_user_cascades_their_account_rows_and_disowns_the_rest() {
                 events: "[]",
                 enabled: true,
                 created_by: Some(u),
+                kind: "printwarden",
             },
             T0,
         )
@@ -347,6 +348,7 @@ async fn deleting_a_user_cascades_their_account_rows_and_disowns_the_rest() {
                 events: "[]",
                 enabled: true,
                 created_by: Some(keep),
+                kind: "printwarden",
             },
             T0,
         )

@@ -14,6 +14,7 @@ fn hook<'a>(name: &'a str, enabled: bool) -> NewWebhook<'a> {
         events: r#"["print.finished"]"#,
         enabled,
         created_by: None,
+        kind: "printwarden",
     }
 }
 

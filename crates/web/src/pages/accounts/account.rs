@@ -61,6 +61,7 @@ fn mail_event_label(name: TemplateName) -> &'static str {
         TemplateName::PrintCompleted => "A print of mine finishes",
         TemplateName::PrintFailed => "A print of mine fails",
         TemplateName::PrintStopped => "A print of mine is stopped",
+        TemplateName::QueueFailed => "A queue item I added fails",
         TemplateName::Welcome | TemplateName::PasswordReset => "",
     }
 }

@@ -92,6 +92,10 @@ fn describe(name: TemplateName) -> (&'static str, &'static str) {
             "Print stopped",
             "Sent to a user who opted in, when a print they started is stopped.",
         ),
+        TemplateName::QueueFailed => (
+            "Queue item failed",
+            "Sent to a user who opted in, when a queue item they added fails.",
+        ),
     }
 }
 

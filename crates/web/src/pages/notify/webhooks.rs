@@ -1,12 +1,14 @@
 //! `/webhooks`: outbound webhooks with their latest delivery, and create, edit, test and delete
 //! through the JSON API from `static/js/webhooks.js` (`notifications:*`). The secret is never
-//! on the page: a row only says whether deliveries are signed.
+//! on the page: a row only says whether deliveries are signed. The event filter is offered as
+//! checkboxes grouped like the catalogue (Printing, Queue, Printers), only with the events
+//! the viewer may receive, plus audit event names or prefixes typed in.
 
 use askama::Template;
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
-use pw_app::WebhookView;
+use pw_app::{NoticeEvent, NoticeGroup, WebhookKind, WebhookView, may_subscribe};
 use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
@@ -22,12 +24,51 @@ struct WebhooksPage {
     can_update: bool,
     can_delete: bool,
     pager: Pager,
+    groups: Vec<EventGroup>,
+}
+
+/// One group of notification events on the form.
+struct EventGroup {
+    label: &'static str,
+    events: Vec<EventChoice>,
+}
+
+struct EventChoice {
+    name: &'static str,
+    title: &'static str,
+    summary: &'static str,
+}
+
+/// The catalogue's groups with the events the viewer may receive.
+fn groups(actor: &pw_app::Actor) -> Vec<EventGroup> {
+    [
+        NoticeGroup::Printing,
+        NoticeGroup::Queue,
+        NoticeGroup::Printers,
+    ]
+    .into_iter()
+    .map(|g| EventGroup {
+        label: g.label(),
+        events: NoticeEvent::ALL
+            .iter()
+            .filter(|e| e.group() == g && may_subscribe(&actor.principal, **e))
+            .map(|e| EventChoice {
+                name: e.name(),
+                title: e.title(),
+                summary: e.summary(),
+            })
+            .collect(),
+    })
+    .filter(|g| !g.events.is_empty())
+    .collect()
 }
 
 struct HookRow {
     id: String,
     name: String,
     url: String,
+    kind: &'static str,
+    kind_label: &'static str,
     events: String,
     has_secret: bool,
     enabled: bool,
@@ -55,6 +96,12 @@ fn row(h: WebhookView) -> HookRow {
             event: d.event,
             ok: d.ok,
         }),
+        kind: h.kind.as_str(),
+        kind_label: match h.kind {
+            WebhookKind::Printwarden => "Signed JSON",
+            WebhookKind::Ntfy => "ntfy",
+            WebhookKind::Discord => "Discord",
+        },
         name: h.name,
         url: h.url,
         has_secret: h.has_secret,
@@ -86,6 +133,7 @@ pub(crate) async fn webhooks_page(
         can_delete: viewer.can(Permission::NotificationsDelete),
         layout: Layout::new(app, &viewer).with_module("js/webhooks.js"),
         pager,
+        groups: groups(&actor),
     };
     render(&page, &request_id)
 }
