@@ -50,7 +50,7 @@ stage_e2e() {
 		PW_EXPECTED_VERSION="$(workspace_version)" \
 		PW_SCREEN_DIR="$TARGET_DIR/e2e-screens" \
 		timeout --kill-after=10 900 \
-		node --test --test-timeout=120000 \
+		node --test --test-concurrency=1 --test-timeout=120000 \
 		--test-reporter=spec --test-reporter-destination=stdout \
 		--test-reporter=tap --test-reporter-destination="$tap" \
 		e2e/tests/ 2>&1 || rc=$?

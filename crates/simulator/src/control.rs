@@ -7,7 +7,13 @@
 //!   `project_file` for a file already on the card; upload it over FTPS first);
 //! - `{"command":"files","serial":S?}` → `{"ok":true,"files":[{path,size}]}`;
 //! - `{"command":"fail","serial":S?,"print_error":E?,"hms":[[attr,code]]?}` → fails the running job;
-//! - `{"command":"state","serial":S?}` → `{"ok":true,"gcode_state":…,"job":…}`.
+//! - `{"command":"state","serial":S?}` → `{"ok":true,"gcode_state":…,"job":…}`;
+//! - `{"command":"finish","serial":S?}` → finishes the running job now, as if its time had run
+//!   out (a browser test's fast-forward through a demo print: the server sees the same FINISH
+//!   report as at the natural end);
+//! - `{"command":"starts","serial":S?}` → `{"ok":true,"starts":[{path,plate,task_id,ams_mapping,accepted}]}`:
+//!   every `project_file` the printer received, in order (the oracle for "started once, in
+//!   this order").
 //!
 //! `serial` defaults to the first printer. Errors answer `{"ok":false,"error":"…"}`.
 //!
@@ -54,6 +60,16 @@ pub enum Request {
     },
     /// The job state and identity.
     State {
+        /// Printer (default: the first).
+        serial: Option<String>,
+    },
+    /// Finish the running job now.
+    Finish {
+        /// Printer (default: the first).
+        serial: Option<String>,
+    },
+    /// The start log.
+    Starts {
         /// Printer (default: the first).
         serial: Option<String>,
     },
@@ -133,6 +149,31 @@ fn run(printers: &[Printer], request: Request) -> Result<Value, String> {
                 "gcode_state": p.gcode_state(),
                 "job": p.job().as_ref().map(job_json),
             }))
+        }
+        Request::Finish { serial } => {
+            let p = printer(printers, serial.as_deref())?;
+            if p.finish_job() {
+                Ok(json!({}))
+            } else {
+                Err("no job is preparing or running".to_owned())
+            }
+        }
+        Request::Starts { serial } => {
+            let p = printer(printers, serial.as_deref())?;
+            let starts: Vec<Value> = p
+                .starts()
+                .into_iter()
+                .map(|s| {
+                    json!({
+                        "path": s.path,
+                        "plate": s.plate,
+                        "task_id": s.task_id,
+                        "ams_mapping": s.ams_mapping,
+                        "accepted": s.accepted,
+                    })
+                })
+                .collect();
+            Ok(json!({"starts": starts}))
         }
     }
 }

@@ -3,7 +3,8 @@
 //! simulator CA kept in the state directory), serving MQTT over TLS on its own loopback port,
 //! printing jobs through the real state machine from the files on its SD card (kept in the
 //! state directory), and controllable from tests: rotate the certificate, drop connections,
-//! switch Developer Mode off, fail the next job or the running one, put files on the card,
+//! switch Developer Mode off, fail the next job or the running one, finish the running one now,
+//! put files on the card,
 //! start a print "from elsewhere" as a slicer would (also over the control socket, see
 //! [`control`]). Every `project_file` a printer receives is kept in its start log
 //! ([`Printer::starts`]), the oracle for "no job started twice"; a test's hook
@@ -475,6 +476,12 @@ impl Printer {
     /// fault does; `false` when no job is running.
     pub fn fail_job(&self, print_error: u32, hms: &[(u32, u32)]) -> bool {
         self.shared.machine().fail(print_error, hms)
+    }
+
+    /// Finishes the running job now, as if its time had run out (FINISH at 100 % in the next
+    /// report); `false` when no job is preparing or running.
+    pub fn finish_job(&self) -> bool {
+        self.shared.machine().finish_now()
     }
 
     /// The current (or last) job's identity as the reports carry it.

@@ -304,6 +304,28 @@ impl Machine {
         true
     }
 
+    /// Finishes the running job now, as if its printing time had run out (a test's fast-forward
+    /// through a long print: the next report says FINISH at 100 % on the last layer, exactly as
+    /// at the natural end); `false` when no job is preparing or running (a paused job waits for
+    /// its resume, a missing file still fails).
+    pub fn finish_now(&mut self) -> bool {
+        if !matches!(self.state, "PREPARE" | "RUNNING") {
+            return false;
+        }
+        let prepare = self.behaviour.prepare_seconds;
+        let Some(job) = self.job.as_mut() else {
+            return false;
+        };
+        if job.missing {
+            return false;
+        }
+        job.prepared = job.prepared.max(prepare);
+        job.printed = job.duration;
+        self.state = "RUNNING";
+        self.tick(0.0);
+        self.state == "FINISH"
+    }
+
     /// `gcode_state`.
     #[must_use]
     pub fn state(&self) -> &'static str {

@@ -366,3 +366,91 @@ async fn the_control_socket_starts_a_print_from_elsewhere_and_lists_the_card() {
     drop(farm);
     assert!(!socket.exists(), "the socket goes with the simulator");
 }
+
+/// The control socket's fast-forward: a long job finishes now, reported as at its natural end
+/// (FINISH, 100 %, the last layer), and the start log lists every `project_file` in order.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_control_socket_finishes_the_running_job_now_and_lists_the_starts() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    // An hour-long job: only the fast-forward can end it within the test.
+    let mut farm = farm_in(dir.path(), vec![Model::P1S], 3600.0).await;
+    let socket = dir.path().join("control.sock");
+    farm.serve_control(&socket).unwrap();
+    let printer = farm.printers[0].clone();
+    let (mut s, mut report) = session(&printer).await;
+    until(&mut s, &mut report, |_| true).await;
+
+    let stream = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    let (rd, mut wr) = stream.into_split();
+    let mut lines = BufReader::new(rd).lines();
+    let mut ask = async |line: String| -> serde_json::Value {
+        wr.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap()
+    };
+    let idle = ask(r#"{"command":"finish"}"#.into()).await;
+    assert_eq!(idle["ok"], false, "nothing to finish: {idle}");
+    assert_eq!(idle["error"], "no job is preparing or running");
+
+    printer
+        .print_from_elsewhere(&SlicerPrint {
+            path: "cache/Long.gcode.3mf".into(),
+            plate: 1,
+            upload: Some(sliced_3mf(&[40])),
+            ..SlicerPrint::default()
+        })
+        .unwrap();
+    until(&mut s, &mut report, |st| {
+        st.gcode_state == GcodeState::Running && st.layer.is_some_and(|l| l > 0)
+    })
+    .await;
+    assert!(report.status().layer < Some(40));
+
+    let serial = printer.info.serial.clone();
+    let finished = ask(format!(r#"{{"command":"finish","serial":"{serial}"}}"#)).await;
+    assert_eq!(finished["ok"], true, "{finished}");
+    assert_eq!(printer.gcode_state(), "FINISH");
+    until(&mut s, &mut report, |st| {
+        st.gcode_state == GcodeState::Finish
+    })
+    .await;
+    let st = report.status();
+    assert_eq!(st.percent, Some(100));
+    assert_eq!(st.layer, Some(40), "ended on the last layer");
+    assert_eq!(st.subtask_name.as_deref(), Some("Long"));
+    let again = ask(format!(r#"{{"command":"finish","serial":"{serial}"}}"#)).await;
+    assert_eq!(
+        again["ok"], false,
+        "a finished job is not finished twice: {again}"
+    );
+
+    // The start log: the one accepted start, then a busy refusal is listed as not accepted.
+    printer
+        .print_from_elsewhere(&SlicerPrint {
+            path: "cache/Long.gcode.3mf".into(),
+            plate: 1,
+            ..SlicerPrint::default()
+        })
+        .unwrap();
+    let _ = printer.print_from_elsewhere(&SlicerPrint {
+        path: "cache/Long.gcode.3mf".into(),
+        plate: 1,
+        ..SlicerPrint::default()
+    });
+    let starts = ask(format!(r#"{{"command":"starts","serial":"{serial}"}}"#)).await;
+    assert_eq!(starts["ok"], true, "{starts}");
+    let list = starts["starts"].as_array().unwrap();
+    assert_eq!(list.len(), 3, "{starts}");
+    assert_eq!(list[0]["path"], "cache/Long.gcode.3mf");
+    assert_eq!(list[0]["plate"], 1);
+    assert_eq!(
+        list.iter()
+            .map(|s| s["accepted"].as_bool().unwrap())
+            .collect::<Vec<_>>(),
+        [true, true, false]
+    );
+    assert!(list[0]["task_id"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(list[0]["ams_mapping"].is_array());
+}

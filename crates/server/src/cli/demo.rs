@@ -1,4 +1,6 @@
-//! `printwarden demo`: the server plus three simulated printers, already added.
+//! `printwarden demo`: the server plus three simulated printers, already added. The printers'
+//! control socket (`pw_simulator::control`) is served at `<data dir>/demo-printers/control.sock`
+//! (owner-only), so scripts and browser tests can drive them as `printwarden simulate`'s.
 
 use std::process::ExitCode;
 
@@ -34,13 +36,18 @@ pub(super) async fn demo(settings: Settings, args: DemoArgs) -> ExitCode {
         pw_simulator::Model::A1,
     ];
     options.behaviour.job_seconds = args.job_seconds.max(1.0);
-    let farm = match pw_simulator::Farm::start(options).await {
+    let mut farm = match pw_simulator::Farm::start(options).await {
         Ok(f) => f,
         Err(e) => {
             tracing::error!("cannot start the simulated printers: {e}");
             return ExitCode::FAILURE;
         }
     };
+    // Without the socket the demo still runs; only scripted control is missing.
+    #[cfg(unix)]
+    if let Err(e) = farm.serve_control(&sim_dir.join("control.sock")) {
+        tracing::warn!("the demo printers' control socket is not served: {e}");
+    }
     let running = match crate::start(&settings).await {
         Ok(r) => r,
         Err(e) => {
