@@ -159,6 +159,11 @@ impl Shared {
         machine.behaviour.reports.then(|| machine.full_frame())
     }
 
+    /// Whether the broker answers PINGREQ now (see [`Behaviour::answers_pings`]).
+    pub fn answers_pings(&self) -> bool {
+        self.machine().behaviour.answers_pings
+    }
+
     pub fn handle(&self, payload: &[u8]) -> Vec<Vec<u8>> {
         self.machine().handle(payload)
     }

@@ -39,6 +39,8 @@ struct Card {
     state_label: String,
     connection: &'static str,
     problem: String,
+    /// "Connection dropped 5 times in the last hour", or empty on a steady link.
+    drops: String,
     developer_mode_off: bool,
     certificate_changed: bool,
     percent: u8,
@@ -96,6 +98,15 @@ fn connection_name(c: &Connection) -> &'static str {
     }
 }
 
+/// The card's flapping line, in words (`printers.js` words it the same way).
+pub(crate) fn drops_text(drops: u32) -> String {
+    match drops {
+        0 => String::new(),
+        1 => "Connection dropped once in the last hour".to_owned(),
+        n => format!("Connection dropped {n} times in the last hour"),
+    }
+}
+
 fn card(p: PrinterView, viewer: &Viewer) -> Card {
     let status = p.status.as_ref();
     let percent = status.and_then(|s| s.percent).unwrap_or(0);
@@ -109,6 +120,7 @@ fn card(p: PrinterView, viewer: &Viewer) -> Card {
         state_class: state_class(&p),
         connection: connection_name(&p.connection),
         problem: p.problem.clone().unwrap_or_default(),
+        drops: drops_text(p.connection_drops_last_hour),
         developer_mode_off: p.developer_mode_off,
         certificate_changed: p.connection == Connection::CertificateChanged,
         percent,
