@@ -16,12 +16,14 @@ use pw_app::{Actor, App, AppConfig, CreatePrinter, ManualClock};
 use pw_domain::PrinterId;
 use pw_simulator::{Farm, Model, Options};
 use pw_store::Store;
+use pw_testdb::{PgDatabase, TestDb};
 use tokio::time::Instant;
 
 struct Fixture {
     app: App,
     farm: Farm,
     id: PrinterId,
+    _pg: Option<PgDatabase>,
     _dir: tempfile::TempDir,
 }
 
@@ -30,7 +32,17 @@ async fn fixture() -> Fixture {
     let mut options = Options::new(1, &dir.path().join("sim"));
     options.models = vec![Model::P1S];
     let farm = Farm::start(options).await.unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    // The backend `PRINTWARDEN_TEST_DB` selects.
+    let (url, pg) = match TestDb::from_env() {
+        TestDb::Sqlite => (
+            format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+            None,
+        ),
+        TestDb::Postgres => {
+            let pg = PgDatabase::create().await;
+            (pg.url.clone(), Some(pg))
+        }
+    };
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
@@ -53,6 +65,7 @@ async fn fixture() -> Fixture {
         app,
         farm,
         id,
+        _pg: pg,
         _dir: dir,
     }
 }
