@@ -204,3 +204,15 @@ pub(crate) async fn printers_page(
     };
     render(&page, &request_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::drops_text;
+
+    #[test]
+    fn flapping_is_worded_for_people_and_a_steady_link_says_nothing() {
+        assert_eq!(drops_text(0), "");
+        assert_eq!(drops_text(1), "Connection dropped once in the last hour");
+        assert_eq!(drops_text(5), "Connection dropped 5 times in the last hour");
+    }
+}
