@@ -93,6 +93,15 @@ pub struct Reader {
     chunk: Vec<u8>,
 }
 
+/// What [`Reader::next`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A report (status or a reply) on the report topic.
+    Report(Vec<u8>),
+    /// A packet that only proves the broker is there (PINGRESP, PUBACK, SUBACK).
+    Alive,
+}
+
 /// Sends commands and keep-alives.
 #[derive(Debug)]
 pub struct Writer {
@@ -134,18 +143,25 @@ impl Reader {
         }
     }
 
+    /// The next packet from the printer: a report, or a sign of life (PINGRESP, PUBACK,
+    /// SUBACK) that a keep-alive watchdog counts but nobody else needs. Cancel-safe: a partly
+    /// read packet stays buffered for the next call.
+    pub async fn next(&mut self) -> Result<Inbound, SessionError> {
+        match self.packet().await? {
+            Packet::Publish { payload, .. } => Ok(Inbound::Report(payload)),
+            Packet::PubAck { .. } | Packet::PingResp | Packet::SubAck { .. } => Ok(Inbound::Alive),
+            other => Err(SessionError::Protocol(format!(
+                "unexpected packet from the printer: {other:?}"
+            ))),
+        }
+    }
+
     /// The next report payload from the printer (acknowledgements and ping answers are taken
     /// care of here).
     pub async fn recv(&mut self) -> Result<Vec<u8>, SessionError> {
         loop {
-            match self.packet().await? {
-                Packet::Publish { payload, .. } => return Ok(payload),
-                Packet::PubAck { .. } | Packet::PingResp | Packet::SubAck { .. } => {}
-                other => {
-                    return Err(SessionError::Protocol(format!(
-                        "unexpected packet from the printer: {other:?}"
-                    )));
-                }
+            if let Inbound::Report(payload) = self.next().await? {
+                return Ok(payload);
             }
         }
     }

@@ -207,6 +207,11 @@ impl Shared {
         machine.behaviour.reports.then(|| machine.full_frame())
     }
 
+    /// Whether the broker answers PINGREQ now (see [`Behaviour::answers_pings`]).
+    pub fn answers_pings(&self) -> bool {
+        self.machine().behaviour.answers_pings
+    }
+
     /// A message on the request topic: the hook sees a `project_file` arrive (and may lose
     /// it) and sees it read, before the printer's answer goes out.
     pub fn handle(&self, payload: &[u8], from: SocketAddr) -> Vec<Vec<u8>> {

@@ -185,6 +185,10 @@ pub struct Behaviour {
     /// False: the printer accepts MQTT logins and commands but publishes no report at all
     /// (seen on printers whose reporting hangs), for the "no report" outcome of a check.
     pub reports: bool,
+    /// False: the broker stops answering PINGREQ (a link that hangs while TCP stays open), so
+    /// tests can prove a client notices a dead connection by its keep-alive alone. Real
+    /// brokers answer every PINGREQ, idle or not (MQTT 3.1.1 §3.12).
+    pub answers_pings: bool,
 }
 
 impl Default for Behaviour {
@@ -195,6 +199,7 @@ impl Default for Behaviour {
             fail_at: None,
             developer_mode: true,
             reports: true,
+            answers_pings: true,
         }
     }
 }

@@ -141,7 +141,11 @@ async fn session(
                             }
                         }
                     }
-                    Packet::PingReq => write(&mut wr, &Packet::PingResp).await?,
+                    // Idle P1/A1 printers publish nothing, but their broker answers every
+                    // PINGREQ: that answer is how a client tells a quiet printer from a dead link.
+                    Packet::PingReq if printer.answers_pings() => {
+                        write(&mut wr, &Packet::PingResp).await?;
+                    }
                     Packet::Disconnect => return Ok(()),
                     _ => {}
                 }

@@ -105,8 +105,9 @@ tasks! {
     /// Delivers audit events from the bounded queue to the webhooks whose filter selects them
     /// (signed, through the SSRF guard, bounded concurrency and retries).
     WebhookDispatcher = "webhook-dispatcher", WithApp, "when the application is dropped and its queue is drained";
-    /// Keeps one printer's MQTT session up (backoff, pings, stale watchdog), merges its reports
-    /// into the live status, carries commands, and waits for approval on a changed certificate.
+    /// Keeps one printer's MQTT session up (backoff, keep-alive pings; only an unanswered ping
+    /// ends a session, never a quiet printer), merges its reports into the live status, carries
+    /// commands, and waits for approval on a changed certificate.
     PrinterSupervisor = "printer-supervisor", PerPrinter, "when its printer is deleted (an edit restarts it)";
     /// Follows every printer's job state and mails the starters who asked for it.
     PrintMails = "print-mails", WithServer, "never";

@@ -102,6 +102,14 @@ function update(p) {
   setText(card, "percent", `${percent}%`);
   setText(card, "problem", p.problem ?? "");
   setHidden(card, "problem", !p.problem);
+  // Flapping, in words (the server renders the same sentence on first paint).
+  const drops = p.connection_drops_last_hour ?? 0;
+  setText(
+    card,
+    "drops",
+    drops === 1 ? "Connection dropped once in the last hour" : `Connection dropped ${drops} times in the last hour`,
+  );
+  setHidden(card, "drops", drops === 0);
   setHidden(card, "devmode", !p.developer_mode_off);
   setHidden(card, "trust", p.connection !== "certificate_changed");
   // The queue's plate gate: shown while a print ended and nobody confirmed the plate clear

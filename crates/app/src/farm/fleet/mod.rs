@@ -1,7 +1,7 @@
 //! The printer connections: one supervisor task per printer that keeps its MQTT session up
-//! (jittered exponential backoff, keep-alive pings, a stale-connection watchdog), merges its
-//! reports into a live status, carries commands to it and matches their replies, and enforces
-//! certificate trust (seed 000): the first certificate is pinned, a different one stops the
+//! (jittered exponential backoff, keep-alive pings that tell a quiet printer from a dead link, a
+//! count of dropped connections), merges its reports into a live status, carries commands to it
+//! and matches their replies, and enforces certificate trust (seed 000): the first certificate is pinned, a different one stops the
 //! supervisor — no reconnect attempt, so the access code is never offered to it — until a user
 //! with `printers:trust` approves the new fingerprint.
 //!
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use pw_bambu::command::Command;
 use pw_bambu::report::{Frame, Reply, Report, Status};
-use pw_bambu::session::{Endpoint, Session, SessionError};
+use pw_bambu::session::{Endpoint, Inbound, Session, SessionError};
 use pw_bambu::trust::{Fingerprint, PrinterVerifier, Refused};
 use pw_domain::PrinterId;
 use pw_store::PrinterRow;
@@ -63,6 +63,21 @@ pub(crate) struct Live {
     pub developer_mode_off: bool,
     /// When the last status report arrived (unix ms).
     pub last_report_ms: Option<i64>,
+    /// When established sessions were lost (unix ms), within about the last hour: flapping
+    /// shows on the printer card instead of only in the log.
+    pub drops: Vec<i64>,
+}
+
+impl Live {
+    /// Connections lost within the hour before `now` (unix ms).
+    pub(crate) fn drops_last_hour(&self, now: i64) -> u32 {
+        let n = self
+            .drops
+            .iter()
+            .filter(|at| now - **at < supervisor::DROPS_WINDOW_MS)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
 }
 
 impl Default for Live {
@@ -73,6 +88,7 @@ impl Default for Live {
             status: None,
             developer_mode_off: false,
             last_report_ms: None,
+            drops: Vec::new(),
         }
     }
 }

@@ -1,18 +1,37 @@
 //! One printer's supervisor: connects with the opened access code and the pinned certificate,
-//! reconnects with jittered backoff, pings, replaces stale connections, carries commands and
-//! matches replies, and stops before any reconnect when the certificate changed. It announces
-//! `printer.offline` when a connected printer is lost (once, until it is back), then
-//! `printer.online`, and `printer.certificate_changed` once per changed certificate.
+//! reconnects with jittered backoff, pings and replaces only a connection whose ping goes
+//! unanswered (a quiet printer is not a dead one), carries commands and matches replies, and
+//! stops before any reconnect when the certificate changed.
+//! It announces `printer.offline` when a connected printer is lost (once, until it is back),
+//! then `printer.online`, and `printer.certificate_changed` once per changed certificate.
 
 use super::*;
 use crate::notify::events::{Notice, NoticeEvent};
 
-/// Keep-alive interval.
-const PING_EVERY: Duration = Duration::from_secs(30);
+// ---- Keep-alive and full-status refresh (docs/ARCHITECTURE.md, "Printer connections") ----
 
-/// No message for this long: the connection is stale (P1 firmware stops publishing while TCP
-/// stays up) and is replaced.
-const STALE_AFTER: Duration = Duration::from_secs(60);
+/// PINGREQ interval: the keep-alive announced in CONNECT. Idle P1/A1 printers publish nothing
+/// (their firmware sends deltas only when something changes), so silence proves nothing; the
+/// broker's answer to a ping does.
+const PING_EVERY: Duration = Duration::from_secs(pw_bambu::session::KEEP_ALIVE_SECS as u64);
+
+/// A PINGREQ with no packet at all from the printer this long after it was sent: the
+/// connection is dead (Wi-Fi gone while TCP looks open) and is replaced. With [`PING_EVERY`] a
+/// dead link is noticed at most 1.5 × keep-alive after the printer's last packet, the bound
+/// MQTT 3.1.1 (§3.1.2.10) sets for a broker facing a silent client.
+const PONG_WAIT: Duration = Duration::from_secs(15);
+
+/// A printer silent this long is asked for its full status (`pushall`), and never sooner than
+/// this after the previous request: OpenBambuAPI's `mqtt.md` (section `pushing.pushall`)
+/// advises at least 5 minutes between pushalls on a P1P, which lags otherwise. X1 printers
+/// report every second, so they are never asked after connecting.
+const PUSHALL_AFTER: Duration = Duration::from_secs(300);
+
+/// How long a dropped connection counts on the printer card ("dropped N times in the last
+/// hour").
+pub(super) const DROPS_WINDOW_MS: i64 = 3_600_000;
+
+// ---- end keep-alive ----
 
 /// Longest pause between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -251,8 +270,24 @@ impl Supervisor {
         self.announce(NoticeEvent::PrinterCertificateChanged, None);
     }
 
-    /// Runs one session until it ends.
+    /// Runs one session until it ends; a lost session counts as a drop on the printer card.
     async fn session(&self, session: Session, commands: &mut mpsc::Receiver<Request>) -> Ended {
+        let ended = self.serve(session, commands).await;
+        if matches!(ended, Ended::Lost(_)) {
+            let now = self.app.now();
+            // Published with the Offline state that follows.
+            self.live.send_modify(|l| {
+                l.drops.retain(|at| now - at < DROPS_WINDOW_MS);
+                l.drops.push(now);
+            });
+        }
+        ended
+    }
+
+    /// The session loop: reports in, commands out, keep-alive pings, a `pushall` for a printer
+    /// silent for [`PUSHALL_AFTER`]. Only an unanswered ping or a failed read or write ends it:
+    /// a quiet printer is not a dead one.
+    async fn serve(&self, session: Session, commands: &mut mpsc::Receiver<Request>) -> Ended {
         let Session {
             mut reader,
             mut writer,
@@ -262,17 +297,30 @@ impl Supervisor {
         let mut pending: HashMap<String, oneshot::Sender<Result<Option<Reply>, String>>> =
             HashMap::new();
         let mut ping = tokio::time::interval(PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ping.tick().await;
-        let mut last_heard = tokio::time::Instant::now();
+        // When the oldest unanswered PINGREQ went out; any packet from the printer clears it.
+        let mut unanswered: Option<tokio::time::Instant> = None;
+        // `Session::connect` sent a pushall.
+        let mut last_report = tokio::time::Instant::now();
+        let mut last_pushall = last_report;
         loop {
-            let stale = tokio::time::sleep_until(last_heard + STALE_AFTER);
+            let dead = async {
+                match unanswered {
+                    Some(sent) => tokio::time::sleep_until(sent + PONG_WAIT).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let pushall = tokio::time::sleep_until(last_report.max(last_pushall) + PUSHALL_AFTER);
             tokio::select! {
-                payload = reader.recv() => {
-                    let payload = match payload {
-                        Ok(p) => p,
+                inbound = reader.next() => {
+                    let inbound = match inbound {
+                        Ok(i) => i,
                         Err(e) => return Ended::Lost(e.to_string()),
                     };
-                    last_heard = tokio::time::Instant::now();
+                    unanswered = None;
+                    let Inbound::Report(payload) = inbound else { continue };
+                    last_report = tokio::time::Instant::now();
                     match report.apply(&payload) {
                         Ok(Frame::Status) => {
                             let status = report.status();
@@ -316,12 +364,23 @@ impl Supervisor {
                     }
                 }
                 _ = ping.tick() => {
+                    unanswered.get_or_insert_with(tokio::time::Instant::now);
                     if let Err(e) = writer.ping().await {
                         return Ended::Lost(e.to_string());
                     }
                 }
-                () = stale => {
-                    return Ended::Lost("no report for 60 s; reconnecting".to_owned());
+                () = dead => {
+                    return Ended::Lost(
+                        "The printer stopped answering on its network connection; reconnecting.".to_owned(),
+                    );
+                }
+                () = pushall => {
+                    // The full status answers on the report topic like any report; no reply
+                    // is awaited.
+                    last_pushall = tokio::time::Instant::now();
+                    if let Err(e) = writer.send(&Command::PushAll).await {
+                        return Ended::Lost(e.to_string());
+                    }
                 }
                 () = self.wake.notified() => {
                     writer.disconnect().await;

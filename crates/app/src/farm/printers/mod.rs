@@ -190,6 +190,9 @@ pub struct PrinterView {
     pub status: Option<StatusView>,
     /// When the server received the last status report (unix milliseconds).
     pub last_report_ms: Option<i64>,
+    /// How often the connection to the printer was lost in the last hour (0 on a steady
+    /// link): flapping shows here, not only in the log.
+    pub connection_drops_last_hour: u32,
     /// RFC 3339.
     pub created_at: String,
     /// The archive entry of the job running now (`/archive/{id}` in the browser); null when
@@ -369,6 +372,7 @@ impl App {
     fn view(&self, row: &PrinterRow) -> PrinterView {
         let live = self.fleet.live(row.id);
         let plate = self.fleet.plate(row.id);
+        let drops = live.drops_last_hour(self.now());
         PrinterView {
             id: row.id,
             name: row.name.clone(),
@@ -386,6 +390,7 @@ impl App {
             certificate: certificate_state(row).to_owned(),
             status: live.status.as_ref().map(StatusView::of),
             last_report_ms: live.last_report_ms,
+            connection_drops_last_hour: drops,
             created_at: rfc3339(row.created_at),
             // Per viewer: filled by `view_for` when the caller may read the entry.
             archive_id: None,

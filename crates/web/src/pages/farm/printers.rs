@@ -45,6 +45,8 @@ struct Card {
     state_label: String,
     connection: &'static str,
     problem: String,
+    /// "Connection dropped 5 times in the last hour", or empty on a steady link.
+    drops: String,
     developer_mode_off: bool,
     certificate_changed: bool,
     percent: u8,
@@ -105,6 +107,15 @@ fn connection_name(c: &Connection) -> &'static str {
     }
 }
 
+/// The card's flapping line, in words (`printers.js` words it the same way).
+pub(crate) fn drops_text(drops: u32) -> String {
+    match drops {
+        0 => String::new(),
+        1 => "Connection dropped once in the last hour".to_owned(),
+        n => format!("Connection dropped {n} times in the last hour"),
+    }
+}
+
 /// One printer group on the page.
 struct GroupRow {
     id: String,
@@ -142,6 +153,7 @@ fn card(p: PrinterView, viewer: &Viewer, locations: &[(String, String, bool)]) -
         state_class: state_class(&p),
         connection: connection_name(&p.connection),
         problem: p.problem.clone().unwrap_or_default(),
+        drops: drops_text(p.connection_drops_last_hour),
         developer_mode_off: p.developer_mode_off,
         certificate_changed: p.connection == Connection::CertificateChanged,
         percent,
@@ -276,4 +288,16 @@ pub(crate) async fn printers_page(
         layout: Layout::new(app, &viewer).with_module("js/printers.js"),
     };
     render(&page, &request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drops_text;
+
+    #[test]
+    fn flapping_is_worded_for_people_and_a_steady_link_says_nothing() {
+        assert_eq!(drops_text(0), "");
+        assert_eq!(drops_text(1), "Connection dropped once in the last hour");
+        assert_eq!(drops_text(5), "Connection dropped 5 times in the last hour");
+    }
 }
