@@ -19,7 +19,8 @@ pub struct Db {
 
 impl Db {
     /// The PostgreSQL database's URL (none on SQLite): for a test that changes the schema
-    /// behind the store's back.
+    /// behind the store's back, or opens a second connection of its own (a lock another
+    /// claimer holds).
     pub fn pg_url(&self) -> Option<&str> {
         self._pg.as_ref().map(|pg| pg.url.as_str())
     }
@@ -29,14 +30,6 @@ impl std::ops::Deref for Db {
     type Target = Store;
     fn deref(&self) -> &Store {
         &self.store
-    }
-}
-
-impl Db {
-    /// The PostgreSQL database's URL (`None` on SQLite), for a second connection of a test's
-    /// own (a lock another claimer holds).
-    pub fn pg_url(&self) -> Option<&str> {
-        self._pg.as_ref().map(|pg| pg.url.as_str())
     }
 }
 
