@@ -51,11 +51,13 @@
 #            sqlite3/psql: 5 models over 20 locations (plus 10 printers of a sixth model
 #            in a 21st location that nothing targets), items for one printer (15 %), a
 #            model (60 %) or a location (25 %), priorities -1..2, 10 % "not before"
-#            tomorrow, 5 % of lanes paused, 5 % of plates to clear, 80 % of printers on
-#            an active item, 20,000 done items of history. Then the example runs the
-#            dispatcher's own pass (every printer's row and live state read, the free
-#            printer's plate and open archive entry, the claim query and its
-#            compare-and-set, the audit line) BENCH_DISPATCH_DECISIONS (2,000) times per
+#            tomorrow, 5 % of lanes paused, 5 % of plates to clear (5 % more waived), 80 %
+#            of printers on an active item (the paused lanes and plates fall on free
+#            printers), 20,000 done items of history. Then the example runs the
+#            dispatcher's own pass (every printer's live state and cached plate looked
+#            at in the fleet, the free printer's row, plate and open archive entry read,
+#            the claim query and its compare-and-set; the audit line is the start
+#            task's) BENCH_DISPATCH_DECISIONS (2,000) times per
 #            case, taking each claim back after: `typical` (a random free printer),
 #            `nothing` (the worst case: a printer no item targets, so the claim looks
 #            through the queue and concludes "nothing"), `claim-only` (the claim query
@@ -595,12 +597,15 @@ location_id, access_code, created_at, updated_at)" \
 		"SELECT '$sha', 'part-' || (i % 997) || '.gcode.3mf', 1, 'printer', $minp + i - 1, NULL, NULL, 1, 0, 0,
 			40000 + i, NULL, '$options', 'printing', 'bench', $minp + i - 1, 1, $now - 600000,
 			$now - 600000, $now - 600000, NULL"
+	# The free printers are those with (id - min) % 5 = 0; the paused lanes (% 20 = 5), the plates
+	# to clear (% 20 = 10) and the plates to clear under a waiver (% 20 = 15) are among them, so
+	# `typical` meets each of those paths (other residues would only ever hit busy printers).
 	dispatch_sql "$b" "DELETE FROM queue_items WHERE state = 'printing' AND (printer_id - $minp) % 5 = 0" >/dev/null
 	dispatch_sql "$b" "INSERT INTO queue_pauses (scope_key, printer_id, paused_by_name, paused_at)
-		SELECT 'printer:' || id, id, 'bench', $now FROM printers WHERE (id - $minp) % 20 = 7 AND model <> 'H2D'" >/dev/null
+		SELECT 'printer:' || id, id, 'bench', $now FROM printers WHERE (id - $minp) % 20 = 5 AND model <> 'H2D'" >/dev/null
 	dispatch_sql "$b" "INSERT INTO printer_plates (printer_id, needs_clearing, waived, updated_at)
-		SELECT id, CASE WHEN (id - $minp) % 20 = 11 THEN 1 ELSE 0 END, CASE WHEN (id - $minp) % 20 = 12 THEN 1 ELSE 0 END, $now
-		FROM printers WHERE (id - $minp) % 20 IN (11, 12) AND model <> 'H2D'" >/dev/null
+		SELECT id, 1, CASE WHEN (id - $minp) % 20 = 15 THEN 1 ELSE 0 END, $now
+		FROM printers WHERE (id - $minp) % 20 IN (10, 15) AND model <> 'H2D'" >/dev/null
 	[[ $b != postgres ]] || dispatch_sql postgres "ANALYZE" >/dev/null
 }
 

@@ -5,20 +5,21 @@
 //! farm by SQL); `dispatch_bench DATABASE_URL [DECISIONS]` measures on the seeded farm.
 //!
 //! "The dispatch decision" is everything the dispatcher does for a printer that became free
-//! before it starts uploading: the pass reads every stored printer and each one's live state
-//! (1,000 printers, all online; every one busy but the free one), checks the free printer's
-//! plate and open archive entry, claims its next item (the claim query choosing by priority,
-//! "not before" and position among the items targeting the printer, its model or its location;
-//! the compare-and-set to `dispatching` in the same transaction) and audits the claim. It runs
+//! before it starts uploading: the pass looks at every printer's live state and cached plate in
+//! the fleet (1,000 printers, all online; every one busy but the free one), reads the free
+//! printer's row, plate and open archive entry from the database, claims its next item (the
+//! claim query choosing by priority, "not before" and position among the items targeting the
+//! printer, its model or its location; the compare-and-set to `dispatching` in the same
+//! transaction; the audit line is written by the start task, beside the pass). It runs
 //! the dispatcher's own pass ([`App::bench_dispatch_pass`]); only the MQTT sessions are replaced
 //! by printers whose reports the bench sets ([`App::bench_unconnected_printer`]). After each
 //! decision the claim is taken back (`unclaim_queue_item`, the dispatcher's own undo) and the
 //! printer is busy again, so the queue keeps its 10,000 items.
 //!
 //! Measured: `typical` — a random free printer (one without an active item; some have a
-//! paused lane or a plate to clear, as in a farm); `nothing` — the worst case, a printer no
-//! item targets (its model and location have none): the claim must conclude "nothing" over the
-//! whole queue; `claim-only` — the claim query and its commit alone, for the typical printers.
+//! paused lane, a plate to clear or a plate to clear under a waiver, as in a farm); `nothing` —
+//! the worst case, a printer no item targets (its model and location have none): the claim must
+//! conclude "nothing" over the whole queue; `claim-only` — the claim query and its commit alone, for the typical printers.
 //! One line per measurement: `RESULT <name> n=<decisions> claimed=<n> p50_ms=… p99_ms=… max_ms=…`.
 #![expect(
     clippy::expect_used,
@@ -194,6 +195,7 @@ async fn main() {
         p.report(busy.clone());
         printers.push((id, p));
     }
+    app.bench_load_plates().await.expect("plates");
     println!(
         "farm: {} printers ({} free for the typical case without an active item, {} that nothing targets), {queued} queued items, {} active",
         printers.len(),

@@ -239,12 +239,18 @@ impl App {
         for row in self.store.list_printers().await? {
             self.supervise(row);
         }
-        // The plates as persisted (a restart keeps a plate waiting to be cleared on the cards).
+        self.load_plates().await?;
+        self.spawn_task(Task::SessionSweep, self.clone().sweep_sessions_hourly());
+        self.spawn_task(Task::SettingsReload, self.clone().reload_settings_often());
+        Ok(())
+    }
+
+    /// The plates as persisted, into the fleet (a restart keeps a plate waiting to be cleared
+    /// on the cards, and the dispatcher's cache of it).
+    pub(crate) async fn load_plates(&self) -> Result<(), crate::AppError> {
         for (printer, plate) in self.store.plates().await? {
             self.fleet.update_plate(printer, |p| *p = plate);
         }
-        self.spawn_task(Task::SessionSweep, self.clone().sweep_sessions_hourly());
-        self.spawn_task(Task::SettingsReload, self.clone().reload_settings_often());
         Ok(())
     }
 

@@ -223,18 +223,27 @@ impl Fleet {
             .unwrap_or_default()
     }
 
-    /// Whether the printer is online, has reported and is not on a job: what the dispatcher asks
-    /// of every printer on every pass, read in place (copying each printer's whole status
-    /// twice per pass cost a 1,000-printer farm's pass thousands of copies).
-    pub(crate) fn online_and_idle(&self, id: PrinterId) -> bool {
-        self.links().get(&id).is_some_and(|l| {
-            let live = l.live.borrow();
-            live.connection == Connection::Online
-                && live
-                    .status
-                    .as_ref()
-                    .is_some_and(|s| !s.gcode_state.is_busy())
-        })
+    /// The printers that are online, have reported and are not on a job, each with its row and
+    /// plate as cached here, in the order `(name, id)` (the order the dispatcher always gave
+    /// free printers their turn in). One walk over the fleet under one lock: a dispatch pass
+    /// over a 1,000-printer farm no longer reads every printer row from the database to find
+    /// the few that are free; only those are cloned.
+    pub(crate) fn idle_printers(&self) -> Vec<(PrinterRow, pw_store::PlateRow)> {
+        let mut idle: Vec<_> = self
+            .links()
+            .values()
+            .filter(|l| {
+                let live = l.live.borrow();
+                live.connection == Connection::Online
+                    && live
+                        .status
+                        .as_ref()
+                        .is_some_and(|s| !s.gcode_state.is_busy())
+            })
+            .map(|l| (l.row.clone(), l.plate))
+            .collect();
+        idle.sort_by(|(a, _), (b, _)| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        idle
     }
 
     /// The printer's open archive entry, as the archive watcher last recorded it.

@@ -42,10 +42,20 @@ impl App {
         }
     }
 
-    /// One dispatch pass as the dispatcher task runs it (every stored printer read, the free
-    /// ones' plates and open archive entries checked, the next item claimed for each and the
-    /// claim audited), with nothing in flight; nothing is uploaded or started. The claims it
-    /// made are returned so the bench can take them back.
+    /// Loads the stored plates into the fleet, as the server does at start-up (after its
+    /// printers are in the fleet).
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn bench_load_plates(&self) -> Result<(), crate::AppError> {
+        self.load_plates().await
+    }
+
+    /// One dispatch pass as the dispatcher task runs it (every printer's live state and cached
+    /// plate looked at in the fleet, the free ones' stored rows, plates and open archive
+    /// entries read, the next item claimed for each; the claim's audit line is its start's),
+    /// with nothing in flight; nothing is uploaded or started. The claims it made are returned
+    /// so the bench can take them back.
     pub async fn bench_dispatch_pass(&self) -> Vec<(QueueItemRow, PrinterId)> {
         let inflight = std::sync::Mutex::new((HashSet::new(), HashSet::new()));
         self.queue_claims(&inflight)

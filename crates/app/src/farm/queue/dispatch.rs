@@ -13,7 +13,10 @@
 //!    archive entry (the watcher has seen its last end) and whose plate is clear (or waived,
 //!    by the printer or its location; a group target reaches every member),
 //!    claim the best item (`Store::claim_next_queue_item`) and start it through the one start
-//!    path, beside the pass (one printer's upload never holds another printer's start).
+//!    path, beside the pass (one printer's upload never holds another printer's start). The
+//!    free printers are found in the fleet (memory), not by reading every printer row; only
+//!    they are checked against the database (row, plate, open archive entry), so a pass over
+//!    a 1,000-printer farm costs the database a few reads per free printer and its claim.
 //!
 //! Invariants — never one item started twice:
 //! - a claim is atomic in the database (see `store::farm::queue`), so two dispatchers (two
@@ -206,31 +209,42 @@ impl App {
     }
 
     /// Claims the next item for every free printer; the claims are recorded as in flight.
+    ///
+    /// The printers come from the fleet (in memory: who is online and idle, with the row and
+    /// plate as this process last wrote them), so the database is only asked about printers
+    /// that are free right now. The cache only ever rules a printer *out* (its plate waits to
+    /// be cleared); a printer it lets through is decided on the database's own row, plate and
+    /// open archive entry, as before — another process on the same database may have moved
+    /// the printer or changed its plate, and a start must never rest on a stale copy.
     pub(crate) async fn queue_claims(
         &self,
         inflight: &std::sync::Mutex<(HashSet<i64>, HashSet<PrinterId>)>,
         plate_waits: &super::notices::PlateWaits,
     ) -> Vec<(QueueItemRow, PrinterRow)> {
-        let printers = match self.store.list_printers().await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "queue: printers not read");
-                return Vec::new();
-            }
-        };
         let mut out = Vec::new();
-        for printer in printers {
+        for (cached, plate) in self.fleet.idle_printers() {
             let starting = inflight
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .1
-                .contains(&printer.id);
+                .contains(&cached.id);
             if starting {
                 continue;
             }
-            if !self.fleet.online_and_idle(printer.id) {
+            // Known to wait for its plate here: every writer of the plate in this process
+            // updates the fleet right after the store, so no database read can say otherwise
+            // (a clearing by another process is seen by that process's dispatcher).
+            if plate.needs_clearing && !plate.waived && !cached.location_waives_plate_clear {
                 continue;
             }
+            let printer = match self.store.printer(cached.id).await {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(printer = %cached.id, error = %e, "queue: printer not read");
+                    continue;
+                }
+            };
             match self.printer_ready(&printer).await {
                 Ok(Ready::Yes) => self.plate_wait_over(printer.id, plate_waits),
                 Ok(Ready::Plate) => {
@@ -256,17 +270,9 @@ impl App {
                         guard.0.insert(item.id);
                         guard.1.insert(printer.id);
                     }
-                    self.audit_queue_state(
-                        &Actor::dispatcher(),
-                        &QueueItemRow {
-                            printer_id: Some(printer.id),
-                            ..item.clone()
-                        },
-                        QueueState::Queued,
-                        QueueState::Dispatching,
-                        None,
-                    )
-                    .await;
+                    // The claim's audit line is written by its start, first thing
+                    // ([`App::dispatch_item`]): a commit of its own, which the next free
+                    // printer's claim need not wait for.
                     out.push((item, printer));
                 }
                 Ok(None) => {}
@@ -295,13 +301,23 @@ impl App {
 
     /// Uploads and starts one claimed item, then moves it on: `printing`, or back to `queued`
     /// with the reason and a retry time, or `failed` after [`MAX_ATTEMPTS`].
+    /// The claim's own audit line (`queued` → `dispatching`) comes first, before anything is
+    /// uploaded, so the item's audit trail keeps its order.
     async fn dispatch_item(&self, item: QueueItemRow, printer: PrinterRow) {
         let actor = Actor::dispatcher();
-        let attempt = self.start_item(&actor, &item, &printer).await;
         let row = QueueItemRow {
             printer_id: Some(printer.id),
             ..item.clone()
         };
+        self.audit_queue_state(
+            &actor,
+            &row,
+            QueueState::Queued,
+            QueueState::Dispatching,
+            None,
+        )
+        .await;
+        let attempt = self.start_item(&actor, &item, &printer).await;
         let result = match attempt {
             Attempt::Started(job) => {
                 let moved = self
