@@ -28,6 +28,7 @@ impl BenchPrinter {
             status: Some(status),
             developer_mode_off: false,
             last_report_ms: None,
+            drops: Vec::new(),
         });
     }
 }
@@ -58,7 +59,10 @@ impl App {
     /// so the bench can take them back.
     pub async fn bench_dispatch_pass(&self) -> Vec<(QueueItemRow, PrinterId)> {
         let inflight = std::sync::Mutex::new((HashSet::new(), HashSet::new()));
-        self.queue_claims(&inflight)
+        // Plate waits already announced: none, so a printer waiting for its plate costs the
+        // pass what it costs the dispatcher the first time (the peek and its notice).
+        let plate_waits = std::sync::Mutex::new(HashSet::new());
+        self.queue_claims(&inflight, &plate_waits)
             .await
             .into_iter()
             .map(|(item, printer)| (item, printer.id))
