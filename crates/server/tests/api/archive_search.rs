@@ -57,7 +57,10 @@ async fn follow(server: &TestServer, auth: &Auth, query: &str) -> (Vec<i64>, Vec
             None => return (ids, searched),
         }
     }
-    assert!(cursor.is_none(), "{query}: the pages did not end within 200");
+    assert!(
+        cursor.is_none(),
+        "{query}: the pages did not end within 200"
+    );
     (ids, searched)
 }
 

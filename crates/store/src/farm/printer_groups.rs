@@ -171,17 +171,7 @@ impl Store {
         .await
         .map_err(StoreError::from_write)?;
         let id = PrinterGroupId::from_db(row.try_get("id")?);
-        for p in printers {
-            sqlx::query(
-                "INSERT INTO printer_group_members (group_id, printer_id) VALUES ($1, $2) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(id.get())
-            .bind(p.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from_write)?;
-        }
+        add_members(&mut tx, id, printers).await?;
         tx.commit().await.map_err(StoreError::from_write)?;
         Ok(id)
     }
@@ -220,17 +210,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        for p in add {
-            sqlx::query(
-                "INSERT INTO printer_group_members (group_id, printer_id) VALUES ($1, $2) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(id.get())
-            .bind(p.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from_write)?;
-        }
+        add_members(&mut tx, id, add).await?;
         tx.commit().await.map_err(StoreError::from_write)?;
         Ok(true)
     }
@@ -276,4 +256,24 @@ impl Store {
             Backend::Postgres => self.pool.begin().await?,
         })
     }
+}
+
+/// Adds printers to a group inside the caller's transaction (a member already there stays).
+async fn add_members(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: PrinterGroupId,
+    printers: &[PrinterId],
+) -> Result<(), StoreError> {
+    for p in printers {
+        sqlx::query(
+            "INSERT INTO printer_group_members (group_id, printer_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id.get())
+        .bind(p.get())
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::from_write)?;
+    }
+    Ok(())
 }
