@@ -121,6 +121,11 @@ fn bare_spawns_are_only_per_request_work() {
             1,
             "one delivery, under the dispatcher's semaphore",
         ),
+        (
+            "app/src/farm/fleet/mod.rs",
+            1,
+            "bench feature only (never in the server): the idle task of a printer without a session",
+        ),
     ];
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut found: BTreeMap<String, usize> = BTreeMap::new();

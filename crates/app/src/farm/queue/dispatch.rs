@@ -234,7 +234,10 @@ impl App {
             // Known to wait for its plate here: every writer of the plate in this process
             // updates the fleet right after the store, so no database read can say otherwise
             // (a clearing by another process is seen by that process's dispatcher).
+            // Still announced once per wait (`queue.waiting_for_plate`): after the first pass
+            // of a wait this is a set lookup, no database read.
             if plate.needs_clearing && !plate.waived && !cached.location_waives_plate_clear {
+                self.plate_wait(&cached, plate_waits).await;
                 continue;
             }
             let printer = match self.store.printer(cached.id).await {
