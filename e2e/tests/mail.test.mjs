@@ -546,10 +546,11 @@ describe('mail', () => {
     assert.equal(await page.locator('#totp-badge-on').isVisible(), true, 'two-factor is on');
     assert.equal((await apiCall(carol.context, 'GET', '/api/v1/auth/me')).body.mfa.email, true);
 
-    // Operators may get mails about their prints: the four events, saved.
+    // Operators may get mails about their prints: the four print events and a failed queue
+    // item they added, saved.
     const prefs = page.locator('#mail-prints-form');
     assert.match(await page.locator('#mail-prints').innerText(), new RegExp(CAROL.email.replace('.', '\\.')));
-    assert.equal(await prefs.locator('input[name="events"]').count(), 4);
+    assert.equal(await prefs.locator('input[name="events"]').count(), 5);
     await prefs.locator('input[value="print_completed"]').check();
     await prefs.locator('input[value="print_failed"]').check();
     await prefs.locator('button[type=submit]').click();
