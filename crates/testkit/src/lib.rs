@@ -83,8 +83,26 @@ impl Drop for TestServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // A failing test's server log is in a temporary directory about to be removed: its
+        // tail goes to the test's output, where a CI failure can be read.
+        if std::thread::panicking()
+            && let Some(process) = &self.process
+        {
+            let text = std::fs::read_to_string(&process.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines.len().saturating_sub(LOG_TAIL_LINES);
+            eprintln!(
+                "--- the server process's log, last {} of {} lines ---\n{}\n--- end of the log ---",
+                lines.len() - tail,
+                lines.len(),
+                lines[tail..].join("\n")
+            );
+        }
     }
 }
+
+/// How much of a server process's log a failing test prints.
+const LOG_TAIL_LINES: usize = 150;
 
 impl TestServer {
     /// Boots a fresh server with defaults.
@@ -205,7 +223,12 @@ impl TestServer {
             ("PRINTWARDEN_HTTPS_PORT".to_owned(), "0".to_owned()),
             ("PRINTWARDEN_HTTP_PORT".to_owned(), "0".to_owned()),
             ("PRINTWARDEN_DATABASE_URL".to_owned(), database_url.clone()),
-            ("PRINTWARDEN_LOG".to_owned(), "warn".to_owned()),
+            // `PRINTWARDEN_TEST_SERVER_LOG` (a filter such as `warn,pw_app=debug`) widens
+            // the log of server processes while a failure is chased.
+            (
+                "PRINTWARDEN_LOG".to_owned(),
+                std::env::var("PRINTWARDEN_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            ),
         ];
         env.extend(options.env);
         let log = data_dir.with_file_name(format!(
