@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::page::{Clause, PageAfter, PrinterFilter};
-use crate::{Store, StoreError};
+use crate::{PlateRow, Store, StoreError};
 
 /// A stored printer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,10 +94,32 @@ pub struct PrinterPatch<'a> {
 
 // The location's plate-clear waiver rides along with every read of a printer, so the
 // dispatcher and the printer's card see the effective waiver without a second query.
-pub(crate) const SELECT: &str = "SELECT id, name, serial, host, mqtt_port, ftps_port, camera_port, model, \
-     location_id, access_code, pinned_sha256, presented_sha256, created_by, created_at, \
-     updated_at, COALESCE((SELECT l.waive_plate_clear FROM locations l \
-     WHERE l.id = printers.location_id), 0) AS location_waiver FROM printers";
+/// A printer row's columns (as [`from_row`] reads them), for [`SELECT`] and for queries that
+/// read more beside them.
+macro_rules! printer_columns {
+    () => {
+        "id, name, serial, host, mqtt_port, ftps_port, camera_port, model, \
+         location_id, access_code, pinned_sha256, presented_sha256, created_by, created_at, \
+         updated_at, COALESCE((SELECT l.waive_plate_clear FROM locations l \
+         WHERE l.id = printers.location_id), 0) AS location_waiver"
+    };
+}
+
+pub(crate) const SELECT: &str = concat!("SELECT ", printer_columns!(), " FROM printers");
+
+/// What the dispatcher needs to know of a free printer, read in one query: its row, its plate
+/// and whether an archive entry is still open on it.
+const DISPATCH_STATE: &str = concat!(
+    "SELECT ",
+    printer_columns!(),
+    ", COALESCE((SELECT pp.needs_clearing FROM printer_plates pp \
+     WHERE pp.printer_id = printers.id), 0) AS plate_needs_clearing, \
+     COALESCE((SELECT pp.waived FROM printer_plates pp WHERE pp.printer_id = printers.id), 0) \
+     AS plate_waived, \
+     CASE WHEN EXISTS (SELECT 1 FROM archives a WHERE a.printer_id = printers.id \
+     AND a.outcome = 'printing') THEN 1 ELSE 0 END AS open_archive \
+     FROM printers WHERE id = $1"
+);
 
 fn port(row: &AnyRow, col: &str) -> Result<u16, sqlx::Error> {
     let v: i64 = row.try_get(col)?;
@@ -167,6 +189,28 @@ impl Store {
     pub async fn printer(&self, id: PrinterId) -> Result<Option<PrinterRow>, StoreError> {
         let sql = format!("{SELECT} WHERE id = $1");
         self.fetch_one_by(sql, id.get(), from_row).await
+    }
+
+    /// A printer's row, its plate and whether an archive entry is open on it (the print the
+    /// archive watcher has not seen end), in one read: what the queue's dispatcher checks
+    /// before it claims an item for a free printer. `None` when the printer does not exist.
+    pub async fn printer_dispatch_state(
+        &self,
+        id: PrinterId,
+    ) -> Result<Option<(PrinterRow, PlateRow, bool)>, StoreError> {
+        let row = sqlx::query(DISPATCH_STATE)
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let plate = PlateRow {
+            needs_clearing: row.try_get::<i64, _>("plate_needs_clearing")? != 0,
+            waived: row.try_get::<i64, _>("plate_waived")? != 0,
+        };
+        let open_archive = row.try_get::<i64, _>("open_archive")? != 0;
+        Ok(Some((from_row(&row)?, plate, open_archive)))
     }
 
     /// Adds a printer; `Conflict` when the serial exists.

@@ -12,8 +12,8 @@
 //! printer or one item twice. Statement text depends only on the shape of a filter.
 
 use pw_domain::{LibraryFileId, LocationId, PrinterGroupId, PrinterId, UserId};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Connection, Row};
 
 use crate::page::{Clause, OwnerFilter, Value};
 use crate::{Backend, Store, StoreError};
@@ -588,6 +588,30 @@ impl Store {
         location: Option<LocationId>,
         now: i64,
     ) -> Result<Option<QueueItemRow>, StoreError> {
+        // Durability: a claim's commit does not wait for the disk (SQLite: `synchronous =
+        // NORMAL` for this transaction, PostgreSQL: `synchronous_commit = off`); the flush is
+        // most of a dispatch decision's time. Losing it is harmless: a power cut (or a
+        // database crash) can only take back a claim whose start was not fenced yet — the
+        // fence (`fence_queue_start`) is a fully durable commit written after the claim in
+        // the same log, so flushing it flushes the claim too, and the start command is only
+        // sent once the fence is on disk. A lost claim is an item queued again, nothing more.
+        let mut conn = RelaxedSync::acquire(self).await?;
+        let claimed = self
+            .claim_on(conn.connection(), printer, model, location, now)
+            .await;
+        conn.restore().await;
+        claimed
+    }
+
+    /// The claim itself, on one connection (see [`Store::claim_next_queue_item`]).
+    async fn claim_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        printer: PrinterId,
+        model: &str,
+        location: Option<LocationId>,
+        now: i64,
+    ) -> Result<Option<QueueItemRow>, StoreError> {
         let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE OF q SKIP LOCKED",
             Backend::Sqlite => "",
@@ -604,8 +628,15 @@ impl Store {
         let mut tx = match self.backend() {
             // One writer from the first statement on: the choice and the update cannot
             // interleave with another claimer's.
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = conn.begin().await?;
+                // The claim's commit need not wait for the disk (see `claim_next_queue_item`).
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
         };
         let candidate = sqlx::query(sqlx::AssertSqlSafe(candidate_sql))
             .bind(printer.get())
@@ -905,5 +936,124 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// A pooled connection whose SQLite commits skip the disk flush (`synchronous = NORMAL`) until
+/// [`RelaxedSync::restore`]; used only for queue claims (see
+/// [`Store::claim_next_queue_item`] for why that is safe). A connection that is dropped
+/// before it is restored — an error, a cancelled future — is closed instead of going back to
+/// the pool, so no other write ever runs with the relaxed setting. PostgreSQL needs none of
+/// this (its setting is `SET LOCAL`, for the one transaction).
+struct RelaxedSync {
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    sqlite: bool,
+    restored: bool,
+}
+
+impl RelaxedSync {
+    async fn acquire(store: &Store) -> Result<Self, StoreError> {
+        let conn = store.pool.acquire().await?;
+        let sqlite = store.backend() == Backend::Sqlite;
+        let mut me = Self {
+            conn,
+            sqlite,
+            restored: !sqlite,
+        };
+        if sqlite {
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *me.conn)
+                .await?;
+        }
+        Ok(me)
+    }
+
+    fn connection(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.conn
+    }
+
+    /// Back to full durability; a connection that cannot be restored is closed.
+    async fn restore(&mut self) {
+        if self.sqlite && !self.restored {
+            self.restored = sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *self.conn)
+                .await
+                .is_ok();
+        }
+    }
+}
+
+impl Drop for RelaxedSync {
+    fn drop(&mut self) {
+        if !self.restored {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sqlite_store(dir: &std::path::Path) -> Store {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    async fn synchronous(conn: &mut sqlx::AnyConnection) -> i64 {
+        sqlx::query("PRAGMA synchronous")
+            .fetch_one(conn)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    }
+
+    /// A relaxed connection is back to `synchronous = FULL` (2) when it returns to the pool,
+    /// and one dropped before that is closed, never reused.
+    #[tokio::test]
+    async fn a_relaxed_claim_connection_never_goes_back_to_the_pool_relaxed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite_store(dir.path()).await;
+        let mut relaxed = RelaxedSync::acquire(&store).await.unwrap();
+        assert_eq!(
+            synchronous(relaxed.connection()).await,
+            1,
+            "NORMAL while claiming"
+        );
+        relaxed.restore().await;
+        assert_eq!(
+            synchronous(relaxed.connection()).await,
+            2,
+            "FULL once restored"
+        );
+        drop(relaxed);
+        let open = store.pool.size();
+        assert!(open >= 1);
+
+        let mut cut = RelaxedSync::acquire(&store).await.unwrap();
+        assert_eq!(synchronous(cut.connection()).await, 1);
+        // As an error or a cancelled claim would leave it.
+        drop(cut);
+        // The pool closes it in the background; wait for that.
+        for _ in 0..100 {
+            if store.pool.size() < open {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            store.pool.size() < open,
+            "the relaxed connection was closed, not pooled"
+        );
+        // Every connection left in the pool is fully durable.
+        let mut held = Vec::new();
+        for _ in 0..store.pool.size() {
+            let mut conn = store.pool.acquire().await.unwrap();
+            assert_eq!(synchronous(&mut conn).await, 2);
+            held.push(conn);
+        }
     }
 }

@@ -16,7 +16,7 @@
 //!    path, beside the pass (one printer's upload never holds another printer's start). The
 //!    free printers are found in the fleet (memory), not by reading every printer row; only
 //!    they are checked against the database (row, plate, open archive entry), so a pass over
-//!    a 1,000-printer farm costs the database a few reads per free printer and its claim.
+//!    a 1,000-printer farm costs the database one read per free printer and its claim.
 //!
 //! Invariants — never one item started twice:
 //! - a claim is atomic in the database (see `store::farm::queue`), so two dispatchers (two
@@ -141,6 +141,18 @@ enum Ready {
     Archive,
 }
 
+/// Whether the printer's plate lets the queue start a job there (cleared, or waived by the
+/// printer or its location), and the archive watcher has seen its last print end.
+fn readiness(printer: &PrinterRow, plate: pw_store::PlateRow, open_archive: bool) -> Ready {
+    if plate.needs_clearing && !plate.waived && !printer.location_waives_plate_clear {
+        Ready::Plate
+    } else if open_archive {
+        Ready::Archive
+    } else {
+        Ready::Yes
+    }
+}
+
 /// What a finished start attempt means for its item.
 enum Attempt {
     /// The printer accepted the start.
@@ -240,25 +252,23 @@ impl App {
                 self.plate_wait(&cached, plate_waits).await;
                 continue;
             }
-            let printer = match self.store.printer(cached.id).await {
-                Ok(Some(p)) => p,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(printer = %cached.id, error = %e, "queue: printer not read");
-                    continue;
-                }
-            };
-            match self.printer_ready(&printer).await {
-                Ok(Ready::Yes) => self.plate_wait_over(printer.id, plate_waits),
-                Ok(Ready::Plate) => {
+            // The row, plate and open archive entry in one read.
+            let (printer, plate, open_archive) =
+                match self.store.printer_dispatch_state(cached.id).await {
+                    Ok(Some(state)) => state,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(printer = %cached.id, error = %e, "queue: printer not read");
+                        continue;
+                    }
+                };
+            match readiness(&printer, plate, open_archive) {
+                Ready::Yes => self.plate_wait_over(printer.id, plate_waits),
+                Ready::Plate => {
                     self.plate_wait(&printer, plate_waits).await;
                     continue;
                 }
-                Ok(Ready::Archive) => continue,
-                Err(e) => {
-                    tracing::warn!(printer = %printer.id, error = %e, "queue: printer not checked");
-                    continue;
-                }
+                Ready::Archive => continue,
             }
             let claimed = self
                 .store
@@ -285,21 +295,6 @@ impl App {
             }
         }
         out
-    }
-
-    /// Whether the printer's plate lets the queue start a job there (cleared, or waived by the
-    /// printer or its location), and the archive watcher has seen its last print end.
-    async fn printer_ready(&self, printer: &PrinterRow) -> Result<Ready, AppError> {
-        let plate = self.store.plate(printer.id).await?;
-        // The waiver in effect: the printer's own, or its location's.
-        if plate.needs_clearing && !plate.waived && !printer.location_waives_plate_clear {
-            return Ok(Ready::Plate);
-        }
-        Ok(if self.store.open_archive_of(printer.id).await?.is_none() {
-            Ready::Yes
-        } else {
-            Ready::Archive
-        })
     }
 
     /// Uploads and starts one claimed item, then moves it on: `printing`, or back to `queued`

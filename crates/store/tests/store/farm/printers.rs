@@ -194,3 +194,53 @@ async fn the_printer_filter_narrows_in_sql() {
     }
     assert_eq!(ids(&db.list_printers().await.unwrap()), [a, b, c, d]);
 }
+
+/// The dispatcher's one read of a free printer: its row, its plate (clear and not waived when
+/// it has no plate row) and whether an archive entry is open on it.
+#[tokio::test]
+async fn the_dispatch_state_reads_row_plate_and_open_archive_together() {
+    let db = fresh().await;
+    let p = printer(&db, "P", "S1").await;
+    let (row, plate, open) = db.printer_dispatch_state(p).await.unwrap().unwrap();
+    assert_eq!(row, db.printer(p).await.unwrap().unwrap());
+    assert_eq!(plate, db.plate(p).await.unwrap());
+    assert!(!plate.needs_clearing && !plate.waived && !open);
+
+    db.set_plate_needs_clearing(p, true, T0).await.unwrap();
+    db.set_plate_waived(p, true, T0).await.unwrap();
+    let entry = pw_store::NewArchive {
+        printer_id: p,
+        printer_name: "P",
+        file_name: "a.3mf",
+        plate: None,
+        job_key: Some("a.3mf"),
+        job_id: None,
+        source: "elsewhere",
+        started_by: None,
+        started_by_name: None,
+        print_job_id: None,
+        started_at: T0,
+        filaments: "[]",
+    };
+    let a = db.open_archive(&entry).await.unwrap().unwrap();
+    let (_, plate, open) = db.printer_dispatch_state(p).await.unwrap().unwrap();
+    assert_eq!(plate, db.plate(p).await.unwrap());
+    assert!(plate.needs_clearing && plate.waived && open);
+
+    let ended = pw_store::ArchiveEnd {
+        outcome: "finished",
+        ended_at: T0 + 1,
+        error_code: None,
+        error: None,
+        filaments: None,
+    };
+    assert!(db.end_archive(a, &ended).await.unwrap());
+    let (_, _, open) = db.printer_dispatch_state(p).await.unwrap().unwrap();
+    assert!(!open, "an ended entry holds nothing");
+    assert_eq!(
+        db.printer_dispatch_state(PrinterId::from_db(p.get() + 1000))
+            .await
+            .unwrap(),
+        None
+    );
+}
