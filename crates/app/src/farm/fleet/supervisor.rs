@@ -133,7 +133,13 @@ impl Supervisor {
 
     pub(super) async fn run(self, mut commands: mpsc::Receiver<Request>) {
         let mut backoff = Duration::from_secs(1);
-        let client_id = format!("printwarden-{}", self.id);
+        // Unique per session: MQTT brokers disconnect an existing client when another
+        // connects with the same id, so two printwarden nodes watching one printer with
+        // `printwarden-<id>` alone would knock each other off in a loop.
+        let suffix = crate::core::clock::random::<4>()
+            .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            .unwrap_or_default();
+        let client_id = format!("printwarden-{}-{suffix}", self.id);
         loop {
             let row = match self.app.store.printer(self.id).await {
                 Ok(Some(row)) => row,
