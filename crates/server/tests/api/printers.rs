@@ -597,6 +597,63 @@ async fn upload_and_print_streams_the_file_over_ftps_and_refuses_a_busy_printer(
     assert!(sim.file("cube.gcode.3mf").is_none());
 }
 
+/// Content an upload-and-print kept for a job that is then orphaned — its archive entry
+/// deleted mid-print, then its printer removed — is released with the printer (it was left on
+/// disk for good before), while content the library or an archive entry names stays.
+#[tokio::test]
+async fn removing_a_printer_releases_the_content_only_its_open_job_kept() {
+    let (farm, _dir) = farm(&[Model::P1S]).await;
+    let sim = &farm.printers[0];
+    let (server, admin, id) = with_online(sim).await;
+    let file = crate::printfiles::sliced_project_for("C12", "Bambu Lab P1S", 50_000);
+    let (status, body) = print(&server, &admin, id, "orphan.gcode.3mf", file).await;
+    assert_eq!(status, 200, "{body}");
+    // The watcher opens the entry and links the kept content.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let entry = loop {
+        let list = server.call(&admin, "GET", "/api/v1/archives", None).await;
+        if let Some(e) = list.json["items"]
+            .as_array()
+            .and_then(|a| a.first())
+            .filter(|e| !e["file_sha256"].is_null())
+        {
+            break e.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never archived: {:?}",
+            list.json
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let deleted = server
+        .call(
+            &admin,
+            "DELETE",
+            &format!("/api/v1/archives/{}", entry["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.json);
+    // The entry's plate image went with it; the file stays, named by the open job.
+    let kept = crate::library::blobs(&server);
+    let sha = entry["file_sha256"].as_str().unwrap();
+    assert!(
+        kept.len() == 1 && kept[0].ends_with(sha),
+        "only the job's file is left: {kept:?}"
+    );
+
+    let removed = server
+        .call(&admin, "DELETE", &format!("/api/v1/printers/{id}"), None)
+        .await;
+    assert_eq!(removed.status, 204, "{:?}", removed.json);
+    assert!(
+        crate::library::blobs(&server).is_empty(),
+        "released with the printer: {:?}",
+        crate::library::blobs(&server)
+    );
+}
+
 /// Finding 13: the busy check and the start were separate steps, so two upload-and-print
 /// calls in parallel both passed the check, both uploaded, and the second start replaced the
 /// first job. Now exactly one starts; the other gets 409 and uploads nothing.

@@ -97,6 +97,24 @@ impl Store {
         Ok(row.try_get("id")?)
     }
 
+    /// The content (blob hashes) the printer's open jobs keep: what a printer's deletion must
+    /// release once its jobs are gone with it.
+    pub async fn open_print_job_blobs(
+        &self,
+        printer: PrinterId,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT file_sha256 FROM print_jobs \
+             WHERE printer_id = $1 AND ended_at IS NULL AND file_sha256 IS NOT NULL",
+        )
+        .bind(printer.get())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("file_sha256")?))
+            .collect()
+    }
+
     /// The printer's open job, if one was started through printwarden.
     pub async fn open_print_job(
         &self,

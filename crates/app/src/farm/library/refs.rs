@@ -5,8 +5,8 @@
 //!
 //! Invariant: a blob is never deleted while a row names it, and a blob committed for a row that
 //! could not be written is released again. Library file deletion, archive entry deletion,
-//! photo deletion and both purges go through [`App::release_blobs`]; nothing else deletes a
-//! blob.
+//! photo deletion, printer deletion (its open print jobs' content) and both purges go through
+//! [`App::release_blobs`]; nothing else deletes a blob.
 
 use tokio::sync::MutexGuard;
 

@@ -1,5 +1,5 @@
-//! Removing a printer: its supervisor stops with the row, live viewers are told, the removal
-//! is audited.
+//! Removing a printer: its supervisor stops with the row, live viewers are told, the content
+//! its open print jobs kept is released when nothing else names it, the removal is audited.
 
 use super::*;
 
@@ -10,8 +10,18 @@ impl App {
             .printer_for(actor, id, Permission::PrintersDelete)
             .await?;
         self.fleet.stop(id);
-        if !self.store.delete_printer(id).await? {
-            return Err(AppError::NotFound);
+        {
+            // Its open print jobs go with it (cascade), and with them their hold on the
+            // content they kept; content nothing else names (an archive entry, the library)
+            // is released through the one release path, never left on disk for good.
+            let held = self.blob_refs().await;
+            let blobs = self.store.open_print_job_blobs(id).await?;
+            if !self.store.delete_printer(id).await? {
+                return Err(AppError::NotFound);
+            }
+            if let Err(e) = self.release_blobs(&held, &blobs).await {
+                tracing::warn!(printer = %id, error = %e, "content of the printer's jobs not released");
+            }
         }
         // Its camera viewers and event sockets let go of it now.
         self.access_changed();
