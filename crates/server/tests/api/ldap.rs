@@ -607,3 +607,34 @@ async fn ldap_sign_ins_share_the_local_throttle() {
     let a = farm.login("alice", "alicepw").await;
     assert_eq!(a.status, 429, "{:?}", a.json);
 }
+
+#[tokio::test]
+async fn ldap_settings_page_shows_the_form_without_the_password() {
+    let farm = LdapFarm::new().await;
+    farm.configure().await;
+    let Auth::Cookie(cookie) = &farm.admin else {
+        unreachable!("setup signs in with a cookie")
+    };
+    let r = farm
+        .server
+        .client
+        .get(farm.server.url("/settings"))
+        .header("cookie", cookie.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    for id in [
+        "ldap-form",
+        "ldap-test-form",
+        "ldap-steps",
+        "ldap-bind-password",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    assert!(html.contains("Stored (leave empty to keep it)"));
+    // The mapping reads with group names.
+    assert!(html.contains("=&#62; Print leads"), "mapping by name");
+    assert!(!html.contains(farm.peer.bind_password()));
+}
