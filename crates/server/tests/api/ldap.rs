@@ -241,6 +241,35 @@ async fn ldap_sign_in_provisions_and_maps_both_group_styles() {
         "{:?}",
         change.json
     );
+    // Nor can an administrator set one or mail a reset link.
+    let alice_id = farm.me(&cookie(&a)).await.json["id"].as_i64().unwrap();
+    let set = farm
+        .server
+        .call(
+            &farm.admin,
+            "PATCH",
+            &format!("/api/v1/users/{alice_id}"),
+            Some(json!({"password": "a brand new passphrase"})),
+        )
+        .await;
+    assert_eq!(set.status, 400, "{:?}", set.json);
+    let link = farm
+        .server
+        .call(
+            &farm.admin,
+            "POST",
+            &format!("/api/v1/users/{alice_id}/password-reset"),
+            None,
+        )
+        .await;
+    assert_eq!(link.status, 409, "{:?}", link.json);
+    // Latency of a directory sign-in (connect, two binds, two searches) through the server.
+    let started = std::time::Instant::now();
+    assert_eq!(farm.login("bob", "bobpw").await.status, 200);
+    eprintln!("LDAP sign-in took {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    assert_eq!(farm.login("admin", TEST_PASSWORD).await.status, 200);
+    eprintln!("local sign-in took {:?}", started.elapsed());
 }
 
 #[tokio::test]
