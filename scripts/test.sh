@@ -49,7 +49,7 @@ LOG_TAG=test.sh
 
 ALL_STAGES=(fmt clippy crypto-guard tests-sqlite tests-postgres e2e tls-scan headers schemathesis interop)
 PEER_STAGES=(tests-sqlite tests-postgres e2e) # stages that need the test peers running
-PEERS=(smtp)                                   # test peers started before PEER_STAGES (scripts/lib/peers.sh)
+PEERS=(smtp ldap)                              # test peers started before PEER_STAGES (scripts/lib/peers.sh)
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 [[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR

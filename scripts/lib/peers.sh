@@ -93,3 +93,37 @@ peer_smtp_start() {
 	peer_export PW_TEST_SMTP_USER "$SMTP_SINK_USER"
 	peer_export PW_TEST_SMTP_PASSWORD "$SMTP_SINK_PASSWORD"
 }
+
+# peer ldap: OpenLDAP slapd (Debian), set up by scripts/peers/slapd.sh, for LDAP sign-in
+# (crates/identity/src/ldap.rs, crates/server/tests/api/ldap.rs, pw_testkit::ldap). Two
+# listeners on 127.0.0.1: ldap:// (StartTLS; the seed itself goes in with -ZZ) and ldaps://,
+# both with a throwaway CA made at start (and an unrelated second CA for "wrong CA" tests).
+# Users in both group styles: groupOfNames/member (with the memberof overlay, so memberOf on
+# the user) and posixGroup/memberUid. Config, database and CA live under the run's temp dir;
+# slapd drops to nobody:nogroup when started as root and is stopped with the run.
+peer_ldap_start() {
+	local dir ldap ldaps port
+	# The preseed keeps slapd's postinst from building (and starting) a default directory.
+	if ! command -v slapd >/dev/null 2>&1 && ! dpkg_installed slapd; then
+		echo "slapd slapd/no_configuration boolean true" | as_root debconf-set-selections
+	fi
+	ensure_apt slapd:slapd ldap-utils:ldapadd openssl:openssl
+	dir=$PROC_DIR/peer-ldap # private to this run, removed on exit
+	mkdir -p "$dir"
+	# slapd (nobody) must reach its directory: traverse only, the run dir stays unlisted.
+	((EUID == 0)) && chmod o+x "$PROC_DIR"
+	ldap=$(free_port)
+	ldaps=$(free_port)
+	while [[ $ldaps == "$ldap" ]]; do ldaps=$(free_port); done
+	"$ROOT/scripts/peers/slapd.sh" prepare "$dir" "$ldap" "$ldaps"
+	start_bg ldap "$LOG_DIR/peer-ldap.log" "$ROOT/scripts/peers/slapd.sh" run "$dir" "$ldap" "$ldaps"
+	for port in "$ldap" "$ldaps"; do
+		wait_tcp 127.0.0.1 "$port" 20 || {
+			tail -n 20 "$LOG_DIR/peer-ldap.log" >&2 || true
+			die "slapd does not accept connections on 127.0.0.1:$port"
+		}
+	done
+	assert_loopback_only "$BG_PID"
+	"$ROOT/scripts/peers/slapd.sh" seed "$dir" "$ldap"
+	"$ROOT/scripts/peers/slapd.sh" env "$dir" "$ldap" "$ldaps" >>"$PROC_DIR/peer-env.sh"
+}

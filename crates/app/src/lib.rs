@@ -27,6 +27,10 @@ pub use accounts::groups::{GroupInput, GroupPatchInput, GroupView, PermissionCat
 pub use accounts::owned::OwnedItems;
 pub use accounts::users::{CreateUser, DeletePreview, UpdateUser, UserView};
 pub use auth::api_keys::{ApiKeyView, CreateApiKey, CreatedApiKey};
+pub use auth::ldap::{
+    LdapGroupMapping, LdapSettingsInput, LdapSettingsView, LdapTestOutcome, LdapTestRequest,
+    LdapTestStep,
+};
 pub use auth::live::Revocation;
 pub use auth::live::{LiveCredential, LiveUpdates, RECHECK_EVERY};
 pub use auth::mfa::{

@@ -207,6 +207,9 @@ impl From<AppError> for ApiError {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg)
             }
             AppError::Unavailable(cause) => ApiError::unavailable(cause),
+            AppError::ServiceUnavailable(msg) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg)
+            }
             AppError::Internal(cause) => ApiError::internal(cause),
         }
     }

@@ -15,8 +15,9 @@ use pw_app::{
 };
 use pw_app::{
     ApiKeyView, AuditView, BackupCodesView, CreateApiKey, CreateUser, CreateWebhook, CreatedApiKey,
-    EmailSettingsInput, EmailSettingsView, GroupInput, GroupPatchInput, GroupView, MailPreferences,
-    MeView, OutboundSettings, PermissionCategoryView, RenderedMail, SecuritySettings, SessionView,
+    EmailSettingsInput, EmailSettingsView, GroupInput, GroupPatchInput, GroupView,
+    LdapSettingsInput, LdapSettingsView, LdapTestOutcome, LdapTestRequest, MailPreferences, MeView,
+    OutboundSettings, PermissionCategoryView, RenderedMail, SecuritySettings, SessionView,
     SetupRequest, Template, TemplateView, TestEmail, TestEmailOutcome, TestOutcome, TlsStatus,
     TotpSetupView, UpdateUser, UpdateWebhook, UploadCertificate, UserView, WebhookView,
 };
@@ -279,6 +280,13 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("GET", "/api/v1/auth/mail-preferences") => Shape::ok(s.of::<MailPreferences>()),
         ("PUT", "/api/v1/auth/mail-preferences") => {
             Shape::ok(s.of::<MailPreferences>()).with_body(s.of::<MailPreferences>())
+        }
+        ("GET", "/api/v1/settings/ldap") => Shape::ok(s.of::<LdapSettingsView>()),
+        ("PUT", "/api/v1/settings/ldap") => {
+            Shape::ok(s.of::<LdapSettingsView>()).with_body(s.of::<LdapSettingsInput>())
+        }
+        ("POST", "/api/v1/settings/ldap/test") => {
+            Shape::ok(s.of::<LdapTestOutcome>()).with_body(s.of::<LdapTestRequest>())
         }
         ("GET", "/api/v1/settings/email") => Shape::ok(s.of::<EmailSettingsView>()),
         ("PUT", "/api/v1/settings/email") => {

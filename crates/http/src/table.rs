@@ -370,6 +370,24 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     api(
         "GET",
+        "/api/v1/settings/ldap",
+        needs(Permission::SettingsSecurity),
+        "LDAP sign-in settings (the bind password is never shown)",
+    ),
+    api(
+        "PUT",
+        "/api/v1/settings/ldap",
+        needs(Permission::SettingsSecurity),
+        "Change the LDAP sign-in settings",
+    ),
+    api(
+        "POST",
+        "/api/v1/settings/ldap/test",
+        needs(Permission::SettingsSecurity),
+        "Test the LDAP settings: bind, find a user, list the groups it would map",
+    ),
+    api(
+        "GET",
         "/api/v1/settings/email",
         needs(Permission::SettingsEmail),
         "Mail settings (the SMTP password is never shown)",

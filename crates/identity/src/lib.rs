@@ -3,9 +3,10 @@
 //! carries a credential is verified TLS unless the caller explicitly chose plaintext, and no
 //! error or log line carries a secret.
 //!
-//! Today: `mail` (SMTP delivery for invitations, password resets and the admin's test mail).
-//! Planned: LDAP and OIDC.
+//! Today: `mail` (SMTP delivery for invitations, password resets and the admin's test mail)
+//! and `ldap` (sign-in against a directory over LDAPS or StartTLS). Planned: OIDC.
 
+pub mod ldap;
 pub mod mail;
 
 pub use mail::{Mail, MailError, SmtpConfig, SmtpSecurity, send_mail, validate_ca_pem};

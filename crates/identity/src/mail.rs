@@ -524,7 +524,7 @@ fn tls_parameters(config: &SmtpConfig, host: &str) -> Result<TlsParameters, Mail
 }
 
 /// The certificates of `pem` as a root store; see [`validate_ca_pem`].
-fn ca_roots(pem: &str) -> Result<RootCertStore, MailError> {
+pub(crate) fn ca_roots(pem: &str) -> Result<RootCertStore, MailError> {
     let invalid =
         |why: String| MailError::Certificate(format!("the CA certificate is not valid: {why}"));
     let mut roots = RootCertStore::empty();

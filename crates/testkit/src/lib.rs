@@ -9,13 +9,15 @@
 //! `PRINTWARDEN_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`, and
 //! dropped when the server is dropped); otherwise SQLite in the data dir.
 //!
-//! [`smtp::SmtpSink`] reads the SMTP sink test peer that `scripts/test.sh` starts.
+//! [`smtp::SmtpSink`] reads the SMTP sink test peer that `scripts/test.sh` starts, and
+//! [`ldap::LdapPeer`] the OpenLDAP one.
 #![expect(
     clippy::expect_used,
     clippy::panic,
     reason = "a test harness fails fast with a message"
 )]
 
+pub mod ldap;
 pub mod smtp;
 pub mod totp;
 

@@ -35,6 +35,10 @@ pub enum AppError {
     /// A dependency (the database) is unavailable right now.
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
+    /// A service outside printwarden that this request needs (the sign-in directory) cannot
+    /// be used right now; the message is safe to show and says what still works.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// Too many attempts of something limited in the database (emailed codes); the message
     /// is safe to show.
     #[error("rate limited: {0}")]

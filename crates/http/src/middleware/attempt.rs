@@ -44,7 +44,8 @@ impl Judged {
             | AppError::Unauthenticated
             | AppError::Forbidden
             | AppError::Internal(_)
-            | AppError::Unavailable(_) => Judged::Charge,
+            | AppError::Unavailable(_)
+            | AppError::ServiceUnavailable(_) => Judged::Charge,
             AppError::BadRequest(_)
             | AppError::UrlNotAllowed(_)
             | AppError::NotFound

@@ -27,6 +27,7 @@ mod hardening;
 mod journey;
 mod keys;
 mod landing;
+mod ldap;
 mod library;
 mod library_print;
 mod lifecycle;

@@ -262,6 +262,11 @@ pub(crate) fn failure(
             "Too many attempts",
             m.clone(),
         ),
+        AppError::ServiceUnavailable(m) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            m.clone(),
+        ),
         AppError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Temporarily unavailable",

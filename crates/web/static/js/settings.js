@@ -1,5 +1,5 @@
 // printwarden — /settings: the HTTPS certificate (upload, back to generated),
-// the outbound allow-list and the password/API key limits, through the JSON
+// the outbound allow-list, sign-in with LDAP (and its Test) and the password/API key limits, through the JSON
 // API. After a change the page reloads so it shows the server's truth.
 
 import { api, clearStatus, setBusy, setFlash, showStatus } from "./lib.js";
@@ -92,4 +92,80 @@ securityForm?.addEventListener("submit", (event) => {
     },
     () => "Security settings saved.",
   );
+});
+
+// LDAP: "DN => group name or id" lines become {directory_group, group_id}.
+const groupIds = new Map(
+  [...document.querySelectorAll("#ldap-groups li")].map((li) => [
+    (li.textContent ?? "").trim().toLowerCase(),
+    Number(li.getAttribute("data-id")),
+  ]),
+);
+
+function mappings(text) {
+  const out = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const at = line.lastIndexOf("=>");
+    if (at < 0) throw new Error(`"${line.trim()}" needs "=> group".`);
+    const group = line.slice(at + 2).trim();
+    const id = /^[0-9]+$/.test(group) ? Number(group) : groupIds.get(group.toLowerCase());
+    if (!id) throw new Error(`There is no group "${group}".`);
+    out.push({ directory_group: line.slice(0, at).trim(), group_id: id });
+  }
+  return out;
+}
+
+const ldapForm = document.getElementById("ldap-form");
+ldapForm?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const data = new FormData(ldapForm);
+  const text = (name) => String(data.get(name) ?? "").trim();
+  const status = document.getElementById("ldap-status");
+  let groupMappings;
+  try {
+    groupMappings = mappings(text("group_mappings"));
+  } catch (e) {
+    showStatus(status, "error", e.message);
+    return;
+  }
+  const body = {
+    url: text("url"),
+    starttls: data.get("starttls") !== null,
+    ca_cert_pem: text("ca_cert_pem") || null,
+    bind_dn: text("bind_dn"),
+    user_base: text("user_base"),
+    user_filter: text("user_filter"),
+    email_attr: text("email_attr") || "mail",
+    name_attr: text("name_attr") || "cn",
+    group_base: text("group_base") || null,
+    group_mappings: groupMappings,
+    auto_provision: data.get("auto_provision") !== null,
+    enabled: data.get("enabled") !== null,
+  };
+  // Empty keeps the stored password (the server asks for it when the server changes).
+  const password = String(data.get("bind_password") ?? "");
+  if (password !== "") body.bind_password = password;
+  submit(ldapForm, status, "PUT", "/api/v1/settings/ldap", body, (s) =>
+    s?.enabled ? "LDAP settings saved; LDAP sign-in is on." : "LDAP settings saved; LDAP sign-in is off.",
+  );
+});
+
+const ldapTestForm = document.getElementById("ldap-test-form");
+ldapTestForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const list = document.getElementById("ldap-steps");
+  if (!list) return;
+  list.replaceChildren();
+  setBusy(ldapTestForm, true);
+  const username = String(new FormData(ldapTestForm).get("username") ?? "").trim();
+  const res = await api("POST", "/api/v1/settings/ldap/test", username ? { username } : {});
+  setBusy(ldapTestForm, false);
+  const steps = res.ok ? res.data.steps : [{ step: "test", ok: false, message: res.message }];
+  for (const s of steps) {
+    const li = document.createElement("li");
+    li.className = s.ok ? "step step--ok" : "step step--failed";
+    li.textContent = `${s.ok ? "✓" : "✗"} ${s.message}`;
+    list.append(li);
+  }
 });

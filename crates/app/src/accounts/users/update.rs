@@ -56,6 +56,7 @@ impl App {
         }
         let password_hash = match &input.password {
             Some(p) => {
+                Self::refuse_external_password(&row)?;
                 self.check_replacement_password(p, &row).await?;
                 Some(self.hash(p).await?)
             }

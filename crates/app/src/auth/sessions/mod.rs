@@ -17,6 +17,7 @@ pub use list::SessionView;
 pub use me::{GroupRef, MeView, MfaState};
 pub use setup::SetupRequest;
 pub use sign_in::LoginOutcome;
+pub(crate) use sign_in::typed_name;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -19,6 +19,7 @@ impl App {
             .user(user_id)
             .await?
             .ok_or(AppError::Unauthenticated)?;
+        Self::refuse_external_password(&row)?;
         if actor.principal != Principal::AuthDisabled {
             let Some(current) = current else {
                 return Err(AppError::BadRequest("Enter your current password.".into()));

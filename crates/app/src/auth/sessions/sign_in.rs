@@ -1,4 +1,5 @@
-//! Sign-in: password check (argon2id, equal cost for unknown users), the second-factor
+//! Sign-in: password check (argon2id, equal cost for unknown users) or, for names without a
+//! local account while LDAP is on, the directory (`auth::ldap`); then the second-factor
 //! challenge when one is enabled, and a new session.
 //!
 //! Invariant: sign-in always mints a new token and ends the session the request came with
@@ -25,6 +26,20 @@ impl App {
         meta: RequestMeta,
     ) -> Result<SignIn, AppError> {
         let user = self.user_by_login_name(username).await?;
+        if self.ldap_applies(user.as_ref()).await? {
+            // No local account of that name (local wins), or one the directory made. The
+            // dummy verification keeps the timing of "is there a local account?" level.
+            let _ = self.verify(password, None).await?;
+            let row = self.ldap_sign_in(username, password, user, &meta).await?;
+            return self
+                .finish_login(
+                    &row,
+                    previous_session,
+                    meta,
+                    serde_json::json!({"source": "ldap"}),
+                )
+                .await;
+        }
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verified = self.verify(password, stored).await?;
         let Some(user) = user.filter(|u| !u.disabled) else {
@@ -46,6 +61,24 @@ impl App {
                 Err(e) => tracing::warn!(error = %e, "could not upgrade the password hash"),
             }
         }
+        self.finish_login(
+            &user,
+            previous_session,
+            meta,
+            serde_json::json!({"rehashed": rehash}),
+        )
+        .await
+    }
+
+    /// After the password was accepted (here or by the directory): end the session the browser
+    /// came with, then a second-factor challenge or a new session.
+    async fn finish_login(
+        &self,
+        user: &pw_store::UserRow,
+        previous_session: Option<&str>,
+        meta: RequestMeta,
+        details: serde_json::Value,
+    ) -> Result<SignIn, AppError> {
         // Threat: session fixation — whatever session the browser came with ends here.
         if let Some(old) = previous_session.filter(|t| is_session_token(t)) {
             let key = digest(old);
@@ -67,7 +100,7 @@ impl App {
                 AuditEvent::AuthMfaChallenge,
                 Some(("user", user.id.to_string())),
                 true,
-                serde_json::json!({"rehashed": rehash}),
+                details,
             )
             .await;
             return Ok(SignIn::Challenge(challenge));
@@ -77,7 +110,7 @@ impl App {
             AuditEvent::AuthLogin,
             Some(("user", user.id.to_string())),
             true,
-            serde_json::json!({"rehashed": rehash}),
+            details,
         )
         .await;
         self.open_session(user.id, &meta).await.map(SignIn::Session)
@@ -88,6 +121,11 @@ impl App {
     async fn user_by_login_name(&self, name: &str) -> Result<Option<pw_store::UserRow>, AppError> {
         // A name the current rules refuse may still belong to an account made before them
         // (non-ASCII letters were allowed): it signs in by its stored key.
+        if name.contains('\0') {
+            // No account has a NUL in its name, and PostgreSQL refuses NUL in text: answer
+            // "nobody" instead of a database error.
+            return Ok(None);
+        }
         let key = Username::parse(name).map_or_else(|_| name.trim().to_lowercase(), |u| u.key());
         if !key.is_empty()
             && let Some(row) = self.store.user_by_username(&key).await?
@@ -101,7 +139,7 @@ impl App {
     }
 
     async fn audit_login_failure(&self, username: &str, meta: &RequestMeta) {
-        let typed: String = username.chars().take(64).collect();
+        let typed = typed_name(username);
         self.audit_anonymous(
             meta,
             AuditEvent::AuthLogin,
@@ -142,4 +180,13 @@ impl App {
             token,
         })
     }
+}
+
+/// The typed sign-in name as the audit log keeps it: at most 64 characters, control characters
+/// (NUL above all, which PostgreSQL refuses in text) shown as U+FFFD.
+pub(crate) fn typed_name(raw: &str) -> String {
+    raw.chars()
+        .take(64)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }

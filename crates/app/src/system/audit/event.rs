@@ -57,9 +57,11 @@ audit_events! {
     AuthSetup = "auth.setup", "The first administrator was created with the setup code, or a wrong setup code was given.",
         target: ["user"], details: {"reason": "string (failure)"};
     AuthLogin = "auth.login", "A sign-in succeeded (with or without a second factor) or failed.",
-        target: ["user"], details: {"rehashed": "bool", "mfa": "`totp`, `backup` or `email`", "username": "string, the typed name (failure)"};
+        target: ["user"], details: {"rehashed": "bool", "mfa": "`totp`, `backup` or `email`", "username": "string, the typed name (failure)", "source": "`ldap` for a directory sign-in"};
+    AuthLdapLogin = "auth.ldap_login", "A directory (LDAP) sign-in decision: signed in (with what was provisioned or synced), or refused and why.",
+        target: ["user"], details: {"username": "string, the typed name", "reason": "string (failure)", "dn": "string, the directory entry", "provisioned": "bool", "email_synced": "bool", "groups_added": "list of group ids", "groups_removed": "list of group ids"};
     AuthMfaChallenge = "auth.mfa_challenge", "A correct password opened a second-factor challenge.",
-        target: ["user"], details: {"rehashed": "bool"};
+        target: ["user"], details: {"rehashed": "bool", "source": "`ldap` for a directory sign-in"};
     AuthMfaVerify = "auth.mfa_verify", "A wrong second-factor code was given at sign-in.",
         target: ["user"], details: {"method": "`totp`, `backup` or `email`"};
     AuthLogout = "auth.logout", "A user signed out.",
@@ -122,6 +124,10 @@ audit_events! {
         target: [], details: {"before": "security settings", "after": "security settings"};
     SettingsOutbound = "settings.outbound", "The outbound allow-list was changed.",
         target: [], details: {"allowed_hosts": "array of strings"};
+    SettingsLdap = "settings.ldap", "The LDAP sign-in settings were changed (failure: a changed server without the bind password).",
+        target: [], details: {"changed": "object: setting → {from, to}", "bind_password": "`kept`, `replaced` or `removed`", "enabled": "bool", "url": "string"};
+    SettingsLdapTest = "settings.ldap_test", "The LDAP settings were tested (success: every step worked).",
+        target: [], details: {"username": "string or null", "steps": "list of {step, ok}"};
     SettingsEmail = "settings.email", "The mail server settings were changed.",
         target: [], details: {"changed": "bool", "password": "`kept`, `removed` or `replaced`", "advanced_auth": "bool", "host": "string", "port": "number", "security": "string"};
     SettingsEmailTest = "settings.email_test", "A test mail was sent (success: the server accepted it).",

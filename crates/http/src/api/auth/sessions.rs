@@ -68,11 +68,12 @@ pub(crate) struct AuthStatus {
 async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let s = state.app.instance_status().await?;
     let advanced_auth = state.app.advanced_auth().await?;
+    let ldap = state.app.ldap_enabled().await?;
     Ok(Json(AuthStatus {
         auth_enabled: s.auth_enabled,
         setup_required: s.setup_required,
         local_login: true,
-        ldap: false,
+        ldap,
         oidc_providers: Vec::new(),
         advanced_auth,
         passkeys: false,

@@ -1,6 +1,7 @@
 //! `/settings`: the instance's security settings for `settings:security` holders — the HTTPS
 //! certificate (what is served, upload, back to generated, the CA download), the SSRF
-//! allow-list for LAN integrations, and the password and API key limits. Changes go through
+//! allow-list for LAN integrations, sign-in with LDAP (with its Test), and the password and API
+//! key limits. Changes go through
 //! the JSON API from `static/js/settings.js`; the page renders the server's current truth.
 //! Settings → Email is its own page (`/settings/email`, `settings:email`), linked by a tab
 //! for viewers who may open both.
@@ -9,7 +10,7 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
-use pw_app::{AppError, TlsSource, TlsStatus};
+use pw_app::{AppError, LdapSettingsView, TlsSource, TlsStatus};
 use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
@@ -28,6 +29,11 @@ struct SettingsPage {
     allowed_hosts: String,
     min_password_length: usize,
     api_key_max_days: String,
+    ldap: LdapSettingsView,
+    /// `DN => group name` per line (the id when the viewer cannot list groups).
+    ldap_mappings: String,
+    /// `(id, name)` of every group, for the mapping's names; empty without `groups:read`.
+    groups: Vec<(i64, String)>,
 }
 
 struct TlsView {
@@ -93,7 +99,32 @@ pub(crate) async fn settings_page(
         Err(AppError::Conflict(note)) => (None, note),
         Err(e) => return failure(e, &state, &viewer, &request_id, "/settings"),
     };
+    let ldap = match app.get_ldap_settings(&actor).await {
+        Ok(s) => s,
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/settings"),
+    };
+    // Group names make the mapping readable; without `groups:read` the ids stand in.
+    let groups: Vec<(i64, String)> = app
+        .list_groups(&actor)
+        .await
+        .map(|gs| gs.into_iter().map(|g| (g.id.get(), g.name)).collect())
+        .unwrap_or_default();
+    let ldap_mappings = ldap
+        .group_mappings
+        .iter()
+        .map(|m| {
+            let target = groups
+                .iter()
+                .find(|(id, _)| *id == m.group_id.get())
+                .map_or_else(|| m.group_id.to_string(), |(_, name)| name.clone());
+            format!("{} => {target}", m.directory_group)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     let page = SettingsPage {
+        ldap,
+        ldap_mappings,
+        groups,
         can_email: viewer.can(Permission::SettingsEmail),
         tls,
         tls_note,
