@@ -50,4 +50,5 @@ mod reprint;
 mod shapes;
 mod storage;
 mod support;
+mod webhook_flood;
 mod webhooks;
