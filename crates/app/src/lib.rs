@@ -88,8 +88,9 @@ pub use notify::events::{NoticeEvent, NoticeGroup, may_subscribe, notice_events_
 pub use notify::print_mail::{MailPreferences, PRINT_EVENTS};
 pub use notify::templates::{RenderedMail, Template, TemplateName};
 pub use notify::webhooks::{
-    CreateWebhook, DELIVERY_HEADER, DeliveryView, EVENT_HEADER, SIGNATURE_HEADER, TEST_EVENT,
-    TIMESTAMP_HEADER, TestOutcome, UpdateWebhook, WebhookKind, WebhookView,
+    BacklogView, CreateWebhook, DELIVERY_HEADER, DeliveryTotals, DeliveryView, EVENT_HEADER,
+    SIGNATURE_HEADER, TEST_EVENT, TIMESTAMP_HEADER, TestOutcome, UpdateWebhook, WebhookKind,
+    WebhookView,
 };
 pub use pw_credentials::SecretString;
 pub use pw_credentials::token::{API_KEY_PREFIX, CAMERA_TOKEN_PREFIX};

@@ -96,6 +96,8 @@ pub struct App {
     pub(crate) outbound: Arc<std::sync::RwLock<Arc<Outbound>>>,
     /// Audit events on their way to the webhook dispatcher.
     pub(crate) hooks: mpsc::Sender<HookEvent>,
+    /// What waits, flies and was dropped on the way to the webhooks.
+    pub(crate) backlog: Arc<webhooks::Backlog>,
     /// The HTTPS listener's certificate manager (absent with TLS off).
     pub(crate) certificates: certificates::CertificateSlot,
     /// The printer connections.
@@ -132,7 +134,9 @@ impl App {
             Vec::new(),
         )?)));
         let (hooks, hook_events) = mpsc::channel(webhooks::QUEUE);
+        let backlog = Arc::new(webhooks::Backlog::default());
         let dispatcher = Dispatcher {
+            backlog: Arc::clone(&backlog),
             store: store.clone(),
             outbound: Arc::clone(&outbound),
             sealing: config.sealing.clone(),
@@ -159,6 +163,7 @@ impl App {
             security: Arc::new(std::sync::RwLock::new(SecuritySettings::default())),
             outbound,
             hooks,
+            backlog,
             certificates: Arc::default(),
             fleet: Arc::new(fleet::Fleet::new()),
             cameras: Arc::default(),

@@ -124,6 +124,19 @@ impl App {
         )
     }
 
+    /// Changing a location's plate-clear waiver changes the dispatch gate of every printer
+    /// placed there, which one printer's own waiver guards with `printers:update` on it. So it
+    /// needs `printers:update` everywhere besides `locations:manage` (threat: a location
+    /// manager without printer rights letting the queue print into the remains of the last
+    /// job on printers they may not change).
+    fn require_waiver_right(&self, actor: &Actor) -> Result<(), AppError> {
+        if self.may_update_every_printer(actor) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+
     /// `POST /api/v1/locations`.
     pub async fn create_location(
         &self,
@@ -133,6 +146,9 @@ impl App {
         self.manage(actor)?;
         let n = name(input.name.as_deref().unwrap_or_default())?;
         let d = description(input.description.as_deref().unwrap_or_default())?;
+        if input.waive_plate_clear == Some(true) {
+            self.require_waiver_right(actor)?;
+        }
         let id = match self.store.insert_location(&n, &d, self.now()).await {
             Err(pw_store::StoreError::Conflict) => {
                 return Err(AppError::Conflict(format!("A location named {n} exists.")));
@@ -164,6 +180,12 @@ impl App {
         self.manage(actor)?;
         let n = input.name.as_deref().map(name).transpose()?;
         let d = input.description.as_deref().map(description).transpose()?;
+        if let Some(waived) = input.waive_plate_clear {
+            // The form sends the box as it is: an unchanged value needs nothing more.
+            if self.location_view(id).await?.waive_plate_clear != waived {
+                self.require_waiver_right(actor)?;
+            }
+        }
         match self
             .store
             .update_location(id, n.as_deref(), d.as_deref(), self.now())

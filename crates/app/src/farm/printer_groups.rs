@@ -10,7 +10,9 @@
 //!   not see is a 404, as on `/printers/{id}`; one they see but may not update a 403). Members
 //!   out of the caller's sight are kept by a member change (a scoped user cannot drop
 //!   printers they were never shown). Renaming or deleting a group changes what every member's
-//!   queue items mean, so it needs `printers:update` on every member (403 otherwise).
+//!   queue items mean, so it needs `printers:update` everywhere (unscoped, no printer list):
+//!   a scoped caller gets 403 whatever the members, so the answer cannot tell them that the
+//!   group holds printers outside their reach.
 //! - Deleting a group parks its queued items (target emptied, reason in words, in the same
 //!   transaction): they wait until someone chooses another target, never taken by a printer
 //!   that was not in the group and never silently lost.
@@ -205,21 +207,28 @@ impl App {
         self.group_view(actor, id).await
     }
 
-    /// The group's members, all of which the caller must be allowed to update (403 else).
-    async fn require_every_member(
-        &self,
-        actor: &Actor,
-        id: PrinterGroupId,
-    ) -> Result<(), AppError> {
-        let members = self.store.printer_group_members(id).await?;
-        if members
-            .iter()
-            .all(|p| self.may(actor, Permission::PrintersUpdate, p))
-        {
+    /// Renaming or deleting a group needs `printers:update` on every printer there is, not
+    /// only on the members: a group may hold printers the caller cannot see, and an answer
+    /// that depended on them would tell a scoped caller they exist (threat: a location-scoped
+    /// operator probing shared groups for another site's printers). So the answer depends on
+    /// the caller's rights alone: a scope or a printer list gets 403, whatever the members.
+    fn require_unscoped_update(&self, actor: &Actor) -> Result<(), AppError> {
+        if self.may_update_every_printer(actor) {
             Ok(())
         } else {
             Err(AppError::Forbidden)
         }
+    }
+
+    /// Whether `actor` holds `printers:update` everywhere (no group scope, no key printer
+    /// list): what renaming or deleting a printer group and a location's plate-clear waiver
+    /// need; the printers page offers those controls only then.
+    #[must_use]
+    pub fn may_update_every_printer(&self, actor: &Actor) -> bool {
+        matches!(
+            pw_policy::printer_visibility(&actor.principal, Permission::PrintersUpdate),
+            pw_policy::Visibility::All
+        )
     }
 
     /// `PATCH /api/v1/printer-groups/{id}`: rename, and/or set the members.
@@ -230,17 +239,22 @@ impl App {
         input: PrinterGroupInput,
     ) -> Result<PrinterGroupView, AppError> {
         self.manage_groups(actor)?;
-        if self
+        let Some(before) = self
             .store
             .printer_group(id, &pw_store::PrinterFilter::Nothing)
             .await?
-            .is_none()
-        {
+        else {
             return Err(AppError::NotFound);
-        }
-        let n = input.name.as_deref().map(name).transpose()?;
+        };
+        // The same name again (the page's form sends it with the members) is no rename.
+        let n = input
+            .name
+            .as_deref()
+            .map(name)
+            .transpose()?
+            .filter(|n| *n != before.name);
         if n.is_some() {
-            self.require_every_member(actor, id).await?;
+            self.require_unscoped_update(actor)?;
         }
         let (mut add, mut remove) = (BTreeSet::new(), BTreeSet::new());
         if let Some(raw) = &input.printer_ids {
@@ -304,7 +318,7 @@ impl App {
             .printer_group(id, &pw_store::PrinterFilter::Nothing)
             .await?
             .ok_or(AppError::NotFound)?;
-        self.require_every_member(actor, id).await?;
+        self.require_unscoped_update(actor)?;
         let reason = format!(
             "Its printer group {} was deleted: choose another target.",
             g.name

@@ -51,4 +51,5 @@ mod reprint;
 mod shapes;
 mod storage;
 mod support;
+mod webhook_flood;
 mod webhooks;

@@ -581,3 +581,70 @@ async fn push_targets_are_checked_like_webhooks() {
         row.secret.as_deref().unwrap()
     ));
 }
+
+/// Session 10 review: a push target whose *name* answers a private address (not allow-listed)
+/// is judged at delivery like a signed webhook: an ntfy topic and a Discord URL on such a name
+/// are stored (names change their answers) but nothing reaches the listener, neither the test
+/// button nor an event; and a webhook's kind cannot be changed afterwards.
+#[tokio::test]
+async fn push_targets_on_a_name_with_a_private_answer_get_nothing() {
+    let names = Names(HashMap::from([(
+        "push.example",
+        vec!["127.0.0.1".parse().unwrap()],
+    )]));
+    let server = TestServer::spawn_with(pw_testkit::Options {
+        resolver: Some(Arc::new(names)),
+        ..pw_testkit::Options::default()
+    })
+    .await;
+    let admin = server.setup_admin().await;
+    let (port, log) = receiver(ok_response()).await;
+    let mut ids = Vec::new();
+    for (kind, url) in [
+        ("ntfy", format!("http://push.example:{port}/farm")),
+        (
+            "discord",
+            format!("http://push.example:{port}/api/webhooks/1/tok"),
+        ),
+    ] {
+        let id = create_hook(
+            &server,
+            &admin,
+            json!({"name": kind, "kind": kind, "url": url, "events": ["*"]}),
+        )
+        .await;
+        let tested = server
+            .call(&admin, "POST", &format!("/api/v1/webhooks/{id}/test"), None)
+            .await;
+        assert_eq!(tested.status, 200, "{kind}: {:?}", tested.json);
+        assert_eq!(tested.json["ok"], false, "{kind}: {:?}", tested.json);
+        ids.push(id);
+    }
+    // An audited change fires an event to both; give the dispatcher time to try.
+    let made = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/locations",
+            Some(json!({"name": "Hall"})),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.json);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(log.lock().unwrap().is_empty(), "nothing reached 127.0.0.1");
+    for id in ids {
+        let changed = server
+            .call(
+                &admin,
+                "PATCH",
+                &format!("/api/v1/webhooks/{id}"),
+                Some(json!({"kind": "printwarden"})),
+            )
+            .await;
+        assert!(
+            changed.status == 400 || changed.status == 422,
+            "the kind is fixed: {:?}",
+            changed.json
+        );
+    }
+}

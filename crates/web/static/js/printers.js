@@ -494,7 +494,11 @@ document.getElementById("location-list")?.addEventListener("submit", (event) => 
   const form = new FormData(event.target);
   const name = String(form.get("name") ?? "").trim();
   const id = item.getAttribute("data-location-id");
-  const body = { name, waive_plate_clear: form.get("waive_plate_clear") === "on" };
+  const body = { name };
+  // The waiver box is there only for those who may change it (printers:update everywhere).
+  if (event.target.querySelector('[name="waive_plate_clear"]')) {
+    body.waive_plate_clear = form.get("waive_plate_clear") === "on";
+  }
   locationRequest("PATCH", `/api/v1/locations/${encodeURIComponent(id)}`, body, `Location ${name} saved.`);
 });
 

@@ -70,6 +70,6 @@ impl App {
             }),
         )
         .await;
-        Ok(view(self.webhook_row(id).await?))
+        Ok(view(self.webhook_row(id).await?, &self.backlog, self.now()))
     }
 }

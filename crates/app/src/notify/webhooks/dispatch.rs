@@ -4,13 +4,26 @@
 //!
 //! Invariant: a slow or failing receiver cannot slow requests or grow memory.
 
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use pw_domain::UserId;
+
+use super::backlog::{Backlog, LANE, LaneStats};
 use super::*;
 
 /// Discord refuses a message longer than this many characters.
 const DISCORD_MAX: usize = 2000;
 
-/// Deliveries in flight at once.
+/// Deliveries in flight at once, all webhooks together.
 const CONCURRENT: usize = 8;
+
+/// Events routed together (one read of the webhooks and their creators).
+const BATCH: usize = 256;
+
+/// Deliveries in flight at once to one webhook: a receiver that hangs holds at most this many
+/// of the [`CONCURRENT`] slots, for one timeout, before its circuit pauses it.
+const PER_WEBHOOK: usize = 2;
 
 /// Pauses before the second and third attempt of a failed delivery.
 const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(10)];
@@ -22,8 +35,10 @@ pub(super) enum Attempt {
     Refused(Refusal),
     /// The receiver answered.
     Answered(u16),
-    /// No answer (connection, TLS, timeout).
+    /// No answer (connection, TLS).
     Failed(String),
+    /// No answer within the guard's time limit: not retried, the receiver hangs.
+    TimedOut(String),
 }
 
 impl Attempt {
@@ -32,6 +47,7 @@ impl Attempt {
             Attempt::Refused(_) => false,
             Attempt::Answered(s) => *s == 429 || *s >= 500,
             Attempt::Failed(_) => true,
+            Attempt::TimedOut(_) => false,
         }
     }
 
@@ -43,7 +59,7 @@ impl Attempt {
                 Some(*s),
                 (!(200..300).contains(s)).then(|| format!("the receiver answered HTTP {s}")),
             ),
-            Attempt::Failed(e) => (false, None, Some(e.clone())),
+            Attempt::Failed(e) | Attempt::TimedOut(e) => (false, None, Some(e.clone())),
         };
         DeliveryRecord {
             at,
@@ -161,8 +177,13 @@ impl Outbound {
                 Some(r) => Attempt::Refused(r.clone()),
                 None => {
                     let words = describe(&e);
+                    let timed_out = e.is_timeout();
                     tracing::warn!(error = ?e.without_url(), "webhook receiver not reached");
-                    Attempt::Failed(words)
+                    if timed_out {
+                        Attempt::TimedOut(words)
+                    } else {
+                        Attempt::Failed(words)
+                    }
                 }
             },
         }
@@ -195,72 +216,140 @@ pub(crate) struct Dispatcher {
     pub outbound: Arc<std::sync::RwLock<Arc<Outbound>>>,
     pub sealing: Option<pw_credentials::SealingKey>,
     pub clock: Arc<dyn Clock>,
+    pub backlog: Arc<Backlog>,
+}
+
+/// One webhook's lane: its own bounded queue and its own deliveries in flight, so a receiver
+/// that hangs fills only its own lane (threat: one dead or hostile receiver holding every
+/// delivery slot and starving the others).
+struct Lane {
+    events: mpsc::Sender<(Arc<WebhookRow>, Arc<HookEvent>)>,
+    stats: Arc<LaneStats>,
 }
 
 impl Dispatcher {
-    /// Delivers queued audit events to every enabled webhook whose filter selects them.
+    /// Routes queued events to the lane of every enabled webhook whose filter selects them;
+    /// never waits for a delivery (a full lane drops the event for that webhook, counted).
+    /// Events waiting together are routed as one batch: the webhooks and their creators'
+    /// current rights are read once per batch, after every event in it was queued (so a
+    /// creator's lost right still stops the next delivery), not once per event — under a
+    /// flood, reading them per event made routing the bottleneck and the intake overflow.
     pub(crate) async fn run(self, mut events: mpsc::Receiver<HookEvent>) {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(CONCURRENT));
-        while let Some(event) = events.recv().await {
+        let mut lanes: HashMap<WebhookId, Lane> = HashMap::new();
+        let mut batch = Vec::with_capacity(BATCH);
+        while events.recv_many(&mut batch, BATCH).await > 0 {
             let hooks = match this.store.enabled_webhooks().await {
                 Ok(h) => h,
                 Err(e) => {
-                    tracing::warn!(error = %e, event = %event.event, "webhooks not read; event not delivered");
+                    tracing::warn!(error = %e, events = batch.len(), "webhooks not read; events not delivered");
+                    this.backlog
+                        .intake_dropped
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    batch.clear();
                     continue;
                 }
             };
-            let event = Arc::new(event);
-            for hook in hooks {
-                if !selects(&events_of(&hook), &event.event) {
-                    continue;
+            // A disabled or deleted webhook's lane ends (its queued events still drain).
+            lanes.retain(|id, _| hooks.iter().any(|h| h.id == *id));
+            this.backlog.retain(|id| hooks.iter().any(|h| h.id == id));
+            let hooks: Vec<Arc<WebhookRow>> = hooks.into_iter().map(Arc::new).collect();
+            let mut creators: HashMap<UserId, Option<Principal>> = HashMap::new();
+            for event in batch.drain(..) {
+                let event = Arc::new(event);
+                for hook in &hooks {
+                    if !selects(&events_of(hook), &event.event) {
+                        continue;
+                    }
+                    let creator = match hook.created_by {
+                        None => None,
+                        Some(id) => {
+                            if let std::collections::hash_map::Entry::Vacant(slot) =
+                                creators.entry(id)
+                            {
+                                slot.insert(this.principal_of(id).await);
+                            }
+                            match creators.get(&id) {
+                                Some(Some(p)) => Some(p),
+                                _ => {
+                                    tracing::info!(webhook = %hook.id, "not delivered: the webhook's creator is gone");
+                                    continue;
+                                }
+                            }
+                        }
+                    };
+                    if !creator_may_receive(creator, &event) {
+                        tracing::info!(webhook = %hook.id, event = %event.event, "not delivered: the webhook's creator may no longer read this event");
+                        continue;
+                    }
+                    let lane = lanes
+                        .entry(hook.id)
+                        .or_insert_with(|| this.open_lane(hook.id, &slots));
+                    lane.stats.queued.fetch_add(1, Ordering::Relaxed);
+                    if lane
+                        .events
+                        .try_send((Arc::clone(hook), Arc::clone(&event)))
+                        .is_err()
+                    {
+                        lane.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                        lane.stats.dropped(this.clock.now_ms());
+                        tracing::debug!(webhook = %hook.id, event = %event.event, "webhook lane full; event not delivered");
+                    }
                 }
-                if !this.creator_may_receive(&hook, &event).await {
-                    tracing::info!(webhook = %hook.id, event = %event.event, "not delivered: the webhook's creator may no longer read this event");
+            }
+        }
+    }
+
+    /// Starts the task that delivers one webhook's lane: at most [`PER_WEBHOOK`] in flight, and
+    /// none while its receiver is paused (events taken then are dropped and counted).
+    fn open_lane(self: &Arc<Self>, id: WebhookId, slots: &Arc<Semaphore>) -> Lane {
+        let (tx, mut rx) = mpsc::channel::<(Arc<WebhookRow>, Arc<HookEvent>)>(LANE);
+        let stats = self.backlog.lane(id);
+        let (this, slots, lane_stats) = (Arc::clone(self), Arc::clone(slots), Arc::clone(&stats));
+        let own = Arc::new(Semaphore::new(PER_WEBHOOK));
+        tokio::spawn(async move {
+            while let Some((hook, event)) = rx.recv().await {
+                lane_stats.queued.fetch_sub(1, Ordering::Relaxed);
+                let Ok(mine) = Arc::clone(&own).acquire_owned().await else {
+                    return;
+                };
+                if !lane_stats.may_send(this.clock.now_ms()) {
+                    lane_stats.dropped(this.clock.now_ms());
                     continue;
                 }
                 let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
                     return;
                 };
-                let (this, event) = (Arc::clone(&this), Arc::clone(&event));
+                lane_stats.in_flight.fetch_add(1, Ordering::Relaxed);
+                let (this, stats) = (Arc::clone(&this), Arc::clone(&lane_stats));
                 tokio::spawn(async move {
-                    this.deliver(&hook, &event).await;
-                    drop(slot);
+                    this.deliver(&hook, &event, &stats).await;
+                    stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    drop((slot, mine));
                 });
             }
-        }
+        });
+        Lane { events: tx, stats }
     }
 
-    /// Whether the webhook's creator may read this event *now*, asked of policy with their
-    /// current rights (deliveries stop when the creator loses `audit:read`, is disabled or is
-    /// deleted). A webhook without a creator was made by the process or while authentication
-    /// was off, by the operator.
-    async fn creator_may_receive(&self, hook: &WebhookRow, event: &HookEvent) -> bool {
-        let Some(creator) = hook.created_by else {
-            return true;
-        };
+    /// The webhook creator's principal with their current rights (deliveries stop when the
+    /// creator loses the right, is disabled or is deleted); `None` when they are gone.
+    async fn principal_of(&self, creator: UserId) -> Option<Principal> {
         let Ok(Some(user)) = self.store.user(creator).await else {
-            return false;
+            return None;
         };
         let Ok(groups) = self.store.groups_of_user(creator).await else {
-            return false;
+            return None;
         };
         let subject = Subject {
             disabled: user.disabled,
             ..Subject::session(creator, crate::auth::sessions::rights_of(&groups))
         };
-        let principal = Principal::User(subject);
-        if let Some(notice) = &event.notice {
-            // Asked per printer and item, like a request of theirs for it would be.
-            return notice.readable_by(&principal);
-        }
-        let wanted = filter_rights(std::slice::from_ref(&event.event));
-        wanted
-            .permissions()
-            .all(|p| authorize(&principal, Action::Perform(p), &Target::Global).is_allowed())
+        Some(Principal::User(subject))
     }
 
-    async fn deliver(&self, hook: &WebhookRow, event: &HookEvent) {
+    async fn deliver(&self, hook: &WebhookRow, event: &HookEvent, stats: &LaneStats) {
         let opened = hook
             .secret
             .as_deref()
@@ -294,12 +383,22 @@ impl Dispatcher {
                 .post(&url, kind, secret.as_ref(), event, &delivery, now)
                 .await;
             let retry = a.retry();
+            match &a {
+                Attempt::Answered(_) => stats.answered(),
+                // A receiver that hangs is not asked again and again: its circuit pauses it
+                // (threat: each queued event holding a slot for the whole timeout).
+                Attempt::TimedOut(_) => stats.missed(self.clock.now_ms()),
+                Attempt::Failed(_) | Attempt::Refused(_) => {}
+            }
             attempt = Some(a);
             if !retry {
                 break;
             }
         }
         if let Some(a) = attempt {
+            if let Attempt::Failed(_) = &a {
+                stats.missed(self.clock.now_ms());
+            }
             if let Attempt::Refused(r) = &a {
                 tracing::warn!(webhook = %hook.id, refusal = %r, "webhook delivery refused by the SSRF guard");
             }
@@ -309,6 +408,22 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// Whether the webhook's creator may read this event, asked of policy. A webhook without a
+/// creator (`None`) was made by the process or while authentication was off, by the operator.
+fn creator_may_receive(creator: Option<&Principal>, event: &HookEvent) -> bool {
+    let Some(principal) = creator else {
+        return true;
+    };
+    if let Some(notice) = &event.notice {
+        // Asked per printer and item, like a request of theirs for it would be.
+        return notice.readable_by(principal);
+    }
+    let wanted = filter_rights(std::slice::from_ref(&event.event));
+    wanted
+        .permissions()
+        .all(|p| authorize(principal, Action::Perform(p), &Target::Global).is_allowed())
 }
 
 pub(super) fn current(outbound: &std::sync::RwLock<Arc<Outbound>>) -> Arc<Outbound> {

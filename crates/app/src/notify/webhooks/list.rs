@@ -15,7 +15,7 @@ impl App {
             .list_webhooks()
             .await?
             .into_iter()
-            .map(view)
+            .map(|r| view(r, &self.backlog, self.now()))
             .collect())
     }
 
@@ -35,7 +35,10 @@ impl App {
         let rows = self.store.webhooks_page(&page.store()).await?;
         let (rows, next) = page.finish(Listing::Webhooks, rows, |r| (String::new(), r.id.get()));
         Ok(crate::Page {
-            items: rows.into_iter().map(view).collect(),
+            items: rows
+                .into_iter()
+                .map(|r| view(r, &self.backlog, self.now()))
+                .collect(),
             next,
         })
     }

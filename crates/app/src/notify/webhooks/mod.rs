@@ -10,6 +10,7 @@
 //! returned (`has_secret` only); a slow or failing receiver cannot slow requests or grow memory
 //! (bounded queue, bounded concurrency, bounded retries).
 
+mod backlog;
 mod create;
 mod delete;
 mod dispatch;
@@ -17,6 +18,8 @@ mod list;
 mod test_webhook;
 mod update;
 
+pub(crate) use backlog::Backlog;
+pub use backlog::{BacklogView, DeliveryTotals};
 use dispatch::{Attempt, current};
 pub(crate) use dispatch::{Dispatcher, Outbound};
 pub use test_webhook::TestOutcome;
@@ -45,7 +48,8 @@ use crate::{Actor, App, AppError, Clock};
 fn secret_context(id: WebhookId) -> String {
     format!("webhook:{id}:secret")
 }
-/// Events waiting for delivery; more are dropped (and logged) rather than buffered without end.
+/// Events waiting to be routed to the webhooks' lanes; more are dropped (and counted) rather
+/// than buffered without end.
 pub(crate) const QUEUE: usize = 1024;
 /// The synthetic event the test button sends.
 pub const TEST_EVENT: &str = AuditEvent::WebhookTest.name();
@@ -122,6 +126,9 @@ pub struct WebhookView {
     pub updated_at: String,
     /// The latest delivery, if any.
     pub last_delivery: Option<DeliveryView>,
+    /// Waiting, in flight and dropped deliveries since the server started (absent before its
+    /// first event); `note` says in words when events were not delivered.
+    pub backlog: Option<BacklogView>,
 }
 
 /// The outcome of a delivery.
@@ -393,9 +400,10 @@ fn events_of(row: &WebhookRow) -> Vec<String> {
     serde_json::from_str(&row.events).unwrap_or_default()
 }
 
-fn view(row: WebhookRow) -> WebhookView {
+fn view(row: WebhookRow, backlog: &Backlog, now: i64) -> WebhookView {
     let kind = WebhookKind::parse(&row.kind);
     WebhookView {
+        backlog: backlog.view(row.id, now),
         id: row.id,
         kind,
         // A Discord URL is sealed in `secret`: there is no secret of its own to report.
@@ -428,8 +436,18 @@ impl App {
             return;
         }
         if let Err(mpsc::error::TrySendError::Full(e)) = self.hooks.try_send(event) {
-            tracing::warn!(event = %e.event, "webhook queue full; event not delivered");
+            self.backlog
+                .intake_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(event = %e.event, "webhook queue full; event not delivered");
         }
+    }
+
+    /// The delivery counters for `/metrics` (totals only: no webhook ids).
+    #[must_use]
+    pub fn webhook_delivery_totals(&self) -> DeliveryTotals {
+        self.backlog
+            .totals(QUEUE.saturating_sub(self.hooks.capacity()))
     }
 
     /// Hands a notification to the webhook dispatcher without waiting.

@@ -114,6 +114,6 @@ impl App {
             serde_json::json!({ "changed": changed }),
         )
         .await;
-        Ok(view(self.webhook_row(id).await?))
+        Ok(view(self.webhook_row(id).await?, &self.backlog, self.now()))
     }
 }

@@ -38,9 +38,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let ready = state.app.readiness().await == Readiness::Ready;
-    let text = state
+    let mut text = state
         .metrics
         .render(state.app.version(), state.started.elapsed(), ready);
+    super::metrics::render_deliveries(&mut text, &state.app.webhook_delivery_totals());
     (
         [(
             header::CONTENT_TYPE,

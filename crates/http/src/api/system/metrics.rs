@@ -136,3 +136,58 @@ impl Metrics {
         out
     }
 }
+
+/// Appends the webhook delivery gauges and counters (totals: no webhook is named).
+pub(crate) fn render_deliveries(out: &mut String, t: &pw_app::DeliveryTotals) {
+    let mut metric = |name: &str, kind: &str, help: &str, rows: &[(&str, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in rows {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    metric(
+        "printwarden_webhook_queued",
+        "gauge",
+        "Events waiting: in the intake queue, and in the webhooks' lanes together.",
+        &[
+            ("{stage=\"intake\"}", t.intake_queued),
+            ("{stage=\"lanes\"}", t.lanes_queued),
+        ],
+    );
+    metric(
+        "printwarden_webhook_queue_capacity",
+        "gauge",
+        "Capacity of the intake queue, and of one webhook's lane.",
+        &[
+            ("{stage=\"intake\"}", t.intake_capacity),
+            ("{stage=\"lane\"}", t.lane_capacity),
+        ],
+    );
+    metric(
+        "printwarden_webhook_lanes",
+        "gauge",
+        "Webhooks with a delivery lane.",
+        &[("", t.lanes)],
+    );
+    metric(
+        "printwarden_webhook_deliveries_in_flight",
+        "gauge",
+        "Webhook deliveries under way.",
+        &[("", t.in_flight)],
+    );
+    metric(
+        "printwarden_webhook_receivers_down",
+        "gauge",
+        "Webhooks paused because their receiver did not answer.",
+        &[("", t.receivers_down)],
+    );
+    metric(
+        "printwarden_webhook_events_dropped_total",
+        "counter",
+        "Events not delivered: the intake queue was full, or one webhook's lane was full or its receiver paused.",
+        &[
+            ("{stage=\"intake\"}", t.dropped_intake),
+            ("{stage=\"webhook\"}", t.dropped_webhook),
+        ],
+    );
+}

@@ -24,6 +24,8 @@ struct PrintersPage {
     cards: Vec<Card>,
     can_create: bool,
     can_update: bool,
+    /// Rename and delete printer groups (`printers:update` everywhere, not within a scope).
+    can_update_every_printer: bool,
     can_delete: bool,
     can_manage_locations: bool,
     locations: Vec<(String, String)>,
@@ -280,6 +282,7 @@ pub(crate) async fn printers_page(
         all_printers,
         can_create: viewer.can(Permission::PrintersCreate),
         can_update: viewer.can(Permission::PrintersUpdate),
+        can_update_every_printer: app.may_update_every_printer(&actor),
         can_delete: viewer.can(Permission::PrintersDelete),
         can_manage_locations: viewer.can(Permission::LocationsManage),
         locations,

@@ -73,6 +73,9 @@ struct HookRow {
     has_secret: bool,
     enabled: bool,
     last: Option<LastDelivery>,
+    /// Events not delivered (full queue, receiver not answering), in words.
+    backlog_note: Option<String>,
+    receiver_down: bool,
 }
 
 struct LastDelivery {
@@ -86,6 +89,8 @@ fn row(h: WebhookView) -> HookRow {
     HookRow {
         id: h.id.to_string(),
         events: h.events.join(", "),
+        receiver_down: h.backlog.as_ref().is_some_and(|b| b.receiver_down),
+        backlog_note: h.backlog.and_then(|b| b.note),
         last: h.last_delivery.map(|d| LastDelivery {
             outcome: match (d.status, d.error) {
                 (_, Some(e)) => e,
