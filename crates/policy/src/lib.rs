@@ -59,6 +59,15 @@ pub enum Target {
     Global,
     /// One printer (or something bound only to it: its camera, its files).
     Printer(PrinterRef),
+    /// Every printer of a location, now and later (a queue item aimed at a location): held
+    /// where the right reaches everywhere, or a scope names the location itself — never
+    /// through printers that happen to stand there today, and never by an API key limited to
+    /// a printer list.
+    Location(LocationId),
+    /// Any printer at all, now and later (a queue item aimed at a model or a printer group,
+    /// whose printers are not the caller's to choose): held only where the right reaches
+    /// everywhere, by a credential not limited to a printer list.
+    EveryPrinter,
     /// A row with an owner (queue item, archive, library file, API key …), possibly bound to
     /// a printer. `owner: None` = ownerless.
     Owned {
@@ -130,6 +139,14 @@ fn authorize_subject(subject: &Subject, action: Action, target: &Target) -> Deci
         Target::Global => None,
         Target::Printer(p) => Some(*p),
         Target::Owned { printer, .. } => *printer,
+        Target::Location(_) | Target::EveryPrinter => {
+            // Only an action may be aimed at printers not known yet; anything else aimed
+            // there is refused (fail closed).
+            return match action {
+                Action::Perform(permission) => reaches_many(subject, permission, target),
+                _ => Decision::Deny(DenyReason::NotOwner),
+            };
+        }
     };
     match action {
         Action::BeAuthenticated => {
@@ -149,6 +166,8 @@ fn authorize_subject(subject: &Subject, action: Action, target: &Target) -> Deci
                 Target::Owned { owner, .. } => *owner,
                 // A door check ("may this caller act on *some* rows?"): owners may.
                 Target::Global | Target::Printer(_) => Some(subject.user_id),
+                // Returned above: only `Perform` reaches these.
+                Target::Location(_) | Target::EveryPrinter => None,
             };
             if owner != Some(subject.user_id) {
                 // Ownerless rows and other people's rows need `*_all`.
@@ -193,6 +212,26 @@ fn reaches(subject: &Subject, permission: Permission, printer: Option<PrinterRef
         return Decision::Deny(DenyReason::OutOfScope(permission));
     }
     if within_restriction(subject, printer) {
+        Decision::Allow
+    } else {
+        Decision::Deny(DenyReason::OutOfScope(permission))
+    }
+}
+
+/// Whether the subject holds `permission` on every printer `target` may come to mean
+/// ([`Target::Location`], [`Target::EveryPrinter`]).
+fn reaches_many(subject: &Subject, permission: Permission, target: &Target) -> Decision {
+    let Some(reach) = subject.rights.reach(permission) else {
+        return Decision::Deny(DenyReason::MissingPermission(permission));
+    };
+    let covered = match (reach, target) {
+        (Reach::Everywhere, _) => true,
+        (Reach::Scoped(scopes), Target::Location(location)) => {
+            scopes.iter().any(|s| s.locations.contains(location))
+        }
+        (Reach::Scoped(_), _) => false,
+    };
+    if covered && subject.printer_restriction.is_none() {
         Decision::Allow
     } else {
         Decision::Deny(DenyReason::OutOfScope(permission))

@@ -190,6 +190,8 @@ fn target() -> impl Strategy<Value = Target> {
             proptest::option::of(printer_ref())
         )
             .prop_map(|(owner, printer)| Target::Owned { owner, printer }),
+        (1_i64..=4).prop_map(|l| Target::Location(LocationId::from_db(l))),
+        Just(Target::EveryPrinter),
     ]
 }
 
@@ -528,5 +530,40 @@ fn a_group_scope_does_not_narrow_instance_wide_permissions() {
             Decision::Allow,
             "{target:?}"
         );
+    }
+}
+
+proptest! {
+    /// Printers not known yet (a queue item aimed at a location, a model or a group): the right
+    /// must reach every printer the target may ever mean — a scope naming the location itself
+    /// for [`Target::Location`], an unscoped grant for [`Target::EveryPrinter`]; printers of
+    /// the location listed one by one do not count (another may be added there tomorrow), and
+    /// an API key limited to a printer list never aims that far. Anything but `Perform` aimed
+    /// there is refused.
+    #[test]
+    fn printers_not_known_yet_need_a_reach_over_all_of_them(
+        (subject, groups) in active_subject(),
+        p in permission(),
+        location in 1_i64..=4,
+        every in any::<bool>(),
+        other in prop_oneof![Just(Action::BeAuthenticated), on_owned()],
+    ) {
+        let location = LocationId::from_db(location);
+        let target = if every { Target::EveryPrinter } else { Target::Location(location) };
+        let reaches_all = groups.0.iter().any(|g| {
+            g.permissions.contains(&p)
+                && match &g.scope {
+                    None => true,
+                    Some(scope) => {
+                        !p.is_printer_bound() || (!every && scope.locations.contains(&location))
+                    }
+                }
+        });
+        let expected = reaches_all && subject.printer_restriction.is_none();
+        prop_assert_eq!(
+            authorize(&user(&subject), Action::Perform(p), &target).is_allowed(),
+            expected
+        );
+        prop_assert!(!authorize(&user(&subject), other, &target).is_allowed());
     }
 }

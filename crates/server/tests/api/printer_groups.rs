@@ -14,7 +14,12 @@ use crate::library::{upload_sliced, user_with};
 use crate::support::{api_key, locations};
 
 /// A printer that never connects (nothing listens on port 9), in `location`.
-async fn offline_printer(server: &TestServer, admin: &Auth, n: u32, location: i64) -> i64 {
+pub(crate) async fn offline_printer(
+    server: &TestServer,
+    admin: &Auth,
+    n: u32,
+    location: i64,
+) -> i64 {
     let a = server
         .call(
             admin,

@@ -585,3 +585,126 @@ async fn archive_reprint_needs_its_rights_and_a_kept_file() {
         .await;
     assert_eq!(elsewhere.status, 400, "{:?}", elsewhere.json);
 }
+
+/// Finding of the session-10 review: a printer-scoped operator could aim a queue item at a
+/// model, a printer group or a location and have it printed on printers outside their scope.
+/// A target of printers not known yet needs `queue:create` reaching all of them: an unscoped
+/// grant for a model or a group, a scope naming the location for a location; one printer in
+/// scope stays fine. An API key limited to a printer list aims only at its printers.
+#[tokio::test]
+async fn a_scoped_operator_queues_only_onto_printers_in_scope() {
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let [hall_a, hall_b] =
+        crate::support::locations(&server, &admin, &["Hall A", "Hall B"]).await[..]
+    else {
+        unreachable!()
+    };
+    let a1 = crate::printer_groups::offline_printer(&server, &admin, 1, hall_a).await;
+    let b1 = crate::printer_groups::offline_printer(&server, &admin, 2, hall_b).await;
+    let mixed = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/printer-groups",
+            Some(json!({"name": "Both halls", "printer_ids": [a1, b1]})),
+        )
+        .await;
+    assert_eq!(mixed.status, 201, "{:?}", mixed.json);
+    let mixed = mixed.json["id"].as_i64().unwrap();
+    // Scoped to Hall A by location, and (another operator) to printer A1 alone.
+    let mut rights: Vec<&str> = OWN.to_vec();
+    rights.extend(["printers:read", "api_keys:create"]);
+    let mut make = async |name: &str, scope: Value| {
+        let g = server
+            .call(
+                &admin,
+                "POST",
+                "/api/v1/groups",
+                Some(json!({"name": name, "permissions": rights, "scope": scope})),
+            )
+            .await;
+        assert_eq!(g.status, 201, "{:?}", g.json);
+        server
+            .create_user(&admin, name, &[g.json["id"].as_i64().unwrap()])
+            .await;
+        server.login(name, pw_testkit::TEST_PASSWORD).await
+    };
+    let hall = make("halla", json!({"locations": [hall_a]})).await;
+    let one = make("onlya1", json!({"printers": [a1]})).await;
+    for auth in [&hall, &one] {
+        let file = upload_sliced(&server, auth, "part.gcode.3mf").await;
+        let at = |target: Value| json!({"file_id": file, "target": target});
+        for target in [
+            json!({"model": "P1S"}),
+            json!({"group_id": mixed}),
+            json!({"location_id": hall_b}),
+        ] {
+            let a = queue(&server, auth, at(target.clone())).await;
+            assert_eq!(a.status, 403, "{target}: {:?}", a.json);
+        }
+        let a = queue(&server, auth, at(json!({"printer_id": a1}))).await;
+        assert_eq!(a.status, 201, "a printer in scope: {:?}", a.json);
+    }
+    // The scope names Hall A: every printer there, now and later, is theirs to queue to.
+    let file = upload_sliced(&server, &hall, "hall.gcode.3mf").await;
+    let a = queue(
+        &server,
+        &hall,
+        json!({"file_id": file, "target": {"location_id": hall_a}}),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{:?}", a.json);
+    // A printer that stands in Hall A is not the location: scoped to A1, not to Hall A.
+    let file = upload_sliced(&server, &one, "one.gcode.3mf").await;
+    let a = queue(
+        &server,
+        &one,
+        json!({"file_id": file, "target": {"location_id": hall_a}}),
+    )
+    .await;
+    assert_eq!(a.status, 403, "{:?}", a.json);
+    // Unscoped: every target. A key limited to A1 (same owner): only A1.
+    let (_, olga) = user_with(
+        &server,
+        &admin,
+        "olga",
+        &[
+            "queue:create",
+            "library:upload",
+            "library:read_own",
+            "printers:read",
+            "api_keys:create",
+        ],
+    )
+    .await;
+    let file = upload_sliced(&server, &olga, "o.gcode.3mf").await;
+    let a = queue(
+        &server,
+        &olga,
+        json!({"file_id": file, "target": {"model": "P1S"}}),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{:?}", a.json);
+    let key = server
+        .call(
+            &olga,
+            "POST",
+            "/api/v1/api-keys",
+            Some(json!({"name": "a1 only", "scopes": ["queue:create", "library:read_own", "printers:read"], "printer_ids": [a1]})),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{:?}", key.json);
+    let key = Auth::Key(key.json["key"].as_str().unwrap().to_owned());
+    for target in [json!({"model": "P1S"}), json!({"location_id": hall_a})] {
+        let a = queue(&server, &key, json!({"file_id": file, "target": target})).await;
+        assert_eq!(a.status, 403, "{:?}", a.json);
+    }
+    let a = queue(
+        &server,
+        &key,
+        json!({"file_id": file, "target": {"printer_id": a1}}),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{:?}", a.json);
+}

@@ -241,8 +241,14 @@ impl App {
             ));
         }
         if let Some(id) = input.group_id {
-            // Like a model or a location, a group is not bound to one printer: queueing to it
-            // needs `queue:create` (checked by the caller) and the group to exist.
+            // Like a model, a group is not bound to printers the caller chose: its members
+            // change under other people's hands, so queueing to it needs `queue:create` on
+            // every printer (a printer-scoped operator aims at their printers or locations).
+            self.require(
+                actor,
+                Action::Perform(Permission::QueueCreate),
+                &Target::EveryPrinter,
+            )?;
             let group = PrinterGroupId::from_db(id);
             if id <= 0
                 || self
@@ -282,6 +288,14 @@ impl App {
                     "The model must be a printer model such as X1C or P1S (up to {MODEL_MAX} letters, digits, spaces, dots, dashes)."
                 )));
             }
+            // Threat: a printer-scoped operator queueing "any P1S" would print on every P1S
+            // of the farm, at sites outside their scope. A model target needs `queue:create`
+            // on every printer.
+            self.require(
+                actor,
+                Action::Perform(Permission::QueueCreate),
+                &Target::EveryPrinter,
+            )?;
             return Ok(QueueTarget::Model(model.to_uppercase()));
         }
         let id = input.location_id.unwrap_or_default();
@@ -296,6 +310,12 @@ impl App {
                 "location {id} does not exist."
             )));
         }
+        // Every printer there, now and later: the scope must name the location itself.
+        self.require(
+            actor,
+            Action::Perform(Permission::QueueCreate),
+            &Target::Location(LocationId::from_db(id)),
+        )?;
         Ok(QueueTarget::Location(Some(LocationId::from_db(id))))
     }
 
