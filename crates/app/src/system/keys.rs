@@ -344,6 +344,29 @@ impl App {
         Ok(())
     }
 
+    /// Audits a rotation done by `printwarden keys rotate` (fingerprints and counts only).
+    pub async fn record_key_rotation(
+        &self,
+        old: &SealingKey,
+        new: &SealingKey,
+        report: &RotationReport,
+    ) {
+        self.audit(
+            &Actor::system(),
+            AuditEvent::KeysRotate,
+            None,
+            true,
+            serde_json::json!({
+                "old": old.fingerprint(),
+                "new": new.fingerprint(),
+                "resealed": report.resealed,
+                "plaintext_sealed": report.plaintext_sealed,
+                "unreadable": report.unreadable,
+            }),
+        )
+        .await;
+    }
+
     /// `GET /api/v1/system/keys` (`settings:security`).
     pub async fn keys_status(&self, actor: &Actor) -> Result<KeyStatus, AppError> {
         self.require(
