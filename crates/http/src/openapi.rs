@@ -15,10 +15,11 @@ use pw_app::{
 };
 use pw_app::{
     ApiKeyView, AuditView, BackupCodesView, CreateApiKey, CreateUser, CreateWebhook, CreatedApiKey,
-    EmailSettingsInput, EmailSettingsView, GroupInput, KeyStatus, GroupPatchInput, GroupView, MailPreferences,
-    MeView, OutboundSettings, PermissionCategoryView, RenderedMail, SecuritySettings, SessionView,
-    SetupRequest, Template, TemplateView, TestEmail, TestEmailOutcome, TestOutcome, TlsStatus,
-    TotpSetupView, UpdateUser, UpdateWebhook, UploadCertificate, UserView, WebhookView,
+    EmailSettingsInput, EmailSettingsView, GroupInput, GroupPatchInput, GroupView, KeyStatus,
+    MailPreferences, MeView, OutboundSettings, PermissionCategoryView, RenderedMail,
+    SecuritySettings, SessionView, SetupRequest, Template, TemplateView, TestEmail,
+    TestEmailOutcome, TestOutcome, TlsStatus, TotpSetupView, UpdateUser, UpdateWebhook,
+    UploadCertificate, UserView, WebhookView,
 };
 use pw_app::{
     ArchiveListPage, ArchivePatchInput, ArchiveView, CreateArchive, PurgeArchives, PurgeOutcome,

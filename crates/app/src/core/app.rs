@@ -152,12 +152,9 @@ impl App {
             ) as Arc<dyn crate::farm::library::BlobStore>),
             None => None,
         };
-        let pepper = crate::system::keys::resolve_pepper(
-            &store,
-            config.sealing.as_ref(),
-            clock.now_ms(),
-        )
-        .await;
+        let pepper =
+            crate::system::keys::resolve_pepper(&store, config.sealing.as_ref(), clock.now_ms())
+                .await;
         let app = Self {
             pepper,
             store,

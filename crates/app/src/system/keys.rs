@@ -8,8 +8,8 @@
 //! value with the new key first, then the old one, so a run after an interrupted one finishes
 //! the job.
 
-use pw_credentials::seal::is_sealed;
 use pw_credentials::SealingKey;
+use pw_credentials::seal::is_sealed;
 use pw_domain::Permission;
 use pw_policy::{Action, Target};
 use pw_store::sealed::{ONE_TIME_PEPPER, SEALED, SealedValue};
@@ -336,7 +336,11 @@ impl App {
             return Ok(());
         }
         let count = changes.len();
-        match self.store.replace_sealed(&changes, self.now(), |_| {}).await {
+        match self
+            .store
+            .replace_sealed(&changes, self.now(), |_| {})
+            .await
+        {
             Ok(()) => tracing::info!(count, "sealed legacy plaintext secrets"),
             // Someone wrote meanwhile: the next start tries again; the status card shows them.
             Err(e) => tracing::warn!(error = %e, "could not seal legacy plaintext secrets"),

@@ -73,10 +73,7 @@ async fn status(settings: &Settings) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let store = open_store(settings).await?;
     let (key, source) = match &sealing {
-        Some(s) => (
-            s.key(),
-            s.status_source(settings.secret_key_file.is_some()),
-        ),
+        Some(s) => (s.key(), s.status_source(settings.secret_key_file.is_some())),
         None => (None, pw_app::KeySource::None),
     };
     let status = pw_app::key_status(&store, key, source).await;
@@ -96,10 +93,7 @@ fn now_ms() -> i64 {
 fn crash_hook() -> (Option<usize>, bool) {
     match std::env::var(CRASH_HOOK).ok().as_deref() {
         Some("before-install") => (None, true),
-        Some(v) => (
-            v.strip_prefix("after:").and_then(|n| n.parse().ok()),
-            false,
-        ),
+        Some(v) => (v.strip_prefix("after:").and_then(|n| n.parse().ok()), false),
         None => (None, false),
     }
 }
@@ -116,8 +110,8 @@ async fn rotate(settings: &Settings, allow_unreadable: bool) -> Result<(), Strin
         ),
         other => other.to_string(),
     })?;
-    let Some(current) = keys::existing(settings.secret_key.as_ref(), data_dir)
-        .map_err(|e| e.to_string())?
+    let Some(current) =
+        keys::existing(settings.secret_key.as_ref(), data_dir).map_err(|e| e.to_string())?
     else {
         return Err(
             "there is no sealing key to rotate: start the server once (it generates one) or set \
@@ -150,7 +144,8 @@ async fn rotate(settings: &Settings, allow_unreadable: bool) -> Result<(), Strin
         }
         _ => {
             // None, or the leftover of a finished rotation of a configured key.
-            let bytes = keys::os_random().ok_or("the operating system's random generator failed")?;
+            let bytes =
+                keys::os_random().ok_or("the operating system's random generator failed")?;
             let new = SealingKey::from_bytes(bytes);
             if in_data_dir {
                 keys::replace_atomically(&old_path, &old)
@@ -257,9 +252,11 @@ fn install(
     let _ = writeln!(
         out,
         "the database is sealed under the new key now. The server will not start until it is given \
-         that key:\n  1. set PRINTWARDEN_SECRET_KEY (or the file PRINTWARDEN_SECRET_KEY_FILE names) to \
-         the content of {new}\n  2. start the server and check Settings → Security\n  3. delete {new}",
-        new = new_path.display()
+         that key:\n  1. set PRINTWARDEN_SECRET_KEY (or the file PRINTWARDEN_SECRET_KEY_FILE names) to\n\n     \
+         {key}\n\n     (the same as in {path})\n  2. start the server and check Settings → Security\n  \
+         3. delete {path}",
+        key = new.to_base64(),
+        path = new_path.display()
     );
     Ok(())
 }

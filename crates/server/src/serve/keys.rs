@@ -176,7 +176,10 @@ fn check_no_pending_rotation(data_dir: &Path, active: &SealingKey) -> Result<(),
 
 /// The key as it is now, without generating one (`Ok(None)` when there is none): for
 /// `keys status` and `keys rotate`, which must not create a key as a side effect.
-pub fn existing(configured: Option<&SealingKey>, data_dir: &Path) -> Result<Option<Sealing>, KeyError> {
+pub fn existing(
+    configured: Option<&SealingKey>,
+    data_dir: &Path,
+) -> Result<Option<Sealing>, KeyError> {
     match resolve_unchecked(configured, data_dir, || None) {
         Ok(s) => Ok(Some(s)),
         Err(KeyError::Io {

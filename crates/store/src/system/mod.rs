@@ -2,5 +2,5 @@
 //! values ([`sealed::SEALED`]).
 
 pub(crate) mod audit;
-pub(crate) mod settings;
 pub mod sealed;
+pub(crate) mod settings;

@@ -181,7 +181,9 @@ impl std::fmt::Debug for SealedValue {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplaceError {
     /// A value changed between reading and replacing it (someone wrote meanwhile).
-    #[error("a sealed value changed while it was being replaced ({kind}, row {row}); nothing was changed")]
+    #[error(
+        "a sealed value changed while it was being replaced ({kind}, row {row}); nothing was changed"
+    )]
     Changed {
         /// Its kind.
         kind: &'static str,
@@ -204,7 +206,10 @@ impl Store {
                     let sql = format!(
                         "SELECT {id} AS id, {column} AS v FROM {table} WHERE {column} IS NOT NULL ORDER BY {id}"
                     );
-                    for row in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await? {
+                    for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .fetch_all(&self.pool)
+                        .await?
+                    {
                         out.push(SealedValue {
                             kind: *kind,
                             row: row.try_get("id")?,
@@ -369,7 +374,11 @@ mod tests {
     /// Columns whose names look like secrets but are not sealed, with the reason. A new entry
     /// here needs the same care as a new sealed column: is it really not a secret?
     const NOT_SEALED: &[(&str, &str, &str)] = &[
-        ("users", "password_hash", "a password hash (argon2id / imported), not reversible"),
+        (
+            "users",
+            "password_hash",
+            "a password hash (argon2id / imported), not reversible",
+        ),
         ("sessions", "token_digest", "SHA-256 of the session token"),
         ("api_keys", "secret_digest", "SHA-256 of the key's secret"),
     ];
@@ -411,7 +420,13 @@ mod tests {
                 }
                 let Some(first) = words.first() else { continue };
                 if [
-                    "primary", "unique", "foreign", "check", "constraint", ")", "(",
+                    "primary",
+                    "unique",
+                    "foreign",
+                    "check",
+                    "constraint",
+                    ")",
+                    "(",
                 ]
                 .contains(first)
                 {
@@ -537,10 +552,7 @@ mod tests {
                 ("printers".to_owned(), "cloud_token".to_owned()),
             ]
         );
-        let flagged: Vec<_> = cols
-            .iter()
-            .filter(|(_, c)| looks_secret(c))
-            .collect();
+        let flagged: Vec<_> = cols.iter().filter(|(_, c)| looks_secret(c)).collect();
         assert_eq!(flagged.len(), 2);
     }
 

@@ -11,12 +11,11 @@ use http::Method;
 use crate::{ApiError, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
-    m.mount(Method::GET, "/api/v1/system/keys", status)
-        .mount(
-            Method::POST,
-            "/api/v1/system/keys/backup-confirmed",
-            confirm_backup,
-        )
+    m.mount(Method::GET, "/api/v1/system/keys", status).mount(
+        Method::POST,
+        "/api/v1/system/keys/backup-confirmed",
+        confirm_backup,
+    )
 }
 
 async fn status(

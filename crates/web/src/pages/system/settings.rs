@@ -53,7 +53,11 @@ fn keys_view(s: KeyStatus) -> KeysView {
             "banner--success",
             "Every stored secret is sealed and opens with the key.",
         ),
-        KeyState::Amber => ("amber", "banner--warning", "The key works, but needs your attention."),
+        KeyState::Amber => (
+            "amber",
+            "banner--warning",
+            "The key works, but needs your attention.",
+        ),
         KeyState::Red => (
             "red",
             "banner--danger",
