@@ -417,7 +417,6 @@ impl App {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use pw_domain::{PrinterId, WebhookId};
     use pw_store::sealed::{PRINTER_ACCESS_CODE, SMTP_PASSWORD, TOTP_SECRET, WEBHOOK_SECRET};
 

@@ -513,13 +513,18 @@ async fn each_opens_with_one_of(
     let (mut with_a, mut with_b) = (0, 0);
     for v in &values {
         let ctx = v.kind.context(v.row);
-        match (
+        let opens = (
             a.open(&v.stored, &ctx).is_ok(),
             b.open(&v.stored, &ctx).is_ok(),
-        ) {
-            (true, false) => with_a += 1,
-            (false, true) => with_b += 1,
-            other => assert!(false, "{v:?} opens with {other:?}"),
+        );
+        assert!(
+            opens.0 != opens.1,
+            "{v:?} opens with (old, new) = {opens:?}"
+        );
+        if opens.0 {
+            with_a += 1;
+        } else {
+            with_b += 1;
         }
     }
     assert_eq!(with_a + with_b, values.len());
