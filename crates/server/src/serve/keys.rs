@@ -359,6 +359,44 @@ mod tests {
     const FIXED: [u8; KEY_LEN] = [3; KEY_LEN];
 
     #[test]
+    fn an_unfinished_rotation_stops_the_start_until_the_active_key_is_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SealingKey::from_bytes([1; KEY_LEN]);
+        let new = SealingKey::from_bytes([2; KEY_LEN]);
+        replace_atomically(&dir.path().join(NEW_KEY_FILE), &new).unwrap();
+        let err = resolve(Some(&old), dir.path(), || None).unwrap_err();
+        assert!(matches!(err, KeyError::RotationPending { .. }), "{err}");
+        assert!(err.to_string().contains("keys rotate"), "{err}");
+        // `existing` (status, rotate) still reads the active key.
+        assert!(existing(Some(&old), dir.path()).unwrap().is_some());
+        assert!(resolve(Some(&new), dir.path(), || None).is_ok());
+        // A damaged pending file is an error, never ignored: it may be the only copy.
+        std::fs::write(dir.path().join(NEW_KEY_FILE), "garbage").unwrap();
+        assert!(matches!(
+            resolve(Some(&new), dir.path(), || None),
+            Err(KeyError::CorruptFile { .. })
+        ));
+    }
+
+    #[test]
+    fn replace_atomically_writes_0600_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        replace_atomically(&path, &SealingKey::from_bytes([1; KEY_LEN])).unwrap();
+        replace_atomically(&path, &SealingKey::from_bytes([2; KEY_LEN])).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            SealingKey::from_base64(&text).unwrap().fingerprint(),
+            SealingKey::from_bytes([2; KEY_LEN]).fingerprint()
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
     fn configured_key_wins_and_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let key = SealingKey::from_bytes([1; KEY_LEN]);
