@@ -659,3 +659,38 @@ async fn rotating_a_key_from_the_environment_prints_it_and_the_old_one_no_longer
     assert_eq!(json["state"], "green", "{json}");
     assert_eq!(json["fingerprint"], k1.fingerprint());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_a_key_file_named_by_the_operator_replaces_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("operator.key");
+    let k0 = SealingKey::from_bytes([6; 32]);
+    std::fs::write(&file, format!("{}\n", k0.to_base64())).unwrap();
+    let file_env = file.display().to_string();
+    let (mut server, (totp, _)) = process_with_secrets(vec![(
+        "PRINTWARDEN_SECRET_KEY_FILE".to_owned(),
+        file_env.clone(),
+    )])
+    .await;
+    server.kill9();
+    let out = cli(
+        &server,
+        &["keys", "rotate"],
+        &[("PRINTWARDEN_SECRET_KEY_FILE", &file_env)],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let k1 = read_key(&file);
+    assert_ne!(k1.fingerprint(), k0.fingerprint());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&k1.to_base64()));
+    assert!(!server.data_dir.join("secret.key.new").exists());
+    assert!(!server.data_dir.join("secret.key").exists());
+    server.respawn().await;
+    let admin = server.login(ADMIN, TEST_PASSWORD).await;
+    let status = server
+        .call(&admin, "GET", "/api/v1/system/keys", None)
+        .await;
+    assert_eq!(status.json["source"], "file", "{:?}", status.json);
+    assert_eq!(status.json["state"], "green", "{:?}", status.json);
+    assert_eq!(status.json["fingerprint"], k1.fingerprint());
+    sign_in_with_totp(&server, &totp).await;
+}
