@@ -97,5 +97,9 @@ pub use pw_credentials::token::{API_KEY_PREFIX, CAMERA_TOKEN_PREFIX};
 pub use system::audit::event::AuditEvent;
 pub use system::audit::{AuditPage, AuditQuery, AuditView};
 pub use system::instance::{InstanceStatus, Readiness};
+pub use system::keys::{
+    KeySource, KeyState, KeyStatus, RotateError, RotationReport, SealedCount, key_status,
+    rotate_sealed,
+};
 pub use system::settings::{OutboundSettings, SecuritySettings};
 pub use system::tls::{CertificateError, Certificates, TlsSource, TlsStatus, UploadCertificate};

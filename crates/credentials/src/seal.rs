@@ -20,6 +20,7 @@ pub const KEY_LEN: usize = 32;
 pub const NONCE_LEN: usize = 24;
 const PREFIX: &str = "pw1.";
 const TAG_LEN: usize = 16;
+const FINGERPRINT_LABEL: &str = "printwarden sealing key fingerprint v1";
 
 /// Why sealing or opening failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +74,17 @@ impl SealingKey {
     #[must_use]
     pub fn derive(&self, label: &str) -> [u8; 32] {
         crate::signature::hmac_sha256(&self.0, label.as_bytes())
+    }
+
+    /// A short identifier of the key (16 hex digits) for status cards, logs and rotation
+    /// reports: the first 8 bytes of HMAC-SHA256(key, a label used for nothing else). It
+    /// identifies the key without revealing it; threat: a published fingerprint used to test
+    /// guesses of the key — checking one guess costs one HMAC, no less than trying the guess
+    /// on a sealed value, and a 256-bit key is out of reach either way. The label separates it
+    /// from every other value derived from the key (the one-time code pepper).
+    #[must_use]
+    pub fn fingerprint(&self) -> String {
+        hex::encode(&self.derive(FINGERPRINT_LABEL)[..8])
     }
 
     /// Seals `plaintext` for `context` with the caller's fresh random `nonce`.
@@ -166,6 +178,17 @@ mod tests {
             KEY.seal(b"x", "c", [1; NONCE_LEN]),
             KEY.seal(b"x", "c", [2; NONCE_LEN])
         );
+    }
+
+    #[test]
+    fn fingerprint_is_short_stable_and_reveals_nothing_of_the_pepper() {
+        let fp = KEY.fingerprint();
+        assert_eq!(fp.len(), 16);
+        assert_eq!(fp, KEY.fingerprint());
+        assert_ne!(fp, SealingKey::from_bytes([8; KEY_LEN]).fingerprint());
+        // Not a prefix of the key, of its hash, or of another derived value.
+        assert!(!hex::encode([7u8; KEY_LEN]).contains(&fp));
+        assert!(!hex::encode(KEY.derive("printwarden one-time code pepper v1")).contains(&fp));
     }
 
     #[test]

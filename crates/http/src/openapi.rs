@@ -15,7 +15,7 @@ use pw_app::{
 };
 use pw_app::{
     ApiKeyView, AuditView, BackupCodesView, CreateApiKey, CreateUser, CreateWebhook, CreatedApiKey,
-    EmailSettingsInput, EmailSettingsView, GroupInput, GroupPatchInput, GroupView,
+    EmailSettingsInput, EmailSettingsView, GroupInput, GroupPatchInput, GroupView, KeyStatus,
     LdapSettingsInput, LdapSettingsView, LdapTestOutcome, LdapTestRequest, MailPreferences, MeView,
     OutboundSettings, PermissionCategoryView, RenderedMail, SecuritySettings, SessionView,
     SetupRequest, Template, TemplateView, TestEmail, TestEmailOutcome, TestOutcome, TlsStatus,
@@ -327,6 +327,9 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("GET", "/api/v1/settings/outbound") => Shape::ok(s.of::<OutboundSettings>()),
         ("PUT", "/api/v1/settings/outbound") => {
             Shape::ok(s.of::<OutboundSettings>()).with_body(s.of::<OutboundSettings>())
+        }
+        ("GET", "/api/v1/system/keys") | ("POST", "/api/v1/system/keys/backup-confirmed") => {
+            Shape::ok(s.of::<KeyStatus>())
         }
         ("GET", "/api/v1/settings/tls") | ("DELETE", "/api/v1/settings/tls/certificate") => {
             Shape::ok(s.of::<TlsStatus>())

@@ -442,6 +442,18 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     api(
         "GET",
+        "/api/v1/system/keys",
+        needs(Permission::SettingsSecurity),
+        "The sealing key: source, state (green/amber/red), fingerprint, counts per kind of sealed value",
+    ),
+    api(
+        "POST",
+        "/api/v1/system/keys/backup-confirmed",
+        session_needs(Permission::SettingsSecurity),
+        "Record that an administrator holds a copy of the current sealing key",
+    ),
+    api(
+        "GET",
         "/api/v1/settings/tls",
         needs(Permission::SettingsSecurity),
         "The served HTTPS certificate: source, subject, names, issuer, validity",

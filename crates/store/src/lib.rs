@@ -13,7 +13,7 @@ mod migrate;
 mod notify;
 mod page;
 mod pool;
-mod system;
+pub(crate) mod system;
 
 pub use accounts::admins::AdminCheck;
 pub use accounts::groups::{GroupPatch, GroupRow, NewGroup};
@@ -49,6 +49,8 @@ pub use notify::webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow}
 pub use page::{OwnerFilter, PageAfter, PrinterFilter};
 pub use pool::{Backend, SearchTuning, Store};
 pub use system::audit::{AuditFilter, AuditRow, NewAuditEvent};
+/// The registry of sealed values: see [`sealed::SEALED`].
+pub use system::sealed;
 
 /// Reads a BOOLEAN column selected as `CASE WHEN col THEN 1 ELSE 0 END AS col`. sqlx's Any
 /// driver cannot decode SQLite's BOOLEAN declared type, so every boolean is read as an integer.

@@ -33,8 +33,9 @@ use crate::auth::sessions::rights_of;
 use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError, RequestMeta, SecretString};
 
+/// The setting (its key is also in `pw_store::sealed::LDAP_BIND_PASSWORD`).
 const KEY_LDAP: &str = "auth.ldap";
-const PASSWORD_CONTEXT: &str = "settings.ldap.bind_password";
+pub(crate) const PASSWORD_CONTEXT: &str = "settings.ldap.bind_password";
 /// Limit for connecting and for each LDAP operation (a sign-in makes four).
 const LDAP_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_MAPPINGS: usize = 100;

@@ -39,6 +39,8 @@ pub struct AppConfig {
     pub setup_code_file: Option<PathBuf>,
     /// Seals secrets at rest; `None` only when no key could be stored (logged at start).
     pub sealing: Option<SealingKey>,
+    /// Where `sealing` came from (the key status card).
+    pub key_source: crate::KeySource,
     /// Resolves the names of outbound targets (tests substitute a scripted one).
     pub resolver: Arc<dyn Resolve>,
     /// Printer CA bundle (`PRINTWARDEN_PRINTER_CA_FILE`): when set, a printer's certificate
@@ -60,6 +62,7 @@ impl AppConfig {
             session_absolute: Duration::from_secs(30 * 24 * 3600),
             setup_code_file: None,
             sealing: None,
+            key_source: crate::KeySource::None,
             resolver: Arc::new(SystemResolver),
             printer_ca: None,
             library: crate::farm::library::LibraryConfig::default(),
@@ -112,6 +115,8 @@ pub struct App {
     /// a short section (never the upload itself), so a blob is never deleted under a file that
     /// was just recorded for it.
     pub(crate) library_refs: Arc<Mutex<()>>,
+    /// The pepper of one-time code digests (stored sealed, see `system::keys`).
+    pub(crate) pepper: [u8; 32],
 }
 
 impl App {
@@ -151,7 +156,11 @@ impl App {
             ) as Arc<dyn crate::farm::library::BlobStore>),
             None => None,
         };
+        let pepper =
+            crate::system::keys::resolve_pepper(&store, config.sealing.as_ref(), clock.now_ms())
+                .await;
         let app = Self {
+            pepper,
             store,
             config: Arc::new(config),
             setup_code: Arc::new(Mutex::new(None)),
@@ -172,6 +181,7 @@ impl App {
             library_refs: Arc::default(),
         };
         app.seed_groups().await?;
+        app.seal_legacy_values().await?;
         app.load_security_settings().await?;
         Ok(app)
     }

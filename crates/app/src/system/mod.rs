@@ -1,8 +1,9 @@
 //! The instance itself: the audit log and its event catalogue, runtime settings, TLS
-//! certificates, health and status, the outbound (SSRF) guard, and first-start seeding.
+//! certificates, the sealing key's status and rotation, health and status, the outbound (SSRF) guard, and first-start seeding.
 
 pub mod audit;
 pub(crate) mod instance;
+pub mod keys;
 pub mod outbound;
 pub(crate) mod seed;
 pub(crate) mod settings;

@@ -31,7 +31,7 @@ pub(crate) fn mount(mounter: Mounter) -> Mounter {
     let mounter =
         notify::templates::mount(notify::print_mail::mount(auth::recovery::mount(mounter)));
     let mounter = system::outbound::mount(system::settings::mount(mounter));
-    system::docs::mount(system::tls::mount(mounter))
+    system::docs::mount(system::keys::mount(system::tls::mount(mounter)))
 }
 
 /// Parses a path id once, at the edge.

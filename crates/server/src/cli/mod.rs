@@ -19,12 +19,14 @@ use crate::config::{self, FlagOverrides, LogFormat, Settings, Sources};
 
 mod admin;
 mod demo;
+mod keys;
 mod migrate;
 mod printer_check;
 mod simulate;
 
 pub use admin::AdminAction;
 pub use demo::DemoArgs;
+pub use keys::KeysAction;
 pub use printer_check::PrinterCheckArgs;
 pub use simulate::SimulateArgs;
 
@@ -83,6 +85,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: AdminAction,
+    },
+    /// The sealing key of secrets at rest: its status, and rotation.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeysAction,
     },
     /// Run simulated printers (MQTT over TLS on 127.0.0.1) for the demo, tests and benchmarks.
     Simulate(SimulateArgs),
@@ -150,6 +158,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate => with_runtime(&settings, migrate),
         Command::Admin { action } => with_runtime(&settings, |s| admin(s, action)),
         Command::Serve => with_runtime(&settings, serve),
+        Command::Keys { action } => with_runtime(&settings, |s| keys::keys_command(s, action)),
         Command::Simulate(args) => with_runtime(&settings, |_| simulate(args)),
         Command::Demo(args) => with_runtime(&settings, |s| demo(s, args)),
         Command::PrinterCheck(args) => with_runtime(&settings, |_| printer_check(args)),
@@ -313,6 +322,8 @@ mod tests {
             "config check",
             "migrate",
             "admin reset-mfa",
+            "keys status",
+            "keys rotate",
             "simulate",
             "demo",
             "printer-check",

@@ -106,6 +106,9 @@ pub struct Settings {
     pub database_url: SecretString,
     /// Sealing key from the environment/config, if given.
     pub secret_key: Option<SealingKey>,
+    /// The file `secret_key` was read from (`PRINTWARDEN_SECRET_KEY_FILE` / `secret_key_file`);
+    /// `None` when it was given inline (`PRINTWARDEN_SECRET_KEY`) or not at all.
+    pub secret_key_file: Option<std::path::PathBuf>,
     /// False when started with `auth = "disabled"`.
     pub auth_enabled: bool,
     /// Peers whose `X-Forwarded-*` headers are believed.

@@ -109,6 +109,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             .push("database_url: must start with sqlite:, postgres:// or postgresql://".to_owned());
     }
 
+    let secret_key_file = raw.secret_key_file.clone();
     let secret_key = secret_value(
         raw.secret_key,
         raw.secret_key_file.as_deref(),
@@ -257,6 +258,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         http_port: raw.http_port,
         tls,
         database_url: SecretString::new(database_url),
+        secret_key_file: secret_key.as_ref().and(secret_key_file),
         secret_key,
         auth_enabled,
         trusted_proxies,

@@ -4,7 +4,11 @@
 //! is read-only, no key at all: secrets are stored in plaintext and the server says so loudly.
 //!
 //! Invariant: an existing key file is never overwritten — a corrupt one stops the start with
-//! instructions, because replacing it would make every sealed secret unreadable for good.
+//! instructions, because replacing it would make every sealed secret unreadable for good. The
+//! one exception is `printwarden keys rotate` (`cli/keys.rs`), which replaces it only after the
+//! database holds every value under the new key. While a rotation is unfinished
+//! (`<data>/secret.key.new` holds a key other than the active one), the server refuses to start:
+//! the database may already be sealed under the new key.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -14,6 +18,11 @@ use pw_credentials::{KEY_LEN, SealingKey};
 
 /// File name of the generated key inside the data dir.
 pub const KEY_FILE: &str = "secret.key";
+/// The next key while `keys rotate` runs (and, for a configured key, until the operator has
+/// switched to it).
+pub const NEW_KEY_FILE: &str = "secret.key.new";
+/// A copy of the previous key while `keys rotate` runs; removed once it has finished.
+pub const OLD_KEY_FILE: &str = "secret.key.old";
 
 /// Where the active key came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +52,37 @@ pub enum Sealing {
     },
 }
 
+impl Sealing {
+    /// The key, if one is active.
+    #[must_use]
+    pub fn key(&self) -> Option<&SealingKey> {
+        match self {
+            Sealing::Active { key, .. } => Some(key),
+            Sealing::Plaintext { .. } => None,
+        }
+    }
+
+    /// The source the key status reports: a configured key is `env` or `file` (whether it
+    /// was read from `PRINTWARDEN_SECRET_KEY_FILE`); a key in `<data>/secret.key` counts as
+    /// `generated` — printwarden wrote it (at first start or by `keys rotate`), or the operator
+    /// put it next to the database, and either way a copy must exist elsewhere.
+    #[must_use]
+    pub fn status_source(&self, configured_from_file: bool) -> pw_app::KeySource {
+        match self {
+            Sealing::Active {
+                source: KeySource::Configured,
+                ..
+            } if configured_from_file => pw_app::KeySource::File,
+            Sealing::Active {
+                source: KeySource::Configured,
+                ..
+            } => pw_app::KeySource::Env,
+            Sealing::Active { .. } => pw_app::KeySource::Generated,
+            Sealing::Plaintext { .. } => pw_app::KeySource::None,
+        }
+    }
+}
+
 /// Key resolution failures that must stop the start.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -59,6 +99,19 @@ pub enum KeyError {
         /// What is wrong.
         reason: String,
     },
+    /// A key rotation was interrupted: the database may be sealed under the key it left in
+    /// `secret.key.new`.
+    #[error(
+        "a key rotation is unfinished: {} holds a key other than the active one, and the database may \
+         already be sealed with it. Run `printwarden keys rotate` again to finish the rotation (it is \
+         safe to repeat). If PRINTWARDEN_SECRET_KEY holds the key, set it to the content of that file \
+         first",
+        path.display()
+    )]
+    RotationPending {
+        /// The pending key file.
+        path: PathBuf,
+    },
     /// The key file could not be read or written for another reason.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -71,8 +124,73 @@ pub enum KeyError {
     },
 }
 
-/// Resolves the sealing key. `random` supplies the bytes for a new key.
+/// Resolves the sealing key. `random` supplies the bytes for a new key. Refuses while a
+/// rotation is unfinished ([`KeyError::RotationPending`]).
 pub fn resolve(
+    configured: Option<&SealingKey>,
+    data_dir: &Path,
+    random: impl FnOnce() -> Option<[u8; KEY_LEN]>,
+) -> Result<Sealing, KeyError> {
+    let sealing = resolve_unchecked(configured, data_dir, random)?;
+    if let Sealing::Active { key, .. } = &sealing {
+        check_no_pending_rotation(data_dir, key)?;
+    }
+    Ok(sealing)
+}
+
+/// The key waiting in `<data>/secret.key.new`, if any (a corrupt file is an error: it may be
+/// the only copy of the key the database is sealed with).
+pub fn pending_key(data_dir: &Path) -> Result<Option<SealingKey>, KeyError> {
+    let path = data_dir.join(NEW_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => SealingKey::from_base64(&text)
+            .map(Some)
+            .map_err(|e| KeyError::CorruptFile {
+                path,
+                reason: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(KeyError::Io {
+            action: "cannot read",
+            path,
+            source,
+        }),
+    }
+}
+
+fn check_no_pending_rotation(data_dir: &Path, active: &SealingKey) -> Result<(), KeyError> {
+    match pending_key(data_dir)? {
+        None => Ok(()),
+        Some(pending) if pending.fingerprint() == active.fingerprint() => {
+            tracing::warn!(
+                path = %data_dir.join(NEW_KEY_FILE).display(),
+                "the rotated key is active now: delete this copy of it"
+            );
+            Ok(())
+        }
+        Some(_) => Err(KeyError::RotationPending {
+            path: data_dir.join(NEW_KEY_FILE),
+        }),
+    }
+}
+
+/// The key as it is now, without generating one (`Ok(None)` when there is none): for
+/// `keys status` and `keys rotate`, which must not create a key as a side effect.
+pub fn existing(
+    configured: Option<&SealingKey>,
+    data_dir: &Path,
+) -> Result<Option<Sealing>, KeyError> {
+    match resolve_unchecked(configured, data_dir, || None) {
+        Ok(s) => Ok(Some(s)),
+        Err(KeyError::Io {
+            action: "cannot generate",
+            ..
+        }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn resolve_unchecked(
     configured: Option<&SealingKey>,
     data_dir: &Path,
     random: impl FnOnce() -> Option<[u8; KEY_LEN]>,
@@ -192,6 +310,33 @@ fn write_new(path: &Path, key: &SealingKey) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes `key` to `path` atomically, replacing what is there: a temporary file (0600) in the
+/// same directory, fsync, rename, fsync of the directory. A crash leaves the old file or the
+/// new one, never a partial key.
+pub fn replace_atomically(path: &Path, key: &SealingKey) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| KEY_FILE.to_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let written = file
+        .write_all(format!("{}\n", key.to_base64()).as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    crate::serve::tls::sync_parent(path);
+    Ok(())
+}
+
 /// Errors that mean "this location cannot be written", as opposed to a real failure.
 pub(crate) fn is_read_only(e: &std::io::Error) -> bool {
     matches!(
@@ -212,6 +357,44 @@ mod tests {
     use super::*;
 
     const FIXED: [u8; KEY_LEN] = [3; KEY_LEN];
+
+    #[test]
+    fn an_unfinished_rotation_stops_the_start_until_the_active_key_is_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SealingKey::from_bytes([1; KEY_LEN]);
+        let new = SealingKey::from_bytes([2; KEY_LEN]);
+        replace_atomically(&dir.path().join(NEW_KEY_FILE), &new).unwrap();
+        let err = resolve(Some(&old), dir.path(), || None).unwrap_err();
+        assert!(matches!(err, KeyError::RotationPending { .. }), "{err}");
+        assert!(err.to_string().contains("keys rotate"), "{err}");
+        // `existing` (status, rotate) still reads the active key.
+        assert!(existing(Some(&old), dir.path()).unwrap().is_some());
+        assert!(resolve(Some(&new), dir.path(), || None).is_ok());
+        // A damaged pending file is an error, never ignored: it may be the only copy.
+        std::fs::write(dir.path().join(NEW_KEY_FILE), "garbage").unwrap();
+        assert!(matches!(
+            resolve(Some(&new), dir.path(), || None),
+            Err(KeyError::CorruptFile { .. })
+        ));
+    }
+
+    #[test]
+    fn replace_atomically_writes_0600_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        replace_atomically(&path, &SealingKey::from_bytes([1; KEY_LEN])).unwrap();
+        replace_atomically(&path, &SealingKey::from_bytes([2; KEY_LEN])).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            SealingKey::from_base64(&text).unwrap().fingerprint(),
+            SealingKey::from_bytes([2; KEY_LEN]).fingerprint()
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn configured_key_wins_and_writes_nothing() {

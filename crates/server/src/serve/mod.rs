@@ -194,6 +194,7 @@ pub fn app_config(settings: &Settings, sealing: Option<SealingKey>) -> AppConfig
         session_absolute: minutes(settings.session_absolute_minutes),
         setup_code_file: Some(settings.data_dir.join(SETUP_CODE_FILE)),
         sealing,
+        key_source: pw_app::KeySource::None,
         resolver: Arc::new(SystemResolver),
         printer_ca: settings
             .printer_ca
@@ -270,6 +271,7 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
         Sealing::Plaintext { .. } => None,
     };
     let mut config = app_config(settings, key);
+    config.key_source = sealing.status_source(settings.secret_key_file.is_some());
     if let Some(resolver) = overrides.resolver {
         config.resolver = resolver;
     }
@@ -442,7 +444,7 @@ impl Running {
 /// Takes an exclusive lock on `<data>/.lock` for the life of the process, so two servers never
 /// generate certificates, keys or migrations in the same directory at once. Warns when the
 /// directory is open to other users (it holds private keys and the database).
-fn lock_data_dir(dir: &Path) -> Result<Option<std::fs::File>, StartError> {
+pub(crate) fn lock_data_dir(dir: &Path) -> Result<Option<std::fs::File>, StartError> {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = std::fs::metadata(dir)
         && meta.permissions().mode() & 0o077 != 0

@@ -546,6 +546,11 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/api/v1/system/keys/backup-confirmed",
+        "records that a copy of the sealing key exists, no rights",
+    ),
+    (
+        "POST",
         "/api/v1/users/{id}/mfa/reset",
         "removes a factor; judged by the grant rule against the target's rights",
     ),

@@ -48,6 +48,7 @@ mod projects;
 mod queue;
 mod queue_page;
 mod reprint;
+mod sealing;
 mod shapes;
 mod storage;
 mod support;

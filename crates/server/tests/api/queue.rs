@@ -615,7 +615,7 @@ async fn a_scoped_operator_queues_only_onto_printers_in_scope() {
     // Scoped to Hall A by location, and (another operator) to printer A1 alone.
     let mut rights: Vec<&str> = OWN.to_vec();
     rights.extend(["printers:read", "api_keys:create"]);
-    let mut make = async |name: &str, scope: Value| {
+    let make = async |name: &str, scope: Value| {
         let g = server
             .call(
                 &admin,

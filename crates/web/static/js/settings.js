@@ -1,5 +1,6 @@
-// printwarden — /settings: the HTTPS certificate (upload, back to generated),
-// the outbound allow-list, sign-in with LDAP (and its Test) and the password/API key limits, through the JSON
+// printwarden — /settings: the sealing key card, the HTTPS certificate (upload, back to
+// generated), the outbound allow-list, sign-in with LDAP (and its Test) and the password/API
+// key limits, through the JSON
 // API. After a change the page reloads so it shows the server's truth.
 
 import { api, clearStatus, setBusy, setFlash, showStatus } from "./lib.js";
@@ -24,6 +25,30 @@ async function submit(form, status, method, path, body, done) {
   }
   setBusy(form, false);
   showStatus(status, "error", res.message);
+}
+
+// The sealing key card: "I have a copy of the key", and a quiet re-check every 30 s that
+// reloads the page when the state changed (a restart with another key, a repaired value).
+const keysCard = document.getElementById("keys");
+const confirmButton = document.getElementById("keys-confirm");
+confirmButton?.addEventListener("click", async () => {
+  const status = document.getElementById("keys-confirm-status");
+  clearStatus(status);
+  confirmButton.disabled = true;
+  const res = await api("POST", "/api/v1/system/keys/backup-confirmed");
+  if (res.ok) {
+    setFlash("Recorded: you hold a copy of the sealing key.");
+    location.reload();
+    return;
+  }
+  confirmButton.disabled = false;
+  showStatus(status, "error", res.message);
+});
+if (keysCard) {
+  setInterval(async () => {
+    const res = await api("GET", "/api/v1/system/keys");
+    if (res.ok && res.data?.state && res.data.state !== keysCard.dataset.state) location.reload();
+  }, 30000);
 }
 
 const uploadForm = document.getElementById("tls-upload-form");

@@ -47,11 +47,9 @@ const EMAIL_SENDS: i64 = 3;
 /// The window of [`EMAIL_SENDS`].
 const EMAIL_SEND_WINDOW_MS: i64 = 10 * 60_000;
 /// Sealing context of TOTP secrets.
-const TOTP_CONTEXT: &str = "user_mfa.totp_secret";
+pub(crate) const TOTP_CONTEXT: &str = "user_mfa.totp_secret";
 /// Issuer shown in authenticator apps.
 const ISSUER: &str = "printwarden";
-/// Label of the key the one-time digests are peppered with.
-const PEPPER_LABEL: &str = "printwarden one-time code pepper v1";
 
 /// A second factor at sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -120,10 +118,7 @@ impl App {
     /// The key one-time digests are peppered with: derived from the sealing key, so a copy of
     /// the database alone cannot brute-force 40-bit backup codes or 6-digit emailed codes.
     pub(crate) fn pepper(&self) -> [u8; 32] {
-        self.config
-            .sealing
-            .as_ref()
-            .map_or([0; 32], |k| k.derive(PEPPER_LABEL))
+        self.pepper
     }
 
     fn hex_digest(&self, normalized: &str) -> String {

@@ -29,7 +29,7 @@ use crate::{Actor, App, AppError, SecretString};
 
 const KEY_EMAIL: &str = "email.smtp";
 const KEY_TEMPLATES: &str = "email.templates";
-const PASSWORD_CONTEXT: &str = "settings.email.password";
+pub(crate) const PASSWORD_CONTEXT: &str = "settings.email.password";
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How the mail server connection is protected.

@@ -45,7 +45,7 @@ use crate::{Actor, App, AppError, Clock};
 /// Sealing context of a webhook's secret: bound to the row, so a sealed secret copied into
 /// another webhook does not open there (threat: a database writer making the server sign for
 /// their receiver with someone else's secret).
-fn secret_context(id: WebhookId) -> String {
+pub(crate) fn secret_context(id: WebhookId) -> String {
     format!("webhook:{id}:secret")
 }
 /// Events waiting to be routed to the webhooks' lanes; more are dropped (and counted) rather

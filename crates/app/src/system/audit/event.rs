@@ -134,6 +134,10 @@ audit_events! {
         target: [], details: {"to": "string", "message": "the server's answer"};
     SettingsEmailTemplate = "settings.email_template", "A mail template was edited.",
         target: ["template"], details: {};
+    KeysBackupConfirmed = "keys.backup_confirmed", "An administrator confirmed they hold a copy of the sealing key.",
+        target: [], details: {"fingerprint": "16 hex digits identifying the key"};
+    KeysRotate = "keys.rotate", "The sealing key was rotated with `printwarden keys rotate` (counts only).",
+        target: [], details: {"old": "fingerprint", "new": "fingerprint", "resealed": "number", "plaintext_sealed": "number", "unreadable": "number"};
     TlsCertificateUpload = "tls.certificate.upload", "An HTTPS certificate was uploaded (failure: refused, with the reason).",
         target: [], details: {"subject": "string", "not_after": "RFC 3339", "sha256": "hex", "refused": "string (failure)"};
     TlsCertificateRemove = "tls.certificate.remove", "The uploaded HTTPS certificate was removed.",
