@@ -631,3 +631,164 @@ async fn damaged_forged_and_newer_archives_are_refused_and_change_nothing() {
         b"the operator's own file"
     );
 }
+
+/// The closing note's figures: backup and restore time and size with 100,000 archive entries.
+/// Run once by hand: `cargo nextest run -p printwarden --test api --run-ignored only -E
+/// 'test(/backup::measure/)' --no-capture` (with `PRINTWARDEN_TEST_DB=postgres` for PostgreSQL).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement, run by hand"]
+async fn measure_backup_and_restore_of_100k_archive_entries() {
+    let (server, _admin, printer) = seeded(Options::default()).await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&server.database_url).await.unwrap();
+    let series = if server.database_url.starts_with("sqlite") {
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+         SELECT i FROM n"
+    } else {
+        "SELECT generate_series(1, 100000) AS i"
+    };
+    let seeded = std::time::Instant::now();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO archives (printer_id, printer_name, file_name, plate, source, started_by_name, \
+         started_at, ended_at, duration_s, outcome, filaments, notes, tags, created_at) \
+         SELECT {printer}, 'P1S one', 'part-' || i || '.gcode.3mf', 1, 'elsewhere', 'admin', \
+         1700000000000 + i * 60000, 1700000000000 + i * 60000 + 3600000, 3600, 'finished', \
+         '[{{\"type\":\"PLA\",\"color\":\"#FFFFFF\",\"grams\":12.5}}]', 'batch ' || (i % 97), '[\"bulk\"]', \
+         1700000000000 + i * 60000 FROM ({series}) AS s"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let seed_time = seeded.elapsed();
+    let work = tempfile::tempdir().unwrap();
+    let backup = work.path().join("100k.pwbk");
+    let started = std::time::Instant::now();
+    let out = ok(&printwarden(&server.data_dir, &server.database_url)
+        .args(["backup", "create", "--out"])
+        .arg(&backup)
+        .output()
+        .unwrap());
+    let backup_time = started.elapsed();
+    let size = std::fs::metadata(&backup).unwrap().len();
+    let started = std::time::Instant::now();
+    ok(&printwarden(&server.data_dir, &server.database_url)
+        .args(["backup", "verify"])
+        .arg(&backup)
+        .output()
+        .unwrap());
+    let verify_time = started.elapsed();
+    let restored_dir = work.path().join("restored");
+    let pg;
+    let mut restore = printwarden(&restored_dir, &sqlite_url(&restored_dir));
+    restore.args(["backup", "restore"]).arg(&backup);
+    let url = if TestDb::from_env() == TestDb::Postgres {
+        pg = PgDatabase::create().await;
+        restore.args(["--database-url", &pg.url]);
+        pg.url.clone()
+    } else {
+        sqlite_url(&restored_dir)
+    };
+    let started = std::time::Instant::now();
+    ok(&restore.output().unwrap());
+    let restore_time = started.elapsed();
+    let counts = row_counts(&url).await;
+    assert_eq!(counts["archives"], 100_000);
+    let _ = writeln_note(&format!(
+        "100k archive entries ({:?}): seeded in {seed_time:.1?}; backup {backup_time:.1?}, {size} bytes \
+         ({:.1} MiB); verify {verify_time:.1?}; restore {restore_time:.1?}\n{out}",
+        TestDb::from_env(),
+        size as f64 / 1_048_576.0
+    ));
+    server.stop().await;
+}
+
+fn writeln_note(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stderr(), "{text}")
+}
+
+async fn download(server: &TestServer, auth: &Auth, body: serde_json::Value) -> (u16, Vec<u8>) {
+    let mut req = server
+        .client
+        .post(server.url("/api/v1/system/backup"))
+        .json(&body);
+    req = match auth {
+        Auth::Cookie(c) => req.header("cookie", c).header("origin", server.origin()),
+        Auth::Key(k) => req.bearer_auth(k),
+        Auth::None => req,
+    };
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.bytes().await.unwrap().to_vec())
+}
+
+/// The web route streams the same backup; only `system:backup` opens it — not another admin
+/// right, not an API key without that scope — and every download is audited.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_backup_route_streams_a_backup_only_with_system_backup() {
+    let (server, admin, _) = seeded(Options::default()).await;
+    let body = json!({"passphrase": PASSPHRASE});
+
+    let (status, bytes) = download(&server, &admin, body.clone()).await;
+    assert_eq!(status, 200);
+    let verified = pw_app::backup::verify_backup(
+        bytes.as_slice(),
+        &pw_app::SecretString::new(PASSPHRASE.into()),
+    )
+    .unwrap();
+    assert!(!verified.manifest.includes_sealing_key);
+    assert_eq!(
+        verified
+            .manifest
+            .tables
+            .iter()
+            .find(|t| t.name == "printers")
+            .map(|t| t.rows),
+        Some(1)
+    );
+
+    let (status, _) = download(&server, &admin, json!({"passphrase": "short"})).await;
+    assert_eq!(status, 400, "a passphrase under 12 characters is refused");
+
+    // Every other settings and system right, but not system:backup.
+    let others = server
+        .create_group(
+            &admin,
+            "almost admins",
+            &[
+                "settings:security",
+                "settings:email",
+                "system:read",
+                "audit:read",
+            ],
+        )
+        .await;
+    server.create_user(&admin, "sam", &[others]).await;
+    let sam = server.login("sam", TEST_PASSWORD).await;
+    assert_eq!(download(&server, &sam, body.clone()).await.0, 403);
+
+    let no_scope = crate::support::api_key(&server, &admin, "metrics", &["system:read"]).await;
+    assert_eq!(download(&server, &no_scope, body.clone()).await.0, 403);
+    let scoped = crate::support::api_key(&server, &admin, "backups", &["system:backup"]).await;
+    let (status, bytes) = download(&server, &scoped, body.clone()).await;
+    assert_eq!(status, 200);
+    assert!(
+        pw_app::backup::verify_backup(
+            bytes.as_slice(),
+            &pw_app::SecretString::new(PASSPHRASE.into())
+        )
+        .is_ok()
+    );
+
+    let audit = server
+        .call(&admin, "GET", "/api/v1/audit?event=system.backup", None)
+        .await;
+    assert_eq!(audit.status, 200);
+    assert!(
+        audit.json["items"].as_array().map_or(0, Vec::len) >= 2,
+        "{:?}",
+        audit.json
+    );
+    server.stop().await;
+}

@@ -21,11 +21,13 @@
 //! appears once. A restore verifies the whole archive first and writes nothing before that.
 
 mod create;
+mod download;
 mod names;
 mod read;
 mod restore;
 
 pub use create::{BackupSummary, CreateOptions, create_backup};
+pub use download::{BackupDownload, BackupRequest};
 pub use read::{Verified, verify_backup};
 pub use restore::{RestoreDatabase, RestoreSummary, RestoreTarget, restore_backup};
 

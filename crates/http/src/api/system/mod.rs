@@ -1,8 +1,9 @@
-//! System endpoints: the audit log, security settings and the authentication switch, the
+//! System endpoints: encrypted backups, the audit log, security settings and the authentication switch, the
 //! outbound allow-list, TLS certificates, instance probes (health/ready/status), metrics and
 //! the API documentation pages.
 
 pub(crate) mod audit;
+pub(crate) mod backup;
 pub(crate) mod docs;
 pub(crate) mod instance;
 pub(crate) mod metrics;
