@@ -115,6 +115,11 @@ fn bare_spawns_are_only_per_request_work() {
             "record a session's / API key's last use",
         ),
         ("app/src/auth/recovery.rs", 1, "a password-reset request"),
+        (
+            "app/src/system/backup/download.rs",
+            1,
+            "one backup download, ended by the request's body being dropped",
+        ),
         ("app/src/notify/email/send.rs", 1, "one templated mail"),
         (
             "app/src/notify/webhooks/dispatch.rs",

@@ -147,6 +147,7 @@ catalogue! {
     }
     "system" / "System" => {
         SystemRead = "system:read": "View system status and metrics",
+        SystemBackup = "system:backup": "Download an encrypted backup of the whole instance (database, files, certificates; the sealing key only when asked); administrator-grade: it holds every account and secret",
     }
 }
 

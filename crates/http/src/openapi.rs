@@ -337,6 +337,12 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("POST", "/api/v1/settings/tls/certificate") => {
             Shape::ok(s.of::<TlsStatus>()).with_body(s.of::<UploadCertificate>())
         }
+        ("POST", "/api/v1/system/backup") => Shape {
+            answer: Answer::Text("application/octet-stream"),
+            ..Shape::empty()
+        }
+        .with_status(C::OK)
+        .with_body(s.of::<pw_app::backup::BackupRequest>()),
         ("GET", "/api/v1/permissions") => Shape::ok(s.array_of::<PermissionCategoryView>()),
         ("GET", "/api/v1/users") => page_query(Shape::ok(s.paged_of::<UserView>())),
         ("POST", "/api/v1/users") => {

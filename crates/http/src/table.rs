@@ -470,6 +470,12 @@ pub const ROUTES: &[RouteSpec] = &[
         needs(Permission::SettingsSecurity),
         "Drop the uploaded certificate and serve the generated one again",
     ),
+    api(
+        "POST",
+        "/api/v1/system/backup",
+        needs(Permission::SystemBackup),
+        "Stream an encrypted backup (age, passphrase in the body; the sealing key only with include_key)",
+    ),
     row(
         "GET",
         "/ca.crt",

@@ -30,6 +30,9 @@ pub enum StoreError {
     /// The database did not answer in time.
     #[error("database did not answer in time")]
     Timeout,
+    /// A backup or restore cannot go on; the sentence says why in plain words.
+    #[error("{0}")]
+    Backup(String),
 }
 
 impl StoreError {

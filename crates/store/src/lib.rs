@@ -51,6 +51,7 @@ pub use pool::{Backend, SearchTuning, Store};
 pub use system::audit::{AuditFilter, AuditRow, NewAuditEvent};
 /// The registry of sealed values: see [`sealed::SEALED`].
 pub use system::sealed;
+pub use system::backup::{Cell, ColumnType, Restore, Rows, Snapshot, TableShape};
 
 /// Reads a BOOLEAN column selected as `CASE WHEN col THEN 1 ELSE 0 END AS col`. sqlx's Any
 /// driver cannot decode SQLite's BOOLEAN declared type, so every boolean is read as an integer.

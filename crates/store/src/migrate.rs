@@ -97,6 +97,47 @@ const PG_MIGRATION_LOCK: i64 = 0x7077_6d69_6772_6174; // "pwmigrat"
 impl Store {
     /// Applies pending migrations; returns the ones applied now. Each runs in a transaction.
     pub async fn migrate(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        self.migrate_until(i64::MAX).await
+    }
+
+    /// Applies the pending migrations up to and including `last_version` (a restore brings
+    /// the schema to the backup's version, inserts its rows, then migrates the rest so that
+    /// later migrations transform restored rows as they would have transformed the originals).
+    pub async fn migrate_through(
+        &self,
+        last_version: i64,
+    ) -> Result<Vec<AppliedMigration>, StoreError> {
+        self.migrate_until(last_version).await
+    }
+
+    /// The versions recorded as applied, in order (none for a database never migrated).
+    pub async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
+        let exists = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+            }
+        };
+        let n: i64 = sqlx::query(exists)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("version"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn migrate_until(&self, last_version: i64) -> Result<Vec<AppliedMigration>, StoreError> {
         let backend = self.backend();
         let mut conn = self.pool.acquire().await?;
         if backend == Backend::Postgres {
@@ -136,7 +177,10 @@ impl Store {
                 applied_versions.push(version);
             }
             let mut applied_now = Vec::new();
-            for migration in MIGRATIONS.iter().filter(|m| !applied_versions.contains(&m.version)) {
+            for migration in MIGRATIONS
+                .iter()
+                .filter(|m| !applied_versions.contains(&m.version) && m.version <= last_version)
+            {
                 let mut tx = conn.begin().await?;
                 sqlx::raw_sql(migration.sql(backend)).execute(&mut *tx).await?;
                 sqlx::query(

@@ -48,6 +48,9 @@ pub struct AppConfig {
     pub printer_ca: Option<Arc<rustls::RootCertStore>>,
     /// The file library's storage and upload limit.
     pub library: crate::farm::library::LibraryConfig,
+    /// The data directory, whose `blobs/` and `tls/` a backup copies (`None`: no backups from
+    /// this application, as in tools and unit tests).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl AppConfig {
@@ -66,6 +69,7 @@ impl AppConfig {
             resolver: Arc::new(SystemResolver),
             printer_ca: None,
             library: crate::farm::library::LibraryConfig::default(),
+            data_dir: None,
         }
     }
 }

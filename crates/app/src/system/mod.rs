@@ -1,7 +1,9 @@
 //! The instance itself: the audit log and its event catalogue, runtime settings, TLS
-//! certificates, the sealing key's status and rotation, health and status, the outbound (SSRF) guard, and first-start seeding.
+//! certificates, the sealing key's status and rotation, health and status, the outbound (SSRF)
+//! guard, first-start seeding, and encrypted backups.
 
 pub mod audit;
+pub mod backup;
 pub(crate) mod instance;
 pub mod keys;
 pub mod outbound;

@@ -31,6 +31,7 @@ pub(crate) fn mount(mounter: Mounter) -> Mounter {
     let mounter =
         notify::templates::mount(notify::print_mail::mount(auth::recovery::mount(mounter)));
     let mounter = system::outbound::mount(system::settings::mount(mounter));
+    let mounter = system::backup::mount(mounter);
     system::docs::mount(system::keys::mount(system::tls::mount(mounter)))
 }
 

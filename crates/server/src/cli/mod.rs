@@ -18,6 +18,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{self, FlagOverrides, LogFormat, Settings, Sources};
 
 mod admin;
+mod backup;
 mod demo;
 mod keys;
 mod migrate;
@@ -25,12 +26,14 @@ mod printer_check;
 mod simulate;
 
 pub use admin::AdminAction;
+pub use backup::BackupAction;
 pub use demo::DemoArgs;
 pub use keys::KeysAction;
 pub use printer_check::PrinterCheckArgs;
 pub use simulate::SimulateArgs;
 
 use admin::admin;
+use backup::backup;
 use demo::demo;
 use migrate::migrate;
 use printer_check::printer_check;
@@ -91,6 +94,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// Encrypted backups: create (while the server runs), verify, restore (server stopped).
+    Backup {
+        /// What to do.
+        #[command(subcommand)]
+        action: BackupAction,
     },
     /// Run simulated printers (MQTT over TLS on 127.0.0.1) for the demo, tests and benchmarks.
     Simulate(SimulateArgs),
@@ -157,6 +166,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Migrate => with_runtime(&settings, migrate),
         Command::Admin { action } => with_runtime(&settings, |s| admin(s, action)),
+        Command::Backup { action } => with_runtime(&settings, |s| backup(s, action)),
         Command::Serve => with_runtime(&settings, serve),
         Command::Keys { action } => with_runtime(&settings, |s| keys::keys_command(s, action)),
         Command::Simulate(args) => with_runtime(&settings, |_| simulate(args)),
@@ -324,6 +334,9 @@ mod tests {
             "admin reset-mfa",
             "keys status",
             "keys rotate",
+            "backup create",
+            "backup verify",
+            "backup restore",
             "simulate",
             "demo",
             "printer-check",

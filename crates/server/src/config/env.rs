@@ -50,7 +50,8 @@ const NUMERIC_KEYS: &[&str] = &[
 ];
 
 /// `PRINTWARDEN_*` variables as a figment provider. `PRINTWARDEN_CONFIG` names the file and
-/// `PRINTWARDEN_TEST_*` belongs to the test harness; every other name must be a known key.
+/// `PRINTWARDEN_TEST_*` belongs to the test harness, `PRINTWARDEN_BACKUP_PASSPHRASE` to
+/// `printwarden backup`; every other name must be a known key.
 #[derive(Debug)]
 pub(super) struct EnvVars(figment::value::Dict);
 
@@ -63,7 +64,8 @@ impl EnvVars {
                 continue;
             };
             let key = key.to_ascii_lowercase();
-            if key == "config" || key.starts_with("test_") {
+            // BACKUP_PASSPHRASE is read by `printwarden backup`, never part of the configuration.
+            if key == "config" || key == "backup_passphrase" || key.starts_with("test_") {
                 continue;
             }
             if !KEYS.contains(&key.as_str()) {

@@ -204,6 +204,7 @@ pub fn app_config(settings: &Settings, sealing: Option<SealingKey>) -> AppConfig
             blob_dir: Some(settings.data_dir.join(LIBRARY_BLOB_DIR)),
             max_upload_bytes: settings.library_max_upload_bytes,
         },
+        data_dir: Some(settings.data_dir.clone()),
     }
 }
 

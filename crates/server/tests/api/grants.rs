@@ -551,6 +551,11 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/api/v1/system/backup",
+        "writes nothing: streams a backup (an export, no rights)",
+    ),
+    (
+        "POST",
         "/api/v1/users/{id}/mfa/reset",
         "removes a factor; judged by the grant rule against the target's rights",
     ),

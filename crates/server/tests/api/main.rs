@@ -14,6 +14,7 @@ mod archive_page;
 mod archive_search;
 mod audit;
 mod auth;
+mod backup;
 mod camera;
 mod certificates;
 mod cli;

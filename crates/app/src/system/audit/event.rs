@@ -142,6 +142,8 @@ audit_events! {
         target: [], details: {"subject": "string", "not_after": "RFC 3339", "sha256": "hex", "refused": "string (failure)"};
     TlsCertificateRemove = "tls.certificate.remove", "The uploaded HTTPS certificate was removed.",
         target: [], details: {"now": "hex fingerprint of the certificate served now"};
+    SystemBackup = "system.backup", "An encrypted backup was downloaded (failure: refused or stopped, with the reason).",
+        target: [], details: {"include_key": "bool", "reason": "string (failure)"};
     WebhookCreate = "webhook.create", "A webhook was created.",
         target: ["webhook"], details: {"name": "string", "events": "array of event filters", "signed": "bool", "kind": "`printwarden`, `ntfy` or `discord`"};
     WebhookUpdate = "webhook.update", "A webhook was changed.",
