@@ -39,7 +39,9 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 pub use certs::Authority;
-pub use machine::{Behaviour, FileFacts, JobIdentity, Machine, Model, StartRecord};
+pub use machine::{
+    Behaviour, FileFacts, JobIdentity, Machine, Model, StartRecord, simulated_models,
+};
 
 /// What went wrong starting the simulator.
 #[derive(Debug, thiserror::Error)]
@@ -605,7 +607,8 @@ impl Farm {
                 .interval
                 .mul_f64(i as f64 / options.count.max(1) as f64);
             let model = models[i % models.len()];
-            let serial = format!("{}{:09}", model.serial_prefix(), i + 1);
+            let prefix = model.caps().sim_serial_prefix.unwrap_or("SIM00A");
+            let serial = format!("{prefix}{:09}", i + 1);
             let code = match saved.access_codes.get(&serial) {
                 Some(c) => c.clone(),
                 None => {
@@ -626,11 +629,20 @@ impl Farm {
                 .map_err(|e| SimError::Io(format!("sd card of {serial}: {e}")))?;
             let (reports, _) = broadcast::channel(64);
             let (kick, _) = broadcast::channel(4);
+            let mut machine = Machine::new(model, options.behaviour.clone());
+            machine.identity = machine::Identity {
+                serial: serial.clone(),
+                address: match options.host {
+                    IpAddr::V4(v4) => v4,
+                    IpAddr::V6(_) => std::net::Ipv4Addr::LOCALHOST,
+                },
+                rtsp_url: format!("rtsps://{}/streaming/live/1", options.host),
+            };
             let shared = Arc::new(Shared {
                 serial: serial.clone(),
                 model,
                 access_code: SecretString::new(code.clone()),
-                machine: Mutex::new(Machine::new(model, options.behaviour.clone())),
+                machine: Mutex::new(machine),
                 tls: RwLock::new(leaf.server_config()?),
                 leaf_der: RwLock::new(leaf.der().to_vec()),
                 card,
@@ -671,7 +683,7 @@ impl Farm {
             printers.push(Printer {
                 info: PrinterInfo {
                     serial,
-                    model: model.name().to_owned(),
+                    model: model.token(),
                     host: options.host.to_string(),
                     mqtt_port: port,
                     ftps_port,

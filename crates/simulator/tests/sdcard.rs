@@ -222,7 +222,11 @@ async fn a_print_from_the_card_reports_its_identity_and_a_missing_file_fails() {
     })
     .await;
     let st = report.status();
-    assert_eq!(st.gcode_file.as_deref(), Some("two plates.gcode.3mf"));
+    assert_eq!(
+        st.gcode_file.as_deref(),
+        Some("/data/Metadata/plate_2.gcode"),
+        "an X1 reports the plate it unpacked"
+    );
     assert_eq!(st.subtask_name.as_deref(), Some("ours"));
     assert_eq!(st.job_key(), Some("555"));
     assert_eq!(st.total_layers, Some(64), "plate 2's G-code header");

@@ -38,12 +38,15 @@ pub struct SimulateArgs {
 pub(super) async fn simulate(args: SimulateArgs) -> ExitCode {
     let mut models = Vec::new();
     for name in &args.models {
-        match pw_simulator::Model::parse(name) {
+        let known = pw_simulator::simulated_models();
+        match pw_simulator::Model::parse(name).filter(|m| known.contains(m)) {
             Some(m) => models.push(m),
             None => {
+                let names: Vec<String> = known.iter().map(|m| m.token()).collect();
                 let _ = writeln!(
                     std::io::stderr(),
-                    "printwarden: unknown model `{name}` (known: X1C, P1S, P1P, A1, A1MINI)"
+                    "printwarden: unknown model `{name}` (known: {})",
+                    names.join(", ")
                 );
                 return ExitCode::from(2);
             }
