@@ -277,6 +277,25 @@ impl Shared {
         Ok(())
     }
 
+    /// Renames a file on the card (FTPS `RNFR`/`RNTO`) and moves what the printer knows of it.
+    pub fn rename_file(&self, from: &str, to: &str) -> bool {
+        if !self.card.rename(from, to) {
+            return false;
+        }
+        let mut m = self.machine();
+        if let Some(facts) = m.files.remove(from) {
+            m.files.insert(to.to_owned(), facts);
+        }
+        drop(m);
+        // A renamed directory moves the files under it: index them afresh.
+        for path in self.card.all_files() {
+            if path.starts_with(&format!("{to}/")) {
+                self.index_file(&path);
+            }
+        }
+        true
+    }
+
     pub fn delete_file(&self, path: &str) -> bool {
         let gone = self.card.delete(path);
         self.machine().files.remove(path);
