@@ -64,8 +64,8 @@ pub use farm::library::{
 pub use farm::locations::{LocationInput, LocationView};
 pub use farm::printer_groups::{PrinterGroupInput, PrinterGroupView};
 pub use farm::printers::{
-    CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE, PrintUpload,
-    PrinterDownload, PrinterFile, PrinterView, StatusView, TemperatureView, TrayView,
+    CapabilitiesView, CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE,
+    PrintUpload, PrinterDownload, PrinterFile, PrinterView, StatusView, TemperatureView, TrayView,
     TrustCertificate, UpdatePrinter,
 };
 pub use farm::probe::{CheckOutcome, CheckPrinter, PrinterCheck};

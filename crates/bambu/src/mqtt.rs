@@ -109,6 +109,18 @@ pub enum Packet {
         /// Packet id.
         id: u16,
     },
+    /// Client → broker: stop sending these topic filters.
+    Unsubscribe {
+        /// Packet id.
+        id: u16,
+        /// Topic filters.
+        topics: Vec<String>,
+    },
+    /// Broker → client: the unsubscribe is done (MQTT 3.1.1 §3.11).
+    UnsubAck {
+        /// Packet id.
+        id: u16,
+    },
     /// Keep-alive probe.
     PingReq,
     /// Keep-alive answer.
@@ -228,6 +240,17 @@ pub fn encode(packet: &Packet, out: &mut Vec<u8>) {
             put_u16(&mut body, *id);
             body.extend_from_slice(codes);
             0x90
+        }
+        Packet::Unsubscribe { id, topics } => {
+            put_u16(&mut body, *id);
+            for t in topics {
+                put_str(&mut body, t.as_bytes());
+            }
+            0xA2
+        }
+        Packet::UnsubAck { id } => {
+            put_u16(&mut body, *id);
+            0xB0
         }
         Packet::PingReq => 0xC0,
         Packet::PingResp => 0xD0,
@@ -398,12 +421,43 @@ fn parse(first: u8, body: &[u8]) -> Result<Packet, MqttError> {
                 codes: r.rest().to_vec(),
             }
         }
+        10 => {
+            if first & 0x0F != 0x02 {
+                return Err(MqttError::Malformed("UNSUBSCRIBE flags must be 0010"));
+            }
+            let id = r.u16()?;
+            let mut topics = Vec::new();
+            while r.pos < body.len() {
+                topics.push(r.string()?);
+            }
+            if topics.is_empty() {
+                return Err(MqttError::Malformed("UNSUBSCRIBE without topics"));
+            }
+            Packet::Unsubscribe { id, topics }
+        }
+        11 => Packet::UnsubAck { id: r.u16()? },
         12 => Packet::PingReq,
         13 => Packet::PingResp,
         14 => Packet::Disconnect,
         other => return Err(MqttError::Unsupported(other)),
     };
     Ok(packet)
+}
+
+/// Whether a subscription's topic filter matches a topic name: `+` stands for one level, a
+/// trailing `#` for any number of levels (including none), as MQTT 3.1.1 §4.7 defines them.
+#[must_use]
+pub fn topic_matches(filter: &str, topic: &str) -> bool {
+    let mut levels = topic.split('/');
+    for part in filter.split('/') {
+        match (part, levels.next()) {
+            ("#", _) => return true,
+            ("+", Some(_)) => {}
+            (p, Some(l)) if p == l => {}
+            _ => return false,
+        }
+    }
+    levels.next().is_none()
 }
 
 #[cfg(test)]
@@ -501,5 +555,28 @@ mod tests {
         // QoS 2 and unknown types.
         assert_eq!(decode(&[0x34, 0]), Err(MqttError::Unsupported(3)));
         assert_eq!(decode(&[0xF0, 0]), Err(MqttError::Unsupported(15)));
+    }
+
+    #[test]
+    fn unsubscribe_round_trips_and_filters_match_like_mqtt() {
+        round_trip(&Packet::Unsubscribe {
+            id: 9,
+            topics: vec!["device/+/report".into(), "#".into()],
+        });
+        round_trip(&Packet::UnsubAck { id: 9 });
+        let t = "device/01P00A000000001/report";
+        for (filter, hit) in [
+            (t, true),
+            ("device/+/report", true),
+            ("device/#", true),
+            ("#", true),
+            ("+/+/+", true),
+            ("device/+", false),
+            ("device/+/request", false),
+            ("device/01P00A000000001/report/x", false),
+            ("+", false),
+        ] {
+            assert_eq!(topic_matches(filter, t), hit, "{filter}");
+        }
     }
 }

@@ -1,4 +1,6 @@
-//! The printer's chamber camera as A1/P1 printers serve it on port 6000: TLS, an 80-byte auth
+//! The printer's chamber camera as A1/P1 printers serve it on port 6000 (only models whose
+//! table row says `CameraKind::ChamberImage`; X1 models close the connection, their RTSPS
+//! camera is not simulated yet): TLS, an 80-byte auth
 //! packet (`0x40`, `0x3000`, two zero words, `bblp` and the access code NUL-padded to 32 bytes
 //! each, little-endian), then frames as a 16-byte header (JPEG size, 0, 1, 0) followed by a
 //! JFIF JPEG. Wrong credentials: the connection is just closed. The header is written on its
@@ -10,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use pw_bambu::model::CameraKind;
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -29,6 +32,12 @@ pub(crate) async fn serve(listener: TcpListener, printer: Arc<Shared>) {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
+        // X1/H2 models serve no JPEG stream (their camera is RTSPS on 322, model table): the
+        // port is held for it, and a client that tries the A1/P1 protocol there is closed on.
+        if printer.model.caps().camera != CameraKind::ChamberImage {
+            drop(tcp);
+            continue;
+        }
         let printer = Arc::clone(&printer);
         tokio::spawn(async move {
             let _ = stream(tcp, &printer).await;

@@ -1,9 +1,11 @@
 //! The printer's file store over implicit FTPS, as vsftpd on a Bambu printer serves it: TLS
 //! from the first byte (TLS 1.2), `bblp` with the access code, `PBSZ 0`/`PROT P`, passive data
 //! connections that **must resume the control connection's TLS session** (otherwise `522`, as
-//! `require_ssl_reuse` answers), `CWD`/`PWD`/`CDUP`/`MKD`, `STOR`/`RETR`/`SIZE`/`LIST`/`NLST`/
-//! `DELE` on the SD card's directories (`/`, `/cache`, `/model`…), and the `226` only after the
-//! file is complete.
+//! `require_ssl_reuse` answers), `PROT C` (clear data connections, which A1 clients fall back
+//! to), `CWD`/`PWD`/`CDUP`/`MKD`/`RMD`, `STOR`/`RETR`/`SIZE`/`MDTM`/`LIST`/`NLST`/`DELE`/
+//! `RNFR`+`RNTO` on paths in the SD card's directories (`/`, `/cache`, `/model`…), `550` for
+//! what is missing, real modification times, the `226` only after the file is complete, and
+//! the client's TLS close_notify answered with ours after `STOR`.
 //!
 //! Files live on the printer's SD card ([`crate::sdcard`], on disk, per file capped);
 //! uploads are streamed to a partial file and moved into place only when complete; what is
@@ -38,7 +40,10 @@ pub(crate) async fn serve(listener: TcpListener, printer: Arc<Shared>) {
     }
 }
 
-type Tls = tokio_rustls::server::TlsStream<TcpStream>;
+/// A data connection: TLS (`PROT P`) or clear (`PROT C`, which A1 clients fall back to).
+trait DataStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> DataStream for T {}
+type Data = Box<dyn DataStream>;
 
 async fn reply(w: &mut (impl AsyncWriteExt + Unpin), text: &str) -> std::io::Result<()> {
     w.write_all(format!("{text}\r\n").as_bytes()).await?;
@@ -53,11 +58,14 @@ struct Passive {
 impl Passive {
     /// Accepts the data connection and its TLS handshake; refuses a handshake that did not
     /// resume the control session (vsftpd `require_ssl_reuse`).
-    async fn accept(self, printer: &Shared) -> Result<Tls, &'static str> {
+    async fn accept(self, printer: &Shared, clear: bool) -> Result<Data, &'static str> {
         let (tcp, _) = tokio::time::timeout(Duration::from_secs(10), self.listener.accept())
             .await
             .map_err(|_| "425 Can't open data connection.")?
             .map_err(|_| "425 Can't open data connection.")?;
+        if clear {
+            return Ok(Box::new(tcp));
+        }
         let tls = tokio_rustls::TlsAcceptor::from(printer.tls())
             .accept(tcp)
             .await
@@ -65,7 +73,7 @@ impl Passive {
         if tls.get_ref().1.handshake_kind() != Some(HandshakeKind::Resumed) {
             return Err("522 SSL connection failed: session reuse required");
         }
-        Ok(tls)
+        Ok(Box::new(tls))
     }
 }
 
@@ -80,6 +88,10 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
     let mut user_ok = false;
     let mut logged_in = false;
     let mut passive: Option<Passive> = None;
+    // `PROT C`: data connections in the clear (the control connection stays TLS).
+    let mut clear = false;
+    // `RNFR`'s source, for the `RNTO` that must follow.
+    let mut rename_from: Option<String> = None;
     // The working directory, a card path ("" = root).
     let mut cwd = String::new();
     while let Ok(Some(line)) =
@@ -117,9 +129,65 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
             "SYST" => reply(&mut wr, "215 UNIX Type: L8").await?,
             "PBSZ" => reply(&mut wr, "200 PBSZ set to 0.").await?,
             "PROT" if arg.eq_ignore_ascii_case("P") => {
+                clear = false;
                 reply(&mut wr, "200 PROT now Private.").await?;
             }
-            "PROT" => reply(&mut wr, "536 Only PROT P is supported.").await?,
+            // A1 clients fall back to clear data connections (protocol notes §1.7).
+            "PROT" if arg.eq_ignore_ascii_case("C") => {
+                clear = true;
+                reply(&mut wr, "200 PROT now Clear.").await?;
+            }
+            "PROT" => reply(&mut wr, "536 PROT must be C or P.").await?,
+            "MDTM" => match printer.card.modified(&sdcard::resolve(&cwd, arg)) {
+                Some(t) => {
+                    let when = time::OffsetDateTime::from_unix_timestamp(t)
+                        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                    reply(
+                        &mut wr,
+                        &format!(
+                            "213 {:04}{:02}{:02}{:02}{:02}{:02}",
+                            when.year(),
+                            u8::from(when.month()),
+                            when.day(),
+                            when.hour(),
+                            when.minute(),
+                            when.second()
+                        ),
+                    )
+                    .await?;
+                }
+                None => reply(&mut wr, "550 Could not get file modification time.").await?,
+            },
+            "RNFR" => {
+                let from = sdcard::resolve(&cwd, arg);
+                if printer.card.size(&from).is_some()
+                    || printer.card.is_dir(&from) && !from.is_empty()
+                {
+                    rename_from = Some(from);
+                    reply(&mut wr, "350 Ready for RNTO.").await?;
+                } else {
+                    reply(&mut wr, "550 RNFR command failed.").await?;
+                }
+            }
+            "RNTO" => {
+                let Some(from) = rename_from.take() else {
+                    reply(&mut wr, "503 RNFR required first.").await?;
+                    continue;
+                };
+                let to = sdcard::resolve(&cwd, arg);
+                if printer.rename_file(&from, &to) {
+                    reply(&mut wr, "250 Rename successful.").await?;
+                } else {
+                    reply(&mut wr, "550 Rename failed.").await?;
+                }
+            }
+            "RMD" => {
+                if printer.card.rmdir(&sdcard::resolve(&cwd, arg)) {
+                    reply(&mut wr, "250 Remove directory operation successful.").await?;
+                } else {
+                    reply(&mut wr, "550 Remove directory operation failed.").await?;
+                }
+            }
             "TYPE" => reply(&mut wr, "200 Switching to Binary mode.").await?,
             "OPTS" => reply(&mut wr, "200 Always in UTF8 mode.").await?,
             "PWD" | "XPWD" => {
@@ -186,7 +254,7 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                 };
                 printer.event(&crate::Event::UploadBegins(name.clone()));
                 reply(&mut wr, "150 Ok to send data.").await?;
-                let data = match p.accept(printer).await {
+                let data = match p.accept(printer, clear).await {
                     Ok(d) => d,
                     Err(msg) => {
                         reply(&mut wr, msg).await?;
@@ -228,7 +296,7 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                     continue;
                 };
                 reply(&mut wr, "150 Opening BINARY mode data connection.").await?;
-                match p.accept(printer).await {
+                match p.accept(printer, clear).await {
                     Ok(mut data) => {
                         tokio::io::copy(&mut file, &mut data).await?;
                         data.shutdown().await?;
@@ -260,13 +328,13 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                                 name,
                                 size,
                                 dir: false,
-                                modified: 0,
+                                modified: printer.card.modified(&dir).unwrap_or_default(),
                             }]
                         })
                         .unwrap_or_default()
                 });
                 reply(&mut wr, "150 Here comes the directory listing.").await?;
-                match p.accept(printer).await {
+                match p.accept(printer, clear).await {
                     Ok(mut data) => {
                         let mut text = String::new();
                         for e in entries {
@@ -305,7 +373,7 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
 }
 
 /// Streams an upload into `partial`, capped at [`MAX_FILE`].
-async fn receive(mut data: Tls, partial: &std::path::Path) -> Result<(), &'static str> {
+async fn receive(mut data: Data, partial: &std::path::Path) -> Result<(), &'static str> {
     let mut file = tokio::fs::File::create(partial)
         .await
         .map_err(|_| "451 Could not create file.")?;
@@ -329,6 +397,9 @@ async fn receive(mut data: Tls, partial: &std::path::Path) -> Result<(), &'stati
         }
     }
     file.flush().await.map_err(|_| "452 Transfer aborted.")?;
+    // Answer the client's close_notify with ours, as vsftpd does: clients that wait for a
+    // clean TLS end of the data connection (Python's `unwrap()`, curl) do not hang or warn.
+    let _ = data.shutdown().await;
     Ok(())
 }
 

@@ -39,7 +39,9 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 pub use certs::Authority;
-pub use machine::{Behaviour, FileFacts, JobIdentity, Machine, Model, StartRecord};
+pub use machine::{
+    Behaviour, FileFacts, JobIdentity, Machine, Model, StartRecord, simulated_models,
+};
 
 /// What went wrong starting the simulator.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,9 @@ pub struct Options {
     pub behaviour: Behaviour,
     /// Report interval (1 s like real printers).
     pub interval: Duration,
+    /// Each printer on its own loopback address (127.0.1.N) with the real ports (8883, 990,
+    /// and 6000 or 322 for the camera), so unmodified clients connect without remapping.
+    pub standard_ports: bool,
 }
 
 impl Options {
@@ -107,6 +112,7 @@ impl Options {
             host: IpAddr::from([127, 0, 0, 1]),
             behaviour: Behaviour::default(),
             interval: Duration::from_secs(1),
+            standard_ports: false,
         }
     }
 }
@@ -273,6 +279,25 @@ impl Shared {
             .map_err(|e| SimError::Io(format!("sd card {path}: {e}")))?;
         self.index_file(path);
         Ok(())
+    }
+
+    /// Renames a file on the card (FTPS `RNFR`/`RNTO`) and moves what the printer knows of it.
+    pub fn rename_file(&self, from: &str, to: &str) -> bool {
+        if !self.card.rename(from, to) {
+            return false;
+        }
+        let mut m = self.machine();
+        if let Some(facts) = m.files.remove(from) {
+            m.files.insert(to.to_owned(), facts);
+        }
+        drop(m);
+        // A renamed directory moves the files under it: index them afresh.
+        for path in self.card.all_files() {
+            if path.starts_with(&format!("{to}/")) {
+                self.index_file(&path);
+            }
+        }
+        true
     }
 
     pub fn delete_file(&self, path: &str) -> bool {
@@ -569,6 +594,22 @@ impl Drop for Farm {
 struct Saved {
     /// serial → access code, so restarts keep them.
     access_codes: std::collections::BTreeMap<String, String>,
+    /// serial → where it listened (host, MQTT, FTPS, camera), so a restart with the same state
+    /// directory listens there again and clients keep working.
+    #[serde(default)]
+    endpoints: std::collections::BTreeMap<String, (IpAddr, u16, u16, u16)>,
+}
+
+/// Binds `host:port`, or any free port on `host` when that one is taken (or `port` is 0).
+async fn bind_preferring(host: IpAddr, port: u16) -> Result<TcpListener, SimError> {
+    if port != 0
+        && let Ok(l) = TcpListener::bind(SocketAddr::new(host, port)).await
+    {
+        return Ok(l);
+    }
+    TcpListener::bind(SocketAddr::new(host, 0))
+        .await
+        .map_err(|e| SimError::Io(format!("bind {host}: {e}")))
 }
 
 fn random_code() -> Result<String, SimError> {
@@ -605,7 +646,8 @@ impl Farm {
                 .interval
                 .mul_f64(i as f64 / options.count.max(1) as f64);
             let model = models[i % models.len()];
-            let serial = format!("{}{:09}", model.serial_prefix(), i + 1);
+            let prefix = model.caps().sim_serial_prefix.unwrap_or("SIM00A");
+            let serial = format!("{prefix}{:09}", i + 1);
             let code = match saved.access_codes.get(&serial) {
                 Some(c) => c.clone(),
                 None => {
@@ -615,9 +657,29 @@ impl Farm {
                 }
             };
             let leaf = authority.leaf(&certs_dir, &serial, options.rotate_certs)?;
-            let listener = TcpListener::bind(SocketAddr::new(options.host, 0))
-                .await
-                .map_err(|e| SimError::Io(format!("bind: {e}")))?;
+            // With `standard_ports`, each printer has its own loopback address (127.0.1.N) and
+            // the real ports; otherwise the ports it had before, when the state is kept.
+            let (host, want) = if options.standard_ports {
+                let n = u8::try_from(i + 1).map_err(|_| {
+                    SimError::Io("--standard-ports takes at most 255 printers".to_owned())
+                })?;
+                (
+                    IpAddr::from([127, 0, 1, n]),
+                    (8883, 990, model.caps().camera.port()),
+                )
+            } else {
+                match saved.endpoints.get(&serial) {
+                    Some((h, m, f, c)) if *h == options.host => (*h, (*m, *f, *c)),
+                    _ => (options.host, (0, 0, 0)),
+                }
+            };
+            let listener = if options.standard_ports {
+                TcpListener::bind(SocketAddr::new(host, want.0))
+                    .await
+                    .map_err(|e| SimError::Io(format!("bind {host}:{}: {e}", want.0)))?
+            } else {
+                bind_preferring(host, want.0).await?
+            };
             let port = listener
                 .local_addr()
                 .map_err(|e| SimError::Io(e.to_string()))?
@@ -626,11 +688,20 @@ impl Farm {
                 .map_err(|e| SimError::Io(format!("sd card of {serial}: {e}")))?;
             let (reports, _) = broadcast::channel(64);
             let (kick, _) = broadcast::channel(4);
+            let mut machine = Machine::new(model, options.behaviour.clone());
+            machine.identity = machine::Identity {
+                serial: serial.clone(),
+                address: match host {
+                    IpAddr::V4(v4) => v4,
+                    IpAddr::V6(_) => std::net::Ipv4Addr::LOCALHOST,
+                },
+                rtsp_url: format!("rtsps://{host}/streaming/live/1"),
+            };
             let shared = Arc::new(Shared {
                 serial: serial.clone(),
                 model,
                 access_code: SecretString::new(code.clone()),
-                machine: Mutex::new(Machine::new(model, options.behaviour.clone())),
+                machine: Mutex::new(machine),
                 tls: RwLock::new(leaf.server_config()?),
                 leaf_der: RwLock::new(leaf.der().to_vec()),
                 card,
@@ -643,16 +714,24 @@ impl Farm {
                 authority: Arc::clone(&authority),
                 hook: RwLock::new(None),
             });
-            let ftps = TcpListener::bind(SocketAddr::new(options.host, 0))
-                .await
-                .map_err(|e| SimError::Io(format!("bind: {e}")))?;
+            let ftps = if options.standard_ports {
+                TcpListener::bind(SocketAddr::new(host, want.1))
+                    .await
+                    .map_err(|e| SimError::Io(format!("bind {host}:{}: {e}", want.1)))?
+            } else {
+                bind_preferring(host, want.1).await?
+            };
             let ftps_port = ftps
                 .local_addr()
                 .map_err(|e| SimError::Io(e.to_string()))?
                 .port();
-            let camera = TcpListener::bind(SocketAddr::new(options.host, 0))
-                .await
-                .map_err(|e| SimError::Io(format!("bind: {e}")))?;
+            let camera = if options.standard_ports {
+                TcpListener::bind(SocketAddr::new(host, want.2))
+                    .await
+                    .map_err(|e| SimError::Io(format!("bind {host}:{}: {e}", want.2)))?
+            } else {
+                bind_preferring(host, want.2).await?
+            };
             let camera_port = camera
                 .local_addr()
                 .map_err(|e| SimError::Io(e.to_string()))?
@@ -668,11 +747,16 @@ impl Farm {
                 options.interval,
                 anchor + phase,
             )));
+            if !options.standard_ports {
+                saved
+                    .endpoints
+                    .insert(serial.clone(), (host, port, ftps_port, camera_port));
+            }
             printers.push(Printer {
                 info: PrinterInfo {
                     serial,
-                    model: model.name().to_owned(),
-                    host: options.host.to_string(),
+                    model: model.token(),
+                    host: host.to_string(),
                     mqtt_port: port,
                     ftps_port,
                     camera_port,

@@ -16,77 +16,18 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-/// Printer models the simulator offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Model {
-    /// X1 Carbon: full reports.
-    X1C,
-    /// P1S: delta reports, camera on port 6000.
-    P1S,
-    /// P1P.
-    P1P,
-    /// A1.
-    A1,
-    /// A1 mini.
-    A1Mini,
-}
+/// Printer models: the one table in `pw-bambu` ([`Model::caps`]) says how each behaves; the
+/// simulator offers those with a simulated serial prefix
+/// ([`pw_bambu::model::Capabilities::sim_serial_prefix`]).
+pub use pw_bambu::model::Model;
 
-impl Model {
-    /// Parses a model name (`X1C`, `P1S`, `P1P`, `A1`, `A1MINI`), any case.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(
-            match s
-                .trim()
-                .to_ascii_uppercase()
-                .replace([' ', '-', '_'], "")
-                .as_str()
-            {
-                "X1C" | "X1CARBON" => Self::X1C,
-                "P1S" => Self::P1S,
-                "P1P" => Self::P1P,
-                "A1" => Self::A1,
-                "A1MINI" => Self::A1Mini,
-                _ => return None,
-            },
-        )
-    }
-
-    /// The name as printers.json spells it.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::X1C => "X1C",
-            Self::P1S => "P1S",
-            Self::P1P => "P1P",
-            Self::A1 => "A1",
-            Self::A1Mini => "A1MINI",
-        }
-    }
-
-    /// Serial prefix (six characters, like real serials).
-    #[must_use]
-    pub fn serial_prefix(self) -> &'static str {
-        match self {
-            Self::X1C => "00M09A",
-            Self::P1S => "01P00A",
-            Self::P1P => "01S00A",
-            Self::A1 => "03919A",
-            Self::A1Mini => "0309DA",
-        }
-    }
-
-    /// P1 and A1 firmware sends only what changed.
-    #[must_use]
-    pub fn sends_deltas(self) -> bool {
-        !matches!(self, Self::X1C)
-    }
-
-    /// P1/A1 brokers drop a client that subscribes to the request topic.
-    #[must_use]
-    pub fn kills_request_subscribers(self) -> bool {
-        !matches!(self, Self::X1C)
-    }
+/// The models the simulator offers (`X1C`, `P1S`, `P1P`, `A1`, `A1MINI`).
+#[must_use]
+pub fn simulated_models() -> Vec<Model> {
+    Model::ALL
+        .into_iter()
+        .filter(|m| m.caps().sim_serial_prefix.is_some())
+        .collect()
 }
 
 /// What the printer knows of one file on its card: per plate, the layer count of the plate's
@@ -159,6 +100,8 @@ pub struct StartRecord {
 struct Job {
     /// Card path (`cube.gcode.3mf`, `cache/x.gcode.3mf`).
     path: String,
+    /// The plate started.
+    plate: u32,
     identity: JobIdentity,
     total_layers: u32,
     /// Simulated seconds of printing.
@@ -219,7 +162,11 @@ pub struct Machine {
     chamber: f64,
     part_fan: u8,
     speed: u8,
-    light_on: bool,
+    /// `led_node` → `led_mode`, for the model's lights.
+    lights: BTreeMap<String, String>,
+    /// What the printer says about itself: serial (`get_version` `sn`), address (`net`) and
+    /// the RTSPS url RTSPS models announce in `ipcam.rtsp_url`.
+    pub identity: Identity,
     print_error: u32,
     hms: Vec<(u32, u32)>,
     push_counter: u64,
@@ -262,7 +209,13 @@ impl Machine {
             chamber: 24.0,
             part_fan: 0,
             speed: 2,
-            light_on: true,
+            lights: model
+                .caps()
+                .light_nodes
+                .iter()
+                .map(|n| ((*n).to_owned(), "on".to_owned()))
+                .collect(),
+            identity: Identity::default(),
             print_error: 0,
             hms: Vec::new(),
             push_counter: 0,
@@ -475,7 +428,7 @@ impl Machine {
             "mc_print_sub_stage": 0,
             "layer_num": self.layer,
             "total_layer_num": total_layers,
-            "gcode_file": job.map_or(String::new(), Job::gcode_file),
+            "gcode_file": job.map_or(String::new(), |j| j.gcode_file(self.model)),
             "subtask_name": job.map_or(String::new(), |j| j.identity.subtask_name.clone()),
             "task_id": id(|i| &i.task_id),
             "subtask_id": id(|i| &i.subtask_id),
@@ -499,29 +452,193 @@ impl Machine {
             "hms": self.hms.iter().map(|(a, c)| json!({"attr": a, "code": c})).collect::<Vec<_>>(),
             "wifi_signal": "-48dBm",
             "fun": format!("{fun:X}"),
-            "lights_report": [{"node": "chamber_light", "mode": if self.light_on { "on" } else { "off" }}],
+            "lights_report": self.lights.iter().map(|(node, mode)| json!({"node": node, "mode": mode})).collect::<Vec<_>>(),
             "stg_cur": if self.state == "PAUSE" { 16 } else if self.busy() { 0 } else { 255 },
             "sdcard": true,
             "nozzle_diameter": "0.4",
-            "ams": {
-                "tray_now": "0",
-                "ams_exist_bits": "1",
-                "tray_exist_bits": "f",
-                "ams": [{
-                    "id": "0", "humidity": "4", "temp": "24.3",
-                    "tray": [
-                        {"id": "0", "tray_type": "PLA", "tray_color": "F72323FF", "remain": 82},
-                        {"id": "1", "tray_type": "PLA", "tray_color": "FFFFFFFF", "remain": 40},
-                        {"id": "2", "tray_type": "PETG", "tray_color": "161616FF", "remain": 100},
-                        {"id": "3", "tray_type": "PLA", "tray_color": "2850E0FF", "remain": 7},
-                    ],
-                }],
-            },
+            "ams": self.ams_block(),
+            "vt_tray": external_spool(),
         });
-        match print {
+        let mut print = match print {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        print.extend(self.client_fields());
+        if !self.model.caps().reports_fun {
+            // P1/A1 firmware sends no `fun` (model table).
+            print.remove("fun");
+        }
+        print
+    }
+
+    /// The fields independent clients read besides the job (docs/PROTOCOL.md "Report fields
+    /// clients read"), in the shapes OpenBambuAPI's `push_status` example shows.
+    fn client_fields(&self) -> Map<String, Value> {
+        let caps = self.model.caps();
+        let busy = self.busy();
+        let x1 = caps.full_reports;
+        // `net.info[].ip`: IPv4 as a u32 with the first octet in the low byte.
+        let ip = u32::from_le_bytes(self.identity.address.octets());
+        let mut ipcam = json!({
+            "ipcam_dev": "1", "ipcam_record": "enable", "timelapse": "disable",
+            "resolution": if x1 { "1080p" } else { "720p" }, "tutk_server": "disable",
+            "mode_bits": 3,
+        });
+        if caps.camera == pw_bambu::model::CameraKind::Rtsps {
+            ipcam["rtsp_url"] = self.identity.rtsp_url.clone().into();
+        }
+        let fields = json!({
+            // Bit 8: SD card present and fine (ha-bambulab `Home_Flag_Values`).
+            "home_flag": 0x100,
+            "ipcam": ipcam,
+            "net": {"conf": 16, "info": [{"ip": ip, "mask": 255}, {"ip": 0, "mask": 0}]},
+            "upgrade_state": {
+                "sequence_id": 0, "progress": "0", "status": "IDLE", "consistency_request": false,
+                "dis_state": 0, "err_code": 0, "force_upgrade": false, "message": "",
+                "module": "null", "new_version_state": 2, "cur_state_code": 0,
+                "ota_new_version_number": "", "ahb_new_version_number": "",
+                "ams_new_version_number": "", "new_ver_list": [],
+            },
+            "stg": if busy { json!([2, 13, 1]) } else { json!([]) },
+            "s_obj": [],
+            "nozzle_type": if x1 { "hardened_steel" } else { "stainless_steel" },
+            "hw_switch_state": 1,
+            "xcam": {
+                "first_layer_inspector": x1, "spaghetti_detector": true,
+                "printing_monitor": true, "buildplate_marker_detector": true,
+                "allow_skip_parts": false, "print_halt": true,
+                "halt_print_sensitivity": "medium",
+            },
+            "xcam_status": "0",
+            "ams_status": 0,
+            "ams_rfid_status": 6,
+            "lifecycle": "product",
+            "online": {"ahb": false, "rfid": false, "version": 7},
+            "upload": {
+                "status": "idle", "progress": 0, "message": "Good", "sequence_id": "0903",
+                "file_size": 0, "finish_size": 0, "oss_url": "", "speed": 0,
+                "task_id": "", "time_remaining": 0, "trouble_id": "",
+            },
+            "queue_number": 0, "queue_total": 0, "queue_est": 0, "queue_sts": 0,
+            // The part fan's level (0–15) scaled to 0–255 in the low byte [?: packing of
+            // the other fans not verified].
+            "fan_gear": u32::from(self.part_fan) * 17,
+            "fail_reason": "0",
+            "mc_print_error_code": "0",
+            "mess_production_state": "active",
+            "print_gcode_action": 0,
+            "print_real_action": 0,
+        });
+        match fields {
             Value::Object(m) => m,
             _ => Map::new(),
         }
+    }
+
+    /// `print.ams`: the units with their trays as printers report them, and the bitmaps.
+    fn ams_block(&self) -> Value {
+        let kind = self.model.caps().ams.first().copied();
+        let lite = kind == Some(pw_bambu::model::AmsKind::AmsLite);
+        let busy = self.busy();
+        let trays: Vec<Value> = [
+            ("PLA", "PLA Basic", "GFA00", "F72323FF", 82, "A00-R0"),
+            ("PLA", "PLA Basic", "GFA00", "FFFFFFFF", 40, "A00-W1"),
+            ("PETG", "PETG HF", "GFG02", "161616FF", 100, "G02-K0"),
+            ("PLA", "PLA Matte", "GFA01", "2850E0FF", 7, "A01-B6"),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, brand, idx, color, remain, name))| {
+            let petg = *kind == "PETG";
+            json!({
+                "id": i.to_string(), "state": 11,
+                "tray_id_name": name, "tray_info_idx": idx, "tray_type": kind,
+                "tray_sub_brands": brand, "tray_color": color, "cols": [color], "ctype": 0,
+                "tray_weight": "1000", "tray_diameter": "1.75",
+                "tray_temp": if petg { "65" } else { "55" }, "tray_time": "8",
+                "bed_temp_type": "1", "bed_temp": if petg { "70" } else { "35" },
+                "nozzle_temp_max": if petg { "260" } else { "230" },
+                "nozzle_temp_min": if petg { "230" } else { "190" },
+                "drying_temp": "0", "drying_time": "0",
+                "xcam_info": "000000000000000000000000",
+                "tray_uuid": format!("{:032X}", 0xA5A5_0000_u64 + i as u64),
+                "tag_uid": format!("{:016X}", 0x5A5A_0000_u64 + i as u64),
+                "remain": remain, "k": 0.02, "n": 1.0, "cali_idx": -1,
+            })
+        })
+        .collect();
+        json!({
+            "ams": [{
+                "id": "0", "humidity": "4", "humidity_raw": "31", "temp": if lite { "0.0" } else { "24.3" },
+                "dry_time": 0, "info": if lite { "1003" } else { "1001" }, "tray": trays,
+            }],
+            "ams_exist_bits": "1",
+            "tray_exist_bits": "f",
+            "tray_is_bbl_bits": "f",
+            "tray_read_done_bits": "f",
+            "tray_reading_bits": "0",
+            "tray_now": "0",
+            "tray_pre": "0",
+            "tray_tar": if busy { "0" } else { "255" },
+            "version": 4,
+            "insert_flag": true,
+            "power_on_flag": false,
+            "ams_new_detect_flag": false,
+        })
+    }
+
+    /// The `info.get_version` module list: firmware (`ota`), the boards, and one entry per
+    /// AMS unit (docs/PROTOCOL.md `info.get_version`).
+    #[must_use]
+    pub fn modules(&self) -> Vec<Value> {
+        let caps = self.model.caps();
+        let sn = &self.identity.serial;
+        let x1 = caps.full_reports;
+        let module = |name: &str, product: &str, sw: &str, hw: &str, sn: &str| {
+            json!({"name": name, "project_name": "", "sw_ver": sw, "hw_ver": hw, "sn": sn,
+                   "product_name": product, "visible": true, "flag": 0})
+        };
+        let mut out = vec![
+            module(
+                "ota",
+                &format!("Bambu Lab {}", caps.product_name),
+                if x1 { "01.08.02.00" } else { "01.07.00.00" },
+                "",
+                sn,
+            ),
+            module(
+                if x1 { "rv1126" } else { "esp32" },
+                "",
+                if x1 { "00.00.19.15" } else { "01.10.21.72" },
+                if x1 { "AP05" } else { "AP04" },
+                sn,
+            ),
+            module(
+                "mc",
+                "",
+                "00.00.10.48",
+                if x1 { "MC07" } else { "MC02" },
+                &format!("{sn}-MC"),
+            ),
+            module(
+                "th",
+                "",
+                "00.00.03.79",
+                if x1 { "TH07" } else { "TH01" },
+                &format!("{sn}-TH"),
+            ),
+        ];
+        if let Some(kind) = caps.ams.first() {
+            let (prefix, product) = kind.module();
+            out.push(module(
+                &format!("{prefix}/0"),
+                product,
+                "00.00.06.49",
+                "AMS08",
+                &format!("006{}00001", &sn.get(..3).unwrap_or("000")),
+            ));
+        }
+        out
     }
 
     fn envelope(&mut self, mut print: Map<String, Value>) -> Vec<u8> {
@@ -547,7 +664,7 @@ impl Machine {
             return None;
         }
         let full = self.full();
-        if !self.model.sends_deltas() {
+        if self.model.caps().full_reports {
             self.last_sent = full.clone();
             return Some(self.envelope(full));
         }
@@ -603,6 +720,9 @@ impl Machine {
                 Value::Object(m) => m.clone(),
                 _ => Map::new(),
             };
+            if (class.as_str(), command) == ("info", "get_version") {
+                reply.insert("module".into(), self.modules().into());
+            }
             reply.insert("sequence_id".into(), seq.into());
             reply.insert("result".into(), result.into());
             reply.insert("reason".into(), reason.into());
@@ -660,8 +780,21 @@ impl Machine {
                 }
                 Ok(())
             }
+            // `led_node` must be one of the model's lights (the model table); firmware answers
+            // others with a failure (the exact reason text is not documented, docs/PROTOCOL.md).
             ("system", "ledctrl") => {
-                self.light_on = body.get("led_mode").and_then(Value::as_str) != Some("off");
+                let node = body
+                    .get("led_node")
+                    .and_then(Value::as_str)
+                    .unwrap_or("chamber_light");
+                let mode = body.get("led_mode").and_then(Value::as_str).unwrap_or("");
+                if !self.model.has_light(node) {
+                    return Err(format!("unknown led_node {node}"));
+                }
+                if !matches!(mode, "on" | "off" | "flashing") {
+                    return Err(format!("unknown led_mode {mode}"));
+                }
+                self.lights.insert(node.to_owned(), mode.to_owned());
                 Ok(())
             }
             ("print", "ams_change_filament" | "ams_get_rfid") => Ok(()),
@@ -763,6 +896,7 @@ impl Machine {
                 .unwrap_or(PLAUSIBLE_LAYERS),
             missing: facts.is_none(),
             path,
+            plate,
             identity,
             duration: self.behaviour.job_seconds,
             prepared: 0.0,
@@ -778,6 +912,40 @@ impl Machine {
     }
 }
 
+/// What a simulated printer says about itself.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Serial (`sn` of the firmware and board modules).
+    pub serial: String,
+    /// Its address (`net.info[0].ip`).
+    pub address: std::net::Ipv4Addr,
+    /// `ipcam.rtsp_url` on RTSPS models.
+    pub rtsp_url: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self {
+            serial: String::new(),
+            address: std::net::Ipv4Addr::LOCALHOST,
+            rtsp_url: "rtsps://127.0.0.1/streaming/live/1".to_owned(),
+        }
+    }
+}
+
+/// `vt_tray`, the external spool (id 254), empty as on a printer fed from the AMS.
+fn external_spool() -> Value {
+    json!({
+        "id": "254", "tray_id_name": "", "tray_info_idx": "", "tray_type": "",
+        "tray_sub_brands": "", "tray_color": "00000000", "tray_weight": "0",
+        "tray_diameter": "0.00", "tray_temp": "0", "tray_time": "0", "bed_temp_type": "0",
+        "bed_temp": "0", "nozzle_temp_max": "0", "nozzle_temp_min": "0",
+        "xcam_info": "000000000000000000000000", "tray_uuid": "00000000000000000000000000000000",
+        "tag_uid": "0000000000000000", "remain": 0, "k": 0.02, "n": 1.0, "cali_idx": -1,
+        "cols": [], "ctype": 0,
+    })
+}
+
 /// The job name a printer shows for a file: its name without `.gcode.3mf`/`.3mf`/`.gcode`.
 #[must_use]
 pub fn subtask_of(name: &str) -> String {
@@ -790,9 +958,13 @@ pub fn subtask_of(name: &str) -> String {
 }
 
 impl Job {
-    /// `gcode_file` as reported: the name for a file in the card's root, the absolute path for
-    /// one in a directory (`/cache/x.gcode.3mf`).
-    fn gcode_file(&self) -> String {
+    /// `gcode_file` as reported: on P1/A1 the name for a file in the card's root, the absolute
+    /// path for one in a directory (`/cache/x.gcode.3mf`); on X1 the unpacked plate.
+    fn gcode_file(&self, model: Model) -> String {
+        // X1 firmware unpacks the plate and reports its G-code (model table).
+        if model.caps().gcode_file == pw_bambu::model::GcodeFileForm::UnpackedPlate {
+            return format!("/data/Metadata/plate_{}.gcode", self.plate);
+        }
         if self.path.contains('/') {
             format!("/{}", self.path)
         } else {
@@ -1011,7 +1183,16 @@ mod tests {
             m.tick(60.0);
             let s = status(&mut m);
             assert_eq!(s.gcode_state, GcodeState::Running);
-            assert_eq!(s.gcode_file.as_deref(), Some("/model/cube.gcode.3mf"));
+            let file = if model == Model::X1C {
+                "/data/Metadata/plate_2.gcode"
+            } else {
+                "/model/cube.gcode.3mf"
+            };
+            assert_eq!(
+                s.gcode_file.as_deref(),
+                Some(file),
+                "X1 reports the unpacked plate"
+            );
             assert_eq!(s.subtask_name.as_deref(), Some("Cube plate 2"));
             assert_eq!(s.task_id.as_deref(), Some("123456789"));
             assert_eq!(s.subtask_id.as_deref(), Some("123456790"));
@@ -1076,5 +1257,239 @@ mod tests {
         assert_eq!(subtask_of("plate.3MF"), "plate");
         assert_eq!(subtask_of("a.gcode"), "a");
         assert_eq!(subtask_of("notes.txt"), "notes.txt");
+    }
+
+    fn print_of(frame: &[u8]) -> Map<String, Value> {
+        let v: Value = serde_json::from_slice(frame).unwrap();
+        v["print"].as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn get_version_lists_firmware_boards_and_ams_units_per_model() {
+        for (model, board, ams) in [
+            (Model::X1C, "rv1126", ("ams/0", "AMS")),
+            (Model::P1S, "esp32", ("ams/0", "AMS")),
+            (Model::A1, "esp32", ("ams_f1/0", "AMS Lite")),
+        ] {
+            let mut m = Machine::new(model, Behaviour::default());
+            m.identity.serial = "01P00A000000001".into();
+            let frames = m.handle(br#"{"info":{"command":"get_version","sequence_id":"7"},"pushing":{"command":"pushall","sequence_id":"8"}}"#);
+            assert_eq!(frames.len(), 2, "every top-level command is answered");
+            let reply: Value = serde_json::from_slice(&frames[0]).unwrap();
+            let info = &reply["info"];
+            assert_eq!(
+                (info["sequence_id"].as_str(), info["result"].as_str()),
+                (Some("7"), Some("success"))
+            );
+            let modules = info["module"].as_array().unwrap();
+            let named = |n: &str| modules.iter().find(|m| m["name"] == n).unwrap().clone();
+            let ota = named("ota");
+            assert_eq!(ota["sn"], "01P00A000000001");
+            assert!(ota["sw_ver"].as_str().unwrap().split('.').count() == 4);
+            assert_eq!(
+                Model::parse(ota["product_name"].as_str().unwrap()),
+                Some(model),
+                "product_name names the model"
+            );
+            assert!(!named(board)["hw_ver"].as_str().unwrap().is_empty());
+            assert_eq!(named(ams.0)["product_name"], ams.1);
+            for m in modules {
+                for key in ["name", "sw_ver", "hw_ver", "sn", "product_name"] {
+                    assert!(m[key].is_string(), "{model}: {key} of {m}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ams_and_client_fields_are_reported_as_printers_do_and_still_parse() {
+        let mut m = Machine::new(Model::X1C, Behaviour::default());
+        let full = print_of(&m.full_frame());
+        let ams = &full["ams"];
+        for key in [
+            "tray_tar",
+            "tray_pre",
+            "tray_now",
+            "tray_is_bbl_bits",
+            "tray_read_done_bits",
+            "tray_exist_bits",
+            "ams_exist_bits",
+        ] {
+            assert!(ams[key].is_string(), "{key}");
+        }
+        assert!(
+            ams["version"].is_number()
+                && ams["insert_flag"].is_boolean()
+                && ams["power_on_flag"].is_boolean()
+        );
+        let unit = &ams["ams"][0];
+        for key in ["humidity", "humidity_raw", "temp", "info"] {
+            assert!(unit[key].is_string(), "{key}");
+        }
+        assert!(unit["dry_time"].is_number());
+        let tray = &unit["tray"][0];
+        assert_eq!(tray["state"], 11);
+        assert_eq!(tray["tray_uuid"].as_str().unwrap().len(), 32);
+        assert_eq!(tray["tag_uid"].as_str().unwrap().len(), 16);
+        for key in [
+            "tray_info_idx",
+            "tray_weight",
+            "tray_diameter",
+            "tray_temp",
+            "nozzle_temp_min",
+            "nozzle_temp_max",
+            "bed_temp",
+            "tray_sub_brands",
+        ] {
+            assert!(tray[key].is_string(), "{key}");
+        }
+        assert!(tray["k"].is_number() && tray["n"].is_number() && tray["cols"].is_array());
+        assert!(tray["ctype"].is_number());
+        assert_eq!(full["vt_tray"]["id"], "254");
+        for key in [
+            "home_flag",
+            "ipcam",
+            "net",
+            "upgrade_state",
+            "print_type",
+            "mc_print_stage",
+            "mc_print_sub_stage",
+            "stg",
+            "stg_cur",
+            "s_obj",
+            "nozzle_type",
+            "hw_switch_state",
+            "xcam",
+            "ams_status",
+            "ams_rfid_status",
+            "lifecycle",
+            "online",
+            "upload",
+            "task_id",
+            "subtask_id",
+            "project_id",
+            "profile_id",
+            "gcode_start_time",
+            "queue_number",
+            "queue_total",
+            "queue_est",
+            "queue_sts",
+            "fan_gear",
+            "fun",
+        ] {
+            assert!(full.contains_key(key), "X1C reports {key}");
+        }
+        assert_eq!(
+            full["home_flag"].as_u64().unwrap() & 0x100,
+            0x100,
+            "SD card present"
+        );
+        assert!(
+            full["ipcam"]["rtsp_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("rtsps://")
+        );
+        assert_eq!(
+            full["net"]["info"][0]["ip"], 16_777_343,
+            "127.0.0.1, first octet low"
+        );
+        // printwarden's own parser reads it all.
+        let mut r = Report::new();
+        r.apply(&m.full_frame()).unwrap();
+        let s = r.status();
+        assert_eq!(s.ams[0].trays.len(), 4);
+        assert_eq!(s.ams[0].trays[0].material, "PLA");
+        assert_eq!(s.tray_now.as_deref(), Some("0"));
+        assert_eq!(s.developer_mode, Some(true));
+
+        let mut p1 = Machine::new(Model::P1S, Behaviour::default());
+        let full = print_of(&p1.full_frame());
+        assert!(!full.contains_key("fun"), "P1 firmware sends no fun");
+        assert!(
+            full["ipcam"].get("rtsp_url").is_none(),
+            "JPEG camera: no rtsp_url"
+        );
+        let mut r = Report::new();
+        r.apply(&p1.full_frame()).unwrap();
+        assert_eq!(r.status().developer_mode, None);
+    }
+
+    #[test]
+    fn ledctrl_honours_the_node_and_refuses_unknown_ones() {
+        let light = |node: &str, mode: &str| {
+            serde_json::to_vec(&json!({"system": {"command": "ledctrl", "sequence_id": "3",
+                "led_node": node, "led_mode": mode, "led_on_time": 500, "led_off_time": 500,
+                "loop_times": 1, "interval_time": 1000}}))
+            .unwrap()
+        };
+        let mut m = Machine::new(Model::X1C, Behaviour::default());
+        let reply = |frames: Vec<Vec<u8>>| -> Value { serde_json::from_slice(&frames[0]).unwrap() };
+        let r = reply(m.handle(&light("work_light", "off")));
+        assert_eq!(r["system"]["result"], "success");
+        let lights = print_of(&m.full_frame())["lights_report"].clone();
+        assert!(
+            lights
+                .as_array()
+                .unwrap()
+                .contains(&json!({"node": "work_light", "mode": "off"}))
+        );
+        assert!(
+            lights
+                .as_array()
+                .unwrap()
+                .contains(&json!({"node": "chamber_light", "mode": "on"}))
+        );
+        let r = reply(m.handle(&light("chamber_light2", "on")));
+        assert_eq!(
+            r["system"]["result"], "failed",
+            "an X1C has no second chamber light"
+        );
+        let mut p1 = Machine::new(Model::P1S, Behaviour::default());
+        let r = reply(p1.handle(&light("work_light", "on")));
+        assert_eq!(r["system"]["result"], "failed");
+        let r = reply(p1.handle(&light("chamber_light", "disco")));
+        assert_eq!(r["system"]["result"], "failed");
+        // bambulabs-api's command-less `{"system":{"led_mode":"on"}}` is ignored.
+        assert!(p1.handle(br#"{"system":{"led_mode":"on"}}"#).is_empty());
+        assert!(
+            p1.handle(b"not json").is_empty(),
+            "malformed payloads get no answer"
+        );
+    }
+
+    #[test]
+    fn project_file_takes_every_url_form_and_the_file_field() {
+        for (url, file, path) in [
+            (Some("ftp://a.gcode.3mf"), None, "a.gcode.3mf"),
+            (Some("ftp:///cache/a.gcode.3mf"), None, "cache/a.gcode.3mf"),
+            (
+                Some("file:///sdcard/model/a.gcode.3mf"),
+                None,
+                "model/a.gcode.3mf",
+            ),
+            (Some("file:///mnt/sdcard/a.gcode.3mf"), None, "a.gcode.3mf"),
+            (
+                Some("file:///mnt/sdcard"),
+                Some("a.gcode.3mf"),
+                "a.gcode.3mf",
+            ),
+            (None, Some("cache/a.gcode.3mf"), "cache/a.gcode.3mf"),
+        ] {
+            let mut m = Machine::new(Model::P1S, Behaviour::default());
+            m.files.insert(path.to_owned(), FileFacts::default());
+            let mut body = json!({"command": "project_file", "sequence_id": "1",
+                                  "param": "Metadata/plate_1.gcode", "use_ams": false});
+            if let Some(u) = url {
+                body["url"] = u.into();
+            }
+            if let Some(f) = file {
+                body["file"] = f.into();
+            }
+            assert!(project_file(&mut m, &body).succeeded(), "{url:?} {file:?}");
+            assert_eq!(m.starts[0].path, path, "{url:?} {file:?}");
+            m.tick(1.0);
+            assert_eq!(m.state(), "PREPARE", "the file was found: {url:?}");
+        }
     }
 }

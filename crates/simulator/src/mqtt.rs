@@ -1,6 +1,7 @@
 //! The printer's MQTT broker, as a Bambu printer runs one: TLS 1.2 on its own port, MQTT 3.1.1,
 //! user `bblp` with the access code, reports on `device/<serial>/report`, commands on
-//! `device/<serial>/request`, a full report right after subscribing.
+//! `device/<serial>/request`, a full report right after subscribing; subscriptions take the
+//! MQTT wildcards (`device/+/report`, `#`) and UNSUBSCRIBE is answered with UNSUBACK.
 //!
 //! Every CONNECT that arrives is recorded (who, and whether the credentials were right), so a
 //! test can prove that a client which refused the certificate never sent its access code.
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use pw_bambu::mqtt::{ConnectReturn, Packet, decode, encode};
+use pw_bambu::mqtt::{ConnectReturn, Packet, decode, encode, topic_matches};
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -107,6 +108,8 @@ async fn session(
     let request_topic = format!("device/{}/request", printer.serial);
     let mut reports = printer.reports.subscribe();
     let mut kicked = printer.kick.subscribe();
+    // The session's topic filters (`+` and `#` wildcards as MQTT defines them).
+    let mut filters: Vec<String> = Vec::new();
     let mut subscribed = false;
     printer.sessions.fetch_add(1, Ordering::SeqCst);
     let _count = SessionCount(printer);
@@ -118,17 +121,30 @@ async fn session(
                     Packet::Subscribe { id, topics } => {
                         let mut codes = Vec::new();
                         for (topic, _) in &topics {
-                            if *topic == request_topic && printer.model.kills_request_subscribers() {
-                                // P1/A1 firmware drops such a client.
+                            // P1/A1 firmware drops a client that subscribes to the request
+                            // topic (by name or with `+`; `#` is taken, docs/PROTOCOL.md).
+                            if !topic.contains('#')
+                                && topic_matches(topic, &request_topic)
+                                && printer.model.caps().drops_request_subscribers
+                            {
                                 return Ok(());
                             }
-                            subscribed |= *topic == report_topic || topic == "#";
+                            if !filters.contains(topic) {
+                                filters.push(topic.clone());
+                            }
                             codes.push(0);
                         }
+                        subscribed = filters.iter().any(|f| topic_matches(f, &report_topic));
                         write(&mut wr, &Packet::SubAck { id, codes }).await?;
                         if subscribed && let Some(frame) = printer.subscribe_frame() {
                             publish(&mut wr, &report_topic, frame).await?;
                         }
+                    }
+                    // MQTT 3.1.1 §3.10.4: the broker answers every UNSUBSCRIBE.
+                    Packet::Unsubscribe { id, topics } => {
+                        filters.retain(|f| !topics.contains(f));
+                        subscribed = filters.iter().any(|f| topic_matches(f, &report_topic));
+                        write(&mut wr, &Packet::UnsubAck { id }).await?;
                     }
                     Packet::Publish { topic, qos, id, payload, .. } => {
                         if qos == 1 && let Some(id) = id {

@@ -219,6 +219,39 @@ impl SdCard {
                 .is_some_and(|p| std::fs::remove_file(p).is_ok())
     }
 
+    /// Last modification of a file, Unix seconds; `None` when there is no such file.
+    pub fn modified(&self, path: &str) -> Option<i64> {
+        let meta = self.meta(path).filter(std::fs::Metadata::is_file)?;
+        let t = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        i64::try_from(t.as_secs()).ok()
+    }
+
+    /// Renames a file or directory within the card (the target's directory must exist and
+    /// the target must not); `false` when it could not.
+    pub fn rename(&self, from: &str, to: &str) -> bool {
+        let (parent, name) = to.rsplit_once('/').unwrap_or(("", to));
+        if from.is_empty() || name.is_empty() || !self.is_dir(parent) || self.meta(to).is_some() {
+            return false;
+        }
+        match (self.disk(from), self.disk(to)) {
+            (Some(a), Some(b)) if a.exists() => std::fs::rename(a, b).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// Removes an empty directory (never the root); `false` when it could not.
+    pub fn rmdir(&self, path: &str) -> bool {
+        !path.is_empty()
+            && self.is_dir(path)
+            && self
+                .disk(path)
+                .is_some_and(|p| std::fs::remove_dir(p).is_ok())
+    }
+
     /// Creates a directory in an existing one; `false` when it could not.
     pub fn mkdir(&self, path: &str) -> bool {
         let (parent, _) = path.rsplit_once('/').unwrap_or(("", path));

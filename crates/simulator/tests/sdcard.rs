@@ -222,7 +222,11 @@ async fn a_print_from_the_card_reports_its_identity_and_a_missing_file_fails() {
     })
     .await;
     let st = report.status();
-    assert_eq!(st.gcode_file.as_deref(), Some("two plates.gcode.3mf"));
+    assert_eq!(
+        st.gcode_file.as_deref(),
+        Some("/data/Metadata/plate_2.gcode"),
+        "an X1 reports the plate it unpacked"
+    );
     assert_eq!(st.subtask_name.as_deref(), Some("ours"));
     assert_eq!(st.job_key(), Some("555"));
     assert_eq!(st.total_layers, Some(64), "plate 2's G-code header");
@@ -453,4 +457,85 @@ async fn the_control_socket_finishes_the_running_job_now_and_lists_the_starts() 
     );
     assert!(list[0]["task_id"].as_str().is_some_and(|t| !t.is_empty()));
     assert!(list[0]["ams_mapping"].is_array());
+}
+
+/// vsftpd's commands on paths, over a raw control connection: MKD/CWD/RNFR/RNTO/MDTM/SIZE/
+/// DELE/RMD, 550 for missing paths, and an upload over a clear (`PROT C`) data connection.
+#[tokio::test]
+async fn ftps_paths_renames_mtimes_and_a_clear_data_connection_work_like_vsftpd() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let farm = farm_in(dir.path(), vec![Model::A1], 60.0).await;
+    let p = &farm.printers[0];
+    let verifier = PrinterVerifier::new(&p.info.serial, None, None);
+    let tcp = tokio::net::TcpStream::connect((p.info.host.as_str(), p.info.ftps_port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from(p.info.serial.clone()).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(verifier.client_config().unwrap())
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (rd, mut wr) = tokio::io::split(tls);
+    let mut lines = BufReader::new(rd).lines();
+    let mut line = async || lines.next_line().await.unwrap().unwrap();
+    assert!(line().await.starts_with("220"));
+    let mut said = Vec::new();
+    for (cmd, want) in [
+        ("USER bblp".to_owned(), "331"),
+        (format!("PASS {}", p.info.access_code), "230"),
+        ("PBSZ 0".into(), "200"),
+        ("PROT C".into(), "200"),
+        ("MKD /model/sub".into(), "257"),
+        ("CWD /model/sub".into(), "250"),
+        ("CWD /nowhere".into(), "550"),
+        ("SIZE /cache/none.3mf".into(), "550"),
+        ("MDTM /cache/none.3mf".into(), "550"),
+        ("DELE /cache/none.3mf".into(), "550"),
+        ("RNFR /cache/none.3mf".into(), "550"),
+        ("RNTO x".into(), "503"),
+    ] {
+        wr.write_all(format!("{cmd}\r\n").as_bytes()).await.unwrap();
+        let got = line().await;
+        said.push(format!("{cmd} -> {got}"));
+        assert!(got.starts_with(want), "{said:?}");
+    }
+    // An upload over a clear data connection.
+    wr.write_all(b"PASV\r\n").await.unwrap();
+    let pasv = line().await;
+    let nums: Vec<u16> = pasv
+        .rsplit_once('(')
+        .unwrap()
+        .1
+        .trim_end_matches(['.', ')'])
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let port = nums[4] * 256 + nums[5];
+    wr.write_all(b"STOR up.gcode.3mf\r\n").await.unwrap();
+    let mut data = tokio::net::TcpStream::connect((p.info.host.as_str(), port))
+        .await
+        .unwrap();
+    assert!(line().await.starts_with("150"));
+    data.write_all(b"hello card").await.unwrap();
+    data.shutdown().await.unwrap();
+    assert!(line().await.starts_with("226"));
+    assert_eq!(p.file("model/sub/up.gcode.3mf").unwrap(), b"hello card");
+    for (cmd, want) in [
+        ("SIZE up.gcode.3mf", "213 10"),
+        // A real modification time (this century), not the epoch.
+        ("MDTM up.gcode.3mf", "213 20"),
+        ("RNFR up.gcode.3mf", "350"),
+        ("RNTO /cache/moved.gcode.3mf", "250"),
+        ("SIZE /cache/moved.gcode.3mf", "213 10"),
+        ("SIZE up.gcode.3mf", "550"),
+        ("RMD /model/sub", "250"),
+        ("DELE /cache/moved.gcode.3mf", "250"),
+    ] {
+        wr.write_all(format!("{cmd}\r\n").as_bytes()).await.unwrap();
+        let got = line().await;
+        said.push(format!("{cmd} -> {got}"));
+        assert!(got.starts_with(want), "{said:?}");
+    }
+    assert!(p.files().is_empty(), "{:?}", p.files());
 }

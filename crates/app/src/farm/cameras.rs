@@ -107,6 +107,14 @@ impl App {
         // Subscribed before the check: a revocation between the two is not missed.
         let updates = self.live_updates();
         let row = self.printer_for(actor, id, Permission::CameraView).await?;
+        // The model table: X1/P2S/H2 serve RTSPS on 322, not the JPEG stream this reads; a
+        // connection there would only fail after sending the access code to the wrong port.
+        if !crate::CapabilitiesView::camera_viewable(&row.model) {
+            return Err(AppError::Conflict(format!(
+                "{} streams its camera over RTSPS, which printwarden does not show yet.",
+                row.name
+            )));
+        }
         let Some(pin) = row.pinned_sha256.as_deref().and_then(Fingerprint::parse) else {
             return Err(AppError::Conflict(format!(
                 "{} has not been connected yet; its camera opens once it is trusted.",

@@ -19,6 +19,8 @@ use crate::{Actor, App, AppError};
 
 /// How long the check waits for the first report after logging in.
 const REPORT_WAIT: Duration = Duration::from_secs(8);
+/// How long the check waits for the answer to its Developer Mode question.
+const REPLY_WAIT: Duration = Duration::from_secs(4);
 
 /// `POST /api/v1/printers/check`: where the printer is and how to log in.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -126,10 +128,26 @@ impl App {
             }
         })
         .await;
+        // P1/A1 firmware sends no `fun` (docs/PROTOCOL.md, model capabilities), so its report
+        // cannot say whether Developer Mode is on. Ask with a command that changes nothing:
+        // the chamber light set to the mode it reports. A "verify failed" answer means off.
+        let refused = match &first {
+            Ok(Ok(status))
+                if status.developer_mode.is_none()
+                    && !status
+                        .hms
+                        .iter()
+                        .any(pw_bambu::report::Hms::is_verify_failed) =>
+            {
+                control_refused(&mut session, &mut report).await
+            }
+            _ => false,
+        };
         session.writer.disconnect().await;
         Ok(match first {
             Ok(Ok(status)) => {
-                let off = status.developer_mode == Some(false)
+                let off = refused
+                    || status.developer_mode == Some(false)
                     || status
                         .hms
                         .iter()
@@ -160,4 +178,45 @@ impl App {
             ),
         })
     }
+}
+
+/// Sends the chamber light its current mode and reads the answer: `true` when the printer
+/// refuses it as a control command without Developer Mode ("mqtt message verify failed").
+/// No answer within the wait counts as not refused (the check reports what it saw).
+async fn control_refused(session: &mut Session, report: &mut Report) -> bool {
+    let on = report
+        .raw()
+        .get("print")
+        .and_then(|p| p.get("lights_report"))
+        .and_then(serde_json::Value::as_array)
+        .and_then(|lights| {
+            lights.iter().find(|l| {
+                l.get("node").and_then(serde_json::Value::as_str) == Some("chamber_light")
+            })
+        })
+        .and_then(|l| l.get("mode").and_then(serde_json::Value::as_str))
+        .is_none_or(|mode| mode != "off");
+    let command = pw_bambu::command::Command::Light {
+        node: pw_bambu::command::LightNode::Chamber,
+        on,
+    };
+    let Ok(seq) = session.writer.send(&command).await else {
+        return false;
+    };
+    let seq = seq.to_string();
+    tokio::time::timeout(REPLY_WAIT, async {
+        loop {
+            let Ok(payload) = session.reader.recv().await else {
+                return false;
+            };
+            if let Ok(Frame::Reply(reply)) = report.apply(&payload)
+                && reply.sequence_id.as_deref().is_none_or(|s| s == seq)
+                && reply.command == "ledctrl"
+            {
+                return reply.verify_failed();
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
 }

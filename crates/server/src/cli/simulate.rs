@@ -33,17 +33,25 @@ pub struct SimulateArgs {
     /// Fail every job at this percent.
     #[arg(long, value_name = "PERCENT")]
     pub fail_at: Option<u8>,
+    /// Give each printer its own loopback address (127.0.1.N) with the real ports 8883, 990
+    /// and 6000 (322 for X1 cameras); printers.json says where. Needs the right to bind ports
+    /// below 1024.
+    #[arg(long)]
+    pub standard_ports: bool,
 }
 
 pub(super) async fn simulate(args: SimulateArgs) -> ExitCode {
     let mut models = Vec::new();
     for name in &args.models {
-        match pw_simulator::Model::parse(name) {
+        let known = pw_simulator::simulated_models();
+        match pw_simulator::Model::parse(name).filter(|m| known.contains(m)) {
             Some(m) => models.push(m),
             None => {
+                let names: Vec<String> = known.iter().map(|m| m.token()).collect();
                 let _ = writeln!(
                     std::io::stderr(),
-                    "printwarden: unknown model `{name}` (known: X1C, P1S, P1P, A1, A1MINI)"
+                    "printwarden: unknown model `{name}` (known: {})",
+                    names.join(", ")
                 );
                 return ExitCode::from(2);
             }
@@ -59,6 +67,7 @@ pub(super) async fn simulate(args: SimulateArgs) -> ExitCode {
     options.behaviour.job_seconds = args.job_seconds.max(1.0);
     options.behaviour.developer_mode = !args.developer_mode_off;
     options.behaviour.fail_at = args.fail_at;
+    options.standard_ports = args.standard_ports;
     let mut farm = match pw_simulator::Farm::start(options).await {
         Ok(f) => f,
         Err(e) => {

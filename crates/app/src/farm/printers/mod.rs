@@ -208,6 +208,50 @@ pub struct PrinterView {
     /// Its location waives the plate-clear confirmation for every printer there; the waiver
     /// in effect is this or `waive_plate_clear`.
     pub location_waives_plate_clear: bool,
+    /// What the printer's model can do, from the one model table (`pw_bambu::model`); null
+    /// when the model is not set or not known.
+    pub capabilities: Option<CapabilitiesView>,
+}
+
+/// A model's capabilities as the API shows them (the UI offers only what the model has).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CapabilitiesView {
+    /// `jpeg` (the port-6000 image stream of A1/P1) or `rtsps` (H.264 on port 322: X1, P2S,
+    /// H2): printwarden shows only `jpeg` cameras today.
+    pub camera: String,
+    /// The port the real printer serves its camera on (6000 or 322).
+    pub camera_port: u16,
+    /// `led_node`s the printer takes (`chamber_light`, `chamber_light2` on H2).
+    pub light_nodes: Vec<String>,
+    /// The printer reports whether its door is open.
+    pub door_sensor: bool,
+    /// Filament units it takes (`AMS`, `AMS Lite`, `AMS 2 Pro`, `AMS HT`).
+    pub ams: Vec<String>,
+    /// Reports carry the whole state each time (X1); false: only what changed (P1/A1), so a
+    /// quiet printer is normal.
+    pub full_reports: bool,
+}
+
+impl CapabilitiesView {
+    /// The view of a model named in any spelling; `None` when unknown.
+    #[must_use]
+    pub fn of_model(model: &str) -> Option<Self> {
+        let caps = pw_bambu::model::Model::parse(model)?.caps();
+        Some(Self {
+            camera: caps.camera.as_str().to_owned(),
+            camera_port: caps.camera.port(),
+            light_nodes: caps.light_nodes.iter().map(|n| (*n).to_owned()).collect(),
+            door_sensor: caps.door_sensor,
+            ams: caps.ams.iter().map(|k| k.module().1.to_owned()).collect(),
+            full_reports: caps.full_reports,
+        })
+    }
+
+    /// The camera can be shown (an unknown model may have either; the stream tells).
+    #[must_use]
+    pub fn camera_viewable(model: &str) -> bool {
+        Self::of_model(model).is_none_or(|c| c.camera == "jpeg")
+    }
 }
 
 /// `POST /api/v1/printers`.
@@ -397,6 +441,7 @@ impl App {
             plate_cleared: !plate.needs_clearing,
             waive_plate_clear: plate.waived,
             location_waives_plate_clear: row.location_waives_plate_clear,
+            capabilities: CapabilitiesView::of_model(&row.model),
         }
     }
 

@@ -196,7 +196,10 @@ fn card(p: PrinterView, viewer: &Viewer, locations: &[(String, String, bool)]) -
         can_clear_plate: viewer.can(Permission::PrintersClearPlate),
         plate_waiting: !p.plate_cleared && !p.waive_plate_clear && !p.location_waives_plate_clear,
         plate_waiver: waiver_words(&p, locations),
-        can_watch: viewer.can(Permission::CameraView),
+        // The model table says which cameras printwarden can show (the JPEG stream of A1/P1;
+        // X1/H2 serve RTSPS), so the button appears only where it can work.
+        can_watch: viewer.can(Permission::CameraView)
+            && p.capabilities.as_ref().is_none_or(|c| c.camera == "jpeg"),
         can_files: viewer.can(Permission::PrintersFiles),
         state_label,
         name: p.name,
