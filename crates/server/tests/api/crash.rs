@@ -148,8 +148,10 @@ fn assert_each_started_once(farm: &Farm, count: usize) {
     assert_eq!(refused, 0, "no start was sent to a busy printer");
 }
 
-/// The local TCP ports of a process's sockets (Linux: its fds joined with `/proc/net/tcp`).
-fn local_ports(pid: u32) -> HashSet<u16> {
+/// The TCP connections of a process as `(local port, remote port)` (Linux: its fds joined
+/// with `/proc/net/tcp`). Both ends are kept: the kernel may give two connections to different
+/// peers the same local port, so a local port alone can belong to both server processes.
+fn connections(pid: u32) -> HashSet<(u16, u16)> {
     let mut inodes = HashSet::new();
     if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
         for fd in fds.flatten() {
@@ -164,25 +166,28 @@ fn local_ports(pid: u32) -> HashSet<u16> {
             }
         }
     }
-    let mut ports = HashSet::new();
+    let port_of = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    let mut out = HashSet::new();
     for table in ["tcp", "tcp6"] {
         let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
         for line in text.lines().skip(1) {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(inode)) = (cols.get(1), cols.get(9)) else {
+            let (Some(local), Some(remote), Some(inode)) = (cols.get(1), cols.get(2), cols.get(9))
+            else {
                 continue;
             };
             if inodes.contains(*inode)
-                && let Some(port) = local
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                && let (Some(l), Some(r)) = (port_of(local), port_of(remote))
             {
-                ports.insert(port);
+                out.insert((l, r));
             }
         }
     }
-    ports
+    out
 }
 
 /// Server processes for these tests: the farm's hundreds of uploads and polls come from one
@@ -241,13 +246,14 @@ async fn two_server_processes_race_over_200_items_on_20_printers_and_start_each_
     assert_eq!(ids.len(), ITEMS);
     let node = tempfile::tempdir().unwrap();
     let second = second_node(&first, node.path()).await;
-    // Which client sent each start.
-    let senders: Arc<Mutex<Vec<SocketAddr>>> = Arc::default();
+    // Which client sent each start: its address, and the printer's MQTT port it reached.
+    let senders: Arc<Mutex<Vec<(SocketAddr, u16)>>> = Arc::default();
     for p in &farm.printers {
         let senders = Arc::clone(&senders);
+        let mqtt = p.info.mqtt_port;
         p.set_hook(Some(Arc::new(move |e: &Event| {
             if let Event::StartReceived { from, .. } = e {
-                senders.lock().unwrap().push(*from);
+                senders.lock().unwrap().push((*from, mqtt));
             }
             Verdict::Go
         })));
@@ -269,18 +275,24 @@ async fn two_server_processes_race_over_200_items_on_20_printers_and_start_each_
     assert_each_started_once(&farm, ITEMS);
 
     let (a, b) = (
-        local_ports(first.pid().unwrap()),
-        local_ports(second.pid().unwrap()),
+        connections(first.pid().unwrap()),
+        connections(second.pid().unwrap()),
     );
     let senders = senders.lock().unwrap().clone();
-    let by_first = senders.iter().filter(|s| a.contains(&s.port())).count();
-    let by_second = senders.iter().filter(|s| b.contains(&s.port())).count();
+    let by_first = senders
+        .iter()
+        .filter(|(from, mqtt)| a.contains(&(from.port(), *mqtt)))
+        .count();
+    let by_second = senders
+        .iter()
+        .filter(|(from, mqtt)| b.contains(&(from.port(), *mqtt)))
+        .count();
     println!(
         "race: {ITEMS} items on {PRINTERS} printers, {} starts ({by_first} by the first \
          process, {by_second} by the second, {} by a session since closed) in {:.1} s \
          ({:.1} s in all)",
         senders.len(),
-        senders.len() - by_first - by_second,
+        senders.len().saturating_sub(by_first + by_second),
         race.as_secs_f64(),
         began.elapsed().as_secs_f64()
     );
