@@ -142,6 +142,9 @@ pub(crate) struct Shared {
     pub sessions: AtomicUsize,
     pub reports: broadcast::Sender<Arc<Vec<u8>>>,
     pub kick: broadcast::Sender<()>,
+    /// The client id of each accepted CONNECT: a session with the same id ends (MQTT 3.1.1
+    /// §3.1.4: the broker disconnects an existing client when another connects with its id).
+    pub takeover: broadcast::Sender<String>,
     state_dir: PathBuf,
     authority: Arc<Authority>,
     hook: RwLock<Option<Hook>>,
@@ -688,6 +691,7 @@ impl Farm {
                 .map_err(|e| SimError::Io(format!("sd card of {serial}: {e}")))?;
             let (reports, _) = broadcast::channel(64);
             let (kick, _) = broadcast::channel(4);
+            let (takeover, _) = broadcast::channel(16);
             let mut machine = Machine::new(model, options.behaviour.clone());
             machine.identity = machine::Identity {
                 serial: serial.clone(),
@@ -710,6 +714,7 @@ impl Farm {
                 sessions: AtomicUsize::new(0),
                 reports,
                 kick,
+                takeover,
                 state_dir: certs_dir.clone(),
                 authority: Arc::clone(&authority),
                 hook: RwLock::new(None),

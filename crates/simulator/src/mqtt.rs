@@ -81,7 +81,7 @@ async fn session(
         )
     });
     printer.record_connect(ConnectRecord {
-        client_id,
+        client_id: client_id.clone(),
         accepted: user_ok && code_ok,
     });
     if !(user_ok && code_ok) {
@@ -108,6 +108,12 @@ async fn session(
     let request_topic = format!("device/{}/request", printer.serial);
     let mut reports = printer.reports.subscribe();
     let mut kicked = printer.kick.subscribe();
+    // Takes over an older session with this client id (it ends), then watches for a newer one.
+    // (An empty id is the broker's to assign: unique, never taken over.)
+    if !client_id.is_empty() {
+        let _ = printer.takeover.send(client_id.clone());
+    }
+    let mut taken_over = printer.takeover.subscribe();
     // The session's topic filters (`+` and `#` wildcards as MQTT defines them).
     let mut filters: Vec<String> = Vec::new();
     let mut subscribed = false;
@@ -174,6 +180,11 @@ async fn session(
                 }
             }
             _ = kicked.recv() => return Ok(()),
+            id = taken_over.recv() => {
+                if matches!(id, Ok(id) if !client_id.is_empty() && id == client_id) {
+                    return Ok(());
+                }
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The simulated printer's broker at the packet level, as independent MQTT clients use it:
 //! wildcard subscriptions (`device/+/report`, `#`) receive the reports, UNSUBSCRIBE is answered
 //! with UNSUBACK and stops them, a P1S drops a client that subscribes to its request topic
-//! (even through `+`), and a malformed request payload gets no answer and keeps the session.
+//! (even through `+`), a malformed request payload gets no answer and keeps the session, and a
+//! second CONNECT with a client id in use ends the older session (MQTT 3.1.1 §3.1.4).
 #![expect(clippy::unwrap_used, reason = "test helpers fail fast with the cause")]
 
 use std::time::Duration;
@@ -21,6 +22,10 @@ struct Raw {
 
 impl Raw {
     async fn connect(p: &Printer) -> Self {
+        Self::connect_as(p, "raw").await
+    }
+
+    async fn connect_as(p: &Printer, client_id: &str) -> Self {
         let verifier = PrinterVerifier::new(&p.info.serial, None, None);
         let config = verifier.client_config().unwrap();
         let tcp = tokio::net::TcpStream::connect((p.info.host.as_str(), p.info.mqtt_port))
@@ -36,7 +41,7 @@ impl Raw {
             buf: Vec::new(),
         };
         raw.send(&Packet::Connect {
-            client_id: "raw".into(),
+            client_id: client_id.into(),
             username: Some("bblp".into()),
             password: Some(SecretString::new(p.info.access_code.clone())),
             keep_alive: 30,
@@ -82,6 +87,22 @@ impl Raw {
         .await
         .ok()
         .flatten()
+    }
+
+    /// Whether the broker closes the connection within 3 s (reports before that are skipped);
+    /// false when it stays open.
+    async fn closed(&mut self) -> bool {
+        tokio::time::timeout(Duration::from_secs(3), async {
+            let mut chunk = [0u8; 16 * 1024];
+            loop {
+                match self.tls.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// The next packet that is not a report.
@@ -241,5 +262,22 @@ async fn ports_stay_across_restarts_and_standard_ports_use_one_loopback_address_
         // Without the right to bind ports below 1024 (not root, no CAP_NET_BIND_SERVICE) the
         // start fails in words; nothing else to check here.
         Err(e) => assert!(e.to_string().contains("bind 127.0.1.1"), "{e}"),
+    }
+}
+
+/// MQTT 3.1.1 §3.1.4 (MQTT-3.1.4-2): a client connecting with the id of a connected client
+/// takes over; the older connection is closed. Two printwarden nodes must therefore never
+/// share a client id (each session of the product picks its own).
+#[tokio::test]
+async fn a_client_id_in_use_takes_the_older_session_over() {
+    let (farm, _dir) = farm(vec![Model::P1S]).await;
+    let printer = &farm.printers[0];
+    let mut first = Raw::connect_as(printer, "printwarden-1").await;
+    let mut other = Raw::connect_as(printer, "printwarden-2").await;
+    let mut second = Raw::connect_as(printer, "printwarden-1").await;
+    assert!(first.closed().await, "the older session was closed");
+    for raw in [&mut second, &mut other] {
+        raw.send(&Packet::PingReq).await;
+        assert_eq!(raw.next_control().await, Some(Packet::PingResp));
     }
 }
