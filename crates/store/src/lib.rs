@@ -49,9 +49,9 @@ pub use notify::webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow}
 pub use page::{OwnerFilter, PageAfter, PrinterFilter};
 pub use pool::{Backend, SearchTuning, Store};
 pub use system::audit::{AuditFilter, AuditRow, NewAuditEvent};
+pub use system::backup::{Cell, ColumnType, Restore, Rows, Snapshot, TableShape};
 /// The registry of sealed values: see [`sealed::SEALED`].
 pub use system::sealed;
-pub use system::backup::{Cell, ColumnType, Restore, Rows, Snapshot, TableShape};
 
 /// Reads a BOOLEAN column selected as `CASE WHEN col THEN 1 ELSE 0 END AS col`. sqlx's Any
 /// driver cannot decode SQLite's BOOLEAN declared type, so every boolean is read as an integer.
