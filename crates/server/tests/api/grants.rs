@@ -406,6 +406,7 @@ const RIGHTS_GIVING: &[(&str, &str)] = &[
     ("POST", "/api/v1/tickets"),
     ("POST", "/api/v1/webhooks"),
     ("PATCH", "/api/v1/webhooks/{id}"),
+    ("PUT", "/api/v1/settings/ldap"),
 ];
 
 /// State-changing rows that give nobody a right, and why. A new route must be listed in one
@@ -727,6 +728,11 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
         "/api/v1/printer-groups/{id}",
         "a printer group row; parks its queued items",
     ),
+    (
+        "POST",
+        "/api/v1/settings/ldap/test",
+        "binds and searches the directory with the stored settings; writes nothing",
+    ),
 ];
 
 #[test]
@@ -860,6 +866,22 @@ async fn one_permission_principals_never_grant_a_right_they_lack_on_any_route() 
                     method: "PUT",
                     path: format!("/api/v1/groups/{admins}/members/{victim}"),
                     body: None,
+                    gives: every.clone(),
+                },
+                // A directory group mapped to Administrators hands its rights to whoever
+                // the directory names (the caller's own directory account included).
+                Attempt {
+                    row: ("PUT", "/api/v1/settings/ldap"),
+                    method: "PUT",
+                    path: "/api/v1/settings/ldap".into(),
+                    body: Some(json!({
+                        "url": "ldaps://directory.example.com", "bind_dn": "cn=reader,dc=farm",
+                        "bind_password": "directory reader password",
+                        "user_base": "ou=people,dc=farm", "user_filter": "(uid={username})",
+                        "email_attr": "mail", "name_attr": "cn", "enabled": false,
+                        "group_mappings": [{"directory_group": "cn=staff,dc=farm",
+                                            "group_id": admins}],
+                    })),
                     gives: every.clone(),
                 },
                 Attempt {
