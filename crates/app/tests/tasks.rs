@@ -123,8 +123,9 @@ fn bare_spawns_are_only_per_request_work() {
         ("app/src/notify/email/send.rs", 1, "one templated mail"),
         (
             "app/src/notify/webhooks/dispatch.rs",
-            1,
-            "one delivery, under the dispatcher's semaphore",
+            2,
+            "one delivery, under the dispatcher's semaphore; one webhook's lane, which ends \
+             when the registered webhook dispatcher drops it",
         ),
         (
             "app/src/farm/fleet/mod.rs",
