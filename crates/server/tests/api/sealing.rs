@@ -183,9 +183,8 @@ async fn all_open_with(server: &TestServer, key: &SealingKey) {
     }
 }
 
-/// Tess signs in with her password and a backup code: proves the pepper of the one-time code
-/// digests survived (a rotation carries it over; the digests cannot be recomputed).
-async fn sign_in_with_backup_code(server: &TestServer, code: &str) {
+/// Tess signs in with her password and a second factor (`method` `backup` or `totp`).
+async fn sign_in_as_tess(server: &TestServer, method: &str, code: &str) {
     let login = server
         .call(
             &Auth::None,
@@ -201,35 +200,23 @@ async fn sign_in_with_backup_code(server: &TestServer, code: &str) {
             &challenge,
             "POST",
             "/api/v1/auth/mfa/verify",
-            Some(json!({"method": "backup", "code": code})),
+            Some(json!({"method": method, "code": code})),
         )
         .await;
-    assert_eq!(verify.status, 200, "{:?}", verify.json);
+    assert_eq!(verify.status, 200, "{method}: {:?}", verify.json);
 }
 
-/// Tess signs in with her password and a TOTP code: proves the TOTP secret opens.
+/// A backup code signs in: proves the pepper of the one-time code digests survived (a
+/// rotation carries it over; the digests cannot be recomputed).
+async fn sign_in_with_backup_code(server: &TestServer, code: &str) {
+    sign_in_as_tess(server, "backup", code).await;
+}
+
+/// A TOTP code signs in: proves the TOTP secret opens. The code of the next step: the one of
+/// this step was used to enable TOTP.
 async fn sign_in_with_totp(server: &TestServer, secret: &str) {
-    let login = server
-        .call(
-            &Auth::None,
-            "POST",
-            "/api/v1/auth/login",
-            Some(json!({"username": "tess", "password": TEST_PASSWORD})),
-        )
-        .await;
-    assert_eq!(login.status, 200, "{:?}", login.json);
-    let challenge = Auth::Cookie(login.challenge_cookie().expect("a second step"));
-    // The code of the next step: the one of this step was used to enable TOTP.
     let code = pw_testkit::totp::next_totp(secret, unix_now());
-    let verify = server
-        .call(
-            &challenge,
-            "POST",
-            "/api/v1/auth/mfa/verify",
-            Some(json!({"method": "totp", "code": code})),
-        )
-        .await;
-    assert_eq!(verify.status, 200, "{:?}", verify.json);
+    sign_in_as_tess(server, "totp", &code).await;
 }
 
 #[tokio::test]
