@@ -119,6 +119,9 @@ pub struct App {
     /// a short section (never the upload itself), so a blob is never deleted under a file that
     /// was just recorded for it.
     pub(crate) library_refs: Arc<Mutex<()>>,
+    /// Held while a backup download is written: one at a time (threat: parallel downloads,
+    /// each reading the whole database and every file, exhausting disk and CPU).
+    pub(crate) backup_running: Arc<Mutex<()>>,
     /// The pepper of one-time code digests (stored sealed, see `system::keys`).
     pub(crate) pepper: [u8; 32],
 }
@@ -183,6 +186,7 @@ impl App {
             tasks,
             library_blobs,
             library_refs: Arc::default(),
+            backup_running: Arc::default(),
         };
         app.seed_groups().await?;
         app.seal_legacy_values().await?;

@@ -709,6 +709,17 @@ fn writeln_note(text: &str) -> std::io::Result<()> {
 }
 
 async fn download(server: &TestServer, auth: &Auth, body: serde_json::Value) -> (u16, Vec<u8>) {
+    let resp = start_download(server, auth, body).await;
+    let status = resp.status().as_u16();
+    (status, resp.bytes().await.unwrap().to_vec())
+}
+
+/// The backup route's answer, its body not read yet.
+async fn start_download(
+    server: &TestServer,
+    auth: &Auth,
+    body: serde_json::Value,
+) -> reqwest::Response {
     let mut req = server
         .client
         .post(server.url("/api/v1/system/backup"))
@@ -718,9 +729,32 @@ async fn download(server: &TestServer, auth: &Auth, body: serde_json::Value) -> 
         Auth::Key(k) => req.bearer_auth(k),
         Auth::None => req,
     };
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.bytes().await.unwrap().to_vec())
+    req.send().await.unwrap()
+}
+
+/// One backup at a time: a download still being written (its reader is slow) makes a second
+/// one wait its turn with 409 — parallel requests cannot each read the whole farm at once —
+/// and once it is done the next one runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_are_written_one_at_a_time() {
+    let (server, admin, _) = seeded(Options::default()).await;
+    let body = json!({"passphrase": PASSPHRASE});
+    let first = start_download(&server, &admin, body.clone()).await;
+    assert_eq!(first.status(), 200);
+    let (status, refused) = download(&server, &admin, body.clone()).await;
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&refused));
+    assert!(String::from_utf8_lossy(&refused).contains("being written already"));
+    assert!(!first.bytes().await.unwrap().is_empty());
+    // The first one's writer lets go once its stream is finished.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = download(&server, &admin, body.clone()).await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200);
 }
 
 /// The web route streams the same backup; only `system:backup` opens it — not another admin

@@ -8,6 +8,7 @@
 //! end), so a partial download cannot pass for a backup.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use pw_credentials::SecretString;
@@ -37,7 +38,22 @@ pub struct BackupDownload {
     /// `printwarden-<time>.pwbk`.
     pub file_name: String,
     /// The encrypted bytes; an `Err` means the backup failed and the file is incomplete.
-    pub body: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    pub body: BackupBody,
+}
+
+/// The stream of a backup download. While it lives no other backup starts: it holds the
+/// one-at-a-time lock until the response has been sent (or dropped), not just written.
+#[derive(Debug)]
+pub struct BackupBody {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    _running: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl BackupBody {
+    /// The next piece; `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        self.rx.recv().await
+    }
 }
 
 /// Hands written bytes to the response body (on the writer's blocking thread).
@@ -88,6 +104,12 @@ impl App {
         } else {
             None
         };
+        let Ok(running) = Arc::clone(&self.backup_running).try_lock_owned() else {
+            return Err(AppError::Conflict(
+                "A backup is being written already; download this one when it has finished."
+                    .to_owned(),
+            ));
+        };
         let now = self.clock.now_ms();
         let options = CreateOptions {
             data_dir,
@@ -122,7 +144,10 @@ impl App {
         });
         Ok(BackupDownload {
             file_name: format!("printwarden-{stamp}.pwbk"),
-            body: rx,
+            body: BackupBody {
+                rx,
+                _running: running,
+            },
         })
     }
 }

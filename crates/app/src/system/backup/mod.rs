@@ -27,7 +27,7 @@ mod read;
 mod restore;
 
 pub use create::{BackupSummary, CreateOptions, create_backup};
-pub use download::{BackupDownload, BackupRequest};
+pub use download::{BackupBody, BackupDownload, BackupRequest};
 pub use read::{Verified, verify_backup};
 pub use restore::{RestoreDatabase, RestoreSummary, RestoreTarget, restore_backup};
 

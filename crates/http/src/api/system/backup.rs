@@ -18,8 +18,8 @@ async fn create(
     ApiJson(input): ApiJson<BackupRequest>,
 ) -> Result<Response, ApiError> {
     let download = state.app.backup_download(&actor, input).await?;
-    let stream = futures_util::stream::unfold(download.body, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    let stream = futures_util::stream::unfold(download.body, |mut body| async move {
+        body.next().await.map(|item| (item, body))
     });
     Ok((
         [
