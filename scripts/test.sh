@@ -27,6 +27,7 @@
 #   PW_SERVER_BIN=path  e2e, tls-scan, headers, schemathesis: use this server binary instead of target/debug/printwarden
 #   SCHEMATHESIS_SEED=n seed of the API fuzzing run (default 1, so CI runs are reproducible)
 #   CARGO_TARGET_DIR    honoured (logs go to $CARGO_TARGET_DIR/test-logs)
+#   MIN_FREE_MIB=n      warn when less disk than this is free under the target directory (default 12000)
 #
 # Layout: this file is the driver (stage selection, the stage runner, the
 # summary). Each stage is scripts/stages/<name>.sh, defining stage_<name> (with
@@ -51,6 +52,7 @@ ALL_STAGES=(fmt clippy crypto-guard tests-sqlite tests-postgres e2e tls-scan hea
 PEER_STAGES=(tests-sqlite tests-postgres e2e) # stages that need the test peers running
 PEERS=(smtp ldap)                              # test peers started before PEER_STAGES (scripts/lib/peers.sh)
 
+MIN_FREE_MIB=${MIN_FREE_MIB:-12000} # measured peak of target/ in a full CI run, plus margin
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 [[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
 LOG_DIR=$TARGET_DIR/test-logs
@@ -58,6 +60,9 @@ mkdir -p "$LOG_DIR"
 
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 export CARGO_TERM_PROGRESS_WHEN=never
+# A one-shot CI build gains nothing from incremental caches, and they double
+# the size of target/ (a CI run once died of a full disk halfway through).
+if [[ ${CI:-} == true ]]; then export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}; fi
 
 PROC_DIR=$(mktemp -d "${TMPDIR:-/tmp}/printwarden-test.XXXXXX")
 export PROC_DIR
@@ -171,6 +176,11 @@ run_stage() {
 # ================================================================ main
 
 log "stages: ${SELECTED[*]} (logs in ${LOG_DIR})"
+# A full disk shows up as a dozen unrelated compile errors; say it plainly first.
+free_mib=$(df -Pm "$TARGET_DIR" 2>/dev/null | awk 'NR == 2 { print $4 }')
+if [[ -n $free_mib ]] && ((free_mib < MIN_FREE_MIB)); then
+	warn "only ${free_mib} MiB free under ${TARGET_DIR}; a full run needs about ${MIN_FREE_MIB} MiB (stages will fail with 'No space left on device')"
+fi
 if [[ ${CI:-} == true && -n ${SKIP_E2E:-}${SKIP_POSTGRES:-} ]]; then
 	warn "CI=true with SKIP_E2E/SKIP_POSTGRES set: stages will be skipped"
 fi
