@@ -34,6 +34,8 @@ nextest_run() {
 	ensure_rust_tool cargo-nextest cargo nextest --version
 	# An independent TOTP implementation for the second-factor tests (pw_testkit::totp).
 	command -v oathtool >/dev/null 2>&1 || ensure_apt oathtool
+	# systemd's exposure score of packaging/printwarden.service (tests/api/packaging.rs).
+	command -v systemd-analyze >/dev/null 2>&1 || ensure_apt systemd
 	cargo nextest run --workspace --profile ci "$@" 2>&1 | tee "$out" || rc=$?
 	summary=$(grep -E '^[[:space:]]*Summary \[' "$out" | tail -n 1 || true)
 	if [[ -z $summary ]]; then

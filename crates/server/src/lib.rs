@@ -14,6 +14,23 @@ pub use pw_store::SearchTuning;
 pub use serve::{Overrides, Running, StartError, VERSION, start, start_with};
 pub use serve::{accept, certificates, keys, tls};
 
+/// `printwarden --version`: the version, then the build it came from (see `build.rs`), so a
+/// bug report names the exact commit.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit:   ",
+    env!("PW_BUILD_COMMIT"),
+    " (",
+    env!("PW_BUILD_DATE"),
+    ")\ntarget:   ",
+    env!("PW_BUILD_TARGET"),
+    " (",
+    env!("PW_BUILD_PROFILE"),
+    ")\ncompiler: ",
+    env!("PW_BUILD_RUSTC"),
+    "\ndatabases: SQLite, PostgreSQL\ncrypto:   rustls with ring (no OpenSSL)"
+);
+
 /// Installs ring as the process-wide rustls crypto provider. Call first thing in `main` and in
 /// tests; repeated calls are harmless.
 pub fn install_crypto_provider() {

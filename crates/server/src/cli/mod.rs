@@ -20,6 +20,7 @@ use crate::config::{self, FlagOverrides, LogFormat, Settings, Sources};
 mod admin;
 mod backup;
 mod demo;
+mod healthcheck;
 mod keys;
 mod migrate;
 mod printer_check;
@@ -35,13 +36,20 @@ pub use simulate::SimulateArgs;
 use admin::admin;
 use backup::backup;
 use demo::demo;
+use healthcheck::healthcheck;
 use migrate::migrate;
 use printer_check::printer_check;
 use simulate::simulate;
 
 /// printwarden — a secure command center for Bambu Lab print farms.
 #[derive(Debug, Parser)]
-#[command(name = "printwarden", version, about, propagate_version = true)]
+#[command(
+    name = "printwarden",
+    version,
+    long_version = crate::LONG_VERSION,
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// Config file (default: ./printwarden.toml when it exists; env PRINTWARDEN_CONFIG).
     #[arg(long, global = true, value_name = "PATH")]
@@ -106,6 +114,9 @@ pub enum Command {
     /// The server plus three simulated printers (X1C, P1S, A1), already added: the quickest
     /// way to see the product.
     Demo(DemoArgs),
+    /// Ask the server running on this data directory for /healthz over its own pinned
+    /// certificate; exit 0 when it answers ok (for container health checks and service managers).
+    Healthcheck,
     /// Connect to a printer's MQTT broker as the server would (certificate checks, login,
     /// first report) and say what happened. The access code is read from standard input.
     PrinterCheck(PrinterCheckArgs),
@@ -172,6 +183,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Simulate(args) => with_runtime(&settings, |_| simulate(args)),
         Command::Demo(args) => with_runtime(&settings, |s| demo(s, args)),
         Command::PrinterCheck(args) => with_runtime(&settings, |_| printer_check(args)),
+        Command::Healthcheck => with_runtime(&settings, healthcheck),
     }
 }
 

@@ -51,7 +51,8 @@ const NUMERIC_KEYS: &[&str] = &[
 
 /// `PRINTWARDEN_*` variables as a figment provider. `PRINTWARDEN_CONFIG` names the file and
 /// `PRINTWARDEN_TEST_*` belongs to the test harness, `PRINTWARDEN_BACKUP_PASSPHRASE` to
-/// `printwarden backup`; every other name must be a known key.
+/// `printwarden backup`, `PRINTWARDEN_BUILD_*` to the build script; every other name must be a
+/// known key.
 #[derive(Debug)]
 pub(super) struct EnvVars(figment::value::Dict);
 
@@ -65,7 +66,13 @@ impl EnvVars {
             };
             let key = key.to_ascii_lowercase();
             // BACKUP_PASSPHRASE is read by `printwarden backup`, never part of the configuration.
-            if key == "config" || key == "backup_passphrase" || key.starts_with("test_") {
+            // BUILD_* are read by the build script (`--version`), so a shell that built the
+            // binary can also run it.
+            if key == "config"
+                || key == "backup_passphrase"
+                || key.starts_with("test_")
+                || key.starts_with("build_")
+            {
                 continue;
             }
             if !KEYS.contains(&key.as_str()) {

@@ -15,9 +15,109 @@ fn version_flag_prints_the_version() {
     let dir = tempfile::tempdir().unwrap();
     let out = printwarden(dir.path()).arg("--version").output().unwrap();
     assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        lines.next(),
+        Some(format!("printwarden {}", printwarden::VERSION).as_str())
+    );
+    // The build it came from: this checkout's commit, so a bug report names it exactly.
+    let commit = lines.next().unwrap();
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match head {
+        Some(head) => assert!(
+            commit.starts_with(&format!("commit:   {head} (")),
+            "{commit}"
+        ),
+        None => assert!(commit.starts_with("commit:   "), "{commit}"),
+    }
+    assert!(text.contains("\ntarget:   "), "{text}");
+    assert!(text.contains("compiler: rustc 1."), "{text}");
+    // -V stays one line, for scripts that parse it.
+    let short = printwarden(dir.path()).arg("-V").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&short.stdout).trim(),
         format!("printwarden {}", printwarden::VERSION)
+    );
+}
+
+/// `healthcheck` says healthy only for the server on this data directory, over its pinned
+/// certificate, and fails in words when nothing runs there.
+#[test]
+fn healthcheck_answers_for_the_running_server_and_fails_when_it_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let check = |data: &std::path::Path| {
+        printwarden(dir.path())
+            .arg("healthcheck")
+            .env("PRINTWARDEN_DATA_DIR", data)
+            .output()
+            .unwrap()
+    };
+    let before = check(&data);
+    assert!(!before.status.success());
+    assert!(
+        String::from_utf8_lossy(&before.stderr).contains("is it running on this data directory?"),
+        "{}",
+        String::from_utf8_lossy(&before.stderr)
+    );
+
+    let mut child = printwarden(dir.path())
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--https-port",
+            "0",
+            "--http-port",
+            "0",
+        ])
+        .env("PRINTWARDEN_DATA_DIR", &data)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let listening = data.join("listening.json");
+    for _ in 0..400 {
+        if listening.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let up = check(&data);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&up.stdout).trim(), "healthy");
+
+    // Another certificate in the configured place (an imposter's view of the world): refused.
+    let tls = data.join("tls/server.crt");
+    let genuine = std::fs::read(&tls).unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(&tls, other.cert.pem()).unwrap();
+    let pinned = check(&data);
+    std::fs::write(&tls, genuine).unwrap();
+    assert!(!pinned.status.success());
+    assert!(
+        String::from_utf8_lossy(&pinned.stderr).contains("other than the configured one"),
+        "{}",
+        String::from_utf8_lossy(&pinned.stderr)
+    );
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let gone = check(&data);
+    assert!(!gone.status.success());
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("cannot connect"),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
     );
 }
 

@@ -38,6 +38,7 @@ mod masking;
 mod matrix;
 mod mfa;
 mod notify_events;
+mod packaging;
 mod pages;
 mod plates;
 mod printer_groups;
