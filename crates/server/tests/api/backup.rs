@@ -449,9 +449,15 @@ fn forge(path: &Path, passphrase: &str, schema: Vec<i64>, entries: &[(&str, u8, 
         serde_json::to_vec(&manifest).unwrap(),
     ));
     let file = std::fs::File::create(path).unwrap();
-    let encryptor = age::Encryptor::with_user_passphrase(age::secrecy::SecretString::from(
-        passphrase.to_owned(),
-    ));
+    // A low work factor: a forged archive is refused after decryption, and each run of scrypt
+    // at the product's strength costs a second and 256 MiB (many of them made this test the
+    // slowest of the suite on a busy machine). Restores accept any factor up to the ceiling.
+    let mut recipient =
+        age::scrypt::Recipient::new(age::secrecy::SecretString::from(passphrase.to_owned()));
+    recipient.set_work_factor(10);
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+            .unwrap();
     let sealed = encryptor.wrap_output(file).unwrap();
     let mut builder = tar::Builder::new(sealed);
     for (name, kind, data) in &all {
@@ -531,6 +537,13 @@ async fn damaged_forged_and_newer_archives_are_refused_and_change_nothing() {
         .unwrap());
     server.stop().await;
     let bytes = std::fs::read(&good).unwrap();
+    // The passphrase's scrypt strength is fixed (2^18), not measured on a busy machine.
+    let header = String::from_utf8_lossy(&bytes[..200.min(bytes.len())]).into_owned();
+    let stanza = header
+        .lines()
+        .find(|l| l.starts_with("-> scrypt "))
+        .unwrap();
+    assert!(stanza.ends_with(" 18"), "{stanza}");
 
     // The target: an existing data directory with something in it, which must stay as is.
     let sandbox = work.path().join("sandbox");

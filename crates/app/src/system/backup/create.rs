@@ -127,9 +127,17 @@ fn write_archive(
     passphrase: SecretString,
     mtime: u64,
 ) -> Result<(u64, u64), BackupError> {
-    let encryptor = age::Encryptor::with_user_passphrase(age::secrecy::SecretString::from(
+    let mut recipient = age::scrypt::Recipient::new(age::secrecy::SecretString::from(
         passphrase.expose().to_owned(),
     ));
+    // A fixed work factor, not age's default of "one second on this machine right now": a
+    // backup written while the farm keeps the CPU busy would otherwise get a weaker one.
+    recipient.set_work_factor(super::SCRYPT_WORK_FACTOR);
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+            .map_err(|e| {
+                BackupError::io("cannot start the encrypted file")(std::io::Error::other(e))
+            })?;
     let sealed = encryptor
         .wrap_output(std::io::BufWriter::with_capacity(256 * 1024, out))
         .map_err(BackupError::io("cannot start the encrypted file"))?;

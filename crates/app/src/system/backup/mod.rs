@@ -156,6 +156,14 @@ impl BackupError {
     }
 }
 
+/// The scrypt work factor (log2 N) of a new backup's passphrase: 2^18, about a second and
+/// 256 MiB on a current machine — age's usual strength, fixed so that it does not drop when
+/// the backup runs on a busy server.
+pub const SCRYPT_WORK_FACTOR: u8 = 18;
+/// The highest work factor a restore accepts (2^22: 16 times ours, so a backup written by
+/// another age tool with a stronger setting still opens; a forged header cannot demand more).
+pub const SCRYPT_MAX_WORK_FACTOR: u8 = 22;
+
 /// Checks a new backup's passphrase.
 pub fn check_new_passphrase(passphrase: &str) -> Result<(), BackupError> {
     if passphrase.chars().count() < MIN_PASSPHRASE {

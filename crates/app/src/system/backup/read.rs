@@ -91,9 +91,14 @@ pub(crate) fn decrypt<R: Read>(
                 .to_owned(),
         ));
     }
-    let identity = age::scrypt::Identity::new(age::secrecy::SecretString::from(
+    let mut identity = age::scrypt::Identity::new(age::secrecy::SecretString::from(
         passphrase.expose().to_owned(),
     ));
+    // age's own ceiling is measured on this machine at this moment (about 16 times one
+    // second's work), so a busy or slower machine could refuse a backup written on a quiet
+    // fast one. A fixed ceiling, well above what printwarden writes, but still bounded:
+    // a forged header cannot make a restore spend hours.
+    identity.set_max_work_factor(super::SCRYPT_MAX_WORK_FACTOR);
     decryptor
         .decrypt(std::iter::once(&identity as &dyn age::Identity))
         .map_err(decrypt_error)
