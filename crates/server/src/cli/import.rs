@@ -98,14 +98,14 @@ pub(super) async fn import(settings: Settings, args: ImportArgs) -> ExitCode {
         store.close().await;
         return fail(e);
     }
-    let app = match pw_app::App::start(store.clone(), crate::serve::app_config(&settings, key)).await
-    {
-        Ok(app) => app,
-        Err(e) => {
-            store.close().await;
-            return fail(e);
-        }
-    };
+    let app =
+        match pw_app::App::start(store.clone(), crate::serve::app_config(&settings, key)).await {
+            Ok(app) => app,
+            Err(e) => {
+                store.close().await;
+                return fail(e);
+            }
+        };
     let outcome = app
         .import_from(&Actor::system(), tool, &args.path, args.dry_run)
         .await;

@@ -44,7 +44,10 @@ async fn place() -> Place {
         }
         TestDb::Sqlite => (
             None,
-            format!("sqlite://{}?mode=rwc", data.join("printwarden.db").display()),
+            format!(
+                "sqlite://{}?mode=rwc",
+                data.join("printwarden.db").display()
+            ),
         ),
     };
     Place {
@@ -94,12 +97,21 @@ impl Place {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&self.url).await.unwrap();
         let mut out = Vec::new();
-        for t in ["users", "groups", "group_members", "group_permissions", "printers", "archives"] {
-            let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM {t}")))
-                .fetch_one(&pool)
-                .await
-                .map(|r| r.get("n"))
-                .unwrap_or(-1);
+        for t in [
+            "users",
+            "groups",
+            "group_members",
+            "group_permissions",
+            "printers",
+            "archives",
+        ] {
+            let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) AS n FROM {t}"
+            )))
+            .fetch_one(&pool)
+            .await
+            .map(|r| r.get("n"))
+            .unwrap_or(-1);
             out.push((t.to_owned(), n));
         }
         pool.close().await;
@@ -140,7 +152,8 @@ async fn sqlite_file(path: &Path, statements: &[String]) {
         sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
             .execute(&mut conn)
             .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
+            .map_err(|e| format!("{s}: {e}"))
+            .unwrap();
     }
 }
 
@@ -227,13 +240,18 @@ async fn all_online(server: &TestServer, auth: &Auth, n: usize) -> Value {
     for _ in 0..300 {
         let list = server.call(auth, "GET", "/api/v1/printers", None).await;
         let items = list.json["items"].as_array().cloned().unwrap_or_default();
-        if items.len() == n && items.iter().all(|p| p["connection"] == "online") {
-            return list.json;
-        }
         last = list.json;
+        if items.len() == n && items.iter().all(|p| p["connection"] == "online") {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("imported printers did not come online: {last}");
+    let items = last["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        items.len() == n && items.iter().all(|p| p["connection"] == "online"),
+        "imported printers did not come online: {last}"
+    );
+    last
 }
 
 #[tokio::test]
@@ -247,7 +265,15 @@ async fn bambuddy_import_dry_run_then_sign_in_rights_printers_and_idempotence() 
     server.stop().await;
 
     let file = place.root.join("bambuddy.db");
-    let all_ops = json!(["printers:read", "printers:control", "queue:reorder", "users:create", "settings:update", "archives:read"]).to_string();
+    let all_ops = json!([
+        "printers:read",
+        "printers:control",
+        "queue:reorder",
+        "users:create",
+        "settings:update",
+        "archives:read"
+    ])
+    .to_string();
     let mut sql = bambuddy_schema();
     sql.extend([
         format!("INSERT INTO groups (id, name, permissions, is_system) VALUES (1, 'Administrators', {}, 1)", q(&json!(["printers:read"]).to_string())),
@@ -256,7 +282,8 @@ async fn bambuddy_import_dry_run_then_sign_in_rights_printers_and_idempotence() 
         format!("INSERT INTO groups (id, name, permissions, is_system) VALUES (3, 'administrators ', {}, 0)", q(&json!(["users:read"]).to_string())),
         format!("INSERT INTO groups (id, name, permissions, is_system, restrict_printers) VALUES (4, 'Lab A', {}, 0, 1)", q(&json!(["printers:read", "printers:delete"]).to_string())),
         format!("INSERT INTO users (id, username, email, password_hash, role, is_active) VALUES (1, 'alice', 'alice@example.com', {}, 'admin', 1)", q(PBKDF2)),
-        format!("INSERT INTO users (id, username, password_hash, role, is_active) VALUES (2, 'bob', {}, 'user', 1)", q(BCRYPT)),
+        // Unique in Bambuddy (SQLite compares with case), one address here.
+        format!("INSERT INTO users (id, username, email, password_hash, role, is_active) VALUES (2, 'bob', 'ALICE@example.com', {}, 'user', 1)", q(BCRYPT)),
         format!("INSERT INTO users (id, username, password_hash, role, is_active) VALUES (3, 'eve', {}, 'Admin', 1)", q(PBKDF2)),
         format!("INSERT INTO users (id, username, password_hash, role, is_active) VALUES (4, 'Carol', {}, 'admin', 1)", q(PBKDF2)),
         format!("INSERT INTO users (id, username, password_hash, role, is_active) VALUES (5, 'dave', {}, 'user', 0)", q(PBKDF2)),
@@ -284,10 +311,14 @@ async fn bambuddy_import_dry_run_then_sign_in_rights_printers_and_idempotence() 
         "`users:create` (group `Operators`): Bambuddy also requires the admin role",
         "group `Lab A`: it is limited to some printers",
         "1 Bambuddy library file(s)",
+        "user `bob`: their email address is invalid or used here already; imported without it",
     ] {
         assert!(report.contains(needle), "missing {needle:?} in:\n{report}");
     }
-    assert!(!report.contains(&farm.printers[0].info.access_code), "{report}");
+    assert!(
+        !report.contains(&farm.printers[0].info.access_code),
+        "{report}"
+    );
     assert!(!report.contains("$pbkdf2"), "{report}");
     assert_eq!(place.counts().await, before, "a dry run writes nothing");
 
@@ -301,17 +332,27 @@ async fn bambuddy_import_dry_run_then_sign_in_rights_printers_and_idempotence() 
         again.contains("0 user(s), 0 group(s), 0 printer(s), 0 archive entr(ies) imported"),
         "{again}"
     );
-    assert_eq!(place.counts().await, after, "the second run imported nothing");
+    assert_eq!(
+        place.counts().await,
+        after,
+        "the second run imported nothing"
+    );
 
     let server = place.server().await;
     // alice: `role = admin` in Bambuddy → administrator here; signs in with her old password.
     let alice = server.login("alice", PASSWORD).await;
     let admin_rights = me(&server, &alice).await;
-    assert!(admin_rights.contains(&"users:create".to_owned()), "{admin_rights:?}");
+    assert!(
+        admin_rights.contains(&"users:create".to_owned()),
+        "{admin_rights:?}"
+    );
     // bob: Operators, mapped string by string — no `queue:reorder` (Bambuddy checks
     // update_all), no `users:create` (needs the admin role there), nothing for legacy strings.
     let bob = server.login("bob", PASSWORD).await;
-    assert_eq!(me(&server, &bob).await, vec!["printers:control", "printers:read"]);
+    assert_eq!(
+        me(&server, &bob).await,
+        vec!["printers:control", "printers:read"]
+    );
     // eve: `Admin` is not `admin`, and `administrators ` is not `Administrators`; the printer-
     // restricted group is left out rather than widened to every printer.
     let eve = server.login("eve", PASSWORD).await;
@@ -324,11 +365,18 @@ async fn bambuddy_import_dry_run_then_sign_in_rights_printers_and_idempotence() 
 
     // The printers come online with their sealed access codes; certificates pinned now.
     let list = all_online(&server, &admin_again(&server).await, 2).await;
-    assert!(!list.to_string().contains(&farm.printers[0].info.access_code));
+    assert!(
+        !list
+            .to_string()
+            .contains(&farm.printers[0].info.access_code)
+    );
     let archives = server.call(&alice, "GET", "/api/v1/archives", None).await;
     assert_eq!(archives.status, 200, "{:?}", archives.json);
     let names = archives.json.to_string();
-    assert!(names.contains("cube.3mf") && names.contains("vase.3mf") && !names.contains("now.3mf"), "{names}");
+    assert!(
+        names.contains("cube.3mf") && names.contains("vase.3mf") && !names.contains("now.3mf"),
+        "{names}"
+    );
 
     // An administrator widens the imported group; a later import must not hand that to a new
     // member from the source.
@@ -352,11 +400,20 @@ async fn bambuddy_import_dry_run_then_sign_in_rights_printers_and_idempotence() 
     )
     .await;
     let third = ok(&place.import("bambuddy", &file, &[]));
-    assert!(third.contains("1 user(s), 0 group(s), 0 printer(s)"), "{third}");
-    assert!(third.contains("group `Operators (Bambuddy)` exists here with other rights"), "{third}");
+    assert!(
+        third.contains("1 user(s), 0 group(s), 0 printer(s)"),
+        "{third}"
+    );
+    assert!(
+        third.contains("group `Operators (Bambuddy)` exists here with other rights"),
+        "{third}"
+    );
     let server = place.server().await;
     let frank = server.login("frank", PASSWORD).await;
-    assert!(me(&server, &frank).await.is_empty(), "frank got the widened group");
+    assert!(
+        me(&server, &frank).await.is_empty(),
+        "frank got the widened group"
+    );
 }
 
 /// The first administrator of the place (signed in again after a restart).
@@ -407,8 +464,14 @@ async fn forge_and_filament_bridge_map_roles_and_a_roleless_user_gets_nothing() 
     // Into an instance that was never set up: the importer needs no server.
     let report = ok(&place.import("3dprintforge", &forge, &[]));
     assert!(report.contains("schema version 117"), "{report}");
-    assert!(report.contains("user `norole`; no role in 3DPrintForge"), "{report}");
-    assert!(report.contains("1 3DPrintForge printer(s) of other brands"), "{report}");
+    assert!(
+        report.contains("user `norole`; no role in 3DPrintForge"),
+        "{report}"
+    );
+    assert!(
+        report.contains("1 3DPrintForge printer(s) of other brands"),
+        "{report}"
+    );
     let bridged = ok(&place.import("filament-bridge", &bridge, &[]));
     assert!(bridged.contains("user `filament-bridge`"), "{bridged}");
     assert!(bridged.contains("API token"), "{bridged}");
@@ -416,12 +479,22 @@ async fn forge_and_filament_bridge_map_roles_and_a_roleless_user_gets_nothing() 
 
     let server = place.server().await;
     let root = server.login("root", PASSWORD).await;
-    assert!(me(&server, &root).await.contains(&"users:create".to_owned()));
+    assert!(
+        me(&server, &root)
+            .await
+            .contains(&"users:create".to_owned())
+    );
     // operator = the presets of its strings; `filament` and `macros` map to nothing.
     let op = server.login("op", PASSWORD).await;
     let mut expected: Vec<String> = ["view", "print", "queue", "controls"]
         .iter()
-        .flat_map(|n| pw_domain::PRESETS.iter().find(|p| p.name == *n).unwrap().permissions)
+        .flat_map(|n| {
+            pw_domain::PRESETS
+                .iter()
+                .find(|p| p.name == *n)
+                .unwrap()
+                .permissions
+        })
         .map(|p| p.as_str().to_owned())
         .collect();
     expected.sort();
@@ -442,7 +515,10 @@ async fn corrupt_sources_are_refused_in_words_with_nothing_imported() {
     let empty = place.root.join("empty.db");
     sqlite_file(&empty, &["CREATE TABLE unrelated (x INTEGER)".to_owned()]).await;
     let err = refused(&place.import("bambuddy", &empty, &[]));
-    assert!(err.contains("cannot be imported: it has no `users` table. Nothing was imported."), "{err}");
+    assert!(
+        err.contains("cannot be imported: it has no `users` table. Nothing was imported."),
+        "{err}"
+    );
     let before = place.counts().await;
 
     let not_sqlite = place.root.join("notes.txt");
@@ -454,13 +530,19 @@ async fn corrupt_sources_are_refused_in_words_with_nothing_imported() {
         (
             "the password of `mallory` is stored in a format printwarden cannot verify",
             "md5",
-            vec![format!("INSERT INTO users (username, password_hash, role) VALUES ('ok', {}, 'user'), \
-                 ('mallory', '5f4dcc3b5aa765d61d8327deb882cf99', 'user')", q(PBKDF2))],
+            vec![format!(
+                "INSERT INTO users (username, password_hash, role) VALUES ('ok', {}, 'user'), \
+                 ('mallory', '5f4dcc3b5aa765d61d8327deb882cf99', 'user')",
+                q(PBKDF2)
+            )],
         ),
         (
             "the usernames `bob` and `Bob` differ only in case",
             "case",
-            vec![format!("INSERT INTO users (username, password_hash, role) VALUES ('bob', {h}, 'user'), ('Bob', {h}, 'admin')", h = q(PBKDF2))],
+            vec![format!(
+                "INSERT INTO users (username, password_hash, role) VALUES ('bob', {h}, 'user'), ('Bob', {h}, 'admin')",
+                h = q(PBKDF2)
+            )],
         ),
         (
             "the permissions of group `G` are not a JSON list of strings",
@@ -472,7 +554,10 @@ async fn corrupt_sources_are_refused_in_words_with_nothing_imported() {
         let file = place.root.join(format!("{name}.db"));
         let mut sql = bambuddy_schema();
         // A valid printer and user beside the bad row: none of them may land.
-        sql.push(format!("INSERT INTO users (username, password_hash, role) VALUES ('fine', {}, 'admin')", q(BCRYPT)));
+        sql.push(format!(
+            "INSERT INTO users (username, password_hash, role) VALUES ('fine', {}, 'admin')",
+            q(BCRYPT)
+        ));
         sql.push("INSERT INTO printers (name, serial_number, ip_address, access_code, model) VALUES ('P', '01S00A000000001', '127.0.0.1', '12345678', 'X1C')".to_owned());
         sql.extend(rows);
         sqlite_file(&file, &sql).await;
@@ -494,7 +579,10 @@ async fn corrupt_sources_are_refused_in_words_with_nothing_imported() {
     )
     .await;
     let err = refused(&place.import("3dprintforge", &old, &[]));
-    assert!(err.contains("its schema is version 12; printwarden reads version 45 and later"), "{err}");
+    assert!(
+        err.contains("its schema is version 12; printwarden reads version 45 and later"),
+        "{err}"
+    );
     assert_eq!(place.counts().await, before);
 }
 

@@ -110,7 +110,14 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
     require_columns(
         db,
         "printers",
-        &["id", "name", "serial_number", "ip_address", "access_code", "model"],
+        &[
+            "id",
+            "name",
+            "serial_number",
+            "ip_address",
+            "access_code",
+            "model",
+        ],
     )
     .await?;
     let tables = db.tables().await?;
@@ -124,7 +131,13 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
     let group_rows = db
         .rows(
             "groups",
-            &["id", "name", "permissions", "is_system", "restrict_printers"],
+            &[
+                "id",
+                "name",
+                "permissions",
+                "is_system",
+                "restrict_printers",
+            ],
         )
         .await?;
     let mut admin_group_ids = Vec::new();
@@ -204,7 +217,14 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
     let printer_rows = db
         .rows(
             "printers",
-            &["id", "name", "serial_number", "ip_address", "access_code", "model"],
+            &[
+                "id",
+                "name",
+                "serial_number",
+                "ip_address",
+                "access_code",
+                "model",
+            ],
         )
         .await?;
     for r in &printer_rows {
@@ -252,10 +272,7 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
                 unfinished += 1;
                 continue;
             };
-            let ended = opt(r, 4)
-                .as_deref()
-                .and_then(time_ms)
-                .unwrap_or(started);
+            let ended = opt(r, 4).as_deref().and_then(time_ms).unwrap_or(started);
             let file = opt(r, 1).or_else(|| opt(r, 7)).unwrap_or_default();
             source.archives.push(SourceArchive {
                 printer,

@@ -34,9 +34,9 @@ pub(super) fn map_permission(p: &str) -> Mapped {
         "print" => Mapped::To(preset("print")),
         "queue" => Mapped::To(preset("queue")),
         "controls" => Mapped::To(preset("controls")),
-        "filament" => Mapped::Nothing(
-            "printwarden has no filament inventory (spools, NFC, Spoolman, prices)",
-        ),
+        "filament" => {
+            Mapped::Nothing("printwarden has no filament inventory (spools, NFC, Spoolman, prices)")
+        }
         "macros" => Mapped::Nothing("printwarden has no G-code macros"),
         _ => Mapped::Nothing("no equivalent in printwarden"),
     }
@@ -64,13 +64,19 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
     }
     require_columns(db, "user_roles", &["id", "name", "permissions"]).await?;
     require_columns(db, "users", &["id", "username", "password_hash", "role_id"]).await?;
-    require_columns(db, "printers", &["id", "name", "ip", "serial", "access_code", "model"])
-        .await?;
+    require_columns(
+        db,
+        "printers",
+        &["id", "name", "ip", "serial", "access_code", "model"],
+    )
+    .await?;
     let mut source = Source {
         schema: format!("3DPrintForge database, schema version {version}"),
         ..Source::default()
     };
-    let roles = db.rows("user_roles", &["id", "name", "permissions"]).await?;
+    let roles = db
+        .rows("user_roles", &["id", "name", "permissions"])
+        .await?;
     for r in &roles {
         let name = text(r, 1);
         let raw = text(r, 2);
@@ -117,7 +123,10 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
         });
     }
     let printers = db
-        .rows("printers", &["id", "name", "ip", "serial", "access_code", "model", "type"])
+        .rows(
+            "printers",
+            &["id", "name", "ip", "serial", "access_code", "model", "type"],
+        )
         .await?;
     let mut other_brands = 0usize;
     for r in &printers {

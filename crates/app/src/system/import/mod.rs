@@ -223,7 +223,10 @@ impl ImportReport {
         for (title, lines) in [
             ("Imported", &self.imported),
             ("Already here, left as it is", &self.skipped),
-            ("No equivalent in printwarden, left out", &self.no_equivalent),
+            (
+                "No equivalent in printwarden, left out",
+                &self.no_equivalent,
+            ),
         ] {
             if lines.is_empty() {
                 continue;
@@ -280,11 +283,9 @@ fn split_address(tool: ImportTool, address: &str) -> Result<(String, u16), AppEr
     let (host, port) = match a.rsplit_once(':') {
         // One colon: `host:port`. More: an IPv6 address without a port.
         Some((h, p)) if !h.contains(':') => {
-            let port = p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| corrupt(tool, format!("the printer address `{a}` has a bad port")))?;
+            let port = p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                corrupt(tool, format!("the printer address `{a}` has a bad port"))
+            })?;
             (h, port)
         }
         _ => (a, DEFAULT_MQTT_PORT),
@@ -414,7 +415,9 @@ impl App {
         let groups = self.store.list_groups().await?;
         let admins: Vec<GroupRow> = groups
             .iter()
-            .filter(|g| g.is_system && g.name.key() == SystemGroup::Administrators.name().to_lowercase())
+            .filter(|g| {
+                g.is_system && g.name.key() == SystemGroup::Administrators.name().to_lowercase()
+            })
             .cloned()
             .collect();
         self.check_may_grant(actor, &rights_of(&admins)).await?;
@@ -519,7 +522,10 @@ impl App {
         let mut seen = BTreeMap::new();
         for u in &source.users {
             let name = Username::parse(&u.username).map_err(|e| {
-                corrupt(tool, format!("the username `{}` is not valid here ({e})", u.username))
+                corrupt(
+                    tool,
+                    format!("the username `{}` is not valid here ({e})", u.username),
+                )
             })?;
             if let Some(other) = seen.insert(name.key(), u.username.clone()) {
                 return Err(corrupt(
@@ -548,14 +554,20 @@ impl App {
         let mut printers = Vec::new();
         for p in &source.printers {
             let serial = parse_serial(&p.serial).map_err(|_| {
-                corrupt(tool, format!("the printer `{}` has no valid serial", p.name))
+                corrupt(
+                    tool,
+                    format!("the printer `{}` has no valid serial", p.name),
+                )
             })?;
             if !serials.insert(serial.clone()) {
                 return Err(corrupt(tool, format!("the serial {serial} appears twice")));
             }
             let (host, port) = split_address(tool, &p.address)?;
             parse_access_code(&p.access_code).map_err(|_| {
-                corrupt(tool, format!("the printer `{}` has no valid access code", p.name))
+                corrupt(
+                    tool,
+                    format!("the printer `{}` has no valid access code", p.name),
+                )
             })?;
             printers.push((p, serial, host, port));
         }
@@ -563,7 +575,10 @@ impl App {
         // 2. Groups: mapped rights; administrators' groups become `Administrators`.
         let admin_group = groups
             .iter()
-            .find(|g| g.is_system && SystemGroup::from_key(&g.name.key()) == Some(SystemGroup::Administrators))
+            .find(|g| {
+                g.is_system
+                    && SystemGroup::from_key(&g.name.key()) == Some(SystemGroup::Administrators)
+            })
             .map(|g| g.id)
             .ok_or_else(|| AppError::Internal("the Administrators group is missing".into()))?;
         let mut group_refs: BTreeMap<String, Option<ImportGroupRef>> = BTreeMap::new();
@@ -588,8 +603,12 @@ impl App {
             }
             let mapped = map_group(tool, g, &mut no_equivalent);
             let local = format!("{} ({})", g.name.trim(), tool.label());
-            let name = GroupName::parse(&local)
-                .map_err(|e| corrupt(tool, format!("the group name `{}` is not valid here ({e})", g.name)))?;
+            let name = GroupName::parse(&local).map_err(|e| {
+                corrupt(
+                    tool,
+                    format!("the group name `{}` is not valid here ({e})", g.name),
+                )
+            })?;
             if let Some(existing) = groups.iter().find(|x| x.name.key() == name.key()) {
                 // Reused only when it holds no more than the mapping: an administrator may
                 // have widened it since, and new members must not inherit that.
@@ -603,9 +622,9 @@ impl App {
                     && existing.permissions.len() == holds.len();
                 if same_kind && holds.is_subset(&mapped) {
                     group_refs.insert(g.key.clone(), Some(ImportGroupRef::Existing(existing.id)));
-                    report
-                        .skipped
-                        .push(format!("group `{local}` exists already and was kept as it is"));
+                    report.skipped.push(format!(
+                        "group `{local}` exists already and was kept as it is"
+                    ));
                 } else {
                     group_refs.insert(g.key.clone(), None);
                     report.skipped.push(format!(
@@ -617,10 +636,7 @@ impl App {
                 continue;
             }
             let permissions: Vec<&'static str> = mapped.iter().map(|p| p.as_str()).collect();
-            group_refs.insert(
-                g.key.clone(),
-                Some(ImportGroupRef::New(batch.groups.len())),
-            );
+            group_refs.insert(g.key.clone(), Some(ImportGroupRef::New(batch.groups.len())));
             report.imported.push(format!(
                 "group `{local}` with {} permission(s): {}",
                 permissions.len(),
@@ -639,10 +655,20 @@ impl App {
 
         // 3. Users: never over a local account of the same name.
         let mut user_index = BTreeMap::new();
+        let mut emails = BTreeSet::new();
         for u in &source.users {
-            let username = Username::parse(&u.username)
-                .map_err(|e| corrupt(tool, format!("the username `{}` is not valid ({e})", u.username)))?;
-            if self.store.user_by_username(&username.key()).await?.is_some() {
+            let username = Username::parse(&u.username).map_err(|e| {
+                corrupt(
+                    tool,
+                    format!("the username `{}` is not valid ({e})", u.username),
+                )
+            })?;
+            if self
+                .store
+                .user_by_username(&username.key())
+                .await?
+                .is_some()
+            {
                 report.skipped.push(format!(
                     "user `{}`: a user of that name exists here already; not overwritten (their \
                      password and rights here stay as they are)",
@@ -671,7 +697,15 @@ impl App {
                 }
             }
             let email = match u.email.as_deref().map(Email::parse) {
-                Some(Ok(e)) if self.store.user_by_email(&e.key()).await?.is_none() => Some(e),
+                // Free here and not taken by an earlier user of the same source (two
+                // addresses differing only in case would be one here).
+                Some(Ok(e))
+                    if !emails.contains(&e.key())
+                        && self.store.user_by_email(&e.key()).await?.is_none() =>
+                {
+                    emails.insert(e.key());
+                    Some(e)
+                }
                 Some(_) => {
                     report.skipped.push(format!(
                         "user `{}`: their email address is invalid or used here already; imported without it",
@@ -686,8 +720,15 @@ impl App {
                 "user `{}`{}{}{}",
                 u.username,
                 if admin { " as an administrator" } else { "" },
-                if u.active { "" } else { " (disabled, as in the source)" },
-                u.note.as_deref().map(|n| format!("; {n}")).unwrap_or_default()
+                if u.active {
+                    ""
+                } else {
+                    " (disabled, as in the source)"
+                },
+                u.note
+                    .as_deref()
+                    .map(|n| format!("; {n}"))
+                    .unwrap_or_default()
             ));
             user_index.insert(u.username.clone(), batch.users.len());
             batch.users.push(ImportUser {
@@ -703,7 +744,13 @@ impl App {
         let mut codes = Vec::new();
         let mut printer_index = BTreeMap::new();
         for (p, serial, host, port) in printers {
-            if self.store.list_printers().await?.iter().any(|x| x.serial == serial) {
+            if self
+                .store
+                .list_printers()
+                .await?
+                .iter()
+                .any(|x| x.serial == serial)
+            {
                 report.skipped.push(format!(
                     "printer `{}` ({serial}): a printer with that serial exists here already; not \
                      changed, and its archive entries are not imported again",
@@ -712,7 +759,11 @@ impl App {
                 continue;
             }
             let name: String = p.name.trim().chars().take(100).collect();
-            let name = if name.is_empty() { serial.clone() } else { name };
+            let name = if name.is_empty() {
+                serial.clone()
+            } else {
+                name
+            };
             report.imported.push(format!(
                 "printer `{name}` ({serial}) at {host}:{port}; its access code sealed, its \
                  certificate pinned at first contact"
@@ -737,7 +788,10 @@ impl App {
                 started_at: a.started_at,
                 ended_at: a.ended_at.max(a.started_at),
                 outcome: a.outcome,
-                started_by: a.started_by.as_ref().and_then(|u| user_index.get(u).copied()),
+                started_by: a
+                    .started_by
+                    .as_ref()
+                    .and_then(|u| user_index.get(u).copied()),
                 started_by_name: a.started_by.clone().unwrap_or_default(),
                 notes: a.notes.chars().take(2000).collect(),
             });

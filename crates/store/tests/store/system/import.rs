@@ -54,12 +54,20 @@ async fn a_batch_is_written_whole_with_sealed_codes_or_not_at_all() {
 
     // A taken username (without case) after the group: nothing stays.
     let err = db
-        .apply_import(&batch("Carol", "01S00A000000001"), |_, _| Ok("sealed".into()), T0)
+        .apply_import(
+            &batch("Carol", "01S00A000000001"),
+            |_, _| Ok("sealed".into()),
+            T0,
+        )
         .await;
     assert!(matches!(err, Err(StoreError::Conflict)), "{err:?}");
     // A taken serial after the user.
     let err = db
-        .apply_import(&batch("dave", "01S00A000000009"), |_, _| Ok("sealed".into()), T0)
+        .apply_import(
+            &batch("dave", "01S00A000000009"),
+            |_, _| Ok("sealed".into()),
+            T0,
+        )
         .await;
     assert!(matches!(err, Err(StoreError::Conflict)), "{err:?}");
     // Sealing fails after the printer row exists.
@@ -83,10 +91,16 @@ async fn a_batch_is_written_whole_with_sealed_codes_or_not_at_all() {
         )
         .await
         .unwrap();
-    assert_eq!((ids.users.len(), ids.printers.len(), ids.archives), (1, 1, 1));
+    assert_eq!(
+        (ids.users.len(), ids.printers.len(), ids.archives),
+        (1, 1, 1)
+    );
     let dave = db.user_by_username("dave").await.unwrap().unwrap();
     assert!(dave.disabled);
-    assert_eq!(db.groups_of_user(dave.id).await.unwrap()[0].id, ids.groups[0]);
+    assert_eq!(
+        db.groups_of_user(dave.id).await.unwrap()[0].id,
+        ids.groups[0]
+    );
     let p = db.printer(ids.printers[0]).await.unwrap().unwrap();
     assert_eq!(p.access_code, format!("sealed-{}-0", p.id.get()));
     // Run again: the same natural keys refuse the whole batch.
@@ -107,11 +121,13 @@ async fn a_source_file_is_read_only_and_missing_columns_read_as_null() {
         .connect()
         .await
         .unwrap();
-    sqlx::raw_sql("CREATE TABLE users (id INTEGER PRIMARY KEY, \"odd\"\"name\" TEXT, n INTEGER); \
-                   INSERT INTO users VALUES (1, 'a', 7), (2, NULL, NULL);")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, \"odd\"\"name\" TEXT, n INTEGER); \
+                   INSERT INTO users VALUES (1, 'a', 7), (2, NULL, NULL);",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
     drop(conn);
     let before = std::fs::read(&path).unwrap();
     let src = SourceDb::open(&path).await.unwrap();
@@ -129,7 +145,11 @@ async fn a_source_file_is_read_only_and_missing_columns_read_as_null() {
         ]
     );
     src.close().await;
-    assert_eq!(std::fs::read(&path).unwrap(), before, "the source file is not written");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the source file is not written"
+    );
     let not_db = dir.path().join("x.txt");
     std::fs::write(&not_db, "plain text, certainly not an SQLite database file").unwrap();
     assert!(SourceDb::open(&not_db).await.is_err());
