@@ -173,6 +173,8 @@ fn bambuddy_schema() -> Vec<String> {
          permissions JSON, is_system BOOLEAN DEFAULT 0, restrict_printers BOOLEAN DEFAULT 0, \
          created_at DATETIME, updated_at DATETIME)",
         "CREATE TABLE user_groups (user_id INTEGER, group_id INTEGER, PRIMARY KEY (user_id, group_id))",
+        "CREATE TABLE group_printers (group_id INTEGER, printer_id INTEGER, PRIMARY KEY (group_id, printer_id))",
+        "CREATE TABLE group_locations (group_id INTEGER, location VARCHAR(100), PRIMARY KEY (group_id, location))",
         "CREATE TABLE printers (id INTEGER PRIMARY KEY, name VARCHAR(100), serial_number VARCHAR(50) UNIQUE, \
          ip_address VARCHAR(45), access_code VARCHAR(20), model VARCHAR(50), location VARCHAR(100), \
          is_active BOOLEAN DEFAULT 1, auto_archive BOOLEAN DEFAULT 1, created_at DATETIME, updated_at DATETIME)",
@@ -281,13 +283,16 @@ async fn bambuddy_import_dry_run_then_sign_in_rights_printers_and_idempotence() 
         // Look-alike of the administrators' group: an ordinary custom group in Bambuddy.
         format!("INSERT INTO groups (id, name, permissions, is_system) VALUES (3, 'administrators ', {}, 0)", q(&json!(["users:read"]).to_string())),
         format!("INSERT INTO groups (id, name, permissions, is_system, restrict_printers) VALUES (4, 'Lab A', {}, 0, 1)", q(&json!(["printers:read", "printers:delete"]).to_string())),
+        // Limited to printers none of which exists: must not become "every printer".
+        format!("INSERT INTO groups (id, name, permissions, is_system, restrict_printers) VALUES (5, 'Lab B', {}, 0, 1)", q(&json!(["printers:control"]).to_string())),
+        "INSERT INTO group_printers VALUES (4, 1), (5, 99)".to_owned(),
         format!("INSERT INTO users (id, username, email, password_hash, role, is_active) VALUES (1, 'alice', 'alice@example.com', {}, 'admin', 1)", q(PBKDF2)),
         // Unique in Bambuddy (SQLite compares with case), one address here.
         format!("INSERT INTO users (id, username, email, password_hash, role, is_active) VALUES (2, 'bob', 'ALICE@example.com', {}, 'user', 1)", q(BCRYPT)),
         format!("INSERT INTO users (id, username, password_hash, role, is_active) VALUES (3, 'eve', {}, 'Admin', 1)", q(PBKDF2)),
         format!("INSERT INTO users (id, username, password_hash, role, is_active) VALUES (4, 'Carol', {}, 'admin', 1)", q(PBKDF2)),
         format!("INSERT INTO users (id, username, password_hash, role, is_active) VALUES (5, 'dave', {}, 'user', 0)", q(PBKDF2)),
-        "INSERT INTO user_groups VALUES (2, 2), (3, 3), (3, 4), (5, 2)".to_owned(),
+        "INSERT INTO user_groups VALUES (2, 2), (3, 3), (3, 4), (3, 5), (5, 2)".to_owned(),
         bambuddy_printer(1, &farm.printers[0]),
         bambuddy_printer(2, &farm.printers[1]),
         "INSERT INTO print_archives (printer_id, filename, status, started_at, completed_at, created_by_id) VALUES \
@@ -303,13 +308,14 @@ async fn bambuddy_import_dry_run_then_sign_in_rights_printers_and_idempotence() 
     let report = ok(&place.import("bambuddy", &file, &["--dry-run"]));
     for needle in [
         "Dry run",
-        "4 user(s), 2 group(s), 2 printer(s), 2 archive entr(ies) would be imported",
+        "4 user(s), 3 group(s), 2 printer(s), 2 archive entr(ies) would be imported",
         "user `alice` as an administrator",
         "user `Carol`: a user of that name exists here already; not overwritten",
         "`settings:update`",
         "`queue:reorder`",
         "`users:create` (group `Operators`): Bambuddy also requires the admin role",
-        "group `Lab A`: it is limited to some printers",
+        "group `Lab A (Bambuddy)` with 2 permission(s): printers:read, printers:delete, limited to 1 printer(s) as in the source",
+        "group `Lab B` is limited to printers none of which is imported; left out",
         "1 Bambuddy library file(s)",
         "user `bob`: their email address is invalid or used here already; imported without it",
     ] {
@@ -353,10 +359,14 @@ async fn bambuddy_import_dry_run_then_sign_in_rights_printers_and_idempotence() 
         me(&server, &bob).await,
         vec!["printers:control", "printers:read"]
     );
-    // eve: `Admin` is not `admin`, and `administrators ` is not `Administrators`; the printer-
-    // restricted group is left out rather than widened to every printer.
+    // eve: `Admin` is not `admin`, and `administrators ` is not `Administrators`; Lab A keeps
+    // its limit to one printer as a scope, and Lab B (limited to a printer that does not
+    // exist) is left out rather than widened to every printer.
     let eve = server.login("eve", PASSWORD).await;
-    assert_eq!(me(&server, &eve).await, vec!["users:read"]);
+    assert_eq!(
+        me(&server, &eve).await,
+        vec!["printers:delete", "printers:read", "users:read"]
+    );
     // The local carol keeps her password; Bambuddy's does not open her account.
     assert_eq!(login_status(&server, "carol", PASSWORD).await, 401);
     server.login("carol", TEST_PASSWORD).await;
@@ -370,6 +380,10 @@ async fn bambuddy_import_dry_run_then_sign_in_rights_printers_and_idempotence() 
             .to_string()
             .contains(&farm.printers[0].info.access_code)
     );
+    let seen = server.call(&eve, "GET", "/api/v1/printers", None).await;
+    let seen = seen.json["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["serial"], farm.printers[0].info.serial.as_str());
     let archives = server.call(&alice, "GET", "/api/v1/archives", None).await;
     assert_eq!(archives.status, 200, "{:?}", archives.json);
     let names = archives.json.to_string();

@@ -120,6 +120,15 @@ pub enum ImportGroupRef {
     New(usize),
 }
 
+/// A printer a scoped group reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportPrinterRef {
+    /// A printer that exists here already.
+    Existing(PrinterId),
+    /// The n-th printer of [`ImportBatch::printers`].
+    New(usize),
+}
+
 /// A group to create.
 #[derive(Debug, Clone)]
 pub struct ImportGroup {
@@ -129,6 +138,9 @@ pub struct ImportGroup {
     pub description: String,
     /// Its permission strings.
     pub permissions: Vec<&'static str>,
+    /// `Some`: its printer-bound rights reach only these printers (never empty: an empty
+    /// scope is refused, as "everywhere" is written as no scope).
+    pub scope: Option<Vec<ImportPrinterRef>>,
 }
 
 /// A user to create.
@@ -302,6 +314,35 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             ids.printers.push(id);
+        }
+        // Scopes last: they name printers of this batch by their new ids.
+        for (g, id) in batch.groups.iter().zip(&ids.groups) {
+            let Some(refs) = &g.scope else {
+                continue;
+            };
+            let mut printers = Vec::new();
+            for r in refs {
+                printers.push(match r {
+                    ImportPrinterRef::Existing(p) => p.get(),
+                    ImportPrinterRef::New(i) => {
+                        ids.printers.get(*i).ok_or(StoreError::Conflict)?.get()
+                    }
+                });
+            }
+            printers.sort_unstable();
+            printers.dedup();
+            if printers.is_empty() {
+                return Err(StoreError::Conflict);
+            }
+            let list: Vec<String> = printers.iter().map(i64::to_string).collect();
+            sqlx::query("UPDATE groups SET scope = $2 WHERE id = $1")
+                .bind(id.get())
+                .bind(format!(
+                    "{{\"locations\":[],\"printers\":[{}]}}",
+                    list.join(",")
+                ))
+                .execute(&mut *tx)
+                .await?;
         }
         for a in &batch.archives {
             let printer = *ids.printers.get(a.printer).ok_or(StoreError::Conflict)?;

@@ -1,5 +1,5 @@
 //! Reads a Bambuddy database (SQLAlchemy models of maziggy/bambuddy 1.2.x: `users`,
-//! `groups`, `user_groups`, `printers`, `print_archives`, and the counts of `library_files`
+//! `groups`, `user_groups`, `group_printers`, `group_locations`, `printers`, `print_archives`, and the counts of `library_files`
 //! and `print_queue`) and maps its `resource:action` permissions.
 //!
 //! Invariant: a user is an administrator only the way Bambuddy itself decides it — the legacy
@@ -141,6 +141,19 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
         )
         .await?;
     let mut admin_group_ids = Vec::new();
+    // Bambuddy's printer limits (#1727): absent in older databases, where nothing is limited.
+    let group_printers = if tables.iter().any(|t| t == "group_printers") {
+        db.rows("group_printers", &["group_id", "printer_id"])
+            .await?
+    } else {
+        Vec::new()
+    };
+    let group_locations = if tables.iter().any(|t| t == "group_locations") {
+        db.rows("group_locations", &["group_id", "location"])
+            .await?
+    } else {
+        Vec::new()
+    };
     for r in &group_rows {
         let id = text(r, 0);
         let name = text(r, 1);
@@ -158,17 +171,25 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
         if admin {
             admin_group_ids.push(id.clone());
         }
-        let refused = flag(r, 4, false).then(|| {
-            "it is limited to some printers, which has no safe equivalent yet (imported, it \
-             would reach every printer)"
-                .to_owned()
+        let restricted_to = flag(r, 4, false).then(|| {
+            group_printers
+                .iter()
+                .filter(|m| text(m, 0) == id)
+                .map(|m| text(m, 1))
+                .collect::<Vec<String>>()
         });
+        if restricted_to.is_some() && group_locations.iter().any(|m| text(m, 0) == id) {
+            source.unmapped.push(format!(
+                "the locations group `{name}` is limited to: printwarden's locations are not \
+                 imported, so the group reaches only the printers it lists by name"
+            ));
+        }
         source.groups.push(SourceGroup {
             key: id,
             name,
             permissions,
             admin,
-            refused,
+            restricted_to,
         });
     }
     let memberships = db.rows("user_groups", &["user_id", "group_id"]).await?;

@@ -94,7 +94,7 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
             admin: is_admin_role(&permissions),
             name,
             permissions,
-            refused: None,
+            restricted_to: None,
         });
     }
     let users = db

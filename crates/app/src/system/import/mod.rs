@@ -25,11 +25,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use pw_credentials::password::is_supported_hash;
-use pw_domain::{Email, GroupName, Permission, SystemGroup, Username};
+use pw_domain::{Email, GroupName, Permission, PrinterScope, SystemGroup, Username};
 use pw_policy::{Action, Target};
 use pw_store::{
-    GroupRow, ImportArchive, ImportBatch, ImportGroup, ImportGroupRef, ImportPrinter, ImportUser,
-    SourceDb, StoreError,
+    GroupRow, ImportArchive, ImportBatch, ImportGroup, ImportGroupRef, ImportPrinter,
+    ImportPrinterRef, ImportUser, SourceDb, StoreError,
 };
 use serde::Serialize;
 
@@ -78,8 +78,8 @@ pub(crate) struct SourceGroup {
     pub permissions: Vec<String>,
     /// The source itself treats members as administrators.
     pub admin: bool,
-    /// Why it cannot be imported at all (e.g. a printer restriction), if so.
-    pub refused: Option<String>,
+    /// `Some`: limited to these printers (the source's keys) there.
+    pub restricted_to: Option<Vec<String>>,
 }
 
 /// A source's user.
@@ -572,7 +572,43 @@ impl App {
             printers.push((p, serial, host, port));
         }
 
-        // 2. Groups: mapped rights; administrators' groups become `Administrators`.
+        // 2. Printers by serial (before groups: a scoped group names them); their archive entries
+        // come with them.
+        let mut codes = Vec::new();
+        let mut printer_index = BTreeMap::new();
+        let mut existing_printers = BTreeMap::new();
+        let here = self.store.list_printers().await?;
+        for (p, serial, host, port) in printers {
+            if let Some(x) = here.iter().find(|x| x.serial == serial) {
+                existing_printers.insert(p.key.clone(), x.id);
+                report.skipped.push(format!(
+                    "printer `{}` ({serial}): a printer with that serial exists here already; not \
+                     changed, and its archive entries are not imported again",
+                    p.name
+                ));
+                continue;
+            }
+            let name: String = p.name.trim().chars().take(100).collect();
+            let name = if name.is_empty() {
+                serial.clone()
+            } else {
+                name
+            };
+            report.imported.push(format!(
+                "printer `{name}` ({serial}) at {host}:{port}; its access code sealed, its \
+                 certificate pinned at first contact"
+            ));
+            printer_index.insert(p.key.clone(), batch.printers.len());
+            codes.push(p.access_code.clone());
+            batch.printers.push(ImportPrinter {
+                name,
+                serial,
+                host,
+                model: p.model.chars().take(32).collect(),
+                ports: (port, FTPS_PORT, CAMERA_PORT),
+            });
+        }
+        // 3. Groups: mapped rights; administrators' groups become `Administrators`.
         let admin_group = groups
             .iter()
             .find(|g| {
@@ -592,10 +628,28 @@ impl App {
                 ));
                 continue;
             }
-            if let Some(why) = &g.refused {
+            // A group limited to some printers keeps that limit as a printer scope; one
+            // whose printers are all missing is left out (an empty scope would mean
+            // "everywhere").
+            let scope: Option<Vec<ImportPrinterRef>> = g.restricted_to.as_ref().map(|keys| {
+                keys.iter()
+                    .filter_map(|k| {
+                        printer_index
+                            .get(k)
+                            .map(|i| ImportPrinterRef::New(*i))
+                            .or_else(|| {
+                                existing_printers
+                                    .get(k)
+                                    .map(|id| ImportPrinterRef::Existing(*id))
+                            })
+                    })
+                    .collect()
+            });
+            if scope.as_ref().is_some_and(Vec::is_empty) {
                 group_refs.insert(g.key.clone(), None);
                 no_equivalent.insert(format!(
-                    "{} group `{}`: {why}; its members are imported without it",
+                    "{} group `{}` is limited to printers none of which is imported; left out, \
+                     its members are imported without it",
                     tool.label(),
                     g.name
                 ));
@@ -617,9 +671,21 @@ impl App {
                     .iter()
                     .filter_map(|p| Permission::parse(p))
                     .collect();
-                let same_kind = !existing.is_system
-                    && existing.scope.is_none()
-                    && existing.permissions.len() == holds.len();
+                // Its scope may be no wider than the mapping's: none only where the source
+                // had no limit, else printers that the mapping names (all exist by now).
+                let reach_ok = match (&scope, &existing.scope) {
+                    (None, None) => true,
+                    (Some(refs), Some(json)) => serde_json::from_str::<PrinterScope>(json)
+                        .is_ok_and(|s| {
+                            s.locations.is_empty()
+                                && s.printers
+                                    .iter()
+                                    .all(|id| refs.contains(&ImportPrinterRef::Existing(*id)))
+                        }),
+                    _ => false,
+                };
+                let same_kind =
+                    !existing.is_system && reach_ok && existing.permissions.len() == holds.len();
                 if same_kind && holds.is_subset(&mapped) {
                     group_refs.insert(g.key.clone(), Some(ImportGroupRef::Existing(existing.id)));
                     report.skipped.push(format!(
@@ -638,22 +704,28 @@ impl App {
             let permissions: Vec<&'static str> = mapped.iter().map(|p| p.as_str()).collect();
             group_refs.insert(g.key.clone(), Some(ImportGroupRef::New(batch.groups.len())));
             report.imported.push(format!(
-                "group `{local}` with {} permission(s): {}",
+                "group `{local}` with {} permission(s): {}{}",
                 permissions.len(),
                 if permissions.is_empty() {
                     "none".to_owned()
                 } else {
                     permissions.join(", ")
+                },
+                match &scope {
+                    Some(refs) =>
+                        format!(", limited to {} printer(s) as in the source", refs.len()),
+                    None => String::new(),
                 }
             ));
             batch.groups.push(ImportGroup {
                 name,
                 description: format!("Imported from {} (group `{}`).", tool.label(), g.name),
                 permissions,
+                scope,
             });
         }
 
-        // 3. Users: never over a local account of the same name.
+        // 4. Users: never over a local account of the same name.
         let mut user_index = BTreeMap::new();
         let mut emails = BTreeSet::new();
         for u in &source.users {
@@ -740,44 +812,6 @@ impl App {
             });
         }
 
-        // 4. Printers by serial; their archive entries come with them.
-        let mut codes = Vec::new();
-        let mut printer_index = BTreeMap::new();
-        for (p, serial, host, port) in printers {
-            if self
-                .store
-                .list_printers()
-                .await?
-                .iter()
-                .any(|x| x.serial == serial)
-            {
-                report.skipped.push(format!(
-                    "printer `{}` ({serial}): a printer with that serial exists here already; not \
-                     changed, and its archive entries are not imported again",
-                    p.name
-                ));
-                continue;
-            }
-            let name: String = p.name.trim().chars().take(100).collect();
-            let name = if name.is_empty() {
-                serial.clone()
-            } else {
-                name
-            };
-            report.imported.push(format!(
-                "printer `{name}` ({serial}) at {host}:{port}; its access code sealed, its \
-                 certificate pinned at first contact"
-            ));
-            printer_index.insert(p.key.clone(), batch.printers.len());
-            codes.push(p.access_code.clone());
-            batch.printers.push(ImportPrinter {
-                name,
-                serial,
-                host,
-                model: p.model.chars().take(32).collect(),
-                ports: (port, FTPS_PORT, CAMERA_PORT),
-            });
-        }
         for a in &source.archives {
             let Some(&printer) = printer_index.get(&a.printer) else {
                 continue;

@@ -16,6 +16,7 @@ fn batch(username: &str, serial: &str) -> ImportBatch {
             name: GroupName::parse("Operators (Bambuddy)").unwrap(),
             description: "imported".into(),
             permissions: vec!["printers:read", "printers:control"],
+            scope: None,
         }],
         users: vec![ImportUser {
             username: Username::parse(username).unwrap(),
