@@ -16,6 +16,7 @@ mod system;
 pub use accounts::owned;
 pub use system::audit::event as audit_event;
 pub use system::backup;
+pub use system::import::{ImportReport, ImportTool};
 pub use system::outbound;
 
 pub use self::core::actor::{Actor, Presented, RequestMeta};

@@ -1,5 +1,5 @@
 //! The command line: `printwarden [serve]`, `printwarden config check`, `printwarden migrate`,
-//! `printwarden admin …`, `printwarden simulate …`, `printwarden demo`, `printwarden
+//! `printwarden admin …`, `printwarden import …`, `printwarden simulate …`, `printwarden demo`, `printwarden
 //! printer-check …`, `--version`. Global flags override the config file and the environment.
 //! Secrets have no flags on purpose (threat: process arguments are visible to every local user
 //! via `ps`). The README's command table is generated from these definitions
@@ -21,6 +21,7 @@ mod admin;
 mod backup;
 mod demo;
 mod healthcheck;
+mod import;
 mod keys;
 mod migrate;
 mod printer_check;
@@ -29,6 +30,7 @@ mod simulate;
 pub use admin::AdminAction;
 pub use backup::BackupAction;
 pub use demo::DemoArgs;
+pub use import::{ImportArgs, Tool as ImportSource};
 pub use keys::KeysAction;
 pub use printer_check::PrinterCheckArgs;
 pub use simulate::SimulateArgs;
@@ -109,6 +111,10 @@ pub enum Command {
         #[command(subcommand)]
         action: BackupAction,
     },
+    /// Import users (with their password hashes), groups, printers (access codes sealed) and
+    /// Bambuddy's finished prints from Bambuddy, 3DPrintForge or filament-bridge. Stop the
+    /// server first; --dry-run only reports and writes nothing.
+    Import(ImportArgs),
     /// Run simulated printers (MQTT over TLS on 127.0.0.1) for the demo, tests and benchmarks.
     Simulate(SimulateArgs),
     /// The server plus three simulated printers (X1C, P1S, A1), already added: the quickest
@@ -180,6 +186,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Backup { action } => with_runtime(&settings, |s| backup(s, action)),
         Command::Serve => with_runtime(&settings, serve),
         Command::Keys { action } => with_runtime(&settings, |s| keys::keys_command(s, action)),
+        Command::Import(args) => with_runtime(&settings, |s| import::import(s, args)),
         Command::Simulate(args) => with_runtime(&settings, |_| simulate(args)),
         Command::Demo(args) => with_runtime(&settings, |s| demo(s, args)),
         Command::PrinterCheck(args) => with_runtime(&settings, |_| printer_check(args)),

@@ -25,6 +25,7 @@ mod events;
 mod foundation;
 mod grants;
 mod hardening;
+mod import;
 mod journey;
 mod keys;
 mod landing;

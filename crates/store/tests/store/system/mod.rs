@@ -1,4 +1,5 @@
-//! `src/system/`: the audit log and settings.
+//! `src/system/`: the audit log, settings and imports.
 
 mod audit;
+mod import;
 mod settings;
