@@ -38,6 +38,7 @@ mod masking;
 mod matrix;
 mod mfa;
 mod notify_events;
+mod oidc;
 mod pages;
 mod plates;
 mod printer_groups;
