@@ -30,7 +30,9 @@ pub struct OidcPeer {
 
 /// Held while a test uses the provider's global state (see the module note); released on drop.
 #[derive(Debug)]
-pub struct PeerLock(#[allow(dead_code)] std::fs::File);
+pub struct PeerLock {
+    _file: std::fs::File,
+}
 
 fn var(name: &str) -> Result<String, String> {
     match std::env::var(name) {
@@ -136,7 +138,7 @@ impl OidcPeer {
                 .open(&path)
                 .expect("the OIDC peer lock file");
             file.lock().expect("the OIDC peer lock");
-            PeerLock(file)
+            PeerLock { _file: file }
         })
         .await
         .expect("lock task")

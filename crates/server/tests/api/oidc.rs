@@ -137,7 +137,7 @@ impl OidcFarm {
         let origin = self.server.origin();
         let path = callback_url
             .strip_prefix(&origin)
-            .unwrap_or_else(|| panic!("callback {callback_url} is not on {origin}"));
+            .expect("the provider sent the browser back to this server");
         let auth = cookies.map_or(Auth::None, |c| Auth::Cookie(c.to_owned()));
         self.server.call(&auth, "GET", path, None).await
     }
