@@ -50,7 +50,7 @@ LOG_TAG=test.sh
 
 ALL_STAGES=(fmt clippy crypto-guard tests-sqlite tests-postgres e2e tls-scan headers schemathesis interop)
 PEER_STAGES=(tests-sqlite tests-postgres e2e) # stages that need the test peers running
-PEERS=(smtp ldap)                              # test peers started before PEER_STAGES (scripts/lib/peers.sh)
+PEERS=(smtp ldap oidc)                         # test peers started before PEER_STAGES (scripts/lib/peers.sh)
 
 MIN_FREE_MIB=${MIN_FREE_MIB:-12000} # measured peak of target/ in a full CI run, plus margin
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}

@@ -127,3 +127,39 @@ peer_ldap_start() {
 	"$ROOT/scripts/peers/slapd.sh" seed "$dir" "$ldap"
 	"$ROOT/scripts/peers/slapd.sh" env "$dir" "$ldap" "$ldaps" >>"$PROC_DIR/peer-env.sh"
 }
+
+# peer oidc: npm `oidc-provider` 9 (panva, a certified OpenID provider) run by
+# scripts/peers/oidc-server.mjs, for OpenID Connect sign-in (crates/server/tests/api/oidc.rs,
+# pw_testkit::oidc, the e2e OIDC test). The packages (scripts/peers/oidc/package-lock.json)
+# are installed into target/npm-oidc. HTTPS on 127.0.0.1 with a throwaway CA made at start;
+# the issuer is https://localhost:PORT, which printwarden's outbound guard refuses (loopback)
+# until the administrator allows `localhost` by name, as for any internal IdP. Two clients
+# (farm / farm-secret, and the public farm-public), users incl. bob with an unverified email,
+# and test controls under /_test/ (key rotation, one-shot broken ID tokens). It watches this
+# shell's pid and exits by itself when the run goes away.
+peer_oidc_start() {
+	local npmdir=$TARGET_DIR/npm-oidc dir port
+	command -v node >/dev/null 2>&1 || die "node not found (node 20+ and npm are needed for the OpenID provider peer)"
+	ensure_apt openssl:openssl
+	mkdir -p "$npmdir"
+	if [[ ! -d $npmdir/node_modules/oidc-provider ]] ||
+		! cmp -s "$ROOT/scripts/peers/oidc/package-lock.json" "$npmdir/package-lock.json"; then
+		cp "$ROOT/scripts/peers/oidc/package.json" "$ROOT/scripts/peers/oidc/package-lock.json" "$npmdir/"
+		(cd "$npmdir" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+	# Node resolves packages next to the script: run a copy inside the install.
+	cp "$ROOT/scripts/peers/oidc-server.mjs" "$npmdir/oidc-server.mjs"
+	dir=$PROC_DIR/peer-oidc # private to this run, removed on exit
+	mkdir -p "$dir"
+	port=$(free_port)
+	start_bg oidc "$LOG_DIR/peer-oidc.log" node "$npmdir/oidc-server.mjs" \
+		--state-dir "$dir" --port "$port" --parent-pid "$$"
+	wait_tcp 127.0.0.1 "$port" 20 || {
+		tail -n 20 "$LOG_DIR/peer-oidc.log" >&2 || true
+		die "the OpenID provider does not accept connections on 127.0.0.1:$port"
+	}
+	wait_for_file "$dir/ca.pem" 5 "$BG_PID"
+	assert_loopback_only "$BG_PID"
+	peer_export PW_TEST_OIDC_ISSUER "https://localhost:$port"
+	peer_export PW_TEST_OIDC_CA "$dir/ca.pem"
+}

@@ -39,6 +39,11 @@ pub use auth::mfa::{
     BackupCodesView, CHALLENGE_LIFETIME_MS, ChallengeIssued, MfaMethod, OpenChallenge, SignIn,
     TotpSetupView,
 };
+pub use auth::oidc::{
+    OidcCallback, OidcDone, OidcGroupMapping, OidcLinkView, OidcProviderButton, OidcProviderInput,
+    OidcProviderView, OidcReauth, OidcStart, SIGN_IN_FAILED as OIDC_SIGN_IN_FAILED,
+    STATE_TTL_MS as OIDC_STATE_TTL_MS,
+};
 pub use auth::sessions::{LoginOutcome, MeView, SessionView, SetupRequest};
 pub use auth::tickets::{IssuedTicket, TICKET_LIFETIME, TicketRequest};
 pub use farm::archive::{

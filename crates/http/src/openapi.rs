@@ -36,6 +36,7 @@ use pw_app::{
 };
 use pw_app::{CreateProject, ProjectMembersInput, ProjectMembersView, ProjectView, UpdateProject};
 use pw_app::{LibraryPrintStarted, PrintLibraryFile};
+use pw_app::{OidcLinkView, OidcProviderInput, OidcProviderView, OidcReauth};
 use pw_app::{PrinterGroupInput, PrinterGroupView};
 use pw_policy::{Access, Requirement};
 use utoipa::ToSchema;
@@ -287,6 +288,26 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         }
         ("POST", "/api/v1/settings/ldap/test") => {
             Shape::ok(s.of::<LdapTestOutcome>()).with_body(s.of::<LdapTestRequest>())
+        }
+        ("GET", "/api/v1/settings/oidc/providers") => Shape::ok(s.array_of::<OidcProviderView>()),
+        ("POST", "/api/v1/settings/oidc/providers") => {
+            Shape::json(C::CREATED, s.of::<OidcProviderView>())
+                .with_body(s.of::<OidcProviderInput>())
+        }
+        ("PUT", "/api/v1/settings/oidc/providers/{id}") => {
+            Shape::ok(s.of::<OidcProviderView>()).with_body(s.of::<OidcProviderInput>())
+        }
+        ("DELETE", "/api/v1/settings/oidc/providers/{id}") => Shape::empty(),
+        ("GET", "/api/v1/auth/oidc/{provider_id}/authorize") => Shape {
+            status: C::FOUND,
+            ..Shape::empty()
+        },
+        ("GET", "/api/v1/auth/oidc/links") => Shape::ok(s.array_of::<OidcLinkView>()),
+        ("POST", "/api/v1/auth/oidc/{provider_id}/link") => {
+            Shape::ok(s.of::<crate::api::auth::oidc::LinkStarted>()).with_body(s.of::<OidcReauth>())
+        }
+        ("POST", "/api/v1/auth/oidc/{provider_id}/unlink") => {
+            Shape::empty().with_body(s.of::<OidcReauth>())
         }
         ("GET", "/api/v1/settings/email") => Shape::ok(s.of::<EmailSettingsView>()),
         ("PUT", "/api/v1/settings/email") => {

@@ -388,6 +388,65 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     api(
         "GET",
+        "/api/v1/settings/oidc/providers",
+        needs(Permission::SettingsSecurity),
+        "OpenID Connect providers (the client secrets are never shown)",
+    ),
+    api(
+        "POST",
+        "/api/v1/settings/oidc/providers",
+        needs(Permission::SettingsSecurity),
+        "Add an OpenID Connect provider (its discovery is checked through the outbound guard)",
+    ),
+    api(
+        "PUT",
+        "/api/v1/settings/oidc/providers/{id}",
+        needs(Permission::SettingsSecurity),
+        "Change an OpenID Connect provider",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/settings/oidc/providers/{id}",
+        needs(Permission::SettingsSecurity),
+        "Delete an OpenID Connect provider and its account links",
+    ),
+    api(
+        "GET",
+        "/api/v1/auth/oidc/{provider_id}/authorize",
+        public(
+            "starts a sign-in at an identity provider; only redirects, rate-limited per address, the state is single-use and bound to this browser",
+        ),
+        "Redirect to the identity provider (code flow with PKCE)",
+    ),
+    row(
+        "GET",
+        "/auth/oidc/callback",
+        public(
+            "where the identity provider sends the browser back; accepts only a live, single-use state from the same browser and a validated ID token",
+        ),
+        Kind::Page,
+        "OpenID Connect callback: signs in (or links) and redirects",
+    ),
+    api(
+        "GET",
+        "/api/v1/auth/oidc/links",
+        SESSION,
+        "The caller's linked identity providers",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/oidc/{provider_id}/link",
+        SESSION,
+        "Link an identity provider to the caller's account (password first)",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/oidc/{provider_id}/unlink",
+        SESSION,
+        "Unlink an identity provider (password first; never the last way to sign in)",
+    ),
+    api(
+        "GET",
         "/api/v1/settings/email",
         needs(Permission::SettingsEmail),
         "Mail settings (the SMTP password is never shown)",

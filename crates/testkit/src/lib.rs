@@ -18,6 +18,7 @@
 )]
 
 pub mod ldap;
+pub mod oidc;
 pub mod smtp;
 pub mod totp;
 

@@ -97,6 +97,8 @@ pub const USER_LINKS: &[UserLink] = &[
     link("mfa_challenges", "user_id", Fate::Account),
     link("password_tokens", "user_id", Fate::Account),
     link("mail_preferences", "user_id", Fate::Account),
+    link("oidc_links", "user_id", Fate::Account),
+    link("oidc_states", "user_id", Fate::Account),
     link("printers", "created_by", Fate::Infrastructure),
     link("webhooks", "created_by", Fate::Infrastructure),
     link(

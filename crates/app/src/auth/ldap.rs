@@ -778,6 +778,13 @@ impl App {
                     .into(),
             ));
         }
+        if Self::is_oidc_account(row) {
+            return Err(AppError::BadRequest(
+                "This account signs in with an identity provider (OpenID Connect): it has no \
+                 password here. Its password is changed at the provider."
+                    .into(),
+            ));
+        }
         Ok(())
     }
 }

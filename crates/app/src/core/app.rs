@@ -124,6 +124,8 @@ pub struct App {
     pub(crate) backup_running: Arc<Mutex<()>>,
     /// The pepper of one-time code digests (stored sealed, see `system::keys`).
     pub(crate) pepper: [u8; 32],
+    /// OpenID providers' discovery documents and key sets, cached (`auth::oidc`).
+    pub(crate) oidc: Arc<crate::auth::oidc::OidcCache>,
 }
 
 impl App {
@@ -187,6 +189,7 @@ impl App {
             library_blobs,
             library_refs: Arc::default(),
             backup_running: Arc::default(),
+            oidc: Arc::default(),
         };
         app.seed_groups().await?;
         app.seal_legacy_values().await?;

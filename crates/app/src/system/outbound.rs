@@ -237,6 +237,17 @@ impl Guard {
     /// policy re-checks every hop, proxies from the environment are ignored, and requests time
     /// out after [`TIMEOUT`].
     pub fn client(&self) -> Result<reqwest::Client, reqwest::Error> {
+        self.builder().build()
+    }
+
+    /// [`Guard::client`] that trusts exactly the CA certificates in `ca_pem` instead of the
+    /// platform's roots (an internal service with a private CA, such as an OpenID provider).
+    pub fn client_trusting(&self, ca_pem: &str) -> Result<reqwest::Client, reqwest::Error> {
+        let certs = reqwest::Certificate::from_pem_bundle(ca_pem.as_bytes())?;
+        self.builder().tls_certs_only(certs).build()
+    }
+
+    fn builder(&self) -> reqwest::ClientBuilder {
         let allow = Arc::clone(&self.allow);
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {
@@ -256,7 +267,6 @@ impl Guard {
             .no_proxy()
             .timeout(TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
-            .build()
     }
 }
 

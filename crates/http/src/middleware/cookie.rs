@@ -1,6 +1,8 @@
 //! Our cookies: the session (S2), `__Host-pw_session` with HttpOnly, Secure, SameSite=Lax,
 //! Path=/ over HTTPS, `pw_session` without Secure on an explicit plain-HTTP deployment; and the
-//! sign-in challenge (S4), `__Host-pw_mfa`, the same but SameSite=Strict.
+//! sign-in challenge (S4), `__Host-pw_mfa`, the same but SameSite=Strict; and the OpenID
+//! Connect binding (S6), `__Host-pw_oidc`, SameSite=Lax (the provider's redirect back is a
+//! cross-site top-level GET, which Strict would strip), ten minutes.
 //!
 //! Threats: script access to the token (HttpOnly), the token crossing plain HTTP or being
 //! planted by a sibling subdomain (`__Host-` + Secure), cross-site requests (SameSite=Lax;
@@ -32,6 +34,9 @@ enum Kind {
     Session,
     /// The sign-in challenge: SameSite=Strict, only our own pages send it.
     Challenge,
+    /// The browser binding of an OpenID Connect flow: SameSite=Lax, the provider sends the
+    /// browser back with a top-level GET.
+    Oidc,
 }
 
 impl Kind {
@@ -40,12 +45,14 @@ impl Kind {
             (Kind::Session, _) => session_cookie_name(https),
             (Kind::Challenge, true) => "__Host-pw_mfa",
             (Kind::Challenge, false) => "pw_mfa",
+            (Kind::Oidc, true) => "__Host-pw_oidc",
+            (Kind::Oidc, false) => "pw_oidc",
         }
     }
 
     fn set(self, https: bool, value: &str, max_age: u64) -> Option<HeaderValue> {
         let same_site = match self {
-            Kind::Session => "Lax",
+            Kind::Session | Kind::Oidc => "Lax",
             Kind::Challenge => "Strict",
         };
         let secure = if https { "; Secure" } else { "" };
@@ -102,6 +109,26 @@ pub(crate) fn set_challenge(
 /// `Set-Cookie` that removes the challenge cookie.
 pub(crate) fn clear_challenge(https: bool) -> Option<HeaderValue> {
     Kind::Challenge.set(https, "", 0)
+}
+
+/// The OpenID Connect binding cookie's name. Threat: login CSRF — a callback is only
+/// accepted from the browser that started the flow (its value's digest is in the state row).
+pub(crate) fn oidc_cookie_name(https: bool) -> &'static str {
+    Kind::Oidc.name(https)
+}
+
+/// `Set-Cookie` for a new OpenID Connect flow.
+pub(crate) fn set_oidc(
+    https: bool,
+    token: &SecretString,
+    max_age: Duration,
+) -> Option<HeaderValue> {
+    Kind::Oidc.set(https, token.expose(), max_age.as_secs())
+}
+
+/// `Set-Cookie` that removes the OpenID Connect cookie (it is single-use like its state).
+pub(crate) fn clear_oidc(https: bool) -> Option<HeaderValue> {
+    Kind::Oidc.set(https, "", 0)
 }
 
 /// Adds a `Set-Cookie` header to a response.

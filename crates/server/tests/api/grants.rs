@@ -407,6 +407,8 @@ const RIGHTS_GIVING: &[(&str, &str)] = &[
     ("POST", "/api/v1/webhooks"),
     ("PATCH", "/api/v1/webhooks/{id}"),
     ("PUT", "/api/v1/settings/ldap"),
+    ("POST", "/api/v1/settings/oidc/providers"),
+    ("PUT", "/api/v1/settings/oidc/providers/{id}"),
 ];
 
 /// State-changing rows that give nobody a right, and why. A new route must be listed in one
@@ -733,6 +735,21 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
         "/api/v1/settings/ldap/test",
         "binds and searches the directory with the stored settings; writes nothing",
     ),
+    (
+        "DELETE",
+        "/api/v1/settings/oidc/providers/{id}",
+        "removes a provider and its account links; takes sign-in ways away, gives no right",
+    ),
+    (
+        "POST",
+        "/api/v1/auth/oidc/{provider_id}/link",
+        "starts linking the caller's own account (after its password); the link signs in as the caller, with the caller's rights",
+    ),
+    (
+        "POST",
+        "/api/v1/auth/oidc/{provider_id}/unlink",
+        "removes one of the caller's own links (after its password)",
+    ),
 ];
 
 #[test]
@@ -881,6 +898,32 @@ async fn one_permission_principals_never_grant_a_right_they_lack_on_any_route() 
                         "email_attr": "mail", "name_attr": "cn", "enabled": false,
                         "group_mappings": [{"directory_group": "cn=staff,dc=farm",
                                             "group_id": admins}],
+                    })),
+                    gives: every.clone(),
+                },
+                // A provider whose groups claim maps to Administrators hands every right to
+                // whoever the provider says (the caller's own provider account included). The
+                // grant check comes before discovery, so no provider is needed here.
+                Attempt {
+                    row: ("POST", "/api/v1/settings/oidc/providers"),
+                    method: "POST",
+                    path: "/api/v1/settings/oidc/providers".into(),
+                    body: Some(json!({
+                        "name": format!("idp-{n}"), "issuer": "https://idp.example.com",
+                        "client_id": "farm", "client_secret": "idp client secret",
+                        "groups_claim": "groups",
+                        "group_mappings": [{"claim_value": "staff", "group_id": admins}],
+                    })),
+                    gives: every.clone(),
+                },
+                Attempt {
+                    row: ("PUT", "/api/v1/settings/oidc/providers/{id}"),
+                    method: "PUT",
+                    path: "/api/v1/settings/oidc/providers/1".into(),
+                    body: Some(json!({
+                        "name": "idp", "issuer": "https://idp.example.com", "client_id": "farm",
+                        "groups_claim": "groups",
+                        "group_mappings": [{"claim_value": "staff", "group_id": admins}],
                     })),
                     gives: every.clone(),
                 },

@@ -39,6 +39,7 @@ mod masking;
 mod matrix;
 mod mfa;
 mod notify_events;
+mod oidc;
 mod packaging;
 mod pages;
 mod plates;

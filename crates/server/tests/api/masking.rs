@@ -1,7 +1,8 @@
 //! Secret masking (SPEC S7, S8): no response of any route in the route table carries a stored
 //! secret. The test seeds secrets it knows (passwords, their stored hashes, a session token, an
 //! API key and its stored digest, the setup code, the sealing key, the SMTP password, a TOTP
-//! secret and its backup codes, a camera token, reset and set-password link tokens), then calls
+//! secret and its backup codes, a camera token, reset and set-password link tokens, an OpenID
+//! Connect client secret — its provider is the OIDC test peer), then calls
 //! every row of `ROUTES` as the administrator, with the cookie and with a key, each with a
 //! plausible body so the handler runs (not only the body parser), and searches every body and
 //! header. A feature that stores a new kind of secret adds it to `known_secrets`.
@@ -22,6 +23,7 @@ use serde_json::{Value, json};
 const OTHER_PASSWORD: &str = "masking test secret 42";
 const WEBHOOK_SECRET: &str = "masking webhook secret 77";
 const ACCESS_CODE: &str = "masking-code-31337";
+const OIDC_SECRET: &str = "masking oidc client secret 55";
 const EXTERNAL: &str = "https://farm.example.com";
 
 /// The hex token of the `page` link in a captured mail.
@@ -55,6 +57,8 @@ struct Seeds<'a> {
     setup_code: &'a str,
     vic_email: &'a str,
     mail_settings: &'a Value,
+    /// A working provider body (the OIDC test peer), secret included.
+    oidc: &'a Value,
 }
 
 /// A body a real client would send to this row, so the handler runs past parsing; `None` for
@@ -138,6 +142,16 @@ fn plausible(method: &str, pattern: &str, seeds: &Seeds<'_>) -> Option<Value> {
             json!({"name": format!("walk {n}"), "url": "http://127.0.0.1:9/", "secret": WEBHOOK_SECRET, "events": ["*"]})
         }
         ("PATCH", "/api/v1/webhooks/{id}") => json!({"name": "masked again"}),
+        ("POST", "/api/v1/settings/oidc/providers")
+        | ("PUT", "/api/v1/settings/oidc/providers/{id}") => {
+            let mut b = seeds.oidc.clone();
+            b["name"] = json!(format!("walk idp {n} {method}"));
+            b
+        }
+        ("POST", "/api/v1/auth/oidc/{provider_id}/link")
+        | ("POST", "/api/v1/auth/oidc/{provider_id}/unlink") => {
+            json!({"current_password": TEST_PASSWORD})
+        }
         _ => json!({}),
     };
     Some(body)
@@ -165,11 +179,13 @@ fn concrete_path(pattern: &str, ids: &Ids) -> String {
                 "queue" => ids.queue_item.to_string(),
                 "projects" => ids.project.to_string(),
                 "printer-groups" => ids.printer_group.to_string(),
+                "providers" => ids.oidc_provider.to_string(),
                 other => panic!("no seeded row for {{id}} after {other}: add one"),
             },
             "{name}" if previous == "templates" => "welcome".to_owned(),
             "{name}" if previous == "files" => "walk.gcode.3mf".to_owned(),
             "{user_id}" => ids.user.to_string(),
+            "{provider_id}" => ids.oidc_provider.to_string(),
             "{plate}" => "1".to_owned(),
             "{kind}" => "files".to_owned(),
             "{member_id}" => ids.library_file.to_string(),
@@ -199,6 +215,7 @@ struct Ids {
     queue_item: i64,
     project: i64,
     printer_group: i64,
+    oidc_provider: i64,
 }
 
 /// Walk order: reads and changes first, then deletes (deeper rows before the rows they hang
@@ -239,7 +256,7 @@ async fn no_route_answers_with_a_stored_secret() {
             &admin,
             "PUT",
             "/api/v1/settings/outbound",
-            Some(json!({"allowed_hosts": ["127.0.0.1"]})),
+            Some(json!({"allowed_hosts": ["127.0.0.1", "localhost"]})),
         )
         .await;
     assert_eq!(allow.status, 200, "{:?}", allow.json);
@@ -465,6 +482,7 @@ async fn no_route_answers_with_a_stored_secret() {
         ("printer access code", ACCESS_CODE.to_owned()),
         ("sealed printer access code", sealed_access_code),
         ("SMTP password", sink.password().to_owned()),
+        ("OIDC client secret", OIDC_SECRET.to_owned()),
         ("sealed SMTP password", sealed_smtp_password),
         ("TOTP secret", totp_secret.clone()),
         ("TOTP secret (hex)", totp_hex),
@@ -527,7 +545,35 @@ async fn no_route_answers_with_a_stored_secret() {
         )
         .await;
     assert_eq!(printer_group.status, 201, "{:?}", printer_group.json);
+    let peer = pw_testkit::oidc::OidcPeer::from_env().expect("the OpenID provider test peer");
+    let oidc = json!({
+        "name": "Masked IdP", "issuer": peer.issuer(), "client_id": "farm",
+        "client_secret": OIDC_SECRET, "ca_cert_pem": peer.ca_pem(),
+    });
+    let provider = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/settings/oidc/providers",
+            Some(oidc.clone()),
+        )
+        .await;
+    assert_eq!(provider.status, 201, "{:?}", provider.json);
+    let oidc_provider = provider.json["id"].as_i64().unwrap();
+    let sealed_oidc_secret = store
+        .oidc_provider(oidc_provider)
+        .await
+        .unwrap()
+        .unwrap()
+        .client_secret
+        .unwrap();
+    assert_ne!(sealed_oidc_secret, OIDC_SECRET);
+    let known_secrets: Vec<(String, String)> = known_secrets
+        .into_iter()
+        .chain([("sealed OIDC client secret".to_owned(), sealed_oidc_secret)])
+        .collect();
     let ids = Ids {
+        oidc_provider,
         printer_group: printer_group.json["id"].as_i64().unwrap(),
         project,
         queue_item: queued.json["id"].as_i64().unwrap(),
@@ -557,6 +603,7 @@ async fn no_route_answers_with_a_stored_secret() {
                 setup_code: &setup_code,
                 vic_email: &vic_email,
                 mail_settings: &mail_settings,
+                oidc: &oidc,
             };
             let mut path = concrete_path(row.path, &ids);
             let method = reqwest::Method::from_bytes(row.method.as_bytes()).unwrap();

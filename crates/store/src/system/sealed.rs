@@ -147,6 +147,18 @@ pub const LDAP_BIND_PASSWORD: SealedKind = SealedKind {
     context: Context::Fixed("settings.ldap.bind_password"),
 };
 
+/// OpenID Connect client secrets (`oidc_providers.client_secret`, NULL for a public client).
+pub const OIDC_CLIENT_SECRET: SealedKind = SealedKind {
+    kind: "oidc_client_secret",
+    label: "OpenID Connect client secrets",
+    at: SealedAt::Column {
+        table: "oidc_providers",
+        id: "id",
+        column: "client_secret",
+    },
+    context: Context::PerRow("oidc_provider:", ":client_secret"),
+};
+
 /// The pepper of one-time code digests (backup codes, emailed codes), setting `keys.pepper`.
 /// Stored sealed so that it survives a key rotation: the digests cannot be recomputed.
 pub const ONE_TIME_PEPPER: SealedKind = SealedKind {
@@ -165,6 +177,7 @@ pub const SEALED: &[SealedKind] = &[
     TOTP_PENDING,
     SMTP_PASSWORD,
     LDAP_BIND_PASSWORD,
+    OIDC_CLIENT_SECRET,
     ONE_TIME_PEPPER,
 ];
 

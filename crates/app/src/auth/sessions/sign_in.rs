@@ -72,7 +72,7 @@ impl App {
 
     /// After the password was accepted (here or by the directory): end the session the browser
     /// came with, then a second-factor challenge or a new session.
-    async fn finish_login(
+    pub(crate) async fn finish_login(
         &self,
         user: &pw_store::UserRow,
         previous_session: Option<&str>,

@@ -57,11 +57,15 @@ audit_events! {
     AuthSetup = "auth.setup", "The first administrator was created with the setup code, or a wrong setup code was given.",
         target: ["user"], details: {"reason": "string (failure)"};
     AuthLogin = "auth.login", "A sign-in succeeded (with or without a second factor) or failed.",
-        target: ["user"], details: {"rehashed": "bool", "mfa": "`totp`, `backup` or `email`", "username": "string, the typed name (failure)", "source": "`ldap` for a directory sign-in"};
+        target: ["user"], details: {"rehashed": "bool", "mfa": "`totp`, `backup` or `email`", "username": "string, the typed name (failure)", "source": "`ldap` for a directory sign-in, `oidc` for an identity provider", "provider": "provider id (`oidc`)"};
     AuthLdapLogin = "auth.ldap_login", "A directory (LDAP) sign-in decision: signed in (with what was provisioned or synced), or refused and why.",
         target: ["user"], details: {"username": "string, the typed name", "reason": "string (failure)", "dn": "string, the directory entry", "provisioned": "bool", "email_synced": "bool", "groups_added": "list of group ids", "groups_removed": "list of group ids"};
+    AuthOidcLogin = "auth.oidc_login", "An OpenID Connect sign-in decision: signed in (linked, auto-linked or created, groups synced), or refused and why (state, browser binding, token, email, account).",
+        target: ["user"], details: {"provider": "provider id", "provider_name": "string", "reason": "string (failure)", "subject": "string, the provider's subject", "account": "`linked` or `auto_linked`", "created": "bool", "groups_added": "list of group ids", "groups_removed": "list of group ids"};
+    AuthOidcLink = "auth.oidc_link", "A user linked or unlinked an identity provider from Account (failure: wrong password, the last way to sign in, or a provider account linked elsewhere).",
+        target: ["user"], details: {"provider": "provider id", "linked": "bool", "unlinked": "bool", "subject": "string", "reason": "string (failure)"};
     AuthMfaChallenge = "auth.mfa_challenge", "A correct password opened a second-factor challenge.",
-        target: ["user"], details: {"rehashed": "bool", "source": "`ldap` for a directory sign-in"};
+        target: ["user"], details: {"rehashed": "bool", "source": "`ldap` for a directory sign-in, `oidc` for an identity provider", "provider": "provider id (`oidc`)"};
     AuthMfaVerify = "auth.mfa_verify", "A wrong second-factor code was given at sign-in.",
         target: ["user"], details: {"method": "`totp`, `backup` or `email`"};
     AuthLogout = "auth.logout", "A user signed out.",
@@ -128,6 +132,8 @@ audit_events! {
         target: [], details: {"changed": "object: setting → {from, to}", "bind_password": "`kept`, `replaced` or `removed`", "enabled": "bool", "url": "string"};
     SettingsLdapTest = "settings.ldap_test", "The LDAP settings were tested (success: every step worked).",
         target: [], details: {"username": "string or null", "steps": "list of {step, ok}"};
+    SettingsOidc = "settings.oidc", "An OpenID Connect provider was added, changed or deleted (failure: its discovery did not work or was refused by the outbound guard).",
+        target: ["oidc_provider"], details: {"name": "string", "issuer": "string", "client_id": "string", "client_secret": "`kept`, `replaced` or `removed`", "auto_create": "bool", "auto_link": "bool", "require_verified_email": "bool", "group_mappings": "number", "enabled": "bool", "discovery": "`ok` or why not", "deleted": "bool"};
     SettingsEmail = "settings.email", "The mail server settings were changed.",
         target: [], details: {"changed": "bool", "password": "`kept`, `removed` or `replaced`", "advanced_auth": "bool", "host": "string", "port": "number", "security": "string"};
     SettingsEmailTest = "settings.email_test", "A test mail was sent (success: the server accepted it).",

@@ -58,7 +58,7 @@ pub(crate) struct AuthStatus {
     /// Directory sign-in.
     ldap: bool,
     /// OpenID Connect providers offered on the sign-in page.
-    oidc_providers: Vec<String>,
+    oidc_providers: Vec<pw_app::OidcProviderButton>,
     /// Sign-in by email link.
     advanced_auth: bool,
     /// Passkey sign-in.
@@ -74,7 +74,7 @@ async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
         setup_required: s.setup_required,
         local_login: true,
         ldap,
-        oidc_providers: Vec::new(),
+        oidc_providers: state.app.oidc_buttons().await?,
         advanced_auth,
         passkeys: false,
     })

@@ -221,7 +221,13 @@ pub struct RateLimits {
     pub reset_mail_ip: Limiter<IpAddr>,
     /// Password-reset mails per address (lower-cased).
     pub reset_mail_email: Limiter<String>,
+    /// OpenID Connect authorize redirects per client IP ([`OIDC_AUTHORIZE`]; on while sign-in
+    /// limits are on). Threat: each one stores a state row and may make us fetch discovery.
+    pub oidc_ip: Limiter<IpAddr>,
 }
+
+/// Authorize redirects per client IP.
+pub const OIDC_AUTHORIZE: Limit = Limit::new(20, Duration::from_secs(60));
 
 impl RateLimits {
     /// Limiters for the given settings.
@@ -235,6 +241,11 @@ impl RateLimits {
             mfa_user: Limiter::new(s.mfa),
             reset_mail_ip: Limiter::new(s.reset_mail),
             reset_mail_email: Limiter::new(s.reset_mail),
+            oidc_ip: Limiter::new(if s.login.is_on() {
+                OIDC_AUTHORIZE
+            } else {
+                Limit::OFF
+            }),
         }
     }
 }

@@ -25,6 +25,10 @@ struct LoginPage {
     setup_required: bool,
     /// Advanced Auth via Email is on: offer "Forgot password?".
     forgot_password: bool,
+    /// OpenID Connect providers: one "Sign in with …" link each.
+    oidc: Vec<pw_app::OidcProviderButton>,
+    /// Back from a provider whose sign-in did not work (`?oidc=failed`).
+    oidc_failed: bool,
 }
 
 /// `GET /setup`: the form that claims a fresh instance; once set up, it is the sign-in page's.
@@ -61,11 +65,13 @@ pub(crate) async fn login_page(
     let loaded = async {
         let status = state.app.instance_status().await?;
         let forgot = state.app.advanced_auth().await?;
-        Ok::<_, pw_app::AppError>((status, forgot))
+        let oidc = state.app.oidc_buttons().await?;
+        Ok::<_, pw_app::AppError>((status, forgot, oidc))
     }
     .await;
+    let oidc_failed = query_param(&pairs, "oidc") == Some("failed");
     match loaded {
-        Ok((status, forgot_password)) => render(
+        Ok((status, forgot_password, oidc)) => render(
             &LoginPage {
                 layout: Layout::new(&state.app, &Viewer::anonymous())
                     .without_sign_in_link()
@@ -73,6 +79,8 @@ pub(crate) async fn login_page(
                 next,
                 setup_required: status.setup_required,
                 forgot_password,
+                oidc,
+                oidc_failed,
             },
             &request_id,
         ),
