@@ -80,6 +80,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(20, "0020", "webhook_kinds"),
     migration!(21, "0021", "printer_groups"),
     migration!(22, "0022", "queue_claim"),
+    migration!(24, "0024", "passkeys"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

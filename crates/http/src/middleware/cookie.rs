@@ -1,6 +1,7 @@
 //! Our cookies: the session (S2), `__Host-pw_session` with HttpOnly, Secure, SameSite=Lax,
 //! Path=/ over HTTPS, `pw_session` without Secure on an explicit plain-HTTP deployment; and the
-//! sign-in challenge (S4), `__Host-pw_mfa`, the same but SameSite=Strict.
+//! sign-in challenge (S4), `__Host-pw_mfa`, and a passkey ceremony, `__Host-pw_passkey`, the
+//! same but SameSite=Strict.
 //!
 //! Threats: script access to the token (HttpOnly), the token crossing plain HTTP or being
 //! planted by a sibling subdomain (`__Host-` + Secure), cross-site requests (SameSite=Lax;
@@ -32,6 +33,8 @@ enum Kind {
     Session,
     /// The sign-in challenge: SameSite=Strict, only our own pages send it.
     Challenge,
+    /// A passkey ceremony under way: SameSite=Strict, like the challenge.
+    Passkey,
 }
 
 impl Kind {
@@ -40,13 +43,15 @@ impl Kind {
             (Kind::Session, _) => session_cookie_name(https),
             (Kind::Challenge, true) => "__Host-pw_mfa",
             (Kind::Challenge, false) => "pw_mfa",
+            (Kind::Passkey, true) => "__Host-pw_passkey",
+            (Kind::Passkey, false) => "pw_passkey",
         }
     }
 
     fn set(self, https: bool, value: &str, max_age: u64) -> Option<HeaderValue> {
         let same_site = match self {
             Kind::Session => "Lax",
-            Kind::Challenge => "Strict",
+            Kind::Challenge | Kind::Passkey => "Strict",
         };
         let secure = if https { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
@@ -102,6 +107,23 @@ pub(crate) fn set_challenge(
 /// `Set-Cookie` that removes the challenge cookie.
 pub(crate) fn clear_challenge(https: bool) -> Option<HeaderValue> {
     Kind::Challenge.set(https, "", 0)
+}
+
+/// The passkey ceremony cookie (`__Host-pw_passkey`, HttpOnly, SameSite=Strict, five
+/// minutes): binds a WebAuthn challenge to the browser that asked for it. Threat: a challenge
+/// (and so a signed response) carried to another browser.
+pub(crate) fn passkey_cookie_name(https: bool) -> &'static str {
+    Kind::Passkey.name(https)
+}
+
+/// `Set-Cookie` for a new passkey ceremony.
+pub(crate) fn set_passkey(https: bool, token: &SecretString, max_age: Duration) -> Option<HeaderValue> {
+    Kind::Passkey.set(https, token.expose(), max_age.as_secs())
+}
+
+/// `Set-Cookie` that removes the passkey ceremony cookie.
+pub(crate) fn clear_passkey(https: bool) -> Option<HeaderValue> {
+    Kind::Passkey.set(https, "", 0)
 }
 
 /// Adds a `Set-Cookie` header to a response.
