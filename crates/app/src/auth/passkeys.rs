@@ -34,6 +34,8 @@ use crate::{Actor, App, AppError, RequestMeta};
 pub const PASSKEY_CEREMONY_MS: i64 = 5 * 60_000;
 /// Passkeys one account may register (threat: filling the table through one account).
 pub const MAX_PASSKEYS: i64 = 20;
+/// How recent a sign-in must be to stand in for the password of an account without one.
+const REAUTH_WINDOW_MS: i64 = 5 * 60_000;
 /// Longest passkey name, in characters.
 const NAME_MAX: usize = 64;
 
@@ -62,6 +64,7 @@ pub struct RegistrationCredential {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AttestationResponse {
     /// `clientDataJSON`.
+    #[serde(rename = "clientDataJSON")]
     pub client_data_json: String,
     /// `attestationObject`.
     pub attestation_object: String,
@@ -82,6 +85,7 @@ pub struct AssertionCredential {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AssertionResponse {
     /// `clientDataJSON`.
+    #[serde(rename = "clientDataJSON")]
     pub client_data_json: String,
     /// `authenticatorData`.
     pub authenticator_data: String,
@@ -232,8 +236,9 @@ impl App {
             .await?)
     }
 
-    /// Re-authentication before a passkey is added or removed: the account's password
-    /// (threat: a stolen session cookie planting the attacker's passkey for later).
+    /// Re-authentication before a passkey is added or removed: the account's password, or for
+    /// an account without one a sign-in within [`REAUTH_WINDOW_MS`] (threat: a stolen session
+    /// cookie planting the attacker's passkey for later, or removing the owner's).
     async fn confirm_password(
         &self,
         actor: &Actor,
@@ -252,6 +257,32 @@ impl App {
             .await?
             .filter(|u| !u.disabled)
             .ok_or(AppError::Unauthenticated)?;
+        if row.password_hash.is_none() {
+            // An account without a password (a passkey-only or directory-made one) proves
+            // itself by a sign-in moments ago instead: its session must be that fresh.
+            let now = self.now();
+            let sessions = self
+                .store
+                .list_sessions(user, now - REAUTH_WINDOW_MS, now)
+                .await?;
+            let fresh = sessions
+                .iter()
+                .any(|s| Some(s.id) == actor.session && now - s.created_at <= REAUTH_WINDOW_MS);
+            if fresh {
+                return Ok(row);
+            }
+            self.audit(
+                actor,
+                event,
+                Some(("user", user.to_string())),
+                false,
+                serde_json::json!({"reason": "sign-in not recent"}),
+            )
+            .await;
+            return Err(AppError::Conflict(
+                "Sign out and in again first: this change needs a sign-in from the last five minutes.".into(),
+            ));
+        }
         if !matches!(
             self.verify(password, row.password_hash.clone()).await?,
             Verified::Valid { .. }

@@ -39,6 +39,7 @@ mod matrix;
 mod mfa;
 mod notify_events;
 mod pages;
+mod passkeys;
 mod plates;
 mod printer_groups;
 mod printers;
