@@ -5,19 +5,7 @@
 // codes are shown once, from the API's answer only: they are never written
 // into the page's HTML, so a reload cannot show them again.
 
-import {
-  api,
-  clearStatus,
-  el,
-  passkeyCreate,
-  passkeysSupported,
-  readCode,
-  setBusy,
-  setFlash,
-  showStatus,
-  timeEl,
-  tooManyText,
-} from "./lib.js";
+import { api, clearStatus, el, passkeyCreate, passkeysSupported, readCode, setBusy, setFlash, showStatus, timeEl, tooManyText } from "./lib.js";
 
 // ---------------------------------------------------------------------------
 // Password

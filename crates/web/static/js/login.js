@@ -8,16 +8,7 @@
 // /api/v1/auth/mfa/email/send), so opening the step spends none of the three
 // sends per ten minutes.
 
-import {
-  api,
-  clearStatus,
-  passkeyGet,
-  passkeysSupported,
-  readCode,
-  setBusy,
-  showStatus,
-  tooManyText,
-} from "./lib.js";
+import { api, clearStatus, passkeyGet, passkeysSupported, readCode, setBusy, showStatus, tooManyText } from "./lib.js";
 
 const form = document.getElementById("login-form");
 const status = document.getElementById("login-status");
