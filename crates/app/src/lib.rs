@@ -33,14 +33,14 @@ pub use auth::ldap::{
     LdapTestStep,
 };
 pub use auth::live::Revocation;
-pub use auth::passkeys::{
-    AssertionCredential, AssertionResponse, AttestationResponse, MAX_PASSKEYS, PASSKEY_CEREMONY_MS,
-    PasskeyCeremony, PasskeyView, RegistrationCredential,
-};
 pub use auth::live::{LiveCredential, LiveUpdates, RECHECK_EVERY};
 pub use auth::mfa::{
     BackupCodesView, CHALLENGE_LIFETIME_MS, ChallengeIssued, MfaMethod, OpenChallenge, SignIn,
     TotpSetupView,
+};
+pub use auth::passkeys::{
+    AssertionCredential, AssertionResponse, AttestationResponse, MAX_PASSKEYS, PASSKEY_CEREMONY_MS,
+    PasskeyCeremony, PasskeyView, RegistrationCredential,
 };
 pub use auth::sessions::{LoginOutcome, MeView, SessionView, SetupRequest};
 pub use auth::tickets::{IssuedTicket, TICKET_LIFETIME, TicketRequest};

@@ -189,7 +189,9 @@ pub fn verify_registration(
     check_client_data(rp, challenge, client_data_json, "webauthn.create")?;
     let (object, used) = cbor::decode(attestation_object)?;
     if used != attestation_object.len() {
-        return Err(WebauthnError::Malformed("trailing bytes after the attestation"));
+        return Err(WebauthnError::Malformed(
+            "trailing bytes after the attestation",
+        ));
     }
     let auth_data = object
         .get_text("authData")
@@ -416,9 +418,8 @@ impl PublicKey {
 
     fn verify(&self, message: &[u8], sig: &[u8]) -> Result<(), WebauthnError> {
         let result = match self {
-            Self::Es256(point) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, point).verify(message, sig)
-            }
+            Self::Es256(point) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, point)
+                .verify(message, sig),
             Self::Ed25519(key) => {
                 UnparsedPublicKey::new(&signature::ED25519, key).verify(message, sig)
             }
@@ -586,7 +587,8 @@ pub mod cbor {
             }
             3 => {
                 let n = count(input, *at, arg, 1)?;
-                let text = std::str::from_utf8(take(input, at, n)?).map_err(|_| bad("CBOR UTF-8"))?;
+                let text =
+                    std::str::from_utf8(take(input, at, n)?).map_err(|_| bad("CBOR UTF-8"))?;
                 Ok(Value::Text(text.to_owned()))
             }
             4 => {

@@ -54,11 +54,11 @@ use utoipa::openapi::{
 };
 
 use crate::api::accounts::groups::CloneRequest;
-use crate::api::auth::passkeys::{PasskeyOptions, PasskeyPassword, RegisterPasskey};
 use crate::api::auth::mfa::{
     CodeRequest, EmailCodeRequest, MfaRequired, PasswordConfirmation, TotpSetupRequest,
     VerifyRequest,
 };
+use crate::api::auth::passkeys::{PasskeyOptions, PasskeyPassword, RegisterPasskey};
 use crate::api::auth::recovery::{Accepted, ForgotRequest, ResetRequest};
 use crate::api::auth::sessions::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
 use crate::table::{Kind, ROUTES, RouteSpec};

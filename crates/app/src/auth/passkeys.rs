@@ -457,7 +457,13 @@ impl App {
     /// `GET /api/v1/auth/passkeys`: the caller's passkeys.
     pub async fn passkeys(&self, actor: &Actor) -> Result<Vec<PasskeyView>, AppError> {
         let user = actor.user_id.ok_or(AppError::Unauthenticated)?;
-        Ok(self.store.passkeys_of(user).await?.iter().map(view).collect())
+        Ok(self
+            .store
+            .passkeys_of(user)
+            .await?
+            .iter()
+            .map(view)
+            .collect())
     }
 
     /// `POST /api/v1/auth/passkeys/{id}/delete`: after the password; refused when it is the
@@ -586,7 +592,11 @@ impl App {
         };
         let account = self.store.user(user).await?.filter(|u| !u.disabled);
         let Some(account) = account.filter(|_| handle_ok) else {
-            let why = if handle_ok { "disabled user" } else { "user handle mismatch" };
+            let why = if handle_ok {
+                "disabled user"
+            } else {
+                "user handle mismatch"
+            };
             self.passkey_refused(&meta, Some(user), Some(row.id), why, "login")
                 .await;
             return Err(AppError::Unauthenticated);
@@ -678,8 +688,14 @@ impl App {
         };
         if let Some(owner) = owner.filter(|o| *o != row.user_id) {
             // Threat: finishing one account's password step with another account's passkey.
-            self.passkey_refused(meta, Some(owner), Some(row.id), "another user's passkey", step)
-                .await;
+            self.passkey_refused(
+                meta,
+                Some(owner),
+                Some(row.id),
+                "another user's passkey",
+                step,
+            )
+            .await;
             return Err(unknown());
         }
         let challenge = from_b64url(&taken.challenge).map_err(|_| unknown())?;
@@ -779,7 +795,13 @@ impl App {
         details: serde_json::Value,
     ) {
         let actor = Actor::anonymous(meta.clone());
-        self.audit(&actor, event, Some(("user", user.to_string())), false, details)
-            .await;
+        self.audit(
+            &actor,
+            event,
+            Some(("user", user.to_string())),
+            false,
+            details,
+        )
+        .await;
     }
 }

@@ -5,10 +5,9 @@
 //! Test tooling only (behind `cfg(test)` or the `soft-authenticator` feature, which the
 //! server never enables): it draws keys from the system RNG, which the pure code never does.
 
+use ring::error::Unspecified;
 use ring::rand::SystemRandom;
-use ring::signature::{
-    ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
-};
+use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use sha2::{Digest, Sha256};
 
 use super::{ED25519, ES256, b64url};
@@ -71,38 +70,31 @@ pub struct Asserted {
 impl SoftAuthenticator {
     /// A new ES256 credential.
     ///
-    /// # Panics
-    /// If the system RNG fails (test tooling).
-    #[must_use]
-    #[allow(clippy::expect_used)]
-    pub fn es256() -> Self {
+    /// # Errors
+    /// If the system RNG fails.
+    pub fn es256() -> Result<Self, Unspecified> {
         let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
-            .expect("key generation");
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
-                .expect("key");
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+            .map_err(|_| Unspecified)?;
         Self::with(Key::Es256(pair))
     }
 
     /// A new Ed25519 credential.
     ///
-    /// # Panics
-    /// If the system RNG fails (test tooling).
-    #[must_use]
-    #[allow(clippy::expect_used)]
-    pub fn ed25519() -> Self {
+    /// # Errors
+    /// If the system RNG fails.
+    pub fn ed25519() -> Result<Self, Unspecified> {
         let rng = SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("key generation");
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| Unspecified)?;
         Self::with(Key::Ed25519(pair))
     }
 
-    #[allow(clippy::expect_used)]
-    fn with(key: Key) -> Self {
+    fn with(key: Key) -> Result<Self, Unspecified> {
         let mut id = [0u8; 16];
-        ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut id).expect("rng");
-        Self {
+        ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut id)?;
+        Ok(Self {
             key,
             credential_id: id.to_vec(),
             counter: 0,
@@ -111,7 +103,7 @@ impl SoftAuthenticator {
             verify_user: true,
             user_present: true,
             user_handle: Vec::new(),
-        }
+        })
     }
 
     /// The COSE public key.
@@ -181,7 +173,11 @@ impl SoftAuthenticator {
         auth.push(self.flags(true));
         auth.extend_from_slice(&self.counter.to_be_bytes());
         auth.extend_from_slice(&[0u8; 16]);
-        auth.extend_from_slice(&u16::try_from(self.credential_id.len()).unwrap_or(0).to_be_bytes());
+        auth.extend_from_slice(
+            &u16::try_from(self.credential_id.len())
+                .unwrap_or(0)
+                .to_be_bytes(),
+        );
         auth.extend_from_slice(&self.credential_id);
         auth.extend_from_slice(&self.cose_key());
         let attestation_object = map(&[
@@ -197,11 +193,14 @@ impl SoftAuthenticator {
 
     /// Answers `navigator.credentials.get` for `rp_id` at `origin`; the counter moves on.
     ///
-    /// # Panics
-    /// If signing fails (test tooling).
-    #[must_use]
-    #[allow(clippy::expect_used)]
-    pub fn get(&mut self, rp_id: &str, origin: &str, challenge: &[u8]) -> Asserted {
+    /// # Errors
+    /// If signing fails (the system RNG, for ECDSA).
+    pub fn get(
+        &mut self,
+        rp_id: &str,
+        origin: &str,
+        challenge: &[u8],
+    ) -> Result<Asserted, Unspecified> {
         self.counter = self.counter.wrapping_add(1);
         let client_data_json = Self::client_data("webauthn.get", challenge, origin);
         let mut auth = Sha256::digest(rp_id.as_bytes()).to_vec();
@@ -210,19 +209,15 @@ impl SoftAuthenticator {
         let mut signed = auth.clone();
         signed.extend_from_slice(&Sha256::digest(&client_data_json));
         let signature = match &self.key {
-            Key::Es256(pair) => pair
-                .sign(&SystemRandom::new(), &signed)
-                .expect("sign")
-                .as_ref()
-                .to_vec(),
+            Key::Es256(pair) => pair.sign(&SystemRandom::new(), &signed)?.as_ref().to_vec(),
             Key::Ed25519(pair) => pair.sign(&signed).as_ref().to_vec(),
         };
-        Asserted {
+        Ok(Asserted {
             client_data_json,
             authenticator_data: auth,
             signature,
             user_handle: self.user_handle.clone(),
-        }
+        })
     }
 }
 

@@ -16,8 +16,14 @@ fn rp() -> RelyingParty {
 fn registered(auth: &mut SoftAuthenticator) -> NewCredential {
     let rp = rp();
     let c = auth.create(&rp.id, &rp.origin, &CHALLENGE, b"handle");
-    verify_registration(&rp, &CHALLENGE, &c.client_data_json, &c.attestation_object, true)
-        .unwrap()
+    verify_registration(
+        &rp,
+        &CHALLENGE,
+        &c.client_data_json,
+        &c.attestation_object,
+        true,
+    )
+    .unwrap()
 }
 
 fn assert_with(
@@ -26,7 +32,7 @@ fn assert_with(
     stored_count: u32,
 ) -> Result<Assertion, WebauthnError> {
     let rp = rp();
-    let a = auth.get(&rp.id, &rp.origin, &CHALLENGE);
+    let a = auth.get(&rp.id, &rp.origin, &CHALLENGE).unwrap();
     verify_assertion(
         &rp,
         &CHALLENGE,
@@ -59,7 +65,10 @@ fn rp_from_origin() {
 
 #[test]
 fn es256_and_ed25519_register_and_sign_in() {
-    for mut auth in [SoftAuthenticator::es256(), SoftAuthenticator::ed25519()] {
+    for mut auth in [
+        SoftAuthenticator::es256().unwrap(),
+        SoftAuthenticator::ed25519().unwrap(),
+    ] {
         let cred = registered(&mut auth);
         assert_eq!(cred.id, auth.credential_id);
         assert!(cred.backup_eligible && !cred.backup_state && cred.user_verified);
@@ -72,15 +81,21 @@ fn es256_and_ed25519_register_and_sign_in() {
 
 #[test]
 fn counter_backwards_is_refused_and_zero_zero_allowed() {
-    let mut auth = SoftAuthenticator::es256();
+    let mut auth = SoftAuthenticator::es256().unwrap();
     let cred = registered(&mut auth);
     assert_with(&mut auth, &cred, 0).unwrap();
     // A clone still at counter 0 answers 1 while we stored 5.
     auth.counter = 0;
-    assert_eq!(assert_with(&mut auth, &cred, 5), Err(WebauthnError::Counter));
+    assert_eq!(
+        assert_with(&mut auth, &cred, 5),
+        Err(WebauthnError::Counter)
+    );
     // The same value again is refused too.
     auth.counter = 4;
-    assert_eq!(assert_with(&mut auth, &cred, 5), Err(WebauthnError::Counter));
+    assert_eq!(
+        assert_with(&mut auth, &cred, 5),
+        Err(WebauthnError::Counter)
+    );
     // An authenticator without a counter (always 0).
     auth.counter = u32::MAX;
     assert!(assert_with(&mut auth, &cred, 0).is_ok());
@@ -89,34 +104,64 @@ fn counter_backwards_is_refused_and_zero_zero_allowed() {
 #[test]
 fn wrong_origin_rp_challenge_type_flags_are_refused() {
     let rp = rp();
-    let mut auth = SoftAuthenticator::es256();
+    let mut auth = SoftAuthenticator::es256().unwrap();
     let c = auth.create(&rp.id, "https://evil.example", &CHALLENGE, b"h");
     assert_eq!(
-        verify_registration(&rp, &CHALLENGE, &c.client_data_json, &c.attestation_object, true),
+        verify_registration(
+            &rp,
+            &CHALLENGE,
+            &c.client_data_json,
+            &c.attestation_object,
+            true
+        ),
         Err(WebauthnError::Origin)
     );
     let c = auth.create("evil.example", &rp.origin, &CHALLENGE, b"h");
     assert_eq!(
-        verify_registration(&rp, &CHALLENGE, &c.client_data_json, &c.attestation_object, true),
+        verify_registration(
+            &rp,
+            &CHALLENGE,
+            &c.client_data_json,
+            &c.attestation_object,
+            true
+        ),
         Err(WebauthnError::RpId)
     );
     let c = auth.create(&rp.id, &rp.origin, &[8; 32], b"h");
     assert_eq!(
-        verify_registration(&rp, &CHALLENGE, &c.client_data_json, &c.attestation_object, true),
+        verify_registration(
+            &rp,
+            &CHALLENGE,
+            &c.client_data_json,
+            &c.attestation_object,
+            true
+        ),
         Err(WebauthnError::Challenge)
     );
     let cred = registered(&mut auth);
-    let a = auth.get(&rp.id, &rp.origin, &CHALLENGE);
+    let a = auth.get(&rp.id, &rp.origin, &CHALLENGE).unwrap();
     // An assertion offered as a registration: wrong type.
     assert_eq!(
-        verify_registration(&rp, &CHALLENGE, &a.client_data_json, &c.attestation_object, true),
+        verify_registration(
+            &rp,
+            &CHALLENGE,
+            &a.client_data_json,
+            &c.attestation_object,
+            true
+        ),
         Err(WebauthnError::WrongType)
     );
     auth.verify_user = false;
-    assert_eq!(assert_with(&mut auth, &cred, 1), Err(WebauthnError::UserNotVerified));
+    assert_eq!(
+        assert_with(&mut auth, &cred, 1),
+        Err(WebauthnError::UserNotVerified)
+    );
     auth.user_present = false;
     auth.verify_user = true;
-    assert_eq!(assert_with(&mut auth, &cred, 2), Err(WebauthnError::UserNotPresent));
+    assert_eq!(
+        assert_with(&mut auth, &cred, 2),
+        Err(WebauthnError::UserNotPresent)
+    );
     auth.user_present = true;
     auth.backup_eligible = false;
     assert_eq!(
@@ -127,10 +172,13 @@ fn wrong_origin_rp_challenge_type_flags_are_refused() {
 
 #[test]
 fn another_credentials_key_does_not_verify() {
-    let mut mine = SoftAuthenticator::es256();
-    let mut other = SoftAuthenticator::es256();
+    let mut mine = SoftAuthenticator::es256().unwrap();
+    let mut other = SoftAuthenticator::es256().unwrap();
     let cred = registered(&mut mine);
-    assert_eq!(assert_with(&mut other, &cred, 0), Err(WebauthnError::Signature));
+    assert_eq!(
+        assert_with(&mut other, &cred, 0),
+        Err(WebauthnError::Signature)
+    );
 }
 
 #[test]
@@ -141,7 +189,10 @@ fn unsupported_algorithm_is_refused() {
         (soft::int(3), soft::int(-35)),
         (soft::int(-1), soft::int(2)),
     ]);
-    assert!(matches!(PublicKey::from_cose(&key), Err(WebauthnError::Algorithm)));
+    assert!(matches!(
+        PublicKey::from_cose(&key),
+        Err(WebauthnError::Algorithm)
+    ));
 }
 
 #[test]
@@ -155,7 +206,10 @@ fn cbor_limits() {
     assert!(cbor::decode(&[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err());
     // Indefinite lengths are refused.
     assert!(cbor::decode(&[0x5f, 0x41, 0x00, 0xff]).is_err());
-    assert_eq!(cbor::decode(&[0x39, 0x01, 0x00]).map(|(v, _)| v), Ok(cbor::Value::Int(-257)));
+    assert_eq!(
+        cbor::decode(&[0x39, 0x01, 0x00]).map(|(v, _)| v),
+        Ok(cbor::Value::Int(-257))
+    );
 }
 
 proptest! {
@@ -174,9 +228,9 @@ proptest! {
     #[test]
     fn any_flipped_bit_is_refused(which in 0usize..3, index in any::<prop::sample::Index>(), bit in 0u8..8) {
         let rp = rp();
-        let mut auth = SoftAuthenticator::ed25519();
+        let mut auth = SoftAuthenticator::ed25519().unwrap();
         let cred = registered(&mut auth);
-        let mut a = auth.get(&rp.id, &rp.origin, &CHALLENGE);
+        let mut a = auth.get(&rp.id, &rp.origin, &CHALLENGE).unwrap();
         let target = match which {
             0 => &mut a.authenticator_data,
             1 => &mut a.client_data_json,
@@ -200,10 +254,10 @@ proptest! {
     #[test]
     fn counter_rule(stored in 0u32..10, next in 0u32..10) {
         let rp = rp();
-        let mut auth = SoftAuthenticator::ed25519();
+        let mut auth = SoftAuthenticator::ed25519().unwrap();
         let cred = registered(&mut auth);
         auth.counter = next.wrapping_sub(1);
-        let a = auth.get(&rp.id, &rp.origin, &CHALLENGE);
+        let a = auth.get(&rp.id, &rp.origin, &CHALLENGE).unwrap();
         let result = verify_assertion(
             &rp,
             &CHALLENGE,

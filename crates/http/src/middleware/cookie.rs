@@ -117,7 +117,11 @@ pub(crate) fn passkey_cookie_name(https: bool) -> &'static str {
 }
 
 /// `Set-Cookie` for a new passkey ceremony.
-pub(crate) fn set_passkey(https: bool, token: &SecretString, max_age: Duration) -> Option<HeaderValue> {
+pub(crate) fn set_passkey(
+    https: bool,
+    token: &SecretString,
+    max_age: Duration,
+) -> Option<HeaderValue> {
     Kind::Passkey.set(https, token.expose(), max_age.as_secs())
 }
 

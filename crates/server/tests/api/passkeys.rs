@@ -29,13 +29,11 @@ struct Begun {
 
 impl Begun {
     fn challenge(&self) -> Vec<u8> {
-        pw_credentials::webauthn::from_b64url(self.options["challenge"].as_str().unwrap())
-            .unwrap()
+        pw_credentials::webauthn::from_b64url(self.options["challenge"].as_str().unwrap()).unwrap()
     }
 
     fn user_handle(&self) -> Vec<u8> {
-        pw_credentials::webauthn::from_b64url(self.options["user"]["id"].as_str().unwrap())
-            .unwrap()
+        pw_credentials::webauthn::from_b64url(self.options["user"]["id"].as_str().unwrap()).unwrap()
     }
 }
 
@@ -144,7 +142,7 @@ impl Farm {
     /// A whole passwordless sign-in with `key`.
     async fn passkey_login(&self, key: &mut SoftAuthenticator) -> Answer {
         let begun = self.login_options(&Auth::None).await;
-        let signed = key.get(RP_ID, ORIGIN, &begun.challenge());
+        let signed = key.get(RP_ID, ORIGIN, &begun.challenge()).unwrap();
         self.post(
             &Auth::Cookie(begun.cookie.clone()),
             "/api/v1/auth/passkeys/login",
@@ -171,7 +169,12 @@ impl Farm {
         self.events("auth.passkey.refused")
             .await
             .iter()
-            .map(|e| e["details"]["reason"].as_str().unwrap_or_default().to_owned())
+            .map(|e| {
+                e["details"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .collect()
     }
 }
@@ -180,8 +183,8 @@ impl Farm {
 async fn several_passkeys_register_sign_in_alone_list_and_remove() {
     let farm = Farm::new().await;
     let (alice_id, alice) = farm.user("alice").await;
-    let mut phone = SoftAuthenticator::es256();
-    let mut laptop = SoftAuthenticator::ed25519();
+    let mut phone = SoftAuthenticator::es256().unwrap();
+    let mut laptop = SoftAuthenticator::ed25519().unwrap();
     let phone_id = farm.register(&alice, &mut phone, "Phone").await;
     farm.register(&alice, &mut laptop, "Laptop").await;
 
@@ -190,7 +193,13 @@ async fn several_passkeys_register_sign_in_alone_list_and_remove() {
         .call(&alice, "GET", "/api/v1/auth/passkeys", None)
         .await;
     assert_eq!(list.status, 200);
-    let names: Vec<&str> = list.json.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["Phone", "Laptop"]);
     assert!(list.json[0]["last_used_at"].is_null());
     assert_eq!(list.json[0]["backup_eligible"], true);
@@ -208,13 +217,15 @@ async fn several_passkeys_register_sign_in_alone_list_and_remove() {
     times.sort();
     eprintln!(
         "passkey sign-in (options + finish), 10 runs: median {:?}, max {:?}",
-        times[5],
-        times[9]
+        times[5], times[9]
     );
     let a = farm.passkey_login(&mut laptop).await;
     assert_eq!(a.status, 200, "{:?}", a.json);
     let session = Auth::Cookie(a.session_cookie().unwrap());
-    let me = farm.server.call(&session, "GET", "/api/v1/auth/me", None).await;
+    let me = farm
+        .server
+        .call(&session, "GET", "/api/v1/auth/me", None)
+        .await;
     assert_eq!(me.json["username"], "alice");
     assert_eq!(me.json["mfa"]["passkeys"], 2);
 
@@ -228,13 +239,23 @@ async fn several_passkeys_register_sign_in_alone_list_and_remove() {
     let path = format!("/api/v1/auth/passkeys/{phone_id}");
     let wrong = farm
         .server
-        .call(&alice, "DELETE", &path, Some(json!({"password": "not it at all"})))
+        .call(
+            &alice,
+            "DELETE",
+            &path,
+            Some(json!({"password": "not it at all"})),
+        )
         .await;
     assert_eq!(wrong.status, 400, "{:?}", wrong.json);
     assert_eq!(wrong.message(), "The password is not correct.");
     let gone = farm
         .server
-        .call(&alice, "DELETE", &path, Some(json!({"password": TEST_PASSWORD})))
+        .call(
+            &alice,
+            "DELETE",
+            &path,
+            Some(json!({"password": TEST_PASSWORD})),
+        )
         .await;
     assert_eq!(gone.status, 204, "{:?}", gone.json);
     let a = farm.passkey_login(&mut phone).await;
@@ -252,7 +273,10 @@ async fn several_passkeys_register_sign_in_alone_list_and_remove() {
     assert!(a.set_cookie_line("pw_passkey").is_none());
 
     let registered = farm.events("auth.passkey.register").await;
-    assert_eq!(registered.iter().filter(|e| e["success"] == true).count(), 2);
+    assert_eq!(
+        registered.iter().filter(|e| e["success"] == true).count(),
+        2
+    );
     assert!(registered.iter().any(|e| e["success"] == false));
     let deleted = farm.events("auth.passkey.delete").await;
     assert!(deleted.iter().any(|e| e["success"] == true));
@@ -269,7 +293,7 @@ async fn several_passkeys_register_sign_in_alone_list_and_remove() {
 async fn a_replayed_challenge_or_response_is_refused() {
     let farm = Farm::new().await;
     let (_, alice) = farm.user("alice").await;
-    let mut key = SoftAuthenticator::es256();
+    let mut key = SoftAuthenticator::es256().unwrap();
     // Registration: the same answer twice, on the same cookie.
     let begun = farm.register_options(&alice).await;
     let first = farm.finish_register(&alice, &begun, &mut key, "Key").await;
@@ -279,7 +303,7 @@ async fn a_replayed_challenge_or_response_is_refused() {
 
     // Sign-in: the same signed answer twice.
     let begun = farm.login_options(&Auth::None).await;
-    let signed = key.get(RP_ID, ORIGIN, &begun.challenge());
+    let signed = key.get(RP_ID, ORIGIN, &begun.challenge()).unwrap();
     let browser = Auth::Cookie(begun.cookie.clone());
     let body = assertion(&key, &signed);
     let ok = farm
@@ -295,7 +319,12 @@ async fn a_replayed_challenge_or_response_is_refused() {
         .post(&Auth::None, "/api/v1/auth/passkeys/login", Some(body))
         .await;
     assert_eq!(bare.status, 401);
-    assert!(farm.refusal_reasons().await.iter().any(|r| r == "no live challenge"));
+    assert!(
+        farm.refusal_reasons()
+            .await
+            .iter()
+            .any(|r| r == "no live challenge")
+    );
 }
 
 #[tokio::test]
@@ -303,7 +332,7 @@ async fn a_challenge_from_another_session_or_browser_is_refused() {
     let farm = Farm::new().await;
     let (_, alice) = farm.user("alice").await;
     let alice_elsewhere = farm.server.login("alice", TEST_PASSWORD).await;
-    let mut key = SoftAuthenticator::es256();
+    let mut key = SoftAuthenticator::es256().unwrap();
     // Asked for in one session, finished in another session of the same user.
     let begun = farm.register_options(&alice).await;
     let a = farm
@@ -326,7 +355,7 @@ async fn a_challenge_from_another_session_or_browser_is_refused() {
     farm.register(&alice, &mut key, "Key").await;
     let a_begun = farm.login_options(&Auth::None).await;
     let b_begun = farm.login_options(&Auth::None).await;
-    let signed = key.get(RP_ID, ORIGIN, &a_begun.challenge());
+    let signed = key.get(RP_ID, ORIGIN, &a_begun.challenge()).unwrap();
     let a = farm
         .post(
             &Auth::Cookie(b_begun.cookie.clone()),
@@ -348,8 +377,8 @@ async fn another_users_credential_cannot_finish_a_sign_in() {
     let farm = Farm::new().await;
     let (_, alice) = farm.user("alice").await;
     let (_, bob) = farm.user("bob").await;
-    let mut alice_key = SoftAuthenticator::es256();
-    let mut bob_key = SoftAuthenticator::es256();
+    let mut alice_key = SoftAuthenticator::es256().unwrap();
+    let mut bob_key = SoftAuthenticator::es256().unwrap();
     farm.register(&alice, &mut alice_key, "Alice's").await;
     farm.register(&bob, &mut bob_key, "Bob's").await;
 
@@ -371,19 +400,32 @@ async fn another_users_credential_cannot_finish_a_sign_in() {
     let challenge = login.challenge_cookie().unwrap();
     let step = |begun: &Begun| Auth::Cookie(format!("{challenge}; {}", begun.cookie));
     let options = farm
-        .post(&Auth::Cookie(challenge.clone()), "/api/v1/auth/mfa/passkey/options", None)
+        .post(
+            &Auth::Cookie(challenge.clone()),
+            "/api/v1/auth/mfa/passkey/options",
+            None,
+        )
         .await;
     assert_eq!(options.status, 200, "{:?}", options.json);
-    let allowed = options.json["publicKey"]["allowCredentials"].as_array().unwrap();
-    assert_eq!(allowed, &[json!({"type": "public-key", "id": b64url(&alice_key.credential_id)})]);
+    let allowed = options.json["publicKey"]["allowCredentials"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        allowed,
+        &[json!({"type": "public-key", "id": b64url(&alice_key.credential_id)})]
+    );
     let begun = Begun {
         cookie: cookie_pair(&options, "pw_passkey"),
         options: options.json["publicKey"].clone(),
     };
     // Bob's passkey on Alice's second step.
-    let signed = bob_key.get(RP_ID, ORIGIN, &begun.challenge());
+    let signed = bob_key.get(RP_ID, ORIGIN, &begun.challenge()).unwrap();
     let a = farm
-        .post(&step(&begun), "/api/v1/auth/mfa/passkey/verify", Some(assertion(&bob_key, &signed)))
+        .post(
+            &step(&begun),
+            "/api/v1/auth/mfa/passkey/verify",
+            Some(assertion(&bob_key, &signed)),
+        )
         .await;
     assert_eq!(a.status, 401, "{:?}", a.json);
     assert!(a.session_cookie().is_none());
@@ -395,15 +437,23 @@ async fn another_users_credential_cannot_finish_a_sign_in() {
     );
     // Alice's own passkey finishes it (a fresh ceremony: the last one is spent).
     let options = farm
-        .post(&Auth::Cookie(challenge.clone()), "/api/v1/auth/mfa/passkey/options", None)
+        .post(
+            &Auth::Cookie(challenge.clone()),
+            "/api/v1/auth/mfa/passkey/options",
+            None,
+        )
         .await;
     let begun = Begun {
         cookie: cookie_pair(&options, "pw_passkey"),
         options: options.json["publicKey"].clone(),
     };
-    let signed = alice_key.get(RP_ID, ORIGIN, &begun.challenge());
+    let signed = alice_key.get(RP_ID, ORIGIN, &begun.challenge()).unwrap();
     let a = farm
-        .post(&step(&begun), "/api/v1/auth/mfa/passkey/verify", Some(assertion(&alice_key, &signed)))
+        .post(
+            &step(&begun),
+            "/api/v1/auth/mfa/passkey/verify",
+            Some(assertion(&alice_key, &signed)),
+        )
         .await;
     assert_eq!(a.status, 200, "{:?}", a.json);
     assert_eq!(a.json["user"]["username"], "alice");
@@ -412,7 +462,7 @@ async fn another_users_credential_cannot_finish_a_sign_in() {
 
     // Passwordless: Bob's credential presented with Alice's user handle.
     let begun = farm.login_options(&Auth::None).await;
-    let mut signed = bob_key.get(RP_ID, ORIGIN, &begun.challenge());
+    let mut signed = bob_key.get(RP_ID, ORIGIN, &begun.challenge()).unwrap();
     signed.user_handle = alice_key.user_handle.clone();
     let a = farm
         .post(
@@ -434,7 +484,7 @@ async fn another_users_credential_cannot_finish_a_sign_in() {
 async fn a_wrong_origin_or_rp_id_is_refused() {
     let farm = Farm::new().await;
     let (_, alice) = farm.user("alice").await;
-    let mut key = SoftAuthenticator::es256();
+    let mut key = SoftAuthenticator::es256().unwrap();
     for (rp, origin) in [
         (RP_ID, "https://farm.example.evil.example:8443"),
         (RP_ID, "https://farm.example"),
@@ -454,7 +504,7 @@ async fn a_wrong_origin_or_rp_id_is_refused() {
     farm.register(&alice, &mut key, "Key").await;
     for (rp, origin) in [(RP_ID, "https://evil.example"), ("evil.example", ORIGIN)] {
         let begun = farm.login_options(&Auth::None).await;
-        let signed = key.get(rp, origin, &begun.challenge());
+        let signed = key.get(rp, origin, &begun.challenge()).unwrap();
         let a = farm
             .post(
                 &Auth::Cookie(begun.cookie.clone()),
@@ -465,7 +515,10 @@ async fn a_wrong_origin_or_rp_id_is_refused() {
         assert_eq!(a.status, 401, "{rp} {origin}: {:?}", a.json);
     }
     let reasons = farm.refusal_reasons().await;
-    assert!(reasons.iter().any(|r| r == "origin mismatch"), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r == "origin mismatch"),
+        "{reasons:?}"
+    );
     assert!(reasons.iter().any(|r| r == "rp id mismatch"), "{reasons:?}");
 }
 
@@ -473,7 +526,7 @@ async fn a_wrong_origin_or_rp_id_is_refused() {
 async fn a_counter_going_backwards_is_refused_and_audited() {
     let farm = Farm::new().await;
     let (_, alice) = farm.user("alice").await;
-    let mut key = SoftAuthenticator::es256();
+    let mut key = SoftAuthenticator::es256().unwrap();
     farm.register(&alice, &mut key, "Key").await;
     for _ in 0..3 {
         assert_eq!(farm.passkey_login(&mut key).await.status, 200);
@@ -493,7 +546,7 @@ async fn a_counter_going_backwards_is_refused_and_audited() {
 async fn a_disabled_user_cannot_sign_in_with_a_passkey() {
     let farm = Farm::new().await;
     let (alice_id, alice) = farm.user("alice").await;
-    let mut key = SoftAuthenticator::es256();
+    let mut key = SoftAuthenticator::es256().unwrap();
     farm.register(&alice, &mut key, "Key").await;
     let a = farm
         .server
@@ -508,14 +561,19 @@ async fn a_disabled_user_cannot_sign_in_with_a_passkey() {
     let a = farm.passkey_login(&mut key).await;
     assert_eq!(a.status, 401, "{:?}", a.json);
     assert!(a.session_cookie().is_none());
-    assert!(farm.refusal_reasons().await.iter().any(|r| r == "disabled user"));
+    assert!(
+        farm.refusal_reasons()
+            .await
+            .iter()
+            .any(|r| r == "disabled user")
+    );
 }
 
 #[tokio::test]
 async fn the_last_way_to_sign_in_cannot_be_removed() {
     let farm = Farm::new().await;
     let (alice_id, alice) = farm.user("alice").await;
-    let mut key = SoftAuthenticator::es256();
+    let mut key = SoftAuthenticator::es256().unwrap();
     let id = farm.register(&alice, &mut key, "Only").await;
     // An account without a password (as one made by a single sign-on provider would be).
     sqlx::any::install_default_drivers();
@@ -542,7 +600,11 @@ async fn the_last_way_to_sign_in_cannot_be_removed() {
         )
         .await;
     assert_eq!(a.status, 409, "{:?}", a.json);
-    assert!(a.message().contains("last way to sign in"), "{}", a.message());
+    assert!(
+        a.message().contains("last way to sign in"),
+        "{}",
+        a.message()
+    );
     let a = farm.passkey_login(&mut key).await;
     assert_eq!(a.status, 200, "the passkey still works");
 }
@@ -581,17 +643,22 @@ async fn parallel_finishes_of_one_ceremony_succeed_once() {
     let (_, alice) = farm.user("alice").await;
     // A second session, signed in before any passkey makes the password a first step only.
     let other = farm.server.login("alice", TEST_PASSWORD).await;
-    let mut key = SoftAuthenticator::es256();
+    let mut key = SoftAuthenticator::es256().unwrap();
     let begun = farm.register_options(&alice).await;
     let made = key.create(RP_ID, ORIGIN, &begun.challenge(), &begun.user_handle());
     let auth = with(&alice, &begun.cookie);
     let body = json!({"name": "Raced", "credential": registration(&key.credential_id, &made)});
-    let answers = futures_util::future::join_all((0..8).map(|_| {
-        farm.post(&auth, "/api/v1/auth/passkeys/register", Some(body.clone()))
-    }))
+    let answers = futures_util::future::join_all(
+        (0..8).map(|_| farm.post(&auth, "/api/v1/auth/passkeys/register", Some(body.clone()))),
+    )
     .await;
     let created = answers.iter().filter(|a| a.status == 201).count();
-    assert_eq!(created, 1, "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    assert_eq!(
+        created,
+        1,
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
     let list = farm
         .server
         .call(&alice, "GET", "/api/v1/auth/passkeys", None)
@@ -599,8 +666,14 @@ async fn parallel_finishes_of_one_ceremony_succeed_once() {
     assert_eq!(list.json.as_array().unwrap().len(), 1);
 
     // Two registrations under way at once in two sessions both work.
-    let (one, two) = (farm.register_options(&alice).await, farm.register_options(&other).await);
-    let (mut k1, mut k2) = (SoftAuthenticator::es256(), SoftAuthenticator::ed25519());
+    let (one, two) = (
+        farm.register_options(&alice).await,
+        farm.register_options(&other).await,
+    );
+    let (mut k1, mut k2) = (
+        SoftAuthenticator::es256().unwrap(),
+        SoftAuthenticator::ed25519().unwrap(),
+    );
     let (a1, a2) = tokio::join!(
         farm.finish_register(&alice, &one, &mut k1, "One"),
         farm.finish_register(&other, &two, &mut k2, "Two"),
@@ -609,25 +682,34 @@ async fn parallel_finishes_of_one_ceremony_succeed_once() {
 
     // Sign-in: one signed answer raced eight times.
     let begun = farm.login_options(&Auth::None).await;
-    let signed = key.get(RP_ID, ORIGIN, &begun.challenge());
+    let signed = key.get(RP_ID, ORIGIN, &begun.challenge()).unwrap();
     let browser = Auth::Cookie(begun.cookie.clone());
     let body = assertion(&key, &signed);
-    let answers = futures_util::future::join_all((0..8).map(|_| {
-        farm.post(&browser, "/api/v1/auth/passkeys/login", Some(body.clone()))
-    }))
+    let answers = futures_util::future::join_all(
+        (0..8).map(|_| farm.post(&browser, "/api/v1/auth/passkeys/login", Some(body.clone()))),
+    )
     .await;
     let signed_in = answers.iter().filter(|a| a.status == 200).count();
-    assert_eq!(signed_in, 1, "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    assert_eq!(
+        signed_in,
+        1,
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
 async fn the_admin_reset_of_second_factors_removes_passkeys() {
     let farm = Farm::new().await;
     let (alice_id, alice) = farm.user("alice").await;
-    let mut key = SoftAuthenticator::es256();
+    let mut key = SoftAuthenticator::es256().unwrap();
     farm.register(&alice, &mut key, "Key").await;
     let a = farm
-        .post(&farm.admin, &format!("/api/v1/users/{alice_id}/mfa/reset"), None)
+        .post(
+            &farm.admin,
+            &format!("/api/v1/users/{alice_id}/mfa/reset"),
+            None,
+        )
         .await;
     assert_eq!(a.status, 204, "{:?}", a.json);
     assert_eq!(farm.passkey_login(&mut key).await.status, 401);
@@ -641,12 +723,19 @@ async fn without_public_url_an_ip_address_gets_a_plain_refusal() {
     server.setup_admin().await;
     // The test client reaches the server as https://127.0.0.1:PORT: no WebAuthn RP id.
     let a = server
-        .call(&Auth::None, "POST", "/api/v1/auth/passkeys/login/options", None)
+        .call(
+            &Auth::None,
+            "POST",
+            "/api/v1/auth/passkeys/login/options",
+            None,
+        )
         .await;
     assert_eq!(a.status, 409, "{:?}", a.json);
     assert!(a.message().contains("by a name"), "{}", a.message());
     assert!(a.set_cookie_line("pw_passkey").is_none());
     // The status tells the sign-in page passkeys exist.
-    let s = server.call(&Auth::None, "GET", "/api/v1/auth/status", None).await;
+    let s = server
+        .call(&Auth::None, "GET", "/api/v1/auth/status", None)
+        .await;
     assert_eq!(s.json["passkeys"], true);
 }

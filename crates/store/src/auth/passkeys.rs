@@ -234,7 +234,7 @@ impl Store {
 
     /// Stores a ceremony challenge under the digest of its cookie value (dropping expired
     /// ones).
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments, reason = "one bound value per column")]
     pub async fn insert_passkey_challenge(
         &self,
         digest: &str,

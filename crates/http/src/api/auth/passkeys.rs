@@ -45,7 +45,11 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
             login_options,
         )
         .mount(Method::POST, "/api/v1/auth/passkeys/login", login)
-        .mount(Method::POST, "/api/v1/auth/mfa/passkey/options", mfa_options)
+        .mount(
+            Method::POST,
+            "/api/v1/auth/mfa/passkey/options",
+            mfa_options,
+        )
         .mount(Method::POST, "/api/v1/auth/mfa/passkey/verify", mfa_verify)
 }
 
