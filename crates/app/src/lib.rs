@@ -44,6 +44,10 @@ pub use auth::oidc::{
     OidcProviderView, OidcReauth, OidcStart, SIGN_IN_FAILED as OIDC_SIGN_IN_FAILED,
     STATE_TTL_MS as OIDC_STATE_TTL_MS,
 };
+pub use auth::passkeys::{
+    AssertionCredential, AssertionResponse, AttestationResponse, MAX_PASSKEYS, PASSKEY_CEREMONY_MS,
+    PasskeyCeremony, PasskeyView, RegistrationCredential,
+};
 pub use auth::sessions::{LoginOutcome, MeView, SessionView, SetupRequest};
 pub use auth::tickets::{IssuedTicket, TICKET_LIFETIME, TicketRequest};
 pub use farm::archive::{

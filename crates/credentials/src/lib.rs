@@ -1,5 +1,5 @@
 //! Pure credential logic: how secrets are sealed at rest, and how passwords, session tokens,
-//! API keys, webhook signatures and second factors (TOTP, backup codes, email codes) are made
+//! API keys, webhook signatures and second factors (TOTP, backup codes, email codes, passkeys) are made
 //! and checked. No IO, no clock, no randomness of its own: callers pass random bytes and the
 //! time in, which keeps every function testable with fixed vectors.
 
@@ -12,6 +12,7 @@ pub mod setup_code;
 pub mod signature;
 pub mod token;
 pub mod totp;
+pub mod webauthn;
 
 pub use seal::{KEY_LEN, NONCE_LEN, SealError, SealingKey};
 pub use secret::SecretString;

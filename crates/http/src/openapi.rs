@@ -59,6 +59,7 @@ use crate::api::auth::mfa::{
     CodeRequest, EmailCodeRequest, MfaRequired, PasswordConfirmation, TotpSetupRequest,
     VerifyRequest,
 };
+use crate::api::auth::passkeys::{PasskeyOptions, PasskeyPassword, RegisterPasskey};
 use crate::api::auth::recovery::{Accepted, ForgotRequest, ResetRequest};
 use crate::api::auth::sessions::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
 use crate::table::{Kind, ROUTES, RouteSpec};
@@ -269,6 +270,22 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         }
         ("POST", "/api/v1/auth/mfa/email/disable") => {
             Shape::empty().with_body(s.of::<PasswordConfirmation>())
+        }
+        ("GET", "/api/v1/auth/passkeys") => Shape::ok(s.array_of::<pw_app::PasskeyView>()),
+        ("POST", "/api/v1/auth/passkeys/register/options") => {
+            Shape::ok(s.of::<PasskeyOptions>()).with_body(s.of::<PasskeyPassword>())
+        }
+        ("POST", "/api/v1/auth/passkeys/register") => {
+            Shape::json(C::CREATED, s.of::<pw_app::PasskeyView>())
+                .with_body(s.of::<RegisterPasskey>())
+        }
+        ("DELETE", "/api/v1/auth/passkeys/{id}") => {
+            Shape::empty().with_body(s.of::<PasskeyPassword>())
+        }
+        ("POST", "/api/v1/auth/passkeys/login/options")
+        | ("POST", "/api/v1/auth/mfa/passkey/options") => Shape::ok(s.of::<PasskeyOptions>()),
+        ("POST", "/api/v1/auth/passkeys/login") | ("POST", "/api/v1/auth/mfa/passkey/verify") => {
+            Shape::ok(s.of::<SignedIn>()).with_body(s.of::<pw_app::AssertionCredential>())
         }
         ("POST", "/api/v1/auth/forgot-password") => {
             Shape::json(C::ACCEPTED, s.of::<Accepted>()).with_body(s.of::<ForgotRequest>())

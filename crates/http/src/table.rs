@@ -314,6 +314,56 @@ pub const ROUTES: &[RouteSpec] = &[
         SESSION,
         "Turn emailed sign-in codes off (needs the password)",
     ),
+    // --- passkeys (S4, issue 19): a browser session only (API keys cannot add a sign-in
+    // method); sign-in ceremonies are public and bound to the browser by their cookie
+    api(
+        "GET",
+        "/api/v1/auth/passkeys",
+        SESSION,
+        "The caller's passkeys (name, created, last used)",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/passkeys/register/options",
+        SESSION,
+        "Start registering a passkey (needs the password): WebAuthn creation options",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/passkeys/register",
+        SESSION,
+        "Finish registering a passkey with the browser's answer",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/auth/passkeys/{id}",
+        SESSION,
+        "Remove one of one's passkeys (needs the password; never the last way to sign in)",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/passkeys/login/options",
+        public("starts a passwordless sign-in: a fresh single-use challenge bound to this browser by its cookie, nothing about any account"),
+        "Start a sign-in with a passkey: WebAuthn request options",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/passkeys/login",
+        public("the sign-in endpoint itself; needs the challenge cookie and a signature by a registered passkey; answers one generic error"),
+        "Sign in with a passkey",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/mfa/passkey/options",
+        public("the second step of sign-in; useless without the challenge cookie a correct password set"),
+        "Start the second step of sign-in with a passkey",
+    ),
+    api(
+        "POST",
+        "/api/v1/auth/mfa/passkey/verify",
+        public("the second step of sign-in; useless without the challenge cookie a correct password set and a signature by that user's passkey"),
+        "Finish sign-in with a passkey as the second factor",
+    ),
     api(
         "GET",
         "/api/v1/auth/mail-preferences",

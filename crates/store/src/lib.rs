@@ -21,6 +21,7 @@ pub use accounts::users::{NewUser, UserPatch, UserRow};
 pub use auth::api_keys::{ApiKeyRow, NewApiKey};
 pub use auth::mfa::{EmailCodeRow, MfaRow, Tries};
 pub use auth::oidc::{OidcLinkRow, OidcProviderRow, OidcProviderWrite, OidcStateRow};
+pub use auth::passkeys::{NewPasskey, PasskeyChallengeRow, PasskeyRow};
 pub use auth::sessions::{NewSession, SessionRow};
 pub use auth::tickets::TicketRow;
 pub use error::StoreError;

@@ -81,6 +81,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(21, "0021", "printer_groups"),
     migration!(22, "0022", "queue_claim"),
     migration!(23, "0023", "oidc"),
+    migration!(24, "0024", "passkeys"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

@@ -51,6 +51,9 @@ pub struct AppConfig {
     /// The data directory, whose `blobs/` and `tls/` a backup copies (`None`: no backups from
     /// this application, as in tools and unit tests).
     pub data_dir: Option<PathBuf>,
+    /// The origin of `public_url` (`https://farm.example:3443`): the passkeys' relying party.
+    /// `None`: each request's own (screened) origin is used.
+    pub public_origin: Option<String>,
 }
 
 impl AppConfig {
@@ -70,6 +73,7 @@ impl AppConfig {
             printer_ca: None,
             library: crate::farm::library::LibraryConfig::default(),
             data_dir: None,
+            public_origin: None,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Our cookies: the session (S2), `__Host-pw_session` with HttpOnly, Secure, SameSite=Lax,
 //! Path=/ over HTTPS, `pw_session` without Secure on an explicit plain-HTTP deployment; and the
-//! sign-in challenge (S4), `__Host-pw_mfa`, the same but SameSite=Strict; and the OpenID
-//! Connect binding (S6), `__Host-pw_oidc`, SameSite=Lax (the provider's redirect back is a
-//! cross-site top-level GET, which Strict would strip), ten minutes.
+//! sign-in challenge (S4), `__Host-pw_mfa`, the same but SameSite=Strict; a passkey ceremony,
+//! `__Host-pw_passkey`, also SameSite=Strict; and the OpenID Connect binding (S6),
+//! `__Host-pw_oidc`, SameSite=Lax (the provider's redirect back is a cross-site top-level GET,
+//! which Strict would strip), ten minutes.
 //!
 //! Threats: script access to the token (HttpOnly), the token crossing plain HTTP or being
 //! planted by a sibling subdomain (`__Host-` + Secure), cross-site requests (SameSite=Lax;
@@ -37,6 +38,8 @@ enum Kind {
     /// The browser binding of an OpenID Connect flow: SameSite=Lax, the provider sends the
     /// browser back with a top-level GET.
     Oidc,
+    /// A passkey ceremony under way: SameSite=Strict, like the challenge.
+    Passkey,
 }
 
 impl Kind {
@@ -47,13 +50,15 @@ impl Kind {
             (Kind::Challenge, false) => "pw_mfa",
             (Kind::Oidc, true) => "__Host-pw_oidc",
             (Kind::Oidc, false) => "pw_oidc",
+            (Kind::Passkey, true) => "__Host-pw_passkey",
+            (Kind::Passkey, false) => "pw_passkey",
         }
     }
 
     fn set(self, https: bool, value: &str, max_age: u64) -> Option<HeaderValue> {
         let same_site = match self {
             Kind::Session | Kind::Oidc => "Lax",
-            Kind::Challenge => "Strict",
+            Kind::Challenge | Kind::Passkey => "Strict",
         };
         let secure = if https { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
@@ -129,6 +134,27 @@ pub(crate) fn set_oidc(
 /// `Set-Cookie` that removes the OpenID Connect cookie (it is single-use like its state).
 pub(crate) fn clear_oidc(https: bool) -> Option<HeaderValue> {
     Kind::Oidc.set(https, "", 0)
+}
+
+/// The passkey ceremony cookie (`__Host-pw_passkey`, HttpOnly, SameSite=Strict, five
+/// minutes): binds a WebAuthn challenge to the browser that asked for it. Threat: a challenge
+/// (and so a signed response) carried to another browser.
+pub(crate) fn passkey_cookie_name(https: bool) -> &'static str {
+    Kind::Passkey.name(https)
+}
+
+/// `Set-Cookie` for a new passkey ceremony.
+pub(crate) fn set_passkey(
+    https: bool,
+    token: &SecretString,
+    max_age: Duration,
+) -> Option<HeaderValue> {
+    Kind::Passkey.set(https, token.expose(), max_age.as_secs())
+}
+
+/// `Set-Cookie` that removes the passkey ceremony cookie.
+pub(crate) fn clear_passkey(https: bool) -> Option<HeaderValue> {
+    Kind::Passkey.set(https, "", 0)
 }
 
 /// Adds a `Set-Cookie` header to a response.

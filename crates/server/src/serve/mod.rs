@@ -205,6 +205,10 @@ pub fn app_config(settings: &Settings, sealing: Option<SealingKey>) -> AppConfig
             max_upload_bytes: settings.library_max_upload_bytes,
         },
         data_dir: Some(settings.data_dir.clone()),
+        public_origin: settings
+            .public_url
+            .as_ref()
+            .map(|u| u.origin().ascii_serialization()),
     }
 }
 

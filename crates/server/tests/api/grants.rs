@@ -482,6 +482,41 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
         "one's own second factor",
     ),
     (
+        "POST",
+        "/api/v1/auth/passkeys/register/options",
+        "starts registering one's own passkey",
+    ),
+    (
+        "POST",
+        "/api/v1/auth/passkeys/register",
+        "one's own passkey",
+    ),
+    (
+        "DELETE",
+        "/api/v1/auth/passkeys/{id}",
+        "removes one's own passkey",
+    ),
+    (
+        "POST",
+        "/api/v1/auth/passkeys/login/options",
+        "starts a sign-in ceremony",
+    ),
+    (
+        "POST",
+        "/api/v1/auth/passkeys/login",
+        "signs in as the passkey's owner",
+    ),
+    (
+        "POST",
+        "/api/v1/auth/mfa/passkey/options",
+        "second step of one's own sign-in",
+    ),
+    (
+        "POST",
+        "/api/v1/auth/mfa/passkey/verify",
+        "second step of one's own sign-in",
+    ),
+    (
         "PUT",
         "/api/v1/auth/mail-preferences",
         "one's own mail preferences",

@@ -42,6 +42,7 @@ mod notify_events;
 mod oidc;
 mod packaging;
 mod pages;
+mod passkeys;
 mod plates;
 mod printer_groups;
 mod printers;

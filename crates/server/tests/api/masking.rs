@@ -92,7 +92,16 @@ fn plausible(method: &str, pattern: &str, seeds: &Seeds<'_>) -> Option<Value> {
             | "/api/v1/auth/mfa/backup-codes/regenerate"
             | "/api/v1/auth/mfa/email/enable",
         ) => json!({"code": "000000"}),
-        ("POST", "/api/v1/auth/mfa/email/disable") => json!({"password": "not the password"}),
+        ("POST", "/api/v1/auth/mfa/email/disable")
+        | ("POST", "/api/v1/auth/passkeys/register/options") => {
+            json!({"password": "not the password"})
+        }
+        ("POST", "/api/v1/auth/passkeys/register") => json!({"credential": {"id": "AA",
+            "response": {"clientDataJSON": "e30", "attestationObject": "oA"}}}),
+        ("POST", "/api/v1/auth/passkeys/login" | "/api/v1/auth/mfa/passkey/verify") => {
+            json!({"id": "AA", "response": {"clientDataJSON": "e30",
+                "authenticatorData": "AA", "signature": "AA"}})
+        }
         ("PUT", "/api/v1/auth/mail-preferences") => json!({"events": []}),
         ("PUT", "/api/v1/settings/security") => {
             json!({"min_password_length": 8, "api_key_max_days": null})
@@ -180,6 +189,8 @@ fn concrete_path(pattern: &str, ids: &Ids) -> String {
                 "projects" => ids.project.to_string(),
                 "printer-groups" => ids.printer_group.to_string(),
                 "providers" => ids.oidc_provider.to_string(),
+                // A passkey row holds a public key and counters, nothing secret: any id does.
+                "passkeys" => "1".to_owned(),
                 other => panic!("no seeded row for {{id}} after {other}: add one"),
             },
             "{name}" if previous == "templates" => "welcome".to_owned(),

@@ -23,13 +23,15 @@ pub struct MfaRow {
     pub totp_last_step: Option<i64>,
     /// Emailed codes are enabled.
     pub email_enabled: bool,
+    /// Registered passkeys.
+    pub passkeys: i64,
 }
 
 impl MfaRow {
     /// Whether sign-in needs a second factor.
     #[must_use]
     pub fn any_enabled(&self) -> bool {
-        self.totp_secret.is_some() || self.email_enabled
+        self.totp_secret.is_some() || self.email_enabled || self.passkeys > 0
     }
 }
 
@@ -64,10 +66,15 @@ impl Store {
         .bind(user.get())
         .fetch_optional(&self.pool)
         .await?;
+        let passkeys = self.passkey_count(user).await?;
         let Some(row) = row else {
-            return Ok(MfaRow::default());
+            return Ok(MfaRow {
+                passkeys,
+                ..MfaRow::default()
+            });
         };
         Ok(MfaRow {
+            passkeys,
             totp_secret: row.try_get("totp_secret")?,
             totp_pending: row.try_get("totp_pending")?,
             totp_last_step: row.try_get("totp_last_step")?,
@@ -91,7 +98,8 @@ impl Store {
     /// Every user with a second factor on (for the users list).
     pub async fn users_with_second_factor(&self) -> Result<Vec<UserId>, StoreError> {
         let rows = sqlx::query(
-            "SELECT user_id FROM user_mfa WHERE totp_secret IS NOT NULL OR email_enabled",
+            "SELECT user_id FROM user_mfa WHERE totp_secret IS NOT NULL OR email_enabled \
+             UNION SELECT DISTINCT user_id FROM passkeys",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -251,6 +259,9 @@ impl Store {
             "DELETE FROM backup_codes WHERE user_id = $1",
             "DELETE FROM email_codes WHERE user_id = $1",
             "DELETE FROM mfa_challenges WHERE user_id = $1",
+            // A lost device is a lost passkey too: the reset removes them (issue 19).
+            "DELETE FROM passkeys WHERE user_id = $1",
+            "DELETE FROM passkey_challenges WHERE user_id = $1",
         ] {
             sqlx::query(table)
                 .bind(user.get())

@@ -1,10 +1,11 @@
 // printwarden — /account: change password, two-factor authentication (TOTP
 // and backup codes, codes by email), mails about one's own prints, revoke
-// sessions, create and revoke API keys. A new key, a TOTP secret and backup
+// sessions, passkeys (add after the password, remove), create and revoke API
+// keys. A new key, a TOTP secret and backup
 // codes are shown once, from the API's answer only: they are never written
 // into the page's HTML, so a reload cannot show them again.
 
-import { api, clearStatus, el, readCode, setBusy, showStatus, timeEl, tooManyText } from "./lib.js";
+import { api, clearStatus, el, passkeyCreate, passkeysSupported, readCode, setBusy, setFlash, showStatus, timeEl, tooManyText } from "./lib.js";
 
 // ---------------------------------------------------------------------------
 // Password
@@ -760,4 +761,93 @@ tokenForm?.addEventListener("submit", async (event) => {
   updateTokensEmpty();
   tokenForm.reset();
   newToken.scrollIntoView({ block: "nearest" });
+});
+
+// ---------------------------------------------------------------------------
+// Passkeys: adding one asks for the password, then the browser's prompt; the
+// page reloads to show the list the server renders.
+// ---------------------------------------------------------------------------
+
+const passkeyForm = document.getElementById("passkey-form");
+const passkeyRemoveForm = document.getElementById("passkey-remove-form");
+const passkeysStatus = document.getElementById("passkeys-status");
+let removing = null;
+
+if (passkeyForm && !passkeysSupported()) {
+  passkeyForm.hidden = true;
+  document.getElementById("passkeys-unsupported").hidden = false;
+}
+
+function passkeyFailed(res) {
+  showStatus(
+    passkeysStatus,
+    "error",
+    res.status === 429 ? tooManyText(res, "Too many wrong passwords.") : res.message,
+  );
+}
+
+passkeyForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearStatus(passkeysStatus);
+  const data = new FormData(passkeyForm);
+  setBusy(passkeyForm, true);
+  const options = await api("POST", "/api/v1/auth/passkeys/register/options", {
+    password: String(data.get("password") ?? ""),
+  });
+  if (!options.ok) {
+    setBusy(passkeyForm, false);
+    passkeyFailed(options);
+    return;
+  }
+  showStatus(passkeysStatus, "info", "Follow your browser's prompt to create the passkey…");
+  const credential = await passkeyCreate(options.data.publicKey);
+  if (!credential) {
+    setBusy(passkeyForm, false);
+    showStatus(passkeysStatus, "error", "No passkey was created. Try again when you are ready.");
+    return;
+  }
+  const res = await api("POST", "/api/v1/auth/passkeys/register", {
+    name: String(data.get("name") ?? "").trim(),
+    credential,
+  });
+  setBusy(passkeyForm, false);
+  if (!res.ok) {
+    passkeyFailed(res);
+    return;
+  }
+  setFlash(`Passkey “${res.data.name}” added. You can now sign in with it.`);
+  location.reload();
+});
+
+document.getElementById("passkeys-table")?.addEventListener("click", (event) => {
+  if (!(event.target instanceof Element)) return;
+  const button = event.target.closest("[data-remove-passkey]");
+  if (!button) return;
+  removing = button.getAttribute("data-remove-passkey");
+  passkeyRemoveForm.hidden = false;
+  passkeyRemoveForm.querySelector("input[type=password]").focus();
+});
+
+document.getElementById("passkey-remove-cancel")?.addEventListener("click", () => {
+  removing = null;
+  passkeyRemoveForm.reset();
+  passkeyRemoveForm.hidden = true;
+});
+
+passkeyRemoveForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!removing) return;
+  clearStatus(passkeysStatus);
+  const data = new FormData(passkeyRemoveForm);
+  setBusy(passkeyRemoveForm, true);
+  const res = await api("DELETE", `/api/v1/auth/passkeys/${encodeURIComponent(removing)}`, {
+    password: String(data.get("password") ?? ""),
+  });
+  setBusy(passkeyRemoveForm, false);
+  if (!res.ok) {
+    passkeyFailed(res);
+    return;
+  }
+  setFlash("Passkey removed.");
+  location.reload();
 });

@@ -202,3 +202,80 @@ export function timeEl(iso) {
 
 showFlash();
 wireDialogs();
+
+// ---------------------------------------------------------------------------
+// Passkeys (WebAuthn): the server speaks base64url, the browser ArrayBuffers.
+// ---------------------------------------------------------------------------
+
+/** Whether this browser can use passkeys at all. */
+export function passkeysSupported() {
+  return typeof window.PublicKeyCredential === "function" && !!navigator.credentials;
+}
+
+function fromB64url(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i += 1) bytes[i] = bin.charCodeAt(i);
+  return bytes.buffer;
+}
+
+function toB64url(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+const withIds = (list) => (list ?? []).map((c) => ({ ...c, id: fromB64url(c.id) }));
+
+/**
+ * Runs navigator.credentials.create with the server's `publicKey` options;
+ * resolves to the credential as the API takes it, or null when the person
+ * cancelled (or the browser refused).
+ */
+export async function passkeyCreate(options) {
+  const publicKey = {
+    ...options,
+    challenge: fromB64url(options.challenge),
+    user: { ...options.user, id: fromB64url(options.user.id) },
+    excludeCredentials: withIds(options.excludeCredentials),
+  };
+  let cred;
+  try {
+    cred = await navigator.credentials.create({ publicKey });
+  } catch {
+    return null;
+  }
+  if (!cred) return null;
+  return {
+    id: cred.id,
+    response: {
+      clientDataJSON: toB64url(cred.response.clientDataJSON),
+      attestationObject: toB64url(cred.response.attestationObject),
+    },
+  };
+}
+
+/** Runs navigator.credentials.get with the server's options; null when cancelled. */
+export async function passkeyGet(options) {
+  const publicKey = {
+    ...options,
+    challenge: fromB64url(options.challenge),
+    allowCredentials: withIds(options.allowCredentials),
+  };
+  let cred;
+  try {
+    cred = await navigator.credentials.get({ publicKey });
+  } catch {
+    return null;
+  }
+  if (!cred) return null;
+  const response = {
+    clientDataJSON: toB64url(cred.response.clientDataJSON),
+    authenticatorData: toB64url(cred.response.authenticatorData),
+    signature: toB64url(cred.response.signature),
+  };
+  if (cred.response.userHandle) response.userHandle = toB64url(cred.response.userHandle);
+  return { id: cred.id, response };
+}

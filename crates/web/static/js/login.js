@@ -8,7 +8,7 @@
 // /api/v1/auth/mfa/email/send), so opening the step spends none of the three
 // sends per ten minutes.
 
-import { api, clearStatus, readCode, setBusy, showStatus, tooManyText } from "./lib.js";
+import { api, clearStatus, passkeyGet, passkeysSupported, readCode, setBusy, showStatus, tooManyText } from "./lib.js";
 
 const form = document.getElementById("login-form");
 const status = document.getElementById("login-status");
@@ -42,6 +42,10 @@ const METHODS = {
     code: (value) => value.trim(),
     invalid: "Enter one of your backup codes.",
   },
+  // No typed code: its button runs the passkey step (Verify does the same).
+  passkey: {
+    focus: "#mfa-passkey-button",
+  },
 };
 
 /** The methods the server offered for this sign-in, and the one in use. */
@@ -70,6 +74,7 @@ function useMethod(method) {
     const active = name === method;
     box.hidden = !active;
     const input = box.querySelector("input");
+    if (!input) continue;
     input.disabled = !active;
     input.removeAttribute("aria-invalid");
     if (!active) input.value = "";
@@ -80,7 +85,7 @@ function useMethod(method) {
   }
   clearStatus(mfaStatus);
   const box = panel(method);
-  (box.querySelector(METHODS[method].focus ?? "input") ?? box.querySelector("input")).focus();
+  (box.querySelector(METHODS[method].focus ?? "input") ?? box.querySelector("input"))?.focus();
 }
 
 /** Replaces the password form with the code step for `methods` (from the server). */
@@ -152,6 +157,10 @@ form?.addEventListener("submit", async (event) => {
 mfaForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
   if (!current) return;
+  if (current === "passkey") {
+    passkeySecondStep();
+    return;
+  }
   clearStatus(mfaStatus);
   const input = panel(current).querySelector("input");
   const code = readCode(input, mfaStatus, METHODS[current].code, METHODS[current].invalid);
@@ -228,5 +237,73 @@ mfaForm?.addEventListener("click", (event) => {
     useMethod(use.getAttribute("data-mfa-use"));
     return;
   }
+  if (event.target.closest("#mfa-passkey-button")) {
+    passkeySecondStep();
+    return;
+  }
   if (event.target.closest("#mfa-restart")) backToPassword("");
 });
+
+// ---------------------------------------------------------------------------
+// Passkeys: a passwordless sign-in, or the second step after the password.
+// ---------------------------------------------------------------------------
+
+const passkeyBox = document.getElementById("passkey-login");
+const passkeyButton = document.getElementById("passkey-login-button");
+const passkeyStatus = document.getElementById("passkey-login-status");
+
+if (passkeyBox && passkeysSupported()) passkeyBox.hidden = false;
+
+/** Options from `optionsPath`, the browser's passkey prompt, then `finishPath`. */
+async function passkeyCeremony(optionsPath, finishPath, statusEl) {
+  const options = await api("POST", optionsPath, undefined, { allow401: true });
+  if (!options.ok) return options;
+  const credential = await passkeyGet(options.data.publicKey);
+  if (!credential) {
+    return { ok: false, status: 0, message: "No passkey was used. Try again, or use your password." };
+  }
+  showStatus(statusEl, "info", "Checking the passkey…");
+  return api("POST", finishPath, credential, { allow401: true });
+}
+
+passkeyButton?.addEventListener("click", async () => {
+  clearStatus(passkeyStatus);
+  passkeyButton.disabled = true;
+  const res = await passkeyCeremony(
+    "/api/v1/auth/passkeys/login/options",
+    "/api/v1/auth/passkeys/login",
+    passkeyStatus,
+  );
+  passkeyButton.disabled = false;
+  if (res.ok) {
+    proceed();
+    return;
+  }
+  if (res.status === 429) {
+    showStatus(passkeyStatus, "error", tooManyText(res, "Too many failed sign-ins."));
+  } else {
+    showStatus(passkeyStatus, "error", res.message);
+  }
+});
+
+async function passkeySecondStep() {
+  clearStatus(mfaStatus);
+  setBusy(mfaForm, true);
+  const res = await passkeyCeremony(
+    "/api/v1/auth/mfa/passkey/options",
+    "/api/v1/auth/mfa/passkey/verify",
+    mfaStatus,
+  );
+  setBusy(mfaForm, false);
+  if (res.ok) {
+    proceed();
+    return;
+  }
+  if (res.status === 401 && /sign in again/i.test(res.message)) {
+    backToPassword(res.message);
+  } else if (res.status === 429) {
+    showStatus(mfaStatus, "error", tooManyText(res, "Too many failed attempts."));
+  } else {
+    showStatus(mfaStatus, "error", res.message);
+  }
+}

@@ -67,6 +67,18 @@ impl App {
         Ok(OpenChallenge { digest, user })
     }
 
+    /// Consumes a live challenge once its second factor was accepted: true for exactly one
+    /// caller.
+    pub(crate) async fn consume_open_challenge(
+        &self,
+        challenge: &OpenChallenge,
+    ) -> Result<bool, AppError> {
+        Ok(self
+            .store
+            .consume_challenge(&challenge.digest, self.now())
+            .await?)
+    }
+
     /// `POST /api/v1/auth/mfa/verify`: checks the code and, on success, consumes the
     /// challenge and opens the session. `BadRequest` for a wrong code (the challenge stays
     /// for another try), `Unauthenticated` when the challenge is gone.
@@ -91,6 +103,9 @@ impl App {
             MfaMethod::Email => {
                 mfa.email_enabled && self.check_email_code(user, "login", code).await?
             }
+            // A passkey answers with a signed assertion (`complete_challenge_with_passkey`),
+            // never with a typed code.
+            MfaMethod::Passkey => false,
         };
         let actor = Actor {
             user_id: Some(user),

@@ -61,6 +61,8 @@ pub enum MfaMethod {
     Email,
     /// One of the single-use backup codes.
     Backup,
+    /// A registered passkey (`/api/v1/auth/mfa/passkey/*`, not a typed code).
+    Passkey,
 }
 
 /// `POST /api/v1/auth/mfa/totp/setup`: what the authenticator app needs. Shown once.
@@ -93,6 +95,9 @@ pub(crate) fn methods_of(mfa: &MfaRow) -> Vec<MfaMethod> {
     if mfa.totp_secret.is_some() {
         methods.push(MfaMethod::Backup);
     }
+    if mfa.passkeys > 0 {
+        methods.push(MfaMethod::Passkey);
+    }
     methods
 }
 
@@ -101,7 +106,7 @@ impl From<&MfaRow> for MfaState {
         MfaState {
             totp: m.totp_secret.is_some(),
             email: m.email_enabled,
-            passkeys: 0,
+            passkeys: u32::try_from(m.passkeys).unwrap_or(u32::MAX),
         }
     }
 }

@@ -79,15 +79,7 @@ impl App {
         meta: RequestMeta,
         details: serde_json::Value,
     ) -> Result<SignIn, AppError> {
-        // Threat: session fixation — whatever session the browser came with ends here.
-        if let Some(old) = previous_session.filter(|t| is_session_token(t)) {
-            let key = digest(old);
-            if let Ok(Some((row, _))) = self.store.session_by_digest(&hex::encode(key)).await {
-                let _ = self.store.delete_session(row.user_id, row.id).await;
-                self.revoke_session(row.id);
-            }
-            self.cache.drop_session_digest(&key);
-        }
+        self.end_previous_session(previous_session).await;
         let actor = Actor {
             user_id: Some(user.id),
             name: Arc::from(user.username.as_str()),
@@ -114,6 +106,18 @@ impl App {
         )
         .await;
         self.open_session(user.id, &meta).await.map(SignIn::Session)
+    }
+
+    /// Threat: session fixation — whatever session the browser came with ends at sign-in.
+    pub(crate) async fn end_previous_session(&self, previous_session: Option<&str>) {
+        if let Some(old) = previous_session.filter(|t| is_session_token(t)) {
+            let key = digest(old);
+            if let Ok(Some((row, _))) = self.store.session_by_digest(&hex::encode(key)).await {
+                let _ = self.store.delete_session(row.user_id, row.id).await;
+                self.revoke_session(row.id);
+            }
+            self.cache.drop_session_digest(&key);
+        }
     }
 
     /// The account a sign-in name means: a username, or (when it has an @) an email address;

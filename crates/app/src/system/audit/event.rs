@@ -57,7 +57,7 @@ audit_events! {
     AuthSetup = "auth.setup", "The first administrator was created with the setup code, or a wrong setup code was given.",
         target: ["user"], details: {"reason": "string (failure)"};
     AuthLogin = "auth.login", "A sign-in succeeded (with or without a second factor) or failed.",
-        target: ["user"], details: {"rehashed": "bool", "mfa": "`totp`, `backup` or `email`", "username": "string, the typed name (failure)", "source": "`ldap` for a directory sign-in, `oidc` for an identity provider", "provider": "provider id (`oidc`)"};
+        target: ["user"], details: {"rehashed": "bool", "mfa": "`totp`, `backup`, `email` or `passkey`", "method": "`passkey` for a passwordless sign-in", "passkey": "passkey id", "username": "string, the typed name (failure)", "source": "`ldap` for a directory sign-in, `oidc` for an identity provider", "provider": "provider id (`oidc`)"};
     AuthLdapLogin = "auth.ldap_login", "A directory (LDAP) sign-in decision: signed in (with what was provisioned or synced), or refused and why.",
         target: ["user"], details: {"username": "string, the typed name", "reason": "string (failure)", "dn": "string, the directory entry", "provisioned": "bool", "email_synced": "bool", "groups_added": "list of group ids", "groups_removed": "list of group ids"};
     AuthOidcLogin = "auth.oidc_login", "An OpenID Connect sign-in decision: signed in (linked, auto-linked or created, groups synced), or refused and why (state, browser binding, token, email, account).",
@@ -96,6 +96,14 @@ audit_events! {
         target: ["user"], details: {};
     AuthMfaEmailDisable = "auth.mfa.email_disable", "A user turned off emailed codes.",
         target: ["user"], details: {};
+    AuthPasskeyRegister = "auth.passkey.register", "A user registered a passkey (failure: a wrong password, or a registration that did not verify).",
+        target: ["user"], details: {"passkey": "passkey id", "name": "string", "backup_eligible": "bool", "reason": "string (failure)"};
+    AuthPasskeyDelete = "auth.passkey.delete", "A user removed one of their passkeys (failure: a wrong password, or it was their last way to sign in).",
+        target: ["user"], details: {"passkey": "passkey id", "reason": "string (failure)"};
+    AuthPasskeyRefused = "auth.passkey.refused", "A passkey was refused at sign-in or as a second factor: unknown or another user's credential, a bad signature or origin, an expired or replayed challenge, a disabled account.",
+        target: ["user"], details: {"passkey": "passkey id", "reason": "string", "step": "`login` or `mfa`"};
+    AuthPasskeyCloned = "auth.passkey.counter", "A passkey's signature counter did not move forward (the authenticator may have been cloned); the sign-in was refused.",
+        target: ["user"], details: {"passkey": "passkey id", "stored": "number", "presented": "string"};
     UserCreate = "user.create", "An account was created (in the UI, the API or the CLI).",
         target: ["user"], details: {"username": "string", "group_ids": "array of group ids", "set_password_link": "bool", "by": "`cli`", "administrator": "bool"};
     UserUpdate = "user.update", "An account was changed.",

@@ -76,7 +76,7 @@ async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
         ldap,
         oidc_providers: state.app.oidc_buttons().await?,
         advanced_auth,
-        passkeys: false,
+        passkeys: true,
     })
     .into_response())
 }

@@ -36,6 +36,7 @@ struct AccountPage {
     /// The print events, and whether the viewer gets mails about each.
     mail_events: Vec<MailEvent>,
     sessions: Vec<SessionRow>,
+    passkeys: Vec<pw_app::PasskeyView>,
     keys: Vec<KeyRow>,
     keys_pager: Pager,
     can_create_keys: bool,
@@ -189,10 +190,11 @@ pub(crate) async fn account_page(
         let sessions = app.list_sessions(&actor).await?;
         let keys = app.api_keys_page(&actor, false, &params(keys_at)).await?;
         let tokens = app.camera_tokens_page(&actor, &params(tokens_at)).await?;
-        Ok::<_, pw_app::AppError>((sessions, keys, tokens))
+        let passkeys = app.passkeys(&actor).await?;
+        Ok::<_, pw_app::AppError>((sessions, keys, tokens, passkeys))
     }
     .await;
-    let (sessions, keys, tokens) = match loaded {
+    let (sessions, keys, tokens, passkeys) = match loaded {
         Ok(v) => v,
         Err(e) => return failure(e, &state, &viewer, &request_id, "/account"),
     };
@@ -293,6 +295,7 @@ pub(crate) async fn account_page(
         groups: me.groups.iter().map(|g| g.name.clone()).collect(),
         totp_on: me.mfa.totp,
         sessions: sessions.into_iter().map(SessionRow::from).collect(),
+        passkeys,
         keys: keys.items.into_iter().map(KeyRow::from).collect(),
         keys_pager,
         tokens_pager,
