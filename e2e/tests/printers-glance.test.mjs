@@ -22,6 +22,16 @@ const FARM_SIZE = 50;
 const LONG_NAME = `E2E-${'W'.repeat(96)}`;
 const SERVER_BIN = process.env.PW_SERVER_BIN || path.join(process.env.CARGO_TARGET_DIR || 'target', 'debug', 'printwarden');
 const CUBE = slicedProject({ title: 'glance-cube', seconds: 1200 });
+/** Where the README's screenshots go (viewport-sized), when set: `docs/screenshots`. */
+const DOCS_DIR = process.env.PW_DOCS_SCREENSHOTS ?? '';
+/** The screen heights the screenshots and overflow checks use, per width. */
+const HEIGHT = { 1366: 900, 390: 844 };
+
+/** The full-page screenshot of the run, plus the README's viewport one when asked for. */
+async function shot(page, name) {
+  await screenshot(page, name);
+  if (DOCS_DIR) await page.screenshot({ path: path.join(DOCS_DIR, `${name}.png`) });
+}
 
 /** @type {import('playwright-core').Browser} */
 let browser;
@@ -157,11 +167,11 @@ describe('the farm at a glance', () => {
     await soon.first().waitFor();
     assert.match(await soon.first().innerText(), /\d+ (min|h)[\s\S]*done ≈ \d\d:\d\d/);
     for (const width of [1366, 390]) {
-      await page.setViewportSize({ width, height: 900 });
+      await page.setViewportSize({ width, height: HEIGHT[width] });
       await page.reload();
       await page.locator('#live-state', { hasText: 'Live' }).waitFor({ timeout: 15_000 });
       await assertNoHorizontalScroll(page, `/ at ${width}`);
-      await screenshot(page, `home-${width}`);
+      await shot(page, `home-${width}`);
     }
     await page.setViewportSize({ width: 1280, height: 800 });
     await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
@@ -246,7 +256,7 @@ describe('the farm at a glance', () => {
     assert.notEqual(first, 'idle');
 
     for (const width of [1366, 390]) {
-      await page.setViewportSize({ width, height: 900 });
+      await page.setViewportSize({ width, height: HEIGHT[width] });
       for (const view of ['cards', 'list']) {
         await page.goto(url(`/printers?view=${view}`));
         await page.locator('#live-state', { hasText: 'Live' }).waitFor({ timeout: 15_000 });
@@ -254,7 +264,7 @@ describe('the farm at a glance', () => {
         const name = page.locator(`#printers [data-printer-id="${added[2]}"] .printer-card__name`);
         const box = await name.boundingBox();
         assert.ok(box && box.x + box.width <= width, `the long name stays inside the page at ${width}`);
-        await screenshot(page, `printers-${view}-${width}`);
+        await shot(page, `printers-${view}-${width}`);
       }
       await page.goto(url('/'));
       await assertNoHorizontalScroll(page, `/ at ${width} with a 100-character name`);

@@ -229,7 +229,7 @@ mod tests {
                 b'{' => depth += 1,
                 b'}' => {
                     depth -= 1;
-                    assert!(depth >= 0, "a `}` closes nothing");
+                    assert!(depth >= 0, "a closing brace closes nothing");
                 }
                 _ => {}
             }
