@@ -13,9 +13,8 @@ use crate::printers::{add, command, online, print, wait_for};
 /// The card of printer `id` in the printers page (from its `<li` to the next card's).
 fn card(page: &str, id: i64) -> &str {
     let marker = format!("data-printer-id=\"{id}\"");
-    let Some(start) = page.find(&marker) else {
-        panic!("no card for printer {id}");
-    };
+    assert!(page.contains(&marker), "no card for printer {id}");
+    let start = page.find(&marker).unwrap_or_default();
     let rest = &page[start..];
     let end = rest[marker.len()..]
         .find("data-printer-id=\"")
