@@ -92,3 +92,16 @@ export async function clickAndWaitForLoad(page, locator) {
   await locator.click();
   await loaded;
 }
+
+/**
+ * Answers the app's one confirmation dialog (lib.js `confirmAction`, which replaced the
+ * browser's `confirm()`): checks that it names what it is about (`title`), then presses its
+ * confirm button and waits until it closed.
+ */
+export async function confirmStyled(page, title) {
+  const dialog = page.locator('#confirm-action-dialog');
+  await dialog.waitFor({ state: 'visible' });
+  if (title) assert.match(await dialog.locator('#confirm-action-title').innerText(), title);
+  await dialog.locator('[data-confirm-ok]').click();
+  await dialog.waitFor({ state: 'hidden' });
+}

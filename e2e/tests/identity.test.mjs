@@ -89,9 +89,12 @@ describe('identity pages', () => {
     assert.ok(code.length > 0, 'the setup code file is not empty');
     await fill(code);
     await Promise.all([
-      page.waitForURL((u) => u.pathname === '/account', { timeout: 15_000 }),
+      page.waitForURL((u) => u.pathname === '/', { timeout: 15_000 }),
       page.locator('#setup-form button[type=submit]').click(),
     ]);
+    // Setup lands on the home page: the farm at a glance.
+    await page.locator('#glance-counts').waitFor();
+    await page.goto(url('/account'));
     assert.equal(await page.locator('#account-username').innerText(), ADMIN.username);
     assert.match(await page.locator('#signed-in-user').innerText(), /admin/);
     assert.deepEqual(await navLinks(page), ['Printers', 'Library', 'Queue', 'Archive', 'Projects', 'Users', 'Groups', 'Webhooks', 'Audit', 'Settings', 'Account']);

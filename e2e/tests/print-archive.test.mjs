@@ -14,6 +14,7 @@ import {
   NAVIGATION_ABORT,
   apiCall,
   assertNoHorizontalScroll,
+  confirmStyled,
   expectForbidden,
   navLinks,
   signedIn,
@@ -111,8 +112,8 @@ describe('archive', () => {
     // Stop it from the card (the confirmation names the printer).
     await page.goto(url('/printers'));
     await card.locator('[data-field="archive"]').waitFor({ state: 'visible', timeout: 15_000 });
-    page.once('dialog', (dialog) => dialog.accept());
     await card.locator('[data-command="stop"]').click();
+    await confirmStyled(page, /Stop the job on/);
     await card.locator('[data-field="status"]', { hasText: 'sent' }).waitFor({ timeout: 15_000 });
     // The entry ended: the link goes away without a reload.
     await card.locator('[data-field="archive"]').waitFor({ state: 'hidden', timeout: 30_000 });

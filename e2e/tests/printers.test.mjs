@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fetchWithCa, launchBrowser, screenshot, url } from '../lib/browser.mjs';
-import { EXPECTED_4XX, NAVIGATION_ABORT, apiCall, signedIn } from '../lib/identity.mjs';
+import { EXPECTED_4XX, NAVIGATION_ABORT, apiCall, confirmStyled, signedIn } from '../lib/identity.mjs';
 import { slicedProject } from '../lib/threemf.mjs';
 
 // The administrator identity.test.mjs creates at setup.
@@ -43,8 +43,8 @@ after(async () => {
 // the printer (a buffer that is no ZIP is refused with a 400).
 const CUBE = slicedProject({ title: 'e2e-cube' });
 
-/** A connected printer's state between jobs: idle, or the end of its last job. */
-const READY = /^(IDLE|FINISH|FAILED)$/;
+/** A connected printer's state between jobs, in words: idle, or the end of its last job. */
+const READY = /^(Idle|Finished|Cancelled|Failed)/;
 
 /** The card's percent as a number. */
 async function percent(card) {
@@ -79,7 +79,7 @@ describe('printers page', () => {
     });
     await card.locator('[data-print] button[type=submit]').click();
     await card.locator('[data-field="status"]', { hasText: 'sent' }).waitFor({ timeout: 20_000 });
-    await card.locator('[data-field="state"]', { hasText: 'RUNNING' }).waitFor({ timeout: 20_000 });
+    await card.locator('[data-field="state"]', { hasText: 'Printing' }).waitFor({ timeout: 20_000 });
     assert.equal(await card.locator('[data-field="job"]').innerText(), 'e2e-cube');
     await page.waitForFunction(
       (el) => Number(el.textContent.replace('%', '')) >= 1,
@@ -88,18 +88,20 @@ describe('printers page', () => {
     );
 
     await card.locator('[data-command="pause"]').click();
-    await card.locator('[data-field="state"]', { hasText: 'PAUSE' }).waitFor({ timeout: 10_000 });
+    await card.locator('[data-field="state"]', { hasText: 'Paused' }).waitFor({ timeout: 10_000 });
     const paused = await percent(card);
     await page.waitForTimeout(2500);
     assert.equal(await percent(card), paused, 'a paused printer does not progress');
     await card.locator('[data-command="resume"]').click();
-    await card.locator('[data-field="state"]', { hasText: 'RUNNING' }).waitFor({ timeout: 10_000 });
+    await card.locator('[data-field="state"]', { hasText: 'Printing' }).waitFor({ timeout: 10_000 });
     await page.waitForFunction(
       ([el, before]) => Number(el.textContent.replace('%', '')) > before,
       [await card.locator('[data-field="percent"]').elementHandle(), paused],
       { timeout: 20_000 },
     );
-    assert.match(await card.locator('[data-field="time_left"]').innerText(), /\dh \d\dm/);
+    // Time left as people say it, with the expected end in local time.
+    assert.match(await card.locator('[data-field="time_left"]').innerText(), /^\d+ (min|h)/);
+    assert.match(await card.locator('[data-field="done"]').innerText(), /^done ≈ \d\d:\d\d$/);
     await screenshot(page, 'printers-printing');
     await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
   });
@@ -291,8 +293,8 @@ describe('printers page', () => {
     await item.locator('input[name=name]').fill('E2E rack');
     await Promise.all([page.waitForEvent('load'), item.locator('button[type=submit]').click()]);
     assert.equal(await page.inputValue(`#location-${shelf.id}`), 'E2E rack');
-    page.once('dialog', (d) => d.accept());
-    await Promise.all([page.waitForEvent('load'), page.locator(`#location-list [data-location-id="${shelf.id}"] [data-delete-location]`).click()]);
+    await page.locator(`#location-list [data-location-id="${shelf.id}"] [data-delete-location]`).click();
+    await Promise.all([page.waitForEvent('load'), confirmStyled(page, /Delete the location E2E rack/)]);
     assert.equal(await page.locator(`#location-list [data-location-id="${shelf.id}"]`).count(), 0);
     const after = (await apiCall(context, 'GET', `/api/v1/printers/${target.id}`)).body;
     assert.equal(after.location_id, null, 'the printer stays, without a location');
@@ -315,7 +317,7 @@ describe('printers page', () => {
         buffer: CUBE,
       });
       await card.locator('[data-print] button[type=submit]').click();
-      await card.locator('[data-field="state"]', { hasText: 'RUNNING' }).waitFor({ timeout: 20_000 });
+      await card.locator('[data-field="state"]', { hasText: 'Printing' }).waitFor({ timeout: 20_000 });
     }
     await card.locator('[data-files]').click();
     const row = page.locator('#files-table tr[data-file="e2e-cube.gcode.3mf"]');
@@ -328,16 +330,16 @@ describe('printers page', () => {
     }, href);
     assert.deepEqual(download, { status: 200, bytes: CUBE.length, disposition: "attachment; filename*=UTF-8''e2e-cube.gcode.3mf" });
     // The file of the running print stays until the print is stopped.
-    page.once('dialog', (d) => d.accept());
     await row.locator('[data-delete-file]').click();
+    await confirmStyled(page, /Delete e2e-cube\.gcode\.3mf/);
     await page.locator('#files-status', { hasText: 'stop the print' }).waitFor();
     assert.equal(await row.count(), 1);
     const stop = await apiCall(context, 'POST', `/api/v1/printers/${p1s.id}/commands`, { command: 'stop' });
     assert.equal(stop.status, 200, JSON.stringify(stop.body));
     for (let i = 0; i < 100 && (await busy()); i++) await page.waitForTimeout(100);
     assert.equal(await busy(), false, 'the print stopped');
-    page.once('dialog', (d) => d.accept());
     await row.locator('[data-delete-file]').click();
+    await confirmStyled(page, /Delete e2e-cube\.gcode\.3mf/);
     await page.locator('#files-status', { hasText: 'deleted' }).waitFor();
     assert.equal(await row.count(), 0);
     await admin.assertClean({ allow: [EXPECTED_4XX], allowFailed: [NAVIGATION_ABORT] });

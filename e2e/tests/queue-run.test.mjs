@@ -353,7 +353,7 @@ describe('the queue at work', () => {
       const plate = card.locator('[data-field="plate"]');
       await plate.waitFor({ state: 'visible', timeout: 30_000 });
       assert.match(await plate.innerText(), /waits until someone confirms the plate is clear/);
-      await card.locator('[data-field="state"]', { hasText: 'FINISH' }).waitFor({ timeout: 15_000 });
+      await card.locator('[data-field="state"]', { hasText: 'Finished — needs plate clearing' }).waitFor({ timeout: 15_000 });
       await waitFor(async () => (await item(job.id)).state === 'done', `${key} done`);
       if (next) {
         // Nothing starts on a full plate: the next job says so, in words.

@@ -49,6 +49,7 @@ stage_e2e() {
 		PW_DATA_DIR="$PROBE_DATA" \
 		PW_EXPECTED_VERSION="$(workspace_version)" \
 		PW_SCREEN_DIR="$TARGET_DIR/e2e-screens" \
+		PW_SERVER_BIN="$SERVER_BIN" \
 		timeout --kill-after=10 900 \
 		node --test --test-concurrency=1 --test-timeout=120000 \
 		--test-reporter=spec --test-reporter-destination=stdout \

@@ -74,9 +74,9 @@ pub use farm::library::{
 pub use farm::locations::{LocationInput, LocationView};
 pub use farm::printer_groups::{PrinterGroupInput, PrinterGroupView};
 pub use farm::printers::{
-    CapabilitiesView, CertificateView, CommandInput, CommandOutcome, CreatePrinter, MAX_PRINT_FILE,
-    PrintUpload, PrinterDownload, PrinterFile, PrinterView, StatusView, TemperatureView, TrayView,
-    TrustCertificate, UpdatePrinter,
+    CapabilitiesView, CertificateView, CommandInput, CommandOutcome, CreatePrinter, Glance,
+    MAX_PRINT_FILE, PrintUpload, PrinterDownload, PrinterFile, PrinterRights, PrinterView,
+    StatusView, TemperatureView, TrayView, TrustCertificate, UpdatePrinter,
 };
 pub use farm::probe::{CheckOutcome, CheckPrinter, PrinterCheck};
 pub use farm::projects::{

@@ -286,6 +286,10 @@ pub struct Status {
     /// `nozzle_diameter` in mm, when the printer reports it (a start warns when a plate was
     /// sliced for another nozzle).
     pub nozzle_diameter: Option<f64>,
+    /// The chamber light (`lights_report`, node `chamber_light`): on, off, or not reported.
+    pub chamber_light: Option<bool>,
+    /// The external spool (`vt_tray`, id 254), when the printer reports one.
+    pub external_spool: Option<Tray>,
 }
 
 impl Status {
@@ -410,6 +414,16 @@ fn text(v: Option<&Value>) -> Option<String> {
 }
 
 /// Fan level 0–15 as a percentage.
+/// One tray of an AMS unit, or the external spool (`vt_tray`).
+fn tray(t: &Value) -> Tray {
+    Tray {
+        id: text(t.get("id")).unwrap_or_default(),
+        material: text(t.get("tray_type")).unwrap_or_default(),
+        color: text(t.get("tray_color")).unwrap_or_default(),
+        remain: uint(t.get("remain")).filter(|r: &i64| *r >= 0),
+    }
+}
+
 fn fan(v: Option<&Value>) -> Option<u8> {
     let level: u32 = uint(v)?;
     u8::try_from(level.min(15) * 100 / 15).ok()
@@ -490,17 +504,7 @@ impl Report {
                         trays: u
                             .get("tray")
                             .and_then(Value::as_array)
-                            .map(|trays| {
-                                trays
-                                    .iter()
-                                    .map(|t| Tray {
-                                        id: text(t.get("id")).unwrap_or_default(),
-                                        material: text(t.get("tray_type")).unwrap_or_default(),
-                                        color: text(t.get("tray_color")).unwrap_or_default(),
-                                        remain: uint(t.get("remain")).filter(|r: &i64| *r >= 0),
-                                    })
-                                    .collect()
-                            })
+                            .map(|trays| trays.iter().map(tray).collect())
                             .unwrap_or_default(),
                     })
                     .collect()
@@ -572,6 +576,18 @@ impl Report {
                 .map(|v| v.clamp(0, 100))
                 .and_then(|v| u8::try_from(v).ok()),
             nozzle_diameter: num(p.get("nozzle_diameter")).filter(|d| *d > 0.0),
+            chamber_light: p
+                .get("lights_report")
+                .and_then(Value::as_array)
+                .and_then(|lights| {
+                    lights
+                        .iter()
+                        .find(|l| l.get("node").and_then(Value::as_str) == Some("chamber_light"))
+                })
+                .and_then(|l| l.get("mode").and_then(Value::as_str))
+                // "flashing" is on as far as a person in the room can tell.
+                .map(|mode| mode != "off"),
+            external_spool: p.get("vt_tray").filter(|t| t.is_object()).map(tray),
         }
     }
 }
@@ -584,6 +600,26 @@ mod tests {
         let mut p = print.clone();
         p["command"] = "push_status".into();
         serde_json::to_vec(&serde_json::json!({ "print": p })).unwrap()
+    }
+
+    #[test]
+    fn the_chamber_light_and_the_external_spool_are_read() {
+        let mut r = Report::new();
+        r.apply(&push(&serde_json::json!({
+            "lights_report": [{"node": "work_light", "mode": "on"}, {"node": "chamber_light", "mode": "off"}],
+            "vt_tray": {"id": "254", "tray_type": "PETG", "tray_color": "FF0000FF", "remain": 35},
+        })))
+        .unwrap();
+        let s = r.status();
+        assert_eq!(s.chamber_light, Some(false));
+        let spool = s.external_spool.unwrap();
+        assert_eq!((spool.material.as_str(), spool.remain), ("PETG", Some(35)));
+        r.apply(&push(&serde_json::json!({
+            "lights_report": [{"node": "chamber_light", "mode": "flashing"}],
+        })))
+        .unwrap();
+        assert_eq!(r.status().chamber_light, Some(true));
+        assert_eq!(Report::new().status().chamber_light, None);
     }
 
     #[test]

@@ -210,6 +210,33 @@ mod tests {
         );
     }
 
+    /// An unclosed rule swallows every rule after it without an error anywhere (it once hid
+    /// the projects' and the farm pages' styles): the stylesheet's braces must balance.
+    #[test]
+    fn the_stylesheet_closes_every_rule() {
+        let css = Static::get("css/app.css").expect("the stylesheet is embedded");
+        let text = std::str::from_utf8(&css.data).expect("UTF-8");
+        let mut depth = 0i32;
+        let mut rest = text;
+        while let Some(i) = rest.find(['{', '}', '/']) {
+            let (c, tail) = (rest.as_bytes()[i], &rest[i + 1..]);
+            rest = tail;
+            match c {
+                b'/' if rest.starts_with('*') => {
+                    let end = rest.find("*/").expect("every comment is closed");
+                    rest = &rest[end + 2..];
+                }
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    assert!(depth >= 0, "a closing brace closes nothing");
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(depth, 0, "a rule of app.css is never closed");
+    }
+
     #[test]
     fn embedded_modules_import_only_served_urls() {
         for (logical, href) in &MANIFEST.hrefs {

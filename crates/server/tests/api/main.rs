@@ -23,6 +23,7 @@ mod crash;
 mod dispatch;
 mod events;
 mod foundation;
+mod glance;
 mod grants;
 mod hardening;
 mod import;

@@ -1,7 +1,7 @@
 //! Page handlers: extract, call a use case, render a template. A page that fails renders the
 //! HTML error page with the request id (the cause is logged by the edge, never shown).
 //! This module mounts every page row and holds what they share (rendering, error pages, the
-//! landing page); each feature's pages live in `pages/<group>/<feature>.rs`, with the feature
+//! landing page, which is the home page with the farm at a glance once signed in); each feature's pages live in `pages/<group>/<feature>.rs`, with the feature
 //! names of `pw-app` and `pw-http`.
 
 mod accounts;
@@ -81,6 +81,8 @@ struct Landing {
     local_ca: bool,
     username: Option<String>,
     links: Vec<PageLink>,
+    /// The farm at a glance, for a viewer who may read printers.
+    farm: Option<farm::home::Farm>,
 }
 
 #[derive(Template)]
@@ -102,10 +104,23 @@ async fn landing(
         Ok(v) => v,
         Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/"),
     };
+    let farm = if viewer.may_open_page("/printers") {
+        match farm::home::Farm::load(&state.app, &actor).await {
+            Ok(f) => f,
+            Err(e) => return failure(e, &state, &viewer, &request_id, "/"),
+        }
+    } else {
+        None
+    };
+    let mut layout = Layout::new(&state.app, &viewer);
+    if farm.is_some() {
+        layout = layout.with_module("js/home.js");
+    }
     match state.app.instance_status().await {
         Ok(status) => render(
             &Landing {
-                layout: Layout::new(&state.app, &viewer),
+                farm,
+                layout,
                 setup_required: status.setup_required,
                 product_version: status.version,
                 local_ca: status.local_ca,

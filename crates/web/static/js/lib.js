@@ -200,6 +200,52 @@ export function timeEl(iso) {
   return el("time", { datetime: iso, "data-relative": true }, iso);
 }
 
+let confirmParts = null;
+
+/**
+ * The one confirmation dialog of the app (instead of the browser's `confirm()`, which cannot
+ * be styled, names no button and blocks the page). Resolves to true only when the person
+ * presses the confirm button; Escape, Cancel or closing the dialog resolve to false.
+ *
+ *   if (!(await confirmAction({ title: "Stop the job?", message: "…", confirm: "Stop" }))) return;
+ */
+export function confirmAction({ title, message, confirm = "Confirm", danger = true }) {
+  if (!confirmParts) {
+    const heading = el("h2", { id: "confirm-action-title" });
+    const text = el("p", { id: "confirm-action-message" });
+    const ok = el("button", { class: "btn", type: "button", "data-confirm-ok": true });
+    const cancel = el("button", { class: "btn", type: "button", "data-confirm-cancel": true }, "Cancel");
+    const dialog = el(
+      "dialog",
+      { id: "confirm-action-dialog", "aria-labelledby": "confirm-action-title", "aria-describedby": "confirm-action-message" },
+      el("div", { class: "stack" }, heading, text, el("div", { class: "dialog__actions" }, cancel, ok)),
+    );
+    document.body.append(dialog);
+    confirmParts = { dialog, heading, text, ok, cancel, settle: null };
+    ok.addEventListener("click", () => {
+      confirmParts.settle?.(true);
+      dialog.close();
+    });
+    cancel.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => confirmParts.settle?.(false));
+  }
+  const parts = confirmParts;
+  parts.settle?.(false);
+  parts.heading.textContent = title;
+  parts.text.textContent = message;
+  parts.ok.textContent = confirm;
+  parts.ok.className = danger ? "btn btn--danger" : "btn btn--primary";
+  return new Promise((resolve) => {
+    parts.settle = (answer) => {
+      parts.settle = null;
+      resolve(answer);
+    };
+    parts.dialog.showModal();
+    // The safe choice has the focus: Enter on a stray key press cancels.
+    parts.cancel.focus();
+  });
+}
+
 showFlash();
 wireDialogs();
 

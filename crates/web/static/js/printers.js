@@ -1,40 +1,22 @@
 // printwarden — /printers: follows the events WebSocket and updates the
 // server-rendered cards in place (no layout shift: the same elements change
-// their text and attributes), and sends the commands the viewer may use.
+// their text and attributes), applies the view choice (search, filters, sort,
+// cards or list) without a reload and keeps it in the address, and sends the
+// commands the viewer may use. Controls exist only where the server rendered
+// them (the viewer's rights on that printer); this module shows each one only
+// when the printer's state allows it.
 // A card appears or disappears only by reloading the page's truth. On a paged list (more
 // printers than one page) the socket still reports every printer the viewer may read: only
 // this page's cards are followed, so other pages' printers never force a reload.
 
-import { api, clearStatus, el, fill, setFlash, showStatus, toLogin } from "./lib.js";
+import { api, clearStatus, confirmAction, el, fill, setFlash, showStatus } from "./lib.js";
+import { STATE_CLASSES, controlsFor, doneWords, followEvents, localizeEnds, minutesWords, stateClass } from "./farm.js";
 
 const RING = 163.363;
+const LOW_FILAMENT_PERCENT = 15;
 const grid = document.getElementById("printers");
 const liveState = document.getElementById("live-state");
 const paged = grid?.getAttribute("data-paged") === "true";
-
-const CONNECTION_LABEL = {
-  connecting: "CONNECTING",
-  offline: "OFFLINE",
-  certificate_changed: "CERTIFICATE CHANGED",
-  certificate_refused: "CERTIFICATE REFUSED",
-  bad_access_code: "BAD ACCESS CODE",
-};
-
-function stateClass(p) {
-  if (p.connection !== "online") return "offline";
-  switch (p.status?.state) {
-    case "RUNNING":
-    case "PREPARE":
-    case "SLICING":
-      return "running";
-    case "PAUSE":
-      return "paused";
-    case "FAILED":
-      return "failed";
-    default:
-      return "idle";
-  }
-}
 
 function temperature(t) {
   if (!t || t.current === null || t.current === undefined) return "—";
@@ -52,10 +34,21 @@ function setHidden(card, field, hidden) {
   if (node) node.hidden = hidden;
 }
 
+/** A fact row (chamber, speed, fans, light): its value, hidden while the printer does not report it. */
+function setFact(card, fact, text) {
+  setText(card, fact, text);
+  const row = card.querySelector(`[data-fact="${fact}"]`);
+  if (row) row.hidden = text === "";
+}
+
 const SVG = "http://www.w3.org/2000/svg";
+const SPEEDS = { 1: "Silent", 2: "Standard", 3: "Sport", 4: "Ludicrous" };
 
 function trayItem(t) {
-  const label = t.material ? `AMS ${t.ams} tray ${t.tray}: ${t.material}` : `AMS ${t.ams} tray ${t.tray}: empty`;
+  const place = t.ams === "external" ? "External spool" : `AMS ${t.ams} tray ${t.tray}`;
+  const remain = t.remain === null || t.remain === undefined ? "" : `${t.remain}%`;
+  let label = `${place}: empty`;
+  if (t.material) label = remain ? `${place}: ${t.material}, ${remain} left` : `${place}: ${t.material}`;
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", "0 0 16 16");
   svg.setAttribute("aria-hidden", "true");
@@ -66,13 +59,20 @@ function trayItem(t) {
   dot.setAttribute("r", "7");
   dot.setAttribute("fill", `#${(t.color || "000000").slice(0, 6)}`);
   svg.append(dot);
+  const low = Boolean(t.material) && remain !== "" && t.remain <= LOW_FILAMENT_PERCENT;
+  const shown = `${t.ams === "external" ? "Ext. " : ""}${t.material}${remain ? ` ${remain}` : ""}`;
   return el(
     "li",
-    { class: "tray", title: label },
+    { class: low ? "tray tray--low" : "tray", title: label },
     svg,
     el("span", { class: "visually-hidden" }, label),
-    el("span", { class: "tray__material", "aria-hidden": "true" }, t.material),
+    el("span", { class: "tray__material", "aria-hidden": "true" }, shown),
   );
+}
+
+function showControl(card, selector, shown) {
+  const node = card.querySelector(selector);
+  if (node) node.hidden = !shown;
 }
 
 function update(p) {
@@ -84,22 +84,27 @@ function update(p) {
     location.reload();
     return;
   }
-  const cls = stateClass(p);
-  for (const c of ["running", "paused", "failed", "idle", "offline"]) {
+  const cls = stateClass(p.glance);
+  for (const c of STATE_CLASSES) {
     card.classList.toggle(`card--${c}`, c === cls);
   }
   card.setAttribute("data-connection", p.connection);
+  const glanceChanged = card.getAttribute("data-glance") !== p.glance;
+  card.setAttribute("data-glance", p.glance);
+  card.setAttribute("data-ends", p.ends_at_ms == null ? "" : String(p.ends_at_ms));
   const badge = card.querySelector('[data-field="state"]');
   if (badge) {
     badge.className = `badge badge--${cls}`;
-    const label =
-      p.connection === "online" ? (p.status?.state ?? "ONLINE") : (CONNECTION_LABEL[p.connection] ?? p.connection);
-    if (badge.textContent !== label) badge.textContent = label;
+    if (badge.textContent !== p.state_words) {
+      badge.textContent = p.state_words;
+      badge.title = p.state_words;
+    }
   }
   const s = p.status;
   const percent = s?.percent ?? 0;
   card.querySelector('[data-field="ring"]')?.setAttribute("stroke-dashoffset", (RING * (1 - percent / 100)).toFixed(2));
   setText(card, "percent", `${percent}%`);
+  setText(card, "percent_text", `${percent}%`);
   setText(card, "problem", p.problem ?? "");
   setHidden(card, "problem", !p.problem);
   // Flapping, in words (the server renders the same sentence on first paint).
@@ -128,16 +133,36 @@ function update(p) {
     if (link && href && link.getAttribute("href") !== href) link.setAttribute("href", href);
     archive.hidden = href === "";
   }
-  const minutes = s?.remaining_minutes ?? 0;
-  setText(card, "time_left", minutes > 0 ? `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, "0")}m` : "—");
+  const minutes = s?.busy ? (s?.remaining_minutes ?? 0) : 0;
+  setText(card, "time_left", minutes > 0 ? minutesWords(minutes) : "");
+  const done = card.querySelector('[data-field="done"]');
+  if (done) {
+    done.setAttribute("data-ends-ms", p.ends_at_ms == null ? "" : String(p.ends_at_ms));
+    const text = p.ends_at_ms == null ? "" : doneWords(p.ends_at_ms);
+    if (done.textContent !== text) done.textContent = text;
+  }
   setText(card, "layers", s?.total_layers ? `${s.layer ?? 0} / ${s.total_layers}` : "—");
   setText(card, "nozzle", s ? temperature(s.nozzle) : "—");
   setText(card, "bed", s ? temperature(s.bed) : "—");
+  setFact(card, "chamber", s?.chamber == null ? "" : `${Math.round(s.chamber)} °C`);
+  setFact(card, "speed", s?.speed_level == null ? "" : (SPEEDS[s.speed_level] ?? `Level ${s.speed_level}`));
+  const fans = [
+    ["part", s?.part_fan],
+    ["aux", s?.aux_fan],
+    ["chamber", s?.chamber_fan],
+  ]
+    .filter(([, v]) => v != null)
+    .map(([n, v]) => `${n} ${v}%`)
+    .join(", ");
+  setFact(card, "fans", fans);
+  setFact(card, "light", s?.light == null ? "" : s.light ? "On" : "Off");
   const trays = card.querySelector('[data-field="trays"]');
-  const trayKey = JSON.stringify(s?.trays ?? []);
+  const spools = [...(s?.trays ?? [])];
+  if (s?.external_spool?.material) spools.push(s.external_spool);
+  const trayKey = JSON.stringify(spools);
   if (trays && trays.getAttribute("data-key") !== trayKey) {
     trays.setAttribute("data-key", trayKey);
-    trays.replaceChildren(...(s?.trays ?? []).map(trayItem));
+    trays.replaceChildren(...spools.map(trayItem));
   }
   const hms = card.querySelector('[data-field="hms"]');
   if (hms) {
@@ -145,58 +170,152 @@ function update(p) {
     hms.replaceChildren(...codes.map((h) => el("li", {}, el("code", {}, `HMS ${h}`))));
     hms.hidden = codes.length === 0;
   }
+  // Controls follow the state: Pause only while printing, Resume only while paused, Stop only
+  // with a job, and nothing that needs the printer while it is offline.
+  const allowed = controlsFor(p);
+  showControl(card, '[data-command="pause"]', allowed.pause);
+  showControl(card, '[data-command="resume"]', allowed.resume);
+  showControl(card, '[data-command="stop"]', allowed.stop);
+  showControl(card, "[data-print]", allowed.ready);
+  showControl(card, "[data-files]", allowed.online);
+  const camera = card.querySelector("[data-camera]");
+  if (camera) {
+    camera.hidden = !allowed.online;
+    if (!allowed.online && camera.getAttribute("aria-expanded") === "true") toggleCamera(card, String(p.id), camera);
+  }
+  if (glanceChanged) applyChoice(false);
 }
 
-let retry = 1000;
-
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/api/v1/events`);
-  socket.addEventListener("open", () => {
-    retry = 1000;
-    if (liveState) {
-      liveState.textContent = "Live";
-      liveState.className = "badge badge--running";
-    }
-  });
-  socket.addEventListener("message", (event) => {
-    let message;
-    try {
-      message = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (message.type === "snapshot") {
-      const shown = new Set([...(grid?.querySelectorAll("[data-printer-id]") ?? [])].map((c) => c.getAttribute("data-printer-id")));
-      const sent = new Set(message.printers.map((p) => String(p.id)));
-      const stale = paged
-        ? [...shown].some((id) => !sent.has(id))
-        : shown.size !== sent.size || [...sent].some((id) => !shown.has(id));
-      if (stale) {
-        location.reload();
-        return;
-      }
-      message.printers.forEach(update);
-    } else if (message.type === "printer") {
-      update(message.printer);
-    } else if (message.type === "removed") {
-      if (paged && !grid?.querySelector(`[data-printer-id="${message.id}"]`)) return;
+function onEvent(message) {
+  if (message.type === "snapshot") {
+    const shown = new Set([...(grid?.querySelectorAll("[data-printer-id]") ?? [])].map((c) => c.getAttribute("data-printer-id")));
+    const sent = new Set(message.printers.map((p) => String(p.id)));
+    const stale = paged
+      ? [...shown].some((id) => !sent.has(id))
+      : shown.size !== sent.size || [...sent].some((id) => !shown.has(id));
+    if (stale) {
       location.reload();
-    }
-  });
-  socket.addEventListener("close", (event) => {
-    if (liveState) {
-      liveState.textContent = "Reconnecting…";
-      liveState.className = "badge badge--offline";
-    }
-    if (event.code === 4001) {
-      toLogin();
       return;
     }
-    setTimeout(connect, retry);
-    retry = Math.min(retry * 2, 30000);
-  });
+    message.printers.forEach(update);
+  } else if (message.type === "printer") {
+    update(message.printer);
+  } else if (message.type === "removed") {
+    if (paged && !grid?.querySelector(`[data-printer-id="${message.id}"]`)) return;
+    location.reload();
+  }
 }
+
+// ---------------------------------------------------------------------------
+// The view choice: search, filters, sort, cards or list — kept in the address
+// ---------------------------------------------------------------------------
+
+const filters = document.getElementById("printer-filters");
+const noMatch = document.getElementById("no-match");
+const shownCount = document.getElementById("printers-shown");
+const GLANCE_ORDER = ["printing", "paused", "finished", "error", "certificate_changed", "offline", "idle"];
+
+function choice() {
+  if (!filters) return null;
+  const data = new FormData(filters);
+  const text = (k) => String(data.get(k) ?? "").trim();
+  return {
+    q: text("q"),
+    state: text("state"),
+    location: text("location"),
+    model: text("model"),
+    sort: text("sort") || "name",
+    view: text("view") || "cards",
+  };
+}
+
+function matches(card, c) {
+  if (c.state && card.getAttribute("data-glance") !== c.state) return false;
+  const loc = card.getAttribute("data-location-id") ?? "";
+  if (c.location === "none" && loc !== "") return false;
+  if (c.location && c.location !== "none" && loc !== c.location) return false;
+  if (c.model && (card.getAttribute("data-model") ?? "").toLowerCase() !== c.model.toLowerCase()) return false;
+  if (!c.q) return true;
+  const q = c.q.toLowerCase();
+  return ["data-name", "data-model", "data-location"].some((a) => (card.getAttribute(a) ?? "").toLowerCase().includes(q));
+}
+
+function sortKey(card, sort) {
+  const name = (card.getAttribute("data-name") ?? "").toLowerCase();
+  switch (sort) {
+    case "state":
+      return [GLANCE_ORDER.indexOf(card.getAttribute("data-glance")), name];
+    case "time": {
+      const ends = card.getAttribute("data-ends");
+      return ends ? [0, Number(ends), name] : [1, 0, name];
+    }
+    case "location": {
+      const l = (card.getAttribute("data-location") ?? "").toLowerCase();
+      return [l === "" ? 1 : 0, l, name];
+    }
+    case "model":
+      return [(card.getAttribute("data-model") ?? "").toLowerCase(), name];
+    default:
+      return [name];
+  }
+}
+
+function compare(a, b) {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (a[i] < b[i]) return -1;
+    if (a[i] > b[i]) return 1;
+  }
+  return 0;
+}
+
+/** Shows, orders and lays out the cards as chosen; `remember` writes the choice into the address. */
+function applyChoice(remember) {
+  const c = choice();
+  if (!c || !grid) return;
+  const cards = [...grid.querySelectorAll(":scope > [data-printer-id]")];
+  let shown = 0;
+  for (const card of cards) {
+    const match = matches(card, c);
+    card.hidden = !match;
+    if (match) shown += 1;
+  }
+  // An explicit page (?limit=) keeps the API's order.
+  if (!paged) {
+    const sorted = cards
+      .map((card) => ({ card, key: sortKey(card, c.sort) }))
+      .sort((x, y) => compare(x.key, y.key))
+      .map((x) => x.card);
+    if (sorted.some((card, i) => card !== cards[i])) grid.append(...sorted);
+  }
+  const list = c.view === "list";
+  grid.classList.toggle("printer-grid--list", list);
+  grid.classList.toggle("card-grid", !list);
+  grid.setAttribute("data-view", list ? "list" : "cards");
+  if (noMatch) noMatch.hidden = shown > 0;
+  if (shownCount) {
+    const total = cards.length;
+    shownCount.textContent = shown === total ? `${total} printer${total === 1 ? "" : "s"}` : `${shown} of ${total} printers`;
+  }
+  if (remember) {
+    const params = new URLSearchParams(location.search);
+    for (const [k, v] of Object.entries(c)) {
+      const fallback = k === "sort" ? "name" : k === "view" ? "cards" : "";
+      if (v && v !== fallback) params.set(k, v);
+      else params.delete(k);
+    }
+    const query = params.toString();
+    history.replaceState(null, "", `${location.pathname}${query ? `?${query}` : ""}`);
+  }
+}
+
+filters?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  applyChoice(true);
+});
+filters?.addEventListener("change", () => applyChoice(true));
+filters?.addEventListener("input", (event) => {
+  if (event.target instanceof HTMLInputElement && event.target.type === "search") applyChoice(true);
+});
 
 // ---------------------------------------------------------------------------
 // Commands, printing, certificate approval
@@ -207,6 +326,8 @@ function cardStatus(card, kind, text) {
   if (node) showStatus(node, kind, text);
 }
 
+const SENT = { pause: "Pause sent.", resume: "Resume sent.", stop: "Stop sent." };
+
 grid?.addEventListener("click", async (event) => {
   if (!(event.target instanceof Element)) return;
   const card = event.target.closest("[data-printer-id]");
@@ -215,14 +336,21 @@ grid?.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-command]");
   if (button) {
     const command = button.getAttribute("data-command");
-    const name = card.querySelector('[data-field="name"]')?.textContent ?? "the printer";
-    if (command === "stop" && !window.confirm(`Stop the job on ${name}? It cannot be resumed.`)) return;
+    const name = card.getAttribute("data-name") ?? "the printer";
+    if (command === "stop") {
+      const sure = await confirmAction({
+        title: `Stop the job on ${name}?`,
+        message: "A stopped print cannot be resumed; what is on the plate stays there.",
+        confirm: "Stop the job",
+      });
+      if (!sure) return;
+    }
     button.disabled = true;
     const res = await api("POST", `/api/v1/printers/${encodeURIComponent(id)}/commands`, { command });
     button.disabled = false;
     if (!res.ok) cardStatus(card, "error", res.message);
     else if (!res.data?.ok) cardStatus(card, "error", `The printer refused: ${res.data?.reason ?? "no reason given"}`);
-    else cardStatus(card, "success", `${command[0].toUpperCase()}${command.slice(1)} sent.`);
+    else cardStatus(card, "success", SENT[command] ?? "Sent.");
     return;
   }
   const plate = event.target.closest("[data-plate-cleared]");
@@ -238,7 +366,8 @@ grid?.addEventListener("click", async (event) => {
     return;
   }
   if (event.target.closest("[data-trust]")) openTrust(id);
-  if (event.target.closest("[data-edit]")) openEdit(id);
+  const edit = event.target.closest("[data-edit]");
+  if (edit) openEdit(id, edit.hasAttribute("data-can-delete"));
   if (event.target.closest("[data-files]")) openFiles(card, id);
   const camera = event.target.closest("[data-camera]");
   if (camera) toggleCamera(card, id, camera);
@@ -387,7 +516,12 @@ filesBody?.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-delete-file]");
   if (!button) return;
   const name = button.getAttribute("data-name") ?? "";
-  if (!window.confirm(`Delete ${name} from the printer?`)) return;
+  const sure = await confirmAction({
+    title: `Delete ${name} from the printer?`,
+    message: "The file is removed from the printer's storage.",
+    confirm: "Delete file",
+  });
+  if (!sure) return;
   button.disabled = true;
   const res = await api("DELETE", button.getAttribute("data-delete-file"));
   if (res.ok || res.status === 404) {
@@ -409,7 +543,7 @@ const editForm = document.getElementById("edit-printer-form");
 const editStatus = document.getElementById("edit-printer-status");
 let editing = null;
 
-async function openEdit(id) {
+async function openEdit(id, canDelete) {
   const res = await api("GET", `/api/v1/printers/${encodeURIComponent(id)}`);
   if (!res.ok || !editForm) return;
   editing = res.data;
@@ -423,6 +557,8 @@ async function openEdit(id) {
   field("ftps_port").value = String(editing.ftps_port);
   field("camera_port").value = String(editing.camera_port);
   clearStatus(editStatus);
+  const remove = document.getElementById("delete-printer");
+  if (remove) remove.hidden = !canDelete;
   editDialog.showModal();
 }
 
@@ -454,7 +590,12 @@ editForm?.addEventListener("submit", async (event) => {
 
 document.getElementById("delete-printer")?.addEventListener("click", async () => {
   if (!editing) return;
-  if (!window.confirm(`Remove ${editing.name}? Its settings and pinned certificate are deleted.`)) return;
+  const sure = await confirmAction({
+    title: `Remove ${editing.name}?`,
+    message: "Its settings and pinned certificate are deleted.",
+    confirm: "Remove printer",
+  });
+  if (!sure) return;
   const res = await api("DELETE", `/api/v1/printers/${encodeURIComponent(editing.id)}`);
   if (res.ok || res.status === 404) {
     setFlash(`${editing.name} removed.`);
@@ -502,12 +643,17 @@ document.getElementById("location-list")?.addEventListener("submit", (event) => 
   locationRequest("PATCH", `/api/v1/locations/${encodeURIComponent(id)}`, body, `Location ${name} saved.`);
 });
 
-document.getElementById("location-list")?.addEventListener("click", (event) => {
+document.getElementById("location-list")?.addEventListener("click", async (event) => {
   if (!(event.target instanceof Element)) return;
   const button = event.target.closest("[data-delete-location]");
   if (!button) return;
   const name = button.getAttribute("data-name") ?? "";
-  if (!window.confirm(`Delete the location ${name}? Its printers stay, without a location.`)) return;
+  const sure = await confirmAction({
+    title: `Delete the location ${name}?`,
+    message: "Its printers stay, without a location.",
+    confirm: "Delete location",
+  });
+  if (!sure) return;
   const id = button.closest("[data-location-id]").getAttribute("data-location-id");
   locationRequest("DELETE", `/api/v1/locations/${encodeURIComponent(id)}`, undefined, `Location ${name} deleted.`);
 });
@@ -552,12 +698,17 @@ document.getElementById("printer-group-list")?.addEventListener("submit", (event
   groupRequest("PATCH", `/api/v1/printer-groups/${encodeURIComponent(id)}`, body, `Printer group ${body.name} saved.`);
 });
 
-document.getElementById("printer-group-list")?.addEventListener("click", (event) => {
+document.getElementById("printer-group-list")?.addEventListener("click", async (event) => {
   if (!(event.target instanceof Element)) return;
   const button = event.target.closest("[data-delete-printer-group]");
   if (!button) return;
   const name = button.getAttribute("data-name") ?? "";
-  if (!window.confirm(`Delete the printer group ${name}? Its printers stay; jobs queued for it wait until you choose another target.`)) return;
+  const sure = await confirmAction({
+    title: `Delete the printer group ${name}?`,
+    message: "Its printers stay; jobs queued for it wait until you choose another target.",
+    confirm: "Delete group",
+  });
+  if (!sure) return;
   const id = button.closest("[data-printer-group-id]").getAttribute("data-printer-group-id");
   groupRequest("DELETE", `/api/v1/printer-groups/${encodeURIComponent(id)}`, undefined, `Printer group ${name} deleted.`);
 });
@@ -628,4 +779,5 @@ addForm?.addEventListener("submit", async (event) => {
   showStatus(addStatus, "error", res.message);
 });
 
-if (grid) connect();
+localizeEnds(grid ?? document);
+if (grid) followEvents(onEvent, liveState);

@@ -30,7 +30,8 @@ form?.addEventListener("submit", async (event) => {
   setBusy(form, true);
   const res = await api("POST", "/api/v1/auth/setup", body, { allow401: true });
   if (res.ok) {
-    location.assign("/account");
+    // Home: the farm at a glance (the README's next step is adding printers from there).
+    location.assign("/");
     return;
   }
   setBusy(form, false);

@@ -2,7 +2,7 @@
 // the JSON API. After a change the page reloads so the table is the server's
 // truth; a test reports the receiver's answer (or why the target was refused).
 
-import { api, clearStatus, fill, setBusy, setFlash, showStatus } from "./lib.js";
+import { api, clearStatus, confirmAction, fill, setBusy, setFlash, showStatus } from "./lib.js";
 
 const table = document.getElementById("webhooks-table");
 const pageStatus = document.getElementById("webhooks-status");
@@ -160,7 +160,12 @@ async function sendTest(hook, button) {
 }
 
 async function remove(hook, button) {
-  if (!window.confirm(`Delete the webhook “${hook.name}”? Deliveries stop at once.`)) return;
+  const sure = await confirmAction({
+    title: `Delete the webhook “${hook.name}”?`,
+    message: "Deliveries stop at once.",
+    confirm: "Delete webhook",
+  });
+  if (!sure) return;
   clearStatus(pageStatus);
   button.disabled = true;
   const res = await api("DELETE", `/api/v1/webhooks/${encodeURIComponent(hook.id)}`);

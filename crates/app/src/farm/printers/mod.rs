@@ -14,14 +14,18 @@ mod commands;
 mod create;
 mod delete;
 mod files;
+mod glance;
 mod list;
 mod plate;
+mod rights;
 mod start;
 mod trust;
 mod update;
 
 pub use commands::{CommandInput, CommandOutcome};
 pub use files::{MAX_PRINT_FILE, PrintUpload, PrinterDownload, PrinterFile};
+pub use glance::Glance;
+pub use rights::PrinterRights;
 pub(crate) use start::{
     Printable, StartPrint, StartSettings, plain_gcode, plate_warnings, printer_file_name,
 };
@@ -97,6 +101,14 @@ pub struct StatusView {
     pub chamber: Option<f64>,
     /// Part fan, percent.
     pub part_fan: Option<u8>,
+    /// Aux fan, percent.
+    pub aux_fan: Option<u8>,
+    /// Chamber fan, percent.
+    pub chamber_fan: Option<u8>,
+    /// The chamber light, when the printer reports it.
+    pub light: Option<bool>,
+    /// The external spool (outside the AMS), when the printer reports one.
+    pub external_spool: Option<TrayView>,
     /// Speed level 1–4.
     pub speed_level: Option<u8>,
     /// HMS messages as 16 hex digits.
@@ -129,6 +141,16 @@ impl StatusView {
             },
             chamber: s.chamber,
             part_fan: s.part_fan,
+            aux_fan: s.aux_fan,
+            chamber_fan: s.chamber_fan,
+            light: s.chamber_light,
+            external_spool: s.external_spool.as_ref().map(|t| TrayView {
+                ams: "external".to_owned(),
+                tray: t.id.clone(),
+                material: t.material.clone(),
+                color: t.color.clone(),
+                remain: t.remain,
+            }),
             speed_level: s.speed_level,
             hms: s.hms.iter().map(pw_bambu::report::Hms::id).collect(),
             print_error: s
@@ -180,6 +202,15 @@ pub struct PrinterView {
     pub has_access_code: bool,
     /// Connection state.
     pub connection: Connection,
+    /// The one state the home page counts it under (printing, paused, finished and waiting
+    /// for its plate to be cleared, idle, error, offline, certificate changed).
+    pub glance: Glance,
+    /// The state in plain words ("Printing", "Paused", "Finished — needs plate clearing",
+    /// "Cancelled", "Failed: <reason>", "Offline"…).
+    pub state_words: String,
+    /// When the running job should end (unix milliseconds): the last report's time plus the
+    /// minutes it said were left; null unless printing.
+    pub ends_at_ms: Option<i64>,
     /// Why it is not online, in words.
     pub problem: Option<String>,
     /// Control commands are being refused: switch on LAN-only + Developer Mode on the printer.
@@ -417,7 +448,15 @@ impl App {
         let live = self.fleet.live(row.id);
         let plate = self.fleet.plate(row.id);
         let drops = live.drops_last_hour(self.now());
+        let plate_waiting =
+            plate.needs_clearing && !plate.waived && !row.location_waives_plate_clear;
+        let (glance, state_words) =
+            glance::glance(&live.connection, live.status.as_ref(), plate_waiting);
+        let ends_at_ms = glance::ends_at_ms(live.status.as_ref(), live.last_report_ms);
         PrinterView {
+            glance,
+            state_words,
+            ends_at_ms,
             id: row.id,
             name: row.name.clone(),
             serial: row.serial.clone(),

@@ -3,30 +3,54 @@
 //! WebSocket and updates the cards in place, and sends the commands the viewer may use.
 //! Controls appear only for the rights the viewer holds on that printer.
 
+//! `/printers`: the farm at a glance (UI brief: status first). One card — or one row of the
+//! dense list — per printer the viewer may read, rendered complete on the server;
+//! `static/js/printers.js` then follows the events WebSocket and updates them in place,
+//! applies the view choice (`printers/choice.rs`) without a reload, and sends the commands.
+//!
+//! Invariants: a control renders only for a right the viewer holds on *that* printer
+//! (`App::printer_rights`, the policy on the printer and its location) and shows only where
+//! the state allows it (Pause while printing, Resume while paused, Stop with a job); the
+//! template never decides a right. States are words from the app (`PrinterView::state_words`),
+//! never firmware spellings.
+
+mod choice;
+
 use askama::Template;
 use axum::Extension;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use pw_app::{AppError, Connection, PrinterView};
+use pw_app::{AppError, Connection, Glance, PrinterRights, PrinterView};
 use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
 use crate::layout::{Layout, Viewer};
-use crate::pages::{PageQuery, Pager, failure, paged, paged_start, render};
+use crate::pages::{Pager, failure, paged, query_pairs, query_param, render};
+use choice::{Choice, SORTS};
 
 /// Circumference of the progress ring (r = 26).
 const RING: f64 = 163.363;
+
+/// A tray at or below this many percent counts as running low (the home page lists it).
+pub(crate) const LOW_FILAMENT_PERCENT: i64 = 15;
 
 #[derive(Template)]
 #[template(path = "printers.html")]
 struct PrintersPage {
     layout: Layout,
     cards: Vec<Card>,
+    /// How many cards the choice shows.
+    shown: usize,
+    choice: Choice,
+    sorts: &'static [(&'static str, &'static str)],
+    /// The state filter's options: (value, words).
+    states: Vec<(&'static str, &'static str)>,
+    /// Every model among the viewer's printers, for the model filter.
+    models: Vec<String>,
     can_create: bool,
     can_update: bool,
     /// Rename and delete printer groups (`printers:update` everywhere, not within a scope).
     can_update_every_printer: bool,
-    can_delete: bool,
     can_manage_locations: bool,
     locations: Vec<(String, String)>,
     /// The location form's rows: id, name, whether it waives the plate-clear check.
@@ -39,12 +63,25 @@ struct PrintersPage {
     pager: Pager,
 }
 
+/// One tray (or the external spool) on a card.
+pub(crate) struct TrayCell {
+    pub(crate) color: String,
+    pub(crate) label: String,
+    pub(crate) material: String,
+    /// "82%", or empty when the printer does not know.
+    pub(crate) remain: String,
+    pub(crate) low: bool,
+}
+
 struct Card {
     id: String,
     name: String,
     model: String,
+    location: String,
+    location_id: String,
+    glance: &'static str,
     state_class: &'static str,
-    state_label: String,
+    state_words: String,
     connection: &'static str,
     problem: String,
     /// "Connection dropped 5 times in the last hour", or empty on a steady link.
@@ -53,28 +90,40 @@ struct Card {
     certificate_changed: bool,
     percent: u8,
     ring_offset: String,
+    /// "5 min", "2 h 10 min", or empty.
     time_left: String,
+    /// The expected end (unix ms) for the browser to show in local time; empty when none.
+    ends_ms: String,
+    /// "done ≈ 14:20 UTC" until the browser says it in local time; empty when none.
+    done: String,
     layers: String,
     job: String,
     /// The running job's archive entry, when the viewer may read it (decided by the app).
     archive_id: Option<i64>,
     nozzle: String,
     bed: String,
+    chamber: String,
+    fans: String,
+    speed: String,
+    light: String,
     hms: Vec<String>,
-    trays: Vec<(String, String, String)>,
-    can_control: bool,
-    can_print: bool,
-    can_trust: bool,
-    /// `printers:clear_plate`: the "Plate cleared" button (shown while the printer waits for
-    /// its plate to be cleared).
-    can_clear_plate: bool,
+    trays: Vec<TrayCell>,
+    external: Option<TrayCell>,
+    rights: PrinterRights,
+    /// Controls the state allows now (the rights decide whether they exist at all).
+    show_pause: bool,
+    show_resume: bool,
+    show_stop: bool,
+    /// Connected and not busy: a file can be sent.
+    ready: bool,
+    online: bool,
     /// A print ended and nobody confirmed the plate clear (and neither the printer nor its
     /// location waives it).
     plate_waiting: bool,
     /// Who waives the plate-clear check, in words ("" when nobody does).
     plate_waiver: String,
-    can_watch: bool,
-    can_files: bool,
+    /// The view choice shows it.
+    shown: bool,
 }
 
 fn temperature(t: &pw_app::TemperatureView) -> String {
@@ -85,16 +134,15 @@ fn temperature(t: &pw_app::TemperatureView) -> String {
     }
 }
 
-/// `running`, `paused`, `failed`, `idle` or `offline`: the card's state colour.
-pub(crate) fn state_class(p: &PrinterView) -> &'static str {
-    if p.connection != Connection::Online {
-        return "offline";
-    }
-    match p.status.as_ref().map(|s| s.state.as_str()) {
-        Some("RUNNING" | "PREPARE" | "SLICING") => "running",
-        Some("PAUSE") => "paused",
-        Some("FAILED") => "failed",
-        _ => "idle",
+/// The state colour of a card and badge (UI brief: state colours reserved for state).
+pub(crate) fn state_class(glance: Glance) -> &'static str {
+    match glance {
+        Glance::Printing => "running",
+        Glance::Paused => "paused",
+        Glance::Finished => "finished",
+        Glance::Error | Glance::CertificateChanged => "failed",
+        Glance::Idle => "idle",
+        Glance::Offline => "offline",
     }
 }
 
@@ -109,12 +157,63 @@ fn connection_name(c: &Connection) -> &'static str {
     }
 }
 
+/// Minutes left as people say them: "5 min", "2 h 10 min" (`farm.js` words them the same).
+pub(crate) fn minutes_words(m: u32) -> String {
+    match (m / 60, m % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+/// "done ≈ 14:20 UTC": what the server can say before the browser puts it in local time.
+pub(crate) fn done_words(ends_ms: i64) -> String {
+    let minute_of_day = (ends_ms.div_euclid(60_000)).rem_euclid(24 * 60);
+    format!(
+        "done ≈ {:02}:{:02} UTC",
+        minute_of_day / 60,
+        minute_of_day % 60
+    )
+}
+
 /// The card's flapping line, in words (`printers.js` words it the same way).
 pub(crate) fn drops_text(drops: u32) -> String {
     match drops {
         0 => String::new(),
         1 => "Connection dropped once in the last hour".to_owned(),
         n => format!("Connection dropped {n} times in the last hour"),
+    }
+}
+
+fn speed_words(level: u8) -> String {
+    match level {
+        1 => "Silent".to_owned(),
+        2 => "Standard".to_owned(),
+        3 => "Sport".to_owned(),
+        4 => "Ludicrous".to_owned(),
+        n => format!("Level {n}"),
+    }
+}
+
+/// One tray in words, with its remaining filament.
+pub(crate) fn tray_cell(t: &pw_app::TrayView) -> TrayCell {
+    let place = if t.ams == "external" {
+        "External spool".to_owned()
+    } else {
+        format!("AMS {} tray {}", t.ams, t.tray)
+    };
+    let remain = t.remain.map(|r| format!("{r}%")).unwrap_or_default();
+    let label = match (t.material.is_empty(), remain.is_empty()) {
+        (true, _) => format!("{place}: empty"),
+        (false, true) => format!("{place}: {}", t.material),
+        (false, false) => format!("{place}: {}, {remain} left", t.material),
+    };
+    TrayCell {
+        color: format!("#{}", t.color.get(..6).unwrap_or("000000")),
+        label,
+        material: t.material.clone(),
+        low: !t.material.is_empty() && t.remain.is_some_and(|r| r <= LOW_FILAMENT_PERCENT),
+        remain,
     }
 }
 
@@ -142,17 +241,35 @@ fn waiver_words(p: &PrinterView, locations: &[(String, String, bool)]) -> String
     String::new()
 }
 
-fn card(p: PrinterView, viewer: &Viewer, locations: &[(String, String, bool)]) -> Card {
+fn card(
+    p: PrinterView,
+    location: String,
+    rights: PrinterRights,
+    shown: bool,
+    locations: &[(String, String, bool)],
+) -> Card {
     let status = p.status.as_ref();
     let percent = status.and_then(|s| s.percent).unwrap_or(0);
-    let state_label = match (&p.connection, status) {
-        (Connection::Online, Some(s)) => s.state.clone(),
-        (Connection::Online, None) => "ONLINE".to_owned(),
-        (other, _) => connection_name(other).replace('_', " ").to_uppercase(),
-    };
+    let online = p.connection == Connection::Online;
+    let busy = status.is_some_and(|s| s.busy);
+    let fans = status
+        .map(|s| {
+            [
+                ("part", s.part_fan),
+                ("aux", s.aux_fan),
+                ("chamber", s.chamber_fan),
+            ]
+            .iter()
+            .filter_map(|(n, v)| v.map(|v| format!("{n} {v}%")))
+            .collect::<Vec<_>>()
+            .join(", ")
+        })
+        .unwrap_or_default();
     Card {
         id: p.id.to_string(),
-        state_class: state_class(&p),
+        glance: p.glance.as_str(),
+        state_class: state_class(p.glance),
+        state_words: p.state_words.clone(),
         connection: connection_name(&p.connection),
         problem: p.problem.clone().unwrap_or_default(),
         drops: drops_text(p.connection_drops_last_hour),
@@ -161,10 +278,13 @@ fn card(p: PrinterView, viewer: &Viewer, locations: &[(String, String, bool)]) -
         percent,
         ring_offset: format!("{:.2}", RING * (1.0 - f64::from(percent) / 100.0)),
         time_left: status
+            .filter(|s| s.busy)
             .and_then(|s| s.remaining_minutes)
             .filter(|m| *m > 0)
-            .map(|m| format!("{}h {:02}m", m / 60, m % 60))
+            .map(minutes_words)
             .unwrap_or_default(),
+        ends_ms: p.ends_at_ms.map(|m| m.to_string()).unwrap_or_default(),
+        done: p.ends_at_ms.map(done_words).unwrap_or_default(),
         layers: match status.map(|s| (s.layer, s.total_layers)) {
             Some((Some(l), Some(t))) if t > 0 => format!("{l} / {t}"),
             _ => String::new(),
@@ -173,55 +293,78 @@ fn card(p: PrinterView, viewer: &Viewer, locations: &[(String, String, bool)]) -
         archive_id: p.archive_id,
         nozzle: status.map(|s| temperature(&s.nozzle)).unwrap_or_default(),
         bed: status.map(|s| temperature(&s.bed)).unwrap_or_default(),
+        chamber: status
+            .and_then(|s| s.chamber)
+            .map(|c| format!("{c:.0} °C"))
+            .unwrap_or_default(),
+        fans,
+        speed: status
+            .and_then(|s| s.speed_level)
+            .map(speed_words)
+            .unwrap_or_default(),
+        light: match status.and_then(|s| s.light) {
+            Some(true) => "On".to_owned(),
+            Some(false) => "Off".to_owned(),
+            None => String::new(),
+        },
         hms: status.map(|s| s.hms.clone()).unwrap_or_default(),
         trays: status
-            .map(|s| {
-                s.trays
-                    .iter()
-                    .map(|t| {
-                        let color = format!("#{}", t.color.get(..6).unwrap_or("000000"));
-                        let label = if t.material.is_empty() {
-                            format!("AMS {} tray {}: empty", t.ams, t.tray)
-                        } else {
-                            format!("AMS {} tray {}: {}", t.ams, t.tray, t.material)
-                        };
-                        (color, label, t.material.clone())
-                    })
-                    .collect()
-            })
+            .map(|s| s.trays.iter().map(tray_cell).collect())
             .unwrap_or_default(),
-        can_control: viewer.can(Permission::PrintersControl),
-        can_print: viewer.can(Permission::PrintersControl) && viewer.can(Permission::QueueCreate),
-        can_trust: viewer.can(Permission::PrintersTrust),
-        can_clear_plate: viewer.can(Permission::PrintersClearPlate),
+        external: status
+            .and_then(|s| s.external_spool.as_ref())
+            .filter(|t| !t.material.is_empty())
+            .map(tray_cell),
+        show_pause: online && p.glance == Glance::Printing,
+        show_resume: online && p.glance == Glance::Paused,
+        show_stop: online && busy,
+        ready: online && !busy,
+        online,
         plate_waiting: !p.plate_cleared && !p.waive_plate_clear && !p.location_waives_plate_clear,
         plate_waiver: waiver_words(&p, locations),
-        // The model table says which cameras printwarden can show (the JPEG stream of A1/P1;
-        // X1/H2 serve RTSPS), so the button appears only where it can work.
-        can_watch: viewer.can(Permission::CameraView)
-            && p.capabilities.as_ref().is_none_or(|c| c.camera == "jpeg"),
-        can_files: viewer.can(Permission::PrintersFiles),
-        state_label,
+        rights,
+        shown,
+        location_id: p.location_id.map(|l| l.to_string()).unwrap_or_default(),
+        location,
         name: p.name,
         model: p.model,
     }
 }
 
-/// `GET /printers`.
+/// `GET /printers`: every printer the viewer may read on one page (the view choice filters and
+/// orders them); `?limit=&cursor=` pages through them as the API does.
 pub(crate) async fn printers_page(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Caller(actor): Caller,
-    q: PageQuery,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let app = &state.app;
-    let (viewer, params) = match paged_start(&state, &actor, &request_id, "/printers", q).await {
+    let viewer = match Viewer::load(app, &actor).await {
         Ok(v) => v,
-        Err(page) => return page,
+        Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/printers"),
     };
-    let page = app.printers_page(&actor, &params).await;
-    let (printers, pager) = match paged(page, &params, "/printers", (&state, &viewer, &request_id))
-    {
+    let pairs = query_pairs(query.as_deref());
+    let choice = Choice::parse(&pairs);
+    let params = pw_app::PageParams {
+        limit: query_param(&pairs, "limit").map(str::to_owned),
+        cursor: query_param(&pairs, "cursor").map(str::to_owned),
+    };
+    let explicit_page = params.limit.is_some() || params.cursor.is_some();
+    let listed = if explicit_page {
+        paged(
+            app.printers_page(&actor, &params).await,
+            &params,
+            "/printers",
+            (&state, &viewer, &request_id),
+        )
+    } else {
+        match app.list_printers(&actor).await {
+            Ok(p) => Ok((p, Pager::default())),
+            Err(e) => Err(failure(e, &state, &viewer, &request_id, "/printers")),
+        }
+    };
+    let (printers, pager) = match listed {
         Ok(p) => p,
         Err(page) => return page,
     };
@@ -233,19 +376,30 @@ pub(crate) async fn printers_page(
         Err(AppError::Forbidden) => Vec::new(),
         Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
     };
-    let locations = location_rows
+    let locations: Vec<(String, String)> = location_rows
         .iter()
         .map(|(id, name, _)| (id.clone(), name.clone()))
         .collect();
-    let all = match app.list_printers(&actor).await {
-        Ok(p) => p,
-        Err(AppError::Forbidden) => Vec::new(),
-        Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
+    let all = if explicit_page {
+        match app.list_printers(&actor).await {
+            Ok(p) => p,
+            Err(AppError::Forbidden) => Vec::new(),
+            Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
+        }
+    } else {
+        printers.clone()
     };
     let all_printers: Vec<(String, String)> = all
-        .into_iter()
-        .map(|p| (p.id.to_string(), p.name))
+        .iter()
+        .map(|p| (p.id.to_string(), p.name.clone()))
         .collect();
+    let mut models: Vec<String> = all
+        .iter()
+        .map(|p| p.model.clone())
+        .filter(|m| !m.is_empty())
+        .collect();
+    models.sort_by_key(|m| m.to_lowercase());
+    models.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     let groups = match app.list_printer_groups(&actor).await {
         Ok(g) => g
             .into_iter()
@@ -275,18 +429,49 @@ pub(crate) async fn printers_page(
         Err(AppError::Forbidden) => Vec::new(),
         Err(e) => return failure(e, &state, &viewer, &request_id, "/printers"),
     };
+    let location_name = |p: &PrinterView| {
+        let id = p.location_id.map(|l| l.to_string());
+        locations
+            .iter()
+            .find(|(l, _)| Some(l) == id.as_ref())
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
+    };
+    let mut ordered: Vec<(PrinterView, String)> = printers
+        .into_iter()
+        .map(|p| {
+            let l = location_name(&p);
+            (p, l)
+        })
+        .collect();
+    // An explicit page keeps the API's order, so paging stays the API's keyset walk.
+    if !explicit_page {
+        choice.sort(&mut ordered);
+    }
+    let cards: Vec<Card> = ordered
+        .into_iter()
+        .map(|(p, location)| {
+            let rights = app.printer_rights(&actor, &p);
+            let shown = choice.matches(&p, &location);
+            card(p, location, rights, shown, &location_rows)
+        })
+        .collect();
     let page = PrintersPage {
-        cards: printers
-            .into_iter()
-            .map(|p| card(p, &viewer, &location_rows))
+        shown: cards.iter().filter(|c| c.shown).count(),
+        cards,
+        choice,
+        sorts: SORTS,
+        states: Glance::ALL
+            .iter()
+            .map(|g| (g.as_str(), g.words()))
             .collect(),
+        models,
         location_rows,
         groups,
         all_printers,
         can_create: viewer.can(Permission::PrintersCreate),
         can_update: viewer.can(Permission::PrintersUpdate),
         can_update_every_printer: app.may_update_every_printer(&actor),
-        can_delete: viewer.can(Permission::PrintersDelete),
         can_manage_locations: viewer.can(Permission::LocationsManage),
         locations,
         ring: RING,
@@ -298,12 +483,21 @@ pub(crate) async fn printers_page(
 
 #[cfg(test)]
 mod tests {
-    use super::drops_text;
+    use super::{done_words, drops_text, minutes_words};
 
     #[test]
     fn flapping_is_worded_for_people_and_a_steady_link_says_nothing() {
         assert_eq!(drops_text(0), "");
         assert_eq!(drops_text(1), "Connection dropped once in the last hour");
         assert_eq!(drops_text(5), "Connection dropped 5 times in the last hour");
+    }
+
+    #[test]
+    fn time_left_and_the_end_read_as_people_say_them() {
+        assert_eq!(minutes_words(5), "5 min");
+        assert_eq!(minutes_words(60), "1 h");
+        assert_eq!(minutes_words(130), "2 h 10 min");
+        // 2026-12-07 14:20 UTC.
+        assert_eq!(done_words(1_796_653_200_000), "done ≈ 14:20 UTC");
     }
 }
