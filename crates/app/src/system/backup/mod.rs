@@ -1,5 +1,5 @@
-//! Encrypted backups: one file in the age format (passphrase → scrypt → ChaCha20-Poly1305
-//! STREAM) holding a tar archive of
+//! Encrypted backups: one file in the age format (a passphrase through scrypt, or an age public
+//! key; then ChaCha20-Poly1305 STREAM) holding a tar archive of
 //!
 //! - `printwarden-backup.json`, the cover (first): format and app version, schema, backend,
 //!   and whether the sealing key is inside;
@@ -25,11 +25,18 @@ mod download;
 mod names;
 mod read;
 mod restore;
+mod schedule;
+mod seal;
 
 pub use create::{BackupSummary, CreateOptions, create_backup};
 pub use download::{BackupBody, BackupDownload, BackupRequest};
 pub use read::{Verified, verify_backup};
 pub use restore::{RestoreDatabase, RestoreSummary, RestoreTarget, restore_backup};
+pub use schedule::{
+    BackupScheduleInput, BackupScheduleView, SCHEDULE_SETTING, ScheduledBackup, ScheduledRun,
+    VerifyScheduledInput, VerifyScheduledOutcome, check_backup_dir, is_schedule_file,
+};
+pub use seal::{BackupIdentity, BackupRecipient, Opening, Sealing};
 
 use serde::{Deserialize, Serialize};
 
