@@ -449,9 +449,13 @@ fn forge(path: &Path, passphrase: &str, schema: Vec<i64>, entries: &[(&str, u8, 
         serde_json::to_vec(&manifest).unwrap(),
     ));
     let file = std::fs::File::create(path).unwrap();
-    let encryptor = age::Encryptor::with_user_passphrase(age::secrecy::SecretString::from(
-        passphrase.to_owned(),
-    ));
+    // The work factor printwarden writes (age's own would measure this busy machine).
+    let mut recipient =
+        age::scrypt::Recipient::new(age::secrecy::SecretString::from(passphrase.to_owned()));
+    recipient.set_work_factor(16);
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+            .unwrap();
     let sealed = encryptor.wrap_output(file).unwrap();
     let mut builder = tar::Builder::new(sealed);
     for (name, kind, data) in &all {
@@ -913,7 +917,7 @@ async fn a_backup_sealed_to_a_public_key_opens_only_with_its_identity_and_restor
     let expected = {
         let verified = pw_app::backup::verify_backup(
             std::fs::File::open(&backup).unwrap(),
-            &pw_app::backup::Opening::Identities(
+            pw_app::backup::Opening::Identities(
                 pw_app::backup::BackupIdentity::parse_file(
                     &std::fs::read_to_string(&identity).unwrap(),
                 )

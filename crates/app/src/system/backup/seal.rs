@@ -19,6 +19,14 @@ use pw_credentials::SecretString;
 
 use super::{BackupError, check_new_passphrase};
 
+/// scrypt's work factor (log2 N) for a new passphrase backup: fixed, about a second and 256 MiB
+/// on a small server. age would measure the machine at that moment instead, and a backup made on
+/// an idle machine could then be refused on a busy or slower one ("more work than allowed").
+pub const SCRYPT_LOG_N: u8 = 18;
+/// The most work a backup may ask for when it is opened (1 GiB of memory): enough for backups
+/// from a fast machine, not a lever for an archive built to exhaust memory.
+pub const SCRYPT_MAX_LOG_N: u8 = 20;
+
 /// An age public key a backup can be sealed to.
 #[derive(Clone, PartialEq, Eq)]
 pub enum BackupRecipient {
@@ -124,9 +132,14 @@ impl Sealing {
 
     pub(crate) fn encryptor(&self) -> Result<age::Encryptor, BackupError> {
         match self {
-            Self::Passphrase(p) => Ok(age::Encryptor::with_user_passphrase(
-                age::secrecy::SecretString::from(p.expose().to_owned()),
-            )),
+            Self::Passphrase(p) => {
+                let mut recipient = age::scrypt::Recipient::new(age::secrecy::SecretString::from(
+                    p.expose().to_owned(),
+                ));
+                recipient.set_work_factor(SCRYPT_LOG_N);
+                age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                    .map_err(|e| BackupError::Refused(format!("cannot seal the backup: {e}")))
+            }
             Self::Recipient(r) => age::Encryptor::with_recipients(std::iter::once(r.as_age()))
                 .map_err(|e| BackupError::Refused(format!("cannot seal to that public key: {e}"))),
         }
@@ -234,9 +247,10 @@ impl Opening {
                             .to_owned(),
                     ));
                 }
-                let identity = age::scrypt::Identity::new(age::secrecy::SecretString::from(
+                let mut identity = age::scrypt::Identity::new(age::secrecy::SecretString::from(
                     passphrase.expose().to_owned(),
                 ));
+                identity.set_max_work_factor(SCRYPT_MAX_LOG_N);
                 decryptor
                     .decrypt(std::iter::once(&identity as &dyn age::Identity))
                     .map_err(super::read::decrypt_error)
