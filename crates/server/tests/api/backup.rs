@@ -649,7 +649,7 @@ async fn measure_backup_and_restore_of_100k_archive_entries() {
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
          SELECT i FROM n"
     } else {
-        "SELECT generate_series(1, 100000) AS i"
+        "SELECT generate_series(1, 100000)::bigint AS i"
     };
     let seeded = std::time::Instant::now();
     sqlx::query(sqlx::AssertSqlSafe(format!(
