@@ -381,6 +381,20 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         }
         .with_status(C::OK)
         .with_body(s.of::<pw_app::backup::BackupRequest>()),
+        ("GET", "/api/v1/system/backup/schedule") => {
+            Shape::ok(s.of::<pw_app::backup::BackupScheduleView>())
+        }
+        ("PUT", "/api/v1/system/backup/schedule") => {
+            Shape::ok(s.of::<pw_app::backup::BackupScheduleView>())
+                .with_body(s.of::<pw_app::backup::BackupScheduleInput>())
+        }
+        ("POST", "/api/v1/system/backup/schedule/run") => {
+            Shape::ok(s.of::<pw_app::backup::ScheduledRun>())
+        }
+        ("POST", "/api/v1/system/backup/schedule/verify") => {
+            Shape::ok(s.of::<pw_app::backup::VerifyScheduledOutcome>())
+                .with_body(s.of::<pw_app::backup::VerifyScheduledInput>())
+        }
         ("GET", "/api/v1/permissions") => Shape::ok(s.array_of::<PermissionCategoryView>()),
         ("GET", "/api/v1/users") => page_query(Shape::ok(s.paged_of::<UserView>())),
         ("POST", "/api/v1/users") => {

@@ -583,7 +583,31 @@ pub const ROUTES: &[RouteSpec] = &[
         "POST",
         "/api/v1/system/backup",
         needs(Permission::SystemBackup),
-        "Stream an encrypted backup (age, passphrase in the body; the sealing key only with include_key)",
+        "Stream an encrypted backup (age; a passphrase or an age public key in the body; the sealing key only with include_key)",
+    ),
+    api(
+        "GET",
+        "/api/v1/system/backup/schedule",
+        needs(Permission::SystemBackup),
+        "The backup schedule, its last run and the backups it has written (never the passphrase)",
+    ),
+    api(
+        "PUT",
+        "/api/v1/system/backup/schedule",
+        needs(Permission::SystemBackup),
+        "Set the backup schedule: directory, interval, how many to keep, passphrase (stored sealed) or public key",
+    ),
+    api(
+        "POST",
+        "/api/v1/system/backup/schedule/run",
+        needs(Permission::SystemBackup),
+        "Write one scheduled backup now (409 while another backup is being written)",
+    ),
+    api(
+        "POST",
+        "/api/v1/system/backup/schedule/verify",
+        needs(Permission::SystemBackup),
+        "Verify one of the scheduled backups with the stored passphrase: every checksum",
     ),
     row(
         "GET",
@@ -1329,6 +1353,12 @@ pub const ROUTES: &[RouteSpec] = &[
         "/settings/email",
         session_needs(Permission::SettingsEmail),
         "Settings → Email: mail server, test mail, Advanced Auth via Email, templates",
+    )
+    .nav("Settings", "settings", 60),
+    page(
+        "/settings/backup",
+        session_needs(Permission::SystemBackup),
+        "Settings → Backup: create and download an encrypted backup, the schedule, the backups it wrote with Verify",
     )
     .nav("Settings", "settings", 60),
     page(

@@ -126,6 +126,8 @@ pub struct App {
     /// Held while a backup download is written: one at a time (threat: parallel downloads,
     /// each reading the whole database and every file, exhausting disk and CPU).
     pub(crate) backup_running: Arc<Mutex<()>>,
+    /// Wakes the backup scheduler when its schedule changes.
+    pub(crate) backup_wake: Arc<tokio::sync::Notify>,
     /// The pepper of one-time code digests (stored sealed, see `system::keys`).
     pub(crate) pepper: [u8; 32],
     /// OpenID providers' discovery documents and key sets, cached (`auth::oidc`).
@@ -194,6 +196,7 @@ impl App {
             library_refs: Arc::default(),
             backup_running: Arc::default(),
             oidc: Arc::default(),
+            backup_wake: Arc::default(),
         };
         app.seed_groups().await?;
         app.seal_legacy_values().await?;

@@ -125,6 +125,9 @@ tasks! {
     QueueDispatcher = "queue-dispatcher", WithServer, "never";
     /// Deletes sessions past their idle or absolute limit, hourly.
     SessionSweep = "session-sweep", WithServer, "never";
+    /// Writes a scheduled backup into the configured directory when one is due and deletes the
+    /// oldest beyond the number kept; checks every minute and when the schedule changes.
+    BackupSchedule = "backup-schedule", WithServer, "never";
     /// Re-reads settings written by the CLI or another node, every 5 s.
     SettingsReload = "settings-reload", WithServer, "never";
     /// Reads one printer's camera and shares the frames with every viewer.
@@ -242,6 +245,7 @@ impl App {
         self.load_plates().await?;
         self.spawn_task(Task::SessionSweep, self.clone().sweep_sessions_hourly());
         self.spawn_task(Task::SettingsReload, self.clone().reload_settings_often());
+        self.spawn_task(Task::BackupSchedule, self.clone().run_backup_schedule());
         Ok(())
     }
 

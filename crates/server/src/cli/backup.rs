@@ -2,7 +2,9 @@
 //! and archive content and the TLS material (format in `pw_app::backup`).
 //!
 //! The passphrase comes from `--passphrase-file` (first line) or `PRINTWARDEN_BACKUP_PASSPHRASE`,
-//! never from an argument (threat: process arguments are visible to every local user). `create`
+//! never from an argument (threat: process arguments are visible to every local user). Instead
+//! of a passphrase, `create --recipient age1…` seals to an age public key (not secret, so an
+//! argument is fine) and `verify|restore --identity FILE` opens with its secret key file. `create`
 //! works while the server runs (one read transaction); `restore` refuses a data directory a
 //! running server holds.
 
@@ -14,8 +16,8 @@ use std::time::Instant;
 use clap::Subcommand;
 use pw_app::SecretString;
 use pw_app::backup::{
-    BackupError, CreateOptions, RestoreDatabase, RestoreTarget, check_new_passphrase,
-    create_backup, restore_backup, verify_backup,
+    BackupError, BackupIdentity, BackupRecipient, CreateOptions, Opening, RestoreDatabase,
+    RestoreTarget, Sealing, create_backup, restore_backup, verify_backup,
 };
 use pw_credentials::SealingKey;
 
@@ -29,14 +31,19 @@ pub const PASSPHRASE_ENV: &str = "PRINTWARDEN_BACKUP_PASSPHRASE";
 pub enum BackupAction {
     /// Write an encrypted backup (database, library and archive files, TLS material) to FILE
     /// while the server runs. The passphrase comes from --passphrase-file or
-    /// PRINTWARDEN_BACKUP_PASSPHRASE. The sealing key is left out unless --include-key.
+    /// PRINTWARDEN_BACKUP_PASSPHRASE; or --recipient seals it to an age public key instead. The
+    /// sealing key is left out unless --include-key.
     Create {
         /// The backup file to write (must not exist yet).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// Read the passphrase from the first line of this file.
-        #[arg(long, value_name = "F")]
+        #[arg(long, value_name = "F", conflicts_with = "recipient")]
         passphrase_file: Option<PathBuf>,
+        /// Seal to this age public key (age1… from age-keygen) instead of a passphrase; only
+        /// its identity file opens the backup.
+        #[arg(long, value_name = "AGE1")]
+        recipient: Option<String>,
         /// Also put the sealing key inside (the cover then says so).
         #[arg(long)]
         include_key: bool,
@@ -47,8 +54,11 @@ pub enum BackupAction {
         #[arg(value_name = "FILE")]
         file: PathBuf,
         /// Read the passphrase from the first line of this file.
-        #[arg(long, value_name = "F")]
+        #[arg(long, value_name = "F", conflicts_with = "identity")]
         passphrase_file: Option<PathBuf>,
+        /// Open a backup sealed to a public key with this age identity file.
+        #[arg(long, value_name = "F")]
+        identity: Option<PathBuf>,
     },
     /// With the server stopped: verify a backup, then restore it into the data directory
     /// (--data-dir; a non-empty one is replaced atomically and kept beside it) and an empty
@@ -61,8 +71,11 @@ pub enum BackupAction {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
         /// Read the passphrase from the first line of this file.
-        #[arg(long, value_name = "F")]
+        #[arg(long, value_name = "F", conflicts_with = "identity")]
         passphrase_file: Option<PathBuf>,
+        /// Open a backup sealed to a public key with this age identity file.
+        #[arg(long, value_name = "F")]
+        identity: Option<PathBuf>,
     },
 }
 
@@ -82,6 +95,23 @@ fn passphrase(file: Option<&Path>) -> Result<SecretString, String> {
             "no passphrase: give --passphrase-file FILE or set {PASSPHRASE_ENV}"
         )),
     }
+}
+
+/// How to open a backup: the identity file if given, else the passphrase.
+fn opening(passphrase_file: Option<&Path>, identity: Option<&Path>) -> Result<Opening, String> {
+    let Some(identity) = identity else {
+        return passphrase(passphrase_file).map(Opening::Passphrase);
+    };
+    let text = std::fs::read_to_string(identity).map_err(|e| {
+        format!(
+            "cannot read the identity file {}: {}",
+            identity.display(),
+            e.kind()
+        )
+    })?;
+    BackupIdentity::parse_file(&text)
+        .map(Opening::Identities)
+        .map_err(|e| format!("{}: {e}", identity.display()))
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -105,38 +135,38 @@ pub(super) async fn backup(settings: Settings, action: BackupAction) -> ExitCode
         BackupAction::Create {
             out,
             passphrase_file,
+            recipient,
             include_key,
         } => {
-            let pass = match passphrase(passphrase_file.as_deref()) {
-                Ok(p) => p,
-                Err(e) => return usage(e),
+            let sealing = match recipient {
+                Some(r) => r.parse::<BackupRecipient>().map(Sealing::Recipient),
+                None => match passphrase(passphrase_file.as_deref()) {
+                    Ok(p) => Sealing::passphrase(p),
+                    Err(e) => return usage(e),
+                },
             };
-            if let Err(e) = check_new_passphrase(pass.expose()) {
-                return usage(e);
+            match sealing {
+                Ok(sealing) => create(&settings, &out, &sealing, include_key).await,
+                Err(e) => usage(e),
             }
-            create(&settings, &out, &pass, include_key).await
         }
         BackupAction::Verify {
             file,
             passphrase_file,
-        } => {
-            let pass = match passphrase(passphrase_file.as_deref()) {
-                Ok(p) => p,
-                Err(e) => return usage(e),
-            };
-            verify(&file, pass).await
-        }
+            identity,
+        } => match opening(passphrase_file.as_deref(), identity.as_deref()) {
+            Ok(opening) => verify(&file, opening).await,
+            Err(e) => usage(e),
+        },
         BackupAction::Restore {
             file,
             database_url,
             passphrase_file,
-        } => {
-            let pass = match passphrase(passphrase_file.as_deref()) {
-                Ok(p) => p,
-                Err(e) => return usage(e),
-            };
-            restore(&settings, &file, database_url, &pass).await
-        }
+            identity,
+        } => match opening(passphrase_file.as_deref(), identity.as_deref()) {
+            Ok(opening) => restore(&settings, &file, database_url, &opening).await,
+            Err(e) => usage(e),
+        },
     }
 }
 
@@ -157,12 +187,7 @@ fn key_to_include(settings: &Settings) -> Result<SealingKey, String> {
         .map_err(|e| format!("--include-key: {} is not a valid key: {e}", path.display()))
 }
 
-async fn create(
-    settings: &Settings,
-    out: &Path,
-    pass: &SecretString,
-    include_key: bool,
-) -> ExitCode {
+async fn create(settings: &Settings, out: &Path, sealing: &Sealing, include_key: bool) -> ExitCode {
     let include_key = if include_key {
         match key_to_include(settings) {
             Ok(k) => Some(k),
@@ -216,7 +241,7 @@ async fn create(
         app_version: crate::VERSION.to_owned(),
         created_at_ms: now_ms(),
     };
-    let result = create_backup(&store, &options, pass, Box::new(writer)).await;
+    let result = create_backup(&store, &options, sealing, Box::new(writer)).await;
     store.close().await;
     let summary = match result {
         Ok(s) => s,
@@ -234,9 +259,10 @@ async fn create(
     let mut stdout = std::io::stdout();
     let _ = writeln!(
         stdout,
-        "backup written to {}: {} tables, {rows} rows, {} content files, {} TLS files; {size} bytes \
-         ({} before encryption) in {:.1} s",
+        "backup written to {}, sealed with {}: {} tables, {rows} rows, {} content files, {} TLS \
+         files; {size} bytes ({} before encryption) in {:.1} s",
         out.display(),
+        sealing.describe(),
         summary.tables.len(),
         summary.blobs,
         summary.tls_files,
@@ -264,7 +290,7 @@ async fn create(
     ExitCode::SUCCESS
 }
 
-async fn verify(file: &Path, pass: SecretString) -> ExitCode {
+async fn verify(file: &Path, pass: Opening) -> ExitCode {
     let input = match std::fs::File::open(file) {
         Ok(f) => f,
         Err(e) => return fail(format!("cannot open {}: {e}", file.display())),
@@ -330,7 +356,7 @@ async fn restore(
     settings: &Settings,
     file: &Path,
     database_url: Option<String>,
-    pass: &SecretString,
+    pass: &Opening,
 ) -> ExitCode {
     if let Err(e) = refuse_running_server(&settings.data_dir) {
         return fail(e);

@@ -593,6 +593,21 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
         "writes nothing: streams a backup (an export, no rights)",
     ),
     (
+        "PUT",
+        "/api/v1/system/backup/schedule",
+        "where and how often backups are written, no rights",
+    ),
+    (
+        "POST",
+        "/api/v1/system/backup/schedule/run",
+        "writes a backup file outside the database, no rights",
+    ),
+    (
+        "POST",
+        "/api/v1/system/backup/schedule/verify",
+        "reads a backup file, no rights",
+    ),
+    (
         "POST",
         "/api/v1/users/{id}/mfa/reset",
         "removes a factor; judged by the grant rule against the target's rights",

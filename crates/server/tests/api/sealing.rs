@@ -121,6 +121,22 @@ async fn store_one_of_each(server: &TestServer, admin: &Auth) -> (String, String
         )
         .await;
     assert_eq!(ldap.status, 200, "{:?}", ldap.json);
+    // Scheduled backups off (nothing runs), but their passphrase stored sealed. The directory
+    // outlives the test on purpose: the schedule keeps naming it.
+    let backups = std::env::temp_dir().join(format!("pw-sealing-backups-{}", std::process::id()));
+    std::fs::create_dir_all(&backups).unwrap();
+    let schedule = server
+        .call(
+            admin,
+            "PUT",
+            "/api/v1/system/backup/schedule",
+            Some(json!({
+                "enabled": false, "dir": backups.display().to_string(), "interval_hours": 24,
+                "keep": 3, "passphrase": "scheduled backup passphrase",
+            })),
+        )
+        .await;
+    assert_eq!(schedule.status, 200, "{:?}", schedule.json);
     // The TOTP secret belongs to Tess (the administrator keeps signing in with a password).
     let viewers = server.group_id(admin, "Viewers").await;
     server.create_user(admin, "tess", &[viewers]).await;
@@ -169,6 +185,7 @@ async fn all_open_with(server: &TestServer, key: &SealingKey) {
         "smtp_password",
         "ldap_bind_password",
         "one_time_pepper",
+        "backup_passphrase",
     ] {
         assert!(
             values.iter().any(|v| v.kind.kind == name),
@@ -238,6 +255,7 @@ async fn status_is_green_with_a_configured_key_and_red_for_one_damaged_value() {
         "totp_secret",
         "smtp_password",
         "ldap_bind_password",
+        "backup_passphrase",
     ] {
         assert_eq!(kind(&status.json, name)["sealed"], 1, "{name}");
         assert_eq!(kind(&status.json, name)["unreadable"], 0, "{name}");
@@ -254,6 +272,7 @@ async fn status_is_green_with_a_configured_key_and_red_for_one_damaged_value() {
         "12345678".to_owned(),
         "webhook signing secret".to_owned(),
         "smtp password here".to_owned(),
+        "scheduled backup passphrase".to_owned(),
     ];
     for needle in &needles {
         let control = format!("{{\"x\":\"{needle}\"}}");

@@ -168,6 +168,18 @@ pub const ONE_TIME_PEPPER: SealedKind = SealedKind {
     context: Context::Fixed("settings.keys.pepper"),
 };
 
+/// The passphrase of scheduled backups (field `passphrase_sealed` of the `backup.schedule`
+/// setting): the server must open it unattended, so it is sealed, never hashed.
+pub const BACKUP_PASSPHRASE: SealedKind = SealedKind {
+    kind: "backup_passphrase",
+    label: "Passphrase of scheduled backups",
+    at: SealedAt::SettingField {
+        key: "backup.schedule",
+        field: "passphrase_sealed",
+    },
+    context: Context::Fixed("settings.backup.passphrase"),
+};
+
 /// Every kind of sealed value. Status, rotation, the sealing of legacy rows and backups use
 /// this list and nothing else.
 pub const SEALED: &[SealedKind] = &[
@@ -179,6 +191,7 @@ pub const SEALED: &[SealedKind] = &[
     LDAP_BIND_PASSWORD,
     OIDC_CLIENT_SECRET,
     ONE_TIME_PEPPER,
+    BACKUP_PASSPHRASE,
 ];
 
 /// One stored value of a [`SealedKind`] (sealed, or legacy plaintext).

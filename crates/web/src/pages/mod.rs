@@ -24,7 +24,7 @@ use accounts::{account, groups, users};
 use auth::{recovery, sessions};
 use farm::{archive, library, printers, projects, queue};
 use notify::{email, webhooks};
-use system::{audit, settings};
+use system::{audit, backup, settings};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
     m.mount(Method::GET, "/", landing)
@@ -50,6 +50,7 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::GET, "/projects/{id}", projects::project_page)
         .mount(Method::GET, "/settings", settings::settings_page)
         .mount(Method::GET, "/settings/email", email::email_settings_page)
+        .mount(Method::GET, "/settings/backup", backup::backup_page)
         .mount(
             Method::GET,
             "/forgot-password",

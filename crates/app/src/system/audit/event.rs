@@ -156,8 +156,10 @@ audit_events! {
         target: [], details: {"subject": "string", "not_after": "RFC 3339", "sha256": "hex", "refused": "string (failure)"};
     TlsCertificateRemove = "tls.certificate.remove", "The uploaded HTTPS certificate was removed.",
         target: [], details: {"now": "hex fingerprint of the certificate served now"};
-    SystemBackup = "system.backup", "An encrypted backup was downloaded (failure: refused or stopped, with the reason).",
-        target: [], details: {"include_key": "bool", "reason": "string (failure)"};
+    SystemBackup = "system.backup", "An encrypted backup was downloaded or written by the schedule (`scheduled`; failure: refused or stopped, with the reason).",
+        target: [], details: {"include_key": "bool", "sealed_with": "`passphrase` or `public key age1…`", "scheduled": "bool (written by the schedule)", "file": "string (scheduled)", "reason": "string (failure)"};
+    SystemBackupSchedule = "system.backup_schedule", "The backup schedule was changed: directory, interval, retention, how it is sealed (never the passphrase).",
+        target: [], details: {"enabled": "bool", "dir": "string", "interval_hours": "number", "keep": "number", "sealed_with": "`passphrase` or `public key`", "include_key": "bool"};
     WebhookCreate = "webhook.create", "A webhook was created.",
         target: ["webhook"], details: {"name": "string", "events": "array of event filters", "signed": "bool", "kind": "`printwarden`, `ntfy` or `discord`"};
     WebhookUpdate = "webhook.update", "A webhook was changed.",

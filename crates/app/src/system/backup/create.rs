@@ -14,11 +14,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use pw_credentials::{SealingKey, SecretString};
+use pw_credentials::SealingKey;
 use pw_store::{Cell, ColumnType, Store};
 use sha2::{Digest, Sha256};
 
 use super::names::EntryName;
+use super::seal::Sealing;
 use super::{
     BLOB_DIR, BackupError, CHUNK_BYTES, COVER, Cover, FORMAT_VERSION, KEY_FILE, MANIFEST, Manifest,
     ManifestEntry, ManifestTable, TLS_DIR,
@@ -124,20 +125,10 @@ fn append<W: Write>(
 fn write_archive(
     mut rx: tokio::sync::mpsc::Receiver<Item>,
     out: Box<dyn Write + Send>,
-    passphrase: SecretString,
+    sealing: &Sealing,
     mtime: u64,
 ) -> Result<(u64, u64), BackupError> {
-    let mut recipient = age::scrypt::Recipient::new(age::secrecy::SecretString::from(
-        passphrase.expose().to_owned(),
-    ));
-    // A fixed work factor, not age's default of "one second on this machine right now": a
-    // backup written while the farm keeps the CPU busy would otherwise get a weaker one.
-    recipient.set_work_factor(super::SCRYPT_WORK_FACTOR);
-    let encryptor =
-        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-            .map_err(|e| {
-                BackupError::io("cannot start the encrypted file")(std::io::Error::other(e))
-            })?;
+    let encryptor = sealing.encryptor()?;
     let sealed = encryptor
         .wrap_output(std::io::BufWriter::with_capacity(256 * 1024, out))
         .map_err(BackupError::io("cannot start the encrypted file"))?;
@@ -283,20 +274,20 @@ fn list_tls(dir: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
     Ok(out)
 }
 
-/// Writes a backup of `store` and `options.data_dir` to `out`, encrypted with `passphrase`.
+/// Writes a backup of `store` and `options.data_dir` to `out`, sealed as `sealing` says.
 /// On error `out` holds an incomplete file: write to a temporary file and keep it only on
 /// success.
 pub async fn create_backup(
     store: &Store,
     options: &CreateOptions,
-    passphrase: &SecretString,
+    sealing: &Sealing,
     out: Box<dyn Write + Send>,
 ) -> Result<BackupSummary, BackupError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Item>(2);
     let mtime = u64::try_from(options.created_at_ms / 1000).unwrap_or(0);
     let writer = tokio::task::spawn_blocking({
-        let passphrase = SecretString::new(passphrase.expose().to_owned());
-        move || write_archive(rx, out, passphrase, mtime)
+        let sealing = sealing.clone();
+        move || write_archive(rx, out, &sealing, mtime)
     });
     let produced = produce(store, options, &tx).await;
     drop(tx);

@@ -16,7 +16,7 @@ use pw_domain::Permission;
 use pw_policy::{Action, Target};
 use serde::Deserialize;
 
-use super::{CreateOptions, check_new_passphrase, create_backup};
+use super::{BackupRecipient, CreateOptions, Sealing, create_backup};
 use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError};
 
@@ -24,9 +24,15 @@ use crate::{Actor, App, AppError};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupRequest {
-    /// At least 12 characters; needed to open the backup, never stored.
-    #[schema(value_type = String, format = Password)]
-    pub passphrase: SecretString,
+    /// At least 12 characters; needed to open the backup, never stored. Give this or
+    /// `recipient`, not both.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub passphrase: Option<SecretString>,
+    /// An age public key (`age1…` from `age-keygen`, or `age1pq1…`): the backup opens only with
+    /// its identity file, which never comes near the server. Give this or `passphrase`.
+    #[serde(default)]
+    pub recipient: Option<String>,
     /// Put the sealing key inside (the backup's cover then says so).
     #[serde(default)]
     pub include_key: bool,
@@ -86,8 +92,7 @@ impl App {
             Action::Perform(Permission::SystemBackup),
             &Target::Global,
         )?;
-        check_new_passphrase(input.passphrase.expose())
-            .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        let sealing = sealing(input.passphrase, input.recipient.as_deref())?;
         let Some(data_dir) = self.config.data_dir.clone() else {
             return Err(AppError::BadRequest(
                 "this server has no data directory to back up".to_owned(),
@@ -124,13 +129,18 @@ impl App {
         let include = input.include_key;
         tokio::spawn(async move {
             let writer = Box::new(ChannelWriter(tx.clone()));
-            let result = create_backup(&app.store, &options, &input.passphrase, writer).await;
+            let result = create_backup(&app.store, &options, &sealing, writer).await;
+            let sealed_with = sealing_words(&sealing);
             let details = match &result {
-                Ok(_) => serde_json::json!({ "include_key": include }),
+                Ok(_) => serde_json::json!({ "include_key": include, "sealed_with": sealed_with }),
                 Err(e) => {
                     tracing::warn!(error = %e, "a backup download failed");
                     let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                    serde_json::json!({ "include_key": include, "reason": e.to_string() })
+                    serde_json::json!({
+                        "include_key": include,
+                        "sealed_with": sealed_with,
+                        "reason": e.to_string(),
+                    })
                 }
             };
             app.audit(
@@ -149,5 +159,39 @@ impl App {
                 _running: running,
             },
         })
+    }
+}
+
+/// The sealing a request asks for: exactly one of a passphrase and a public key (empty
+/// fields count as absent, as a form sends them).
+pub(crate) fn sealing(
+    passphrase: Option<SecretString>,
+    recipient: Option<&str>,
+) -> Result<Sealing, AppError> {
+    let bad = |e: super::BackupError| AppError::BadRequest(e.to_string());
+    let passphrase = passphrase.filter(|p| !p.expose().is_empty());
+    let recipient = recipient.map(str::trim).filter(|r| !r.is_empty());
+    match (passphrase, recipient) {
+        (Some(p), None) => Sealing::passphrase(p).map_err(bad),
+        (None, Some(r)) => r
+            .parse::<BackupRecipient>()
+            .map(Sealing::Recipient)
+            .map_err(bad),
+        (Some(_), Some(_)) => Err(AppError::BadRequest(
+            "give a passphrase or a public key, not both".to_owned(),
+        )),
+        (None, None) => Err(AppError::BadRequest(
+            "give a passphrase (at least 12 characters) or an age public key to seal the backup"
+                .to_owned(),
+        )),
+    }
+}
+
+/// For the audit trail: how a backup was sealed (a public key is not secret; a passphrase is
+/// never written).
+pub(crate) fn sealing_words(sealing: &Sealing) -> String {
+    match sealing {
+        Sealing::Passphrase(_) => "passphrase".to_owned(),
+        Sealing::Recipient(r) => format!("public key {r}"),
     }
 }

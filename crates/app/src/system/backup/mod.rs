@@ -1,5 +1,5 @@
-//! Encrypted backups: one file in the age format (passphrase → scrypt → ChaCha20-Poly1305
-//! STREAM) holding a tar archive of
+//! Encrypted backups: one file in the age format (a passphrase through scrypt, or an age public
+//! key; then ChaCha20-Poly1305 STREAM) holding a tar archive of
 //!
 //! - `printwarden-backup.json`, the cover (first): format and app version, schema, backend,
 //!   and whether the sealing key is inside;
@@ -25,11 +25,18 @@ mod download;
 mod names;
 mod read;
 mod restore;
+mod schedule;
+mod seal;
 
 pub use create::{BackupSummary, CreateOptions, create_backup};
 pub use download::{BackupBody, BackupDownload, BackupRequest};
 pub use read::{Verified, verify_backup};
 pub use restore::{RestoreDatabase, RestoreSummary, RestoreTarget, restore_backup};
+pub use schedule::{
+    BackupScheduleInput, BackupScheduleView, SCHEDULE_SETTING, ScheduledBackup, ScheduledRun,
+    VerifyScheduledInput, VerifyScheduledOutcome, check_backup_dir, is_schedule_file,
+};
+pub use seal::{BackupIdentity, BackupRecipient, Opening, Sealing};
 
 use serde::{Deserialize, Serialize};
 
@@ -155,14 +162,6 @@ impl BackupError {
         move |source| BackupError::Io { what, source }
     }
 }
-
-/// The scrypt work factor (log2 N) of a new backup's passphrase: 2^18, about a second and
-/// 256 MiB on a current machine — age's usual strength, fixed so that it does not drop when
-/// the backup runs on a busy server.
-pub const SCRYPT_WORK_FACTOR: u8 = 18;
-/// The highest work factor a restore accepts (2^22: 16 times ours, so a backup written by
-/// another age tool with a stronger setting still opens; a forged header cannot demand more).
-pub const SCRYPT_MAX_WORK_FACTOR: u8 = 22;
 
 /// Checks a new backup's passphrase.
 pub fn check_new_passphrase(passphrase: &str) -> Result<(), BackupError> {

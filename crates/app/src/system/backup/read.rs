@@ -9,10 +9,10 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Read};
 
-use pw_credentials::SecretString;
 use sha2::{Digest, Sha256};
 
 use super::names::EntryName;
+use super::seal::Opening;
 use super::{BackupError, Cover, FORMAT_VERSION, Manifest, ManifestEntry};
 
 /// The cover is small; a larger one is not ours.
@@ -56,7 +56,7 @@ fn damaged(e: &std::io::Error) -> BackupError {
     ))
 }
 
-fn decrypt_error(e: age::DecryptError) -> BackupError {
+pub(crate) fn decrypt_error(e: age::DecryptError) -> BackupError {
     match e {
         age::DecryptError::DecryptionFailed
         | age::DecryptError::KeyDecryptionFailed
@@ -77,31 +77,12 @@ fn decrypt_error(e: age::DecryptError) -> BackupError {
     }
 }
 
-/// The decrypted stream of an age file encrypted with `passphrase`.
-pub(crate) fn decrypt<R: Read>(
-    input: R,
-    passphrase: &SecretString,
-) -> Result<impl Read, BackupError> {
+/// The decrypted stream of an age file, opened with `opening`.
+pub(crate) fn decrypt<R: Read>(input: R, opening: &Opening) -> Result<impl Read, BackupError> {
     let decryptor =
         age::Decryptor::new_buffered(std::io::BufReader::with_capacity(256 * 1024, input))
             .map_err(decrypt_error)?;
-    if !decryptor.is_scrypt() {
-        return Err(BackupError::Refused(
-            "this age file is not encrypted with a passphrase; it is not a printwarden backup"
-                .to_owned(),
-        ));
-    }
-    let mut identity = age::scrypt::Identity::new(age::secrecy::SecretString::from(
-        passphrase.expose().to_owned(),
-    ));
-    // age's own ceiling is measured on this machine at this moment (about 16 times one
-    // second's work), so a busy or slower machine could refuse a backup written on a quiet
-    // fast one. A fixed ceiling, well above what printwarden writes, but still bounded:
-    // a forged header cannot make a restore spend hours.
-    identity.set_max_work_factor(super::SCRYPT_MAX_WORK_FACTOR);
-    decryptor
-        .decrypt(std::iter::once(&identity as &dyn age::Identity))
-        .map_err(decrypt_error)
+    opening.open(decryptor)
 }
 
 fn kind_words(kind: tar::EntryType) -> &'static str {
@@ -125,11 +106,11 @@ pub(crate) type Visit<'v> =
 /// entry is also compared with that manifest as soon as it ends.
 pub(crate) fn walk(
     input: impl Read,
-    passphrase: &SecretString,
+    opening: &Opening,
     expected: Option<&Manifest>,
     visit: &mut Visit<'_>,
 ) -> Result<(Cover, Manifest), BackupError> {
-    let reader = decrypt(input, passphrase)?;
+    let reader = decrypt(input, opening)?;
     let mut archive = tar::Archive::new(reader);
     let mut cover: Option<Cover> = None;
     let mut manifest: Option<Manifest> = None;
@@ -398,9 +379,14 @@ pub(crate) fn restorable(schema_versions: &[i64]) -> Result<(), String> {
 }
 
 /// Verifies a backup: decrypts it, checks every entry's name, type and checksum and the
-/// manifest. Reads the whole file; writes nothing.
-pub fn verify_backup(input: impl Read, passphrase: &SecretString) -> Result<Verified, BackupError> {
-    let (cover, manifest) = walk(input, passphrase, None, &mut |_, _, _| Ok(()))?;
+/// manifest. Reads the whole file; writes nothing. `opening` is the passphrase
+/// (`&SecretString`) or an [`Opening`].
+pub fn verify_backup(
+    input: impl Read,
+    opening: impl Into<Opening>,
+) -> Result<Verified, BackupError> {
+    let opening = opening.into();
+    let (cover, manifest) = walk(input, &opening, None, &mut |_, _, _| Ok(()))?;
     let restorable = restorable(&manifest.schema_versions);
     Ok(Verified {
         cover,

@@ -19,6 +19,7 @@ use pw_store::{Cell, ColumnType, Store};
 
 use super::names::EntryName;
 use super::read::{restorable, walk};
+use super::seal::Opening;
 use super::{BackupError, Manifest};
 
 /// Rows per INSERT batch handed from the reader thread to the database.
@@ -199,13 +200,14 @@ fn write_file(path: &Path, input: &mut dyn BufRead) -> Result<(), BackupError> {
 /// Restores the backup at `path`. Verifies it completely first; see the module comment.
 pub async fn restore_backup(
     path: &Path,
-    passphrase: &SecretString,
+    opening: impl Into<Opening>,
     target: &RestoreTarget,
 ) -> Result<RestoreSummary, BackupError> {
     let file = std::fs::File::open(path)
         .map_err(BackupError::io(format!("cannot open {}", path.display())))?;
     // 1. Verify everything; nothing is written before this succeeds.
-    let pass = SecretString::new(passphrase.expose().to_owned());
+    let opening: Opening = opening.into();
+    let pass = opening.clone();
     let (file, manifest) = tokio::task::spawn_blocking(move || {
         let mut file = file;
         let verified = super::verify_backup(&mut file, &pass)?;
@@ -283,7 +285,7 @@ pub async fn restore_backup(
     let outcome = restore_rows(
         &store,
         file,
-        passphrase,
+        &opening,
         manifest,
         last_version,
         &staging.path,
@@ -353,7 +355,7 @@ impl Mode0700 for std::fs::DirBuilder {
 async fn restore_rows(
     store: &Store,
     mut file: std::fs::File,
-    passphrase: &SecretString,
+    opening: &Opening,
     manifest: Manifest,
     last_version: i64,
     staging: &Path,
@@ -371,7 +373,7 @@ async fn restore_rows(
     file.rewind()
         .map_err(BackupError::io("cannot read the backup again"))?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(4);
-    let pass = SecretString::new(passphrase.expose().to_owned());
+    let pass = opening.clone();
     let staging_dir = staging.to_owned();
     let reader = tokio::task::spawn_blocking(move || {
         let mut files = 0u64;

@@ -1,15 +1,55 @@
 //! `POST /api/v1/system/backup` (`system:backup`): an encrypted backup streamed as a download
-//! (format and checks in `pw_app::backup`).
+//! (format and checks in `pw_app::backup`); `…/backup/schedule` (GET, PUT) and its `run` and
+//! `verify` actions for scheduled backups into a directory.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{Method, header};
-use pw_app::backup::BackupRequest;
+use pw_app::backup::{BackupRequest, BackupScheduleInput, VerifyScheduledInput};
 
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
     m.mount(Method::POST, "/api/v1/system/backup", create)
+        .mount(Method::GET, "/api/v1/system/backup/schedule", schedule)
+        .mount(Method::PUT, "/api/v1/system/backup/schedule", set_schedule)
+        .mount(Method::POST, "/api/v1/system/backup/schedule/run", run_now)
+        .mount(
+            Method::POST,
+            "/api/v1/system/backup/schedule/verify",
+            verify,
+        )
+}
+
+async fn schedule(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.app.backup_schedule(&actor).await?).into_response())
+}
+
+async fn set_schedule(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(input): ApiJson<BackupScheduleInput>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.app.set_backup_schedule(&actor, input).await?).into_response())
+}
+
+async fn run_now(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.app.run_scheduled_backup(&actor).await?).into_response())
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(input): ApiJson<VerifyScheduledInput>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.app.verify_scheduled_backup(&actor, input).await?).into_response())
 }
 
 async fn create(

@@ -27,6 +27,8 @@ struct EmailSettingsPage {
     layout: Layout,
     /// Show the tab to `/settings` too.
     can_security: bool,
+    /// Show the tab to `/settings/backup` too.
+    can_backup: bool,
     host: String,
     port: u16,
     security: &'static str,
@@ -138,6 +140,7 @@ pub(crate) async fn email_settings_page(
     let configured = !s.host.is_empty();
     let page = EmailSettingsPage {
         can_security: viewer.can(Permission::SettingsSecurity),
+        can_backup: viewer.can(Permission::SystemBackup),
         port: if s.port == 0 { DEFAULT_PORT } else { s.port },
         security: security_name(s.security),
         allow_plaintext: s.allow_plaintext,

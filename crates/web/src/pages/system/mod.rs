@@ -1,4 +1,5 @@
-//! Security settings and the audit log.
+//! Security settings, backups and the audit log.
 
 pub(crate) mod audit;
+pub(crate) mod backup;
 pub(crate) mod settings;

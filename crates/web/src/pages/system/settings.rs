@@ -26,6 +26,8 @@ struct SettingsPage {
     layout: Layout,
     /// Show the tab to `/settings/email` too.
     can_email: bool,
+    /// Show the tab to `/settings/backup` too.
+    can_backup: bool,
     keys: KeysView,
     tls: Option<TlsView>,
     /// Why there is no certificate to show (TLS off).
@@ -184,6 +186,7 @@ pub(crate) async fn settings_page(
         ldap_mappings,
         groups,
         can_email: viewer.can(Permission::SettingsEmail),
+        can_backup: viewer.can(Permission::SystemBackup),
         keys,
         tls,
         tls_note,
