@@ -21,20 +21,24 @@ fn version_flag_prints_the_version() {
         lines.next(),
         Some(format!("printwarden {}", printwarden::VERSION).as_str())
     );
-    // The build it came from: this checkout's commit, so a bug report names it exactly.
+    // The build it came from, so a bug report names the exact commit. The build script sets
+    // PW_BUILD_COMMIT for this test too (same package, same build), which keeps the check right
+    // even when HEAD moves while the tests run.
+    let built = env!("PW_BUILD_COMMIT");
     let commit = lines.next().unwrap();
-    let head = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
+    assert!(
+        commit.starts_with(&format!("commit:   {built} (")),
+        "{commit}"
+    );
+    let in_git = Command::new("git")
+        .args(["rev-parse", "--git-dir"])
         .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    match head {
-        Some(head) => assert!(
-            commit.starts_with(&format!("commit:   {head} (")),
-            "{commit}"
-        ),
-        None => assert!(commit.starts_with("commit:   "), "{commit}"),
+        .is_ok_and(|o| o.status.success());
+    if in_git {
+        assert!(
+            built.len() == 12 && built.chars().all(|c| c.is_ascii_hexdigit()),
+            "a build from a git checkout names its commit, not {built:?}"
+        );
     }
     assert!(text.contains("\ntarget:   "), "{text}");
     assert!(text.contains("compiler: rustc 1."), "{text}");

@@ -128,6 +128,8 @@ struct Ids {
     project: i64,
     /// A printer group holding printer A.
     printer_group: i64,
+    /// An OpenID Connect provider (of the test peer).
+    oidc_provider: i64,
 }
 
 /// Whether the row's access mode takes this kind of credential (SPEC S1: sessions everywhere
@@ -366,9 +368,15 @@ fn concrete(pattern: &str, who: &Who, ids: &Ids) -> String {
                 "queue" => ids.queue_item.to_string(),
                 "projects" => ids.project.to_string(),
                 "printer-groups" => ids.printer_group.to_string(),
+                "providers" => ids.oidc_provider.to_string(),
+                // Passkeys are read and removed only among the caller's own (`user_id` in the
+                // SQL); the administrator has none, so every principal gets 404 here. Which
+                // credentials reach these routes at all is tested in passkeys.rs.
+                "passkeys" => "1".to_owned(),
                 other => panic!("no seeded row for {{id}} after {other} in {pattern}: add one"),
             },
             "{user_id}" => ids.user.to_string(),
+            "{provider_id}" => ids.oidc_provider.to_string(),
             "{kind}" => "files".to_owned(),
             "{member_id}" => ids.library_file.to_string(),
             "{photo_id}" => ids.archive_photo.to_string(),
@@ -709,7 +717,7 @@ async fn every_route_and_principal_gets_the_documented_decision() {
             &admin,
             "PUT",
             "/api/v1/settings/outbound",
-            Some(json!({"allowed_hosts": ["127.0.0.1"]})),
+            Some(json!({"allowed_hosts": ["127.0.0.1", "localhost"]})),
         )
         .await;
     assert_eq!(allow.status, 200, "{:?}", allow.json);
@@ -771,7 +779,23 @@ async fn every_route_and_principal_gets_the_documented_decision() {
         )
         .await;
     assert_eq!(printer_group.status, 201, "{:?}", printer_group.json);
+    // A real provider (the OpenID provider test peer), so a refused principal meets a row that
+    // exists: with a made-up id every answer would be 404 and hide a missing door check.
+    let peer = pw_testkit::oidc::OidcPeer::from_env().expect("the OpenID provider test peer");
+    let provider = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/settings/oidc/providers",
+            Some(json!({
+                "name": "Matrix IdP", "issuer": peer.issuer(), "client_id": "farm",
+                "client_secret": "matrix oidc client secret", "ca_cert_pem": peer.ca_pem(),
+            })),
+        )
+        .await;
+    assert_eq!(provider.status, 201, "{:?}", provider.json);
     let ids = Ids {
+        oidc_provider: provider.json["id"].as_i64().unwrap(),
         printer_group: printer_group.json["id"].as_i64().unwrap(),
         project,
         queue_item: queued.json["id"].as_i64().unwrap(),

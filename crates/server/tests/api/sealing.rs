@@ -59,7 +59,7 @@ async fn exec(server: &TestServer, sql: &str) {
 }
 
 /// One secret of every kind a person can store: a printer access code, a webhook secret, a
-/// confirmed TOTP secret (with its backup codes), the SMTP password, the LDAP bind password. Returns the TOTP secret
+/// confirmed TOTP secret (with its backup codes), the SMTP password, the LDAP bind password, an OIDC client secret. Returns the TOTP secret
 /// and one backup code.
 async fn store_one_of_each(server: &TestServer, admin: &Auth) -> (String, String) {
     let printer = server
@@ -79,7 +79,7 @@ async fn store_one_of_each(server: &TestServer, admin: &Auth) -> (String, String
             admin,
             "PUT",
             "/api/v1/settings/outbound",
-            Some(json!({"allowed_hosts": ["127.0.0.1"]})),
+            Some(json!({"allowed_hosts": ["127.0.0.1", "localhost"]})),
         )
         .await;
     assert_eq!(allow.status, 200, "{:?}", allow.json);
@@ -121,6 +121,21 @@ async fn store_one_of_each(server: &TestServer, admin: &Auth) -> (String, String
         )
         .await;
     assert_eq!(ldap.status, 200, "{:?}", ldap.json);
+    // An OpenID Connect provider's client secret (the provider is the test peer: the settings
+    // route reads its discovery document before storing anything).
+    let peer = pw_testkit::oidc::OidcPeer::from_env().expect("the OpenID provider test peer");
+    let provider = server
+        .call(
+            admin,
+            "POST",
+            "/api/v1/settings/oidc/providers",
+            Some(json!({
+                "name": "Sealed IdP", "issuer": peer.issuer(), "client_id": "farm",
+                "client_secret": "oidc client secret here", "ca_cert_pem": peer.ca_pem(),
+            })),
+        )
+        .await;
+    assert_eq!(provider.status, 201, "{:?}", provider.json);
     // Scheduled backups off (nothing runs), but their passphrase stored sealed. The directory
     // outlives the test on purpose: the schedule keeps naming it.
     let backups = std::env::temp_dir().join(format!("pw-sealing-backups-{}", std::process::id()));
@@ -184,6 +199,7 @@ async fn all_open_with(server: &TestServer, key: &SealingKey) {
         "totp_secret",
         "smtp_password",
         "ldap_bind_password",
+        "oidc_client_secret",
         "one_time_pepper",
         "backup_passphrase",
     ] {
@@ -255,6 +271,7 @@ async fn status_is_green_with_a_configured_key_and_red_for_one_damaged_value() {
         "totp_secret",
         "smtp_password",
         "ldap_bind_password",
+        "oidc_client_secret",
         "backup_passphrase",
     ] {
         assert_eq!(kind(&status.json, name)["sealed"], 1, "{name}");
@@ -272,6 +289,7 @@ async fn status_is_green_with_a_configured_key_and_red_for_one_damaged_value() {
         "12345678".to_owned(),
         "webhook signing secret".to_owned(),
         "smtp password here".to_owned(),
+        "oidc client secret here".to_owned(),
         "scheduled backup passphrase".to_owned(),
     ];
     for needle in &needles {
