@@ -28,7 +28,7 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 
 pub use api::system::metrics::Metrics;
 pub use error::ApiError;
-pub use middleware::cookie::session_cookie_name;
+pub use middleware::cookie::{challenge_cookie_name, cookie, session_cookie_name};
 pub use middleware::edge::{CONTENT_SECURITY_POLICY, RequestId};
 pub use middleware::enforce::{SESSION_COOKIE, SESSION_COOKIE_PLAIN};
 pub use middleware::extract::{ApiJson, Caller, Live, percent_encode};

@@ -84,7 +84,7 @@ pub(crate) fn clear_session(https: bool) -> Option<HeaderValue> {
 }
 
 /// The value of the cookie `name`, if the request carries it.
-pub(crate) fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
@@ -98,7 +98,7 @@ pub(crate) fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a
 /// The sign-in challenge cookie (between a correct password and the second factor):
 /// `__Host-pw_mfa`, HttpOnly, SameSite=Strict, five minutes. Threat: a challenge usable from
 /// another browser or by script — the value never reaches script and only our pages send it.
-pub(crate) fn challenge_cookie_name(https: bool) -> &'static str {
+pub fn challenge_cookie_name(https: bool) -> &'static str {
     Kind::Challenge.name(https)
 }
 

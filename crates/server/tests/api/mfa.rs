@@ -596,3 +596,42 @@ async fn a_users_codes_from_many_addresses_stop_after_five_failures() {
     .await;
     assert_eq!(status, 200);
 }
+
+/// `/login?step=mfa` (where a provider's callback sends a user with a second factor): the page
+/// names the live challenge's methods only to the browser holding its cookie, "unknown" without
+/// one (login.js reloads once, same-site) and "gone" for a dead or made-up one. Threat: the page
+/// telling anyone which factors an account has.
+#[tokio::test]
+async fn the_sign_in_page_opens_on_the_code_step_for_a_live_challenge() {
+    let farm = Farm::new().await;
+    let (_, ana) = farm.viewer("ana").await;
+    farm.enrol(&ana).await;
+    let challenge = farm.challenge("ana").await;
+    let step = |html: &str| {
+        let at = html
+            .find("data-mfa-step=\"")
+            .map(|i| i + "data-mfa-step=\"".len());
+        at.and_then(|i| html[i..].split('"').next().map(str::to_owned))
+    };
+
+    let (status, page) =
+        crate::archive_page::html(&farm.server, &challenge, "/login?step=mfa").await;
+    assert_eq!(status, 200);
+    assert_eq!(step(&page).as_deref(), Some("totp backup"), "{page}");
+    let (_, page) = crate::archive_page::html(&farm.server, &Auth::None, "/login?step=mfa").await;
+    assert_eq!(step(&page).as_deref(), Some("unknown"));
+    let Auth::Cookie(pair) = &challenge else {
+        panic!("a challenge is a cookie")
+    };
+    let (name, _) = pair.split_once('=').unwrap();
+    let forged = Auth::Cookie(format!("{name}={}", "ab".repeat(32)));
+    let (_, page) = crate::archive_page::html(&farm.server, &forged, "/login?step=mfa").await;
+    assert_eq!(step(&page).as_deref(), Some("gone"));
+    // Without the step the page is the plain password form.
+    let (_, page) = crate::archive_page::html(&farm.server, &challenge, "/login").await;
+    assert_eq!(step(&page), None);
+    // After five minutes the challenge is gone.
+    farm.clock.advance(301_000);
+    let (_, page) = crate::archive_page::html(&farm.server, &challenge, "/login?step=mfa").await;
+    assert_eq!(step(&page).as_deref(), Some("gone"));
+}

@@ -1,9 +1,10 @@
 // printwarden — /account: change password, two-factor authentication (TOTP
-// and backup codes, codes by email), mails about one's own prints, revoke
-// sessions, passkeys (add after the password, remove), create and revoke API
-// keys. A new key, a TOTP secret and backup
-// codes are shown once, from the API's answer only: they are never written
-// into the page's HTML, so a reload cannot show them again.
+// and backup codes, codes by email), sign-in methods (link and unlink an
+// identity provider, each after the password), mails about one's own prints,
+// revoke sessions, passkeys (add after the password, remove), create and revoke
+// API keys. A new key, a TOTP secret and backup codes are shown once, from the
+// API's answer only: they are never written into the page's HTML, so a reload
+// cannot show them again.
 
 import { api, clearStatus, el, passkeyCreate, passkeysSupported, readCode, setBusy, setFlash, showStatus, timeEl, tooManyText } from "./lib.js";
 
@@ -850,4 +851,81 @@ passkeyRemoveForm?.addEventListener("submit", async (event) => {
   }
   setFlash("Passkey removed.");
   location.reload();
+});
+
+// ---------------------------------------------------------------------------
+// Sign-in methods: link / unlink an identity provider (password first)
+// ---------------------------------------------------------------------------
+
+const reauthForm = document.getElementById("oidc-reauth-form");
+const reauthStatus = document.getElementById("oidc-reauth-status");
+/** What the password confirms: { action: "link" | "unlink", id, name }. */
+let pendingOidc = null;
+
+function askPassword(action, id, name) {
+  pendingOidc = { action, id, name };
+  document.getElementById("oidc-reauth-what").textContent =
+    action === "link"
+      ? `To link ${name}, enter your password. You then sign in at ${name} and come back here.`
+      : `To unlink ${name}, enter your password. You can no longer sign in with ${name} afterwards.`;
+  document.getElementById("oidc-reauth-submit").textContent =
+    action === "link" ? `Continue to ${name}` : `Unlink ${name}`;
+  clearStatus(reauthStatus);
+  reauthForm.reset();
+  reauthForm.hidden = false;
+  reauthForm.elements.namedItem("current_password").focus();
+}
+
+document.getElementById("sign-in-methods")?.addEventListener("click", (event) => {
+  if (!(event.target instanceof Element) || !reauthForm) return;
+  const start = event.target.closest("[data-oidc-link-start]");
+  if (start) {
+    askPassword("link", start.getAttribute("data-oidc-link-start"), start.getAttribute("data-oidc-name"));
+    return;
+  }
+  const unlink = event.target.closest("[data-oidc-unlink]");
+  if (unlink) {
+    askPassword("unlink", unlink.getAttribute("data-oidc-unlink"), unlink.getAttribute("data-oidc-name"));
+    return;
+  }
+  if (event.target.closest("#oidc-reauth-cancel")) {
+    pendingOidc = null;
+    reauthForm.reset();
+    reauthForm.hidden = true;
+  }
+});
+
+reauthForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!pendingOidc) return;
+  const { action, id, name } = pendingOidc;
+  clearStatus(reauthStatus);
+  const password = String(new FormData(reauthForm).get("current_password") ?? "");
+  setBusy(reauthForm, true);
+  const res = await api(
+    "POST",
+    `/api/v1/auth/oidc/${encodeURIComponent(id)}/${action}`,
+    password === "" ? {} : { current_password: password },
+  );
+  if (res.ok && action === "link") {
+    // Same check as the sign-in page's buttons: only the provider's https URL is followed.
+    const to = String(res.data?.redirect ?? "");
+    if (/^https:\/\//i.test(to)) {
+      location.assign(to);
+      return;
+    }
+  } else if (res.ok) {
+    setFlash(`${name} is unlinked.`);
+    location.reload();
+    return;
+  }
+  setBusy(reauthForm, false);
+  if (res.status === 429) {
+    showStatus(reauthStatus, "error", tooManyText(res, "Too many wrong passwords."));
+  } else {
+    showStatus(reauthStatus, "error", res.ok ? "The provider's address is not usable." : res.message);
+  }
+  const input = reauthForm.elements.namedItem("current_password");
+  input.value = "";
+  input.focus();
 });

@@ -6,7 +6,8 @@
 // form gives way to the code step, which posts to /api/v1/auth/mfa/verify.
 // An emailed code is mailed only when asked for ("Send code", which posts to
 // /api/v1/auth/mfa/email/send), so opening the step spends none of the three
-// sends per ten minutes.
+// sends per ten minutes. After a sign-in at an identity provider, the server
+// sends the browser to /login?step=mfa: the page opens on the code step.
 
 import { api, clearStatus, passkeyGet, passkeysSupported, readCode, setBusy, showStatus, tooManyText } from "./lib.js";
 
@@ -306,4 +307,22 @@ async function passkeySecondStep() {
   } else {
     showStatus(mfaStatus, "error", res.message);
   }
+}
+
+// Back from an identity provider whose account has a second factor: the server sent the
+// browser to /login?step=mfa with a challenge cookie and put the challenge's methods on the
+// form (the cookie itself is HttpOnly). It is also SameSite=Strict, so the first load, still
+// part of the provider's cross-site redirect chain, comes without it ("unknown"): reload once
+// from this page, which is same-site. "gone": the challenge expired or belongs elsewhere.
+const mfaStep = form?.getAttribute("data-mfa-step");
+const here = new URL(location.href);
+if (mfaStep === "unknown" && !here.searchParams.has("again")) {
+  here.searchParams.set("again", "1");
+  location.replace(here.pathname + here.search);
+} else if (mfaStep === "gone" || mfaStep === "unknown") {
+  showStatus(status, "error", "That sign-in took too long or was started elsewhere. Sign in again.");
+} else if (mfaStep) {
+  startCodeStep(mfaStep.split(" "));
+  const lead = mfaForm?.querySelector(".muted");
+  if (lead) lead.textContent = "Your identity provider said who you are. One more step proves it is you.";
 }

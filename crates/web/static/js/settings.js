@@ -1,7 +1,7 @@
 // printwarden — /settings: the sealing key card, the HTTPS certificate (upload, back to
-// generated), the outbound allow-list, sign-in with LDAP (and its Test) and the password/API
-// key limits, through the JSON
-// API. After a change the page reloads so it shows the server's truth.
+// generated), the outbound allow-list, sign-in with LDAP (and its Test), the OpenID Connect
+// providers (add, edit, delete) and the password/API key limits, through the JSON API. After a
+// change the page reloads so it shows the server's truth.
 
 import { api, clearStatus, setBusy, setFlash, showStatus } from "./lib.js";
 
@@ -192,5 +192,135 @@ ldapTestForm?.addEventListener("submit", async (event) => {
     li.className = s.ok ? "step step--ok" : "step step--failed";
     li.textContent = `${s.ok ? "✓" : "✗"} ${s.message}`;
     list.append(li);
+  }
+});
+
+// OpenID Connect providers. One form adds or, after "Edit", changes a provider; the fields are
+// filled from the API (the client secret never comes back: empty keeps the stored one).
+const oidcForm = document.getElementById("oidc-form");
+const oidcStatus = document.getElementById("oidc-status");
+const oidcListStatus = document.getElementById("oidc-list-status");
+const oidcCancel = document.getElementById("oidc-cancel");
+const oidcGroupNames = new Map();
+for (const li of document.querySelectorAll("#ldap-groups li")) {
+  oidcGroupNames.set(Number(li.getAttribute("data-id")), (li.textContent ?? "").trim());
+}
+
+/** "claim value => group name" lines → [{claim_value, group_id}]; throws a plain sentence. */
+function oidcMappings(text) {
+  return mappings(text).map((m) => ({ claim_value: m.directory_group, group_id: m.group_id }));
+}
+
+function oidcEditing(provider) {
+  const f = oidcForm.elements;
+  document.getElementById("oidc-form-title").textContent = provider
+    ? `Change ${provider.name}`
+    : "Add a provider";
+  document.getElementById("oidc-save").textContent = provider ? "Save provider" : "Add provider";
+  oidcCancel.hidden = !provider;
+  clearStatus(oidcStatus);
+  if (!provider) {
+    oidcForm.reset();
+    f.namedItem("id").value = "";
+    return;
+  }
+  f.namedItem("id").value = String(provider.id);
+  f.namedItem("name").value = provider.name;
+  f.namedItem("issuer").value = provider.issuer;
+  f.namedItem("client_id").value = provider.client_id;
+  f.namedItem("client_secret").value = "";
+  f.namedItem("client_secret").placeholder = provider.client_secret_set
+    ? "Stored (leave empty to keep it)"
+    : "";
+  f.namedItem("public_client").checked = !provider.client_secret_set;
+  f.namedItem("scopes").value = provider.scopes;
+  f.namedItem("email_claim").value = provider.email_claim;
+  f.namedItem("groups_claim").value = provider.groups_claim ?? "";
+  f.namedItem("group_mappings").value = provider.group_mappings
+    .map((m) => `${m.claim_value} => ${oidcGroupNames.get(m.group_id) ?? m.group_id}`)
+    .join("\n");
+  f.namedItem("ca_cert_pem").value = provider.ca_cert_pem ?? "";
+  f.namedItem("require_verified_email").checked = provider.require_verified_email;
+  f.namedItem("auto_create").checked = provider.auto_create;
+  f.namedItem("auto_link").checked = provider.auto_link;
+  f.namedItem("enabled").checked = provider.enabled;
+  f.namedItem("name").focus();
+}
+
+oidcCancel?.addEventListener("click", () => oidcEditing(null));
+
+oidcForm?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const data = new FormData(oidcForm);
+  const text = (name) => String(data.get(name) ?? "").trim();
+  let groupMappings;
+  try {
+    groupMappings = oidcMappings(text("group_mappings"));
+  } catch (e) {
+    showStatus(oidcStatus, "error", e.message);
+    return;
+  }
+  const body = {
+    name: text("name"),
+    issuer: text("issuer"),
+    client_id: text("client_id"),
+    scopes: text("scopes") || null,
+    email_claim: text("email_claim") || null,
+    groups_claim: text("groups_claim") || null,
+    group_mappings: groupMappings,
+    ca_cert_pem: text("ca_cert_pem") || null,
+    require_verified_email: data.get("require_verified_email") !== null,
+    auto_create: data.get("auto_create") !== null,
+    auto_link: data.get("auto_link") !== null,
+    enabled: data.get("enabled") !== null,
+  };
+  // Omitted keeps the stored secret (the server asks again when the issuer or CA changes);
+  // "" is a public client.
+  const secret = String(data.get("client_secret") ?? "");
+  if (data.get("public_client") !== null) body.client_secret = "";
+  else if (secret !== "") body.client_secret = secret;
+  const id = text("id");
+  submit(
+    oidcForm,
+    oidcStatus,
+    id ? "PUT" : "POST",
+    id ? `/api/v1/settings/oidc/providers/${encodeURIComponent(id)}` : "/api/v1/settings/oidc/providers",
+    body,
+    (p) => `${p?.name ?? "The provider"} ${id ? "saved" : "added"}.`,
+  );
+});
+
+document.getElementById("oidc")?.addEventListener("click", async (event) => {
+  if (!(event.target instanceof Element)) return;
+  const edit = event.target.closest("[data-oidc-edit]");
+  if (edit) {
+    clearStatus(oidcListStatus);
+    const res = await api("GET", "/api/v1/settings/oidc/providers");
+    const id = Number(edit.getAttribute("data-oidc-edit"));
+    const provider = res.ok ? res.data.find((p) => p.id === id) : null;
+    if (!provider) {
+      showStatus(oidcListStatus, "error", res.ok ? "That provider is gone; reload the page." : res.message);
+      return;
+    }
+    oidcEditing(provider);
+    return;
+  }
+  const del = event.target.closest("[data-oidc-delete]");
+  if (del) {
+    const name = del.getAttribute("data-oidc-name") ?? "this provider";
+    if (!confirm(`Delete ${name}? Accounts linked to it can no longer sign in through it.`)) return;
+    clearStatus(oidcListStatus);
+    del.disabled = true;
+    const res = await api(
+      "DELETE",
+      `/api/v1/settings/oidc/providers/${encodeURIComponent(del.getAttribute("data-oidc-delete") ?? "")}`,
+    );
+    if (res.ok) {
+      setFlash(`${name} deleted.`);
+      location.reload();
+      return;
+    }
+    del.disabled = false;
+    showStatus(oidcListStatus, "error", res.message);
   }
 });

@@ -79,6 +79,14 @@ impl App {
             .await?)
     }
 
+    /// The methods a live challenge can be finished with, for the sign-in page's second step
+    /// when the first one happened elsewhere (an identity provider's callback);
+    /// `Unauthenticated` when the challenge is gone.
+    pub async fn challenge_methods(&self, token: &str) -> Result<Vec<MfaMethod>, AppError> {
+        let challenge = self.open_challenge(token).await?;
+        Ok(methods_of(&self.store.user_mfa(challenge.user).await?))
+    }
+
     /// `POST /api/v1/auth/mfa/verify`: checks the code and, on success, consumes the
     /// challenge and opens the session. `BadRequest` for a wrong code (the challenge stays
     /// for another try), `Unauthenticated` when the challenge is gone.

@@ -1,6 +1,7 @@
 //! `/account`: the signed-in user's own security — password, two-factor authentication (TOTP
-//! with backup codes, emailed codes), mails about one's own prints, active sessions, API keys
-//! and camera tokens (S2, S3, S4, S5). Actions go to the JSON API from `static/js/account.js`;
+//! with backup codes, emailed codes), sign-in methods (linked OpenID Connect providers: link and
+//! unlink, each after the password), mails about one's own prints, active sessions, API keys
+//! and camera tokens (S2, S3, S4, S5, S6). Actions go to the JSON API from `static/js/account.js`;
 //! a TOTP secret and backup codes exist only in the API's answers, never in this page's HTML.
 //! API keys and camera tokens are the API's keyset pages (newest first): `?keys_cursor=` and
 //! `?tokens_cursor=` carry each list's opaque cursor, and each list's "Older"/"Newest" links
@@ -48,6 +49,12 @@ struct AccountPage {
     tokens_pager: Pager,
     can_create_camera_tokens: bool,
     camera_printers: Vec<(String, String)>,
+    /// The providers linked to this account.
+    oidc_links: Vec<pw_app::OidcLinkView>,
+    /// Enabled providers not linked yet ("Link").
+    oidc_available: Vec<pw_app::OidcProviderButton>,
+    /// Back from a provider: `linked` or `taken` (the identity belongs to another account).
+    oidc_notice: String,
 }
 
 struct MailEvent {
@@ -191,10 +198,12 @@ pub(crate) async fn account_page(
         let keys = app.api_keys_page(&actor, false, &params(keys_at)).await?;
         let tokens = app.camera_tokens_page(&actor, &params(tokens_at)).await?;
         let passkeys = app.passkeys(&actor).await?;
-        Ok::<_, pw_app::AppError>((sessions, keys, tokens, passkeys))
+        let links = app.oidc_links(&actor).await?;
+        let providers = app.oidc_buttons().await?;
+        Ok::<_, pw_app::AppError>((sessions, keys, tokens, passkeys, links, providers))
     }
     .await;
-    let (sessions, keys, tokens, passkeys) = match loaded {
+    let (sessions, keys, tokens, passkeys, oidc_links, providers) = match loaded {
         Ok(v) => v,
         Err(e) => return failure(e, &state, &viewer, &request_id, "/account"),
     };
@@ -283,7 +292,19 @@ pub(crate) async fn account_page(
             checked: chosen.contains(&e),
         })
         .collect();
+    let oidc_available = providers
+        .into_iter()
+        .filter(|p| !oidc_links.iter().any(|l| l.provider_id == p.id))
+        .collect();
+    // Only the two words the callback sends; anything else shows nothing.
+    let oidc_notice = match query_param(&pairs, "oidc") {
+        Some(n @ ("linked" | "taken")) => n.to_owned(),
+        _ => String::new(),
+    };
     let page = AccountPage {
+        oidc_links,
+        oidc_available,
+        oidc_notice,
         email_mfa_on: me.mfa.email,
         can_mail_prints,
         mail_events,

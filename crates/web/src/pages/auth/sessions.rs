@@ -6,6 +6,7 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
+use http::HeaderMap;
 use pw_http::{AppState, Caller, RequestId};
 
 use crate::layout::{Layout, Viewer};
@@ -29,6 +30,10 @@ struct LoginPage {
     oidc: Vec<pw_app::OidcProviderButton>,
     /// Back from a provider whose sign-in did not work (`?oidc=failed`).
     oidc_failed: bool,
+    /// `?step=mfa` (a provider's sign-in needs the second factor): the methods of the live
+    /// challenge, space-separated; `gone` when it expired (login.js says to start again);
+    /// `unknown` when this request did not carry the challenge cookie.
+    mfa_methods: String,
 }
 
 /// `GET /setup`: the form that claims a fresh instance; once set up, it is the sign-in page's.
@@ -56,6 +61,7 @@ pub(crate) async fn login_page(
     Extension(request_id): Extension<RequestId>,
     Caller(actor): Caller,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
     let pairs = query_pairs(query.as_deref());
     let next = crate::next::sanitize(query_param(&pairs, "next"));
@@ -70,6 +76,31 @@ pub(crate) async fn login_page(
     }
     .await;
     let oidc_failed = query_param(&pairs, "oidc") == Some("failed");
+    // The challenge cookie is HttpOnly (threat: a script stealing a half-finished sign-in), so
+    // the page asks the server which methods it takes instead of reading it in login.js.
+    let mfa_methods = if query_param(&pairs, "step") == Some("mfa") {
+        let token = pw_http::cookie(&headers, pw_http::challenge_cookie_name(state.https));
+        match token {
+            Some(t) => match state.app.challenge_methods(t).await {
+                Ok(methods) => methods
+                    .iter()
+                    .map(|m| match m {
+                        pw_app::MfaMethod::Totp => "totp",
+                        pw_app::MfaMethod::Email => "email",
+                        pw_app::MfaMethod::Backup => "backup",
+                        pw_app::MfaMethod::Passkey => "passkey",
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                Err(_) => "gone".to_owned(),
+            },
+            // The cookie is SameSite=Strict, so a page reached through the provider's
+            // cross-site redirect chain does not get it: login.js reloads once, same-site.
+            None => "unknown".to_owned(),
+        }
+    } else {
+        String::new()
+    };
     match loaded {
         Ok((status, forgot_password, oidc)) => render(
             &LoginPage {
@@ -81,6 +112,7 @@ pub(crate) async fn login_page(
                 forgot_password,
                 oidc,
                 oidc_failed,
+                mfa_methods,
             },
             &request_id,
         ),

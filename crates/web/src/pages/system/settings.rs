@@ -1,8 +1,9 @@
 //! `/settings`: the instance's security settings for `settings:security` holders — the sealing
 //! key's status card (green/amber/red with what to do, counts per kind, never a secret), the HTTPS
 //! certificate (what is served, upload, back to generated, the CA download), the SSRF
-//! allow-list for LAN integrations, sign-in with LDAP (with its Test), and the password and API
-//! key limits. Changes go through
+//! allow-list for LAN integrations, sign-in with LDAP (with its Test) and with OpenID Connect
+//! providers (listed here; added, edited and deleted through the API from the page — the client
+//! secret is write-only and never reaches the HTML), and the password and API key limits. Changes go through
 //! the JSON API from `static/js/settings.js`; the page renders the server's current truth.
 //! Settings → Email is its own page (`/settings/email`, `settings:email`), linked by a tab
 //! for viewers who may open both.
@@ -12,7 +13,8 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
 use pw_app::{
-    AppError, KeySource, KeyState, KeyStatus, LdapSettingsView, SealedCount, TlsSource, TlsStatus,
+    AppError, KeySource, KeyState, KeyStatus, LdapSettingsView, OidcProviderView, SealedCount,
+    TlsSource, TlsStatus,
 };
 use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
@@ -40,6 +42,8 @@ struct SettingsPage {
     ldap_mappings: String,
     /// `(id, name)` of every group, for the mapping's names; empty without `groups:read`.
     groups: Vec<(i64, String)>,
+    /// The OpenID Connect providers (never their client secrets).
+    oidc: Vec<OidcProviderView>,
 }
 
 struct KeysView {
@@ -181,7 +185,12 @@ pub(crate) async fn settings_page(
         })
         .collect::<Vec<_>>()
         .join("\n");
+    let oidc = match app.oidc_providers(&actor).await {
+        Ok(p) => p,
+        Err(e) => return failure(e, &state, &viewer, &request_id, "/settings"),
+    };
     let page = SettingsPage {
+        oidc,
         ldap,
         ldap_mappings,
         groups,
