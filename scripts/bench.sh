@@ -479,7 +479,12 @@ archive_run() {
 			INSERT INTO archives ($ARCHIVE_COLUMNS) $(archive_seed_select i) FROM n; COMMIT;" >/dev/null
 		;;
 	postgres)
-		archive_sql postgres "INSERT INTO archives ($ARCHIVE_COLUMNS) $(archive_seed_select i) FROM generate_series(1::bigint, $ARCHIVE_ENTRIES) AS n(i); ANALYZE archives;" >/dev/null
+		archive_sql postgres "INSERT INTO archives ($ARCHIVE_COLUMNS) $(archive_seed_select i) FROM generate_series(1::bigint, $ARCHIVE_ENTRIES) AS n(i);" >/dev/null
+		# What autovacuum does within a minute of a bulk insert (its insert threshold), done
+		# before measuring rather than during it: statistics, and the visibility map that lets
+		# the key-index walks stay in the index (they read every row's page without it). In
+		# service, entries arrive a few at a time and autovacuum keeps both current.
+		archive_sql postgres "VACUUM (ANALYZE) archives;" >/dev/null
 		;;
 	esac
 	add_note "archive $backend: seeded $(archive_sql "$backend" 'SELECT COUNT(*) FROM archives') entries in $(($(now_ms) - t0)) ms (SQL through the database's own client; the server idle)"

@@ -635,7 +635,8 @@ impl Store {
         }
         // The window's last entry: the `window`-th the filter lets through without the text,
         // and whether any follows it (none: the window reaches the end, nothing to continue).
-        // The key index alone answers it for a reader who sees everything.
+        // The key indexes alone answer it: they carry the printer and the starter too
+        // (migration 0029), so a scoped reader's walk never reads an entry's row.
         let mut without_text = filter.clone();
         without_text.q = None;
         let mut c = Clause::default();
