@@ -66,6 +66,12 @@
 #            (multipart, streamed by curl): server VmRSS before, sampled every
 #            20 ms during, after, and VmHWM (reset before the upload through
 #            /proc/PID/clear_refs). Goal: growth <= 32 MiB.
+#   signin   sign-in latency per method on the release server (scripts/bench_signin.py):
+#            password, password + TOTP, LDAP (OpenLDAP, scripts/peers/slapd.sh),
+#            OpenID Connect (oidc-provider, scripts/peers/oidc-server.mjs; the whole
+#            round trip and printwarden's two requests alone) and a passkey alone.
+#            BENCH_SIGNIN_N (20) sign-ins each, BENCH_SIGNIN_TOTP (3) for TOTP (one code
+#            per 30 s period).
 #
 # Knobs:
 #   BENCH_DURATION=10s BENCH_CONNECTIONS=32 BENCH_THREADS=2   wrk settings
@@ -93,8 +99,8 @@ cd "$ROOT"
 source "$ROOT/scripts/lib/common.sh"
 LOG_TAG=bench.sh
 
-BENCHES=(startup healthz floor authread printers archive upload dispatch)
-NEEDS_SERVER_BIN=(startup healthz authread printers archive upload)
+BENCHES=(startup healthz floor authread printers archive upload dispatch signin)
+NEEDS_SERVER_BIN=(startup healthz authread printers archive upload signin)
 NEEDS_FLOOR_BIN=(floor)
 NEEDS_WS_BIN=(printers)
 NEEDS_DISPATCH_BIN=(dispatch)
@@ -288,6 +294,39 @@ bench_authread() {
 	run_wrk users-cookie "$base/api/v1/users" "cookie: $cookie"
 	run_wrk me-key "$base/api/v1/auth/me" "authorization: Bearer $key"
 	run_wrk users-key "$base/api/v1/users" "authorization: Bearer $key"
+	stop_bg "$SRV_PID" 5
+}
+
+# The sign-in peers and the venv for the authenticator come from the test suite's helpers.
+bench_signin() {
+	local data port base code venv=$TARGET_DIR/venv-bench-signin line server=$SERVER_BIN
+	# shellcheck source=scripts/lib/stages.sh
+	source "$ROOT/scripts/lib/stages.sh"
+	SERVER_BIN=$server # stages.sh starts it empty (it finds the test build's)
+	# shellcheck source=scripts/lib/peers.sh
+	source "$ROOT/scripts/lib/peers.sh"
+	ensure_venv "$venv" cryptography==50.0.2 cffi==2.1.1 pycparser==3.12
+	: >"$PROC_DIR/peer-env.sh"
+	peer_ldap_start
+	peer_oidc_start
+	# shellcheck source=/dev/null
+	source "$PROC_DIR/peer-env.sh"
+	# The public URL is the passkeys' origin and the OIDC callback: a fixed port, localhost.
+	data=$(new_data_dir)
+	port=$(free_port)
+	base=https://localhost:$port
+	SRV_EXTRA_ENV=(PRINTWARDEN_PUBLIC_URL="$base")
+	start_server "$data" "$port" signin
+	SRV_EXTRA_ENV=()
+	wait_for_file "$data/listening.json" 20 "$SRV_PID" || die "the server did not start (see $LOG_DIR/server-signin.log)"
+	code=$(tr -d '[:space:]' <"$data/setup-code")
+	"$venv/bin/python" "$ROOT/scripts/bench_signin.py" --base "$base" --ca "$data/tls/ca.crt" \
+		--setup-code "$code" -n "${BENCH_SIGNIN_N:-20}" --totp-samples "${BENCH_SIGNIN_TOTP:-3}" >"$PROC_DIR/signin.txt" ||
+		die "the sign-in benchmark failed (server log: $LOG_DIR/server-signin.log)"
+	while read -r line; do
+		log "$line"
+		add_note "$line ms"
+	done <"$PROC_DIR/signin.txt"
 	stop_bg "$SRV_PID" 5
 }
 
