@@ -458,3 +458,64 @@ async fn the_report_announces_the_rtsp_url_with_its_port() {
         )
     );
 }
+
+async fn product_client(
+    p: &Printer,
+    code: &str,
+) -> Result<
+    (
+        pw_bambu::rtsp::RtspClient<TlsStream<TcpStream>>,
+        pw_bambu::rtsp::Track,
+    ),
+    pw_bambu::rtsp::RtspError,
+> {
+    let tcp = TcpStream::connect((p.info.host.as_str(), p.info.camera_port))
+        .await
+        .unwrap();
+    let verifier = PrinterVerifier::new(&p.info.serial, None, None);
+    let connector = tokio_rustls::TlsConnector::from(verifier.client_config().unwrap());
+    let name = rustls::pki_types::ServerName::try_from(p.info.serial.clone()).unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    let url = format!(
+        "rtsps://{}:{}/streaming/live/1",
+        p.info.host, p.info.camera_port
+    );
+    pw_bambu::rtsp::RtspClient::start(tls, &url, &pw_credentials::SecretString::new(code.into()))
+        .await
+}
+
+/// The product's RTSP client and depacketizer (`pw_bambu::rtsp`, `pw_bambu::rtp`) against the
+/// simulator: Digest, SETUP over TCP, PLAY, whole pictures starting at an IDR whose SPS is the
+/// one the SDP announced; a wrong access code ends in `Unauthorized` after one answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_product_client_plays_the_simulated_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let farm = x1c(dir.path()).await;
+    let printer = &farm.printers[0];
+    let (mut client, track) = product_client(printer, &printer.info.access_code)
+        .await
+        .unwrap();
+    assert_eq!(track.payload_type, 96);
+    assert!(track.control.ends_with("/streaming/live/1/track1"));
+    assert_eq!(track.profile_level_id.as_deref(), Some("42C01E"));
+    let first = client.next_picture().await.unwrap();
+    assert!(first.is_keyframe());
+    assert_eq!(first.nals[0], track.parameter_sets[0], "the SPS of the SDP");
+    assert_eq!(first.nals[1], track.parameter_sets[1], "the PPS of the SDP");
+    let mut last = first.timestamp;
+    for _ in 0..4 {
+        let next = client.next_picture().await.unwrap();
+        assert_eq!(
+            next.timestamp.wrapping_sub(last),
+            90_000 / pw_simulator::rtsp::FPS
+        );
+        last = next.timestamp;
+    }
+    client.stop().await;
+
+    let refused = product_client(printer, "00000000").await;
+    assert!(
+        matches!(refused, Err(pw_bambu::rtsp::RtspError::Unauthorized)),
+        "{refused:?}"
+    );
+}
