@@ -1,5 +1,5 @@
-//! The RTSPS camera of the models whose table row says `CameraKind::Rtsps` (X1C, X1E, H2D,
-//! P2S): RTSP 1.0 over TLS with the printer's own certificate, at `/streaming/live/1`, user
+//! The RTSPS camera of the models whose table row says `CameraKind::Rtsps` (X1, H2, P2S; of
+//! the simulated models, the X1C): RTSP 1.0 over TLS with the printer's own certificate, at `/streaming/live/1`, user
 //! `bblp` and the access code by Digest authentication, H.264 from the in-tree encoder
 //! ([`crate::h264`]) sent as RTP over the RTSP connection (TCP interleaved only; a UDP
 //! transport is refused with 461).
