@@ -592,6 +592,118 @@ mod tests {
         assert!(qop.header("PLAY", "u", &code, 3).contains("nc=00000003"));
     }
 
+    /// Reads one request head from the scripted server's side.
+    async fn read_request(s: &mut tokio::io::DuplexStream) -> String {
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(s.read(&mut b).await.unwrap(), 1, "client closed");
+            head.push(b[0]);
+        }
+        String::from_utf8(head).unwrap()
+    }
+
+    async fn reply(s: &mut tokio::io::DuplexStream, text: &str) {
+        s.write_all(text.as_bytes()).await.unwrap();
+    }
+
+    fn rtp_packet(seq: u16, ts: u32, nal: &[u8]) -> Vec<u8> {
+        let mut p = vec![b'$', 0, 0, 0, 0x80, 0x80 | 96];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 7]);
+        p.extend_from_slice(nal);
+        let len = u16::try_from(p.len() - 4).unwrap().to_be_bytes();
+        p[2..4].copy_from_slice(&len);
+        p
+    }
+
+    /// A scripted printer: Digest challenge, SDP, a session with a 10 s timeout, pictures; the
+    /// client answers the challenge once, sets up over TCP and sends a keep-alive once half the
+    /// timeout has passed (paused clock: no waiting).
+    #[tokio::test(start_paused = true)]
+    async fn plays_a_scripted_camera_and_keeps_the_session_alive() {
+        let (client_end, mut server) = tokio::io::duplex(64 * 1024);
+        let url = "rtsps://printer:322/streaming/live/1";
+        let script = tokio::spawn(async move {
+            let r = read_request(&mut server).await;
+            assert!(r.starts_with("DESCRIBE rtsps://printer:322/streaming/live/1 RTSP/1.0"));
+            assert!(
+                !r.contains("Authorization"),
+                "no credentials before a challenge"
+            );
+            reply(&mut server, "RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n1\"\r\n\r\n").await;
+            let r = read_request(&mut server).await;
+            let ha1 = md5_hex("bblp:r:12345678");
+            let ha2 = md5_hex(&format!("DESCRIBE:{url}"));
+            assert!(r.contains(&md5_hex(&format!("{ha1}:n1:{ha2}"))), "{r}");
+            let sdp =
+                "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n";
+            reply(&mut server, &format!("RTSP/1.0 200 OK\r\nCSeq: 2\r\nContent-Base: {url}/\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len())).await;
+            let r = read_request(&mut server).await;
+            assert!(
+                r.starts_with(&format!("SETUP {url}/track1 RTSP/1.0")),
+                "{r}"
+            );
+            assert!(r.contains("Transport: RTP/AVP/TCP;unicast;interleaved=0-1"));
+            reply(&mut server, "RTSP/1.0 200 OK\r\nCSeq: 3\r\nSession: s1;timeout=10\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n").await;
+            let r = read_request(&mut server).await;
+            assert!(
+                r.starts_with("PLAY ") && r.contains("Session: s1\r\n"),
+                "{r}"
+            );
+            reply(
+                &mut server,
+                "RTSP/1.0 200 OK\r\nCSeq: 4\r\nSession: s1\r\n\r\n",
+            )
+            .await;
+            server
+                .write_all(&rtp_packet(1, 0, &[0x65, 1, 2]))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            server
+                .write_all(&rtp_packet(2, 3000, &[0x41, 3]))
+                .await
+                .unwrap();
+            let r = read_request(&mut server).await;
+            assert!(
+                r.starts_with("GET_PARAMETER ") && r.contains("Session: s1\r\n"),
+                "{r}"
+            );
+            reply(&mut server, "RTSP/1.0 200 OK\r\nCSeq: 5\r\n\r\n").await;
+            server
+                .write_all(&rtp_packet(3, 6000, &[0x41, 4]))
+                .await
+                .unwrap();
+            server
+        });
+        let code = SecretString::new("12345678".into());
+        let (mut client, track) = RtspClient::start(client_end, url, &code).await.unwrap();
+        assert_eq!(track.control, format!("{url}/track1"));
+        assert!(client.next_picture().await.unwrap().is_keyframe());
+        assert_eq!(client.next_picture().await.unwrap().timestamp, 3000);
+        // Half the timeout has passed: this call sends the keep-alive, skips its answer.
+        assert_eq!(client.next_picture().await.unwrap().timestamp, 6000);
+        let _server = script.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_answer_is_not_retried() {
+        let (client_end, mut server) = tokio::io::duplex(16 * 1024);
+        let script = tokio::spawn(async move {
+            for cseq in 1..=2 {
+                let _ = read_request(&mut server).await;
+                reply(&mut server, &format!("RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n{cseq}\"\r\n\r\n")).await;
+            }
+            server
+        });
+        let code = SecretString::new("00000000".into());
+        let result = RtspClient::start(client_end, "rtsps://p/streaming/live/1", &code).await;
+        assert!(matches!(result, Err(RtspError::Unauthorized)), "{result:?}");
+        let _server = script.await.unwrap();
+    }
+
     proptest! {
         #[test]
         fn arbitrary_responses_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
