@@ -22,7 +22,7 @@ use md5::{Digest as _, Md5};
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::time::Instant;
 
 use crate::Shared;
@@ -72,6 +72,9 @@ struct Camera {
     want_idr: AtomicBool,
     /// Viewers in PLAY; no picture is encoded while there are none.
     playing: AtomicUsize,
+    /// Wakes the encoder when a viewer starts (a printer nobody watches costs no timer: the
+    /// simulator may run a thousand of them).
+    started: Notify,
 }
 
 /// Counts a viewer as playing while it lives.
@@ -102,6 +105,7 @@ pub(crate) async fn serve(listener: TcpListener, printer: Arc<Shared>) {
     let camera = Arc::new(Camera {
         want_idr: AtomicBool::new(false),
         playing: AtomicUsize::new(0),
+        started: Notify::new(),
     });
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     let mut encoder = h264::Encoder::new();
@@ -123,8 +127,17 @@ pub(crate) async fn serve(listener: TcpListener, printer: Arc<Shared>) {
                     }
                 });
             }
-            _ = tick.tick() => {
+            due = async {
                 if camera.playing.load(Ordering::SeqCst) == 0 {
+                    camera.started.notified().await;
+                    tick.reset();
+                    false
+                } else {
+                    tick.tick().await;
+                    true
+                }
+            } => {
+                if !due || camera.playing.load(Ordering::SeqCst) == 0 {
                     encoder.reset();
                     continue;
                 }
@@ -498,6 +511,7 @@ async fn connection(
                         camera.playing.fetch_add(1, Ordering::SeqCst);
                         let playing = Playing(Arc::clone(camera));
                         camera.want_idr.store(true, Ordering::SeqCst);
+                        camera.started.notify_one();
                         pictures = Some((rx.resubscribe(), playing));
                     }
                 }
