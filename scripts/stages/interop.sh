@@ -11,13 +11,51 @@ BAMBULABS_API_PIN=bambulabs-api==2.6.6
 # and its camera client) reads status, starts, pauses and resumes a print,
 # uploads over implicit FTPS and reads camera frames; Debian's mosquitto_sub
 # verifies the simulator's certificate against its CA and receives a report;
-# curl (OpenSSL) uploads and downloads over implicit FTPS with session reuse.
+# curl (OpenSSL) uploads and downloads over implicit FTPS with session reuse;
+# Debian's ffprobe/ffmpeg read and decode a simulated X1C's RTSPS camera.
 INTEROP_SIM=""
+INTEROP_SIM_X1C=""
 INTEROP_DIR=""
 interop_stop() {
 	if [[ -n $INTEROP_SIM ]]; then stop_bg "$INTEROP_SIM" 5 || true; fi
+	if [[ -n $INTEROP_SIM_X1C ]]; then stop_bg "$INTEROP_SIM_X1C" 5 || true; fi
 	if [[ -n $INTEROP_DIR ]]; then rm -rf "$INTEROP_DIR"; fi
-	INTEROP_SIM="" INTEROP_DIR=""
+	INTEROP_SIM="" INTEROP_SIM_X1C="" INTEROP_DIR=""
+}
+
+# interop_rtsp DIR: Debian's ffprobe and ffmpeg (an RTSP client and H.264 decoder written
+# by others, TLS by GnuTLS) read a simulated X1C's camera at the URL real printers serve
+# (rtsps://bblp:CODE@HOST:PORT/streaming/live/1, RTP over the RTSP connection): ffprobe sees
+# h264 at 320x240, ffmpeg decodes ten pictures without a single message, and a wrong access
+# code is refused with 401.
+interop_rtsp() {
+	local dir=$1/x1c url wrong probe errors refused
+	ensure_apt ffmpeg:ffprobe
+	mkdir -p "$dir"
+	start_bg interop-sim-x1c "$LOG_DIR/interop-sim-x1c.log" \
+		"$SERVER_BIN" simulate --count 1 --models X1C --state-dir "$dir"
+	INTEROP_SIM_X1C=$BG_PID
+	wait_for_file "$dir/printers.json" 20 "$INTEROP_SIM_X1C" || die "the X1C simulator wrote no printers.json"
+	assert_loopback_only "$INTEROP_SIM_X1C"
+	read -r url wrong < <(python3 -c 'import json, sys
+p = json.load(open(sys.argv[1]))[0]
+code = p["access_code"]
+bad = code[:-1] + ("1" if code[-1] != "1" else "2")
+for c in (code, bad):
+    print("rtsps://bblp:%s@%s:%d/streaming/live/1" % (c, p["host"], p["camera_port"]), end=" ")
+print()' "$dir/printers.json")
+	probe=$(timeout 60 ffprobe -v error -rtsp_transport tcp -select_streams v:0 \
+		-show_entries stream=codec_name,width,height -of csv=p=0 "$url")
+	[[ $probe == "h264,320,240" ]] || die "ffprobe read '$probe' from the X1C camera, not h264,320,240"
+	errors=$(timeout 60 ffmpeg -nostdin -v error -rtsp_transport tcp -i "$url" -frames:v 10 -f null - 2>&1) ||
+		die "ffmpeg could not decode the X1C camera: $errors"
+	[[ -z $errors ]] || die "ffmpeg decoded the X1C camera with errors: $errors"
+	if refused=$(timeout 60 ffprobe -v error -rtsp_transport tcp "$wrong" 2>&1); then
+		die "ffprobe read the X1C camera with a wrong access code"
+	fi
+	grep -q 401 <<<"$refused" || die "a wrong access code was not refused with 401: $refused"
+	stop_bg "$INTEROP_SIM_X1C" 5 || true
+	INTEROP_SIM_X1C=""
 }
 
 # interop_mosquitto DIR SERIAL CODE: a TLS mosquitto broker presenting the
@@ -115,5 +153,9 @@ print(p["host"], p["mqtt_port"], p["ftps_port"], p["access_code"], p["serial"], 
 	log "our client against Debian mosquitto as a stand-in printer broker (TLS, CN = serial)"
 	interop_mosquitto "$dir" "$serial" "$code"
 	checks=$((checks + 3))
-	stage_detail "$checks checks: bambulabs-api (FTPS, MQTT status/start/pause/resume, camera), mosquitto_sub, curl FTPS, printwarden against mosquitto (first use, pinned, changed pin refused before CONNECT)"
+
+	log "ffprobe/ffmpeg (Debian) read and decode the X1C's RTSPS camera"
+	interop_rtsp "$dir"
+	checks=$((checks + 3))
+	stage_detail "$checks checks: bambulabs-api (FTPS, MQTT status/start/pause/resume, camera), mosquitto_sub, curl FTPS, printwarden against mosquitto (first use, pinned, changed pin refused before CONNECT), ffprobe/ffmpeg RTSPS (h264 320x240, 10 pictures decoded, 401 on a wrong code)"
 }

@@ -73,6 +73,8 @@ stage_tests_postgres() {
 	local rc=0 dropped detail
 	stage_detail "PostgreSQL setup failed"
 	ensure_postgres
+	# The whole suite runs here too: crates/simulator/tests/rtsp.rs needs Debian's ffmpeg.
+	ensure_apt ffmpeg:ffprobe
 	export PRINTWARDEN_TEST_DB=postgres
 	export PRINTWARDEN_TEST_PG_URL=${PRINTWARDEN_TEST_PG_URL:-postgres://$PG_USER@$PG_HOST:$PG_PORT/postgres}
 	nextest_run || rc=$?

@@ -7,5 +7,8 @@
 # Tests named cross_backend_* compare SQLite with PostgreSQL; they run in the
 # PostgreSQL stage, which makes sure a server is up.
 stage_tests_sqlite() {
+	# crates/simulator/tests/rtsp.rs has Debian's ffprobe/ffmpeg decode the simulated RTSPS
+	# camera, and fails under CI=true without them.
+	ensure_apt ffmpeg:ffprobe
 	nextest_run -E 'not test(/cross_backend_/)'
 }

@@ -1,6 +1,6 @@
 //! The printer's chamber camera as A1/P1 printers serve it on port 6000 (only models whose
-//! table row says `CameraKind::ChamberImage`; X1 models close the connection, their RTSPS
-//! camera is not simulated yet): TLS, an 80-byte auth
+//! table row says `CameraKind::ChamberImage`; X1/H2/P2S serve RTSPS instead, see
+//! [`crate::rtsp`]): TLS, an 80-byte auth
 //! packet (`0x40`, `0x3000`, two zero words, `bblp` and the access code NUL-padded to 32 bytes
 //! each, little-endian), then frames as a 16-byte header (JPEG size, 0, 1, 0) followed by a
 //! JFIF JPEG. Wrong credentials: the connection is just closed. The header is written on its
@@ -32,8 +32,8 @@ pub(crate) async fn serve(listener: TcpListener, printer: Arc<Shared>) {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
-        // X1/H2 models serve no JPEG stream (their camera is RTSPS on 322, model table): the
-        // port is held for it, and a client that tries the A1/P1 protocol there is closed on.
+        // RTSPS models get `rtsp::serve` on this port instead (lib.rs); should one ever land
+        // here, it closes on a client that tries the A1/P1 protocol rather than answer it.
         if printer.model.caps().camera != CameraKind::ChamberImage {
             drop(tcp);
             continue;
@@ -88,7 +88,7 @@ fn auth_ok(packet: &[u8; 80], code: &str) -> bool {
 }
 
 /// 5×7 glyphs for the digits, `#`, `%` and space (one row per byte, bit 4 = leftmost).
-fn glyph(c: char) -> [u8; 7] {
+pub(crate) fn glyph(c: char) -> [u8; 7] {
     match c {
         '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
         '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],

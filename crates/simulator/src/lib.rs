@@ -21,8 +21,10 @@ pub mod camera;
 mod certs;
 pub mod control;
 mod ftps;
+pub mod h264;
 pub mod machine;
 mod mqtt;
+pub mod rtsp;
 pub mod sdcard;
 
 use std::net::{IpAddr, SocketAddr};
@@ -70,7 +72,8 @@ pub struct PrinterInfo {
     pub mqtt_port: u16,
     /// Implicit FTPS port.
     pub ftps_port: u16,
-    /// Camera port.
+    /// Camera port: the port-6000 JPEG stream (A1/P1) or RTSPS at `/streaming/live/1`
+    /// (X1/H2/P2S, see `ipcam.rtsp_url` in the report).
     pub camera_port: u16,
     /// LAN access code.
     pub access_code: String,
@@ -746,7 +749,18 @@ impl Farm {
             }
             tasks.push(tokio::spawn(mqtt::serve(listener, Arc::clone(&shared))));
             tasks.push(tokio::spawn(ftps::serve(ftps, Arc::clone(&shared))));
-            tasks.push(tokio::spawn(camera::serve(camera, Arc::clone(&shared))));
+            // X1/H2/P2S serve RTSPS (announced in `ipcam.rtsp_url`; no port in the URL means
+            // RTSPS's default, 322), A1/P1 the port-6000 JPEG stream.
+            if model.caps().camera == pw_bambu::model::CameraKind::Rtsps {
+                shared.machine().identity.rtsp_url = if options.standard_ports {
+                    format!("rtsps://{host}{}", rtsp::PATH)
+                } else {
+                    format!("rtsps://{host}:{camera_port}{}", rtsp::PATH)
+                };
+                tasks.push(tokio::spawn(rtsp::serve(camera, Arc::clone(&shared))));
+            } else {
+                tasks.push(tokio::spawn(camera::serve(camera, Arc::clone(&shared))));
+            }
             tasks.push(tokio::spawn(ticker(
                 Arc::clone(&shared),
                 options.interval,
