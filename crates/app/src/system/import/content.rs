@@ -50,6 +50,9 @@ const NOTES_MAX: usize = 10_000;
 /// Longest model name of a queue target (the queue's limit).
 const MODEL_MAX: usize = 32;
 
+/// What the print-file reader made of a file: its kind and stored facts, or why it is none.
+type PrintFacts = Result<(&'static str, String), String>;
+
 /// A file of the source, read.
 #[derive(Debug, Clone)]
 pub(super) struct Fetched {
@@ -58,7 +61,7 @@ pub(super) struct Fetched {
     /// Bytes.
     pub size: u64,
     /// What the print-file reader made of it: kind and stored facts, or why it is none.
-    pub print: Result<(&'static str, String), String>,
+    pub print: PrintFacts,
     /// It starts like a PNG.
     pub png: bool,
 }
@@ -236,10 +239,7 @@ impl<'a> Files<'a> {
 }
 
 /// Whether the content is a PNG, and what the print-file reader makes of it.
-fn inspect(
-    file: &mut std::fs::File,
-    hint: &str,
-) -> std::io::Result<(Result<(&'static str, String), String>, bool)> {
+fn inspect(file: &mut std::fs::File, hint: &str) -> std::io::Result<(PrintFacts, bool)> {
     let mut head = [0u8; 8];
     let n = file.read(&mut head)?;
     let png = n == PNG.len() && head == PNG;
