@@ -53,8 +53,9 @@ pub use pool::{Backend, SearchTuning, Store};
 pub use system::audit::{AuditFilter, AuditRow, NewAuditEvent};
 pub use system::backup::{Cell, ColumnType, Restore, Rows, Snapshot, TableShape};
 pub use system::import::{
-    ImportArchive, ImportBatch, ImportGroup, ImportGroupRef, ImportPrinter, ImportPrinterRef,
-    ImportUser, ImportedIds, SourceDb,
+    ImportArchive, ImportBatch, ImportFolder, ImportGroup, ImportGroupRef, ImportLibraryFile,
+    ImportPrinter, ImportPrinterRef, ImportQueueItem, ImportQueueTarget, ImportRef, ImportUser,
+    ImportedIds, SourceDb,
 };
 /// The registry of sealed values: see [`sealed::SEALED`].
 pub use system::sealed;

@@ -1,8 +1,9 @@
 //! `printwarden import bambuddy|3dprintforge|filament-bridge <path> [--dry-run]`: users with
 //! their password hashes, groups mapped to printwarden's permissions, printers with their
-//! access codes (sealed) and, for Bambuddy, its finished prints — through the application's
-//! one import use case (`pw_app::App::import_from`), which plans, reports and writes in one
-//! transaction.
+//! access codes (sealed) and, for Bambuddy, its archive entries, library folders and files,
+//! and waiting queue items with the files they name (read from the directory holding its
+//! database) — through the application's one import use case (`pw_app::App::import_from`),
+//! which plans, reports and writes in one transaction.
 //!
 //! A real import takes the data directory's lock, so it refuses to run beside a server: the
 //! server starts a supervisor for each printer it knows at start, and the imported printers
@@ -37,7 +38,8 @@ pub struct ImportArgs {
     /// Which tool the file comes from.
     #[arg(value_enum)]
     pub tool: Tool,
-    /// The tool's database file.
+    /// The tool's database file (Bambuddy: `bambuddy.db` in its data directory, where the
+    /// files its archive and library name are read from).
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
     /// Print what would be imported and what has no equivalent, and write nothing.

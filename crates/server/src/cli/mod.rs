@@ -111,9 +111,10 @@ pub enum Command {
         #[command(subcommand)]
         action: BackupAction,
     },
-    /// Import users (with their password hashes), groups, printers (access codes sealed) and
-    /// Bambuddy's finished prints from Bambuddy, 3DPrintForge or filament-bridge. Stop the
-    /// server first; --dry-run only reports and writes nothing.
+    /// Import users (with their password hashes), groups, printers (access codes sealed) and,
+    /// from Bambuddy, its archive, library and waiting queue with their files, from Bambuddy,
+    /// 3DPrintForge or filament-bridge. Stop the server first; --dry-run only reports and
+    /// writes nothing.
     Import(ImportArgs),
     /// Run simulated printers (MQTT over TLS on 127.0.0.1) for the demo, tests and benchmarks.
     Simulate(SimulateArgs),

@@ -104,6 +104,9 @@ impl Place {
             "group_permissions",
             "printers",
             "archives",
+            "library_folders",
+            "library_files",
+            "queue_items",
         ] {
             let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT COUNT(*) AS n FROM {t}"
@@ -161,8 +164,12 @@ fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// Bambuddy's tables as its SQLAlchemy models declare them (backend/app/models/{user,group,
-/// printer,archive,library,print_queue}.py), the columns the importer reads and a few more.
+/// Bambuddy's tables as its SQLAlchemy models declare them (maziggy/bambuddy
+/// backend/app/models/{user,group,printer,archive,library,print_queue}.py), the columns the
+/// importer reads and a few more. Paths in `file_path` / `thumbnail_path` are relative to the
+/// directory holding `bambuddy.db` (its `base_dir`, backend/app/core/config.py): archive files
+/// under `archive/<printer id>/<time>_<name>/` (backend/app/services/archive.py), library
+/// files under `archive/library/files/<uuid>.<ext>` (backend/app/api/routes/library.py).
 fn bambuddy_schema() -> Vec<String> {
     [
         "CREATE TABLE users (id INTEGER PRIMARY KEY, username VARCHAR(100) UNIQUE, email VARCHAR(255) UNIQUE, \
@@ -179,12 +186,30 @@ fn bambuddy_schema() -> Vec<String> {
          ip_address VARCHAR(45), access_code VARCHAR(20), model VARCHAR(50), location VARCHAR(100), \
          is_active BOOLEAN DEFAULT 1, auto_archive BOOLEAN DEFAULT 1, created_at DATETIME, updated_at DATETIME)",
         "CREATE TABLE print_archives (id INTEGER PRIMARY KEY, printer_id INTEGER, filename VARCHAR(255), \
-         file_path VARCHAR(500), file_size INTEGER, print_name VARCHAR(255), status VARCHAR(20), \
-         started_at DATETIME, completed_at DATETIME, notes TEXT, created_by_id INTEGER, created_at DATETIME)",
-        "CREATE TABLE library_files (id INTEGER PRIMARY KEY, folder_id INTEGER, filename VARCHAR(255), \
-         file_path VARCHAR(500), file_size INTEGER, created_by_id INTEGER)",
-        "CREATE TABLE print_queue (id INTEGER PRIMARY KEY, printer_id INTEGER, archive_id INTEGER, \
-         library_file_id INTEGER, position INTEGER, status VARCHAR(20), created_by_id INTEGER)",
+         file_path VARCHAR(500), file_size INTEGER, content_hash VARCHAR(64), thumbnail_path VARCHAR(500), \
+         timelapse_path VARCHAR(500), print_name VARCHAR(255), print_time_seconds INTEGER, \
+         filament_used_grams FLOAT, filament_type VARCHAR(50), filament_color VARCHAR(50), \
+         status VARCHAR(20), started_at DATETIME, completed_at DATETIME, extra_data JSON, \
+         is_favorite BOOLEAN DEFAULT 0, tags TEXT, notes TEXT, cost FLOAT, photos JSON, \
+         failure_reason VARCHAR(100), quantity INTEGER DEFAULT 1, created_by_id INTEGER, \
+         deleted_at DATETIME, created_at DATETIME)",
+        "CREATE TABLE library_folders (id INTEGER PRIMARY KEY, name VARCHAR(255), parent_id INTEGER, \
+         is_external BOOLEAN DEFAULT 0, external_readonly BOOLEAN DEFAULT 0, external_path VARCHAR(500), \
+         project_id INTEGER, archive_id INTEGER, created_at DATETIME, updated_at DATETIME)",
+        "CREATE TABLE library_files (id INTEGER PRIMARY KEY, folder_id INTEGER, project_id INTEGER, \
+         is_external BOOLEAN DEFAULT 0, filename VARCHAR(255), file_path VARCHAR(500), file_type VARCHAR(10), \
+         file_size INTEGER, file_hash VARCHAR(64), thumbnail_path VARCHAR(500), file_metadata JSON, \
+         print_count INTEGER DEFAULT 0, notes TEXT, created_by_id INTEGER, deleted_at DATETIME, \
+         created_at DATETIME, updated_at DATETIME)",
+        "CREATE TABLE library_tags (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL, name_key VARCHAR(64) UNIQUE)",
+        "CREATE TABLE library_file_tags (file_id INTEGER, tag_id INTEGER, created_at DATETIME, \
+         PRIMARY KEY (file_id, tag_id))",
+        "CREATE TABLE print_queue (id INTEGER PRIMARY KEY, printer_id INTEGER, target_model VARCHAR(50), \
+         target_location VARCHAR(100), archive_id INTEGER, library_file_id INTEGER, position INTEGER DEFAULT 0, \
+         scheduled_time DATETIME, manual_start BOOLEAN DEFAULT 0, ams_mapping TEXT, plate_id INTEGER, \
+         bed_levelling BOOLEAN DEFAULT 1, flow_cali BOOLEAN DEFAULT 0, timelapse BOOLEAN DEFAULT 0, \
+         use_ams BOOLEAN DEFAULT 1, status VARCHAR(20) DEFAULT 'pending', created_at DATETIME, \
+         created_by_id INTEGER)",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -316,7 +341,7 @@ async fn bambuddy_import_dry_run_then_sign_in_rights_printers_and_idempotence() 
         "`users:create` (group `Operators`): Bambuddy also requires the admin role",
         "group `Lab A (Bambuddy)` with 2 permission(s): printers:read, printers:delete, limited to 1 printer(s) as in the source",
         "group `Lab B` is limited to printers none of which is imported; left out",
-        "1 Bambuddy library file(s)",
+        "Bambuddy library file `a.3mf`: its file `library/a.3mf` is missing",
         "user `bob`: their email address is invalid or used here already; imported without it",
     ] {
         assert!(report.contains(needle), "missing {needle:?} in:\n{report}");
@@ -610,5 +635,327 @@ async fn a_real_import_refuses_to_run_beside_a_server() {
     assert!(err.contains("in use by a running server"), "{err}");
     // The dry run only reads, so it may.
     ok(&place.import("bambuddy", &file, &["--dry-run"]));
+    server.stop().await;
+}
+
+/// Writes `bytes` at `rel` below `dir`, creating the directories on the way.
+fn put(dir: &Path, rel: &str, bytes: &[u8]) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Every stored blob's bytes below the data directory (the content store).
+fn blob_contents(data: &Path) -> Vec<Vec<u8>> {
+    fn walk(dir: &Path, out: &mut Vec<Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&data.join("blobs"), &mut out);
+    out
+}
+
+fn names_of(page: &Value, field: &str) -> Vec<String> {
+    let mut n: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i[field].as_str().unwrap_or_default().to_owned())
+        .collect();
+    n.sort();
+    n
+}
+
+const SECRET: &[u8] = b"TOP SECRET: the sealing key of another service";
+
+/// Bambuddy's archive, library and queue with the files they name: the dry run copies and
+/// writes nothing; the import brings entries (owned by the imported user who started them, so
+/// `archives:read_own` sees only theirs), the library file byte for byte with its folder, tags
+/// and uploader, the plate image, and the waiting queue items in their order; a second run
+/// changes nothing; a path climbing out with `..`, an absolute path elsewhere and a symbolic
+/// link leaving the data directory are refused and reported, and their content is nowhere here.
+#[tokio::test]
+async fn bambuddy_archive_library_and_queue_come_with_their_files() {
+    let place = place().await;
+    let server = place.server().await;
+    server.setup_admin().await;
+    server.stop().await;
+
+    // Bambuddy's data directory: its database and the files its rows name.
+    let bb = place.root.join("bambuddy");
+    let sliced = crate::library::sliced_project();
+    put(
+        &bb,
+        "archive/1/20260501_100000_cube/cube.gcode.3mf",
+        &sliced,
+    );
+    put(
+        &bb,
+        "archive/1/20260501_100000_cube/thumbnail.png",
+        crate::library::PNG,
+    );
+    put(&bb, "archive/library/files/0a1b2c.gcode.3mf", &sliced);
+    put(&bb, "archive/library/files/notes.txt", b"just words");
+    // Outside the data directory, and a link from inside to it.
+    let secret = place.root.join("secret.txt");
+    std::fs::write(&secret, SECRET).unwrap();
+    std::os::unix::fs::symlink(&secret, bb.join("archive/library/files/evil.gcode.3mf")).unwrap();
+    std::os::unix::fs::symlink(&place.root, bb.join("archive/up")).unwrap();
+    let file = bb.join("bambuddy.db");
+    let viewers = json!(["archives:read_own", "library:read_own", "queue:read_own"]).to_string();
+    let mut sql = bambuddy_schema();
+    sql.extend([
+        format!("INSERT INTO groups (id, name, permissions, is_system) VALUES (2, 'Viewers', {}, 1)", q(&viewers)),
+        format!("INSERT INTO users (id, username, password_hash, role, is_active) VALUES (1, 'alice', {}, 'admin', 1)", q(PBKDF2)),
+        format!("INSERT INTO users (id, username, password_hash, role, is_active) VALUES (2, 'bob', {}, 'user', 1)", q(BCRYPT)),
+        "INSERT INTO user_groups VALUES (2, 2)".to_owned(),
+        "INSERT INTO printers (id, name, serial_number, ip_address, access_code, model) VALUES \
+         (1, 'Bay 1', '01S00A000000001', '127.0.0.1', '12345678', 'X1C')".to_owned(),
+        "INSERT INTO print_archives (id, printer_id, filename, file_path, thumbnail_path, status, started_at, \
+         completed_at, created_by_id, tags, notes, filament_used_grams, filament_type, filament_color) VALUES \
+         (1, 1, 'cube.gcode.3mf', 'archive/1/20260501_100000_cube/cube.gcode.3mf', \
+          'archive/1/20260501_100000_cube/thumbnail.png', 'completed', '2026-05-01 10:00:00', \
+          '2026-05-01 11:30:00', 2, 'gift, red', 'first', 12.3, 'PLA', '#FF8000')".to_owned(),
+        "INSERT INTO print_archives (id, printer_id, filename, status, started_at, completed_at, created_by_id, \
+         failure_reason) VALUES (2, 1, 'vase.3mf', 'failed', '2026-05-02 10:00:00', '2026-05-02 10:20:00', 1, \
+         'Spaghetti')".to_owned(),
+        // Its printer was removed in Bambuddy: kept by name.
+        "INSERT INTO print_archives (id, printer_id, filename, status, started_at, completed_at) VALUES \
+         (3, 7, 'old.3mf', 'completed', '2026-04-01 10:00:00', '2026-04-01 11:00:00')".to_owned(),
+        "INSERT INTO print_archives (id, printer_id, filename, file_path, status, started_at, completed_at, \
+         created_by_id) VALUES (4, 1, 'evil.3mf', '../secret.txt', 'completed', '2026-05-03 10:00:00', \
+         '2026-05-03 11:00:00', 2)".to_owned(),
+        "INSERT INTO print_archives (id, printer_id, filename, file_path, status, started_at, completed_at, \
+         created_by_id) VALUES (5, 1, 'lost.3mf', 'archive/1/nope/lost.3mf', 'completed', \
+         '2026-05-04 10:00:00', '2026-05-04 11:00:00', 2)".to_owned(),
+        "INSERT INTO print_archives (id, printer_id, filename, file_path, status, started_at, completed_at) \
+         VALUES (6, 1, 'linked.3mf', 'archive/up/secret.txt', 'completed', '2026-05-05 10:00:00', \
+         '2026-05-05 11:00:00')".to_owned(),
+        "INSERT INTO print_archives (id, printer_id, filename, status, started_at, completed_at, deleted_at) \
+         VALUES (7, 1, 'trash.3mf', 'completed', '2026-05-06 10:00:00', '2026-05-06 11:00:00', \
+         '2026-05-07 10:00:00')".to_owned(),
+        "INSERT INTO library_folders (id, name, parent_id) VALUES (1, 'Parts', NULL), (2, 'Small', 1)".to_owned(),
+        format!("INSERT INTO library_folders (id, name, is_external, external_path) VALUES (3, 'NAS', 1, {})",
+            q(&place.root.display().to_string())),
+        format!("INSERT INTO library_files (id, folder_id, filename, file_path, created_by_id, created_at) VALUES \
+         (1, 2, 'cube.gcode.3mf', 'archive/library/files/0a1b2c.gcode.3mf', 2, '2026-04-20 09:00:00'), \
+         (2, NULL, 'evil.gcode.3mf', 'archive/library/files/evil.gcode.3mf', 2, NULL), \
+         (3, NULL, 'up.gcode.3mf', '../secret.txt', 2, NULL), \
+         (4, NULL, 'gone.gcode.3mf', 'archive/library/files/missing.gcode.3mf', 2, NULL), \
+         (5, 3, 'abs.gcode.3mf', {}, 2, NULL), \
+         (6, NULL, 'notes.txt', 'archive/library/files/notes.txt', 1, NULL)", q(&secret.display().to_string())),
+        "INSERT INTO library_files (id, filename, file_path, deleted_at) VALUES \
+         (7, 'binned.gcode.3mf', 'archive/library/files/0a1b2c.gcode.3mf', '2026-05-01 00:00:00')".to_owned(),
+        "INSERT INTO library_tags (id, name, name_key) VALUES (1, 'Functional', 'functional')".to_owned(),
+        "INSERT INTO library_file_tags (file_id, tag_id) VALUES (1, 1)".to_owned(),
+        "INSERT INTO print_queue (id, library_file_id, printer_id, position, status, created_by_id, created_at) VALUES \
+         (1, 1, 1, 2, 'pending', 2, '2026-05-05 10:00:00')".to_owned(),
+        "INSERT INTO print_queue (id, library_file_id, target_model, position, status, created_by_id, created_at) VALUES \
+         (2, 1, 'x1c', 1, 'pending', 1, '2026-05-05 10:01:00')".to_owned(),
+        "INSERT INTO print_queue (id, archive_id, printer_id, position, status, created_at) VALUES \
+         (3, 1, 1, 3, 'pending', '2026-05-05 10:02:00')".to_owned(),
+        "INSERT INTO print_queue (id, library_file_id, printer_id, position, status, created_at) VALUES \
+         (4, 2, 1, 4, 'pending', '2026-05-05 10:03:00')".to_owned(),
+        "INSERT INTO print_queue (id, library_file_id, target_model, target_location, position, status, created_at) \
+         VALUES (5, 1, 'X1C', 'Lab', 5, 'pending', '2026-05-05 10:04:00')".to_owned(),
+        "INSERT INTO print_queue (id, library_file_id, printer_id, position, status, created_at) VALUES \
+         (6, 1, 1, 6, 'completed', '2026-05-05 10:05:00')".to_owned(),
+        "INSERT INTO print_queue (id, library_file_id, printer_id, position, status, manual_start, created_at) \
+         VALUES (7, 1, 1, 7, 'pending', 1, '2026-05-05 10:06:00')".to_owned(),
+    ]);
+    sqlite_file(&file, &sql).await;
+
+    // Dry run: the report in words and as JSON; nothing written, nothing copied.
+    let before = place.counts().await;
+    let report = ok(&place.import("bambuddy", &file, &["--dry-run"]));
+    for needle in [
+        "2 user(s), 1 group(s), 1 printer(s), 4 archive entr(ies) would be imported",
+        "2 library folder(s), 1 library file(s), 3 queue item(s) would be imported; 4 file(s)",
+        "archive entry `evil.3mf` (2026-05-03T10:00:00Z on Bay 1): refused, its path `../secret.txt` climbs out with `..`",
+        "archive entry `linked.3mf` (2026-05-05T10:00:00Z on Bay 1): refused, its path `archive/up/secret.txt` leads outside Bambuddy's data directory through a symbolic link",
+        "archive entry `lost.3mf` (2026-05-04T10:00:00Z on Bay 1): its file `archive/1/nope/lost.3mf` is missing; imported without it",
+        "library file `evil.gcode.3mf`: refused, its path `archive/library/files/evil.gcode.3mf` leads outside Bambuddy's data directory through a symbolic link",
+        "library file `up.gcode.3mf`: refused, its path `../secret.txt` climbs out with `..`",
+        "lies outside Bambuddy's data directory",
+        "library file `gone.gcode.3mf`: its file `archive/library/files/missing.gcode.3mf` is missing",
+        "library file `notes.txt`: not a print file the library takes",
+        "queue item 4: cannot be queued here: its library file was not imported",
+        "queue item 5: cannot be queued here: it is limited to the location `Lab`",
+        "queue item 7: cannot be queued here: it waits for a manual start",
+        "Bambuddy folder `NAS` is an external folder",
+        "1 Bambuddy queue item(s) that are not waiting",
+        "1 Bambuddy archive entr(ies) in its trash",
+        "1 Bambuddy library file(s) in its trash",
+    ] {
+        assert!(report.contains(needle), "missing {needle:?} in:\n{report}");
+    }
+    assert!(!report.contains("TOP SECRET"), "{report}");
+    let json_report: Value = serde_json::from_str(&ok(&place.import(
+        "bambuddy",
+        &file,
+        &["--dry-run", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(json_report["dry_run"], true);
+    assert_eq!(json_report["library_files_created"], 1);
+    assert_eq!(json_report["queue_items_created"], 3);
+    assert_eq!(json_report["archives_created"], 4);
+    assert!(
+        json_report["problems"].as_array().unwrap().len() >= 9,
+        "{json_report}"
+    );
+    assert_eq!(place.counts().await, before, "a dry run writes nothing");
+    assert!(
+        blob_contents(&place.data).is_empty(),
+        "a dry run copies nothing"
+    );
+
+    let done = ok(&place.import("bambuddy", &file, &["--json"]));
+    let done: Value = serde_json::from_str(&done).unwrap();
+    assert_eq!(
+        (
+            done["archives_created"].as_i64(),
+            done["library_files_created"].as_i64(),
+            done["folders_created"].as_i64(),
+            done["queue_items_created"].as_i64()
+        ),
+        (Some(4), Some(1), Some(2), Some(3)),
+        "{done}"
+    );
+    let stored = blob_contents(&place.data);
+    assert!(
+        stored
+            .iter()
+            .all(|b| !b.windows(10).any(|w| w == &SECRET[..10])),
+        "the refused file's content is not in the content store"
+    );
+    // One sliced project (archive and library share it), one plate image; nothing staged.
+    assert_eq!(stored.len(), 2, "blobs");
+    let after = place.counts().await;
+    let again = ok(&place.import("bambuddy", &file, &[]));
+    assert!(
+        again.contains("0 user(s), 0 group(s), 0 printer(s), 0 archive entr(ies) imported")
+            && again.contains("0 library folder(s), 0 library file(s), 0 queue item(s) imported"),
+        "{again}"
+    );
+    assert_eq!(
+        place.counts().await,
+        after,
+        "the second run changed nothing"
+    );
+    assert_eq!(blob_contents(&place.data).len(), 2);
+
+    let server = place.server().await;
+    let alice = server.login("alice", PASSWORD).await;
+    let all = server.call(&alice, "GET", "/api/v1/archives", None).await;
+    assert_eq!(all.status, 200, "{:?}", all.json);
+    assert_eq!(
+        names_of(&all.json, "file_name"),
+        vec!["cube.gcode.3mf", "lost.3mf", "old.3mf", "vase.3mf"]
+    );
+    let items = all.json["items"].as_array().unwrap().clone();
+    let by = |n: &str| items.iter().find(|i| i["file_name"] == n).unwrap().clone();
+    let cube = by("cube.gcode.3mf");
+    assert_eq!(cube["started_by"]["name"], "bob", "{cube}");
+    assert_eq!(cube["outcome"], "finished");
+    assert_eq!(cube["duration_s"], 5400);
+    assert_eq!(cube["tags"], json!(["gift", "red"]));
+    assert_eq!(cube["notes"], "first");
+    assert_eq!(cube["filaments"][0]["type"], "PLA");
+    assert_eq!(cube["filaments"][0]["color"], "FF8000FF");
+    assert_eq!(cube["filaments"][0]["grams"], 12.3);
+    assert_eq!(by("vase.3mf")["outcome"], "failed");
+    assert_eq!(by("vase.3mf")["error"], "Spaghetti");
+    assert_eq!(by("vase.3mf")["started_by"]["name"], "alice");
+    let old = by("old.3mf");
+    assert!(old["printer_id"].is_null(), "{old}");
+    assert_eq!(old["printer_name"], "Bambuddy printer 7");
+    assert!(old["started_by"].is_null(), "{old}");
+    // The plate image, byte for byte.
+    let thumb = crate::library::get_raw(
+        &server,
+        &alice,
+        &format!("/api/v1/archives/{}/thumbnail", cube["id"]),
+        None,
+    )
+    .await;
+    assert_eq!(thumb.status(), 200);
+    assert_eq!(thumb.bytes().await.unwrap().as_ref(), crate::library::PNG);
+
+    // bob holds archives:read_own: the entries he started, nothing else.
+    let bob = server.login("bob", PASSWORD).await;
+    let his = server.call(&bob, "GET", "/api/v1/archives", None).await;
+    assert_eq!(his.status, 200, "{:?}", his.json);
+    assert_eq!(
+        names_of(&his.json, "file_name"),
+        vec!["cube.gcode.3mf", "lost.3mf"]
+    );
+    let vase = by("vase.3mf")["id"].clone();
+    let theirs = server
+        .call(&bob, "GET", &format!("/api/v1/archives/{vase}"), None)
+        .await;
+    assert_eq!(
+        theirs.status, 404,
+        "another owner's entry is not his to read"
+    );
+
+    // The library file, his, in Parts/Small, tagged, and its bytes exactly as in Bambuddy.
+    let files = server
+        .call(&bob, "GET", "/api/v1/library/files", None)
+        .await;
+    assert_eq!(files.status, 200, "{:?}", files.json);
+    assert_eq!(names_of(&files.json, "name"), vec!["cube.gcode.3mf"]);
+    let f = files.json["items"][0].clone();
+    assert_eq!(f["tags"], json!(["Functional"]), "{f}");
+    let download = crate::library::get_raw(
+        &server,
+        &bob,
+        &format!("/api/v1/library/files/{}/download", f["id"]),
+        None,
+    )
+    .await;
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.bytes().await.unwrap().as_ref(), sliced.as_slice());
+    let folders = server
+        .call(&alice, "GET", "/api/v1/library/folders", None)
+        .await;
+    assert_eq!(folders.status, 200, "{:?}", folders.json);
+    let folders = folders.json.to_string();
+    assert!(
+        folders.contains("\"Parts\"") && folders.contains("\"Small\""),
+        "{folders}"
+    );
+    assert!(!folders.contains("NAS"), "{folders}");
+
+    // The waiting items, in Bambuddy's order; bob sees his own.
+    let queue = server.call(&alice, "GET", "/api/v1/queue", None).await;
+    assert_eq!(queue.status, 200, "{:?}", queue.json);
+    let q = queue.json["items"].as_array().unwrap().clone();
+    assert_eq!(q.len(), 3, "{q:?}");
+    assert_eq!(q[0]["target"]["model"], "X1C", "{q:?}");
+    assert_eq!(q[1]["owner"]["name"], "bob", "{q:?}");
+    assert_eq!(
+        q[2]["archive_id"], cube["id"],
+        "the reprint names its entry: {q:?}"
+    );
+    assert!(q.iter().all(|i| i["state"] == "queued"), "{q:?}");
+    let mine = server.call(&bob, "GET", "/api/v1/queue", None).await;
+    assert_eq!(mine.status, 200, "{:?}", mine.json);
+    assert_eq!(
+        mine.json["items"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        mine.json
+    );
     server.stop().await;
 }

@@ -200,7 +200,7 @@ pub(crate) async fn upload_sliced(server: &TestServer, auth: &Auth, name: &str) 
         .unwrap()
 }
 
-async fn get_raw(
+pub(crate) async fn get_raw(
     server: &TestServer,
     auth: &Auth,
     path: &str,

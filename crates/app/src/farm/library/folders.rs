@@ -67,7 +67,7 @@ pub struct UpdateLibraryFolder {
     pub parent_id: Option<Option<LibraryFolderId>>,
 }
 
-fn folder_name(raw: &str) -> Result<String, AppError> {
+pub(crate) fn folder_name(raw: &str) -> Result<String, AppError> {
     let n = raw.trim();
     if n.is_empty()
         || n.chars().count() > NAME_MAX

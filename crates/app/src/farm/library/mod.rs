@@ -18,12 +18,12 @@
 
 pub mod blobs;
 mod files;
-mod folders;
+pub(crate) mod folders;
 pub(crate) mod meta;
 mod print;
 mod refs;
 mod targets;
-mod upload;
+pub(crate) mod upload;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,16 @@
 //! Reads a Bambuddy database (SQLAlchemy models of maziggy/bambuddy 1.2.x: `users`,
-//! `groups`, `user_groups`, `group_printers`, `group_locations`, `printers`, `print_archives`, and the counts of `library_files`
-//! and `print_queue`) and maps its `resource:action` permissions.
+//! `groups`, `user_groups`, `group_printers`, `group_locations`, `printers`, `print_archives`,
+//! `library_folders`, `library_files`, `library_tags`, `library_file_tags` and `print_queue`)
+//! and maps its `resource:action` permissions.
+//!
+//! Verified against maziggy/bambuddy: `backend/app/models/{archive,library,print_queue}.py`
+//! (columns, `deleted_at` = in the trash, queue `status` values `pending`, `printing`,
+//! `completed`, `failed`, `skipped`, `cancelled`), `backend/app/core/config.py` (`base_dir` is
+//! the data directory that holds `bambuddy.db`; `archive_dir` is `<base_dir>/archive`),
+//! `backend/app/services/archive.py` (archive files under `archive/<printer id>/<time>_<name>/`,
+//! `file_path` and `thumbnail_path` stored relative to `base_dir`) and
+//! `backend/app/api/routes/library.py` (library files under `archive/library/files/<uuid>.<ext>`
+//! relative to `base_dir`; files of external folders keep an absolute path outside it).
 //!
 //! Invariant: a user is an administrator only the way Bambuddy itself decides it — the legacy
 //! `role` is exactly `admin`, or they belong to the group named exactly `Administrators` —
@@ -9,9 +19,12 @@
 
 use pw_domain::Permission as P;
 
+use std::collections::BTreeMap;
+
 use super::{
-    Mapped, ReadError, Source, SourceArchive, SourceGroup, SourcePrinter, SourceUser, flag, opt,
-    require_columns, text, time_ms,
+    Mapped, ReadError, Source, SourceArchive, SourceFilament, SourceFolder, SourceGroup,
+    SourceLibraryFile, SourcePrinter, SourceQueueItem, SourceUser, flag, opt, require_columns,
+    text, time_ms,
 };
 use crate::SecretString;
 use pw_store::SourceDb;
@@ -207,7 +220,7 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
             ],
         )
         .await?;
-    let mut names = std::collections::BTreeMap::new();
+    let mut names = BTreeMap::new();
     for r in &user_rows {
         let id = text(r, 0);
         let username = text(r, 1);
@@ -268,58 +281,15 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
     }
 
     if tables.iter().any(|t| t == "print_archives") {
-        let rows = db
-            .rows(
-                "print_archives",
-                &[
-                    "printer_id",
-                    "filename",
-                    "status",
-                    "started_at",
-                    "completed_at",
-                    "created_by_id",
-                    "notes",
-                    "print_name",
-                ],
-            )
-            .await?;
-        let mut unfinished = 0usize;
-        for r in &rows {
-            let (Some(printer), Some(outcome), Some(started)) = (
-                opt(r, 0),
-                outcome(&text(r, 2)),
-                opt(r, 3).as_deref().and_then(time_ms),
-            ) else {
-                unfinished += 1;
-                continue;
-            };
-            let ended = opt(r, 4).as_deref().and_then(time_ms).unwrap_or(started);
-            let file = opt(r, 1).or_else(|| opt(r, 7)).unwrap_or_default();
-            source.archives.push(SourceArchive {
-                printer,
-                file_name: file,
-                started_at: started,
-                ended_at: ended,
-                outcome,
-                started_by: opt(r, 5).and_then(|id| names.get(&id).cloned()),
-                notes: text(r, 6),
-            });
-        }
-        if unfinished > 0 {
-            source.unmapped.push(format!(
-                "{unfinished} Bambuddy archive entr(ies) without a printer, a start time or a \
-                 finished state: left out"
-            ));
-        }
-        source.unmapped.push(
-            "the files, thumbnails, timelapses and photos of Bambuddy's archive: only the \
-             entries are imported (the files stay in Bambuddy's data directory)"
-                .to_owned(),
-        );
+        read_archives(db, &mut source, &names).await?;
+    }
+    if tables.iter().any(|t| t == "library_files") {
+        read_library(db, &tables, &mut source, &names).await?;
+    }
+    if tables.iter().any(|t| t == "print_queue") {
+        read_queue(db, &mut source, &names).await?;
     }
     for (table, what) in [
-        ("library_files", "library file(s)"),
-        ("print_queue", "queue item(s)"),
         ("api_keys", "API key(s)"),
         ("smart_plugs", "smart plug(s)"),
         ("spools", "spool(s)"),
@@ -330,9 +300,6 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
                 source.unmapped.push(format!(
                     "{n} Bambuddy {what}: {}",
                     match table {
-                        "library_files" | "print_queue" =>
-                            "not imported by this version (their files live in Bambuddy's data \
-                             directory); add them again here",
                         "api_keys" =>
                             "only hashes are stored, so they cannot work here; create new keys",
                         _ => "no equivalent in printwarden",
@@ -342,4 +309,298 @@ pub(super) async fn read(db: &SourceDb) -> Result<Source, ReadError> {
         }
     }
     Ok(source)
+}
+
+/// Bambuddy's tags of an archive entry: a comma-separated text (a JSON list is read too).
+fn tag_list(raw: &str) -> Vec<String> {
+    let raw = raw.trim();
+    if raw.starts_with('[')
+        && let Ok(list) = serde_json::from_str::<Vec<String>>(raw)
+    {
+        return list;
+    }
+    raw.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A `REAL` cell.
+fn number(row: &[Option<String>], i: usize) -> Option<f64> {
+    opt(row, i).and_then(|v| v.trim().parse::<f64>().ok())
+}
+
+async fn read_archives(
+    db: &SourceDb,
+    source: &mut Source,
+    names: &BTreeMap<String, String>,
+) -> Result<(), ReadError> {
+    let printer_names: BTreeMap<String, String> = source
+        .printers
+        .iter()
+        .map(|p| (p.key.clone(), p.name.clone()))
+        .collect();
+    let rows = db
+        .rows(
+            "print_archives",
+            &[
+                "id",
+                "printer_id",
+                "filename",
+                "status",
+                "started_at",
+                "completed_at",
+                "created_by_id",
+                "notes",
+                "print_name",
+                "file_path",
+                "thumbnail_path",
+                "tags",
+                "failure_reason",
+                "filament_used_grams",
+                "filament_type",
+                "filament_color",
+                "deleted_at",
+                "timelapse_path",
+                "photos",
+                "is_favorite",
+            ],
+        )
+        .await?;
+    let (mut unfinished, mut trashed, mut media, mut favourites) = (0usize, 0usize, 0usize, 0usize);
+    for r in &rows {
+        if opt(r, 16).is_some() {
+            trashed += 1;
+            continue;
+        }
+        let (Some(outcome), Some(started)) =
+            (outcome(&text(r, 3)), opt(r, 4).as_deref().and_then(time_ms))
+        else {
+            unfinished += 1;
+            continue;
+        };
+        let ended = opt(r, 5).as_deref().and_then(time_ms).unwrap_or(started);
+        let file = opt(r, 2).or_else(|| opt(r, 8)).unwrap_or_default();
+        let printer = opt(r, 1).filter(|k| printer_names.contains_key(k));
+        let printer_name = match (&printer, opt(r, 1)) {
+            (Some(k), _) => printer_names.get(k).cloned().unwrap_or_default(),
+            (None, Some(k)) => format!("Bambuddy printer {k}"),
+            (None, None) => "unknown printer (Bambuddy)".to_owned(),
+        };
+        if opt(r, 17).is_some() || opt(r, 18).is_some_and(|p| p.trim() != "[]") {
+            media += 1;
+        }
+        if flag(r, 19, false) {
+            favourites += 1;
+        }
+        source.archives.push(SourceArchive {
+            key: text(r, 0),
+            printer,
+            printer_name,
+            file_name: file,
+            started_at: started,
+            ended_at: ended,
+            outcome,
+            started_by: opt(r, 6).and_then(|id| names.get(&id).cloned()),
+            notes: text(r, 7),
+            tags: tag_list(&text(r, 11)),
+            error: opt(r, 12),
+            filament: SourceFilament {
+                grams: number(r, 13),
+                kind: opt(r, 14),
+                color: opt(r, 15),
+            },
+            file_path: opt(r, 9),
+            thumbnail_path: opt(r, 10),
+        });
+    }
+    if unfinished > 0 {
+        source.unmapped.push(format!(
+            "{unfinished} Bambuddy archive entr(ies) without a start time or a finished state: \
+             left out"
+        ));
+    }
+    if trashed > 0 {
+        source.unmapped.push(format!(
+            "{trashed} Bambuddy archive entr(ies) in its trash: left out"
+        ));
+    }
+    if media > 0 {
+        source.unmapped.push(format!(
+            "the timelapses and photos of {media} Bambuddy archive entr(ies): not imported (the \
+             entries, their printed files and plate images are)"
+        ));
+    }
+    if favourites > 0 {
+        source.unmapped.push(format!(
+            "{favourites} Bambuddy archive entr(ies) marked as favourite: printwarden has no \
+             favourites (tags and ratings instead)"
+        ));
+    }
+    Ok(())
+}
+
+async fn read_library(
+    db: &SourceDb,
+    tables: &[String],
+    source: &mut Source,
+    names: &BTreeMap<String, String>,
+) -> Result<(), ReadError> {
+    require_columns(db, "library_files", &["id", "filename", "file_path"]).await?;
+    let mut external_folders = Vec::new();
+    if tables.iter().any(|t| t == "library_folders") {
+        let rows = db
+            .rows(
+                "library_folders",
+                &["id", "name", "parent_id", "is_external", "external_path"],
+            )
+            .await?;
+        for r in &rows {
+            if flag(r, 3, false) {
+                external_folders.push(text(r, 0));
+                source.unmapped.push(format!(
+                    "Bambuddy folder `{}` is an external folder (a directory outside its data \
+                     directory): not imported; upload its files to the library",
+                    text(r, 1)
+                ));
+                continue;
+            }
+            source.folders.push(SourceFolder {
+                key: text(r, 0),
+                name: text(r, 1),
+                parent: opt(r, 2),
+            });
+        }
+    }
+    // Tags (#1268 there): a global catalogue and a link table.
+    let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if tables.iter().any(|t| t == "library_tags") && tables.iter().any(|t| t == "library_file_tags")
+    {
+        let catalogue: BTreeMap<String, String> = db
+            .rows("library_tags", &["id", "name"])
+            .await?
+            .iter()
+            .map(|r| (text(r, 0), text(r, 1)))
+            .collect();
+        for r in db.rows("library_file_tags", &["file_id", "tag_id"]).await? {
+            if let Some(name) = catalogue.get(&text(&r, 1)) {
+                tags.entry(text(&r, 0)).or_default().push(name.clone());
+            }
+        }
+    }
+    let rows = db
+        .rows(
+            "library_files",
+            &[
+                "id",
+                "folder_id",
+                "filename",
+                "file_path",
+                "created_by_id",
+                "created_at",
+                "deleted_at",
+                "is_external",
+            ],
+        )
+        .await?;
+    let mut trashed = 0usize;
+    for r in &rows {
+        if opt(r, 6).is_some() {
+            trashed += 1;
+            continue;
+        }
+        let folder = opt(r, 1).filter(|f| !external_folders.contains(f));
+        let key = text(r, 0);
+        source.library.push(SourceLibraryFile {
+            tags: tags.remove(&key).unwrap_or_default(),
+            key,
+            folder,
+            name: text(r, 2),
+            path: text(r, 3),
+            owner: opt(r, 4).and_then(|id| names.get(&id).cloned()),
+            created_at: opt(r, 5).as_deref().and_then(time_ms),
+        });
+    }
+    if trashed > 0 {
+        source.unmapped.push(format!(
+            "{trashed} Bambuddy library file(s) in its trash: left out"
+        ));
+    }
+    Ok(())
+}
+
+async fn read_queue(
+    db: &SourceDb,
+    source: &mut Source,
+    names: &BTreeMap<String, String>,
+) -> Result<(), ReadError> {
+    require_columns(db, "print_queue", &["id", "status"]).await?;
+    let rows = db
+        .rows(
+            "print_queue",
+            &[
+                "id",
+                "status",
+                "printer_id",
+                "target_model",
+                "target_location",
+                "library_file_id",
+                "archive_id",
+                "plate_id",
+                "position",
+                "scheduled_time",
+                "manual_start",
+                "bed_levelling",
+                "flow_cali",
+                "timelapse",
+                "use_ams",
+                "ams_mapping",
+                "created_by_id",
+                "created_at",
+            ],
+        )
+        .await?;
+    let mut items = Vec::new();
+    let mut other = 0usize;
+    for r in &rows {
+        if text(r, 1).trim() != "pending" {
+            other += 1;
+            continue;
+        }
+        let position = opt(r, 8)
+            .and_then(|p| p.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        items.push((
+            position,
+            SourceQueueItem {
+                key: text(r, 0),
+                printer: opt(r, 2),
+                model: opt(r, 3),
+                location: opt(r, 4),
+                library_file: opt(r, 5),
+                archive: opt(r, 6),
+                plate: opt(r, 7).and_then(|p| p.trim().parse::<i64>().ok()),
+                not_before: opt(r, 9).as_deref().and_then(time_ms),
+                manual_start: flag(r, 10, false),
+                bed_levelling: flag(r, 11, true),
+                flow_calibration: flag(r, 12, false),
+                timelapse: flag(r, 13, false),
+                use_ams: flag(r, 14, true),
+                ams_mapping: opt(r, 15).is_some_and(|m| m.trim() != "[]"),
+                created_by: opt(r, 16).and_then(|id| names.get(&id).cloned()),
+                created_at: opt(r, 17).as_deref().and_then(time_ms),
+            },
+        ));
+    }
+    // Bambuddy's order: position, then id (rowid order kept by the stable sort).
+    items.sort_by_key(|(p, _)| *p);
+    source.queue = items.into_iter().map(|(_, i)| i).collect();
+    if other > 0 {
+        source.unmapped.push(format!(
+            "{other} Bambuddy queue item(s) that are not waiting (printing, done, failed, skipped \
+             or cancelled): left out; only pending items are imported"
+        ));
+    }
+    Ok(())
 }

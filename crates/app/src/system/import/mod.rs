@@ -18,6 +18,7 @@
 //!   either.
 
 mod bambuddy;
+mod content;
 mod filament_bridge;
 mod forge;
 
@@ -28,8 +29,8 @@ use pw_credentials::password::is_supported_hash;
 use pw_domain::{Email, GroupName, Permission, PrinterScope, SystemGroup, Username};
 use pw_policy::{Action, Target};
 use pw_store::{
-    GroupRow, ImportArchive, ImportBatch, ImportGroup, ImportGroupRef, ImportPrinter,
-    ImportPrinterRef, ImportUser, SourceDb, StoreError,
+    GroupRow, ImportBatch, ImportGroup, ImportGroupRef, ImportPrinter, ImportPrinterRef, ImportRef,
+    ImportUser, SourceDb, StoreError,
 };
 use serde::Serialize;
 
@@ -121,8 +122,12 @@ pub(crate) struct SourcePrinter {
 /// A finished print the source recorded.
 #[derive(Debug, Clone)]
 pub(crate) struct SourceArchive {
-    /// Key of its printer.
-    pub printer: String,
+    /// The source's key for it.
+    pub key: String,
+    /// Key of its printer (`None`: the source no longer has it).
+    pub printer: Option<String>,
+    /// The printer's name, kept when the printer is not here.
+    pub printer_name: String,
     /// File name.
     pub file_name: String,
     /// Unix ms.
@@ -135,6 +140,95 @@ pub(crate) struct SourceArchive {
     pub started_by: Option<String>,
     /// Free text.
     pub notes: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Why it failed, in words.
+    pub error: Option<String>,
+    /// The filament it used, as far as the source knows.
+    pub filament: SourceFilament,
+    /// The printed file, relative to the source's data directory.
+    pub file_path: Option<String>,
+    /// The plate image, relative to the source's data directory.
+    pub thumbnail_path: Option<String>,
+}
+
+/// What a source knows about a print's filament: a total and the materials and colours
+/// (comma-separated when several).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SourceFilament {
+    /// Grams in all.
+    pub grams: Option<f64>,
+    /// `PLA` or `PLA, PETG`.
+    pub kind: Option<String>,
+    /// `#FF8000` or `#FF8000,#000000`.
+    pub color: Option<String>,
+}
+
+/// A library folder of the source.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceFolder {
+    /// The source's key.
+    pub key: String,
+    /// Name.
+    pub name: String,
+    /// Parent's key (`None`: top level).
+    pub parent: Option<String>,
+}
+
+/// A library file of the source.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceLibraryFile {
+    /// The source's key.
+    pub key: String,
+    /// Folder's key (`None`: top level).
+    pub folder: Option<String>,
+    /// File name.
+    pub name: String,
+    /// Where its content is, relative to the source's data directory.
+    pub path: String,
+    /// Username of the uploader there.
+    pub owner: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Unix ms.
+    pub created_at: Option<i64>,
+}
+
+/// A waiting queue item of the source.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceQueueItem {
+    /// The source's key.
+    pub key: String,
+    /// Target printer's key.
+    pub printer: Option<String>,
+    /// Target model.
+    pub model: Option<String>,
+    /// Target location (a name there).
+    pub location: Option<String>,
+    /// The library file's key.
+    pub library_file: Option<String>,
+    /// The archive entry's key (a reprint).
+    pub archive: Option<String>,
+    /// Plate.
+    pub plate: Option<i64>,
+    /// Unix ms.
+    pub not_before: Option<i64>,
+    /// Waits for a person to start it there.
+    pub manual_start: bool,
+    /// Options.
+    pub bed_levelling: bool,
+    /// Options.
+    pub flow_calibration: bool,
+    /// Options.
+    pub timelapse: bool,
+    /// Options.
+    pub use_ams: bool,
+    /// It had a filament → tray mapping.
+    pub ams_mapping: bool,
+    /// Username of who queued it.
+    pub created_by: Option<String>,
+    /// Unix ms.
+    pub created_at: Option<i64>,
 }
 
 /// Everything a reader found, in neutral form.
@@ -150,6 +244,12 @@ pub(crate) struct Source {
     pub printers: Vec<SourcePrinter>,
     /// Finished prints.
     pub archives: Vec<SourceArchive>,
+    /// Library folders.
+    pub folders: Vec<SourceFolder>,
+    /// Library files.
+    pub library: Vec<SourceLibraryFile>,
+    /// Waiting queue items, in queue order.
+    pub queue: Vec<SourceQueueItem>,
     /// What the source holds that has no equivalent here, in words.
     pub unmapped: Vec<String>,
 }
@@ -188,6 +288,21 @@ pub struct ImportReport {
     pub printers_created: usize,
     /// Archive entries created.
     pub archives_created: usize,
+    /// Library folders created.
+    pub folders_created: usize,
+    /// Library files created.
+    pub library_files_created: usize,
+    /// Queue items created.
+    pub queue_items_created: usize,
+    /// Files of the source read (hashed; copied into the content store unless a dry run,
+    /// and kept there when a row names them).
+    pub files_read: usize,
+    /// Their bytes.
+    pub bytes_read: u64,
+    /// Items refused or imported without a file, with the reason: a path leading outside the
+    /// source's data directory, a missing file, a file that is not a print file, a queue item
+    /// that cannot be mapped.
+    pub problems: Vec<String>,
     /// What is (or would be) imported, one sentence each.
     pub imported: Vec<String>,
     /// What exists here already and was left as it is.
@@ -220,7 +335,29 @@ impl ImportReport {
                 "imported"
             }
         ));
+        out.push_str(&format!(
+            "{} library folder(s), {} library file(s), {} queue item(s) {}; {} file(s) ({} bytes) {}.\n",
+            self.folders_created,
+            self.library_files_created,
+            self.queue_items_created,
+            if self.dry_run {
+                "would be imported"
+            } else {
+                "imported"
+            },
+            self.files_read,
+            self.bytes_read,
+            if self.dry_run {
+                "read, nothing copied"
+            } else {
+                "read into the content store"
+            }
+        ));
         for (title, lines) in [
+            (
+                "Problems (these items were refused or imported without their file)",
+                &self.problems,
+            ),
             ("Imported", &self.imported),
             ("Already here, left as it is", &self.skipped),
             (
@@ -409,6 +546,8 @@ impl App {
             Permission::GroupsCreate,
             Permission::PrintersCreate,
             Permission::ArchivesCreate,
+            Permission::LibraryUpload,
+            Permission::QueueCreate,
         ] {
             self.require(actor, Action::Perform(p), &Target::Global)?;
         }
@@ -422,7 +561,28 @@ impl App {
             .collect();
         self.check_may_grant(actor, &rights_of(&admins)).await?;
         let source = read_source(tool, path).await?;
-        let plan = self.plan(tool, source, &groups, dry_run).await?;
+        // Bambuddy records its files relative to its data directory, the one holding its
+        // database.
+        let root = path
+            .parent()
+            .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
+        let mut files = content::Files::new(
+            &root,
+            self.library_blobs.as_deref(),
+            dry_run,
+            self.config.library.max_upload_bytes,
+        );
+        // Held from the first stored blob until the rows naming it are written (or the blobs
+        // released again): no release elsewhere can take content this import is about to name.
+        let held = self.blob_refs().await;
+        let planned = self.plan(tool, source, &groups, dry_run, &mut files).await;
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.release_blobs(&held, &files.stored).await?;
+                return Err(e);
+            }
+        };
         if dry_run {
             return Ok(plan.report);
         }
@@ -447,6 +607,11 @@ impl App {
                 self.now(),
             )
             .await;
+        // What this run stored and no row names (all of it when the write failed; a file read
+        // for an item refused after reading, such as a text file that is no print file) goes
+        // again.
+        self.release_blobs(&held, &files.stored).await?;
+        drop(held);
         let ids = match ids {
             Ok(ids) => ids,
             Err(StoreError::Conflict) => {
@@ -463,6 +628,9 @@ impl App {
             Err(e) => return Err(e.into()),
         };
         report.archives_created = ids.archives;
+        report.folders_created = ids.folders;
+        report.library_files_created = ids.library;
+        report.queue_items_created = ids.queue;
         for (g, id) in batch.groups.iter().zip(&ids.groups) {
             self.audit(
                 actor,
@@ -502,6 +670,7 @@ impl App {
         source: Source,
         groups: &[GroupRow],
         dry_run: bool,
+        files: &mut content::Files<'_>,
     ) -> Result<Plan, AppError> {
         let mut report = ImportReport {
             tool,
@@ -511,6 +680,12 @@ impl App {
             groups_created: 0,
             printers_created: 0,
             archives_created: 0,
+            folders_created: 0,
+            library_files_created: 0,
+            queue_items_created: 0,
+            files_read: 0,
+            bytes_read: 0,
+            problems: Vec::new(),
             imported: Vec::new(),
             skipped: Vec::new(),
             no_equivalent: source.unmapped.clone(),
@@ -572,18 +747,19 @@ impl App {
             printers.push((p, serial, host, port));
         }
 
-        // 2. Printers by serial (before groups: a scoped group names them); their archive entries
-        // come with them.
+        // 2. Printers by serial (before groups: a scoped group names them).
         let mut codes = Vec::new();
         let mut printer_index = BTreeMap::new();
         let mut existing_printers = BTreeMap::new();
+        let mut printers_here = BTreeMap::new();
         let here = self.store.list_printers().await?;
         for (p, serial, host, port) in printers {
             if let Some(x) = here.iter().find(|x| x.serial == serial) {
                 existing_printers.insert(p.key.clone(), x.id);
+                printers_here.insert(p.key.clone(), (x.id, x.name.clone()));
                 report.skipped.push(format!(
                     "printer `{}` ({serial}): a printer with that serial exists here already; not \
-                     changed, and its archive entries are not imported again",
+                     changed (its archive entries and queue items go to it)",
                     p.name
                 ));
                 continue;
@@ -726,7 +902,7 @@ impl App {
         }
 
         // 4. Users: never over a local account of the same name.
-        let mut user_index = BTreeMap::new();
+        let mut user_refs = BTreeMap::new();
         let mut emails = BTreeSet::new();
         for u in &source.users {
             let username = Username::parse(&u.username).map_err(|e| {
@@ -735,12 +911,13 @@ impl App {
                     format!("the username `{}` is not valid ({e})", u.username),
                 )
             })?;
-            if self
-                .store
-                .user_by_username(&username.key())
-                .await?
-                .is_some()
-            {
+            if let Some(local) = self.store.user_by_username(&username.key()).await? {
+                // The same account imported before and not signed in since (its hash is still
+                // the source's): what the source says they own stays theirs. Any other local
+                // account of that name is someone else's, and owns nothing from the source.
+                if u.hash.is_some() && local.password_hash == u.hash {
+                    user_refs.insert(u.username.clone(), ImportRef::Existing(local.id));
+                }
                 report.skipped.push(format!(
                     "user `{}`: a user of that name exists here already; not overwritten (their \
                      password and rights here stay as they are)",
@@ -802,7 +979,7 @@ impl App {
                     .map(|n| format!("; {n}"))
                     .unwrap_or_default()
             ));
-            user_index.insert(u.username.clone(), batch.users.len());
+            user_refs.insert(u.username.clone(), ImportRef::New(batch.users.len()));
             batch.users.push(ImportUser {
                 username,
                 email,
@@ -812,34 +989,23 @@ impl App {
             });
         }
 
-        for a in &source.archives {
-            let Some(&printer) = printer_index.get(&a.printer) else {
-                continue;
-            };
-            batch.archives.push(ImportArchive {
-                printer,
-                file_name: a.file_name.chars().take(255).collect(),
-                started_at: a.started_at,
-                ended_at: a.ended_at.max(a.started_at),
-                outcome: a.outcome,
-                started_by: a
-                    .started_by
-                    .as_ref()
-                    .and_then(|u| user_index.get(u).copied()),
-                started_by_name: a.started_by.clone().unwrap_or_default(),
-                notes: a.notes.chars().take(2000).collect(),
-            });
-        }
-        if !batch.archives.is_empty() {
-            report.imported.push(format!(
-                "{} finished print(s) into the archive (without their files)",
-                batch.archives.len()
-            ));
-        }
+        // 5. Archive entries, library and queue, with their files.
+        let places = content::Places {
+            new_printers: printer_index,
+            printers_here,
+            users: user_refs,
+        };
+        self.plan_content(tool, &source, &places, &mut batch, &mut report, files)
+            .await?;
+        report.files_read = files.count;
+        report.bytes_read = files.bytes;
         report.users_created = batch.users.len();
         report.groups_created = batch.groups.len();
         report.printers_created = batch.printers.len();
         report.archives_created = batch.archives.len();
+        report.folders_created = batch.folders.len();
+        report.library_files_created = batch.library.len();
+        report.queue_items_created = batch.queue.len();
         report.no_equivalent.extend(no_equivalent);
         Ok(Plan {
             batch,

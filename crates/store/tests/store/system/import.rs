@@ -4,8 +4,9 @@
 
 use pw_domain::{GroupName, Username};
 use pw_store::{
-    ImportArchive, ImportBatch, ImportGroup, ImportGroupRef, ImportPrinter, ImportUser, SourceDb,
-    StoreError,
+    ImportArchive, ImportBatch, ImportFolder, ImportGroup, ImportGroupRef, ImportLibraryFile,
+    ImportPrinter, ImportPrinterRef, ImportQueueItem, ImportQueueTarget, ImportRef, ImportUser,
+    SourceDb, StoreError,
 };
 
 use crate::harness::{T0, fresh, printer, user};
@@ -32,17 +33,143 @@ fn batch(username: &str, serial: &str) -> ImportBatch {
             model: "X1C".into(),
             ports: (8883, 990, 6000),
         }],
-        archives: vec![ImportArchive {
-            printer: 0,
-            file_name: "cube.3mf".into(),
-            started_at: T0,
-            ended_at: T0 + 60_000,
-            outcome: "finished",
-            started_by: Some(0),
-            started_by_name: username.into(),
-            notes: String::new(),
-        }],
+        archives: vec![archive(
+            Some(ImportPrinterRef::New(0)),
+            Some(ImportRef::New(0)),
+        )],
+        ..ImportBatch::default()
     }
+}
+
+const SHA: &str = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+
+fn archive(
+    printer: Option<ImportPrinterRef>,
+    by: Option<ImportRef<pw_domain::UserId>>,
+) -> ImportArchive {
+    ImportArchive {
+        printer,
+        printer_name: "Gone".into(),
+        file_name: "cube.3mf".into(),
+        started_at: T0,
+        ended_at: T0 + 60_000,
+        outcome: "finished",
+        started_by: by,
+        started_by_name: "dave".into(),
+        notes: String::new(),
+        tags: "[]".into(),
+        filaments: "[]".into(),
+        error: None,
+        file_sha256: Some(SHA.into()),
+        thumbnail_sha256: None,
+    }
+}
+
+/// Archive entries, folders, library files and queue items only: their natural keys.
+fn content() -> ImportBatch {
+    ImportBatch {
+        archives: vec![archive(None, None)],
+        folders: vec![
+            ImportFolder {
+                parent: None,
+                name: "Parts".into(),
+            },
+            ImportFolder {
+                parent: Some(ImportRef::New(0)),
+                name: "Small".into(),
+            },
+        ],
+        library: vec![ImportLibraryFile {
+            folder: Some(ImportRef::New(1)),
+            name: "cube.gcode.3mf".into(),
+            kind: "gcode.3mf",
+            size: 3,
+            sha256: SHA.into(),
+            owner: None,
+            owner_name: Some("dave".into()),
+            tags: r#"["a"]"#.into(),
+            tags_key: "a".into(),
+            metadata: "{}".into(),
+            created_at: T0,
+        }],
+        queue: vec![ImportQueueItem {
+            library_file: Some(ImportRef::New(0)),
+            archive: Some(ImportRef::New(0)),
+            file_sha256: SHA.into(),
+            file_name: "cube.gcode.3mf".into(),
+            plate: 1,
+            target: ImportQueueTarget::Model("X1C".into()),
+            not_before: None,
+            options: "{}".into(),
+            created_by: None,
+            created_by_name: Some("dave".into()),
+            created_at: T0,
+        }],
+        ..ImportBatch::default()
+    }
+}
+
+#[tokio::test]
+async fn content_rows_are_written_once_by_their_natural_keys() {
+    let db = fresh().await;
+    let ids = db
+        .apply_import(&content(), |_, _| Ok("x".into()), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids.archives, ids.folders, ids.library, ids.queue),
+        (1, 2, 1, 1)
+    );
+    let parts = db
+        .library_folder_named(None, "parts")
+        .await
+        .unwrap()
+        .unwrap();
+    let small = db
+        .library_folder_named(Some(parts), "SMALL")
+        .await
+        .unwrap()
+        .unwrap();
+    let file = db
+        .imported_library_file(Some(small), "Cube.gcode.3mf", SHA)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        db.imported_library_file(None, "cube.gcode.3mf", SHA)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        db.imported_archive_exists(None, "Gone", "cube.3mf", T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.imported_archive_exists(None, "Other", "cube.3mf", T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.imported_queue_item_exists(SHA, "cube.gcode.3mf", T0, Some("dave"))
+            .await
+            .unwrap()
+    );
+    let row = db.library_file(file).await.unwrap().unwrap();
+    assert_eq!(row.owner_name.as_deref(), Some("dave"));
+    // The same batch again: refused whole (the archive entry comes first; the rest must not
+    // land either).
+    let mut again = content();
+    again.archives[0].file_name = "new.3mf".into();
+    let err = db.apply_import(&again, |_, _| Ok("x".into()), T0).await;
+    assert!(matches!(err, Err(StoreError::Conflict)), "{err:?}");
+    assert!(
+        !db.imported_archive_exists(None, "Gone", "new.3mf", T0)
+            .await
+            .unwrap(),
+        "rolled back"
+    );
 }
 
 #[tokio::test]
