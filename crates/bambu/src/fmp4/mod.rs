@@ -15,6 +15,7 @@ pub mod boxes;
 pub mod sps;
 
 use boxes::{Sample, TIMESCALE};
+use sps::SpsInfo;
 
 use crate::rtp::AccessUnit;
 
@@ -68,7 +69,10 @@ pub struct Init {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Params {
     sps: Vec<u8>,
+    /// Empty until the first PPS came.
     pps: Vec<u8>,
+    /// The SPS, read once when it arrived.
+    info: SpsInfo,
 }
 
 /// Turns access units into segments. Each picture's duration is the step to the next
@@ -150,30 +154,23 @@ impl Muxer {
             return Ok(());
         }
         let base = self.next.as_ref().or(self.current.as_ref());
-        let sps = sps
-            .map(<[u8]>::to_vec)
-            .or_else(|| base.map(|p| p.sps.clone()));
-        let pps = pps
-            .map(<[u8]>::to_vec)
-            .or_else(|| base.map(|p| p.pps.clone()));
-        if let Some(sps) = &sps {
-            sps::parse_sps(sps)?;
-        }
-        match (sps, pps) {
-            (Some(sps), Some(pps)) => {
-                let params = Params { sps, pps };
-                self.next = (self.current.as_ref() != Some(&params)).then_some(params);
-            }
-            // An SPS alone: wait for its PPS before describing anything.
-            (Some(sps), None) => {
-                self.next = Some(Params {
-                    sps,
-                    pps: Vec::new(),
-                });
-            }
+        let (sps, info) = match (sps, base) {
+            (Some(new), Some(base)) if new == base.sps.as_slice() => (base.sps.clone(), base.info),
+            (Some(new), _) => (new.to_vec(), sps::parse_sps(new)?),
+            (None, Some(base)) => (base.sps.clone(), base.info),
             // A PPS without any SPS describes nothing.
-            (None, _) => {}
-        }
+            (None, None) => return Ok(()),
+        };
+        // A decoder keeps the last parameter set of each kind: a new SPS alone goes with the
+        // PPS it already has.
+        let pps = match (pps, base) {
+            (Some(new), _) => new.to_vec(),
+            (None, Some(base)) => base.pps.clone(),
+            // No PPS yet: nothing is described until one comes.
+            (None, None) => Vec::new(),
+        };
+        let params = Params { sps, pps, info };
+        self.next = (self.current.as_ref() != Some(&params)).then_some(params);
         Ok(())
     }
 
@@ -229,7 +226,7 @@ impl Muxer {
         }
         if describe && let Some(params) = self.next.take() {
             // New parameter sets take effect at an IDR, after the old fragment.
-            let info = sps::parse_sps(&params.sps)?;
+            let info = params.info;
             out.push(Segment::Init(Init {
                 bytes: boxes::init_segment(&params.sps, &params.pps, &info),
                 codec: info.codec(),

@@ -459,3 +459,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn parameter_sets_are_kept_per_kind_as_a_decoder_keeps_them() {
+    // An SPS with no PPS yet describes nothing.
+    let mut m = Muxer::new(1);
+    let unit = AccessUnit {
+        timestamp: 0,
+        nals: vec![SPS.to_vec(), vec![0x65, 1]],
+    };
+    assert!(m.push(&unit).unwrap().is_empty());
+    // The PPS comes: this IDR is described with both.
+    let unit = AccessUnit {
+        timestamp: 3000,
+        nals: vec![PPS.to_vec(), vec![0x65, 2]],
+    };
+    assert_eq!(init_of(&m.push(&unit).unwrap()).width, 320);
+    // A new SPS alone goes with the PPS the decoder already has.
+    let sps2 = vec![0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x02, 0x80, 0xF6, 0x40];
+    let out = m
+        .push(&AccessUnit {
+            timestamp: 6000,
+            nals: vec![sps2, vec![0x65, 3]],
+        })
+        .unwrap();
+    assert!(
+        matches!(&out[..], [Segment::Media(_), Segment::Init(_)]),
+        "{out:?}"
+    );
+    assert_eq!(init_of(&out).width, 640);
+    let avcc = find(
+        &init_of(&out).bytes,
+        &[
+            "moov", "trak", "mdia", "minf", "stbl", "stsd", "avc1", "avcC",
+        ],
+    );
+    assert!(avcc.ends_with(&PPS));
+}
