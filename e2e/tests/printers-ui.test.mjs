@@ -308,12 +308,18 @@ describe('print a file', () => {
     await page.locator('#camera-pick-dialog [data-close-dialog]').click();
     const tile = page.locator(`#camera-tiles [data-printer-id="${demo.p1s.id}"]`);
     await page.waitForFunction((el) => Number(el.getAttribute('data-frames')) >= 2, await tile.elementHandle(), { timeout: 30_000 });
-    // And the server agrees: the A1 is out of reach for a print from the library.
-    const library = await apiCall(context, 'GET', '/api/v1/library/files?limit=1');
-    if (library.body.items?.length) {
-      const refused = await apiCall(scoped.context, 'POST', `/api/v1/library/files/${library.body.items[0].id}/print`, { printer_id: demo.a1.id });
-      assert.ok([403, 404].includes(refused.status), `printing outside the scope: ${refused.status}`);
-    }
+    // And the server agrees: the user's own library file does not print on the A1.
+    const own = await scoped.context.request.fetch(url('/api/v1/library/files'), {
+      method: 'POST',
+      multipart: { file: { name: 'ui-scoped.gcode.3mf', mimeType: 'application/octet-stream', buffer: slicedProject({ title: 'ui scoped' }) } },
+      headers: { accept: 'application/json', origin: new URL(url('/')).origin },
+      failOnStatusCode: false,
+    });
+    assert.equal(own.status(), 201, await own.text());
+    const ownFile = await own.json();
+    cleanup.push(['DELETE', `/api/v1/library/files/${ownFile.id}`]);
+    const refused = await apiCall(scoped.context, 'POST', `/api/v1/library/files/${ownFile.id}/print`, { printer_id: demo.a1.id });
+    assert.ok([403, 404].includes(refused.status), `printing outside the scope: ${refused.status}`);
     await scoped.assertClean({ allowFailed: [NAVIGATION_ABORT, /the server responded with a status of 40[34]/] });
   });
 });
