@@ -468,11 +468,17 @@ pub(crate) async fn printers_page(
             card(p, location, rights, shown, &location_rows)
         })
         .collect();
-    let watchable = cards
+    let watchable: Vec<(String, String)> = cards
         .iter()
         .filter(|c| c.rights.can_watch)
         .map(|c| (c.id.clone(), c.name.clone()))
         .collect();
+    // No camera to watch: the address's `view=cameras` falls back to the cards, never to an
+    // empty page.
+    let mut choice = choice;
+    if watchable.is_empty() {
+        choice.cameras = false;
+    }
     let page = PrintersPage {
         can_read_library: viewer.can(Permission::LibraryReadOwn)
             || viewer.can(Permission::LibraryReadAll),
