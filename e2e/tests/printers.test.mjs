@@ -51,6 +51,27 @@ async function percent(card) {
   return Number((await card.locator('[data-field="percent"]').textContent()).replace('%', ''));
 }
 
+/**
+ * "Print a file…" on a card: the file goes to the library ("Upload from this computer…"), is
+ * chosen, and its plate starts on the card's printer.
+ */
+async function printFromCard(page, card) {
+  await card.locator('[data-print-file]').click();
+  const dialog = page.locator('#print-file-dialog');
+  await dialog.waitFor({ state: 'visible' });
+  await dialog.locator('#print-file-upload').setInputFiles({
+    name: 'e2e-cube.gcode.3mf',
+    mimeType: 'application/octet-stream',
+    buffer: CUBE,
+  });
+  await dialog.locator('#print-file-status', { hasText: 'is in the library and chosen' }).waitFor({ timeout: 20_000 });
+  await dialog.locator('#print-file-plates input[name=plate]:checked').waitFor({ state: 'attached' });
+  await dialog.locator('#print-file-submit').click();
+  await dialog.locator('#print-file-status', { hasText: 'is starting plate 1' }).waitFor({ timeout: 20_000 });
+  await dialog.locator('[data-close-dialog]').click();
+  await dialog.waitFor({ state: 'hidden' });
+}
+
 describe('printers page', () => {
   test('three demo printers go live on the page', async () => {
     const { page } = admin;
@@ -72,13 +93,7 @@ describe('printers page', () => {
     await page.goto(url('/printers'));
     const card = page.locator('#printers [data-printer-id]').filter({ hasText: 'P1S' });
     await card.locator('[data-field="state"]', { hasText: 'IDLE' }).waitFor({ timeout: 15_000 });
-    await card.locator('input[type=file]').setInputFiles({
-      name: 'e2e-cube.gcode.3mf',
-      mimeType: 'application/octet-stream',
-      buffer: CUBE,
-    });
-    await card.locator('[data-print] button[type=submit]').click();
-    await card.locator('[data-field="status"]', { hasText: 'sent' }).waitFor({ timeout: 20_000 });
+    await printFromCard(page, card);
     await card.locator('[data-field="state"]', { hasText: 'Printing' }).waitFor({ timeout: 20_000 });
     assert.equal(await card.locator('[data-field="job"]').innerText(), 'e2e-cube');
     await page.waitForFunction(
@@ -311,12 +326,7 @@ describe('printers page', () => {
     const busy = async () => (await apiCall(context, 'GET', `/api/v1/printers/${p1s.id}`)).body.status?.busy === true;
     if (!(await busy())) {
       // A slow run may have finished that job: start the file again, so its deletion is refused.
-      await card.locator('input[type=file]').setInputFiles({
-        name: 'e2e-cube.gcode.3mf',
-        mimeType: 'application/octet-stream',
-        buffer: CUBE,
-      });
-      await card.locator('[data-print] button[type=submit]').click();
+      await printFromCard(page, card);
       await card.locator('[data-field="state"]', { hasText: 'Printing' }).waitFor({ timeout: 20_000 });
     }
     await card.locator('[data-files]').click();

@@ -8,7 +8,8 @@
 //   2. <time datetime="…" data-relative> rendered as "3 minutes ago",
 //      with the absolute time in `title`, refreshed every 30 s;
 //   3. <button data-copy="some-id"> copies the text of #some-id to the
-//      clipboard and says "Copied" for 2 s.
+//      clipboard and says "Copied" for 2 s;
+//   4. the phone menu button (below 48rem), named after the current page.
 //
 // CSP rules this file keeps: no eval/new Function, no inline handlers, no
 // element.style; only classes, attributes and text are changed. Nothing is
@@ -251,10 +252,39 @@ function startCopyButtons() {
 }
 
 // ---------------------------------------------------------------------------
+// 4. Phone menu: below 48rem the navigation folds behind a button that names
+//    the current page (the current link's label, else the page's heading).
+// ---------------------------------------------------------------------------
+
+function startNavMenu() {
+  const button = document.getElementById("nav-toggle");
+  const nav = document.getElementById("main-nav");
+  const header = button?.closest(".app-header");
+  if (!button || !nav || !header) return;
+  const current = nav.querySelector('a[aria-current="page"], a[aria-current="true"]');
+  const heading = document.querySelector("main h1");
+  const label = current?.textContent?.trim() || heading?.textContent?.trim() || "Menu";
+  const page = document.getElementById("nav-current");
+  if (page) page.textContent = label;
+  const setOpen = (open) => {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    header.toggleAttribute("data-nav-open", open);
+  };
+  button.addEventListener("click", () => setOpen(button.getAttribute("aria-expanded") !== "true"));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && button.getAttribute("aria-expanded") === "true") {
+      setOpen(false);
+      button.focus();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
 
 function init() {
   document.documentElement.classList.add("js");
   markCurrentNavLink();
+  startNavMenu();
   startRelativeTimes();
   startCopyButtons();
 }

@@ -11,6 +11,8 @@
 
 import { api, clearStatus, confirmAction, el, fill, setFlash, showStatus } from "./lib.js";
 import { STATE_CLASSES, controlsFor, doneWords, followEvents, localizeEnds, minutesWords, stateClass } from "./farm.js";
+import { showCameraWall, updateCameraTile } from "./printers_camera.js";
+import { openPrintDialog } from "./printers_print.js";
 
 const RING = 163.363;
 const LOW_FILAMENT_PERCENT = 15;
@@ -177,12 +179,14 @@ function update(p) {
   showControl(card, '[data-command="resume"]', allowed.resume);
   showControl(card, '[data-command="stop"]', allowed.stop);
   showControl(card, "[data-print]", allowed.ready);
+  showControl(card, "[data-print-file]", allowed.ready);
   showControl(card, "[data-files]", allowed.online);
   const camera = card.querySelector("[data-camera]");
   if (camera) {
     camera.hidden = !allowed.online;
     if (!allowed.online && camera.getAttribute("aria-expanded") === "true") toggleCamera(card, String(p.id), camera);
   }
+  updateCameraTile(p);
   if (glanceChanged) applyChoice(false);
 }
 
@@ -268,6 +272,8 @@ function compare(a, b) {
   return 0;
 }
 
+let wallShown = false;
+
 /** Shows, orders and lays out the cards as chosen; `remember` writes the choice into the address. */
 function applyChoice(remember) {
   const c = choice();
@@ -288,10 +294,17 @@ function applyChoice(remember) {
     if (sorted.some((card, i) => card !== cards[i])) grid.append(...sorted);
   }
   const list = c.view === "list";
+  const cameras = c.view === "cameras";
   grid.classList.toggle("printer-grid--list", list);
   grid.classList.toggle("card-grid", !list);
   grid.setAttribute("data-view", list ? "list" : "cards");
-  if (noMatch) noMatch.hidden = shown > 0;
+  // The camera wall replaces the cards; its tiles follow the viewer's pick, not the filters.
+  grid.hidden = cameras;
+  if (cameras !== wallShown) {
+    wallShown = cameras;
+    showCameraWall(cameras);
+  }
+  if (noMatch) noMatch.hidden = shown > 0 || cameras;
   if (shownCount) {
     const total = cards.length;
     shownCount.textContent = shown === total ? `${total} printer${total === 1 ? "" : "s"}` : `${shown} of ${total} printers`;
@@ -363,6 +376,10 @@ grid?.addEventListener("click", async (event) => {
       setHidden(card, "plate", true);
       cardStatus(card, "success", "Thanks: the plate is marked clear, the next job may start.");
     }
+    return;
+  }
+  if (event.target.closest("[data-print-file]")) {
+    openPrintDialog(card);
     return;
   }
   if (event.target.closest("[data-trust]")) openTrust(id);
@@ -779,5 +796,9 @@ addForm?.addEventListener("submit", async (event) => {
   showStatus(addStatus, "error", res.message);
 });
 
+if (choice()?.view === "cameras") {
+  wallShown = true;
+  showCameraWall(true);
+}
 localizeEnds(grid ?? document);
 if (grid) followEvents(onEvent, liveState);

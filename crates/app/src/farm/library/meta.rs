@@ -43,6 +43,10 @@ pub struct PlateView {
     /// Bambu's model id from `slice_info.config` (e.g. `C12`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub printer_model_id: Option<String>,
+    /// The model it was sliced for as a comparable key (`P1S` for `C12`, `Bambu Lab P1S` or
+    /// `p1s`; see `printer_model_key`), so a page can warn before starting it on another
+    /// model; empty when the file does not say.
+    pub printer_model_key: String,
     /// Nozzle diameter in mm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nozzle_diameter: Option<f64>,
@@ -234,6 +238,12 @@ impl StoredMeta {
                 name: p.name.clone(),
                 printer_model: p.printer_model.clone(),
                 printer_model_id: p.printer_model_id.clone(),
+                printer_model_key: super::printer_model_key(
+                    p.printer_model_id
+                        .as_deref()
+                        .or(p.printer_model.as_deref())
+                        .unwrap_or(""),
+                ),
                 nozzle_diameter: p.nozzle_diameter,
                 predicted_seconds: p.predicted_seconds,
                 weight_g: p.weight_g,

@@ -1,8 +1,3 @@
-//! `/printers`: the farm at a glance (UI brief: status first). One card per printer the viewer
-//! may read, rendered complete on the server; `static/js/printers.js` then follows the events
-//! WebSocket and updates the cards in place, and sends the commands the viewer may use.
-//! Controls appear only for the rights the viewer holds on that printer.
-
 //! `/printers`: the farm at a glance (UI brief: status first). One card — or one row of the
 //! dense list — per printer the viewer may read, rendered complete on the server;
 //! `static/js/printers.js` then follows the events WebSocket and updates them in place,
@@ -13,6 +8,11 @@
 //! the state allows it (Pause while printing, Resume while paused, Stop with a job); the
 //! template never decides a right. States are words from the app (`PrinterView::state_words`),
 //! never firmware spellings.
+//!
+//! The camera wall (`?view=cameras`) offers only printers whose camera the viewer may watch
+//! (`PrinterRights::can_watch`); "Print a file…" (a library file, one plate) appears only where
+//! the viewer may start a print on that printer (`printers:control` there) and read the
+//! library, and accepts a dropped file only for a viewer who may upload to the library.
 
 mod choice;
 
@@ -20,7 +20,7 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use pw_app::{AppError, Connection, Glance, PrinterRights, PrinterView};
+use pw_app::{AppError, Connection, Glance, PrinterRights, PrinterView, printer_model_key};
 use pw_domain::Permission;
 use pw_http::{AppState, Caller, RequestId};
 
@@ -49,6 +49,15 @@ struct PrintersPage {
     models: Vec<String>,
     can_create: bool,
     can_update: bool,
+    /// Read library files (own or all): "Print a file…" can list something.
+    can_read_library: bool,
+    /// Upload to the library: the print dialog's upload and a card's drop.
+    can_upload: bool,
+    /// Printers whose camera the viewer may watch (the camera wall's choices).
+    watchable: Vec<(String, String)>,
+    /// The signed-in user's id ("" with nobody signed in): the camera pick is remembered
+    /// per user in the browser.
+    viewer_key: String,
     /// Rename and delete printer groups (`printers:update` everywhere, not within a scope).
     can_update_every_printer: bool,
     can_manage_locations: bool,
@@ -77,6 +86,8 @@ struct Card {
     id: String,
     name: String,
     model: String,
+    /// [`printer_model_key`] of the model, for the print dialog's "sliced for another model".
+    model_key: String,
     location: String,
     location_id: String,
     glance: &'static str,
@@ -327,6 +338,7 @@ fn card(
         location_id: p.location_id.map(|l| l.to_string()).unwrap_or_default(),
         location,
         name: p.name,
+        model_key: printer_model_key(&p.model),
         model: p.model,
     }
 }
@@ -456,7 +468,23 @@ pub(crate) async fn printers_page(
             card(p, location, rights, shown, &location_rows)
         })
         .collect();
+    let watchable: Vec<(String, String)> = cards
+        .iter()
+        .filter(|c| c.rights.can_watch)
+        .map(|c| (c.id.clone(), c.name.clone()))
+        .collect();
+    // No camera to watch: the address's `view=cameras` falls back to the cards, never to an
+    // empty page.
+    let mut choice = choice;
+    if watchable.is_empty() {
+        choice.cameras = false;
+    }
     let page = PrintersPage {
+        can_read_library: viewer.can(Permission::LibraryReadOwn)
+            || viewer.can(Permission::LibraryReadAll),
+        can_upload: viewer.can(Permission::LibraryUpload),
+        watchable,
+        viewer_key: viewer.user_id().map(|u| u.to_string()).unwrap_or_default(),
         shown: cards.iter().filter(|c| c.shown).count(),
         cards,
         choice,

@@ -25,6 +25,9 @@ pub(crate) const SORTS: &[(&str, &str)] = &[
 pub(crate) struct Choice {
     /// The dense list instead of cards.
     pub(crate) list: bool,
+    /// The camera wall instead of cards (the picked printers' cameras; `printers_camera.js`
+    /// reads the pick from `?cams=` or the viewer's last pick).
+    pub(crate) cameras: bool,
     /// Only printers in this state.
     pub(crate) state: Option<Glance>,
     /// Only printers here: a location id, or `none` for printers without one.
@@ -50,6 +53,7 @@ impl Choice {
         let sort = query_param(pairs, "sort").unwrap_or_default();
         Self {
             list: query_param(pairs, "view") == Some("list"),
+            cameras: query_param(pairs, "view") == Some("cameras"),
             state: query_param(pairs, "state").and_then(Glance::parse),
             location: text("location"),
             model: text("model"),
