@@ -477,7 +477,11 @@ impl App {
         let checked =
             tokio::task::spawn_blocking(move || inspect(&file, &opening, key.as_ref()))
                 .await
-                .map_err(|e| AppError::Internal(Box::new(e)))?;
+                .map_err(|e| AppError::Internal(Box::new(e)))?
+                .and_then(|cover| match cover.refused.clone() {
+                    Some(why) => Err(BackupError::Target(why)),
+                    None => Ok(cover),
+                });
         match checked {
             Ok(cover) => {
                 self.audit(
@@ -525,19 +529,6 @@ impl App {
         let opening = opening(input.passphrase, input.identity)?;
         let busy = self.restore_busy()?;
         let file = self.staged_file()?;
-        let restarter = self
-            .web_restore
-            .restarter
-            .lock()
-            .ok()
-            .and_then(|s| s.clone());
-        let Some(restarter) = restarter else {
-            return Err(AppError::ServiceUnavailable(
-                "This server cannot restart itself (it does not run as `printwarden serve`): stop \
-                 it and use `printwarden backup restore`."
-                    .to_owned(),
-            ));
-        };
         // The whole backup is checked again: it may have been uploaded with another
         // passphrase in mind, or changed on disk since it was verified.
         let key = self.config.sealing.clone();
@@ -563,6 +554,19 @@ impl App {
                 .await;
                 return Err(e);
             }
+        };
+        let restarter = self
+            .web_restore
+            .restarter
+            .lock()
+            .ok()
+            .and_then(|s| s.clone());
+        let Some(restarter) = restarter else {
+            return Err(AppError::ServiceUnavailable(
+                "This server cannot restart itself (it does not run as `printwarden serve`): stop \
+                 it and use `printwarden backup restore`."
+                    .to_owned(),
+            ));
         };
         if restarter
             .try_send(PendingRestore {

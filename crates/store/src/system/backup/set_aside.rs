@@ -32,7 +32,7 @@ async fn move_extensions(
     to: &str,
 ) -> Result<(), StoreError> {
     let rows = sqlx::query(
-        "SELECT e.extname AS name FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+        "SELECT e.extname::text AS name FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
          WHERE n.nspname = $1 AND e.extrelocatable",
     )
     .bind(from)
@@ -60,7 +60,7 @@ impl Store {
             return Ok(None);
         }
         let mut tx = self.pool.begin().await?;
-        let live: String = sqlx::query("SELECT current_schema() AS s")
+        let live: String = sqlx::query("SELECT current_schema()::text AS s")
             .fetch_one(&mut *tx)
             .await?
             .try_get("s")?;
