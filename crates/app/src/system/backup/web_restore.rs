@@ -94,6 +94,9 @@ pub struct RestoreStatus {
     pub can_restart: bool,
     /// The last restore's outcome, reported after the restart that applied it.
     pub last_restore: Option<RestoreOutcome>,
+    /// `sqlite` or `postgres`: where a restore writes (PostgreSQL keeps the previous data in
+    /// a schema `printwarden_before_restore_…`).
+    pub database: String,
 }
 
 /// How the uploaded backup opens: its passphrase, or the age identity file for a backup sealed
@@ -290,6 +293,7 @@ impl App {
                 .lock()
                 .ok()
                 .and_then(|o| o.clone()),
+            database: self.store.backend().name().to_owned(),
         })
     }
 
