@@ -1009,7 +1009,7 @@ async fn the_backup_route_seals_to_a_public_key() {
 }
 
 /// A page's status and HTML, as the browser would fetch it.
-async fn page(server: &TestServer, auth: &Auth, path: &str) -> (u16, String) {
+pub(crate) async fn page(server: &TestServer, auth: &Auth, path: &str) -> (u16, String) {
     let mut req = server.client.get(server.url(path));
     if let Auth::Cookie(c) = auth {
         req = req.header("cookie", c.clone());

@@ -213,6 +213,15 @@ async fn only_an_administrator_with_a_session_and_their_password_may_restore() {
             .await;
         assert_eq!(answer.status, 403, "{method} {path}");
     }
+    // The page shows the restore section to administrators only.
+    let (status, html) = crate::backup::page(&server, &bob, "/settings/backup").await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("id=\"restore\""), "no restore section for bob");
+    let (status, html) = crate::backup::page(&server, &admin, "/settings/backup").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Restore from a backup"));
+    assert!(html.contains("id=\"restore-dialog\""));
+    assert!(!html.contains("<script>"), "external scripts only");
     // An API key, even one of an administrator with every scope, is refused at the door.
     let key = crate::support::api_key(&server, &admin, "all", &["system:backup"]).await;
     assert_eq!(upload(&server, &key, backup.clone()).await.0, 401);
