@@ -411,11 +411,10 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             Shape::ok(s.of::<pw_app::backup::RestoreCover>())
                 .with_body(s.of::<pw_app::backup::RestoreOpen>())
         }
-        ("POST", "/api/v1/system/restore/confirm") => Shape::json(
-            C::ACCEPTED,
-            s.of::<pw_app::backup::RestoreAccepted>(),
-        )
-        .with_body(s.of::<pw_app::backup::RestoreConfirm>()),
+        ("POST", "/api/v1/system/restore/confirm") => {
+            Shape::json(C::ACCEPTED, s.of::<pw_app::backup::RestoreAccepted>())
+                .with_body(s.of::<pw_app::backup::RestoreConfirm>())
+        }
         ("DELETE", "/api/v1/system/restore") => Shape::empty(),
         ("GET", "/api/v1/permissions") => Shape::ok(s.array_of::<PermissionCategoryView>()),
         ("GET", "/api/v1/users") => page_query(Shape::ok(s.paged_of::<UserView>())),

@@ -419,7 +419,12 @@ async fn a_sqlite_backup_restores_into_postgres_and_back() {
 /// Builds an archive the way printwarden writes one — cover first, manifest last with every
 /// entry's size and checksum — around `entries` given as raw tar headers, so that only the
 /// property under test is wrong.
-pub(crate) fn forge(path: &Path, passphrase: &str, schema: Vec<i64>, entries: &[(&str, u8, Vec<u8>)]) {
+pub(crate) fn forge(
+    path: &Path,
+    passphrase: &str,
+    schema: Vec<i64>,
+    entries: &[(&str, u8, Vec<u8>)],
+) {
     let cover = json!({
         "format": "printwarden-backup", "format_version": 1, "app_version": "0.1.0",
         "created_at": "2026-12-07T00:00:00Z", "backend": "sqlite", "schema_versions": schema,
@@ -721,7 +726,11 @@ fn writeln_note(text: &str) -> std::io::Result<()> {
     writeln!(std::io::stderr(), "{text}")
 }
 
-pub(crate) async fn download(server: &TestServer, auth: &Auth, body: serde_json::Value) -> (u16, Vec<u8>) {
+pub(crate) async fn download(
+    server: &TestServer,
+    auth: &Auth,
+    body: serde_json::Value,
+) -> (u16, Vec<u8>) {
     let resp = start_download(server, auth, body).await;
     let status = resp.status().as_u16();
     (status, resp.bytes().await.unwrap().to_vec())

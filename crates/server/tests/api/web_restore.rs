@@ -53,9 +53,11 @@ fn data_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_restored_from_the_page_brings_the_old_data_back_after_the_restart() {
-    let mut server =
-        TestServer::spawn_process(Path::new(env!("CARGO_BIN_EXE_printwarden")), Options::default())
-            .await;
+    let mut server = TestServer::spawn_process(
+        Path::new(env!("CARGO_BIN_EXE_printwarden")),
+        Options::default(),
+    )
+    .await;
     let admin = server.setup_admin().await;
     let printer = server
         .call(
@@ -81,7 +83,12 @@ async fn a_backup_restored_from_the_page_brings_the_old_data_back_after_the_rest
     // Life goes on after the backup: a new account, the printer gone.
     server.create_user(&admin, "newcomer", &[viewers]).await;
     let gone = server
-        .call(&admin, "DELETE", &format!("/api/v1/printers/{printer}"), None)
+        .call(
+            &admin,
+            "DELETE",
+            &format!("/api/v1/printers/{printer}"),
+            None,
+        )
         .await;
     assert!(gone.status.is_success(), "{:?}", gone.json);
 
@@ -104,7 +111,11 @@ async fn a_backup_restored_from_the_page_brings_the_old_data_back_after_the_rest
     let counts = cover.json["counts"].to_string();
     assert!(counts.contains("[\"printers\",1]"), "{counts}");
     let sealed = cover.json["sealed_values"].as_u64().unwrap();
-    assert!(sealed >= 1, "the access code is a sealed value: {:?}", cover.json);
+    assert!(
+        sealed >= 1,
+        "the access code is a sealed value: {:?}",
+        cover.json
+    );
     assert_eq!(
         cover.json["sealed_values_open"].as_u64(),
         Some(sealed),
@@ -138,7 +149,10 @@ async fn a_backup_restored_from_the_page_brings_the_old_data_back_after_the_rest
     let users = server.call(&admin, "GET", "/api/v1/users", None).await;
     let users = users.json.to_string();
     assert!(users.contains("vera"), "{users}");
-    assert!(!users.contains("newcomer"), "later accounts are gone: {users}");
+    assert!(
+        !users.contains("newcomer"),
+        "later accounts are gone: {users}"
+    );
     let files = server
         .call(&admin, "GET", "/api/v1/library/files", None)
         .await;
@@ -160,11 +174,7 @@ async fn a_backup_restored_from_the_page_brings_the_old_data_back_after_the_rest
         .call(&admin, "GET", "/api/v1/system/restore", None)
         .await;
     assert_eq!(status.json["staged"], false, "the upload is removed");
-    assert_eq!(
-        status.json["last_restore"]["ok"], true,
-        "{:?}",
-        status.json
-    );
+    assert_eq!(status.json["last_restore"]["ok"], true, "{:?}", status.json);
     assert!(!server.data_dir.join("restore").exists());
     let kept: Vec<String> = std::fs::read_dir(&server.data_dir)
         .unwrap()
@@ -216,7 +226,10 @@ async fn only_an_administrator_with_a_session_and_their_password_may_restore() {
     // The page shows the restore section to administrators only.
     let (status, html) = crate::backup::page(&server, &bob, "/settings/backup").await;
     assert_eq!(status, 200);
-    assert!(!html.contains("id=\"restore\""), "no restore section for bob");
+    assert!(
+        !html.contains("id=\"restore\""),
+        "no restore section for bob"
+    );
     let (status, html) = crate::backup::page(&server, &admin, "/settings/backup").await;
     assert_eq!(status, 200);
     assert!(html.contains("Restore from a backup"));
@@ -342,7 +355,10 @@ async fn wrong_damaged_cut_off_foreign_and_newer_backups_are_a_plain_400_and_cha
         assert_eq!(cancel.status, 204, "{what}");
         assert!(!server.data_dir.join("restore").exists(), "{what}");
     }
-    assert_eq!(crate::backup::row_counts(&server.database_url).await.len(), counts.len());
+    assert_eq!(
+        crate::backup::row_counts(&server.database_url).await.len(),
+        counts.len()
+    );
     assert_eq!(
         crate::backup::row_counts(&server.database_url)
             .await
@@ -414,7 +430,11 @@ async fn parallel_uploads_one_wins_the_other_is_a_409_and_cancel_clears_the_way(
     assert_eq!(first.status(), 200);
     let again = upload(&server, &admin, vec![3u8; 10]).await;
     assert_eq!(again.0, 409, "{:?}", again.1);
-    assert!(again.1.to_string().contains("already uploaded"), "{:?}", again.1);
+    assert!(
+        again.1.to_string().contains("already uploaded"),
+        "{:?}",
+        again.1
+    );
     let cancel = server
         .call(&admin, "DELETE", "/api/v1/system/restore", None)
         .await;

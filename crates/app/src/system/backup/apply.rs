@@ -169,10 +169,8 @@ fn swap(
 ) -> Result<PathBuf, BackupError> {
     let stamp = crate::rfc3339(now_ms).replace([':', '-'], "");
     let kept = data_dir.join(format!("before-restore-{stamp}"));
-    std::fs::create_dir(&kept).map_err(BackupError::io(format!(
-        "cannot create {}",
-        kept.display()
-    )))?;
+    std::fs::create_dir(&kept)
+        .map_err(BackupError::io(format!("cannot create {}", kept.display())))?;
     let incoming: Vec<std::ffi::OsString> = std::fs::read_dir(new)
         .map_err(BackupError::io(format!("cannot read {}", new.display())))?
         .filter_map(|e| e.ok().map(|e| e.file_name()))

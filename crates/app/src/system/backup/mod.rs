@@ -41,8 +41,8 @@ pub use schedule::{
 };
 pub use seal::{BackupIdentity, BackupRecipient, Opening, Sealing};
 pub use web_restore::{
-    PendingRestore, RESTORE_DIR, RESTORE_MAX_BYTES, RestoreAccepted, RestoreConfirm, RestoreCover, RestoreOpen,
-    RestoreOutcome, RestoreStatus, UPLOAD_FILE, WebRestore,
+    PendingRestore, RESTORE_DIR, RESTORE_MAX_BYTES, RestoreAccepted, RestoreConfirm, RestoreCover,
+    RestoreOpen, RestoreOutcome, RestoreStatus, UPLOAD_FILE, WebRestore,
 };
 
 use serde::{Deserialize, Serialize};

@@ -270,7 +270,9 @@ impl App {
     pub async fn restore_status(&self, actor: &Actor) -> Result<RestoreStatus, AppError> {
         self.require_restorer(actor)?;
         let file = self.restore_dir()?.join(UPLOAD_FILE);
-        let meta = std::fs::metadata(&file).ok().filter(std::fs::Metadata::is_file);
+        let meta = std::fs::metadata(&file)
+            .ok()
+            .filter(std::fs::Metadata::is_file);
         let uploaded_at = meta
             .as_ref()
             .and_then(|m| m.modified().ok())
@@ -287,12 +289,7 @@ impl App {
                 .lock()
                 .map(|s| s.is_some())
                 .unwrap_or(false),
-            last_restore: self
-                .web_restore
-                .outcome
-                .lock()
-                .ok()
-                .and_then(|o| o.clone()),
+            last_restore: self.web_restore.outcome.lock().ok().and_then(|o| o.clone()),
             database: self.store.backend().name().to_owned(),
         })
     }
@@ -306,9 +303,7 @@ impl App {
     ) -> Result<RestoreStatus, AppError> {
         self.require_restorer(actor)?;
         let dir = self.restore_dir()?;
-        let refuse = |reason: &str| {
-            serde_json::json!({ "reason": reason, "size": length })
-        };
+        let refuse = |reason: &str| serde_json::json!({ "reason": reason, "size": length });
         if length.is_some_and(|n| n > RESTORE_MAX_BYTES) {
             self.audit(
                 actor,
@@ -324,16 +319,19 @@ impl App {
                 RESTORE_MAX_BYTES >> 30
             )));
         }
-        let Ok(busy) = self.restore_busy() else {
-            self.audit(
-                actor,
-                AuditEvent::SystemRestoreUpload,
-                None,
-                false,
-                refuse("another upload was running"),
-            )
-            .await;
-            return Err(self.restore_busy().err().unwrap_or(AppError::Forbidden));
+        let busy = match self.restore_busy() {
+            Ok(busy) => busy,
+            Err(e) => {
+                self.audit(
+                    actor,
+                    AuditEvent::SystemRestoreUpload,
+                    None,
+                    false,
+                    refuse("another upload was running"),
+                )
+                .await;
+                return Err(e);
+            }
         };
         let file = dir.join(UPLOAD_FILE);
         if file.exists() {
@@ -478,14 +476,13 @@ impl App {
         let _busy = self.restore_busy()?;
         let file = self.staged_file()?;
         let key = self.config.sealing.clone();
-        let checked =
-            tokio::task::spawn_blocking(move || inspect(&file, &opening, key.as_ref()))
-                .await
-                .map_err(|e| AppError::Internal(Box::new(e)))?
-                .and_then(|cover| match cover.refused.clone() {
-                    Some(why) => Err(BackupError::Target(why)),
-                    None => Ok(cover),
-                });
+        let checked = tokio::task::spawn_blocking(move || inspect(&file, &opening, key.as_ref()))
+            .await
+            .map_err(|e| AppError::Internal(Box::new(e)))?
+            .and_then(|cover| match cover.refused.clone() {
+                Some(why) => Err(BackupError::Target(why)),
+                None => Ok(cover),
+            });
         match checked {
             Ok(cover) => {
                 self.audit(
@@ -643,9 +640,9 @@ fn inspect(
     let input = std::fs::File::open(file).map_err(BackupError::io("cannot open the upload"))?;
     let sealed_tables: Vec<&str> = pw_store::sealed::SEALED
         .iter()
-        .filter_map(|k| match k.at {
-            pw_store::sealed::SealedAt::Column { table, .. } => Some(table),
-            _ => Some("settings"),
+        .map(|k| match k.at {
+            pw_store::sealed::SealedAt::Column { table, .. } => table,
+            _ => "settings",
         })
         .collect();
     let mut kept: Vec<(String, String)> = Vec::new();
@@ -740,9 +737,8 @@ fn check_sealed(
     for kind in pw_store::sealed::SEALED {
         let (table, want_key) = match kind.at {
             pw_store::sealed::SealedAt::Column { table, .. } => (table, None),
-            pw_store::sealed::SealedAt::Setting { key } | pw_store::sealed::SealedAt::SettingField { key, .. } => {
-                ("settings", Some(key))
-            }
+            pw_store::sealed::SealedAt::Setting { key }
+            | pw_store::sealed::SealedAt::SettingField { key, .. } => ("settings", Some(key)),
         };
         let (Some(id_at), Some(value_at)) = (
             match kind.at {
@@ -758,8 +754,7 @@ fn check_sealed(
         };
         for (t, line) in rows.iter().filter(|(t, _)| t == table) {
             let _ = t;
-            let Ok(values) = serde_json::from_str::<Vec<serde_json::Value>>(line.trim_end())
-            else {
+            let Ok(values) = serde_json::from_str::<Vec<serde_json::Value>>(line.trim_end()) else {
                 continue;
             };
             let (Some(id), Some(value)) = (values.get(id_at), values.get(value_at)) else {

@@ -25,7 +25,11 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         )
         .mount(Method::GET, "/api/v1/system/restore", restore_status)
         .mount(Method::PUT, "/api/v1/system/restore/upload", restore_upload)
-        .mount(Method::POST, "/api/v1/system/restore/verify", restore_verify)
+        .mount(
+            Method::POST,
+            "/api/v1/system/restore/verify",
+            restore_verify,
+        )
         .mount(
             Method::POST,
             "/api/v1/system/restore/confirm",

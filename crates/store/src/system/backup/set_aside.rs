@@ -79,9 +79,12 @@ impl Store {
                  empty database instead"
             ))
         })?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {}", ident(&live))))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA {}",
+            ident(&live)
+        )))
+        .execute(&mut *tx)
+        .await?;
         move_extensions(&mut tx, &kept, &live).await?;
         tx.commit().await?;
         Ok(Some(SetAside { live, kept }))
