@@ -451,3 +451,37 @@ async fn parallel_uploads_one_wins_the_other_is_a_409_and_cancel_clears_the_way(
     assert!(audit.json["items"].as_array().map_or(0, Vec::len) >= 4);
     server.stop().await;
 }
+
+/// A body announced larger than the limit is refused before a byte of it is read or written.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_announced_larger_than_the_limit_is_a_413_and_nothing_is_kept() {
+    let (server, admin, _) = crate::backup::seeded(Options::default()).await;
+    let Auth::Cookie(cookie) = &admin else {
+        panic!("a session")
+    };
+    let huge = pw_app::backup::RESTORE_MAX_BYTES + 1;
+    // The body never comes: the answer must not wait for it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| {
+            (
+                item.map(|b| hyper::body::Frame::data(bytes::Bytes::from(b))),
+                rx,
+            )
+        })
+    });
+    let resp = server
+        .client
+        .put(server.url("/api/v1/system/restore/upload"))
+        .header("cookie", cookie)
+        .header("origin", server.origin())
+        .header("content-length", huge.to_string())
+        .body(reqwest::Body::wrap(http_body_util::StreamBody::new(stream)))
+        .send()
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(resp.status(), 413);
+    assert!(!server.data_dir.join("restore/upload.pwbk").exists());
+    server.stop().await;
+}
