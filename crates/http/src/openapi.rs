@@ -395,6 +395,27 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
             Shape::ok(s.of::<pw_app::backup::VerifyScheduledOutcome>())
                 .with_body(s.of::<pw_app::backup::VerifyScheduledInput>())
         }
+        ("GET", "/api/v1/system/restore") => Shape::ok(s.of::<pw_app::backup::RestoreStatus>()),
+        ("PUT", "/api/v1/system/restore/upload") => Shape {
+            body: Some((
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+                    .into(),
+                true,
+            )),
+            body_type: "application/octet-stream",
+            ..Shape::ok(s.of::<pw_app::backup::RestoreStatus>())
+        },
+        ("POST", "/api/v1/system/restore/verify") => {
+            Shape::ok(s.of::<pw_app::backup::RestoreCover>())
+                .with_body(s.of::<pw_app::backup::RestoreOpen>())
+        }
+        ("POST", "/api/v1/system/restore/confirm") => {
+            Shape::json(C::ACCEPTED, s.of::<pw_app::backup::RestoreAccepted>())
+                .with_body(s.of::<pw_app::backup::RestoreConfirm>())
+        }
+        ("DELETE", "/api/v1/system/restore") => Shape::empty(),
         ("GET", "/api/v1/permissions") => Shape::ok(s.array_of::<PermissionCategoryView>()),
         ("GET", "/api/v1/users") => page_query(Shape::ok(s.paged_of::<UserView>())),
         ("POST", "/api/v1/users") => {

@@ -609,6 +609,36 @@ pub const ROUTES: &[RouteSpec] = &[
         needs(Permission::SystemBackup),
         "Verify one of the scheduled backups with the stored passphrase: every checksum",
     ),
+    api(
+        "GET",
+        "/api/v1/system/restore",
+        session_needs(Permission::SystemBackup),
+        "The web restore: whether a backup is uploaded, the upload limit, the last restore's outcome (administrators only: every permission)",
+    ),
+    api(
+        "PUT",
+        "/api/v1/system/restore/upload",
+        session_needs(Permission::SystemBackup),
+        "Upload a backup to restore (the raw .pwbk as the body, streamed to disk; one at a time, 409 while one is staged; administrators only)",
+    ),
+    api(
+        "POST",
+        "/api/v1/system/restore/verify",
+        session_needs(Permission::SystemBackup),
+        "Verify the uploaded backup with its passphrase or identity (every checksum, names, schema) and show its cover; changes nothing (administrators only)",
+    ),
+    api(
+        "POST",
+        "/api/v1/system/restore/confirm",
+        session_needs(Permission::SystemBackup),
+        "Restore the uploaded backup: your password again and its passphrase; the server restarts and replaces every account and all data (administrators only)",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/system/restore",
+        session_needs(Permission::SystemBackup),
+        "Discard the uploaded backup without restoring it (administrators only)",
+    ),
     row(
         "GET",
         "/ca.crt",

@@ -39,6 +39,12 @@ pub enum Action {
         /// The `*_all` permission.
         all: Permission,
     },
+    /// An act that can hand the caller every right there is (restoring a backup replaces
+    /// every account, so whoever restores may make themselves administrator): allowed only to
+    /// a principal that already holds every permission, everywhere, through a credential not
+    /// limited to a printer list. Threat: a holder of one administrator-grade permission
+    /// (`system:backup`) escalating to all of them through a crafted backup.
+    Administer,
 }
 
 /// A printer a target is bound to, with its location (for location scopes).
@@ -149,6 +155,7 @@ fn authorize_subject(subject: &Subject, action: Action, target: &Target) -> Deci
         }
     };
     match action {
+        Action::Administer => administer(subject),
         Action::BeAuthenticated => {
             if within_restriction(subject, printer) {
                 Decision::Allow
@@ -194,6 +201,20 @@ fn authorize_subject(subject: &Subject, action: Action, target: &Target) -> Deci
             }
         }
     }
+}
+
+/// [`Action::Administer`]: every permission, everywhere, no printer list.
+fn administer(subject: &Subject) -> Decision {
+    if let Some(missing) = Permission::ALL
+        .iter()
+        .find(|p| !subject.rights.holds_everywhere(**p))
+    {
+        return Decision::Deny(DenyReason::MissingPermission(*missing));
+    }
+    if subject.printer_restriction.is_some() {
+        return Decision::Deny(DenyReason::OutOfScope(Permission::SystemBackup));
+    }
+    Decision::Allow
 }
 
 /// Whether the subject holds `permission` for the printer (or anywhere, for no printer).

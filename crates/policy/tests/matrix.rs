@@ -36,6 +36,7 @@ fn render_decision(decision: Decision) -> String {
 fn render_action(action: Action) -> String {
     match action {
         Action::BeAuthenticated => "be-authenticated".to_owned(),
+        Action::Administer => "administer".to_owned(),
         Action::Perform(p) => format!("perform {p}"),
         Action::OnOwned { own, all } => {
             let own = own.map_or_else(|| "-".to_owned(), |p| p.to_string());

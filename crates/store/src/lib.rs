@@ -51,7 +51,7 @@ pub use notify::webhooks::{DeliveryRecord, NewWebhook, WebhookPatch, WebhookRow}
 pub use page::{OwnerFilter, PageAfter, PrinterFilter};
 pub use pool::{Backend, SearchTuning, Store};
 pub use system::audit::{AuditFilter, AuditRow, NewAuditEvent};
-pub use system::backup::{Cell, ColumnType, Restore, Rows, Snapshot, TableShape};
+pub use system::backup::{Cell, ColumnType, Restore, Rows, SetAside, Snapshot, TableShape};
 pub use system::import::{
     ImportArchive, ImportBatch, ImportFolder, ImportGroup, ImportGroupRef, ImportLibraryFile,
     ImportPrinter, ImportPrinterRef, ImportQueueItem, ImportQueueTarget, ImportRef, ImportUser,

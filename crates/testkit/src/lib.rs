@@ -348,6 +348,49 @@ impl TestServer {
         process.child = Some(child);
     }
 
+    /// After the server process restarted itself (a web restore): waits until it serves again
+    /// on new ports (`listening.json` rewritten) and points the client there, trusting the CA
+    /// now in the data directory.
+    pub async fn await_restart(&mut self) {
+        let child = self
+            .process
+            .as_mut()
+            .and_then(|p| p.child.as_mut())
+            .expect("a server process (spawn_process)");
+        let listening = self.data_dir.join("listening.json");
+        let old = self.base.clone();
+        for _ in 0..3000 {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the server process exited ({status}) instead of restarting");
+            }
+            let doc = std::fs::read(&listening)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            if let Some(doc) = doc {
+                let base = doc["https"]
+                    .as_str()
+                    .map(|a| format!("https://{a}"))
+                    .or_else(|| doc["http"].as_str().map(|a| format!("http://{a}")))
+                    .expect("listening.json names an address");
+                if base != old {
+                    self.http_addr = doc["http"]
+                        .as_str()
+                        .and_then(|a| a.parse().ok())
+                        .expect("listening.json names the http address");
+                    self.client = if base.starts_with("https") {
+                        tls_client(&self.data_dir.join("tls/ca.crt"))
+                    } else {
+                        plain_client()
+                    };
+                    self.base = base;
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the server did not come back within a minute");
+    }
+
     /// The running server (app handle, addresses).
     pub fn running(&self) -> &Running {
         self.running.as_ref().expect("server running")

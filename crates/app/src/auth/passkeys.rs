@@ -239,7 +239,7 @@ impl App {
     /// Re-authentication before a passkey is added or removed: the account's password, or for
     /// an account without one a sign-in within [`REAUTH_WINDOW_MS`] (threat: a stolen session
     /// cookie planting the attacker's passkey for later, or removing the owner's).
-    async fn confirm_password(
+    pub(crate) async fn confirm_password(
         &self,
         actor: &Actor,
         password: &SecretString,

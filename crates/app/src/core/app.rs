@@ -128,6 +128,10 @@ pub struct App {
     pub(crate) backup_running: Arc<Mutex<()>>,
     /// Wakes the backup scheduler when its schedule changes.
     pub(crate) backup_wake: Arc<tokio::sync::Notify>,
+    /// The web restore's state: one upload, check or confirmation at a time, the way to the
+    /// process that restarts the server, and the last restore's outcome
+    /// (`system::backup::web_restore`).
+    pub(crate) web_restore: Arc<crate::system::backup::WebRestore>,
     /// The pepper of one-time code digests (stored sealed, see `system::keys`).
     pub(crate) pepper: [u8; 32],
     /// OpenID providers' discovery documents and key sets, cached (`auth::oidc`).
@@ -197,6 +201,7 @@ impl App {
             backup_running: Arc::default(),
             oidc: Arc::default(),
             backup_wake: Arc::default(),
+            web_restore: Arc::default(),
         };
         app.seed_groups().await?;
         app.seal_legacy_values().await?;

@@ -216,18 +216,35 @@ where
     }
 }
 
+/// Runs until a signal; a restore confirmed on Settings → Backup stops the server, applies it
+/// and starts it again in this process (`serve::restore`).
 async fn serve(settings: Settings) -> ExitCode {
-    let running = match crate::start(&settings).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!("cannot start: {e}");
-            return ExitCode::FAILURE;
+    let mut outcome = None;
+    loop {
+        let running = match crate::start(&settings).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("cannot start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some(outcome) = outcome.take() {
+            running.app.record_restore_outcome(outcome).await;
         }
-    };
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    running.shutdown().await;
-    ExitCode::SUCCESS
+        let mut restores = running.app.attach_restarter();
+        tokio::select! {
+            () = wait_for_signal() => {
+                tracing::info!("shutting down");
+                running.shutdown().await;
+                return ExitCode::SUCCESS;
+            }
+            Some(pending) = restores.recv() => {
+                tracing::warn!("stopping to apply a restore");
+                running.shutdown().await;
+                outcome = Some(crate::serve::restore::apply(&settings, pending).await);
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() {

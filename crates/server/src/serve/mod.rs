@@ -8,6 +8,7 @@
 pub mod accept;
 pub mod certificates;
 pub mod keys;
+pub mod restore;
 pub mod tls;
 
 use std::io::Write;

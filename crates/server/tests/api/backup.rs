@@ -11,8 +11,8 @@ use pw_testkit::{Auth, Options, PgDatabase, TEST_PASSWORD, TestDb, TestServer};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-const PASSPHRASE: &str = "correct horse battery staple";
-const ACCESS_CODE: &str = "87654321";
+pub(crate) const PASSPHRASE: &str = "correct horse battery staple";
+pub(crate) const ACCESS_CODE: &str = "87654321";
 
 fn printwarden(data_dir: &Path, database_url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_printwarden"));
@@ -45,7 +45,7 @@ fn sqlite_url(data_dir: &Path) -> String {
 
 /// Row counts of every table the backup copies (the migration ledger and SQLite's derived
 /// search tables left out), read straight from the database.
-async fn row_counts(url: &str) -> BTreeMap<String, i64> {
+pub(crate) async fn row_counts(url: &str) -> BTreeMap<String, i64> {
     use sqlx::Row;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(url).await.unwrap();
@@ -82,7 +82,7 @@ async fn row_counts(url: &str) -> BTreeMap<String, i64> {
     counts
 }
 
-async fn sealed_access_code(url: &str, printer: i64) -> String {
+pub(crate) async fn sealed_access_code(url: &str, printer: i64) -> String {
     use sqlx::Row;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(url).await.unwrap();
@@ -123,7 +123,7 @@ fn checksums(dir: &Path) -> BTreeMap<String, String> {
 
 /// A server with an administrator, a printer (sealed access code), library files, a webhook
 /// with a secret, a location and a second user.
-async fn seeded(options: Options) -> (TestServer, Auth, i64) {
+pub(crate) async fn seeded(options: Options) -> (TestServer, Auth, i64) {
     let server = TestServer::spawn_with(options).await;
     let admin = server.setup_admin().await;
     let printer = server
@@ -419,7 +419,12 @@ async fn a_sqlite_backup_restores_into_postgres_and_back() {
 /// Builds an archive the way printwarden writes one — cover first, manifest last with every
 /// entry's size and checksum — around `entries` given as raw tar headers, so that only the
 /// property under test is wrong.
-fn forge(path: &Path, passphrase: &str, schema: Vec<i64>, entries: &[(&str, u8, Vec<u8>)]) {
+pub(crate) fn forge(
+    path: &Path,
+    passphrase: &str,
+    schema: Vec<i64>,
+    entries: &[(&str, u8, Vec<u8>)],
+) {
     let cover = json!({
         "format": "printwarden-backup", "format_version": 1, "app_version": "0.1.0",
         "created_at": "2026-12-07T00:00:00Z", "backend": "sqlite", "schema_versions": schema,
@@ -480,7 +485,7 @@ fn forge(path: &Path, passphrase: &str, schema: Vec<i64>, entries: &[(&str, u8, 
     builder.into_inner().unwrap().finish().unwrap();
 }
 
-fn known_schema() -> Vec<i64> {
+pub(crate) fn known_schema() -> Vec<i64> {
     pw_store::MIGRATIONS.iter().map(|m| m.version).collect()
 }
 
@@ -721,7 +726,11 @@ fn writeln_note(text: &str) -> std::io::Result<()> {
     writeln!(std::io::stderr(), "{text}")
 }
 
-async fn download(server: &TestServer, auth: &Auth, body: serde_json::Value) -> (u16, Vec<u8>) {
+pub(crate) async fn download(
+    server: &TestServer,
+    auth: &Auth,
+    body: serde_json::Value,
+) -> (u16, Vec<u8>) {
     let resp = start_download(server, auth, body).await;
     let status = resp.status().as_u16();
     (status, resp.bytes().await.unwrap().to_vec())
@@ -1009,7 +1018,7 @@ async fn the_backup_route_seals_to_a_public_key() {
 }
 
 /// A page's status and HTML, as the browser would fetch it.
-async fn page(server: &TestServer, auth: &Auth, path: &str) -> (u16, String) {
+pub(crate) async fn page(server: &TestServer, auth: &Auth, path: &str) -> (u16, String) {
     let mut req = server.client.get(server.url(path));
     if let Auth::Cookie(c) = auth {
         req = req.header("cookie", c.clone());

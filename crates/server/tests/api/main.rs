@@ -58,5 +58,6 @@ mod sealing;
 mod shapes;
 mod storage;
 mod support;
+mod web_restore;
 mod webhook_flood;
 mod webhooks;

@@ -9,8 +9,13 @@
 // the page says so instead of saving it.
 //
 // Passphrases are only ever sent, never shown or stored by the page.
+//
+// Restore (administrators only): the file is uploaded with XMLHttpRequest (the
+// one browser API that reports upload progress) as the raw request body; the
+// check and the confirmation go through the JSON API; after the confirmation
+// the page waits for the server to stop and come back, then says how it went.
 
-import { api, clearStatus, setBusy, setFlash, showStatus } from "./lib.js";
+import { api, clearStatus, el, setBusy, setFlash, showStatus, toLogin } from "./lib.js";
 
 /** Words for a passphrase's strength: a rough guide from length and variety, not a promise. */
 function strengthWords(value, min) {
@@ -253,5 +258,193 @@ for (const button of document.querySelectorAll("button[data-verify]")) {
     if (!out) return;
     out.textContent = res.ok ? res.data.message : res.message;
     out.setAttribute("data-ok", res.ok && res.data.ok ? "true" : "false");
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Restore from a backup
+// ---------------------------------------------------------------------------
+
+const restore = document.getElementById("restore");
+if (restore) {
+  const status = document.getElementById("restore-status");
+  const uploadForm = document.getElementById("restore-upload-form");
+  const progress = document.getElementById("restore-progress");
+  const staged = document.getElementById("restore-staged");
+  const stagedWords = document.getElementById("restore-staged-words");
+  const verifyForm = document.getElementById("restore-verify-form");
+  const cover = document.getElementById("restore-cover");
+  const coverList = document.getElementById("restore-cover-list");
+  const dialog = document.getElementById("restore-dialog");
+  const confirmForm = document.getElementById("restore-confirm-form");
+  const confirmStatus = document.getElementById("restore-confirm-status");
+  const passField = document.getElementById("restore-passphrase-field");
+  const identityField = document.getElementById("restore-identity-field");
+  const passInput = document.getElementById("restore-passphrase");
+  const identityInput = document.getElementById("restore-identity");
+  const maxBytes = Number(restore.getAttribute("data-max") ?? "0");
+
+  const useIdentity = () => document.getElementById("restore-open-identity")?.checked === true;
+  for (const radio of document.querySelectorAll("input[name=open]")) {
+    radio.addEventListener("change", () => {
+      passField.hidden = useIdentity();
+      identityField.hidden = !useIdentity();
+    });
+  }
+  const opening = () =>
+    useIdentity() ? { identity: identityInput.value } : { passphrase: passInput.value };
+
+  uploadForm?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearStatus(status);
+    const file = document.getElementById("restore-file")?.files?.[0];
+    if (!file) {
+      showStatus(status, "error", "Choose the backup file first.");
+      return;
+    }
+    if (maxBytes && file.size > maxBytes) {
+      showStatus(status, "error", `The file is larger than this page accepts (${bytesWords(maxBytes)}).`);
+      return;
+    }
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", "/api/v1/system/restore/upload");
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.setRequestHeader("Accept", "application/json");
+    progress.hidden = false;
+    progress.value = 0;
+    setBusy(uploadForm, true);
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) {
+        progress.value = Math.round((e.loaded / e.total) * 100);
+        progress.textContent = `${progress.value}%`;
+      }
+    });
+    xhr.addEventListener("loadend", () => {
+      setBusy(uploadForm, false);
+      progress.hidden = true;
+      let data = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        data = null;
+      }
+      if (xhr.status === 200 && data) {
+        uploadForm.hidden = true;
+        staged.hidden = false;
+        stagedWords.textContent = `A backup is uploaded (${bytesWords(data.size ?? file.size)}). Check it with its passphrase.`;
+        showStatus(status, "success", "Uploaded. Nothing has changed yet.");
+        return;
+      }
+      showStatus(
+        status,
+        "error",
+        data?.error?.message ??
+          (xhr.status === 0
+            ? "The upload stopped: the connection was lost."
+            : `The server answered with status ${xhr.status}.`),
+      );
+    });
+    xhr.send(file);
+  });
+
+  document.getElementById("restore-cancel")?.addEventListener("click", async () => {
+    const res = await api("DELETE", "/api/v1/system/restore");
+    if (!res.ok && res.status !== 404) {
+      showStatus(status, "error", res.message);
+      return;
+    }
+    setFlash("The uploaded backup was deleted; nothing was restored.");
+    window.location.reload();
+  });
+
+  verifyForm?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearStatus(status);
+    cover.hidden = true;
+    setBusy(verifyForm, true);
+    showStatus(status, "info", "Checking every entry of the backup…");
+    const res = await api("POST", "/api/v1/system/restore/verify", opening());
+    setBusy(verifyForm, false);
+    if (!res.ok) {
+      showStatus(status, "error", res.message);
+      return;
+    }
+    clearStatus(status);
+    const c = res.data;
+    const sealedWords =
+      c.sealed_values === 0
+        ? "None."
+        : c.sealed_values_open === null
+          ? `${c.sealed_values}; not checked against this server's key.`
+          : c.sealed_values_open === c.sealed_values
+            ? `${c.sealed_values}; this server's key opens them all.`
+            : `${c.sealed_values}; this server's key opens ${c.sealed_values_open}. ${c.includes_sealing_key ? "The backup's own key comes with it." : "The others will not open: start with the original key."}`;
+    const rows = [
+      ["Taken", c.created_at],
+      ["Written by", `printwarden ${c.app_version} (schema ${c.schema_version})`],
+      ["From", c.backend === "postgres" ? "PostgreSQL" : "SQLite"],
+      ["Holds", `${c.tables} tables, ${c.rows} rows, ${c.files} files`],
+      ...c.counts.map(([table, n]) => [table.replace(/_/g, " "), String(n)]),
+      ["Sealing key inside", c.includes_sealing_key ? "Yes: it replaces this server's key file" : "No: this server's key stays"],
+      ["Sealed secrets", sealedWords],
+    ];
+    coverList.replaceChildren(
+      ...rows.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))),
+    );
+    cover.hidden = false;
+  });
+
+  document.getElementById("restore-open-confirm")?.addEventListener("click", () => {
+    clearStatus(confirmStatus);
+    const pass = document.getElementById("restore-confirm-passphrase");
+    if (pass) pass.value = useIdentity() ? "" : passInput.value;
+    dialog?.showModal();
+  });
+
+  /** After the confirmation: waits for the server to go away and come back. */
+  async function awaitRestart() {
+    let sawDown = false;
+    for (let i = 0; i < 600; i += 1) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const res = await api("GET", "/api/v1/system/restore", undefined, { allow401: true });
+      if (res.status === 0) {
+        sawDown = true;
+        continue;
+      }
+      if (res.status === 401) {
+        toLogin();
+        return;
+      }
+      if (res.ok && res.data.last_restore && (sawDown || !res.data.staged)) {
+        setFlash(res.data.last_restore.message, res.data.last_restore.ok ? "success" : "error");
+        window.location.reload();
+        return;
+      }
+    }
+    showStatus(status, "error", "The server has not come back yet. Check its log (journalctl -u printwarden or docker logs).");
+  }
+
+  confirmForm?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearStatus(confirmStatus);
+    const body = {
+      ...(useIdentity()
+        ? { identity: identityInput.value }
+        : { passphrase: document.getElementById("restore-confirm-passphrase").value }),
+      current_password: document.getElementById("restore-confirm-password").value,
+    };
+    setBusy(confirmForm, true);
+    showStatus(confirmStatus, "info", "Checking the backup once more…");
+    const res = await api("POST", "/api/v1/system/restore/confirm", body);
+    setBusy(confirmForm, false);
+    if (!res.ok) {
+      showStatus(confirmStatus, "error", res.message);
+      return;
+    }
+    dialog.close();
+    verifyForm.hidden = true;
+    cover.hidden = true;
+    showStatus(status, "info", `${res.data.message} This page reloads when the server is back.`);
+    awaitRestart();
   });
 }

@@ -158,6 +158,16 @@ audit_events! {
         target: [], details: {"now": "hex fingerprint of the certificate served now"};
     SystemBackup = "system.backup", "An encrypted backup was downloaded or written by the schedule (`scheduled`; failure: refused or stopped, with the reason).",
         target: [], details: {"include_key": "bool", "sealed_with": "`passphrase` or `public key age1…`", "scheduled": "bool (written by the schedule)", "file": "string (scheduled)", "reason": "string (failure)"};
+    SystemRestoreUpload = "system.restore.upload", "A backup was uploaded to be restored on Settings → Backup (failure: too large, cut off, or another upload was in the way).",
+        target: [], details: {"size": "number (bytes)", "reason": "string (failure)"};
+    SystemRestoreVerify = "system.restore.verify", "The uploaded backup was verified with its passphrase or identity (failure: wrong passphrase, damaged, newer schema, not a backup).",
+        target: [], details: {"created_at": "RFC 3339 (the backup's)", "app_version": "string", "backend": "string", "reason": "string (failure)"};
+    SystemRestoreConfirm = "system.restore.confirm", "An administrator confirmed the restore of the uploaded backup; the server restarts to apply it (failure: password, passphrase or backup refused).",
+        target: [], details: {"created_at": "RFC 3339 (the backup's)", "reason": "string (failure)"};
+    SystemRestoreApplied = "system.restore.applied", "The server restarted and applied a confirmed restore (recorded in the restored database; failure: recorded in the unchanged one, with the reason).",
+        target: [], details: {"requested_by": "username", "kept": "where the previous data is kept", "rows": "number", "files": "number", "reason": "string (failure)"};
+    SystemRestoreCancel = "system.restore.cancel", "The uploaded backup was discarded without restoring it.",
+        target: [], details: {};
     SystemBackupSchedule = "system.backup_schedule", "The backup schedule was changed: directory, interval, retention, how it is sealed (never the passphrase).",
         target: [], details: {"enabled": "bool", "dir": "string", "interval_hours": "number", "keep": "number", "sealed_with": "`passphrase` or `public key`", "include_key": "bool"};
     WebhookCreate = "webhook.create", "A webhook was created.",

@@ -20,6 +20,7 @@
 //! construction); only regular files are accepted (no links, devices or directories); a name
 //! appears once. A restore verifies the whole archive first and writes nothing before that.
 
+mod apply;
 mod create;
 mod download;
 mod names;
@@ -27,7 +28,9 @@ mod read;
 mod restore;
 mod schedule;
 mod seal;
+mod web_restore;
 
+pub use apply::{AppliedRestore, apply_staged_restore};
 pub use create::{BackupSummary, CreateOptions, create_backup};
 pub use download::{BackupBody, BackupDownload, BackupRequest};
 pub use read::{Verified, verify_backup};
@@ -37,6 +40,10 @@ pub use schedule::{
     VerifyScheduledInput, VerifyScheduledOutcome, check_backup_dir, is_schedule_file,
 };
 pub use seal::{BackupIdentity, BackupRecipient, Opening, Sealing};
+pub use web_restore::{
+    PendingRestore, RESTORE_DIR, RESTORE_MAX_BYTES, RestoreAccepted, RestoreConfirm, RestoreCover,
+    RestoreOpen, RestoreOutcome, RestoreStatus, UPLOAD_FILE, WebRestore,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -13,9 +13,11 @@
 //! NULL and set once every row of the table is in.
 
 mod restore;
+mod set_aside;
 mod snapshot;
 
 pub use restore::Restore;
+pub use set_aside::SetAside;
 pub use snapshot::{Rows, Snapshot};
 
 use sqlx::Row;

@@ -33,6 +33,19 @@ struct BackupPage {
     configured: bool,
     /// `printwarden-….pwbk` with a size in words.
     backups: Vec<BackupRow>,
+    /// The restore section: only for administrators (every permission, from a session).
+    restore: Option<RestoreSection>,
+}
+
+struct RestoreSection {
+    staged: bool,
+    size_words: Option<String>,
+    uploaded_at: Option<String>,
+    max_bytes: u64,
+    max_words: String,
+    can_restart: bool,
+    last_restore: Option<pw_app::backup::RestoreOutcome>,
+    postgres: bool,
 }
 
 struct BackupRow {
@@ -72,7 +85,24 @@ pub(crate) async fn backup_page(
         Ok(s) => s,
         Err(e) => return failure(e, &state, &viewer, &request_id, PATH),
     };
+    // The same check as the restore routes (`authorize`, Administer): anyone else sees no
+    // restore section at all.
+    let restore = app
+        .restore_status(&actor)
+        .await
+        .ok()
+        .map(|r| RestoreSection {
+            staged: r.staged,
+            size_words: r.size.map(size_words),
+            uploaded_at: r.uploaded_at,
+            max_bytes: r.max_bytes,
+            max_words: size_words(r.max_bytes),
+            can_restart: r.can_restart,
+            last_restore: r.last_restore,
+            postgres: r.database == "postgres",
+        });
     let page = BackupPage {
+        restore,
         can_security: viewer.can(Permission::SettingsSecurity),
         can_email: viewer.can(Permission::SettingsEmail),
         min_passphrase: MIN_PASSPHRASE,
