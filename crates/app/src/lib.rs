@@ -48,7 +48,7 @@ pub use auth::passkeys::{
     AssertionCredential, AssertionResponse, AttestationResponse, MAX_PASSKEYS, PASSKEY_CEREMONY_MS,
     PasskeyCeremony, PasskeyView, RegistrationCredential,
 };
-pub use auth::sessions::{LoginOutcome, MeView, SessionView, SetupRequest};
+pub use auth::sessions::{LoginOutcome, MeView, ProfilePatch, SessionView, SetupRequest};
 pub use auth::tickets::{IssuedTicket, TICKET_LIFETIME, TicketRequest};
 pub use farm::archive::{
     ArchiveExport, ArchiveImage, ArchiveListPage, ArchiveOutcome, ArchivePatchInput,

@@ -323,3 +323,225 @@ mod tests {
         assert!(!scope.covers(PrinterId::from_db(8), None));
     }
 }
+
+/// What a group demands of its members' sign-ins (issue 19): nothing beyond the first step,
+/// any second factor, or a passkey. A user in several groups is held to the strictest.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SignInRequirement {
+    /// The password (or directory, or provider) alone suffices.
+    #[default]
+    None,
+    /// A second factor: an authenticator app, emailed codes or a passkey.
+    TwoFactor,
+    /// A passkey (alone or as the second factor).
+    Passkey,
+}
+
+impl SignInRequirement {
+    /// Every requirement, least strict first.
+    pub const ALL: [SignInRequirement; 3] = [
+        SignInRequirement::None,
+        SignInRequirement::TwoFactor,
+        SignInRequirement::Passkey,
+    ];
+
+    /// The stored and wire form.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SignInRequirement::None => "none",
+            SignInRequirement::TwoFactor => "two_factor",
+            SignInRequirement::Passkey => "passkey",
+        }
+    }
+
+    /// Parses the stored form; anything unknown is the strictest requirement (fail closed: a
+    /// value written by a newer release must not relax the rule).
+    #[must_use]
+    pub fn from_db(raw: &str) -> Self {
+        match raw {
+            "none" => SignInRequirement::None,
+            "two_factor" => SignInRequirement::TwoFactor,
+            _ => SignInRequirement::Passkey,
+        }
+    }
+
+    /// Whether a sign-in of this strength meets the requirement.
+    #[must_use]
+    pub const fn met_by(self, strength: SignInStrength) -> bool {
+        match self {
+            SignInRequirement::None => true,
+            SignInRequirement::TwoFactor => {
+                matches!(
+                    strength,
+                    SignInStrength::TwoFactor | SignInStrength::Passkey
+                )
+            }
+            SignInRequirement::Passkey => matches!(strength, SignInStrength::Passkey),
+        }
+    }
+
+    /// What a member must set up, in words for the person who must do it.
+    #[must_use]
+    pub const fn explain(self) -> &'static str {
+        match self {
+            SignInRequirement::None => "",
+            SignInRequirement::TwoFactor => {
+                "Your group requires a second sign-in step. Set up an authenticator app, emailed codes or a passkey on your Account page before you continue."
+            }
+            SignInRequirement::Passkey => {
+                "Your group requires signing in with a passkey. Add a passkey on your Account page (or sign in with one) before you continue."
+            }
+        }
+    }
+}
+
+/// What a sign-in proved, strongest last: the first step only (a password, the directory or
+/// an identity provider), a second factor (TOTP, a backup code, an emailed code), or a
+/// passkey (alone or as the second factor). Kept with the session it opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum SignInStrength {
+    /// One step.
+    #[default]
+    Password,
+    /// A second factor besides the first step.
+    TwoFactor,
+    /// A passkey.
+    Passkey,
+}
+
+impl SignInStrength {
+    /// The stored form.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SignInStrength::Password => "password",
+            SignInStrength::TwoFactor => "two_factor",
+            SignInStrength::Passkey => "passkey",
+        }
+    }
+
+    /// Parses the stored form; anything unknown is the weakest (fail closed).
+    #[must_use]
+    pub fn from_db(raw: &str) -> Self {
+        match raw {
+            "two_factor" => SignInStrength::TwoFactor,
+            "passkey" => SignInStrength::Passkey,
+            _ => SignInStrength::Password,
+        }
+    }
+}
+
+#[cfg(test)]
+mod sign_in_tests {
+    use super::*;
+
+    #[test]
+    fn requirements_are_met_by_strong_enough_sign_ins_only() {
+        use SignInRequirement as R;
+        use SignInStrength as S;
+        assert!(R::None.met_by(S::Password));
+        assert!(!R::TwoFactor.met_by(S::Password));
+        assert!(R::TwoFactor.met_by(S::TwoFactor));
+        assert!(R::TwoFactor.met_by(S::Passkey));
+        assert!(!R::Passkey.met_by(S::TwoFactor));
+        assert!(R::Passkey.met_by(S::Passkey));
+        assert!(R::None < R::TwoFactor && R::TwoFactor < R::Passkey);
+        for r in R::ALL {
+            assert_eq!(R::from_db(r.as_str()), r);
+        }
+        assert_eq!(R::from_db("something new"), R::Passkey);
+        assert_eq!(S::from_db("something new"), S::Password);
+    }
+}
+
+/// Longest display name, in characters.
+pub const DISPLAY_NAME_MAX: usize = 64;
+
+/// The name shown for a person ("Alice Operator"): 1–64 characters, no control or invisible
+/// characters. Never used to decide anything (the username is the identity); shown escaped.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// Parses what a person typed: surrounding spaces ignored, empty means "no display name"
+    /// (`Ok(None)`).
+    pub fn parse(raw: &str) -> Result<Option<Self>, Invalid> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        if s.chars().count() > DISPLAY_NAME_MAX {
+            return Err(Invalid("The display name must be at most 64 characters."));
+        }
+        if has_hidden_chars(s) {
+            return Err(Invalid(
+                "The display name must not contain control or invisible formatting characters.",
+            ));
+        }
+        Ok(Some(Self(s.to_owned())))
+    }
+
+    /// Takes what a directory or an identity provider says, leniently: invisible and control
+    /// characters dropped (threat: a name that renders as something else), then cut to 64
+    /// characters; nothing left means no display name. A sign-in never fails over a name.
+    #[must_use]
+    pub fn from_external(raw: &str) -> Option<Self> {
+        let cleaned: String = raw.chars().filter(|c| !is_hidden_char(*c)).collect();
+        let s: String = cleaned.trim().chars().take(DISPLAY_NAME_MAX).collect();
+        let s = s.trim();
+        (!s.is_empty()).then(|| Self(s.to_owned()))
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod display_name_tests {
+    use super::*;
+
+    #[test]
+    fn typed_names_are_checked_and_external_ones_cleaned() {
+        assert_eq!(DisplayName::parse("  "), Ok(None));
+        assert_eq!(
+            DisplayName::parse(" Alice O. ").unwrap().unwrap().as_str(),
+            "Alice O."
+        );
+        assert!(DisplayName::parse(&"x".repeat(65)).is_err());
+        assert!(DisplayName::parse("a\u{202e}b").is_err());
+        assert!(DisplayName::parse("a\u{0}b").is_err());
+        assert_eq!(
+            DisplayName::from_external("\u{202e}Mallory\u{200b} ")
+                .unwrap()
+                .as_str(),
+            "Mallory"
+        );
+        assert_eq!(
+            DisplayName::from_external(&"y".repeat(200))
+                .unwrap()
+                .as_str()
+                .len(),
+            64
+        );
+        assert_eq!(DisplayName::from_external("\u{200b}"), None);
+    }
+}

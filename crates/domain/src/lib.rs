@@ -17,6 +17,7 @@ pub use id::{
     PrinterId, SessionId, UserId, WebhookId,
 };
 pub use identity::{
-    Email, GroupName, Invalid, PrinterScope, Username, has_hidden_chars, is_hidden_char,
+    DISPLAY_NAME_MAX, DisplayName, Email, GroupName, Invalid, PrinterScope, SignInRequirement,
+    SignInStrength, Username, has_hidden_chars, is_hidden_char,
 };
 pub use permission::{Category, Permission};

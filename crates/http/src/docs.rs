@@ -182,6 +182,12 @@ fn access_text(access: &Access) -> String {
         Access::Public { .. } => "public".to_owned(),
         Access::Session(Requirement::Authenticated) => "session".to_owned(),
         Access::SessionOrKey(Requirement::Authenticated) => "session or key".to_owned(),
+        Access::Session(Requirement::Enrol) => {
+            "session (also before the required second factor is set up)".to_owned()
+        }
+        Access::SessionOrKey(Requirement::Enrol) => {
+            "session or key (also before the required second factor is set up)".to_owned()
+        }
         Access::Session(Requirement::Permission(p)) => format!("session + `{p}`"),
         Access::SessionOrKey(Requirement::Permission(p)) => format!("session or key + `{p}`"),
         Access::Ticket(t) => format!("ticket ({t:?})"),

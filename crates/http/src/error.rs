@@ -69,6 +69,13 @@ impl ApiError {
         )
     }
 
+    /// 403 for a credential that must first set up the second factor its group requires: the
+    /// message says what to do (the caller's own state, nothing about anyone else).
+    #[must_use]
+    pub fn enrol_first(requirement: pw_domain::SignInRequirement) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "enrol_first", requirement.explain())
+    }
+
     /// 403 with a specific (still safe) message.
     pub fn forbidden_with(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
@@ -200,6 +207,7 @@ impl From<AppError> for ApiError {
             }
             AppError::Unauthenticated => ApiError::unauthenticated(),
             AppError::Forbidden => ApiError::forbidden(),
+            AppError::EnrolFirst(r) => ApiError::enrol_first(r),
             AppError::NotFound => ApiError::not_found(),
             AppError::Conflict(msg) => ApiError::conflict(msg),
             AppError::TooLarge(msg) => ApiError::too_large(msg),

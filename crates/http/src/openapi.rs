@@ -59,7 +59,7 @@ use crate::api::auth::mfa::{
     CodeRequest, EmailCodeRequest, MfaRequired, PasswordConfirmation, TotpSetupRequest,
     VerifyRequest,
 };
-use crate::api::auth::passkeys::{PasskeyOptions, PasskeyPassword, RegisterPasskey};
+use crate::api::auth::passkeys::{PasskeyOptions, PasskeyPassword, RegisterPasskey, RenamePasskey};
 use crate::api::auth::recovery::{Accepted, ForgotRequest, ResetRequest};
 use crate::api::auth::sessions::{AuthStatus, LoginRequest, PasswordRequest, SignedIn};
 use crate::table::{Kind, ROUTES, RouteSpec};
@@ -282,6 +282,9 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("DELETE", "/api/v1/auth/passkeys/{id}") => {
             Shape::empty().with_body(s.of::<PasskeyPassword>())
         }
+        ("PATCH", "/api/v1/auth/passkeys/{id}") => {
+            Shape::ok(s.of::<pw_app::PasskeyView>()).with_body(s.of::<RenamePasskey>())
+        }
         ("POST", "/api/v1/auth/passkeys/login/options")
         | ("POST", "/api/v1/auth/mfa/passkey/options") => Shape::ok(s.of::<PasskeyOptions>()),
         ("POST", "/api/v1/auth/passkeys/login") | ("POST", "/api/v1/auth/mfa/passkey/verify") => {
@@ -356,6 +359,9 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         | ("DELETE", "/api/v1/webhooks/{id}")
         | ("POST", "/api/v1/users/{id}/mfa/reset") => Shape::empty(),
         ("GET", "/api/v1/auth/me") => Shape::ok(s.of::<MeView>()),
+        ("PATCH", "/api/v1/auth/me") => {
+            Shape::ok(s.of::<MeView>()).with_body(s.of::<pw_app::ProfilePatch>())
+        }
         ("POST", "/api/v1/auth/password") => Shape::empty().with_body(s.of::<PasswordRequest>()),
         ("GET", "/api/v1/auth/sessions") => Shape::ok(s.array_of::<SessionView>()),
         ("GET", "/api/v1/settings/security") => Shape::ok(s.of::<SecuritySettings>()),
@@ -852,9 +858,14 @@ const BEARER: &str = "api_key";
 
 /// Who may call: public rows need nothing; session rows the cookie; others cookie or key.
 fn security(access: Access) -> (Vec<SecurityRequirement>, String) {
-    let need = |r: Requirement| match r {
+    let need = |r: Requirement| {
+        match r {
         Requirement::Authenticated => "any signed-in user".to_owned(),
+        Requirement::Enrol => {
+            "any signed-in user, also a session that must first set up the second factor its group requires".to_owned()
+        }
         Requirement::Permission(p) => format!("permission `{p}`"),
+    }
     };
     match access {
         Access::Public { reason } => (Vec::new(), format!("Public: {reason}.")),

@@ -138,6 +138,12 @@ const READ_QUEUE: [Permission; 2] = [Permission::QueueReadOwn, Permission::Queue
 const SESSION: Access = Access::Session(Requirement::Authenticated);
 /// Any signed-in user, session or API key.
 const SIGNED_IN: Access = Access::SessionOrKey(Requirement::Authenticated);
+/// Any signed-in browser session, including one that must first set up the second factor its
+/// group requires (issue 19): only what enrolling needs is declared so.
+const ENROL: Access = Access::Session(Requirement::Enrol);
+/// Like [`ENROL`], for the one route a key may call too: one's own profile (it says what is
+/// missing).
+const SIGNED_IN_ENROL: Access = Access::SessionOrKey(Requirement::Enrol);
 
 const fn needs(p: Permission) -> Access {
     Access::SessionOrKey(Requirement::Permission(p))
@@ -257,14 +263,20 @@ pub const ROUTES: &[RouteSpec] = &[
     api(
         "POST",
         "/api/v1/auth/logout",
-        SESSION,
+        ENROL,
         "Sign out (revokes the session server-side)",
     ),
     api(
         "GET",
         "/api/v1/auth/me",
-        SIGNED_IN,
+        SIGNED_IN_ENROL,
         "The caller's profile and effective permissions",
+    ),
+    api(
+        "PATCH",
+        "/api/v1/auth/me",
+        SESSION,
+        "Change one's display name (local accounts; others get it from their directory or provider)",
     ),
     api(
         "POST",
@@ -275,13 +287,13 @@ pub const ROUTES: &[RouteSpec] = &[
     api(
         "POST",
         "/api/v1/auth/mfa/totp/setup",
-        SESSION,
+        ENROL,
         "Start (or replace) TOTP: a new secret, its otpauth URI and QR code",
     ),
     api(
         "POST",
         "/api/v1/auth/mfa/totp/enable",
-        SESSION,
+        ENROL,
         "Confirm TOTP with a current code; returns ten backup codes once",
     ),
     api(
@@ -299,13 +311,13 @@ pub const ROUTES: &[RouteSpec] = &[
     api(
         "POST",
         "/api/v1/auth/mfa/email/setup",
-        SESSION,
+        ENROL,
         "Mail a code that turns emailed sign-in codes on",
     ),
     api(
         "POST",
         "/api/v1/auth/mfa/email/enable",
-        SESSION,
+        ENROL,
         "Turn emailed sign-in codes on with the mailed code",
     ),
     api(
@@ -319,19 +331,19 @@ pub const ROUTES: &[RouteSpec] = &[
     api(
         "GET",
         "/api/v1/auth/passkeys",
-        SESSION,
+        ENROL,
         "The caller's passkeys (name, created, last used)",
     ),
     api(
         "POST",
         "/api/v1/auth/passkeys/register/options",
-        SESSION,
+        ENROL,
         "Start registering a passkey (needs the password): WebAuthn creation options",
     ),
     api(
         "POST",
         "/api/v1/auth/passkeys/register",
-        SESSION,
+        ENROL,
         "Finish registering a passkey with the browser's answer",
     ),
     api(
@@ -339,6 +351,12 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/v1/auth/passkeys/{id}",
         SESSION,
         "Remove one of one's passkeys (needs the password; never the last way to sign in)",
+    ),
+    api(
+        "PATCH",
+        "/api/v1/auth/passkeys/{id}",
+        SESSION,
+        "Rename one of one's passkeys (another user's passkey is not found)",
     ),
     api(
         "POST",
@@ -1290,7 +1308,7 @@ pub const ROUTES: &[RouteSpec] = &[
     page("/login", public("the sign-in form"), "Sign-in page"),
     page(
         "/account",
-        SESSION,
+        ENROL,
         "Own account: password, two-factor authentication, sessions, API keys, camera tokens, print mails",
     )
     .nav("Account", "user", 70),

@@ -3,7 +3,8 @@
 //! [`check_route`] for the route table's coarse check — and nobody else decides access.
 //!
 //! Invariants: anything not explicitly allowed is denied; a disabled user or an expired
-//! credential is denied everything; `*_all` includes `*_own`, ownerless rows need `*_all`;
+//! credential is denied everything; a principal that must enrol a second factor first is
+//! denied everything but [`Action::Enrol`]; `*_all` includes `*_own`, ownerless rows need `*_all`;
 //! a scoped grant reaches only printers inside its scope; an API key never exceeds its owner.
 //! A denial never says more than "unauthenticated", "forbidden" or "not found" to the caller
 //! (the precise reason is for the log).
@@ -29,6 +30,10 @@ use pw_domain::{LocationId, Permission, PrinterId, UserId};
 pub enum Action {
     /// Anything that only needs a known, active principal (e.g. reading one's own profile).
     BeAuthenticated,
+    /// What a session that must first meet its group's sign-in requirement may still do: set
+    /// up the missing factor, read its own profile, sign out. Allowed to every active
+    /// principal, and the only action a restricted one is allowed.
+    Enrol,
     /// An operation guarded by one permission.
     Perform(Permission),
     /// An operation on an owned row: `own` lets the owner act (`None` = the owner needs no
@@ -102,6 +107,10 @@ pub enum DenyReason {
     OutOfScope(Permission),
     /// The row belongs to someone else and the principal lacks the `*_all` right.
     NotOwner,
+    /// A group of the user requires a sign-in factor this credential has not shown; only
+    /// enrolling it is allowed. Answered 403 with the requirement explained (it is the
+    /// caller's own state, so saying it discloses nothing).
+    EnrolFirst(pw_domain::SignInRequirement),
 }
 
 /// The answer of [`authorize`].
@@ -141,6 +150,15 @@ fn authorize_subject(subject: &Subject, action: Action, target: &Target) -> Deci
     if subject.expired {
         return Decision::Deny(DenyReason::Expired);
     }
+    // Threat: a phished password opening everything on an account whose group demands a
+    // second factor. Until it is met, the credential reaches only what enrolling needs.
+    if let Some(requirement) = subject.enrol_first {
+        return if action == Action::Enrol {
+            Decision::Allow
+        } else {
+            Decision::Deny(DenyReason::EnrolFirst(requirement))
+        };
+    }
     let printer = match target {
         Target::Global => None,
         Target::Printer(p) => Some(*p),
@@ -156,7 +174,7 @@ fn authorize_subject(subject: &Subject, action: Action, target: &Target) -> Deci
     };
     match action {
         Action::Administer => administer(subject),
-        Action::BeAuthenticated => {
+        Action::BeAuthenticated | Action::Enrol => {
             if within_restriction(subject, printer) {
                 Decision::Allow
             } else {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use pw_domain::{PrinterId, UserId};
+use pw_domain::{PrinterId, SignInRequirement, UserId};
 
 use crate::Rights;
 
@@ -36,6 +36,10 @@ pub struct Subject {
     pub disabled: bool,
     /// The credential is past its expiry: denied everything.
     pub expired: bool,
+    /// A group requirement this credential does not meet (issue 19): a session that signed in
+    /// without the required factor, or an API key whose owner has not set it up. Such a
+    /// principal may only enrol ([`crate::Action::Enrol`]); everything else is refused.
+    pub enrol_first: Option<SignInRequirement>,
 }
 
 impl Subject {
@@ -49,6 +53,7 @@ impl Subject {
             printer_restriction: None,
             disabled: false,
             expired: false,
+            enrol_first: None,
         }
     }
 }

@@ -11,6 +11,10 @@ use crate::{Action, Credential, Decision, DenyReason, Principal, Target, authori
 pub enum Requirement {
     /// Any active, authenticated principal.
     Authenticated,
+    /// Any active, authenticated principal, including a session that must first set up the
+    /// second factor its group requires: the few routes enrolling needs (own profile, own
+    /// second-factor and passkey set-up, the Account page, sign-out).
+    Enrol,
     /// One permission.
     Permission(Permission),
 }
@@ -123,6 +127,9 @@ pub fn check_route(principal: &Principal, access: &Access) -> Decision {
     let action = match access {
         Access::Session(Requirement::Permission(p))
         | Access::SessionOrKey(Requirement::Permission(p)) => Action::Perform(*p),
+        Access::Session(Requirement::Enrol) | Access::SessionOrKey(Requirement::Enrol) => {
+            Action::Enrol
+        }
         _ => Action::BeAuthenticated,
     };
     authorize(principal, action, &Target::Global)
@@ -235,6 +242,63 @@ mod tests {
                 "a camera token opens camera routes only: {other:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_principal_that_must_enrol_reaches_enrolment_routes_only() {
+        use pw_domain::SignInRequirement;
+        let restricted = |credential| {
+            Principal::User(Subject {
+                credential,
+                enrol_first: Some(SignInRequirement::TwoFactor),
+                ..Subject::session(
+                    UserId::from_db(1),
+                    Rights::everywhere(Permission::ALL.iter().copied()),
+                )
+            })
+        };
+        let session = restricted(Credential::Session);
+        let enrol = Access::Session(Requirement::Enrol);
+        assert!(check_route(&session, &enrol).is_allowed());
+        for other in [
+            READ,
+            Access::Session(Requirement::Authenticated),
+            Access::SessionOrKey(Requirement::Authenticated),
+            Access::Session(Requirement::Permission(Permission::PrintersRead)),
+            Access::Ticket(TicketPurpose::Events),
+        ] {
+            assert_eq!(
+                check_route(&session, &other),
+                Decision::Deny(DenyReason::EnrolFirst(SignInRequirement::TwoFactor)),
+                "{other:?}"
+            );
+        }
+        // Every fine check refuses too, whatever the rights: the door is not the only guard.
+        assert_eq!(
+            authorize(
+                &session,
+                Action::OnOwned {
+                    own: None,
+                    all: Permission::ApiKeysRevokeAll
+                },
+                &Target::Owned {
+                    owner: Some(UserId::from_db(1)),
+                    printer: None
+                }
+            ),
+            Decision::Deny(DenyReason::EnrolFirst(SignInRequirement::TwoFactor))
+        );
+        // A key cannot enrol (session-only routes), so a restricted key reaches nothing.
+        let key = restricted(Credential::ApiKey);
+        assert_eq!(
+            check_route(&key, &enrol),
+            Decision::Deny(DenyReason::CredentialNotAccepted)
+        );
+        assert!(!check_route(&key, &READ).is_allowed());
+        // An unrestricted principal passes enrolment routes like any signed-in one.
+        let normal = user(Credential::Session, &[], false);
+        assert!(check_route(&normal, &enrol).is_allowed());
+        assert!(!check_route(&Principal::Anonymous, &enrol).is_allowed());
     }
 
     #[test]

@@ -136,6 +136,7 @@ fn subject_with(
                     printer_restriction,
                     disabled,
                     expired,
+                    enrol_first: None,
                 };
                 (subject, groups)
             },
@@ -239,6 +240,40 @@ proptest! {
             };
             prop_assert!(may_be_allowed, "{principal:?} was allowed {action:?} on {target:?}");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A group's sign-in requirement not met (issue 19)
+// ---------------------------------------------------------------------------------------------
+
+proptest! {
+    #[test]
+    fn a_subject_that_must_enrol_is_allowed_enrolling_and_nothing_else(
+        (subject, _) in any_subject(),
+        requirement in prop_oneof![
+            Just(pw_domain::SignInRequirement::TwoFactor),
+            Just(pw_domain::SignInRequirement::Passkey),
+        ],
+        action in action(),
+        target in target(),
+    ) {
+        let subject = Subject {
+            enrol_first: Some(requirement),
+            disabled: false,
+            expired: false,
+            ..subject
+        };
+        let principal = user(&subject);
+        // Whatever it holds, on whatever target: refused, with the requirement as the reason.
+        prop_assert_eq!(
+            authorize(&principal, action, &target),
+            Decision::Deny(DenyReason::EnrolFirst(requirement))
+        );
+        prop_assert_eq!(
+            authorize(&principal, Action::Enrol, &Target::Global),
+            Decision::Allow
+        );
     }
 }
 

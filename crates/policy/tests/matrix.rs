@@ -37,6 +37,7 @@ fn render_action(action: Action) -> String {
     match action {
         Action::BeAuthenticated => "be-authenticated".to_owned(),
         Action::Administer => "administer".to_owned(),
+        Action::Enrol => "enrol".to_owned(),
         Action::Perform(p) => format!("perform {p}"),
         Action::OnOwned { own, all } => {
             let own = own.map_or_else(|| "-".to_owned(), |p| p.to_string());
@@ -99,6 +100,13 @@ fn principals() -> Vec<(&'static str, Principal)> {
                 ..user(ADMIN, Credential::ApiKey, Rights::all())
             }),
         ),
+        (
+            "admin-session-enrol-first",
+            Principal::User(Subject {
+                enrol_first: Some(pw_domain::SignInRequirement::Passkey),
+                ..user(ADMIN, Credential::Session, Rights::all())
+            }),
+        ),
     ]
 }
 
@@ -106,7 +114,8 @@ fn principals() -> Vec<(&'static str, Principal)> {
 fn authorize_decision_matrix() {
     let mut out = Vec::new();
     for (who, principal) in principals() {
-        let global_actions = std::iter::once(Action::BeAuthenticated)
+        let global_actions = [Action::BeAuthenticated, Action::Enrol]
+            .into_iter()
             .chain(Permission::ALL.iter().copied().map(Action::Perform));
         for action in global_actions {
             let decision = authorize(&principal, action, &Target::Global);
@@ -140,6 +149,7 @@ fn authorize_decision_matrix() {
 fn render_access(access: &Access) -> String {
     let requirement = |r: &Requirement| match r {
         Requirement::Authenticated => "authenticated".to_owned(),
+        Requirement::Enrol => "enrol".to_owned(),
         Requirement::Permission(p) => p.to_string(),
     };
     match access {
@@ -172,6 +182,8 @@ fn check_route_matrix() {
     let accesses = [
         Access::Public { reason: "snapshot" },
         Access::Session(Requirement::Authenticated),
+        Access::Session(Requirement::Enrol),
+        Access::SessionOrKey(Requirement::Enrol),
         Access::Session(Requirement::Permission(Permission::SystemRead)),
         Access::Session(Requirement::Permission(Permission::UsersRead)),
         Access::SessionOrKey(Requirement::Authenticated),
@@ -209,6 +221,13 @@ fn check_route_matrix() {
                 credential,
                 Rights::everywhere([Permission::SystemRead]),
             )),
+        ));
+        callers.push((
+            format!("{kind} admin-enrol-first"),
+            Principal::User(Subject {
+                enrol_first: Some(pw_domain::SignInRequirement::TwoFactor),
+                ..user(ADMIN, credential, Rights::all())
+            }),
         ));
         callers.push((
             format!("{kind} disabled-admin"),

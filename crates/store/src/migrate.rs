@@ -82,6 +82,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(22, "0022", "queue_claim"),
     migration!(23, "0023", "oidc"),
     migration!(24, "0024", "passkeys"),
+    migration!(25, "0025", "sign_in_rules"),
     migration!(29, "0029", "archive_reach"),
 ];
 

@@ -36,7 +36,9 @@ impl Viewer {
 
     /// Whether the viewer holds a permission (everything while authentication is off).
     pub(crate) fn can(&self, p: Permission) -> bool {
-        self.me.as_ref().is_some_and(|m| m.permissions.contains(&p))
+        // A session that must first enrol holds its rights on paper only: every door refuses
+        // it, so no page offers what it cannot do.
+        !self.enrolling() && self.me.as_ref().is_some_and(|m| m.permissions.contains(&p))
     }
 
     /// The signed-in user's id (none while nobody is signed in, even with auth off).
@@ -47,6 +49,12 @@ impl Viewer {
     /// The signed-in user's name.
     pub(crate) fn username(&self) -> Option<&str> {
         self.me.as_ref().and_then(|m| m.username.as_deref())
+    }
+
+    /// The viewer's session must first set up the second factor its group requires: the
+    /// navigation offers only the Account page (every other door refuses it).
+    pub(crate) fn enrolling(&self) -> bool {
+        self.me.as_ref().is_some_and(|m| m.enrol_first.is_some())
     }
 
     /// Effective permissions, in catalogue order.
@@ -61,8 +69,9 @@ impl Viewer {
         match access {
             Access::Public { .. } => true,
             Access::Session(need) | Access::SessionOrKey(need) => match need {
-                Requirement::Authenticated => self.user_id().is_some(),
-                Requirement::Permission(p) => self.can(*p),
+                Requirement::Authenticated => self.user_id().is_some() && !self.enrolling(),
+                Requirement::Enrol => self.user_id().is_some(),
+                Requirement::Permission(p) => self.can(*p) && !self.enrolling(),
             },
             // Tickets and camera credentials never open a page.
             Access::Ticket(_) | Access::Camera { .. } => false,
@@ -128,7 +137,11 @@ impl Nav {
             // Also while authentication is off: signing in still puts a name in the audit log.
             sign_in_link: viewer.user_id().is_none(),
             links: nav_links(viewer, &pw_http::navigation()),
-            username: viewer.username().map(str::to_owned),
+            // The display name when there is one (escaped by the template like every value).
+            username: viewer
+                .me()
+                .and_then(|m| m.display_name.clone())
+                .or_else(|| viewer.username().map(str::to_owned)),
         }
     }
 }
@@ -217,12 +230,15 @@ mod tests {
             me: Some(MeView {
                 id: id.map(UserId::from_db),
                 username: id.map(|_| "someone".to_owned()),
+                display_name: None,
                 email: None,
                 auth_source: None,
                 groups: Vec::new(),
                 permissions: permissions.to_vec(),
                 mfa: Default::default(),
                 auth_disabled: id.is_none(),
+                sign_in_requirement: pw_domain::SignInRequirement::None,
+                enrol_first: None,
             }),
         }
     }

@@ -662,7 +662,7 @@ impl App {
         self.store.user(id).await?.ok_or(AppError::NotFound)
     }
 
-    /// Email and mapped groups as the directory says now; a change of groups revokes the
+    /// Email, display name and mapped groups as the directory says now; a change of groups revokes the
     /// user's other sessions (the store does it with the change).
     async fn ldap_sync(
         &self,
@@ -704,6 +704,9 @@ impl App {
             // Same as an administrator's edit: caches dropped, live connections told.
             self.revoke_users(&[row.id]);
         }
+        let name_synced = self
+            .sync_display_name(row.id, directory.display_name.as_deref())
+            .await;
         self.audit_ldap_login(
             meta,
             Some(row.id),
@@ -712,6 +715,7 @@ impl App {
             serde_json::json!({
                 "dn": directory.dn,
                 "email_synced": email_change.is_some(),
+                "display_name_synced": name_synced,
                 "groups_added": added,
                 "groups_removed": removed,
             }),

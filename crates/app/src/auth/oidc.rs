@@ -1034,6 +1034,8 @@ impl App {
             return self.oidc_link_finish(&p, &st, &claims, &meta).await;
         }
         let row = self.oidc_account(&p, &claims, &meta).await?;
+        // The standard `name` claim (scope `profile`), synced at each sign-in.
+        self.sync_display_name(row.id, claims.string("name")).await;
         let signed = self
             .finish_login(
                 &row,

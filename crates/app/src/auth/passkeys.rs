@@ -1,5 +1,5 @@
 //! Passkeys (WebAuthn, S4 and issue 19): registering several per user (after the password
-//! again), listing and removing them, signing in with one alone (discoverable credentials,
+//! again), listing, renaming and removing them, signing in with one alone (discoverable credentials,
 //! user verification required), and using one as the second factor of a password sign-in.
 //!
 //! Invariants: every ceremony's challenge is random, server-side, lives five minutes, is
@@ -20,7 +20,7 @@ use pw_credentials::webauthn::{
     self, ALGORITHMS, CHALLENGE_BYTES, RelyingParty, StoredCredential, USER_HANDLE_BYTES,
     WebauthnError, b64url, from_b64url,
 };
-use pw_domain::UserId;
+use pw_domain::{SignInStrength, UserId};
 use pw_store::{NewPasskey, PasskeyRow, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -439,6 +439,9 @@ impl App {
             Err(e) => return Err(e.into()),
         };
         self.cache.forget_user(user);
+        // The new passkey just signed this session's challenge: the session has shown a
+        // passkey (a group requiring one is met without signing in again).
+        self.raise_session(actor, SignInStrength::Passkey).await;
         self.audit(
             actor,
             AuditEvent::AuthPasskeyRegister,
@@ -510,6 +513,35 @@ impl App {
         )
         .await;
         Ok(())
+    }
+
+    /// `PATCH /api/v1/auth/passkeys/{id}`: a new name for one of the caller's own passkeys
+    /// (the rules of registration). Another user's id is "not found" (threat: probing or
+    /// renaming someone else's credential by id).
+    pub async fn rename_passkey(
+        &self,
+        actor: &Actor,
+        id: i64,
+        name: Option<&str>,
+    ) -> Result<PasskeyView, AppError> {
+        let user = actor.user_id.ok_or(AppError::Unauthenticated)?;
+        let name = parse_name(name)?;
+        if !self.store.rename_passkey(user, id, &name).await? {
+            return Err(AppError::NotFound);
+        }
+        self.audit(
+            actor,
+            AuditEvent::AuthPasskeyRename,
+            Some(("user", user.to_string())),
+            true,
+            serde_json::json!({"passkey": id, "name": name}),
+        )
+        .await;
+        let rows = self.store.passkeys_of(user).await?;
+        rows.iter()
+            .find(|p| p.id == id)
+            .map(view)
+            .ok_or(AppError::NotFound)
     }
 
     /// `POST /api/v1/auth/passkeys/login/options`: options for a passwordless sign-in with a
@@ -615,7 +647,8 @@ impl App {
             serde_json::json!({"method": "passkey", "passkey": row.id}),
         )
         .await;
-        self.open_session(user, &meta).await
+        self.open_session(user, &meta, SignInStrength::Passkey)
+            .await
     }
 
     /// `POST /api/v1/auth/mfa/passkey/verify`: finishes a password sign-in's second step with
@@ -664,7 +697,8 @@ impl App {
             serde_json::json!({"mfa": "passkey", "passkey": row.id}),
         )
         .await;
-        self.open_session(user, &meta).await
+        self.open_session(user, &meta, SignInStrength::Passkey)
+            .await
     }
 
     /// Verifies an assertion against the stored credential it names and moves its counter.

@@ -264,6 +264,7 @@ impl App {
                     | DenyReason::CredentialNotAccepted
                     | DenyReason::Expired => AppError::Unauthenticated,
                     DenyReason::NotOwner => AppError::NotFound,
+                    DenyReason::EnrolFirst(r) => AppError::EnrolFirst(r),
                     DenyReason::Disabled
                     | DenyReason::MissingPermission(_)
                     | DenyReason::OutOfScope(_) => AppError::Forbidden,

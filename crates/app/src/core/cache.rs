@@ -25,6 +25,8 @@ pub(crate) struct SessionEntry {
     pub expires_at: i64,
     pub last_seen: i64,
     pub checked_at: i64,
+    /// What the sign-in proved (raised in place when the user sets up a factor in it).
+    pub strength: pw_domain::SignInStrength,
 }
 
 #[derive(Debug)]
@@ -35,9 +37,12 @@ pub(crate) struct UserEntry {
     pub rights: Rights,
     /// Profile facts for `GET /auth/me`; every change to them bumps the stamp.
     pub email: Option<String>,
+    pub display_name: Option<String>,
     pub auth_source: String,
     pub mfa: crate::auth::sessions::MfaState,
     pub groups: Vec<crate::auth::sessions::GroupRef>,
+    /// The strictest sign-in requirement of the user's groups.
+    pub requirement: pw_domain::SignInRequirement,
 }
 
 #[derive(Debug, Clone)]

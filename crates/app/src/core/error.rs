@@ -26,6 +26,10 @@ pub enum AppError {
     /// Authenticated but not allowed.
     #[error("not allowed")]
     Forbidden,
+    /// The caller's group requires a sign-in factor this credential has not shown; the only
+    /// way on is to set it up (issue 19).
+    #[error("second factor required first")]
+    EnrolFirst(pw_domain::SignInRequirement),
     /// Does not exist, or the caller may not know it exists.
     #[error("not found")]
     NotFound,

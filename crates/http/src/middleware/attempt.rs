@@ -43,6 +43,7 @@ impl Judged {
             AppError::WrongSecret(_)
             | AppError::Unauthenticated
             | AppError::Forbidden
+            | AppError::EnrolFirst(_)
             | AppError::Internal(_)
             | AppError::Unavailable(_)
             | AppError::ServiceUnavailable(_) => Judged::Charge,

@@ -100,6 +100,7 @@ pub(crate) async fn enforce(
                 DenyReason::Unauthenticated
                 | DenyReason::CredentialNotAccepted
                 | DenyReason::Expired => ApiError::unauthenticated(),
+                DenyReason::EnrolFirst(r) => ApiError::enrol_first(r),
                 DenyReason::Disabled
                 | DenyReason::MissingPermission(_)
                 | DenyReason::OutOfScope(_)
@@ -115,7 +116,8 @@ pub(crate) async fn enforce(
     next.run(req).await
 }
 
-/// A page the visitor may not open: sign in first (or set up), or a 403 page.
+/// A page the visitor may not open: sign in first (or set up), set up the second factor the
+/// group requires first (the Account page), or a 403 page.
 fn page_denied(state: &AppState, reason: DenyReason, uri: &http::Uri) -> Response {
     match reason {
         DenyReason::Unauthenticated | DenyReason::CredentialNotAccepted | DenyReason::Expired => {
@@ -123,6 +125,12 @@ fn page_denied(state: &AppState, reason: DenyReason, uri: &http::Uri) -> Respons
             let location = format!("/login?next={}", crate::percent_encode(next));
             (http::StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
         }
+        // The enrolment page explains what the group requires and offers the set-up.
+        DenyReason::EnrolFirst(_) => (
+            http::StatusCode::SEE_OTHER,
+            [(header::LOCATION, "/account?enrol=required")],
+        )
+            .into_response(),
         _ => match &state.error_page {
             Some(render) => render(http::StatusCode::FORBIDDEN),
             None => ApiError::forbidden().into_response(),

@@ -441,6 +441,7 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
         "sets one's own password with the mailed token",
     ),
     ("POST", "/api/v1/auth/logout", "ends one's own session"),
+    ("PATCH", "/api/v1/auth/me", "one's own display name"),
     (
         "POST",
         "/api/v1/auth/password",
@@ -495,6 +496,11 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
         "DELETE",
         "/api/v1/auth/passkeys/{id}",
         "removes one's own passkey",
+    ),
+    (
+        "PATCH",
+        "/api/v1/auth/passkeys/{id}",
+        "renames one's own passkey",
     ),
     (
         "POST",

@@ -667,3 +667,45 @@ async fn ldap_settings_page_shows_the_form_without_the_password() {
     assert!(html.contains("=&#62; Print leads"), "mapping by name");
     assert!(!html.contains(farm.peer.bind_password()));
 }
+
+#[tokio::test]
+async fn ldap_display_name_is_synced_and_not_editable_here() {
+    let farm = LdapFarm::new().await;
+    farm.configure().await;
+    let a = farm.login("carol", "carolpw").await;
+    assert_eq!(a.status, 200, "{:?}", a.json);
+    let carol = cookie(&a);
+    let me = farm.me(&carol).await;
+    assert_eq!(me.json["display_name"], "Carol Planner", "{:?}", me.json);
+    let users = farm
+        .server
+        .call(&farm.admin, "GET", "/api/v1/users?limit=200", None)
+        .await;
+    assert!(
+        users.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["username"] == "carol" && u["display_name"] == "Carol Planner"),
+        "{:?}",
+        users.json
+    );
+    // The directory owns it: a directory account cannot set its own here.
+    let patch = farm
+        .server
+        .call(
+            &carol,
+            "PATCH",
+            "/api/v1/auth/me",
+            Some(json!({"display_name": "Someone else"})),
+        )
+        .await;
+    assert_eq!(patch.status, 409, "{:?}", patch.json);
+    let logins = farm.audit("auth.ldap_login").await;
+    assert!(
+        logins
+            .iter()
+            .any(|e| e["details"]["display_name_synced"] == true),
+        "{logins:?}"
+    );
+}

@@ -912,3 +912,25 @@ async fn oidc_authorize_is_rate_limited_per_address() {
         .await;
     assert_eq!(a.status, 429);
 }
+
+#[tokio::test]
+async fn oidc_name_claim_becomes_the_display_name() {
+    let farm = OidcFarm::new().await;
+    let provider = farm.add_provider(json!({})).await;
+    let (a, _, _) = farm.sign_in(provider, "carol").await;
+    let carol = signed_in(&a);
+    let me = farm.me(&carol).await;
+    assert_eq!(me.json["display_name"], "Carol Example", "{:?}", me.json);
+    // The provider owns it: an OIDC account cannot set its own here.
+    let patch = farm
+        .server
+        .call(
+            &carol,
+            "PATCH",
+            "/api/v1/auth/me",
+            Some(json!({"display_name": "Someone else"})),
+        )
+        .await;
+    assert_eq!(patch.status, 409, "{:?}", patch.json);
+    assert_eq!(farm.me(&carol).await.json["display_name"], "Carol Example");
+}

@@ -739,3 +739,116 @@ async fn without_public_url_an_ip_address_gets_a_plain_refusal() {
         .await;
     assert_eq!(s.json["passkeys"], true);
 }
+
+#[tokio::test]
+async fn passkeys_are_renamed_by_their_owner_only() {
+    let farm = Farm::new().await;
+    let (_, alice) = farm.user("alice").await;
+    let (_, bob) = farm.user("bob").await;
+    let mut alice_key = SoftAuthenticator::es256().unwrap();
+    let mut bob_key = SoftAuthenticator::es256().unwrap();
+    let alices = farm.register(&alice, &mut alice_key, "Phone").await;
+    let bobs = farm.register(&bob, &mut bob_key, "Key").await;
+    let patch = |auth: &Auth, id: i64, body: Value| {
+        let path = format!("/api/v1/auth/passkeys/{id}");
+        let auth = auth.clone();
+        let server = &farm.server;
+        async move { server.call(&auth, "PATCH", &path, Some(body)).await }
+    };
+
+    // Bob aims at Alice's passkey: "not found", and nothing changes.
+    let a = patch(&bob, alices, json!({"name": "Mine now"})).await;
+    assert_eq!(a.status, 404, "{:?}", a.json);
+    let list = farm
+        .server
+        .call(&alice, "GET", "/api/v1/auth/passkeys", None)
+        .await;
+    assert_eq!(list.json[0]["name"], "Phone", "{:?}", list.json);
+    // An id that does not exist, and one that is no number, are the same 404.
+    assert_eq!(
+        patch(&alice, 999_999, json!({"name": "x"})).await.status,
+        404
+    );
+    let a = farm
+        .server
+        .call(
+            &alice,
+            "PATCH",
+            "/api/v1/auth/passkeys/abc",
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(a.status, 404, "{:?}", a.json);
+
+    // The rules of registration: at most 64 characters, no control characters, empty means
+    // "Passkey"; a refused name changes nothing.
+    for bad in [
+        "x".repeat(65),
+        "bad\u{0}name".to_owned(),
+        "tab\there".to_owned(),
+    ] {
+        let a = patch(&alice, alices, json!({ "name": bad })).await;
+        assert_eq!(a.status, 400, "{bad:?}: {:?}", a.json);
+    }
+    let a = patch(&alice, alices, json!({"unknown": 1})).await;
+    assert!(matches!(a.status.as_u16(), 400 | 422), "{:?}", a.json);
+    let a = patch(&alice, alices, json!({"name": "  Work laptop <b>  "})).await;
+    assert_eq!(a.status, 200, "{:?}", a.json);
+    assert_eq!(a.json["name"], "Work laptop <b>");
+    let a = patch(&alice, alices, json!({"name": ""})).await;
+    assert_eq!(a.json["name"], "Passkey", "{:?}", a.json);
+    let bob_list = farm
+        .server
+        .call(&bob, "GET", "/api/v1/auth/passkeys", None)
+        .await;
+    assert_eq!(bob_list.json[0]["id"], bobs);
+    assert_eq!(bob_list.json[0]["name"], "Key");
+
+    // The Account page shows the name escaped.
+    let a = patch(&alice, alices, json!({"name": "<script>x</script>"})).await;
+    assert_eq!(a.status, 200, "{:?}", a.json);
+    let cookie = session_cookie(&alice);
+    let page = farm
+        .server
+        .client
+        .get(farm.server.url("/account"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("<script>x</script>"));
+    assert!(
+        page.contains("&lt;script&gt;x&lt;/script&gt;")
+            || page.contains("&#60;script&#62;x&#60;/script&#62;"),
+        "the name is shown, escaped"
+    );
+
+    // An API key cannot rename (sign-in methods are session-only), not even an
+    // administrator's.
+    let made = farm
+        .post(
+            &farm.admin,
+            "/api/v1/api-keys",
+            Some(json!({"name": "k", "scopes": ["users:read"]})),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.json);
+    let key = Auth::Key(made.json["key"].as_str().unwrap().to_owned());
+    let a = patch(&key, alices, json!({"name": "by key"})).await;
+    assert!(matches!(a.status.as_u16(), 401 | 403), "{:?}", a.json);
+
+    let renames = farm.events("auth.passkey.rename").await;
+    assert_eq!(renames.len(), 3, "{renames:?}");
+}
+
+/// The cookie header of a signed-in test browser (empty for anything else, which the server
+/// then treats as signed out).
+fn session_cookie(auth: &Auth) -> &str {
+    match auth {
+        Auth::Cookie(c) => c,
+        Auth::None | Auth::Key(_) => "",
+    }
+}

@@ -5,7 +5,7 @@
 //! Invariant: every write that changes what members may do revokes the members' sessions in
 //! the same transaction, runs under the last-administrator guard, and returns who was affected.
 
-use pw_domain::{GroupId, GroupName, SessionId, UserId};
+use pw_domain::{GroupId, GroupName, SessionId, SignInRequirement, UserId};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -29,6 +29,8 @@ pub struct GroupRow {
     pub scope: Option<String>,
     /// Stored permission strings (empty for system groups).
     pub permissions: Vec<String>,
+    /// What members' sign-ins must prove (issue 19).
+    pub sign_in_requirement: SignInRequirement,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -61,6 +63,8 @@ pub struct GroupPatch {
     pub permissions: Option<Vec<&'static str>>,
     /// New scope (`Some(None)` removes it).
     pub scope: Option<Option<String>>,
+    /// New sign-in requirement.
+    pub sign_in_requirement: Option<SignInRequirement>,
 }
 
 fn from_row(row: &AnyRow) -> Result<GroupRow, sqlx::Error> {
@@ -71,6 +75,9 @@ fn from_row(row: &AnyRow) -> Result<GroupRow, sqlx::Error> {
         is_system: crate::flag(row, "is_system")?,
         scope: row.try_get("scope")?,
         permissions: Vec::new(),
+        sign_in_requirement: SignInRequirement::from_db(
+            &row.try_get::<String, _>("sign_in_requirement")?,
+        ),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -79,7 +86,8 @@ fn from_row(row: &AnyRow) -> Result<GroupRow, sqlx::Error> {
 /// Group columns plus one permission per row (NULL for a group without stored permissions).
 const JOINED_COLUMNS: &str = "g.id AS id, g.name AS name, g.description AS description, \
      CASE WHEN g.is_system THEN 1 ELSE 0 END AS is_system, g.scope AS scope, \
-     g.created_at AS created_at, g.updated_at AS updated_at, p.permission AS permission";
+     g.sign_in_requirement AS sign_in_requirement, g.created_at AS created_at, \
+     g.updated_at AS updated_at, p.permission AS permission";
 
 /// Folds `group × permission` rows, ordered by group, into groups.
 fn fold_joined(rows: &[AnyRow]) -> Result<Vec<GroupRow>, sqlx::Error> {
@@ -202,7 +210,8 @@ impl Store {
         Ok(id)
     }
 
-    /// Applies a patch; a permission or scope change revokes every member's sessions. Returns
+    /// Applies a patch; a permission, scope or sign-in requirement change revokes every
+    /// member's sessions. Returns
     /// the affected members, or `None` when the group does not exist.
     pub async fn update_group(
         &self,
@@ -252,8 +261,20 @@ impl Store {
         if let Some(permissions) = &patch.permissions {
             set_permissions(&mut tx, id, permissions).await?;
         }
+        if let Some(requirement) = patch.sign_in_requirement {
+            sqlx::query("UPDATE groups SET sign_in_requirement = $1 WHERE id = $2")
+                .bind(requirement.as_str())
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut affected = Vec::new();
-        if patch.permissions.is_some() || patch.scope.is_some() {
+        // A new sign-in requirement changes what members' sessions may do, like a right: their
+        // sessions end and the next sign-in is judged by the new rule.
+        if patch.permissions.is_some()
+            || patch.scope.is_some()
+            || patch.sign_in_requirement.is_some()
+        {
             affected = members_in(&mut tx, id).await?;
             invalidate_users(&mut tx, &affected, keep).await?;
         }

@@ -14,7 +14,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::page::{Clause, PageAfter, Value};
 
 use crate::accounts::admins::{AdminCheck, lock_admins, verify_admins};
-use crate::auth::sessions::invalidate_users;
+use crate::auth::sessions::{invalidate_users, touch_stamps};
 use crate::{Store, StoreError};
 
 /// A stored user.
@@ -34,6 +34,8 @@ pub struct UserRow {
     pub disabled: bool,
     /// Bumped whenever the user's rights or credentials change.
     pub security_stamp: i64,
+    /// The name shown for the person (`None`: the username is shown).
+    pub display_name: Option<String>,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -79,13 +81,15 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
         auth_source: row.try_get("auth_source")?,
         disabled: crate::flag(row, "disabled")?,
         security_stamp: row.try_get("security_stamp")?,
+        display_name: row.try_get("display_name")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
 
 pub(crate) const USER_COLUMNS: &str = "id, username, email, password_hash, auth_source, \
-     CASE WHEN disabled THEN 1 ELSE 0 END AS disabled, security_stamp, created_at, updated_at";
+     CASE WHEN disabled THEN 1 ELSE 0 END AS disabled, security_stamp, display_name, created_at, \
+     updated_at";
 
 impl Store {
     /// Creates a user with their groups. Unique username/email → [`StoreError::Conflict`].
@@ -168,6 +172,38 @@ impl Store {
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// Sets the name shown for a user (`None` clears it). Only a real change writes, and it
+    /// bumps the stamp (cached profiles show the name) without ending sessions: a name is no
+    /// right. Returns whether it changed.
+    pub async fn set_display_name(
+        &self,
+        user: UserId,
+        name: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<Option<String>> =
+            sqlx::query("SELECT display_name FROM users WHERE id = $1")
+                .bind(user.get())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("display_name"))
+                .transpose()?;
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        if current.as_deref() == name {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(user.get())
+            .execute(&mut *tx)
+            .await?;
+        touch_stamps(&mut tx, &[user]).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Every user with the ids of their groups, by name (one query).
     pub async fn list_users_with_groups(&self) -> Result<Vec<(UserRow, Vec<GroupId>)>, StoreError> {
         let rows = sqlx::query(
@@ -175,7 +211,8 @@ impl Store {
              u.password_hash AS password_hash, u.auth_source AS auth_source, \
              CASE WHEN u.disabled THEN 1 ELSE 0 END AS disabled, \
              u.security_stamp AS security_stamp, u.created_at AS created_at, \
-             u.updated_at AS updated_at, m.group_id AS group_id \
+             u.updated_at AS updated_at, u.display_name AS display_name, \
+             m.group_id AS group_id \
              FROM users u LEFT JOIN group_members m ON m.user_id = u.id \
              ORDER BY u.username_key, u.id",
         )

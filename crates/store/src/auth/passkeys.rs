@@ -232,6 +232,24 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Renames one of the user's passkeys: false when it is not theirs or gone (the owner is
+    /// in the statement, so another user's id changes nothing).
+    pub async fn rename_passkey(
+        &self,
+        user: UserId,
+        id: i64,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query("UPDATE passkeys SET name = $1 WHERE id = $2 AND user_id = $3")
+            .bind(name)
+            .bind(id)
+            .bind(user.get())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+
     /// Stores a ceremony challenge under the digest of its cookie value (dropping expired
     /// ones).
     #[expect(clippy::too_many_arguments, reason = "one bound value per column")]

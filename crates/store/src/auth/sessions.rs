@@ -2,7 +2,7 @@
 //! cookie). A session ends by deletion — logout, revoke, expiry, or any change to what its user
 //! may do — so "revoked" can never be confused with "still valid".
 
-use pw_domain::{SessionId, UserId};
+use pw_domain::{SessionId, SignInStrength, UserId};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -25,6 +25,8 @@ pub struct SessionRow {
     pub ip: Option<String>,
     /// Client user agent at sign-in.
     pub user_agent: Option<String>,
+    /// What the sign-in proved (a group may require more).
+    pub strength: SignInStrength,
 }
 
 /// A session to create.
@@ -42,9 +44,11 @@ pub struct NewSession<'a> {
     pub ip: Option<&'a str>,
     /// Client user agent (truncated by the caller).
     pub user_agent: Option<&'a str>,
+    /// What the sign-in proved.
+    pub strength: SignInStrength,
 }
 
-const COLUMNS: &str = "id, user_id, created_at, last_seen_at, expires_at, ip, user_agent";
+const COLUMNS: &str = "id, user_id, created_at, last_seen_at, expires_at, ip, user_agent, strength";
 
 fn from_row(row: &AnyRow) -> Result<SessionRow, sqlx::Error> {
     Ok(SessionRow {
@@ -55,6 +59,7 @@ fn from_row(row: &AnyRow) -> Result<SessionRow, sqlx::Error> {
         expires_at: row.try_get("expires_at")?,
         ip: row.try_get("ip")?,
         user_agent: row.try_get("user_agent")?,
+        strength: SignInStrength::from_db(&row.try_get::<String, _>("strength")?),
     })
 }
 
@@ -97,7 +102,7 @@ impl Store {
     pub async fn insert_session(&self, new: &NewSession<'_>) -> Result<SessionId, StoreError> {
         let row = sqlx::query(
             "INSERT INTO sessions (user_id, token_digest, created_at, last_seen_at, expires_at, \
-             ip, user_agent) VALUES ($1, $2, $3, $3, $4, $5, $6) RETURNING id",
+             ip, user_agent, strength) VALUES ($1, $2, $3, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(new.user_id.get())
         .bind(new.token_digest)
@@ -105,6 +110,7 @@ impl Store {
         .bind(new.expires_at)
         .bind(new.ip)
         .bind(new.user_agent)
+        .bind(new.strength.as_str())
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_write)?;
@@ -118,7 +124,8 @@ impl Store {
     ) -> Result<Option<(SessionRow, i64)>, StoreError> {
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.ip, \
-             s.user_agent, u.security_stamp FROM sessions s JOIN users u ON u.id = s.user_id \
+             s.user_agent, s.strength, u.security_stamp FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
              WHERE s.token_digest = $1",
         )
         .bind(digest)
@@ -148,6 +155,35 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Records that a session's user proved a stronger factor within it (they set one up
+    /// with a current code or a new passkey); never lowers it. False when the session is gone.
+    pub async fn raise_session_strength(
+        &self,
+        id: SessionId,
+        strength: SignInStrength,
+    ) -> Result<bool, StoreError> {
+        // The stored forms sort like the strengths do not, so the current one is read first.
+        let Some(row) = sqlx::query("SELECT strength FROM sessions WHERE id = $1")
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let current = SignInStrength::from_db(&row.try_get::<String, _>("strength")?);
+        if current >= strength {
+            return Ok(true);
+        }
+        let n = sqlx::query("UPDATE sessions SET strength = $1 WHERE id = $2 AND strength = $3")
+            .bind(strength.as_str())
+            .bind(id.get())
+            .bind(current.as_str())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
     }
 
     /// Replaces a session's token (rotation on privilege change); the old cookie stops working.

@@ -136,6 +136,7 @@ pub async fn session(store: &Store, user: UserId, digest: &str) -> pw_domain::Se
             expires_at: T0 + 86_400_000,
             ip: Some("192.0.2.1"),
             user_agent: Some("test"),
+            strength: pw_domain::SignInStrength::Password,
         })
         .await
         .unwrap()

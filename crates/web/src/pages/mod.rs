@@ -105,6 +105,11 @@ async fn landing(
         Ok(v) => v,
         Err(e) => return failure(e, &state, &Viewer::anonymous(), &request_id, "/"),
     };
+    if viewer.enrolling() {
+        // Signed in, but the group requires a factor this session has not shown: where a
+        // sign-in lands, send it to set it up (every other page would refuse it anyway).
+        return Redirect::to("/account?enrol=required").into_response();
+    }
     let farm = if viewer.may_open_page("/printers") {
         match farm::home::Farm::load(&state.app, &actor).await {
             Ok(f) => f,
@@ -256,6 +261,8 @@ pub(crate) fn failure(
         AppError::Unauthenticated => {
             return see_other(&format!("/login?next={}", crate::next::encode(path)));
         }
+        // The group requires a factor this session has not shown: set it up first.
+        AppError::EnrolFirst(_) => return see_other("/account?enrol=required"),
         AppError::Forbidden => (
             StatusCode::FORBIDDEN,
             "Not allowed",

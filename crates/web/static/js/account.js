@@ -1,12 +1,36 @@
-// printwarden — /account: change password, two-factor authentication (TOTP
+// printwarden — /account: display name, change password, two-factor authentication (TOTP
 // and backup codes, codes by email), sign-in methods (link and unlink an
 // identity provider, each after the password), mails about one's own prints,
-// revoke sessions, passkeys (add after the password, remove), create and revoke
+// revoke sessions, passkeys (add after the password, rename, remove), create and revoke
 // API keys. A new key, a TOTP secret and backup codes are shown once, from the
 // API's answer only: they are never written into the page's HTML, so a reload
 // cannot show them again.
 
 import { api, clearStatus, el, passkeyCreate, passkeysSupported, readCode, setBusy, setFlash, showStatus, timeEl, tooManyText } from "./lib.js";
+
+// ---------------------------------------------------------------------------
+// Display name (local accounts)
+// ---------------------------------------------------------------------------
+
+const profileForm = document.getElementById("profile-form");
+const profileStatus = document.getElementById("profile-status");
+
+profileForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearStatus(profileStatus);
+  const data = new FormData(profileForm);
+  setBusy(profileForm, true);
+  const res = await api("PATCH", "/api/v1/auth/me", {
+    display_name: String(data.get("display_name") ?? "").trim(),
+  });
+  setBusy(profileForm, false);
+  if (!res.ok) {
+    showStatus(profileStatus, "error", res.message);
+    return;
+  }
+  setFlash(res.data.display_name ? `Your display name is now “${res.data.display_name}”.` : "Display name removed: your username is shown.");
+  location.reload();
+});
 
 // ---------------------------------------------------------------------------
 // Password
@@ -827,6 +851,45 @@ document.getElementById("passkeys-table")?.addEventListener("click", (event) => 
   removing = button.getAttribute("data-remove-passkey");
   passkeyRemoveForm.hidden = false;
   passkeyRemoveForm.querySelector("input[type=password]").focus();
+});
+
+// Inline rename: the row's button opens a small form filled with the current name.
+const passkeyRenameForm = document.getElementById("passkey-rename-form");
+let renaming = null;
+
+document.getElementById("passkeys-table")?.addEventListener("click", (event) => {
+  if (!(event.target instanceof Element)) return;
+  const button = event.target.closest("[data-rename-passkey]");
+  if (!button || !passkeyRenameForm) return;
+  renaming = button.getAttribute("data-rename-passkey");
+  passkeyRenameForm.hidden = false;
+  const input = passkeyRenameForm.querySelector("input[name=name]");
+  input.value = button.getAttribute("data-passkey-name") ?? "";
+  input.focus();
+});
+
+document.getElementById("passkey-rename-cancel")?.addEventListener("click", () => {
+  renaming = null;
+  passkeyRenameForm.reset();
+  passkeyRenameForm.hidden = true;
+});
+
+passkeyRenameForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!renaming) return;
+  clearStatus(passkeysStatus);
+  const data = new FormData(passkeyRenameForm);
+  setBusy(passkeyRenameForm, true);
+  const res = await api("PATCH", `/api/v1/auth/passkeys/${encodeURIComponent(renaming)}`, {
+    name: String(data.get("name") ?? "").trim(),
+  });
+  setBusy(passkeyRenameForm, false);
+  if (!res.ok) {
+    passkeyFailed(res);
+    return;
+  }
+  setFlash(`Passkey renamed to “${res.data.name}”.`);
+  location.reload();
 });
 
 document.getElementById("passkey-remove-cancel")?.addEventListener("click", () => {

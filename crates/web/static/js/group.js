@@ -177,6 +177,31 @@ form?.addEventListener("submit", async (event) => {
   );
 });
 
+// The sign-in requirement: its own small form (system groups accept it too).
+const requirementForm = document.getElementById("sign-in-requirement-form");
+const requirementStatus = document.getElementById("sign-in-requirement-status");
+
+requirementForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!document.getElementById("sign-in-requirement-save")) return; // read-only view
+  clearStatus(requirementStatus);
+  const data = new FormData(requirementForm);
+  setBusy(requirementForm, true);
+  const res = await api("PATCH", base, {
+    sign_in_requirement: String(data.get("sign_in_requirement") ?? "none"),
+  });
+  setBusy(requirementForm, false);
+  if (!res.ok) {
+    showStatus(requirementStatus, "error", res.message);
+    return;
+  }
+  showStatus(
+    requirementStatus,
+    "success",
+    "Saved. If it changed, the members were signed out; the new rule applies at their next sign-in.",
+  );
+});
+
 // ---------------------------------------------------------------------------
 // Clone
 // ---------------------------------------------------------------------------

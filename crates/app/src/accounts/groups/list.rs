@@ -48,6 +48,7 @@ impl App {
                     .scope
                     .as_deref()
                     .and_then(|s| serde_json::from_str(s).ok()),
+                sign_in_requirement: g.sign_in_requirement,
                 members: users
                     .iter()
                     .filter(|u| memberships.contains(&(u.id, g.id)))

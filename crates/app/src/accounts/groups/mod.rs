@@ -13,7 +13,9 @@ mod list;
 mod members;
 mod update;
 
-use pw_domain::{GroupId, GroupName, Permission, PrinterScope, SystemGroup, UserId};
+use pw_domain::{
+    GroupId, GroupName, Permission, PrinterScope, SignInRequirement, SystemGroup, UserId,
+};
 use std::collections::BTreeMap;
 
 use pw_domain::{LocationId, PrinterId};
@@ -41,6 +43,9 @@ pub struct GroupView {
     pub permissions: Vec<Permission>,
     /// Printer scope; `null` = everywhere.
     pub scope: Option<PrinterScope>,
+    /// What members' sign-ins must prove: `none`, `two_factor` (an authenticator app,
+    /// emailed codes or a passkey) or `passkey`. The strictest of a user's groups applies.
+    pub sign_in_requirement: SignInRequirement,
     /// Members.
     pub members: Vec<Member>,
     /// RFC 3339.
@@ -111,6 +116,10 @@ pub struct GroupPatchInput {
     /// New scope; `null` removes it (everywhere).
     #[serde(default, deserialize_with = "present")]
     pub scope: Option<Option<PrinterScope>>,
+    /// New sign-in requirement (`none`, `two_factor`, `passkey`); the only field a system
+    /// group accepts. Members' sessions end, like at any rights change.
+    #[serde(default)]
+    pub sign_in_requirement: Option<SignInRequirement>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).

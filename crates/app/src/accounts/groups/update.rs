@@ -1,5 +1,6 @@
-//! Editing a group's name, description, permissions and printer scope; members whose rights
-//! change have their sessions revoked in the same transaction.
+//! Editing a group's name, description, permissions, printer scope and sign-in requirement;
+//! members whose rights or requirement change have their sessions revoked in the same
+//! transaction.
 
 use super::*;
 
@@ -17,11 +18,21 @@ impl App {
             &Target::Global,
         )?;
         let current = self.store.group(id).await?.ok_or(AppError::NotFound)?;
-        if current.is_system {
+        let only_requirement = input.name.is_none()
+            && input.description.is_none()
+            && input.permissions.is_none()
+            && input.scope.is_none();
+        if current.is_system && !only_requirement {
+            // Their sign-in requirement is the exception: requiring a passkey of every
+            // administrator is the most useful place for one.
             return Err(AppError::Conflict(
-                "System groups cannot be changed; clone it to make an editable copy.".into(),
+                "System groups cannot be changed (only their sign-in requirement); clone it to make an editable copy.".into(),
             ));
         }
+        // Only a real change ends sessions.
+        let sign_in_requirement = input
+            .sign_in_requirement
+            .filter(|r| *r != current.sign_in_requirement);
         let name = input
             .name
             .as_deref()
@@ -70,6 +81,7 @@ impl App {
                 .transpose()?,
             permissions: input.permissions.as_deref().map(permission_strings),
             scope: input.scope.map(scope_json).transpose()?,
+            sign_in_requirement,
         };
         let affected = self
             .store
@@ -92,6 +104,10 @@ impl App {
                 "name": patch.name.as_ref().map(GroupName::as_str),
                 "permissions": patch.permissions,
                 "scope": patch.scope,
+                "sign_in_requirement": patch.sign_in_requirement.map(SignInRequirement::as_str),
+                "sign_in_requirement_before": patch
+                    .sign_in_requirement
+                    .map(|_| current.sign_in_requirement.as_str()),
                 "sessions_revoked_for": affected,
             }),
         )

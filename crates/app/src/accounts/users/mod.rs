@@ -32,6 +32,9 @@ pub struct UserView {
     pub id: UserId,
     /// Username.
     pub username: String,
+    /// The name shown for the person (from the directory or identity provider, or set by a
+    /// local user); null = show the username.
+    pub display_name: Option<String>,
     /// Address.
     pub email: Option<String>,
     /// `local`.
@@ -180,6 +183,7 @@ fn user_view(
     UserView {
         id: u.id,
         username: u.username.as_str().to_owned(),
+        display_name: u.display_name.clone(),
         email: u.email.as_ref().map(|e| e.as_str().to_owned()),
         auth_source: u.auth_source.clone(),
         disabled: u.disabled,

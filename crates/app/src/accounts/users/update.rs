@@ -53,6 +53,20 @@ impl App {
                 .filter(|g| groups.contains(&g.id) != current_groups.iter().any(|c| c.id == g.id))
                 .collect();
             self.check_may_grant(actor, &rights_of(&touched)).await?;
+            // Leaving a group with a sign-in requirement can lift it: only someone who may
+            // change the requirement itself may do that (threat: a user manager without
+            // group rights freeing an account from a required passkey).
+            let lifts = touched.iter().any(|g| {
+                g.sign_in_requirement != pw_domain::SignInRequirement::None
+                    && !groups.contains(&g.id)
+            });
+            if lifts {
+                self.require(
+                    actor,
+                    Action::Perform(Permission::GroupsUpdate),
+                    &Target::Global,
+                )?;
+            }
         }
         let password_hash = match &input.password {
             Some(p) => {

@@ -147,6 +147,7 @@ impl App {
             serde_json::json!({ "mfa": method }),
         )
         .await;
-        self.open_session(user, &meta).await
+        self.open_session(user, &meta, pw_domain::SignInStrength::TwoFactor)
+            .await
     }
 }

@@ -106,6 +106,9 @@ impl App {
         self.cache.forget_user(user);
         self.audit_mfa(actor, AuditEvent::AuthMfaEmailEnable, true)
             .await;
+        // The mailed code just typed proves the factor within this session.
+        self.raise_session(actor, pw_domain::SignInStrength::TwoFactor)
+            .await;
         Ok(())
     }
 

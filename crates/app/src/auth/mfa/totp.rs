@@ -107,6 +107,9 @@ impl App {
         self.cache.forget_user(user);
         self.audit_mfa(actor, AuditEvent::AuthMfaTotpEnable, true)
             .await;
+        // The current code just shown proves the factor within this session.
+        self.raise_session(actor, pw_domain::SignInStrength::TwoFactor)
+            .await;
         Ok(BackupCodesView {
             backup_codes: shown,
         })

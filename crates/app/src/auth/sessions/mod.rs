@@ -14,7 +14,7 @@ mod sign_in;
 mod sign_out;
 
 pub use list::SessionView;
-pub use me::{GroupRef, MeView, MfaState};
+pub use me::{GroupRef, MeView, MfaState, ProfilePatch};
 pub use setup::SetupRequest;
 pub use sign_in::LoginOutcome;
 pub(crate) use sign_in::typed_name;
@@ -30,11 +30,12 @@ use pw_credentials::token::{
 };
 use pw_credentials::{SETUP_CODE_RANDOM_BYTES, SecretString, setup_code_from, setup_code_matches};
 use pw_domain::{
-    ApiKeyId, Email, GroupId, Permission, PrinterId, SessionId, SystemGroup, UserId, Username,
+    ApiKeyId, DisplayName, Email, GroupId, Permission, PrinterId, SessionId, SignInRequirement,
+    SignInStrength, SystemGroup, UserId, Username,
 };
 use pw_policy::{Credential, Principal, Rights, Subject};
 use pw_store::{GroupRow, NewSession, NewUser, UserPatch};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::mfa::SignIn;
 use crate::auth::tickets::TicketOrigin;

@@ -1,7 +1,9 @@
 //! Principal resolution: a session cookie, an API key or camera token, or a ticket becomes the
 //! principal policy judges, served from the principal cache when its stamps are current.
 //!
-//! Invariant: it fails closed — anything it cannot read, verify or match resolves to anonymous.
+//! Invariant: it fails closed — anything it cannot read, verify or match resolves to anonymous;
+//! a credential short of its user's group sign-in requirement carries it (`enrol_first`), so
+//! policy lets it enrol and nothing else.
 
 use super::*;
 
@@ -109,6 +111,7 @@ impl App {
                     last_seen: previous
                         .map_or(row.last_seen_at, |p| p.last_seen.max(row.last_seen_at)),
                     checked_at: now,
+                    strength: row.strength,
                 }
             }
         };
@@ -133,7 +136,11 @@ impl App {
             return None;
         }
         self.cache.put_session(key, entry.clone());
-        let subject = Subject::session(entry.user, user.entry.rights.clone());
+        let requirement = user.entry.requirement;
+        let subject = Subject {
+            enrol_first: (!requirement.met_by(entry.strength)).then_some(requirement),
+            ..Subject::session(entry.user, user.entry.rights.clone())
+        };
         Some((subject, user, Some(entry.session)))
     }
 
@@ -193,6 +200,9 @@ impl App {
         }
         subject.rights =
             rights.restricted_to(&origin.purpose.permissions().iter().copied().collect());
+        // Tickets are minted only by credentials that met the requirement; one minted before
+        // it was set (by a key) still follows the key rule.
+        subject.enrol_first = account_falls_short(&user.entry);
         Some((subject, user))
     }
 
@@ -262,6 +272,7 @@ impl App {
             },
             rights: user.entry.rights.restricted_to(&entry.scopes),
             printer_restriction: entry.printers.clone(),
+            enrol_first: account_falls_short(&user.entry),
             ..Subject::session(entry.user, Rights::none())
         };
         Some((subject, user, None))
@@ -301,8 +312,14 @@ impl App {
             disabled: row.disabled,
             rights: rights_of(&groups),
             email: row.email.as_ref().map(|e| e.as_str().to_owned()),
+            display_name: row.display_name.clone(),
             auth_source: row.auth_source.clone(),
             mfa: MfaState::from(&self.store.user_mfa(user).await?),
+            requirement: groups
+                .iter()
+                .map(|g| g.sign_in_requirement)
+                .max()
+                .unwrap_or_default(),
             groups: groups
                 .iter()
                 .map(|g| GroupRef {
@@ -314,4 +331,20 @@ impl App {
         self.cache.put_user(user, entry.clone());
         Ok(Some(entry))
     }
+}
+
+/// The requirement an API key, camera token or ticket of this user falls short of: such a
+/// credential proves no sign-in, so it acts only while its owner's account has the required
+/// factor set up (threat: a key made before the requirement — or a user who never enrols —
+/// going around it). Until then it is refused everything, as it cannot enrol.
+pub(crate) fn account_falls_short(entry: &UserEntry) -> Option<SignInRequirement> {
+    let mfa = entry.mfa;
+    let has = if mfa.passkeys > 0 {
+        SignInStrength::Passkey
+    } else if mfa.totp || mfa.email {
+        SignInStrength::TwoFactor
+    } else {
+        SignInStrength::Password
+    };
+    (!entry.requirement.met_by(has)).then_some(entry.requirement)
 }

@@ -83,7 +83,7 @@ impl App {
             serde_json::json!({}),
         )
         .await;
-        self.open_session(id, &meta).await
+        self.open_session(id, &meta, SignInStrength::Password).await
     }
 
     /// Once an administrator exists the setup code is worthless; its file goes too so nobody

@@ -105,7 +105,9 @@ impl App {
             details,
         )
         .await;
-        self.open_session(user.id, &meta).await.map(SignIn::Session)
+        self.open_session(user.id, &meta, SignInStrength::Password)
+            .await
+            .map(SignIn::Session)
     }
 
     /// Threat: session fixation — whatever session the browser came with ends at sign-in.
@@ -157,6 +159,7 @@ impl App {
         &self,
         user: UserId,
         meta: &RequestMeta,
+        strength: SignInStrength,
     ) -> Result<LoginOutcome, AppError> {
         let now = self.now();
         let (token, key) = new_session_token(random::<TOKEN_BYTES>()?);
@@ -172,6 +175,7 @@ impl App {
                 expires_at: now + duration_ms(self.config.session_absolute),
                 ip: meta.ip.as_deref(),
                 user_agent: user_agent.as_deref(),
+                strength,
             })
             .await?;
         // Fresh from the database: a sign-in must show the profile as it is now.
@@ -179,10 +183,29 @@ impl App {
             .load_user_entry(user)
             .await?
             .ok_or(AppError::NotFound)?;
-        Ok(LoginOutcome {
-            user: self.me_view(user, &entry),
-            token,
-        })
+        let mut view = self.me_view(user, &entry);
+        if !entry.requirement.met_by(strength) {
+            // The sign-in was right but falls short of the group's rule: the session may
+            // only set up the missing factor. Said now, so the browser goes there at once.
+            view.enrol_first = Some(entry.requirement);
+            let actor = Actor {
+                user_id: Some(user),
+                name: entry.username.clone(),
+                ..Actor::anonymous(meta.clone())
+            };
+            self.audit(
+                &actor,
+                AuditEvent::AuthEnrolRequired,
+                Some(("user", user.to_string())),
+                true,
+                serde_json::json!({
+                    "requirement": entry.requirement.as_str(),
+                    "signed_in_with": strength.as_str(),
+                }),
+            )
+            .await;
+        }
+        Ok(LoginOutcome { user: view, token })
     }
 }
 

@@ -100,10 +100,18 @@ audit_events! {
         target: ["user"], details: {"passkey": "passkey id", "name": "string", "backup_eligible": "bool", "reason": "string (failure)"};
     AuthPasskeyDelete = "auth.passkey.delete", "A user removed one of their passkeys (failure: a wrong password, or it was their last way to sign in).",
         target: ["user"], details: {"passkey": "passkey id", "reason": "string (failure)"};
+    AuthPasskeyRename = "auth.passkey.rename", "A user renamed one of their passkeys.",
+        target: ["user"], details: {"passkey": "passkey id", "name": "string"};
+    AuthEnrolRequired = "auth.enrol_required", "A sign-in succeeded but did not show the factor a group of the user requires (a passkey, or any second factor); the session may only set it up.",
+        target: ["user"], details: {"requirement": "`two_factor` or `passkey`", "signed_in_with": "`password`, `two_factor` or `passkey`"};
+    AuthEnrolMet = "auth.enrol_met", "A restricted session set up the factor its group requires and became a normal session.",
+        target: ["user"], details: {"requirement": "`two_factor` or `passkey`", "with": "`two_factor` or `passkey`"};
     AuthPasskeyRefused = "auth.passkey.refused", "A passkey was refused at sign-in or as a second factor: unknown or another user's credential, a bad signature or origin, an expired or replayed challenge, a disabled account.",
         target: ["user"], details: {"passkey": "passkey id", "reason": "string", "step": "`login` or `mfa`"};
     AuthPasskeyCloned = "auth.passkey.counter", "A passkey's signature counter did not move forward (the authenticator may have been cloned); the sign-in was refused.",
         target: ["user"], details: {"passkey": "passkey id", "stored": "number", "presented": "string"};
+    UserDisplayName = "user.display_name", "A user's display name changed: set on Account by a local user, or synced from the directory or identity provider at sign-in.",
+        target: ["user"], details: {"display_name": "string or null", "source": "`account`, `ldap` or `oidc`"};
     UserCreate = "user.create", "An account was created (in the UI, the API or the CLI).",
         target: ["user"], details: {"username": "string", "group_ids": "array of group ids", "set_password_link": "bool", "by": "`cli`", "administrator": "bool"};
     UserUpdate = "user.update", "An account was changed.",
@@ -116,8 +124,8 @@ audit_events! {
         target: ["user"], details: {};
     GroupCreate = "group.create", "A group was created or cloned.",
         target: ["group"], details: {"name": "string", "permissions": "array of permissions", "scope": "printer scope or null"};
-    GroupUpdate = "group.update", "A group was changed.",
-        target: ["group"], details: {"name": "string or null", "permissions": "array or null", "scope": "printer scope or null", "sessions_revoked_for": "array of user ids"};
+    GroupUpdate = "group.update", "A group was changed (its sign-in requirement too).",
+        target: ["group"], details: {"name": "string or null", "permissions": "array or null", "scope": "printer scope or null", "sign_in_requirement": "`none`, `two_factor`, `passkey` or null", "sign_in_requirement_before": "the previous requirement, or null", "sessions_revoked_for": "array of user ids"};
     GroupDelete = "group.delete", "A group was deleted.",
         target: ["group"], details: {"name": "string", "members": "array of user ids"};
     GroupMemberAdd = "group.member_add", "A user was added to a group.",

@@ -1,6 +1,6 @@
 //! `/api/v1/auth/passkeys/*` and `/api/v1/auth/mfa/passkey/*`: passkey ceremonies (options
 //! out with the ceremony cookie, the browser's response in), the account's list of passkeys
-//! and their removal.
+//! their renaming and their removal.
 //!
 //! Invariants: a ceremony's challenge travels only in its HttpOnly `__Host-pw_passkey`
 //! cookie and is cleared with every finish; the password that re-authenticates a change and
@@ -39,6 +39,7 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         )
         .mount(Method::POST, "/api/v1/auth/passkeys/register", register)
         .mount(Method::DELETE, "/api/v1/auth/passkeys/{id}", delete)
+        .mount(Method::PATCH, "/api/v1/auth/passkeys/{id}", rename)
         .mount(
             Method::POST,
             "/api/v1/auth/passkeys/login/options",
@@ -96,6 +97,14 @@ pub(crate) struct RegisterPasskey {
     name: Option<String>,
     /// What `navigator.credentials.create` returned.
     credential: RegistrationCredential,
+}
+
+/// `PATCH /api/v1/auth/passkeys/{id}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RenamePasskey {
+    /// The new name (at most 64 characters, no control characters); "Passkey" when empty.
+    name: Option<String>,
 }
 
 async fn list(State(state): State<AppState>, Caller(actor): Caller) -> Result<Response, ApiError> {
@@ -157,6 +166,20 @@ async fn delete(
     attempt
         .answer(result, |()| StatusCode::NO_CONTENT.into_response())
         .await
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RenamePasskey>,
+) -> Result<Response, ApiError> {
+    let id: i64 = id.parse().map_err(|_| ApiError::from(AppError::NotFound))?;
+    let view = state
+        .app
+        .rename_passkey(&actor, id, req.name.as_deref())
+        .await?;
+    Ok(Json(view).into_response())
 }
 
 async fn login_options(

@@ -22,6 +22,7 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::POST, "/api/v1/auth/login", login)
         .mount(Method::POST, "/api/v1/auth/logout", logout)
         .mount(Method::GET, "/api/v1/auth/me", me)
+        .mount(Method::PATCH, "/api/v1/auth/me", update_me)
         .mount(Method::POST, "/api/v1/auth/password", change_password)
         .mount(Method::GET, "/api/v1/auth/sessions", sessions)
         .mount(Method::DELETE, "/api/v1/auth/sessions/{id}", revoke_session)
@@ -168,6 +169,14 @@ async fn logout(
 
 async fn me(State(state): State<AppState>, Caller(actor): Caller) -> Result<Response, ApiError> {
     Ok(Json(state.app.me(&actor).await?).into_response())
+}
+
+async fn update_me(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(patch): ApiJson<pw_app::ProfilePatch>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.app.update_profile(&actor, &patch).await?).into_response())
 }
 
 /// `POST /api/v1/auth/password`.

@@ -40,6 +40,7 @@ async fn a_session_is_found_by_its_digest_with_the_stamp() {
             expires_at: T0 + DAY,
             ip: None,
             user_agent: None,
+            strength: pw_domain::SignInStrength::Password,
         })
         .await;
     assert!(matches!(err, Err(StoreError::Conflict)), "{err:?}");
@@ -51,6 +52,7 @@ async fn a_session_is_found_by_its_digest_with_the_stamp() {
             expires_at: T0 + DAY,
             ip: None,
             user_agent: None,
+            strength: pw_domain::SignInStrength::Password,
         })
         .await;
     assert!(matches!(err, Err(StoreError::Conflict)), "{err:?}");
@@ -94,6 +96,7 @@ async fn the_list_shows_only_the_users_live_sessions_newest_first() {
         expires_at: expires,
         ip: None,
         user_agent: None,
+        strength: pw_domain::SignInStrength::Password,
     };
     let older = db.insert_session(&mk("a", T0, T0 + DAY)).await.unwrap();
     let newer = db.insert_session(&mk("b", T0 + 5, T0 + DAY)).await.unwrap();
@@ -167,6 +170,7 @@ async fn expiry_sweeps_absolute_and_idle_sessions_only() {
         expires_at: expires,
         ip: None,
         user_agent: None,
+        strength: pw_domain::SignInStrength::Password,
     };
     db.insert_session(&mk("past", T0 + 100)).await.unwrap();
     let idle = db.insert_session(&mk("idle", T0 + DAY)).await.unwrap();

@@ -26,6 +26,11 @@ const DEFAULT_KEY_DAYS: u32 = 90;
 struct AccountPage {
     layout: Layout,
     username: String,
+    /// Empty when none is set.
+    display_name: String,
+    /// A local account sets its display name here; others get it from their directory or
+    /// identity provider.
+    local_account: bool,
     email: Option<String>,
     groups: Vec<String>,
     /// An authenticator app (TOTP) is confirmed for this account.
@@ -55,6 +60,9 @@ struct AccountPage {
     oidc_available: Vec<pw_app::OidcProviderButton>,
     /// Back from a provider: `linked` or `taken` (the identity belongs to another account).
     oidc_notice: String,
+    /// The session must first set up the second factor its group requires (issue 19): the
+    /// explanation; the page then shows only the set-up sections.
+    enrol_first: Option<&'static str>,
 }
 
 struct MailEvent {
@@ -193,14 +201,33 @@ pub(crate) async fn account_page(
         limit: None,
         cursor: c.map(str::to_owned),
     };
+    let enrol_first = viewer.me().and_then(|m| m.enrol_first);
     let loaded = async {
+        let passkeys = app.passkeys(&actor).await?;
+        if enrol_first.is_some() {
+            // Everything but enrolling is refused to this session: load only what it may see.
+            return Ok::<_, pw_app::AppError>((
+                Vec::new(),
+                None,
+                None,
+                passkeys,
+                Vec::new(),
+                Vec::new(),
+            ));
+        }
         let sessions = app.list_sessions(&actor).await?;
         let keys = app.api_keys_page(&actor, false, &params(keys_at)).await?;
         let tokens = app.camera_tokens_page(&actor, &params(tokens_at)).await?;
-        let passkeys = app.passkeys(&actor).await?;
         let links = app.oidc_links(&actor).await?;
         let providers = app.oidc_buttons().await?;
-        Ok::<_, pw_app::AppError>((sessions, keys, tokens, passkeys, links, providers))
+        Ok((
+            sessions,
+            Some(keys),
+            Some(tokens),
+            passkeys,
+            links,
+            providers,
+        ))
     }
     .await;
     let (sessions, keys, tokens, passkeys, oidc_links, providers) = match loaded {
@@ -211,14 +238,14 @@ pub(crate) async fn account_page(
         KEYS_CURSOR,
         (TOKENS_CURSOR, tokens_at),
         keys_at,
-        keys.next.as_deref(),
+        keys.as_ref().and_then(|k| k.next.as_deref()),
         "api-keys",
     );
     let tokens_pager = list_pager(
         TOKENS_CURSOR,
         (KEYS_CURSOR, keys_at),
         tokens_at,
-        tokens.next.as_deref(),
+        tokens.as_ref().and_then(|t| t.next.as_deref()),
         "camera-tokens",
     );
     let Some(me) = viewer.me() else {
@@ -260,7 +287,8 @@ pub(crate) async fn account_page(
             .map_or_else(|| format!("#{id}"), |(_, n)| n.clone())
     };
     let camera_tokens = tokens
-        .items
+        .map(|t| t.items)
+        .unwrap_or_default()
         .into_iter()
         .map(|t| CameraTokenRow {
             id: t.id.to_string(),
@@ -302,6 +330,7 @@ pub(crate) async fn account_page(
         _ => String::new(),
     };
     let page = AccountPage {
+        enrol_first: enrol_first.map(pw_domain::SignInRequirement::explain),
         oidc_links,
         oidc_available,
         oidc_notice,
@@ -312,12 +341,19 @@ pub(crate) async fn account_page(
         can_create_camera_tokens: viewer.can(Permission::CameraTokens),
         camera_printers: printers,
         username: me.username.clone().unwrap_or_default(),
+        display_name: me.display_name.clone().unwrap_or_default(),
+        local_account: me.auth_source.as_deref() == Some("local"),
         email: me.email.clone(),
         groups: me.groups.iter().map(|g| g.name.clone()).collect(),
         totp_on: me.mfa.totp,
         sessions: sessions.into_iter().map(SessionRow::from).collect(),
         passkeys,
-        keys: keys.items.into_iter().map(KeyRow::from).collect(),
+        keys: keys
+            .map(|k| k.items)
+            .unwrap_or_default()
+            .into_iter()
+            .map(KeyRow::from)
+            .collect(),
         keys_pager,
         tokens_pager,
         can_create_keys: viewer.can(Permission::ApiKeysCreate),

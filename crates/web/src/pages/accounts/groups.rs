@@ -54,6 +54,9 @@ struct GroupPage {
     scope_locations: String,
     scope_printers: String,
     members: Vec<MemberRow>,
+    /// The group's sign-in requirement (`none`, `two_factor`, `passkey`); changeable with
+    /// `groups:update`, system groups too.
+    sign_in_requirement: &'static str,
     /// Users not yet in the group, for the add-member select; `None` if the viewer may not
     /// list users.
     candidates: Option<Vec<MemberRow>>,
@@ -227,6 +230,7 @@ fn editor(
         scope_printers,
         members,
         candidates,
+        sign_in_requirement: group.sign_in_requirement.as_str(),
         name: group.name,
         description: group.description,
         is_system: group.is_system,

@@ -36,6 +36,8 @@ struct UsersPage {
 struct UserRow {
     id: String,
     username: String,
+    /// Empty when the user has none.
+    display_name: String,
     email: String,
     groups: Vec<String>,
     group_ids: String,
@@ -68,6 +70,7 @@ fn row(u: UserView, you: Option<pw_domain::UserId>) -> UserRow {
             .join(","),
         groups: u.groups.into_iter().map(|g| g.name).collect(),
         username: u.username,
+        display_name: u.display_name.unwrap_or_default(),
         is_admin: u.is_admin,
         disabled: u.disabled,
         password_set: u.password_set,
