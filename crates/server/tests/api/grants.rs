@@ -614,6 +614,26 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
         "reads a backup file, no rights",
     ),
     (
+        "PUT",
+        "/api/v1/system/restore/upload",
+        "keeps an uploaded backup file in the data directory, no rights",
+    ),
+    (
+        "POST",
+        "/api/v1/system/restore/verify",
+        "reads the uploaded backup with a passphrase, writes nothing",
+    ),
+    (
+        "POST",
+        "/api/v1/system/restore/confirm",
+        "replaces every account with the backup's at the restart; only a caller who already holds every right everywhere (Action::Administer) may, so it gives nothing the caller lacks (web_restore tests)",
+    ),
+    (
+        "DELETE",
+        "/api/v1/system/restore",
+        "removes the uploaded backup, no rights",
+    ),
+    (
         "POST",
         "/api/v1/users/{id}/mfa/reset",
         "removes a factor; judged by the grant rule against the target's rights",
