@@ -340,7 +340,9 @@ pub struct ArchivePage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TextMatch {
     /// `lower(column) LIKE '%q%'` on each searched column — PostgreSQL's trigram indexes are
-    /// on exactly these expressions (`COLLATE "C"`); on SQLite a walk of the newest entries.
+    /// on exactly these expressions (`COLLATE "C"`); on SQLite a walk of the newest entries
+    /// with plain `column LIKE '%q%'`, which folds ASCII letters exactly as `lower()` does
+    /// (both ASCII-only without ICU) without making a lowered copy of every value it reads.
     Like {
         /// PostgreSQL: the indexed, ASCII-only fold.
         collate_c: bool,
@@ -404,15 +406,23 @@ impl Clause {
         if let Some(q) = &filter.q {
             match text {
                 TextMatch::Like { collate_c } => {
-                    let c = if collate_c { " COLLATE \"C\"" } else { "" };
+                    let column = |name: &str| {
+                        if collate_c {
+                            format!("lower({name} COLLATE \"C\")")
+                        } else {
+                            name.to_owned()
+                        }
+                    };
                     let pattern = like(q);
                     let m1 = self.bind(Value::Text(pattern.clone()));
                     let m2 = self.bind(Value::Text(pattern.clone()));
                     let m3 = self.bind(Value::Text(pattern));
                     self.and(&format!(
-                        "lower(a.file_name{c}) LIKE {m1} ESCAPE '\\' \
-                         OR lower(a.printer_name{c}) LIKE {m2} ESCAPE '\\' \
-                         OR lower(a.notes{c}) LIKE {m3} ESCAPE '\\'"
+                        "{} LIKE {m1} ESCAPE '\\' OR {} LIKE {m2} ESCAPE '\\' \
+                         OR {} LIKE {m3} ESCAPE '\\'",
+                        column("a.file_name"),
+                        column("a.printer_name"),
+                        column("a.notes"),
                     ));
                 }
                 TextMatch::Fts => {
