@@ -160,9 +160,20 @@ fn the_image_build_is_locked_and_its_context_leaves_out_local_state() {
     let text = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
     assert!(text.contains("cargo build --release --locked --bin printwarden"));
     // `--locked` fails the image build when Cargo.lock is stale; find that out here instead.
+    // The lock is resolved for every platform either way; the filter only keeps cargo from
+    // wanting the sources of other platforms' crates (Windows-only ones), which an offline
+    // machine that only ever built for Linux does not have.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = Command::new(cargo)
-        .args(["metadata", "--locked", "--offline", "--format-version", "1"])
+        .args([
+            "metadata",
+            "--locked",
+            "--offline",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            env!("PW_BUILD_TARGET"),
+        ])
         .current_dir(repo_root())
         .output()
         .unwrap();
