@@ -89,6 +89,9 @@ describe('OpenID Connect', () => {
     await assertNoHorizontalScroll(page, 'settings with a provider listed');
     // Editing without the secret keeps it; a new issuer without it is refused in the server's words.
     await page.locator(`[data-oidc-edit="${provider}"]`).click();
+    // The page fetches the provider before it fills the form (the same task shows Cancel):
+    // reading the fields before that read an empty form on a busy machine.
+    await page.locator('#oidc-cancel').waitFor({ state: 'visible' });
     assert.equal(await page.locator('#oidc-client-id').inputValue(), 'farm');
     assert.equal(await page.locator('#oidc-auto-create').isChecked(), true);
     await page.locator('#oidc-issuer').fill(ISSUER.replace('localhost', '127.0.0.1'));
