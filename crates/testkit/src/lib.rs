@@ -352,16 +352,38 @@ impl TestServer {
     /// on new ports (`listening.json` rewritten) and points the client there, trusting the CA
     /// now in the data directory.
     pub async fn await_restart(&mut self) {
-        let child = self
+        if let Some(status) = self.await_restart_or_exit().await {
+            panic!("the server process exited ({status}) instead of restarting");
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) an environment variable of the server process for its
+    /// next [`TestServer::respawn`].
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        let process = self
             .process
             .as_mut()
-            .and_then(|p| p.child.as_mut())
             .expect("a server process (spawn_process)");
+        process.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            process.env.push((key.to_owned(), value.to_owned()));
+        }
+    }
+
+    /// [`TestServer::await_restart`], or the exit status of a process that died instead (it
+    /// is reaped; [`TestServer::respawn`] starts it again).
+    pub async fn await_restart_or_exit(&mut self) -> Option<std::process::ExitStatus> {
         let listening = self.data_dir.join("listening.json");
         let old = self.base.clone();
         for _ in 0..3000 {
+            let process = self
+                .process
+                .as_mut()
+                .expect("a server process (spawn_process)");
+            let child = process.child.as_mut().expect("a running server process");
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("the server process exited ({status}) instead of restarting");
+                process.child = None;
+                return Some(status);
             }
             let doc = std::fs::read(&listening)
                 .ok()
@@ -383,7 +405,7 @@ impl TestServer {
                         plain_client()
                     };
                     self.base = base;
-                    return;
+                    return None;
                 }
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -81,6 +81,9 @@ pub(super) async fn import(settings: Settings, args: ImportArgs) -> ExitCode {
             Err(e) => return fail(e),
         }
     };
+    if let Err(e) = crate::serve::restore::refuse_if_interrupted(data_dir) {
+        return fail(e);
+    }
     let key = match keys::existing(settings.secret_key.as_ref(), data_dir) {
         Ok(Some(sealing)) => sealing.key().cloned(),
         Ok(None) if args.dry_run => None,

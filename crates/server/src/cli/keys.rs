@@ -110,6 +110,7 @@ async fn rotate(settings: &Settings, allow_unreadable: bool) -> Result<(), Strin
         ),
         other => other.to_string(),
     })?;
+    crate::serve::restore::refuse_if_interrupted(data_dir)?;
     let Some(current) =
         keys::existing(settings.secret_key.as_ref(), data_dir).map_err(|e| e.to_string())?
     else {

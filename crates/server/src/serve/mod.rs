@@ -237,6 +237,11 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
         other => StartError::Tls(other),
     })?;
     let lock = lock_data_dir(&settings.data_dir)?;
+    // Before anything below opens `secret.key`, `tls/` or the database: a restore cut off by a
+    // crash may have moved some of them.
+    let recovered = restore::recover(settings)
+        .await
+        .map_err(StartError::Setup)?;
     let sealing = keys::resolve(
         settings.secret_key.as_ref(),
         &settings.data_dir,
@@ -290,6 +295,9 @@ pub async fn start_with(settings: &Settings, overrides: Overrides) -> Result<Run
     app.start_background()
         .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
+    if let Some(outcome) = recovered {
+        app.record_restore_outcome(outcome).await;
+    }
     if !settings.auth_enabled {
         tracing::warn!(
             "authentication is DISABLED (auth = \"disabled\"): anyone who can reach this server can do everything"

@@ -6,11 +6,31 @@
 //! Invariant: nothing else opens the data directory or the database while the restore is
 //! applied (the server is stopped and the lock held); whatever happens, the server starts
 //! again — on the restored data, or on the unchanged data with the reason on Settings → Backup
-//! and in the audit log.
+//! and in the audit log. When the process dies in the middle (a crash, a power cut, `kill -9`),
+//! the next start finishes or undoes the restore from its journal before it opens anything
+//! ([`recover`]).
 
-use pw_app::backup::{PendingRestore, RestoreOutcome, apply_staged_restore};
+use pw_app::backup::{
+    PendingRestore, Recovered, RestoreOutcome, RestoreStep, apply_staged_restore,
+    recover_interrupted_restore,
+};
 
 use crate::config::Settings;
+
+/// Test hook: `after-move:N` aborts the process once the swap's N-th move is done,
+/// `restored` once the backup is written beside the live data (before the first move). Used
+/// by the crash tests; it can only make a restore stop early, which the journal makes safe.
+const CRASH_HOOK: &str = "PRINTWARDEN_TEST_RESTORE_CRASH";
+
+fn crash_at() -> Option<RestoreStep> {
+    let hook = std::env::var(CRASH_HOOK).ok()?;
+    if hook == "restored" {
+        return Some(RestoreStep::Restored);
+    }
+    hook.strip_prefix("after-move:")
+        .and_then(|n| n.parse().ok())
+        .map(RestoreStep::Moved)
+}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -43,11 +63,20 @@ pub async fn apply(settings: &Settings, pending: PendingRestore) -> RestoreOutco
         }
     };
     tracing::warn!(requested_by = %pending.requested_by, "applying a restore confirmed on Settings → Backup");
+    let crash = crash_at();
+    let step = move |step: RestoreStep| {
+        if crash == Some(step) {
+            tracing::error!(?step, "{CRASH_HOOK}: stopping the process here");
+            std::process::abort();
+        }
+    };
     let result = apply_staged_restore(
         &settings.data_dir,
         &settings.database_url,
         &pending.opening,
+        &pending.requested_by,
         now,
+        &step,
     )
     .await;
     drop(lock);
@@ -92,4 +121,68 @@ pub async fn apply(settings: &Settings, pending: PendingRestore) -> RestoreOutco
             ))
         }
     }
+}
+
+/// Finishes or undoes a restore that the process died in the middle of (see
+/// `pw_app::backup::recover_interrupted_restore`); called at start with the data directory's
+/// lock held, before the sealing key, the TLS material or the database is opened. The outcome
+/// is for Settings → Backup and the audit log.
+pub(crate) async fn recover(settings: &Settings) -> Result<Option<RestoreOutcome>, String> {
+    let recovered = recover_interrupted_restore(&settings.data_dir, &settings.database_url)
+        .await
+        .map_err(|e| format!("an interrupted restore could not be finished or undone: {e}"))?;
+    let at = pw_app::rfc3339(now_ms());
+    Ok(recovered.map(|r| match r {
+        Recovered::RolledBack { requested_by } => {
+            tracing::warn!("an interrupted restore was undone; the previous data is in place");
+            RestoreOutcome {
+                ok: false,
+                message: "The restore was interrupted (the server stopped while it wrote the \
+                          restored data) and nothing was changed. The uploaded backup is still \
+                          there: try again, or cancel it."
+                    .to_owned(),
+                at,
+                requested_by,
+                kept: Vec::new(),
+                rows: 0,
+                files: 0,
+            }
+        }
+        Recovered::Finished {
+            requested_by,
+            rows,
+            files,
+            kept,
+        } => {
+            tracing::warn!(rows, files, kept = ?kept, "an interrupted restore was finished");
+            RestoreOutcome {
+                ok: true,
+                message: format!(
+                    "The backup was restored ({rows} rows, {files} files); the server stopped \
+                     during the last step and finished it when it started again. The previous \
+                     data is kept in {}; delete it once the restored server works.",
+                    kept.join(" and ")
+                ),
+                at,
+                requested_by,
+                kept,
+                rows,
+                files,
+            }
+        }
+    }))
+}
+
+/// For commands that open the data directory without starting the server (`keys rotate`,
+/// `import`): refuses while a restore cut off by a crash waits to be finished — its files may
+/// be half moved, and only the server's start records what recovery did.
+pub(crate) fn refuse_if_interrupted(data_dir: &std::path::Path) -> Result<(), String> {
+    if pw_app::backup::restore_interrupted(data_dir) {
+        return Err(format!(
+            "a restore in {} was interrupted: start the server once (it finishes or undoes the \
+             restore before anything else), stop it, and run this again",
+            data_dir.display()
+        ));
+    }
+    Ok(())
 }

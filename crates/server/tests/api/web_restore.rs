@@ -485,3 +485,180 @@ async fn an_upload_announced_larger_than_the_limit_is_a_413_and_nothing_is_kept(
     assert!(!server.data_dir.join("restore/upload.pwbk").exists());
     server.stop().await;
 }
+
+/// [`data_files`] but the addresses file a start rewrites, as names with a hash of the bytes
+/// (a failure lists names, not bytes).
+fn fingerprints(dir: &Path) -> Vec<(String, u64)> {
+    use std::hash::{Hash, Hasher};
+    data_files(dir)
+        .into_iter()
+        .filter(|(name, _)| name != "listening.json")
+        .map(|(name, bytes)| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            (name, h.finish())
+        })
+        .collect()
+}
+
+/// Names in the data directory that start with `prefix`.
+fn entries_starting(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Issue 22: the process dies (`abort`, as a crash or `kill -9` would leave it) at every step
+/// of an applied restore — after the backup is written beside the live data, and after each
+/// single move of the swap — and the next start puts things right before it opens anything:
+/// cut off before the first move, the previous data is back unchanged and the upload stays for
+/// another try; cut off after any move, the swap is finished and the backup is the server's
+/// data. The rounds go on until a restore needs fewer moves than the round's number, so the
+/// test follows the swap if it ever moves more (or fewer) entries.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_cut_off_at_any_step_is_finished_or_undone_at_the_next_start() {
+    const HOOK: &str = "PRINTWARDEN_TEST_RESTORE_CRASH";
+    let bin = Path::new(env!("CARGO_BIN_EXE_printwarden"));
+    let mut server = TestServer::spawn_process(bin, Options::default()).await;
+    let admin = server.setup_admin().await;
+    crate::library::upload(&server, &admin, "cube.stl", &crate::library::stl()).await;
+    let viewers = server.group_id(&admin, "Viewers").await;
+    server.create_user(&admin, "vera", &[viewers]).await;
+    let (status, backup) =
+        crate::backup::download(&server, &admin, json!({"passphrase": PASSPHRASE})).await;
+    assert_eq!(status, 200);
+
+    let mut finished = 0;
+    for round in 0.. {
+        assert!(round < 30, "the swap never ran out of moves");
+        let hook = if round == 0 {
+            "restored".to_owned()
+        } else {
+            format!("after-move:{round}")
+        };
+        server.set_env(HOOK, Some(&hook));
+        server.respawn().await;
+        let admin = server.login("admin", TEST_PASSWORD).await;
+        let newcomer = format!("newcomer{round}");
+        server.create_user(&admin, &newcomer, &[viewers]).await;
+        let (status, staged) = upload(&server, &admin, backup.clone()).await;
+        assert_eq!(status, 200, "{hook}: {staged:?}");
+        let before = fingerprints(&server.data_dir);
+        let confirm = server
+            .call(
+                &admin,
+                "POST",
+                "/api/v1/system/restore/confirm",
+                Some(json!({"passphrase": PASSPHRASE, "current_password": TEST_PASSWORD})),
+            )
+            .await;
+        assert_eq!(confirm.status, 202, "{hook}: {:?}", confirm.json);
+        let exit = server.await_restart_or_exit().await;
+        server.set_env(HOOK, None);
+        let Some(exit) = exit else {
+            // The restore needed fewer moves than this round's number: it simply worked.
+            assert!(round >= 2, "a swap moves at least one entry out and one in");
+            let admin = server.login("admin", TEST_PASSWORD).await;
+            let users = server.call(&admin, "GET", "/api/v1/users", None).await;
+            assert!(!users.json.to_string().contains(&newcomer));
+            break;
+        };
+        assert!(!exit.success(), "{hook}: the hook aborts the process");
+        assert!(
+            server.data_dir.join("restore/journal.json").exists(),
+            "{hook}: the journal is on disk when the process dies"
+        );
+        if round == 1 {
+            // Nothing else opens the half-swapped directory before the server has fixed it.
+            let out = std::process::Command::new(bin)
+                .args(["keys", "rotate"])
+                .env_clear()
+                .env("PRINTWARDEN_DATA_DIR", &server.data_dir)
+                .env("PRINTWARDEN_DATABASE_URL", &server.database_url)
+                .output()
+                .unwrap();
+            assert!(!out.status.success());
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("interrupted"),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        server.respawn().await;
+        let admin = server.login("admin", TEST_PASSWORD).await;
+        let users = server.call(&admin, "GET", "/api/v1/users", None).await;
+        let users = users.json.to_string();
+        let state = server
+            .call(&admin, "GET", "/api/v1/system/restore", None)
+            .await;
+        let last = &state.json["last_restore"];
+        assert!(
+            !server.data_dir.join("restore/journal.json").exists(),
+            "{hook}: recovery removes the journal"
+        );
+        assert!(!server.data_dir.join("restore/new").exists(), "{hook}");
+        if round == 0 {
+            // Cut off before the first move: undone, nothing changed, the upload kept.
+            assert!(users.contains(&newcomer), "{hook}: {users}");
+            assert_eq!(last["ok"], false, "{hook}: {:?}", state.json);
+            assert!(
+                last["message"].as_str().unwrap().contains("interrupted"),
+                "{:?}",
+                state.json
+            );
+            assert_eq!(state.json["staged"], true, "{hook}: the upload stays");
+            assert_eq!(fingerprints(&server.data_dir), before, "{hook}");
+            assert!(entries_starting(&server.data_dir, "before-restore-").is_empty());
+            let cancel = server
+                .call(&admin, "DELETE", "/api/v1/system/restore", None)
+                .await;
+            assert_eq!(cancel.status, 204);
+        } else {
+            // Cut off after a move: finished, the backup is the data.
+            finished += 1;
+            assert!(users.contains("vera"), "{hook}: {users}");
+            assert!(!users.contains(&newcomer), "{hook}: {users}");
+            assert_eq!(last["ok"], true, "{hook}: {:?}", state.json);
+            assert!(
+                last["message"].as_str().unwrap().contains("finished"),
+                "{:?}",
+                state.json
+            );
+            assert_eq!(state.json["staged"], false, "{hook}");
+            assert!(!server.data_dir.join("restore").exists(), "{hook}");
+            assert_eq!(
+                entries_starting(&server.data_dir, "before-restore-").len(),
+                finished,
+                "{hook}: the previous data is kept"
+            );
+            let files = server
+                .call(&admin, "GET", "/api/v1/library/files", None)
+                .await;
+            assert_eq!(
+                files.json["items"].as_array().map(Vec::len),
+                Some(1),
+                "{hook}"
+            );
+        }
+        let audit = server
+            .call(
+                &admin,
+                "GET",
+                "/api/v1/audit?event=system.restore.applied",
+                None,
+            )
+            .await;
+        assert_eq!(
+            audit.json["items"][0]["success"],
+            round != 0,
+            "{hook}: {:?}",
+            audit.json["items"][0]
+        );
+    }
+    assert!(finished >= 2, "at least two moves were cut off");
+}

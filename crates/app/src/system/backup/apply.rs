@@ -12,17 +12,29 @@
 //! under `printwarden_before_restore_<ms>` and the backup restored into a fresh one.
 //!
 //! Invariants: the previous data is kept until the restore has succeeded, and every failure
-//! puts it back (the schema renamed back, moved entries moved back); a sealing key the backup
-//! does not carry stays (sealed values restored from a backup of this server open with it);
-//! the staged upload is removed only after success.
+//! puts it back (the schema renamed back, moved entries moved back); a crash, a power cut or a
+//! `kill -9` at any point is finished or undone at the next start by the journal written
+//! before each phase ([`super::journal`]); a sealing key the backup does not carry stays
+//! (sealed values restored from a backup of this server open with it); the staged upload is
+//! removed only after success.
 
 use std::path::{Path, PathBuf};
 
 use pw_credentials::SecretString;
 use pw_store::{Backend, SetAside, Store};
 
+use super::journal::{Journal, KEPT_PREFIX, NEW_DIR, Phase, sync_dir, sync_tree};
 use super::web_restore::{RESTORE_DIR, UPLOAD_FILE};
 use super::{BackupError, Opening, RestoreDatabase, RestoreTarget, restore_backup};
+
+/// A step of an applied restore, for [`apply_staged_restore`]'s observer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreStep {
+    /// The backup is written beside the live data (and the journal says "swap" next).
+    Restored,
+    /// The swap's `n`-th move (from 1) is done.
+    Moved(usize),
+}
 
 /// What an applied restore did.
 #[derive(Debug, Clone)]
@@ -52,13 +64,19 @@ fn moved(what: &str) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
     }
 }
 
-/// Renames each `(from, to)`; on the first failure renames back what was moved.
-fn move_all(pairs: &[(PathBuf, PathBuf)]) -> Result<(), BackupError> {
+/// Renames each `(from, to)`, telling `step` the running count (from `done + 1`); on the
+/// first failure renames back what was moved.
+fn move_all(
+    pairs: &[(PathBuf, PathBuf)],
+    done: usize,
+    step: &(dyn Fn(RestoreStep) + Sync),
+) -> Result<(), BackupError> {
     for (i, (from, to)) in pairs.iter().enumerate() {
         if let Err(e) = std::fs::rename(from, to) {
             undo(pairs.get(..i).unwrap_or_default());
             return Err(moved(&from.display().to_string())(e));
         }
+        step(RestoreStep::Moved(done + i + 1));
     }
     Ok(())
 }
@@ -73,12 +91,15 @@ fn undo(pairs: &[(PathBuf, PathBuf)]) {
 
 /// Applies the upload staged in `<data_dir>/restore/` into the data directory and the
 /// configured database. The server must be stopped (the caller holds the data directory's
-/// lock).
+/// lock). `step` is told of each step once it is done (the crash tests stop the process
+/// there; the server passes a no-op otherwise).
 pub async fn apply_staged_restore(
     data_dir: &Path,
     database_url: &SecretString,
     opening: &Opening,
+    requested_by: &str,
     now_ms: i64,
+    step: &(dyn Fn(RestoreStep) + Sync),
 ) -> Result<AppliedRestore, BackupError> {
     let staging = data_dir.join(RESTORE_DIR);
     let upload = staging.join(UPLOAD_FILE);
@@ -93,14 +114,36 @@ pub async fn apply_staged_restore(
     );
     let in_data_dir = database_url.expose() == default_url;
     let backend = Backend::from_url(database_url.expose())?;
+    let stamp = crate::rfc3339(now_ms).replace([':', '-'], "");
+    let kept_dir = format!("{KEPT_PREFIX}{stamp}");
     let mut aside: Option<SetAside> = None;
     let database = if in_data_dir {
+        Journal::database(requested_by, kept_dir.clone(), None).write(data_dir)?;
         RestoreDatabase::InDataDir
     } else if backend == Backend::Postgres {
-        let store = Store::connect(database_url.expose()).await?;
-        let set = store.set_aside_for_restore(now_ms).await;
-        store.close().await;
-        aside = set?;
+        // Named in the journal before the schema moves: a crash from here on is undone at the
+        // next start, so the server never starts on an empty or half-restored schema.
+        Journal::database(
+            requested_by,
+            kept_dir.clone(),
+            Some(SetAside::kept_name(now_ms)),
+        )
+        .write(data_dir)?;
+        let set = match Store::connect(database_url.expose()).await {
+            Ok(store) => {
+                let set = store.set_aside_for_restore(now_ms).await;
+                store.close().await;
+                set
+            }
+            Err(e) => Err(e),
+        };
+        aside = match set {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = Journal::remove(data_dir);
+                return Err(e.into());
+            }
+        };
         RestoreDatabase::Url(SecretString::new(database_url.expose().to_owned()))
     } else {
         return Err(BackupError::Target(
@@ -109,37 +152,73 @@ pub async fn apply_staged_restore(
                 .to_owned(),
         ));
     };
+    // Whether the previous schema is back (or there was none); when not, the journal stays
+    // and the next start tries again before it opens the database — a server must never
+    // start on the empty schema and offer a fresh setup.
     let put_back = |aside: Option<SetAside>| async move {
-        if let Some(aside) = aside {
-            match Store::connect(database_url.expose()).await {
-                Ok(store) => {
-                    if let Err(e) = store.put_back_after_restore(&aside).await {
-                        tracing::error!(error = %e, kept = %aside.kept, "could not put the previous database schema back; rename it by hand");
-                    }
-                    store.close().await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, kept = %aside.kept, "could not put the previous database schema back; rename it by hand");
-                }
+        let Some(aside) = aside else {
+            return true;
+        };
+        let result = match Store::connect(database_url.expose()).await {
+            Ok(store) => {
+                let r = store.put_back_after_restore(&aside).await;
+                store.close().await;
+                r
             }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, kept = %aside.kept, "could not put the previous database schema back; the next start tries again");
         }
+        result.is_ok()
     };
-    let new = staging.join("new");
+    let new = staging.join(NEW_DIR);
     let _ = std::fs::remove_dir_all(&new);
     let target = RestoreTarget {
         data_dir: new.clone(),
         database,
         now_ms,
     };
-    let summary = match restore_backup(&upload, opening, &target).await {
+    let restored = match restore_backup(&upload, opening, &target).await {
+        // Durable before the journal says "swap": after a power cut, the swap is finished
+        // with what is in `new/`, so it must all be on disk.
+        Ok(s) => sync_tree(&new).map(|()| s),
+        Err(e) => Err(e),
+    };
+    let summary = match restored {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&new);
-            put_back(aside).await;
+            if put_back(aside).await {
+                let _ = Journal::remove(data_dir);
+            }
             return Err(e);
         }
     };
-    match swap(data_dir, &new, in_data_dir, now_ms) {
+    // The journal as it was before the swap: a failed swap has moved everything back, so what
+    // is left to undo (the schema) is the database phase's.
+    let rolling_back = Journal::database(
+        requested_by,
+        kept_dir.clone(),
+        aside.as_ref().map(|a| a.kept.clone()),
+    );
+    let plan = Plan {
+        data_dir,
+        new: &new,
+        in_data_dir,
+        kept_dir,
+        journal: Journal {
+            rows: summary.tables.iter().map(|(_, n)| n).sum(),
+            files: summary.files,
+            ..Journal::database(
+                requested_by,
+                String::new(),
+                aside.as_ref().map(|a| a.kept.clone()),
+            )
+        },
+    };
+    step(RestoreStep::Restored);
+    match swap(plan, step) {
         Ok(kept_dir) => {
             if let Err(e) = std::fs::remove_dir_all(&staging) {
                 tracing::warn!(error = %e, dir = %staging.display(), "the restore worked but its upload could not be removed");
@@ -152,55 +231,88 @@ pub async fn apply_staged_restore(
             })
         }
         Err(e) => {
+            let _ = rolling_back.write(data_dir);
             let _ = std::fs::remove_dir_all(&new);
-            put_back(aside).await;
+            if put_back(aside).await {
+                let _ = Journal::remove(data_dir);
+            }
             Err(e)
         }
     }
 }
 
-/// Moves what the backup replaces out of `data_dir` into `before-restore-<stamp>/` and the
-/// entries of `new` in. Returns the kept directory.
-fn swap(
-    data_dir: &Path,
-    new: &Path,
+/// What the swap moves, and the journal to write before it moves anything.
+struct Plan<'a> {
+    data_dir: &'a Path,
+    new: &'a Path,
     in_data_dir: bool,
-    now_ms: i64,
-) -> Result<PathBuf, BackupError> {
-    let stamp = crate::rfc3339(now_ms).replace([':', '-'], "");
-    let kept = data_dir.join(format!("before-restore-{stamp}"));
-    std::fs::create_dir(&kept)
-        .map_err(BackupError::io(format!("cannot create {}", kept.display())))?;
-    let incoming: Vec<std::ffi::OsString> = std::fs::read_dir(new)
+    kept_dir: String,
+    /// The journal with everything but the phase, the kept directory and the moves.
+    journal: Journal,
+}
+
+/// Moves what the backup replaces out of `data_dir` into `before-restore-<stamp>/` and the
+/// entries of `new` in, after writing the journal that lists every move. Returns the kept
+/// directory.
+fn swap(plan: Plan<'_>, step: &(dyn Fn(RestoreStep) + Sync)) -> Result<PathBuf, BackupError> {
+    let Plan {
+        data_dir,
+        new,
+        in_data_dir,
+        kept_dir,
+        journal,
+    } = plan;
+    let kept = data_dir.join(&kept_dir);
+    let incoming: Vec<String> = std::fs::read_dir(new)
         .map_err(BackupError::io(format!("cannot read {}", new.display())))?
-        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
         .collect();
-    let mut outgoing: Vec<std::ffi::OsString> = vec!["blobs".into(), "tls".into()];
+    let mut outgoing: Vec<String> = vec!["blobs".into(), "tls".into()];
     if in_data_dir {
-        outgoing.extend(SQLITE_FILES.iter().map(Into::into));
+        outgoing.extend(SQLITE_FILES.iter().map(|&n| n.to_owned()));
     }
     outgoing.extend(incoming.iter().cloned());
     outgoing.sort();
     outgoing.dedup();
+    outgoing.retain(|name| std::fs::symlink_metadata(data_dir.join(name)).is_ok());
+    let journal = Journal {
+        phase: Phase::Swap,
+        kept_dir,
+        out: outgoing.clone(),
+        into: incoming.clone(),
+        ..journal
+    };
+    journal.write(data_dir)?;
+    let abandon = |e: BackupError| {
+        let _ = std::fs::remove_dir(&kept);
+        e
+    };
+    std::fs::create_dir(&kept)
+        .map_err(BackupError::io(format!("cannot create {}", kept.display())))
+        .map_err(abandon)?;
     let out: Vec<(PathBuf, PathBuf)> = outgoing
         .iter()
-        .filter(|name| std::fs::symlink_metadata(data_dir.join(name)).is_ok())
         .map(|name| (data_dir.join(name), kept.join(name)))
         .collect();
-    move_all(&out)?;
+    move_all(&out, 0, step).map_err(abandon)?;
     let into: Vec<(PathBuf, PathBuf)> = incoming
         .iter()
         .map(|name| (new.join(name), data_dir.join(name)))
         .collect();
-    if let Err(e) = move_all(&into) {
+    if let Err(e) = move_all(&into, out.len(), step) {
         undo(&out);
-        let _ = std::fs::remove_dir(&kept);
-        return Err(e);
+        return Err(abandon(e));
     }
     // A backup without the sealing key leaves this server's `secret.key` where it is (it is
     // not in `outgoing`): it sealed what a backup of this server holds.
-    if let Ok(dir) = std::fs::File::open(data_dir) {
-        let _ = dir.sync_all();
+    // Every move is done: nothing below may undo them. A failure here leaves the journal, and
+    // the next start finds every move done and only removes it.
+    let durable = sync_dir(&kept)
+        .and_then(|()| sync_dir(data_dir))
+        // The commit point: the next start finds no journal and nothing to redo.
+        .and_then(|()| Journal::remove(data_dir));
+    if let Err(e) = durable {
+        tracing::warn!(error = %e, "the restore's moves are done but could not be synced to disk");
     }
     Ok(kept)
 }

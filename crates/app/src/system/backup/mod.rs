@@ -23,6 +23,7 @@
 mod apply;
 mod create;
 mod download;
+mod journal;
 mod names;
 mod read;
 mod restore;
@@ -30,9 +31,10 @@ mod schedule;
 mod seal;
 mod web_restore;
 
-pub use apply::{AppliedRestore, apply_staged_restore};
+pub use apply::{AppliedRestore, RestoreStep, apply_staged_restore};
 pub use create::{BackupSummary, CreateOptions, create_backup};
 pub use download::{BackupBody, BackupDownload, BackupRequest};
+pub use journal::{Recovered, recover_interrupted_restore, restore_interrupted};
 pub use read::{Verified, verify_backup};
 pub use restore::{RestoreDatabase, RestoreSummary, RestoreTarget, restore_backup};
 pub use schedule::{

@@ -22,6 +22,15 @@ pub struct SetAside {
     pub kept: String,
 }
 
+impl SetAside {
+    /// The name the live schema is kept under by a set-aside stamped `stamp` (known before
+    /// the set-aside runs, so a journal can name it first).
+    #[must_use]
+    pub fn kept_name(stamp: i64) -> String {
+        format!("printwarden_before_restore_{stamp}")
+    }
+}
+
 fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
@@ -64,7 +73,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get("s")?;
-        let kept = format!("printwarden_before_restore_{stamp}");
+        let kept = SetAside::kept_name(stamp);
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "ALTER SCHEMA {} RENAME TO {}",
             ident(&live),
@@ -88,6 +97,30 @@ impl Store {
         move_extensions(&mut tx, &kept, &live).await?;
         tx.commit().await?;
         Ok(Some(SetAside { live, kept }))
+    }
+
+    /// PostgreSQL only: the schema set aside under `kept` by [`Store::set_aside_for_restore`],
+    /// if it is there — for undoing a restore that a crash cut off (the live name is the
+    /// connection's current schema, which the set-aside re-created in the same transaction).
+    pub async fn set_aside_named(&self, kept: &str) -> Result<Option<SetAside>, StoreError> {
+        if self.backend() != Backend::Postgres {
+            return Ok(None);
+        }
+        let found = sqlx::query("SELECT 1 AS one FROM pg_namespace WHERE nspname = $1")
+            .bind(kept)
+            .fetch_optional(&self.pool)
+            .await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        let live: String = sqlx::query("SELECT current_schema()::text AS s")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("s")?;
+        Ok(Some(SetAside {
+            live,
+            kept: kept.to_owned(),
+        }))
     }
 
     /// Undoes [`Store::set_aside_for_restore`] after a failed restore: drops what the restore
