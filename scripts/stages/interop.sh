@@ -11,6 +11,11 @@ BAMBULABS_API_PIN=bambulabs-api==2.6.6
 INTEROP_CLIENT_PINS=(--no-deps bambu-printer-manager==1.0.3 platecli==0.5.1 paho-mqtt==2.2.0
 	webcolors==25.10.0 typing_extensions==4.16.0 rich==15.0.0 markdown-it-py==4.3.0 mdurl==0.1.2
 	Pygments==2.21.0 zeroconf==0.154.0 ifaddr==0.2.0)
+# pybambu (ha-bambulab's client library as published on PyPI) needs paho-mqtt 1.x: a venv of
+# its own, every dependency pinned.
+INTEROP_PYBAMBU_PINS=(--no-deps pybambu==1.0.1 paho-mqtt==1.6.1 python-dateutil==2.9.0.post0
+	six==1.17.0 requests==2.32.5 certifi==2026.1.4 charset-normalizer==3.4.4 idna==3.11
+	urllib3==2.6.3 packaging==26.4)
 
 # stage_interop: the simulator speaks the printers' protocols well enough for
 # clients written by others. On mapped ports (127.0.0.1): the PyPI package
@@ -20,9 +25,9 @@ INTEROP_CLIENT_PINS=(--no-deps bambu-printer-manager==1.0.3 platecli==0.5.1 paho
 # receives a report; curl (OpenSSL) uploads and downloads over implicit FTPS with
 # session reuse. With --standard-ports (a P1S on 127.0.1.1 and an X1C on
 # 127.0.1.2, ports 8883/990/6000/322), unmodified clients that cannot be told
-# another port: the PyPI packages bambu-printer-manager and platecli each drive
-# status, AMS, upload, start, pause/resume/stop, the light and the camera on both
-# (scripts/interop/*_check.py: one line per step, skips say why), and Debian's
+# another port: the PyPI packages bambu-printer-manager, platecli and pybambu each
+# drive status, AMS, upload, start, pause/resume/stop, the light and the camera on
+# both (scripts/interop/*_check.py: one line per step, skips say why), and Debian's
 # ffprobe/ffmpeg read and decode the X1C's RTSPS camera at the URL its report
 # announces. docs/PROTOCOL.md "Interop checks" says which real-printer facts each
 # check rests on.
@@ -57,15 +62,17 @@ interop_client() {
 	INTEROP_SKIPPED=$((INTEROP_SKIPPED + k))
 }
 
-# interop_standard DIR: a P1S and an X1C with --standard-ports, driven by bambu-printer-manager
-# and platecli (both hard-wire FTPS 990, platecli also the camera's 6000), then the X1C camera
-# read by ffprobe/ffmpeg at the URL the printer announces.
+# interop_standard DIR: a P1S and an X1C with --standard-ports, driven by bambu-printer-manager,
+# platecli and pybambu (they hard-wire FTPS 990, MQTT 8883 and the camera's 6000), then the X1C
+# camera read by ffprobe/ffmpeg at the URL the printer announces.
 interop_standard() {
-	local dir=$1/standard venv=$TARGET_DIR/venv-interop-clients
+	local dir=$1/standard venv=$TARGET_DIR/venv-interop-clients venv2=$TARGET_DIR/venv-interop-pybambu
 	if [[ $(id -u) != 0 ]] && ! getcap "$SERVER_BIN" 2>/dev/null | grep -q cap_net_bind_service; then
 		die "--standard-ports binds 990 and 322: run the stage as root (CI does) or give the binary the right: setcap cap_net_bind_service=+ep $SERVER_BIN"
 	fi
+	ensure_apt ffmpeg:ffprobe
 	ensure_venv "$venv" "${INTEROP_CLIENT_PINS[@]}"
+	ensure_venv "$venv2" "${INTEROP_PYBAMBU_PINS[@]}"
 	mkdir -p "$dir"
 	start_bg interop-sim-std "$LOG_DIR/interop-sim-std.log" \
 		"$SERVER_BIN" simulate --count 2 --models P1S,X1C --job-seconds 60 --standard-ports --state-dir "$dir"
@@ -84,6 +91,9 @@ assert got == want, got' "$dir/printers.json" || die "printers.json does not giv
 	interop_client "$venv/bin/python" bpm_check.py "$dir/printers.json" "$dir" P1S X1C
 	log "platecli (PyPI) against a P1S and an X1C on the real ports"
 	interop_client "$venv/bin/python" platecli_check.py "$dir/printers.json" "$dir" P1S X1C
+	log "pybambu (PyPI, ha-bambulab's client) against a P1S and an X1C on the real ports"
+	# It pauses a job that the control socket starts for the file bpm_check uploaded.
+	interop_client "$venv2/bin/python" pybambu_check.py "$dir/printers.json" "$dir" P1S X1C
 	log "ffprobe/ffmpeg (Debian) read and decode the X1C's RTSPS camera at the announced URL"
 	interop_rtsp "$dir"
 	stop_bg "$INTEROP_SIM_STD" 5 || true
@@ -224,5 +234,5 @@ print(p["host"], p["mqtt_port"], p["ftps_port"], p["access_code"], p["serial"], 
 	interop_standard "$dir"
 	checks=$((checks + INTEROP_PASSED + 3))
 	stage_counts "$checks" 0 "$INTEROP_SKIPPED"
-	stage_detail "$checks checks, $INTEROP_SKIPPED skipped: bambulabs-api (FTPS, MQTT status/start/pause/resume, camera), mosquitto_sub, curl FTPS, printwarden against mosquitto (first use, pinned, changed pin refused before CONNECT); with --standard-ports on a P1S and an X1C, bambu-printer-manager and platecli ($INTEROP_PASSED steps: status, AMS, upload, start with file:///sdcard/, ftp:/// and file:///sdcard/model/ URLs, pause/resume/stop, light, P1S camera; see their skip lines) and ffprobe/ffmpeg RTSPS at the announced portless URL (h264 320x240, 10 pictures decoded, 401 on a wrong code)"
+	stage_detail "$checks checks, $INTEROP_SKIPPED skipped: bambulabs-api (FTPS, MQTT status/start/pause/resume, camera), mosquitto_sub, curl FTPS, printwarden against mosquitto (first use, pinned, changed pin refused before CONNECT); with --standard-ports on a P1S and an X1C, bambu-printer-manager, platecli and pybambu ($INTEROP_PASSED steps: status, AMS, upload, start with file:///sdcard/, ftp:/// and file:///sdcard/model/ URLs, pause/resume/stop, light, P1S JPEG camera, the X1C's rtsp_url as pybambu reads it; see their skip lines) and ffprobe/ffmpeg RTSPS at the announced portless URL (h264 320x240, 10 pictures decoded, 401 on a wrong code)"
 }
