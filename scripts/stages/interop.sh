@@ -48,7 +48,7 @@ INTEROP_SKIPPED=0
 # interop_client PYTHON SCRIPT ARGS...: runs one client check and adds its closing line
 # (`NAME: N passed, 0 failed, K skipped`) to the counts; the check exits non-zero on a failure.
 interop_client() {
-	local py=$1 script=$2 out line
+	local py=$1 script=$2 out line p k
 	shift 2
 	out=$(timeout 600 "$py" "scripts/interop/$script" "$@" 2>&1) || {
 		printf '%s\n' "$out"
