@@ -10,7 +10,8 @@
 # tls-scan (sslscan: TLS 1.2+ and AEAD suites only), headers (S7 headers),
 # schemathesis (API fuzzing from /api/openapi.json: no 5xx, no schema violation),
 # interop (the printer simulator against independent clients: bambulabs-api,
-# mosquitto_sub, curl).
+# mosquitto_sub, curl; bambu-printer-manager, platecli, pybambu and ffprobe/ffmpeg on
+# --standard-ports, which needs root or CAP_NET_BIND_SERVICE on the binary).
 # Each prints one line `stage NAME: ok (SECONDS s, DETAIL)` or
 # `stage NAME: FAILED (...)`. All selected stages run even when one fails;
 # the exit status is non-zero when any failed. Full output of each stage is in

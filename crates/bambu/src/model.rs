@@ -186,7 +186,9 @@ pub struct Capabilities {
     pub gcode_file: GcodeFileForm,
     /// The broker drops a client that subscribes to the request topic (P1/A1).
     pub drops_request_subscribers: bool,
-    /// Serial prefix of simulated printers (six characters); `None`: not simulated.
+    /// Serial prefix of simulated printers (six characters: the model's real three-character
+    /// prefix, then `00A`/`09A` as in real serials; docs/PROTOCOL.md "Serial prefixes");
+    /// `None`: not simulated.
     pub sim_serial_prefix: Option<&'static str>,
 }
 
@@ -227,11 +229,11 @@ const fn x1(product_name: &'static str, prefix: Option<&'static str>) -> Capabil
     }
 }
 
-const fn h2(product_name: &'static str) -> Capabilities {
+const fn h2(product_name: &'static str, prefix: Option<&'static str>) -> Capabilities {
     Capabilities {
         light_nodes: H2_LIGHTS,
         ams: AMS_NEW,
-        ..x1(product_name, None)
+        ..x1(product_name, prefix)
     }
 }
 
@@ -261,7 +263,7 @@ impl Model {
         match self {
             Self::X1C => x1("X1 Carbon", Some("00M09A")),
             Self::X1 => x1("X1", None),
-            Self::X1E => x1("X1E", None),
+            Self::X1E => x1("X1E", Some("03W00A")),
             Self::P1P => Capabilities {
                 sim_serial_prefix: Some("01S00A"),
                 ..caps("P1P", ChamberImage)
@@ -274,6 +276,7 @@ impl Model {
                 door_sensor: true,
                 ams: AMS_NEW,
                 reports_fun: true,
+                sim_serial_prefix: Some("22E00A"),
                 ..caps("P2S", Rtsps)
             },
             Self::A1Mini => Capabilities {
@@ -286,15 +289,15 @@ impl Model {
                 sim_serial_prefix: Some("03919A"),
                 ..caps("A1", ChamberImage)
             },
-            Self::X2D => h2("X2D"),
+            Self::X2D => h2("X2D", None),
             Self::A2L => Capabilities {
                 ams: AMS_LITE,
                 ..caps("A2L", Rtsps)
             },
-            Self::H2D => h2("H2D"),
-            Self::H2DPro => h2("H2D Pro"),
-            Self::H2C => h2("H2C"),
-            Self::H2S => h2("H2S"),
+            Self::H2D => h2("H2D", Some("09400A")),
+            Self::H2DPro => h2("H2D Pro", None),
+            Self::H2C => h2("H2C", None),
+            Self::H2S => h2("H2S", None),
         }
     }
 
@@ -387,6 +390,24 @@ mod tests {
             .filter(|m| m.caps().sim_serial_prefix.is_some())
             .map(Model::token)
             .collect();
-        assert_eq!(simulated, ["X1C", "P1P", "P1S", "A1MINI", "A1"]);
+        assert_eq!(
+            simulated,
+            ["X1C", "X1E", "P1P", "P1S", "P2S", "A1MINI", "A1", "H2D"]
+        );
+        // The first three characters are the real model prefix (docs/PROTOCOL.md "Serial
+        // prefixes"): what clients such as bambu-printer-manager read the model from.
+        for (model, real) in [
+            (Model::X1C, "00M"),
+            (Model::X1E, "03W"),
+            (Model::P1P, "01S"),
+            (Model::P1S, "01P"),
+            (Model::P2S, "22E"),
+            (Model::A1Mini, "030"),
+            (Model::A1, "039"),
+            (Model::H2D, "094"),
+        ] {
+            let prefix = model.caps().sim_serial_prefix.unwrap_or_default();
+            assert_eq!((prefix.len(), &prefix[..3]), (6, real), "{model}");
+        }
     }
 }

@@ -337,11 +337,12 @@ async fn control(tcp: TcpStream, printer: &Shared) -> std::io::Result<()> {
                 match p.accept(printer, clear).await {
                     Ok(mut data) => {
                         let mut text = String::new();
+                        let now = time::OffsetDateTime::now_utc().unix_timestamp();
                         for e in entries {
                             if verb == "NLST" {
                                 text.push_str(&format!("{}\r\n", e.name));
                             } else {
-                                text.push_str(&list_line(&e));
+                                text.push_str(&list_line(&e, now));
                             }
                         }
                         data.write_all(text.as_bytes()).await?;
@@ -403,8 +404,14 @@ async fn receive(mut data: Data, partial: &std::path::Path) -> Result<(), &'stat
     Ok(())
 }
 
-/// One `LIST` line in vsftpd's `ls -l` shape (recent files show the time, older the year).
-fn list_line(e: &sdcard::Entry) -> String {
+/// One `LIST` line as vsftpd writes it (`ls.c`, `sysutil.c`
+/// `vsf_sysutil_statbuf_get_date`): link count in 5 columns, owner and group `0` in 8, size
+/// in 8 (wider when it needs), then the UTC date as `%b %d %H:%M` — the day zero-padded, not
+/// space-padded as GNU `ls` does — or `%b %d  %Y` for a file in the future or more than 182
+/// days old. Clients parse these lines with patterns written against printers: bpm's wants
+/// exactly two digits for the day and drops any other line, so a card listed with `Dec  7`
+/// looked empty to it.
+fn list_line(e: &sdcard::Entry, now: i64) -> String {
     let when = time::OffsetDateTime::from_unix_timestamp(e.modified)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let month = [
@@ -413,11 +420,11 @@ fn list_line(e: &sdcard::Entry) -> String {
     .get(usize::from(u8::from(when.month())) - 1)
     .copied()
     .unwrap_or("Jan");
-    let recent = time::OffsetDateTime::now_utc() - when < time::Duration::days(180);
+    let recent = e.modified <= now && now - e.modified <= 60 * 60 * 24 * 182;
     let stamp = if recent {
         format!("{:02}:{:02}", when.hour(), when.minute())
     } else {
-        format!("{:>5}", when.year())
+        format!(" {}", when.year())
     };
     let (kind, links, size) = if e.dir {
         ("drwxr-xr-x", 2, 4096)
@@ -425,8 +432,46 @@ fn list_line(e: &sdcard::Entry) -> String {
         ("-rw-r--r--", 1, e.size)
     };
     format!(
-        "{kind}    {links} 0        0        {size:>10} {month} {:>2} {stamp} {}\r\n",
+        "{kind} {links:>4} 0        0        {size:>8} {month} {:02} {stamp} {}\r\n",
         when.day(),
         e.name
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, size: u64, dir: bool, modified: i64) -> sdcard::Entry {
+        sdcard::Entry {
+            name: name.into(),
+            size,
+            dir,
+            modified,
+        }
+    }
+
+    /// The lines vsftpd writes, character for character (2026-12-07 22:46:05 UTC is
+    /// 1796683565): a recent file with the time and a zero-padded day, an old file and a file
+    /// dated in the future with two spaces and the year, a directory, a size wider than 8.
+    #[test]
+    fn list_lines_are_vsftpds() {
+        let now = 1_796_683_565;
+        assert_eq!(
+            list_line(&entry("cube.gcode.3mf", 1195, false, now - 60), now),
+            "-rw-r--r--    1 0        0            1195 Dec 07 22:45 cube.gcode.3mf\r\n"
+        );
+        assert_eq!(
+            list_line(&entry("cache", 0, true, now - 3600), now),
+            "drwxr-xr-x    2 0        0            4096 Dec 07 21:46 cache\r\n"
+        );
+        assert_eq!(
+            list_line(&entry("old.3mf", 123_456_789, false, 1_767_571_200), now),
+            "-rw-r--r--    1 0        0        123456789 Jan 05  2026 old.3mf\r\n"
+        );
+        assert_eq!(
+            list_line(&entry("future.3mf", 7, false, now + 86_400), now),
+            "-rw-r--r--    1 0        0               7 Dec 08  2026 future.3mf\r\n"
+        );
+    }
 }

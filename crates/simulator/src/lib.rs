@@ -618,6 +618,21 @@ async fn bind_preferring(host: IpAddr, port: u16) -> Result<TcpListener, SimErro
         .map_err(|e| SimError::Io(format!("bind {host}: {e}")))
 }
 
+/// Binds a printer's real port on its own address (`--standard-ports`); a refusal says what
+/// the ports below 1024 need.
+async fn bind_standard(host: IpAddr, port: u16) -> Result<TcpListener, SimError> {
+    TcpListener::bind(SocketAddr::new(host, port))
+        .await
+        .map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::PermissionDenied && port < 1024 {
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+            } else {
+                ""
+            };
+            SimError::Io(format!("bind {host}:{port}: {e}{hint}"))
+        })
+}
+
 fn random_code() -> Result<String, SimError> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| SimError::Io(e.to_string()))?;
@@ -680,9 +695,7 @@ impl Farm {
                 }
             };
             let listener = if options.standard_ports {
-                TcpListener::bind(SocketAddr::new(host, want.0))
-                    .await
-                    .map_err(|e| SimError::Io(format!("bind {host}:{}: {e}", want.0)))?
+                bind_standard(host, want.0).await?
             } else {
                 bind_preferring(host, want.0).await?
             };
@@ -723,9 +736,7 @@ impl Farm {
                 hook: RwLock::new(None),
             });
             let ftps = if options.standard_ports {
-                TcpListener::bind(SocketAddr::new(host, want.1))
-                    .await
-                    .map_err(|e| SimError::Io(format!("bind {host}:{}: {e}", want.1)))?
+                bind_standard(host, want.1).await?
             } else {
                 bind_preferring(host, want.1).await?
             };
@@ -734,9 +745,7 @@ impl Farm {
                 .map_err(|e| SimError::Io(e.to_string()))?
                 .port();
             let camera = if options.standard_ports {
-                TcpListener::bind(SocketAddr::new(host, want.2))
-                    .await
-                    .map_err(|e| SimError::Io(format!("bind {host}:{}: {e}", want.2)))?
+                bind_standard(host, want.2).await?
             } else {
                 bind_preferring(host, want.2).await?
             };

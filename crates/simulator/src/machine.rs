@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 /// ([`pw_bambu::model::Capabilities::sim_serial_prefix`]).
 pub use pw_bambu::model::Model;
 
-/// The models the simulator offers (`X1C`, `P1S`, `P1P`, `A1`, `A1MINI`).
+/// The models the simulator offers (`X1C`, `X1E`, `P1P`, `P1S`, `P2S`, `A1MINI`, `A1`, `H2D`).
 #[must_use]
 pub fn simulated_models() -> Vec<Model> {
     Model::ALL

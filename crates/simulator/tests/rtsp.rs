@@ -519,3 +519,83 @@ async fn the_product_client_plays_the_simulated_camera() {
         "{refused:?}"
     );
 }
+
+/// X1E, H2D and P2S are simulated like the X1C's camera family: each serial starts with the
+/// model's real prefix (03W, 094, 22E: what clients such as bambu-printer-manager read the
+/// model from), the certificate names that serial, the report announces the RTSPS camera on the
+/// printer's own port, `get_version` names the model, and the product's client plays a picture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x1e_h2d_and_p2s_serve_rtsps_under_their_real_serial_prefixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(3, dir.path());
+    options.models = vec![Model::X1E, Model::H2D, Model::P2S];
+    let farm = Farm::start(options).await.unwrap();
+    for (printer, (model, prefix)) in farm.printers.iter().zip([
+        (Model::X1E, "03W"),
+        (Model::H2D, "094"),
+        (Model::P2S, "22E"),
+    ]) {
+        assert!(printer.info.serial.starts_with(prefix), "{model}");
+        assert_eq!(printer.info.model, model.token());
+        let endpoint = pw_bambu::session::Endpoint {
+            host: printer.info.host.clone(),
+            port: printer.info.mqtt_port,
+            serial: printer.info.serial.clone(),
+            access_code: pw_credentials::SecretString::new(printer.info.access_code.clone()),
+        };
+        let verifier = PrinterVerifier::new(&endpoint.serial, None, None);
+        let mut session = pw_bambu::session::Session::connect(&endpoint, &verifier, "models")
+            .await
+            .unwrap();
+        session
+            .writer
+            .send(&pw_bambu::command::Command::GetVersion)
+            .await
+            .unwrap();
+        let mut report = pw_bambu::report::Report::new();
+        let (url, product) = tokio::time::timeout(Duration::from_secs(10), async {
+            let (mut url, mut product) = (None, None);
+            loop {
+                let payload = session.reader.recv().await.unwrap();
+                let _ = report.apply(&payload).unwrap();
+                let raw: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+                if let Some(modules) = raw.pointer("/info/module").and_then(|m| m.as_array()) {
+                    product = modules
+                        .iter()
+                        .find(|m| m["name"] == "ota")
+                        .and_then(|m| m["product_name"].as_str())
+                        .map(str::to_owned);
+                }
+                if let Some(u) = report
+                    .raw()
+                    .get("print")
+                    .and_then(|p| p.pointer("/ipcam/rtsp_url"))
+                {
+                    url = u.as_str().map(str::to_owned);
+                }
+                if let (Some(u), Some(p)) = (&url, &product) {
+                    return (u.clone(), p.clone());
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            url,
+            format!(
+                "rtsps://127.0.0.1:{}/streaming/live/1",
+                printer.info.camera_port
+            ),
+            "{model}"
+        );
+        assert_eq!(Model::parse(&product), Some(model), "{product}");
+        let (mut client, _) = product_client(printer, &printer.info.access_code)
+            .await
+            .unwrap();
+        assert!(
+            client.next_picture().await.unwrap().is_keyframe(),
+            "{model}"
+        );
+        client.stop().await;
+    }
+}

@@ -18,7 +18,7 @@ pub struct SimulateArgs {
     /// Where certificates, access codes and printers.json live (kept across restarts).
     #[arg(long, value_name = "DIR")]
     pub state_dir: PathBuf,
-    /// Models, assigned in turn: X1C, P1S, P1P, A1, A1MINI.
+    /// Models, assigned in turn: X1C, X1E, P1P, P1S, P2S, A1MINI, A1, H2D.
     #[arg(long, value_delimiter = ',', default_value = "X1C,P1S,A1")]
     pub models: Vec<String>,
     /// Issue every printer a new certificate at start (a pinned server must refuse them).
@@ -34,8 +34,8 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "PERCENT")]
     pub fail_at: Option<u8>,
     /// Give each printer its own loopback address (127.0.1.N) with the real ports 8883, 990
-    /// and 6000 (322 for X1 cameras); printers.json says where. Needs the right to bind ports
-    /// below 1024.
+    /// and 6000 (322 for the RTSPS cameras of X1, H2D and P2S); printers.json says where. Needs
+    /// the right to bind ports below 1024 (root, or CAP_NET_BIND_SERVICE).
     #[arg(long)]
     pub standard_ports: bool,
 }
