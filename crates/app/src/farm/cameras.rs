@@ -346,7 +346,7 @@ impl App {
                     code,
                     pin,
                 };
-                let frames = if video {
+                if video {
                     let (tx, rx) = broadcast::channel(VIDEO_BACKLOG);
                     feeds.insert(id, Feed::Video(tx.clone()));
                     self.spawn_task(Task::CameraFeed, async move {
@@ -367,8 +367,7 @@ impl App {
                         app.cameras.end_feed(id);
                     });
                     Frames::Jpeg(rx)
-                };
-                frames
+                }
             }
         };
         Ok(CameraWatch {

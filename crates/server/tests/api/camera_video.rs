@@ -24,6 +24,24 @@ enum Said {
     Closed(Option<CloseCode>),
 }
 
+impl Said {
+    fn text(self) -> Option<Value> {
+        if let Self::Text(v) = self {
+            Some(v)
+        } else {
+            None
+        }
+    }
+
+    fn binary(self) -> Option<Vec<u8>> {
+        if let Self::Binary(b) = self {
+            Some(b)
+        } else {
+            None
+        }
+    }
+}
+
 async fn said(socket: &mut Socket) -> Said {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
@@ -46,9 +64,10 @@ fn kind(segment: &[u8]) -> &[u8] {
 /// A viewer's start: the description, the init segment, then `fragments` media fragments
 /// (the first an IDR, decode times rising). Returns the codec and the bytes as one file.
 async fn watch(socket: &mut Socket, fragments: usize) -> (String, Vec<u8>) {
-    let Said::Text(describe) = said(socket).await else {
-        panic!("the stream starts with its description")
-    };
+    let describe = said(socket)
+        .await
+        .text()
+        .expect("the stream starts with its description");
     assert_eq!(describe["kind"], "fmp4", "{describe}");
     let codec = describe["codec"].as_str().unwrap().to_owned();
     assert!(codec.starts_with("avc1."), "{codec}");
@@ -61,17 +80,16 @@ async fn watch(socket: &mut Socket, fragments: usize) -> (String, Vec<u8>) {
         (describe["width"].as_u64(), describe["height"].as_u64()),
         (Some(320), Some(240))
     );
-    let Said::Binary(init) = said(socket).await else {
-        panic!("the init segment follows its description")
-    };
+    let init = said(socket)
+        .await
+        .binary()
+        .expect("the init segment follows its description");
     assert_eq!(kind(&init), b"ftyp");
     assert!(init.windows(4).any(|w| w == b"moov"), "no moov");
     let mut file = init;
     let mut last: Option<u64> = None;
     for i in 0..fragments {
-        let Said::Binary(media) = said(socket).await else {
-            panic!("media fragments follow")
-        };
+        let media = said(socket).await.binary().expect("media fragments follow");
         assert_eq!(kind(&media), b"moof");
         assert!(media.windows(4).any(|w| w == b"mdat"), "no mdat");
         let (decode, keyframe) = pw_bambu::fmp4::media_info(&media).expect("a fragment");
@@ -280,9 +298,8 @@ async fn x1c_video_reaches_authorised_viewers_as_fmp4_from_one_upstream() {
         .await;
     assert_eq!(r.status, 200);
     let end = loop {
-        match said(&mut second).await {
-            Said::Closed(code) => break code,
-            _ => {}
+        if let Said::Closed(code) = said(&mut second).await {
+            break code;
         }
     };
     assert_eq!(end, Some(CloseCode::Library(4001)));
@@ -345,9 +362,10 @@ async fn an_x1c_whose_certificate_changed_never_streams() {
         .unwrap();
     // The pinned certificate is not the one presented: no access code is sent, nothing is
     // streamed, the socket says the camera stopped.
-    match said(&mut s).await {
-        Said::Closed(code) => assert_eq!(code, Some(CloseCode::Error)),
-        other => panic!("a changed printer streamed: {other:?}"),
-    }
+    let end = said(&mut s).await;
+    assert!(
+        matches!(end, Said::Closed(Some(CloseCode::Error))),
+        "a changed printer streamed: {end:?}"
+    );
     assert_eq!(farm.printers[0].camera_sessions(), (0, 0));
 }
