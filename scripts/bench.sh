@@ -67,6 +67,16 @@
 #            (multipart, streamed by curl): server VmRSS before, sampled every
 #            20 ms during, after, and VmHWM (reset before the upload through
 #            /proc/PID/clear_refs). Goal: growth <= 32 MiB.
+#   camera   one simulated X1C's camera (RTSPS H.264, 5 pictures/s, remuxed to fMP4 by the
+#            server) watched by BENCH_CAMERA_VIEWERS (20) WebSocket clients on
+#            /api/v1/printers/{id}/camera/ws (target/release/examples/camera_latency):
+#            server CPU (% of one core, /proc/PID/stat) over BENCH_CAMERA_SECONDS (20)
+#            with the printer online and nobody watching, then with the viewers; and
+#            per fragment the time from a reference RTSPS client of the bench's own
+#            (straight at the simulator) having the picture to a viewer having the
+#            fragment carrying it (pictures matched by their bytes; includes the
+#            muxer's one-picture hold, 200 ms at 5 pictures/s), p50/p99/max, after
+#            3 s of warm-up; and how often a viewer had to restart at a keyframe.
 #   signin   sign-in latency per method on the release server (scripts/bench_signin.py):
 #            password, password + TOTP, LDAP (OpenLDAP, scripts/peers/slapd.sh),
 #            OpenID Connect (oidc-provider, scripts/peers/oidc-server.mjs; the whole
@@ -83,6 +93,7 @@
 #   BENCH_ARCHIVE_ENTRIES=100000 BENCH_ARCHIVE_BACKENDS="sqlite postgres" BENCH_PG_URL=...
 #   BENCH_ARCHIVE_CONNECTIONS=2 BENCH_ARCHIVE_DURATION=10s   archive
 #   BENCH_UPLOAD_MIB=500                                     upload
+#   BENCH_CAMERA_VIEWERS=20 BENCH_CAMERA_SECONDS=20 BENCH_CAMERA_BIN=path   camera
 #   BENCH_DISPATCH_BACKENDS="sqlite postgres" BENCH_DISPATCH_DECISIONS=2000
 #   BENCH_DISPATCH_PRINTERS=1000 BENCH_DISPATCH_ITEMS=10000   dispatch
 #
@@ -100,8 +111,9 @@ cd "$ROOT"
 source "$ROOT/scripts/lib/common.sh"
 LOG_TAG=bench.sh
 
-BENCHES=(startup healthz floor authread printers archive upload dispatch signin)
-NEEDS_SERVER_BIN=(startup healthz authread printers archive upload signin)
+BENCHES=(startup healthz floor authread printers archive upload dispatch signin camera)
+NEEDS_SERVER_BIN=(startup healthz authread printers archive upload signin camera)
+NEEDS_CAMERA_BIN=(camera)
 NEEDS_FLOOR_BIN=(floor)
 NEEDS_WS_BIN=(printers)
 NEEDS_DISPATCH_BIN=(dispatch)
@@ -116,6 +128,7 @@ SERVER_BIN=${BENCH_SERVER_BIN:-$TARGET_DIR/release/printwarden}
 FLOOR_BIN=${BENCH_FLOOR_BIN:-$TARGET_DIR/release/examples/floor}
 WS_BIN=$TARGET_DIR/release/examples/ws_latency
 DISPATCH_BIN=$TARGET_DIR/release/examples/dispatch_bench
+CAMERA_BIN=${BENCH_CAMERA_BIN:-$TARGET_DIR/release/examples/camera_latency}
 LOG_DIR=$TARGET_DIR/bench-logs
 mkdir -p "$LOG_DIR"
 
@@ -404,6 +417,54 @@ printers_run() {
 	cpu=$(percent "$((c1 - c0))")
 	client=$(awk -v ms="$((t1 - t0))" '{ printf "%.1f %%", 100 * ($1 + $2) / (ms / 1000) }' "$PROC_DIR/client-time")
 	add_note "printers N=$n, $sockets sockets, ${seconds}s after ${warmup}s of warm-up: server CPU $cpu of one core, RSS $(mib "$rss"), socket deliveries and report->socket latency $result (simulator $(percent "$((s1 - s0))"), client $client, on $(nproc) cores)"
+	stop_bg "$SRV_PID" 5
+	stop_bg "$sim" 5
+}
+
+bench_camera() {
+	local viewers=${BENCH_CAMERA_VIEWERS:-20} seconds=${BENCH_CAMERA_SECONDS:-20}
+	local sim_dir sim data base ca code cookie id online i hz t0 t1 c0 c1 idle busy result client
+	sim_dir=$(mktemp -d "$PROC_DIR/sim.XXXXXX")
+	start_bg sim-camera "$LOG_DIR/sim-camera.log" "$SERVER_BIN" simulate --count 1 --models X1C \
+		--job-seconds 100000 --state-dir "$sim_dir"
+	sim=$BG_PID
+	wait_for_file "$sim_dir/printers.json" 60 "$sim" || die "the simulator did not start"
+	data=$(new_data_dir)
+	start_server_ready "$data" camera
+	base=https://$SRV_HTTPS
+	ca=$data/tls/ca.crt
+	code=$(tr -d '[:space:]' <"$data/setup-code")
+	cookie=$(curl -sf --cacert "$ca" -o /dev/null -D - -H 'content-type: application/json' \
+		-d "{\"setup_code\":\"$code\",\"username\":\"bench\",\"password\":\"bench password 1\"}" \
+		"$base/api/v1/auth/setup" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n 1)
+	[[ -n $cookie ]] || die "setup did not return a session cookie"
+	PW_COOKIE=$cookie python3 scripts/bench_add_printers.py "$base" "$ca" "$sim_dir/printers.json"
+	for ((i = 0; i < 120; i++)); do
+		online=$(curl -sf --cacert "$ca" -H "cookie: $cookie" "$base/api/v1/printers" |
+			python3 -c 'import json, sys; ps = json.load(sys.stdin)["items"]; print(ps[0]["id"] if ps and ps[0]["connection"] == "online" else "")')
+		[[ -n $online ]] && break
+		sleep 0.5
+	done
+	[[ -n $online ]] || die "the X1C did not come online"
+	id=$online
+	hz=$(getconf CLK_TCK)
+	percent() { awk -v c="$1" -v hz="$hz" -v ms="$2" 'BEGIN { printf "%.1f %%", 100 * c / hz / (ms / 1000) }'; }
+	# The baseline: the printer online (a full report every second), nobody watching.
+	sleep 2
+	c0=$(cpu_ticks "$SRV_PID")
+	t0=$(now_ms)
+	sleep "$seconds"
+	idle=$(percent "$(($(cpu_ticks "$SRV_PID") - c0))" "$(($(now_ms) - t0))")
+	log "camera: $viewers viewers for ${seconds}s (+3 s warm-up)"
+	c0=$(cpu_ticks "$SRV_PID")
+	t0=$(now_ms)
+	result=$(PW_COOKIE=$cookie /usr/bin/time -f '%U %S' -o "$PROC_DIR/camera-client-time" \
+		"$CAMERA_BIN" "$base" "$ca" "$id" "$viewers" "$seconds" "$sim_dir/printers.json" 3)
+	t1=$(now_ms)
+	c1=$(cpu_ticks "$SRV_PID")
+	busy=$(percent "$((c1 - c0))" "$((t1 - t0))")
+	client=$(awk -v ms="$((t1 - t0))" '{ printf "%.1f %%", 100 * ($1 + $2) / (ms / 1000) }' "$PROC_DIR/camera-client-time")
+	add_note "camera: one X1C (5 pictures/s) to $viewers viewers: server CPU $busy of one core (printer online, nobody watching: $idle), RSS $(mib "$(rss_kib "$SRV_PID")"); picture at a direct RTSPS client -> fragment at a viewer $result (client $client, on $(nproc) cores)"
 	stop_bg "$SRV_PID" 5
 	stop_bg "$sim" 5
 }
@@ -807,6 +868,10 @@ for b in "${SELECTED[@]}"; do
 		build+=(--example ws_latency)
 		need_build=1
 	fi
+	if in_list "$b" "${NEEDS_CAMERA_BIN[@]}" && [[ -z ${BENCH_CAMERA_BIN:-} ]] && ! in_list camera_latency "${build[@]}"; then
+		build+=(--example camera_latency)
+		need_build=1
+	fi
 done
 if ((need_build)) && [[ ${BENCH_NO_BUILD:-} != 1 ]]; then
 	log "${build[*]}"
@@ -826,6 +891,7 @@ for b in "${SELECTED[@]}"; do
 	if in_list "$b" "${NEEDS_SERVER_BIN[@]}"; then [[ -x $SERVER_BIN ]] || die "no server binary at $SERVER_BIN"; fi
 	if in_list "$b" "${NEEDS_FLOOR_BIN[@]}"; then [[ -x $FLOOR_BIN ]] || die "no floor binary at $FLOOR_BIN"; fi
 	if in_list "$b" "${NEEDS_DISPATCH_BIN[@]}"; then [[ -x $DISPATCH_BIN ]] || die "no dispatch_bench binary at $DISPATCH_BIN"; fi
+	if in_list "$b" "${NEEDS_CAMERA_BIN[@]}"; then [[ -x $CAMERA_BIN ]] || die "no camera_latency binary at $CAMERA_BIN"; fi
 done
 
 log "benchmarks: ${SELECTED[*]} (wrk -t$THREADS -c$CONNECTIONS -d$DURATION; $(nproc) cores; logs in $LOG_DIR)"

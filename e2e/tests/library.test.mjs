@@ -201,7 +201,7 @@ describe('library pages', () => {
   });
 
   // The journey, after the upload and the plate images above: Print… plate 2 on the
-  // A1 (it has a camera; the X1C streams RTSP, which printwarden does not read, so it gives no
+  // A1 (it has a JPEG camera; the X1C's camera sends H.264, of which the archive keeps no
   // end frame), follow the success banner's link to the archive entry, stop the print and see
   // the entry end with the plate's image and the end-of-print camera frame.
   test('Print… starts plate 2 on the A1; the banner links to the entry, which ends with the plate image and the end snapshot', async () => {

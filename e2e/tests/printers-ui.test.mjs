@@ -1,12 +1,14 @@
-// The printers page for operators (issue 18, items 2 and 5): the camera wall (pick, frames
-// arriving, the pick remembered, offline in words), "Print a file…" with a file dropped on a
+// The printers page for operators (issue 18, items 2 and 5; issue 17, item 2): the camera wall
+// (pick, frames arriving — JPEG pictures from the P1S and A1, H.264 video from the X1C played
+// through Media Source Extensions —, the pick remembered, offline in words), the cards'
+// cameras (the X1C's <video> plays next to the P1S's JPEG stream), "Print a file…" with a file dropped on a
 // card (uploaded to the library, then printed on the simulator), per-printer rights (a scoped
 // user gets no dialog and no tile outside the scope), and the phone layout (a menu button
 // naming the page, no sideways scrolling at 360 and 390 px with 100-character names, touch
 // targets of at least 44 px).
 //
-// Uses the demo's three printers (X1C, P1S, A1; the X1C's camera is RTSPS, which printwarden
-// does not show) and adds one unreachable printer with a 100-character name; everything it
+// Uses the demo's three printers (X1C, P1S, A1; the X1C's camera is RTSPS, remuxed by the
+// server to fragmented MP4 over the same authenticated camera socket) and adds one unreachable printer with a 100-character name; everything it
 // adds is removed in `after`.
 
 import { after, before, describe, test } from 'node:test';
@@ -119,6 +121,19 @@ async function fits(page, what) {
   await assertNoHorizontalScroll(page, `${what} (${culprits.join('; ')})`);
 }
 
+/** The <video> plays: it has a decoded picture and its time advances by more than two
+ * pictures' worth (the simulator sends 5 per second). Returns the video's size. */
+async function videoPlays(page, video, what) {
+  const handle = await video.elementHandle({ timeout: 30_000 });
+  const start = await page.waitForFunction((v) => (v.readyState >= 2 ? v.currentTime : false), handle, { timeout: 30_000 });
+  const t0 = await start.jsonValue();
+  await page.waitForFunction(([v, t]) => v.currentTime > t + 0.5, [handle, t0], { timeout: 30_000 }).catch(async (e) => {
+    const state = await handle.evaluate((v) => ({ t: v.currentTime, paused: v.paused, ready: v.readyState, error: v.error?.message }));
+    throw new Error(`${what}: the video's time did not advance from ${t0}: ${JSON.stringify(state)} (${e.message})`);
+  });
+  return handle.evaluate((v) => [v.videoWidth, v.videoHeight]);
+}
+
 /** The tiles' printer ids, in order. */
 async function tileIds(page) {
   return page.locator('#camera-tiles > [data-printer-id]').evaluateAll((els) => els.map((e) => e.getAttribute('data-printer-id')));
@@ -127,7 +142,7 @@ async function tileIds(page) {
 describe('the camera wall', () => {
   test('pick printers, frames arrive, the pick is remembered, offline says so; 1366 and 390 px', async () => {
     const { page } = admin;
-    const watchable = [demo.p1s.id, demo.a1.id, demo.offline.id].map(String);
+    const watchable = [demo.x1c.id, demo.p1s.id, demo.a1.id, demo.offline.id].map(String);
     for (const width of [1366, 390]) {
       await page.setViewportSize({ width, height: HEIGHT[width] });
       await page.goto(url('/printers'));
@@ -140,7 +155,7 @@ describe('the camera wall', () => {
       const dialog = page.locator('#camera-pick-dialog');
       await dialog.waitFor({ state: 'visible' });
       const offered = await dialog.locator('input[name=printer_id]').evaluateAll((els) => els.map((e) => e.value));
-      assert.deepEqual(new Set(offered), new Set(watchable), 'only cameras printwarden can show are offered (no X1C)');
+      assert.deepEqual(new Set(offered), new Set(watchable), 'every camera the viewer may watch is offered, the X1C too');
       for (const box of await dialog.locator('input[name=printer_id]').all()) await box.uncheck();
       for (const id of watchable) await dialog.locator(`input[value="${id}"]`).check();
       await dialog.locator('button[type=submit]').click();
@@ -159,6 +174,11 @@ describe('the camera wall', () => {
         // The state in words, never a firmware spelling.
         assert.match(await tile.locator('[data-tile-state]').innerText(), /^(Idle|Preparing|Printing|Paused|Finished|Cancelled|Failed|Offline)/);
       }
+      // The X1C's tile plays H.264 in a <video>, through the same socket.
+      const x1c = page.locator(`#camera-tiles [data-printer-id="${demo.x1c.id}"]`);
+      assert.deepEqual(await videoPlays(page, x1c.locator('video'), 'the X1C tile'), [320, 240]);
+      assert.equal(await x1c.getAttribute('data-live'), 'true');
+      assert.equal(await x1c.locator('.camera-tile__picture').getAttribute('data-camera-kind'), 'video');
       const off = page.locator(`#camera-tiles [data-printer-id="${demo.offline.id}"]`);
       assert.match(await off.locator('[data-tile-note]').innerText(), /Offline: no picture/);
       assert.equal(await off.getAttribute('data-frames'), '0');
@@ -177,6 +197,37 @@ describe('the camera wall', () => {
     await page.locator(`#printer-${demo.a1.id}`).waitFor({ state: 'visible' });
     await page.setViewportSize({ width: 1280, height: 800 });
     await admin.assertClean({ allowFailed: [NAVIGATION_ABORT, CAMERA_REFUSED] });
+  });
+});
+
+describe('the cards\' cameras', () => {
+  test('the X1C card plays live video next to the P1S card\'s JPEG stream, both authenticated', async () => {
+    const { page } = admin;
+    await page.setViewportSize({ width: 1366, height: HEIGHT[1366] });
+    await page.goto(url('/printers?view=cards'));
+    const x1c = page.locator(`#printers [data-printer-id="${demo.x1c.id}"]`);
+    const p1s = page.locator(`#printers [data-printer-id="${demo.p1s.id}"]`);
+    for (const card of [x1c, p1s]) {
+      await card.locator('[data-camera]').waitFor({ state: 'visible', timeout: 30_000 });
+      await card.locator('[data-camera]').click();
+    }
+    // The X1C: H.264 remuxed to fMP4, over the camera socket the session cookie opened.
+    const video = x1c.locator('[data-field="camera"] video');
+    assert.deepEqual(await videoPlays(page, video, 'the X1C card'), [320, 240]);
+    // The P1S: the JPEG stream, decoded pictures in the <img>.
+    await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await p1s.locator('[data-field="camera"] img').elementHandle(), {
+      timeout: 30_000,
+    });
+    // Both went through the authenticated path: without the session, the same addresses refuse.
+    const anonymous = await fetchWithCa(`/api/v1/printers/${demo.x1c.id}/camera/stream`);
+    assert.equal(anonymous.status, 401);
+    await shot(page, 'printers-cameras-cards-1366');
+    // Closing the X1C's camera stops its video.
+    await x1c.locator('[data-camera]').click();
+    assert.equal(await x1c.locator('[data-field="camera"]').isVisible(), false);
+    assert.equal(await video.evaluate((v) => v.getAttribute('src')), null);
+    await p1s.locator('[data-camera]').click();
+    await admin.assertClean({ allowFailed: [NAVIGATION_ABORT] });
   });
 });
 

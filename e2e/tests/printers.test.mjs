@@ -170,7 +170,8 @@ describe('printers page', () => {
   test('a camera token from the account page opens one camera and nothing else', async () => {
     const { page, context } = admin;
     const printers = (await apiCall(context, 'GET', '/api/v1/printers')).body.items;
-    // A printer whose camera printwarden shows (the model table: A1/P1 JPEG, not X1 RTSPS).
+    // A printer whose camera the MJPEG route serves (the model table: A1/P1 JPEG; an X1's H.264
+    // goes over the camera socket only).
     const chosen = printers.find((p) => p.capabilities?.camera === 'jpeg');
     const other = printers.find((p) => p.id !== chosen.id);
     await page.goto(url('/account'));

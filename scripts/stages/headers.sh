@@ -6,7 +6,7 @@
 
 # stage_headers: the SPEC S7 security headers on a page, an API response and
 # an error response, as curl sees them over HTTPS.
-HEADER_CSP="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'; upgrade-insecure-requests"
+HEADER_CSP="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'; upgrade-insecure-requests"
 stage_headers() {
 	local path kind want got file bad=0 checked=0
 	probe_server_start headers

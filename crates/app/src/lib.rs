@@ -59,7 +59,10 @@ pub use farm::archive::{
 pub use farm::camera_tokens::{
     CameraTokenView, CreateCameraToken, CreatedCameraToken, MAX_CAMERA_TOKEN_DAYS,
 };
-pub use farm::cameras::{CameraWatch, WatchEnd};
+pub use farm::cameras::{
+    CameraFrame, CameraUse, CameraWatch, MAX_VIDEO_BUFFERED, MAX_VIDEO_FRAGMENT, VideoFragment,
+    VideoInit, WatchEnd,
+};
 pub use farm::fleet::{Connection, PrinterEvent};
 pub use farm::library::{ARCHIVE_WAIT, LibraryPrintStarted, PrintLibraryFile};
 pub use farm::library::{

@@ -46,6 +46,45 @@ pub enum RtspError {
     /// The connection failed or closed.
     #[error("the connection to the printer's camera ended")]
     Io(#[from] std::io::Error),
+    /// TCP or TLS failed, or the certificate was refused (a changed certificate never gets
+    /// the access code).
+    #[error("{0}")]
+    Connect(#[from] crate::session::SessionError),
+}
+
+/// The stream's path on every RTSPS printer.
+pub const LIVE_PATH: &str = "/streaming/live/1";
+
+/// Opens the printer's RTSPS camera: TLS to `host:port` checked by `verifier` (the pin the
+/// MQTT and FTPS connections use), then DESCRIBE/SETUP/PLAY of [`LIVE_PATH`] with `bblp` and
+/// the access code. The URL is built from the configured address, never taken from the
+/// printer's report (threat: a report naming another host would point the connection, and the
+/// access code, at it).
+pub async fn connect(
+    host: &str,
+    port: u16,
+    serial: &str,
+    access_code: &SecretString,
+    verifier: &std::sync::Arc<crate::trust::PrinterVerifier>,
+) -> Result<
+    (
+        RtspClient<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+        Track,
+    ),
+    RtspError,
+> {
+    let tls = crate::session::open_tls(host, port, serial, verifier).await?;
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    RtspClient::start(
+        tls.stream,
+        &format!("rtsps://{authority}{LIVE_PATH}"),
+        access_code,
+    )
+    .await
 }
 
 /// What DESCRIBE said about the video track.

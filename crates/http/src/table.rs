@@ -902,7 +902,7 @@ pub const ROUTES: &[RouteSpec] = &[
             first_message: false,
         },
         Kind::Api,
-        "Camera as MJPEG (cookie, ?token= with a session token or API key, or ?ticket=)",
+        "Camera as MJPEG (cookie, ?token= with a session token or API key, or ?ticket=); A1/P1 only, 409 for an X1/H2/P2S video camera",
     )
     .fine(&[Permission::CameraView]),
     row(
@@ -912,7 +912,7 @@ pub const ROUTES: &[RouteSpec] = &[
             first_message: true,
         },
         Kind::Api,
-        "Camera frames over a WebSocket; also first-message auth {\"token\"} within 5 s",
+        "Camera over a WebSocket: binary JPEG frames (A1/P1), or for X1/H2/P2S a text description {\"kind\":\"fmp4\",\"codec\"} then fragmented MP4 (init segment, then fragments from a keyframe); also first-message auth {\"token\"} within 5 s",
     )
     .fine(&[Permission::CameraView]),
     row(

@@ -14,6 +14,8 @@
 //! - `{"command":"starts","serial":S?}` → `{"ok":true,"starts":[{path,plate,task_id,ams_mapping,accepted}]}`:
 //!   every `project_file` the printer received, in order (the oracle for "started once, in
 //!   this order").
+//! - `{"command":"camera","serial":S?}` → `{"ok":true,"playing":N,"plays":M}`: RTSPS clients
+//!   playing the camera now and `PLAY`s accepted since start (X1C; 0 on JPEG models).
 //!
 //! `serial` defaults to the first printer. Errors answer `{"ok":false,"error":"…"}`.
 //!
@@ -70,6 +72,11 @@ pub enum Request {
     },
     /// The start log.
     Starts {
+        /// Printer (default: the first).
+        serial: Option<String>,
+    },
+    /// The RTSPS camera's clients.
+    Camera {
         /// Printer (default: the first).
         serial: Option<String>,
     },
@@ -174,6 +181,10 @@ fn run(printers: &[Printer], request: Request) -> Result<Value, String> {
                 })
                 .collect();
             Ok(json!({"starts": starts}))
+        }
+        Request::Camera { serial } => {
+            let (playing, plays) = printer(printers, serial.as_deref())?.camera_sessions();
+            Ok(json!({"playing": playing, "plays": plays}))
         }
     }
 }

@@ -143,6 +143,10 @@ pub(crate) struct Shared {
     pub uploads: std::sync::atomic::AtomicU64,
     connects: Mutex<Vec<ConnectRecord>>,
     pub sessions: AtomicUsize,
+    /// RTSPS clients playing the camera now.
+    pub camera_playing: Arc<AtomicUsize>,
+    /// RTSPS `PLAY`s accepted since start.
+    pub camera_plays: AtomicUsize,
     pub reports: broadcast::Sender<Arc<Vec<u8>>>,
     pub kick: broadcast::Sender<()>,
     /// The client id of each accepted CONNECT: a session with the same id ends (MQTT 3.1.1
@@ -379,6 +383,16 @@ impl Printer {
     #[must_use]
     pub fn sessions(&self) -> usize {
         self.shared.sessions.load(Ordering::SeqCst)
+    }
+
+    /// RTSPS camera clients playing now, and `PLAY`s accepted since start (the oracle for
+    /// "one upstream per printer").
+    #[must_use]
+    pub fn camera_sessions(&self) -> (usize, usize) {
+        (
+            self.shared.camera_playing.load(Ordering::SeqCst),
+            self.shared.camera_plays.load(Ordering::SeqCst),
+        )
     }
 
     /// Issues a new certificate and presents it to new connections.
@@ -728,6 +742,8 @@ impl Farm {
                 uploads: std::sync::atomic::AtomicU64::new(0),
                 connects: Mutex::new(Vec::new()),
                 sessions: AtomicUsize::new(0),
+                camera_playing: Arc::new(AtomicUsize::new(0)),
+                camera_plays: AtomicUsize::new(0),
                 reports,
                 kick,
                 takeover,

@@ -277,6 +277,35 @@ impl Muxer {
     }
 }
 
+/// Where [`boxes::media_segment`] writes the `tfdt` box's type, its decode time, and the
+/// first sample's duration and flags (`moof` 8, `mfhd` 16, `traf` 8, `tfhd` 16, `tfdt` 20, then
+/// `trun`'s 12-byte head, count and data offset).
+const TFDT_TYPE_AT: usize = 8 + 16 + 8 + 16 + 4;
+const DECODE_AT: usize = TFDT_TYPE_AT + 8;
+/// Byte offset of the first sample's duration in a media segment of this muxer.
+pub const FIRST_DURATION_AT: usize = DECODE_AT + 8 + 12 + 4 + 4;
+const FIRST_FLAGS_AT: usize = FIRST_DURATION_AT + 8;
+
+/// A media segment this muxer wrote: its decode time and whether it starts with an IDR (a
+/// viewer joining, or resuming after it fell behind, starts there). `None` for bytes of
+/// another shape.
+#[must_use]
+pub fn media_info(segment: &[u8]) -> Option<(u64, bool)> {
+    if segment.get(4..8) != Some(b"moof")
+        || segment.get(TFDT_TYPE_AT..TFDT_TYPE_AT + 4) != Some(b"tfdt")
+    {
+        return None;
+    }
+    let decode = u64::from_be_bytes(segment.get(DECODE_AT..DECODE_AT + 8)?.try_into().ok()?);
+    let flags = u32::from_be_bytes(
+        segment
+            .get(FIRST_FLAGS_AT..FIRST_FLAGS_AT + 4)?
+            .try_into()
+            .ok()?,
+    );
+    Some((decode, flags == boxes::SYNC))
+}
+
 /// The picture's NAL units that belong in a sample, in AVCC form, and whether it is an IDR.
 fn sample(unit: &AccessUnit) -> Result<Sample, Fmp4Error> {
     let mut data = Vec::new();

@@ -214,6 +214,19 @@ fn a_media_segment_is_byte_for_byte_as_counted() {
         0, 0, 0, 14, b'm', b'd', b'a', b't', 0, 0, 0, 2, 0x65, 0x88,
     ];
     assert_eq!(got, want);
+    assert_eq!(media_info(&got), Some((0x1_0000_0002, true)));
+    let other = boxes::media_segment(
+        8,
+        5,
+        &[boxes::Sample {
+            sync: false,
+            ..samples[0].clone()
+        }],
+    );
+    assert_eq!(media_info(&other), Some((5, false)));
+    // Not a segment of this muxer, or cut short: no answer rather than a wrong one.
+    assert_eq!(media_info(&got[..90]), None);
+    assert_eq!(media_info(b"0000ftypisom"), None);
 }
 
 #[test]

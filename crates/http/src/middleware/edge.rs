@@ -35,16 +35,19 @@ fn handler_timeout(method: &http::Method, path: &str) -> Duration {
     }
 }
 
-/// The Content-Security-Policy of SPEC S7: no inline script or style anywhere.
+/// The Content-Security-Policy of SPEC S7: no inline script or style anywhere. `media-src`
+/// adds `blob:` for the X1/H2 camera only: a `<video>` plays a `MediaSource` through a blob URL
+/// the page's own script made from the authenticated camera socket (nothing else loads as
+/// media; scripts are not relaxed).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
 form-action 'self'; object-src 'none'; upgrade-insecure-requests";
 
 /// The same policy for a deliberate plain-HTTP deployment: without
 /// `upgrade-insecure-requests`, which would rewrite every asset URL to an https:// that does
 /// not exist there.
 const CONTENT_SECURITY_POLICY_PLAIN: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
 form-action 'self'; object-src 'none'";
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -16,6 +16,7 @@ mod audit;
 mod auth;
 mod backup;
 mod camera;
+mod camera_video;
 mod certificates;
 mod cli;
 mod connections;

@@ -70,8 +70,9 @@ struct Picture {
 struct Camera {
     /// Set when a viewer starts: the next picture is an IDR so it need not wait a GOP.
     want_idr: AtomicBool,
-    /// Viewers in PLAY; no picture is encoded while there are none.
-    playing: AtomicUsize,
+    /// Viewers in PLAY; no picture is encoded while there are none (shared with the printer's
+    /// handle, so tests and the control socket can count them).
+    playing: Arc<AtomicUsize>,
     /// Wakes the encoder when a viewer starts (a printer nobody watches costs no timer: the
     /// simulator may run a thousand of them).
     started: Notify,
@@ -104,7 +105,7 @@ pub(crate) async fn serve(listener: TcpListener, printer: Arc<Shared>) {
     let (frames, _) = broadcast::channel::<Arc<Picture>>(BACKLOG);
     let camera = Arc::new(Camera {
         want_idr: AtomicBool::new(false),
-        playing: AtomicUsize::new(0),
+        playing: Arc::clone(&printer.camera_playing),
         started: Notify::new(),
     });
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
@@ -509,6 +510,7 @@ async fn connection(
                     if let Some(rx) = idle_rx.take() {
                         packetizer.channel = session.channel;
                         camera.playing.fetch_add(1, Ordering::SeqCst);
+                        printer.camera_plays.fetch_add(1, Ordering::SeqCst);
                         let playing = Playing(Arc::clone(camera));
                         camera.want_idr.store(true, Ordering::SeqCst);
                         camera.started.notify_one();

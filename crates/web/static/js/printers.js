@@ -11,6 +11,7 @@
 
 import { api, clearStatus, confirmAction, el, fill, setFlash, showStatus } from "./lib.js";
 import { STATE_CLASSES, controlsFor, doneWords, followEvents, localizeEnds, minutesWords, stateClass } from "./farm.js";
+import { openCamera } from "./camera_stream.js";
 import { showCameraWall, updateCameraTile } from "./printers_camera.js";
 import { openPrintDialog } from "./printers_print.js";
 
@@ -390,16 +391,49 @@ grid?.addEventListener("click", async (event) => {
   if (camera) toggleCamera(card, id, camera);
 });
 
-// The camera is an MJPEG stream in an <img>: the browser sends the session cookie, and the
-// stream stops when the image is removed (src cleared), which frees the printer's one camera
-// connection for others once nobody watches.
+// The card's camera: A1/P1 as an MJPEG stream in an <img> (the browser sends the session
+// cookie, and the stream stops when the image is removed, src cleared); X1/H2/P2S (the figure
+// says data-video) as H.264 in a <video> through the camera socket (camera_stream.js), stopped
+// when the camera is closed. Either way the printer's one camera connection is freed once
+// nobody watches.
+const cardCameras = new Map();
+
 function toggleCamera(card, id, button) {
   const figure = card.querySelector('[data-field="camera"]');
-  const img = figure?.querySelector("img");
-  if (!figure || !img) return;
+  if (!figure) return;
   const open = figure.hidden;
   figure.hidden = !open;
   button.setAttribute("aria-expanded", open ? "true" : "false");
+  const note = figure.querySelector("[data-camera-note]");
+  if (figure.hasAttribute("data-video")) {
+    cardCameras.get(id)?.stop();
+    cardCameras.delete(id);
+    if (note) note.hidden = true;
+    if (!open) return;
+    const say = (text) => {
+      if (!note) return;
+      note.textContent = text;
+      note.hidden = text === "";
+    };
+    say("Connecting to the camera…");
+    cardCameras.set(
+      id,
+      openCamera(id, figure, {
+        onPicture: (count) => {
+          figure.setAttribute("data-frames", String(count));
+          if (count === 1) say("");
+        },
+        onError: say,
+        onClose: (event) => {
+          cardCameras.delete(id);
+          say(event.code === 4403 || event.code === 4001 ? "You may no longer watch this camera." : "No picture: the camera is not answering.");
+        },
+      }),
+    );
+    return;
+  }
+  const img = figure.querySelector("img");
+  if (!img) return;
   if (open) img.setAttribute("src", `/api/v1/printers/${encodeURIComponent(id)}/camera/stream`);
   else img.removeAttribute("src");
 }

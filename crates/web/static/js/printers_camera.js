@@ -1,6 +1,7 @@
 // printwarden — /printers?view=cameras: the camera wall. 2–16 tiles of the printers the
 // viewer picked; each tile streams through the one authenticated camera path
-// (`/api/v1/printers/{id}/camera/ws`, binary JPEG frames; the session cookie authenticates
+// (`/api/v1/printers/{id}/camera/ws` through camera_stream.js: JPEG pictures in an <img> for
+// A1/P1, H.264 as fragmented MP4 in a <video> for X1/H2/P2S; the session cookie authenticates
 // the upgrade and the server checks `camera:view` on that printer before any frame), names
 // the printer and its state in words, says "offline" or "no picture" in words, and leads to
 // the printer's card.
@@ -13,6 +14,7 @@
 
 import { clearStatus, el, showStatus } from "./lib.js";
 import { STATE_CLASSES, stateClass } from "./farm.js";
+import { openCamera } from "./camera_stream.js";
 
 const MAX_TILES = 16;
 /** Wait before asking a silent or refused camera again. */
@@ -26,7 +28,7 @@ const pickForm = document.getElementById("camera-pick-form");
 const pickStatus = document.getElementById("camera-pick-status");
 const storageKey = `printwarden.cameras.${wall?.getAttribute("data-viewer") || "everyone"}`;
 
-/** id → { ws, url, frames, timer } for each tile's stream. */
+/** id → { camera, timer, closing } for each tile's stream. */
 const streams = new Map();
 let shown = false;
 
@@ -90,8 +92,7 @@ function stop(id) {
   if (!s) return;
   clearTimeout(s.timer);
   s.closing = true;
-  if (s.ws && s.ws.readyState <= WebSocket.OPEN) s.ws.close(1000, "not watching");
-  if (s.url) URL.revokeObjectURL(s.url);
+  s.camera?.stop();
   streams.delete(id);
 }
 
@@ -113,50 +114,48 @@ function start(id) {
     return;
   }
   setNote(t, "Connecting to the camera…");
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${scheme}//${location.host}/api/v1/printers/${encodeURIComponent(id)}/camera/ws`);
-  ws.binaryType = "blob";
-  const s = { ws, url: "", frames: 0, timer: 0, closing: false };
+  const s = { camera: null, timer: 0, closing: false };
   streams.set(id, s);
-  const img = t.querySelector("img");
-  ws.addEventListener("message", (event) => {
-    if (!(event.data instanceof Blob) || !img) return;
-    const next = URL.createObjectURL(new Blob([event.data], { type: "image/jpeg" }));
-    const previous = s.url;
-    s.url = next;
-    img.src = next;
-    if (previous) URL.revokeObjectURL(previous);
-    s.frames += 1;
-    t.setAttribute("data-frames", String(s.frames));
-    if (s.frames === 1) {
-      t.setAttribute("data-live", "true");
-      setNote(t, "");
-    }
+  const picture = t.querySelector(".camera-tile__picture");
+  s.camera = openCamera(id, picture, {
+    onPicture(count) {
+      t.setAttribute("data-frames", String(count));
+      if (count === 1) {
+        t.setAttribute("data-live", "true");
+        setNote(t, "");
+      }
+    },
+    onError(text) {
+      setNote(t, text);
+    },
+    onClose(event) {
+      closed(id, t, s, event);
+    },
   });
-  ws.addEventListener("close", (event) => {
-    if (s.closing || streams.get(id) !== s) return;
+}
+
+/** The tile's socket closed: say why, and knock again later unless rights changed. */
+function closed(id, t, s, event) {
+  if (s.closing || streams.get(id) !== s) return;
+  streams.delete(id);
+  t.setAttribute("data-live", "false");
+  if (event.code === 4403 || event.code === 4001) {
+    // Rights changed (or were never there): do not knock again.
+    setNote(t, "You may no longer watch this camera.");
+    return;
+  }
+  setNote(
+    t,
+    online(id) ? "No picture: the camera is not answering. Trying again shortly." : "Offline: no picture until the printer is back.",
+  );
+  // A waiting entry, so leaving the wall (stop) cancels the retry.
+  const waiting = { camera: null, timer: 0, closing: true };
+  waiting.timer = setTimeout(() => {
+    if (streams.get(id) !== waiting) return;
     streams.delete(id);
-    if (s.url) URL.revokeObjectURL(s.url);
-    img?.removeAttribute("src");
-    t.setAttribute("data-live", "false");
-    if (event.code === 4403 || event.code === 4001) {
-      // Rights changed (or were never there): do not knock again.
-      setNote(t, "You may no longer watch this camera.");
-      return;
-    }
-    setNote(
-      t,
-      online(id) ? "No picture: the camera is not answering. Trying again shortly." : "Offline: no picture until the printer is back.",
-    );
-    // A waiting entry, so leaving the wall (stop) cancels the retry.
-    const waiting = { ws: null, url: "", frames: 0, timer: 0, closing: true };
-    waiting.timer = setTimeout(() => {
-      if (streams.get(id) !== waiting) return;
-      streams.delete(id);
-      if (shown && tile(id)) start(id);
-    }, RETRY_MS);
-    streams.set(id, waiting);
-  });
+    if (shown && tile(id)) start(id);
+  }, RETRY_MS);
+  streams.set(id, waiting);
 }
 
 function describe(t, id) {

@@ -3,8 +3,8 @@
 //! and named by the entry's `snapshot_sha256`.
 //!
 //! Invariants: it runs in a task of its own, never in the watcher, and gives up after
-//! [`SNAPSHOT_TIMEOUT`]; a failure (no camera — X1/H2 stream RTSP, which printwarden does not
-//! read —, an unreachable or untrusted printer, a frame that is not a JPEG) is logged and the
+//! [`SNAPSHOT_TIMEOUT`]; a failure (no JPEG camera — X1/H2/P2S send H.264 over RTSPS, asked
+//! for nothing here —, an unreachable or untrusted printer, a frame that is not a JPEG) is logged and the
 //! entry stays as it is. Printers take one camera client at a time, so a frame is taken from
 //! the feed viewers already share when one is open, and a connection of its own is opened only
 //! otherwise. The camera connection uses the printer's pinned certificate, as every other.
@@ -71,6 +71,14 @@ impl App {
             .printer(printer)
             .await?
             .ok_or(AppError::NotFound)?;
+        // X1/H2/P2S send H.264 over RTSPS: a JPEG connection would only fail there (and the
+        // picture would need a decoder, which the server does not carry).
+        if crate::CapabilitiesView::of_model(&row.model).is_some_and(|c| c.camera == "rtsps") {
+            return Err(AppError::Conflict(format!(
+                "{}'s camera sends video; no end-of-print picture is kept for it.",
+                row.name
+            )));
+        }
         let Some(pin) = row.pinned_sha256.as_deref().and_then(Fingerprint::parse) else {
             return Err(AppError::Conflict(format!(
                 "{} is not trusted yet.",

@@ -248,7 +248,7 @@ pub struct PrinterView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CapabilitiesView {
     /// `jpeg` (the port-6000 image stream of A1/P1) or `rtsps` (H.264 on port 322: X1, P2S,
-    /// H2): printwarden shows only `jpeg` cameras today.
+    /// H2): both are shown (`rtsps` as fragmented MP4 over the camera WebSocket).
     pub camera: String,
     /// The port the real printer serves its camera on (6000 or 322).
     pub camera_port: u16,
@@ -276,12 +276,6 @@ impl CapabilitiesView {
             ams: caps.ams.iter().map(|k| k.module().1.to_owned()).collect(),
             full_reports: caps.full_reports,
         })
-    }
-
-    /// The camera can be shown (an unknown model may have either; the stream tells).
-    #[must_use]
-    pub fn camera_viewable(model: &str) -> bool {
-        Self::of_model(model).is_none_or(|c| c.camera == "jpeg")
     }
 }
 

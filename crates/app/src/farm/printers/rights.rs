@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::{CapabilitiesView, PrinterView, may_on};
+use super::{PrinterView, may_on};
 use crate::{Actor, App};
 use pw_domain::Permission;
 use pw_policy::PrinterRef;
@@ -52,10 +52,9 @@ impl App {
             can_clear_plate: may(Permission::PrintersClearPlate),
             can_files: may(Permission::PrintersFiles),
             can_trust: may(Permission::PrintersTrust),
-            // The model table says which cameras printwarden can show (the JPEG stream of
-            // A1/P1; X1/H2 serve RTSPS), so the button appears only where it can work.
-            can_watch: may(Permission::CameraView)
-                && CapabilitiesView::camera_viewable(&printer.model),
+            // Every camera kind is shown: the JPEG stream of A1/P1 and the H.264 of X1/H2/P2S
+            // (remuxed to fragmented MP4, see farm::cameras).
+            can_watch: may(Permission::CameraView),
         }
     }
 }

@@ -1,5 +1,10 @@
 //! Printer cameras: `GET …/camera/stream` (MJPEG over HTTP, for `<img>`, video players and
-//! home automation) and `GET …/camera/ws` (binary JPEG frames over a WebSocket). Credentials:
+//! home automation; A1/P1 only — an X1/H2/P2S is refused with 409 before anything opens) and
+//! `GET …/camera/ws`: binary JPEG frames for A1/P1 (unchanged since it was added); for
+//! X1/H2/P2S a text message `{"kind":"fmp4","codec":"avc1.…","mime":…,"width":…,"height":…}`,
+//! then the init segment (`ftyp`+`moov`) as one binary message, then media fragments
+//! (`moof`+`mdat`, one picture each, the first starting with an IDR) as binary messages; a new
+//! text message and init segment come whenever the printer's parameter sets change. Credentials:
 //! the session cookie, an API key or session token as `?token=`, a `camera` ticket as
 //! `?ticket=`, or — on the socket only — a first message `{"token": …}` within 5 seconds.
 //!
@@ -21,7 +26,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{Method, header};
-use pw_app::{Actor, App, CameraWatch, Presented, RequestMeta, WatchEnd};
+use pw_app::{Actor, App, CameraFrame, CameraUse, CameraWatch, Presented, RequestMeta, WatchEnd};
 use pw_domain::PrinterId;
 use pw_policy::Principal;
 
@@ -39,6 +44,9 @@ pub const CLOSE_FORBIDDEN: u16 = 4403;
 pub const MAX_PENDING: usize = 128;
 /// Most camera sockets waiting for their first message from one client address.
 pub const MAX_PENDING_PER_ADDRESS: usize = 8;
+/// A send that makes no progress for this long ends the socket (a viewer that stopped reading
+/// holds one message, not a growing queue; the feed meanwhile drops what it missed).
+pub const SEND_STALL: Duration = Duration::from_secs(10);
 
 /// Camera sockets upgraded before authentication and still waiting for their first message.
 /// Threat: anyone who can reach the port opens such sockets for free; each holds a task, a
@@ -109,9 +117,14 @@ async fn mjpeg(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: PrinterId = parse_id(&id)?;
-    let watch = state.app.watch_camera(&actor, credential, id).await?;
+    let watch = state
+        .app
+        .watch_camera(&actor, credential, id, CameraUse::JpegOnly)
+        .await?;
     let parts = futures_util::stream::unfold(watch, |mut watch| async move {
-        let frame = watch.next().await.ok()?;
+        let CameraFrame::Jpeg(frame) = watch.next().await.ok()? else {
+            return None;
+        };
         let mut part = format!(
             "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
             frame.len()
@@ -153,7 +166,9 @@ async fn socket(
         return Ok(ws.on_upgrade(move |socket| first_message(app, id, actor.meta, socket, slot)));
     }
     // Authenticated already: refuse as plain HTTP before upgrading.
-    let watch = app.watch_camera(&actor, credential, id).await?;
+    let watch = app
+        .watch_camera(&actor, credential, id, CameraUse::Any)
+        .await?;
     Ok(ws.on_upgrade(move |socket| stream(watch, socket)))
 }
 
@@ -210,9 +225,34 @@ async fn first_message(
         return close(socket, CLOSE_UNAUTHENTICATED, "invalid credentials").await;
     }
     let credential = app.live_credential(presented, &actor);
-    match app.watch_camera(&actor, credential, id).await {
+    match app
+        .watch_camera(&actor, credential, id, CameraUse::Any)
+        .await
+    {
         Ok(watch) => stream(watch, socket).await,
         Err(_) => close(socket, CLOSE_FORBIDDEN, "not allowed").await,
+    }
+}
+
+/// The socket's message for one frame (a new init segment takes two: its description, then
+/// its bytes).
+fn messages(frame: CameraFrame) -> Vec<Message> {
+    match frame {
+        CameraFrame::Jpeg(f) => vec![Message::Binary(Bytes::from(f.to_vec()))],
+        CameraFrame::Init(init) => {
+            let describe = serde_json::json!({
+                "kind": "fmp4",
+                "codec": init.codec,
+                "mime": format!("video/mp4; codecs=\"{}\"", init.codec),
+                "width": init.width,
+                "height": init.height,
+            });
+            vec![
+                Message::Text(describe.to_string().into()),
+                Message::Binary(Bytes::from(init.bytes.clone())),
+            ]
+        }
+        CameraFrame::Media(f) => vec![Message::Binary(Bytes::from(f.bytes.clone()))],
     }
 }
 
@@ -221,8 +261,11 @@ async fn stream(mut watch: CameraWatch, mut socket: WebSocket) {
         tokio::select! {
             frame = watch.next() => match frame {
                 Ok(f) => {
-                    if socket.send(Message::Binary(Bytes::from(f.to_vec()))).await.is_err() {
-                        return;
+                    for message in messages(f) {
+                        match tokio::time::timeout(SEND_STALL, socket.send(message)).await {
+                            Ok(Ok(())) => {}
+                            _ => return,
+                        }
                     }
                 }
                 Err(WatchEnd::Revoked) => return close(socket, CLOSE_REVOKED, "access revoked").await,

@@ -88,6 +88,9 @@ struct Card {
     model: String,
     /// [`printer_model_key`] of the model, for the print dialog's "sliced for another model".
     model_key: String,
+    /// The camera sends H.264 (X1/H2/P2S, played through Media Source Extensions in a
+    /// `<video>`) rather than JPEG pictures (A1/P1, an `<img>`).
+    video_camera: bool,
     location: String,
     location_id: String,
     glance: &'static str,
@@ -339,6 +342,7 @@ fn card(
         location,
         name: p.name,
         model_key: printer_model_key(&p.model),
+        video_camera: p.capabilities.as_ref().is_some_and(|c| c.camera == "rtsps"),
         model: p.model,
     }
 }
