@@ -251,7 +251,23 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// The router fallback: unknown paths.
-pub(crate) async fn not_found() -> ApiError {
-    ApiError::not_found()
+/// The router fallback: unknown paths. A browser asking for a page (outside `/api/`, with
+/// `text/html` in its `Accept`) gets the HTML error page in the normal layout, so a mistyped
+/// address is a page with a way back rather than a JSON envelope; API clients and everything
+/// under `/api/` keep the JSON error.
+pub(crate) async fn not_found(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+) -> Response {
+    let wants_page = !uri.path().starts_with("/api/")
+        && headers
+            .get_all(http::header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("text/html"));
+    match &state.error_page {
+        Some(render) if wants_page => render(StatusCode::NOT_FOUND),
+        _ => ApiError::not_found().into_response(),
+    }
 }

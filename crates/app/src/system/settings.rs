@@ -71,7 +71,7 @@ fn parse_allowed_hosts(entries: Vec<String>) -> Result<Vec<String>, AppError> {
             });
         if !name_like && e.parse::<pw_domain::net::Cidr>().is_err() {
             return Err(AppError::BadRequest(format!(
-                "allowed_hosts: `{e}` is neither a host name, an IP address nor a CIDR range."
+                "Allowed private hosts: `{e}` is not a host name, an address or a range. Write one per line, like homeassistant.lan, 192.168.1.20 or 192.168.1.0/24."
             )));
         }
         if !out.contains(&e) {
@@ -80,7 +80,7 @@ fn parse_allowed_hosts(entries: Vec<String>) -> Result<Vec<String>, AppError> {
     }
     if out.len() > MAX_ALLOWED_HOSTS {
         return Err(AppError::BadRequest(format!(
-            "allowed_hosts may list at most {MAX_ALLOWED_HOSTS} entries."
+            "Allowed private hosts: list at most {MAX_ALLOWED_HOSTS} entries."
         )));
     }
     Ok(out)

@@ -94,6 +94,43 @@ async fn unknown_paths_get_the_404_envelope_with_the_request_id() {
     assert_eq!(body["error"]["request_id"], id.as_str());
 }
 
+/// A browser that mistypes an address gets the HTML error page (with a title, the language,
+/// the layout and a way back), not the JSON envelope; the API keeps JSON even for a browser.
+#[tokio::test]
+async fn unknown_pages_are_an_html_page_for_browsers_and_json_for_the_api() {
+    let server = TestServer::spawn().await;
+    let html = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let get = |path: &'static str, accept: &'static str| {
+        server
+            .client
+            .get(server.url(path))
+            .header("accept", accept)
+            .send()
+    };
+    let resp = get("/no-such-page", html).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_s7_headers(&resp);
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/html"), "{ct}");
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("<html lang=\"en\">"), "{body}");
+    assert!(
+        body.contains("<title>Page not found · printwarden</title>"),
+        "{body}"
+    );
+    assert!(body.contains("href=\"/\""), "a way back: {body}");
+
+    for (path, accept) in [
+        ("/api/v1/nothing-here", html),
+        ("/no-such-page", "application/json"),
+        ("/no-such-page", "*/*"),
+    ] {
+        let (status, body, _) = envelope(get(path, accept).await.unwrap()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path} {accept}");
+        assert_eq!(body["error"]["code"], "not_found", "{path} {accept}");
+    }
+}
+
 #[tokio::test]
 async fn unknown_methods_on_known_paths_get_405_with_allow() {
     let server = TestServer::spawn().await;

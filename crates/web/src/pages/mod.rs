@@ -319,10 +319,15 @@ pub(crate) fn failure(
 
 const FORBIDDEN_MESSAGE: &str = "Your account does not have the permission this page needs. Ask an administrator if you need it.";
 
-/// The HTML page for a refused page request (installed into the route-table enforcement).
+const NOT_FOUND_MESSAGE: &str =
+    "There is no page at this address. Check the link, or start again from the start page.";
+
+/// The HTML page for a refused page request (installed into the route-table enforcement), and
+/// for an unknown address a browser asked for (the router's fallback).
 pub(crate) fn denied_page(state: &AppState, status: StatusCode) -> Response {
     let (title, message) = match status {
         StatusCode::FORBIDDEN => ("Not allowed", FORBIDDEN_MESSAGE),
+        StatusCode::NOT_FOUND => ("Page not found", NOT_FOUND_MESSAGE),
         _ => (
             "Something went wrong",
             "The server could not show this page.",

@@ -104,3 +104,40 @@ export function followEvents(onMessage, badge) {
   };
   connect();
 }
+
+/**
+ * One polite live region for printer state changes, so a screen reader can follow the farm
+ * without being flooded: only a change of a printer's state words is spoken (never progress,
+ * temperatures or times, which tick every few seconds), a printer seen for the first time is
+ * not (the page already says its state), and changes are gathered and spoken together at
+ * most once every `quietMs` (the latest words per printer win).
+ *
+ * Returns `seen(printer)` for each snapshot or printer message; a missing region does nothing.
+ */
+export function stateAnnouncer(region, quietMs = 4000) {
+  const last = new Map();
+  const pending = new Map();
+  let timer = null;
+  let spokeAt = 0;
+  const MAX_SPOKEN = 3;
+  function flush() {
+    timer = null;
+    const lines = [...pending.values()];
+    pending.clear();
+    if (lines.length === 0) return;
+    spokeAt = Date.now();
+    const more = lines.length - MAX_SPOKEN;
+    region.textContent = more > 0
+      ? `${lines.slice(0, MAX_SPOKEN).join(" ")} ${more} more printer${more === 1 ? "" : "s"} changed state.`
+      : lines.join(" ");
+  }
+  return (p) => {
+    if (!region || !p || p.state_words == null) return;
+    const id = String(p.id);
+    const before = last.get(id);
+    last.set(id, p.state_words);
+    if (before === undefined || before === p.state_words) return;
+    pending.set(id, `${p.name}: ${p.state_words}.`);
+    if (timer === null) timer = setTimeout(flush, Math.max(0, quietMs - (Date.now() - spokeAt)));
+  };
+}

@@ -3,13 +3,14 @@
 // rendered from), and the end times are shown in local time. The page is complete before
 // the socket connects.
 
-import { followEvents, localizeEnds } from "./farm.js";
+import { followEvents, localizeEnds, stateAnnouncer } from "./farm.js";
 
 const counts = document.getElementById("glance-counts");
 const total = document.getElementById("farm-total");
 const liveState = document.getElementById("live-state");
 /** printer id → its glance, as the socket last reported it. */
 const seen = new Map();
+const announce = stateAnnouncer(document.getElementById("printer-announcer"));
 
 function render() {
   const tally = new Map();
@@ -26,9 +27,13 @@ function render() {
 function onEvent(message) {
   if (message.type === "snapshot") {
     seen.clear();
-    for (const p of message.printers) seen.set(String(p.id), p.glance);
+    for (const p of message.printers) {
+      seen.set(String(p.id), p.glance);
+      announce(p);
+    }
   } else if (message.type === "printer") {
     seen.set(String(message.printer.id), message.printer.glance);
+    announce(message.printer);
   } else if (message.type === "removed") {
     seen.delete(String(message.id));
   } else {

@@ -169,13 +169,51 @@ export function fill(root, values) {
   }
 }
 
-/** Native <dialog>: buttons marked [data-close-dialog] close their dialog. */
+const FOCUSABLE = 'a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex="-1"])';
+
+/** The controls of `root` that Tab can reach, in document order. */
+function tabbable(root) {
+  return [...root.querySelectorAll(FOCUSABLE)].filter(
+    (n) =>
+      !n.disabled &&
+      !n.closest("[hidden], [inert]") &&
+      n.getClientRects().length > 0 &&
+      n.tabIndex >= 0 &&
+      // A radio group is one Tab stop: its checked button (or its first, when none is).
+      (n.type !== "radio" || n.checked || !root.querySelector(`input[type="radio"][name="${CSS.escape(n.name)}"]:checked`)),
+  );
+}
+
+/**
+ * Native <dialog>: buttons marked [data-close-dialog] close their dialog; Tab and Shift+Tab
+ * wrap around inside an open modal dialog (the page behind it is inert, but the browser would
+ * otherwise move the focus out to its own toolbar and lose the keyboard user's place). The
+ * browser gives the focus back to the opener when the dialog closes.
+ */
 function wireDialogs() {
   document.addEventListener("click", (event) => {
     if (!(event.target instanceof Element)) return;
     const button = event.target.closest("[data-close-dialog]");
     const dialog = button?.closest("dialog");
     if (dialog) dialog.close();
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Tab" || event.altKey || event.ctrlKey || event.metaKey) return;
+    const open = [...document.querySelectorAll("dialog[open]")].filter((d) => d.matches(":modal"));
+    const dialog = open[open.length - 1];
+    if (!dialog) return;
+    const items = tabbable(dialog);
+    if (items.length === 0) return;
+    const first = items[0];
+    const last = items[items.length - 1];
+    const inside = dialog.contains(document.activeElement);
+    if (event.shiftKey && (!inside || document.activeElement === first)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (!inside || document.activeElement === last)) {
+      event.preventDefault();
+      first.focus();
+    }
   });
 }
 

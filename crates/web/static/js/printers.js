@@ -10,7 +10,7 @@
 // this page's cards are followed, so other pages' printers never force a reload.
 
 import { api, clearStatus, confirmAction, el, fill, setFlash, showStatus } from "./lib.js";
-import { STATE_CLASSES, controlsFor, doneWords, followEvents, localizeEnds, minutesWords, stateClass } from "./farm.js";
+import { STATE_CLASSES, controlsFor, doneWords, followEvents, localizeEnds, minutesWords, stateAnnouncer, stateClass } from "./farm.js";
 import { openCamera } from "./camera_stream.js";
 import { showCameraWall, updateCameraTile } from "./printers_camera.js";
 import { openPrintDialog } from "./printers_print.js";
@@ -20,6 +20,7 @@ const LOW_FILAMENT_PERCENT = 15;
 const grid = document.getElementById("printers");
 const liveState = document.getElementById("live-state");
 const paged = grid?.getAttribute("data-paged") === "true";
+const announce = stateAnnouncer(document.getElementById("printer-announcer"));
 
 function temperature(t) {
   if (!t || t.current === null || t.current === undefined) return "—";
@@ -80,6 +81,7 @@ function showControl(card, selector, shown) {
 
 function update(p) {
   const card = grid?.querySelector(`[data-printer-id="${p.id}"]`);
+  if (card) announce(p);
   if (!card) {
     // On a paged list, another page's printer.
     if (paged) return;

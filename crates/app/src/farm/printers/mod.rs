@@ -424,7 +424,7 @@ pub(crate) fn parse_access_code(code: &SecretString) -> Result<(), AppError> {
     let c = code.expose();
     if !(4..=64).contains(&c.len()) || !c.chars().all(|ch| ch.is_ascii_graphic()) {
         return Err(AppError::BadRequest(
-            "access_code must be 4–64 visible ASCII characters (the printer shows 8).".into(),
+            "Access code: type the 8-character LAN access code shown on the printer's screen (4–64 letters, digits or symbols, no spaces).".into(),
         ));
     }
     Ok(())
