@@ -18,6 +18,7 @@ mod backup;
 mod camera;
 mod certificates;
 mod cli;
+mod cloud;
 mod connections;
 mod crash;
 mod dispatch;
