@@ -27,7 +27,10 @@ fn device(serial: &str, model: &str, code: &str) -> CloudDevice {
 }
 
 /// The stand-in with two printers bound to alice and carol, and `tweak` applied.
-async fn stand_in(dir: &std::path::Path, tweak: impl FnOnce(&mut CloudOptions)) -> Cloud {
+pub(crate) async fn stand_in(
+    dir: &std::path::Path,
+    tweak: impl FnOnce(&mut CloudOptions),
+) -> Cloud {
     printwarden::install_crypto_provider();
     let serials = vec!["01P00A000000001".to_owned(), "00M09A000000002".to_owned()];
     let mut options = CloudOptions::new(&dir.join("cloud"), serials.clone());
@@ -44,7 +47,7 @@ async fn stand_in(dir: &std::path::Path, tweak: impl FnOnce(&mut CloudOptions)) 
     .expect("stand-in")
 }
 
-fn cloud_env(cloud: &Cloud, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn cloud_env(cloud: &Cloud, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = vec![
         ("PRINTWARDEN_BAMBU_CLOUD_URL".to_owned(), cloud.url.clone()),
         (
@@ -73,7 +76,7 @@ fn account<'a>(cloud: &'a Cloud, email: &str) -> &'a pw_simulator::cloud::CloudA
 }
 
 /// Links `email` for `auth` with its password and, if asked, its emailed code.
-async fn link(server: &TestServer, auth: &Auth, cloud: &Cloud, email: &str) -> Value {
+pub(crate) async fn link(server: &TestServer, auth: &Auth, cloud: &Cloud, email: &str) -> Value {
     let a = account(cloud, email);
     let r = server
         .call(
