@@ -8,6 +8,7 @@
 
 mod accounts;
 mod auth;
+mod cloud;
 mod core;
 mod farm;
 mod notify;
@@ -50,6 +51,10 @@ pub use auth::passkeys::{
 };
 pub use auth::sessions::{LoginOutcome, MeView, ProfilePatch, SessionView, SetupRequest};
 pub use auth::tickets::{IssuedTicket, TICKET_LIFETIME, TicketRequest};
+pub use cloud::{
+    CloudCodeInput, CloudConfig, CloudDeviceView, CloudDevicesQuery, CloudDevicesView,
+    CloudLinkInput, CloudLinkView, CloudTaskView, CloudTasksView,
+};
 pub use farm::archive::{
     ArchiveExport, ArchiveImage, ArchiveListPage, ArchiveOutcome, ArchivePatchInput,
     ArchivePhotoUpload, ArchivePhotoView, ArchivePicture, ArchiveQuery, ArchiveRights,

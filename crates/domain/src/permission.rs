@@ -142,6 +142,9 @@ catalogue! {
         NotificationsDelete = "notifications:delete": "Delete outbound webhooks",
         NotificationsUserEmail = "notifications:user_email": "Get mails about one's own print jobs (opt-in per event)",
     }
+    "cloud" / "Bambu Cloud" => {
+        CloudAuth = "cloud:auth": "Link one's own Bambu Cloud account and list its printers (the tokens stay sealed on the server)",
+    }
     "audit" / "Audit" => {
         AuditRead = "audit:read": "Read the audit log",
     }

@@ -30,6 +30,7 @@ use pw_app::{
     LocationView, PrinterCheck, PrinterFile, PrinterView, TicketRequest, TrustCertificate,
     UpdatePrinter,
 };
+use pw_app::{CloudCodeInput, CloudDevicesView, CloudLinkInput, CloudLinkView, CloudTasksView};
 use pw_app::{
     CreateLibraryFolder, LibraryFileView, LibraryFolderView, LibraryPurge, LibraryPurged,
     LibraryUsageView, UpdateLibraryFile, UpdateLibraryFolder,
@@ -459,6 +460,24 @@ fn shape(s: &mut Schemas, method: &str, path: &str) -> Option<Shape> {
         ("POST", "/api/v1/api-keys") => {
             Shape::json(C::CREATED, s.of::<CreatedApiKey>()).with_body(s.of::<CreateApiKey>())
         }
+        ("POST", "/api/v1/cloud/link") => {
+            Shape::ok(s.of::<CloudLinkView>()).with_body(s.of::<CloudLinkInput>())
+        }
+        ("POST", "/api/v1/cloud/link/verify") => {
+            Shape::ok(s.of::<CloudLinkView>()).with_body(s.of::<CloudCodeInput>())
+        }
+        ("GET", "/api/v1/cloud/link") => Shape::ok(s.of::<CloudLinkView>()),
+        ("DELETE", "/api/v1/cloud/link") => Shape::empty(),
+        ("GET", "/api/v1/cloud/devices") => Shape::ok(s.of::<CloudDevicesView>()).with_query(
+            "refresh",
+            ObjectBuilder::new().schema_type(Type::Boolean).into(),
+            "Ask Bambu now instead of serving a fresh cached answer (within the budgets)",
+        ),
+        ("GET", "/api/v1/cloud/tasks") => Shape::ok(s.of::<CloudTasksView>()).with_query(
+            "refresh",
+            ObjectBuilder::new().schema_type(Type::Boolean).into(),
+            "Ask Bambu now instead of serving a fresh cached answer (within the budgets)",
+        ),
         ("GET", "/api/v1/camera-tokens") => page_query(Shape::ok(s.paged_of::<CameraTokenView>())),
         ("POST", "/api/v1/camera-tokens") => Shape::json(C::CREATED, s.of::<CreatedCameraToken>())
             .with_body(s.of::<CreateCameraToken>()),

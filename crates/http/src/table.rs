@@ -803,6 +803,43 @@ pub const ROUTES: &[RouteSpec] = &[
         "Revoke a camera token (owner, or api_keys:revoke_all)",
     )
     .fine(&[Permission::ApiKeysRevokeAll]),
+    // --- Bambu Cloud (S12): each user's own link; the tokens never leave the server
+    api(
+        "POST",
+        "/api/v1/cloud/link",
+        session_needs(Permission::CloudAuth),
+        "Sign in to one's own Bambu account (password; the answer says if a code is needed)",
+    ),
+    api(
+        "POST",
+        "/api/v1/cloud/link/verify",
+        session_needs(Permission::CloudAuth),
+        "The emailed or authenticator-app code Bambu asked for",
+    ),
+    api(
+        "GET",
+        "/api/v1/cloud/link",
+        needs(Permission::CloudAuth),
+        "One's own Bambu Cloud link: state, account, expiry (never a token)",
+    ),
+    api(
+        "DELETE",
+        "/api/v1/cloud/link",
+        needs(Permission::CloudAuth),
+        "Remove one's own Bambu Cloud link (its tokens are deleted)",
+    ),
+    api(
+        "GET",
+        "/api/v1/cloud/devices",
+        needs(Permission::CloudAuth),
+        "The linked account's printers (cached; ?refresh=true asks Bambu now)",
+    ),
+    api(
+        "GET",
+        "/api/v1/cloud/tasks",
+        needs(Permission::CloudAuth),
+        "The linked account's latest prints from Bambu's history (cached; ?refresh=true)",
+    ),
     // --- printers and locations (S10)
     api(
         "GET",
@@ -1312,6 +1349,11 @@ pub const ROUTES: &[RouteSpec] = &[
         "Own account: password, two-factor authentication, sessions, API keys, camera tokens, print mails",
     )
     .nav("Account", "user", 70),
+    page(
+        "/account/cloud",
+        session_needs(Permission::CloudAuth),
+        "Account → Bambu Cloud: link, status and unlink of one's own Bambu account, its printers",
+    ),
     page(
         "/users",
         session_needs(Permission::UsersRead),

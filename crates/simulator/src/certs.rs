@@ -92,6 +92,33 @@ impl Authority {
         Ok(())
     }
 
+    /// Issues a fresh web-server leaf named `name` for the DNS names and loopback addresses in
+    /// `sans` (the cloud stand-in's `api.bambulab.com`, `localhost`, `127.0.0.1`…); not kept
+    /// across restarts of the stand-in, which is throwaway by design.
+    pub fn web_leaf(&self, name: &str, sans: &[&str]) -> Result<Leaf, SimError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, name);
+        let mut names = Vec::new();
+        for san in sans {
+            names.push(match san.parse::<std::net::IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName((*san).try_into()?),
+            });
+        }
+        params.subject_alt_names = names;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        let pem = format!("{}{}", cert.pem(), self.cert_pem);
+        let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SimError::Io(e.to_string()))?;
+        Ok(Leaf {
+            chain,
+            key_pem: key.serialize_pem(),
+        })
+    }
+
     /// The leaf for `serial`, issued when missing (or always, with `rotate`).
     pub fn leaf(&self, dir: &Path, serial: &str, rotate: bool) -> Result<Leaf, SimError> {
         let (cert_path, key_path) = leaf_paths(dir, serial);
@@ -130,6 +157,19 @@ impl Leaf {
     #[must_use]
     pub fn der(&self) -> &[u8] {
         self.chain.first().map_or(&[], |c| c.as_ref())
+    }
+
+    /// A web server's TLS configuration for this leaf: TLS 1.2 and 1.3, HTTP/1.1 (ALPN).
+    pub fn web_config(&self) -> Result<Arc<ServerConfig>, SimError> {
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
+            .map_err(|e| SimError::Io(e.to_string()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(self.chain.clone(), key)?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
     }
 
     /// A TLS server configuration presenting this leaf: TLS 1.2 only, as X1/H2 firmware.

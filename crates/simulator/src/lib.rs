@@ -19,6 +19,7 @@
 
 pub mod camera;
 mod certs;
+pub mod cloud;
 pub mod control;
 mod ftps;
 pub mod h264;

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod auth;
+mod cloud;
 mod error;
 mod farm;
 mod migrate;
@@ -24,6 +25,7 @@ pub use auth::oidc::{OidcLinkRow, OidcProviderRow, OidcProviderWrite, OidcStateR
 pub use auth::passkeys::{NewPasskey, PasskeyChallengeRow, PasskeyRow};
 pub use auth::sessions::{NewSession, SessionRow};
 pub use auth::tickets::TicketRow;
+pub use cloud::links::{CloudLinkRow, NewCloudLink};
 pub use error::StoreError;
 pub use farm::archive::{
     ArchiveEnd, ArchiveFilter, ArchivePage, ArchivePatch, ArchivePhotoRow, ArchiveRow,

@@ -84,6 +84,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(24, "0024", "passkeys"),
     migration!(25, "0025", "sign_in_rules"),
     migration!(29, "0029", "archive_reach"),
+    migration!(30, "0030", "cloud_links"),
 ];
 
 /// A migration that was applied by [`Store::migrate`].

@@ -54,6 +54,8 @@ pub struct AppConfig {
     /// The origin of `public_url` (`https://farm.example:3443`): the passkeys' relying party.
     /// `None`: each request's own (screened) origin is used.
     pub public_origin: Option<String>,
+    /// How the Bambu Cloud client reaches Bambu (or a stand-in), and its backoff and breaker.
+    pub cloud: crate::CloudConfig,
 }
 
 impl AppConfig {
@@ -74,6 +76,7 @@ impl AppConfig {
             library: crate::farm::library::LibraryConfig::default(),
             data_dir: None,
             public_origin: None,
+            cloud: crate::CloudConfig::default(),
         }
     }
 }
@@ -136,6 +139,8 @@ pub struct App {
     pub(crate) pepper: [u8; 32],
     /// OpenID providers' discovery documents and key sets, cached (`auth::oidc`).
     pub(crate) oidc: Arc<crate::auth::oidc::OidcCache>,
+    /// Bambu Cloud: the budgeted client, its cache, and sign-ins waiting for a code.
+    pub(crate) cloud: Arc<crate::cloud::Cloud>,
 }
 
 impl App {
@@ -178,7 +183,15 @@ impl App {
         let pepper =
             crate::system::keys::resolve_pepper(&store, config.sealing.as_ref(), clock.now_ms())
                 .await;
+        let cloud = Arc::new(crate::cloud::Cloud::new(
+            crate::cloud::client::Upstream::new(
+                config.cloud.clone(),
+                Arc::clone(&config.resolver),
+                config.version,
+            )?,
+        ));
         let app = Self {
+            cloud,
             pepper,
             store,
             config: Arc::new(config),

@@ -128,6 +128,9 @@ tasks! {
     /// Writes a scheduled backup into the configured directory when one is due and deletes the
     /// oldest beyond the number kept; checks every minute and when the schedule changes.
     BackupSchedule = "backup-schedule", WithServer, "never";
+    /// Refreshes each user's Bambu Cloud token three quarters into its lifetime; marks a link
+    /// expired (the user signs in again) when Bambu refuses the refresh.
+    CloudRefresh = "cloud-refresh", WithServer, "never";
     /// Re-reads settings written by the CLI or another node, every 5 s.
     SettingsReload = "settings-reload", WithServer, "never";
     /// Reads one printer's camera and shares the frames with every viewer.
@@ -246,6 +249,7 @@ impl App {
         self.spawn_task(Task::SessionSweep, self.clone().sweep_sessions_hourly());
         self.spawn_task(Task::SettingsReload, self.clone().reload_settings_often());
         self.spawn_task(Task::BackupSchedule, self.clone().run_backup_schedule());
+        self.spawn_task(Task::CloudRefresh, self.clone().run_cloud_refresh());
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod auth;
+pub(crate) mod cloud;
 pub(crate) mod farm;
 pub(crate) mod notify;
 pub(crate) mod system;
@@ -24,7 +25,7 @@ pub(crate) fn mount(mounter: Mounter) -> Mounter {
     let mounter = notify::events::mount(farm::printers::mount(notify::webhooks::mount(mounter)));
     let mounter = farm::locations::mount(farm::cameras::mount(mounter));
     let mounter = farm::printer_groups::mount(auth::oidc::mount(auth::ldap::mount(mounter)));
-    let mounter = auth::passkeys::mount(mounter);
+    let mounter = cloud::mount(auth::passkeys::mount(mounter));
     let mounter = farm::archive::mount(mounter);
     let mounter = farm::library::mount(mounter);
     let mounter = farm::queue::mount(mounter);

@@ -38,6 +38,20 @@ pub struct SimulateArgs {
     /// the right to bind ports below 1024 (root, or CAP_NET_BIND_SERVICE).
     #[arg(long)]
     pub standard_ports: bool,
+    /// Also start the Bambu Cloud stand-in (HTTPS on 127.0.0.1, its own CA in DIR/cloud/):
+    /// every simulated printer is bound to its first account; DIR/cloud.json says where it
+    /// listens and lists the accounts (docs/BAMBU-CLOUD.md §9).
+    #[arg(long)]
+    pub cloud: bool,
+    /// The stand-in's port (0: any free one).
+    #[arg(long, default_value_t = 0, requires = "cloud")]
+    pub cloud_port: u16,
+    /// Lifetime of the stand-in's tokens in seconds (Bambu: 7776000), short to test refresh.
+    #[arg(long, value_name = "SECS", requires = "cloud")]
+    pub cloud_token_ttl: Option<u64>,
+    /// Make the stand-in's token refresh always answer 401, as observed on Bambu today.
+    #[arg(long, requires = "cloud")]
+    pub cloud_no_refresh: bool,
 }
 
 pub(super) async fn simulate(args: SimulateArgs) -> ExitCode {
@@ -92,7 +106,48 @@ pub(super) async fn simulate(args: SimulateArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    let cloud = if args.cloud {
+        match start_cloud(&args, &farm).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "printwarden: cloud stand-in: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     wait_for_signal().await;
+    drop(cloud);
     drop(farm);
     ExitCode::SUCCESS
+}
+
+/// Starts the Bambu Cloud stand-in with every simulated printer bound to its first account,
+/// and writes `DIR/cloud.json`.
+async fn start_cloud(
+    args: &SimulateArgs,
+    farm: &pw_simulator::Farm,
+) -> Result<pw_simulator::cloud::Cloud, pw_simulator::SimError> {
+    let serials = farm
+        .printers
+        .iter()
+        .map(|p| p.info.serial.clone())
+        .collect();
+    let mut options =
+        pw_simulator::cloud::CloudOptions::new(&args.state_dir.join("cloud"), serials);
+    options.port = args.cloud_port;
+    options.refresh = !args.cloud_no_refresh;
+    if let Some(secs) = args.cloud_token_ttl {
+        options.token_ttl = std::time::Duration::from_secs(secs.max(1));
+    }
+    let devices = farm
+        .printers
+        .iter()
+        .map(|p| pw_simulator::cloud::CloudDevice::from_printer(&p.info))
+        .collect();
+    let cloud = pw_simulator::cloud::Cloud::start(options, devices).await?;
+    let path = cloud.write_cloud_json(&args.state_dir)?;
+    tracing::info!(url = %cloud.url, file = %path.display(), "Bambu Cloud stand-in is listening");
+    Ok(cloud)
 }

@@ -37,6 +37,10 @@ pub const KEYS: &[&str] = &[
     "header_read_timeout_seconds",
     "idle_timeout_seconds",
     "library_max_upload_bytes",
+    "bambu_cloud_url",
+    "bambu_cloud_ca_file",
+    "bambu_cloud_backoff_ms",
+    "bambu_cloud_breaker_seconds",
 ];
 
 /// Keys whose environment values are numbers.
@@ -47,6 +51,8 @@ const NUMERIC_KEYS: &[&str] = &[
     "header_read_timeout_seconds",
     "idle_timeout_seconds",
     "library_max_upload_bytes",
+    "bambu_cloud_backoff_ms",
+    "bambu_cloud_breaker_seconds",
 ];
 
 /// `PRINTWARDEN_*` variables as a figment provider. `PRINTWARDEN_CONFIG` names the file and

@@ -136,6 +136,9 @@ pub struct Settings {
     pub connections: ConnectionSettings,
     /// The largest file the library accepts, in bytes.
     pub library_max_upload_bytes: u64,
+    /// Bambu Cloud: the API base (`None`: Bambu's hosts), the CA file trusted for it (a
+    /// stand-in's), and the client's backoff and breaker.
+    pub bambu_cloud: BambuCloudSettings,
 }
 
 /// A configuration problem, with a message that says what to fix.
@@ -194,4 +197,17 @@ pub fn load_with_env(
         .merge(Serialized::defaults(&sources.flags));
     let raw: RawConfig = figment.extract().map_err(Box::new)?;
     validate(raw)
+}
+
+/// How printwarden reaches Bambu Cloud.
+#[derive(Debug, Clone)]
+pub struct BambuCloudSettings {
+    /// The base URL of the API and web origin; `None`: Bambu's own hosts, per region.
+    pub url: Option<url::Url>,
+    /// The CA file trusted instead of the platform's roots (a stand-in's), and its PEM text.
+    pub ca: Option<(PathBuf, String)>,
+    /// The first retry's delay (ms); each further retry doubles it.
+    pub backoff_ms: u64,
+    /// How long the breaker stays open before a trial call (s).
+    pub breaker_seconds: u64,
 }

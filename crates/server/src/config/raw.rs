@@ -55,6 +55,12 @@ pub struct RawConfig {
     pub(super) header_read_timeout_seconds: u32,
     pub(super) idle_timeout_seconds: u32,
     pub(super) library_max_upload_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) bambu_cloud_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) bambu_cloud_ca_file: Option<PathBuf>,
+    pub(super) bambu_cloud_backoff_ms: u64,
+    pub(super) bambu_cloud_breaker_seconds: u64,
 }
 
 /// A list written either as a TOML array or as one comma-separated string (the env form).
@@ -119,6 +125,10 @@ impl Default for RawConfig {
             header_read_timeout_seconds: secs_u32(connections.first_request.as_secs()),
             idle_timeout_seconds: secs_u32(connections.idle.as_secs()),
             library_max_upload_bytes: pw_app::DEFAULT_MAX_UPLOAD,
+            bambu_cloud_url: None,
+            bambu_cloud_ca_file: None,
+            bambu_cloud_backoff_ms: 1000,
+            bambu_cloud_breaker_seconds: 60,
         }
     }
 }

@@ -75,6 +75,22 @@ impl Settings {
         if let Some(u) = &self.public_url {
             t.insert("public_url".into(), s(u.as_str()));
         }
+        if let Some(u) = &self.bambu_cloud.url {
+            t.insert("bambu_cloud_url".into(), s(u.as_str()));
+        }
+        if let Some((path, _)) = &self.bambu_cloud.ca {
+            t.insert("bambu_cloud_ca_file".into(), s(&path.display().to_string()));
+        }
+        t.insert(
+            "bambu_cloud_backoff_ms".into(),
+            toml::Value::Integer(i64::try_from(self.bambu_cloud.backoff_ms).unwrap_or(i64::MAX)),
+        );
+        t.insert(
+            "bambu_cloud_breaker_seconds".into(),
+            toml::Value::Integer(
+                i64::try_from(self.bambu_cloud.breaker_seconds).unwrap_or(i64::MAX),
+            ),
+        );
         if let Some((path, _)) = &self.printer_ca {
             t.insert("printer_ca_file".into(), s(&path.display().to_string()));
         }

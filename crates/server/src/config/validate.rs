@@ -45,6 +45,7 @@ fn secret_value(
 pub(super) fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     let mut errors = Vec::new();
     let connections = connection_settings(&raw, &mut errors);
+    let bambu_cloud = bambu_cloud_settings(&raw, &mut errors);
 
     let bind = raw.bind.parse::<IpAddr>().unwrap_or_else(|_| {
         errors.push(format!(
@@ -273,7 +274,55 @@ pub(super) fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         log_format,
         connections,
         library_max_upload_bytes: raw.library_max_upload_bytes,
+        bambu_cloud,
     })
+}
+
+/// The Bambu Cloud client's settings: an https base URL, a CA file with certificates, and
+/// backoff (10 ms to 60 s) and breaker (1 s to 1 h) values.
+fn bambu_cloud_settings(raw: &RawConfig, errors: &mut Vec<String>) -> super::BambuCloudSettings {
+    let url = raw
+        .bambu_cloud_url
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|text| match url::Url::parse(text) {
+            Ok(u) if u.scheme() == "https" && u.host_str().is_some() && u.username().is_empty() && u.password().is_none() => Some(u),
+            _ => {
+                errors.push(format!(
+                    "bambu_cloud_url: `{text}` must be an https URL such as https://api.bambulab.com"
+                ));
+                None
+            }
+        });
+    let ca =
+        raw.bambu_cloud_ca_file
+            .as_ref()
+            .and_then(|path| match std::fs::read_to_string(path) {
+                Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => Some((path.clone(), pem)),
+                Ok(_) => {
+                    errors.push(format!(
+                        "bambu_cloud_ca_file: {}: holds no PEM certificate",
+                        path.display()
+                    ));
+                    None
+                }
+                Err(e) => {
+                    errors.push(format!("bambu_cloud_ca_file: {}: {e}", path.display()));
+                    None
+                }
+            });
+    if !(10..=60_000).contains(&raw.bambu_cloud_backoff_ms) {
+        errors.push("bambu_cloud_backoff_ms must be from 10 to 60000".to_owned());
+    }
+    if !(1..=3600).contains(&raw.bambu_cloud_breaker_seconds) {
+        errors.push("bambu_cloud_breaker_seconds must be from 1 to 3600".to_owned());
+    }
+    super::BambuCloudSettings {
+        url,
+        ca,
+        backoff_ms: raw.bambu_cloud_backoff_ms,
+        breaker_seconds: raw.bambu_cloud_breaker_seconds,
+    }
 }
 
 /// The acceptor's caps and timeouts; every value at least 1, timeouts at most an hour.

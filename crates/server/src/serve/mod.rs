@@ -210,6 +210,16 @@ pub fn app_config(settings: &Settings, sealing: Option<SealingKey>) -> AppConfig
             .public_url
             .as_ref()
             .map(|u| u.origin().ascii_serialization()),
+        cloud: pw_app::CloudConfig {
+            api_url: settings
+                .bambu_cloud
+                .url
+                .as_ref()
+                .map(|u| u.as_str().to_owned()),
+            ca_pem: settings.bambu_cloud.ca.as_ref().map(|(_, pem)| pem.clone()),
+            backoff_base: std::time::Duration::from_millis(settings.bambu_cloud.backoff_ms),
+            breaker_cooldown: std::time::Duration::from_secs(settings.bambu_cloud.breaker_seconds),
+        },
     }
 }
 

@@ -422,6 +422,21 @@ const NOT_RIGHTS_GIVING: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/auth/login", "signs in as oneself"),
     (
         "POST",
+        "/api/v1/cloud/link",
+        "links the caller's own Bambu account; grants nothing in printwarden",
+    ),
+    (
+        "POST",
+        "/api/v1/cloud/link/verify",
+        "second step of the caller's own Bambu sign-in",
+    ),
+    (
+        "DELETE",
+        "/api/v1/cloud/link",
+        "removes the caller's own Bambu link",
+    ),
+    (
+        "POST",
         "/api/v1/auth/mfa/verify",
         "second step of one's own sign-in",
     ),

@@ -19,6 +19,7 @@ mod camera;
 mod camera_video;
 mod certificates;
 mod cli;
+mod cloud;
 mod connections;
 mod crash;
 mod dispatch;

@@ -494,8 +494,14 @@ async fn scoped_key(server: &TestServer, admin: &Auth, scope: &str) -> Auth {
     Auth::Key(a.json["key"].as_str().unwrap().to_owned())
 }
 
-/// A server process on a generated key, with one secret of each kind stored.
+/// A server process on a generated key, with one secret of each kind stored (the Bambu Cloud
+/// tokens from a link to the stand-in, which is gone afterwards: the tokens stay sealed).
 async fn process_with_secrets(env: Vec<(String, String)>) -> (TestServer, (String, String)) {
+    // The stand-in's CA file must outlive it: every restart of the server checks the file.
+    let dir = std::env::temp_dir().join(format!("pw-sealing-cloud-{}", std::process::id()));
+    let cloud = crate::cloud::stand_in(&dir, |_| {}).await;
+    let mut env = env;
+    env.extend(crate::cloud::cloud_env(&cloud, &[]));
     let server = TestServer::spawn_process(
         BIN.as_ref(),
         Options {
@@ -506,6 +512,8 @@ async fn process_with_secrets(env: Vec<(String, String)>) -> (TestServer, (Strin
     .await;
     let admin = server.setup_admin().await;
     let secrets = store_one_of_each(&server, &admin).await;
+    let linked = crate::cloud::link(&server, &admin, &cloud, "carol@example.test").await;
+    assert_eq!(linked["state"], "linked");
     (server, secrets)
 }
 

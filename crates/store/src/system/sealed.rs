@@ -180,6 +180,31 @@ pub const BACKUP_PASSPHRASE: SealedKind = SealedKind {
     context: Context::Fixed("settings.backup.passphrase"),
 };
 
+/// Bambu Cloud access tokens (`cloud_links.access_token`, one per linked user): a token is a
+/// password to the user's Bambu account and printers.
+pub const CLOUD_ACCESS_TOKEN: SealedKind = SealedKind {
+    kind: "cloud_access_token",
+    label: "Bambu Cloud access tokens",
+    at: SealedAt::Column {
+        table: "cloud_links",
+        id: "user_id",
+        column: "access_token",
+    },
+    context: Context::PerRow("cloud_link:", ":access_token"),
+};
+
+/// Bambu Cloud refresh tokens (`cloud_links.refresh_token`, NULL when Bambu gave none).
+pub const CLOUD_REFRESH_TOKEN: SealedKind = SealedKind {
+    kind: "cloud_refresh_token",
+    label: "Bambu Cloud refresh tokens",
+    at: SealedAt::Column {
+        table: "cloud_links",
+        id: "user_id",
+        column: "refresh_token",
+    },
+    context: Context::PerRow("cloud_link:", ":refresh_token"),
+};
+
 /// Every kind of sealed value. Status, rotation, the sealing of legacy rows and backups use
 /// this list and nothing else.
 pub const SEALED: &[SealedKind] = &[
@@ -192,6 +217,8 @@ pub const SEALED: &[SealedKind] = &[
     OIDC_CLIENT_SECRET,
     ONE_TIME_PEPPER,
     BACKUP_PASSPHRASE,
+    CLOUD_ACCESS_TOKEN,
+    CLOUD_REFRESH_TOKEN,
 ];
 
 /// One stored value of a [`SealedKind`] (sealed, or legacy plaintext).

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod auth;
+mod cloud;
 mod farm;
 mod notify;
 mod system;
@@ -31,6 +32,7 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
         .mount(Method::GET, "/setup", sessions::setup_page)
         .mount(Method::GET, "/login", sessions::login_page)
         .mount(Method::GET, "/account", account::account_page)
+        .mount(Method::GET, "/account/cloud", cloud::cloud_page)
         .mount(Method::GET, "/users", users::users_page)
         .mount(Method::GET, "/groups", groups::groups_page)
         .mount(Method::GET, "/groups/{id}", groups::group_page)

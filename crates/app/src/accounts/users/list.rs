@@ -13,11 +13,15 @@ impl App {
         let users = self.store.list_users_with_groups().await?;
         let groups = self.store.list_groups().await?;
         let guarded = self.store.users_with_second_factor().await?;
+        let cloud = self.store.cloud_linked_users().await?;
         Ok(users
             .into_iter()
             .map(|(u, ids)| {
                 let two_factor = guarded.contains(&u.id);
-                user_view(u, &groups, |g| ids.contains(&g), two_factor)
+                let linked = cloud.contains(&u.id);
+                let mut view = user_view(u, &groups, |g| ids.contains(&g), two_factor);
+                view.cloud_linked = linked;
+                view
             })
             .collect())
     }
@@ -41,12 +45,16 @@ impl App {
         });
         let groups = self.store.list_groups().await?;
         let guarded = self.store.users_with_second_factor().await?;
+        let cloud = self.store.cloud_linked_users().await?;
         Ok(crate::Page {
             items: rows
                 .into_iter()
                 .map(|(u, ids, _)| {
                     let two_factor = guarded.contains(&u.id);
-                    user_view(u, &groups, |g| ids.contains(&g), two_factor)
+                    let linked = cloud.contains(&u.id);
+                    let mut view = user_view(u, &groups, |g| ids.contains(&g), two_factor);
+                    view.cloud_linked = linked;
+                    view
                 })
                 .collect(),
             next,
@@ -75,16 +83,19 @@ impl App {
         let groups = self.store.list_groups().await?;
         let memberships = self.store.memberships().await?;
         let guarded = self.store.users_with_second_factor().await?;
+        let cloud = self.store.cloud_linked_users().await?;
         Ok(users
             .into_iter()
             .map(|u| {
                 let id = u.id;
-                user_view(
+                let mut view = user_view(
                     u,
                     &groups,
                     |g| memberships.contains(&(id, g)),
                     guarded.contains(&id),
-                )
+                );
+                view.cloud_linked = cloud.contains(&id);
+                view
             })
             .collect())
     }

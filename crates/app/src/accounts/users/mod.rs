@@ -45,6 +45,8 @@ pub struct UserView {
     pub password_set: bool,
     /// A second factor (TOTP or emailed codes) is on.
     pub two_factor: bool,
+    /// The user has linked a Bambu Cloud account (administrators see that, never its tokens).
+    pub cloud_linked: bool,
     /// Groups.
     pub groups: Vec<GroupRef>,
     /// Active member of the system `Administrators` group (what the last-admin guard counts).
@@ -189,6 +191,7 @@ fn user_view(
         disabled: u.disabled,
         password_set: u.password_hash.is_some(),
         two_factor,
+        cloud_linked: false,
         // The last-administrator guard's rule, so the badge never promises what it does not
         // count: an active member of the system `Administrators` group.
         is_admin: !u.disabled

@@ -140,6 +140,12 @@ audit_events! {
         target: ["api_key"], details: {"name": "string", "days": "number", "printer_ids": "array of printer ids"};
     CameraTokenRevoke = "camera_token.revoke", "A camera token was revoked.",
         target: ["api_key"], details: {"name": "string", "owner": "string"};
+    CloudLink = "cloud.link", "A Bambu Cloud account was linked to a user (failure: Bambu refused the password or the code).",
+        target: ["user"], details: {"email": "string, the Bambu account", "region": "`global` or `china`", "step": "`password` or `code`", "reason": "string (failure)"};
+    CloudUnlink = "cloud.unlink", "A user's Bambu Cloud link was removed (its tokens deleted).",
+        target: ["user"], details: {"email": "string, the Bambu account"};
+    CloudRefreshFailed = "cloud.refresh_failed", "Refreshing a Bambu Cloud token failed; `expired`: Bambu refused it and the user must sign in again.",
+        target: ["user"], details: {"reason": "string", "expired": "bool"};
     SettingsSecurityUpdate = "settings.security.update", "The password and key limits were changed.",
         target: [], details: {"before": "security settings", "after": "security settings"};
     SettingsOutbound = "settings.outbound", "The outbound allow-list was changed.",

@@ -53,6 +53,8 @@ struct AccountPage {
     camera_tokens: Vec<CameraTokenRow>,
     tokens_pager: Pager,
     can_create_camera_tokens: bool,
+    /// The viewer may link a Bambu Cloud account (`cloud:auth`): the card to its page.
+    can_cloud: bool,
     camera_printers: Vec<(String, String)>,
     /// The providers linked to this account.
     oidc_links: Vec<pw_app::OidcLinkView>,
@@ -339,6 +341,7 @@ pub(crate) async fn account_page(
         mail_events,
         camera_tokens,
         can_create_camera_tokens: viewer.can(Permission::CameraTokens),
+        can_cloud: viewer.can(Permission::CloudAuth),
         camera_printers: printers,
         username: me.username.clone().unwrap_or_default(),
         display_name: me.display_name.clone().unwrap_or_default(),

@@ -1,0 +1,3 @@
+//! Bambu Cloud: the per-user links (`cloud_links`).
+
+pub(crate) mod links;
