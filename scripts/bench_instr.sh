@@ -8,12 +8,14 @@
 # is switched on only around each burst of requests), with BENCH_INSTR_PRINTERS (10) simulated
 # X1C printers reporting every second (the simulator runs natively). After the first-run setup,
 # an API key (printers, users and audit read scopes) and the printers online, each case sends
-# BENCH_INSTR_N (500) requests over one keep-alive HTTP/1.1 TLS connection (curl), then:
+# BENCH_INSTR_N (200) requests over one keep-alive HTTP/1.1 TLS connection (curl) while the
+# simulator is paused (SIGSTOP: the printers stay online with their last report, well inside
+# the 30 s MQTT keep-alive, and their reports do not land in the count), then:
 #   instr/req   user-space instructions of the server process / N (all threads; the kernel's
 #               work in syscalls is not counted, see syscalls/req below)
 #   allocs/req  calls to malloc/calloc/realloc/posix_memalign/aligned_alloc / N
-#   idle        the same counts for 2 s without requests (the simulated printers' reports and
-#               the server's timers), shown so the background can be judged
+#   idle        the same counts for 5 s without requests with the simulator running: the fan-in
+#               cost, shown per report (BENCH_INSTR_PRINTERS reports a second)
 # BENCH_INSTR_STRACE=1 adds syscalls/req (strace -c -f on an uninstrumented run).
 # Cases: healthz, printers-cookie, printers-key, users-cookie, users-key, audit-cookie.
 # Each case's callgrind file stays in $TARGET/bench-logs/instr/ for callgrind_annotate; the top
@@ -32,7 +34,7 @@ LOG_TAG=bench_instr.sh
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 SERVER_BIN=${1:-$TARGET_DIR/release/printwarden}
-N=${BENCH_INSTR_N:-500}
+N=${BENCH_INSTR_N:-200}
 PRINTERS=${BENCH_INSTR_PRINTERS:-10}
 TOP=${BENCH_INSTR_TOP:-12}
 OUT=${BENCH_INSTR_OUT:-$TARGET_DIR/bench-logs/instr}
@@ -49,6 +51,7 @@ sim_dir=$PROC_DIR/sim
 mkdir -p "$sim_dir"
 start_bg sim "$OUT/sim.log" "$SERVER_BIN" simulate --count "$PRINTERS" --models X1C \
 	--job-seconds 100000 --state-dir "$sim_dir"
+SIM_PID=$BG_PID
 wait_for_file "$sim_dir/printers.json" 120 "$BG_PID" || die "the simulator did not start"
 
 data=$PROC_DIR/data
@@ -126,6 +129,8 @@ burst() {
 	done
 	# one warm request (caches filled, connection pools warm)
 	curl -sf --http1.1 --cacert "$ca" -o /dev/null -H "$header" "$base$path" || die "GET $path failed"
+	kill -STOP "$SIM_PID"
+	sleep 0.5
 	ctl -z
 	ctl -i on
 	t0=$(now_ms)
@@ -133,6 +138,8 @@ burst() {
 	t1=$(now_ms)
 	ctl -i off
 	ctl -d "$name"
+	kill -CONT "$SIM_PID"
+	sleep 2
 	sleep 0.5
 	file=$(ls -t "$OUT"/cg.out* | head -n 1)
 	mv "$file" "$OUT/$name.callgrind"
@@ -147,14 +154,15 @@ idle() {
 	local file
 	ctl -z
 	ctl -i on
-	sleep 2
+	sleep 5
 	ctl -i off
 	ctl -d idle
 	sleep 0.5
 	file=$(ls -t "$OUT"/cg.out* | head -n 1)
 	mv "$file" "$OUT/idle.callgrind"
 	read -r instr allocs < <(counts "$OUT/idle.callgrind")
-	ROWS+=("$(printf '%-16s %12s %10s   per 2 s without requests' idle "$instr" "$allocs")")
+	ROWS+=("$(awk -v i="$instr" -v a="$allocs" -v n="$((PRINTERS * 5))" \
+		'BEGIN { printf "%-16s %12.0f %10.1f   per report (5 s without requests, %d reports)", "idle", i / n, a / n, n }')")
 }
 
 idle
@@ -170,6 +178,19 @@ stop_bg "$SRV_PID" 30
 	printf '%-16s %12s %10s\n' case instr/req allocs/req
 	printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT/summary.txt"
+# Where the instructions went (inclusive, per request): the connection task (TLS, hyper, the
+# middleware, the handler, serialisation), SQLite (the sqlx worker threads), the log writer
+# thread, and the queue dispatcher's timer (background, not the request's).
+echo "== per request, inclusive: connection task / sqlite3_step / log writer / dispatcher (background)"
+for f in healthz printers-cookie printers-key users-cookie users-key audit-cookie; do
+	callgrind_annotate --inclusive=yes "$OUT/$f.callgrind" 2>/dev/null | awk -v n="$N" -v f="$f" '
+		function num(s) { gsub(/,/, "", s); return s + 0 }
+		/axum_server::server::Server<A,Acc>::serve::\{\{closure\}\}::\{\{closure\}\}::\{\{closure\}\} / && !c { c = num($1) }
+		/:sqlite3_step / && !q { q = num($1) }
+		/log_writer::run/ && !w { w = num($1) }
+		/queue_claims::\{\{closure\}\} / && !d { d = num($1) }
+		END { printf "%-16s %10.0f %10.0f %10.0f %10.0f\n", f, c / n, q / n, w / n, d / n }'
+done | tee -a "$OUT/summary.txt"
 for f in healthz printers-cookie users-cookie audit-cookie; do
 	echo "== $f: top $TOP by self cost (instructions)"
 	callgrind_annotate --inclusive=no "$OUT/$f.callgrind" 2>/dev/null |

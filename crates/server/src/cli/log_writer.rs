@@ -232,8 +232,8 @@ mod tests {
         use tracing_subscriber::fmt::MakeWriter;
         let mut w = writer.make_writer();
         // Written in pieces, as the formatter does; arrives as one line.
-        w.write_all(text[..3].as_bytes()).unwrap();
-        w.write_all(text[3..].as_bytes()).unwrap();
+        w.write_all(&text.as_bytes()[..3]).unwrap();
+        w.write_all(&text.as_bytes()[3..]).unwrap();
     }
 
     #[test]
