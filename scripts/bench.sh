@@ -6,6 +6,11 @@
 #   scripts/bench.sh healthz          # one benchmark
 #   scripts/bench.sh startup healthz  # several
 #   scripts/bench.sh list             # the benchmark names
+#   scripts/bench.sh compare REV [names]  # the same benchmarks for the server built from git
+#                                     # revision REV (own worktree and target dir) and for this
+#                                     # tree, side by side in one run ("name@base" rows)
+#
+# Per-request instructions and allocations (repeatable on a busy machine): scripts/bench_instr.sh.
 #
 # Benchmarks:
 #   startup  second start of the release server (certificate already present):
@@ -13,13 +18,18 @@
 #            the idle RSS (VmRSS) of the server after start
 #   healthz  wrk against https://127.0.0.1:PORT/healthz of the release server
 #            (PRINTWARDEN_RATE_LIMITS=off)
-#   floor    the same wrk against target/release/examples/floor, a bare
+#   floor    the same wrk against target/release/floor (crates/bench), a bare
 #            hyper+rustls HTTPS "hello" server: the ceiling for this machine.
-#            With healthz, the table shows healthz/floor in percent.
+#            The table shows every wrk row's req/s as a percentage of the floor
+#            measured in the same run (floor runs first when selected).
 #   authread authenticated JSON reads on the release server after setup:
 #            GET /api/v1/auth/me and GET /api/v1/users, once with the session
 #            cookie and once with an API key (Authorization: Bearer). With
 #            healthz, the table shows each as a percentage of healthz (goal ≥ 50 %).
+#   lists    with BENCH_LISTS_PRINTERS (10) live simulated printers: GET /api/v1/printers
+#            with the session cookie and with an API key, GET /api/v1/users and the audit
+#            log's first page (issue 21: >= 50 % of the floor for the printer list with p99
+#            <= 5 ms, >= 30 % for the others).
 #   printers N simulated X1C printers (a full report every second each) added to
 #            the release server, with BENCH_SOCKETS dashboard sockets on
 #            /api/v1/events: server CPU (fraction of one core, over warm-up and
@@ -69,7 +79,7 @@
 #            /proc/PID/clear_refs). Goal: growth <= 32 MiB.
 #   camera   one simulated X1C's camera (RTSPS H.264, 5 pictures/s, remuxed to fMP4 by the
 #            server) watched by BENCH_CAMERA_VIEWERS (20) WebSocket clients on
-#            /api/v1/printers/{id}/camera/ws (target/release/examples/camera_latency):
+#            /api/v1/printers/{id}/camera/ws (target/release/camera_latency, crate pw-bench):
 #            server CPU (% of one core, /proc/PID/stat) over BENCH_CAMERA_SECONDS (20)
 #            with the printer online and nobody watching, then with the viewers; and
 #            per fragment the time from a reference RTSPS client of the bench's own
@@ -88,7 +98,7 @@
 #   BENCH_DURATION=10s BENCH_CONNECTIONS=32 BENCH_THREADS=2   wrk settings
 #   BENCH_NO_BUILD=1             don't run cargo build (use what is in target/release)
 #   BENCH_SERVER_BIN=path        server binary (default target/release/printwarden)
-#   BENCH_FLOOR_BIN=path         floor binary (default target/release/examples/floor)
+#   BENCH_FLOOR_BIN=path         floor binary (default target/release/floor, crate pw-bench)
 #   BENCH_PRINTERS="100 1000" BENCH_SOCKETS=50 BENCH_PRINTERS_SECONDS=20 BENCH_PRINTERS_WARMUP=5   printers
 #   BENCH_ARCHIVE_ENTRIES=100000 BENCH_ARCHIVE_BACKENDS="sqlite postgres" BENCH_PG_URL=...
 #   BENCH_ARCHIVE_CONNECTIONS=2 BENCH_ARCHIVE_DURATION=10s   archive
@@ -111,8 +121,8 @@ cd "$ROOT"
 source "$ROOT/scripts/lib/common.sh"
 LOG_TAG=bench.sh
 
-BENCHES=(startup healthz floor authread printers archive upload dispatch signin camera)
-NEEDS_SERVER_BIN=(startup healthz authread printers archive upload signin camera)
+BENCHES=(floor startup healthz authread lists printers archive upload dispatch signin camera)
+NEEDS_SERVER_BIN=(startup healthz authread lists printers archive upload signin camera)
 NEEDS_CAMERA_BIN=(camera)
 NEEDS_FLOOR_BIN=(floor)
 NEEDS_WS_BIN=(printers)
@@ -125,10 +135,10 @@ THREADS=${BENCH_THREADS:-2}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 [[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
 SERVER_BIN=${BENCH_SERVER_BIN:-$TARGET_DIR/release/printwarden}
-FLOOR_BIN=${BENCH_FLOOR_BIN:-$TARGET_DIR/release/examples/floor}
-WS_BIN=$TARGET_DIR/release/examples/ws_latency
+FLOOR_BIN=${BENCH_FLOOR_BIN:-$TARGET_DIR/release/floor}
+WS_BIN=$TARGET_DIR/release/ws_latency
 DISPATCH_BIN=$TARGET_DIR/release/examples/dispatch_bench
-CAMERA_BIN=${BENCH_CAMERA_BIN:-$TARGET_DIR/release/examples/camera_latency}
+CAMERA_BIN=${BENCH_CAMERA_BIN:-$TARGET_DIR/release/camera_latency}
 LOG_DIR=$TARGET_DIR/bench-logs
 mkdir -p "$LOG_DIR"
 
@@ -160,9 +170,12 @@ PG_DROP=()
 # Extra environment for the next start_server (e.g. PRINTWARDEN_DATABASE_URL).
 SRV_EXTRA_ENV=()
 
+# Appended to every row name while the base revision of `compare` runs.
+ROW_SUFFIX=""
 add_row() { # add_row TARGET RPS P50 P99 [NOTE]
-	ROWS+=("$1")
-	RPS[$1]=$2 P50[$1]=$3 P99[$1]=$4 ROW_NOTE[$1]=${5:-}
+	local t=$1$ROW_SUFFIX
+	ROWS+=("$t")
+	RPS[$t]=$2 P50[$t]=$3 P99[$t]=$4 ROW_NOTE[$t]=${5:-}
 }
 add_note() { NOTES+=("$*"); }
 
@@ -309,6 +322,48 @@ bench_authread() {
 	run_wrk me-key "$base/api/v1/auth/me" "authorization: Bearer $key"
 	run_wrk users-key "$base/api/v1/users" "authorization: Bearer $key"
 	stop_bg "$SRV_PID" 5
+}
+
+# The list reads of issue 21 with BENCH_LISTS_PRINTERS (10) live simulated printers: the printer
+# list with the session cookie and with an API key, the user list and the audit log's first page.
+bench_lists() {
+	local n=${BENCH_LISTS_PRINTERS:-10} sim_dir sim data base ca code cookie key online i path
+	sim_dir=$(mktemp -d "$PROC_DIR/sim.XXXXXX")
+	start_bg "sim-lists" "$LOG_DIR/sim-lists.log" "$SERVER_BIN" simulate --count "$n" --models X1C \
+		--job-seconds 100000 --state-dir "$sim_dir"
+	sim=$BG_PID
+	wait_for_file "$sim_dir/printers.json" 120 "$sim" || die "the simulator did not start $n printers"
+	data=$(new_data_dir)
+	start_server_ready "$data" lists
+	base=https://$SRV_HTTPS
+	ca=$data/tls/ca.crt
+	code=$(tr -d '[:space:]' <"$data/setup-code")
+	cookie=$(curl -sf --cacert "$ca" -o /dev/null -D - -H 'content-type: application/json' \
+		-d "{\"setup_code\":\"$code\",\"username\":\"bench\",\"password\":\"bench password 1\"}" \
+		"$base/api/v1/auth/setup" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n 1)
+	[[ -n $cookie ]] || die "setup did not return a session cookie"
+	key=$(curl -sf --cacert "$ca" -H "cookie: $cookie" -H "origin: $base" -H 'content-type: application/json' \
+		-d '{"name":"bench","scopes":["printers:read","users:read","audit:read"]}' "$base/api/v1/api-keys" |
+		sed -n 's/.*"key":"\(pwk_[^"]*\)".*/\1/p')
+	[[ -n $key ]] || die "could not create an API key"
+	PW_COOKIE=$cookie python3 scripts/bench_add_printers.py "$base" "$ca" "$sim_dir/printers.json"
+	online=0
+	for ((i = 0; i < 240; i++)); do
+		online=$(curl -sf --cacert "$ca" -H "cookie: $cookie" "$base/api/v1/printers" |
+			python3 -c 'import json, sys; print(sum(p["connection"] == "online" for p in json.load(sys.stdin)["items"]))')
+		((online == n)) && break
+		sleep 0.5
+	done
+	((online == n)) || die "only $online of $n printers came online"
+	for path in /api/v1/printers /api/v1/users /api/v1/audit; do
+		curl -sf -o /dev/null --cacert "$ca" -H "cookie: $cookie" "$base$path" || die "GET $path with the cookie failed"
+	done
+	run_wrk printers-cookie "$base/api/v1/printers" "cookie: $cookie"
+	run_wrk printers-key "$base/api/v1/printers" "authorization: Bearer $key"
+	run_wrk users-list "$base/api/v1/users" "cookie: $cookie"
+	run_wrk audit-first-page "$base/api/v1/audit" "cookie: $cookie"
+	stop_bg "$SRV_PID" 5
+	stop_bg "$sim" 5
 }
 
 # The sign-in peers and the venv for the authenticator come from the test suite's helpers.
@@ -829,6 +884,12 @@ usage() {
 }
 
 SELECTED=()
+COMPARE_REV=""
+if [[ ${1:-} == compare ]]; then
+	[[ -n ${2:-} ]] || die "usage: scripts/bench.sh compare BASE_REV [benchmarks]"
+	COMPARE_REV=$2
+	shift 2
+fi
 for arg in "$@"; do
 	case $arg in
 	all) SELECTED=("${BENCHES[@]}") ;;
@@ -853,29 +914,48 @@ if in_list archive "${SELECTED[@]}" || in_list dispatch "${SELECTED[@]}"; then
 	ensure_apt sqlite3:sqlite3 postgresql-client:psql
 fi
 
-build=(cargo build --release -p printwarden)
-need_build=0
+# The server is built exactly as shipped (`cargo build --release` builds only it). The floor and
+# the socket client live in their own crate (pw-bench) and are built by a second cargo run:
+# building them as the server's examples pulled its dev-dependencies into the feature
+# resolution and rebuilt the whole workspace into a server binary that differed from the
+# shipped one.
+need_server=0 bench_bins=()
 for b in "${SELECTED[@]}"; do
-	if in_list "$b" "${NEEDS_SERVER_BIN[@]}" && [[ -z ${BENCH_SERVER_BIN:-} ]] && ! in_list --bin "${build[@]}"; then
-		build+=(--bin printwarden)
-		need_build=1
+	if in_list "$b" "${NEEDS_SERVER_BIN[@]}" && [[ -z ${BENCH_SERVER_BIN:-} ]]; then need_server=1; fi
+	if in_list "$b" "${NEEDS_FLOOR_BIN[@]}" && [[ -z ${BENCH_FLOOR_BIN:-} ]] && ! in_list floor "${bench_bins[@]}"; then
+		bench_bins+=(--bin floor)
 	fi
-	if in_list "$b" "${NEEDS_FLOOR_BIN[@]}" && [[ -z ${BENCH_FLOOR_BIN:-} ]] && ! in_list floor "${build[@]}"; then
-		build+=(--example floor)
-		need_build=1
+	if in_list "$b" "${NEEDS_WS_BIN[@]}" && ! in_list ws_latency "${bench_bins[@]}"; then
+		bench_bins+=(--bin ws_latency)
 	fi
-	if in_list "$b" "${NEEDS_WS_BIN[@]}" && ! in_list ws_latency "${build[@]}"; then
-		build+=(--example ws_latency)
-		need_build=1
-	fi
-	if in_list "$b" "${NEEDS_CAMERA_BIN[@]}" && [[ -z ${BENCH_CAMERA_BIN:-} ]] && ! in_list camera_latency "${build[@]}"; then
-		build+=(--example camera_latency)
-		need_build=1
+	if in_list "$b" "${NEEDS_CAMERA_BIN[@]}" && [[ -z ${BENCH_CAMERA_BIN:-} ]] && ! in_list camera_latency "${bench_bins[@]}"; then
+		bench_bins+=(--bin camera_latency)
 	fi
 done
-if ((need_build)) && [[ ${BENCH_NO_BUILD:-} != 1 ]]; then
-	log "${build[*]}"
-	"${build[@]}"
+if [[ ${BENCH_NO_BUILD:-} != 1 ]]; then
+	if ((need_server)); then
+		log "cargo build --release -p printwarden --bin printwarden"
+		cargo build --release -p printwarden --bin printwarden
+	fi
+	if ((${#bench_bins[@]})); then
+		log "cargo build --release -p pw-bench ${bench_bins[*]}"
+		cargo build --release -p pw-bench "${bench_bins[@]}"
+	fi
+fi
+# compare: the base revision's server, built in its own worktree and target dir (so neither
+# build disturbs the other's artifacts).
+BASE_SERVER_BIN=""
+if [[ -n $COMPARE_REV ]]; then
+	base_rev=$(git rev-parse --verify "$COMPARE_REV^{commit}") || die "unknown revision $COMPARE_REV"
+	base_tree=${BENCH_COMPARE_DIR:-$TARGET_DIR/compare-$base_rev}
+	if [[ ! -d $base_tree/src ]]; then
+		rm -rf "$base_tree"
+		git worktree add --detach "$base_tree/src" "$base_rev" >&2
+	fi
+	log "building the base revision ${base_rev:0:12} in $base_tree"
+	(cd "$base_tree/src" && CARGO_TARGET_DIR=$base_tree/target cargo build --release -p printwarden --bin printwarden)
+	BASE_SERVER_BIN=$base_tree/target/release/printwarden
+	[[ -x $BASE_SERVER_BIN ]] || die "no base server binary at $BASE_SERVER_BIN"
 fi
 # The dispatch bench needs pw-app's bench-only feature: a build of its own, so the feature never
 # reaches the server binary.
@@ -896,6 +976,13 @@ done
 
 log "benchmarks: ${SELECTED[*]} (wrk -t$THREADS -c$CONNECTIONS -d$DURATION; $(nproc) cores; logs in $LOG_DIR)"
 for b in "${SELECTED[@]}"; do
+	if [[ -n $BASE_SERVER_BIN ]] && in_list "$b" "${NEEDS_SERVER_BIN[@]}"; then
+		log "---- $b (base ${COMPARE_REV})"
+		this_server=$SERVER_BIN
+		SERVER_BIN=$BASE_SERVER_BIN ROW_SUFFIX=@base
+		"bench_$b"
+		SERVER_BIN=$this_server ROW_SUFFIX=""
+	fi
 	log "---- $b"
 	"bench_$b"
 done
@@ -903,9 +990,12 @@ done
 echo
 echo "printwarden benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION)"
 if ((${#ROWS[@]})); then
-	printf '%-26s %12s %10s %10s  %s\n' target req/s p50 p99 notes
+	# "of floor": the row's req/s as a percentage of the floor measured in this run.
+	printf '%-26s %12s %9s %10s %10s  %s\n' target req/s "of floor" p50 p99 notes
 	for r in "${ROWS[@]}"; do
-		printf '%-26s %12s %10s %10s  %s\n' "$r" "${RPS[$r]}" "${P50[$r]}" "${P99[$r]}" "${ROW_NOTE[$r]}"
+		of_floor=$(awk -v a="${RPS[$r]}" -v f="${RPS[floor]:-}" \
+			'BEGIN { if (f + 0 > 0 && a + 0 > 0) printf "%.1f %%", 100 * a / f; else print "-" }')
+		printf '%-26s %12s %9s %10s %10s  %s\n' "$r" "${RPS[$r]}" "$of_floor" "${P50[$r]}" "${P99[$r]}" "${ROW_NOTE[$r]}"
 	done
 	if [[ -n ${RPS[healthz]:-} && -n ${RPS[floor]:-} ]]; then
 		awk -v h="${RPS[healthz]}" -v f="${RPS[floor]}" \

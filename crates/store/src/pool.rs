@@ -4,6 +4,8 @@
 //! Invariant: the SQLite database file and its `-wal`/`-shm` companions are readable by the
 //! owner only (0600) whatever the umask, before the first connection opens them.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
@@ -48,6 +50,9 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
     pub(crate) search: SearchTuning,
+    /// Bumped after every write to printer rows through this store (see
+    /// [`Store::printers_version`]); shared by the clones.
+    printers_version: Arc<AtomicU64>,
 }
 
 /// The archive text search's two thresholds (see `farm/archive.rs`). Fixed in production;
@@ -180,6 +185,7 @@ impl Store {
             pool,
             backend,
             search: SearchTuning::default(),
+            printers_version: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -192,6 +198,21 @@ impl Store {
             short_text_window: tuning.short_text_window.max(1),
         };
         self
+    }
+
+    /// A number that changes after every write to the printer rows made through this store
+    /// (add, change, certificate state, delete, a deleted location, an import, re-sealing):
+    /// what the application's printer-row cache compares to know it is still current.
+    /// Another node's writes do not change it; the cache bounds that staleness by age.
+    #[must_use]
+    pub fn printers_version(&self) -> u64 {
+        self.printers_version.load(Ordering::Acquire)
+    }
+
+    /// Called after a write to printer rows, committed or not (a spurious change only costs
+    /// the cache one reload).
+    pub(crate) fn printers_changed(&self) {
+        self.printers_version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Which engine this is.

@@ -116,6 +116,8 @@ pub struct App {
     pub(crate) certificates: certificates::CertificateSlot,
     /// The printer connections.
     pub(crate) fleet: Arc<fleet::Fleet>,
+    /// Every printer row, for the printer lists (`farm::printers::rows`).
+    pub(crate) printer_rows: Arc<crate::farm::printers::PrinterRows>,
     /// Camera feeds, shared by their viewers.
     pub(crate) cameras: Arc<camera::Cameras>,
     /// The long-lived background tasks ([`Task`](crate::Task)).
@@ -198,6 +200,7 @@ impl App {
             setup_code: Arc::new(Mutex::new(None)),
             clock,
             cache: Arc::new(cache::PrincipalCache::default()),
+            printer_rows: Arc::default(),
             hashing: Arc::new(Semaphore::new(hashers)),
             revocations,
             auth_on: Arc::new(AtomicBool::new(true)),

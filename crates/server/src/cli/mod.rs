@@ -23,6 +23,7 @@ mod demo;
 mod healthcheck;
 mod import;
 mod keys;
+pub mod log_writer;
 mod migrate;
 mod printer_check;
 mod simulate;
@@ -201,7 +202,7 @@ where
     Fut: Future<Output = ExitCode>,
 {
     init_logging(settings);
-    match tokio::runtime::Builder::new_multi_thread()
+    let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
@@ -213,7 +214,10 @@ where
             );
             ExitCode::FAILURE
         }
-    }
+    };
+    // The last lines (often why the command ended) are still queued for the log writer.
+    log_writer::flush_logs();
+    code
 }
 
 /// Runs until a signal; a restore confirmed on Settings → Backup stops the server, applies it
@@ -270,9 +274,23 @@ fn init_logging(settings: &Settings) {
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
+    // Lines are formatted on the thread that logs and written by one writer thread, so no
+    // request waits for stderr (see `log_writer` for what happens when the sink stalls).
+    let Some((writer, guard)) = log_writer::spawn(std::io::stderr()) else {
+        init_logging_with(filter, json, std::io::stderr);
+        return;
+    };
+    log_writer::keep(guard);
+    init_logging_with(filter, json, writer);
+}
+
+fn init_logging_with<W>(filter: EnvFilter, json: bool, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = if json {
         builder
             .json()

@@ -1202,3 +1202,198 @@ async fn deleting_a_user_with_their_items_keeps_the_printers_and_webhooks_they_a
     );
     pool.close().await;
 }
+
+/// The printer list reads a row cache (issue 21): the visibility filter still applies to a
+/// cache filled by an administrator, and every change — rename, move, delete, a deleted
+/// location, a changed group scope — shows in the very next list, paged or not.
+#[tokio::test]
+async fn the_cached_printer_list_keeps_each_scope_and_shows_every_change_at_once() {
+    let (farm, _dir) = farm(&[Model::P1S, Model::A1, Model::P1S]).await;
+    let server = TestServer::spawn().await;
+    let admin = server.setup_admin().await;
+    let locations = crate::support::locations(&server, &admin, &["Hall A", "Hall B"]).await;
+    let a1 = add(
+        &server,
+        &admin,
+        &farm.printers[0],
+        json!({"name": "A one", "location_id": locations[0]}),
+    )
+    .await;
+    let b1 = add(
+        &server,
+        &admin,
+        &farm.printers[1],
+        json!({"name": "B one", "location_id": locations[1]}),
+    )
+    .await;
+    let a2 = add(
+        &server,
+        &admin,
+        &farm.printers[2],
+        json!({"name": "A two", "location_id": locations[0]}),
+    )
+    .await;
+    let group = server
+        .call(
+            &admin,
+            "POST",
+            "/api/v1/groups",
+            Some(
+                json!({"name": "Hall A crew", "permissions": ["printers:read"],
+                        "scope": {"locations": [locations[0]]}}),
+            ),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{:?}", group.json);
+    let gid = group.json["id"].as_i64().unwrap();
+    server.create_user(&admin, "anna", &[gid]).await;
+    let mut anna = server.login("anna", TEST_PASSWORD).await;
+
+    async fn names(server: &TestServer, auth: &Auth) -> Vec<(i64, String)> {
+        let list = server.call(auth, "GET", "/api/v1/printers", None).await;
+        assert_eq!(list.status, 200, "{:?}", list.json);
+        list.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["id"].as_i64().unwrap(),
+                    p["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+    /// Every page of one printer, by cursor.
+    async fn paged(server: &TestServer, auth: &Auth) -> Vec<i64> {
+        let mut ids = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page = server
+                .call(
+                    auth,
+                    "GET",
+                    &format!("/api/v1/printers?limit=1{cursor}"),
+                    None,
+                )
+                .await;
+            assert_eq!(page.status, 200, "{:?}", page.json);
+            ids.extend(
+                page.json["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["id"].as_i64().unwrap()),
+            );
+            match page.json["next"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return ids,
+            }
+        }
+    }
+
+    // The administrator fills the cache with every printer; anna still sees hall A only.
+    let all = names(&server, &admin).await;
+    assert_eq!(
+        all,
+        [
+            (a1, "A one".to_owned()),
+            (a2, "A two".to_owned()),
+            (b1, "B one".to_owned())
+        ]
+    );
+    assert_eq!(paged(&server, &admin).await, [a1, a2, b1]);
+    assert_eq!(
+        names(&server, &anna).await,
+        [(a1, "A one".to_owned()), (a2, "A two".to_owned())]
+    );
+    assert_eq!(paged(&server, &anna).await, [a1, a2]);
+    let hidden = server
+        .call(&anna, "GET", &format!("/api/v1/printers/{b1}"), None)
+        .await;
+    assert_eq!(hidden.status, 404);
+
+    // A rename shows at once, in the new order.
+    let renamed = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/printers/{a1}"),
+            Some(json!({"name": "Z one"})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{:?}", renamed.json);
+    assert_eq!(
+        names(&server, &anna).await,
+        [(a2, "A two".to_owned()), (a1, "Z one".to_owned())]
+    );
+
+    // A move out of hall A hides it from anna at once.
+    let moved = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/printers/{a2}"),
+            Some(json!({"location_id": locations[1]})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{:?}", moved.json);
+    assert_eq!(names(&server, &anna).await, [(a1, "Z one".to_owned())]);
+
+    // A page cursor naming a printer that has been deleted since still pages (from the
+    // database), and the deleted printer is gone from every list at once.
+    let first = server
+        .call(&admin, "GET", "/api/v1/printers?limit=2", None)
+        .await;
+    assert_eq!(first.json["items"][0]["id"], a2, "{:?}", first.json);
+    assert_eq!(first.json["items"][1]["id"], b1, "{:?}", first.json);
+    let cursor = first.json["next"].as_str().unwrap().to_owned();
+    let deleted = server
+        .call(&admin, "DELETE", &format!("/api/v1/printers/{b1}"), None)
+        .await;
+    assert!(deleted.status.is_success(), "{:?}", deleted.json);
+    let rest = server
+        .call(
+            &admin,
+            "GET",
+            &format!("/api/v1/printers?limit=5&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(rest.status, 200, "{:?}", rest.json);
+    let rest: Vec<i64> = rest.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(rest, [a1]);
+    assert_eq!(paged(&server, &admin).await, [a2, a1]);
+
+    // Anna's group now reaches hall B instead (the change ends her session: sign in again).
+    let rescoped = server
+        .call(
+            &admin,
+            "PATCH",
+            &format!("/api/v1/groups/{gid}"),
+            Some(json!({"scope": {"locations": [locations[1]]}})),
+        )
+        .await;
+    assert_eq!(rescoped.status, 200, "{:?}", rescoped.json);
+    anna = server.login("anna", TEST_PASSWORD).await;
+    assert_eq!(names(&server, &anna).await, [(a2, "A two".to_owned())]);
+
+    // Deleting hall B leaves its printer without a location: out of anna's scope at once.
+    let gone = server
+        .call(
+            &admin,
+            "DELETE",
+            &format!("/api/v1/locations/{}", locations[1]),
+            None,
+        )
+        .await;
+    assert!(gone.status.is_success(), "{:?}", gone.json);
+    assert_eq!(names(&server, &anna).await, []);
+    assert_eq!(paged(&server, &anna).await, Vec::<i64>::new());
+    assert_eq!(names(&server, &admin).await.len(), 2);
+}

@@ -124,7 +124,9 @@ impl Store {
         let done = sqlx::query("DELETE FROM locations WHERE id = $1")
             .bind(id.get())
             .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .await;
+        // Its printers lost their location (ON DELETE SET NULL).
+        self.printers_changed();
+        Ok(done?.rows_affected() > 0)
     }
 }

@@ -238,6 +238,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(StoreError::from_write)?;
+        self.printers_changed();
         Ok(PrinterId::from_db(row.try_get("id")?))
     }
 
@@ -268,8 +269,9 @@ impl Store {
         .bind(patch.access_code)
         .bind(now)
         .execute(&self.pool)
-        .await
-        .map_err(StoreError::from_write)?;
+        .await;
+        self.printers_changed();
+        let done = done.map_err(StoreError::from_write)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -281,7 +283,7 @@ impl Store {
         presented: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE printers SET pinned_sha256 = $2, presented_sha256 = $3, updated_at = $4 \
              WHERE id = $1",
         )
@@ -290,7 +292,9 @@ impl Store {
         .bind(presented)
         .bind(now)
         .execute(&self.pool)
-        .await?;
+        .await;
+        self.printers_changed();
+        done?;
         Ok(())
     }
 
@@ -299,7 +303,8 @@ impl Store {
         let done = sqlx::query("DELETE FROM printers WHERE id = $1")
             .bind(id.get())
             .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .await;
+        self.printers_changed();
+        Ok(done?.rows_affected() > 0)
     }
 }

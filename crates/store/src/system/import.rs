@@ -621,7 +621,9 @@ impl Store {
             .map_err(StoreError::from_write)?;
             ids.queue += 1;
         }
-        tx.commit().await?;
+        let done = tx.commit().await;
+        self.printers_changed();
+        done?;
         Ok(ids)
     }
 }

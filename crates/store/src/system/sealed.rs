@@ -392,7 +392,10 @@ impl Store {
             }
             after_each(done + 1);
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        let done = tx.commit().await;
+        // Printer access codes are among the re-sealed values.
+        self.printers_changed();
+        done.map_err(StoreError::from)?;
         Ok(())
     }
 

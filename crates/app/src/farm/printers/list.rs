@@ -1,5 +1,7 @@
-//! Reading printers: the paged list (visibility filtered in SQL), the full list for the
-//! events socket, and one printer by id. A printer the caller may not see answers 404.
+//! Reading printers: the paged list, the full list for the events socket, and one printer by id.
+//! The lists read the row cache (`rows.rs`) and apply the visibility filter of the caller to
+//! it — the same filter the SQL query applies when a page is read from the database. A printer
+//! the caller may not see answers 404.
 
 use super::*;
 
@@ -16,8 +18,7 @@ impl App {
             Permission::PrintersRead,
         ));
         Ok(self
-            .store
-            .printers_where(&filter)
+            .printers_filtered(&filter)
             .await?
             .iter()
             // The query already filters; the row check stays as a second lock.
@@ -45,7 +46,15 @@ impl App {
             &actor.principal,
             Permission::PrintersRead,
         ));
-        let rows = self.store.printers_page(&filter, &page.store()).await?;
+        let fetch = usize::try_from(page.limit + 1).unwrap_or(usize::MAX);
+        // From the row cache; from the database when the cursor's row is gone.
+        let rows = match self
+            .printers_after(&filter, page.after.as_ref(), fetch)
+            .await?
+        {
+            Some(rows) => rows,
+            None => self.store.printers_page(&filter, &page.store()).await?,
+        };
         let (rows, next) = page.finish(Listing::Printers, rows, |r| (r.name.clone(), r.id.get()));
         Ok(crate::Page {
             items: rows

@@ -18,6 +18,7 @@ mod glance;
 mod list;
 mod plate;
 mod rights;
+mod rows;
 mod start;
 mod trust;
 mod update;
@@ -26,6 +27,7 @@ pub use commands::{CommandInput, CommandOutcome};
 pub use files::{MAX_PRINT_FILE, PrintUpload, PrinterDownload, PrinterFile};
 pub use glance::Glance;
 pub use rights::PrinterRights;
+pub(crate) use rows::PrinterRows;
 pub(crate) use start::{
     Printable, StartPrint, StartSettings, plain_gcode, plate_warnings, printer_file_name,
 };

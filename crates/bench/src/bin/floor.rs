@@ -20,14 +20,22 @@ use hyper_util::server::conn::auto::Builder;
 
 #[tokio::main]
 async fn main() {
-    printwarden::install_crypto_provider();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
         .expect("certificate");
-    let config = printwarden::tls::server_config_from_pem(
-        cert.cert.pem().as_bytes(),
-        cert.signing_key.serialize_pem().as_bytes(),
-    )
+    // The server's TLS set-up (`printwarden::tls::server_config_from_pem`): ring, TLS 1.3 and
+    // 1.2, ALPN h2 then http/1.1. Repeated here so this crate does not depend on the server.
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).expect("key");
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
     .expect("TLS config");
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let config = Arc::new(config);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
