@@ -13,6 +13,8 @@
 mod supervisor;
 
 use supervisor::Supervisor;
+#[cfg(feature = "bench")]
+pub(crate) use supervisor::apply_report;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
