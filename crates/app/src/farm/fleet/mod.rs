@@ -13,6 +13,8 @@
 mod supervisor;
 
 use supervisor::Supervisor;
+#[cfg(feature = "bench")]
+pub(crate) use supervisor::apply_report;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -117,6 +119,14 @@ pub(crate) struct Rendered {
     pub archive: Option<(OpenArchive, bytes::Bytes)>,
 }
 
+/// See [`Fleet::render_parts`].
+pub(crate) struct RenderParts {
+    pub row: PrinterRow,
+    pub live: watch::Receiver<Live>,
+    pub plate: pw_store::PlateRow,
+    pub archive: Option<OpenArchive>,
+}
+
 /// A printer's open archive entry as the archive watcher last saw it: what a printer card
 /// needs to link its running job, and who may follow that link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,11 +190,15 @@ impl Fleet {
         self.links.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The stored row and the live state, from memory.
-    pub(crate) fn snapshot(&self, id: PrinterId) -> Option<(PrinterRow, Live)> {
-        self.links()
-            .get(&id)
-            .map(|l| (l.row.clone(), l.live.borrow().clone()))
+    /// What rendering a printer's event needs, under one lock: its row, a handle on its live
+    /// state (read in place by the caller, not copied), its plate and open archive entry.
+    pub(crate) fn render_parts(&self, id: PrinterId) -> Option<RenderParts> {
+        self.links().get(&id).map(|l| RenderParts {
+            row: l.row.clone(),
+            live: l.live.clone(),
+            plate: l.plate,
+            archive: l.archive,
+        })
     }
 
     /// Records a changed row (name, location…) and tells listeners.

@@ -327,22 +327,8 @@ impl Supervisor {
                     unanswered = None;
                     let Inbound::Report(payload) = inbound else { continue };
                     last_report = tokio::time::Instant::now();
-                    match report.apply(&payload) {
-                        Ok(Frame::Status) => {
-                            let status = report.status();
-                            let off = status.developer_mode == Some(false)
-                                || status.hms.iter().any(pw_bambu::report::Hms::is_verify_failed);
-                            let now = self.app.now();
-                            if status.gcode_state.is_busy() {
-                                // The printer reports the job: its busy state guards it now.
-                                self.app.fleet.claims.seen_busy(self.id);
-                            }
-                            self.publish(|l| {
-                                l.status = Some(status);
-                                l.developer_mode_off = off;
-                                l.last_report_ms = Some(now);
-                            });
-                        }
+                    match apply_report(&self.app, self.id, &self.live, &mut report, &payload) {
+                        Ok(Frame::Status) => {}
                         Ok(Frame::Reply(reply)) => {
                             if reply.verify_failed() {
                                 self.publish(|l| l.developer_mode_off = true);
@@ -395,6 +381,40 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// One report payload from a printer's session: merged into its report state and, when it was
+/// a status push, published as the printer's live state (the fleet's event bus tells every
+/// listener once). The supervisor's path for each report, and the fan-in bench's
+/// (`examples/fanin_bench.rs`), so the bench measures what the server does.
+pub(crate) fn apply_report(
+    app: &App,
+    id: PrinterId,
+    live: &watch::Sender<Live>,
+    report: &mut Report,
+    payload: &[u8],
+) -> Result<Frame, pw_bambu::report::ReportError> {
+    let frame = report.apply(payload)?;
+    if matches!(frame, Frame::Status) {
+        let status = report.status();
+        let off = status.developer_mode == Some(false)
+            || status
+                .hms
+                .iter()
+                .any(pw_bambu::report::Hms::is_verify_failed);
+        let now = app.now();
+        if status.gcode_state.is_busy() {
+            // The printer reports the job: its busy state guards it now.
+            app.fleet.claims.seen_busy(id);
+        }
+        live.send_modify(|l| {
+            l.status = Some(status);
+            l.developer_mode_off = off;
+            l.last_report_ms = Some(now);
+        });
+        app.fleet.announce(id, false);
+    }
+    Ok(frame)
 }
 
 /// Answers queued commands while the printer is not connected.

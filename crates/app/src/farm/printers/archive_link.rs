@@ -51,27 +51,39 @@ impl App {
     }
 
     /// The events socket's message for a printer, serialised once for every socket: without
-    /// the archive link, and (when an entry is open) with it for those who may read it.
+    /// the archive link, and (when an entry is open) with it for those who may read it. The
+    /// row, live state, plate and archive entry come from one look at the fleet; the live
+    /// state is read in place (no copy of the status) and the view is serialised straight to
+    /// bytes (no intermediate `serde_json::Value`): this runs once per report.
     pub(super) fn render_printer_event(&self, printer: PrinterId) -> Option<Rendered> {
-        let (row, _) = self.fleet.snapshot(printer)?;
-        let mut view = self.view(&row);
-        let message =
-            serde_json::to_vec(&serde_json::json!({ "type": "printer", "printer": &view }))
-                .ok()?
-                .into();
-        let archive = match self.fleet.open_archive(printer) {
+        #[derive(serde::Serialize)]
+        struct Message<'a> {
+            r#type: &'static str,
+            printer: &'a PrinterView,
+        }
+        let parts = self.fleet.render_parts(printer)?;
+        let mut view = {
+            let live = parts.live.borrow();
+            self.view_of(&parts.row, &live, parts.plate)
+        };
+        let message = |view: &PrinterView| {
+            serde_json::to_vec(&Message {
+                r#type: "printer",
+                printer: view,
+            })
+            .ok()
+        };
+        let plain = message(&view)?.into();
+        let archive = match parts.archive {
             Some(open) => {
                 view.archive_id = Some(open.id);
-                let with =
-                    serde_json::to_vec(&serde_json::json!({ "type": "printer", "printer": &view }))
-                        .ok()?;
-                Some((open, with.into()))
+                Some((open, message(&view)?.into()))
             }
             None => None,
         };
         Some(Rendered {
-            target: printer_ref(&row),
-            message,
+            target: printer_ref(&parts.row),
+            message: plain,
             archive,
         })
     }

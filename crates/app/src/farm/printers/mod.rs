@@ -44,7 +44,9 @@ use pw_store::{NewPrinter, PrinterPatch, PrinterRow};
 use serde::{Deserialize, Serialize};
 
 use crate::core::clock::rfc3339;
-use crate::farm::fleet::{Connection, PrinterEvent, REPLY_TIMEOUT, Request, access_code_context};
+use crate::farm::fleet::{
+    Connection, Live, PrinterEvent, REPLY_TIMEOUT, Request, access_code_context,
+};
 
 use crate::system::audit::event::AuditEvent;
 use crate::{Actor, App, AppError};
@@ -443,6 +445,12 @@ impl App {
     fn view(&self, row: &PrinterRow) -> PrinterView {
         let live = self.fleet.live(row.id);
         let plate = self.fleet.plate(row.id);
+        self.view_of(row, &live, plate)
+    }
+
+    /// The view of a printer from its row, live state and plate (borrowed: the events socket's
+    /// renderer reads the live state in place instead of copying its status per report).
+    fn view_of(&self, row: &PrinterRow, live: &Live, plate: pw_store::PlateRow) -> PrinterView {
         let drops = live.drops_last_hour(self.now());
         let plate_waiting =
             plate.needs_clearing && !plate.waived && !row.location_waives_plate_clear;
@@ -463,8 +471,8 @@ impl App {
             model: row.model.clone(),
             location_id: row.location_id,
             has_access_code: !row.access_code.is_empty(),
-            connection: live.connection,
-            problem: live.problem,
+            connection: live.connection.clone(),
+            problem: live.problem.clone(),
             developer_mode_off: live.developer_mode_off,
             certificate: certificate_state(row).to_owned(),
             status: live.status.as_ref().map(StatusView::of),

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use pw_bambu::report::Status;
+use pw_bambu::report::{Frame, Report, Status};
 use pw_domain::PrinterId;
 use pw_store::{PrinterRow, QueueItemRow};
 use tokio::sync::watch;
@@ -16,6 +16,7 @@ use crate::farm::fleet::{Connection, Live};
 /// A printer the dispatcher sees as online, reporting whatever the bench sets.
 #[derive(Debug)]
 pub struct BenchPrinter {
+    id: PrinterId,
     live: watch::Sender<Live>,
 }
 
@@ -31,6 +32,16 @@ impl BenchPrinter {
             drops: Vec::new(),
         });
     }
+
+    /// One report payload through the supervisor's own path (`fleet::apply_report`: merge,
+    /// typed status, live state, one event on the fleet's bus), as if it came from the
+    /// printer's session (`examples/fanin_bench.rs`). True when it was a status push.
+    pub fn feed(&self, app: &App, report: &mut Report, payload: &[u8]) -> bool {
+        matches!(
+            crate::farm::fleet::apply_report(app, self.id, &self.live, report, payload),
+            Ok(Frame::Status)
+        )
+    }
 }
 
 impl App {
@@ -39,6 +50,7 @@ impl App {
     #[must_use]
     pub fn bench_unconnected_printer(&self, row: PrinterRow) -> BenchPrinter {
         BenchPrinter {
+            id: row.id,
             live: self.fleet.insert_unconnected(row),
         }
     }
