@@ -81,7 +81,10 @@ async fn not_found() -> Response {
 }
 
 /// The account behind the request's Bearer access token, after its rate limit.
-#[expect(clippy::result_large_err, reason = "an early answer of a test stand-in, not a hot path")]
+#[expect(
+    clippy::result_large_err,
+    reason = "an early answer of a test stand-in, not a hot path"
+)]
 fn caller(state: &State, headers: &HeaderMap) -> Result<String, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
@@ -104,7 +107,10 @@ fn caller(state: &State, headers: &HeaderMap) -> Result<String, Response> {
     Ok(email)
 }
 
-#[expect(clippy::result_large_err, reason = "an early answer of a test stand-in, not a hot path")]
+#[expect(
+    clippy::result_large_err,
+    reason = "an early answer of a test stand-in, not a hot path"
+)]
 fn login_limit(state: &State, peer: std::net::SocketAddr) -> Result<(), Response> {
     state
         .spend(format!("ip:{}", peer.ip()), state.logins_per_minute)
