@@ -102,6 +102,7 @@ pub const USER_LINKS: &[UserLink] = &[
     link("mail_preferences", "user_id", Fate::Account),
     link("oidc_links", "user_id", Fate::Account),
     link("oidc_states", "user_id", Fate::Account),
+    link("cloud_links", "user_id", Fate::Account),
     link("printers", "created_by", Fate::Infrastructure),
     link("webhooks", "created_by", Fate::Infrastructure),
     link(

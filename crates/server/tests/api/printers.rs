@@ -433,7 +433,12 @@ async fn printer_input_is_validated_and_the_access_code_stays_write_only() {
             .call(&admin, "POST", "/api/v1/printers", Some(body))
             .await;
         assert_eq!(r.status, 400, "{field}: {:?}", r.json);
-        assert!(r.message().contains(field), "{field}: {}", r.message());
+        // The message names the field as the form labels it, never by its API name.
+        let label = match field {
+            "access_code" => "Access code",
+            other => other,
+        };
+        assert!(r.message().contains(label), "{field}: {}", r.message());
     }
     let ok = server
         .call(&admin, "POST", "/api/v1/printers", Some(base.clone()))

@@ -1,14 +1,23 @@
 //! Bambu Cloud as JSON: the caller's own link (sign in, code, status, unlink) and the linked
 //! account's printers. The Bambu password and code arrive in a body and go straight to the
 //! use case; no answer carries a token.
+//!
+//! Invariant: signing in to Bambu and sending its code hold an [`Attempt`] on the caller's
+//! own account and address (reserve before verify), like every other check of a secret.
+//! Threat: without it, an account with `cloud:auth` could use this server to try passwords
+//! or codes against Bambu's sign-in in parallel, from the server's address.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use pw_app::{CloudCodeInput, CloudDevicesQuery, CloudLinkInput};
 
+use crate::api::auth::mfa::own_attempt;
 use crate::api::query;
+use crate::middleware::attempt::Attempt;
+use crate::middleware::shield::Client;
 use crate::{ApiError, ApiJson, AppState, Caller, Mounter};
 
 pub(crate) fn mount(m: Mounter) -> Mounter {
@@ -23,17 +32,23 @@ pub(crate) fn mount(m: Mounter) -> Mounter {
 async fn link(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Extension(client): Extension<Client>,
     ApiJson(input): ApiJson<CloudLinkInput>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.app.link_cloud(&actor, input).await?).into_response())
+    let attempt: Attempt<'_> = own_attempt(&state, &client, &actor).await?;
+    let result = state.app.link_cloud(&actor, input).await;
+    attempt.answer(result, |v| Json(v).into_response()).await
 }
 
 async fn verify(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Extension(client): Extension<Client>,
     ApiJson(input): ApiJson<CloudCodeInput>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.app.verify_cloud_link(&actor, input).await?).into_response())
+    let attempt: Attempt<'_> = own_attempt(&state, &client, &actor).await?;
+    let result = state.app.verify_cloud_link(&actor, input).await;
+    attempt.answer(result, |v| Json(v).into_response()).await
 }
 
 async fn status(
