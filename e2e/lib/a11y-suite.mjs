@@ -127,6 +127,7 @@ function visitsFor(row) {
     '/reset-password': [['anon', '/reset-password']],
     '/set-password': [['anon', '/set-password']],
     '/account': [['admin', '/account']],
+    '/account/cloud': [['admin', '/account/cloud']],
     '/users': [['admin', '/users']],
     '/groups': [['admin', '/groups']],
     '/groups/{id}': [['admin', `/groups/${f.groupId}`]],
