@@ -743,27 +743,20 @@ impl App {
                 query.refresh,
             )
             .await?;
-        let devices = json
-            .get("devices")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .filter_map(|d| {
-                        let text =
-                            |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-                        let serial = text("dev_id");
-                        (!serial.is_empty()).then(|| CloudDeviceView {
-                            name: text("name"),
-                            model: text("dev_product_name"),
-                            model_code: text("dev_model_name"),
-                            online: d.get("online").and_then(Value::as_bool).unwrap_or(false),
-                            serial,
-                        })
-                    })
-                    .take(500)
-                    .collect()
+        let devices = items(&json, "devices")
+            .iter()
+            .filter_map(|d| {
+                let serial = text(d, "dev_id");
+                (!serial.is_empty()).then(|| CloudDeviceView {
+                    name: text(d, "name"),
+                    model: text(d, "dev_product_name"),
+                    model_code: text(d, "dev_model_name"),
+                    online: d.get("online").and_then(Value::as_bool).unwrap_or(false),
+                    serial,
+                })
             })
-            .unwrap_or_default();
+            .take(500)
+            .collect();
         Ok(CloudDevicesView {
             devices,
             fetched_at: crate::rfc3339(at),
@@ -786,33 +779,24 @@ impl App {
                 query.refresh,
             )
             .await?;
-        let tasks = json
-            .get("hits")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .take(20)
-                    .map(|t| {
-                        let text =
-                            |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-                        CloudTaskView {
-                            id: t.get("id").and_then(Value::as_i64).unwrap_or(0),
-                            title: text("title"),
-                            serial: text("deviceId"),
-                            status: match t.get("status").and_then(Value::as_i64) {
-                                Some(2) => "finished",
-                                Some(3) => "failed",
-                                Some(4) => "running",
-                                _ => "other",
-                            },
-                            started_at: text("startTime"),
-                            ended_at: text("endTime"),
-                            weight_g: t.get("weight").and_then(Value::as_f64).unwrap_or(0.0),
-                        }
-                    })
-                    .collect()
+        let tasks = items(&json, "hits")
+            .iter()
+            .take(20)
+            .map(|t| CloudTaskView {
+                id: t.get("id").and_then(Value::as_i64).unwrap_or(0),
+                title: text(t, "title"),
+                serial: text(t, "deviceId"),
+                status: match t.get("status").and_then(Value::as_i64) {
+                    Some(2) => "finished",
+                    Some(3) => "failed",
+                    Some(4) => "running",
+                    _ => "other",
+                },
+                started_at: text(t, "startTime"),
+                ended_at: text(t, "endTime"),
+                weight_g: t.get("weight").and_then(Value::as_f64).unwrap_or(0.0),
             })
-            .unwrap_or_default();
+            .collect();
         Ok(CloudTasksView {
             tasks,
             fetched_at: crate::rfc3339(at),
@@ -898,4 +882,20 @@ impl App {
         }
         Ok(row)
     }
+}
+
+/// The array under `key` in a Bambu answer (empty when it is missing or not an array: a
+/// changed answer shows as "nothing", never as an error page).
+fn items<'a>(json: &'a Value, key: &str) -> &'a [Value] {
+    json.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The string under `key` of one item of a Bambu answer, empty when missing.
+fn text(item: &Value, key: &str) -> String {
+    item.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
 }
